@@ -1,0 +1,43 @@
+# confine: `make demo` shows the policy pipeline on the example stack; `make test` runs
+# every test. Both install what they need first (Debian packages, Go modules).
+GO ?= go
+APT_PACKAGES := gcc pkg-config libseccomp-dev nftables iproute2
+FUZZTIME ?= 20s
+
+.PHONY: all deps build test fuzz bench demo clean
+
+all: build
+
+# deps installs only the packages that are missing, so it is cheap to repeat.
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		echo "installing:" $$missing; \
+		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; \
+	fi
+	$(GO) mod download
+
+build: deps
+	$(GO) build -o bin/confine ./cmd/confine
+
+# test: vet (also without cgo, which proves only policy/seccomp needs it), every test
+# package (tests/ needs root; under CI=true a missing privilege fails instead of skipping),
+# then a short fuzz of the policy loader.
+test: deps
+	$(GO) vet ./...
+	CGO_ENABLED=0 $(GO) vet ./...
+	$(GO) test -count=1 ./...
+	$(GO) test ./policy -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME)
+
+fuzz: deps
+	$(GO) test ./policy -run '^$$' -fuzz FuzzLoad -fuzztime 5m
+
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./policy/... | tee bench/results.txt
+
+demo: build
+	./examples/demo.sh ./bin/confine
+
+clean:
+	rm -rf bin

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/confine-sandbox/confine/netfilter"
+	"github.com/confine-sandbox/confine/policy"
+	"github.com/confine-sandbox/confine/policy/plan"
+)
+
+func newCompile() *cobra.Command {
+	var format, component string
+	cmd := &cobra.Command{
+		Use:   "compile FILE",
+		Short: "Print the compiled Plan (json), a seccomp program (bpf) or a ruleset (nft)",
+		Long: `compile turns FILE into a Plan, deterministically: the same files give the same bytes.
+
+  --format json  the whole Plan
+  --format bpf   the seccomp program (struct sock_filter[], native byte order)
+  --format nft   an nftables script for 'nft -f': for a stack, the bridge's ruleset; for a
+                 component (or --component NAME), the ruleset of its own network namespace`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := openPolicy(args[0])
+			if err != nil {
+				return err
+			}
+			p, err := policy.Compile(s)
+			if err != nil {
+				return policyError(err)
+			}
+			out := cmd.OutOrStdout()
+			switch format {
+			case "json":
+				data, err := json.MarshalIndent(p, "", "  ")
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintf(out, "%s\n", data)
+				return err
+			case "bpf":
+				c, err := pick(p, component, true)
+				if err != nil {
+					return err
+				}
+				_, err = out.Write(c.Seccomp.Program)
+				return err
+			case "nft":
+				if !p.Single && component == "" {
+					_, err = fmt.Fprint(out, netfilter.Render(p.Network.Firewall))
+					return err
+				}
+				c, err := pick(p, component, false)
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprint(out, netfilter.Render(c.Net.Firewall))
+				return err
+			}
+			return policyError(fmt.Errorf("confine: --format: expected json, bpf or nft, found %q", format))
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "json", "json, bpf or nft")
+	cmd.Flags().StringVar(&component, "component", "", "which component of a stack (bpf, nft)")
+	return cmd
+}
+
+// pick returns the named component, or the only one; required says a stack needs a name.
+func pick(p *plan.Plan, name string, required bool) (*plan.Component, error) {
+	if name == "" && len(p.Components) == 1 {
+		return &p.Components[0], nil
+	}
+	var names []string
+	for i := range p.Components {
+		if p.Components[i].Name == name {
+			return &p.Components[i], nil
+		}
+		names = append(names, p.Components[i].Name)
+	}
+	if name == "" && required {
+		return nil, policyError(fmt.Errorf("confine: a stack has several programs; choose one with --component (%s)", strings.Join(names, ", ")))
+	}
+	return nil, policyError(fmt.Errorf("confine: --component: no component %q; the stack has %s", name, strings.Join(names, ", ")))
+}

@@ -1,0 +1,31 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/confine-sandbox/confine/explain"
+	"github.com/confine-sandbox/confine/policy"
+)
+
+func newExplain() *cobra.Command {
+	return &cobra.Command{
+		Use:   "explain FILE",
+		Short: "Tell a reviewer in plain words what a component or stack may do",
+		Long: `explain compiles FILE and describes the result: what runs and as whom, which paths
+exist and which are writable, which flows the network lets through, which syscalls and
+capabilities remain, the limits, and what the kernel must provide.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := openPolicy(args[0])
+			if err != nil {
+				return err
+			}
+			p, err := policy.Compile(s)
+			if err != nil {
+				return policyError(err)
+			}
+			explain.Write(cmd.OutOrStdout(), p)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,87 @@
+// Command confine is a sandbox supervisor: it compiles a component's YAML policy into
+// kernel enforcement and runs the component under it.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/confine-sandbox/confine/policy"
+)
+
+// Exit codes, as DESIGN.md fixes them; a run passes its component's own status through.
+const (
+	exitOK          = 0
+	exitPolicy      = 1 // policy or usage error
+	exitEnforcement = 2 // enforcement could not be set up
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	os.Exit(execute(os.Args[1:]))
+}
+
+func execute(args []string) int {
+	root := newRoot()
+	root.SetArgs(args)
+	err := root.Execute()
+	var ce *codeError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ce):
+		if ce.msg != "" {
+			fmt.Fprintln(os.Stderr, ce.msg)
+		}
+		return ce.code
+	}
+	fmt.Fprintln(os.Stderr, "confine:", err)
+	return exitPolicy
+}
+
+// codeError carries an exit code out of a command; msg, if any, is printed as is.
+type codeError struct {
+	code int
+	msg  string
+}
+
+func (e *codeError) Error() string { return e.msg }
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "confine",
+		Short: "Run untrusted components under a declared, kernel-enforced policy",
+		Long: `confine compiles a component's YAML policy (the ports it serves and calls, the paths,
+syscalls, capabilities and resources it needs) into namespaces, seccomp, capabilities,
+Landlock, cgroups and nftables, and runs it under them. Everything not declared is denied.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+	}
+	root.AddCommand(newCheck(), newExplain(), newCompile(), newVersion())
+	return root
+}
+
+// hostFS opens files by the names the user typed, relative to the working directory or
+// absolute, so error positions repeat them; stack members resolve beside their stack.
+type hostFS struct{}
+
+func (hostFS) Open(name string) (fs.File, error) { return os.Open(name) }
+
+// openPolicy loads and validates FILE, turning policy errors into exit status 1.
+func openPolicy(file string) (*policy.Stack, error) {
+	if errs := policy.Check(hostFS{}, file); len(errs) > 0 {
+		return nil, policyError(errs)
+	}
+	return policy.Open(hostFS{}, file)
+}
+
+func policyError(err error) error {
+	return &codeError{code: exitPolicy, msg: err.Error()}
+}

@@ -1,0 +1,277 @@
+// Package explain tells a reviewer, in plain words, what a compiled Plan lets each
+// component do. It reads only the Plan, so it explains exactly what would be enforced.
+package explain
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/confine-sandbox/confine/policy/plan"
+)
+
+// Write explains p to w.
+func Write(w io.Writer, p *plan.Plan) {
+	e := &writer{w: w}
+	if !p.Single {
+		e.line(0, "Stack %s: %d components on a private bridge %s (bridge address %s).", p.Name, len(p.Components), p.Network.Subnet, p.Network.BridgeAddress)
+		e.stack(p)
+		e.line(0, "")
+	}
+	for i := range p.Components {
+		e.component(&p.Components[i])
+		e.line(0, "")
+	}
+}
+
+type writer struct{ w io.Writer }
+
+func (e *writer) line(indent int, format string, args ...any) {
+	fmt.Fprintf(e.w, "%s%s\n", strings.Repeat("  ", indent), fmt.Sprintf(format, args...))
+}
+
+func (e *writer) stack(p *plan.Plan) {
+	names := map[string]string{}
+	for _, c := range p.Components {
+		names[c.Net.Address+"/32"] = c.Name
+	}
+	names[p.Network.BridgeAddress+"/32"] = "the host (published ports)"
+	e.line(1, "Traffic between components passes only for these flows; all else is dropped and logged:")
+	if len(p.Network.Firewall.Flows) == 0 {
+		e.line(2, "(none: the components cannot reach each other)")
+	}
+	for _, f := range p.Network.Firewall.Flows {
+		e.line(2, "%s → %s on %s", or(names[f.Src], f.Src), or(names[f.Dst], f.Dst), ports(f.Proto, f.First, f.Last))
+	}
+	for _, pub := range p.Network.Published {
+		e.line(1, "Publishes %s:%d on the host to %s:%d/%s.", pub.HostAddress, pub.HostPort, pub.Component, pub.Port, pub.Proto)
+	}
+}
+
+func (e *writer) component(c *plan.Component) {
+	pr := c.Process
+	e.line(0, "Component %s (%s, sha256 %s)", c.Name, c.Source, short(c.SourceHash))
+	e.line(1, "Runs %s as uid %d, gid %d, in %s, with hostname %q.", strings.Join(quoteAll(pr.Args), " "), pr.UID, pr.GID, pr.Cwd, pr.Hostname)
+	if len(pr.Env) == 0 {
+		e.line(1, "Environment: empty; nothing of confine's own is passed.")
+	} else {
+		e.line(1, "Environment: %s, and nothing else.", strings.Join(pr.Env, " "))
+	}
+	e.line(1, "New namespaces: %s. no_new_privs is set, so setuid binaries grant nothing.", strings.Join(c.Namespaces, ", "))
+	e.filesystem(c)
+	e.network(c)
+	e.syscalls(c)
+	e.capabilities(c)
+	e.limits(c)
+	var needs []string
+	for _, r := range c.Requires {
+		n := r.Mechanism
+		if r.MinABI > 0 {
+			n = fmt.Sprintf("%s ABI %d", n, r.MinABI)
+		}
+		needs = append(needs, fmt.Sprintf("%s (%s)", n, r.Why))
+	}
+	e.line(1, "Needs from the kernel: %s.", strings.Join(needs, "; "))
+	if len(c.BestEffort) > 0 {
+		e.line(1, "Best effort: runs without %s if the kernel lacks it (a finding in the report).", strings.Join(c.BestEffort, ", "))
+	} else {
+		e.line(1, "Fails closed: refuses to run if the kernel lacks any of these.")
+	}
+}
+
+func (e *writer) filesystem(c *plan.Component) {
+	if c.Process.Rootfs != "" {
+		e.line(1, "Filesystem: root is %s, read-only; Landlock limits access to the paths below.", c.Process.Rootfs)
+	} else {
+		e.line(1, "Filesystem: root is an empty tmpfs; only the paths below exist.")
+	}
+	var ro, rw, tmp []string
+	for _, m := range c.Mounts {
+		switch m.Why {
+		case "filesystem.read":
+			ro = append(ro, m.Target)
+		case "filesystem.write":
+			rw = append(rw, m.Target)
+		case "filesystem.tmpfs":
+			tmp = append(tmp, m.Target)
+		}
+	}
+	if c.Process.Rootfs != "" {
+		ro = nil
+		for _, r := range c.Landlock.Paths {
+			if !contains(r.Access, "write_file") {
+				ro = append(ro, r.Path)
+			}
+		}
+	}
+	e.line(2, "read-only: %s", list(ro))
+	e.line(2, "writable: %s", list(rw))
+	e.line(2, "private tmpfs: %s", list(tmp))
+	e.line(2, "also: /proc (own pid namespace; %d entries masked), a minimal /dev, no /sys", len(c.MaskedPaths))
+}
+
+func (e *writer) network(c *plan.Component) {
+	n := c.Net
+	if n.Address == "" {
+		e.line(1, "Network: its own namespace with loopback only.")
+	} else {
+		e.line(1, "Network: address %s on the stack bridge.", n.Address)
+	}
+	var in, out []string
+	for _, f := range n.Firewall.Flows {
+		switch f.Set {
+		case "ingress":
+			in = append(in, fmt.Sprintf("%s from %s", ports(f.Proto, f.First, f.Last), f.Src))
+		case "egress":
+			out = append(out, fmt.Sprintf("%s on %s", f.Dst, ports(f.Proto, f.First, f.Last)))
+		}
+	}
+	e.line(2, "accepts: %s", list(in))
+	e.line(2, "may connect to: %s", list(out))
+	e.line(2, "everything else is dropped and logged to NFLOG group %d", n.Firewall.LogGroup)
+	ll := c.Landlock
+	e.line(2, "Landlock also limits TCP bind to %s and connect to %s", portList(ll.BindTCP, ll.HandledNet, "bind_tcp"), portList(ll.ConnectTCP, ll.HandledNet, "connect_tcp"))
+	for _, note := range ll.Notes {
+		e.line(2, "note: %s", note)
+	}
+}
+
+func (e *writer) syscalls(c *plan.Component) {
+	s := c.Seccomp
+	var plain, cond, errno []string
+	for _, r := range s.Rules {
+		switch {
+		case r.Action == "errno":
+			errno = append(errno, fmt.Sprintf("%s → errno %d", strings.Join(r.Syscalls, ", "), r.Errno))
+		case len(r.Args) > 0:
+			cond = append(cond, fmt.Sprintf("%s when %s", r.Syscalls[0], args(r.Args)))
+		default:
+			plain = append(plain, r.Syscalls...)
+		}
+	}
+	action := s.DefaultAction
+	if action == "errno" {
+		action = fmt.Sprintf("fails with errno %d (EPERM)", s.DefaultErrno)
+	}
+	e.line(1, "Syscalls (%s): %d allowed outright, %d only with matching arguments; any other call %s.", s.Arch, len(plain), len(cond), action)
+	for _, c := range cond {
+		e.line(2, "%s", c)
+	}
+	for _, x := range errno {
+		e.line(2, "%s", x)
+	}
+}
+
+func (e *writer) capabilities(c *plan.Component) {
+	caps := c.Capabilities
+	if len(caps.Bounding) == 0 {
+		e.line(1, "Capabilities: none; every capability is dropped from all sets.")
+		return
+	}
+	how := "effective"
+	if len(caps.Ambient) > 0 {
+		how = "ambient, kept across exec as a non-root user"
+	}
+	e.line(1, "Capabilities: %s (%s); all others are dropped, bounding set included.", strings.Join(caps.Bounding, ", "), how)
+}
+
+func (e *writer) limits(c *plan.Component) {
+	var l []string
+	g := c.Cgroup
+	if g.MemoryMax > 0 {
+		l = append(l, fmt.Sprintf("memory %d MiB (no swap)", g.MemoryMax>>20))
+	}
+	if g.PidsMax > 0 {
+		l = append(l, fmt.Sprintf("%d processes", g.PidsMax))
+	}
+	if g.CPUPeriod > 0 {
+		l = append(l, fmt.Sprintf("%.2f CPUs", float64(g.CPUQuota)/float64(g.CPUPeriod)))
+	}
+	for _, r := range c.Rlimits {
+		switch r.Type {
+		case "RLIMIT_NOFILE":
+			l = append(l, fmt.Sprintf("%d open files", r.Hard))
+		case "RLIMIT_CORE":
+			l = append(l, "no core dumps")
+		}
+	}
+	e.line(1, "Limits: %s.", strings.Join(l, ", "))
+}
+
+func args(a []plan.SeccompArg) string {
+	var parts []string
+	for _, c := range a {
+		if c.Op == "masked_eq" {
+			parts = append(parts, fmt.Sprintf("arg%d & %#x == %#x", c.Index, c.Mask, c.Value))
+			continue
+		}
+		op := map[string]string{"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}[c.Op]
+		parts = append(parts, fmt.Sprintf("arg%d %s %#x", c.Index, op, c.Value))
+	}
+	return strings.Join(parts, " and ")
+}
+
+func ports(proto string, first, last uint16) string {
+	if first == last {
+		return fmt.Sprintf("%d/%s", first, proto)
+	}
+	return fmt.Sprintf("%d-%d/%s", first, last, proto)
+}
+
+func portList(p []uint16, handled []string, right string) string {
+	if !contains(handled, right) {
+		return "any port (not restricted by Landlock)"
+	}
+	if len(p) == 0 {
+		return "no port"
+	}
+	var s []string
+	for _, x := range p {
+		s = append(s, fmt.Sprint(x))
+	}
+	return "ports " + strings.Join(s, ", ")
+}
+
+func list(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	s = append([]string{}, s...)
+	sort.Strings(s)
+	return strings.Join(s, ", ")
+}
+
+func quoteAll(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = a
+		if a == "" || strings.ContainsAny(a, " \t\"'") {
+			out[i] = fmt.Sprintf("%q", a)
+		}
+	}
+	return out
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+func or(s, fallback string) string {
+	if s != "" {
+		return s
+	}
+	return fallback
+}
+
+func contains(s []string, x string) bool {
+	for _, v := range s {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}

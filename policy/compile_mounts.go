@@ -1,0 +1,60 @@
+package policy
+
+import (
+	"path"
+
+	"github.com/confine-sandbox/confine/policy/plan"
+)
+
+// devices are bound from the host into the sandbox's /dev: the minimal set a runtime offers.
+var devices = []string{"/dev/full", "/dev/null", "/dev/random", "/dev/tty", "/dev/urandom", "/dev/zero"}
+
+// maskedPaths hide kernel state a component has no business reading (the set runc and
+// Docker mask); readonlyPaths stay visible but cannot be written.
+var (
+	maskedPaths = []string{
+		"/proc/acpi", "/proc/interrupts", "/proc/kallsyms", "/proc/kcore", "/proc/keys",
+		"/proc/latency_stats", "/proc/sched_debug", "/proc/scsi", "/proc/timer_list",
+		"/proc/timer_stats", "/sys/firmware",
+	}
+	readonlyPaths = []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
+)
+
+// compileMounts builds the mount table, applied by setupRootfs (sandbox/mounts_linux.go).
+// Without a rootfs the root is an empty tmpfs holding only the declared host paths;
+// with one, the rootfs is the root and declared paths are seen inside it.
+func compileMounts(c *Component, cp *plan.Component) {
+	var m []plan.Mount
+	hostSource := func(p string) string {
+		if cp.Process.Rootfs != "" {
+			return path.Join(cp.Process.Rootfs, p)
+		}
+		return p
+	}
+	if cp.Process.Rootfs == "" {
+		m = append(m, plan.Mount{Type: "tmpfs", Target: "/", Options: []string{"nosuid", "nodev", "mode=0755"}, Why: "root: an empty tmpfs holding only the mounts below"})
+		for _, p := range c.Filesystem.Read {
+			m = append(m, plan.Mount{Type: "bind", Source: p, Target: p, Options: []string{"ro", "nosuid", "nodev"}, Why: "filesystem.read"})
+		}
+	} else {
+		m = append(m, plan.Mount{Type: "bind", Source: cp.Process.Rootfs, Target: "/", Options: []string{"ro", "nosuid", "nodev"}, Why: "run.rootfs, read-only"})
+	}
+	for _, p := range c.Filesystem.Write {
+		m = append(m, plan.Mount{Type: "bind", Source: hostSource(p), Target: p, Options: []string{"nosuid", "nodev"}, Why: "filesystem.write"})
+	}
+	for _, p := range c.Filesystem.Tmpfs {
+		m = append(m, plan.Mount{Type: "tmpfs", Target: p, Options: []string{"nosuid", "nodev", "mode=1777"}, Why: "filesystem.tmpfs"})
+	}
+	m = append(m,
+		plan.Mount{Type: "proc", Source: "proc", Target: "/proc", Options: []string{"nosuid", "nodev", "noexec"}, Why: "a /proc for the new pid namespace"},
+		plan.Mount{Type: "tmpfs", Source: "tmpfs", Target: "/dev", Options: []string{"nosuid", "noexec", "mode=0755"}, Why: "a minimal /dev"})
+	for _, d := range devices {
+		m = append(m, plan.Mount{Type: "bind", Source: d, Target: d, Options: []string{"nosuid", "noexec"}, Why: "a minimal /dev"})
+	}
+	m = append(m,
+		plan.Mount{Type: "devpts", Source: "devpts", Target: "/dev/pts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}, Why: "a private pty namespace"},
+		plan.Mount{Type: "tmpfs", Source: "shm", Target: "/dev/shm", Options: []string{"nosuid", "nodev", "noexec", "mode=1777"}, Why: "POSIX shared memory"})
+	cp.Mounts = m
+	cp.MaskedPaths = maskedPaths
+	cp.ReadonlyPaths = readonlyPaths
+}

@@ -1,0 +1,162 @@
+package policy
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+
+	"github.com/confine-sandbox/confine/policy/plan"
+)
+
+// LogGroup is the NFLOG group every confine drop is logged to.
+const LogGroup = 7
+
+const anyV4 = "0.0.0.0/0"
+
+// compileComponentNet builds the component's addresses, /etc/hosts and the firewall for its
+// own network namespace, applied by netfilter.Apply. In a stack, peers resolve to their
+// bridge addresses; a single component has loopback only, so only outside addresses count.
+func compileComponentNet(c *Component, cp *plan.Component, addrs map[string]netip.Addr) {
+	self := anyV4
+	if a, ok := addrs[c.Name]; ok {
+		self = a.String() + "/32"
+		cp.Net.Address = a.String()
+	}
+	fw := plan.Firewall{
+		Family:   "inet",
+		Table:    "confine",
+		LogGroup: LogGroup,
+		Chains: []plan.Chain{
+			{Name: "ingress", Hook: "input", AcceptLoopback: true, FlowsSet: "ingress"},
+			{Name: "egress", Hook: "output", AcceptLoopback: true, FlowsSet: "egress"},
+		},
+		Flows: []plan.Flow{},
+	}
+	hosts := map[string]string{}
+	for i, l := range c.Network.Listen {
+		pr, _ := ParsePorts(l.Port)
+		cp.Net.Listen = append(cp.Net.Listen, plan.Port{Proto: pr.Proto, First: pr.First, Last: pr.Last})
+		for j, from := range l.From {
+			src, ok := resolvePeer(from, addrs)
+			if !ok {
+				continue
+			}
+			why := fmt.Sprintf("%s network.listen[%d].from[%d] %s", c.pos.at(fmt.Sprintf("network.listen[%d].from[%d]", i, j)), i, j, from)
+			fw.Flows = append(fw.Flows, flow("ingress", src, self, pr, why))
+		}
+	}
+	for i, conn := range c.Network.Connect {
+		ep, _ := ParseEndpoint(conn.To)
+		dst, ok := resolvePeer(ep.Peer.String(), addrs)
+		if !ok {
+			continue
+		}
+		if ep.Peer.Component != "" {
+			hosts[ep.Peer.Component] = addrs[ep.Peer.Component].String()
+		}
+		why := fmt.Sprintf("%s network.connect[%d] %s", c.pos.at(fmt.Sprintf("network.connect[%d].to", i)), i, conn.To)
+		fw.Flows = append(fw.Flows, flow("egress", self, dst, ep.Ports, why))
+	}
+	sortFlows(fw.Flows)
+	cp.Net.Firewall = fw
+	for name, a := range hosts {
+		cp.Net.Hosts = append(cp.Net.Hosts, plan.HostEntry{Name: name, Address: a})
+	}
+	sort.Slice(cp.Net.Hosts, func(i, j int) bool { return cp.Net.Hosts[i].Name < cp.Net.Hosts[j].Name })
+}
+
+// resolvePeer turns a peer into a CIDR: a component's address (known only in a stack), an
+// address, or a CIDR. "host" is the bridge side, where published traffic enters.
+func resolvePeer(s string, addrs map[string]netip.Addr) (string, bool) {
+	if s == "host" {
+		return "", false // published traffic: allowed on the bridge, see compileStackFirewall
+	}
+	p, err := ParsePeer(s)
+	if err != nil {
+		return "", false
+	}
+	if p.Component == "" {
+		return p.Prefix.String(), true
+	}
+	a, ok := addrs[p.Component]
+	if !ok {
+		return "", false // a component outside any stack: nothing to reach
+	}
+	return a.String() + "/32", true
+}
+
+func flow(set, src, dst string, pr PortRange, why string) plan.Flow {
+	return plan.Flow{Set: set, Src: src, Dst: dst, Proto: pr.Proto, First: pr.First, Last: pr.Last, Why: why}
+}
+
+func sortFlows(f []plan.Flow) {
+	sort.SliceStable(f, func(i, j int) bool {
+		a, b := f[i], f[j]
+		if a.Set != b.Set {
+			return a.Set < b.Set
+		}
+		if a.Src != b.Src {
+			return a.Src < b.Src
+		}
+		if a.Dst != b.Dst {
+			return a.Dst < b.Dst
+		}
+		if a.Proto != b.Proto {
+			return a.Proto < b.Proto
+		}
+		return a.First < b.First
+	})
+}
+
+// compileStackFirewall builds the bridge's firewall: frames between components pass only
+// for flows both sides declared, and published ports reach only callees whose listen.from
+// names "host". It lives in the bridge's namespace, out of every component's reach.
+func compileStackFirewall(p *plan.Plan, s *Stack, addrs map[string]netip.Addr) {
+	fw := plan.Firewall{
+		Family:   "bridge",
+		Table:    "confine-" + s.Name,
+		LogGroup: LogGroup,
+		Chains:   []plan.Chain{{Name: "forward", Hook: "forward", FlowsSet: "flows"}},
+		Flows:    []plan.Flow{},
+	}
+	bridge := p.Network.BridgeAddress + "/32"
+	for _, c := range p.Components {
+		for _, f := range c.Net.Firewall.Flows {
+			if f.Set != "egress" || !isComponentAddr(f.Dst, addrs) {
+				continue
+			}
+			f.Set = "flows"
+			fw.Flows = append(fw.Flows, f)
+		}
+	}
+	for i, raw := range s.Publish {
+		pub, _ := ParsePublish(raw)
+		name := pub.Target.Peer.Component
+		dst := addrs[name].String()
+		why := fmt.Sprintf("%s publish[%d] %s", s.pos.at(fmt.Sprintf("publish[%d]", i)), i, raw)
+		fw.Flows = append(fw.Flows, flow("flows", bridge, dst+"/32", pub.Target.Ports, why))
+		p.Network.Published = append(p.Network.Published, plan.Publish{
+			HostAddress: pub.Host.Addr().String(), HostPort: pub.Host.Port(),
+			Component: name, Address: dst, Port: pub.Target.Ports.First, Proto: pub.Target.Ports.Proto,
+		})
+		// The callee's own firewall must let the bridge in too.
+		for k := range p.Components {
+			if p.Components[k].Name == name {
+				cf := &p.Components[k].Net.Firewall
+				cf.Flows = append(cf.Flows, flow("ingress", bridge, dst+"/32", pub.Target.Ports, why))
+				sortFlows(cf.Flows)
+			}
+		}
+	}
+	sortFlows(fw.Flows)
+	p.Network.Firewall = fw
+}
+
+func isComponentAddr(cidr string, addrs map[string]netip.Addr) bool {
+	for _, a := range addrs {
+		if a.String()+"/32" == cidr {
+			return true
+		}
+	}
+	return false
+}

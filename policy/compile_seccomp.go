@@ -1,0 +1,179 @@
+package policy
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/confine-sandbox/confine/policy/plan"
+	"github.com/confine-sandbox/confine/policy/seccomp"
+)
+
+// alt is one set of argument conditions under which a syscall is allowed; all must hold.
+// An empty alt allows the syscall unconditionally.
+type alt []plan.SeccompArg
+
+// compileSeccomp builds the seccomp rules and program, loaded by loadSeccompBPF
+// (sandbox/seccomp_linux.go). Allow rules become ALLOW; a deny without arguments removes
+// the syscall (or, naming an errno, returns it); a deny with arguments becomes an ERRNO
+// rule of its own (EACCES unless it names an errno: libseccomp refuses a rule whose action
+// equals the default). libseccomp drops a conditional rule that an unconditional one on
+// the same syscall covers, so an unconditional allow of a syscall with argument denies is
+// written as "argument 0 >= 0", which holds for every value; the more specific deny is
+// then matched first. policy/seccomp_test.go runs the programs to hold libseccomp to this.
+func compileSeccomp(c *Component, cp *plan.Component) error {
+	groups, err := syscallGroups()
+	if err != nil {
+		return err
+	}
+	allowed := map[string][]alt{}
+	var denies []plan.SeccompRule
+	errnoOf := map[string]int{}
+	for _, r := range c.Syscalls.Allow {
+		conds := argConds(r.Args)
+		for _, name := range expandNames(r.Names, groups) {
+			allowed[name] = addAlt(allowed[name], conds)
+		}
+	}
+	for _, r := range c.Syscalls.Deny {
+		conds := argConds(r.Args)
+		errno := errnos[or(r.Errno, "EACCES")]
+		for _, name := range expandNames(r.Names, groups) {
+			if len(conds) == 0 {
+				delete(allowed, name)
+				if r.Errno != "" {
+					errnoOf[name] = errno
+				}
+				continue
+			}
+			denies = append(denies, plan.SeccompRule{Syscalls: []string{name}, Action: "errno", Errno: errno, Args: conds})
+		}
+	}
+	// Keep only the argument denies of syscalls still allowed: the rest hit the default.
+	kept := denies[:0]
+	for _, d := range denies {
+		alts, ok := allowed[d.Syscalls[0]]
+		if !ok {
+			continue
+		}
+		if len(alts) == 1 && len(alts[0]) == 0 {
+			// On argument 0: libseccomp 2.5 matches a deny first only when the deny's
+			// argument index is at least the allow's.
+			allowed[d.Syscalls[0]] = []alt{{{Index: 0, Op: "ge", Value: 0}}}
+		}
+		kept = append(kept, d)
+	}
+	s := plan.Seccomp{DefaultAction: violationActions[or(c.Syscalls.OnViolation, "errno")]}
+	if s.DefaultAction == "errno" {
+		s.DefaultErrno = defaultErrno
+	}
+	if s.Arch, err = seccomp.NativeArch(); err != nil {
+		return err
+	}
+	s.Rules = seccompRules(allowed, kept, errnoOf)
+	if s.Program, err = seccomp.Build(&s); err != nil {
+		return err
+	}
+	sum := sha256.Sum256(s.Program)
+	s.ProgramSHA256 = hex.EncodeToString(sum[:])
+	cp.Seccomp = s
+	return nil
+}
+
+// expandNames replaces @groups by their members.
+func expandNames(names []string, groups map[string][]string) []string {
+	var out []string
+	for _, n := range names {
+		if strings.HasPrefix(n, "@") {
+			out = append(out, groups[n]...)
+		} else {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func argConds(args []ArgCond) alt {
+	out := alt{}
+	for _, a := range args {
+		v, _ := argValue(a.Value)
+		var m uint64
+		if a.Mask != "" {
+			m, _ = argValue(a.Mask)
+		}
+		out = append(out, plan.SeccompArg{Index: uint(a.Index), Op: a.Op, Value: v, Mask: m})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
+	return out
+}
+
+// addAlt adds conds to a syscall's alternatives; an unconditional alt absorbs the rest.
+func addAlt(alts []alt, conds alt) []alt {
+	for _, a := range alts {
+		if len(a) == 0 || altKey(a) == altKey(conds) {
+			return alts
+		}
+	}
+	if len(conds) == 0 {
+		return []alt{{}}
+	}
+	return append(alts, conds)
+}
+
+func altKey(a alt) string {
+	var b strings.Builder
+	for _, c := range a {
+		fmt.Fprintf(&b, "%d%s%x/%x;", c.Index, c.Op, c.Value, c.Mask)
+	}
+	return b.String()
+}
+
+// seccompRules orders the rules deterministically: one rule for every unconditional
+// allow, then conditional allows and argument denies by syscall, then errno rules by errno.
+func seccompRules(allowed map[string][]alt, denies []plan.SeccompRule, errnoOf map[string]int) []plan.SeccompRule {
+	var plain []string
+	var conditional []plan.SeccompRule
+	for name, alts := range allowed {
+		if len(alts) == 1 && len(alts[0]) == 0 {
+			plain = append(plain, name)
+			continue
+		}
+		for _, a := range alts {
+			conditional = append(conditional, plan.SeccompRule{Syscalls: []string{name}, Action: "allow", Args: a})
+		}
+	}
+	sort.Strings(plain)
+	conditional = append(conditional, denies...)
+	sort.SliceStable(conditional, func(i, j int) bool {
+		a, b := conditional[i], conditional[j]
+		if a.Syscalls[0] != b.Syscalls[0] {
+			return a.Syscalls[0] < b.Syscalls[0]
+		}
+		if a.Action != b.Action {
+			return a.Action < b.Action
+		}
+		return altKey(a.Args) < altKey(b.Args)
+	})
+	rules := []plan.SeccompRule{}
+	if len(plain) > 0 {
+		rules = append(rules, plan.SeccompRule{Syscalls: plain, Action: "allow"})
+	}
+	rules = append(rules, conditional...)
+	byErrno := map[int][]string{}
+	for name, e := range errnoOf {
+		byErrno[e] = append(byErrno[e], name)
+	}
+	var codes []int
+	for e := range byErrno {
+		codes = append(codes, e)
+	}
+	sort.Ints(codes)
+	for _, e := range codes {
+		names := byErrno[e]
+		sort.Strings(names)
+		rules = append(rules, plan.SeccompRule{Syscalls: names, Action: "errno", Errno: e})
+	}
+	return rules
+}

@@ -1,0 +1,104 @@
+package policy
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/confine-sandbox/confine/profiles"
+)
+
+// syscallGroups returns the built-in @groups, each expanded to plain syscall names.
+var syscallGroups = sync.OnceValues(func() (map[string][]string, error) {
+	data, err := profiles.FS.ReadFile(profiles.GroupsFile)
+	if err != nil {
+		return nil, err
+	}
+	var raw map[string][]string
+	if err := yaml.Unmarshal(data, &raw); err != nil {
+		return nil, fmt.Errorf("%s: %w", profiles.GroupsFile, err)
+	}
+	out := map[string][]string{}
+	var expand func(name string, chain []string) ([]string, error)
+	expand = func(name string, chain []string) ([]string, error) {
+		if got, ok := out[name]; ok {
+			return got, nil
+		}
+		if slices.Contains(chain, name) {
+			return nil, fmt.Errorf("%s: group cycle at %s", profiles.GroupsFile, name)
+		}
+		members, ok := raw[name]
+		if !ok {
+			return nil, fmt.Errorf("%s: unknown group %s", profiles.GroupsFile, name)
+		}
+		var names []string
+		for _, m := range members {
+			if !strings.HasPrefix(m, "@") {
+				names = append(names, m)
+				continue
+			}
+			sub, err := expand(m, append(chain, name))
+			if err != nil {
+				return nil, err
+			}
+			names = append(names, sub...)
+		}
+		sort.Strings(names)
+		names = slices.Compact(names)
+		out[name] = names
+		return names, nil
+	}
+	for name := range raw {
+		if _, err := expand(name, nil); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+})
+
+// GroupNames lists the built-in syscall groups, sorted.
+func GroupNames() []string {
+	groups, _ := syscallGroups()
+	names := make([]string, 0, len(groups))
+	for n := range groups {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// errnos are the values a deny rule's errno may name.
+var errnos = map[string]int{
+	"EPERM": 1, "ENOENT": 2, "EIO": 5, "E2BIG": 7, "EBADF": 9, "EAGAIN": 11, "ENOMEM": 12,
+	"EACCES": 13, "EFAULT": 14, "EBUSY": 16, "EEXIST": 17, "ENODEV": 19, "EINVAL": 22,
+	"ENOTTY": 25, "ENOSPC": 28, "EROFS": 30, "ENOSYS": 38, "EPROTONOSUPPORT": 93,
+	"EOPNOTSUPP": 95, "EAFNOSUPPORT": 97, "EADDRNOTAVAIL": 99, "ENETUNREACH": 101,
+	"ECONNREFUSED": 111, "EHOSTUNREACH": 113,
+}
+
+// argValue evaluates an integer or named constants joined by "|".
+func argValue(s string) (uint64, error) {
+	var v uint64
+	for _, part := range strings.Split(s, "|") {
+		part = strings.TrimSpace(part)
+		if n, ok := argConstants[part]; ok {
+			v |= n
+			continue
+		}
+		n, err := strconv.ParseUint(part, 0, 64)
+		if err != nil {
+			var names []string
+			for k := range argConstants {
+				names = append(names, k)
+			}
+			return 0, fmt.Errorf("expected an integer or a named constant (AF_INET, CLONE_NEWUSER|CLONE_NEWNS, TIOCSTI), found %q%s", part, suggest(part, names))
+		}
+		v |= n
+	}
+	return v, nil
+}

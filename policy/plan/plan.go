@@ -1,0 +1,241 @@
+// Package plan is the compiled form of a policy: plain, JSON-serialisable data that
+// everything after compile (apply, explain, export, audit) reads. It imports nothing of
+// confine, so the apply side cannot reach back into the YAML.
+package plan
+
+// Version is the Plan format's version, bumped on incompatible changes.
+const Version = 1
+
+// Plan is a compiled stack; a single component compiles to a stack of one.
+type Plan struct {
+	Version int    `json:"version"`
+	Name    string `json:"name"`
+	// Single is true when the Plan came from one component file rather than a stack.
+	Single     bool        `json:"single"`
+	Components []Component `json:"components"`
+	// Network is the stack's network. Built by compileNetwork (policy/compile_network.go).
+	Network Network `json:"network"`
+}
+
+// Component is everything needed to start one component under enforcement.
+type Component struct {
+	Name string `json:"name"`
+	// Source names the policy file and the SHA-256 of its bytes, for audit events.
+	Source     string `json:"source"`
+	SourceHash string `json:"source_hash"`
+
+	Process Process `json:"process"`
+	// Namespaces to unshare, sorted: cgroup ipc mount net pid user uts.
+	Namespaces []string `json:"namespaces"`
+	// Mounts in the order they are made. Built by compileMounts (policy/compile_mounts.go).
+	Mounts []Mount `json:"mounts"`
+	// MaskedPaths are hidden (bound over with an empty file or tmpfs); ReadonlyPaths are
+	// remounted read-only. Both under /proc and /sys.
+	MaskedPaths   []string `json:"masked_paths"`
+	ReadonlyPaths []string `json:"readonly_paths"`
+	Rlimits       []Rlimit `json:"rlimits"`
+	// Capabilities. Built by compileCapabilities (policy/compile_caps.go).
+	Capabilities Capabilities `json:"capabilities"`
+	// Landlock holds the filesystem and TCP rules. Built by compileLandlock
+	// (policy/compile_landlock.go).
+	Landlock Landlock `json:"landlock"`
+	// Seccomp holds the rules and the BPF program. Built by compileSeccomp
+	// (policy/compile_seccomp.go), which calls policy/seccomp for the program.
+	Seccomp Seccomp `json:"seccomp"`
+	// Cgroup limits. Built by compileResources (policy/compile_resources.go).
+	Cgroup Cgroup `json:"cgroup"`
+	// Net is this component's place in the network.
+	Net ComponentNet `json:"net"`
+	// Requires lists what the kernel must provide; preflight compares it with the host.
+	Requires []Requirement `json:"requires"`
+	// BestEffort names mechanisms that may be skipped when the kernel lacks them.
+	BestEffort []string `json:"best_effort"`
+}
+
+// Process is what the init stage finally executes.
+type Process struct {
+	Args     []string `json:"args"`
+	Env      []string `json:"env"` // KEY=value, sorted; nothing else is passed
+	Cwd      string   `json:"cwd"`
+	UID      uint32   `json:"uid"`
+	GID      uint32   `json:"gid"`
+	Hostname string   `json:"hostname"`
+	// Rootfs is the directory to pivot into, or "" for a tmpfs root holding only the
+	// mounts below.
+	Rootfs     string `json:"rootfs"`
+	NoNewPrivs bool   `json:"no_new_privs"`
+}
+
+// Mount is one mount made inside the sandbox's mount namespace.
+type Mount struct {
+	Type    string   `json:"type"` // bind, tmpfs, proc, devpts, mqueue
+	Source  string   `json:"source,omitempty"`
+	Target  string   `json:"target"`
+	Options []string `json:"options,omitempty"` // ro, nosuid, nodev, noexec, mode=…, size=…
+	// Why says which declaration asked for the mount, for explain and audit.
+	Why string `json:"why"`
+}
+
+// Rlimit is one setrlimit(2) call.
+type Rlimit struct {
+	Type string `json:"type"` // RLIMIT_NOFILE, RLIMIT_CORE, …
+	Soft uint64 `json:"soft"`
+	Hard uint64 `json:"hard"`
+}
+
+// Capabilities are names without the CAP_ prefix, sorted.
+type Capabilities struct {
+	Bounding    []string `json:"bounding"`
+	Permitted   []string `json:"permitted"`
+	Effective   []string `json:"effective"`
+	Inheritable []string `json:"inheritable"`
+	Ambient     []string `json:"ambient"`
+}
+
+// Landlock is the ruleset for landlock_create_ruleset(2) and its rules.
+type Landlock struct {
+	// HandledFS and HandledNet are the access rights the ruleset restricts; any right not
+	// granted below is denied everywhere.
+	HandledFS  []string   `json:"handled_fs"`
+	HandledNet []string   `json:"handled_net"`
+	Paths      []PathRule `json:"paths"`
+	// BindTCP and ConnectTCP are the ports allowed for bind(2) and connect(2).
+	BindTCP    []uint16 `json:"bind_tcp"`
+	ConnectTCP []uint16 `json:"connect_tcp"`
+	// Scoped are the IPC scopes (abstract_unix_socket, signal) closed to the outside.
+	Scoped []string `json:"scoped"`
+	// Note records a restriction that was left out and why (for explain and reports).
+	Notes []string `json:"notes,omitempty"`
+}
+
+// PathRule grants access rights beneath a path (as seen inside the sandbox).
+type PathRule struct {
+	Path   string   `json:"path"`
+	Access []string `json:"access"` // execute, read_file, read_dir, write_file, …
+}
+
+// Seccomp is a compiled filter. Program is what the init stage loads; Rules say what it means.
+type Seccomp struct {
+	Arch string `json:"arch"` // libseccomp's name for the native architecture
+	// DefaultAction is what any syscall not allowed below gets: errno, kill_process or log.
+	DefaultAction string        `json:"default_action"`
+	DefaultErrno  int           `json:"default_errno,omitempty"`
+	Rules         []SeccompRule `json:"rules"`
+	// Program is the BPF program as struct sock_filter[] in native byte order (base64 in JSON).
+	Program []byte `json:"program"`
+	// ProgramSHA256 identifies the program in audit events.
+	ProgramSHA256 string `json:"program_sha256"`
+}
+
+// SeccompRule applies Action to each syscall when all Args match.
+type SeccompRule struct {
+	Syscalls []string     `json:"syscalls"`
+	Action   string       `json:"action"` // allow or errno
+	Errno    int          `json:"errno,omitempty"`
+	Args     []SeccompArg `json:"args,omitempty"`
+}
+
+// SeccompArg compares syscall argument Index with Value (after & Mask for masked_eq).
+type SeccompArg struct {
+	Index uint   `json:"index"`
+	Op    string `json:"op"` // eq ne lt le gt ge masked_eq
+	Value uint64 `json:"value"`
+	Mask  uint64 `json:"mask,omitempty"`
+}
+
+// Cgroup limits; zero means unlimited.
+type Cgroup struct {
+	MemoryMax int64 `json:"memory_max"` // bytes; swap is limited to the same
+	PidsMax   int64 `json:"pids_max"`
+	// CPUQuota per CPUPeriod microseconds (cpu: 0.5 → 50000/100000).
+	CPUQuota  int64 `json:"cpu_quota"`
+	CPUPeriod int64 `json:"cpu_period"`
+}
+
+// ComponentNet is one component's addresses and declared flows.
+type ComponentNet struct {
+	// Address is the component's IPv4 address on the stack bridge ("" for a single component,
+	// which has loopback only).
+	Address string `json:"address,omitempty"`
+	// Hosts are the /etc/hosts entries: the peers this component may reach.
+	Hosts  []HostEntry `json:"hosts,omitempty"`
+	Listen []Port      `json:"listen"`
+	// Firewall is the ruleset loaded inside the component's own network namespace.
+	Firewall Firewall `json:"firewall"`
+}
+
+// HostEntry is one line of the component's /etc/hosts.
+type HostEntry struct {
+	Name    string `json:"name"`
+	Address string `json:"address"`
+}
+
+// Port is a protocol and an inclusive port range.
+type Port struct {
+	Proto string `json:"proto"`
+	First uint16 `json:"first"`
+	Last  uint16 `json:"last"`
+}
+
+// Network is the stack's shared network: a bridge in a namespace of its own.
+type Network struct {
+	Subnet        string `json:"subnet,omitempty"`
+	BridgeAddress string `json:"bridge_address,omitempty"`
+	// Firewall filters traffic crossing the bridge between components.
+	Firewall  Firewall  `json:"firewall"`
+	Published []Publish `json:"published,omitempty"`
+}
+
+// Publish forwards a host address and port to a component's port.
+type Publish struct {
+	HostAddress string `json:"host_address"`
+	HostPort    uint16 `json:"host_port"`
+	Component   string `json:"component"`
+	Address     string `json:"address"`
+	Port        uint16 `json:"port"`
+	Proto       string `json:"proto"`
+}
+
+// Firewall is one nftables table: default-drop chains whose only accepts are set lookups,
+// so per-packet cost does not grow with the number of flows. Rendered to nft text by
+// netfilter.Render and applied over netlink by netfilter.Apply.
+type Firewall struct {
+	Family string  `json:"family"` // inet or bridge
+	Table  string  `json:"table"`
+	Chains []Chain `json:"chains"`
+	// Flows are the allowed (source, destination, protocol, ports) tuples, one set element each.
+	Flows []Flow `json:"flows"`
+	// LogGroup is the NFLOG group every drop is logged to.
+	LogGroup uint16 `json:"log_group"`
+}
+
+// Chain is a base chain with policy drop. Hook is input, output or forward.
+type Chain struct {
+	Name string `json:"name"`
+	Hook string `json:"hook"`
+	// AcceptLoopback accepts traffic on the lo interface (a component's own loopback).
+	AcceptLoopback bool `json:"accept_loopback,omitempty"`
+	// FlowsSet is the set this chain looks packets up in.
+	FlowsSet string `json:"flows_set"`
+}
+
+// Flow allows packets from Src to Dst (CIDRs) with Proto and a destination port in
+// [First, Last]. Set names which chain's set holds it.
+type Flow struct {
+	Set   string `json:"set"`
+	Src   string `json:"src"`
+	Dst   string `json:"dst"`
+	Proto string `json:"proto"`
+	First uint16 `json:"first"`
+	Last  uint16 `json:"last"`
+	// Why is the declaration that allows the flow ("api.yaml:14:9 connect db:5432/tcp").
+	Why string `json:"why"`
+}
+
+// Requirement is something the kernel must provide.
+type Requirement struct {
+	Mechanism string `json:"mechanism"` // landlock, seccomp, cgroups, nftables, userns
+	// MinABI is the minimum Landlock ABI, where the mechanism is landlock.
+	MinABI int    `json:"min_abi,omitempty"`
+	Why    string `json:"why"`
+}

@@ -1,0 +1,107 @@
+// Package policy loads, validates, merges and compiles confine policies. It is the pure
+// first half of the pipeline: YAML in, a plan.Plan out, with no side effects on the host.
+package policy
+
+// Component is one component's policy file, as written (before profiles are merged).
+// Field names map to snake_case YAML keys; docs/policy.md documents each one.
+type Component struct {
+	Version      int        `yaml:"version"`
+	Name         string     `yaml:"name"`
+	Extends      []string   `yaml:"extends"`
+	Run          Run        `yaml:"run"`
+	Filesystem   Filesystem `yaml:"filesystem"`
+	Network      Network    `yaml:"network"`
+	Syscalls     Syscalls   `yaml:"syscalls"`
+	Capabilities []string   `yaml:"capabilities"`
+	Resources    Resources  `yaml:"resources"`
+	BestEffort   []string   `yaml:"best_effort"`
+
+	// File is the name the component was loaded under; Dir its directory.
+	File string `yaml:"-"`
+	// Source is the SHA-256 of the file's bytes, hex; it identifies the policy in audit events.
+	Source string `yaml:"-"`
+	// pos maps field paths ("network.listen[0].port") to where their values stand.
+	pos positions
+}
+
+// Run says what to execute and as whom.
+type Run struct {
+	Command  []string          `yaml:"command"`
+	Rootfs   string            `yaml:"rootfs"`
+	User     string            `yaml:"user"`
+	Env      map[string]string `yaml:"env"`
+	Workdir  string            `yaml:"workdir"`
+	Hostname string            `yaml:"hostname"`
+}
+
+// Filesystem lists the paths the component may see. Everything else is absent.
+type Filesystem struct {
+	Read  []string `yaml:"read"`
+	Write []string `yaml:"write"`
+	Tmpfs []string `yaml:"tmpfs"`
+}
+
+// Network lists the ports the component serves and the peers it calls.
+type Network struct {
+	Listen  []Listen  `yaml:"listen"`
+	Connect []Connect `yaml:"connect"`
+}
+
+// Listen is a served port ("8080/tcp", "5000-5010/udp") and who may call it.
+type Listen struct {
+	Port string   `yaml:"port"`
+	From []string `yaml:"from"`
+}
+
+// Connect is one outgoing flow: "component:port/proto", "address:port/proto" or "cidr:port/proto".
+type Connect struct {
+	To string `yaml:"to"`
+}
+
+// Syscalls is the seccomp part of the policy.
+type Syscalls struct {
+	Extends     string        `yaml:"extends"`
+	Allow       []SyscallRule `yaml:"allow"`
+	Deny        []SyscallRule `yaml:"deny"`
+	OnViolation string        `yaml:"on_violation"`
+}
+
+// SyscallRule names syscalls or @groups, optionally only when their arguments match.
+// In YAML it is either a bare name or a mapping {names, args, errno}.
+type SyscallRule struct {
+	Names []string  `yaml:"names"`
+	Args  []ArgCond `yaml:"args"`
+	// Errno, on a deny rule, is returned instead of the on_violation action (e.g. ENOSYS for clone3).
+	Errno string `yaml:"errno"`
+}
+
+// ArgCond compares one syscall argument. Value and Mask are integers or named constants
+// (AF_INET, CLONE_NEWUSER|CLONE_NEWNS, TIOCSTI).
+type ArgCond struct {
+	Index int    `yaml:"index"`
+	Op    string `yaml:"op"`
+	Value string `yaml:"value"`
+	Mask  string `yaml:"mask"`
+}
+
+// Resources are the cgroup and rlimit bounds. Zero means "not limited here".
+type Resources struct {
+	Memory string  `yaml:"memory"`
+	Pids   int64   `yaml:"pids"`
+	CPU    float64 `yaml:"cpu"`
+	Nofile int64   `yaml:"nofile"`
+}
+
+// Stack is a set of components and the network between them.
+type Stack struct {
+	Version    int      `yaml:"version"`
+	Name       string   `yaml:"name"`
+	Subnet     string   `yaml:"subnet"`
+	Components []string `yaml:"components"`
+	Publish    []string `yaml:"publish"`
+
+	File string `yaml:"-"`
+	pos  positions
+	// Members are the loaded components, in the order Components lists them.
+	Members []*Component `yaml:"-"`
+}

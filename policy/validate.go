@@ -1,0 +1,369 @@
+package policy
+
+import (
+	"fmt"
+	"io/fs"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/syndtr/gocapability/capability"
+
+	"github.com/confine-sandbox/confine/policy/seccomp"
+)
+
+// Mechanisms are what best_effort may name: enforcement that run skips, with a finding,
+// when the kernel lacks it.
+var Mechanisms = []string{"cgroups", "landlock", "nftables"}
+
+// Violation actions a policy may choose, and the seccomp action each compiles to.
+var violationActions = map[string]string{"errno": "errno", "kill": "kill_process", "log": "log"}
+
+var argOps = []string{"eq", "ne", "lt", "le", "gt", "ge", "masked_eq"}
+
+var envKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// Check loads FILE (a component or a stack) and validates it, returning every error in
+// every file it names, sorted. Validation errors at fields that failed to decode are left
+// out: the decoding error already says what is wrong there.
+func Check(fsys fs.FS, name string) ErrorList {
+	s, err := Open(fsys, name)
+	decoded := appendErr(nil, err)
+	if s == nil {
+		return decoded
+	}
+	errs := decoded
+	for _, e := range Validate(s) {
+		if !covered(e, decoded) {
+			errs = append(errs, e)
+		}
+	}
+	errs.Sort()
+	return errs
+}
+
+// covered reports whether a decoding error already stands at e's field or a parent of it.
+func covered(e *Error, decoded ErrorList) bool {
+	for _, d := range decoded {
+		if d.Pos.File == e.Pos.File && (d.Path == "" || e.Path == d.Path || strings.HasPrefix(e.Path, d.Path+".") || strings.HasPrefix(e.Path, d.Path+"[")) {
+			return true
+		}
+	}
+	return false
+}
+
+// Validate checks a loaded stack (or a single component opened as one) and returns every
+// error, sorted. Profiles are merged to check the effective policy; positions name the
+// files as written. Validation never reads the host.
+func Validate(s *Stack) ErrorList {
+	var errs ErrorList
+	if !s.IsSingle() {
+		validateStack(s, &errs)
+	}
+	for _, c := range s.Members {
+		v := &validator{c: c, errs: &errs}
+		v.component()
+		eff, merr := Effective(c)
+		errs = append(errs, merr...)
+		if len(merr) == 0 {
+			v.effective(eff)
+		}
+	}
+	if !s.IsSingle() {
+		validateFlows(s, &errs)
+	}
+	errs.Sort()
+	return errs
+}
+
+// validator checks one component file; its methods add errors at the file's positions.
+type validator struct {
+	c    *Component
+	errs *ErrorList
+}
+
+func (v *validator) add(path, format string, args ...any) {
+	v.errs.Add(v.c.pos.at(path), path, format, args...)
+}
+
+func (v *validator) component() {
+	c := v.c
+	if c.Version != 1 {
+		v.add("version", "expected version: 1, found %d", c.Version)
+	}
+	if !validName(c.Name) {
+		v.add("name", "expected a name of lowercase letters, digits and inner hyphens (at most 32), found %q", c.Name)
+	}
+	v.run()
+	v.filesystem()
+	v.network()
+	v.syscalls()
+	v.capabilities()
+	v.resources()
+	for i, m := range c.BestEffort {
+		if !slices.Contains(Mechanisms, m) {
+			v.add(fmt.Sprintf("best_effort[%d]", i), "unknown mechanism %q%s; expected one of: %s", m, suggest(m, Mechanisms), strings.Join(Mechanisms, ", "))
+		}
+	}
+}
+
+func (v *validator) run() {
+	r := v.c.Run
+	if len(r.Command) == 0 {
+		v.add("run.command", "expected a command: a list whose first item is an absolute path")
+	} else if msg := checkPath(r.Command[0]); msg != "" {
+		v.add("run.command[0]", "%s", msg)
+	}
+	if r.User != "" {
+		if _, _, err := ParseUser(r.User); err != nil {
+			v.add("run.user", "%v", err)
+		}
+	}
+	for k := range r.Env {
+		if !envKey.MatchString(k) {
+			v.add("run.env."+k, "expected an environment variable name ([A-Za-z_][A-Za-z0-9_]*), found %q", k)
+		}
+	}
+	if r.Workdir != "" {
+		if msg := checkPath(r.Workdir); msg != "" {
+			v.add("run.workdir", "%s", msg)
+		}
+	}
+	if r.Hostname != "" && !validName(r.Hostname) {
+		v.add("run.hostname", "expected a hostname of lowercase letters, digits and inner hyphens, found %q", r.Hostname)
+	}
+}
+
+func (v *validator) filesystem() {
+	fs := v.c.Filesystem
+	lists := []struct {
+		key   string
+		paths []string
+	}{{"read", fs.Read}, {"write", fs.Write}, {"tmpfs", fs.Tmpfs}}
+	first := map[string]string{} // path -> the field that listed it first
+	for _, l := range lists {
+		for i, p := range l.paths {
+			field := fmt.Sprintf("filesystem.%s[%d]", l.key, i)
+			if msg := checkPath(p); msg != "" {
+				v.add(field, "%s", msg)
+				continue
+			}
+			if p == "/" && l.key != "read" {
+				v.add(field, "the whole filesystem cannot be %s; name the directories that need it", map[string]string{"write": "writable", "tmpfs": "a tmpfs"}[l.key])
+				continue
+			}
+			if prev, ok := first[p]; ok {
+				v.add(field, "%s is already listed at %s; list each path once", p, prev)
+				continue
+			}
+			first[p] = field
+		}
+	}
+	// A read path inside a write path or a tmpfs adds nothing and usually means a mistake.
+	for i, r := range fs.Read {
+		for _, l := range lists[1:] {
+			for _, w := range l.paths {
+				if checkPath(r) == "" && w != "/" && r != w && within(r, w) {
+					v.add(fmt.Sprintf("filesystem.read[%d]", i), "%s lies inside %s, which filesystem.%s already makes writable", r, w, l.key)
+				}
+			}
+		}
+	}
+}
+
+func (v *validator) network() {
+	n := v.c.Network
+	var seen []PortRange
+	for i, l := range n.Listen {
+		field := fmt.Sprintf("network.listen[%d]", i)
+		pr, err := ParsePorts(l.Port)
+		if err != nil {
+			v.add(field+".port", "%v", err)
+		} else {
+			for _, s := range seen {
+				if s.Overlaps(pr) {
+					v.add(field+".port", "%s overlaps %s, listed earlier", pr, s)
+				}
+			}
+			seen = append(seen, pr)
+		}
+		if len(l.From) == 0 {
+			v.add(field, "expected from: the components, addresses or CIDRs that may connect (or \"host\" for published ports)")
+		}
+		for j, f := range l.From {
+			if f == "host" {
+				continue
+			}
+			if p, err := ParsePeer(f); err != nil {
+				v.add(fmt.Sprintf("%s.from[%d]", field, j), "%v", err)
+			} else if p.Component == "" && !p.Prefix.Addr().Is4() {
+				v.add(fmt.Sprintf("%s.from[%d]", field, j), "IPv6 peers are not supported yet; expected an IPv4 address or CIDR, found %q", f)
+			}
+		}
+	}
+	for i, c := range n.Connect {
+		if ep, err := ParseEndpoint(c.To); err != nil {
+			v.add(fmt.Sprintf("network.connect[%d].to", i), "%v", err)
+		} else if ep.Peer.Component == "" && !ep.Peer.Prefix.Addr().Is4() {
+			v.add(fmt.Sprintf("network.connect[%d].to", i), "IPv6 peers are not supported yet; expected an IPv4 address or CIDR, found %q", c.To)
+		}
+	}
+}
+
+func (v *validator) syscalls() {
+	s := v.c.Syscalls
+	if s.OnViolation != "" {
+		if _, ok := violationActions[s.OnViolation]; !ok {
+			v.add("syscalls.on_violation", "expected errno, kill or log, found %q", s.OnViolation)
+		}
+	}
+	for i, r := range s.Allow {
+		v.syscallRule(fmt.Sprintf("syscalls.allow[%d]", i), r, false)
+	}
+	for i, r := range s.Deny {
+		v.syscallRule(fmt.Sprintf("syscalls.deny[%d]", i), r, true)
+	}
+}
+
+func (v *validator) syscallRule(field string, r SyscallRule, deny bool) {
+	groups, err := syscallGroups()
+	if err != nil {
+		v.add(field, "bug: built-in syscall groups: %v", err)
+		return
+	}
+	for j, name := range r.Names {
+		nf := fmt.Sprintf("%s.names[%d]", field, j)
+		switch {
+		case strings.HasPrefix(name, "@"):
+			if _, ok := groups[name]; !ok {
+				v.add(nf, "unknown syscall group %q%s", name, suggest(name, GroupNames()))
+			}
+		case !seccomp.Known(name):
+			v.add(nf, "unknown syscall %q for this architecture%s", name, suggestSyscall(name, groups))
+		}
+	}
+	if r.Errno != "" {
+		if !deny {
+			v.add(field+".errno", "errno applies to deny rules only")
+		} else if n, ok := errnos[r.Errno]; !ok {
+			v.add(field+".errno", "unknown errno %q; expected a name such as EACCES or ENOSYS", r.Errno)
+		} else if n == defaultErrno && len(r.Args) > 0 {
+			v.add(field+".errno", "EPERM is what every undeclared syscall gets; a deny with args needs another errno (the default is EACCES)")
+		}
+	}
+	used := map[int]bool{}
+	for k, a := range r.Args {
+		af := fmt.Sprintf("%s.args[%d]", field, k)
+		if a.Index < 0 || a.Index > 5 {
+			v.add(af+".index", "expected an argument index from 0 to 5, found %d", a.Index)
+		} else if used[a.Index] {
+			v.add(af+".index", "argument %d is already compared in this rule; libseccomp allows one comparison per argument (write a second rule)", a.Index)
+		}
+		used[a.Index] = true
+		if !slices.Contains(argOps, a.Op) {
+			v.add(af+".op", "expected one of %s, found %q", strings.Join(argOps, ", "), a.Op)
+		}
+		if _, err := argValue(a.Value); a.Value == "" || err != nil {
+			v.add(af+".value", "%v", orErr(err, "expected a value"))
+		}
+		switch {
+		case a.Op == "masked_eq" && a.Mask == "":
+			v.add(af+".mask", "masked_eq needs a mask")
+		case a.Op != "masked_eq" && a.Mask != "":
+			v.add(af+".mask", "mask applies to masked_eq only")
+		case a.Mask != "":
+			if _, err := argValue(a.Mask); err != nil {
+				v.add(af+".mask", "%v", err)
+			}
+		}
+	}
+}
+
+func orErr(err error, msg string) error {
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("%s", msg)
+}
+
+// suggestSyscall offers the closest known syscall name.
+func suggestSyscall(name string, groups map[string][]string) string {
+	var all []string
+	for _, g := range groups {
+		all = append(all, g...)
+	}
+	return suggest(name, all)
+}
+
+// capabilityNames are the names gocapability knows, upper case without CAP_.
+func capabilityNames() []string {
+	var names []string
+	for _, c := range capability.List() {
+		names = append(names, strings.ToUpper(c.String()))
+	}
+	return names
+}
+
+// NormalizeCap turns "cap_net_raw" or "CAP_NET_RAW" into "NET_RAW".
+func NormalizeCap(s string) string {
+	return strings.TrimPrefix(strings.ToUpper(s), "CAP_")
+}
+
+func (v *validator) capabilities() {
+	known := capabilityNames()
+	seen := map[string]bool{}
+	for i, c := range v.c.Capabilities {
+		field := fmt.Sprintf("capabilities[%d]", i)
+		n := NormalizeCap(c)
+		switch {
+		case !slices.Contains(known, n):
+			v.add(field, "unknown capability %q%s", c, suggest(n, known))
+		case seen[n]:
+			v.add(field, "capability %s is listed twice", n)
+		}
+		seen[n] = true
+	}
+}
+
+func (v *validator) resources() {
+	r := v.c.Resources
+	if r.Memory != "" {
+		if n, err := ParseSize(r.Memory); err != nil {
+			v.add("resources.memory", "%v", err)
+		} else if n < 1<<20 {
+			v.add("resources.memory", "expected at least 1Mi, found %s", r.Memory)
+		}
+	}
+	if r.Pids < 0 || r.Pids > 1<<22 {
+		v.add("resources.pids", "expected a count from 1 to %d, found %d", 1<<22, r.Pids)
+	}
+	if r.CPU < 0 || r.CPU > 1024 {
+		v.add("resources.cpu", "expected a number of CPUs such as 0.5 or 2, found %g", r.CPU)
+	}
+	if r.Nofile < 0 || r.Nofile > 1<<20 {
+		v.add("resources.nofile", "expected a count from 1 to %d, found %d", 1<<20, r.Nofile)
+	}
+}
+
+// effective checks what only the merged policy shows.
+func (v *validator) effective(eff *Component) {
+	if len(eff.Syscalls.Allow) == 0 {
+		v.add("syscalls", "no syscall is allowed; add `extends: default` under syscalls, or list what the component needs")
+	}
+	declared := append(append(append([]string{}, eff.Filesystem.Read...), eff.Filesystem.Write...), eff.Filesystem.Tmpfs...)
+	visible := func(p string) bool {
+		for _, d := range declared {
+			if checkPath(d) == "" && within(p, d) {
+				return true
+			}
+		}
+		return false
+	}
+	// Nothing undeclared exists in the sandbox (and Landlock denies it under a rootfs).
+	if cmd := eff.Run.Command; len(cmd) > 0 && checkPath(cmd[0]) == "" && !visible(cmd[0]) {
+		v.add("run.command[0]", "%s is not under any filesystem.read or write path, so it would not exist in the sandbox", cmd[0])
+	}
+	if wd := eff.Run.Workdir; wd != "" && checkPath(wd) == "" && !visible(wd) {
+		v.add("run.workdir", "%s is not under any filesystem path, so it would not exist in the sandbox", wd)
+	}
+}
