@@ -19,8 +19,8 @@ const flowKey = "ip saddr . ip daddr . meta l4proto . th dport"
 // table, so loading it replaces any earlier version in one transaction.
 func Render(fw plan.Firewall) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "table %s %s\ndelete table %s %s\n\n", fw.Family, quote(fw.Table), fw.Family, quote(fw.Table))
-	fmt.Fprintf(&b, "table %s %s {\n", fw.Family, quote(fw.Table))
+	fmt.Fprintf(&b, "table %s %s\ndelete table %s %s\n\n", fw.Family, fw.Table, fw.Family, fw.Table)
+	fmt.Fprintf(&b, "table %s %s {\n", fw.Family, fw.Table)
 	for _, c := range fw.Chains {
 		renderSet(&b, c.FlowsSet, fw.Flows)
 	}
@@ -29,11 +29,6 @@ func Render(fw plan.Firewall) string {
 	}
 	b.WriteString("}\n")
 	return b.String()
-}
-
-// quote keeps names with hyphens valid nft identifiers.
-func quote(name string) string {
-	return `"` + name + `"`
 }
 
 func renderSet(b *strings.Builder, name string, flows []plan.Flow) {
@@ -59,9 +54,6 @@ func renderChain(b *strings.Builder, fw plan.Firewall, c plan.Chain) {
 	if c.AcceptLoopback {
 		iface := map[string]string{"input": "iif", "output": "oif"}[c.Hook]
 		fmt.Fprintf(b, "\t\t%s \"lo\" accept\n", iface)
-	}
-	if fw.Family == "bridge" {
-		b.WriteString("\t\tether type arp accept\n")
 	}
 	b.WriteString("\t\tct state established,related accept\n")
 	fmt.Fprintf(b, "\t\t%s @%s accept\n", flowKey, c.FlowsSet)

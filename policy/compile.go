@@ -33,8 +33,9 @@ func Compile(s *Stack) (*plan.Plan, error) {
 		}
 		effective[c.Name] = eff
 	}
+	programs := map[string][]byte{}
 	for _, c := range s.Members {
-		cp, err := compileComponent(effective[c.Name], addrs)
+		cp, err := compileComponent(effective[c.Name], addrs, programs)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", c.File, err)
 		}
@@ -64,7 +65,7 @@ func assignAddresses(s *Stack) (map[string]netip.Addr, plan.Network) {
 	return addrs, n
 }
 
-func compileComponent(c *Component, addrs map[string]netip.Addr) (*plan.Component, error) {
+func compileComponent(c *Component, addrs map[string]netip.Addr, programs map[string][]byte) (*plan.Component, error) {
 	uid, gid := uint32(defaultUID), uint32(defaultGID)
 	if c.Run.User != "" {
 		uid, gid, _ = ParseUser(c.Run.User)
@@ -95,7 +96,7 @@ func compileComponent(c *Component, addrs map[string]netip.Addr) (*plan.Componen
 	compileCapabilities(c, cp)
 	compileResources(c, cp)
 	compileLandlock(c, cp)
-	if err := compileSeccomp(c, cp); err != nil {
+	if err := compileSeccomp(c, cp, programs); err != nil {
 		return nil, err
 	}
 	compileComponentNet(c, cp, addrs)

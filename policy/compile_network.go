@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"strings"
 
 	"github.com/confine-sandbox/confine/policy/plan"
 )
@@ -110,19 +111,27 @@ func sortFlows(f []plan.Flow) {
 
 // compileStackFirewall builds the bridge's firewall: frames between components pass only
 // for flows both sides declared, and published ports reach only callees whose listen.from
-// names "host". It lives in the bridge's namespace, out of every component's reach.
+// names "host". It lives in the bridge's namespace, out of every component's reach. It is
+// an inet table on the forward hook, not a bridge table: bridge-family conntrack
+// (nf_conntrack_bridge) is missing from many kernels, these included, so apply turns on
+// net.bridge.bridge-nf-call-iptables in that namespace and bridged IPv4 crosses the inet
+// hooks, with conntrack.
 func compileStackFirewall(p *plan.Plan, s *Stack, addrs map[string]netip.Addr) {
 	fw := plan.Firewall{
-		Family:   "bridge",
-		Table:    "confine-" + s.Name,
+		Family:   "inet",
+		Table:    "confine_" + strings.ReplaceAll(s.Name, "-", "_"), // nft identifiers take no hyphen
 		LogGroup: LogGroup,
 		Chains:   []plan.Chain{{Name: "forward", Hook: "forward", FlowsSet: "flows"}},
 		Flows:    []plan.Flow{},
 	}
 	bridge := p.Network.BridgeAddress + "/32"
+	members := map[string]bool{}
+	for _, a := range addrs {
+		members[a.String()+"/32"] = true
+	}
 	for _, c := range p.Components {
 		for _, f := range c.Net.Firewall.Flows {
-			if f.Set != "egress" || !isComponentAddr(f.Dst, addrs) {
+			if f.Set != "egress" || !members[f.Dst] {
 				continue
 			}
 			f.Set = "flows"
@@ -150,13 +159,4 @@ func compileStackFirewall(p *plan.Plan, s *Stack, addrs map[string]netip.Addr) {
 	}
 	sortFlows(fw.Flows)
 	p.Network.Firewall = fw
-}
-
-func isComponentAddr(cidr string, addrs map[string]netip.Addr) bool {
-	for _, a := range addrs {
-		if a.String()+"/32" == cidr {
-			return true
-		}
-	}
-	return false
 }

@@ -23,7 +23,7 @@ type alt []plan.SeccompArg
 // the same syscall covers, so an unconditional allow of a syscall with argument denies is
 // written as "argument 0 >= 0", which holds for every value; the more specific deny is
 // then matched first. policy/seccomp_test.go runs the programs to hold libseccomp to this.
-func compileSeccomp(c *Component, cp *plan.Component) error {
+func compileSeccomp(c *Component, cp *plan.Component, programs map[string][]byte) error {
 	groups, err := syscallGroups()
 	if err != nil {
 		return err
@@ -73,8 +73,13 @@ func compileSeccomp(c *Component, cp *plan.Component) error {
 		return err
 	}
 	s.Rules = seccompRules(allowed, kept, errnoOf)
-	if s.Program, err = seccomp.Build(&s); err != nil {
-		return err
+	// Components of a stack mostly share their syscall policy: build each program once.
+	key := fmt.Sprintf("%s/%d/%v", s.DefaultAction, s.DefaultErrno, s.Rules)
+	if s.Program = programs[key]; s.Program == nil {
+		if s.Program, err = seccomp.Build(&s); err != nil {
+			return err
+		}
+		programs[key] = s.Program
 	}
 	sum := sha256.Sum256(s.Program)
 	s.ProgramSHA256 = hex.EncodeToString(sum[:])

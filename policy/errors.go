@@ -91,14 +91,18 @@ func (l ErrorList) Err() error {
 // suggest returns a " (did you mean %q?)" hint when one candidate is close to got, or
 // starts with it (NET_BIND → NET_BIND_SERVICE).
 func suggest(got string, candidates []string) string {
-	best, bestDist := "", len(got)/2+2
+	best, bestDist := "", len(got)/3+2 // at most len/3+1 edits, and fewer than len
 	for _, c := range candidates {
-		if len(got) >= 3 && strings.HasPrefix(c, got) && (best == "" || len(c) < len(best)) {
+		if len(got) >= 3 && strings.HasPrefix(c, got) && (best == "" || len(c) < len(best) || len(c) == len(best) && c < best) {
 			best, bestDist = c, 0
 		}
 	}
 	for _, c := range candidates {
-		if d := editDistance(got, c); d < bestDist && c != got {
+		d := editDistance(got, c)
+		if d >= len(got) || c == got {
+			continue
+		}
+		if d < bestDist || d == bestDist && best != "" && c < best { // ties: the smaller name, for stable output
 			best, bestDist = c, d
 		}
 	}

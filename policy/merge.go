@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/confine-sandbox/confine/profiles"
 )
@@ -21,8 +22,15 @@ func profileNames() []string {
 	return names
 }
 
+// loadedProfiles caches parsed built-in profiles by name: they are embedded, so never
+// change, and merging only reads them.
+var loadedProfiles sync.Map
+
 // loadProfile loads a built-in profile by name, reporting an unknown name at pos.
 func loadProfile(name string, pos Pos, path string, errs *ErrorList) *Component {
+	if p, ok := loadedProfiles.Load(name); ok {
+		return p.(*Component)
+	}
 	if !slices.Contains(profileNames(), name) {
 		errs.Add(pos, path, "unknown profile %q%s; built-in profiles: %s", name, suggest(name, profileNames()), strings.Join(profileNames(), ", "))
 		return nil
@@ -32,6 +40,7 @@ func loadProfile(name string, pos Pos, path string, errs *ErrorList) *Component 
 		*errs = appendErr(*errs, err)
 		return nil
 	}
+	loadedProfiles.Store(name, p)
 	return p
 }
 

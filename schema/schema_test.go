@@ -160,10 +160,8 @@ func (w *schemaWalker) walk(n node, typ reflect.Type, path string) {
 			if !ok {
 				continue
 			}
-			if _, ok := w.resolve(p, path)["description"]; !ok {
-				if _, ok := p["description"]; !ok {
-					w.t.Errorf("%s: %s.%s: no description", w.file, path, k)
-				}
+			if _, ok := p["description"]; !ok {
+				w.t.Errorf("%s: %s: property %q has no description", w.file, path, k)
 			}
 			w.walk(p, fieldByTag(typ, k).Type, strings.TrimPrefix(path+"."+k, "."))
 		}
@@ -218,7 +216,7 @@ func TestKeysMatchLoader(t *testing.T) {
 	}
 }
 
-// enumAt returns the enum of the schema at a $defs name, or nil.
+// enumOf returns the sorted enum of $defs[def], or of the anyOf branch that has one.
 func enumOf(t *testing.T, doc node, def string) []string {
 	t.Helper()
 	d, ok := doc["$defs"].(node)[def].(node)
@@ -289,7 +287,7 @@ func TestEnumsMatchLoader(t *testing.T) {
 	}
 }
 
-// pattern compiles the pattern of the schema at a JSON pointer-ish path of keys.
+// pattern compiles the pattern of the schema reached from doc through keys.
 func pattern(t *testing.T, doc node, keys ...string) *regexp.Regexp {
 	t.Helper()
 	var cur any = doc

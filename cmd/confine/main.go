@@ -5,6 +5,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 
@@ -24,12 +25,15 @@ const (
 var version = "dev"
 
 func main() {
-	os.Exit(execute(os.Args[1:]))
+	os.Exit(execute(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func execute(args []string) int {
+// execute runs one command line and returns the exit status; only it and main print errors.
+func execute(args []string, stdout, stderr io.Writer) int {
 	root := newRoot()
 	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
 	err := root.Execute()
 	var ce *codeError
 	switch {
@@ -37,11 +41,11 @@ func execute(args []string) int {
 		return exitOK
 	case errors.As(err, &ce):
 		if ce.msg != "" {
-			fmt.Fprintln(os.Stderr, ce.msg)
+			fmt.Fprintln(stderr, ce.msg)
 		}
 		return ce.code
 	}
-	fmt.Fprintln(os.Stderr, "confine:", err)
+	fmt.Fprintln(stderr, "confine:", err)
 	return exitPolicy
 }
 

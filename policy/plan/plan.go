@@ -200,7 +200,7 @@ type Publish struct {
 // so per-packet cost does not grow with the number of flows. Rendered to nft text by
 // netfilter.Render and applied over netlink by netfilter.Apply.
 type Firewall struct {
-	Family string  `json:"family"` // inet or bridge
+	Family string  `json:"family"` // inet
 	Table  string  `json:"table"`
 	Chains []Chain `json:"chains"`
 	// Flows are the allowed (source, destination, protocol, ports) tuples, one set element each.

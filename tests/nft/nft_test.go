@@ -1,0 +1,116 @@
+// Package nft_test loads compiled rulesets into the kernel with the nft tool, inside a
+// network namespace each test makes and removes, so `compile --format nft` is known to load.
+package nft_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/confine-sandbox/confine/netfilter"
+	"github.com/confine-sandbox/confine/policy"
+	"github.com/confine-sandbox/confine/policy/plan"
+	"github.com/confine-sandbox/confine/tests/testenv"
+)
+
+// netns makes a fresh network namespace and removes it when the test ends.
+func netns(t *testing.T) string {
+	t.Helper()
+	name := fmt.Sprintf("confine-test-%d-%s", os.Getpid(), strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")))
+	if len(name) > 60 {
+		name = name[:60]
+	}
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
+	return name
+}
+
+func nft(t *testing.T, ns string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("ip", append([]string{"netns", "exec", ns, "nft"}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("nft %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func compile(t *testing.T, dir, name string) *plan.Plan {
+	t.Helper()
+	s, err := policy.Open(os.DirFS(dir), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := policy.Compile(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// checkAndLoad runs `nft -c -f`, then loads the script for real, twice (the script
+// replaces its own table), and returns `nft list ruleset`.
+func checkAndLoad(t *testing.T, fw plan.Firewall) string {
+	t.Helper()
+	ns := netns(t)
+	file := filepath.Join(t.TempDir(), "ruleset.nft")
+	if err := os.WriteFile(file, []byte(netfilter.Render(fw)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nft(t, ns, "-c", "-f", file)
+	nft(t, ns, "-f", file)
+	nft(t, ns, "-f", file)
+	return nft(t, ns, "list", "ruleset")
+}
+
+func TestShopRulesetsLoad(t *testing.T) {
+	testenv.Require(t, testenv.Root, testenv.IP, testenv.Nftables)
+	p := compile(t, "../../examples", "shop/stack.yaml")
+	got := checkAndLoad(t, p.Network.Firewall)
+	for _, want := range []string{"table inet confine_shop", "10.88.0.2 . 10.88.0.3 . tcp . 9000", "policy drop", "log prefix \"confine-drop forward: \" group 7 drop"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("bridge ruleset lacks %q:\n%s", want, got)
+		}
+	}
+	for _, c := range p.Components {
+		t.Run(c.Name, func(t *testing.T) {
+			if got := checkAndLoad(t, c.Net.Firewall); strings.Count(got, "policy drop") != 2 {
+				t.Errorf("%s: want two default-drop chains:\n%s", c.Name, got)
+			}
+		})
+	}
+}
+
+// A single component with CIDRs, port ranges and UDP: interval elements in a concatenation.
+func TestComponentRulesetWithRangesLoads(t *testing.T) {
+	testenv.Require(t, testenv.Root, testenv.IP, testenv.Nftables)
+	dir := t.TempDir()
+	src := `version: 1
+name: agent
+run: {command: [/bin/agent]}
+filesystem: {read: [/bin]}
+network:
+  listen:
+    - port: 5000-5010/udp
+      from: [192.168.0.0/16, 127.0.0.1]
+  connect:
+    - to: 10.0.0.0/8:443/tcp
+    - to: 172.16.5.4:8000-8100/tcp
+    - to: 0.0.0.0/0:53/udp
+syscalls: {extends: default}
+`
+	if err := os.WriteFile(filepath.Join(dir, "agent.yaml"), []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := compile(t, dir, "agent.yaml")
+	got := checkAndLoad(t, p.Components[0].Net.Firewall)
+	for _, want := range []string{"192.168.0.0/16 . 0.0.0.0/0 . udp . 5000-5010", "0.0.0.0/0 . 172.16.5.4 . tcp . 8000-8100", "0.0.0.0/0 . 10.0.0.0/8 . tcp . 443"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("ruleset lacks %q:\n%s", want, got)
+		}
+	}
+}
