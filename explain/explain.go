@@ -5,6 +5,7 @@ package explain
 import (
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 
@@ -13,7 +14,15 @@ import (
 
 // Write explains p to w.
 func Write(w io.Writer, p *plan.Plan) {
-	e := &writer{w: w}
+	e := &writer{w: w, names: map[string]string{}}
+	for _, c := range p.Components {
+		if c.Net.Address != "" {
+			e.names[c.Net.Address+"/32"] = c.Name
+		}
+	}
+	if p.Network.BridgeAddress != "" {
+		e.names[p.Network.BridgeAddress+"/32"] = "the host (published ports)"
+	}
 	if !p.Single {
 		e.line(0, "Stack %s: %d components on a private bridge %s (bridge address %s).", p.Name, len(p.Components), p.Network.Subnet, p.Network.BridgeAddress)
 		e.stack(p)
@@ -25,24 +34,35 @@ func Write(w io.Writer, p *plan.Plan) {
 	}
 }
 
-type writer struct{ w io.Writer }
+type writer struct {
+	w     io.Writer
+	names map[string]string // CIDR → component name, in a stack
+}
+
+// peer names a flow's end: a component, the host, anywhere, or the CIDR itself.
+func (e *writer) peer(cidr string) string {
+	switch {
+	case e.names[cidr] != "":
+		return e.names[cidr]
+	case cidr == "0.0.0.0/0":
+		return "any address"
+	case strings.HasSuffix(cidr, "/32"):
+		return strings.TrimSuffix(cidr, "/32")
+	}
+	return cidr
+}
 
 func (e *writer) line(indent int, format string, args ...any) {
 	fmt.Fprintf(e.w, "%s%s\n", strings.Repeat("  ", indent), fmt.Sprintf(format, args...))
 }
 
 func (e *writer) stack(p *plan.Plan) {
-	names := map[string]string{}
-	for _, c := range p.Components {
-		names[c.Net.Address+"/32"] = c.Name
-	}
-	names[p.Network.BridgeAddress+"/32"] = "the host (published ports)"
 	e.line(1, "Traffic between components passes only for these flows; all else is dropped and logged:")
 	if len(p.Network.Firewall.Flows) == 0 {
 		e.line(2, "(none: the components cannot reach each other)")
 	}
 	for _, f := range p.Network.Firewall.Flows {
-		e.line(2, "%s → %s on %s", or(names[f.Src], f.Src), or(names[f.Dst], f.Dst), ports(f.Proto, f.First, f.Last))
+		e.line(2, "%s → %s on %s", e.peer(f.Src), e.peer(f.Dst), ports(f.Proto, f.First, f.Last))
 	}
 	for _, pub := range p.Network.Published {
 		e.line(1, "Publishes %s:%d on the host to %s:%d/%s.", pub.HostAddress, pub.HostPort, pub.Component, pub.Port, pub.Proto)
@@ -100,7 +120,7 @@ func (e *writer) filesystem(c *plan.Component) {
 	if c.Process.Rootfs != "" {
 		ro = nil
 		for _, r := range c.Landlock.Paths {
-			if !contains(r.Access, "write_file") {
+			if !slices.Contains(r.Access, "write_file") {
 				ro = append(ro, r.Path)
 			}
 		}
@@ -122,9 +142,9 @@ func (e *writer) network(c *plan.Component) {
 	for _, f := range n.Firewall.Flows {
 		switch f.Set {
 		case "ingress":
-			in = append(in, fmt.Sprintf("%s from %s", ports(f.Proto, f.First, f.Last), f.Src))
+			in = append(in, fmt.Sprintf("%s from %s", ports(f.Proto, f.First, f.Last), e.peer(f.Src)))
 		case "egress":
-			out = append(out, fmt.Sprintf("%s on %s", f.Dst, ports(f.Proto, f.First, f.Last)))
+			out = append(out, fmt.Sprintf("%s on %s", e.peer(f.Dst), ports(f.Proto, f.First, f.Last)))
 		}
 	}
 	e.line(2, "accepts: %s", list(in))
@@ -142,8 +162,12 @@ func (e *writer) syscalls(c *plan.Component) {
 	var plain, cond, errno []string
 	for _, r := range s.Rules {
 		switch {
+		case r.Action == "errno" && len(r.Args) > 0:
+			errno = append(errno, fmt.Sprintf("%s when %s → refused with errno %d", r.Syscalls[0], args(r.Args), r.Errno))
 		case r.Action == "errno":
-			errno = append(errno, fmt.Sprintf("%s → errno %d", strings.Join(r.Syscalls, ", "), r.Errno))
+			errno = append(errno, fmt.Sprintf("%s → refused with errno %d", strings.Join(r.Syscalls, ", "), r.Errno))
+		case len(r.Args) == 1 && r.Args[0].Op == "ge" && r.Args[0].Value == 0:
+			plain = append(plain, r.Syscalls...) // "arg0 >= 0": allowed outright but for the refusals below
 		case len(r.Args) > 0:
 			cond = append(cond, fmt.Sprintf("%s when %s", r.Syscalls[0], args(r.Args)))
 		default:
@@ -220,7 +244,7 @@ func ports(proto string, first, last uint16) string {
 }
 
 func portList(p []uint16, handled []string, right string) string {
-	if !contains(handled, right) {
+	if !slices.Contains(handled, right) {
 		return "any port (not restricted by Landlock)"
 	}
 	if len(p) == 0 {
@@ -258,20 +282,4 @@ func short(h string) string {
 		return h[:12]
 	}
 	return h
-}
-
-func or(s, fallback string) string {
-	if s != "" {
-		return s
-	}
-	return fallback
-}
-
-func contains(s []string, x string) bool {
-	for _, v := range s {
-		if v == x {
-			return true
-		}
-	}
-	return false
 }

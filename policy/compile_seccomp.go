@@ -30,6 +30,7 @@ func compileSeccomp(c *Component, cp *plan.Component, programs map[string][]byte
 	}
 	allowed := map[string][]alt{}
 	var denies []plan.SeccompRule
+	seenDeny := map[string]bool{} // a profile merged twice repeats its denies
 	errnoOf := map[string]int{}
 	for _, r := range c.Syscalls.Allow {
 		conds := argConds(r.Args)
@@ -48,7 +49,10 @@ func compileSeccomp(c *Component, cp *plan.Component, programs map[string][]byte
 				}
 				continue
 			}
-			denies = append(denies, plan.SeccompRule{Syscalls: []string{name}, Action: "errno", Errno: errno, Args: conds})
+			if key := fmt.Sprintf("%s/%d/%s", name, errno, altKey(conds)); !seenDeny[key] {
+				seenDeny[key] = true
+				denies = append(denies, plan.SeccompRule{Syscalls: []string{name}, Action: "errno", Errno: errno, Args: conds})
+			}
 		}
 	}
 	// Keep only the argument denies of syscalls still allowed: the rest hit the default.
