@@ -84,6 +84,8 @@ func compileComponent(c *Component, addrs map[string]netip.Addr, programs map[st
 			NoNewPrivs: true,
 		},
 		Namespaces: []string{"cgroup", "ipc", "mount", "net", "pid", "user", "uts"},
+		UIDMap:     []plan.IDMap{{ContainerID: uid, Size: 1}},
+		GIDMap:     []plan.IDMap{{ContainerID: gid, Size: 1}},
 		BestEffort: sorted(c.BestEffort),
 	}
 	if c.Run.Rootfs != "" {

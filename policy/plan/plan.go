@@ -27,6 +27,10 @@ type Component struct {
 	Process Process `json:"process"`
 	// Namespaces to unshare, sorted: cgroup ipc mount net pid user uts.
 	Namespaces []string `json:"namespaces"`
+	// UIDMap and GIDMap are the user namespace's id maps: only the ids the process runs
+	// as exist inside; every other id shows as the overflow id (nobody).
+	UIDMap []IDMap `json:"uid_map"`
+	GIDMap []IDMap `json:"gid_map"`
 	// Mounts in the order they are made. Built by compileMounts (policy/compile_mounts.go).
 	Mounts []Mount `json:"mounts"`
 	// MaskedPaths are hidden (bound over with an empty file or tmpfs); ReadonlyPaths are
@@ -64,6 +68,14 @@ type Process struct {
 	// mounts below.
 	Rootfs     string `json:"rootfs"`
 	NoNewPrivs bool   `json:"no_new_privs"`
+}
+
+// IDMap maps Size ids from ContainerID inside the user namespace to host ids. The host
+// side is chosen at apply time (the invoking user when unprivileged, an unused range when
+// root): it is a runtime value, like a pid, and stays out of the Plan.
+type IDMap struct {
+	ContainerID uint32 `json:"container_id"`
+	Size        uint32 `json:"size"`
 }
 
 // Mount is one mount made inside the sandbox's mount namespace.
