@@ -42,6 +42,9 @@ func compileLandlock(c *Component, cp *plan.Component) {
 	for _, l := range c.Network.Listen {
 		if pr, _ := ParsePorts(l.Port); pr.Proto == "tcp" {
 			bind = append(bind, pr)
+			// A component may call its own ports over loopback; Landlock cannot tell
+			// loopback from the bridge, and nftables still filters the bridge.
+			connect = append(connect, pr)
 		}
 	}
 	for _, conn := range c.Network.Connect {

@@ -36,6 +36,7 @@ func validateStack(s *Stack, errs *ErrorList) {
 		}
 		names[c.Name] = c
 	}
+	hostPorts := map[string]int{}
 	for i, p := range s.Publish {
 		field := fmt.Sprintf("publish[%d]", i)
 		pub, err := ParsePublish(p)
@@ -43,6 +44,10 @@ func validateStack(s *Stack, errs *ErrorList) {
 			add(field, "%v", err)
 			continue
 		}
+		if j, dup := hostPorts[pub.Host.String()]; dup {
+			add(field, "%s is already published by publish[%d]", pub.Host, j)
+		}
+		hostPorts[pub.Host.String()] = i
 		c, ok := names[pub.Target.Peer.Component]
 		if !ok {
 			add(field, "unknown component %q%s", pub.Target.Peer.Component, suggest(pub.Target.Peer.Component, memberNames(s)))
@@ -85,8 +90,8 @@ func ParsePublish(s string) (Publish, error) {
 		return Publish{}, fmt.Errorf("expected \"HOSTADDR:PORT -> component:PORT/PROTO\", found %q", s)
 	}
 	hp, err := netip.ParseAddrPort(strings.TrimSpace(host))
-	if err != nil || hp.Port() == 0 {
-		return Publish{}, fmt.Errorf("expected a host address and port such as 127.0.0.1:8080, found %q", strings.TrimSpace(host))
+	if err != nil || hp.Port() == 0 || !hp.Addr().Is4() {
+		return Publish{}, fmt.Errorf("expected an IPv4 host address and port such as 127.0.0.1:8080, found %q", strings.TrimSpace(host))
 	}
 	ep, err := ParseEndpoint(strings.TrimSpace(target))
 	if err != nil {

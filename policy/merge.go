@@ -46,8 +46,9 @@ func loadProfile(name string, pos Pos, path string, errs *ErrorList) *Component 
 
 // Effective returns c with its profiles merged in: `extends:` profiles first, in order, then
 // c itself on top; `syscalls.extends` merges the named profile's syscalls section the same
-// way. Lists are unioned (base entries first), maps merge per key, and scalars set in c
-// override the profile's. Deny winning over allow is applied at compile time.
+// way. Path, capability and best_effort lists are unioned (base entries first), network
+// and syscall lists are appended (compile removes repeats), maps merge per key, and
+// scalars set in c override the profile's; a file cannot unset what a profile sets. Deny winning over allow is applied at compile time.
 func Effective(c *Component) (*Component, ErrorList) {
 	var errs ErrorList
 	out := resolve(c, nil, &errs)

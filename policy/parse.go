@@ -82,7 +82,9 @@ func (p Peer) String() string {
 
 // ParsePeer parses a component name, an IP address or a CIDR.
 func ParsePeer(s string) (Peer, error) {
-	s = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
+	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+		s = s[1 : len(s)-1]
+	}
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
@@ -158,7 +160,7 @@ func ParseSize(s string) (int64, error) {
 	}
 	n, err := strconv.ParseFloat(num, 64)
 	bytes := n * mult
-	if err != nil || num == "" || strings.ContainsAny(num, "eE+-xXpP_") || bytes < 1 || bytes > math.MaxInt64/2 {
+	if err != nil || num == "" || strings.ContainsAny(num, "eE+-xXpP_nNiI") || !(bytes >= 1 && bytes <= math.MaxInt64/2) {
 		return 0, fmt.Errorf("expected a size such as 256Mi, 1Gi or 500M, found %q", s)
 	}
 	return int64(bytes), nil

@@ -159,6 +159,24 @@ func (v *validator) filesystem() {
 			first[p] = field
 		}
 	}
+	for _, l := range lists {
+		for i, p := range l.paths {
+			field := fmt.Sprintf("filesystem.%s[%d]", l.key, i)
+			for _, own := range []string{"/proc", "/dev"} {
+				if checkPath(p) == "" && within(p, own) {
+					v.add(field, "%s lies inside %s, which confine mounts itself; it cannot be declared", p, own)
+				}
+			}
+			if l.key == "tmpfs" {
+				continue
+			}
+			for _, t := range fs.Tmpfs {
+				if checkPath(p) == "" && t != "/" && p != t && within(p, t) {
+					v.add(field, "%s lies inside the tmpfs %s, which is mounted over it and would hide it", p, t)
+				}
+			}
+		}
+	}
 	// A read path inside a write path or a tmpfs adds nothing and usually means a mistake.
 	for i, r := range fs.Read {
 		for _, l := range lists[1:] {
@@ -247,8 +265,8 @@ func (v *validator) syscallRule(field string, r SyscallRule, deny bool) {
 			v.add(field+".errno", "errno applies to deny rules only")
 		} else if n, ok := errnos[r.Errno]; !ok {
 			v.add(field+".errno", "unknown errno %q; expected a name such as EACCES or ENOSYS", r.Errno)
-		} else if n == defaultErrno && len(r.Args) > 0 {
-			v.add(field+".errno", "EPERM is what every undeclared syscall gets; a deny with args needs another errno (the default is EACCES)")
+		} else if n == defaultErrno && or(v.c.Syscalls.OnViolation, "errno") == "errno" {
+			v.add(field+".errno", "EPERM is what every undeclared syscall already gets under on_violation: errno; leave errno out, or name another (a deny with args defaults to EACCES)")
 		}
 	}
 	used := map[int]bool{}
@@ -335,13 +353,14 @@ func (v *validator) resources() {
 		}
 	}
 	if r.Pids < 0 || r.Pids > 1<<22 {
-		v.add("resources.pids", "expected a count from 1 to %d, found %d", 1<<22, r.Pids)
+		v.add("resources.pids", "expected a count from 1 to %d (or 0 for no limit), found %d", 1<<22, r.Pids)
 	}
-	if r.CPU < 0 || r.CPU > 1024 {
-		v.add("resources.cpu", "expected a number of CPUs such as 0.5 or 2, found %g", r.CPU)
+	// The kernel's smallest CFS quota is 1ms of a 100ms period.
+	if r.CPU < 0 || r.CPU > 1024 || (r.CPU > 0 && r.CPU < 0.01) {
+		v.add("resources.cpu", "expected a number of CPUs from 0.01 to 1024 such as 0.5 or 2, found %g", r.CPU)
 	}
 	if r.Nofile < 0 || r.Nofile > 1<<20 {
-		v.add("resources.nofile", "expected a count from 1 to %d, found %d", 1<<20, r.Nofile)
+		v.add("resources.nofile", "expected a count from 1 to %d (or 0 for the default, 1024), found %d", 1<<20, r.Nofile)
 	}
 }
 
@@ -350,8 +369,8 @@ func (v *validator) effective(eff *Component) {
 	if len(eff.Syscalls.Allow) == 0 {
 		v.add("syscalls", "no syscall is allowed; add `extends: default` under syscalls, or list what the component needs")
 	}
-	declared := append(append(append([]string{}, eff.Filesystem.Read...), eff.Filesystem.Write...), eff.Filesystem.Tmpfs...)
-	visible := func(p string) bool {
+	declared := append(append([]string{}, eff.Filesystem.Read...), eff.Filesystem.Write...)
+	visible := func(p string, declared []string) bool {
 		for _, d := range declared {
 			if checkPath(d) == "" && within(p, d) {
 				return true
@@ -360,10 +379,11 @@ func (v *validator) effective(eff *Component) {
 		return false
 	}
 	// Nothing undeclared exists in the sandbox (and Landlock denies it under a rootfs).
-	if cmd := eff.Run.Command; len(cmd) > 0 && checkPath(cmd[0]) == "" && !visible(cmd[0]) {
+	// A tmpfs starts empty, so a command cannot come from one; a workdir can be one.
+	if cmd := eff.Run.Command; len(cmd) > 0 && checkPath(cmd[0]) == "" && !visible(cmd[0], declared) {
 		v.add("run.command[0]", "%s is not under any filesystem.read or write path, so it would not exist in the sandbox", cmd[0])
 	}
-	if wd := eff.Run.Workdir; wd != "" && checkPath(wd) == "" && !visible(wd) {
+	if wd := eff.Run.Workdir; wd != "" && checkPath(wd) == "" && !visible(wd, append(declared, eff.Filesystem.Tmpfs...)) {
 		v.add("run.workdir", "%s is not under any filesystem path, so it would not exist in the sandbox", wd)
 	}
 }
