@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -29,8 +30,6 @@ func compileSeccomp(c *Component, cp *plan.Component, programs map[string][]byte
 		return err
 	}
 	allowed := map[string][]alt{}
-	var denies []plan.SeccompRule
-	seenDeny := map[string]bool{} // a profile merged twice repeats its denies
 	errnoOf := map[string]int{}
 	for _, r := range c.Syscalls.Allow {
 		conds := argConds(r.Args)
@@ -38,6 +37,10 @@ func compileSeccomp(c *Component, cp *plan.Component, programs map[string][]byte
 			allowed[name] = addAlt(allowed[name], conds)
 		}
 	}
+	// Argument denies, one per syscall and conditions: a profile merged twice repeats
+	// its denies, and a later layer's errno replaces an earlier one's.
+	var denies []plan.SeccompRule
+	denyErrno := map[string]int{}
 	for _, r := range c.Syscalls.Deny {
 		conds := argConds(r.Args)
 		errno := errnos[or(r.Errno, "EACCES")]
@@ -49,24 +52,33 @@ func compileSeccomp(c *Component, cp *plan.Component, programs map[string][]byte
 				}
 				continue
 			}
-			if key := fmt.Sprintf("%s/%d/%s", name, errno, altKey(conds)); !seenDeny[key] {
-				seenDeny[key] = true
-				denies = append(denies, plan.SeccompRule{Syscalls: []string{name}, Action: "errno", Errno: errno, Args: conds})
+			key := name + "/" + altKey(conds)
+			if _, seen := denyErrno[key]; !seen {
+				denies = append(denies, plan.SeccompRule{Syscalls: []string{name}, Action: "errno", Args: conds})
 			}
+			denyErrno[key] = errno
 		}
 	}
-	// Keep only the argument denies of syscalls still allowed: the rest hit the default.
 	kept := denies[:0]
 	for _, d := range denies {
-		alts, ok := allowed[d.Syscalls[0]]
-		if !ok {
+		name := d.Syscalls[0]
+		d.Errno = denyErrno[name+"/"+altKey(d.Args)]
+		// A deny with the very conditions of an allow takes that allow back; a deny of
+		// a syscall no longer allowed adds nothing to the default.
+		alts := slices.DeleteFunc(allowed[name], func(a alt) bool { return altKey(a) == altKey(d.Args) })
+		if len(alts) == 0 {
+			delete(allowed, name)
 			continue
 		}
-		if len(alts) == 1 && len(alts[0]) == 0 {
-			// On argument 0: libseccomp 2.5 matches a deny first only when the deny's
-			// argument index is at least the allow's.
-			allowed[d.Syscalls[0]] = []alt{{{Index: 0, Op: "ge", Value: 0}}}
+		// libseccomp 2.5 tries a deny before an allow only when the allow's first compared
+		// argument comes no later than the deny's, so every allow of a syscall with
+		// argument denies compares argument 0, with "arg0 >= 0" if it did not already.
+		for i, a := range alts {
+			if len(a) == 0 || a[0].Index != 0 {
+				alts[i] = append(alt{{Index: 0, Op: "ge", Value: 0}}, a...)
+			}
 		}
+		allowed[name] = alts
 		kept = append(kept, d)
 	}
 	s := plan.Seccomp{DefaultAction: violationActions[or(c.Syscalls.OnViolation, "errno")]}

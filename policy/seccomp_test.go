@@ -141,6 +141,42 @@ func TestSeccompDeniesOnSeveralArguments(t *testing.T) {
 	}
 }
 
+// Denies on an argument before the one a conditional allow compares, a deny equal to an
+// allow, and one deny repeated with another errno: all must compile and hold.
+func TestSeccompDeniesAgainstConditionalAllows(t *testing.T) {
+	c := compileOne(t, seccompBase+`syscalls:
+  extends: cli
+  allow:
+    - names: [ioctl]
+      args: [{index: 1, op: eq, value: FIONREAD}]
+  deny:
+    - names: [ioctl]
+      args: [{index: 0, op: eq, value: 5}]
+    - names: [personality]
+      args: [{index: 0, op: eq, value: 8}]
+    - names: [socket]
+      args: [{index: 0, op: masked_eq, mask: 0xffffffff, value: AF_INET}]
+      errno: EAFNOSUPPORT
+`)
+	const FIONREAD, AF_INET, SOCK_STREAM = 0x541b, 2, 1
+	for _, tc := range []struct {
+		name  string
+		sysno int32
+		args  []uint64
+		want  uint32
+	}{
+		{"ioctl FIONREAD on fd 4", nr["ioctl"], []uint64{4, FIONREAD}, retAllow},
+		{"ioctl FIONREAD on fd 5", nr["ioctl"], []uint64{5, FIONREAD}, retErrno | 13},
+		{"personality 8 taken back", 135, []uint64{8}, retErrno | 13},
+		{"personality 0 still allowed", 135, []uint64{0}, retAllow},
+		{"inet socket: the file's errno wins", nr["socket"], []uint64{AF_INET, SOCK_STREAM, 0}, retErrno | 97},
+	} {
+		if got := runFilter(t, c.Seccomp.Program, auditArchAMD64, tc.sysno, tc.args...); got != tc.want {
+			t.Errorf("%s: got %#x, want %#x", tc.name, got, tc.want)
+		}
+	}
+}
+
 func TestSeccompViolationActions(t *testing.T) {
 	for action, want := range map[string]uint32{"kill": retKillProcess, "log": retLog, "errno": retErrno | 1} {
 		c := compileOne(t, seccompBase+"syscalls: {extends: static, on_violation: "+action+"}\n")
