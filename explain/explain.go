@@ -149,6 +149,9 @@ func (e *writer) network(c *plan.Component) {
 	}
 	e.line(2, "accepts: %s", list(in))
 	e.line(2, "may connect to: %s", list(out))
+	for _, u := range n.Unresolved {
+		e.line(2, "not in effect on its own: %s (a component: reachable only in a stack)", u)
+	}
 	e.line(2, "everything else is dropped and logged to NFLOG group %d", n.Firewall.LogGroup)
 	ll := c.Landlock
 	e.line(2, "Landlock also limits TCP bind to %s and connect to %s", portList(ll.BindTCP, ll.HandledNet, "bind_tcp"), portList(ll.ConnectTCP, ll.HandledNet, "connect_tcp"))

@@ -40,6 +40,9 @@ func compileComponentNet(c *Component, cp *plan.Component, addrs map[string]neti
 		for j, from := range l.From {
 			src, ok := resolvePeer(from, addrs)
 			if !ok {
+				if from != "host" {
+					cp.Net.Unresolved = append(cp.Net.Unresolved, fmt.Sprintf("listen %s from %s", pr, from))
+				}
 				continue
 			}
 			why := fmt.Sprintf("%s network.listen[%d].from[%d] %s", c.pos.at(fmt.Sprintf("network.listen[%d].from[%d]", i, j)), i, j, from)
@@ -50,6 +53,7 @@ func compileComponentNet(c *Component, cp *plan.Component, addrs map[string]neti
 		ep, _ := ParseEndpoint(conn.To)
 		dst, ok := resolvePeer(ep.Peer.String(), addrs)
 		if !ok {
+			cp.Net.Unresolved = append(cp.Net.Unresolved, "connect "+conn.To)
 			continue
 		}
 		if ep.Peer.Component != "" {
@@ -125,17 +129,14 @@ func compileStackFirewall(p *plan.Plan, s *Stack, addrs map[string]netip.Addr) {
 		Flows:    []plan.Flow{},
 	}
 	bridge := p.Network.BridgeAddress + "/32"
-	members := map[string]bool{}
-	for _, a := range addrs {
-		members[a.String()+"/32"] = true
-	}
+	// Every egress flow crosses the bridge: to a member, or out towards an address
+	// outside the stack.
 	for _, c := range p.Components {
 		for _, f := range c.Net.Firewall.Flows {
-			if f.Set != "egress" || !members[f.Dst] {
-				continue
+			if f.Set == "egress" {
+				f.Set = "flows"
+				fw.Flows = append(fw.Flows, f)
 			}
-			f.Set = "flows"
-			fw.Flows = append(fw.Flows, f)
 		}
 	}
 	for i, raw := range s.Publish {
@@ -143,7 +144,7 @@ func compileStackFirewall(p *plan.Plan, s *Stack, addrs map[string]netip.Addr) {
 		name := pub.Target.Peer.Component
 		dst := addrs[name].String()
 		why := fmt.Sprintf("%s publish[%d] %s", s.pos.at(fmt.Sprintf("publish[%d]", i)), i, raw)
-		fw.Flows = append(fw.Flows, flow("flows", bridge, dst+"/32", pub.Target.Ports, why))
+		fw.Flows = addFlow(fw.Flows, flow("flows", bridge, dst+"/32", pub.Target.Ports, why))
 		p.Network.Published = append(p.Network.Published, plan.Publish{
 			HostAddress: pub.Host.Addr().String(), HostPort: pub.Host.Port(),
 			Component: name, Address: dst, Port: pub.Target.Ports.First, Proto: pub.Target.Ports.Proto,
@@ -152,11 +153,31 @@ func compileStackFirewall(p *plan.Plan, s *Stack, addrs map[string]netip.Addr) {
 		for k := range p.Components {
 			if p.Components[k].Name == name {
 				cf := &p.Components[k].Net.Firewall
-				cf.Flows = append(cf.Flows, flow("ingress", bridge, dst+"/32", pub.Target.Ports, why))
+				cf.Flows = addFlow(cf.Flows, flow("ingress", bridge, dst+"/32", pub.Target.Ports, why))
 				sortFlows(cf.Flows)
 			}
 		}
 	}
 	sortFlows(fw.Flows)
 	p.Network.Firewall = fw
+}
+
+// addFlow appends f unless a flow of the same set already covers it: nftables interval
+// sets refuse overlapping elements (a publish to a port whose listen.from already admits
+// 0.0.0.0/0, or two publishes of one port).
+func addFlow(flows []plan.Flow, f plan.Flow) []plan.Flow {
+	for _, g := range flows {
+		if g.Set == f.Set && g.Proto == f.Proto && g.First <= f.First && f.Last <= g.Last &&
+			prefixCovers(g.Src, f.Src) && prefixCovers(g.Dst, f.Dst) {
+			return flows
+		}
+	}
+	return append(flows, f)
+}
+
+// prefixCovers reports whether CIDR a contains all of CIDR b.
+func prefixCovers(a, b string) bool {
+	pa, err1 := netip.ParsePrefix(a)
+	pb, err2 := netip.ParsePrefix(b)
+	return err1 == nil && err2 == nil && pa.Bits() <= pb.Bits() && pa.Contains(pb.Addr())
 }

@@ -130,11 +130,21 @@ func validateFlows(s *Stack, errs *ErrorList) {
 		byName[c.Name] = c
 	}
 	names := memberNames(s)
+	subnet, _ := stackSubnet(s.Subnet, len(s.Members))
+	// inStack refuses addresses of the stack's own subnet: a flow between members must
+	// name the member, so that both sides declare it.
+	inStack := func(c *Component, field string, p Peer) bool {
+		if p.Component == "" && subnet.IsValid() && p.Prefix.Overlaps(subnet) {
+			errs.Add(c.pos.at(field), field, "%s overlaps the stack's subnet %s; name the component instead, so that both sides declare the flow", p, subnet)
+			return true
+		}
+		return false
+	}
 	for _, c := range s.Members {
 		for i, conn := range c.Network.Connect {
 			field := fmt.Sprintf("network.connect[%d].to", i)
 			ep, err := ParseEndpoint(conn.To)
-			if err != nil || ep.Peer.Component == "" {
+			if err != nil || inStack(c, field, ep.Peer) || ep.Peer.Component == "" {
 				continue
 			}
 			callee, ok := byName[ep.Peer.Component]
@@ -164,7 +174,7 @@ func validateFlows(s *Stack, errs *ErrorList) {
 			for j, from := range l.From {
 				field := fmt.Sprintf("network.listen[%d].from[%d]", i, j)
 				peer, err := ParsePeer(from)
-				if from == "host" || err != nil || peer.Component == "" {
+				if from == "host" || err != nil || inStack(c, field, peer) || peer.Component == "" {
 					continue
 				}
 				caller, ok := byName[peer.Component]

@@ -208,24 +208,66 @@ func (v *validator) network() {
 		if len(l.From) == 0 {
 			v.add(field, "expected from: the components, addresses or CIDRs that may connect (or \"host\" for published ports)")
 		}
+		var peers []Peer
 		for j, f := range l.From {
 			if f == "host" {
 				continue
 			}
-			if p, err := ParsePeer(f); err != nil {
-				v.add(fmt.Sprintf("%s.from[%d]", field, j), "%v", err)
-			} else if p.Component == "" && !p.Prefix.Addr().Is4() {
-				v.add(fmt.Sprintf("%s.from[%d]", field, j), "IPv6 peers are not supported yet; expected an IPv4 address or CIDR, found %q", f)
+			ff := fmt.Sprintf("%s.from[%d]", field, j)
+			p, ok := v.peer(ff, f, func() (Peer, error) { return ParsePeer(f) })
+			if !ok {
+				continue
+			}
+			// nftables interval sets refuse overlapping elements, and an overlap is redundant.
+			for k, q := range peers {
+				if peersOverlap(p, q) {
+					v.add(ff, "%s overlaps %s at %s.from[%d]; list each source once", p, q, field, k)
+				}
+			}
+			peers = append(peers, p)
+		}
+	}
+	var eps []Endpoint
+	for i, c := range n.Connect {
+		field := fmt.Sprintf("network.connect[%d].to", i)
+		var ep Endpoint
+		p, ok := v.peer(field, c.To, func() (Peer, error) {
+			var err error
+			ep, err = ParseEndpoint(c.To)
+			return ep.Peer, err
+		})
+		if !ok {
+			continue
+		}
+		for k, q := range eps {
+			if peersOverlap(p, q.Peer) && ep.Ports.Overlaps(q.Ports) {
+				v.add(field, "%s overlaps %s at network.connect[%d]; merge them into one entry", ep, q, k)
 			}
 		}
+		eps = append(eps, ep)
 	}
-	for i, c := range n.Connect {
-		if ep, err := ParseEndpoint(c.To); err != nil {
-			v.add(fmt.Sprintf("network.connect[%d].to", i), "%v", err)
-		} else if ep.Peer.Component == "" && !ep.Peer.Prefix.Addr().Is4() {
-			v.add(fmt.Sprintf("network.connect[%d].to", i), "IPv6 peers are not supported yet; expected an IPv4 address or CIDR, found %q", c.To)
-		}
+}
+
+// peer parses one flow peer and reports why it cannot be used.
+func (v *validator) peer(field, raw string, parse func() (Peer, error)) (Peer, bool) {
+	p, err := parse()
+	switch {
+	case err != nil:
+		v.add(field, "%v", err)
+	case p.Component == "" && !p.Prefix.Addr().Is4():
+		v.add(field, "IPv6 peers are not supported yet; expected an IPv4 address or CIDR, found %q", raw)
+	default:
+		return p, true
 	}
+	return p, false
+}
+
+// peersOverlap reports whether two peers can name the same address.
+func peersOverlap(a, b Peer) bool {
+	if a.Component != "" || b.Component != "" {
+		return a.Component == b.Component
+	}
+	return a.Prefix.Overlaps(b.Prefix)
 }
 
 func (v *validator) syscalls() {

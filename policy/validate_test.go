@@ -59,6 +59,8 @@ func TestValidationErrors(t *testing.T) {
 		{"read: [/app]", "read: [/app]\n  write: [/tmp/data]\n  tmpfs: [/tmp]", "c.yaml:8:11: filesystem.write[0]: /tmp/data lies inside the tmpfs /tmp, which is mounted over it and would hide it"},
 		{"read: [/app]", "read: [/app, /proc/self]", "c.yaml:7:16: filesystem.read[1]: /proc/self lies inside /proc, which confine mounts itself"},
 		{"from: [10.0.0.0/8]", "from: [\"[10.0.0.1\"]", `expected a component name, an IP address or a CIDR, found "[10.0.0.1"`},
+		{"from: [10.0.0.0/8]", "from: [10.0.0.0/8]\n  connect:\n    - to: 10.0.0.0/8:443/tcp\n    - to: 10.1.0.0/16:400-500/tcp", "c.yaml:14:11: network.connect[1].to: 10.1.0.0/16:400-500/tcp overlaps 10.0.0.0/8:443/tcp at network.connect[0]; merge them into one entry"},
+		{"from: [10.0.0.0/8]", "from: [10.0.0.0/8, 10.1.2.3]", "c.yaml:11:26: network.listen[0].from[1]: 10.1.2.3 overlaps 10.0.0.0/8 at network.listen[0].from[0]; list each source once"},
 		{"port: 8080/tcp", "port: 0/tcp", `c.yaml:10:13: network.listen[0].port: expected a port from 1 to 65535, found "0"`},
 		{"port: 8080/tcp", "port: 9000-8000/tcp", `c.yaml:10:13: network.listen[0].port: port range "9000-8000" runs backwards`},
 		{"port: 8080/tcp", "port: 8080", `c.yaml:10:13: network.listen[0].port: expected PORT/tcp or PORT/udp`},
@@ -174,6 +176,12 @@ syscalls: {extends: default}
 			t.Errorf("missing %q in:\n%s", want, got)
 		}
 	}
+	// An address inside the stack's subnet would skip the two-sided rule.
+	files["s/a.yaml"] = strings.Replace(a, "b:9000/tcp", "10.9.0.3:9000/tcp", 1)
+	if got := checkYAML(t, files, "s/stack.yaml"); !strings.Contains(got, "s/a.yaml:7:11: network.connect[0].to: 10.9.0.3 overlaps the stack's subnet 10.9.0.0/24; name the component instead") {
+		t.Errorf("subnet address accepted: %s", got)
+	}
+	files["s/a.yaml"] = a
 	// Both sides declared: no error.
 	files["s/b.yaml"] = strings.Replace(b, "from: [c]", "from: [a]", 1)
 	if got := checkYAML(t, files, "s/stack.yaml"); got != "" {

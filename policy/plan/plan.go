@@ -174,6 +174,9 @@ type ComponentNet struct {
 	Listen []Port      `json:"listen"`
 	// Firewall is the ruleset loaded inside the component's own network namespace.
 	Firewall Firewall `json:"firewall"`
+	// Unresolved are declarations naming components, which only a stack resolves: a
+	// component compiled on its own has no such peers.
+	Unresolved []string `json:"unresolved,omitempty"`
 }
 
 // HostEntry is one line of the component's /etc/hosts.

@@ -114,3 +114,36 @@ syscalls: {extends: default}
 		}
 	}
 }
+
+// Two host ports published to one component port give one flow, not two overlapping
+// elements that nft would refuse.
+func TestStackWithRepeatedPublishLoads(t *testing.T) {
+	testenv.Require(t, testenv.Root, testenv.IP, testenv.Nftables)
+	dir := t.TempDir()
+	files := map[string]string{
+		"stack.yaml": "version: 1\nname: pub\nsubnet: 10.77.0.0/24\ncomponents: [web.yaml]\npublish: [\"127.0.0.1:8080 -> web:80/tcp\", \"127.0.0.1:8081 -> web:80/tcp\"]\n",
+		"web.yaml": `version: 1
+name: web
+run: {command: [/bin/web]}
+filesystem: {read: [/bin]}
+network:
+  listen:
+    - port: 80/tcp
+      from: [host, 192.168.0.0/16]
+  connect:
+    - to: 10.0.0.0/8:443/tcp
+    - to: 172.16.0.0/12:400-500/tcp
+syscalls: {extends: default}
+`,
+	}
+	for name, src := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := compile(t, dir, "stack.yaml")
+	if got := checkAndLoad(t, p.Network.Firewall); !strings.Contains(got, "10.77.0.1 . 10.77.0.2 . tcp . 80") || !strings.Contains(got, "10.77.0.2 . 172.16.0.0/12 . tcp . 400-500") {
+		t.Errorf("bridge ruleset:\n%s", got)
+	}
+	checkAndLoad(t, p.Components[0].Net.Firewall)
+}
