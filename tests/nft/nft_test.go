@@ -131,7 +131,7 @@ network:
     - port: 80/tcp
       from: [host, 192.168.0.0/16]
   connect:
-    - to: 10.0.0.0/8:443/tcp
+    - to: 198.51.100.0/24:443/tcp
     - to: 172.16.0.0/12:400-500/tcp
 syscalls: {extends: default}
 `,
