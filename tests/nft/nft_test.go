@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/confine-sandbox/confine/netfilter"
@@ -16,13 +17,12 @@ import (
 	"github.com/confine-sandbox/confine/tests/testenv"
 )
 
+var nsCount atomic.Int64
+
 // netns makes a fresh network namespace and removes it when the test ends.
 func netns(t *testing.T) string {
 	t.Helper()
-	name := fmt.Sprintf("confine-test-%d-%s", os.Getpid(), strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")))
-	if len(name) > 60 {
-		name = name[:60]
-	}
+	name := fmt.Sprintf("confine-test-%d-%d", os.Getpid(), nsCount.Add(1))
 	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
 		t.Fatalf("ip netns add: %v: %s", err, out)
 	}
