@@ -35,7 +35,8 @@ func compileLandlock(c *Component, cp *plan.Component) {
 	}
 	ll.Paths = append(ll.Paths,
 		plan.PathRule{Path: "/proc", Access: []string{"read_dir", "read_file"}},
-		plan.PathRule{Path: "/dev", Access: []string{"ioctl_dev", "read_dir", "read_file", "write_file"}})
+		plan.PathRule{Path: "/dev", Access: []string{"ioctl_dev", "read_dir", "read_file", "write_file"}},
+		plan.PathRule{Path: "/dev/shm", Access: readWrite}) // shm_open creates files here
 	sort.SliceStable(ll.Paths, func(i, j int) bool { return ll.Paths[i].Path < ll.Paths[j].Path })
 
 	var bind, connect []PortRange
@@ -68,7 +69,10 @@ func compileLandlock(c *Component, cp *plan.Component) {
 	cp.Landlock = ll
 	cp.Requires = append(cp.Requires,
 		plan.Requirement{Mechanism: "landlock", MinABI: 1, Why: "filesystem rules"},
+		plan.Requirement{Mechanism: "landlock", MinABI: 2, Why: "the refer right (moving files between directories)"},
+		plan.Requirement{Mechanism: "landlock", MinABI: 3, Why: "the truncate right"},
 		plan.Requirement{Mechanism: "landlock", MinABI: 4, Why: "TCP bind and connect rules"},
+		plan.Requirement{Mechanism: "landlock", MinABI: 5, Why: "the ioctl_dev right on devices"},
 		plan.Requirement{Mechanism: "landlock", MinABI: 6, Why: "abstract unix socket and signal scoping"})
 }
 

@@ -24,7 +24,7 @@ const maxFileSize = 1 << 20
 func Load(fsys fs.FS, name string) (*Component, error) {
 	root, src, err := parseFile(fsys, name)
 	if err != nil {
-		return nil, err
+		return nil, fileError(name, err)
 	}
 	c := &Component{File: name, Source: src}
 	c.pos, err = decodeInto(root, name, c)
@@ -36,7 +36,7 @@ func Load(fsys fs.FS, name string) (*Component, error) {
 func LoadStack(fsys fs.FS, name string) (*Stack, error) {
 	root, _, err := parseFile(fsys, name)
 	if err != nil {
-		return nil, err
+		return nil, fileError(name, err)
 	}
 	s := &Stack{File: name}
 	var errs ErrorList
@@ -47,13 +47,16 @@ func LoadStack(fsys fs.FS, name string) (*Stack, error) {
 		if !path.IsAbs(rel) {
 			file = path.Join(path.Dir(name), rel)
 		}
-		c, err := Load(fsys, file)
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
+		if _, err := fs.Stat(fsys, file); err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
 			p := "components[" + strconv.Itoa(i) + "]"
-			errs.Add(s.pos.at(p), p, "cannot read component %q: %v", rel, pe.Err)
+			errs.Add(s.pos.at(p), p, "cannot read component %q: %v", rel, err)
 			continue
 		}
+		c, err := Load(fsys, file)
 		errs = appendErr(errs, err)
 		if c != nil {
 			s.Members = append(s.Members, c)
@@ -67,7 +70,7 @@ func LoadStack(fsys fs.FS, name string) (*Stack, error) {
 func Open(fsys fs.FS, name string) (*Stack, error) {
 	root, _, err := parseFile(fsys, name)
 	if err != nil {
-		return nil, err
+		return nil, fileError(name, err)
 	}
 	if isStack(root) {
 		return LoadStack(fsys, name)
@@ -156,6 +159,20 @@ func decodeInto(root *yaml.Node, name string, v any) (positions, error) {
 	d.pos[""] = Pos{File: name, Line: 1, Col: 1}
 	d.decode(root, reflect.ValueOf(v).Elem(), "")
 	return d.pos, d.errs.Err()
+}
+
+// fileError turns a failure to read name into a policy error naming the file.
+func fileError(name string, err error) error {
+	var el ErrorList
+	if errors.As(err, &el) {
+		return err
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	el.Add(Pos{File: name}, "", "cannot read the file: %v", err)
+	return el
 }
 
 func appendErr(l ErrorList, err error) ErrorList {

@@ -212,8 +212,8 @@ func checkPath(p string) string {
 		return fmt.Sprintf("expected an absolute path, found %q", p)
 	case path.Clean(p) != p:
 		return fmt.Sprintf("expected a clean path (%q), found %q", path.Clean(p), p)
-	case strings.ContainsRune(p, 0):
-		return "path contains a NUL byte"
+	case hasControl(p):
+		return fmt.Sprintf("path %q contains a control character", p)
 	}
 	return ""
 }

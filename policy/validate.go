@@ -109,6 +109,16 @@ func (v *validator) component() {
 
 func (v *validator) run() {
 	r := v.c.Run
+	for i, a := range r.Command {
+		if hasControl(a) {
+			v.add(fmt.Sprintf("run.command[%d]", i), "contains a control character; expected printable text")
+		}
+	}
+	for k, val := range r.Env {
+		if hasControl(val) {
+			v.add("run.env."+k, "value contains a control character; expected printable text")
+		}
+	}
 	if len(r.Command) == 0 {
 		v.add("run.command", "expected a command: a list whose first item is an absolute path")
 	} else if msg := checkPath(r.Command[0]); msg != "" {
@@ -305,10 +315,8 @@ func (v *validator) syscallRule(field string, r SyscallRule, deny bool) {
 	if r.Errno != "" {
 		if !deny {
 			v.add(field+".errno", "errno applies to deny rules only")
-		} else if n, ok := errnos[r.Errno]; !ok {
+		} else if _, ok := errnos[r.Errno]; !ok {
 			v.add(field+".errno", "unknown errno %q; expected a name such as EACCES or ENOSYS", r.Errno)
-		} else if n == defaultErrno && or(v.c.Syscalls.OnViolation, "errno") == "errno" {
-			v.add(field+".errno", "EPERM is what every undeclared syscall already gets under on_violation: errno; leave errno out, or name another (a deny with args defaults to EACCES)")
 		}
 	}
 	used := map[int]bool{}
@@ -332,8 +340,11 @@ func (v *validator) syscallRule(field string, r SyscallRule, deny bool) {
 		case a.Op != "masked_eq" && a.Mask != "":
 			v.add(af+".mask", "mask applies to masked_eq only")
 		case a.Mask != "":
-			if _, err := argValue(a.Mask); err != nil {
+			m, err := argValue(a.Mask)
+			if err != nil {
 				v.add(af+".mask", "%v", err)
+			} else if val, err := argValue(a.Value); err == nil && val&^m != 0 {
+				v.add(af+".value", "%#x has bits outside the mask %#x, so the rule could never match", val, m)
 			}
 		}
 	}
@@ -344,6 +355,12 @@ func orErr(err error, msg string) error {
 		return err
 	}
 	return fmt.Errorf("%s", msg)
+}
+
+// hasControl reports whether s holds a control character, which would let a policy forge
+// lines in explain's output and in reports.
+func hasControl(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
 }
 
 // suggestSyscall offers the closest known syscall name.
@@ -398,7 +415,7 @@ func (v *validator) resources() {
 		v.add("resources.pids", "expected a count from 1 to %d (or 0 for no limit), found %d", 1<<22, r.Pids)
 	}
 	// The kernel's smallest CFS quota is 1ms of a 100ms period.
-	if r.CPU < 0 || r.CPU > 1024 || (r.CPU > 0 && r.CPU < 0.01) {
+	if !(r.CPU >= 0 && r.CPU <= 1024) || (r.CPU > 0 && r.CPU < 0.01) { // NaN fails the first test
 		v.add("resources.cpu", "expected a number of CPUs from 0.01 to 1024 such as 0.5 or 2, found %g", r.CPU)
 	}
 	if r.Nofile < 0 || r.Nofile > 1<<20 {
@@ -410,6 +427,27 @@ func (v *validator) resources() {
 func (v *validator) effective(eff *Component) {
 	if len(eff.Syscalls.Allow) == 0 {
 		v.add("syscalls", "no syscall is allowed; add `extends: default` under syscalls, or list what the component needs")
+	}
+	if or(eff.Syscalls.OnViolation, "errno") == "errno" {
+		for i, r := range v.c.Syscalls.Deny {
+			if errnos[r.Errno] == defaultErrno {
+				v.add(fmt.Sprintf("syscalls.deny[%d].errno", i), "EPERM is what every undeclared syscall already gets under on_violation: errno; leave errno out, or name another (a deny with args defaults to EACCES)")
+			}
+		}
+	}
+	// A profile's tmpfs hides the file's own paths beneath it (the file's own tmpfs
+	// entries are checked in filesystem()).
+	for _, l := range []struct {
+		key   string
+		paths []string
+	}{{"read", v.c.Filesystem.Read}, {"write", v.c.Filesystem.Write}} {
+		for i, p := range l.paths {
+			for _, t := range eff.Filesystem.Tmpfs {
+				if !slices.Contains(v.c.Filesystem.Tmpfs, t) && checkPath(p) == "" && p != t && within(p, t) {
+					v.add(fmt.Sprintf("filesystem.%s[%d]", l.key, i), "%s lies inside the tmpfs %s that a profile adds, which is mounted over it and would hide it", p, t)
+				}
+			}
+		}
 	}
 	declared := append(append([]string{}, eff.Filesystem.Read...), eff.Filesystem.Write...)
 	visible := func(p string, declared []string) bool {

@@ -61,6 +61,7 @@ func TestValidationErrors(t *testing.T) {
 		{"from: [10.0.0.0/8]", "from: [\"[10.0.0.1\"]", `expected a component name, an IP address or a CIDR, found "[10.0.0.1"`},
 		{"from: [10.0.0.0/8]", "from: [10.0.0.0/8]\n  connect:\n    - to: 10.0.0.0/8:443/tcp\n    - to: 10.1.0.0/16:400-500/tcp", "c.yaml:14:11: network.connect[1].to: 10.1.0.0/16:400-500/tcp overlaps 10.0.0.0/8:443/tcp at network.connect[0]; merge them into one entry"},
 		{"from: [10.0.0.0/8]", "from: [10.0.0.0/8, 10.1.2.3]", "c.yaml:11:26: network.listen[0].from[1]: 10.1.2.3 overlaps 10.0.0.0/8 at network.listen[0].from[0]; list each source once"},
+		{"command: [/app/billing]", "command: [/app/billing, \"a\\nComponent evil\"]", "c.yaml:4:27: run.command[1]: contains a control character"},
 		{"port: 8080/tcp", "port: 0/tcp", `c.yaml:10:13: network.listen[0].port: expected a port from 1 to 65535, found "0"`},
 		{"port: 8080/tcp", "port: 9000-8000/tcp", `c.yaml:10:13: network.listen[0].port: port range "9000-8000" runs backwards`},
 		{"port: 8080/tcp", "port: 8080", `c.yaml:10:13: network.listen[0].port: expected PORT/tcp or PORT/udp`},
@@ -73,6 +74,8 @@ func TestValidationErrors(t *testing.T) {
 		{"extends: default", "extends: default\n  allow: [\"@netio\"]", `c.yaml:14:11: syscalls.allow[0].names[0]: unknown syscall group "@netio"`},
 		{"extends: default", "extends: default\n  deny: [{names: [ioctl], args: [{index: 1, op: eq, value: TIOCSTI}], errno: EPERM}]", `c.yaml:14:78: syscalls.deny[0].errno: EPERM is what every undeclared syscall already gets under on_violation: errno`},
 		{"extends: default", "extends: default\n  allow: [{names: [socket], args: [{index: 0, op: eq, value: AF_INET, mask: 7}]}]", `syscalls.allow[0].args[0].mask: mask applies to masked_eq only`},
+		{"extends: default", "extends: default\n  allow: [{names: [socket], args: [{index: 0, op: masked_eq, mask: 0xff, value: 0x100}]}]", `syscalls.allow[0].args[0].value: 0x100 has bits outside the mask 0xff, so the rule could never match`},
+		{"extends: default", "extends: default\n  on_violation: kill\n  deny: [{names: [ioctl], args: [{index: 1, op: eq, value: TIOCSTI}], errno: EPERM}]", `NOERROR`},
 		{"extends: default", "extends: default\ncapabilities: [NET_ADMN]", `c.yaml:14:16: capabilities[0]: unknown capability "NET_ADMN" (did you mean "NET_ADMIN"?)`},
 		{"extends: default", "extends: default\nresources: {memory: 512Ki}", `c.yaml:14:21: resources.memory: expected at least 1Mi, found 512Ki`},
 		{"extends: default", "extends: default\nresources: {cpu: 0.001}", `c.yaml:14:18: resources.cpu: expected a number of CPUs from 0.01 to 1024`},
@@ -93,9 +96,31 @@ func TestValidationErrors(t *testing.T) {
 		}
 		src := strings.Replace(base, tc.old, tc.new, 1)
 		got := checkYAML(t, map[string]string{"c.yaml": src}, "c.yaml")
+		if tc.want == "NOERROR" {
+			if got != "" {
+				t.Errorf("%s → %s: want no error, got %s", tc.old, tc.new, got)
+			}
+			continue
+		}
 		if !strings.Contains(got, tc.want) {
 			t.Errorf("%s → %s:\n got: %s\nwant: %s", tc.old, tc.new, got, tc.want)
 		}
+	}
+}
+
+func TestProfileTmpfsHidesPaths(t *testing.T) {
+	src := strings.Replace(base, "name: billing", "name: billing\nextends: [cli]", 1)
+	src = strings.Replace(src, "read: [/app]", "read: [/app]\n  write: [/tmp/data]", 1)
+	got := checkYAML(t, map[string]string{"c.yaml": src}, "c.yaml")
+	if want := "c.yaml:9:11: filesystem.write[0]: /tmp/data lies inside the tmpfs /tmp that a profile adds"; !strings.Contains(got, want) {
+		t.Errorf("got %s\nwant %s", got, want)
+	}
+}
+
+func TestUnreadableFile(t *testing.T) {
+	got := Check(fstest.MapFS{}, "missing.yaml").Error()
+	if got != "missing.yaml: cannot read the file: file does not exist" {
+		t.Errorf("got %q", got)
 	}
 }
 
