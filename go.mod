@@ -1,6 +1,6 @@
 module github.com/confine-sandbox/confine
 
-go 1.26.8
+go 1.26.0
 
 require (
 	github.com/seccomp/libseccomp-golang v0.11.1

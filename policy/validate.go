@@ -309,7 +309,11 @@ func (v *validator) syscallRule(field string, r SyscallRule, deny bool) {
 				v.add(nf, "unknown syscall group %q%s", name, suggest(name, GroupNames()))
 			}
 		case !seccomp.Known(name):
-			v.add(nf, "unknown syscall %q for this architecture%s", name, suggestSyscall(name, groups))
+			hint := ""
+			if len(*v.errs) < 100 { // hints cost an edit distance per known name
+				hint = suggestSyscall(name, groups)
+			}
+			v.add(nf, "unknown syscall %q for this architecture%s", name, hint)
 		}
 	}
 	if r.Errno != "" {

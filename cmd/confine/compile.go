@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/confine-sandbox/confine/netfilter"
-	"github.com/confine-sandbox/confine/policy"
 	"github.com/confine-sandbox/confine/policy/plan"
 )
 
@@ -25,13 +24,9 @@ func newCompile() *cobra.Command {
                  component (or --component NAME), the ruleset of its own network namespace`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := openPolicy(args[0])
+			p, err := compilePolicy(args[0])
 			if err != nil {
 				return err
-			}
-			p, err := policy.Compile(s)
-			if err != nil {
-				return policyError(err)
 			}
 			out := cmd.OutOrStdout()
 			switch format {

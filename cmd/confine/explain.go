@@ -4,7 +4,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/confine-sandbox/confine/explain"
-	"github.com/confine-sandbox/confine/policy"
 )
 
 func newExplain() *cobra.Command {
@@ -16,13 +15,9 @@ exist and which are writable, which flows the network lets through, which syscal
 capabilities remain, the limits, and what the kernel must provide.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := openPolicy(args[0])
+			p, err := compilePolicy(args[0])
 			if err != nil {
 				return err
-			}
-			p, err := policy.Compile(s)
-			if err != nil {
-				return policyError(err)
 			}
 			explain.Write(cmd.OutOrStdout(), p)
 			return nil

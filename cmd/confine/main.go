@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/confine-sandbox/confine/policy"
+	"github.com/confine-sandbox/confine/policy/plan"
 )
 
 // Exit codes, as DESIGN.md fixes them; a run passes its component's own status through.
@@ -78,12 +79,21 @@ type hostFS struct{}
 
 func (hostFS) Open(name string) (fs.File, error) { return os.Open(name) }
 
-// openPolicy loads and validates FILE, turning policy errors into exit status 1.
-func openPolicy(file string) (*policy.Stack, error) {
+// compilePolicy checks and compiles FILE; any policy error becomes exit status 1, with
+// every error of every file listed (Compile alone stops at the first file that fails).
+func compilePolicy(file string) (*plan.Plan, error) {
 	if errs := policy.Check(hostFS{}, file); len(errs) > 0 {
 		return nil, policyError(errs)
 	}
-	return policy.Open(hostFS{}, file)
+	s, err := policy.Open(hostFS{}, file)
+	if err != nil {
+		return nil, policyError(err)
+	}
+	p, err := policy.Compile(s)
+	if err != nil {
+		return nil, policyError(err)
+	}
+	return p, nil
 }
 
 func policyError(err error) error {
