@@ -3,6 +3,8 @@ module github.com/confine-sandbox/confine
 go 1.26.0
 
 require (
+	github.com/containerd/cgroups/v3 v3.1.3
+	github.com/landlock-lsm/go-landlock v0.11.0
 	github.com/seccomp/libseccomp-golang v0.11.1
 	github.com/spf13/cobra v1.10.2
 	github.com/syndtr/gocapability v0.0.0-20200815063812-42c35b437635
@@ -13,5 +15,7 @@ require (
 
 require (
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
+	github.com/moby/sys/userns v0.1.0 // indirect
 	github.com/spf13/pflag v1.0.9 // indirect
+	kernel.org/pub/linux/libs/security/libcap/psx v1.2.77 // indirect
 )

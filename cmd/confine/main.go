@@ -69,7 +69,7 @@ Landlock, cgroups and nftables, and runs it under them. Everything not declared 
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newCheck(), newExplain(), newCompile(), newVersion())
+	root.AddCommand(newCheck(), newExplain(), newCompile(), newPreflight(), newVersion())
 	return root
 }
 

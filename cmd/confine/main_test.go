@@ -33,6 +33,7 @@ func TestCommands(t *testing.T) {
 		{[]string{"compile", "../../examples/shop/stack.yaml", "--format", "bpf", "--component", "nope"}, 1, "", `no component "nope"`},
 		{[]string{"compile", "../../examples/shop/api.yaml", "--format", "yaml"}, 1, "", `expected json, bpf or nft, found "yaml"`},
 		{[]string{"version"}, 0, "plan format 1", ""},
+		{[]string{"preflight", "../../examples/bad/paths.yaml"}, 1, "", "run.command[0]"},
 		{[]string{"frobnicate"}, 1, "", "unknown command"},
 		{[]string{"compile", "--help"}, 0, "--format json", ""},
 	}

@@ -1,0 +1,78 @@
+package sandbox
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/confine-sandbox/confine/host"
+	"github.com/confine-sandbox/confine/policy/plan"
+)
+
+var full = host.Facts{
+	LandlockABI: 7, CgroupMode: "v2", Controllers: []string{"cpu", "memory", "pids"},
+	Nftables: true, UserNamespaces: true, SeccompActions: []string{"kill_process", "errno", "log", "allow"},
+}
+
+func component(bestEffort ...string) *plan.Plan {
+	return &plan.Plan{Components: []plan.Component{{
+		Name:       "api",
+		Seccomp:    plan.Seccomp{DefaultAction: "errno"},
+		Cgroup:     plan.Cgroup{MemoryMax: 1 << 28, PidsMax: 64},
+		BestEffort: bestEffort,
+		Requires: []plan.Requirement{
+			{Mechanism: "cgroups", Why: "resources"},
+			{Mechanism: "landlock", MinABI: 1, Why: "filesystem rules"},
+			{Mechanism: "landlock", MinABI: 4, Why: "TCP bind and connect rules"},
+			{Mechanism: "nftables", Why: "firewall"},
+			{Mechanism: "seccomp", Why: "filter"},
+			{Mechanism: "userns", Why: "user namespace"},
+		},
+	}}}
+}
+
+func TestPreflightFullHost(t *testing.T) {
+	findings, err := Preflight(component(), full)
+	if err != nil || len(findings) != 0 {
+		t.Fatalf("full host: findings %v, error %v", findings, err)
+	}
+}
+
+func TestPreflightFailsClosed(t *testing.T) {
+	cases := []struct {
+		name   string
+		change func(*host.Facts)
+		want   string
+	}{
+		{"old landlock", func(f *host.Facts) { f.LandlockABI = 3 }, "api: landlock: kernel ABI 3, policy needs 4 (TCP bind and connect rules); list landlock under best_effort to run without it"},
+		{"no landlock", func(f *host.Facts) { f.LandlockABI = 0 }, "api: landlock: kernel ABI 0, policy needs 1 (filesystem rules)"},
+		{"hybrid without memory", func(f *host.Facts) { f.CgroupMode, f.Controllers = "hybrid", []string{"cpu"} }, `api: cgroups: no memory, pids controller (cgroup mode "hybrid") for resources; list cgroups under best_effort`},
+		{"no nftables", func(f *host.Facts) { f.Nftables = false }, "api: nftables: the kernel has no nftables"},
+		{"no userns", func(f *host.Facts) { f.UserNamespaces = false }, "api: userns: user namespaces are disabled"},
+		{"no seccomp errno", func(f *host.Facts) { f.SeccompActions = []string{"allow"} }, "api: seccomp: the kernel lacks the seccomp action errno"},
+	}
+	for _, tc := range cases {
+		f := full
+		tc.change(&f)
+		_, err := Preflight(component(), f)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+func TestPreflightBestEffortBecomesFinding(t *testing.T) {
+	f := full
+	f.LandlockABI = 3
+	findings, err := Preflight(component("landlock"), f)
+	if err != nil {
+		t.Fatalf("best_effort landlock still refused: %v", err)
+	}
+	if len(findings) != 1 || findings[0].Mechanism != "landlock" || !strings.Contains(findings[0].Detail, "best_effort") {
+		t.Fatalf("findings %v", findings)
+	}
+	// userns and seccomp cannot be best effort.
+	f.UserNamespaces = false
+	if _, err := Preflight(component("landlock"), f); err == nil || strings.Contains(err.Error(), "list userns") {
+		t.Fatalf("userns: %v", err)
+	}
+}
