@@ -13,6 +13,7 @@ import (
 
 	"github.com/confine-sandbox/confine/policy"
 	"github.com/confine-sandbox/confine/policy/plan"
+	"github.com/confine-sandbox/confine/sandbox"
 )
 
 // Exit codes, as DESIGN.md fixes them; a run passes its component's own status through.
@@ -26,6 +27,11 @@ const (
 var version = "dev"
 
 func main() {
+	// The init stage, re-executed inside the new namespaces (runc's dispatch): it must
+	// run before anything else and never returns.
+	if len(os.Args) > 1 && os.Args[1] == sandbox.InitArg {
+		sandbox.Init()
+	}
 	os.Exit(execute(os.Args[1:], os.Stdout, os.Stderr))
 }
 

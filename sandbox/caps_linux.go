@@ -1,0 +1,97 @@
+package sandbox
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/syndtr/gocapability/capability"
+	"golang.org/x/sys/unix"
+)
+
+// setIdentityAndCaps drops the bounding set to the declared capabilities, becomes the
+// Plan's user keeping capabilities across setuid, then sets the effective, permitted,
+// inheritable and ambient sets to the Plan's. Bounding goes first: dropping it needs
+// CAP_SETPCAP, which setuid would take away.
+func setIdentityAndCaps(cfg *initConfig) error {
+	c := &cfg.Component
+	want := func(names []string) ([]capability.Cap, error) {
+		var out []capability.Cap
+		for _, n := range names {
+			cp, ok := capByName[strings.ToLower(n)]
+			if !ok {
+				return nil, fmt.Errorf("unknown capability %s", n)
+			}
+			out = append(out, cp)
+		}
+		return out, nil
+	}
+	caps, err := capability.NewPid2(0)
+	if err != nil {
+		return err
+	}
+	if err := caps.Load(); err != nil {
+		return err
+	}
+	bounding, err := want(c.Capabilities.Bounding)
+	if err != nil {
+		return err
+	}
+	caps.Clear(capability.BOUNDING)
+	caps.Set(capability.BOUNDING, bounding...)
+	if err := caps.Apply(capability.BOUNDING); err != nil {
+		return fmt.Errorf("bounding set: %w", err)
+	}
+	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
+		return err
+	}
+	if err := unix.Setgroups(nil); err != nil {
+		return fmt.Errorf("setgroups: %w", err)
+	}
+	p := c.Process
+	if err := unix.Setresgid(int(p.GID), int(p.GID), int(p.GID)); err != nil {
+		return fmt.Errorf("setresgid %d: %w", p.GID, err)
+	}
+	if err := unix.Setresuid(int(p.UID), int(p.UID), int(p.UID)); err != nil {
+		return fmt.Errorf("setresuid %d: %w", p.UID, err)
+	}
+	sets := []struct {
+		which capability.CapType
+		names []string
+	}{
+		{capability.EFFECTIVE, c.Capabilities.Effective}, {capability.PERMITTED, c.Capabilities.Permitted},
+		{capability.INHERITABLE, c.Capabilities.Inheritable}, {capability.AMBIENT, c.Capabilities.Ambient},
+	}
+	caps.Clear(capability.CAPS | capability.AMBIENT)
+	for _, s := range sets {
+		list, err := want(s.names)
+		if err != nil {
+			return err
+		}
+		caps.Set(s.which, list...)
+	}
+	if err := caps.Apply(capability.CAPS | capability.AMBS); err != nil {
+		return fmt.Errorf("capability sets: %w", err)
+	}
+	return checkAmbient(c.Capabilities.Ambient)
+}
+
+// checkAmbient reads the ambient set back: gocapability does not report a failed raise.
+func checkAmbient(names []string) error {
+	for _, n := range names {
+		cp := capByName[strings.ToLower(n)]
+		set, err := unix.PrctlRetInt(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_IS_SET, uintptr(cp), 0, 0)
+		if err != nil || set != 1 {
+			return fmt.Errorf("ambient capability %s was not raised (%v)", n, err)
+		}
+	}
+	return nil
+}
+
+// capByName maps gocapability's lower-case names ("net_bind_service") to capabilities.
+var capByName = func() map[string]capability.Cap {
+	m := map[string]capability.Cap{}
+	for _, c := range capability.List() {
+		m[c.String()] = c
+	}
+	return m
+}()

@@ -1,0 +1,37 @@
+package sandbox
+
+import (
+	"fmt"
+
+	"github.com/confine-sandbox/confine/policy/plan"
+)
+
+// InitArg is the hidden first argument that turns the confine binary into the init stage
+// (runc's dispatch): cmd/confine checks for it before anything else.
+const InitArg = "__confine_init"
+
+// The init stage's inherited descriptors, in exec.Cmd.ExtraFiles order.
+const (
+	fdConfig = 3 // initConfig as JSON, then EOF
+	fdError  = 4 // close-on-exec: one StepError as JSON, or EOF when exec succeeded
+	fdGo     = 5 // the parent writes one byte once the network and cgroup are in place
+)
+
+// initConfig is what the parent sends the init stage: the component's Plan and the
+// runtime values bound at apply time.
+type initConfig struct {
+	Component plan.Component `json:"component"`
+	// Root is an empty directory the init stage builds the new root on; it exists only
+	// in the sandbox's mount namespace once mounted over.
+	Root string `json:"root"`
+}
+
+// StepError says which init step failed, and why.
+type StepError struct {
+	Step string `json:"step"`
+	Err  string `json:"error"`
+}
+
+func (e *StepError) Error() string {
+	return fmt.Sprintf("enforcement failed at %s: %s", e.Step, e.Err)
+}

@@ -1,0 +1,113 @@
+package sandbox
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime"
+
+	"golang.org/x/sys/unix"
+)
+
+// step is one stage of the init, in DESIGN.md invariant 4's order. Names double as audit
+// event names.
+type step struct {
+	name string
+	run  func(*initConfig) error
+}
+
+var steps = []step{
+	{"mounts", setupRootfs},              // binds, tmpfs, /proc, /dev, pivot_root, masks
+	{"hostname", setHostname},            // in the new uts namespace
+	{"rlimits", setRlimits},              // before dropping privileges: raising needs them
+	{"no_new_privs", setNoNewPrivs},      // before seccomp and Landlock, which require it
+	{"capabilities", setIdentityAndCaps}, // bounding, then uid/gid keeping caps, then the sets
+	{"landlock", restrictLandlock},
+	{"wait_parent", waitForGo},       // before seccomp: the read must still be allowed
+	{"sanitize", markFDsCloseOnExec}, // nothing of confine's reaches the component
+	{"workdir", enterWorkdir},
+	{"seccomp", loadSeccompBPF}, // last: load the Plan's bytes, compile nothing here
+}
+
+// Init is the init stage. It runs in the new namespaces as the re-executed binary,
+// applies the Plan's steps in order and execs the component. It never returns: on a
+// failure it reports a StepError on fdError and exits 1.
+func Init() {
+	// capset, prctl and Landlock act per thread, and exec keeps only the calling one.
+	runtime.LockOSThread()
+	cfg, err := readConfig()
+	if err != nil {
+		fail(&StepError{Step: "config", Err: err.Error()})
+	}
+	for _, s := range steps {
+		if err := s.run(cfg); err != nil {
+			fail(&StepError{Step: s.name, Err: err.Error()})
+		}
+	}
+	p := cfg.Component.Process
+	err = unix.Exec(p.Args[0], p.Args, p.Env)
+	fail(&StepError{Step: "exec", Err: fmt.Sprintf("%s: %v", p.Args[0], err)})
+}
+
+func readConfig() (*initConfig, error) {
+	f := os.NewFile(fdConfig, "config")
+	defer f.Close()
+	var cfg initConfig
+	if err := json.NewDecoder(f).Decode(&cfg); err != nil {
+		return nil, fmt.Errorf("reading the plan: %w", err)
+	}
+	return &cfg, nil
+}
+
+func fail(e *StepError) {
+	data, _ := json.Marshal(e)
+	unix.Write(fdError, data)
+	os.Exit(1)
+}
+
+func setHostname(cfg *initConfig) error {
+	return unix.Sethostname([]byte(cfg.Component.Process.Hostname))
+}
+
+func setNoNewPrivs(*initConfig) error {
+	return unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+}
+
+// waitForGo blocks until the parent has put the network rules and cgroup in place
+// (DESIGN.md invariant 3: they precede the component's first instruction).
+func waitForGo(*initConfig) error {
+	var b [1]byte
+	n, err := unix.Read(fdGo, b[:])
+	if n != 1 {
+		return fmt.Errorf("the supervisor went away before the go signal (%v)", err)
+	}
+	return nil
+}
+
+// markFDsCloseOnExec marks every descriptor past stdio close-on-exec, so the error pipe
+// stays usable until exec and nothing leaks into the component (runc CVE-2024-21626).
+func markFDsCloseOnExec(*initConfig) error {
+	return unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+}
+
+func enterWorkdir(cfg *initConfig) error {
+	return unix.Chdir(cfg.Component.Process.Cwd)
+}
+
+var rlimitTypes = map[string]int{
+	"RLIMIT_CORE": unix.RLIMIT_CORE, "RLIMIT_NOFILE": unix.RLIMIT_NOFILE,
+	"RLIMIT_NPROC": unix.RLIMIT_NPROC, "RLIMIT_AS": unix.RLIMIT_AS,
+}
+
+func setRlimits(cfg *initConfig) error {
+	for _, r := range cfg.Component.Rlimits {
+		t, ok := rlimitTypes[r.Type]
+		if !ok {
+			return fmt.Errorf("unknown rlimit %s", r.Type)
+		}
+		if err := unix.Setrlimit(t, &unix.Rlimit{Cur: r.Soft, Max: r.Hard}); err != nil {
+			return fmt.Errorf("%s: %w", r.Type, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,189 @@
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/confine-sandbox/confine/policy/plan"
+)
+
+// mountFlags are the options that map to mount(2) flags; the rest are data.
+var mountFlags = map[string]uintptr{
+	"ro": unix.MS_RDONLY, "nosuid": unix.MS_NOSUID, "nodev": unix.MS_NODEV, "noexec": unix.MS_NOEXEC,
+}
+
+// setupRootfs builds the new root on cfg.Root from the Plan's mount table, pivots into
+// it and hides what the Plan masks. The mount namespace is private first, so nothing
+// made here propagates to the host.
+func setupRootfs(cfg *initConfig) error {
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("making mounts private: %w", err)
+	}
+	c := &cfg.Component
+	var readonly []string
+	for _, m := range c.Mounts {
+		target := filepath.Join(cfg.Root, m.Target)
+		ro, err := mountOne(m, target)
+		if err != nil {
+			return fmt.Errorf("%s %s (%s): %w", m.Type, m.Target, m.Why, err)
+		}
+		if ro {
+			readonly = append(readonly, target)
+		}
+	}
+	for _, link := range [][2]string{{"/proc/self/fd", "/dev/fd"}, {"/proc/self/fd/0", "/dev/stdin"}, {"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"}, {"pts/ptmx", "/dev/ptmx"}} {
+		if err := os.Symlink(link[0], filepath.Join(cfg.Root, link[1])); err != nil {
+			return err
+		}
+	}
+	// Read-only binds are remounted once everything beneath them exists.
+	for i := len(readonly) - 1; i >= 0; i-- {
+		if err := remountReadonly(readonly[i]); err != nil {
+			return fmt.Errorf("read-only %s: %w", strings.TrimPrefix(readonly[i], cfg.Root), err)
+		}
+	}
+	if err := pivotRoot(cfg.Root); err != nil {
+		return fmt.Errorf("pivot_root: %w", err)
+	}
+	for _, p := range c.MaskedPaths {
+		if err := mask(p); err != nil {
+			return fmt.Errorf("masking %s: %w", p, err)
+		}
+	}
+	for _, p := range c.ReadonlyPaths {
+		if err := bindReadonly(p); err != nil {
+			return fmt.Errorf("read-only %s: %w", p, err)
+		}
+	}
+	if c.Process.Rootfs == "" {
+		// The tmpfs root holds only mount points: nothing may be written beside them.
+		if err := unix.Mount("", "/", "", unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
+			return fmt.Errorf("read-only root: %w", err)
+		}
+	}
+	return nil
+}
+
+// mountOne makes one mount and reports whether it must become read-only afterwards.
+func mountOne(m plan.Mount, target string) (readonly bool, err error) {
+	var flags uintptr
+	var data []string
+	for _, o := range m.Options {
+		if f, ok := mountFlags[o]; ok {
+			flags |= f
+		} else {
+			data = append(data, o)
+		}
+	}
+	if m.Type != "bind" {
+		if err := os.MkdirAll(target, 0o755); err != nil {
+			return false, err
+		}
+		return false, unix.Mount(m.Source, target, m.Type, flags, strings.Join(data, ","))
+	}
+	fi, err := os.Lstat(m.Source)
+	if err != nil {
+		return false, err
+	}
+	if fi.Mode()&os.ModeSymlink != 0 && m.Target == m.Source {
+		// /lib → usr/lib on merged-/usr hosts: recreate the link, whose target is
+		// declared on its own, rather than bind what it points to.
+		dest, err := os.Readlink(m.Source)
+		if err != nil {
+			return false, err
+		}
+		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+			return false, err
+		}
+		return false, os.Symlink(dest, target)
+	}
+	if err := makeMountPoint(target, fi.IsDir()); err != nil {
+		return false, err
+	}
+	if err := unix.Mount(m.Source, target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return false, err
+	}
+	// Bind mounts ignore flags until remounted; nosuid and nodev take effect now.
+	if err := remount(target, flags&^unix.MS_RDONLY); err != nil {
+		return false, err
+	}
+	return flags&unix.MS_RDONLY != 0, nil
+}
+
+func makeMountPoint(target string, dir bool) error {
+	if dir {
+		return os.MkdirAll(target, 0o755)
+	}
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(target, os.O_CREATE|os.O_RDONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// remount applies flags to a bind mount, keeping the flags the kernel locked on it: in a
+// user namespace a remount may not clear nosuid, nodev, noexec or ro set by the host.
+func remount(target string, flags uintptr) error {
+	var st unix.Statfs_t
+	if err := unix.Statfs(target, &st); err != nil {
+		return err
+	}
+	for bit, f := range map[int64]uintptr{unix.ST_NOSUID: unix.MS_NOSUID, unix.ST_NODEV: unix.MS_NODEV, unix.ST_NOEXEC: unix.MS_NOEXEC, unix.ST_RDONLY: unix.MS_RDONLY} {
+		if st.Flags&bit != 0 {
+			flags |= f
+		}
+	}
+	return unix.Mount("", target, "", unix.MS_BIND|unix.MS_REMOUNT|flags, "")
+}
+
+func remountReadonly(target string) error {
+	return remount(target, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV)
+}
+
+func bindReadonly(p string) error {
+	if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err := unix.Mount(p, p, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return err
+	}
+	return remountReadonly(p)
+}
+
+// mask hides a path: an empty read-only tmpfs over a directory, /dev/null over a file.
+func mask(p string) error {
+	fi, err := os.Stat(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		return unix.Mount("tmpfs", p, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=0")
+	}
+	return unix.Mount("/dev/null", p, "", unix.MS_BIND, "")
+}
+
+// pivotRoot makes root the new / and detaches the old one, with the pivot_root(".", ".")
+// idiom runc uses: no directory for the old root is needed.
+func pivotRoot(root string) error {
+	if err := unix.Chdir(root); err != nil {
+		return err
+	}
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return err
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detaching the old root: %w", err)
+	}
+	return unix.Chdir("/")
+}

@@ -1,0 +1,38 @@
+//go:build !linux
+
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+
+	"github.com/confine-sandbox/confine/policy/plan"
+)
+
+// ErrUnsupported: confine enforces with Linux kernel mechanisms only.
+var ErrUnsupported = errors.New("confine run needs Linux")
+
+// Options are the runtime choices of one run.
+type Options struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	TTY            bool
+}
+
+// Sandbox is never started outside Linux.
+type Sandbox struct{}
+
+// Start fails closed outside Linux.
+func Start(context.Context, *plan.Component, Options) (*Sandbox, error) { return nil, ErrUnsupported }
+
+// Init is never reached outside Linux.
+func Init() { os.Exit(2) }
+
+func (*Sandbox) Pid() int               { return 0 }
+func (*Sandbox) NetNS() string          { return "" }
+func (*Sandbox) Go() error              { return ErrUnsupported }
+func (*Sandbox) Wait() (int, error)     { return 0, ErrUnsupported }
+func (*Sandbox) Signal(os.Signal) error { return ErrUnsupported }
+func (*Sandbox) Kill()                  {}

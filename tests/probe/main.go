@@ -1,0 +1,122 @@
+// Command probe runs inside a sandbox and tries one thing per argument, printing one JSON
+// line per probe: {"probe": NAME, "ok": true} when the thing worked, or the error.
+// Probes are named op:argument, e.g. read:/etc/passwd, write:/data/x, bind:8080.
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+type result struct {
+	Probe string `json:"probe"`
+	OK    bool   `json:"ok"`
+	Err   string `json:"err,omitempty"`
+	Out   string `json:"out,omitempty"`
+}
+
+func main() {
+	enc := json.NewEncoder(os.Stdout)
+	for _, arg := range os.Args[1:] {
+		op, val, _ := strings.Cut(arg, ":")
+		out, err := run(op, val)
+		r := result{Probe: arg, OK: err == nil, Out: out}
+		if err != nil {
+			r.Err = err.Error()
+		}
+		enc.Encode(r)
+	}
+}
+
+func run(op, val string) (string, error) {
+	switch op {
+	case "read":
+		data, err := os.ReadFile(val)
+		return fmt.Sprint(len(data)), err
+	case "write":
+		return "", os.WriteFile(val, []byte("x"), 0o644)
+	case "ls":
+		entries, err := os.ReadDir(val)
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		return strings.Join(names, " "), err
+	case "id":
+		return fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid()), nil
+	case "hostname":
+		return os.Hostname()
+	case "env":
+		return strings.Join(os.Environ(), " "), nil
+	case "cwd":
+		return os.Getwd()
+	case "pid":
+		return fmt.Sprint(os.Getpid()), nil
+	case "fds":
+		entries, err := os.ReadDir("/proc/self/fd")
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		return strings.Join(names, " "), err
+	case "mount":
+		return "", unix.Mount("tmpfs", val, "tmpfs", 0, "")
+	case "unshare":
+		return "", unix.Unshare(unix.CLONE_NEWNS)
+	case "sethostname":
+		return "", unix.Sethostname([]byte(val))
+	case "bind":
+		l, err := net.Listen("tcp4", "127.0.0.1:"+val)
+		if err == nil {
+			l.Close()
+		}
+		return "", err
+	case "rawsocket":
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_ICMP)
+		if err == nil {
+			unix.Close(fd)
+		}
+		return "", err
+	case "ptrace":
+		_, _, e := unix.Syscall(unix.SYS_PTRACE, unix.PTRACE_ATTACH, 1, 0)
+		return "", errnoErr(e)
+	case "kill":
+		var pid int
+		fmt.Sscan(val, &pid)
+		return "", unix.Kill(pid, 0)
+	case "syscall":
+		var nr uintptr
+		fmt.Sscan(val, &nr)
+		_, _, e := unix.Syscall6(nr, 0, 0, 0, 0, 0, 0)
+		return "", errnoErr(e)
+	case "mknod":
+		return "", unix.Mknod(val, unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3)))
+	case "caps":
+		data, err := os.ReadFile("/proc/self/status")
+		var caps []string
+		for _, line := range strings.Split(string(data), "\n") {
+			if strings.HasPrefix(line, "Cap") {
+				caps = append(caps, strings.ReplaceAll(line, "\t", ""))
+			}
+		}
+		return strings.Join(caps, " "), err
+	case "exit":
+		var code int
+		fmt.Sscan(val, &code)
+		os.Exit(code)
+	}
+	return "", fmt.Errorf("unknown probe %q", op)
+}
+
+func errnoErr(e syscall.Errno) error {
+	if e == 0 {
+		return nil
+	}
+	return e
+}

@@ -1,0 +1,124 @@
+// Package run_test runs components under their compiled Plans, as root on a real kernel,
+// with tests/probe inside the sandbox trying each forbidden thing and its allowed twin.
+package run_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/confine-sandbox/confine/policy"
+	"github.com/confine-sandbox/confine/policy/plan"
+	"github.com/confine-sandbox/confine/sandbox"
+	"github.com/confine-sandbox/confine/tests/testenv"
+)
+
+var probeDir string
+
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == sandbox.InitArg {
+		sandbox.Init()
+	}
+	dir, err := os.MkdirTemp("", "confine-probe-")
+	if err != nil {
+		panic(err)
+	}
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, "probe"), "../probe")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		os.Stderr.Write(out)
+		panic(err)
+	}
+	os.Chmod(dir, 0o755)
+	probeDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type result struct {
+	Probe string
+	OK    bool
+	Err   string
+	Out   string
+}
+
+// compile builds a Plan for a component that runs the probe with args.
+func compile(t *testing.T, extra string, args ...string) *plan.Component {
+	t.Helper()
+	quoted := []string{`"` + probeDir + `/probe"`}
+	for _, a := range args {
+		quoted = append(quoted, `"`+a+`"`)
+	}
+	src := "version: 1\nname: probe\nrun: {command: [" + strings.Join(quoted, ", ") + "], user: \"1000:1000\", env: {GREETING: hi}}\n" +
+		"filesystem:\n  read: [" + probeDir + "]\n" + extra
+	if !strings.Contains(extra, "syscalls:") {
+		src += "syscalls: {extends: default}\n"
+	}
+	fsys := fstest.MapFS{"probe.yaml": {Data: []byte(src)}}
+	s, err := policy.Open(fsys, "probe.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := policy.Compile(s)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, src)
+	}
+	return &p.Components[0]
+}
+
+// run starts the component, lets it go and returns its probe results and exit status.
+func run(t *testing.T, c *plan.Component) (map[string]result, int) {
+	t.Helper()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var out, errOut bytes.Buffer
+	sb, err := sandbox.Start(context.Background(), c, sandbox.Options{Stdout: &out, Stderr: &errOut})
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	if err := sb.Go(); err != nil {
+		sb.Kill()
+		t.Fatalf("go: %v\nstderr: %s", err, errOut.String())
+	}
+	code, err := sb.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := map[string]result{}
+	dec := json.NewDecoder(&out)
+	for {
+		var r result
+		if dec.Decode(&r) != nil {
+			break
+		}
+		res[r.Probe] = r
+	}
+	return res, code
+}
+
+func TestRunBasics(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	c := compile(t, "", "id:", "hostname:", "env:", "cwd:", "pid:", "fds:", "ls:/", "read:"+probeDir+"/probe", "exit:7")
+	res, code := run(t, c)
+	if code != 7 {
+		t.Errorf("exit status %d, want 7", code)
+	}
+	want := map[string]string{"id:": "1000:1000", "hostname:": "probe", "env:": "GREETING=hi", "cwd:": "/", "pid:": "1", "fds:": "0 1 2 3"}
+	for probe, w := range want {
+		if r := res[probe]; !r.OK || r.Out != w {
+			t.Errorf("%s: %+v, want %q", probe, r, w)
+		}
+	}
+	if r := res["read:"+probeDir+"/probe"]; !r.OK {
+		t.Errorf("reading the declared path failed: %+v", r)
+	}
+	t.Logf("root holds: %s", res["ls:/"].Out)
+}
