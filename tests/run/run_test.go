@@ -122,3 +122,85 @@ func TestRunBasics(t *testing.T) {
 	}
 	t.Logf("root holds: %s", res["ls:/"].Out)
 }
+
+// TestForbiddenAndAllowed pairs every forbidden probe with an allowed twin where there is one.
+func TestForbiddenAndAllowed(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	data := t.TempDir()
+	os.Chown(data, 1000, 1000)
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte("s"), 0o644)
+	extra := "  write: [" + data + "]\n  tmpfs: [/scratch]\nnetwork:\n  listen:\n    - port: 8080/tcp\n      from: [127.0.0.1]\nresources: {nofile: 64}\n"
+	allowed := []string{
+		"write:" + data + "/ok", "write:/scratch/ok", "read:/dev/null", "read:/proc/self/status", "bind:8080",
+	}
+	forbidden := []string{
+		"write:" + probeDir + "/x",         // a read path is read-only
+		"write:/x",                          // the root holds only mount points
+		"read:" + secret,                    // undeclared paths do not exist
+		"read:/etc/passwd",                  // nor does the host's /etc
+		"read:/proc/kcore",                  // masked
+		"write:/proc/sysrq-trigger",         // read-only
+		"mount:/scratch",                     // seccomp and no CAP_SYS_ADMIN
+		"unshare:",                          // seccomp
+		"sethostname:evil",                  // seccomp and capabilities
+		"ptrace:",                           // seccomp
+		"rawsocket:",                        // no CAP_NET_RAW
+		"bind:9090",                         // Landlock: only the declared port
+		"mknod:" + data + "/null",           // seccomp (and Landlock make_char)
+		"kill:1",                            // pid 1 of this namespace is the probe itself: allowed below
+		"syscall:321",                       // bpf
+		"syscall:298",                       // perf_event_open
+		"syscall:323",                       // userfaultfd
+		"syscall:425",                       // io_uring_setup
+		"syscall:250",                       // keyctl
+		"syscall:304",                       // open_by_handle_at
+		"syscall:227",                       // clock_settime
+	}
+	c := compile(t, extra, append(allowed, forbidden...)...)
+	res, code := run(t, c)
+	if code != 0 {
+		t.Errorf("probe exit status %d", code)
+	}
+	for _, p := range allowed {
+		if r, ok := res[p]; !ok || !r.OK {
+			t.Errorf("allowed %s failed: %+v", p, r)
+		}
+	}
+	for _, p := range forbidden {
+		r, ok := res[p]
+		if p == "kill:1" {
+			if !r.OK {
+				t.Errorf("signalling itself failed: %+v", r)
+			}
+			continue
+		}
+		if !ok || r.OK {
+			t.Errorf("forbidden %s succeeded: %+v", p, r)
+		} else {
+			t.Logf("%s: %s", p, r.Err)
+		}
+	}
+}
+
+// A component that names capabilities keeps exactly those, as ambient ones for uid 1000.
+func TestCapabilities(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	c := compile(t, "capabilities: [NET_BIND_SERVICE]\nnetwork:\n  listen:\n    - port: 80/tcp\n      from: [127.0.0.1]\n", "caps:", "bind:80")
+	res, _ := run(t, c)
+	if r := res["bind:80"]; !r.OK {
+		t.Errorf("binding port 80 with NET_BIND_SERVICE failed: %+v", r)
+	}
+	// CAP_NET_BIND_SERVICE is bit 10: 0x400 in every set but the bounding set's.
+	if out := res["caps:"].Out; !strings.Contains(out, "CapEff:0000000000000400") || !strings.Contains(out, "CapBnd:0000000000000400") || !strings.Contains(out, "CapAmb:0000000000000400") {
+		t.Errorf("capability sets: %s", out)
+	}
+	c = compile(t, "network:\n  listen:\n    - port: 80/tcp\n      from: [127.0.0.1]\n", "caps:", "bind:80")
+	res, _ = run(t, c)
+	if r := res["bind:80"]; r.OK {
+		t.Error("bound port 80 without NET_BIND_SERVICE")
+	}
+	if out := res["caps:"].Out; !strings.Contains(out, "CapEff:0000000000000000") || !strings.Contains(out, "CapBnd:0000000000000000") {
+		t.Errorf("capability sets: %s", out)
+	}
+}
