@@ -135,27 +135,27 @@ func TestForbiddenAndAllowed(t *testing.T) {
 		"write:" + data + "/ok", "write:/scratch/ok", "read:/dev/null", "read:/proc/self/status", "bind:8080",
 	}
 	forbidden := []string{
-		"write:" + probeDir + "/x",         // a read path is read-only
-		"write:/x",                          // the root holds only mount points
-		"read:" + secret,                    // undeclared paths do not exist
-		"read:/etc/passwd",                  // nor does the host's /etc
-		"read:/proc/kcore",                  // masked
-		"write:/proc/sysrq-trigger",         // read-only
-		"mount:/scratch",                     // seccomp and no CAP_SYS_ADMIN
-		"unshare:",                          // seccomp
-		"sethostname:evil",                  // seccomp and capabilities
-		"ptrace:",                           // seccomp
-		"rawsocket:",                        // no CAP_NET_RAW
-		"bind:9090",                         // Landlock: only the declared port
-		"mknod:" + data + "/null",           // seccomp (and Landlock make_char)
-		"kill:1",                            // pid 1 of this namespace is the probe itself: allowed below
-		"syscall:321",                       // bpf
-		"syscall:298",                       // perf_event_open
-		"syscall:323",                       // userfaultfd
-		"syscall:425",                       // io_uring_setup
-		"syscall:250",                       // keyctl
-		"syscall:304",                       // open_by_handle_at
-		"syscall:227",                       // clock_settime
+		"write:" + probeDir + "/x",  // a read path is read-only
+		"write:/x",                  // the root holds only mount points
+		"read:" + secret,            // undeclared paths do not exist
+		"read:/etc/passwd",          // nor does the host's /etc
+		"read:/proc/kcore",          // masked
+		"write:/proc/sysrq-trigger", // read-only
+		"mount:/scratch",            // seccomp and no CAP_SYS_ADMIN
+		"unshare:",                  // seccomp
+		"sethostname:evil",          // seccomp and capabilities
+		"ptrace:",                   // seccomp
+		"rawsocket:",                // no CAP_NET_RAW
+		"bind:9090",                 // Landlock: only the declared port
+		"mknod:" + data + "/null",   // seccomp (and Landlock make_char)
+		"kill:1",                    // pid 1 of this namespace is the probe itself: allowed below
+		"syscall:321",               // bpf
+		"syscall:298",               // perf_event_open
+		"syscall:323",               // userfaultfd
+		"syscall:425",               // io_uring_setup
+		"syscall:250",               // keyctl
+		"syscall:304",               // open_by_handle_at
+		"syscall:227",               // clock_settime
 	}
 	c := compile(t, extra, append(allowed, forbidden...)...)
 	res, code := run(t, c)
