@@ -52,7 +52,7 @@ func renderChain(b *strings.Builder, fw plan.Firewall, c plan.Chain) {
 	fmt.Fprintf(b, "\tchain %s {\n", c.Name)
 	fmt.Fprintf(b, "\t\ttype filter hook %s priority filter; policy drop;\n", c.Hook)
 	if c.AcceptLoopback {
-		iface := map[string]string{"input": "iif", "output": "oif"}[c.Hook]
+		iface := map[string]string{"input": "iifname", "output": "oifname"}[c.Hook]
 		fmt.Fprintf(b, "\t\t%s \"lo\" accept\n", iface)
 	}
 	b.WriteString("\t\tct state established,related accept\n")

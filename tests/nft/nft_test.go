@@ -147,3 +147,34 @@ syscalls: {extends: default}
 	}
 	checkAndLoad(t, p.Components[0].Net.Firewall)
 }
+
+// TestNetlinkMatchesText applies each ruleset over netlink in one namespace and loads its
+// nft text in another: the kernel must list the same ruleset for both, so
+// `compile --format nft` and what run applies cannot drift apart.
+func TestNetlinkMatchesText(t *testing.T) {
+	testenv.Require(t, testenv.Root, testenv.IP, testenv.Nftables)
+	p := compile(t, "../../examples", "shop/stack.yaml")
+	rulesets := []plan.Firewall{p.Network.Firewall}
+	for _, c := range p.Components {
+		rulesets = append(rulesets, c.Net.Firewall)
+	}
+	for _, fw := range rulesets {
+		byText := checkAndLoad(t, fw)
+		ns := netns(t)
+		if err := netfilter.Apply("/run/netns/"+ns, fw); err != nil {
+			t.Fatalf("apply %s: %v", fw.Table, err)
+		}
+		if err := netfilter.Apply("/run/netns/"+ns, fw); err != nil {
+			t.Fatalf("apply %s again: %v", fw.Table, err)
+		}
+		if byNetlink := nft(t, ns, "list", "ruleset"); byNetlink != byText {
+			t.Errorf("%s differs:\n--- netlink\n%s\n--- nft -f\n%s", fw.Table, byNetlink, byText)
+		}
+		if err := netfilter.Teardown("/run/netns/"+ns, fw); err != nil {
+			t.Fatal(err)
+		}
+		if left := nft(t, ns, "list", "ruleset"); strings.TrimSpace(left) != "" {
+			t.Errorf("teardown left:\n%s", left)
+		}
+	}
+}

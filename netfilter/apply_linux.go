@@ -1,0 +1,196 @@
+package netfilter
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"os"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
+
+	"github.com/confine-sandbox/confine/policy/plan"
+)
+
+// Registers of the concatenated flow key: four 32-bit registers in a row, as nft lays out
+// ip saddr . ip daddr . meta l4proto . th dport.
+const (
+	regSrc   = 8 // NFT_REG32_00
+	regDst   = 9
+	regProto = 10
+	regPort  = 11
+)
+
+var hooks = map[string]*nftables.ChainHook{
+	"input": nftables.ChainHookInput, "output": nftables.ChainHookOutput, "forward": nftables.ChainHookForward,
+}
+
+// Apply loads fw into the network namespace at nsPath (such as /proc/PID/ns/net) in one
+// netlink transaction: the table is replaced whole, or nothing changes. It is the netlink
+// twin of Render; tests/nft compares what the kernel lists for both.
+func Apply(nsPath string, fw plan.Firewall) error {
+	ns, err := os.Open(nsPath)
+	if err != nil {
+		return fmt.Errorf("nftables: %w", err)
+	}
+	defer ns.Close()
+	conn, err := nftables.New(nftables.WithNetNSFd(int(ns.Fd())))
+	if err != nil {
+		return fmt.Errorf("nftables: %w", err)
+	}
+	defer conn.CloseLasting()
+	table := &nftables.Table{Family: nftables.TableFamilyINet, Name: fw.Table}
+	if fw.Family != "inet" {
+		return fmt.Errorf("nftables: bug: family %q", fw.Family)
+	}
+	// Add, then delete, then add: replaces an earlier table in the same transaction,
+	// and works when there is none.
+	conn.AddTable(table)
+	conn.DelTable(table)
+	conn.AddTable(table)
+	sets := map[string]*nftables.Set{}
+	for _, c := range fw.Chains {
+		set := &nftables.Set{
+			Table: table, Name: c.FlowsSet, Interval: true, Concatenation: true,
+			KeyType: nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService),
+		}
+		elems, err := setElements(fw.Flows, c.FlowsSet)
+		if err != nil {
+			return err
+		}
+		if err := conn.AddSet(set, elems); err != nil {
+			return fmt.Errorf("nftables: set %s: %w", c.FlowsSet, err)
+		}
+		sets[c.FlowsSet] = set
+	}
+	for _, c := range fw.Chains {
+		hook, ok := hooks[c.Hook]
+		if !ok {
+			return fmt.Errorf("nftables: bug: hook %q", c.Hook)
+		}
+		policy := nftables.ChainPolicyDrop
+		chain := conn.AddChain(&nftables.Chain{
+			Table: table, Name: c.Name, Type: nftables.ChainTypeFilter,
+			Hooknum: hook, Priority: nftables.ChainPriorityFilter, Policy: &policy,
+		})
+		for _, exprs := range chainRules(c, sets[c.FlowsSet], fw.LogGroup) {
+			conn.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: exprs})
+		}
+	}
+	if err := conn.Flush(); err != nil {
+		return fmt.Errorf("nftables: loading table %s: %w", fw.Table, err)
+	}
+	return nil
+}
+
+// chainRules are Render's rules as expressions, in the same order.
+func chainRules(c plan.Chain, set *nftables.Set, group uint16) [][]expr.Any {
+	var rules [][]expr.Any
+	if c.AcceptLoopback {
+		key := expr.MetaKeyIIFNAME
+		if c.Hook == "output" {
+			key = expr.MetaKeyOIFNAME
+		}
+		rules = append(rules, []expr.Any{
+			&expr.Meta{Key: key, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname("lo")},
+			&expr.Verdict{Kind: expr.VerdictAccept},
+		})
+	}
+	established := binary.NativeEndian.AppendUint32(nil, expr.CtStateBitESTABLISHED|expr.CtStateBitRELATED)
+	rules = append(rules, []expr.Any{
+		&expr.Ct{Key: expr.CtKeySTATE, Register: 1},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: established, Xor: make([]byte, 4)},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)},
+		&expr.Verdict{Kind: expr.VerdictAccept},
+	})
+	rules = append(rules, []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.NFPROTO_IPV4}},
+		&expr.Payload{DestRegister: regSrc, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
+		&expr.Payload{DestRegister: regDst, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: regProto},
+		&expr.Payload{DestRegister: regPort, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Lookup{SourceRegister: regSrc, SetName: set.Name, SetID: set.ID},
+		&expr.Verdict{Kind: expr.VerdictAccept},
+	})
+	prefix := fmt.Sprintf("confine-drop %s: ", c.Name)
+	rules = append(rules, []expr.Any{
+		&expr.Counter{},
+		&expr.Log{Key: 1<<unix.NFTA_LOG_GROUP | 1<<unix.NFTA_LOG_PREFIX, Group: group, Data: []byte(prefix)},
+		&expr.Verdict{Kind: expr.VerdictDrop},
+	})
+	return rules
+}
+
+func ifname(n string) []byte {
+	b := make([]byte, 16)
+	copy(b, n)
+	return b
+}
+
+// setElements turns a set's flows into concatenated range elements: each field padded to
+// 4 bytes, Key the range's start and KeyEnd its end.
+func setElements(flows []plan.Flow, set string) ([]nftables.SetElement, error) {
+	var out []nftables.SetElement
+	for _, f := range flows {
+		if f.Set != set {
+			continue
+		}
+		src, err := netip.ParsePrefix(f.Src)
+		if err != nil {
+			return nil, fmt.Errorf("nftables: flow source %q: %w", f.Src, err)
+		}
+		dst, err := netip.ParsePrefix(f.Dst)
+		if err != nil {
+			return nil, fmt.Errorf("nftables: flow destination %q: %w", f.Dst, err)
+		}
+		proto := map[string]byte{"tcp": unix.IPPROTO_TCP, "udp": unix.IPPROTO_UDP}[f.Proto]
+		out = append(out, nftables.SetElement{
+			Key:    key(first(src), first(dst), proto, f.First),
+			KeyEnd: key(last(src), last(dst), proto, f.Last),
+		})
+	}
+	return out, nil
+}
+
+func key(src, dst netip.Addr, proto byte, port uint16) []byte {
+	k := make([]byte, 16)
+	copy(k[0:4], src.AsSlice())
+	copy(k[4:8], dst.AsSlice())
+	k[8] = proto
+	binary.BigEndian.PutUint16(k[12:14], port)
+	return k
+}
+
+func first(p netip.Prefix) netip.Addr { return p.Masked().Addr() }
+
+func last(p netip.Prefix) netip.Addr {
+	a := p.Masked().Addr().As4()
+	host := uint32(1)<<(32-p.Bits()) - 1
+	if p.Bits() == 0 {
+		host = ^uint32(0)
+	}
+	v := binary.BigEndian.Uint32(a[:]) | host
+	binary.BigEndian.PutUint32(a[:], v)
+	return netip.AddrFrom4(a)
+}
+
+// Teardown removes the table from the namespace at nsPath; a table already gone is fine.
+func Teardown(nsPath string, fw plan.Firewall) error {
+	ns, err := os.Open(nsPath)
+	if err != nil {
+		return nil // the namespace is gone, and its tables with it
+	}
+	defer ns.Close()
+	conn, err := nftables.New(nftables.WithNetNSFd(int(ns.Fd())))
+	if err != nil {
+		return err
+	}
+	defer conn.CloseLasting()
+	table := &nftables.Table{Family: nftables.TableFamilyINet, Name: fw.Table}
+	conn.AddTable(table)
+	conn.DelTable(table)
+	return conn.Flush()
+}
