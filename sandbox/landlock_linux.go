@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"fmt"
+	"os"
 	"slices"
 
 	"github.com/landlock-lsm/go-landlock/landlock"
@@ -16,6 +17,9 @@ var fsRights = map[string]landlock.AccessFSSet{
 	"make_sym": llsys.AccessFSMakeSym, "refer": llsys.AccessFSRefer, "truncate": llsys.AccessFSTruncate,
 	"ioctl_dev": llsys.AccessFSIoctlDev,
 }
+
+// fileRights are the rights that apply to a file rather than a directory.
+const fileRights = landlock.AccessFSSet(llsys.AccessFSExecute | llsys.AccessFSWriteFile | llsys.AccessFSReadFile | llsys.AccessFSTruncate | llsys.AccessFSIoctlDev)
 
 var netRights = map[string]landlock.AccessNetSet{"bind_tcp": llsys.AccessNetBindTCP, "connect_tcp": llsys.AccessNetConnectTCP}
 
@@ -62,6 +66,10 @@ func restrictLandlock(cfg *initConfig) error {
 		access, err := rights(fsRights, p.Access)
 		if err != nil {
 			return err
+		}
+		// The kernel refuses directory rights on a file (a declared /etc/ld.so.cache).
+		if fi, err := os.Stat(p.Path); err == nil && !fi.IsDir() {
+			access &= fileRights
 		}
 		rules = append(rules, landlock.PathAccess(access, p.Path))
 	}

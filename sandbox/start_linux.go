@@ -35,6 +35,7 @@ type Sandbox struct {
 	root    string
 	errPipe *os.File
 	goPipe  *os.File
+	cgroup  *Cgroup
 	waited  bool
 }
 
@@ -148,7 +149,7 @@ func (s *Sandbox) Go() error {
 func (s *Sandbox) Wait() (int, error) {
 	s.waited = true
 	err := s.cmd.Wait()
-	os.Remove(s.root)
+	s.release()
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) {
 		return 0, err
@@ -175,6 +176,16 @@ func (s *Sandbox) Kill() {
 		if f != nil {
 			f.Close()
 		}
+	}
+	s.release()
+}
+
+// release removes what outlives the sandbox's processes: the cgroup and the empty
+// directory the root was built on.
+func (s *Sandbox) release() {
+	if s.cgroup != nil {
+		s.cgroup.Delete()
+		s.cgroup = nil
 	}
 	os.Remove(s.root)
 }

@@ -36,3 +36,8 @@ func (*Sandbox) Go() error              { return ErrUnsupported }
 func (*Sandbox) Wait() (int, error)     { return 0, ErrUnsupported }
 func (*Sandbox) Signal(os.Signal) error { return ErrUnsupported }
 func (*Sandbox) Kill()                  {}
+
+// Launch fails closed outside Linux.
+func Launch(context.Context, *plan.Component, Options, map[string]bool) (*Sandbox, error) {
+	return nil, ErrUnsupported
+}

@@ -75,7 +75,7 @@ Landlock, cgroups and nftables, and runs it under them. Everything not declared 
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newCheck(), newExplain(), newCompile(), newPreflight(), newVersion())
+	root.AddCommand(newCheck(), newExplain(), newCompile(), newPreflight(), newRun(), newVersion())
 	return root
 }
 

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package nft_test loads compiled rulesets into the kernel with the nft tool, inside a
 // network namespace each test makes and removes, so `compile --format nft` is known to load.
 package nft_test

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command probe runs inside a sandbox and tries one thing per argument, printing one JSON
 // line per probe: {"probe": NAME, "ok": true} when the thing worked, or the error.
 // Probes are named op:argument, e.g. read:/etc/passwd, write:/data/x, bind:8080.
@@ -106,6 +108,38 @@ func run(op, val string) (string, error) {
 			}
 		}
 		return strings.Join(caps, " "), err
+	case "fork":
+		// Start val children that sleep, and report how many started.
+		var n, started int
+		fmt.Sscan(val, &n)
+		var procs []*os.Process
+		for i := 0; i < n; i++ {
+			p, err := os.StartProcess("/proc/self/exe", []string{"probe", "sleep:"}, &os.ProcAttr{})
+			if err != nil {
+				break
+			}
+			procs = append(procs, p)
+			started++
+		}
+		for _, p := range procs {
+			p.Kill()
+			p.Wait()
+		}
+		if started < n {
+			return fmt.Sprint(started), fmt.Errorf("started %d of %d", started, n)
+		}
+		return fmt.Sprint(started), nil
+	case "sleep":
+		select {}
+	case "alloc":
+		// Allocate and touch val MiB.
+		var mib int
+		fmt.Sscan(val, &mib)
+		buf := make([]byte, mib<<20)
+		for i := 0; i < len(buf); i += 4096 {
+			buf[i] = 1
+		}
+		return fmt.Sprint(len(buf)), nil
 	case "exit":
 		var code int
 		fmt.Sscan(val, &code)

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package run_test runs components under their compiled Plans, as root on a real kernel,
 // with tests/probe inside the sandbox trying each forbidden thing and its allowed twin.
 package run_test
@@ -6,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -80,13 +83,9 @@ func run(t *testing.T, c *plan.Component) (map[string]result, int) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	var out, errOut bytes.Buffer
-	sb, err := sandbox.Start(context.Background(), c, sandbox.Options{Stdout: &out, Stderr: &errOut})
+	sb, err := sandbox.Launch(context.Background(), c, sandbox.Options{Stdout: &out, Stderr: &errOut}, nil)
 	if err != nil {
-		t.Fatalf("start: %v", err)
-	}
-	if err := sb.Go(); err != nil {
-		sb.Kill()
-		t.Fatalf("go: %v\nstderr: %s", err, errOut.String())
+		t.Fatalf("launch: %v\nstderr: %s", err, errOut.String())
 	}
 	code, err := sb.Wait()
 	if err != nil {
@@ -202,5 +201,71 @@ func TestCapabilities(t *testing.T) {
 	}
 	if out := res["caps:"].Out; !strings.Contains(out, "CapEff:0000000000000000") || !strings.Contains(out, "CapBnd:0000000000000000") {
 		t.Errorf("capability sets: %s", out)
+	}
+}
+
+// TestResourceLimits: a fork bomb stops at the pids limit, an allocation past the memory
+// limit is killed, and the cgroup is gone afterwards.
+func TestResourceLimits(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	c := compile(t, "resources: {pids: 64, memory: 64Mi}\n", "fork:4", "fork:200")
+	res, _ := run(t, c)
+	if r := res["fork:4"]; !r.OK {
+		t.Errorf("4 children under pids 64 failed (Go threads count too): %+v", r)
+	}
+	if r := res["fork:200"]; r.OK {
+		t.Errorf("200 children under pids 64 all started: %+v", r)
+	}
+	c = compile(t, "resources: {memory: 64Mi}\n", "alloc:16", "alloc:256")
+	res, code := run(t, c)
+	if r := res["alloc:16"]; !r.OK {
+		t.Errorf("16 MiB under 64Mi failed: %+v", r)
+	}
+	if code != 128+9 {
+		t.Errorf("256 MiB under 64Mi: exit status %d, want 137 (killed by the OOM killer)", code)
+	}
+	assertNoCgroups(t)
+}
+
+// assertNoCgroups checks that no component cgroup is left under confine's parent.
+func assertNoCgroups(t *testing.T) {
+	t.Helper()
+	for _, dir := range []string{"/sys/fs/cgroup/memory/confine", "/sys/fs/cgroup/pids/confine", "/sys/fs/cgroup/cpu/confine", "/sys/fs/cgroup/confine"} {
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			if e.IsDir() {
+				t.Errorf("cgroup left behind: %s/%s", dir, e.Name())
+			}
+		}
+	}
+}
+
+// TestFailurePartWayLeavesNothing breaks set-up at the cgroup and at the firewall, after
+// the init stage has started: no process, cgroup or root directory may remain.
+func TestFailurePartWayLeavesNothing(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	for name, breakIt := range map[string]func(*plan.Component){
+		"cgroups":  func(c *plan.Component) { c.Cgroup.CPUPeriod = 1 }, // below the kernel's minimum
+		"nftables": func(c *plan.Component) { c.Net.Firewall.Family = "bridge" },
+	} {
+		c := compile(t, "resources: {pids: 16, memory: 64Mi, cpu: 0.5}\n", "pid:")
+		breakIt(c)
+		before, _ := filepath.Glob(filepath.Join(os.TempDir(), "confine-root-*"))
+		runtime.LockOSThread()
+		_, err := sandbox.Launch(context.Background(), c, sandbox.Options{}, nil)
+		runtime.UnlockOSThread()
+		var se *sandbox.StepError
+		if !errors.As(err, &se) || se.Step != name {
+			t.Errorf("%s: got %v, want a StepError at %s", name, err, name)
+		}
+		after, _ := filepath.Glob(filepath.Join(os.TempDir(), "confine-root-*"))
+		if len(after) > len(before) {
+			t.Errorf("%s: root directory left behind: %v", name, after)
+		}
+		assertNoCgroups(t)
+		out, _ := exec.Command("pgrep", "-f", probeDir).Output()
+		if len(bytes.TrimSpace(out)) > 0 {
+			t.Errorf("%s: processes left behind: %s", name, out)
+		}
 	}
 }
