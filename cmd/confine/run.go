@@ -56,6 +56,9 @@ forwarded; confine exits with the component's status (128+signal when it was kil
 	return cmd
 }
 
+// stopGrace is how long a forwarded SIGINT, SIGTERM or SIGHUP has to end the component.
+const stopGrace = 10 * time.Second
+
 func runComponent(cmd *cobra.Command, c *plan.Component, timeout time.Duration, tty bool) (int, error) {
 	findings, err := sandbox.Preflight(&plan.Plan{Components: []plan.Component{*c}}, host.Probe())
 	if err != nil {
@@ -81,6 +84,9 @@ func runComponent(cmd *cobra.Command, c *plan.Component, timeout time.Duration, 
 	go func() {
 		for s := range signals {
 			sb.Signal(s)
+			// The component is pid 1 of its namespace, where a signal it has no handler
+			// for is ignored: after a grace period, as docker stop does, kill it.
+			time.AfterFunc(stopGrace, func() { sb.Signal(syscall.SIGKILL) })
 		}
 	}()
 	if timeout > 0 {

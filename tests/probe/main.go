@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -79,6 +80,23 @@ func run(op, val string) (string, error) {
 			l.Close()
 		}
 		return "", err
+	case "connect":
+		c, err := net.DialTimeout("tcp4", val, 500*time.Millisecond)
+		if err == nil {
+			c.Close()
+		}
+		return "", err
+	case "status":
+		data, err := os.ReadFile("/proc/self/status")
+		var lines []string
+		for _, line := range strings.Split(string(data), "\n") {
+			if strings.HasPrefix(line, "NoNewPrivs") || strings.HasPrefix(line, "Seccomp:") {
+				lines = append(lines, strings.ReplaceAll(line, "\t", ""))
+			}
+		}
+		return strings.Join(lines, " "), err
+	case "pivot_root":
+		return "", unix.PivotRoot(".", ".")
 	case "rawsocket":
 		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_ICMP)
 		if err == nil {
@@ -130,7 +148,7 @@ func run(op, val string) (string, error) {
 		}
 		return fmt.Sprint(started), nil
 	case "sleep":
-		select {}
+		time.Sleep(time.Hour)
 	case "alloc":
 		// Allocate and touch val MiB.
 		var mib int

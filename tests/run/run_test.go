@@ -9,6 +9,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -129,32 +131,54 @@ func TestForbiddenAndAllowed(t *testing.T) {
 	os.Chown(data, 1000, 1000)
 	secret := filepath.Join(t.TempDir(), "secret")
 	os.WriteFile(secret, []byte("s"), 0o644)
+	os.Symlink(secret, filepath.Join(data, "escape")) // a link out of a bind mount
+	// A server on the host's loopback, which the sandbox must not reach.
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
 	extra := "  write: [" + data + "]\n  tmpfs: [/scratch]\nnetwork:\n  listen:\n    - port: 8080/tcp\n      from: [127.0.0.1]\nresources: {nofile: 64}\n"
 	allowed := []string{
-		"write:" + data + "/ok", "write:/scratch/ok", "read:/dev/null", "read:/proc/self/status", "bind:8080",
+		"fds:", "write:" + data + "/ok", "write:/scratch/ok", "read:/dev/null", "read:/proc/self/status", "bind:8080", "status:",
 	}
 	forbidden := []string{
-		"write:" + probeDir + "/x",  // a read path is read-only
-		"write:/x",                  // the root holds only mount points
-		"read:" + secret,            // undeclared paths do not exist
-		"read:/etc/passwd",          // nor does the host's /etc
-		"read:/proc/kcore",          // masked
-		"write:/proc/sysrq-trigger", // read-only
-		"mount:/scratch",            // seccomp and no CAP_SYS_ADMIN
-		"unshare:",                  // seccomp
-		"sethostname:evil",          // seccomp and capabilities
-		"ptrace:",                   // seccomp
-		"rawsocket:",                // no CAP_NET_RAW
-		"bind:9090",                 // Landlock: only the declared port
-		"mknod:" + data + "/null",   // seccomp (and Landlock make_char)
-		"kill:1",                    // pid 1 of this namespace is the probe itself: allowed below
-		"syscall:321",               // bpf
-		"syscall:298",               // perf_event_open
-		"syscall:323",               // userfaultfd
-		"syscall:425",               // io_uring_setup
-		"syscall:250",               // keyctl
-		"syscall:304",               // open_by_handle_at
-		"syscall:227",               // clock_settime
+		"write:" + probeDir + "/x",        // a read path is read-only
+		"write:/x",                        // the root holds only mount points
+		"read:" + secret,                  // undeclared paths do not exist
+		"read:/etc/passwd",                // nor does the host's /etc
+		"read:/proc/kcore",                // masked
+		"write:/proc/sysrq-trigger",       // read-only
+		"mount:/scratch",                  // seccomp and no CAP_SYS_ADMIN
+		"unshare:",                        // seccomp
+		"sethostname:evil",                // seccomp and capabilities
+		"ptrace:",                         // seccomp
+		"rawsocket:",                      // no CAP_NET_RAW
+		"bind:9090",                       // Landlock: only the declared port
+		"mknod:" + data + "/null",         // seccomp (and Landlock make_char)
+		"kill:1",                          // pid 1 of this namespace is the probe itself: allowed below
+		"syscall:321",                     // bpf
+		"syscall:298",                     // perf_event_open
+		"syscall:323",                     // userfaultfd
+		"syscall:425",                     // io_uring_setup
+		"syscall:250",                     // keyctl
+		"syscall:304",                     // open_by_handle_at
+		"syscall:227",                     // clock_settime
+		"pivot_root:",                     // seccomp
+		"read:" + data + "/escape",        // the link resolves inside the sandbox
+		"connect:" + l.Addr().String(),    // the host's loopback is another namespace's
+		"kill:" + fmt.Sprint(os.Getpid()), // a process outside: not in this pid namespace
+		"read:/dev/tty",                   // no controlling terminal without --tty
+		"write:/proc/1/exe",               // the running binary cannot be overwritten
 	}
 	c := compile(t, extra, append(allowed, forbidden...)...)
 	res, code := run(t, c)
@@ -165,6 +189,14 @@ func TestForbiddenAndAllowed(t *testing.T) {
 		if r, ok := res[p]; !ok || !r.OK {
 			t.Errorf("allowed %s failed: %+v", p, r)
 		}
+	}
+	// setuid binaries grant nothing, the filter is in place, and no descriptor leaked
+	// (3 is the probe's own, reading /proc/self/fd).
+	if got := res["status:"].Out; got != "NoNewPrivs:1 Seccomp:2" {
+		t.Errorf("status: %q", got)
+	}
+	if got := res["fds:"].Out; got != "0 1 2 3" {
+		t.Errorf("descriptors: %q, want 0 1 2 3", got)
 	}
 	for _, p := range forbidden {
 		r, ok := res[p]
@@ -266,6 +298,50 @@ func TestFailurePartWayLeavesNothing(t *testing.T) {
 		out, _ := exec.Command("pgrep", "-f", probeDir).Output()
 		if len(bytes.TrimSpace(out)) > 0 {
 			t.Errorf("%s: processes left behind: %s", name, out)
+		}
+	}
+}
+
+// TestCLIRun drives `confine run`: the exit status passes through, --timeout kills, a
+// command that cannot be executed is an enforcement failure (exit 2).
+func TestCLIRun(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	bin := filepath.Join(t.TempDir(), "confine")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/confine").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	dir := t.TempDir()
+	write := func(name, command string) string {
+		src := "version: 1\nname: cli\nrun: {command: [" + command + "]}\nfilesystem: {read: [" + probeDir + "]}\nsyscalls: {extends: default}\n"
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	probe := `"` + probeDir + `/probe"`
+	for _, tc := range []struct {
+		name, command string
+		args          []string
+		code          int
+		stderr        string
+	}{
+		{"status", probe, []string{"--", "exit:5"}, 5, ""},
+		{"timeout", probe, []string{"--timeout", "300ms", "--", "sleep:"}, 137, ""},
+		{"missing", `"` + probeDir + `/nope"`, nil, 2, "enforcement failed at exec"},
+	} {
+		args := append([]string{"run", write(tc.name+".yaml", tc.command)}, tc.args...)
+		cmd := exec.Command(bin, args...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		}
+		if code != tc.code || !strings.Contains(stderr.String(), tc.stderr) {
+			t.Errorf("%s: exit %d (want %d), stderr %q (want %q)", tc.name, code, tc.code, stderr.String(), tc.stderr)
 		}
 	}
 }
