@@ -345,3 +345,43 @@ func TestCLIRun(t *testing.T) {
 		}
 	}
 }
+
+// TestRootfs runs from a rootfs directory: the rootfs is read-only, declared write paths
+// inside it are writable, and Landlock keeps the undeclared rest of it out of reach.
+func TestRootfs(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	rootfs := t.TempDir()
+	for _, d := range []string{"probe", "data", "etc"} {
+		os.MkdirAll(filepath.Join(rootfs, d), 0o755)
+	}
+	os.Chown(filepath.Join(rootfs, "data"), 1000, 1000)
+	os.WriteFile(filepath.Join(rootfs, "etc", "secret"), []byte("s"), 0o644)
+	bin, _ := os.ReadFile(filepath.Join(probeDir, "probe"))
+	os.WriteFile(filepath.Join(rootfs, "probe", "probe"), bin, 0o755)
+	src := `version: 1
+name: rootfs
+run:
+  command: [/probe/probe, "read:/probe/probe", "write:/data/x", "write:/probe/x", "read:/etc/secret", "ls:/"]
+  rootfs: ` + rootfs + `
+  user: "1000"
+filesystem: {read: [/probe], write: [/data]}
+syscalls: {extends: default}
+`
+	s, err := policy.Open(fstest.MapFS{"r.yaml": {Data: []byte(src)}}, "r.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := policy.Compile(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, _ := run(t, &p.Components[0])
+	for probe, allowed := range map[string]bool{"read:/probe/probe": true, "write:/data/x": true, "write:/probe/x": false, "read:/etc/secret": false, "ls:/": false} {
+		if r := res[probe]; r.OK != allowed {
+			t.Errorf("%s: %+v, want allowed=%v", probe, r, allowed)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(rootfs, "data", "x")); err != nil {
+		t.Errorf("the write did not reach the rootfs: %v", err)
+	}
+}
