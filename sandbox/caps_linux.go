@@ -54,6 +54,11 @@ func setIdentityAndCaps(cfg *initConfig) error {
 	if err := unix.Setresuid(int(p.UID), int(p.UID), int(p.UID)); err != nil {
 		return fmt.Errorf("setresuid %d: %w", p.UID, err)
 	}
+	// A credential change clears the parent-death signal (prctl(2)): set it again, or a
+	// supervisor killed with SIGKILL would leave its component running.
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
+		return fmt.Errorf("parent-death signal: %w", err)
+	}
 	sets := []struct {
 		which capability.CapType
 		names []string

@@ -2,12 +2,16 @@ package sandbox
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 
 	cgroups "github.com/containerd/cgroups/v3"
 	"github.com/containerd/cgroups/v3/cgroup1"
 	"github.com/containerd/cgroups/v3/cgroup2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/confine-sandbox/confine/policy/plan"
 )
@@ -29,6 +33,7 @@ func NewCgroup(name string, pid int, g plan.Cgroup) (*Cgroup, error) {
 	if g == (plan.Cgroup{}) {
 		return nil, nil
 	}
+	sweepCgroups()
 	path := fmt.Sprintf("%s/%s-%d", CgroupParent, name, pid)
 	if cgroups.Mode() == cgroups.Unified {
 		return newCgroup2(path, pid, g)
@@ -108,4 +113,18 @@ func (c *Cgroup) Delete() error {
 		return nil
 	}
 	return c.delete()
+}
+
+// sweepCgroups removes the empty cgroups a killed supervisor left under confine's parent
+// (DESIGN.md invariant 7: the next start cleans up). A cgroup that still holds a process
+// belongs to a running sandbox and stays.
+func sweepCgroups() {
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/*" + CgroupParent + "/*")
+	more, _ := filepath.Glob("/sys/fs/cgroup" + CgroupParent + "/*")
+	for _, dir := range append(dirs, more...) {
+		procs, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+		if err == nil && len(strings.TrimSpace(string(procs))) == 0 {
+			unix.Rmdir(dir)
+		}
+	}
 }

@@ -16,8 +16,10 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/confine-sandbox/confine/policy"
 	"github.com/confine-sandbox/confine/policy/plan"
@@ -383,5 +385,56 @@ syscalls: {extends: default}
 	}
 	if _, err := os.Stat(filepath.Join(rootfs, "data", "x")); err != nil {
 		t.Errorf("the write did not reach the rootfs: %v", err)
+	}
+}
+
+// TestSupervisorDeathKillsComponent kills `confine run` with SIGKILL while its component
+// sleeps: the component must die with it (parent-death signal, pid namespace).
+func TestSupervisorDeathKillsComponent(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	bin := filepath.Join(t.TempDir(), "confine")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/confine").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	policyFile := filepath.Join(t.TempDir(), "sleep.yaml")
+	src := "version: 1\nname: sleeper\nrun: {command: [\"" + probeDir + "/probe\", \"sleep:\"], user: \"1000\"}\nfilesystem: {read: [" + probeDir + "]}\nsyscalls: {extends: default}\nresources: {pids: 32}\n"
+	os.WriteFile(policyFile, []byte(src), 0o644)
+	cmd := exec.Command(bin, "run", policyFile)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var component int
+	for i := 0; i < 100 && component == 0; i++ {
+		time.Sleep(20 * time.Millisecond)
+		out, _ := exec.Command("pgrep", "-f", probeDir+"/probe sleep:").Output()
+		fmt.Sscan(string(out), &component)
+	}
+	if component == 0 {
+		cmd.Process.Kill()
+		t.Fatal("the component never started")
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	for i := 0; i < 100; i++ {
+		if syscall.Kill(component, 0) != nil {
+			assertNoCgroupsEventually(t)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	syscall.Kill(component, syscall.SIGKILL)
+	t.Fatalf("component %d outlived its supervisor", component)
+}
+
+// assertNoCgroupsEventually: a supervisor killed with SIGKILL cannot remove its cgroup;
+// the next launch sweeps it away.
+func assertNoCgroupsEventually(t *testing.T) {
+	t.Helper()
+	run(t, compile(t, "resources: {pids: 32}\n", "pid:"))
+	entries, _ := os.ReadDir("/sys/fs/cgroup/pids/confine")
+	for _, e := range entries {
+		if e.IsDir() && strings.HasPrefix(e.Name(), "sleeper-") {
+			t.Errorf("cgroup %s survived the next launch", e.Name())
+		}
 	}
 }

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Start-to-exit of a static /true under a full policy (all namespaces, seccomp, Landlock,
+# capabilities, a cgroup, the firewall), against bwrap and crun in the same run, and the
+# resident memory of the supervisor while a sandbox runs. Needs root. Prints a Markdown
+# table; ratios are against bwrap.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${RUNS:-100}
+need() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed' || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null; }
+for p in bubblewrap crun hyperfine jq gcc libc6-dev; do need "$p"; done
+work=$(mktemp -d /tmp/confine-bench-XXXX)
+trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
+go build -o "$work/confine" ./cmd/confine
+mkdir -p "$work/rootfs" "$work/bundle"
+printf 'int main(void){return 0;}\n' > "$work/true.c"
+printf '#include <unistd.h>\nint main(void){pause();return 0;}\n' > "$work/pause.c"
+gcc -static -O2 -o "$work/rootfs/true" "$work/true.c"
+gcc -static -O2 -o "$work/rootfs/pause" "$work/pause.c"
+cat > "$work/true.yaml" <<YAML
+version: 1
+name: bench
+run: {command: [/true], rootfs: $work/rootfs, user: "1000"}
+filesystem: {read: [/true, /pause]}
+syscalls: {extends: default}
+resources: {memory: 64Mi, pids: 16, cpu: 0.5}
+YAML
+sed 's#command: \[/true\]#command: [/pause]#' "$work/true.yaml" > "$work/pause.yaml"
+# crun: a bundle over the same rootfs, with its default (runc-like) config.
+(cd "$work/bundle" && crun spec >/dev/null)
+jq --arg root "$work/rootfs" '.root.path=$root | .root.readonly=true | .process.args=["/true"] | .process.terminal=false' \
+	"$work/bundle/config.json" > "$work/bundle/c.json" && mv "$work/bundle/c.json" "$work/bundle/config.json"
+cmds=(-n direct "$work/rootfs/true"
+	-n bwrap "bwrap --unshare-all --die-with-parent --new-session --ro-bind $work/rootfs / /true"
+	-n confine "$work/confine run $work/true.yaml")
+# crun 1.8 refuses v1/hybrid cgroup hosts ("cgroups in hybrid mode not supported").
+if crun run --bundle "$work/bundle" bench-probe >/dev/null 2>&1; then
+	cmds+=(-n crun "crun run --bundle $work/bundle bench-{run}")
+else
+	echo "crun: $(crun run --bundle "$work/bundle" bench-probe 2>&1 | tail -1); left out" >&2
+fi
+hyperfine -N --warmup 10 --runs "$runs" --export-json "$work/times.json" "${cmds[@]}" >/dev/null
+bwrap_mean=$(jq '.results[] | select(.command=="bwrap") | .mean' "$work/times.json")
+echo "| command | mean | stddev | ratio to bwrap |"
+echo "| --- | --- | --- | --- |"
+jq -r --argjson b "$bwrap_mean" '.results[] | "| \(.command) | \(.mean*1000*100|round/100) ms | \(.stddev*1000*100|round/100) ms | \(.mean/$b*100|round/100)× |"' "$work/times.json"
+# Resident memory of the supervisor while its sandbox sleeps, against bwrap's.
+rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+"$work/confine" run "$work/pause.yaml" & c=$!
+bwrap --unshare-all --die-with-parent --new-session --ro-bind "$work/rootfs" / /pause & b=$!
+sleep 1
+echo
+echo "| supervisor | resident memory while its sandbox runs |"
+echo "| --- | --- |"
+echo "| bwrap | $(rss $b) KiB |"
+echo "| confine run | $(rss $c) KiB |"
+kill -9 "$c" "$b" 2>/dev/null || true
+wait 2>/dev/null || true
