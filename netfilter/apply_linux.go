@@ -26,20 +26,16 @@ var hooks = map[string]*nftables.ChainHook{
 	"input": nftables.ChainHookInput, "output": nftables.ChainHookOutput, "forward": nftables.ChainHookForward,
 }
 
-// Apply loads fw into the network namespace at nsPath (such as /proc/PID/ns/net) in one
-// netlink transaction: the table is replaced whole, or nothing changes. It is the netlink
-// twin of Render; tests/nft compares what the kernel lists for both.
+// Apply loads fw into the network namespace at nsPath (such as /proc/PID/ns/net), or into
+// the caller's own when nsPath is "", in one netlink transaction: the table is replaced
+// whole, or nothing changes. It is the netlink twin of Render; tests/nft compares what
+// the kernel lists for both.
 func Apply(nsPath string, fw plan.Firewall) error {
-	ns, err := os.Open(nsPath)
+	conn, closeNS, err := connect(nsPath)
 	if err != nil {
 		return fmt.Errorf("nftables: %w", err)
 	}
-	defer ns.Close()
-	conn, err := nftables.New(nftables.WithNetNSFd(int(ns.Fd())))
-	if err != nil {
-		return fmt.Errorf("nftables: %w", err)
-	}
-	defer conn.CloseLasting()
+	defer closeNS()
 	table := &nftables.Table{Family: nftables.TableFamilyINet, Name: fw.Table}
 	if fw.Family != "inet" {
 		return fmt.Errorf("nftables: bug: family %q", fw.Family)
@@ -177,18 +173,35 @@ func last(p netip.Prefix) netip.Addr {
 	return netip.AddrFrom4(a)
 }
 
-// Teardown removes the table from the namespace at nsPath; a table already gone is fine.
-func Teardown(nsPath string, fw plan.Firewall) error {
+// connect opens a netlink connection into the namespace at nsPath ("" for the caller's).
+func connect(nsPath string) (*nftables.Conn, func(), error) {
+	if nsPath == "" {
+		conn, err := nftables.New()
+		return conn, func() {}, err
+	}
 	ns, err := os.Open(nsPath)
 	if err != nil {
-		return nil // the namespace is gone, and its tables with it
+		return nil, nil, err
 	}
-	defer ns.Close()
 	conn, err := nftables.New(nftables.WithNetNSFd(int(ns.Fd())))
+	if err != nil {
+		ns.Close()
+		return nil, nil, err
+	}
+	return conn, func() { ns.Close() }, nil
+}
+
+// Teardown removes the table from the namespace at nsPath; a namespace already gone is
+// fine, its tables went with it.
+func Teardown(nsPath string, fw plan.Firewall) error {
+	if _, err := os.Stat(nsPath); err != nil {
+		return nil
+	}
+	conn, closeNS, err := connect(nsPath)
 	if err != nil {
 		return err
 	}
-	defer conn.CloseLasting()
+	defer closeNS()
 	table := &nftables.Table{Family: nftables.TableFamilyINet, Name: fw.Table}
 	conn.AddTable(table)
 	conn.DelTable(table)

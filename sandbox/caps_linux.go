@@ -44,8 +44,12 @@ func setIdentityAndCaps(cfg *initConfig) error {
 	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
 		return err
 	}
-	if err := unix.Setgroups(nil); err != nil {
-		return fmt.Errorf("setgroups: %w", err)
+	// Without root, setgroups was given up for the gid map: the invoking user's
+	// supplementary groups stay, as with any unprivileged sandbox.
+	if !cfg.Rootless {
+		if err := unix.Setgroups(nil); err != nil {
+			return fmt.Errorf("setgroups: %w", err)
+		}
 	}
 	p := c.Process
 	if err := unix.Setresgid(int(p.GID), int(p.GID), int(p.GID)); err != nil {

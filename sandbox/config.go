@@ -24,6 +24,10 @@ type initConfig struct {
 	// Root is an empty directory the init stage builds the new root on; it exists only
 	// in the sandbox's mount namespace once mounted over.
 	Root string `json:"root"`
+	// Rootless is true when confine runs without root: setgroups(2) is then denied.
+	Rootless bool `json:"rootless"`
+	// SkipFirewall: the kernel lacks nftables and the policy lists it under best_effort.
+	SkipFirewall bool `json:"skip_firewall"`
 }
 
 // StepError says which init step failed, and why.

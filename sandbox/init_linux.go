@@ -7,6 +7,8 @@ import (
 	"runtime"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/confine-sandbox/confine/netfilter"
 )
 
 // step is one stage of the init, in DESIGN.md invariant 4's order. Names double as audit
@@ -17,6 +19,7 @@ type step struct {
 }
 
 var steps = []step{
+	{"nftables", loadFirewall},           // in this network namespace, before anything runs
 	{"mounts", setupRootfs},              // binds, tmpfs, /proc, /dev, pivot_root, masks
 	{"hostname", setHostname},            // in the new uts namespace
 	{"rlimits", setRlimits},              // before dropping privileges: raising needs them
@@ -63,6 +66,16 @@ func fail(e *StepError) {
 	data, _ := json.Marshal(e)
 	unix.Write(fdError, data)
 	os.Exit(1)
+}
+
+// loadFirewall loads the component's ruleset from inside its network namespace: the
+// init stage holds CAP_NET_ADMIN there even when confine runs without root, where the
+// parent could not setns(2) into it. The table goes with the namespace.
+func loadFirewall(cfg *initConfig) error {
+	if cfg.SkipFirewall {
+		return nil
+	}
+	return netfilter.Apply("", cfg.Component.Net.Firewall)
 }
 
 func setHostname(cfg *initConfig) error {

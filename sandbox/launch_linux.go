@@ -3,25 +3,19 @@ package sandbox
 import (
 	"context"
 
-	"github.com/confine-sandbox/confine/netfilter"
 	"github.com/confine-sandbox/confine/policy/plan"
 )
 
-// Launch starts c, puts its firewall and cgroup in place while the init stage waits, and
-// then lets it finish and exec (DESIGN.md invariant 3). Mechanisms named in skip are the
+// Launch starts c, puts its cgroup in place while the init stage waits (the init stage
+// has loaded the firewall into its own network namespace by then), and then lets it
+// finish and exec (DESIGN.md invariant 3). Mechanisms named in skip are the
 // best_effort ones Preflight found missing. On any failure everything made so far is
 // removed and the error says which step failed.
 func Launch(ctx context.Context, c *plan.Component, opts Options, skip map[string]bool) (*Sandbox, error) {
+	opts.skipFirewall = skip["nftables"]
 	sb, err := Start(ctx, c, opts)
 	if err != nil {
 		return nil, &StepError{Step: "start", Err: err.Error()}
-	}
-	// The firewall lives in the sandbox's network namespace and goes with it.
-	if !skip["nftables"] {
-		if err := netfilter.Apply(sb.NetNS(), c.Net.Firewall); err != nil {
-			sb.Kill()
-			return nil, &StepError{Step: "nftables", Err: err.Error()}
-		}
 	}
 	if !skip["cgroups"] {
 		cg, err := NewCgroup(c.Name, sb.Pid(), c.Cgroup)

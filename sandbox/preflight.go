@@ -62,6 +62,9 @@ func lacks(r plan.Requirement, c *plan.Component, f host.Facts) string {
 			return fmt.Sprintf("kernel ABI %d, policy needs %d (%s)", f.LandlockABI, r.MinABI, r.Why)
 		}
 	case "cgroups":
+		if !f.Root {
+			return "making cgroups needs root (confine does not use delegated cgroups yet)"
+		}
 		var missing []string
 		for _, need := range []struct {
 			name string

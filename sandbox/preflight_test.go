@@ -9,7 +9,7 @@ import (
 )
 
 var full = host.Facts{
-	LandlockABI: 7, CgroupMode: "v2", Controllers: []string{"cpu", "memory", "pids"},
+	Root: true, LandlockABI: 7, CgroupMode: "v2", Controllers: []string{"cpu", "memory", "pids"},
 	Nftables: true, UserNamespaces: true, SeccompActions: []string{"kill_process", "errno", "log", "allow"},
 }
 
@@ -46,6 +46,7 @@ func TestPreflightFailsClosed(t *testing.T) {
 		{"old landlock", func(f *host.Facts) { f.LandlockABI = 3 }, "api: landlock: kernel ABI 3, policy needs 4 (TCP bind and connect rules); list landlock under best_effort to run without it"},
 		{"no landlock", func(f *host.Facts) { f.LandlockABI = 0 }, "api: landlock: kernel ABI 0, policy needs 1 (filesystem rules)"},
 		{"hybrid without memory", func(f *host.Facts) { f.CgroupMode, f.Controllers = "hybrid", []string{"cpu"} }, `api: cgroups: no memory, pids controller (cgroup mode "hybrid") for resources; list cgroups under best_effort`},
+		{"not root", func(f *host.Facts) { f.Root = false }, "api: cgroups: making cgroups needs root"},
 		{"no nftables", func(f *host.Facts) { f.Nftables = false }, "api: nftables: the kernel has no nftables"},
 		{"no userns", func(f *host.Facts) { f.UserNamespaces = false }, "api: userns: user namespaces are disabled"},
 		{"no seccomp errno", func(f *host.Facts) { f.SeccompActions = []string{"allow"} }, "api: seccomp: the kernel lacks the seccomp action errno"},

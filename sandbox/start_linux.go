@@ -15,11 +15,6 @@ import (
 	"github.com/confine-sandbox/confine/policy/plan"
 )
 
-// ErrRootless is returned when confine runs without root: mapping the component's user
-// and the init stage's root needs two ids, and only newuidmap could grant an unprivileged
-// user more than one.
-var ErrRootless = errors.New("confine run needs root for now: an unprivileged user can map only one id into the user namespace")
-
 // Options are the runtime choices of one run.
 type Options struct {
 	Stdin          io.Reader
@@ -27,6 +22,8 @@ type Options struct {
 	// TTY keeps the caller's controlling terminal; without it the component starts in
 	// a new session and cannot push input into the terminal (TIOCSTI).
 	TTY bool
+	// skipFirewall: nftables is missing and the policy allows running without it.
+	skipFirewall bool
 }
 
 // Sandbox is one started component: its init stage is waiting for Go.
@@ -45,13 +42,6 @@ type Sandbox struct {
 // goroutine must stay on a locked OS thread until Wait: the parent-death signal follows
 // the thread that started the child.
 func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, err error) {
-	if os.Geteuid() != 0 {
-		return nil, ErrRootless
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
 	root, err := os.MkdirTemp("", "confine-root-")
 	if err != nil {
 		return nil, err
@@ -80,24 +70,33 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 	defer goR.Close()
 	s.goPipe = goW
 
-	cmd := exec.CommandContext(ctx, self, InitArg)
+	// /proc/self/exe, not the binary's path: the init stage starts as the component's
+	// user, who may not be able to reach the directory confine was run from.
+	cmd := exec.CommandContext(ctx, "/proc/self/exe", InitArg)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = opts.Stdin, opts.Stdout, opts.Stderr
 	cmd.Env = []string{} // the init stage reads the Plan, not the environment
 	cmd.ExtraFiles = []*os.File{cfgR, errW, goR}
+	rootless := os.Geteuid() != 0
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWIPC |
 			unix.CLONE_NEWUTS | unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP,
-		UidMappings:                idMaps(c.UIDMap),
-		GidMappings:                idMaps(c.GIDMap),
-		GidMappingsEnableSetgroups: true,
-		Pdeathsig:                  unix.SIGKILL,
-		Setsid:                     !opts.TTY,
+		UidMappings: idMap(c.Process.UID, os.Geteuid(), rootless),
+		GidMappings: idMap(c.Process.GID, os.Getegid(), rootless),
+		// An unprivileged user may map its group only after giving up setgroups(2).
+		GidMappingsEnableSetgroups: !rootless,
+		// Without root the init stage starts as the component's user, who keeps no
+		// capability across execve: every capability of the new user namespace rides
+		// over as an ambient one, and the init stage narrows them to the Plan's.
+		AmbientCaps: nsCapabilities(),
+		Credential:  initCredential(c.Process, rootless),
+		Pdeathsig:   unix.SIGKILL,
+		Setsid:      !opts.TTY,
 	}
 	s.cmd = cmd
 	if err := cmd.Start(); err != nil {
 		return s, fmt.Errorf("starting the init stage: %w", err)
 	}
-	if err := json.NewEncoder(cfgW).Encode(initConfig{Component: *c, Root: root}); err != nil {
+	if err := json.NewEncoder(cfgW).Encode(initConfig{Component: *c, Root: root, Rootless: rootless, SkipFirewall: opts.skipFirewall}); err != nil {
 		cfgW.Close()
 		return s, fmt.Errorf("sending the plan: %w", err)
 	}
@@ -105,16 +104,41 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 	return s, nil
 }
 
-// idMaps maps ns-root to host root, for the init stage's mounts, and each Plan id to the
-// same host id, so declared write paths keep their owners.
-func idMaps(m []plan.IDMap) []syscall.SysProcIDMap {
-	out := []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}}
-	for _, e := range m {
-		if e.ContainerID != 0 {
-			out = append(out, syscall.SysProcIDMap{ContainerID: int(e.ContainerID), HostID: int(e.ContainerID), Size: int(e.Size)})
-		}
+// idMap maps the component's id to the same host id when confine runs as root, so
+// declared write paths keep their owners, and ns-root to host root, as whom the init
+// stage makes the mounts, able to reach any source path as root can. Without root, the
+// invoking user's id is the only one it may map, and it becomes the component's.
+func idMap(id uint32, invoker int, rootless bool) []syscall.SysProcIDMap {
+	if rootless {
+		return []syscall.SysProcIDMap{{ContainerID: int(id), HostID: invoker, Size: 1}}
 	}
-	return out
+	m := []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}}
+	if id != 0 {
+		m = append(m, syscall.SysProcIDMap{ContainerID: int(id), HostID: int(id), Size: 1})
+	}
+	return m
+}
+
+// initCredential is who the init stage starts as: ns-root as root, and otherwise the
+// component's own (only mapped) user, since unmapped ids can create nothing.
+func initCredential(p plan.Process, rootless bool) *syscall.Credential {
+	if rootless {
+		return &syscall.Credential{Uid: p.UID, Gid: p.GID, NoSetGroups: true}
+	}
+	return &syscall.Credential{Uid: 0, Gid: 0}
+}
+
+// nsCapabilities lists every capability this kernel knows (0 to cap_last_cap).
+func nsCapabilities() []uintptr {
+	last := 40 // CAP_CHECKPOINT_RESTORE, the last of Linux 5.9 and later
+	if data, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
+		fmt.Sscan(string(data), &last)
+	}
+	caps := make([]uintptr, last+1)
+	for i := range caps {
+		caps[i] = uintptr(i)
+	}
+	return caps
 }
 
 // Pid is the init stage's process id in the caller's pid namespace.

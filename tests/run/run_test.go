@@ -400,6 +400,8 @@ func TestSupervisorDeathKillsComponent(t *testing.T) {
 	src := "version: 1\nname: sleeper\nrun: {command: [\"" + probeDir + "/probe\", \"sleep:\"], user: \"1000\"}\nfilesystem: {read: [" + probeDir + "]}\nsyscalls: {extends: default}\nresources: {pids: 32}\n"
 	os.WriteFile(policyFile, []byte(src), 0o644)
 	cmd := exec.Command(bin, "run", policyFile)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -411,7 +413,7 @@ func TestSupervisorDeathKillsComponent(t *testing.T) {
 	}
 	if component == 0 {
 		cmd.Process.Kill()
-		t.Fatal("the component never started")
+		t.Fatalf("the component never started: %s", stderr.String())
 	}
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
@@ -435,6 +437,77 @@ func assertNoCgroupsEventually(t *testing.T) {
 	for _, e := range entries {
 		if e.IsDir() && strings.HasPrefix(e.Name(), "sleeper-") {
 			t.Errorf("cgroup %s survived the next launch", e.Name())
+		}
+	}
+}
+
+// TestRootless runs `confine run` as an unprivileged user: the component's id maps to
+// that user, the init stage gets its capabilities in the new user namespace, and the
+// same probes hold.
+func TestRootless(t *testing.T) {
+	testenv.Require(t, testenv.Root) // to become an unprivileged user for the test
+	dir, err := os.MkdirTemp("", "confine-rootless-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o755)
+	data := filepath.Join(dir, "data")
+	os.Mkdir(data, 0o755)
+	os.Chown(data, 1000, 1000)
+	bin := filepath.Join(dir, "confine")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/confine").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	src := "version: 1\nname: rootless\nrun: {command: [\"" + probeDir + "/probe\", \"id:\", \"write:" + data + "/x\", \"mount:/x\", \"read:/etc/passwd\", \"bind:8080\", \"bind:9090\"], user: \"1000\"}\n" +
+		"filesystem: {read: [" + probeDir + "], write: [" + data + "]}\nnetwork:\n  listen:\n    - port: 8080/tcp\n      from: [127.0.0.1]\nsyscalls: {extends: default}\n"
+	policyFile := filepath.Join(dir, "p.yaml")
+	os.WriteFile(policyFile, []byte(src), 0o644)
+	cmd := exec.Command(bin, "run", policyFile)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 1000, Gid: 1000, NoSetGroups: true}}
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("rootless run: %v\n%s", err, stderr.String())
+	}
+	res := map[string]result{}
+	dec := json.NewDecoder(&out)
+	for {
+		var r result
+		if dec.Decode(&r) != nil {
+			break
+		}
+		res[r.Probe] = r
+	}
+	for probe, allowed := range map[string]bool{"id:": true, "write:" + data + "/x": true, "bind:8080": true, "mount:/x": false, "read:/etc/passwd": false, "bind:9090": false} {
+		if r := res[probe]; r.OK != allowed {
+			t.Errorf("%s: %+v, want allowed=%v", probe, r, allowed)
+		}
+	}
+	if got := res["id:"].Out; got != "1000:1000" {
+		t.Errorf("id inside: %q", got)
+	}
+}
+
+// TestFirewallInPlace looks into a running sandbox's network namespace: the component's
+// default-drop table is there before it runs.
+func TestFirewallInPlace(t *testing.T) {
+	testenv.Require(t, testenv.Root, testenv.Nftables, testenv.Command("nsenter"))
+	c := compile(t, "network:\n  listen:\n    - port: 8080/tcp\n      from: [10.1.2.0/24]\n  connect:\n    - to: 10.9.9.9:443/tcp\n", "sleep:")
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	sb, err := sandbox.Launch(context.Background(), c, sandbox.Options{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Kill()
+	out, err := exec.Command("nsenter", "--net="+sb.NetNS(), "nft", "list", "table", "inet", "confine").CombinedOutput()
+	if err != nil {
+		t.Fatalf("nft list: %v\n%s", err, out)
+	}
+	for _, want := range []string{"hook output priority filter; policy drop;", "10.1.2.0/24 . 0.0.0.0/0 . tcp . 8080", "0.0.0.0/0 . 10.9.9.9 . tcp . 443"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("sandbox ruleset lacks %q:\n%s", want, out)
 		}
 	}
 }
