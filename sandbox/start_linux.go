@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -42,7 +43,8 @@ type Sandbox struct {
 // goroutine must stay on a locked OS thread until Wait: the parent-death signal follows
 // the thread that started the child.
 func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, err error) {
-	root, err := os.MkdirTemp("", "confine-root-")
+	sweepRoots()
+	root, err := os.MkdirTemp("", fmt.Sprintf("confine-root-%d-", os.Getpid()))
 	if err != nil {
 		return nil, err
 	}
@@ -212,4 +214,20 @@ func (s *Sandbox) release() {
 		s.cgroup = nil
 	}
 	os.Remove(s.root)
+}
+
+// sweepRoots removes the empty root directories that supervisors killed with SIGKILL
+// left behind (DESIGN.md invariant 7). The name holds the supervisor's pid: a directory
+// whose supervisor still runs is left alone.
+func sweepRoots() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "confine-root-*-*"))
+	for _, d := range dirs {
+		var pid int
+		if _, err := fmt.Sscanf(filepath.Base(d), "confine-root-%d-", &pid); err != nil || pid <= 0 {
+			continue
+		}
+		if unix.Kill(pid, 0) == unix.ESRCH {
+			os.Remove(d) // only if empty
+		}
+	}
 }

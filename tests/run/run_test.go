@@ -415,8 +415,16 @@ func TestSupervisorDeathKillsComponent(t *testing.T) {
 		cmd.Process.Kill()
 		t.Fatalf("the component never started: %s", stderr.String())
 	}
+	supervisor := cmd.Process.Pid
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
+	defer func() {
+		// The next launch sweeps the killed supervisor's root directory too.
+		left, _ := filepath.Glob(filepath.Join(os.TempDir(), fmt.Sprintf("confine-root-%d-*", supervisor)))
+		if len(left) > 0 {
+			t.Errorf("root directories of the killed supervisor survived the next launch: %v", left)
+		}
+	}()
 	for i := 0; i < 100; i++ {
 		if syscall.Kill(component, 0) != nil {
 			assertNoCgroupsEventually(t)
