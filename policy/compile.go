@@ -42,6 +42,7 @@ func Compile(s *Stack) (*plan.Plan, error) {
 		p.Components = append(p.Components, *cp)
 	}
 	p.Network = net
+	p.StartOrder = compileStartOrder(s)
 	if !s.IsSingle() {
 		compileStackFirewall(p, s, addrs)
 	}
@@ -102,6 +103,7 @@ func compileComponent(c *Component, addrs map[string]netip.Addr, programs map[st
 		return nil, err
 	}
 	compileComponentNet(c, cp, addrs)
+	compileSupervise(c, cp)
 	cp.Requires = append(cp.Requires,
 		plan.Requirement{Mechanism: "userns", Why: "every component runs in its own user namespace"},
 		plan.Requirement{Mechanism: "seccomp", Why: "syscall filter (seccomp.default_action " + cp.Seccomp.DefaultAction + ")"},

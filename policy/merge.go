@@ -97,6 +97,11 @@ func merge(dst, src *Component) {
 	r.User = or(src.Run.User, r.User)
 	r.Workdir = or(src.Run.Workdir, r.Workdir)
 	r.Hostname = or(src.Run.Hostname, r.Hostname)
+	r.Restart = or(src.Run.Restart, r.Restart)
+	r.DependsOn = union(r.DependsOn, src.Run.DependsOn)
+	if src.Run.Health != (Health{}) {
+		r.Health = src.Run.Health
+	}
 	for k, v := range src.Run.Env {
 		if r.Env == nil {
 			r.Env = map[string]string{}

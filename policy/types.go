@@ -32,6 +32,19 @@ type Run struct {
 	Env      map[string]string `yaml:"env"`
 	Workdir  string            `yaml:"workdir"`
 	Hostname string            `yaml:"hostname"`
+	// Restart, DependsOn and Health are read by the supervisor (`confine up`) only.
+	Restart   string   `yaml:"restart"`    // no (default), on-failure, always
+	DependsOn []string `yaml:"depends_on"` // components that must be running first
+	Health    Health   `yaml:"health"`
+}
+
+// Health is a TCP health check: the supervisor connects to the port over the component's
+// own loopback, from inside its network namespace, so the check needs no firewall hole.
+type Health struct {
+	TCP      int    `yaml:"tcp"`
+	Interval string `yaml:"interval"` // Go duration; default 2s
+	Timeout  string `yaml:"timeout"`  // default 1s
+	Retries  int    `yaml:"retries"`  // failures in a row before unhealthy; default 3
 }
 
 // Filesystem lists the paths the component may see. Everything else is absent.

@@ -72,6 +72,7 @@ func Validate(s *Stack) ErrorList {
 	if !s.IsSingle() {
 		validateFlows(s, &errs)
 	}
+	validateDependsOn(s, &errs)
 	errs.Sort()
 	return errs
 }
@@ -95,6 +96,7 @@ func (v *validator) component() {
 		v.add("name", "expected a name of lowercase letters, digits and inner hyphens (at most 32), found %q", c.Name)
 	}
 	v.run()
+	v.supervise()
 	v.filesystem()
 	v.network()
 	v.syscalls()

@@ -47,6 +47,10 @@ func TestValidBaseHasNoErrors(t *testing.T) {
 func TestValidationErrors(t *testing.T) {
 	cases := []struct{ old, new, want string }{
 		{"version: 1", "version: 3", "c.yaml:1:10: version: expected version: 1, found 3"},
+		{`user: "1000:1000"`, `user: "1000:1000"` + "\n  restart: sometimes", `c.yaml:6:12: run.restart: unknown restart policy "sometimes"; expected one of: no, on-failure, always`},
+		{`user: "1000:1000"`, `user: "1000:1000"` + "\n  health: {tcp: 9090}", "c.yaml:6:17: run.health.tcp: port 9090/tcp is not under network.listen"},
+		{`user: "1000:1000"`, `user: "1000:1000"` + "\n  health: {tcp: 8080, interval: soon}", `c.yaml:6:33: run.health.interval: expected a duration from 10ms to 1h (e.g. 2s, 500ms), found "soon"`},
+		{`user: "1000:1000"`, `user: "1000:1000"` + "\n  depends_on: [billing]", "c.yaml:6:16: run.depends_on[0]: billing depends on itself"},
 		{"name: billing", "name: -billing", `c.yaml:2:7: name: expected a name of lowercase letters, digits and inner hyphens (at most 32), found "-billing"`},
 		{"name: billing", "nme: billing", `c.yaml:2:1: nme: unknown key "nme" (did you mean "name"?)`},
 		{"command: [/app/billing]", "command: []", "c.yaml:4:12: run.command: expected a command"},

@@ -15,6 +15,9 @@ type Plan struct {
 	Components []Component `json:"components"`
 	// Network is the stack's network. Built by compileNetwork (policy/compile_network.go).
 	Network Network `json:"network"`
+	// StartOrder names the components in the order the supervisor starts them: a callee
+	// before its callers, depends_on first. Built by compileStartOrder (policy/supervise.go).
+	StartOrder []string `json:"start_order"`
 }
 
 // Component is everything needed to start one component under enforcement.
@@ -54,6 +57,25 @@ type Component struct {
 	Requires []Requirement `json:"requires"`
 	// BestEffort names mechanisms that may be skipped when the kernel lacks them.
 	BestEffort []string `json:"best_effort"`
+	// Supervise is what `confine up` does with the component over time.
+	Supervise Supervise `json:"supervise"`
+}
+
+// Supervise is a component's lifecycle under the supervisor.
+type Supervise struct {
+	Restart   string   `json:"restart"` // no, on-failure, always
+	DependsOn []string `json:"depends_on,omitempty"`
+	// Health is a TCP check over the component's loopback; nil when none is declared.
+	Health *HealthCheck `json:"health,omitempty"`
+}
+
+// HealthCheck connects to Port every IntervalMS; Retries failures in a row mark the
+// component unhealthy.
+type HealthCheck struct {
+	Port       uint16 `json:"port"`
+	IntervalMS int64  `json:"interval_ms"`
+	TimeoutMS  int64  `json:"timeout_ms"`
+	Retries    int    `json:"retries"`
 }
 
 // Process is what the init stage finally executes.
