@@ -68,6 +68,10 @@ func compileComponentNet(c *Component, cp *plan.Component, addrs map[string]neti
 		cp.Net.Hosts = append(cp.Net.Hosts, plan.HostEntry{Name: name, Address: a})
 	}
 	sort.Slice(cp.Net.Hosts, func(i, j int) bool { return cp.Net.Hosts[i].Name < cp.Net.Hosts[j].Name })
+	if cp.Net.Address != "" {
+		// The supervisor mounts the stack's /etc/hosts; the resolver must be able to read it.
+		cp.Landlock.Paths = append(cp.Landlock.Paths, plan.PathRule{Path: "/etc/hosts", Access: []string{"read_file"}})
+	}
 }
 
 // resolvePeer turns a peer into a CIDR: a component's address (known only in a stack), an

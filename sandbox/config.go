@@ -28,6 +28,9 @@ type initConfig struct {
 	Rootless bool `json:"rootless"`
 	// SkipFirewall: the kernel lacks nftables and the policy lists it under best_effort.
 	SkipFirewall bool `json:"skip_firewall"`
+	// Hosts is the content of the component's /etc/hosts, or "" to leave /etc/hosts as
+	// the mounts make it.
+	Hosts string `json:"hosts,omitempty"`
 }
 
 // StepError says which init step failed, and why.

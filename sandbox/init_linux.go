@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/confine-sandbox/confine/netfilter"
@@ -20,6 +21,7 @@ type step struct {
 
 var steps = []step{
 	{"nftables", loadFirewall},           // in this network namespace, before anything runs
+	{"loopback", loopbackUp},             // behind the firewall's default drop
 	{"mounts", setupRootfs},              // binds, tmpfs, /proc, /dev, pivot_root, masks
 	{"hostname", setHostname},            // in the new uts namespace
 	{"rlimits", setRlimits},              // before dropping privileges: raising needs them
@@ -76,6 +78,15 @@ func loadFirewall(cfg *initConfig) error {
 		return nil
 	}
 	return netfilter.Apply("", cfg.Component.Net.Firewall)
+}
+
+// loopbackUp brings lo up: a component's own loopback is always allowed.
+func loopbackUp(*initConfig) error {
+	lo, err := netlink.LinkByName("lo")
+	if err != nil {
+		return err
+	}
+	return netlink.LinkSetUp(lo)
 }
 
 func setHostname(cfg *initConfig) error {

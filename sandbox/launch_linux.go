@@ -18,12 +18,28 @@ func Launch(ctx context.Context, c *plan.Component, opts Options, skip map[strin
 		return nil, &StepError{Step: "start", Err: err.Error()}
 	}
 	if !skip["cgroups"] {
-		cg, err := NewCgroup(c.Name, sb.Pid(), c.Cgroup)
+		name := opts.CgroupName
+		if name == "" {
+			name = c.Name
+		}
+		cg, err := NewCgroup(name, sb.Pid(), c.Cgroup, opts.Freezer)
 		if err != nil {
 			sb.Kill()
 			return nil, &StepError{Step: "cgroups", Err: err.Error()}
 		}
 		sb.cgroup = cg
+	}
+	if opts.Attach != nil {
+		if err := opts.Attach(sb); err != nil {
+			// The init stage may have failed first, taking its namespace with it: its
+			// own error says more.
+			ierr := sb.initFailure()
+			sb.Kill()
+			if ierr != nil {
+				return nil, ierr
+			}
+			return nil, &StepError{Step: "network", Err: err.Error()}
+		}
 	}
 	if err := sb.Go(); err != nil {
 		sb.Kill()

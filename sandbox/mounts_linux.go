@@ -25,6 +25,13 @@ func setupRootfs(cfg *initConfig) error {
 		return fmt.Errorf("making mounts private: %w", err)
 	}
 	c := &cfg.Component
+	var hosts *os.File
+	if cfg.Hosts != "" {
+		var err error
+		if hosts, err = stageHosts(cfg.Root, cfg.Hosts); err != nil {
+			return fmt.Errorf("/etc/hosts: %w", err)
+		}
+	}
 	var readonly []string
 	for _, m := range c.Mounts {
 		target := filepath.Join(cfg.Root, m.Target)
@@ -39,6 +46,11 @@ func setupRootfs(cfg *initConfig) error {
 	for _, link := range [][2]string{{"/proc/self/fd", "/dev/fd"}, {"/proc/self/fd/0", "/dev/stdin"}, {"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"}, {"pts/ptmx", "/dev/ptmx"}} {
 		if err := os.Symlink(link[0], filepath.Join(cfg.Root, link[1])); err != nil {
 			return err
+		}
+	}
+	if hosts != nil {
+		if err := mountHosts(hosts, filepath.Join(cfg.Root, "etc/hosts")); err != nil {
+			return fmt.Errorf("/etc/hosts: %w", err)
 		}
 	}
 	// Read-only binds are remounted once everything beneath them exists.
@@ -186,4 +198,42 @@ func pivotRoot(root string) error {
 		return fmt.Errorf("detaching the old root: %w", err)
 	}
 	return unix.Chdir("/")
+}
+
+// stageHosts writes content into a small tmpfs mounted on root before anything else is,
+// and returns an O_PATH descriptor of the file. The new root is then mounted over the
+// tmpfs and hides it; the file stays reachable through the descriptor, and the mount
+// stays in this mount namespace, as bind mounts require. Nothing is written to the host.
+func stageHosts(root, content string) (*os.File, error) {
+	if err := unix.Mount("tmpfs", root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=64k,mode=0755"); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(root, "hosts")
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		return nil, err
+	}
+	fd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+// mountHosts binds the staged file read-only over target, creating target in the tmpfs
+// root when the mounts left none.
+func mountHosts(staged *os.File, target string) error {
+	defer staged.Close()
+	if _, err := os.Stat(target); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(target, nil, 0o644); err != nil {
+			return err
+		}
+	}
+	src := fmt.Sprintf("/proc/self/fd/%d", staged.Fd())
+	if err := unix.Mount(src, target, "", unix.MS_BIND, ""); err != nil {
+		return err
+	}
+	return unix.Mount("", target, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
 }

@@ -23,6 +23,18 @@ type Options struct {
 	// TTY keeps the caller's controlling terminal; without it the component starts in
 	// a new session and cannot push input into the terminal (TIOCSTI).
 	TTY bool
+	// Hosts, when set, becomes the component's /etc/hosts (read-only): a stack's
+	// component sees the names of the peers it may reach.
+	Hosts string
+	// Attach runs after the cgroup is in place and before the component's first
+	// instruction: a stack wires the component's network namespace to its bridge here.
+	Attach func(s *Sandbox) error
+	// CgroupName names the cgroup (NAME-PID under CgroupParent); default the component's
+	// name. A stack prefixes its own, so that cleaning up after it finds only its cgroups.
+	CgroupName string
+	// Freezer puts the component in a cgroup even without limits, with the freezer, so
+	// that it can be paused.
+	Freezer bool
 	// skipFirewall: nftables is missing and the policy allows running without it.
 	skipFirewall bool
 }
@@ -98,7 +110,7 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 	if err := cmd.Start(); err != nil {
 		return s, fmt.Errorf("starting the init stage: %w", err)
 	}
-	if err := json.NewEncoder(cfgW).Encode(initConfig{Component: *c, Root: root, Rootless: rootless, SkipFirewall: opts.skipFirewall}); err != nil {
+	if err := json.NewEncoder(cfgW).Encode(initConfig{Component: *c, Root: root, Rootless: rootless, SkipFirewall: opts.skipFirewall, Hosts: opts.Hosts}); err != nil {
 		cfgW.Close()
 		return s, fmt.Errorf("sending the plan: %w", err)
 	}
@@ -171,6 +183,21 @@ func (s *Sandbox) Go() error {
 	return nil
 }
 
+// initFailure returns the error the init stage reported, if it has already failed,
+// without waiting and without letting it go on.
+func (s *Sandbox) initFailure() error {
+	fds := []unix.PollFd{{Fd: int32(s.errPipe.Fd()), Events: unix.POLLIN}}
+	if n, _ := unix.Poll(fds, 100); n <= 0 {
+		return nil
+	}
+	data, _ := io.ReadAll(s.errPipe)
+	var se StepError
+	if len(data) == 0 || json.Unmarshal(data, &se) != nil {
+		return nil
+	}
+	return &se
+}
+
 // Wait waits for the component and returns its exit status, 128+signal when killed.
 func (s *Sandbox) Wait() (int, error) {
 	s.waited = true
@@ -186,6 +213,9 @@ func (s *Sandbox) Wait() (int, error) {
 	}
 	return ws.ExitStatus(), nil
 }
+
+// Cgroup is the sandbox's cgroup, or nil when it has none.
+func (s *Sandbox) Cgroup() *Cgroup { return s.cgroup }
 
 // Signal sends sig to the init stage, which is the component once exec has happened.
 func (s *Sandbox) Signal(sig os.Signal) error { return s.cmd.Process.Signal(sig) }

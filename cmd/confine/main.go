@@ -75,7 +75,13 @@ Landlock, cgroups and nftables, and runs it under them. Everything not declared 
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newCheck(), newExplain(), newCompile(), newPreflight(), newRun(), newVersion())
+	root.AddCommand(newCheck(), newExplain(), newCompile(), newPreflight(), newRun(), newVersion(),
+		newUp(), newDown(), newPs(), newLogs(), newEvents(),
+		newAction("stop", "Stop components (SIGTERM, then SIGKILL after --grace); they stay stopped"),
+		newAction("start", "Start stopped components"),
+		newAction("restart", "Stop and start components"),
+		newAction("pause", "Freeze components (cgroup freezer)"),
+		newAction("unpause", "Thaw paused components"))
 	return root
 }
 

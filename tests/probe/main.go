@@ -7,6 +7,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -147,6 +148,20 @@ func run(op, val string) (string, error) {
 			return fmt.Sprint(started), fmt.Errorf("started %d of %d", started, n)
 		}
 		return fmt.Sprint(started), nil
+	case "serve":
+		// serve:tcp/PORT or serve:udp/PORT answers "hello from HOSTNAME" in the background.
+		proto, port, _ := strings.Cut(val, "/")
+		return "", serve(proto, port)
+	case "dial":
+		// dial:tcp/HOST:PORT or dial:udp/HOST:PORT reads a server's answer; a second try
+		// covers a peer that is still starting.
+		proto, addr, _ := strings.Cut(val, "/")
+		out, err := dial(proto, addr)
+		if err != nil && !isTimeout(err) {
+			time.Sleep(300 * time.Millisecond)
+			out, err = dial(proto, addr)
+		}
+		return out, err
 	case "sleep":
 		time.Sleep(time.Hour)
 	case "alloc":
@@ -171,4 +186,66 @@ func errnoErr(e syscall.Errno) error {
 		return nil
 	}
 	return e
+}
+
+func serve(proto, port string) error {
+	host, _ := os.Hostname()
+	answer := []byte("hello from " + host + "\n")
+	switch proto {
+	case "tcp":
+		l, err := net.Listen("tcp4", ":"+port)
+		if err != nil {
+			return err
+		}
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				c.Write(answer)
+				c.Close()
+			}
+		}()
+	case "udp":
+		pc, err := net.ListenPacket("udp4", ":"+port)
+		if err != nil {
+			return err
+		}
+		go func() {
+			buf := make([]byte, 512)
+			for {
+				_, from, err := pc.ReadFrom(buf)
+				if err != nil {
+					return
+				}
+				pc.WriteTo(answer, from)
+			}
+		}()
+	default:
+		return fmt.Errorf("serve: expected tcp/PORT or udp/PORT")
+	}
+	return nil
+}
+
+func dial(proto, addr string) (string, error) {
+	c, err := net.DialTimeout(proto+"4", addr, time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Second))
+	if proto == "udp" {
+		if _, err := c.Write([]byte("ping")); err != nil {
+			return "", err
+		}
+	}
+	buf := make([]byte, 128)
+	n, err := c.Read(buf)
+	return strings.TrimSpace(string(buf[:n])), err
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -1,0 +1,390 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/confine-sandbox/confine/netfilter"
+	"github.com/confine-sandbox/confine/policy/plan"
+	"github.com/confine-sandbox/confine/sandbox"
+)
+
+// States of a component, as `confine ps` shows them.
+const (
+	StateCreated = "created" // not started yet, or waiting for a restart
+	StateRunning = "running"
+	StatePaused  = "paused"
+	StateExited  = "exited"
+)
+
+// Health states; "" when the component has no health check.
+const (
+	HealthStarting  = "starting"
+	HealthHealthy   = "healthy"
+	HealthUnhealthy = "unhealthy"
+)
+
+// Restart back-off: 1 s, doubling to 30 s; a run longer than backoffReset starts over.
+const (
+	backoffFirst = time.Second
+	backoffMax   = 30 * time.Second
+	backoffReset = 10 * time.Second
+)
+
+// Status is a component's state as the API reports it.
+type Status struct {
+	Name       string     `json:"name"`
+	State      string     `json:"state"`
+	Health     string     `json:"health,omitempty"`
+	Pid        int        `json:"pid,omitempty"`
+	Address    string     `json:"address,omitempty"`
+	ExitCode   *int       `json:"exit_code,omitempty"`
+	Error      string     `json:"error,omitempty"` // why the last start failed
+	Restarts   int        `json:"restarts"`
+	StartedAt  *time.Time `json:"started_at,omitempty"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+}
+
+// component is one supervised component. Its runner goroutine owns the sandbox; API
+// handlers change what is wanted and signal the runner.
+type component struct {
+	sup   *Supervisor
+	plan  *plan.Component
+	index int
+	log   *logBook
+
+	mu         sync.Mutex
+	status     Status
+	sb         *sandbox.Sandbox
+	wanted     bool          // should be running
+	stopping   bool          // a stop was asked of the current run
+	wake       chan struct{} // nudges the runner out of a wait
+	generation int
+	healthy    chan struct{} // closed once healthy (or running, without a check)
+	started    chan struct{} // closed when the current run started or failed to
+}
+
+func newComponent(s *Supervisor, c *plan.Component, index int, log *logBook) *component {
+	return &component{
+		sup: s, plan: c, index: index, log: log,
+		status:  Status{Name: c.Name, State: StateCreated, Address: c.Net.Address},
+		wake:    make(chan struct{}, 1),
+		healthy: make(chan struct{}),
+		started: make(chan struct{}),
+	}
+}
+
+func (c *component) snapshot() Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.status
+}
+
+func (c *component) nudge() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run is the runner goroutine. It stays on one locked OS thread for its whole life: the
+// parent-death signal of every sandbox it starts follows that thread, so the components
+// die with the supervisor, however it ends.
+func (c *component) run(ctx context.Context) {
+	runtime.LockOSThread() // never unlocked: the thread ends with the supervisor's runner
+	backoff := backoffFirst
+	for {
+		c.mu.Lock()
+		wanted := c.wanted
+		c.mu.Unlock()
+		if !wanted {
+			select {
+			case <-ctx.Done():
+				return
+			case <-c.wake:
+				continue
+			}
+		}
+		began := time.Now()
+		code, err := c.once()
+		c.mu.Lock()
+		stopped := c.stopping || !c.wanted
+		c.stopping = false
+		restart := !stopped && ctx.Err() == nil && (c.plan.Supervise.Restart == "always" ||
+			c.plan.Supervise.Restart == "on-failure" && (err != nil || code != 0))
+		if !restart {
+			c.wanted = false
+		}
+		c.mu.Unlock()
+		if !restart {
+			continue
+		}
+		if time.Since(began) > backoffReset {
+			backoff = backoffFirst
+		}
+		c.sup.events.emit(c.plan.Name, EventRestart, map[string]any{"in_ms": backoff.Milliseconds()})
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		case <-c.wake: // a stop during the back-off
+		}
+		backoff = min(2*backoff, backoffMax)
+		c.mu.Lock()
+		if c.wanted {
+			c.status.Restarts++
+		}
+		c.mu.Unlock()
+	}
+}
+
+// once starts the component and waits for it to end: its exit status, or the error that
+// kept it from starting (then nothing of it is left).
+func (c *component) once() (int, error) {
+	c.mu.Lock()
+	c.generation++
+	gen := c.generation
+	c.status.Health = ""
+	if c.plan.Supervise.Health != nil {
+		c.status.Health = HealthStarting
+	}
+	c.mu.Unlock()
+
+	var drops *netfilter.LogReader
+	opts := sandbox.Options{
+		Stdout:     c.log.writer("stdout"),
+		Stderr:     c.log.writer("stderr"),
+		Hosts:      hostsFile(c.plan),
+		Freezer:    true,
+		CgroupName: c.sup.plan.Name + "." + c.plan.Name,
+		Attach: func(sb *sandbox.Sandbox) error {
+			if c.sup.bridge != nil {
+				if err := c.sup.bridge.Attach(sb.NetNS(), netfilter.PortName(c.index, gen), c.plan.Net.Address); err != nil {
+					return err
+				}
+			}
+			// Listen for the component's drops before its first instruction.
+			r, err := netfilter.ListenLog(sb.NetNS(), c.plan.Net.Firewall.LogGroup)
+			if err != nil {
+				return fmt.Errorf("NFLOG group %d: %w", c.plan.Net.Firewall.LogGroup, err)
+			}
+			drops = r
+			return nil
+		},
+	}
+	sb, err := sandbox.Launch(context.Background(), c.plan, opts, c.sup.skip)
+	now := time.Now().UTC()
+	c.mu.Lock()
+	if err != nil {
+		c.status.State, c.status.Error, c.status.Pid = StateExited, err.Error(), 0
+		c.status.FinishedAt = &now
+		c.signalStarted()
+		c.mu.Unlock()
+		c.sup.events.emit(c.plan.Name, EventStartFail, map[string]any{"error": err.Error()})
+		return 0, err
+	}
+	c.sb = sb
+	c.status = Status{Name: c.plan.Name, State: StateRunning, Health: c.status.Health, Pid: sb.Pid(),
+		Address: c.plan.Net.Address, Restarts: c.status.Restarts, StartedAt: &now}
+	if c.plan.Supervise.Health == nil {
+		close(c.healthy)
+	}
+	c.signalStarted()
+	c.mu.Unlock()
+	c.sup.events.emit(c.plan.Name, EventStart, map[string]any{
+		"pid": sb.Pid(), "policy": c.plan.Source, "policy_sha256": c.plan.SourceHash,
+		"seccomp_sha256": c.plan.Seccomp.ProgramSHA256, "generation": gen,
+	})
+	go c.sup.forwardDrops(c.plan.Name, drops)
+	done := make(chan struct{})
+	if h := c.plan.Supervise.Health; h != nil {
+		go c.checkHealth(h, sb.NetNS(), done)
+	}
+
+	code, werr := sb.Wait()
+	close(done)
+	drops.Close()
+	end := time.Now().UTC()
+	c.mu.Lock()
+	c.sb = nil
+	c.status.State, c.status.Pid, c.status.FinishedAt = StateExited, 0, &end
+	c.status.ExitCode = &code
+	if c.plan.Supervise.Health != nil {
+		c.status.Health = ""
+	}
+	c.healthy = make(chan struct{})
+	c.mu.Unlock()
+	details := map[string]any{"exit_code": code}
+	if code > 128 {
+		details["signal"] = syscall.Signal(code - 128).String()
+	}
+	c.sup.events.emit(c.plan.Name, EventExit, details)
+	return code, werr
+}
+
+// signalStarted wakes whoever waits for this run to start; c.mu is held.
+func (c *component) signalStarted() {
+	close(c.started)
+	c.started = make(chan struct{})
+}
+
+// checkHealth connects to the port over the component's own loopback from inside its
+// network namespace, so the check needs no hole in the firewall.
+func (c *component) checkHealth(h *plan.HealthCheck, nsPath string, done <-chan struct{}) {
+	interval := time.Duration(h.IntervalMS) * time.Millisecond
+	timeout := time.Duration(h.TimeoutMS) * time.Millisecond
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(int(h.Port)))
+	failures := 0
+	first := true
+	for {
+		conn, err := netfilter.DialFrom(nsPath, "tcp4", addr, timeout)
+		if err == nil {
+			conn.Close()
+			failures = 0
+		} else {
+			failures++
+		}
+		c.mu.Lock()
+		was := c.status.Health
+		switch {
+		case err == nil:
+			c.status.Health = HealthHealthy
+		case failures >= h.Retries:
+			c.status.Health = HealthUnhealthy
+		}
+		now := c.status.Health
+		if now == HealthHealthy && (first || was != HealthHealthy) {
+			select {
+			case <-c.healthy:
+			default:
+				close(c.healthy)
+			}
+		}
+		c.mu.Unlock()
+		if now != was {
+			c.sup.events.emit(c.plan.Name, EventHealth, map[string]any{"health": now})
+		}
+		first = false
+		// Check often until the first success, then at the declared interval.
+		wait := interval
+		if now != HealthHealthy && failures < h.Retries {
+			wait = min(interval, 200*time.Millisecond)
+		}
+		select {
+		case <-done:
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// start asks for the component to run; it returns once the run started (or failed to).
+func (c *component) start(ctx context.Context) error {
+	c.mu.Lock()
+	if c.wanted || c.status.State == StateRunning || c.status.State == StatePaused {
+		c.mu.Unlock()
+		return nil
+	}
+	c.wanted = true
+	started := c.started
+	c.mu.Unlock()
+	c.nudge()
+	select {
+	case <-started:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	st := c.snapshot()
+	if st.State != StateRunning {
+		return fmt.Errorf("%s: %s", c.plan.Name, st.Error)
+	}
+	return nil
+}
+
+// waitHealthy blocks until the component runs and, with a health check, is healthy.
+func (c *component) waitHealthy(ctx context.Context) error {
+	c.mu.Lock()
+	healthy := c.healthy
+	c.mu.Unlock()
+	select {
+	case <-healthy:
+		return nil
+	case <-ctx.Done():
+		st := c.snapshot()
+		return fmt.Errorf("%s is not healthy (state %s, health %s)", c.plan.Name, st.State, st.Health)
+	}
+}
+
+// stop ends the current run: SIGTERM, then SIGKILL after grace (the component is pid 1 of
+// its namespace and ignores signals it has no handler for). It returns once it exited.
+func (c *component) stop(grace time.Duration) {
+	c.mu.Lock()
+	c.wanted = false
+	sb := c.sb
+	if sb != nil {
+		c.stopping = true
+		if c.status.State == StatePaused {
+			sb.Cgroup().Thaw() // a frozen process cannot act on the signal
+			c.status.State = StateRunning
+		}
+	}
+	c.mu.Unlock()
+	c.nudge()
+	if sb == nil {
+		return
+	}
+	sb.Signal(syscall.SIGTERM)
+	deadline := time.After(grace)
+	for {
+		select {
+		case <-deadline:
+			sb.Signal(syscall.SIGKILL)
+			deadline = nil
+		case <-time.After(20 * time.Millisecond):
+		}
+		c.mu.Lock()
+		gone := c.sb != sb
+		c.mu.Unlock()
+		if gone {
+			return
+		}
+	}
+}
+
+// pause freezes the component's cgroup; unpause thaws it.
+func (c *component) pause(freeze bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	want, kind := StateRunning, EventUnpause
+	if freeze {
+		want, kind = StatePaused, EventPause
+	}
+	if c.sb == nil {
+		return fmt.Errorf("%s is not running", c.plan.Name)
+	}
+	if c.status.State == want {
+		return nil
+	}
+	var err error
+	if freeze {
+		err = c.sb.Cgroup().Freeze()
+	} else {
+		err = c.sb.Cgroup().Thaw()
+	}
+	if err != nil {
+		return err
+	}
+	c.status.State = want
+	c.sup.events.emit(c.plan.Name, kind, nil)
+	return nil
+}
+
+// errNotFound is returned for an unknown component name.
+var errNotFound = errors.New("no such component")

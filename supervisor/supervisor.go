@@ -1,0 +1,334 @@
+// Package supervisor runs a compiled stack: its network, its components in dependency
+// order with restart policies and health checks, published ports, and the REST API on a
+// unix socket that `confine ps`, `logs`, `stop`, `down` and the rest use.
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/confine-sandbox/confine/netfilter"
+	"github.com/confine-sandbox/confine/policy/plan"
+	"github.com/confine-sandbox/confine/sandbox"
+)
+
+// StateRoot holds one directory per running stack: its API socket, pid file and logs.
+const StateRoot = "/run/confine/stacks"
+
+// StateDir is the state directory of stack name.
+func StateDir(name string) string { return filepath.Join(StateRoot, name) }
+
+// SocketPath is the API socket of stack name (mode 0600, owned by root).
+func SocketPath(name string) string { return filepath.Join(StateDir(name), "api.sock") }
+
+// DefaultGrace is how long a stopped component has between SIGTERM and SIGKILL.
+const DefaultGrace = 10 * time.Second
+
+// Options are the runtime choices of one `confine up`.
+type Options struct {
+	// Skip names the best_effort mechanisms preflight found missing.
+	Skip map[string]bool
+	// Echo receives every log line of every component (the foreground terminal), or nil.
+	Echo func(component string, line LogLine)
+	// OnEvent receives every event as it happens (the audit log), or nil.
+	OnEvent func(Event)
+	// StartTimeout bounds how long up waits for a component to become healthy.
+	StartTimeout time.Duration
+}
+
+// Supervisor is one running stack.
+type Supervisor struct {
+	plan   *plan.Plan
+	dir    string
+	skip   map[string]bool
+	bridge *netfilter.Bridge
+	events *bus
+	comps  []*component // in start order
+	byName map[string]*component
+
+	ctx       context.Context
+	cancel    context.CancelFunc
+	runners   sync.WaitGroup
+	listeners []net.Listener
+	api       *apiServer
+	downOnce  sync.Once
+	done      chan struct{} // closed when the stack is down
+}
+
+// Up brings the stack up: it removes what a killed supervisor of the same stack left,
+// makes the state directory, the network and the published ports, starts the components
+// in start order (each after what it depends on is healthy), and serves the API. On any
+// error everything made so far is removed.
+func Up(p *plan.Plan, opts Options) (_ *Supervisor, err error) {
+	if opts.StartTimeout == 0 {
+		opts.StartTimeout = time.Minute
+	}
+	if err := claim(p.Name); err != nil {
+		return nil, err
+	}
+	s := &Supervisor{plan: p, dir: StateDir(p.Name), skip: opts.Skip, byName: map[string]*component{}, done: make(chan struct{})}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.events = newBus(p.Name, opts.OnEvent)
+	defer func() {
+		if err != nil {
+			s.Down(0)
+		}
+	}()
+	if err := os.MkdirAll(filepath.Join(s.dir, "logs"), 0o700); err != nil {
+		return s, err
+	}
+	if err := os.WriteFile(filepath.Join(s.dir, "supervisor.pid"), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
+		return s, err
+	}
+	if !p.Single {
+		if s.bridge, err = netfilter.CreateBridge(p.Name, p.Network); err != nil {
+			return s, err
+		}
+	}
+	for i := range p.Components {
+		c := &p.Components[i]
+		var echo func(LogLine)
+		if opts.Echo != nil {
+			echo = func(l LogLine) { opts.Echo(c.Name, l) }
+		}
+		book, err := openLogBook(filepath.Join(s.dir, "logs", c.Name+".log"), echo)
+		if err != nil {
+			return s, err
+		}
+		s.byName[c.Name] = newComponent(s, c, i, book)
+	}
+	order := p.StartOrder
+	if len(order) == 0 {
+		for _, c := range p.Components {
+			order = append(order, c.Name)
+		}
+	}
+	for _, name := range order {
+		s.comps = append(s.comps, s.byName[name])
+	}
+	for _, c := range s.comps {
+		s.runners.Add(1)
+		go func() { defer s.runners.Done(); c.run(s.ctx) }()
+	}
+	if s.api, err = serveAPI(s, SocketPath(p.Name)); err != nil {
+		return s, err
+	}
+	if err := s.publish(); err != nil {
+		return s, err
+	}
+	for _, c := range s.comps {
+		if err := s.startAfterDeps(c, opts.StartTimeout); err != nil {
+			return s, err
+		}
+	}
+	s.events.emit("", EventStackUp, map[string]any{"components": order})
+	return s, nil
+}
+
+// startAfterDeps starts c once what it depends on (depends_on and the components it
+// connects to, which the start order put first) runs and is healthy.
+func (s *Supervisor) startAfterDeps(c *component, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(s.ctx, timeout)
+	defer cancel()
+	for _, dep := range s.dependencies(c) {
+		if err := dep.waitHealthy(ctx); err != nil {
+			return fmt.Errorf("starting %s: %w", c.plan.Name, err)
+		}
+	}
+	return c.start(ctx)
+}
+
+// dependencies are the components c must wait for: its depends_on, and its callees.
+func (s *Supervisor) dependencies(c *component) []*component {
+	var deps []*component
+	for _, name := range c.plan.Supervise.DependsOn {
+		if d := s.byName[name]; d != nil {
+			deps = append(deps, d)
+		}
+	}
+	for _, h := range c.plan.Net.Hosts {
+		if d := s.byName[h.Name]; d != nil && d != c && !slices.Contains(deps, d) && s.startsBefore(d, c) {
+			deps = append(deps, d)
+		}
+	}
+	return deps
+}
+
+func (s *Supervisor) startsBefore(a, b *component) bool {
+	return slices.Index(s.comps, a) < slices.Index(s.comps, b)
+}
+
+// Done is closed once the stack is down (by Down, or through the API).
+func (s *Supervisor) Done() <-chan struct{} { return s.done }
+
+// Down stops every component (SIGTERM, SIGKILL after grace), closes the published ports
+// and the API, removes the network and the state directory. It is safe to call twice.
+func (s *Supervisor) Down(grace time.Duration) {
+	s.downOnce.Do(func() {
+		for _, l := range s.listeners {
+			l.Close()
+		}
+		var wg sync.WaitGroup
+		for _, c := range s.comps {
+			wg.Add(1)
+			go func() { defer wg.Done(); c.stop(grace) }()
+		}
+		wg.Wait()
+		s.cancel()
+		s.runners.Wait()
+		for _, c := range s.comps {
+			c.log.close()
+		}
+		if s.events != nil {
+			s.events.emit("", EventStackDown, nil)
+		}
+		if s.api != nil {
+			s.api.close()
+		}
+		if s.bridge != nil {
+			s.bridge.Remove()
+		}
+		os.RemoveAll(s.dir)
+		close(s.done)
+	})
+}
+
+// Status lists the components in start order.
+func (s *Supervisor) Status() []Status {
+	var out []Status
+	for _, c := range s.comps {
+		out = append(out, c.snapshot())
+	}
+	return out
+}
+
+func (s *Supervisor) component(name string) (*component, error) {
+	if c := s.byName[name]; c != nil {
+		return c, nil
+	}
+	return nil, fmt.Errorf("%w %q in stack %s", errNotFound, name, s.plan.Name)
+}
+
+// forwardDrops turns the component's NFLOG records into net.drop events until the reader
+// is closed with the component's run.
+func (s *Supervisor) forwardDrops(component string, r *netfilter.LogReader) {
+	for {
+		rec, err := r.Next()
+		if err != nil {
+			return
+		}
+		s.events.emit(component, EventNetDrop, map[string]any{
+			"chain": strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(rec.Prefix, "confine-drop "), ": ")),
+			"proto": rec.Proto, "src": rec.Src.String(), "dst": rec.Dst.String(), "dport": rec.DstPort,
+		})
+	}
+}
+
+// publish listens on each published host address and forwards every connection to the
+// component from inside the stack's namespace, where the bridge address is the "host"
+// a listen.from names: the callee's firewall decides, as for any other caller.
+func (s *Supervisor) publish() error {
+	for _, pub := range s.plan.Network.Published {
+		if pub.Proto != "tcp" {
+			return fmt.Errorf("publish %s:%d/%s: only tcp ports can be published", pub.HostAddress, pub.HostPort, pub.Proto)
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort(pub.HostAddress, strconv.Itoa(int(pub.HostPort))))
+		if err != nil {
+			return fmt.Errorf("publish: %w", err)
+		}
+		s.listeners = append(s.listeners, l)
+		target := net.JoinHostPort(pub.Address, strconv.Itoa(int(pub.Port)))
+		go s.forward(l, target)
+	}
+	return nil
+}
+
+func (s *Supervisor) forward(l net.Listener, target string) {
+	for {
+		in, err := l.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer in.Close()
+			out, err := netfilter.DialFrom(s.bridge.NSPath, "tcp4", target, 5*time.Second)
+			if err != nil {
+				return
+			}
+			defer out.Close()
+			go func() { io.Copy(out, in); out.(*net.TCPConn).CloseWrite() }()
+			io.Copy(in, out)
+		}()
+	}
+}
+
+// hostsFile is the component's /etc/hosts: itself and the peers it may reach, nothing
+// else. A single component keeps the view its mounts give it.
+func hostsFile(c *plan.Component) string {
+	if c.Net.Address == "" {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost\n")
+	fmt.Fprintf(&b, "%s\t%s\n", c.Net.Address, c.Process.Hostname)
+	for _, h := range c.Net.Hosts {
+		fmt.Fprintf(&b, "%s\t%s\n", h.Address, h.Name)
+	}
+	return b.String()
+}
+
+// claim makes sure no supervisor of stack name runs, and removes what a killed one left:
+// its network namespace, empty cgroups and state directory (DESIGN.md invariant 7).
+func claim(name string) error {
+	if pid, alive := Running(name); alive {
+		return fmt.Errorf("stack %s is already up (supervisor pid %d); confine down %s first", name, pid, name)
+	}
+	return Cleanup(name)
+}
+
+// Running reports the pid of the supervisor of stack name, and whether it still runs.
+func Running(name string) (int, bool) {
+	data, err := os.ReadFile(filepath.Join(StateDir(name), "supervisor.pid"))
+	if err != nil {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || pid <= 0 {
+		return 0, false
+	}
+	// The pid may have been reused: it is ours only if it is a confine.
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	self, _ := os.Executable()
+	if err != nil || filepath.Base(strings.TrimSuffix(exe, " (deleted)")) != filepath.Base(self) {
+		return pid, false
+	}
+	return pid, true
+}
+
+// Cleanup removes what a supervisor of stack name that was killed left behind. Its
+// components died with it (parent-death signal); their cgroups empty as the kernel reaps
+// them, so Cleanup waits a little for that.
+func Cleanup(name string) error {
+	var errs []error
+	if err := netfilter.RemoveBridge(name); err != nil {
+		errs = append(errs, err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for sandbox.SweepCgroups(name+".") > 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := os.RemoveAll(StateDir(name)); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
