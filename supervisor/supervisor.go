@@ -87,7 +87,7 @@ func Up(p *plan.Plan, opts Options) (_ *Supervisor, err error) {
 	if err := os.MkdirAll(filepath.Join(s.dir, "logs"), 0o700); err != nil {
 		return s, err
 	}
-	if err := os.WriteFile(filepath.Join(s.dir, "supervisor.pid"), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(s.dir, "supervisor.pid"), []byte(fmt.Sprintf("%d %s\n", os.Getpid(), startTime(os.Getpid()))), 0o600); err != nil {
 		return s, err
 	}
 	if !p.Single {
@@ -297,22 +297,34 @@ func claim(name string) error {
 }
 
 // Running reports the pid of the supervisor of stack name, and whether it still runs.
+// The pid file holds the process's start time too, so a reused pid is not mistaken for it.
 func Running(name string) (int, bool) {
 	data, err := os.ReadFile(filepath.Join(StateDir(name), "supervisor.pid"))
 	if err != nil {
 		return 0, false
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
-	if err != nil || pid <= 0 {
+	var pid int
+	var started string
+	if n, _ := fmt.Sscan(string(data), &pid, &started); n != 2 || pid <= 0 {
 		return 0, false
 	}
-	// The pid may have been reused: it is ours only if it is a confine.
-	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-	self, _ := os.Executable()
-	if err != nil || filepath.Base(strings.TrimSuffix(exe, " (deleted)")) != filepath.Base(self) {
-		return pid, false
+	return pid, startTime(pid) == started
+}
+
+// startTime is field 22 of /proc/PID/stat, the process's start in clock ticks since boot,
+// or "" when there is no such process.
+func startTime(pid int) string {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
 	}
-	return pid, true
+	// The command name (field 2) may hold spaces; count fields after its closing paren.
+	i := strings.LastIndexByte(string(data), ')')
+	fields := strings.Fields(string(data[i+1:]))
+	if len(fields) < 20 {
+		return ""
+	}
+	return fields[19]
 }
 
 // Cleanup removes what a supervisor of stack name that was killed left behind. Its

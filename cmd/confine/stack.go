@@ -138,9 +138,8 @@ func upDetached(cmd *cobra.Command, file, name string, wait time.Duration) error
 		out, _ := os.ReadFile(logPath)
 		return &codeError{code: exitEnforcement, msg: strings.TrimSpace(string(out))}
 	}
-	child.Process.Release()
 	fmt.Fprintf(cmd.OutOrStdout(), "stack %s is up (supervisor pid %d, log %s)\n", name, child.Process.Pid, logPath)
-	return nil
+	return child.Process.Release()
 }
 
 func newDown() *cobra.Command {

@@ -43,6 +43,9 @@ func run(op, val string) (string, error) {
 	case "read":
 		data, err := os.ReadFile(val)
 		return fmt.Sprint(len(data)), err
+	case "cat":
+		data, err := os.ReadFile(val)
+		return string(data), err
 	case "write":
 		return "", os.WriteFile(val, []byte("x"), 0o644)
 	case "ls":
