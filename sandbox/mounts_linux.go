@@ -49,7 +49,7 @@ func setupRootfs(cfg *initConfig) error {
 		}
 	}
 	if hosts != nil {
-		if err := mountHosts(hosts, filepath.Join(cfg.Root, "etc/hosts")); err != nil {
+		if err := mountHosts(hosts, filepath.Join(cfg.Root, "etc/hosts"), c.Process.Rootfs != ""); err != nil {
 			return fmt.Errorf("/etc/hosts: %w", err)
 		}
 	}
@@ -220,10 +220,13 @@ func stageHosts(root, content string) (*os.File, error) {
 }
 
 // mountHosts binds the staged file read-only over target, creating target in the tmpfs
-// root when the mounts left none.
-func mountHosts(staged *os.File, target string) error {
+// root when the mounts left none. A rootfs directory is the user's: it must have one.
+func mountHosts(staged *os.File, target string, inRootfs bool) error {
 	defer staged.Close()
 	if _, err := os.Stat(target); errors.Is(err, os.ErrNotExist) {
+		if inRootfs {
+			return fmt.Errorf("the rootfs has no /etc/hosts for the stack's names to be mounted over; create an empty one")
+		}
 		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
 			return err
 		}

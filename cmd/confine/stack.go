@@ -322,7 +322,7 @@ func newEvents() *cobra.Command {
 
 // stackName is the name of STACK given as a stack file or as a name.
 func stackName(arg string) (string, error) {
-	if _, err := os.Stat(arg); err == nil {
+	if fi, err := os.Stat(arg); err == nil && !fi.IsDir() {
 		s, err := policy.Open(hostFS{}, arg)
 		if err != nil {
 			return "", policyError(err)
