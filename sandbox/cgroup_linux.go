@@ -13,6 +13,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/confine-sandbox/confine/internal/trace"
 	"github.com/confine-sandbox/confine/policy/plan"
 )
 
@@ -33,7 +34,9 @@ func NewCgroup(name string, pid int, g plan.Cgroup) (*Cgroup, error) {
 	if g == (plan.Cgroup{}) {
 		return nil, nil
 	}
+	t := trace.Now()
 	sweepCgroups()
+	trace.Done("parent", "cgroup_sweep", t)
 	path := fmt.Sprintf("%s/%s-%d", CgroupParent, name, pid)
 	if cgroups.Mode() == cgroups.Unified {
 		return newCgroup2(path, pid, g)
@@ -91,6 +94,7 @@ func newCgroup1(path string, pid int, g plan.Cgroup) (*Cgroup, error) {
 		}
 		return slices.DeleteFunc(all, func(s cgroup1.Subsystem) bool { return !slices.Contains(wanted, s.Name()) }), nil
 	}
+	t := trace.Now()
 	cg1, err := cgroup1.New(cgroup1.StaticPath(path), res, cgroup1.WithHierarchy(hierarchy))
 	if err != nil {
 		// New can fail after making some hierarchies' directories: remove them.
@@ -99,11 +103,14 @@ func newCgroup1(path string, pid int, g plan.Cgroup) (*Cgroup, error) {
 		}
 		return nil, fmt.Errorf("cgroup %s: %w", path, err)
 	}
+	trace.Done("parent", "cgroup_create", t)
+	t = trace.Now()
 	cg := &Cgroup{Path: path, delete: cg1.Delete}
 	if err := cg1.AddProc(uint64(pid)); err != nil {
 		cg.Delete()
 		return nil, fmt.Errorf("cgroup %s: adding %d: %w", path, pid, err)
 	}
+	trace.Done("parent", "cgroup_attach", t)
 	return cg, nil
 }
 

@@ -28,6 +28,11 @@ type initConfig struct {
 	Rootless bool `json:"rootless"`
 	// SkipFirewall: the kernel lacks nftables and the policy lists it under best_effort.
 	SkipFirewall bool `json:"skip_firewall"`
+	// TraceOrigin, when not 0, turns on the init stage's step timing (internal/trace)
+	// with the supervisor's clock origin; TraceStarted is when the supervisor began
+	// starting the init stage.
+	TraceOrigin  int64 `json:"trace_origin,omitempty"`
+	TraceStarted int64 `json:"trace_started,omitempty"`
 }
 
 // StepError says which init step failed, and why.

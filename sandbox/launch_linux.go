@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 
+	"github.com/confine-sandbox/confine/internal/trace"
 	"github.com/confine-sandbox/confine/policy/plan"
 )
 
@@ -18,12 +19,14 @@ func Launch(ctx context.Context, c *plan.Component, opts Options, skip map[strin
 		return nil, &StepError{Step: "start", Err: err.Error()}
 	}
 	if !skip["cgroups"] {
+		t := trace.Now()
 		cg, err := NewCgroup(c.Name, sb.Pid(), c.Cgroup)
 		if err != nil {
 			sb.Kill()
 			return nil, &StepError{Step: "cgroups", Err: err.Error()}
 		}
 		sb.cgroup = cg
+		trace.Done("parent", "cgroup", t)
 	}
 	if err := sb.Go(); err != nil {
 		sb.Kill()

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/confine-sandbox/confine/internal/trace"
 	"github.com/confine-sandbox/confine/policy/plan"
 )
 
@@ -43,7 +44,9 @@ type Sandbox struct {
 // goroutine must stay on a locked OS thread until Wait: the parent-death signal follows
 // the thread that started the child.
 func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, err error) {
+	t := trace.Now()
 	sweepRoots()
+	trace.Done("parent", "sweep_roots", t)
 	root, err := os.MkdirTemp("", fmt.Sprintf("confine-root-%d-", os.Getpid()))
 	if err != nil {
 		return nil, err
@@ -95,14 +98,20 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 		Setsid:      !opts.TTY,
 	}
 	s.cmd = cmd
+	started := trace.Now()
 	if err := cmd.Start(); err != nil {
 		return s, fmt.Errorf("starting the init stage: %w", err)
 	}
-	if err := json.NewEncoder(cfgW).Encode(initConfig{Component: *c, Root: root, Rootless: rootless, SkipFirewall: opts.skipFirewall}); err != nil {
+	trace.Done("parent", "clone", started)
+	t = trace.Now()
+	cfg := initConfig{Component: *c, Root: root, Rootless: rootless, SkipFirewall: opts.skipFirewall,
+		TraceOrigin: trace.Origin(), TraceStarted: started}
+	if err := json.NewEncoder(cfgW).Encode(cfg); err != nil {
 		cfgW.Close()
 		return s, fmt.Errorf("sending the plan: %w", err)
 	}
 	cfgW.Close()
+	trace.Done("parent", "send_config", t)
 	return s, nil
 }
 
@@ -152,10 +161,12 @@ func (s *Sandbox) NetNS() string { return fmt.Sprintf("/proc/%d/ns/net", s.Pid()
 // Go lets the init stage finish: Landlock is in place, seccomp and exec follow. It
 // returns the init stage's StepError if a step failed, or nil once the component runs.
 func (s *Sandbox) Go() error {
+	t := trace.Now()
 	_, werr := s.goPipe.Write([]byte{1})
 	s.goPipe.Close()
 	data, err := io.ReadAll(s.errPipe) // EOF without data: exec closed the pipe
 	s.errPipe.Close()
+	trace.Done("parent", "go_until_exec", t)
 	switch {
 	case len(data) > 0:
 		var se StepError
@@ -174,8 +185,12 @@ func (s *Sandbox) Go() error {
 // Wait waits for the component and returns its exit status, 128+signal when killed.
 func (s *Sandbox) Wait() (int, error) {
 	s.waited = true
+	t := trace.Now()
 	err := s.cmd.Wait()
+	trace.Done("parent", "wait", t)
+	t = trace.Now()
 	s.release()
+	trace.Done("parent", "release", t)
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) {
 		return 0, err

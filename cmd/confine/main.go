@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/confine-sandbox/confine/internal/trace"
 	"github.com/confine-sandbox/confine/policy"
 	"github.com/confine-sandbox/confine/policy/plan"
 	"github.com/confine-sandbox/confine/sandbox"
@@ -32,6 +33,7 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == sandbox.InitArg {
 		sandbox.Init()
 	}
+	trace.FromEnv()
 	os.Exit(execute(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/confine-sandbox/confine/host"
+	"github.com/confine-sandbox/confine/internal/trace"
 	"github.com/confine-sandbox/confine/policy/plan"
 	"github.com/confine-sandbox/confine/sandbox"
 )
@@ -31,10 +32,12 @@ forwarded; confine exits with the component's status (128+signal when it was kil
 2 when enforcement could not be set up.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			t := trace.Now()
 			p, err := compilePolicy(args[0])
 			if err != nil {
 				return err
 			}
+			trace.Done("parent", "compile", t)
 			c, err := pick(p, component, true)
 			if err != nil {
 				return err
@@ -60,7 +63,9 @@ forwarded; confine exits with the component's status (128+signal when it was kil
 const stopGrace = 10 * time.Second
 
 func runComponent(cmd *cobra.Command, c *plan.Component, timeout time.Duration, tty bool) (int, error) {
+	t := trace.Now()
 	findings, err := sandbox.Preflight(&plan.Plan{Components: []plan.Component{*c}}, host.Probe())
+	trace.Done("parent", "preflight", t)
 	if err != nil {
 		return 0, &codeError{code: exitEnforcement, msg: "confine: enforcement cannot be set up:\n" + err.Error()}
 	}
