@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"sync/atomic"
 
 	cgroups "github.com/containerd/cgroups/v3"
 	"github.com/containerd/cgroups/v3/cgroup1"
@@ -23,28 +25,47 @@ const CgroupParent = "/confine"
 
 // Cgroup is one component's cgroup, limited as its Plan says.
 type Cgroup struct {
-	Path   string
+	Path string
+	// dirs are the directories that make it, one per hierarchy (one on v2).
+	dirs   []string
+	add    func(pid uint64) error
 	delete func() error
 }
 
-// NewCgroup makes /confine/NAME-PID with the Plan's limits and moves pid into it, on a
-// v2 host or a v1/hybrid one (containerd/cgroups reports which). A Plan without limits
+// cgroupSeq tells apart the cgroups one supervisor makes (a stack makes several).
+var cgroupSeq atomic.Uint64
+
+// NewCgroup makes /confine/NAME-SUPERVISOR-N with the Plan's limits, on a v2 host or a
+// v1/hybrid one (containerd/cgroups reports which); Add moves a process in. Making it
+// needs no process, so Launch makes it while the init stage starts. The name holds the
+// supervisor's pid, as the root directories do: the sweep leaves alone the cgroups of a
+// running supervisor, which are empty between NewCgroup and Add. A Plan without limits
 // needs no cgroup: it returns nil.
-func NewCgroup(name string, pid int, g plan.Cgroup) (*Cgroup, error) {
+func NewCgroup(name string, g plan.Cgroup) (*Cgroup, error) {
 	if g == (plan.Cgroup{}) {
 		return nil, nil
 	}
 	t := trace.Now()
 	sweepCgroups()
 	trace.Done("parent", "cgroup_sweep", t)
-	path := fmt.Sprintf("%s/%s-%d", CgroupParent, name, pid)
+	path := fmt.Sprintf("%s/%s-%d-%d", CgroupParent, name, os.Getpid(), cgroupSeq.Add(1))
 	if cgroups.Mode() == cgroups.Unified {
-		return newCgroup2(path, pid, g)
+		return newCgroup2(path, g)
 	}
-	return newCgroup1(path, pid, g)
+	return newCgroup1(path, g)
 }
 
-func newCgroup2(path string, pid int, g plan.Cgroup) (*Cgroup, error) {
+// Add moves pid into the cgroup. On v1 the first write to cgroup.procs after a quiet
+// spell waits for an RCU grace period (10-30 ms measured here; DESIGN.md): Launch runs it
+// beside the init stage's own work, before the go signal.
+func (c *Cgroup) Add(pid int) error {
+	if err := c.add(uint64(pid)); err != nil {
+		return fmt.Errorf("cgroup %s: adding %d: %w", c.Path, pid, err)
+	}
+	return nil
+}
+
+func newCgroup2(path string, g plan.Cgroup) (*Cgroup, error) {
 	res := &cgroup2.Resources{}
 	if g.MemoryMax > 0 {
 		zero := int64(0)
@@ -61,17 +82,12 @@ func newCgroup2(path string, pid int, g plan.Cgroup) (*Cgroup, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cgroup %s: %w", path, err)
 	}
-	cg := &Cgroup{Path: path, delete: m.Delete}
-	if err := m.AddProc(uint64(pid)); err != nil {
-		cg.Delete()
-		return nil, fmt.Errorf("cgroup %s: adding %d: %w", path, pid, err)
-	}
-	return cg, nil
+	return &Cgroup{Path: path, dirs: []string{filepath.Join("/sys/fs/cgroup", path)}, add: m.AddProc, delete: m.Delete}, nil
 }
 
 // newCgroup1 uses only the cpu, memory and pids hierarchies: the rest (cpuset, devices,
 // blkio, …) are not limited and need no cgroup of confine's.
-func newCgroup1(path string, pid int, g plan.Cgroup) (*Cgroup, error) {
+func newCgroup1(path string, g plan.Cgroup) (*Cgroup, error) {
 	res := &specs.LinuxResources{}
 	var wanted []cgroup1.Name
 	if g.MemoryMax > 0 {
@@ -104,34 +120,62 @@ func newCgroup1(path string, pid int, g plan.Cgroup) (*Cgroup, error) {
 		return nil, fmt.Errorf("cgroup %s: %w", path, err)
 	}
 	trace.Done("parent", "cgroup_create", t)
-	t = trace.Now()
 	cg := &Cgroup{Path: path, delete: cg1.Delete}
-	if err := cg1.AddProc(uint64(pid)); err != nil {
-		cg.Delete()
-		return nil, fmt.Errorf("cgroup %s: adding %d: %w", path, pid, err)
+	cg.add = func(pid uint64) error { return cg1.AddProc(pid) }
+	for _, s := range cg1.Subsystems() {
+		if p, ok := s.(interface{ Path(string) string }); ok {
+			cg.dirs = append(cg.dirs, p.Path(path))
+		}
 	}
-	trace.Done("parent", "cgroup_attach", t)
 	return cg, nil
 }
 
-// Delete removes the cgroup once its processes are gone.
+// Delete removes the cgroup once its processes are gone. rmdir(2) of each directory is
+// the fast path (the kernel refuses a cgroup that still holds a process); containerd's
+// Delete, which checks for processes and retries with back-off, is the fallback.
 func (c *Cgroup) Delete() error {
 	if c == nil {
 		return nil
 	}
-	return c.delete()
+	for _, d := range c.dirs {
+		if err := unix.Rmdir(d); err != nil && err != unix.ENOENT {
+			return c.delete()
+		}
+	}
+	return nil
 }
 
 // sweepCgroups removes the empty cgroups a killed supervisor left under confine's parent
-// (DESIGN.md invariant 7: the next start cleans up). A cgroup that still holds a process
-// belongs to a running sandbox and stays.
+// (DESIGN.md invariant 7: the next start cleans up). A cgroup whose supervisor still runs
+// (NAME-PID-N, the pid alive) is left alone even when empty, since it may be about to
+// receive its process; one that still holds a process belongs to a running sandbox and
+// stays too.
 func sweepCgroups() {
 	dirs, _ := filepath.Glob("/sys/fs/cgroup/*" + CgroupParent + "/*")
 	more, _ := filepath.Glob("/sys/fs/cgroup" + CgroupParent + "/*")
 	for _, dir := range append(dirs, more...) {
+		if pid := supervisorOf(filepath.Base(dir)); pid > 0 && unix.Kill(pid, 0) != unix.ESRCH {
+			continue
+		}
 		procs, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
 		if err == nil && len(strings.TrimSpace(string(procs))) == 0 {
 			unix.Rmdir(dir)
 		}
 	}
+}
+
+// supervisorOf reads the supervisor's pid from a cgroup name NAME-PID-N, or returns 0.
+func supervisorOf(base string) int {
+	f := strings.Split(base, "-")
+	if len(f) < 3 {
+		return 0
+	}
+	pid, err := strconv.Atoi(f[len(f)-2])
+	if err != nil {
+		return 0
+	}
+	if _, err := strconv.ParseUint(f[len(f)-1], 10, 64); err != nil {
+		return 0
+	}
+	return pid
 }

@@ -26,6 +26,8 @@ type Options struct {
 	TTY bool
 	// skipFirewall: nftables is missing and the policy allows running without it.
 	skipFirewall bool
+	// withCgroup: make the Plan's cgroup and move the init stage in before Go (Launch).
+	withCgroup bool
 }
 
 // Sandbox is one started component: its init stage is waiting for Go.
@@ -34,7 +36,7 @@ type Sandbox struct {
 	root    string
 	errPipe *os.File
 	goPipe  *os.File
-	cgroup  *Cgroup
+	cgroup  *cgroupJob
 	waited  bool
 }
 
@@ -44,14 +46,19 @@ type Sandbox struct {
 // goroutine must stay on a locked OS thread until Wait: the parent-death signal follows
 // the thread that started the child.
 func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, err error) {
+	s := &Sandbox{}
+	if opts.withCgroup {
+		s.cgroup = startCgroupJob(c.Name, c.Cgroup)
+	}
 	t := trace.Now()
 	sweepRoots()
 	trace.Done("parent", "sweep_roots", t)
-	root, err := os.MkdirTemp("", fmt.Sprintf("confine-root-%d-", os.Getpid()))
+	s.root, err = os.MkdirTemp("", fmt.Sprintf("confine-root-%d-", os.Getpid()))
 	if err != nil {
+		s.release()
 		return nil, err
 	}
-	s := &Sandbox{root: root}
+	root := s.root
 	defer func() {
 		if err != nil {
 			s.Kill()
@@ -103,6 +110,9 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 		return s, fmt.Errorf("starting the init stage: %w", err)
 	}
 	trace.Done("parent", "clone", started)
+	if s.cgroup != nil {
+		s.cgroup.pid <- cmd.Process.Pid
+	}
 	t = trace.Now()
 	cfg := initConfig{Component: *c, Root: root, Rootless: rootless, SkipFirewall: opts.skipFirewall,
 		TraceOrigin: trace.Origin(), TraceStarted: started}
@@ -162,6 +172,13 @@ func (s *Sandbox) NetNS() string { return fmt.Sprintf("/proc/%d/ns/net", s.Pid()
 // returns the init stage's StepError if a step failed, or nil once the component runs.
 func (s *Sandbox) Go() error {
 	t := trace.Now()
+	if s.cgroup != nil {
+		if err := s.cgroup.wait(); err != nil {
+			return &StepError{Step: "cgroups", Err: err.Error()}
+		}
+		trace.Done("parent", "cgroup_wait", t)
+	}
+	t = trace.Now()
 	_, werr := s.goPipe.Write([]byte{1})
 	s.goPipe.Close()
 	data, err := io.ReadAll(s.errPipe) // EOF without data: exec closed the pipe
@@ -225,10 +242,12 @@ func (s *Sandbox) Kill() {
 // directory the root was built on.
 func (s *Sandbox) release() {
 	if s.cgroup != nil {
-		s.cgroup.Delete()
+		s.cgroup.end()
 		s.cgroup = nil
 	}
-	os.Remove(s.root)
+	if s.root != "" {
+		os.Remove(s.root)
+	}
 }
 
 // sweepRoots removes the empty root directories that supervisors killed with SIGKILL
