@@ -26,7 +26,8 @@ type initConfig struct {
 	Root string `json:"root"`
 	// Rootless is true when confine runs without root: setgroups(2) is then denied.
 	Rootless bool `json:"rootless"`
-	// SkipFirewall: the kernel lacks nftables and the policy lists it under best_effort.
+	// SkipFirewall: the kernel lacks nftables and the policy lists it under best_effort,
+	// or the supervisor (as root) loads the firewall itself.
 	SkipFirewall bool `json:"skip_firewall"`
 	// TraceOrigin, when not 0, turns on the init stage's step timing (internal/trace)
 	// with the supervisor's clock origin; TraceStarted is when the supervisor began

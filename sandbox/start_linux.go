@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/confine-sandbox/confine/internal/trace"
+	"github.com/confine-sandbox/confine/netfilter"
 	"github.com/confine-sandbox/confine/policy/plan"
 )
 
@@ -37,7 +38,9 @@ type Sandbox struct {
 	errPipe *os.File
 	goPipe  *os.File
 	cgroup  *cgroupJob
-	waited  bool
+	// firewall reports the parent's load of the firewall, when it makes it (as root).
+	firewall chan error
+	waited   bool
 }
 
 // Start re-executes confine as the init stage in new namespaces, hands it the
@@ -113,9 +116,22 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 	if s.cgroup != nil {
 		s.cgroup.pid <- cmd.Process.Pid
 	}
+	// As root the supervisor loads the firewall into the new network namespace itself,
+	// beside the init stage's start; without root only the init stage holds
+	// CAP_NET_ADMIN there, and loads it first thing.
+	byParent := !rootless && !opts.skipFirewall
+	if byParent {
+		s.firewall = make(chan error, 1)
+		go func(fw plan.Firewall) {
+			t := trace.Now()
+			s.firewall <- netfilter.Apply(s.NetNS(), fw)
+			trace.Done("parent", "nftables", t)
+		}(c.Net.Firewall)
+	}
 	t = trace.Now()
-	cfg := initConfig{Component: *c, Root: root, Rootless: rootless, SkipFirewall: opts.skipFirewall,
-		TraceOrigin: trace.Origin(), TraceStarted: started}
+	cfg := initConfig{Component: forInit(c), Root: root, Rootless: rootless,
+		SkipFirewall: opts.skipFirewall || byParent,
+		TraceOrigin:  trace.Origin(), TraceStarted: started}
 	if err := json.NewEncoder(cfgW).Encode(cfg); err != nil {
 		cfgW.Close()
 		return s, fmt.Errorf("sending the plan: %w", err)
@@ -123,6 +139,17 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 	cfgW.Close()
 	trace.Done("parent", "send_config", t)
 	return s, nil
+}
+
+// forInit is the part of c the init stage reads: the seccomp rules, which only explain
+// and audit read, and the Plan's notes stay behind (a smaller message to decode).
+func forInit(c *plan.Component) plan.Component {
+	ic := *c
+	ic.Seccomp.Rules = nil
+	ic.Landlock.Notes = nil
+	ic.Requires = nil
+	ic.Net.Unresolved = nil
+	return ic
 }
 
 // idMap maps the component's id to the same host id when confine runs as root, so
@@ -177,6 +204,12 @@ func (s *Sandbox) Go() error {
 			return &StepError{Step: "cgroups", Err: err.Error()}
 		}
 		trace.Done("parent", "cgroup_wait", t)
+	}
+	if s.firewall != nil {
+		if err := <-s.firewall; err != nil {
+			return &StepError{Step: "nftables", Err: err.Error()}
+		}
+		s.firewall = nil
 	}
 	t = trace.Now()
 	_, werr := s.goPipe.Write([]byte{1})
