@@ -7,9 +7,9 @@ import (
 	"github.com/confine-sandbox/confine/policy/plan"
 )
 
-// Launch starts c with its cgroup made and joined beside the init stage's own start (the
-// init stage loads the firewall into its network namespace meanwhile), and lets it
-// finish and exec only once the cgroup holds it (DESIGN.md invariant 3). Mechanisms
+// Launch starts c with its cgroup made and joined, and its firewall loaded (by the
+// supervisor as root, by the init stage without), beside the init stage's own start,
+// and lets it finish and exec only once both are in place (DESIGN.md invariant 3). Mechanisms
 // named in skip are the best_effort ones Preflight found missing. On any failure
 // everything made so far is removed and the error says which step failed.
 func Launch(ctx context.Context, c *plan.Component, opts Options, skip map[string]bool) (*Sandbox, error) {
