@@ -2,7 +2,10 @@
 # Start-to-exit of a static /true under a full policy (all namespaces, seccomp, Landlock,
 # capabilities, a cgroup, the firewall), against bwrap and crun in the same run, and the
 # resident memory of the supervisor while a sandbox runs. Needs root. Prints a Markdown
-# table; ratios are against bwrap.
+# table; ratios are against bwrap. Besides `confine run FILE` it times `run --plan` (a
+# Plan compiled beforehand), `confine compile` alone, and bench/floor: a Go program that
+# re-executes itself in the same seven namespaces and execs /true, nothing else, which is
+# the floor of this architecture. CONFINE_TRACE=1 confine run … shows the steps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${RUNS:-100}
@@ -11,6 +14,7 @@ for p in bubblewrap crun hyperfine jq gcc libc6-dev; do need "$p"; done
 work=$(mktemp -d /tmp/confine-bench-XXXX)
 trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 go build -o "$work/confine" ./cmd/confine
+go build -o "$work/floor" ./bench/floor
 mkdir -p "$work/rootfs" "$work/bundle"
 printf 'int main(void){return 0;}\n' > "$work/true.c"
 printf '#include <unistd.h>\nint main(void){pause();return 0;}\n' > "$work/pause.c"
@@ -25,13 +29,17 @@ syscalls: {extends: default}
 resources: {memory: 64Mi, pids: 16, cpu: 0.5}
 YAML
 sed 's#command: \[/true\]#command: [/pause]#' "$work/true.yaml" > "$work/pause.yaml"
+"$work/confine" compile "$work/true.yaml" --format json > "$work/true.plan.json"
 # crun: a bundle over the same rootfs, with its default (runc-like) config.
 (cd "$work/bundle" && crun spec >/dev/null)
 jq --arg root "$work/rootfs" '.root.path=$root | .root.readonly=true | .process.args=["/true"] | .process.terminal=false' \
 	"$work/bundle/config.json" > "$work/bundle/c.json" && mv "$work/bundle/c.json" "$work/bundle/config.json"
 cmds=(-n direct "$work/rootfs/true"
 	-n bwrap "bwrap --unshare-all --die-with-parent --new-session --ro-bind $work/rootfs / /true"
-	-n confine "$work/confine run $work/true.yaml")
+	-n floor "$work/floor $work/rootfs/true"
+	-n "confine compile" "$work/confine compile $work/true.yaml --format bpf"
+	-n confine "$work/confine run $work/true.yaml"
+	-n "confine --plan" "$work/confine run --plan $work/true.plan.json")
 # crun 1.8 refuses v1/hybrid cgroup hosts ("cgroups in hybrid mode not supported").
 if crun run --bundle "$work/bundle" bench-probe >/dev/null 2>&1; then
 	cmds+=(-n crun "crun run --bundle $work/bundle bench-{run}")
@@ -40,9 +48,10 @@ else
 fi
 hyperfine -N --warmup 10 --runs "$runs" --export-json "$work/times.json" "${cmds[@]}" >/dev/null
 bwrap_mean=$(jq '.results[] | select(.command=="bwrap") | .mean' "$work/times.json")
-echo "| command | mean | stddev | ratio to bwrap |"
-echo "| --- | --- | --- | --- |"
-jq -r --argjson b "$bwrap_mean" '.results[] | "| \(.command) | \(.mean*1000*100|round/100) ms | \(.stddev*1000*100|round/100) ms | \(.mean/$b*100|round/100)× |"' "$work/times.json"
+bwrap_median=$(jq '.results[] | select(.command=="bwrap") | .median' "$work/times.json")
+echo "| command | mean | stddev | median | ratio to bwrap (mean) | ratio to bwrap (median) |"
+echo "| --- | --- | --- | --- | --- | --- |"
+jq -r --argjson b "$bwrap_mean" --argjson bm "$bwrap_median" '.results[] | "| \(.command) | \(.mean*1000*100|round/100) ms | \(.stddev*1000*100|round/100) ms | \(.median*1000*100|round/100) ms | \(.mean/$b*100|round/100)× | \(.median/$bm*100|round/100)× |"' "$work/times.json"
 # Resident memory of the supervisor while its sandbox sleeps, against bwrap's.
 rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 "$work/confine" run "$work/pause.yaml" & c=$!

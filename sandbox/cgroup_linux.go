@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"sync/atomic"
 
 	cgroups "github.com/containerd/cgroups/v3"
 	"github.com/containerd/cgroups/v3/cgroup1"
@@ -13,6 +15,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/confine-sandbox/confine/internal/trace"
 	"github.com/confine-sandbox/confine/policy/plan"
 )
 
@@ -22,28 +25,48 @@ const CgroupParent = "/confine"
 
 // Cgroup is one component's cgroup, limited as its Plan says.
 type Cgroup struct {
-	Path         string
+	Path string
+	// dirs are the directories that make it, one per hierarchy (one on v2).
+	dirs         []string
+	add          func(pid uint64) error
 	delete       func() error
 	freeze, thaw func() error
 }
 
-// NewCgroup makes /confine/NAME-PID with the Plan's limits and moves pid into it, on a
-// v2 host or a v1/hybrid one (containerd/cgroups reports which). A Plan without limits
+// cgroupSeq tells apart the cgroups one supervisor makes (a stack makes several).
+var cgroupSeq atomic.Uint64
+
+// NewCgroup makes /confine/NAME-SUPERVISOR-N with the Plan's limits, on a v2 host or a
+// v1/hybrid one (containerd/cgroups reports which); Add moves a process in. Making it
+// needs no process, so Launch makes it while the init stage starts. The name holds the
+// supervisor's pid, as the root directories do: the sweep leaves alone the cgroups of a
+// running supervisor, which are empty between NewCgroup and Add. A Plan without limits
 // needs no cgroup unless freezer asks for one to pause it by: it then returns nil.
-func NewCgroup(name string, pid int, g plan.Cgroup, freezer bool) (*Cgroup, error) {
+func NewCgroup(name string, g plan.Cgroup, freezer bool) (*Cgroup, error) {
 	if g == (plan.Cgroup{}) && !freezer {
 		return nil, nil
 	}
+	t := trace.Now()
 	sweepCgroups()
-	path := fmt.Sprintf("%s/%s-%d", CgroupParent, name, pid)
+	trace.Done("parent", "cgroup_sweep", t)
+	path := fmt.Sprintf("%s/%s-%d-%d", CgroupParent, name, os.Getpid(), cgroupSeq.Add(1))
 	if cgroups.Mode() == cgroups.Unified {
-		return newCgroup2(path, pid, g)
+		return newCgroup2(path, g)
 	}
-	return newCgroup1(path, pid, g, freezer)
+	return newCgroup1(path, g, freezer)
 }
 
-// newCgroup2: the v2 freezer is part of every cgroup.
-func newCgroup2(path string, pid int, g plan.Cgroup) (*Cgroup, error) {
+// Add moves pid into the cgroup. On v1 the first write to cgroup.procs after a quiet
+// spell waits for an RCU grace period (10-30 ms measured here; DESIGN.md): Launch runs it
+// beside the init stage's own work, before the go signal.
+func (c *Cgroup) Add(pid int) error {
+	if err := c.add(uint64(pid)); err != nil {
+		return fmt.Errorf("cgroup %s: adding %d: %w", c.Path, pid, err)
+	}
+	return nil
+}
+
+func newCgroup2(path string, g plan.Cgroup) (*Cgroup, error) {
 	res := &cgroup2.Resources{}
 	if g.MemoryMax > 0 {
 		zero := int64(0)
@@ -60,17 +83,13 @@ func newCgroup2(path string, pid int, g plan.Cgroup) (*Cgroup, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cgroup %s: %w", path, err)
 	}
-	cg := &Cgroup{Path: path, delete: m.Delete, freeze: m.Freeze, thaw: m.Thaw}
-	if err := m.AddProc(uint64(pid)); err != nil {
-		cg.Delete()
-		return nil, fmt.Errorf("cgroup %s: adding %d: %w", path, pid, err)
-	}
-	return cg, nil
+	// The v2 freezer is part of every cgroup.
+	return &Cgroup{Path: path, dirs: []string{filepath.Join("/sys/fs/cgroup", path)}, add: m.AddProc, delete: m.Delete, freeze: m.Freeze, thaw: m.Thaw}, nil
 }
 
 // newCgroup1 uses only the cpu, memory and pids hierarchies, and the freezer when asked:
 // the rest (cpuset, devices, blkio, …) are not limited and need no cgroup of confine's.
-func newCgroup1(path string, pid int, g plan.Cgroup, freezer bool) (*Cgroup, error) {
+func newCgroup1(path string, g plan.Cgroup, freezer bool) (*Cgroup, error) {
 	res := &specs.LinuxResources{}
 	var wanted []cgroup1.Name
 	if freezer {
@@ -96,6 +115,7 @@ func newCgroup1(path string, pid int, g plan.Cgroup, freezer bool) (*Cgroup, err
 		}
 		return slices.DeleteFunc(all, func(s cgroup1.Subsystem) bool { return !slices.Contains(wanted, s.Name()) }), nil
 	}
+	t := trace.Now()
 	cg1, err := cgroup1.New(cgroup1.StaticPath(path), res, cgroup1.WithHierarchy(hierarchy))
 	if err != nil {
 		// New can fail after making some hierarchies' directories: remove them.
@@ -104,10 +124,13 @@ func newCgroup1(path string, pid int, g plan.Cgroup, freezer bool) (*Cgroup, err
 		}
 		return nil, fmt.Errorf("cgroup %s: %w", path, err)
 	}
+	trace.Done("parent", "cgroup_create", t)
 	cg := &Cgroup{Path: path, delete: cg1.Delete, freeze: cg1.Freeze, thaw: cg1.Thaw}
-	if err := cg1.AddProc(uint64(pid)); err != nil {
-		cg.Delete()
-		return nil, fmt.Errorf("cgroup %s: adding %d: %w", path, pid, err)
+	cg.add = func(pid uint64) error { return cg1.AddProc(pid) }
+	for _, s := range cg1.Subsystems() {
+		if p, ok := s.(interface{ Path(string) string }); ok {
+			cg.dirs = append(cg.dirs, p.Path(path))
+		}
 	}
 	return cg, nil
 }
@@ -128,25 +151,37 @@ func (c *Cgroup) Thaw() error {
 	return c.thaw()
 }
 
-// Delete removes the cgroup once its processes are gone.
+// Delete removes the cgroup once its processes are gone. rmdir(2) of each directory is
+// the fast path (the kernel refuses a cgroup that still holds a process); containerd's
+// Delete, which checks for processes and retries with back-off, is the fallback.
 func (c *Cgroup) Delete() error {
 	if c == nil {
 		return nil
 	}
-	return c.delete()
+	for _, d := range c.dirs {
+		if err := unix.Rmdir(d); err != nil && err != unix.ENOENT {
+			return c.delete()
+		}
+	}
+	return nil
 }
 
 // sweepCgroups removes the empty cgroups a killed supervisor left under confine's parent
-// (DESIGN.md invariant 7: the next start cleans up). A cgroup that still holds a process
-// belongs to a running sandbox and stays.
+// (DESIGN.md invariant 7: the next start cleans up). A cgroup whose supervisor still runs
+// (NAME-PID-N, the pid alive) is left alone even when empty, since it may be about to
+// receive its process; one that still holds a process belongs to a running sandbox and
+// stays too.
 func sweepCgroups() { SweepCgroups("") }
 
-// SweepCgroups removes the empty cgroups under confine's parent whose names start with
-// prefix, and returns how many such cgroups still hold processes.
+// SweepCgroups sweeps the cgroups whose names start with prefix, as sweepCgroups does,
+// and returns how many of them still hold processes.
 func SweepCgroups(prefix string) (busy int) {
 	dirs, _ := filepath.Glob("/sys/fs/cgroup/*" + CgroupParent + "/" + prefix + "*")
 	more, _ := filepath.Glob("/sys/fs/cgroup" + CgroupParent + "/" + prefix + "*")
 	for _, dir := range append(dirs, more...) {
+		if pid := supervisorOf(filepath.Base(dir)); pid > 0 && unix.Kill(pid, 0) != unix.ESRCH {
+			continue
+		}
 		procs, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
 		if err != nil {
 			continue
@@ -158,4 +193,20 @@ func SweepCgroups(prefix string) (busy int) {
 		}
 	}
 	return busy
+}
+
+// supervisorOf reads the supervisor's pid from a cgroup name NAME-PID-N, or returns 0.
+func supervisorOf(base string) int {
+	f := strings.Split(base, "-")
+	if len(f) < 3 {
+		return 0
+	}
+	pid, err := strconv.Atoi(f[len(f)-2])
+	if err != nil {
+		return 0
+	}
+	if _, err := strconv.ParseUint(f[len(f)-1], 10, 64); err != nil {
+		return 0
+	}
+	return pid
 }

@@ -26,11 +26,17 @@ type initConfig struct {
 	Root string `json:"root"`
 	// Rootless is true when confine runs without root: setgroups(2) is then denied.
 	Rootless bool `json:"rootless"`
-	// SkipFirewall: the kernel lacks nftables and the policy lists it under best_effort.
+	// SkipFirewall: the kernel lacks nftables and the policy lists it under best_effort,
+	// or the supervisor (as root) loads the firewall itself.
 	SkipFirewall bool `json:"skip_firewall"`
 	// Hosts is the content of the component's /etc/hosts, or "" to leave /etc/hosts as
 	// the mounts make it.
 	Hosts string `json:"hosts,omitempty"`
+	// TraceOrigin, when not 0, turns on the init stage's step timing (internal/trace)
+	// with the supervisor's clock origin; TraceStarted is when the supervisor began
+	// starting the init stage.
+	TraceOrigin  int64 `json:"trace_origin,omitempty"`
+	TraceStarted int64 `json:"trace_started,omitempty"`
 }
 
 // StepError says which init step failed, and why.

@@ -9,6 +9,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/confine-sandbox/confine/internal/trace"
 	"github.com/confine-sandbox/confine/netfilter"
 )
 
@@ -40,14 +41,20 @@ var steps = []step{
 func Init() {
 	// capset, prctl and Landlock act per thread, and exec keeps only the calling one.
 	runtime.LockOSThread()
+	entered := trace.Now()
 	cfg, err := readConfig()
 	if err != nil {
 		fail(&StepError{Step: "config", Err: err.Error()})
 	}
+	trace.Enable(cfg.TraceOrigin)
+	trace.Span("init", "runtime_start", cfg.TraceStarted, entered)
+	trace.Done("init", "config", entered)
 	for _, s := range steps {
+		t := trace.Now()
 		if err := s.run(cfg); err != nil {
 			fail(&StepError{Step: s.name, Err: err.Error()})
 		}
+		trace.Done("init", s.name, t)
 	}
 	p := cfg.Component.Process
 	err = unix.Exec(p.Args[0], p.Args, p.Env)

@@ -3,31 +3,21 @@ package sandbox
 import (
 	"context"
 
+	"github.com/confine-sandbox/confine/internal/trace"
 	"github.com/confine-sandbox/confine/policy/plan"
 )
 
-// Launch starts c, puts its cgroup in place while the init stage waits (the init stage
-// has loaded the firewall into its own network namespace by then), and then lets it
-// finish and exec (DESIGN.md invariant 3). Mechanisms named in skip are the
-// best_effort ones Preflight found missing. On any failure everything made so far is
-// removed and the error says which step failed.
+// Launch starts c with its cgroup made and joined, and its firewall loaded (by the
+// supervisor as root, by the init stage without), beside the init stage's own start,
+// and lets it finish and exec only once both are in place (DESIGN.md invariant 3). Mechanisms
+// named in skip are the best_effort ones Preflight found missing. On any failure
+// everything made so far is removed and the error says which step failed.
 func Launch(ctx context.Context, c *plan.Component, opts Options, skip map[string]bool) (*Sandbox, error) {
 	opts.skipFirewall = skip["nftables"]
+	opts.withCgroup = !skip["cgroups"]
 	sb, err := Start(ctx, c, opts)
 	if err != nil {
 		return nil, &StepError{Step: "start", Err: err.Error()}
-	}
-	if !skip["cgroups"] {
-		name := opts.CgroupName
-		if name == "" {
-			name = c.Name
-		}
-		cg, err := NewCgroup(name, sb.Pid(), c.Cgroup, opts.Freezer)
-		if err != nil {
-			sb.Kill()
-			return nil, &StepError{Step: "cgroups", Err: err.Error()}
-		}
-		sb.cgroup = cg
 	}
 	if opts.Attach != nil {
 		if err := opts.Attach(sb); err != nil {
@@ -46,4 +36,51 @@ func Launch(ctx context.Context, c *plan.Component, opts Options, skip map[strin
 		return nil, err
 	}
 	return sb, nil
+}
+
+// cgroupJob makes a component's cgroup in the background and moves the init stage in
+// once it has its pid. The directories and limits need no process, and the first v1
+// move may wait for an RCU grace period (DESIGN.md): both run while the init stage
+// starts its runtime and sets up, off the critical path; Go waits for the job before
+// the go signal, so the cgroup holds the process before the component's first
+// instruction, as before.
+type cgroupJob struct {
+	pid  chan int      // the init stage's pid, or 0 when it never started
+	done chan struct{} // closed once cg and err are final
+	cg   *Cgroup
+	err  error
+}
+
+func startCgroupJob(name string, g plan.Cgroup, freezer bool) *cgroupJob {
+	j := &cgroupJob{pid: make(chan int, 1), done: make(chan struct{})}
+	go func() {
+		defer close(j.done)
+		t := trace.Now()
+		j.cg, j.err = NewCgroup(name, g, freezer)
+		trace.Done("parent", "cgroup_make", t)
+		pid := <-j.pid
+		if j.err != nil || j.cg == nil || pid <= 0 {
+			return
+		}
+		t = trace.Now()
+		j.err = j.cg.Add(pid)
+		trace.Done("parent", "cgroup_attach", t)
+	}()
+	return j
+}
+
+// wait returns once the job is over, with its error.
+func (j *cgroupJob) wait() error {
+	<-j.done
+	return j.err
+}
+
+// end stops the job, waiting for it, and removes the cgroup it made, if any.
+func (j *cgroupJob) end() {
+	select {
+	case j.pid <- 0: // the init stage never started: nothing to move in
+	default: // the pid is sent already
+	}
+	<-j.done
+	j.cg.Delete()
 }

@@ -13,6 +13,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/confine-sandbox/confine/internal/trace"
+	"github.com/confine-sandbox/confine/netfilter"
 	"github.com/confine-sandbox/confine/policy/plan"
 )
 
@@ -23,20 +25,23 @@ type Options struct {
 	// TTY keeps the caller's controlling terminal; without it the component starts in
 	// a new session and cannot push input into the terminal (TIOCSTI).
 	TTY bool
+	// skipFirewall: nftables is missing and the policy allows running without it.
+	skipFirewall bool
 	// Hosts, when set, becomes the component's /etc/hosts (read-only): a stack's
 	// component sees the names of the peers it may reach.
 	Hosts string
-	// Attach runs after the cgroup is in place and before the component's first
-	// instruction: a stack wires the component's network namespace to its bridge here.
+	// Attach runs after Start and before the component's first instruction: a stack
+	// wires the component's network namespace to its bridge here.
 	Attach func(s *Sandbox) error
-	// CgroupName names the cgroup (NAME-PID under CgroupParent); default the component's
-	// name. A stack prefixes its own, so that cleaning up after it finds only its cgroups.
+	// CgroupName names the cgroup (NAME-SUPERVISOR-N under CgroupParent); default the
+	// component's name. A stack prefixes its own, so cleaning up after it finds only its
+	// cgroups.
 	CgroupName string
 	// Freezer puts the component in a cgroup even without limits, with the freezer, so
 	// that it can be paused.
 	Freezer bool
-	// skipFirewall: nftables is missing and the policy allows running without it.
-	skipFirewall bool
+	// withCgroup: make the Plan's cgroup and move the init stage in before Go (Launch).
+	withCgroup bool
 }
 
 // Sandbox is one started component: its init stage is waiting for Go.
@@ -45,8 +50,10 @@ type Sandbox struct {
 	root    string
 	errPipe *os.File
 	goPipe  *os.File
-	cgroup  *Cgroup
-	waited  bool
+	cgroup  *cgroupJob
+	// firewall reports the parent's load of the firewall, when it makes it (as root).
+	firewall chan error
+	waited   bool
 }
 
 // Start re-executes confine as the init stage in new namespaces, hands it the
@@ -55,12 +62,23 @@ type Sandbox struct {
 // goroutine must stay on a locked OS thread until Wait: the parent-death signal follows
 // the thread that started the child.
 func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, err error) {
+	s := &Sandbox{}
+	if opts.withCgroup {
+		name := opts.CgroupName
+		if name == "" {
+			name = c.Name
+		}
+		s.cgroup = startCgroupJob(name, c.Cgroup, opts.Freezer)
+	}
+	t := trace.Now()
 	sweepRoots()
-	root, err := os.MkdirTemp("", fmt.Sprintf("confine-root-%d-", os.Getpid()))
+	trace.Done("parent", "sweep_roots", t)
+	s.root, err = os.MkdirTemp("", fmt.Sprintf("confine-root-%d-", os.Getpid()))
 	if err != nil {
+		s.release()
 		return nil, err
 	}
-	s := &Sandbox{root: root}
+	root := s.root
 	defer func() {
 		if err != nil {
 			s.Kill()
@@ -107,15 +125,48 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 		Setsid:      !opts.TTY,
 	}
 	s.cmd = cmd
+	started := trace.Now()
 	if err := cmd.Start(); err != nil {
 		return s, fmt.Errorf("starting the init stage: %w", err)
 	}
-	if err := json.NewEncoder(cfgW).Encode(initConfig{Component: *c, Root: root, Rootless: rootless, SkipFirewall: opts.skipFirewall, Hosts: opts.Hosts}); err != nil {
+	trace.Done("parent", "clone", started)
+	if s.cgroup != nil {
+		s.cgroup.pid <- cmd.Process.Pid
+	}
+	// As root the supervisor loads the firewall into the new network namespace itself,
+	// beside the init stage's start; without root only the init stage holds
+	// CAP_NET_ADMIN there, and loads it first thing.
+	byParent := !rootless && !opts.skipFirewall
+	if byParent {
+		s.firewall = make(chan error, 1)
+		go func(fw plan.Firewall) {
+			t := trace.Now()
+			s.firewall <- netfilter.Apply(s.NetNS(), fw)
+			trace.Done("parent", "nftables", t)
+		}(c.Net.Firewall)
+	}
+	t = trace.Now()
+	cfg := initConfig{Component: forInit(c), Root: root, Rootless: rootless,
+		SkipFirewall: opts.skipFirewall || byParent, Hosts: opts.Hosts,
+		TraceOrigin: trace.Origin(), TraceStarted: started}
+	if err := json.NewEncoder(cfgW).Encode(cfg); err != nil {
 		cfgW.Close()
 		return s, fmt.Errorf("sending the plan: %w", err)
 	}
 	cfgW.Close()
+	trace.Done("parent", "send_config", t)
 	return s, nil
+}
+
+// forInit is the part of c the init stage reads: the seccomp rules, which only explain
+// and audit read, and the Plan's notes stay behind (a smaller message to decode).
+func forInit(c *plan.Component) plan.Component {
+	ic := *c
+	ic.Seccomp.Rules = nil
+	ic.Landlock.Notes = nil
+	ic.Requires = nil
+	ic.Net.Unresolved = nil
+	return ic
 }
 
 // idMap maps the component's id to the same host id when confine runs as root, so
@@ -161,13 +212,51 @@ func (s *Sandbox) Pid() int { return s.cmd.Process.Pid }
 // NetNS is the path of the sandbox's network namespace.
 func (s *Sandbox) NetNS() string { return fmt.Sprintf("/proc/%d/ns/net", s.Pid()) }
 
+// Cgroup is the sandbox's cgroup once Go has returned, or nil when it has none.
+func (s *Sandbox) Cgroup() *Cgroup {
+	if s.cgroup == nil {
+		return nil
+	}
+	return s.cgroup.cg
+}
+
+// initFailure returns the error the init stage reported, if it has already failed,
+// without letting it go on.
+func (s *Sandbox) initFailure() error {
+	fds := []unix.PollFd{{Fd: int32(s.errPipe.Fd()), Events: unix.POLLIN}}
+	if n, _ := unix.Poll(fds, 100); n <= 0 {
+		return nil
+	}
+	data, _ := io.ReadAll(s.errPipe)
+	var se StepError
+	if len(data) == 0 || json.Unmarshal(data, &se) != nil {
+		return nil
+	}
+	return &se
+}
+
 // Go lets the init stage finish: Landlock is in place, seccomp and exec follow. It
 // returns the init stage's StepError if a step failed, or nil once the component runs.
 func (s *Sandbox) Go() error {
+	t := trace.Now()
+	if s.cgroup != nil {
+		if err := s.cgroup.wait(); err != nil {
+			return &StepError{Step: "cgroups", Err: err.Error()}
+		}
+		trace.Done("parent", "cgroup_wait", t)
+	}
+	if s.firewall != nil {
+		if err := <-s.firewall; err != nil {
+			return &StepError{Step: "nftables", Err: err.Error()}
+		}
+		s.firewall = nil
+	}
+	t = trace.Now()
 	_, werr := s.goPipe.Write([]byte{1})
 	s.goPipe.Close()
 	data, err := io.ReadAll(s.errPipe) // EOF without data: exec closed the pipe
 	s.errPipe.Close()
+	trace.Done("parent", "go_until_exec", t)
 	switch {
 	case len(data) > 0:
 		var se StepError
@@ -183,26 +272,15 @@ func (s *Sandbox) Go() error {
 	return nil
 }
 
-// initFailure returns the error the init stage reported, if it has already failed,
-// without waiting and without letting it go on.
-func (s *Sandbox) initFailure() error {
-	fds := []unix.PollFd{{Fd: int32(s.errPipe.Fd()), Events: unix.POLLIN}}
-	if n, _ := unix.Poll(fds, 100); n <= 0 {
-		return nil
-	}
-	data, _ := io.ReadAll(s.errPipe)
-	var se StepError
-	if len(data) == 0 || json.Unmarshal(data, &se) != nil {
-		return nil
-	}
-	return &se
-}
-
 // Wait waits for the component and returns its exit status, 128+signal when killed.
 func (s *Sandbox) Wait() (int, error) {
 	s.waited = true
+	t := trace.Now()
 	err := s.cmd.Wait()
+	trace.Done("parent", "wait", t)
+	t = trace.Now()
 	s.release()
+	trace.Done("parent", "release", t)
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) {
 		return 0, err
@@ -213,9 +291,6 @@ func (s *Sandbox) Wait() (int, error) {
 	}
 	return ws.ExitStatus(), nil
 }
-
-// Cgroup is the sandbox's cgroup, or nil when it has none.
-func (s *Sandbox) Cgroup() *Cgroup { return s.cgroup }
 
 // Signal sends sig to the init stage, which is the component once exec has happened.
 func (s *Sandbox) Signal(sig os.Signal) error { return s.cmd.Process.Signal(sig) }
@@ -240,10 +315,12 @@ func (s *Sandbox) Kill() {
 // directory the root was built on.
 func (s *Sandbox) release() {
 	if s.cgroup != nil {
-		s.cgroup.Delete()
+		s.cgroup.end()
 		s.cgroup = nil
 	}
-	os.Remove(s.root)
+	if s.root != "" {
+		os.Remove(s.root)
+	}
 }
 
 // sweepRoots removes the empty root directories that supervisors killed with SIGKILL

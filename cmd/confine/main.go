@@ -3,6 +3,10 @@
 package main
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/confine-sandbox/confine/internal/trace"
 	"github.com/confine-sandbox/confine/policy"
 	"github.com/confine-sandbox/confine/policy/plan"
 	"github.com/confine-sandbox/confine/sandbox"
@@ -32,6 +37,7 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == sandbox.InitArg {
 		sandbox.Init()
 	}
+	trace.FromEnv()
 	os.Exit(execute(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -92,20 +98,50 @@ type hostFS struct{}
 func (hostFS) Open(name string) (fs.File, error) { return os.Open(name) }
 
 // compilePolicy checks and compiles FILE; any policy error becomes exit status 1, with
-// every error of every file listed (Compile alone stops at the first file that fails).
+// every error of every file listed. The file is loaded once on the way that succeeds
+// (Compile validates); only a failure reloads it through Check, which lists every error
+// where Compile stops at the first file that fails.
 func compilePolicy(file string) (*plan.Plan, error) {
+	s, err := policy.Open(hostFS{}, file)
+	if err == nil && s != nil {
+		if p, err := policy.Compile(s); err == nil {
+			return p, nil
+		}
+	}
 	if errs := policy.Check(hostFS{}, file); len(errs) > 0 {
 		return nil, policyError(errs)
 	}
-	s, err := policy.Open(hostFS{}, file)
-	if err != nil {
-		return nil, policyError(err)
+	if err == nil {
+		_, err = policy.Compile(s)
 	}
-	p, err := policy.Compile(s)
+	return nil, policyError(err)
+}
+
+// readPlan reads a Plan that `confine compile --format json` wrote, refusing another
+// format version and a seccomp program that does not match its recorded hash (a
+// truncated or hand-edited file). A Plan is trusted as a policy file is: whoever may
+// write one may write the YAML it came from.
+func readPlan(file string) (*plan.Plan, error) {
+	data, err := os.ReadFile(file)
 	if err != nil {
-		return nil, policyError(err)
+		return nil, policyError(fmt.Errorf("confine: --plan: %w", err))
 	}
-	return p, nil
+	var p plan.Plan
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return nil, policyError(fmt.Errorf("confine: --plan %s: %w", file, err))
+	}
+	if p.Version != plan.Version {
+		return nil, policyError(fmt.Errorf("confine: --plan %s: plan format %d, this confine reads %d; compile the policy again", file, p.Version, plan.Version))
+	}
+	for _, c := range p.Components {
+		sum := sha256.Sum256(c.Seccomp.Program)
+		if len(c.Seccomp.Program) == 0 || hex.EncodeToString(sum[:]) != c.Seccomp.ProgramSHA256 {
+			return nil, policyError(fmt.Errorf("confine: --plan %s: component %s: the seccomp program does not match its program_sha256; compile the policy again", file, c.Name))
+		}
+	}
+	return &p, nil
 }
 
 func policyError(err error) error {

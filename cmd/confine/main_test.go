@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -68,5 +70,39 @@ func TestCompileOutputs(t *testing.T) {
 	_, again, _ := run("compile", "../../examples/shop/stack.yaml", "--format", "bpf", "--component", "db")
 	if again != out {
 		t.Fatal("two compiles gave different programs")
+	}
+}
+
+// TestReadPlan: run --plan reads what compile --format json writes, and refuses another
+// format version or a program that does not match its hash.
+func TestReadPlan(t *testing.T) {
+	code, out, _ := run("compile", "../../examples/shop/api.yaml")
+	if code != 0 {
+		t.Fatalf("compile: exit %d", code)
+	}
+	dir := t.TempDir()
+	write := func(name, data string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	if p, err := readPlan(write("ok.json", out)); err != nil || len(p.Components) != 1 || len(p.Components[0].Seccomp.Program) == 0 {
+		t.Fatalf("readPlan: %v", err)
+	}
+	for name, tc := range map[string]struct{ data, want string }{
+		"version": {strings.Replace(out, `"version": 1`, `"version": 99`, 1), "plan format 99"},
+		"hash":    {strings.Replace(out, `"program_sha256": "`, `"program_sha256": "00`, 1), "does not match its program_sha256"},
+		"unknown": {strings.Replace(out, `"version": 1`, `"version": 1, "extra": true`, 1), "unknown field"},
+		"missing": {"", "EOF"},
+	} {
+		_, err := readPlan(write(name+".json", tc.data))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want an error with %q", name, err, tc.want)
+		}
+	}
+	if code, _, errOut := run("run", "--plan", filepath.Join(dir, "none.json")); code != 1 || !strings.Contains(errOut, "--plan") {
+		t.Errorf("run --plan of a missing file: exit %d, %q", code, errOut)
 	}
 }

@@ -346,6 +346,54 @@ func TestCLIRun(t *testing.T) {
 			t.Errorf("%s: exit %d (want %d), stderr %q (want %q)", tc.name, code, tc.code, stderr.String(), tc.stderr)
 		}
 	}
+	testCLIPlan(t, bin, dir, write("plan.yaml", probe))
+}
+
+// testCLIPlan runs a compiled Plan with --plan: the status passes through as with the
+// YAML, a Plan whose seccomp program was altered is refused (exit 1), and CONFINE_TRACE=1
+// times the init stage's steps too, seccomp last.
+func testCLIPlan(t *testing.T, bin, dir, policyFile string) {
+	t.Helper()
+	planJSON, err := exec.Command(bin, "compile", policyFile, "--format", "json").Output()
+	if err != nil {
+		t.Fatalf("compile: %v", err)
+	}
+	good := filepath.Join(dir, "plan.json")
+	os.WriteFile(good, planJSON, 0o644)
+	var p plan.Plan
+	if err := json.Unmarshal(planJSON, &p); err != nil {
+		t.Fatal(err)
+	}
+	p.Components[0].Seccomp.Program = p.Components[0].Seccomp.Program[8:] // one instruction fewer
+	altered, _ := json.Marshal(p)
+	bad := filepath.Join(dir, "altered.json")
+	os.WriteFile(bad, altered, 0o644)
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		env    []string
+		code   int
+		stderr string
+	}{
+		{"plan", []string{"--plan", good, "--", "exit:7"}, nil, 7, ""},
+		{"altered plan", []string{"--plan", bad, "--", "exit:7"}, nil, 1, "does not match its program_sha256"},
+		{"plan and file", []string{"--plan", good, policyFile}, nil, 1, "takes no FILE"},
+		{"trace", []string{"--plan", good, "--", "exit:0"}, []string{"CONFINE_TRACE=1"}, 0, "confine-trace init   seccomp"},
+	} {
+		cmd := exec.Command(bin, append([]string{"run"}, tc.args...)...)
+		cmd.Env = append(os.Environ(), tc.env...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		}
+		if code != tc.code || !strings.Contains(stderr.String(), tc.stderr) {
+			t.Errorf("%s: exit %d (want %d), stderr %q (want %q)", tc.name, code, tc.code, stderr.String(), tc.stderr)
+		}
+	}
 }
 
 // TestRootfs runs from a rootfs directory: the rootfs is read-only, declared write paths
