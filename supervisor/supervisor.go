@@ -31,6 +31,9 @@ func StateDir(name string) string { return filepath.Join(StateRoot, name) }
 // SocketPath is the API socket of stack name (mode 0600, owned by root).
 func SocketPath(name string) string { return filepath.Join(StateDir(name), "api.sock") }
 
+// DetachedLog is where the supervisor of `confine up -d` writes its own messages.
+func DetachedLog(name string) string { return filepath.Join(StateRoot, name+".log") }
+
 // DefaultGrace is how long a stopped component has between SIGTERM and SIGKILL.
 const DefaultGrace = 10 * time.Second
 
@@ -199,6 +202,7 @@ func (s *Supervisor) Down(grace time.Duration) {
 			s.bridge.Remove()
 		}
 		os.RemoveAll(s.dir)
+		os.Remove(DetachedLog(s.plan.Name))
 		close(s.done)
 	})
 }
@@ -342,5 +346,6 @@ func Cleanup(name string) error {
 	if err := os.RemoveAll(StateDir(name)); err != nil {
 		errs = append(errs, err)
 	}
+	os.Remove(DetachedLog(name))
 	return errors.Join(errs...)
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -113,8 +112,9 @@ func upDetached(cmd *cobra.Command, file, name string, wait time.Duration) error
 	if err := os.MkdirAll(supervisor.StateRoot, 0o700); err != nil {
 		return err
 	}
-	logPath := filepath.Join(supervisor.StateRoot, name+".log")
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	logPath := supervisor.DetachedLog(name)
+	// Read back through this descriptor: a failed supervisor removes the file.
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
@@ -135,7 +135,8 @@ func upDetached(cmd *cobra.Command, file, name string, wait time.Duration) error
 	readyR.Close()
 	if strings.TrimSpace(string(msg)) != "up" {
 		child.Wait()
-		out, _ := os.ReadFile(logPath)
+		logFile.Seek(0, io.SeekStart)
+		out, _ := io.ReadAll(logFile)
 		return &codeError{code: exitEnforcement, msg: strings.TrimSpace(string(out))}
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "stack %s is up (supervisor pid %d, log %s)\n", name, child.Process.Pid, logPath)
