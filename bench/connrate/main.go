@@ -1,0 +1,114 @@
+// Command connrate measures the TCP connection rate to a server, for bench/flows.sh.
+//
+//	connrate -serve ADDR                  accept connections, write one line, close
+//	connrate -dial ADDR [-d 3s] [-c 4]    open, read to EOF and close connections for -d
+//	                                      with -c workers; print "RATE FAILURES"
+//
+// The server closes first, so TIME_WAIT stays on the server's side and the client does
+// not run out of ports. Multipath TCP is off on both sides: a benchmark of the firewall
+// must send plain TCP.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+func main() {
+	serve := flag.String("serve", "", "listen on this address and answer every connection")
+	dial := flag.String("dial", "", "connect to this address repeatedly")
+	dur := flag.Duration("d", 3*time.Second, "how long to connect for")
+	workers := flag.Int("c", 4, "concurrent connections")
+	timeout := flag.Duration("timeout", time.Second, "per-connection timeout")
+	flag.Parse()
+	switch {
+	case *serve != "":
+		if err := runServer(*serve); err != nil {
+			fmt.Fprintln(os.Stderr, "connrate:", err)
+			os.Exit(1)
+		}
+	case *dial != "":
+		ok, failed, first := runClient(*dial, *dur, *workers, *timeout)
+		fmt.Printf("%.1f %d\n", float64(ok)/dur.Seconds(), failed)
+		if failed > 0 {
+			fmt.Fprintf(os.Stderr, "connrate: %d connections failed, the first with: %v\n", failed, first)
+		}
+		if ok == 0 {
+			os.Exit(1)
+		}
+	default:
+		flag.Usage()
+		os.Exit(2)
+	}
+}
+
+func runServer(addr string) error {
+	var lc net.ListenConfig
+	lc.SetMultipathTCP(false)
+	l, err := lc.Listen(context.Background(), "tcp4", addr)
+	if err != nil {
+		return err
+	}
+	answer := []byte("hello from connrate\n")
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return err
+		}
+		go func() {
+			c.Write(answer)
+			c.Close()
+		}()
+	}
+}
+
+func runClient(addr string, dur time.Duration, workers int, timeout time.Duration) (ok, failed int64, first error) {
+	d := net.Dialer{Timeout: timeout}
+	d.SetMultipathTCP(false)
+	var once sync.Once
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(dur)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				if err := one(&d, addr, timeout); err != nil {
+					atomic.AddInt64(&failed, 1)
+					once.Do(func() { first = err })
+					continue
+				}
+				atomic.AddInt64(&ok, 1)
+			}
+		}()
+	}
+	wg.Wait()
+	return ok, failed, first
+}
+
+// one opens a connection, reads the server's answer to EOF and closes it.
+func one(d *net.Dialer, addr string, timeout time.Duration) error {
+	c, err := d.Dial("tcp4", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(timeout))
+	n, err := io.Copy(io.Discard, c)
+	if err == nil && n == 0 {
+		err = errors.New("empty answer")
+	}
+	return err
+}
