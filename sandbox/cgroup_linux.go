@@ -179,7 +179,7 @@ func SweepCgroups(prefix string) (busy int) {
 	dirs, _ := filepath.Glob("/sys/fs/cgroup/*" + CgroupParent + "/" + prefix + "*")
 	more, _ := filepath.Glob("/sys/fs/cgroup" + CgroupParent + "/" + prefix + "*")
 	for _, dir := range append(dirs, more...) {
-		if pid := supervisorOf(filepath.Base(dir)); pid > 0 && unix.Kill(pid, 0) != unix.ESRCH {
+		if pid := supervisorOf(filepath.Base(dir)); pid > 0 && !gone(pid) {
 			continue
 		}
 		procs, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
@@ -209,4 +209,41 @@ func supervisorOf(base string) int {
 		return 0
 	}
 	return pid
+}
+
+// KillCgroups ends the processes left in the cgroups whose names start with prefix and
+// whose supervisor is gone: the components of a supervisor killed with SIGKILL die with
+// it, except a frozen one, which keeps its pending SIGKILL until thawed. It thaws them,
+// kills what they hold and sweeps them; it returns how many still hold processes.
+func KillCgroups(prefix string) int {
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/*" + CgroupParent + "/" + prefix + "*")
+	more, _ := filepath.Glob("/sys/fs/cgroup" + CgroupParent + "/" + prefix + "*")
+	for _, dir := range append(dirs, more...) {
+		if pid := supervisorOf(filepath.Base(dir)); pid > 0 && !gone(pid) {
+			continue // its supervisor runs
+		}
+		os.WriteFile(filepath.Join(dir, "freezer.state"), []byte("THAWED"), 0) // v1
+		os.WriteFile(filepath.Join(dir, "cgroup.freeze"), []byte("0"), 0)      // v2
+		procs, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+		for _, f := range strings.Fields(string(procs)) {
+			if pid, err := strconv.Atoi(f); err == nil && pid > 1 {
+				unix.Kill(pid, unix.SIGKILL)
+			}
+		}
+	}
+	return SweepCgroups(prefix)
+}
+
+// gone reports whether pid has ended: no such process, or a zombie (a killed supervisor
+// whose parent has not reaped it yet).
+func gone(pid int) bool {
+	if unix.Kill(pid, 0) == unix.ESRCH {
+		return true
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	i := strings.LastIndexByte(string(data), ')')
+	return i > 0 && len(data) > i+2 && data[i+2] == 'Z'
 }

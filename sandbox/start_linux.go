@@ -51,6 +51,7 @@ type Sandbox struct {
 	errPipe *os.File
 	goPipe  *os.File
 	cgroup  *cgroupJob
+	cg      *Cgroup // the cgroup once Go has it in place; never cleared
 	// firewall reports the parent's load of the firewall, when it makes it (as root).
 	firewall chan error
 	waited   bool
@@ -213,12 +214,7 @@ func (s *Sandbox) Pid() int { return s.cmd.Process.Pid }
 func (s *Sandbox) NetNS() string { return fmt.Sprintf("/proc/%d/ns/net", s.Pid()) }
 
 // Cgroup is the sandbox's cgroup once Go has returned, or nil when it has none.
-func (s *Sandbox) Cgroup() *Cgroup {
-	if s.cgroup == nil {
-		return nil
-	}
-	return s.cgroup.cg
-}
+func (s *Sandbox) Cgroup() *Cgroup { return s.cg }
 
 // initFailure returns the error the init stage reported, if it has already failed,
 // without letting it go on.
@@ -244,6 +240,7 @@ func (s *Sandbox) Go() error {
 			return &StepError{Step: "cgroups", Err: err.Error()}
 		}
 		trace.Done("parent", "cgroup_wait", t)
+		s.cg = s.cgroup.cg // kept after release, which clears s.cgroup: Cgroup reads it
 	}
 	if s.firewall != nil {
 		if err := <-s.firewall; err != nil {
@@ -326,7 +323,10 @@ func (s *Sandbox) release() {
 // sweepRoots removes the empty root directories that supervisors killed with SIGKILL
 // left behind (DESIGN.md invariant 7). The name holds the supervisor's pid: a directory
 // whose supervisor still runs is left alone.
-func sweepRoots() {
+func sweepRoots() { SweepRoots() }
+
+// SweepRoots is sweepRoots for a stack's clean-up (confine down after a killed supervisor).
+func SweepRoots() {
 	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "confine-root-*-*"))
 	for _, d := range dirs {
 		var pid int

@@ -65,6 +65,7 @@ type component struct {
 	sb         *sandbox.Sandbox
 	wanted     bool          // should be running
 	stopping   bool          // a stop was asked of the current run
+	launching  chan struct{} // non-nil while Launch runs; closed when it returns
 	wake       chan struct{} // nudges the runner out of a wait
 	generation int
 	healthy    chan struct{} // closed once healthy (or running, without a check)
@@ -119,8 +120,8 @@ func (c *component) run(ctx context.Context) {
 		c.stopping = false
 		restart := !stopped && ctx.Err() == nil && (c.plan.Supervise.Restart == "always" ||
 			c.plan.Supervise.Restart == "on-failure" && (err != nil || code != 0))
-		if !restart {
-			c.wanted = false
+		if !restart && !stopped {
+			c.wanted = false // a stop cleared it already, and a start since may have set it
 		}
 		c.mu.Unlock()
 		if !restart {
@@ -179,10 +180,19 @@ func (c *component) once() (int, error) {
 			return nil
 		},
 	}
+	c.mu.Lock()
+	launching := make(chan struct{})
+	c.launching = launching
+	c.mu.Unlock()
 	sb, err := sandbox.Launch(context.Background(), c.plan, opts, c.sup.skip)
 	now := time.Now().UTC()
 	c.mu.Lock()
+	c.launching = nil
+	close(launching)
 	if err != nil {
+		if drops != nil {
+			drops.Close() // it holds the failed run's namespace, and its bridge port
+		}
 		c.status.State, c.status.Error, c.status.Pid = StateExited, err.Error(), 0
 		c.status.FinishedAt = &now
 		c.signalStarted()
@@ -191,6 +201,9 @@ func (c *component) once() (int, error) {
 		return 0, err
 	}
 	c.sb = sb
+	if !c.wanted || c.sup.closing.Load() {
+		sb.Signal(syscall.SIGKILL) // stopped, or the stack went down, while it launched
+	}
 	c.status = Status{Name: c.plan.Name, State: StateRunning, Health: c.status.Health, Pid: sb.Pid(),
 		Address: c.plan.Net.Address, Restarts: c.status.Restarts, StartedAt: &now}
 	if c.plan.Supervise.Health == nil {
@@ -287,6 +300,9 @@ func (c *component) checkHealth(h *plan.HealthCheck, nsPath string, done <-chan 
 
 // start asks for the component to run; it returns once the run started (or failed to).
 func (c *component) start(ctx context.Context) error {
+	if c.sup.closing.Load() {
+		return fmt.Errorf("%s: the stack is going down", c.plan.Name)
+	}
 	c.mu.Lock()
 	if c.wanted || c.status.State == StateRunning || c.status.State == StatePaused {
 		c.mu.Unlock()
@@ -299,13 +315,18 @@ func (c *component) start(ctx context.Context) error {
 	select {
 	case <-started:
 	case <-ctx.Done():
-		return ctx.Err()
+		return fmt.Errorf("starting %s: %w", c.plan.Name, ctx.Err())
 	}
 	st := c.snapshot()
-	if st.State != StateRunning {
+	switch {
+	case st.State == StateRunning || st.State == StatePaused:
+		return nil
+	case st.Error != "":
 		return fmt.Errorf("%s: %s", c.plan.Name, st.Error)
+	case st.ExitCode != nil:
+		return fmt.Errorf("%s exited at once, with status %d (confine logs shows its output)", c.plan.Name, *st.ExitCode)
 	}
-	return nil
+	return fmt.Errorf("%s did not start", c.plan.Name)
 }
 
 // waitHealthy blocks until the component runs and, with a health check, is healthy.
@@ -327,6 +348,12 @@ func (c *component) waitHealthy(ctx context.Context) error {
 func (c *component) stop(grace time.Duration) {
 	c.mu.Lock()
 	c.wanted = false
+	if l := c.launching; l != nil {
+		// A run is being launched: once it is, it sees that it is not wanted.
+		c.mu.Unlock()
+		<-l
+		c.mu.Lock()
+	}
 	sb := c.sb
 	if sb != nil {
 		c.stopping = true

@@ -22,6 +22,7 @@ type logBook struct {
 	mu      sync.Mutex
 	file    *os.File
 	path    string
+	size    int64
 	changed chan struct{} // closed and replaced on every line
 	echo    func(LogLine) // the foreground supervisor's terminal, or nil
 }
@@ -31,20 +32,40 @@ func openLogBook(path string, echo func(LogLine)) (*logBook, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &logBook{file: f, path: path, changed: make(chan struct{}), echo: echo}, nil
+	fi, _ := f.Stat()
+	return &logBook{file: f, path: path, size: fi.Size(), changed: make(chan struct{}), echo: echo}, nil
 }
+
+// maxLogSize caps a log file: /run is memory. Past it the file becomes NAME.log.1 (the
+// one before is dropped) and a new one starts, as Docker's max-size and max-file do.
+const maxLogSize = 8 << 20
 
 func (l *logBook) add(stream, line string) {
 	rec := LogLine{Time: time.Now().UTC(), Stream: stream, Line: line}
 	data, _ := json.Marshal(rec)
 	l.mu.Lock()
-	l.file.Write(append(data, '\n'))
+	if l.size+int64(len(data)) >= maxLogSize {
+		l.rotate()
+	}
+	n, _ := l.file.Write(append(data, '\n'))
+	l.size += int64(n)
 	close(l.changed)
 	l.changed = make(chan struct{})
 	l.mu.Unlock()
 	if l.echo != nil {
 		l.echo(rec)
 	}
+}
+
+// rotate moves the full file aside; l.mu is held.
+func (l *logBook) rotate() {
+	l.file.Close()
+	os.Rename(l.path, l.path+".1")
+	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		f, _ = os.Open(os.DevNull)
+	}
+	l.file, l.size = f, 0
 }
 
 // wait returns a channel closed at the next line.

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/confine-sandbox/confine/netfilter"
@@ -65,6 +66,7 @@ type Supervisor struct {
 	listeners []net.Listener
 	api       *apiServer
 	downOnce  sync.Once
+	closing   atomic.Bool   // set first thing in Down: no start after it
 	done      chan struct{} // closed when the stack is down
 }
 
@@ -174,10 +176,26 @@ func (s *Supervisor) startsBefore(a, b *component) bool {
 // Done is closed once the stack is down (by Down, or through the API).
 func (s *Supervisor) Done() <-chan struct{} { return s.done }
 
+// ValidName reports whether name can be a stack's name (the policy's rule), so that it
+// is safe in the paths under /run/confine.
+func ValidName(name string) bool {
+	if name == "" || len(name) > 32 || name[0] == '-' || name[len(name)-1] == '-' {
+		return false
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
 // Down stops every component (SIGTERM, SIGKILL after grace), closes the published ports
 // and the API, removes the network and the state directory. It is safe to call twice.
 func (s *Supervisor) Down(grace time.Duration) {
 	s.downOnce.Do(func() {
+		s.closing.Store(true)
+		s.cancel() // Up stops waiting to start what is left
 		for _, l := range s.listeners {
 			l.Close()
 		}
@@ -187,7 +205,6 @@ func (s *Supervisor) Down(grace time.Duration) {
 			go func() { defer wg.Done(); c.stop(grace) }()
 		}
 		wg.Wait()
-		s.cancel()
 		s.runners.Wait()
 		for _, c := range s.comps {
 			c.log.close()
@@ -231,10 +248,14 @@ func (s *Supervisor) forwardDrops(component string, r *netfilter.LogReader) {
 		if err != nil {
 			return
 		}
-		s.events.emit(component, EventNetDrop, map[string]any{
+		details := map[string]any{
 			"chain": strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(rec.Prefix, "confine-drop "), ": ")),
 			"proto": rec.Proto, "src": rec.Src.String(), "dst": rec.Dst.String(), "dport": rec.DstPort,
-		})
+		}
+		if rec.Lost > 0 {
+			details["lost_before"] = rec.Lost // records the kernel could not queue
+		}
+		s.events.emit(component, EventNetDrop, details)
 	}
 }
 
@@ -257,13 +278,25 @@ func (s *Supervisor) publish() error {
 	return nil
 }
 
+// maxForwards bounds the connections a published port carries at once: each dial holds
+// an OS thread in the stack's namespace, and too many threads would end the supervisor.
+const maxForwards = 256
+
 func (s *Supervisor) forward(l net.Listener, target string) {
+	slots := make(chan struct{}, maxForwards)
 	for {
 		in, err := l.Accept()
 		if err != nil {
 			return
 		}
+		select {
+		case slots <- struct{}{}:
+		default:
+			in.Close() // full: refuse rather than queue
+			continue
+		}
 		go func() {
+			defer func() { <-slots }()
 			defer in.Close()
 			out, err := netfilter.DialFrom(s.bridge.NSPath, "tcp4", target, 5*time.Second)
 			if err != nil {
@@ -312,40 +345,51 @@ func Running(name string) (int, bool) {
 	if n, _ := fmt.Sscan(string(data), &pid, &started); n != 2 || pid <= 0 {
 		return 0, false
 	}
-	return pid, startTime(pid) == started
+	st, state := procStat(pid)
+	return pid, st == started && state != "Z" // a zombie is a killed one not yet reaped
 }
 
-// startTime is field 22 of /proc/PID/stat, the process's start in clock ticks since boot,
-// or "" when there is no such process.
+// startTime is when pid started, in clock ticks since boot, or "" without such a process.
 func startTime(pid int) string {
+	st, _ := procStat(pid)
+	return st
+}
+
+// procStat reads a process's start time (field 22 of /proc/PID/stat) and state (field 3).
+func procStat(pid int) (started, state string) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return ""
+		return "", ""
 	}
 	// The command name (field 2) may hold spaces; count fields after its closing paren.
 	i := strings.LastIndexByte(string(data), ')')
 	fields := strings.Fields(string(data[i+1:]))
 	if len(fields) < 20 {
-		return ""
+		return "", ""
 	}
-	return fields[19]
+	return fields[19], fields[0]
 }
 
 // Cleanup removes what a supervisor of stack name that was killed left behind. Its
-// components died with it (parent-death signal); their cgroups empty as the kernel reaps
-// them, so Cleanup waits a little for that.
+// components died with it (parent-death signal), except a frozen one, which is thawed
+// and killed; their cgroups empty as the kernel reaps them, so Cleanup waits a little.
 func Cleanup(name string) error {
 	var errs []error
 	if err := netfilter.RemoveBridge(name); err != nil {
 		errs = append(errs, err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for sandbox.SweepCgroups(name+".") > 0 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
+	busy := 0
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if busy = sandbox.KillCgroups(name + "."); busy == 0 || time.Now().After(deadline) {
+			break
+		}
 	}
+	if busy > 0 {
+		errs = append(errs, fmt.Errorf("%d cgroups of stack %s still hold processes under /sys/fs/cgroup/*%s", busy, name, sandbox.CgroupParent))
+	}
+	sandbox.SweepRoots()
 	if err := os.RemoveAll(StateDir(name)); err != nil {
 		errs = append(errs, err)
 	}
-	os.Remove(DetachedLog(name))
 	return errors.Join(errs...)
 }

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/spf13/cobra"
 
@@ -61,7 +62,7 @@ logs, stop, start, restart, pause, unpause, events and down. The API is a unix s
 				skip[f.Mechanism] = true
 			}
 			if detach {
-				return upDetached(cmd, args[0], p.Name, wait)
+				return upDetached(cmd, args[0], p.Name, wait, grace)
 			}
 			var echoMu sync.Mutex
 			opts := supervisor.Options{Skip: skip, StartTimeout: wait}
@@ -69,7 +70,7 @@ logs, stop, start, restart, pause, unpause, events and down. The API is a unix s
 				out := cmd.OutOrStdout()
 				opts.Echo = func(name string, l supervisor.LogLine) {
 					echoMu.Lock()
-					fmt.Fprintf(out, "%-12s| %s\n", name, l.Line)
+					fmt.Fprintf(out, "%-12s| %s\n", name, printable(l.Line))
 					echoMu.Unlock()
 				}
 			}
@@ -108,7 +109,7 @@ logs, stop, start, restart, pause, unpause, events and down. The API is a unix s
 
 // upDetached re-executes confine as the stack's supervisor in a session of its own, its
 // output in /run/confine/stacks/NAME.log, and returns once it says the stack is up.
-func upDetached(cmd *cobra.Command, file, name string, wait time.Duration) error {
+func upDetached(cmd *cobra.Command, file, name string, wait, grace time.Duration) error {
 	if err := os.MkdirAll(supervisor.StateRoot, 0o700); err != nil {
 		return err
 	}
@@ -123,7 +124,7 @@ func upDetached(cmd *cobra.Command, file, name string, wait time.Duration) error
 	if err != nil {
 		return err
 	}
-	child := exec.Command("/proc/self/exe", "up", "--"+detachedFlag, "--wait", wait.String(), file)
+	child := exec.Command("/proc/self/exe", "up", "--"+detachedFlag, "--wait", wait.String(), "--grace", grace.String(), file)
 	child.Stdout, child.Stderr = logFile, logFile
 	child.ExtraFiles = []*os.File{readyW}
 	child.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -163,6 +164,7 @@ cgroups and the state directory. STACK is the stack file or the stack's name.`,
 				if err := supervisor.Cleanup(name); err != nil {
 					return &codeError{code: exitEnforcement, msg: "confine: " + err.Error()}
 				}
+				os.Remove(supervisor.DetachedLog(name))
 				fmt.Fprintf(cmd.OutOrStdout(), "stack %s is down\n", name)
 				return nil
 			}
@@ -254,9 +256,9 @@ func newLogs() *cobra.Command {
 					continue
 				}
 				if timestamps {
-					fmt.Fprintf(out, "%s %s\n", l.Time.Format(time.RFC3339Nano), l.Line)
+					fmt.Fprintf(out, "%s %s\n", l.Time.Format(time.RFC3339Nano), printable(l.Line))
 				} else {
-					fmt.Fprintln(out, l.Line)
+					fmt.Fprintln(out, printable(l.Line))
 				}
 			}
 			return nil
@@ -330,8 +332,8 @@ func stackName(arg string) (string, error) {
 		}
 		return s.Name, nil
 	}
-	if strings.ContainsAny(arg, "/.") {
-		return "", fmt.Errorf("%s: no such stack file", arg)
+	if !supervisor.ValidName(arg) {
+		return "", fmt.Errorf("%q: no such stack file, and not a stack name (lowercase letters, digits and inner hyphens)", arg)
 	}
 	return arg, nil
 }
@@ -345,4 +347,15 @@ func client(arg string) (*supervisor.Client, error) {
 		return nil, fmt.Errorf("%w: %s (no supervisor runs; confine up %s)", supervisor.ErrNotRunning, name, arg)
 	}
 	return supervisor.NewClient(name), nil
+}
+
+// printable escapes control characters (but tabs) in a component's output, so that it
+// cannot move the cursor, retitle the terminal or overwrite another component's prefix.
+func printable(line string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\t' || !unicode.IsControl(r) {
+			return r
+		}
+		return '\ufffd'
+	}, line)
 }
