@@ -176,10 +176,8 @@ func sweepCgroups() { SweepCgroups("") }
 // SweepCgroups sweeps the cgroups whose names start with prefix, as sweepCgroups does,
 // and returns how many of them still hold processes.
 func SweepCgroups(prefix string) (busy int) {
-	dirs, _ := filepath.Glob("/sys/fs/cgroup/*" + CgroupParent + "/" + prefix + "*")
-	more, _ := filepath.Glob("/sys/fs/cgroup" + CgroupParent + "/" + prefix + "*")
-	for _, dir := range append(dirs, more...) {
-		if pid := supervisorOf(filepath.Base(dir)); pid > 0 && !gone(pid) {
+	for _, dir := range cgroupDirs(prefix) {
+		if pid := supervisorOf(filepath.Base(dir)); pid > 0 && !Gone(pid) {
 			continue
 		}
 		procs, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
@@ -193,6 +191,14 @@ func SweepCgroups(prefix string) (busy int) {
 		}
 	}
 	return busy
+}
+
+// cgroupDirs lists confine's cgroups whose names start with prefix, in every v1
+// hierarchy and on v2.
+func cgroupDirs(prefix string) []string {
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/*" + CgroupParent + "/" + prefix + "*")
+	more, _ := filepath.Glob("/sys/fs/cgroup" + CgroupParent + "/" + prefix + "*")
+	return append(dirs, more...)
 }
 
 // supervisorOf reads the supervisor's pid from a cgroup name NAME-PID-N, or returns 0.
@@ -216,10 +222,8 @@ func supervisorOf(base string) int {
 // it, except a frozen one, which keeps its pending SIGKILL until thawed. It thaws them,
 // kills what they hold and sweeps them; it returns how many still hold processes.
 func KillCgroups(prefix string) int {
-	dirs, _ := filepath.Glob("/sys/fs/cgroup/*" + CgroupParent + "/" + prefix + "*")
-	more, _ := filepath.Glob("/sys/fs/cgroup" + CgroupParent + "/" + prefix + "*")
-	for _, dir := range append(dirs, more...) {
-		if pid := supervisorOf(filepath.Base(dir)); pid > 0 && !gone(pid) {
+	for _, dir := range cgroupDirs(prefix) {
+		if pid := supervisorOf(filepath.Base(dir)); pid > 0 && !Gone(pid) {
 			continue // its supervisor runs
 		}
 		os.WriteFile(filepath.Join(dir, "freezer.state"), []byte("THAWED"), 0) // v1
@@ -232,18 +236,4 @@ func KillCgroups(prefix string) int {
 		}
 	}
 	return SweepCgroups(prefix)
-}
-
-// gone reports whether pid has ended: no such process, or a zombie (a killed supervisor
-// whose parent has not reaped it yet).
-func gone(pid int) bool {
-	if unix.Kill(pid, 0) == unix.ESRCH {
-		return true
-	}
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	i := strings.LastIndexByte(string(data), ')')
-	return i > 0 && len(data) > i+2 && data[i+2] == 'Z'
 }

@@ -333,7 +333,7 @@ func SweepRoots() {
 		if _, err := fmt.Sscanf(filepath.Base(d), "confine-root-%d-", &pid); err != nil || pid <= 0 {
 			continue
 		}
-		if unix.Kill(pid, 0) == unix.ESRCH {
+		if Gone(pid) {
 			os.Remove(d) // only if empty
 		}
 	}

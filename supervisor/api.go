@@ -47,20 +47,10 @@ func serveAPI(s *Supervisor, path string) (*apiServer, error) {
 	mux.HandleFunc("GET /v1/components", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Status())
 	})
-	mux.HandleFunc("GET /v1/components/{name}", func(w http.ResponseWriter, r *http.Request) {
-		c, err := s.component(r.PathValue("name"))
-		if err != nil {
-			writeError(w, http.StatusNotFound, err)
-			return
-		}
+	mux.HandleFunc("GET /v1/components/{name}", s.withComponent(func(w http.ResponseWriter, r *http.Request, c *component) {
 		writeJSON(w, http.StatusOK, c.snapshot())
-	})
-	mux.HandleFunc("POST /v1/components/{name}/{action}", func(w http.ResponseWriter, r *http.Request) {
-		c, err := s.component(r.PathValue("name"))
-		if err != nil {
-			writeError(w, http.StatusNotFound, err)
-			return
-		}
+	}))
+	mux.HandleFunc("POST /v1/components/{name}/{action}", s.withComponent(func(w http.ResponseWriter, r *http.Request, c *component) {
 		grace, err := graceParam(r)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, err)
@@ -87,16 +77,11 @@ func serveAPI(s *Supervisor, path string) (*apiServer, error) {
 			return
 		}
 		writeJSON(w, http.StatusOK, c.snapshot())
-	})
-	mux.HandleFunc("GET /v1/components/{name}/logs", func(w http.ResponseWriter, r *http.Request) {
-		c, err := s.component(r.PathValue("name"))
-		if err != nil {
-			writeError(w, http.StatusNotFound, err)
-			return
-		}
+	}))
+	mux.HandleFunc("GET /v1/components/{name}/logs", s.withComponent(func(w http.ResponseWriter, r *http.Request, c *component) {
 		tail, _ := strconv.Atoi(r.URL.Query().Get("tail"))
 		serveLogs(w, r, c.log, tail, r.URL.Query().Get("follow") == "true")
-	})
+	}))
 	mux.HandleFunc("GET /v1/events", func(w http.ResponseWriter, r *http.Request) {
 		serveEvents(w, r, s.events, r.URL.Query().Get("follow") == "true")
 	})
@@ -112,6 +97,18 @@ func serveAPI(s *Supervisor, path string) (*apiServer, error) {
 	a := &apiServer{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, l: l}
 	go a.srv.Serve(l)
 	return a, nil
+}
+
+// withComponent resolves the {name} of the path to a component, or answers 404.
+func (s *Supervisor) withComponent(h func(http.ResponseWriter, *http.Request, *component)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, err := s.component(r.PathValue("name"))
+		if err != nil {
+			writeError(w, http.StatusNotFound, err)
+			return
+		}
+		h(w, r, c)
+	}
 }
 
 func (a *apiServer) close() {

@@ -92,7 +92,7 @@ func Up(p *plan.Plan, opts Options) (_ *Supervisor, err error) {
 	if err := os.MkdirAll(filepath.Join(s.dir, "logs"), 0o700); err != nil {
 		return s, err
 	}
-	if err := os.WriteFile(filepath.Join(s.dir, "supervisor.pid"), []byte(fmt.Sprintf("%d %s\n", os.Getpid(), startTime(os.Getpid()))), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(s.dir, "supervisor.pid"), []byte(fmt.Sprintf("%d %s\n", os.Getpid(), selfStarted())), 0o600); err != nil {
 		return s, err
 	}
 	if !p.Single {
@@ -345,29 +345,13 @@ func Running(name string) (int, bool) {
 	if n, _ := fmt.Sscan(string(data), &pid, &started); n != 2 || pid <= 0 {
 		return 0, false
 	}
-	st, state := procStat(pid)
-	return pid, st == started && state != "Z" // a zombie is a killed one not yet reaped
+	_, st := sandbox.ProcStat(pid)
+	return pid, st == started && !sandbox.Gone(pid)
 }
 
-// startTime is when pid started, in clock ticks since boot, or "" without such a process.
-func startTime(pid int) string {
-	st, _ := procStat(pid)
-	return st
-}
-
-// procStat reads a process's start time (field 22 of /proc/PID/stat) and state (field 3).
-func procStat(pid int) (started, state string) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return "", ""
-	}
-	// The command name (field 2) may hold spaces; count fields after its closing paren.
-	i := strings.LastIndexByte(string(data), ')')
-	fields := strings.Fields(string(data[i+1:]))
-	if len(fields) < 20 {
-		return "", ""
-	}
-	return fields[19], fields[0]
+func selfStarted() string {
+	_, started := sandbox.ProcStat(os.Getpid())
+	return started
 }
 
 // Cleanup removes what a supervisor of stack name that was killed left behind. Its

@@ -106,3 +106,12 @@ func TestReadPlan(t *testing.T) {
 		t.Errorf("run --plan of a missing file: exit %d, %q", code, errOut)
 	}
 }
+
+// A component's output cannot drive the operator's terminal: control characters are
+// replaced, tabs and text stay.
+func TestPrintable(t *testing.T) {
+	in := "ok\tline\x1b[2J\x1b]0;title\x07\rfake prefix | \u009b"
+	if got, want := printable(in), "ok\tline\ufffd[2J\ufffd]0;title\ufffd\ufffdfake prefix | \ufffd"; got != want {
+		t.Errorf("printable(%q) = %q, want %q", in, got, want)
+	}
+}

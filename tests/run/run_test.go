@@ -27,7 +27,9 @@ import (
 	"github.com/confine-sandbox/confine/tests/testenv"
 )
 
-var probeDir string
+// probeDir holds the probe and the confine binary, built once, readable by anyone (the
+// rootless test runs confine as uid 1000).
+var probeDir, confineBin string
 
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == sandbox.InitArg {
@@ -40,6 +42,11 @@ func TestMain(m *testing.M) {
 	build := exec.Command("go", "build", "-o", filepath.Join(dir, "probe"), "../probe")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
+		os.Stderr.Write(out)
+		panic(err)
+	}
+	confineBin = filepath.Join(dir, "confine")
+	if out, err := exec.Command("go", "build", "-o", confineBin, "../../cmd/confine").CombinedOutput(); err != nil {
 		os.Stderr.Write(out)
 		panic(err)
 	}
@@ -310,10 +317,7 @@ func TestFailurePartWayLeavesNothing(t *testing.T) {
 // command that cannot be executed is an enforcement failure (exit 2).
 func TestCLIRun(t *testing.T) {
 	testenv.Require(t, testenv.Root)
-	bin := filepath.Join(t.TempDir(), "confine")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/confine").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := confineBin
 	dir := t.TempDir()
 	write := func(name, command string) string {
 		src := "version: 1\nname: cli\nrun: {command: [" + command + "]}\nfilesystem: {read: [" + probeDir + "]}\nsyscalls: {extends: default}\n"
@@ -335,20 +339,23 @@ func TestCLIRun(t *testing.T) {
 		{"missing", `"` + probeDir + `/nope"`, nil, 2, "enforcement failed at exec"},
 	} {
 		args := append([]string{"run", write(tc.name+".yaml", tc.command)}, tc.args...)
-		cmd := exec.Command(bin, args...)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		err := cmd.Run()
-		code := 0
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			code = ee.ExitCode()
-		}
-		if code != tc.code || !strings.Contains(stderr.String(), tc.stderr) {
-			t.Errorf("%s: exit %d (want %d), stderr %q (want %q)", tc.name, code, tc.code, stderr.String(), tc.stderr)
+		if code, stderr := exitOf(exec.Command(bin, args...)); code != tc.code || !strings.Contains(stderr, tc.stderr) {
+			t.Errorf("%s: exit %d (want %d), stderr %q (want %q)", tc.name, code, tc.code, stderr, tc.stderr)
 		}
 	}
 	testCLIPlan(t, bin, dir, write("plan.yaml", probe))
+}
+
+// exitOf runs cmd and returns its exit status and standard error.
+func exitOf(cmd *exec.Cmd) (int, string) {
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode(), stderr.String()
+	}
+	return 0, stderr.String()
 }
 
 // testCLIPlan runs a compiled Plan with --plan: the status passes through as with the
@@ -384,16 +391,8 @@ func testCLIPlan(t *testing.T, bin, dir, policyFile string) {
 	} {
 		cmd := exec.Command(bin, append([]string{"run"}, tc.args...)...)
 		cmd.Env = append(os.Environ(), tc.env...)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		err := cmd.Run()
-		code := 0
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			code = ee.ExitCode()
-		}
-		if code != tc.code || !strings.Contains(stderr.String(), tc.stderr) {
-			t.Errorf("%s: exit %d (want %d), stderr %q (want %q)", tc.name, code, tc.code, stderr.String(), tc.stderr)
+		if code, stderr := exitOf(cmd); code != tc.code || !strings.Contains(stderr, tc.stderr) {
+			t.Errorf("%s: exit %d (want %d), stderr %q (want %q)", tc.name, code, tc.code, stderr, tc.stderr)
 		}
 	}
 }
@@ -442,10 +441,7 @@ syscalls: {extends: default}
 // sleeps: the component must die with it (parent-death signal, pid namespace).
 func TestSupervisorDeathKillsComponent(t *testing.T) {
 	testenv.Require(t, testenv.Root)
-	bin := filepath.Join(t.TempDir(), "confine")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/confine").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := confineBin
 	policyFile := filepath.Join(t.TempDir(), "sleep.yaml")
 	src := "version: 1\nname: sleeper\nrun: {command: [\"" + probeDir + "/probe\", \"sleep:\"], user: \"1000\"}\nfilesystem: {read: [" + probeDir + "]}\nsyscalls: {extends: default}\nresources: {pids: 32}\n"
 	os.WriteFile(policyFile, []byte(src), 0o644)
@@ -513,10 +509,7 @@ func TestRootless(t *testing.T) {
 	data := filepath.Join(dir, "data")
 	os.Mkdir(data, 0o755)
 	os.Chown(data, 1000, 1000)
-	bin := filepath.Join(dir, "confine")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/confine").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := confineBin
 	src := "version: 1\nname: rootless\nrun: {command: [\"" + probeDir + "/probe\", \"id:\", \"write:" + data + "/x\", \"mount:/x\", \"read:/etc/passwd\", \"bind:8080\", \"bind:9090\"], user: \"1000\"}\n" +
 		"filesystem: {read: [" + probeDir + "], write: [" + data + "]}\nnetwork:\n  listen:\n    - port: 8080/tcp\n      from: [127.0.0.1]\nsyscalls: {extends: default}\n"
 	policyFile := filepath.Join(dir, "p.yaml")

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/confine-sandbox/confine/sandbox"
 	"github.com/confine-sandbox/confine/supervisor"
 	"github.com/confine-sandbox/confine/tests/testenv"
 )
@@ -156,6 +157,7 @@ func TestStackFlows(t *testing.T) {
 	// Addresses follow the stack's order: bridge .1, web .2, api .3, db .4, cache .5.
 	webProbes := []string{
 		"serve:tcp/8080", "cat:/etc/hosts",
+		"write:/etc/hosts",                  // the stack's names are read-only
 		"dial:tcp/api:9000",                 // declared
 		"dial:tcp/10.78.0.4:9000",           // db on a port web may use, but no flow: dropped
 		"dial:tcp/10.78.0.3:8080",           // api on a port it does not serve to web: dropped
@@ -174,15 +176,16 @@ func TestStackFlows(t *testing.T) {
 	component(t, dir, "cache", "  health: {tcp: 6380}\nnetwork:\n  listen: [{port: 6379/udp, from: [api]}, {port: 6380/tcp, from: [api]}]",
 		"serve:udp/6379", "serve:tcp/6380", "dial:udp/10.78.0.4:6379", "sleep:")
 	pub := freePort(t)
-	stackFile := filepath.Join(dir, "stack.yaml")
-	os.WriteFile(stackFile, []byte(fmt.Sprintf("version: 1\nname: %s\nsubnet: 10.78.0.0/24\ncomponents: [web.yaml, api.yaml, db.yaml, cache.yaml]\npublish: [\"127.0.0.1:%d -> web:8080/tcp\"]\n", stack, pub)), 0o644)
+	upStack(t, dir, stack, "10.78.0.0/24", []string{"web", "api", "db", "cache"}, fmt.Sprintf("publish: [\"127.0.0.1:%d -> web:8080/tcp\"]\n", pub))
 
-	confine(t, "up", "-d", stackFile)
-	defer func() {
-		confine(t, "down", "--grace", "1s", stack)
-		assertGone(t, stack)
-	}()
-
+	// Only root may reach the API: the socket is 0600 in a 0700 directory.
+	for path, mode := range map[string]os.FileMode{supervisor.StateDir(stack): 0o700, supervisor.SocketPath(stack): 0o600} {
+		if fi, err := os.Stat(path); err != nil {
+			t.Error(err)
+		} else if fi.Mode().Perm() != mode {
+			t.Errorf("%s: mode %v, want %v", path, fi.Mode().Perm(), mode)
+		}
+	}
 	st := status(t, stack)
 	want := []string{"db", "cache", "api", "web"} // callees first
 	for i, name := range want {
@@ -210,6 +213,7 @@ func TestStackFlows(t *testing.T) {
 		{"api", api, "dial:tcp/db:5432", true, "hello from db"},
 		{"api", api, "dial:udp/cache:6379", true, "hello from cache"},
 		{"api", api, "serve:tcp/9001", false, "permission denied"}, // Landlock: undeclared bind
+		{"web", web, "write:/etc/hosts", false, ""},
 		{"web", web, "dial:tcp/10.78.0.4:9000", false, "timeout"},
 		{"web", web, "dial:tcp/10.78.0.3:8080", false, "timeout"},
 		{"web", web, "dial:udp/10.78.0.5:6379", false, "not permitted"}, // dropped on output
@@ -281,12 +285,7 @@ func TestLifecycle(t *testing.T) {
 	component(t, dir, "svc", "  health: {tcp: 7000, interval: 200ms}\nnetwork:\n  listen: [{port: 7000/tcp, from: [flaky]}]", "serve:tcp/7000", "sleep:")
 	component(t, dir, "flaky", "  restart: on-failure\nnetwork:\n  connect: [{to: \"svc:7000/tcp\"}]", "exit:3")
 	component(t, dir, "once", "  restart: \"no\"", "exit:4")
-	os.WriteFile(filepath.Join(dir, "stack.yaml"), []byte("version: 1\nname: "+stack+"\nsubnet: 10.79.0.0/24\ncomponents: [svc.yaml, flaky.yaml, once.yaml]\n"), 0o644)
-	confine(t, "up", "-d", filepath.Join(dir, "stack.yaml"))
-	defer func() {
-		confine(t, "down", "--grace", "1s", stack)
-		assertGone(t, stack)
-	}()
+	upStack(t, dir, stack, "10.79.0.0/24", []string{"svc", "flaky", "once"}, "")
 
 	// on-failure restarts with a back-off of 1 s, then 2 s: two restarts within 4 s.
 	deadline := time.Now().Add(6 * time.Second)
@@ -362,8 +361,7 @@ func TestSupervisorKilled(t *testing.T) {
 	dir := t.TempDir()
 	component(t, dir, "a", "  health: {tcp: 7000}\nnetwork:\n  listen: [{port: 7000/tcp, from: [b]}]\nresources: {pids: 32}", "serve:tcp/7000", "sleep:")
 	component(t, dir, "b", "network:\n  connect: [{to: \"a:7000/tcp\"}]\nresources: {pids: 32}", "sleep:")
-	os.WriteFile(filepath.Join(dir, "stack.yaml"), []byte("version: 1\nname: "+stack+"\nsubnet: 10.80.0.0/24\ncomponents: [a.yaml, b.yaml]\n"), 0o644)
-	confine(t, "up", "-d", filepath.Join(dir, "stack.yaml"))
+	upStack(t, dir, stack, "10.80.0.0/24", []string{"a", "b"}, "")
 	// A frozen component keeps its pending SIGKILL until thawed: down must thaw and end it.
 	confine(t, "pause", stack, "a")
 	st := status(t, stack)
@@ -376,7 +374,7 @@ func TestSupervisorKilled(t *testing.T) {
 		if c.Name == "a" {
 			continue
 		}
-		for i := 0; syscall.Kill(c.Pid, 0) == nil && !zombie(c.Pid); i++ {
+		for i := 0; !sandbox.Gone(c.Pid); i++ {
 			if i == 100 {
 				syscall.Kill(c.Pid, syscall.SIGKILL)
 				t.Fatalf("%s (pid %d) outlived its supervisor", c.Name, c.Pid)
@@ -389,21 +387,32 @@ func TestSupervisorKilled(t *testing.T) {
 	}
 	confine(t, "down", stack)
 	assertGone(t, stack)
-	if alive := syscall.Kill(st["a"].Pid, 0) == nil && !zombie(st["a"].Pid); alive {
+	if !sandbox.Gone(st["a"].Pid) {
 		syscall.Kill(st["a"].Pid, syscall.SIGKILL)
 		t.Errorf("the paused component (pid %d) outlived down", st["a"].Pid)
 	}
 }
 
-// zombie reports whether pid has exited and waits to be reaped (by the host's pid 1,
-// since its supervisor is gone).
-func zombie(pid int) bool {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
+// upStack writes a stack file over the components written to dir, brings it up with
+// up -d, and takes it down at the end of the test, checking that nothing is left.
+func upStack(t *testing.T, dir, name, subnet string, members []string, extra string) {
+	t.Helper()
+	var files []string
+	for _, m := range members {
+		files = append(files, m+".yaml")
 	}
-	i := bytes.LastIndexByte(data, ')')
-	return i > 0 && len(data) > i+2 && data[i+2] == 'Z'
+	path := filepath.Join(dir, "stack.yaml")
+	src := fmt.Sprintf("version: 1\nname: %s\nsubnet: %s\ncomponents: [%s]\n%s", name, subnet, strings.Join(files, ", "), extra)
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	confine(t, "up", "-d", path)
+	t.Cleanup(func() {
+		if _, alive := supervisor.Running(name); alive {
+			confine(t, "down", "--grace", "1s", name)
+		}
+		assertGone(t, name)
+	})
 }
 
 func freePort(t *testing.T) int {
