@@ -28,15 +28,18 @@ func compileLandlock(c *Component, cp *plan.Component) {
 	}
 	readWrite := sorted(append(append([]string{}, fsRead...), fsWrite...))
 	for _, p := range c.Filesystem.Read {
-		ll.Paths = append(ll.Paths, plan.PathRule{Path: p, Access: sorted(fsRead)})
+		ll.Paths = append(ll.Paths, plan.PathRule{Path: p, Access: sorted(fsRead), Why: c.origin("filesystem.read", p)})
 	}
-	for _, p := range append(append([]string{}, c.Filesystem.Write...), c.Filesystem.Tmpfs...) {
-		ll.Paths = append(ll.Paths, plan.PathRule{Path: p, Access: readWrite})
+	for _, p := range c.Filesystem.Write {
+		ll.Paths = append(ll.Paths, plan.PathRule{Path: p, Access: readWrite, Why: c.origin("filesystem.write", p)})
+	}
+	for _, p := range c.Filesystem.Tmpfs {
+		ll.Paths = append(ll.Paths, plan.PathRule{Path: p, Access: readWrite, Why: c.origin("filesystem.tmpfs", p)})
 	}
 	ll.Paths = append(ll.Paths,
-		plan.PathRule{Path: "/proc", Access: []string{"read_dir", "read_file"}},
-		plan.PathRule{Path: "/dev", Access: []string{"ioctl_dev", "read_dir", "read_file", "write_file"}},
-		plan.PathRule{Path: "/dev/shm", Access: readWrite}) // shm_open creates files here
+		plan.PathRule{Path: "/proc", Access: []string{"read_dir", "read_file"}, Why: "built-in: the sandbox's own /proc"},
+		plan.PathRule{Path: "/dev", Access: []string{"ioctl_dev", "read_dir", "read_file", "write_file"}, Why: "built-in: a minimal /dev (null, zero, random, tty)"},
+		plan.PathRule{Path: "/dev/shm", Access: readWrite, Why: "built-in: POSIX shared memory"}) // shm_open creates files here
 	sort.SliceStable(ll.Paths, func(i, j int) bool { return ll.Paths[i].Path < ll.Paths[j].Path })
 
 	var bind, connect []PortRange

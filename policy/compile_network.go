@@ -70,7 +70,7 @@ func compileComponentNet(c *Component, cp *plan.Component, addrs map[string]neti
 	sort.Slice(cp.Net.Hosts, func(i, j int) bool { return cp.Net.Hosts[i].Name < cp.Net.Hosts[j].Name })
 	if cp.Net.Address != "" {
 		// The supervisor mounts the stack's /etc/hosts; the resolver must be able to read it.
-		cp.Landlock.Paths = append(cp.Landlock.Paths, plan.PathRule{Path: "/etc/hosts", Access: []string{"read_file"}})
+		cp.Landlock.Paths = append(cp.Landlock.Paths, plan.PathRule{Path: "/etc/hosts", Access: []string{"read_file"}, Why: "built-in: the stack peers this component may reach, by name"})
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -41,9 +42,15 @@ func compileSeccomp(c *Component, cp *plan.Component, programs map[string][]byte
 	// its denies, and a later layer's errno replaces an earlier one's.
 	var denies []plan.SeccompRule
 	denyErrno := map[string]int{}
+	denied := map[string]plan.SeccompDeny{}
 	for _, r := range c.Syscalls.Deny {
 		conds := argConds(r.Args)
 		errno := errnos[or(r.Errno, "EACCES")]
+		for _, written := range r.Names {
+			for _, name := range expandNames([]string{written}, groups) {
+				denied[name+"/"+altKey(conds)] = plan.SeccompDeny{Syscall: name, Why: c.origin("syscalls.deny", written), Args: len(conds) > 0}
+			}
+		}
 		for _, name := range expandNames(r.Names, groups) {
 			if len(conds) == 0 {
 				delete(allowed, name)
@@ -89,6 +96,9 @@ func compileSeccomp(c *Component, cp *plan.Component, programs map[string][]byte
 		return err
 	}
 	s.Rules = seccompRules(allowed, kept, errnoOf)
+	for _, k := range slices.Sorted(maps.Keys(denied)) {
+		s.Denies = append(s.Denies, denied[k])
+	}
 	// Components of a stack mostly share their syscall policy: build each program once.
 	key := fmt.Sprintf("%s/%d/%v", s.DefaultAction, s.DefaultErrno, s.Rules)
 	if s.Program = programs[key]; s.Program == nil {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"path"
@@ -28,8 +29,36 @@ func Load(fsys fs.FS, name string) (*Component, error) {
 	}
 	c := &Component{File: name, Source: src}
 	c.pos, err = decodeInto(root, name, c)
+	c.recordOrigins(name)
 	return c, err
 }
+
+// recordOrigins notes where each path and syscall deny is declared, file shown as given.
+func (c *Component) recordOrigins(file string) {
+	c.origins = map[string]string{}
+	note := func(kind, path string, i int, value string) {
+		p := fmt.Sprintf("%s[%d]", path, i)
+		pos := c.pos.at(p)
+		pos.File = file
+		c.origins[kind+" "+value] = fmt.Sprintf("%s %s %s", pos, p, value)
+	}
+	for _, l := range []struct {
+		path  string
+		items []string
+	}{{"filesystem.read", c.Filesystem.Read}, {"filesystem.write", c.Filesystem.Write}, {"filesystem.tmpfs", c.Filesystem.Tmpfs}} {
+		for i, v := range l.items {
+			note(l.path, l.path, i, v)
+		}
+	}
+	for i, r := range c.Syscalls.Deny {
+		for _, name := range r.Names {
+			note("syscalls.deny", "syscalls.deny", i, name)
+		}
+	}
+}
+
+// origin is the declaration recorded for kind and value, or "".
+func (c *Component) origin(kind, value string) string { return c.origins[kind+" "+value] }
 
 // LoadStack decodes a stack file and the component files it names, which resolve
 // relative to the stack file's directory.

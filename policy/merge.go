@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"io/fs"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -40,6 +41,7 @@ func loadProfile(name string, pos Pos, path string, errs *ErrorList) *Component 
 		*errs = appendErr(*errs, err)
 		return nil
 	}
+	p.recordOrigins("profiles/" + name + ".yaml")
 	loadedProfiles.Store(name, p)
 	return p
 }
@@ -76,6 +78,12 @@ func resolve(c *Component, chain []string, errs *ErrorList) *Component {
 		} else if p := loadProfile(name, c.pos.at(path), path, errs); p != nil {
 			base := resolve(p, append(chain, "syscalls:"+name), errs)
 			self.Syscalls = mergeSyscalls(base.Syscalls, c.Syscalls)
+			self.origins = maps.Clone(c.origins)
+			for k, v := range base.origins {
+				if _, own := self.origins[k]; !own && strings.HasPrefix(k, "syscalls.deny ") {
+					self.origins[k] = v
+				}
+			}
 		}
 	}
 	self.Syscalls.Extends = ""
@@ -108,6 +116,10 @@ func merge(dst, src *Component) {
 		}
 		r.Env[k] = v
 	}
+	if dst.origins == nil {
+		dst.origins = map[string]string{}
+	}
+	maps.Copy(dst.origins, src.origins)
 	f := &dst.Filesystem
 	f.Read = union(f.Read, src.Filesystem.Read)
 	f.Write = union(f.Write, src.Filesystem.Write)

@@ -22,6 +22,10 @@ type Component struct {
 	Source string `yaml:"-"`
 	// pos maps field paths ("network.listen[0].port") to where their values stand.
 	pos positions
+	// origins maps a path or syscall declaration to the rule that made it, across merged
+	// profiles ("filesystem.write /var/lib/api" → "api.yaml:12:10 filesystem.write[0]"),
+	// so the Plan can say which rule decides what. Set by recordOrigins.
+	origins map[string]string
 }
 
 // Run says what to execute and as whom.

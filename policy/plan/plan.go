@@ -146,6 +146,9 @@ type Landlock struct {
 type PathRule struct {
 	Path   string   `json:"path"`
 	Access []string `json:"access"` // execute, read_file, read_dir, write_file, …
+	// Why is the declaration that grants it ("api.yaml:12:10 filesystem.write[0]"), or
+	// what confine adds on its own.
+	Why string `json:"why,omitempty"`
 }
 
 // Seccomp is a compiled filter. Program is what the init stage loads; Rules say what it means.
@@ -155,6 +158,9 @@ type Seccomp struct {
 	DefaultAction string        `json:"default_action"`
 	DefaultErrno  int           `json:"default_errno,omitempty"`
 	Rules         []SeccompRule `json:"rules"`
+	// Denies are the syscalls an explicit deny rule took away or gave an errno, each with
+	// that rule, so a denial can name what decided it.
+	Denies []SeccompDeny `json:"denies,omitempty"`
 	// Program is the BPF program as struct sock_filter[] in native byte order (base64 in JSON).
 	Program []byte `json:"program"`
 	// ProgramSHA256 identifies the program in audit events.
@@ -167,6 +173,14 @@ type SeccompRule struct {
 	Action   string       `json:"action"` // allow or errno
 	Errno    int          `json:"errno,omitempty"`
 	Args     []SeccompArg `json:"args,omitempty"`
+}
+
+// SeccompDeny is one syscall an explicit rule denies, under its conditions if Args says so.
+type SeccompDeny struct {
+	Syscall string `json:"syscall"`
+	// Why is the rule's position and text ("api.yaml:22:9 syscalls.deny[0] ptrace").
+	Why  string `json:"why"`
+	Args bool   `json:"args,omitempty"` // only when its arguments match
 }
 
 // SeccompArg compares syscall argument Index with Value (after & Mask for masked_eq).
