@@ -208,3 +208,32 @@ func seccompRules(allowed map[string][]alt, denies []plan.SeccompRule, errnoOf m
 	}
 	return rules
 }
+
+// BaselineSyscalls is the set of syscalls the default profile allows (under some
+// arguments): what reports measure a component's syscall allowlist against.
+func BaselineSyscalls() (map[string]bool, error) {
+	var errs ErrorList
+	p := loadProfile("default", Pos{}, "", &errs)
+	if p == nil {
+		return nil, errs.Err()
+	}
+	groups, err := syscallGroups()
+	if err != nil {
+		return nil, err
+	}
+	base := resolve(p, []string{"default"}, &errs)
+	out := map[string]bool{}
+	for _, r := range base.Syscalls.Allow {
+		for _, name := range expandNames(r.Names, groups) {
+			out[name] = true
+		}
+	}
+	for _, r := range base.Syscalls.Deny {
+		if len(r.Args) == 0 {
+			for _, name := range expandNames(r.Names, groups) {
+				delete(out, name)
+			}
+		}
+	}
+	return out, errs.Err()
+}
