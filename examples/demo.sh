@@ -43,7 +43,7 @@ done
 printf '\n\033[1m$ nc 127.0.0.1 8088\033[0m   (the published port: host → web, which lists host in listen.from)\n'
 exec 3<>/dev/tcp/127.0.0.1/8088 && head -1 <&3 && exec 3<&-
 printf '\n\033[1mDrops the firewalls logged (NFLOG, as events):\033[0m\n'
-"$confine" events demo | jq -r 'select(.kind == "net.drop") | "  \(.component): \(.details.proto) \(.details.src) → \(.details.dst):\(.details.dport) dropped by its \(.details.chain) chain"'
+"$confine" events demo | jq -r 'select(.kind == "denial" and .details.layer == "network") | "  \(.component) \(.details.chain): \(.details.reason)"'
 step down --grace 1s demo
 trap - EXIT
 printf '\ndemo: ok\n'

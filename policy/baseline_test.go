@@ -1,5 +1,7 @@
 package policy
+
 import "testing"
+
 func TestBaselineSyscalls(t *testing.T) {
 	b, err := BaselineSyscalls()
 	if err != nil {

@@ -135,6 +135,29 @@ func newCgroup1(path string, g plan.Cgroup, freezer bool) (*Cgroup, error) {
 	return cg, nil
 }
 
+// OOMKills is how many processes the OOM killer ended in the cgroup: oom_kill in
+// memory.events (v2) or memory.oom_control (v1). 0 without a memory controller.
+func (c *Cgroup) OOMKills() int {
+	if c == nil {
+		return 0
+	}
+	for _, dir := range c.dirs {
+		for _, file := range []string{"memory.events", "memory.oom_control"} {
+			b, err := os.ReadFile(filepath.Join(dir, file))
+			if err != nil {
+				continue
+			}
+			for line := range strings.Lines(string(b)) {
+				if n, ok := strings.CutPrefix(strings.TrimSpace(line), "oom_kill "); ok {
+					v, _ := strconv.Atoi(n)
+					return v
+				}
+			}
+		}
+	}
+	return 0
+}
+
 // Freeze stops every process of the cgroup until Thaw (the cgroup freezer).
 func (c *Cgroup) Freeze() error {
 	if c == nil || c.freeze == nil {

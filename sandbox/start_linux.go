@@ -55,6 +55,8 @@ type Sandbox struct {
 	// firewall reports the parent's load of the firewall, when it makes it (as root).
 	firewall chan error
 	waited   bool
+	// oomKilled is set by Wait when the kernel's OOM killer ended a process of the cgroup.
+	oomKilled bool
 }
 
 // Start re-executes confine as the init stage in new namespaces, hands it the
@@ -275,6 +277,7 @@ func (s *Sandbox) Wait() (int, error) {
 	t := trace.Now()
 	err := s.cmd.Wait()
 	trace.Done("parent", "wait", t)
+	s.oomKilled = s.cg.OOMKills() > 0 // read before release removes the cgroup
 	t = trace.Now()
 	s.release()
 	trace.Done("parent", "release", t)
@@ -288,6 +291,9 @@ func (s *Sandbox) Wait() (int, error) {
 	}
 	return ws.ExitStatus(), nil
 }
+
+// OOMKilled reports, after Wait, whether the memory limit's OOM killer ended a process.
+func (s *Sandbox) OOMKilled() bool { return s.oomKilled }
 
 // Signal sends sig to the init stage, which is the component once exec has happened.
 func (s *Sandbox) Signal(sig os.Signal) error { return s.cmd.Process.Signal(sig) }

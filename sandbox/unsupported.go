@@ -37,6 +37,7 @@ func (*Sandbox) Go() error              { return ErrUnsupported }
 func (*Sandbox) Wait() (int, error)     { return 0, ErrUnsupported }
 func (*Sandbox) Signal(os.Signal) error { return ErrUnsupported }
 func (*Sandbox) Kill()                  {}
+func (*Sandbox) OOMKilled() bool        { return false }
 
 // Launch fails closed outside Linux.
 func Launch(context.Context, *plan.Component, Options, map[string]bool) (*Sandbox, error) {

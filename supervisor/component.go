@@ -211,6 +211,7 @@ func (c *component) once() (int, error) {
 	}
 	c.signalStarted()
 	c.mu.Unlock()
+	c.sup.events.emit(c.plan.Name, EventPolicy, enforcement(c.plan, c.sup.skip))
 	c.sup.events.emit(c.plan.Name, EventStart, map[string]any{
 		"pid": sb.Pid(), "policy": c.plan.Source, "policy_sha256": c.plan.SourceHash,
 		"seccomp_sha256": c.plan.Seccomp.ProgramSHA256, "generation": gen,
@@ -237,6 +238,9 @@ func (c *component) once() (int, error) {
 	details := map[string]any{"exit_code": code}
 	if code > 128 {
 		details["signal"] = syscall.Signal(code - 128).String()
+	}
+	if sb.OOMKilled() {
+		details["oom_killed"] = true
 	}
 	c.sup.events.emit(c.plan.Name, EventExit, details)
 	return code, werr
@@ -415,3 +419,27 @@ func (c *component) pause(freeze bool) error {
 
 // errNotFound is returned for an unknown component name.
 var errNotFound = errors.New("no such component")
+
+// enforcement is what a run was put under: the policy by hash and each mechanism as
+// applied, best_effort mechanisms the kernel lacked named as skipped.
+func enforcement(c *plan.Component, skip map[string]bool) map[string]any {
+	var skipped []string
+	for _, m := range c.BestEffort {
+		if skip[m] {
+			skipped = append(skipped, m)
+		}
+	}
+	return map[string]any{
+		"policy": c.Source, "policy_sha256": c.SourceHash,
+		"namespaces": c.Namespaces,
+		"uid":        c.Process.UID, "gid": c.Process.GID,
+		"capabilities": c.Capabilities.Permitted,
+		"seccomp": map[string]any{"program_sha256": c.Seccomp.ProgramSHA256, "on_violation": c.Seccomp.DefaultAction,
+			"rules": len(c.Seccomp.Rules), "log": "SECCOMP_FILTER_FLAG_LOG"},
+		"landlock": map[string]any{"handled_fs": c.Landlock.HandledFS, "handled_net": c.Landlock.HandledNet,
+			"paths": len(c.Landlock.Paths), "scoped": c.Landlock.Scoped},
+		"cgroup":              c.Cgroup,
+		"firewall":            map[string]any{"table": c.Net.Firewall.Table, "flows": len(c.Net.Firewall.Flows), "log_group": c.Net.Firewall.LogGroup},
+		"best_effort_skipped": skipped,
+	}
+}

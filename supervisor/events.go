@@ -5,9 +5,9 @@ import (
 	"time"
 )
 
-// Event is one thing that happened in the stack: a lifecycle change, a health change or a
-// packet the firewall dropped. Its shape is the audit log's record (issue 5): what
-// happened (Kind), to which component, and the details.
+// Event is one thing that happened in the stack: a lifecycle change, a health change, the
+// enforcement applied, or a denial. Its shape is the audit log's record (audit.Record
+// without the chain): what happened (Kind), to which component, and the details.
 type Event struct {
 	Seq       uint64         `json:"seq"`
 	Time      time.Time      `json:"time"`
@@ -28,7 +28,14 @@ const (
 	EventPause     = "component.pause"
 	EventUnpause   = "component.unpause"
 	EventHealth    = "component.health"
-	EventNetDrop   = "net.drop"
+	// EventPolicy records the policy and the enforcement applied to a run, before its start.
+	EventPolicy = "policy.applied"
+	// EventDenial is one refusal by seccomp, Landlock or a firewall, with what decided it
+	// (audit.Attributor).
+	EventDenial = "denial"
+	// EventLost says a denial reader lost records (its socket overflowed, or the kernel's
+	// audit backlog did).
+	EventLost = "audit.lost"
 )
 
 // historySize bounds the events kept for `confine events` without --follow.

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/confine-sandbox/confine/audit"
 	"io"
 	"net"
 	"os"
@@ -57,8 +58,10 @@ type Supervisor struct {
 	skip   map[string]bool
 	bridge *netfilter.Bridge
 	events *bus
-	comps  []*component // in start order
-	byName map[string]*component
+	// attribute names what decided each denial.
+	attribute *audit.Attributor
+	comps     []*component // in start order
+	byName    map[string]*component
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -84,6 +87,7 @@ func Up(p *plan.Plan, opts Options) (_ *Supervisor, err error) {
 	s := &Supervisor{plan: p, dir: StateDir(p.Name), skip: opts.Skip, byName: map[string]*component{}, done: make(chan struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.events = newBus(p.Name, opts.OnEvent)
+	s.attribute = audit.NewAttributor(p)
 	defer func() {
 		if err != nil {
 			s.Down(0)
@@ -240,7 +244,7 @@ func (s *Supervisor) component(name string) (*component, error) {
 	return nil, fmt.Errorf("%w %q in stack %s", errNotFound, name, s.plan.Name)
 }
 
-// forwardDrops turns the component's NFLOG records into net.drop events until the reader
+// forwardDrops turns the component's NFLOG records into denial events until the reader
 // is closed with the component's run.
 func (s *Supervisor) forwardDrops(component string, r *netfilter.LogReader) {
 	for {
@@ -248,14 +252,11 @@ func (s *Supervisor) forwardDrops(component string, r *netfilter.LogReader) {
 		if err != nil {
 			return
 		}
-		details := map[string]any{
-			"chain": strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(rec.Prefix, "confine-drop "), ": ")),
-			"proto": rec.Proto, "src": rec.Src.String(), "dst": rec.Dst.String(), "dport": rec.DstPort,
-		}
 		if rec.Lost > 0 {
-			details["lost_before"] = rec.Lost // records the kernel could not queue
+			s.events.emit(component, EventLost, map[string]any{"layer": audit.LayerNetwork, "lost": rec.Lost})
 		}
-		s.events.emit(component, EventNetDrop, details)
+		chain := strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(rec.Prefix, "confine-drop "), ": "))
+		s.events.emit(component, EventDenial, s.attribute.Network(component, chain, rec.Proto, rec.Src, rec.Dst, rec.DstPort))
 	}
 }
 

@@ -261,13 +261,16 @@ func TestStackFlows(t *testing.T) {
 	sc := bufio.NewScanner(strings.NewReader(confine(t, "events", stack)))
 	for sc.Scan() {
 		var e supervisor.Event
-		if json.Unmarshal(sc.Bytes(), &e) == nil && e.Kind == supervisor.EventNetDrop {
+		if json.Unmarshal(sc.Bytes(), &e) == nil && e.Kind == supervisor.EventDenial && e.Details["layer"] == "network" {
 			drops[fmt.Sprintf("%s %v %v:%v", e.Component, e.Details["proto"], e.Details["dst"], e.Details["dport"])] = true
+			if reason, _ := e.Details["reason"].(string); !strings.Contains(reason, "but ") || e.Details["decided_by"] != "default" {
+				t.Errorf("a drop without its reason: %v", e.Details)
+			}
 		}
 	}
 	for _, d := range []string{"web tcp 10.78.0.4:9000", "web tcp 10.78.0.3:8080", "web udp 10.78.0.5:6379", "web tcp 10.78.0.1:9000", "db tcp 10.78.0.3:5432", "cache udp 10.78.0.4:6379"} {
 		if !drops[d] {
-			t.Errorf("no net.drop event for %s; events have %v", d, drops)
+			t.Errorf("no network denial for %s; events have %v", d, drops)
 		}
 	}
 	out, err := exec.Command("nsenter", "--net=/proc/"+strconv.Itoa(st["web"].Pid)+"/ns/net", "nft", "list", "chain", "inet", "confine", "egress").CombinedOutput()
@@ -395,7 +398,7 @@ func TestSupervisorKilled(t *testing.T) {
 
 // upStack writes a stack file over the components written to dir, brings it up with
 // up -d, and takes it down at the end of the test, checking that nothing is left.
-func upStack(t *testing.T, dir, name, subnet string, members []string, extra string) {
+func upStack(t *testing.T, dir, name, subnet string, members []string, extra string, upArgs ...string) {
 	t.Helper()
 	var files []string
 	for _, m := range members {
@@ -406,7 +409,7 @@ func upStack(t *testing.T, dir, name, subnet string, members []string, extra str
 	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	confine(t, "up", "-d", path)
+	confine(t, append([]string{"up", "-d", path}, upArgs...)...)
 	t.Cleanup(func() {
 		if _, alive := supervisor.Running(name); alive {
 			confine(t, "down", "--grace", "1s", name)
