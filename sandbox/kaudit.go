@@ -18,11 +18,10 @@ const (
 	auditLandlockDomain = 1424 // AUDIT_LANDLOCK_DOMAIN: a domain's creator, or its end
 )
 
-// eventWait is how long a Landlock denial waits for the rest of its event (the SYSCALL
-// record naming the process, then AUDIT_EOE) before it is delivered without them. An
-// event in a syscall context is complete when the syscall returns, at once for the
-// denials Landlock reports; a process with no audit context (forked before audit was
-// ever enabled) sends no SYSCALL or EOE at all.
+// eventWait is how long a Landlock denial waits for its event's SYSCALL record, which
+// names the process, before it is delivered without it. The kernel writes that record
+// when the syscall returns, at once for the denials Landlock reports; a process with no
+// syscall audit context (forked before audit was ever enabled) sends none at all.
 const eventWait = time.Second
 
 // KernelDenial is one denial the kernel logged for a sandboxed process. Which fields are

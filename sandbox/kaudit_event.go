@@ -9,15 +9,17 @@ import (
 
 // events assembles the records of multi-record events into denials. A seccomp record is
 // an event by itself. A Landlock denial in a syscall context is an event of records that
-// share its serial and arrive in this order (security/landlock/audit.c, then
-// kernel/auditsc.c audit_log_exit at syscall return):
+// share its serial and arrive in this order (security/landlock/audit.c during the
+// syscall, then kernel/auditsc.c audit_log_exit when it returns):
 //
 //	1423 LANDLOCK_ACCESS  domain=... blockers=... path=...   (one per denial)
 //	1424 LANDLOCK_DOMAIN  status=allocated ... pid=...        (the domain's first logged denial only)
 //	1300 SYSCALL          ... pid=... comm=... exe=...        (the process that was denied)
 //	1327 PROCTITLE, then 1320 EOE
 //
-// Records of other events, on other CPUs, may come between them. Without a syscall
+// The event is complete for us at SYSCALL; the reader's socket filter keeps PROCTITLE and
+// EOE out, and an EOE that comes anyway ends an event whose SYSCALL record was lost.
+// Records of other events, from other CPUs, may come in between. Without a syscall
 // context there is no SYSCALL and no EOE, and each record has a serial of its own: the
 // denial then leaves after eventWait.
 type events struct {

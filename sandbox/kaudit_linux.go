@@ -47,7 +47,8 @@ type AuditReader struct {
 }
 
 // ListenKernelAudit joins the kernel's audit log group (AUDIT_NLGRP_READLOG), which
-// needs CAP_AUDIT_READ and does not displace an auditd. Seccomp logs whatever
+// needs CAP_AUDIT_READ and does not displace an auditd; reading the kernel's lost
+// counter (AUDIT_GET) needs CAP_AUDIT_CONTROL, as root in the host's namespaces has. Seccomp logs whatever
 // audit_enabled says; Landlock only while it is on: see EnableKernelAudit.
 func ListenKernelAudit() (*AuditReader, error) {
 	st, err := getAuditStatus()
@@ -181,11 +182,11 @@ func (r *AuditReader) Lost() (AuditLoss, error) {
 	if err != nil {
 		return AuditLoss{}, err
 	}
-	return AuditLoss{
-		Socket:   r.socketLost.Load(),
-		Kernel:   uint64(st.Lost - r.kernelLost), // modular: the kernel counter is 32 bits
-		Landlock: r.domainLost.Load(),
-	}, nil
+	kernel := uint64(st.Lost - r.kernelLost) // modular: the kernel counter is 32 bits
+	if st.Lost < r.kernelLost {
+		kernel = uint64(st.Lost) // reset since (AUDIT_STATUS_LOST, auditctl --reset-lost)
+	}
+	return AuditLoss{Socket: r.socketLost.Load(), Kernel: kernel, Landlock: r.domainLost.Load()}, nil
 }
 
 // countDrops adds the messages netlink_overrun discarded since the last call, read as
@@ -266,7 +267,7 @@ func getAuditStatus() (auditStatus, error) {
 	defer conn.Close()
 	msgs, err := conn.Execute(netlink.Message{Header: netlink.Header{Type: unix.AUDIT_GET, Flags: netlink.Request}})
 	if err != nil {
-		return auditStatus{}, fmt.Errorf("kaudit: AUDIT_GET: %w", err)
+		return auditStatus{}, fmt.Errorf("kaudit: AUDIT_GET: %w%s", err, auditHint(err))
 	}
 	var st auditStatus
 	for _, m := range msgs {
@@ -294,7 +295,19 @@ func setAuditStatus(st auditStatus) error {
 	}
 	_, err = conn.Execute(netlink.Message{Header: netlink.Header{Type: unix.AUDIT_SET, Flags: netlink.Request | netlink.Acknowledge}, Data: data})
 	if err != nil {
-		return fmt.Errorf("kaudit: AUDIT_SET: %w", err)
+		return fmt.Errorf("kaudit: AUDIT_SET: %w%s", err, auditHint(err))
 	}
 	return nil
+}
+
+// auditHint says why the kernel refuses an audit command (kernel/audit.c
+// audit_netlink_ok): the capability, outside the initial user or pid namespace, or locked.
+func auditHint(err error) string {
+	switch {
+	case errors.Is(err, unix.EPERM):
+		return " (needs CAP_AUDIT_CONTROL in the initial pid namespace; AUDIT_SET also fails while audit is locked)"
+	case errors.Is(err, unix.ECONNREFUSED):
+		return " (the audit socket answers only the initial user namespace)"
+	}
+	return ""
 }

@@ -2,22 +2,29 @@ package sandbox
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
 
 // Records as Linux 6.18 sent them to AUDIT_NLGRP_READLOG (the netlink payload; the kernel
-// ends each with a NUL).
+// ends each with a NUL). The 183b60fa1 events come from a process (pid 10142) that
+// restricted itself with log_new_exec_on, was denied a file creation, and then ran a
+// child (pid 10148, after execve) that was denied a write and a connect.
 const (
 	recSeccomp     = "audit(1795444899.765:53): auid=4294967295 uid=0 gid=0 ses=4294967295 pid=10084 comm=\"kprobe\" exe=\"/tmp/kprobe\" sig=0 arch=c000003e syscall=99 compat=0 ip=0x40bb4e code=0x50000\x00"
-	recMakeReg     = "audit(1795445249.629:60086): domain=183b6100b blockers=fs.make_reg path=\"/proc/1\" dev=\"proc\" ino=6170733"
-	recWriteFile   = "audit(1795445249.629:60086): domain=183b6100b blockers=fs.write_file path=\"/proc/1/comm\" dev=\"proc\" ino=6170743"
-	recDomain      = "audit(1795445249.629:60086): domain=183b6100b status=allocated mode=enforcing pid=13258 uid=1000 exe=\"/tmp/confine-kaudit-1713167487/probe\" comm=\"probe\""
-	recSyscall     = "audit(1795445249.629:60086): arch=c000003e syscall=257 success=no exit=-13 a0=ffffffffffffff9c a1=c000012345 a2=80241 a3=1a4 items=0 ppid=13250 pid=13260 auid=4294967295 uid=1000 gid=1000 euid=1000 suid=1000 fsuid=1000 egid=1000 sgid=1000 fsgid=1000 tty=(none) ses=4294967295 comm=\"probe\" exe=\"/tmp/confine-kaudit-1713167487/probe\" key=(null)"
-	recEOE         = "audit(1795445249.629:60086): "
-	recConnect     = "audit(1795445249.629:60087): domain=183b6100b blockers=net.connect_tcp daddr=127.0.0.1 dest=9"
+	recMakeReg     = "audit(1795444904.185:57): domain=183b60fa1 blockers=fs.make_reg path=\"/tmp\" dev=\"vda\" ino=246947"
+	recDomain      = "audit(1795444904.185:57): domain=183b60fa1 status=allocated mode=enforcing pid=10142 uid=0 exe=\"/tmp/kprobe\" comm=\"kprobe\""
+	recSyscall57   = "audit(1795444904.185:57): arch=c000003e syscall=257 success=no exit=-13 a0=ffffffffffffff9c a1=bc727758090 a2=80241 a3=1a4 items=0 ppid=10120 pid=10142 auid=4294967295 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=4294967295 comm=\"kprobe\" exe=\"/tmp/kprobe\" key=(null)"
+	recEOE57       = "audit(1795444904.185:57): "
+	recWriteFile   = "audit(1795444904.189:58): domain=183b60fa1 blockers=fs.write_file path=\"/tmp/kprobe-existing\" dev=\"vda\" ino=9977871"
+	recSyscall58   = "audit(1795444904.189:58): arch=c000003e syscall=257 success=no exit=-13 a0=ffffffffffffff9c a1=10f17a2b2000 a2=80241 a3=1a4 items=0 ppid=10142 pid=10148 auid=4294967295 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=4294967295 comm=\"exe\" exe=\"/tmp/kprobe\" key=(null)"
+	recConnect     = "audit(1795444904.193:60): domain=183b60fa1 blockers=net.connect_tcp daddr=127.0.0.1 dest=9"
 	recConnect6    = "audit(1795444904.193:61): domain=183b60fa1 blockers=net.connect_tcp daddr=::1 dest=9"
-	recDeallocated = "audit(1795445249.700:60090): domain=183b6100b status=deallocated denials=4"
+	recDeallocated = "audit(1795444904.289:63): domain=183b60fa1 status=deallocated denials=5"
+	// From a confine sandbox: O_CREAT|O_WRONLY on /proc/self/comm, two records in one event.
+	recProcMakeReg   = "audit(1795445249.629:60086): domain=183b6100b blockers=fs.make_reg path=\"/proc/1\" dev=\"proc\" ino=6170733"
+	recProcWriteFile = "audit(1795445249.629:60086): domain=183b6100b blockers=fs.write_file path=\"/proc/1/comm\" dev=\"proc\" ino=6170743"
 )
 
 func mustParse(t *testing.T, typ uint16, text string) auditRecord {
@@ -66,7 +73,7 @@ func TestParseAuditRecord(t *testing.T) {
 	if d := landlockDenial(mustParse(t, auditLandlockAccess, recConnect6)); d.Daddr != "::1" || d.Dport != 9 {
 		t.Errorf("connect6: %+v", d)
 	}
-	if rec := mustParse(t, auditEOE, recEOE); rec.Serial != 60086 || len(rec.Fields) != 0 {
+	if rec := mustParse(t, auditEOE, recEOE57); rec.Serial != 57 || len(rec.Fields) != 0 {
 		t.Errorf("EOE: %+v", rec)
 	}
 	if rec := mustParse(t, auditEOE, "audit(1.001:7):"); rec.Serial != 7 {
@@ -79,8 +86,8 @@ func TestParseAuditRecord(t *testing.T) {
 	}
 }
 
-// TestEventsAssembly feeds events a Landlock event the way the kernel sends it, with a
-// seccomp record and another event's records in between.
+// TestEventsAssembly feeds events the recorded Landlock events, with a seccomp record and
+// another event's records in between, as records from other CPUs may come.
 func TestEventsAssembly(t *testing.T) {
 	e := newEvents()
 	now := time.Now()
@@ -89,30 +96,39 @@ func TestEventsAssembly(t *testing.T) {
 		got = append(got, e.add(mustParse(t, typ, text), now)...)
 	}
 	feed(auditLandlockAccess, recMakeReg)
-	feed(auditLandlockAccess, recWriteFile)
 	feed(auditLandlockDomain, recDomain)
-	feed(auditSeccomp, recSeccomp) // another CPU's record comes in between
+	feed(auditLandlockAccess, recWriteFile) // the next event starts before this one ends
+	feed(auditSeccomp, recSeccomp)
 	if len(got) != 1 || got[0].Layer != "seccomp" {
-		t.Fatalf("before the SYSCALL record: %+v", got)
+		t.Fatalf("before a SYSCALL record: %+v", got)
 	}
-	feed(auditLandlockAccess, recConnect) // the next event starts before this one ends
-	feed(auditSyscall, recSyscall)
-	feed(auditEOE, recEOE)
+	feed(auditSyscall, recSyscall57)
+	feed(auditEOE, recEOE57) // nothing left to end
+	feed(auditSyscall, recSyscall58)
 	if len(got) != 3 {
-		t.Fatalf("after the event: %d denials", len(got))
+		t.Fatalf("after two events: %d denials", len(got))
 	}
-	for _, d := range got[1:] {
-		// The SYSCALL record names the process that was denied (a child of the
-		// domain's creator here), not the creator.
-		if d.Pid != 13260 || d.Syscall != 257 || d.Arch != "c000003e" || d.Comm != "probe" || d.Domain != "183b6100b" {
-			t.Errorf("%+v", d)
+	for i, want := range []struct {
+		pid        int
+		comm, path string
+	}{{10142, "kprobe", "/tmp"}, {10148, "exe", "/tmp/kprobe-existing"}} {
+		// The SYSCALL record names the process that was denied: the child after exec
+		// for the second, not the domain's creator.
+		d := got[1+i]
+		if d.Pid != want.pid || d.Comm != want.comm || d.Path != want.path || d.Syscall != 257 || d.Arch != "c000003e" || d.Domain != "183b60fa1" {
+			t.Errorf("denial %d: %+v", i, d)
 		}
 	}
-	if got[1].Path != "/proc/1" || got[2].Path != "/proc/1/comm" {
-		t.Errorf("order or paths: %q %q", got[1].Path, got[2].Path)
+	// Two records of one event, one SYSCALL record for both.
+	feed(auditLandlockAccess, recProcMakeReg)
+	feed(auditLandlockAccess, recProcWriteFile)
+	feed(auditSyscall, strings.Replace(recSyscall58, ":58)", ":60086)", 1))
+	if len(got) != 5 || got[3].Path != "/proc/1" || got[4].Path != "/proc/1/comm" || got[4].Pid != 10148 {
+		t.Fatalf("two records in one event: %+v", got[3:])
 	}
-	// The connect's event never ends (no SYSCALL, no EOE): it leaves after eventWait,
-	// with the creator's pid.
+	// The connect's event never ends here (no SYSCALL, no EOE): it leaves after
+	// eventWait, with the domain creator's pid.
+	feed(auditLandlockAccess, recConnect)
 	if ds := e.expire(now.Add(eventWait / 2)); len(ds) != 0 {
 		t.Errorf("expired early: %+v", ds)
 	}
@@ -120,15 +136,15 @@ func TestEventsAssembly(t *testing.T) {
 		t.Errorf("deadline %v, want %v", dl, now.Add(eventWait))
 	}
 	ds := e.expire(now.Add(eventWait))
-	if len(ds) != 1 || ds[0].Pid != 13258 || ds[0].Dport != 9 || ds[0].Syscall != -1 {
+	if len(ds) != 1 || ds[0].Pid != 10142 || ds[0].Dport != 9 || ds[0].Syscall != -1 {
 		t.Errorf("expired: %+v", ds)
 	}
 	if !e.deadline().IsZero() {
 		t.Error("a deadline with nothing pending")
 	}
-	// The domain counted 4 denials and 3 reached us.
+	// The domain counted 5 denials; 3 of its records reached us (the connect6 did not).
 	feed(auditLandlockDomain, recDeallocated)
-	if e.lost != 1 || len(e.domains) != 0 {
+	if e.lost != 2 || e.domains["183b60fa1"] != nil {
 		t.Errorf("lost %d, domains %v", e.lost, e.domains)
 	}
 }
@@ -148,7 +164,7 @@ func TestEventsDomainEnd(t *testing.T) {
 	}
 	// Records of events without a Landlock denial pass through without a trace.
 	for _, typ := range []uint16{auditSyscall, auditEOE} {
-		if ds := e.add(mustParse(t, typ, recSyscall), now); len(ds) != 0 || len(e.pending) != 0 {
+		if ds := e.add(mustParse(t, typ, recSyscall57), now); len(ds) != 0 || len(e.pending) != 0 {
 			t.Errorf("type %d: %+v", typ, ds)
 		}
 	}
@@ -162,7 +178,7 @@ func equalDenial(a, b KernelDenial) bool {
 
 // FuzzParseAuditRecord: no input makes the parser, or the assembly behind it, panic.
 func FuzzParseAuditRecord(f *testing.F) {
-	for _, s := range []string{recSeccomp, recMakeReg, recDomain, recSyscall, recEOE, recConnect6, recDeallocated,
+	for _, s := range []string{recSeccomp, recMakeReg, recDomain, recSyscall58, recEOE57, recConnect6, recDeallocated,
 		`audit(1.001:2): domain=1a blockers=scope.abstract_unix_socket path=00666F6F`, `audit(1.001:2): a='b c' d="e`} {
 		f.Add(uint16(auditLandlockAccess), s)
 	}
