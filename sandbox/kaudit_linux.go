@@ -96,8 +96,8 @@ func (r *AuditReader) join() error {
 // recordFilter is a socket filter that lets only records of the given types into the
 // receive buffer: the group carries every record on the host, and of the four records
 // of a Landlock denial's event, PROCTITLE and EOE would take half of it in a burst
-// (events completes an event at its SYSCALL record). The kernel
-// filters before queueing (do_one_broadcast), so what it drops is no loss.
+// (events completes an event at its SYSCALL record). The kernel filters before
+// queueing (do_one_broadcast), so what the filter drops is not counted as lost.
 func recordFilter(types ...uint16) ([]bpf.RawInstruction, error) {
 	// nlmsg_type is in host order at offset 4; a BPF load reads network order.
 	prog := []bpf.Instruction{bpf.LoadAbsolute{Off: 4, Size: 2}}
@@ -169,7 +169,9 @@ func (r *AuditReader) add(msgs []netlink.Message) error {
 	return bad
 }
 
-// Close leaves the group; the kernel drops the membership with the socket.
+// Close leaves the group; the kernel drops the membership with the socket, and with it
+// the records still in its buffer: to keep them, let the components end and Next catch
+// up first.
 func (r *AuditReader) Close() error {
 	r.closed.Store(true)
 	return r.conn.Close()
