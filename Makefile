@@ -23,12 +23,13 @@ build: deps
 
 # test: vet (also without cgo, which proves only policy/seccomp needs it), every test
 # package (tests/ needs root; under CI=true a missing privilege fails instead of skipping),
-# then a short fuzz of the policy loader.
+# then a short fuzz of the policy loader and of the kernel audit record parser.
 test: deps
 	$(GO) vet ./...
 	CGO_ENABLED=0 $(GO) vet ./...
 	$(GO) test -count=1 ./...
 	$(GO) test ./policy -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME)
+	$(GO) test ./sandbox -run '^$$' -fuzz FuzzParseAuditRecord -fuzztime $(FUZZTIME)
 
 fuzz: deps
 	$(GO) test ./policy -run '^$$' -fuzz FuzzLoad -fuzztime 5m

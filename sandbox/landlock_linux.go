@@ -61,6 +61,14 @@ func restrictLandlock(cfg *initConfig) error {
 	if slices.Contains(cfg.Component.BestEffort, "landlock") {
 		*conf = conf.BestEffort()
 	}
+	// Landlock logs a domain's denials only until the next execve(2) unless asked to
+	// (LANDLOCK_RESTRICT_SELF_LOG_NEW_EXEC_ON, ABI 7): the component runs after exec.
+	// Logging observes, it does not enforce, so a kernel before ABI 7 runs without it:
+	// under best_effort go-landlock drops the flag itself (restrictTo), but without it
+	// the flag alone would fail Restrict, so it is only asked for where the kernel has it.
+	if abi, err := llsys.LandlockGetABIVersion(); err == nil && abi >= 7 {
+		*conf = conf.EnableLoggingForSubprocesses()
+	}
 	var rules []landlock.Rule
 	for _, p := range ll.Paths {
 		access, err := rights(fsRights, p.Access)

@@ -43,3 +43,16 @@ func (*Sandbox) OOMKilled() bool        { return false }
 func Launch(context.Context, *plan.Component, Options, map[string]bool) (*Sandbox, error) {
 	return nil, ErrUnsupported
 }
+
+// AuditReader is never listening outside Linux.
+type AuditReader struct{}
+
+// ListenKernelAudit fails closed outside Linux.
+func ListenKernelAudit() (*AuditReader, error) { return nil, ErrUnsupported }
+
+// EnableKernelAudit fails closed outside Linux.
+func EnableKernelAudit() (func() error, error) { return nil, ErrUnsupported }
+
+func (*AuditReader) Next() (KernelDenial, error) { return KernelDenial{}, ErrUnsupported }
+func (*AuditReader) Close() error                { return nil }
+func (*AuditReader) Lost() (AuditLoss, error)    { return AuditLoss{}, ErrUnsupported }

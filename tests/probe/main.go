@@ -119,6 +119,20 @@ func run(op, val string) (string, error) {
 		fmt.Sscan(val, &nr)
 		_, _, e := unix.Syscall6(nr, 0, 0, 0, 0, 0, 0)
 		return "", errnoErr(e)
+	case "repeat":
+		// repeat:N/OP:ARG runs the probe OP:ARG N times in a row and reports the first
+		// error: a burst of denials for the kernel's audit log.
+		count, probe, _ := strings.Cut(val, "/")
+		var n int
+		fmt.Sscan(count, &n)
+		op, arg, _ := strings.Cut(probe, ":")
+		var first error
+		for i := 0; i < n; i++ {
+			if _, err := run(op, arg); err != nil && first == nil {
+				first = err
+			}
+		}
+		return fmt.Sprint(n), first
 	case "mknod":
 		return "", unix.Mknod(val, unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3)))
 	case "caps":
