@@ -3,6 +3,7 @@
 GO ?= go
 APT_PACKAGES := gcc pkg-config libseccomp-dev nftables iproute2 jq util-linux
 FUZZTIME ?= 20s
+AUDIT_FUZZTIME ?= 10s
 
 .PHONY: all deps build test fuzz bench demo clean
 
@@ -23,19 +24,22 @@ build: deps
 
 # test: vet (also without cgo, which proves only policy/seccomp needs it), every test
 # package (tests/ needs root; under CI=true a missing privilege fails instead of skipping),
-# then a short fuzz of the policy loader and of the kernel audit record parser.
+# then short fuzzes of the policy loader, the kernel audit record parser and the audit log reader.
 test: deps
 	$(GO) vet ./...
 	CGO_ENABLED=0 $(GO) vet ./...
 	$(GO) test -count=1 ./...
 	$(GO) test ./policy -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME)
-	$(GO) test ./sandbox -run '^$$' -fuzz FuzzParseAuditRecord -fuzztime $(FUZZTIME)
+	$(GO) test ./sandbox -run '^$$' -fuzz FuzzParseAuditRecord -fuzztime $(AUDIT_FUZZTIME)
+	$(GO) test ./audit -run '^$$' -fuzz FuzzScanLog -fuzztime $(AUDIT_FUZZTIME)
 
 fuzz: deps
 	$(GO) test ./policy -run '^$$' -fuzz FuzzLoad -fuzztime 5m
+	$(GO) test ./audit -run '^$$' -fuzz FuzzScanLog -fuzztime 5m
+	$(GO) test ./sandbox -run '^$$' -fuzz FuzzParseAuditRecord -fuzztime 5m
 
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./policy/... | tee bench/results.txt
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./policy/... ./audit | tee bench/results.txt
 
 demo: build
 	./examples/demo.sh ./bin/confine

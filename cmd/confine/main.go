@@ -82,7 +82,7 @@ Landlock, cgroups and nftables, and runs it under them. Everything not declared 
 		Version:       version,
 	}
 	root.AddCommand(newCheck(), newExplain(), newCompile(), newPreflight(), newRun(), newVersion(),
-		newUp(), newDown(), newPs(), newLogs(), newEvents(),
+		newUp(), newDown(), newPs(), newLogs(), newEvents(), newAuditCmd(),
 		newAction("stop", "Stop components (SIGTERM, then SIGKILL after --grace); they stay stopped"),
 		newAction("start", "Start stopped components"),
 		newAction("restart", "Stop and start components"),
