@@ -1,7 +1,7 @@
 # confine: `make demo` shows the policy pipeline on the example stack and (as root) runs
 # the demo stack; `make test` runs every test. Both install what they need first (Debian packages, Go modules).
 GO ?= go
-APT_PACKAGES := gcc pkg-config libseccomp-dev nftables iproute2 jq util-linux
+APT_PACKAGES := gcc pkg-config libseccomp-dev nftables iproute2 jq util-linux chromium
 FUZZTIME ?= 20s
 AUDIT_FUZZTIME ?= 10s
 
@@ -23,8 +23,9 @@ build: deps
 	$(GO) build -o bin/confine ./cmd/confine
 
 # test: vet (also without cgo, which proves only policy/seccomp needs it), every test
-# package (tests/ needs root; under CI=true a missing privilege fails instead of skipping),
-# then short fuzzes of the policy loader, the kernel audit record parser and the audit log reader.
+# package (tests/ needs root, tests/report chromium; under CI=true a missing need fails
+# instead of skipping), then short fuzzes of the policy loader, the kernel audit record
+# parser and the audit log reader.
 test: deps
 	$(GO) vet ./...
 	CGO_ENABLED=0 $(GO) vet ./...
@@ -39,7 +40,7 @@ fuzz: deps
 	$(GO) test ./sandbox -run '^$$' -fuzz FuzzParseAuditRecord -fuzztime 5m
 
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./policy/... ./audit | tee bench/results.txt
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./policy/... ./audit/... | tee bench/results.txt
 
 demo: build
 	./examples/demo.sh ./bin/confine

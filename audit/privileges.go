@@ -141,7 +141,14 @@ func ComponentPrivileges(c *plan.Component, names map[string]string, baseline ma
 }
 
 func syscallPrivileges(s *plan.Seccomp, baseline map[string]bool) Syscalls {
-	out := Syscalls{OnViolation: s.DefaultAction, Denied: s.Denies}
+	out := Syscalls{OnViolation: s.DefaultAction}
+	// One line per syscall and rule: a rule with several argument conditions compiles
+	// to one deny per condition.
+	for _, d := range s.Denies {
+		if !slices.Contains(out.Denied, d) {
+			out.Denied = append(out.Denied, d)
+		}
+	}
 	allowed := map[string]bool{}
 	conditional := map[string]bool{}
 	unconditional := map[string]bool{}
@@ -260,7 +267,7 @@ type Edge struct {
 
 // Matrix is the stack's communication matrix: who may call whom on which ports. Nodes
 // are the components in stack order, then "host" when a port is published and "outside"
-// when a component may reach addresses outside the stack.
+// when a component may reach addresses outside the stack or be called from them.
 type Matrix struct {
 	Nodes []string `json:"nodes"`
 	Edges []Edge   `json:"edges"`
@@ -287,6 +294,10 @@ func CommunicationMatrix(p *plan.Plan, privs []Privileges) Matrix {
 		m.Edges[i].Why = append(m.Edges[i].Why, why)
 	}
 	var host, outside bool
+	components := map[string]bool{}
+	for _, c := range p.Components {
+		components[c.Name] = true
+	}
 	for _, pr := range privs {
 		for _, r := range pr.Reaches {
 			to := r.Peer
@@ -297,9 +308,14 @@ func CommunicationMatrix(p *plan.Plan, privs []Privileges) Matrix {
 		}
 		for _, l := range pr.Listen {
 			for _, from := range l.From {
-				if from.Name == "host" {
+				switch {
+				case from.Name == "host":
 					host = true
 					add("host", pr.Component, l.Port, from.Why)
+				case !components[from.Name]:
+					// An address or CIDR outside the stack may call this port.
+					outside = true
+					add("outside", pr.Component, l.Port, from.Why)
 				}
 			}
 		}

@@ -1,0 +1,269 @@
+package audit_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/confine-sandbox/confine/audit"
+	"github.com/confine-sandbox/confine/policy"
+	"github.com/confine-sandbox/confine/policy/plan"
+)
+
+// updateGolden is -update: rewrite testdata/*.report.* (go test ./audit -update; review the
+// diff). It shares the flag with any other golden test of the package.
+var updateGolden = func() *bool {
+	if f := flag.Lookup("update"); f != nil {
+		if g, ok := f.Value.(flag.Getter); ok {
+			if b, ok := g.Get().(bool); ok {
+				return &b
+			}
+		}
+	}
+	return flag.Bool("update", false, "rewrite the golden files")
+}()
+
+// reportTime is every golden's Generated time: reports must not depend on the clock.
+var reportTime = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+
+func compileExample(t testing.TB, name string) *plan.Plan {
+	t.Helper()
+	s, err := policy.Open(os.DirFS("../examples"), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := policy.Compile(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func baseline(t testing.TB) map[string]bool {
+	t.Helper()
+	b, err := policy.BaselineSyscalls()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// exampleReport is the report of an example stack with its hand-written log.
+func exampleReport(t testing.TB, stack string) *audit.Report {
+	t.Helper()
+	log := "testdata/" + stack + ".log.jsonl"
+	records, err := audit.ReadLog(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return audit.BuildReport(audit.ReportInput{Plan: compileExample(t, stack+"/stack.yaml"), Baseline: baseline(t),
+		Records: records, LogName: log, Generated: reportTime})
+}
+
+func render(t testing.TB, r *audit.Report, format string) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	var err error
+	switch format {
+	case "md":
+		err = r.WriteMarkdown(&b)
+	case "html":
+		err = r.WriteHTML(&b)
+	case "json":
+		err = r.WriteJSON(&b)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// TestReportGolden compares the reports of the example stacks, with their hand-written
+// logs, with testdata/*.report.{md,html,json}.
+func TestReportGolden(t *testing.T) {
+	for _, stack := range []string{"shop", "demo"} {
+		r := exampleReport(t, stack)
+		for _, format := range []string{"md", "html", "json"} {
+			golden := "testdata/" + stack + ".report." + format
+			got := render(t, r, format)
+			if *updateGolden {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				continue
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./audit -update)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s differs; run go test ./audit -update and review the diff", golden)
+			}
+			if again := render(t, exampleReport(t, stack), format); !bytes.Equal(got, again) {
+				t.Errorf("%s: two reports of the same inputs differ", golden)
+			}
+		}
+	}
+}
+
+// TestReportContents checks what a reviewer must find in the shop report.
+func TestReportContents(t *testing.T) {
+	r := exampleReport(t, "shop")
+	if r.Summary.LostRecords != 1 || r.Summary.Lost != 17 || r.Summary.Denials != 10 {
+		t.Errorf("summary: %+v", r.Summary)
+	}
+	var ptrace *audit.DenialGroup
+	for i, g := range r.Log.DenialGroups {
+		if g.What == "syscall ptrace" {
+			ptrace = &r.Log.DenialGroups[i]
+		}
+	}
+	if ptrace == nil || ptrace.Count != 2 || ptrace.Component != "api" || !strings.HasPrefix(ptrace.Rule, "shop/api.yaml:23:10") ||
+		!ptrace.Last.After(ptrace.First) || ptrace.Details["syscall"] != "ptrace" {
+		t.Errorf("ptrace denials: %+v", ptrace)
+	}
+	var db audit.Lifecycle
+	for _, l := range r.Log.Lifecycle {
+		if l.Component == "db" {
+			db = l
+		}
+	}
+	if db.Starts != 2 || db.Restarts != 1 || len(db.Exits) != 2 || db.Exits[0].Status == nil || *db.Exits[0].Status != 159 {
+		t.Errorf("db lifecycle: %+v", db)
+	}
+	md := string(render(t, r, "md"))
+	for _, want := range []string{
+		"> **The log reports 1 lost-record event(s), 17 record(s) dropped",
+		"```mermaid\nflowchart LR\n",
+		`n3 -->|"8080/tcp"| n0`,
+		"| **high** | `api` | allows io_uring_enter | `shop/api.yaml syscalls.allow` |",
+		"| `api` | seccomp | `syscall ptrace` | 2 |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q", want)
+		}
+	}
+	if i, j := strings.Index(md, "lost-record"), strings.Index(md, "## Summary"); i < 0 || i > j {
+		t.Error("the lost records are not shown before the summary")
+	}
+}
+
+// TestReportJSONShape decodes the JSON report and checks its top-level fields, which
+// docs/audit-report.md documents and consumers rely on.
+func TestReportJSONShape(t *testing.T) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(render(t, exampleReport(t, "demo"), "json"), &top); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"format", "generated", "stack", "single", "subnet", "published", "start_order", "summary", "components", "findings", "matrix", "log"} {
+		if _, ok := top[k]; !ok {
+			t.Errorf("JSON report lacks %q", k)
+		}
+	}
+	if string(top["generated"]) != `"2026-11-20T10:00:00Z"` {
+		t.Errorf("generated = %s", top["generated"])
+	}
+	var noLog map[string]json.RawMessage
+	r := audit.BuildReport(audit.ReportInput{Plan: compileExample(t, "shop/stack.yaml"), Baseline: baseline(t), Generated: reportTime})
+	if err := json.Unmarshal(render(t, r, "json"), &noLog); err != nil || string(noLog["log"]) != "null" {
+		t.Errorf("a report without a log: log = %s, %v", noLog["log"], err)
+	}
+}
+
+// TestReportEscapes: names, paths and reasons come from files and from the kernel; none
+// of them may become markup in any format.
+func TestReportEscapes(t *testing.T) {
+	p := compileExample(t, "shop/stack.yaml")
+	evil := `/srv/<script>alert(1)</script>`
+	p.Components[0].Landlock.Paths = append(p.Components[0].Landlock.Paths,
+		plan.PathRule{Path: evil, Access: []string{"write_file", "execute"}, Why: "x.yaml:1:1 filesystem.write[0] " + evil + " | `a` [l](http://e)"})
+	p.Components[0].Landlock.Notes = []string{"<img src=x onerror=alert(2)>"}
+	records := []audit.Record{{Seq: 1, Time: reportTime, Component: "api<b>", Kind: audit.KindDenial, Details: map[string]any{
+		audit.DetailLayer: "landlock", audit.DetailWhat: "write_file " + evil, audit.DetailDecidedBy: "default",
+		audit.DetailReason: "</td></tr></table><script>alert(3)</script>", "path": evil}}}
+	r := audit.BuildReport(audit.ReportInput{Plan: p, Baseline: baseline(t), Records: records, LogName: "<log>", Generated: reportTime})
+
+	html := string(render(t, r, "html"))
+	for _, bad := range []string{"<script", "<img", "api<b>", "</td></tr></table><"} {
+		if strings.Contains(html, bad) {
+			t.Errorf("HTML holds %q unescaped", bad)
+		}
+	}
+	if !strings.Contains(html, "&lt;script&gt;alert(1)&lt;/script&gt;") {
+		t.Error("HTML does not show the path as text")
+	}
+	md := string(render(t, r, "md"))
+	for _, bad := range []string{"<script", "<img", "](http", "api<b>"} {
+		for off := 0; ; {
+			i := strings.Index(md[off:], bad)
+			if i < 0 {
+				break
+			}
+			i += off
+			if !inCodeSpan(md, i) && (i == 0 || md[i-1] != '\\') {
+				t.Errorf("Markdown holds %q unescaped outside a code span: …%s…", bad, md[max(0, i-40):min(len(md), i+40)])
+			}
+			off = i + 1
+		}
+	}
+	if !strings.Contains(md, `\<script\>`) {
+		t.Error("Markdown does not escape the path in prose")
+	}
+	var back audit.Report
+	if err := json.Unmarshal(render(t, r, "json"), &back); err != nil || back.Log.DenialGroups[0].Details["path"] != evil {
+		t.Errorf("JSON does not round-trip the path: %v", err)
+	}
+}
+
+// inCodeSpan reports whether md[i] lies inside a code span on its line: a run of n
+// backticks opens one, the next run of exactly n closes it.
+func inCodeSpan(md string, i int) bool {
+	line := strings.LastIndexByte(md[:i], '\n') + 1
+	end := strings.IndexByte(md[i:], '\n')
+	if end < 0 {
+		end = len(md) - i
+	}
+	end += i
+	run := func(j int) int {
+		n := 0
+		for j+n < end && md[j+n] == '`' {
+			n++
+		}
+		return n
+	}
+	for j := line; j < end; {
+		n := run(j)
+		if n == 0 {
+			if md[j] == '\\' {
+				j++ // an escaped character
+			}
+			j++
+			continue
+		}
+		open := j
+		closeAt := -1
+		for k := j + n; k < end; {
+			if m := run(k); m > 0 {
+				if m == n {
+					closeAt = k
+					break
+				}
+				k += m
+			} else {
+				k++
+			}
+		}
+		if closeAt < 0 {
+			return false
+		}
+		if open < i && i < closeAt {
+			return true
+		}
+		j = closeAt + n
+	}
+	return false
+}
