@@ -16,7 +16,7 @@ import (
 )
 
 // denial is a record of the size and shape the collectors write most.
-func denial(i int) Record {
+func testDenial(i int) Record {
 	return Record{Stack: "shop", Component: "api", Kind: KindDenial, Details: map[string]any{
 		DetailLayer: LayerSeccomp, DetailWhat: "syscall mount", DetailDecidedBy: "rule",
 		DetailRule:   "api.yaml:14:9 syscalls.deny[0] mount",
@@ -32,7 +32,7 @@ func writeLog(t testing.TB, path string, n int, opts WriterOptions) {
 		t.Fatal(err)
 	}
 	for i := range n {
-		if _, err := w.Append(denial(i)); err != nil {
+		if _, err := w.Append(testDenial(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -56,7 +56,7 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := w.Append(denial(7))
+	r, err := w.Append(testDenial(7))
 	if err != nil || r.Seq != 2 || r.Time.IsZero() || len(r.Prev) != 64 {
 		t.Fatalf("Append: %+v, %v", r, err)
 	}
@@ -67,7 +67,7 @@ func TestRoundTrip(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.Append(denial(8)); err != ErrClosed {
+	if _, err := w.Append(testDenial(8)); err != ErrClosed {
 		t.Fatalf("Append after Close: %v", err)
 	}
 	recs, err := ReadLog(path)
@@ -160,7 +160,7 @@ func TestReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.Append(denial(0))
+	w.Append(testDenial(0))
 	w.f.Close() // a crash: no close record …
 	f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	f.WriteString(`{"seq":99,"time":"2`) // … and half a line
@@ -373,7 +373,7 @@ func TestHundredThousand(t *testing.T) {
 	f, _ := os.Create(filepath.Join(dir, "baseline.log"))
 	bw := bufio.NewWriterSize(f, 64<<10)
 	for i := range goroutines * each {
-		r := denial(i)
+		r := testDenial(i)
 		r.Seq, r.Time = uint64(i), time.Now().UTC()
 		line, _ := json.Marshal(r)
 		bw.Write(append(line, '\n'))
@@ -392,7 +392,7 @@ func TestHundredThousand(t *testing.T) {
 	for g := range goroutines {
 		wg.Go(func() {
 			for i := range each {
-				r := denial(i)
+				r := testDenial(i)
 				r.Kind, r.Details["g"], r.Details["i"] = "test", g, i
 				if _, err := w.Append(r); err != nil {
 					t.Error(err)
@@ -423,7 +423,7 @@ func BenchmarkAppend(b *testing.B) {
 		f, _ := os.Create(filepath.Join(b.TempDir(), "baseline.log"))
 		defer f.Close()
 		bw := bufio.NewWriterSize(f, 64<<10)
-		r := denial(1)
+		r := testDenial(1)
 		for i := 0; b.Loop(); i++ {
 			r.Seq, r.Time = uint64(i), time.Now().UTC()
 			line, err := json.Marshal(r)
@@ -442,7 +442,7 @@ func BenchmarkAppend(b *testing.B) {
 		b.Run(mode.name, func(b *testing.B) {
 			w, _ := OpenWriter(filepath.Join(b.TempDir(), "audit.log"), WriterOptions{SyncInterval: mode.interval})
 			defer w.Close()
-			r := denial(1)
+			r := testDenial(1)
 			for b.Loop() {
 				if _, err := w.Append(r); err != nil {
 					b.Fatal(err)
@@ -455,7 +455,7 @@ func BenchmarkAppend(b *testing.B) {
 			defer w.Close()
 			b.SetParallelism(16)
 			b.RunParallel(func(pb *testing.PB) {
-				r := denial(1)
+				r := testDenial(1)
 				for pb.Next() {
 					if _, err := w.Append(r); err != nil {
 						b.Error(err)

@@ -14,10 +14,10 @@ import (
 func newAuditCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "audit",
-		Short: "Read the audit log: verify its hash chain",
+		Short: "Verify the audit log, report on a stack's privileges and denials, diff two policies",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newAuditVerifyCmd())
+	cmd.AddCommand(newAuditVerifyCmd(), newAuditReportCmd(), newAuditDiffCmd())
 	return cmd
 }
 

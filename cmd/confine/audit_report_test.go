@@ -47,7 +47,7 @@ func TestAuditReport(t *testing.T) {
 		{[]string{"../../examples/shop/stack.yaml", "--format", "pdf"}, 1, "", `expected md, html or json, found "pdf"`},
 		{[]string{"../../examples/bad/paths.yaml"}, 1, "", "run.command[0]"},
 		{[]string{"../../examples/bad/oneside.yaml", "--format", "json"}, 1, "", "listen.from does not name web"},
-		{[]string{"../../examples/shop/stack.yaml", "--log", "no-such.log"}, 1, "", "--log: open no-such.log"},
+		{[]string{"../../examples/shop/stack.yaml", "--log", "no-such.log"}, 1, "", "--log: audit: open no-such.log"},
 		{[]string{}, 1, "", "accepts 1 arg"},
 	}
 	for _, tc := range cases {
