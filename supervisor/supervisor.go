@@ -5,6 +5,7 @@ package supervisor
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/confine-sandbox/confine/audit"
@@ -49,6 +50,10 @@ type Options struct {
 	OnEvent func(Event)
 	// StartTimeout bounds how long up waits for a component to become healthy.
 	StartTimeout time.Duration
+	// AuditLog is the hash-chained log every event goes to (audit.Writer), or "" for none.
+	AuditLog string
+	// Warn receives what the supervisor could not set up but runs without (stderr), or nil.
+	Warn func(string)
 }
 
 // Supervisor is one running stack.
@@ -60,8 +65,12 @@ type Supervisor struct {
 	events *bus
 	// attribute names what decided each denial.
 	attribute *audit.Attributor
-	comps     []*component // in start order
-	byName    map[string]*component
+	// kernel reads the kernel's seccomp and Landlock denials; nil when it could not.
+	kernel *kernelDenials
+	// auditLog receives every event, chained; nil without Options.AuditLog.
+	auditLog *audit.Writer
+	comps    []*component // in start order
+	byName   map[string]*component
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -86,8 +95,16 @@ func Up(p *plan.Plan, opts Options) (_ *Supervisor, err error) {
 	}
 	s := &Supervisor{plan: p, dir: StateDir(p.Name), skip: opts.Skip, byName: map[string]*component{}, done: make(chan struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.events = newBus(p.Name, opts.OnEvent)
 	s.attribute = audit.NewAttributor(p)
+	s.events = newBus(p.Name, func(e Event) {
+		if s.auditLog != nil {
+			// A failed writer keeps failing; the stack runs on, and verify shows the end.
+			s.auditLog.Append(audit.Record{Time: e.Time, Stack: e.Stack, Component: e.Component, Kind: e.Kind, Details: e.Details})
+		}
+		if opts.OnEvent != nil {
+			opts.OnEvent(e)
+		}
+	})
 	defer func() {
 		if err != nil {
 			s.Down(0)
@@ -98,6 +115,29 @@ func Up(p *plan.Plan, opts Options) (_ *Supervisor, err error) {
 	}
 	if err := os.WriteFile(filepath.Join(s.dir, "supervisor.pid"), []byte(fmt.Sprintf("%d %s\n", os.Getpid(), selfStarted())), 0o600); err != nil {
 		return s, err
+	}
+	if err := s.saveState(opts.AuditLog); err != nil {
+		return s, err
+	}
+	collectors := map[string]any{"network": fmt.Sprintf("NFLOG group %d in each component's namespace", logGroup(p))}
+	if err := s.openKernelDenials(); err != nil {
+		collectors["kernel"] = "unavailable: " + err.Error()
+		if opts.Warn != nil {
+			opts.Warn("seccomp and Landlock denials will not be logged: " + err.Error())
+		}
+	} else {
+		collectors["kernel"] = "seccomp and Landlock records from the kernel's audit log group"
+	}
+	if opts.AuditLog != "" {
+		s.auditLog, err = audit.OpenWriter(opts.AuditLog, audit.WriterOptions{
+			Stack:        p.Name,
+			OpenDetails:  map[string]any{"collectors": collectors, "supervisor_pid": os.Getpid()},
+			SyncInterval: audit.DefaultSyncInterval,
+			SyncKinds:    []string{EventExit, EventLost, EventStackUp, EventStackDown},
+		})
+		if err != nil {
+			return s, err
+		}
 	}
 	if !p.Single {
 		if s.bridge, err = netfilter.CreateBridge(p.Name, p.Network); err != nil {
@@ -213,8 +253,10 @@ func (s *Supervisor) Down(grace time.Duration) {
 		for _, c := range s.comps {
 			c.log.close()
 		}
-		if s.events != nil {
-			s.events.emit("", EventStackDown, nil)
+		s.closeKernelDenials()
+		s.events.emit("", EventStackDown, nil)
+		if s.auditLog != nil {
+			s.auditLog.Close()
 		}
 		if s.api != nil {
 			s.api.close()
@@ -226,6 +268,48 @@ func (s *Supervisor) Down(grace time.Duration) {
 		os.Remove(DetachedLog(s.plan.Name))
 		close(s.done)
 	})
+}
+
+// saveState keeps the Plan and the audit log's path beside the API socket, for
+// `confine audit report STACK`.
+func (s *Supervisor) saveState(auditLog string) error {
+	data, err := json.Marshal(s.plan)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(s.dir, "plan.json"), data, 0o600); err != nil {
+		return err
+	}
+	if auditLog == "" {
+		return nil
+	}
+	abs, err := filepath.Abs(auditLog)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(s.dir, "audit-log"), []byte(abs+"\n"), 0o600)
+}
+
+// SavedState is the Plan of the running stack name and its audit log's path ("" for none).
+func SavedState(name string) (*plan.Plan, string, error) {
+	data, err := os.ReadFile(filepath.Join(StateDir(name), "plan.json"))
+	if err != nil {
+		return nil, "", err
+	}
+	var p plan.Plan
+	if err := json.Unmarshal(data, &p); err != nil {
+		return nil, "", err
+	}
+	log, _ := os.ReadFile(filepath.Join(StateDir(name), "audit-log"))
+	return &p, strings.TrimSpace(string(log)), nil
+}
+
+// logGroup is the NFLOG group the components' firewalls log drops to.
+func logGroup(p *plan.Plan) uint16 {
+	if len(p.Components) > 0 {
+		return p.Components[0].Net.Firewall.LogGroup
+	}
+	return 0
 }
 
 // Status lists the components in start order.

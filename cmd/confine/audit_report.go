@@ -11,13 +11,15 @@ import (
 
 	"github.com/confine-sandbox/confine/audit"
 	"github.com/confine-sandbox/confine/policy"
+	"github.com/confine-sandbox/confine/policy/plan"
+	"github.com/confine-sandbox/confine/supervisor"
 )
 
 // newAuditReportCmd is `confine audit report`; the `audit` parent command adds it.
 func newAuditReportCmd() *cobra.Command {
 	var format, logFile, out string
 	cmd := &cobra.Command{
-		Use:   "report FILE",
+		Use:   "report FILE|STACK",
 		Short: "Write a reviewer's report: privileges, exposure score, findings, communication, denials",
 		Long: `report compiles FILE (a component policy or a stack) and writes what a reviewer signs off on:
 per component its declared interfaces, effective privileges, an exposure score from 0
@@ -31,7 +33,10 @@ component's starts, exits and restarts. Lost records in the log are shown first.
   --format json  the Report as JSON; its fields are documented in docs/audit-report.md
 
 The report's time is now, or SOURCE_DATE_EPOCH (seconds) when set, so that a build can
-reproduce it byte for byte.`,
+reproduce it byte for byte.
+
+STACK, the name of a running stack, reports on the Plan it runs under and, unless --log
+says otherwise, on its audit log.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if format != "md" && format != "html" && format != "json" {
@@ -41,9 +46,12 @@ reproduce it byte for byte.`,
 			if err != nil {
 				return policyError(err)
 			}
-			p, err := compilePolicy(args[0])
+			p, savedLog, err := reportPlan(args[0])
 			if err != nil {
 				return err
+			}
+			if logFile == "" {
+				logFile = savedLog
 			}
 			baseline, err := policy.BaselineSyscalls()
 			if err != nil {
@@ -99,4 +107,15 @@ func reportTime() (time.Time, error) {
 		return time.Time{}, fmt.Errorf("confine: SOURCE_DATE_EPOCH: expected seconds since 1970, found %q", v)
 	}
 	return time.Unix(sec, 0).UTC(), nil
+}
+
+// reportPlan compiles a policy file, or reads a running stack's Plan and audit log path.
+func reportPlan(arg string) (*plan.Plan, string, error) {
+	if _, err := os.Stat(arg); err != nil && supervisor.ValidName(arg) {
+		if _, alive := supervisor.Running(arg); alive {
+			return supervisor.SavedState(arg)
+		}
+	}
+	p, err := compilePolicy(arg)
+	return p, "", err
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -30,6 +31,7 @@ const detachedFlag = "supervise-detached"
 func newUp() *cobra.Command {
 	var detach, detached bool
 	var grace, wait time.Duration
+	var auditLog string
 	cmd := &cobra.Command{
 		Use:   "up STACK",
 		Short: "Bring a stack up and supervise it (in the foreground, or -d in the background)",
@@ -42,7 +44,12 @@ their flows and depends_on imply, each after what it calls is running and health
 In the foreground it prints every component's output prefixed with its name, and takes
 the stack down on SIGINT or SIGTERM. With -d it returns once the stack is up; use ps,
 logs, stop, start, restart, pause, unpause, events and down. The API is a unix socket at
-/run/confine/stacks/NAME/api.sock (docs/api.openapi.yaml). Needs root.`,
+/run/confine/stacks/NAME/api.sock (docs/api.openapi.yaml). Needs root.
+
+Every event (the policy and enforcement applied, starts, exits, restarts, and each
+seccomp, Landlock and firewall denial with what decided it) goes to the hash-chained audit
+log, /var/log/confine/NAME/audit.log unless --audit-log says otherwise (docs/audit.md).
+Reading the kernel's denials turns the kernel's audit on while stacks run.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := compilePolicy(args[0])
@@ -62,10 +69,14 @@ logs, stop, start, restart, pause, unpause, events and down. The API is a unix s
 				skip[f.Mechanism] = true
 			}
 			if detach {
-				return upDetached(cmd, args[0], p.Name, wait, grace)
+				return upDetached(cmd, args[0], p.Name, wait, grace, auditLog)
 			}
 			var echoMu sync.Mutex
-			opts := supervisor.Options{Skip: skip, StartTimeout: wait}
+			if auditLog == "" {
+				auditLog = defaultAuditLog(p.Name)
+			}
+			opts := supervisor.Options{Skip: skip, StartTimeout: wait, AuditLog: auditLog,
+				Warn: func(msg string) { fmt.Fprintf(cmd.ErrOrStderr(), "confine: warning: %s\n", msg) }}
 			if !detached {
 				out := cmd.OutOrStdout()
 				opts.Echo = func(name string, l supervisor.LogLine) {
@@ -103,13 +114,19 @@ logs, stop, start, restart, pause, unpause, events and down. The API is a unix s
 	cmd.Flags().BoolVar(&detached, detachedFlag, false, "")
 	cmd.Flags().MarkHidden(detachedFlag)
 	cmd.Flags().DurationVar(&grace, "grace", supervisor.DefaultGrace, "on SIGINT/SIGTERM, how long components have between SIGTERM and SIGKILL")
+	cmd.Flags().StringVar(&auditLog, "audit-log", "", "the audit log (default /var/log/confine/NAME/audit.log)")
 	cmd.Flags().DurationVar(&wait, "wait", time.Minute, "how long to wait for each component to start and become healthy")
 	return cmd
 }
 
 // upDetached re-executes confine as the stack's supervisor in a session of its own, its
 // output in /run/confine/stacks/NAME.log, and returns once it says the stack is up.
-func upDetached(cmd *cobra.Command, file, name string, wait, grace time.Duration) error {
+// defaultAuditLog is where a stack's audit log goes unless --audit-log names a file.
+func defaultAuditLog(stack string) string {
+	return filepath.Join("/var/log/confine", stack, "audit.log")
+}
+
+func upDetached(cmd *cobra.Command, file, name string, wait, grace time.Duration, auditLog string) error {
 	if err := os.MkdirAll(supervisor.StateRoot, 0o700); err != nil {
 		return err
 	}
@@ -124,7 +141,15 @@ func upDetached(cmd *cobra.Command, file, name string, wait, grace time.Duration
 	if err != nil {
 		return err
 	}
-	child := exec.Command("/proc/self/exe", "up", "--"+detachedFlag, "--wait", wait.String(), "--grace", grace.String(), file)
+	args := []string{"up", "--" + detachedFlag, "--wait", wait.String(), "--grace", grace.String()}
+	if auditLog != "" {
+		abs, err := filepath.Abs(auditLog)
+		if err != nil {
+			return err
+		}
+		args = append(args, "--audit-log", abs)
+	}
+	child := exec.Command("/proc/self/exe", append(args, file)...)
 	child.Stdout, child.Stderr = logFile, logFile
 	child.ExtraFiles = []*os.File{readyW}
 	child.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

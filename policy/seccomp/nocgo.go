@@ -4,6 +4,7 @@ package seccomp
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/confine-sandbox/confine/policy/plan"
 )
@@ -20,3 +21,6 @@ func Known(string) bool { return false }
 
 // Build fails without cgo.
 func Build(*plan.Seccomp) ([]byte, error) { return nil, ErrNoCgo }
+
+// SyscallName cannot name a syscall without libseccomp.
+func SyscallName(nr int) string { return fmt.Sprintf("syscall %d", nr) }

@@ -159,3 +159,14 @@ func export(f *libseccomp.ScmpFilter) ([]byte, error) {
 	}
 	return buf.Bytes(), nil
 }
+
+// SyscallName is the name of syscall number nr on the native architecture, as audit
+// records report it; "syscall NR" when libseccomp does not know it.
+func SyscallName(nr int) string {
+	mu.Lock()
+	defer mu.Unlock()
+	if name, err := libseccomp.ScmpSyscall(nr).GetName(); err == nil {
+		return name
+	}
+	return fmt.Sprintf("syscall %d", nr)
+}

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -67,8 +68,11 @@ func component(t *testing.T, dir, name, body string, args ...string) {
 	for _, a := range args {
 		quoted = append(quoted, strconv.Quote(a))
 	}
-	src := fmt.Sprintf("version: 1\nname: %s\nrun:\n  command: [%s]\n  user: \"1000\"\n%s\nfilesystem: {read: [%s]}\nsyscalls: {extends: default}\n",
+	src := fmt.Sprintf("version: 1\nname: %s\nrun:\n  command: [%s]\n  user: \"1000\"\n%s\nfilesystem: {read: [%s]}\n",
 		name, strings.Join(quoted, ", "), body, probe)
+	if !strings.Contains(body, "\nsyscalls:") {
+		src += "syscalls: {extends: default}\n"
+	}
 	if err := os.WriteFile(filepath.Join(dir, name+".yaml"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -408,6 +412,9 @@ func upStack(t *testing.T, dir, name, subnet string, members []string, extra str
 	src := fmt.Sprintf("version: 1\nname: %s\nsubnet: %s\ncomponents: [%s]\n%s", name, subnet, strings.Join(files, ", "), extra)
 	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	if !slices.Contains(upArgs, "--audit-log") {
+		upArgs = append(upArgs, "--audit-log", filepath.Join(dir, "audit.log")) // not under /var/log
 	}
 	confine(t, append([]string{"up", "-d", path}, upArgs...)...)
 	t.Cleanup(func() {

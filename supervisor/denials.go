@@ -1,0 +1,175 @@
+package supervisor
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/confine-sandbox/confine/audit"
+	"github.com/confine-sandbox/confine/policy/seccomp"
+	"github.com/confine-sandbox/confine/sandbox"
+)
+
+// kernelDenials is the stack's reader of the kernel's seccomp and Landlock denials
+// (sandbox.ListenKernelAudit), which sees every process on the host: the supervisor keeps
+// those of its own components.
+type kernelDenials struct {
+	reader  *sandbox.AuditReader
+	restore func() error
+	done    chan struct{}
+	// reported is the loss already written, so each audit.lost says what is new.
+	reported sandbox.AuditLoss
+}
+
+// openKernelDenials turns the kernel's audit on if it is off (Landlock logs nothing
+// otherwise) and joins its log group. What fails is returned for the log's audit.open
+// record: the stack still runs, and the log says which denials it cannot show.
+func (s *Supervisor) openKernelDenials() error {
+	restore, err := sandbox.EnableKernelAudit()
+	if err != nil {
+		return fmt.Errorf("turning the kernel's audit on: %w", err)
+	}
+	r, err := sandbox.ListenKernelAudit()
+	if err != nil {
+		restore()
+		return fmt.Errorf("reading the kernel's audit log: %w", err)
+	}
+	s.kernel = &kernelDenials{reader: r, restore: restore, done: make(chan struct{})}
+	go s.collectKernel()
+	return nil
+}
+
+// collectKernel emits a denial event for each kernel record about one of the stack's
+// processes, attributed to what decided it, until the reader is closed.
+func (s *Supervisor) collectKernel() {
+	k := s.kernel
+	defer close(k.done)
+	tick := time.Now()
+	for {
+		d, err := k.reader.Next()
+		if err != nil {
+			return
+		}
+		if time.Since(tick) > 5*time.Second {
+			s.reportKernelLoss()
+			tick = time.Now()
+		}
+		if d.Lost > 0 {
+			s.reportKernelLoss()
+		}
+		name := s.componentOf(d.Pid)
+		if name == "" {
+			continue
+		}
+		var details map[string]any
+		switch d.Layer {
+		case audit.LayerSeccomp:
+			details = s.attribute.Seccomp(name, seccomp.SyscallName(d.Syscall), d.Action)
+		case audit.LayerLandlock:
+			details = s.attribute.Landlock(name, d.Blockers, d.Path, d.Dport)
+			if d.Daddr != "" {
+				details["dst"] = d.Daddr
+			}
+		default:
+			continue
+		}
+		details["pid"], details["exe"], details["kernel_serial"] = d.Pid, d.Exe, d.Serial
+		s.events.emit(name, EventDenial, details)
+	}
+}
+
+// reportKernelLoss writes an audit.lost event when the reader or the kernel lost records
+// since the last report. The kernel's counter is host-wide: the lost records may have been
+// another program's.
+func (s *Supervisor) reportKernelLoss() {
+	k := s.kernel
+	loss, err := k.reader.Lost()
+	if err != nil {
+		return
+	}
+	d := map[string]any{"layer": "kernel"}
+	for key, n := range map[string][2]uint64{
+		"socket": {loss.Socket, k.reported.Socket}, "kernel_host_wide": {loss.Kernel, k.reported.Kernel},
+		"landlock": {loss.Landlock, k.reported.Landlock},
+	} {
+		if n[0] > n[1] {
+			d[key] = n[0] - n[1]
+		}
+	}
+	if len(d) > 1 {
+		k.reported = loss
+		s.events.emit("", EventLost, d)
+	}
+}
+
+// closeKernelDenials lets records still in flight arrive, stops the reader, and turns the
+// kernel's audit back off when this stack turned it on and no other stack runs.
+func (s *Supervisor) closeKernelDenials() {
+	k := s.kernel
+	if k == nil {
+		return
+	}
+	time.Sleep(200 * time.Millisecond) // the kernel's queue drains to readers within this
+	k.reader.Close()
+	<-k.done
+	s.reportKernelLoss()
+	if !s.otherStackRuns() {
+		k.restore()
+	}
+}
+
+// otherStackRuns reports whether another stack's supervisor is alive, and may rely on
+// the kernel's audit staying on.
+func (s *Supervisor) otherStackRuns() bool {
+	entries, _ := os.ReadDir(StateRoot)
+	for _, e := range entries {
+		if e.IsDir() && e.Name() != s.plan.Name {
+			if _, alive := Running(e.Name()); alive {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// componentOf names the stack's component that pid belongs to: a component's own process,
+// or one in its cgroup (named STACK.COMPONENT-…); "" for any other process.
+func (s *Supervisor) componentOf(pid int) string {
+	if pid <= 0 {
+		return ""
+	}
+	for _, c := range s.comps {
+		c.mu.Lock()
+		own := c.sb != nil && c.sb.Pid() == pid
+		c.mu.Unlock()
+		if own {
+			return c.plan.Name
+		}
+	}
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil {
+		return ""
+	}
+	// Cgroups are named STACK.COMPONENT-SUPERVISORPID-N (sandbox.NewCgroup).
+	prefix := sandbox.CgroupParent + "/" + s.plan.Name + "."
+	self := "-" + strconv.Itoa(os.Getpid()) + "-"
+	for line := range strings.Lines(string(data)) {
+		// hierarchy-ID:controllers:path
+		parts := strings.SplitN(strings.TrimSpace(line), ":", 3)
+		if len(parts) < 3 {
+			continue
+		}
+		rest, ok := strings.CutPrefix(parts[2], prefix)
+		if !ok {
+			continue
+		}
+		for _, c := range s.comps {
+			if strings.HasPrefix(rest, c.plan.Name+self) {
+				return c.plan.Name
+			}
+		}
+	}
+	return ""
+}
