@@ -98,6 +98,9 @@ func (a *Attributor) Landlock(component string, blockers []string, target string
 	switch {
 	case c == nil:
 		d = denial(LayerLandlock, strings.Join(rights, ",")+" "+target, "unknown", "", fmt.Sprintf("%s is not a component of %s", component, a.plan.Name))
+	case hasPrefix(blockers, "net.bind_tcp") && port == 0:
+		d = denial(LayerLandlock, "bind 0/tcp", "default", "",
+			fmt.Sprintf("%s binds a TCP socket to port 0 (any free port), which only a network.listen of port 0 would allow", component))
 	case hasPrefix(blockers, "net.bind_tcp"):
 		d = denial(LayerLandlock, fmt.Sprintf("bind %d/tcp", port), "default", "",
 			fmt.Sprintf("%s binds %d/tcp, which network.listen does not name", component, port))

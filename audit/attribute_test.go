@@ -40,6 +40,7 @@ func TestAttribute(t *testing.T) {
 		{"write under read", a.Landlock("api", []string{"fs.write_file"}, "/app/config", 0), "default", "", "the nearest grant, filesystem.read[0] (shop/api.yaml:11:10) /app, gives only execute, read_dir, read_file"},
 		{"write nowhere", a.Landlock("api", []string{"fs.make_reg"}, "/etc/passwd", 0), "default", "", "which no filesystem declaration names"},
 		{"connect port", a.Landlock("api", []string{"net.connect_tcp"}, "", 6379), "default", "", "api connects to port 6379/tcp"},
+		{"bind any port", a.Landlock("api", []string{"net.bind_tcp"}, "", 0), "default", "", "api binds a TCP socket to port 0 (any free port)"},
 		{"bind port", a.Landlock("api", []string{"net.bind_tcp"}, "", 22), "default", "", "api binds 22/tcp, which network.listen does not name"},
 		{"egress undeclared", a.Network("frontend", "egress", "tcp", frontend, db, 5432), "default", "", "frontend connects to db:5432/tcp, but frontend's network.connect does not name db:5432/tcp, nor does db's listen.from name frontend"},
 		{"egress no listener", a.Network("api", "egress", "tcp", api, db, 22), "default", "", "db does not listen on 22/tcp"},

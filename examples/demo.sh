@@ -37,13 +37,18 @@ sleep 2 # the probes make their calls
 step ps demo
 for c in web api db; do
 	printf '\n\033[1m%s tried:\033[0m\n' "$c"
-	"$confine" logs demo "$c" | jq -r 'select(.probe | startswith("dial") or startswith("serve")) |
+	"$confine" logs demo "$c" | jq -r 'select(.probe | test("^(dial|serve|mount|write)")) |
 		if .ok then "  allowed  \(.probe)  \(.out // "")" else "  BLOCKED  \(.probe)  (\(.err))" end'
 done
 printf '\n\033[1m$ nc 127.0.0.1 8088\033[0m   (the published port: host → web, which lists host in listen.from)\n'
 exec 3<>/dev/tcp/127.0.0.1/8088 && head -1 <&3 && exec 3<&-
 printf '\n\033[1mDrops the firewalls logged (NFLOG, as events):\033[0m\n'
 "$confine" events demo | jq -r 'select(.kind == "denial" and .details.layer == "network") | "  \(.component) \(.details.chain): \(.details.reason)"'
+printf '\n\033[1mSeccomp and Landlock denials (from the kernel'"'"'s audit log), with what decided each:\033[0m\n'
+"$confine" events demo | jq -r 'select(.kind == "denial" and .details.layer != "network") | "  \(.component) \(.details.layer): \(.details.reason)"' | sort -u
 step down --grace 1s demo
 trap - EXIT
+step audit verify /var/log/confine/demo/audit.log
+printf '\n\033[1m$ confine audit report demo/stack.yaml --log /var/log/confine/demo/audit.log --format md\033[0m   (the summary; --format html draws the diagram)\n'
+"$confine" audit report demo/stack.yaml --log /var/log/confine/demo/audit.log --format md | awk '/^## /{n++} n==1' | head -30
 printf '\ndemo: ok\n'

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -68,7 +69,11 @@ func (s *Supervisor) collectKernel() {
 		case audit.LayerSeccomp:
 			details = s.attribute.Seccomp(name, seccomp.SyscallName(d.Syscall), d.Action)
 		case audit.LayerLandlock:
-			details = s.attribute.Landlock(name, d.Blockers, d.Path, d.Dport)
+			port := d.Dport
+			if slices.Contains(d.Blockers, "net.bind_tcp") {
+				port = d.Sport // a bind names the local port
+			}
+			details = s.attribute.Landlock(name, d.Blockers, d.Path, port)
 			if d.Daddr != "" {
 				details["dst"] = d.Daddr
 			}
