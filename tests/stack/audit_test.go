@@ -32,7 +32,9 @@ func TestAuditDenials(t *testing.T) {
 		"sleep:")
 	component(t, dir, "db", "network:\n  listen: [{port: 5432/tcp, from: [rogue]}]",
 		"serve:tcp/5432", "dial:tcp/10.79.0.2:5432", "sleep:")
-	upStack(t, dir, stack, "10.79.0.0/24", []string{"rogue", "db"}, "", "--audit-log", log)
+	// hog outgrows its memory limit: the OOM killer ends it, and the log says so.
+	component(t, dir, "hog", "resources: {memory: 32Mi}", "alloc:256")
+	upStack(t, dir, stack, "10.79.0.0/24", []string{"rogue", "db", "hog"}, "", "--audit-log", log)
 	res := results(t, stack, "rogue", "write:/dev/confine-escape")
 	for probe, ok := range map[string]bool{"dial:tcp/db:5432": true, "dial:tcp/10.79.0.3:6379": false, "ptrace:": false, "mount:/tmp": false, "write:/dev/confine-escape": false} {
 		if res[probe].OK != ok {
@@ -57,7 +59,7 @@ func TestAuditDenials(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if missing := missingDenials(records, want); len(missing) == 0 {
+		if missing := missingDenials(records, want); len(missing) == 0 && oomKilled(records, "hog") {
 			break
 		} else if time.Now().After(deadline) {
 			for _, r := range records {
@@ -65,7 +67,7 @@ func TestAuditDenials(t *testing.T) {
 					t.Logf("%s %v", r.Component, r.Details)
 				}
 			}
-			t.Fatalf("denials missing from the log: %v", missing)
+			t.Fatalf("denials missing from the log: %v; hog's exit with oom_killed logged: %v", missing, oomKilled(records, "hog"))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -118,4 +120,14 @@ func missingDenials(records []audit.Record, want []struct{ component, layer, dec
 		}
 	}
 	return missing
+}
+
+// oomKilled reports whether the log has an exit of component that the OOM killer caused.
+func oomKilled(records []audit.Record, component string) bool {
+	for _, r := range records {
+		if r.Kind == audit.KindExit && r.Component == component && r.Details["oom_killed"] == true {
+			return true
+		}
+	}
+	return false
 }
