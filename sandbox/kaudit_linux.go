@@ -4,8 +4,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -227,36 +229,90 @@ func (r *AuditReader) countDrops() error {
 // record is an skb of about 1 KiB, held only while kauditd lags behind.
 const KernelAuditBacklog = 8192
 
+// kernelAuditLock is held shared by every confine process that needs the kernel's audit
+// on (supervisors, tests), and records the state to put back once the last one is done.
+const kernelAuditLock = "/run/confine/kernel-audit.lock"
+
 // EnableKernelAudit turns the kernel's audit on (audit_enabled 0 → 1) if it is off,
 // since Landlock logs no denial while it is 0, and raises backlog_limit to
 // KernelAuditBacklog if it is lower (0 is unlimited), both by one AUDIT_SET; it needs
 // CAP_AUDIT_CONTROL. Both are host-wide: every process forked from then on gets a
 // syscall audit context (a cost on each of its syscalls, even after restore, since
 // audit_ever_enabled stays set), and with no auditd the records also go to the kernel
-// log, rate-limited. restore sets back what this call changed, and nothing else; when
-// audit is locked (2) it is on already and nothing can be changed.
+// log, rate-limited. When audit is locked (2) it is on already and nothing can be changed.
+//
+// Several confine processes may need audit at once, so the state found before the first
+// of them changed it is kept in kernelAuditLock, which each holds shared until its
+// restore: the restore of the last one puts that state back, and the others leave audit
+// as it is.
 func EnableKernelAudit() (restore func() error, err error) {
-	st, err := getAuditStatus()
+	if err := os.MkdirAll(filepath.Dir(kernelAuditLock), 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(kernelAuditLock, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	var set, old auditStatus
+	if err := enableKernelAudit(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() error {
+		defer f.Close()
+		unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
+			return nil // another still needs it, and will restore
+		}
+		return restoreKernelAudit(f)
+	}, nil
+}
+
+// enableKernelAudit, under the lock held exclusively, records what it changes unless an
+// earlier holder already did, then keeps the lock shared.
+func enableKernelAudit(f *os.File) error {
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		return err
+	}
+	defer unix.Flock(int(f.Fd()), unix.LOCK_SH) // a conversion: never unlocked between
+	st, err := getAuditStatus()
+	if err != nil {
+		return err
+	}
+	var set auditStatus
 	if st.Enabled == 0 {
 		set.Mask |= unix.AUDIT_STATUS_ENABLED
-		set.Enabled, old.Enabled = 1, 0
+		set.Enabled = 1
 	}
 	if st.Enabled != 2 && st.BacklogLimit != 0 && st.BacklogLimit < KernelAuditBacklog {
 		set.Mask |= unix.AUDIT_STATUS_BACKLOG_LIMIT
-		set.BacklogLimit, old.BacklogLimit = KernelAuditBacklog, st.BacklogLimit
+		set.BacklogLimit = KernelAuditBacklog
 	}
 	if set.Mask == 0 {
-		return func() error { return nil }, nil
+		return nil
 	}
-	if err := setAuditStatus(set); err != nil {
-		return nil, err
+	if saved, _ := io.ReadAll(f); len(saved) == 0 {
+		// mask enabled backlog_limit: what to set back, as found.
+		if _, err := fmt.Fprintf(f, "%d %d %d\n", set.Mask, st.Enabled, st.BacklogLimit); err != nil {
+			return err
+		}
 	}
-	old.Mask = set.Mask
-	return func() error { return setAuditStatus(old) }, nil
+	return setAuditStatus(set)
+}
+
+// restoreKernelAudit puts back the state the lock file recorded, and empties it.
+func restoreKernelAudit(f *os.File) error {
+	data, err := io.ReadAll(io.NewSectionReader(f, 0, 64))
+	if err != nil || len(data) == 0 {
+		return err
+	}
+	var old auditStatus
+	if n, _ := fmt.Sscan(string(data), &old.Mask, &old.Enabled, &old.BacklogLimit); n != 3 {
+		return fmt.Errorf("%s: unreadable state %q", kernelAuditLock, data)
+	}
+	if err := setAuditStatus(old); err != nil {
+		return err
+	}
+	return f.Truncate(0)
 }
 
 // getAuditStatus asks the kernel for struct audit_status on a socket of its own, apart

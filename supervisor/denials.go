@@ -109,8 +109,9 @@ func (s *Supervisor) reportKernelLoss() {
 	}
 }
 
-// closeKernelDenials lets records still in flight arrive, stops the reader, and turns the
-// kernel's audit back off when this stack turned it on and no other stack runs.
+// closeKernelDenials lets records still in flight arrive, stops the reader, and puts the
+// kernel's audit back as it was when nothing else of confine's still needs it
+// (sandbox.EnableKernelAudit).
 func (s *Supervisor) closeKernelDenials() {
 	k := s.kernel
 	if k == nil {
@@ -120,23 +121,7 @@ func (s *Supervisor) closeKernelDenials() {
 	k.reader.Close()
 	<-k.done
 	s.reportKernelLoss()
-	if !s.otherStackRuns() {
-		k.restore()
-	}
-}
-
-// otherStackRuns reports whether another stack's supervisor is alive, and may rely on
-// the kernel's audit staying on.
-func (s *Supervisor) otherStackRuns() bool {
-	entries, _ := os.ReadDir(StateRoot)
-	for _, e := range entries {
-		if e.IsDir() && e.Name() != s.plan.Name {
-			if _, alive := Running(e.Name()); alive {
-				return true
-			}
-		}
-	}
-	return false
+	k.restore()
 }
 
 // componentOf names the stack's component that pid belongs to: a component's own process,
