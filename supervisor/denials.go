@@ -3,6 +3,7 @@ package supervisor
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -147,6 +148,7 @@ func (s *Supervisor) otherStackRuns() bool {
 }
 
 // componentOf names the stack's component that pid belongs to: a component's own process,
+// current or of a recent run (a seccomp kill's record arrives after the process is gone),
 // or one in its cgroup (named STACK.COMPONENT-…); "" for any other process.
 func (s *Supervisor) componentOf(pid int) string {
 	if pid <= 0 {
@@ -154,7 +156,7 @@ func (s *Supervisor) componentOf(pid int) string {
 	}
 	for _, c := range s.comps {
 		c.mu.Lock()
-		own := c.sb != nil && c.sb.Pid() == pid
+		own := c.sb != nil && c.sb.Pid() == pid || slices.Contains(c.pastPids, pid)
 		c.mu.Unlock()
 		if own {
 			return c.plan.Name
