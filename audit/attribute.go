@@ -56,8 +56,15 @@ func (a *Attributor) Seccomp(component, syscall, action string) map[string]any {
 	switch {
 	case len(rules) > 0 && !conditional:
 		d = denial(LayerSeccomp, what, "rule", rules[0], fmt.Sprintf("%s calls %s, which %s denies", component, syscall, ruleName(rules[0])))
+	case len(rules) == 1:
+		d = denial(LayerSeccomp, what, "rule", rules[0], fmt.Sprintf("%s calls %s with arguments that %s denies", component, syscall, ruleName(rules[0])))
 	case len(rules) > 0:
-		d = denial(LayerSeccomp, what, "rule", strings.Join(rules, "; "), fmt.Sprintf("%s calls %s with arguments that %s denies", component, syscall, ruleName(rules[0])))
+		// The kernel's record has no arguments: say which rules may have matched, not one.
+		names := make([]string, len(rules))
+		for i, r := range rules {
+			names[i] = ruleName(r)
+		}
+		d = denial(LayerSeccomp, what, "rule", strings.Join(rules, "; "), fmt.Sprintf("%s calls %s with arguments that one of %d rules denies: %s", component, syscall, len(rules), strings.Join(names, ", ")))
 	case allowsUnder(c, syscall):
 		d = denial(LayerSeccomp, what, "default", "", fmt.Sprintf("%s calls %s with arguments no syscalls.allow rule covers (on_violation %s)", component, syscall, c.Seccomp.DefaultAction))
 	default:
