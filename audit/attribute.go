@@ -212,7 +212,7 @@ func (a *Attributor) ingressReason(from, to string, src, dst netip.Addr, proto s
 		return fmt.Sprintf("%s's network.listen does not name %s", to, port)
 	}
 	if caller := a.comps[from]; caller != nil {
-		if why := flowWhy(caller, "egress", proto, dport, dst); why != "" {
+		if why := flowWhy(caller, "egress", proto, dport, dst, false); why != "" {
 			return fmt.Sprintf("%s's listen.from does not name %s (the call is declared at %s)", to, from, strings.Fields(why)[0])
 		}
 	}
@@ -238,25 +238,21 @@ func admits(callee *plan.Component, p *plan.Plan, caller, proto string, port uin
 	for _, c := range p.Components {
 		if c.Name == caller && c.Net.Address != "" {
 			addr, err := netip.ParseAddr(c.Net.Address)
-			return err == nil && flowWhyFrom(callee, "ingress", proto, port, addr) != ""
+			return err == nil && flowWhy(callee, "ingress", proto, port, addr, true) != ""
 		}
 	}
 	return false
 }
 
-// flowWhy is the Why of the c's flow in set that covers dst and port, or "".
-func flowWhy(c *plan.Component, set, proto string, port uint16, dst netip.Addr) string {
+// flowWhy is the Why of c's flow in set that covers port and, on its dst side (or its
+// src side when bySrc), addr; "" when none does.
+func flowWhy(c *plan.Component, set, proto string, port uint16, addr netip.Addr, bySrc bool) string {
 	for _, f := range c.Net.Firewall.Flows {
-		if f.Set == set && f.Proto == proto && f.First <= port && port <= f.Last && contains(f.Dst, dst) {
-			return f.Why
+		cidr := f.Dst
+		if bySrc {
+			cidr = f.Src
 		}
-	}
-	return ""
-}
-
-func flowWhyFrom(c *plan.Component, set, proto string, port uint16, src netip.Addr) string {
-	for _, f := range c.Net.Firewall.Flows {
-		if f.Set == set && f.Proto == proto && f.First <= port && port <= f.Last && contains(f.Src, src) {
+		if f.Set == set && f.Proto == proto && f.First <= port && port <= f.Last && contains(cidr, addr) {
 			return f.Why
 		}
 	}
