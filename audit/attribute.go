@@ -56,8 +56,15 @@ func (a *Attributor) Seccomp(component, syscall, action string) map[string]any {
 	switch {
 	case len(rules) > 0 && !conditional:
 		d = denial(LayerSeccomp, what, "rule", rules[0], fmt.Sprintf("%s calls %s, which %s denies", component, syscall, ruleName(rules[0])))
+	case len(rules) == 1:
+		d = denial(LayerSeccomp, what, "rule", rules[0], fmt.Sprintf("%s calls %s with arguments that %s denies", component, syscall, ruleName(rules[0])))
 	case len(rules) > 0:
-		d = denial(LayerSeccomp, what, "rule", strings.Join(rules, "; "), fmt.Sprintf("%s calls %s with arguments that %s denies", component, syscall, ruleName(rules[0])))
+		// The kernel's record has no arguments: say which rules may have matched, not one.
+		names := make([]string, len(rules))
+		for i, r := range rules {
+			names[i] = ruleName(r)
+		}
+		d = denial(LayerSeccomp, what, "rule", strings.Join(rules, "; "), fmt.Sprintf("%s calls %s with arguments that one of %d rules denies: %s", component, syscall, len(rules), strings.Join(names, ", ")))
 	case allowsUnder(c, syscall):
 		d = denial(LayerSeccomp, what, "default", "", fmt.Sprintf("%s calls %s with arguments no syscalls.allow rule covers (on_violation %s)", component, syscall, c.Seccomp.DefaultAction))
 	default:
@@ -208,7 +215,7 @@ func (a *Attributor) ingressReason(from, to string, src, dst netip.Addr, proto s
 		return fmt.Sprintf("%s's network.listen does not name %s", to, port)
 	}
 	if caller := a.comps[from]; caller != nil {
-		if why := flowWhy(caller, "egress", proto, dport, dst); why != "" {
+		if why := flowWhy(caller, "egress", proto, dport, dst, false); why != "" {
 			return fmt.Sprintf("%s's listen.from does not name %s (the call is declared at %s)", to, from, strings.Fields(why)[0])
 		}
 	}
@@ -234,25 +241,21 @@ func admits(callee *plan.Component, p *plan.Plan, caller, proto string, port uin
 	for _, c := range p.Components {
 		if c.Name == caller && c.Net.Address != "" {
 			addr, err := netip.ParseAddr(c.Net.Address)
-			return err == nil && flowWhyFrom(callee, "ingress", proto, port, addr) != ""
+			return err == nil && flowWhy(callee, "ingress", proto, port, addr, true) != ""
 		}
 	}
 	return false
 }
 
-// flowWhy is the Why of the c's flow in set that covers dst and port, or "".
-func flowWhy(c *plan.Component, set, proto string, port uint16, dst netip.Addr) string {
+// flowWhy is the Why of c's flow in set that covers port and, on its dst side (or its
+// src side when bySrc), addr; "" when none does.
+func flowWhy(c *plan.Component, set, proto string, port uint16, addr netip.Addr, bySrc bool) string {
 	for _, f := range c.Net.Firewall.Flows {
-		if f.Set == set && f.Proto == proto && f.First <= port && port <= f.Last && contains(f.Dst, dst) {
-			return f.Why
+		cidr := f.Dst
+		if bySrc {
+			cidr = f.Src
 		}
-	}
-	return ""
-}
-
-func flowWhyFrom(c *plan.Component, set, proto string, port uint16, src netip.Addr) string {
-	for _, f := range c.Net.Firewall.Flows {
-		if f.Set == set && f.Proto == proto && f.First <= port && port <= f.Last && contains(f.Src, src) {
+		if f.Set == set && f.Proto == proto && f.First <= port && port <= f.Last && contains(cidr, addr) {
 			return f.Why
 		}
 	}

@@ -15,7 +15,7 @@ type diffSpan struct {
 	first, last int
 }
 
-func (s diffSpan) String() string { return PortString(s.proto, uint16(s.first), uint16(s.last)) }
+func (s diffSpan) String() string { return plan.PortString(s.proto, uint16(s.first), uint16(s.last)) }
 
 func (s diffSpan) within(o diffSpan) bool {
 	return s.proto == o.proto && s.first >= o.first && s.last <= o.last

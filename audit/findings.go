@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/confine-sandbox/confine/policy/plan"
 )
 
 // Severity ranks a finding: critical, high, medium, low or info.
@@ -323,7 +325,7 @@ func findPublished(s *subject) []Finding {
 				continue
 			}
 			for _, p := range s.published {
-				if PortString(p.Proto, p.Port, p.Port) != l.Port {
+				if plan.PortString(p.Proto, p.Port, p.Port) != l.Port {
 					continue
 				}
 				f := Finding{Severity: Low, Title: fmt.Sprintf("%s is published on the host's loopback %s:%d", l.Port, p.HostAddress, p.HostPort),

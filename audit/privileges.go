@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"fmt"
 	"net/netip"
 	"slices"
 	"sort"
@@ -191,13 +190,13 @@ func flows(c *plan.Component, names map[string]string) ([]Listener, []Reach) {
 	listen := []Listener{}
 	byPort := map[string]int{}
 	for _, l := range c.Net.Listen {
-		port := PortString(l.Proto, l.First, l.Last)
+		port := plan.PortString(l.Proto, l.First, l.Last)
 		byPort[port] = len(listen)
 		listen = append(listen, Listener{Port: port, From: []Caller{}})
 	}
 	reaches := []Reach{}
 	for _, f := range c.Net.Firewall.Flows {
-		port := PortString(f.Proto, f.First, f.Last)
+		port := plan.PortString(f.Proto, f.First, f.Last)
 		switch f.Set {
 		case "ingress":
 			i, ok := byPort[port]
@@ -247,14 +246,6 @@ func hostOf(cidr string) string {
 		return ""
 	}
 	return pfx.Addr().String()
-}
-
-// PortString writes a port range as policies do: "5432/tcp", "5000-5010/udp".
-func PortString(proto string, first, last uint16) string {
-	if first == last {
-		return fmt.Sprintf("%d/%s", first, proto)
-	}
-	return fmt.Sprintf("%d-%d/%s", first, last, proto)
 }
 
 // Edge is one line of the communication matrix: From may open Ports to To.

@@ -62,7 +62,7 @@ func (e *writer) stack(p *plan.Plan) {
 		e.line(2, "(none: the components cannot reach each other)")
 	}
 	for _, f := range p.Network.Firewall.Flows {
-		e.line(2, "%s → %s on %s", e.peer(f.Src), e.peer(f.Dst), ports(f.Proto, f.First, f.Last))
+		e.line(2, "%s → %s on %s", e.peer(f.Src), e.peer(f.Dst), plan.PortString(f.Proto, f.First, f.Last))
 	}
 	for _, pub := range p.Network.Published {
 		e.line(1, "Publishes %s:%d on the host to %s:%d/%s.", pub.HostAddress, pub.HostPort, pub.Component, pub.Port, pub.Proto)
@@ -142,9 +142,9 @@ func (e *writer) network(c *plan.Component) {
 	for _, f := range n.Firewall.Flows {
 		switch f.Set {
 		case "ingress":
-			in = append(in, fmt.Sprintf("%s from %s", ports(f.Proto, f.First, f.Last), e.peer(f.Src)))
+			in = append(in, fmt.Sprintf("%s from %s", plan.PortString(f.Proto, f.First, f.Last), e.peer(f.Src)))
 		case "egress":
-			out = append(out, fmt.Sprintf("%s on %s", e.peer(f.Dst), ports(f.Proto, f.First, f.Last)))
+			out = append(out, fmt.Sprintf("%s on %s", e.peer(f.Dst), plan.PortString(f.Proto, f.First, f.Last)))
 		}
 	}
 	e.line(2, "accepts: %s", list(in))
@@ -237,13 +237,6 @@ func args(a []plan.SeccompArg) string {
 		parts = append(parts, fmt.Sprintf("arg%d %s %#x", c.Index, op, c.Value))
 	}
 	return strings.Join(parts, " and ")
-}
-
-func ports(proto string, first, last uint16) string {
-	if first == last {
-		return fmt.Sprintf("%d/%s", first, proto)
-	}
-	return fmt.Sprintf("%d-%d/%s", first, last, proto)
 }
 
 func portList(p []uint16, handled []string, right string) string {

@@ -48,7 +48,7 @@ func compileSeccomp(c *Component, cp *plan.Component, programs map[string][]byte
 		errno := errnos[or(r.Errno, "EACCES")]
 		for _, written := range r.Names {
 			for _, name := range expandNames([]string{written}, groups) {
-				denied[name+"/"+altKey(conds)] = plan.SeccompDeny{Syscall: name, Why: c.origin("syscalls.deny", written), Args: len(conds) > 0}
+				denied[name+"/"+altKey(conds)] = plan.SeccompDeny{Syscall: name, Why: c.origin("syscalls.deny", denyKey(written, conds)), Args: len(conds) > 0}
 			}
 		}
 		for _, name := range expandNames(r.Names, groups) {

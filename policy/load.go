@@ -34,28 +34,34 @@ func Load(fsys fs.FS, name string) (*Component, error) {
 }
 
 // recordOrigins notes where each path and syscall deny is declared, file shown as given.
+// A deny is keyed by its name as written and its argument conditions (denyKey), so two
+// rules for one syscall (ioctl TIOCSTI, ioctl TIOCLINUX) keep their own positions.
 func (c *Component) recordOrigins(file string) {
 	c.origins = map[string]string{}
-	note := func(kind, path string, i int, value string) {
+	note := func(key, path string, i int, value string) {
 		p := fmt.Sprintf("%s[%d]", path, i)
 		pos := c.pos.at(p)
 		pos.File = file
-		c.origins[kind+" "+value] = fmt.Sprintf("%s %s %s", pos, p, value)
+		c.origins[key] = fmt.Sprintf("%s %s %s", pos, p, value)
 	}
 	for _, l := range []struct {
 		path  string
 		items []string
 	}{{"filesystem.read", c.Filesystem.Read}, {"filesystem.write", c.Filesystem.Write}, {"filesystem.tmpfs", c.Filesystem.Tmpfs}} {
 		for i, v := range l.items {
-			note(l.path, l.path, i, v)
+			note(l.path+" "+v, l.path, i, v)
 		}
 	}
 	for i, r := range c.Syscalls.Deny {
+		conds := argConds(r.Args)
 		for _, name := range r.Names {
-			note("syscalls.deny", "syscalls.deny", i, name)
+			note("syscalls.deny "+denyKey(name, conds), "syscalls.deny", i, name)
 		}
 	}
 }
+
+// denyKey is a syscalls.deny origin's value: the name as written and the conditions.
+func denyKey(name string, conds alt) string { return name + "/" + altKey(conds) }
 
 // origin is the declaration recorded for kind and value, or "".
 func (c *Component) origin(kind, value string) string { return c.origins[kind+" "+value] }

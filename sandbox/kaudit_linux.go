@@ -10,8 +10,8 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
+	"github.com/confine-sandbox/confine/internal/sockstat"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
@@ -196,24 +196,10 @@ func (r *AuditReader) Lost() (AuditLoss, error) {
 // countDrops adds the messages netlink_overrun discarded since the last call, read as
 // SO_MEMINFO's sk_drops (as the NFLOG reader does).
 func (r *AuditReader) countDrops() error {
-	raw, err := r.conn.SyscallConn()
+	drops, err := sockstat.Drops(r.conn)
 	if err != nil {
 		return err
 	}
-	var mem [unix.SK_MEMINFO_VARS]uint32
-	size := uint32(unsafe.Sizeof(mem))
-	var errno unix.Errno
-	err = raw.Control(func(fd uintptr) {
-		_, _, errno = unix.Syscall6(unix.SYS_GETSOCKOPT, fd, unix.SOL_SOCKET, unix.SO_MEMINFO,
-			uintptr(unsafe.Pointer(&mem)), uintptr(unsafe.Pointer(&size)), 0)
-	})
-	if err != nil {
-		return err
-	}
-	if errno != 0 {
-		return fmt.Errorf("getsockopt SO_MEMINFO: %w", errno)
-	}
-	drops := mem[unix.SK_MEMINFO_DROPS]
 	n := uint64(drops - r.drops) // modular: the kernel counter is 32 bits
 	r.drops = drops
 	r.unreported += n

@@ -70,7 +70,13 @@ type component struct {
 	generation int
 	healthy    chan struct{} // closed once healthy (or running, without a check)
 	started    chan struct{} // closed when the current run started or failed to
+	// pastPids are the pids of the last runs, newest last, so that kernel denial records
+	// read after a run ended still name this component (componentOf).
+	pastPids []int
 }
+
+// maxPastPids bounds component.pastPids under a restart loop.
+const maxPastPids = 16
 
 func newComponent(s *Supervisor, c *plan.Component, index int, log *logBook) *component {
 	return &component{
@@ -228,6 +234,10 @@ func (c *component) once() (int, error) {
 	end := time.Now().UTC()
 	c.mu.Lock()
 	c.sb = nil
+	c.pastPids = append(c.pastPids, sb.Pid())
+	if len(c.pastPids) > maxPastPids {
+		c.pastPids = c.pastPids[1:]
+	}
 	c.status.State, c.status.Pid, c.status.FinishedAt = StateExited, 0, &end
 	c.status.ExitCode = &code
 	if c.plan.Supervise.Health != nil {

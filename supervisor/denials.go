@@ -19,14 +19,16 @@ import (
 type kernelDenials struct {
 	reader  *sandbox.AuditReader
 	restore func() error
-	done    chan struct{}
+	// done is closed when collectKernel returns; nil until startKernelDenials.
+	done chan struct{}
 	// reported is the loss already written, so each audit.lost says what is new.
 	reported sandbox.AuditLoss
 }
 
 // openKernelDenials turns the kernel's audit on if it is off (Landlock logs nothing
-// otherwise) and joins its log group. What fails is returned for the log's audit.open
-// record: the stack still runs, and the log says which denials it cannot show.
+// otherwise) and joins its log group; startKernelDenials starts reading. What fails is
+// returned for the log's audit.open record: the stack still runs, and the log says which
+// denials it cannot show.
 func (s *Supervisor) openKernelDenials() error {
 	restore, err := sandbox.EnableKernelAudit()
 	if err != nil {
@@ -37,9 +39,17 @@ func (s *Supervisor) openKernelDenials() error {
 		restore()
 		return fmt.Errorf("reading the kernel's audit log: %w", err)
 	}
-	s.kernel = &kernelDenials{reader: r, restore: restore, done: make(chan struct{})}
-	go s.collectKernel()
+	s.kernel = &kernelDenials{reader: r, restore: restore}
 	return nil
+}
+
+// startKernelDenials starts collecting once s.comps and s.auditLog are set, which the
+// collector reads without a lock; records that arrive before wait in the socket.
+func (s *Supervisor) startKernelDenials() {
+	if s.kernel != nil {
+		s.kernel.done = make(chan struct{})
+		go s.collectKernel()
+	}
 }
 
 // collectKernel emits a denial event for each kernel record about one of the stack's
@@ -119,12 +129,15 @@ func (s *Supervisor) closeKernelDenials() {
 	}
 	time.Sleep(200 * time.Millisecond) // the kernel's queue drains to readers within this
 	k.reader.Close()
-	<-k.done
+	if k.done != nil {
+		<-k.done
+	}
 	s.reportKernelLoss()
 	k.restore()
 }
 
 // componentOf names the stack's component that pid belongs to: a component's own process,
+// current or of a recent run (a seccomp kill's record arrives after the process is gone),
 // or one in its cgroup (named STACK.COMPONENT-…); "" for any other process.
 func (s *Supervisor) componentOf(pid int) string {
 	if pid <= 0 {
@@ -132,7 +145,7 @@ func (s *Supervisor) componentOf(pid int) string {
 	}
 	for _, c := range s.comps {
 		c.mu.Lock()
-		own := c.sb != nil && c.sb.Pid() == pid
+		own := c.sb != nil && c.sb.Pid() == pid || slices.Contains(c.pastPids, pid)
 		c.mu.Unlock()
 		if own {
 			return c.plan.Name

@@ -165,6 +165,7 @@ func Up(p *plan.Plan, opts Options) (_ *Supervisor, err error) {
 	for _, name := range order {
 		s.comps = append(s.comps, s.byName[name])
 	}
+	s.startKernelDenials()
 	for _, c := range s.comps {
 		s.runners.Add(1)
 		go func() { defer s.runners.Done(); c.run(s.ctx) }()

@@ -119,13 +119,13 @@ Reading the kernel's denials turns the kernel's audit on while stacks run.`,
 	return cmd
 }
 
-// upDetached re-executes confine as the stack's supervisor in a session of its own, its
-// output in /run/confine/stacks/NAME.log, and returns once it says the stack is up.
 // defaultAuditLog is where a stack's audit log goes unless --audit-log names a file.
 func defaultAuditLog(stack string) string {
 	return filepath.Join("/var/log/confine", stack, "audit.log")
 }
 
+// upDetached re-executes confine as the stack's supervisor in a session of its own, its
+// output in /run/confine/stacks/NAME.log, and returns once it says the stack is up.
 func upDetached(cmd *cobra.Command, file, name string, wait, grace time.Duration, auditLog string) error {
 	if err := os.MkdirAll(supervisor.StateRoot, 0o700); err != nil {
 		return err

@@ -23,6 +23,7 @@ import (
 
 	"github.com/confine-sandbox/confine/audit"
 	"github.com/confine-sandbox/confine/policy"
+	"github.com/confine-sandbox/confine/policy/plan"
 	"github.com/confine-sandbox/confine/tests/testenv"
 )
 
@@ -88,7 +89,7 @@ func shopReport(t *testing.T) (*audit.Report, map[string]string, string) {
 	flows := map[string]string{}
 	for _, f := range p.Network.Firewall.Flows {
 		from, to := names[prefixAddr(t, f.Src)], names[prefixAddr(t, f.Dst)]
-		flows[from+">"+to] = audit.PortString(f.Proto, f.First, f.Last)
+		flows[from+">"+to] = plan.PortString(f.Proto, f.First, f.Last)
 	}
 	return r, flows, path
 }
