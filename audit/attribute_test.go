@@ -37,6 +37,7 @@ func TestAttribute(t *testing.T) {
 		{"explicit deny", a.Seccomp("api", "ptrace", "errno"), "rule", "shop/api.yaml:23:10 syscalls.deny[0] ptrace", "which syscalls.deny[0] (shop/api.yaml:23:10) denies"},
 		{"profile deny", a.Seccomp("api", "clone3", "errno"), "rule", "profiles/default.yaml:", "denies"},
 		{"argument denies", a.Seccomp("api", "socket", "errno"), "rule", "profiles/", "api calls socket with arguments that one of 4 rules denies: syscalls.deny[0] (profiles/service.yaml:21:7), syscalls.deny[1] (profiles/service.yaml:26:7), syscalls.deny[2] (profiles/service.yaml:30:7), syscalls.deny[1] (profiles/default.yaml:188:7)"},
+		{"logged only", a.Seccomp("api", "mount", "log"), "default", "", "on_violation log let it through and logged it"},
 		{"not allowed", a.Seccomp("api", "mount", "errno"), "default", "", "api calls mount, which syscalls.allow does not name (on_violation errno)"},
 		{"write under read", a.Landlock("api", []string{"fs.write_file"}, "/app/config", 0), "default", "", "the nearest grant, filesystem.read[0] (shop/api.yaml:11:10) /app, gives only execute, read_dir, read_file"},
 		{"write nowhere", a.Landlock("api", []string{"fs.make_reg"}, "/etc/passwd", 0), "default", "", "which no filesystem declaration names"},

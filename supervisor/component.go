@@ -190,6 +190,8 @@ func (c *component) once() (int, error) {
 	launching := make(chan struct{})
 	c.launching = launching
 	c.mu.Unlock()
+	// Logged before the launch, so that no denial of the run can come before it.
+	c.sup.events.emit(c.plan.Name, EventPolicy, enforcement(c.plan, c.sup.skip))
 	sb, err := sandbox.Launch(context.Background(), c.plan, opts, c.sup.skip)
 	now := time.Now().UTC()
 	c.mu.Lock()
@@ -217,7 +219,6 @@ func (c *component) once() (int, error) {
 	}
 	c.signalStarted()
 	c.mu.Unlock()
-	c.sup.events.emit(c.plan.Name, EventPolicy, enforcement(c.plan, c.sup.skip))
 	c.sup.events.emit(c.plan.Name, EventStart, map[string]any{
 		"pid": sb.Pid(), "policy": c.plan.Source, "policy_sha256": c.plan.SourceHash,
 		"seccomp_sha256": c.plan.Seccomp.ProgramSHA256, "generation": gen,

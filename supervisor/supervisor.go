@@ -69,8 +69,10 @@ type Supervisor struct {
 	kernel *kernelDenials
 	// auditLog receives every event, chained; nil without Options.AuditLog.
 	auditLog *audit.Writer
-	comps    []*component // in start order
-	byName   map[string]*component
+	// auditFailed is set (under the bus lock) once the log has failed and it was said.
+	auditFailed bool
+	comps       []*component // in start order
+	byName      map[string]*component
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -98,8 +100,13 @@ func Up(p *plan.Plan, opts Options) (_ *Supervisor, err error) {
 	s.attribute = audit.NewAttributor(p)
 	s.events = newBus(p.Name, func(e Event) {
 		if s.auditLog != nil {
-			// A failed writer keeps failing; the stack runs on, and verify shows the end.
-			s.auditLog.Append(audit.Record{Time: e.Time, Stack: e.Stack, Component: e.Component, Kind: e.Kind, Details: e.Details})
+			// A failed writer keeps failing; the stack runs on, says so once, and verify
+			// shows where the log ends.
+			_, err := s.auditLog.Append(audit.Record{Time: e.Time, Stack: e.Stack, Component: e.Component, Kind: e.Kind, Details: e.Details})
+			if err != nil && !s.auditFailed && opts.Warn != nil {
+				s.auditFailed = true
+				opts.Warn("the audit log failed; events go on to `confine events` only: " + err.Error())
+			}
 		}
 		if opts.OnEvent != nil {
 			opts.OnEvent(e)
