@@ -3,7 +3,6 @@ package audit_test
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -14,20 +13,6 @@ import (
 	"github.com/confine-sandbox/confine/policy"
 	"github.com/confine-sandbox/confine/policy/plan"
 )
-
-// -update rewrites the golden files. Other golden tests of this package may define the
-// same flag: define it only if none has (package variables initialise before init), and
-// read it by name.
-func init() {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite the golden files")
-	}
-}
-
-func updating() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
 
 // component is the api of examples/shop as a Plan would have it, small enough to edit
 // one field at a time.
@@ -348,25 +333,8 @@ func TestDiffGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			diffGolden(t, filepath.Join(dir, tc.name+".md"), []byte(diffMarkdown(d)))
-			diffGolden(t, filepath.Join(dir, tc.name+".json"), append(js, '\n'))
+			golden(t, filepath.Join(dir, tc.name+".md"), []byte(diffMarkdown(d)))
+			golden(t, filepath.Join(dir, tc.name+".json"), append(js, '\n'))
 		})
-	}
-}
-
-func diffGolden(t *testing.T, file string, got []byte) {
-	t.Helper()
-	if updating() {
-		if err := os.WriteFile(file, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatalf("%v (go test ./audit -update writes it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (go test ./audit -update rewrites it); got:\n%s", file, got)
 	}
 }

@@ -3,7 +3,6 @@ package audit_test
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
 	"strings"
 	"testing"
@@ -13,19 +12,6 @@ import (
 	"github.com/confine-sandbox/confine/policy"
 	"github.com/confine-sandbox/confine/policy/plan"
 )
-
-// updateGolden is -update: rewrite testdata/*.report.* (go test ./audit -update; review the
-// diff). It shares the flag with any other golden test of the package.
-var updateGolden = func() *bool {
-	if f := flag.Lookup("update"); f != nil {
-		if g, ok := f.Value.(flag.Getter); ok {
-			if b, ok := g.Get().(bool); ok {
-				return &b
-			}
-		}
-	}
-	return flag.Bool("update", false, "rewrite the golden files")
-}()
 
 // reportTime is every golden's Generated time: reports must not depend on the clock.
 var reportTime = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
@@ -88,23 +74,11 @@ func TestReportGolden(t *testing.T) {
 	for _, stack := range []string{"shop", "demo"} {
 		r := exampleReport(t, stack)
 		for _, format := range []string{"md", "html", "json"} {
-			golden := "testdata/" + stack + ".report." + format
+			file := "testdata/" + stack + ".report." + format
 			got := render(t, r, format)
-			if *updateGolden {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				continue
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./audit -update)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("%s differs; run go test ./audit -update and review the diff", golden)
-			}
+			golden(t, file, got)
 			if again := render(t, exampleReport(t, stack), format); !bytes.Equal(got, again) {
-				t.Errorf("%s: two reports of the same inputs differ", golden)
+				t.Errorf("%s: two reports of the same inputs differ", file)
 			}
 		}
 	}

@@ -88,30 +88,41 @@ func compile(t *testing.T, extra string, args ...string) *plan.Component {
 	return &p.Components[0]
 }
 
-// run starts the component, lets it go and returns its probe results and exit status.
-func run(t *testing.T, c *plan.Component) (map[string]result, int) {
+// launch runs c to its end and returns its host pid, exit status and output.
+func launch(t *testing.T, c *plan.Component) (pid, code int, out string) {
 	t.Helper()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	var out, errOut bytes.Buffer
-	sb, err := sandbox.Launch(context.Background(), c, sandbox.Options{Stdout: &out, Stderr: &errOut}, nil)
+	var stdout, stderr bytes.Buffer
+	sb, err := sandbox.Launch(context.Background(), c, sandbox.Options{Stdout: &stdout, Stderr: &stderr}, nil)
 	if err != nil {
-		t.Fatalf("launch: %v\nstderr: %s", err, errOut.String())
+		t.Fatalf("launch: %v\nstderr: %s", err, stderr.String())
 	}
-	code, err := sb.Wait()
+	code, err = sb.Wait()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return sb.Pid(), code, stdout.String()
+}
+
+// run starts the component, lets it go and returns its probe results and exit status.
+func run(t *testing.T, c *plan.Component) (map[string]result, int) {
+	t.Helper()
+	_, code, out := launch(t, c)
+	return results(out), code
+}
+
+// results reads the probe's JSON lines.
+func results(out string) map[string]result {
 	res := map[string]result{}
-	dec := json.NewDecoder(&out)
+	dec := json.NewDecoder(strings.NewReader(out))
 	for {
 		var r result
 		if dec.Decode(&r) != nil {
-			break
+			return res
 		}
 		res[r.Probe] = r
 	}
-	return res, code
 }
 
 func TestRunBasics(t *testing.T) {
@@ -521,15 +532,7 @@ func TestRootless(t *testing.T) {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("rootless run: %v\n%s", err, stderr.String())
 	}
-	res := map[string]result{}
-	dec := json.NewDecoder(&out)
-	for {
-		var r result
-		if dec.Decode(&r) != nil {
-			break
-		}
-		res[r.Probe] = r
-	}
+	res := results(out.String())
 	for probe, allowed := range map[string]bool{"id:": true, "write:" + data + "/x": true, "bind:8080": true, "mount:/x": false, "read:/etc/passwd": false, "bind:9090": false} {
 		if r := res[probe]; r.OK != allowed {
 			t.Errorf("%s: %+v, want allowed=%v", probe, r, allowed)

@@ -1,109 +1,18 @@
-package sandbox_test
+//go:build linux
+
+package run_test
 
 import (
-	"bytes"
-	"context"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
-	"testing/fstest"
 	"time"
 
-	"github.com/confine-sandbox/confine/policy"
-	"github.com/confine-sandbox/confine/policy/plan"
 	"github.com/confine-sandbox/confine/sandbox"
 	"github.com/confine-sandbox/confine/tests/testenv"
 )
-
-// TestMain turns the test binary into the init stage when Start re-executes it.
-func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == sandbox.InitArg {
-		sandbox.Init()
-	}
-	code := m.Run()
-	if probeDir != "" {
-		os.RemoveAll(probeDir)
-	}
-	os.Exit(code)
-}
-
-var (
-	probeOnce sync.Once
-	probeDir  string
-	probeErr  error
-)
-
-// buildProbe builds tests/probe once into a directory anyone can read (the component
-// runs as uid 1000).
-func buildProbe(t *testing.T) string {
-	t.Helper()
-	probeOnce.Do(func() {
-		probeDir, probeErr = os.MkdirTemp("", "confine-kaudit-")
-		if probeErr != nil {
-			return
-		}
-		os.Chmod(probeDir, 0o755)
-		build := exec.Command("go", "build", "-o", filepath.Join(probeDir, "probe"), "../tests/probe")
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := build.CombinedOutput(); err != nil {
-			probeErr = &buildError{err, out}
-		}
-	})
-	if probeErr != nil {
-		t.Fatal(probeErr)
-	}
-	return probeDir
-}
-
-type buildError struct {
-	err error
-	out []byte
-}
-
-func (e *buildError) Error() string { return e.err.Error() + "\n" + string(e.out) }
-
-// probeComponent compiles a policy that runs the probe with args as uid 1000.
-func probeComponent(t *testing.T, extra string, args ...string) *plan.Component {
-	t.Helper()
-	dir := buildProbe(t)
-	quoted := []string{`"` + dir + `/probe"`}
-	for _, a := range args {
-		quoted = append(quoted, `"`+a+`"`)
-	}
-	src := "version: 1\nname: kaudit\nrun: {command: [" + strings.Join(quoted, ", ") + "], user: \"1000:1000\"}\n" +
-		"filesystem:\n  read: [" + dir + "]\n" + extra + "syscalls: {extends: default}\n"
-	s, err := policy.Open(fstest.MapFS{"p.yaml": {Data: []byte(src)}}, "p.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := policy.Compile(s)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, src)
-	}
-	return &p.Components[0]
-}
-
-// runComponent runs c to its end and returns its pid (the host's) and its output.
-func runComponent(t *testing.T, c *plan.Component) (int, string) {
-	t.Helper()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	var out, errOut bytes.Buffer
-	sb, err := sandbox.Launch(context.Background(), c, sandbox.Options{Stdout: &out, Stderr: &errOut}, nil)
-	if err != nil {
-		t.Fatalf("launch: %v\n%s", err, errOut.String())
-	}
-	if _, err := sb.Wait(); err != nil {
-		t.Fatal(err)
-	}
-	return sb.Pid(), out.String()
-}
 
 // listen turns audit on for the test and starts a reader whose denials arrive on the
 // returned channel until the test ends.
@@ -174,8 +83,8 @@ func TestKernelAuditDenials(t *testing.T) {
 	// Opening /proc/self/comm with O_CREAT|O_WRONLY asks for two rights Landlock's
 	// read-only /proc lacks: two records in one event. The write to data is the allowed
 	// twin, which must log nothing.
-	c := probeComponent(t, extra, "syscall:321", "write:/proc/self/comm", "connect:127.0.0.1:9", "write:"+data+"/ok")
-	pid, out := runComponent(t, c)
+	c := compile(t, extra, "syscall:321", "write:/proc/self/comm", "connect:127.0.0.1:9", "write:"+data+"/ok")
+	pid, _, out := launch(t, c)
 	if !strings.Contains(out, `"probe":"write:`+data+`/ok","ok":true`) {
 		t.Errorf("the allowed write failed:\n%s", out)
 	}
@@ -226,9 +135,9 @@ func TestKernelAuditLoad(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := probeComponent(t, tc.extra, "repeat:"+strconv.Itoa(n)+"/"+tc.probe)
+		c := compile(t, tc.extra, "repeat:"+strconv.Itoa(n)+"/"+tc.probe)
 		start := time.Now()
-		pid, out := runComponent(t, c)
+		pid, _, out := launch(t, c)
 		ran := time.Since(start)
 		var got int
 		var reported uint64
