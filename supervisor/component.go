@@ -171,6 +171,7 @@ func (c *component) once() (int, error) {
 		Hosts:      hostsFile(c.plan),
 		Freezer:    true,
 		CgroupName: c.sup.plan.Name + "." + c.plan.Name,
+		Stack:      c.sup.plan.Name,
 		Attach: func(sb *sandbox.Sandbox) error {
 			if c.sup.bridge != nil {
 				if err := c.sup.bridge.Attach(sb.NetNS(), netfilter.PortName(c.index, gen), c.plan.Net.Address); err != nil {
