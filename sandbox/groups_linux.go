@@ -2,8 +2,10 @@ package sandbox
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -36,7 +38,9 @@ func resolveGroups(cfg *initConfig) error {
 		}
 		if table == nil {
 			var err error
-			if table, err = readGroupFile("/etc/group"); err != nil {
+			if table, err = readGroupFile("/etc/group"); errors.Is(err, fs.ErrNotExist) && cfg.Component.Process.Rootfs == "" {
+				return fmt.Errorf("run.groups: resolving %q: the sandbox has no /etc/group; list /etc/group under filesystem.read, or give the gid", n)
+			} else if err != nil {
 				return fmt.Errorf("run.groups: resolving %q: %w", n, err)
 			}
 		}

@@ -75,6 +75,16 @@ func closeMounts(ms []mountFD) {
 	}
 }
 
+// seqpacketPair is a connected unix socket pair that keeps message boundaries, for
+// passing descriptors one per message.
+func seqpacketPair() (*os.File, *os.File, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("socketpair: %w", err)
+	}
+	return os.NewFile(uintptr(fds[0]), "mounts"), os.NewFile(uintptr(fds[1]), "mounts"), nil
+}
+
 // sendMounts passes the detached mounts to the init stage over the SOCK_SEQPACKET
 // socket: one message each, the mount's index in the Plan and its descriptor
 // (SCM_RIGHTS). Closing the socket ends the list.

@@ -221,16 +221,6 @@ func idMap(id uint32, invoker int, base uint32, rootless bool) []syscall.SysProc
 	return []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(base), Size: RangeSize}}
 }
 
-// seqpacketPair is a connected unix socket pair that keeps message boundaries, for
-// passing descriptors one per message.
-func seqpacketPair() (*os.File, *os.File, error) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, nil, fmt.Errorf("socketpair: %w", err)
-	}
-	return os.NewFile(uintptr(fds[0]), "mounts"), os.NewFile(uintptr(fds[1]), "mounts"), nil
-}
-
 // HostIDs is the component's first host uid and gid as root (each the start of a
 // RangeSize range), or 0, 0 without root.
 func (s *Sandbox) HostIDs() (uid, gid uint32) { return s.ids.UID, s.ids.GID }
