@@ -4,6 +4,7 @@ package run_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -222,5 +223,38 @@ func TestGroups(t *testing.T) {
 		if r := res["read:"+key]; r.OK != tc.readable {
 			t.Errorf("read %s, groups %s: %+v (owner inside %s), want readable=%v", tc.read, tc.groups, r, res["stat:"+key].Out, tc.readable)
 		}
+	}
+}
+
+// TestIdmapUnsupportedFailsClosed idmaps a path on sysfs, which has no idmapped mounts:
+// the start fails at idmap naming the path, leaving nothing behind, unless best_effort
+// lists idmap, when the path is bound unmapped and a finding says so.
+func TestIdmapUnsupportedFailsClosed(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	const path = "/sys/kernel/mm"
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	body := "filesystem:\n  read: [" + probeDir + ", {path: " + path + ", idmap: true}]\n"
+	before, _ := filepath.Glob(filepath.Join(os.TempDir(), "confine-root-*"))
+	_, err := sandbox.Launch(context.Background(), component(t, "noidmap", "0", body, "ls:"+path), sandbox.Options{}, nil)
+	var se *sandbox.StepError
+	if !errors.As(err, &se) || se.Step != "idmap" || !strings.Contains(se.Err, path) || !strings.Contains(se.Err, "no idmapped mounts") {
+		t.Fatalf("idmap on sysfs: %v, want a StepError at idmap naming %s", err, path)
+	}
+	if after, _ := filepath.Glob(filepath.Join(os.TempDir(), "confine-root-*")); len(after) > len(before) {
+		t.Errorf("root directory left behind: %v", after)
+	}
+	var out strings.Builder
+	sb, err := sandbox.Launch(context.Background(), component(t, "noidmap", "0", body+"best_effort: [idmap]\n", "ls:"+path),
+		sandbox.Options{Stdout: &out}, nil)
+	if err != nil {
+		t.Fatalf("with best_effort: [idmap]: %v", err)
+	}
+	sb.Wait()
+	if f := sb.Findings(); len(f) != 1 || f[0].Mechanism != "idmap" || !strings.Contains(f[0].Detail, path) {
+		t.Errorf("findings %v, want one for idmap naming %s", f, path)
+	}
+	if r := results(out.String())["ls:"+path]; !r.OK {
+		t.Errorf("the unmapped bind is not readable: %+v", r)
 	}
 }
