@@ -73,6 +73,9 @@ func (e *writer) component(c *plan.Component) {
 	pr := c.Process
 	e.line(0, "Component %s (%s, sha256 %s)", c.Name, c.Source, short(c.SourceHash))
 	e.line(1, "Runs %s as uid %d, gid %d, in %s, with hostname %q.", strings.Join(quoteAll(pr.Args), " "), pr.UID, pr.GID, pr.Cwd, pr.Hostname)
+	if len(pr.Groups) > 0 {
+		e.line(1, "Supplementary groups: %s (names resolve in the sandbox's /etc/group when it starts).", strings.Join(pr.Groups, ", "))
+	}
 	if len(pr.Env) == 0 {
 		e.line(1, "Environment: empty; nothing of confine's own is passed.")
 	} else {
@@ -110,7 +113,11 @@ func (e *writer) filesystem(c *plan.Component) {
 	for _, m := range c.Mounts {
 		switch m.Why {
 		case "filesystem.read":
-			ro = append(ro, m.Target)
+			if m.Idmap {
+				ro = append(ro, m.Target+" (idmapped: host owners kept)")
+			} else {
+				ro = append(ro, m.Target)
+			}
 		case "filesystem.write":
 			rw = append(rw, m.Target)
 		case "filesystem.tmpfs":

@@ -85,8 +85,6 @@ func compileComponent(c *Component, addrs map[string]netip.Addr, programs map[st
 			NoNewPrivs: true,
 		},
 		Namespaces: []string{"cgroup", "ipc", "mount", "net", "pid", "user", "uts"},
-		UIDMap:     []plan.IDMap{{ContainerID: uid, Size: 1}},
-		GIDMap:     []plan.IDMap{{ContainerID: gid, Size: 1}},
 		BestEffort: sorted(c.BestEffort),
 	}
 	if c.Run.Rootfs != "" {
@@ -95,6 +93,7 @@ func compileComponent(c *Component, addrs map[string]netip.Addr, programs map[st
 			cp.Process.Rootfs = path.Join(path.Dir(c.File), c.Run.Rootfs)
 		}
 	}
+	compileIDs(c, cp)
 	compileMounts(c, cp)
 	compileCapabilities(c, cp)
 	compileResources(c, cp)

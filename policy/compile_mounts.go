@@ -34,13 +34,15 @@ func compileMounts(c *Component, cp *plan.Component) {
 	if cp.Process.Rootfs == "" {
 		m = append(m, plan.Mount{Type: "tmpfs", Target: "/", Options: []string{"nosuid", "nodev", "mode=0755"}, Why: "root: an empty tmpfs holding only the mounts below"})
 		for _, p := range c.Filesystem.Read {
-			m = append(m, plan.Mount{Type: "bind", Source: p, Target: p, Options: []string{"ro", "nosuid", "nodev"}, Why: "filesystem.read"})
+			m = append(m, plan.Mount{Type: "bind", Source: p, Target: p, Options: []string{"ro", "nosuid", "nodev"}, Why: "filesystem.read", Idmap: c.Filesystem.idmapped(p, false)})
 		}
 	} else {
-		m = append(m, plan.Mount{Type: "bind", Source: cp.Process.Rootfs, Target: "/", Options: []string{"ro", "nosuid", "nodev"}, Why: "run.rootfs, read-only"})
+		// The rootfs is the component's own, idmapped like its write paths: its files
+		// owned by host uid N show as N inside.
+		m = append(m, plan.Mount{Type: "bind", Source: cp.Process.Rootfs, Target: "/", Options: []string{"ro", "nosuid", "nodev"}, Why: "run.rootfs, read-only", Idmap: true})
 	}
 	for _, p := range c.Filesystem.Write {
-		m = append(m, plan.Mount{Type: "bind", Source: hostSource(p), Target: p, Options: []string{"nosuid", "nodev"}, Why: "filesystem.write"})
+		m = append(m, plan.Mount{Type: "bind", Source: hostSource(p), Target: p, Options: []string{"nosuid", "nodev"}, Why: "filesystem.write", Idmap: c.Filesystem.idmapped(p, true)})
 	}
 	for _, p := range c.Filesystem.Tmpfs {
 		m = append(m, plan.Mount{Type: "tmpfs", Target: p, Options: []string{"nosuid", "nodev", "mode=1777"}, Why: "filesystem.tmpfs"})

@@ -178,6 +178,13 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		v.SetInt(i)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(n.Value)
+		if n.Tag != "!!bool" || err != nil {
+			d.errorf(n, path, "expected true or false, found %q", n.Value)
+			return
+		}
+		v.SetBool(b)
 	case reflect.Float64:
 		f, err := strconv.ParseFloat(n.Value, 64)
 		if (n.Tag != "!!int" && n.Tag != "!!float") || err != nil {
@@ -198,6 +205,8 @@ func kindName(k reflect.Kind) string {
 		return "an integer"
 	case reflect.Float64:
 		return "a number"
+	case reflect.Bool:
+		return "true or false"
 	}
 	return k.String()
 }

@@ -124,6 +124,13 @@ func merge(dst, src *Component) {
 	f.Read = union(f.Read, src.Filesystem.Read)
 	f.Write = union(f.Write, src.Filesystem.Write)
 	f.Tmpfs = union(f.Tmpfs, src.Filesystem.Tmpfs)
+	for p, on := range src.Filesystem.Idmap {
+		if f.Idmap == nil {
+			f.Idmap = map[string]bool{}
+		}
+		f.Idmap[p] = on
+	}
+	r.Groups = union(r.Groups, src.Run.Groups)
 	dst.Network.Listen = append(dst.Network.Listen, src.Network.Listen...)
 	dst.Network.Connect = append(dst.Network.Connect, src.Network.Connect...)
 	dst.Syscalls = mergeSyscalls(dst.Syscalls, src.Syscalls)

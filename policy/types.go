@@ -36,6 +36,9 @@ type Run struct {
 	Env      map[string]string `yaml:"env"`
 	Workdir  string            `yaml:"workdir"`
 	Hostname string            `yaml:"hostname"`
+	// Groups are supplementary groups by name or number; names resolve against the
+	// sandbox's own /etc/group when the component starts.
+	Groups []string `yaml:"groups"`
 	// Restart, DependsOn and Health are read by the supervisor (`confine up`) only.
 	Restart   string   `yaml:"restart"`    // no (default), on-failure, always
 	DependsOn []string `yaml:"depends_on"` // components that must be running first
@@ -56,6 +59,9 @@ type Filesystem struct {
 	Read  []string `yaml:"read"`
 	Write []string `yaml:"write"`
 	Tmpfs []string `yaml:"tmpfs"`
+	// Idmap records the read and write entries written as {path, idmap}: path → idmap.
+	// Write paths are idmapped unless false here, read paths only when true.
+	Idmap map[string]bool `yaml:"-"`
 }
 
 // Network lists the ports the component serves and the peers it calls.

@@ -14,7 +14,7 @@ import (
 
 // Mechanisms are what best_effort may name: enforcement that run skips, with a finding,
 // when the kernel lacks it.
-var Mechanisms = []string{"cgroups", "landlock", "nftables"}
+var Mechanisms = []string{"cgroups", "idmap", "landlock", "nftables"}
 
 // Violation actions a policy may choose, and the seccomp action each compiles to.
 var violationActions = map[string]string{"errno": "errno", "kill": "kill_process", "log": "log"}
@@ -102,6 +102,7 @@ func (v *validator) component() {
 	v.syscalls()
 	v.capabilities()
 	v.resources()
+	v.ids()
 	for i, m := range c.BestEffort {
 		if !slices.Contains(Mechanisms, m) {
 			v.add(fmt.Sprintf("best_effort[%d]", i), "unknown mechanism %q%s; expected one of: %s", m, suggest(m, Mechanisms), strings.Join(Mechanisms, ", "))
@@ -431,6 +432,7 @@ func (v *validator) resources() {
 
 // effective checks what only the merged policy shows.
 func (v *validator) effective(eff *Component) {
+	v.effectiveIDs(eff)
 	if len(eff.Syscalls.Allow) == 0 {
 		v.add("syscalls", "no syscall is allowed; add `extends: default` under syscalls, or list what the component needs")
 	}

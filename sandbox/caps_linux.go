@@ -45,10 +45,11 @@ func setIdentityAndCaps(cfg *initConfig) error {
 		return err
 	}
 	// Without root, setgroups was given up for the gid map: the invoking user's
-	// supplementary groups stay, as with any unprivileged sandbox.
+	// supplementary groups stay, as with any unprivileged sandbox (and run.groups is
+	// refused by resolveGroups).
 	if !cfg.Rootless {
-		if err := unix.Setgroups(nil); err != nil {
-			return fmt.Errorf("setgroups: %w", err)
+		if err := unix.Setgroups(cfg.groups); err != nil {
+			return fmt.Errorf("setgroups %v: %w", cfg.groups, err)
 		}
 	}
 	p := c.Process

@@ -15,6 +15,7 @@ const (
 	fdConfig = 3 // initConfig as JSON, then EOF
 	fdError  = 4 // close-on-exec: one StepError as JSON, or EOF when exec succeeded
 	fdGo     = 5 // the parent writes one byte once the network and cgroup are in place
+	fdMounts = 6 // SOCK_SEQPACKET: the parent's detached idmapped mounts, then EOF
 )
 
 // initConfig is what the parent sends the init stage: the component's Plan and the
@@ -37,6 +38,9 @@ type initConfig struct {
 	// starting the init stage.
 	TraceOrigin  int64 `json:"trace_origin,omitempty"`
 	TraceStarted int64 `json:"trace_started,omitempty"`
+
+	// groups are run.groups resolved by resolveGroups, for setIdentityAndCaps.
+	groups []int
 }
 
 // StepError says which init step failed, and why.

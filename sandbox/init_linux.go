@@ -23,7 +23,9 @@ type step struct {
 var steps = []step{
 	{"nftables", loadFirewall},           // in this network namespace, before anything runs
 	{"loopback", loopbackUp},             // behind the firewall's default drop
+	{"sysctls", setSysctls},              // through the host's /proc, before it is replaced
 	{"mounts", setupRootfs},              // binds, tmpfs, /proc, /dev, pivot_root, masks
+	{"groups", resolveGroups},            // the sandbox's /etc/group, after pivot_root
 	{"hostname", setHostname},            // in the new uts namespace
 	{"rlimits", setRlimits},              // before dropping privileges: raising needs them
 	{"no_new_privs", setNoNewPrivs},      // before seccomp and Landlock, which require it

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 
 	"github.com/confine-sandbox/confine/internal/trace"
 	"github.com/confine-sandbox/confine/policy/plan"
@@ -16,6 +17,10 @@ func Launch(ctx context.Context, c *plan.Component, opts Options, skip map[strin
 	opts.skipFirewall = skip["nftables"]
 	opts.withCgroup = !skip["cgroups"]
 	sb, err := Start(ctx, c, opts)
+	var se *StepError
+	if errors.As(err, &se) {
+		return nil, se
+	}
 	if err != nil {
 		return nil, &StepError{Step: "start", Err: err.Error()}
 	}

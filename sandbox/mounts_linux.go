@@ -25,6 +25,10 @@ func setupRootfs(cfg *initConfig) error {
 		return fmt.Errorf("making mounts private: %w", err)
 	}
 	c := &cfg.Component
+	detached, err := receiveMounts()
+	if err != nil {
+		return err
+	}
 	var hosts *os.File
 	if cfg.Hosts != "" {
 		var err error
@@ -33,9 +37,13 @@ func setupRootfs(cfg *initConfig) error {
 		}
 	}
 	var readonly []string
-	for _, m := range c.Mounts {
+	for i, m := range c.Mounts {
 		target := filepath.Join(cfg.Root, m.Target)
-		ro, err := mountOne(m, target)
+		fd, ok := detached[i]
+		if !ok {
+			fd = -1
+		}
+		ro, err := mountOne(m, target, fd)
 		if err != nil {
 			return fmt.Errorf("%s %s (%s): %w", m.Type, m.Target, m.Why, err)
 		}
@@ -81,8 +89,9 @@ func setupRootfs(cfg *initConfig) error {
 	return nil
 }
 
-// mountOne makes one mount and reports whether it must become read-only afterwards.
-func mountOne(m plan.Mount, target string) (readonly bool, err error) {
+// mountOne makes one mount and reports whether it must become read-only afterwards. A
+// bind with a detached mount (fd ≥ 0, idmapped by the parent) attaches that instead.
+func mountOne(m plan.Mount, target string, fd int) (readonly bool, err error) {
 	var flags uintptr
 	var data []string
 	for _, o := range m.Options {
@@ -97,6 +106,9 @@ func mountOne(m plan.Mount, target string) (readonly bool, err error) {
 			return false, err
 		}
 		return false, unix.Mount(m.Source, target, m.Type, flags, strings.Join(data, ","))
+	}
+	if fd >= 0 {
+		return attachBind(fd, target, flags)
 	}
 	fi, err := os.Lstat(m.Source)
 	if err != nil {
@@ -121,6 +133,26 @@ func mountOne(m plan.Mount, target string) (readonly bool, err error) {
 		return false, err
 	}
 	// Bind mounts ignore flags until remounted; nosuid and nodev take effect now.
+	if err := remount(target, flags&^unix.MS_RDONLY); err != nil {
+		return false, err
+	}
+	return flags&unix.MS_RDONLY != 0, nil
+}
+
+// attachBind puts a detached mount on target, a mount point of the same kind.
+func attachBind(fd int, target string, flags uintptr) (readonly bool, err error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return false, err
+	}
+	if err := makeMountPoint(target, st.Mode&unix.S_IFMT == unix.S_IFDIR); err != nil {
+		unix.Close(fd)
+		return false, err
+	}
+	if err := attachMount(fd, target); err != nil {
+		return false, fmt.Errorf("move_mount: %w", err)
+	}
 	if err := remount(target, flags&^unix.MS_RDONLY); err != nil {
 		return false, err
 	}

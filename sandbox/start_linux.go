@@ -42,6 +42,9 @@ type Options struct {
 	Freezer bool
 	// withCgroup: make the Plan's cgroup and move the init stage in before Go (Launch).
 	withCgroup bool
+	// Stack names the stack the component belongs to, "" for a lone run: as root, the
+	// component's host id range is recorded under stack and component (ids_linux.go).
+	Stack string
 }
 
 // Sandbox is one started component: its init stage is waiting for Go.
@@ -57,6 +60,10 @@ type Sandbox struct {
 	waited   bool
 	// oomKilled is set by Wait when the kernel's OOM killer ended a process of the cgroup.
 	oomKilled bool
+	// ids is the component's host id range, as root; findings what Start let go
+	// (best_effort).
+	ids      idRange
+	findings []Finding
 }
 
 // Start re-executes confine as the init stage in new namespaces, hands it the
@@ -73,10 +80,23 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 		}
 		s.cgroup = startCgroupJob(name, c.Cgroup, opts.Freezer)
 	}
+	rootless := os.Geteuid() != 0
 	t := trace.Now()
+	if !rootless {
+		if s.ids, err = hostIDs.rangeFor(opts.Stack, c.Name); err != nil {
+			s.release()
+			return nil, &StepError{Step: "ids", Err: err.Error()}
+		}
+	}
+	trace.Done("parent", "ids", t)
+	t = trace.Now()
 	sweepRoots()
 	trace.Done("parent", "sweep_roots", t)
 	s.root, err = os.MkdirTemp("", fmt.Sprintf("confine-root-%d-", os.Getpid()))
+	if err == nil && !rootless {
+		// The init stage is the range's first id on the host, not root.
+		err = os.Chown(s.root, int(s.ids.UID), int(s.ids.GID))
+	}
 	if err != nil {
 		s.release()
 		return nil, err
@@ -104,19 +124,24 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 	}
 	defer goR.Close()
 	s.goPipe = goW
+	mountsR, mountsW, err := seqpacketPair()
+	if err != nil {
+		return s, err
+	}
+	defer mountsR.Close()
+	defer mountsW.Close() // sendMounts closes it first, unless Start fails before
 
 	// /proc/self/exe, not the binary's path: the init stage starts as the component's
 	// user, who may not be able to reach the directory confine was run from.
 	cmd := exec.CommandContext(ctx, "/proc/self/exe", InitArg)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = opts.Stdin, opts.Stdout, opts.Stderr
 	cmd.Env = []string{} // the init stage reads the Plan, not the environment
-	cmd.ExtraFiles = []*os.File{cfgR, errW, goR}
-	rootless := os.Geteuid() != 0
+	cmd.ExtraFiles = []*os.File{cfgR, errW, goR, mountsR}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWIPC |
 			unix.CLONE_NEWUTS | unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP,
-		UidMappings: idMap(c.Process.UID, os.Geteuid(), rootless),
-		GidMappings: idMap(c.Process.GID, os.Getegid(), rootless),
+		UidMappings: idMap(c.Process.UID, os.Geteuid(), s.ids.UID, rootless),
+		GidMappings: idMap(c.Process.GID, os.Getegid(), s.ids.GID, rootless),
 		// An unprivileged user may map its group only after giving up setgroups(2).
 		GidMappingsEnableSetgroups: !rootless,
 		// Without root the init stage starts as the component's user, who keeps no
@@ -148,6 +173,19 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 			trace.Done("parent", "nftables", t)
 		}(c.Net.Firewall)
 	}
+	// The idmapped mounts need the child's user namespace, which exists now; the init
+	// stage reads them once it has read the config below.
+	t = trace.Now()
+	var mounts []mountFD
+	if !rootless {
+		if mounts, s.findings, err = idmapMounts(cmd.Process.Pid, c); err != nil {
+			return s, &StepError{Step: "idmap", Err: err.Error()}
+		}
+	}
+	if err := sendMounts(mountsW, mounts); err != nil {
+		return s, &StepError{Step: "idmap", Err: err.Error()}
+	}
+	trace.Done("parent", "idmap", t)
 	t = trace.Now()
 	cfg := initConfig{Component: forInit(c), Root: root, Rootless: rootless,
 		SkipFirewall: opts.skipFirewall || byParent, Hosts: opts.Hosts,
@@ -172,23 +210,27 @@ func forInit(c *plan.Component) plan.Component {
 	return ic
 }
 
-// idMap maps the component's id to the same host id when confine runs as root, so
-// declared write paths keep their owners, and ns-root to host root, as whom the init
-// stage makes the mounts, able to reach any source path as root can. Without root, the
-// invoking user's id is the only one it may map, and it becomes the component's.
-func idMap(id uint32, invoker int, rootless bool) []syscall.SysProcIDMap {
+// idMap maps, as root, container ids 0-65535 onto the component's own host range from
+// base: its root is an unprivileged host id no other component shares, and a daemon that
+// drops from root to its service user can chown to it. Without root, the invoking user's
+// id is the only one it may map, and it becomes the component's.
+func idMap(id uint32, invoker int, base uint32, rootless bool) []syscall.SysProcIDMap {
 	if rootless {
 		return []syscall.SysProcIDMap{{ContainerID: int(id), HostID: invoker, Size: 1}}
 	}
-	m := []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}}
-	if id != 0 {
-		m = append(m, syscall.SysProcIDMap{ContainerID: int(id), HostID: int(id), Size: 1})
-	}
-	return m
+	return []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(base), Size: RangeSize}}
 }
 
-// initCredential is who the init stage starts as: ns-root as root, and otherwise the
-// component's own (only mapped) user, since unmapped ids can create nothing.
+// HostIDs is the component's first host uid and gid as root (each the start of a
+// RangeSize range), or 0, 0 without root.
+func (s *Sandbox) HostIDs() (uid, gid uint32) { return s.ids.UID, s.ids.GID }
+
+// Findings are what Start let go because the policy lists it under best_effort.
+func (s *Sandbox) Findings() []Finding { return s.findings }
+
+// initCredential is who the init stage starts as: ns-root (the range's first host id) as
+// root, and otherwise the component's own (only mapped) user, since unmapped ids can
+// create nothing.
 func initCredential(p plan.Process, rootless bool) *syscall.Credential {
 	if rootless {
 		return &syscall.Credential{Uid: p.UID, Gid: p.GID, NoSetGroups: true}

@@ -19,6 +19,7 @@ type Options struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	TTY            bool
+	Stack          string
 	skipFirewall   bool
 }
 

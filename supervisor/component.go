@@ -171,6 +171,7 @@ func (c *component) once() (int, error) {
 		Hosts:      hostsFile(c.plan),
 		Freezer:    true,
 		CgroupName: c.sup.plan.Name + "." + c.plan.Name,
+		Stack:      c.sup.plan.Name,
 		Attach: func(sb *sandbox.Sandbox) error {
 			if c.sup.bridge != nil {
 				if err := c.sup.bridge.Attach(sb.NetNS(), netfilter.PortName(c.index, gen), c.plan.Net.Address); err != nil {
@@ -219,10 +220,16 @@ func (c *component) once() (int, error) {
 	}
 	c.signalStarted()
 	c.mu.Unlock()
-	c.sup.events.emit(c.plan.Name, EventStart, map[string]any{
+	hostUID, hostGID := sb.HostIDs()
+	start := map[string]any{
 		"pid": sb.Pid(), "policy": c.plan.Source, "policy_sha256": c.plan.SourceHash,
 		"seccomp_sha256": c.plan.Seccomp.ProgramSHA256, "generation": gen,
-	})
+		"host_uid": hostUID, "host_gid": hostGID, // the first of its range's ids
+	}
+	if f := sb.Findings(); len(f) > 0 {
+		start["best_effort_skipped"] = f // e.g. a write path bound without idmap
+	}
+	c.sup.events.emit(c.plan.Name, EventStart, start)
 	go c.sup.forwardDrops(c.plan.Name, drops)
 	done := make(chan struct{})
 	if h := c.plan.Supervise.Health; h != nil {

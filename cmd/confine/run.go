@@ -63,7 +63,11 @@ or confine changes.`,
 				return err
 			}
 			c.Process.Args = append(c.Process.Args, args...)
-			code, err := runComponent(cmd, c, timeout, tty)
+			stack := "" // a lone component's id range is keyed by its name alone
+			if !p.Single {
+				stack = p.Name
+			}
+			code, err := runComponent(cmd, c, stack, timeout, tty)
 			if err != nil {
 				return err
 			}
@@ -83,7 +87,7 @@ or confine changes.`,
 // stopGrace is how long a forwarded SIGINT, SIGTERM or SIGHUP has to end the component.
 const stopGrace = 10 * time.Second
 
-func runComponent(cmd *cobra.Command, c *plan.Component, timeout time.Duration, tty bool) (int, error) {
+func runComponent(cmd *cobra.Command, c *plan.Component, stack string, timeout time.Duration, tty bool) (int, error) {
 	t := trace.Now()
 	findings, err := sandbox.Preflight(&plan.Plan{Components: []plan.Component{*c}}, host.Probe())
 	trace.Done("parent", "preflight", t)
@@ -99,10 +103,13 @@ func runComponent(cmd *cobra.Command, c *plan.Component, timeout time.Duration, 
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	sb, err := sandbox.Launch(context.Background(), c, sandbox.Options{
-		Stdin: os.Stdin, Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr(), TTY: tty,
+		Stdin: os.Stdin, Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr(), TTY: tty, Stack: stack,
 	}, skip)
 	if err != nil {
 		return 0, &codeError{code: exitEnforcement, msg: "confine: " + err.Error()}
+	}
+	for _, f := range sb.Findings() {
+		fmt.Fprintf(cmd.ErrOrStderr(), "confine: warning: %s\n", f)
 	}
 	signals := make(chan os.Signal, 4)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)

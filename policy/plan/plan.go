@@ -30,10 +30,15 @@ type Component struct {
 	Process Process `json:"process"`
 	// Namespaces to unshare, sorted: cgroup ipc mount net pid user uts.
 	Namespaces []string `json:"namespaces"`
-	// UIDMap and GIDMap are the user namespace's id maps: only the ids the process runs
-	// as exist inside; every other id shows as the overflow id (nobody).
+	// UIDMap and GIDMap are the user namespace's id maps: as root, container ids 0-65535
+	// onto a host range of the component's own, chosen at apply time (sandbox/ids_linux.go);
+	// without root, the process's id onto the invoking user's. Other ids show as nobody.
 	UIDMap []IDMap `json:"uid_map"`
 	GIDMap []IDMap `json:"gid_map"`
+	// Sysctls are written inside the component's own namespaces before its mounts.
+	// Built by compileSysctls (policy/compile_ids.go), applied by setSysctls
+	// (sandbox/sysctl_linux.go).
+	Sysctls []Sysctl `json:"sysctls,omitempty"`
 	// Mounts in the order they are made. Built by compileMounts (policy/compile_mounts.go).
 	Mounts []Mount `json:"mounts"`
 	// MaskedPaths are hidden (bound over with an empty file or tmpfs); ReadonlyPaths are
@@ -90,6 +95,10 @@ type Process struct {
 	// mounts below.
 	Rootfs     string `json:"rootfs"`
 	NoNewPrivs bool   `json:"no_new_privs"`
+	// Groups are the supplementary groups, names or numbers as written; names resolve
+	// against the sandbox's own /etc/group when it starts (resolveGroups,
+	// sandbox/groups_linux.go), since that file is the image's.
+	Groups []string `json:"groups,omitempty"`
 }
 
 // IDMap maps Size ids from ContainerID inside the user namespace to host ids. The host
@@ -106,8 +115,19 @@ type Mount struct {
 	Source  string   `json:"source,omitempty"`
 	Target  string   `json:"target"`
 	Options []string `json:"options,omitempty"` // ro, nosuid, nodev, noexec, mode=…, size=…
+	// Idmap marks a bind seen through the component's own id range (as root): a file
+	// owned by host uid N shows as uid N inside. Without it, host files show as the
+	// overflow ids. Built by compileMounts, applied by idmapMounts (sandbox/idmap_linux.go).
+	Idmap bool `json:"idmap,omitempty"`
 	// Why says which declaration asked for the mount, for explain and audit.
 	Why string `json:"why"`
+}
+
+// Sysctl is one /proc/sys setting of a namespace the component owns.
+type Sysctl struct {
+	Key   string `json:"key"` // net.ipv4.ip_unprivileged_port_start
+	Value string `json:"value"`
+	Why   string `json:"why"`
 }
 
 // Rlimit is one setrlimit(2) call.

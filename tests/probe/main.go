@@ -72,6 +72,24 @@ func run(op, val string) (string, error) {
 			names = append(names, e.Name())
 		}
 		return strings.Join(names, " "), err
+	case "stat":
+		// stat:PATH prints the owner as seen here, UID:GID.
+		var st unix.Stat_t
+		err := unix.Stat(val, &st)
+		return fmt.Sprintf("%d:%d", st.Uid, st.Gid), err
+	case "chown":
+		// chown:PATH@UID:GID
+		path, ids, _ := strings.Cut(val, "@")
+		var uid, gid int
+		fmt.Sscanf(ids, "%d:%d", &uid, &gid)
+		return "", os.Chown(path, uid, gid)
+	case "groups":
+		groups, err := os.Getgroups()
+		var out []string
+		for _, g := range groups {
+			out = append(out, fmt.Sprint(g))
+		}
+		return strings.Join(out, ","), err
 	case "mount":
 		return "", unix.Mount("tmpfs", val, "tmpfs", 0, "")
 	case "unshare":

@@ -234,7 +234,8 @@ func TestForbiddenAndAllowed(t *testing.T) {
 	}
 }
 
-// A component that names capabilities keeps exactly those, as ambient ones for uid 1000.
+// A component that names capabilities keeps exactly those, as ambient ones for uid 1000;
+// one without binds its declared low port all the same.
 func TestCapabilities(t *testing.T) {
 	testenv.Require(t, testenv.Root)
 	c := compile(t, "capabilities: [NET_BIND_SERVICE]\nnetwork:\n  listen:\n    - port: 80/tcp\n      from: [127.0.0.1]\n", "caps:", "bind:80")
@@ -246,10 +247,15 @@ func TestCapabilities(t *testing.T) {
 	if out := res["caps:"].Out; !strings.Contains(out, "CapEff:0000000000000400") || !strings.Contains(out, "CapBnd:0000000000000400") || !strings.Contains(out, "CapAmb:0000000000000400") {
 		t.Errorf("capability sets: %s", out)
 	}
-	c = compile(t, "network:\n  listen:\n    - port: 80/tcp\n      from: [127.0.0.1]\n", "caps:", "bind:80")
+	// Without it, a declared low port still binds (ip_unprivileged_port_start is 0 in the
+	// component's own network namespace), and an undeclared one does not (Landlock).
+	c = compile(t, "network:\n  listen:\n    - port: 80/tcp\n      from: [127.0.0.1]\n", "caps:", "bind:80", "bind:81")
 	res, _ = run(t, c)
-	if r := res["bind:80"]; r.OK {
-		t.Error("bound port 80 without NET_BIND_SERVICE")
+	if r := res["bind:80"]; !r.OK {
+		t.Errorf("binding the declared port 80 without NET_BIND_SERVICE failed: %+v", r)
+	}
+	if r := res["bind:81"]; r.OK {
+		t.Error("bound the undeclared port 81")
 	}
 	if out := res["caps:"].Out; !strings.Contains(out, "CapEff:0000000000000000") || !strings.Contains(out, "CapBnd:0000000000000000") {
 		t.Errorf("capability sets: %s", out)

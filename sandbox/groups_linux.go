@@ -1,0 +1,86 @@
+package sandbox
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// maxGroupFile bounds what resolveGroups reads of the sandbox's /etc/group: the file is
+// the image's, untrusted.
+const maxGroupFile = 1 << 20
+
+// resolveGroups turns run.groups into gids, after pivot_root and before the identity
+// changes: numbers as written, names from the sandbox's own /etc/group (the image's, or
+// the host's when the policy binds it), parsed here rather than through NSS, which
+// would load the image's libraries into the init stage. A name that does not resolve,
+// or a gid outside the component's range, fails closed.
+func resolveGroups(cfg *initConfig) error {
+	names := cfg.Component.Process.Groups
+	if len(names) == 0 {
+		return nil
+	}
+	if cfg.Rootless {
+		return fmt.Errorf("run.groups %v: supplementary groups need root (without it, setgroups(2) is denied in the user namespace)", names)
+	}
+	var table map[string]int
+	for _, n := range names {
+		if id, err := strconv.ParseUint(n, 10, 32); err == nil {
+			cfg.groups = append(cfg.groups, int(id))
+			continue
+		}
+		if table == nil {
+			var err error
+			if table, err = readGroupFile("/etc/group"); errors.Is(err, fs.ErrNotExist) && cfg.Component.Process.Rootfs == "" {
+				return fmt.Errorf("run.groups: resolving %q: the sandbox has no /etc/group; list /etc/group under filesystem.read, or give the gid", n)
+			} else if err != nil {
+				return fmt.Errorf("run.groups: resolving %q: %w", n, err)
+			}
+		}
+		id, ok := table[n]
+		if !ok {
+			return fmt.Errorf("run.groups: no group %q in the sandbox's /etc/group", n)
+		}
+		cfg.groups = append(cfg.groups, id)
+	}
+	for i, id := range cfg.groups {
+		if id >= RangeSize {
+			return fmt.Errorf("run.groups: %s is gid %d, outside the component's ids 0-%d", names[i], id, RangeSize-1)
+		}
+	}
+	return nil
+}
+
+// readGroupFile parses group(5) lines NAME:PASSWORD:GID:MEMBERS; the first line for a
+// name wins, as getgrnam(3) does. Only a regular file is read (a FIFO would block).
+func readGroupFile(path string) (map[string]int, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NONBLOCK|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	table := map[string]int{}
+	sc := bufio.NewScanner(io.LimitReader(f, maxGroupFile))
+	for sc.Scan() {
+		fields := strings.Split(sc.Text(), ":")
+		if len(fields) < 3 {
+			continue
+		}
+		id, err := strconv.ParseUint(fields[2], 10, 32)
+		if _, dup := table[fields[0]]; err != nil || dup {
+			continue
+		}
+		table[fields[0]] = int(id)
+	}
+	return table, sc.Err()
+}
