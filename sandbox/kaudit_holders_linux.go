@@ -199,10 +199,64 @@ func (h *auditHolders) liveHolders() (int, error) {
 		}
 		f.Close()
 	}
-	if h.legacy != "" && flockHeld(h.legacy) {
-		live++
+	if h.legacy != "" {
+		if flockHeld(h.legacy) {
+			live++
+		} else if err := h.adoptLegacy(); err != nil {
+			return 0, err
+		}
 	}
 	return live, nil
+}
+
+// legacyRecord parses what an older confine recorded in legacyAuditLock before its
+// AUDIT_SET: "MASK ENABLED BACKLOG_LIMIT", the mask naming what it changed, the two
+// values as it found them; it wrote 1 and KernelAuditBacklog. Empty when nothing is due.
+func legacyRecord(data []byte) auditState {
+	var mask, enabled, backlog uint32
+	if n, _ := fmt.Sscan(string(data), &mask, &enabled, &backlog); n != 3 {
+		return nil
+	}
+	st := auditState{}
+	if mask&unix.AUDIT_STATUS_ENABLED != 0 {
+		st["enabled"] = auditChange{Found: enabled, Wrote: 1}
+	}
+	if mask&unix.AUDIT_STATUS_BACKLOG_LIMIT != 0 {
+		st["backlog_limit"] = auditChange{Found: backlog, Wrote: KernelAuditBacklog}
+	}
+	return st
+}
+
+// adoptLegacy takes over the record an older supervisor left when it was killed, so that
+// it is put back as confine's own changes are. The lock is taken without waiting, and
+// only when no one holds it: an older supervisor that comes next finds the record gone.
+func (h *auditHolders) adoptLegacy() error {
+	f, err := os.OpenFile(h.legacy, os.O_RDWR, 0)
+	if err != nil {
+		return nil // none, ever
+	}
+	defer f.Close()
+	if flock(f, unix.LOCK_EX|unix.LOCK_NB) != nil {
+		return nil // an older supervisor is in its transition: it keeps its record
+	}
+	data, _ := os.ReadFile(h.legacy)
+	old := legacyRecord(data)
+	if len(old) == 0 {
+		return nil
+	}
+	saved, err := h.readState()
+	if err != nil {
+		return err
+	}
+	for k, v := range old {
+		if _, ok := saved[k]; !ok {
+			saved[k] = v
+		}
+	}
+	if err := h.writeState(saved); err != nil {
+		return err
+	}
+	return f.Truncate(0)
 }
 
 // apply records and sets what the kernel's status lacks. The record is written before

@@ -266,3 +266,31 @@ func TestAuditHoldersLegacy(t *testing.T) {
 	k.want(t, 0, 64)
 	clean(t, h)
 }
+
+// What a killed older supervisor recorded in the legacy lock is adopted and put back by
+// the next sweep: only the settings its mask names, and only if they still hold what it
+// wrote.
+func TestAuditHoldersAdoptLegacy(t *testing.T) {
+	for _, c := range []struct {
+		record               string
+		enabled, backlog     uint32 // the kernel as the older supervisor left it
+		wantEnabled, wantLim uint32
+	}{
+		{"17 0 64\n", 1, KernelAuditBacklog, 0, 64},
+		{"1 0 64\n", 1, KernelAuditBacklog, 0, KernelAuditBacklog},
+		{"17 0 64\n", 1, 500, 0, 500}, // someone else set the backlog since
+		{"", 1, KernelAuditBacklog, 1, KernelAuditBacklog},
+	} {
+		h, k := fakeHolders(t, c.enabled, c.backlog)
+		h.legacy = filepath.Join(t.TempDir(), "kernel-audit.lock")
+		os.WriteFile(h.legacy, []byte(c.record), 0o600)
+		release := mustEnable(t, h)
+		k.want(t, 1, max(c.backlog, KernelAuditBacklog))
+		if data, _ := os.ReadFile(h.legacy); len(data) != 0 {
+			t.Errorf("%q: the legacy record is still there: %q", c.record, data)
+		}
+		release()
+		k.want(t, c.wantEnabled, c.wantLim)
+		clean(t, h)
+	}
+}

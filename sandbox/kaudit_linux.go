@@ -273,6 +273,13 @@ func InspectKernelAudit() (KernelAuditView, error) {
 	if err != nil {
 		return KernelAuditView{}, err
 	}
+	if data, err := os.ReadFile(h.legacy); err == nil {
+		for k, c := range legacyRecord(data) {
+			if _, ok := saved[k]; !ok {
+				saved[k] = c // adopted at the next sweep
+			}
+		}
+	}
 	host := st
 	for _, s := range auditSettings {
 		if c, ok := saved[s.name]; ok {
