@@ -4,6 +4,7 @@ package sandbox
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -292,5 +293,29 @@ func TestAuditHoldersAdoptLegacy(t *testing.T) {
 		release()
 		k.want(t, c.wantEnabled, c.wantLim)
 		clean(t, h)
+	}
+}
+
+// BenchmarkAuditSweep is what `confine run` and `down` pay beside their work: with no
+// holder, and with 16 live ones (each stack's supervisor).
+func BenchmarkAuditSweep(b *testing.B) {
+	for _, n := range []int{0, 16} {
+		b.Run(fmt.Sprintf("holders=%d", n), func(b *testing.B) {
+			k := &fakeKernel{st: auditStatus{Enabled: 0, BacklogLimit: 64}}
+			h := &auditHolders{dir: b.TempDir(), get: k.get, set: k.set}
+			for range n {
+				release, err := h.enable()
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer release()
+			}
+			b.ResetTimer()
+			for range b.N {
+				if err := h.sweep(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -220,7 +220,7 @@ func (s *Supervisor) startAll(ctx context.Context, timeout time.Duration) error 
 	case ctx.Err() != nil:
 		return fmt.Errorf("stack %s: interrupted while coming up (%w)", s.plan.Name, err)
 	case errors.Is(start.Err(), context.DeadlineExceeded):
-		return fmt.Errorf("stack %s did not come up within %v: %w", s.plan.Name, timeout, err)
+		return fmt.Errorf("stack %s did not come up within %v: %w", s.plan.Name, timeout.Round(100*time.Millisecond), err)
 	}
 	return err
 }

@@ -177,6 +177,11 @@ func upDetached(cmd *cobra.Command, file, name string, deadline time.Time, o upO
 	if err != nil {
 		return upError(err)
 	}
+	// Caught from before the supervisor starts, so that no interruption can leave it to
+	// come up on its own.
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(signals)
 	logFile, child, readyR, err := startSupervisor(file, name, deadline, claim, o)
 	if err != nil {
 		claim.Release()
@@ -184,9 +189,6 @@ func upDetached(cmd *cobra.Command, file, name string, deadline time.Time, o upO
 	}
 	claim.Close() // the supervisor holds it now
 	defer logFile.Close()
-	signals := make(chan os.Signal, 1)
-	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(signals)
 	answer := make(chan string, 1)
 	go func() {
 		msg, _ := io.ReadAll(readyR)
