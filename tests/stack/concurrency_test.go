@@ -129,6 +129,15 @@ func assertRestored(t *testing.T, pre auditBaseline, pids []int) {
 	t.Logf("audit before %+v (host %+v), after %+v (host %+v), holders after %v", pre.view.Now, pre.view.Host, post.view.Now, post.view.Host, post.view.Holders)
 }
 
+// assertHeld checks that the kernel's audit is as the supervisors need it while they run.
+func assertHeld(t *testing.T, pre, during auditBaseline) {
+	t.Helper()
+	now := during.view.Now
+	if quiet(pre, during) && (now.Enabled == 0 || now.BacklogLimit != 0 && now.BacklogLimit < sandbox.KernelAuditBacklog) {
+		t.Errorf("the kernel's audit is %+v while stacks run", now)
+	}
+}
+
 // TestManyStacks: 8 stacks come up at once and 8 more one after the other while those
 // run, none waiting on another, then all go down in a shuffled order; the kernel's audit
 // is held while they run and is the host's own again at the end.
@@ -183,9 +192,7 @@ func TestManyStacks(t *testing.T) {
 			t.Errorf("supervisor %d of %s is not a holder of the kernel's audit: %v", pid, name, during.view.Holders)
 		}
 	}
-	if quiet(pre, during) && (during.view.Now.Enabled == 0 || during.view.Now.BacklogLimit != 0 && during.view.Now.BacklogLimit < sandbox.KernelAuditBacklog) {
-		t.Errorf("the kernel's audit is %+v while 16 stacks run", during.view.Now)
-	}
+	assertHeld(t, pre, during)
 	for _, i := range mrand.Perm(n) {
 		if out, errOut, code := runConfine("down", "--grace", "100ms", names[i]); code != 0 {
 			t.Errorf("down %s: exit %d\n%s%s", names[i], code, out, errOut)
@@ -209,9 +216,11 @@ func TestKilledSupervisorAudit(t *testing.T) {
 			if !alive {
 				t.Fatal("no supervisor")
 			}
-			if len(holderOf(inspectAudit(t).view, pid)) != 1 {
+			during := inspectAudit(t)
+			if len(holderOf(during.view, pid)) != 1 {
 				t.Fatal("the supervisor is not a holder of the kernel's audit")
 			}
+			assertHeld(t, pre, during)
 			syscall.Kill(pid, syscall.SIGKILL)
 			for !sandbox.Gone(pid) {
 				time.Sleep(10 * time.Millisecond)
