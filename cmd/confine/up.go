@@ -124,6 +124,10 @@ func supervise(cmd *cobra.Command, p *plan.Plan, skip map[string]bool, wait time
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	sup, err := supervisor.Up(ctx, p, opts)
 	stop()
+	if err == nil {
+		// Before up -d is told, so that its log says so once it has returned.
+		fmt.Fprintf(cmd.ErrOrStderr(), "confine: stack %s is up; API on %s\n", p.Name, supervisor.SocketPath(p.Name))
+	}
 	if o.detached {
 		ready := os.NewFile(3, "ready")
 		if err == nil {
@@ -138,7 +142,6 @@ func supervise(cmd *cobra.Command, p *plan.Plan, skip map[string]bool, wait time
 	if err != nil {
 		return upError(err)
 	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "confine: stack %s is up; API on %s\n", p.Name, supervisor.SocketPath(p.Name))
 	select {
 	case <-signals:
 		fmt.Fprintf(cmd.ErrOrStderr(), "confine: taking stack %s down\n", p.Name)
