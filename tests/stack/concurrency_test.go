@@ -157,7 +157,10 @@ func TestManyStacks(t *testing.T) {
 			}
 		}
 	})
+	took := make([]time.Duration, n)
 	up := func(i int) error {
+		start := time.Now()
+		defer func() { took[i] = time.Since(start) }()
 		out, errOut, code := runConfine("up", "-d", "--wait", "60s", "--grace", "100ms", "--audit-log", filepath.Join(filepath.Dir(files[i]), "audit.log"), files[i])
 		if code != 0 {
 			return fmt.Errorf("up %s: exit %d\n%s%s", names[i], code, out, errOut)
@@ -177,6 +180,7 @@ func TestManyStacks(t *testing.T) {
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("up -d took %v (8 at once), then %v (one after the other)", took[:n/2], took[n/2:])
 	during := inspectAudit(t)
 	pids := make([]int, n)
 	for i, name := range names {
