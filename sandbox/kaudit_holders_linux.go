@@ -103,13 +103,15 @@ func (h *auditHolders) enable() (release func() error, err error) {
 }
 
 // sweep removes the holders of dead processes and restores when no live one is left.
-// Without holders or state it takes no lock.
+// Without holders, state or an older confine's record it takes no lock.
 func (h *auditHolders) sweep() error {
 	entries, err := os.ReadDir(h.holdersDir())
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	if _, serr := os.Stat(h.stateFile()); len(entries) == 0 && errors.Is(serr, fs.ErrNotExist) {
+	_, serr := os.Stat(h.stateFile())
+	legacy, lerr := os.Stat(h.legacy)
+	if len(entries) == 0 && errors.Is(serr, fs.ErrNotExist) && (lerr != nil || legacy.Size() == 0) {
 		return nil
 	}
 	unlock, err := h.transition()

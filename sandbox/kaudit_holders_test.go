@@ -272,7 +272,7 @@ func TestAuditHoldersLegacy(t *testing.T) {
 // the next sweep: only the settings its mask names, and only if they still hold what it
 // wrote.
 func TestAuditHoldersAdoptLegacy(t *testing.T) {
-	for _, c := range []struct {
+	cases := []struct {
 		record               string
 		enabled, backlog     uint32 // the kernel as the older supervisor left it
 		wantEnabled, wantLim uint32
@@ -281,10 +281,24 @@ func TestAuditHoldersAdoptLegacy(t *testing.T) {
 		{"1 0 64\n", 1, KernelAuditBacklog, 0, KernelAuditBacklog},
 		{"17 0 64\n", 1, 500, 0, 500}, // someone else set the backlog since
 		{"", 1, KernelAuditBacklog, 1, KernelAuditBacklog},
-	} {
-		h, k := fakeHolders(t, c.enabled, c.backlog)
+	}
+	legacy := func(t *testing.T, h *auditHolders, record string) {
 		h.legacy = filepath.Join(t.TempDir(), "kernel-audit.lock")
-		os.WriteFile(h.legacy, []byte(c.record), 0o600)
+		os.WriteFile(h.legacy, []byte(record), 0o600)
+	}
+	for _, c := range cases {
+		// A sweep (down, run) alone adopts and restores.
+		h, k := fakeHolders(t, c.enabled, c.backlog)
+		legacy(t, h, c.record)
+		if err := h.sweep(); err != nil {
+			t.Fatal(err)
+		}
+		k.want(t, c.wantEnabled, c.wantLim)
+		clean(t, h)
+
+		// An up adopts, and its release restores.
+		h, k = fakeHolders(t, c.enabled, c.backlog)
+		legacy(t, h, c.record)
 		release := mustEnable(t, h)
 		k.want(t, 1, max(c.backlog, KernelAuditBacklog))
 		if data, _ := os.ReadFile(h.legacy); len(data) != 0 {
