@@ -4,10 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -215,10 +213,6 @@ func (r *AuditReader) countDrops() error {
 // record is an skb of about 1 KiB, held only while kauditd lags behind.
 const KernelAuditBacklog = 8192
 
-// kernelAuditLock is held shared by every confine process that needs the kernel's audit
-// on (supervisors, tests), and records the state to put back once the last one is done.
-const kernelAuditLock = "/run/confine/kernel-audit.lock"
-
 // EnableKernelAudit turns the kernel's audit on (audit_enabled 0 → 1) if it is off,
 // since Landlock logs no denial while it is 0, and raises backlog_limit to
 // KernelAuditBacklog if it is lower (0 is unlimited), both by one AUDIT_SET; it needs
@@ -227,78 +221,81 @@ const kernelAuditLock = "/run/confine/kernel-audit.lock"
 // audit_ever_enabled stays set), and with no auditd the records also go to the kernel
 // log, rate-limited. When audit is locked (2) it is on already and nothing can be changed.
 //
-// Several confine processes may need audit at once, so the state found before the first
-// of them changed it is kept in kernelAuditLock, which each holds shared until its
-// restore: the restore of the last one puts that state back, and the others leave audit
-// as it is.
+// Any number of confine processes may need audit at once: each is a holder under
+// /run/confine/kernel-audit (kaudit_holders_linux.go) until it calls restore, or dies.
+// The restore of the last live holder puts back what confine changed, where the kernel
+// still holds what confine wrote; the others leave audit as it is. No call waits on
+// another holder, only on the brief transition of another.
 func EnableKernelAudit() (restore func() error, err error) {
-	if err := os.MkdirAll(filepath.Dir(kernelAuditLock), 0o755); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(kernelAuditLock, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := enableKernelAudit(f); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() error {
-		defer f.Close()
-		unix.Flock(int(f.Fd()), unix.LOCK_UN)
-		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
-			return nil // another still needs it, and will restore
-		}
-		return restoreKernelAudit(f)
-	}, nil
+	return hostAudit.enable()
 }
 
-// enableKernelAudit, under the lock held exclusively, records what it changes unless an
-// earlier holder already did, then keeps the lock shared.
-func enableKernelAudit(f *os.File) error {
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-		return err
-	}
-	defer unix.Flock(int(f.Fd()), unix.LOCK_SH) // a conversion: never unlocked between
-	st, err := getAuditStatus()
-	if err != nil {
-		return err
-	}
-	var set auditStatus
-	if st.Enabled == 0 {
-		set.Mask |= unix.AUDIT_STATUS_ENABLED
-		set.Enabled = 1
-	}
-	if st.Enabled != 2 && st.BacklogLimit != 0 && st.BacklogLimit < KernelAuditBacklog {
-		set.Mask |= unix.AUDIT_STATUS_BACKLOG_LIMIT
-		set.BacklogLimit = KernelAuditBacklog
-	}
-	if set.Mask == 0 {
-		return nil
-	}
-	if saved, _ := io.ReadAll(f); len(saved) == 0 {
-		// mask enabled backlog_limit: what to set back, as found.
-		if _, err := fmt.Fprintf(f, "%d %d %d\n", set.Mask, st.Enabled, st.BacklogLimit); err != nil {
-			return err
-		}
-	}
-	return setAuditStatus(set)
+// SweepKernelAudit removes the holders of confine processes that died (a SIGKILLed
+// supervisor) and, when no live holder is left, puts back what confine changed, as the
+// last holder's restore would have. `up`, `down` and `run` call it; without holders or
+// a record it only reads a directory.
+func SweepKernelAudit() error {
+	return hostAudit.sweep()
 }
 
-// restoreKernelAudit puts back the state the lock file recorded, and empties it.
-func restoreKernelAudit(f *os.File) error {
-	data, err := io.ReadAll(io.NewSectionReader(f, 0, 64))
-	if err != nil || len(data) == 0 {
-		return err
+// KernelAuditSettings are the audit settings confine may change.
+type KernelAuditSettings struct {
+	Enabled, BacklogLimit uint32
+}
+
+// KernelAuditView is what InspectKernelAudit saw, all at one transition.
+type KernelAuditView struct {
+	// Now is the kernel's status.
+	Now KernelAuditSettings
+	// Host is the status the host had before confine changed it: Now, with each
+	// recorded setting replaced by the value confine found.
+	Host KernelAuditSettings
+	// Holders are the files of the holders, live or not yet swept; Legacy is set while
+	// a supervisor of an older confine holds audit through its lock.
+	Holders []string
+	Legacy  bool
+}
+
+// InspectKernelAudit reports the kernel's audit settings, the host's own, and the
+// holders, under the transition lock and without sweeping, for tests and diagnostics.
+func InspectKernelAudit() (KernelAuditView, error) {
+	h := hostAudit
+	unlock, err := h.transition()
+	if err != nil {
+		return KernelAuditView{}, err
 	}
-	var old auditStatus
-	if n, _ := fmt.Sscan(string(data), &old.Mask, &old.Enabled, &old.BacklogLimit); n != 3 {
-		return fmt.Errorf("%s: unreadable state %q", kernelAuditLock, data)
+	defer unlock()
+	st, err := h.get()
+	if err != nil {
+		return KernelAuditView{}, err
 	}
-	if err := setAuditStatus(old); err != nil {
-		return err
+	saved, err := h.readState()
+	if err != nil {
+		return KernelAuditView{}, err
 	}
-	return f.Truncate(0)
+	if data, err := os.ReadFile(h.legacy); err == nil {
+		for k, c := range legacyRecord(data) {
+			if _, ok := saved[k]; !ok {
+				saved[k] = c // adopted at the next sweep
+			}
+		}
+	}
+	host := st
+	for _, s := range auditSettings {
+		if c, ok := saved[s.name]; ok {
+			*s.field(&host) = c.Found
+		}
+	}
+	v := KernelAuditView{
+		Now:    KernelAuditSettings{st.Enabled, st.BacklogLimit},
+		Host:   KernelAuditSettings{host.Enabled, host.BacklogLimit},
+		Legacy: flockHeld(h.legacy),
+	}
+	entries, err := os.ReadDir(h.holdersDir())
+	for _, e := range entries {
+		v.Holders = append(v.Holders, e.Name())
+	}
+	return v, err
 }
 
 // getAuditStatus asks the kernel for struct audit_status on a socket of its own, apart

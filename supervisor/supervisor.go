@@ -54,12 +54,16 @@ type Options struct {
 	AuditLog string
 	// Warn receives what the supervisor could not set up but runs without (stderr), or nil.
 	Warn func(string)
+	// Claim is the stack's claim when the caller took it (up -d passes it to its
+	// supervisor); nil to have Up take it.
+	Claim *Claim
 }
 
 // Supervisor is one running stack.
 type Supervisor struct {
 	plan   *plan.Plan
 	dir    string
+	claim  *Claim
 	skip   map[string]bool
 	bridge *netfilter.Bridge
 	events *bus
@@ -84,18 +88,28 @@ type Supervisor struct {
 	done      chan struct{} // closed when the stack is down
 }
 
-// Up brings the stack up: it removes what a killed supervisor of the same stack left,
-// makes the state directory, the network and the published ports, starts the components
-// in start order (each after what it depends on is healthy), and serves the API. On any
-// error everything made so far is removed.
-func Up(p *plan.Plan, opts Options) (_ *Supervisor, err error) {
+// Up claims the stack (an *AlreadyUpError if another process has, and then nothing is
+// touched), removes what a killed supervisor of the same stack left, makes the state
+// directory, the network and the published ports, starts the components in start order
+// (each after what it depends on is healthy), and serves the API. It returns once every
+// component runs, is healthy when it has a check, and every published port reaches its
+// component, within StartTimeout and until ctx is done. On any error everything made so
+// far is removed.
+func Up(ctx context.Context, p *plan.Plan, opts Options) (_ *Supervisor, err error) {
 	if opts.StartTimeout == 0 {
 		opts.StartTimeout = time.Minute
 	}
-	if err := claim(p.Name); err != nil {
+	c := opts.Claim
+	if c == nil {
+		if c, err = TakeClaim(p.Name); err != nil {
+			return nil, err
+		}
+	}
+	if err := Cleanup(p.Name); err != nil {
+		c.Release()
 		return nil, err
 	}
-	s := &Supervisor{plan: p, dir: StateDir(p.Name), skip: opts.Skip, byName: map[string]*component{}, done: make(chan struct{})}
+	s := &Supervisor{plan: p, dir: StateDir(p.Name), claim: c, skip: opts.Skip, byName: map[string]*component{}, done: make(chan struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.attribute = audit.NewAttributor(p)
 	s.events = newBus(p.Name, func(e Event) {
@@ -183,20 +197,46 @@ func Up(p *plan.Plan, opts Options) (_ *Supervisor, err error) {
 	if err := s.publish(); err != nil {
 		return s, err
 	}
-	for _, c := range s.comps {
-		if err := s.startAfterDeps(c, opts.StartTimeout); err != nil {
-			return s, err
-		}
+	if err := s.startAll(ctx, opts.StartTimeout); err != nil {
+		return s, err
 	}
 	s.events.emit("", EventStackUp, map[string]any{"components": order})
 	return s, nil
 }
 
+// startAll starts every component and waits until the stack is ready (ready.go), all
+// within timeout, until ctx is done or the stack goes down.
+func (s *Supervisor) startAll(ctx context.Context, timeout time.Duration) error {
+	start, cancel := context.WithTimeout(s.ctx, timeout)
+	defer cancel()
+	defer context.AfterFunc(ctx, cancel)()
+	err := s.startComponents(start)
+	if err == nil {
+		err = s.waitReady(start)
+	}
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return fmt.Errorf("stack %s: interrupted while coming up (%w)", s.plan.Name, err)
+	case errors.Is(start.Err(), context.DeadlineExceeded):
+		return fmt.Errorf("stack %s did not come up within %v: %w", s.plan.Name, timeout.Round(100*time.Millisecond), err)
+	}
+	return err
+}
+
+func (s *Supervisor) startComponents(ctx context.Context) error {
+	for _, c := range s.comps {
+		if err := s.startAfterDeps(ctx, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // startAfterDeps starts c once what it depends on (depends_on and the components it
 // connects to, which the start order put first) runs and is healthy.
-func (s *Supervisor) startAfterDeps(c *component, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(s.ctx, timeout)
-	defer cancel()
+func (s *Supervisor) startAfterDeps(ctx context.Context, c *component) error {
 	for _, dep := range s.dependencies(c) {
 		if err := dep.waitHealthy(ctx); err != nil {
 			return fmt.Errorf("starting %s: %w", c.plan.Name, err)
@@ -274,6 +314,7 @@ func (s *Supervisor) Down(grace time.Duration) {
 		}
 		os.RemoveAll(s.dir)
 		os.Remove(DetachedLog(s.plan.Name))
+		s.claim.Release()
 		close(s.done)
 	})
 }
@@ -417,15 +458,6 @@ func hostsFile(c *plan.Component) string {
 	return b.String()
 }
 
-// claim makes sure no supervisor of stack name runs, and removes what a killed one left:
-// its network namespace, empty cgroups and state directory (DESIGN.md invariant 7).
-func claim(name string) error {
-	if pid, alive := Running(name); alive {
-		return fmt.Errorf("stack %s is already up (supervisor pid %d); confine down %s first", name, pid, name)
-	}
-	return Cleanup(name)
-}
-
 // Running reports the pid of the supervisor of stack name, and whether it still runs.
 // The pid file holds the process's start time too, so a reused pid is not mistaken for it.
 func Running(name string) (int, bool) {
@@ -447,9 +479,11 @@ func selfStarted() string {
 	return started
 }
 
-// Cleanup removes what a supervisor of stack name that was killed left behind. Its
-// components died with it (parent-death signal), except a frozen one, which is thawed
-// and killed; their cgroups empty as the kernel reaps them, so Cleanup waits a little.
+// Cleanup removes what a supervisor of stack name that was killed left behind (DESIGN.md
+// invariant 7); the caller holds the stack's claim. Its components died with it
+// (parent-death signal), except a frozen one, which is thawed and killed; their cgroups
+// empty as the kernel reaps them, so Cleanup waits a little. The kernel's audit is put
+// back if the killed supervisor was its last holder.
 func Cleanup(name string) error {
 	var errs []error
 	if err := netfilter.RemoveBridge(name); err != nil {
@@ -466,6 +500,9 @@ func Cleanup(name string) error {
 	}
 	sandbox.SweepRoots()
 	if err := os.RemoveAll(StateDir(name)); err != nil {
+		errs = append(errs, err)
+	}
+	if err := sandbox.SweepKernelAudit(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

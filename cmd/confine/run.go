@@ -99,6 +99,11 @@ func runComponent(cmd *cobra.Command, c *plan.Component, stack string, timeout t
 		fmt.Fprintf(cmd.ErrOrStderr(), "confine: warning: %s\n", f)
 		skip[f.Mechanism] = true
 	}
+	// What a SIGKILLed supervisor left of the kernel's audit goes back beside the launch,
+	// off its path.
+	swept := make(chan struct{})
+	go func() { defer close(swept); sweepKernelAudit(cmd) }()
+	defer func() { <-swept }()
 	// The parent-death signal follows the thread that started the child: keep this one.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()

@@ -3,171 +3,22 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
 	"os"
-	"os/exec"
-	"os/signal"
-	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"text/tabwriter"
 	"time"
 	"unicode"
 
 	"github.com/spf13/cobra"
 
-	"github.com/confine-sandbox/confine/host"
 	"github.com/confine-sandbox/confine/policy"
 	"github.com/confine-sandbox/confine/sandbox"
 	"github.com/confine-sandbox/confine/supervisor"
 )
-
-// detachedFlag marks the re-executed supervisor of `up -d`; fd 3 is where it says it is up.
-const detachedFlag = "supervise-detached"
-
-func newUp() *cobra.Command {
-	var detach, detached bool
-	var grace, wait time.Duration
-	var auditLog string
-	cmd := &cobra.Command{
-		Use:   "up STACK",
-		Short: "Bring a stack up and supervise it (in the foreground, or -d in the background)",
-		Long: `up compiles STACK (a stack file, or one component's file), checks the kernel (see
-preflight), removes what a killed supervisor of the same stack left, and brings the stack
-up: a bridge in a network namespace of its own with the stack firewall, a veth and address
-per component, published ports on the host's loopback, then the components in the order
-their flows and depends_on imply, each after what it calls is running and healthy.
-
-In the foreground it prints every component's output prefixed with its name, and takes
-the stack down on SIGINT or SIGTERM. With -d it returns once the stack is up; use ps,
-logs, stop, start, restart, pause, unpause, events and down. The API is a unix socket at
-/run/confine/stacks/NAME/api.sock (docs/api.openapi.yaml). Needs root.
-
-Every event (the policy and enforcement applied, starts, exits, restarts, and each
-seccomp, Landlock and firewall denial with what decided it) goes to the hash-chained audit
-log, /var/log/confine/NAME/audit.log unless --audit-log says otherwise (docs/audit.md).
-Reading the kernel's denials turns the kernel's audit on while stacks run.`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := compilePolicy(args[0])
-			if err != nil {
-				return err
-			}
-			if os.Geteuid() != 0 {
-				return &codeError{code: exitEnforcement, msg: "confine: up needs root: a stack's network namespace, bridge and cgroups are made by root"}
-			}
-			findings, err := sandbox.Preflight(p, host.Probe())
-			if err != nil {
-				return &codeError{code: exitEnforcement, msg: "confine: enforcement cannot be set up:\n" + err.Error()}
-			}
-			skip := map[string]bool{}
-			for _, f := range findings {
-				fmt.Fprintf(cmd.ErrOrStderr(), "confine: warning: %s\n", f)
-				skip[f.Mechanism] = true
-			}
-			if detach {
-				return upDetached(cmd, args[0], p.Name, wait, grace, auditLog)
-			}
-			var echoMu sync.Mutex
-			if auditLog == "" {
-				auditLog = defaultAuditLog(p.Name)
-			}
-			opts := supervisor.Options{Skip: skip, StartTimeout: wait, AuditLog: auditLog,
-				Warn: func(msg string) { fmt.Fprintf(cmd.ErrOrStderr(), "confine: warning: %s\n", msg) }}
-			if !detached {
-				out := cmd.OutOrStdout()
-				opts.Echo = func(name string, l supervisor.LogLine) {
-					echoMu.Lock()
-					fmt.Fprintf(out, "%-12s| %s\n", name, printable(l.Line))
-					echoMu.Unlock()
-				}
-			}
-			signals := make(chan os.Signal, 2)
-			signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
-			defer signal.Stop(signals)
-			sup, err := supervisor.Up(p, opts)
-			if detached {
-				ready := os.NewFile(3, "ready")
-				if err == nil {
-					ready.Write([]byte("up\n"))
-				}
-				ready.Close()
-			}
-			if err != nil {
-				return &codeError{code: exitEnforcement, msg: "confine: " + err.Error()}
-			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "confine: stack %s is up; API on %s\n", p.Name, supervisor.SocketPath(p.Name))
-			select {
-			case <-signals:
-				fmt.Fprintf(cmd.ErrOrStderr(), "confine: taking stack %s down\n", p.Name)
-				sup.Down(grace)
-			case <-sup.Done():
-			}
-			<-sup.Done()
-			return nil
-		},
-	}
-	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "run the supervisor in the background")
-	cmd.Flags().BoolVar(&detached, detachedFlag, false, "")
-	cmd.Flags().MarkHidden(detachedFlag)
-	cmd.Flags().DurationVar(&grace, "grace", supervisor.DefaultGrace, "on SIGINT/SIGTERM, how long components have between SIGTERM and SIGKILL")
-	cmd.Flags().StringVar(&auditLog, "audit-log", "", "the audit log (default /var/log/confine/NAME/audit.log)")
-	cmd.Flags().DurationVar(&wait, "wait", time.Minute, "how long to wait for each component to start and become healthy")
-	return cmd
-}
-
-// defaultAuditLog is where a stack's audit log goes unless --audit-log names a file.
-func defaultAuditLog(stack string) string {
-	return filepath.Join("/var/log/confine", stack, "audit.log")
-}
-
-// upDetached re-executes confine as the stack's supervisor in a session of its own, its
-// output in /run/confine/stacks/NAME.log, and returns once it says the stack is up.
-func upDetached(cmd *cobra.Command, file, name string, wait, grace time.Duration, auditLog string) error {
-	if err := os.MkdirAll(supervisor.StateRoot, 0o700); err != nil {
-		return err
-	}
-	logPath := supervisor.DetachedLog(name)
-	// Read back through this descriptor: a failed supervisor removes the file.
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	defer logFile.Close()
-	readyR, readyW, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	args := []string{"up", "--" + detachedFlag, "--wait", wait.String(), "--grace", grace.String()}
-	if auditLog != "" {
-		abs, err := filepath.Abs(auditLog)
-		if err != nil {
-			return err
-		}
-		args = append(args, "--audit-log", abs)
-	}
-	child := exec.Command("/proc/self/exe", append(args, file)...)
-	child.Stdout, child.Stderr = logFile, logFile
-	child.ExtraFiles = []*os.File{readyW}
-	child.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := child.Start(); err != nil {
-		return err
-	}
-	readyW.Close()
-	msg, _ := io.ReadAll(readyR)
-	readyR.Close()
-	if strings.TrimSpace(string(msg)) != "up" {
-		child.Wait()
-		logFile.Seek(0, io.SeekStart)
-		out, _ := io.ReadAll(logFile)
-		return &codeError{code: exitEnforcement, msg: strings.TrimSpace(string(out))}
-	}
-	fmt.Fprintf(cmd.OutOrStdout(), "stack %s is up (supervisor pid %d, log %s)\n", name, child.Process.Pid, logPath)
-	return child.Process.Release()
-}
 
 func newDown() *cobra.Command {
 	var grace time.Duration
@@ -186,12 +37,7 @@ cgroups and the state directory. STACK is the stack file or the stack's name.`,
 			}
 			pid, alive := supervisor.Running(name)
 			if !alive {
-				if err := supervisor.Cleanup(name); err != nil {
-					return &codeError{code: exitEnforcement, msg: "confine: " + err.Error()}
-				}
-				os.Remove(supervisor.DetachedLog(name))
-				fmt.Fprintf(cmd.OutOrStdout(), "stack %s is down\n", name)
-				return nil
+				return downLeftovers(cmd, name)
 			}
 			c := supervisor.NewClient(name)
 			if err := c.Do("POST", "/v1/down?grace="+url.QueryEscape(grace.String()), nil); err != nil {
@@ -199,6 +45,7 @@ cgroups and the state directory. STACK is the stack file or the stack's name.`,
 			}
 			for deadline := time.Now().Add(grace + 30*time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 				if _, alive := supervisor.Running(name); !alive {
+					sweepKernelAudit(cmd)
 					fmt.Fprintf(cmd.OutOrStdout(), "stack %s is down\n", name)
 					return nil
 				}
@@ -208,6 +55,38 @@ cgroups and the state directory. STACK is the stack file or the stack's name.`,
 	}
 	cmd.Flags().DurationVar(&grace, "grace", supervisor.DefaultGrace, "time between SIGTERM and SIGKILL")
 	return cmd
+}
+
+// downLeftovers removes what a killed supervisor of stack name left, holding the stack's
+// claim so that an `up` cannot start meanwhile; Cleanup puts the kernel's audit back
+// when the killed supervisor was its last holder.
+func downLeftovers(cmd *cobra.Command, name string) error {
+	claim, err := supervisor.TakeClaim(name)
+	if err != nil {
+		var up *supervisor.AlreadyUpError
+		if errors.As(err, &up) {
+			return &codeError{code: exitPolicy, msg: fmt.Sprintf("confine: stack %s is coming up; run down again once its up has returned", name)}
+		}
+		return err
+	}
+	defer claim.Release()
+	if err := supervisor.Cleanup(name); err != nil {
+		return &codeError{code: exitEnforcement, msg: "confine: " + err.Error()}
+	}
+	os.Remove(supervisor.DetachedLog(name))
+	fmt.Fprintf(cmd.OutOrStdout(), "stack %s is down\n", name)
+	return nil
+}
+
+// sweepKernelAudit puts the kernel's audit back if confine processes that died were its
+// last holders (sandbox.SweepKernelAudit); a failure is only warned of.
+func sweepKernelAudit(cmd *cobra.Command) {
+	if os.Geteuid() != 0 {
+		return
+	}
+	if err := sandbox.SweepKernelAudit(); err != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "confine: warning: putting the kernel's audit settings back: %v\n", err)
+	}
 }
 
 func newPs() *cobra.Command {

@@ -199,6 +199,11 @@ func run(op, val string) (string, error) {
 		return out, err
 	case "sleep":
 		time.Sleep(time.Hour)
+	case "pause":
+		// pause:DURATION waits before the next probe, e.g. a server that starts late.
+		d, err := time.ParseDuration(val)
+		time.Sleep(d)
+		return "", err
 	case "alloc":
 		// Allocate and touch val MiB.
 		var mib int
