@@ -86,7 +86,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	if n.Kind == yaml.ScalarNode && !d.visible(n, path, allowsTab(path)) {
-		return // refused: the field keeps its zero value
+		// Refused. The field gets the text Go-quoted (`"mount\x00x"`), visible and valid
+		// nowhere it matters, so nothing after load sees the invisible rune and what
+		// validation says next stands at this field.
+		n = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: quote(n.Value), Line: n.Line, Column: n.Column}
 	}
 	if v.CanAddr() {
 		if nd, ok := v.Addr().Interface().(nodeDecoder); ok {

@@ -97,7 +97,7 @@ func loadStack(fsys fs.FS, name string, root *yaml.Node, size int) (*Stack, erro
 	errs = appendErr(errs, err)
 	for i, rel := range s.Components {
 		p := "components[" + strconv.Itoa(i) + "]"
-		if rel == "" && hasErrorAt(errs, p) {
+		if hasErrorAt(errs, p) {
 			continue // the entry did not decode; its error says why
 		}
 		if msg := checkMember(rel); msg != "" {
