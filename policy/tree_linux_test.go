@@ -28,7 +28,7 @@ func TestTreeOnDisk(t *testing.T) {
 	must(t, os.Symlink(secret, filepath.Join(dir, "abs.yaml")))
 	must(t, os.Symlink("../../secret.yaml", filepath.Join(dir, "sub", "deep.yaml")))
 	must(t, os.Symlink("sub", filepath.Join(dir, "subdir")))
-	must(t, os.Symlink("..", filepath.Join(dir, "out"))) // a directory symlink that climbs out
+	must(t, os.Symlink("..", filepath.Join(dir, "out")))                     // a directory symlink that climbs out
 	must(t, os.Symlink("../a.yaml", filepath.Join(dir, "sub", "back.yaml"))) // stays inside
 	must(t, unix.Mkfifo(filepath.Join(dir, "fifo.yaml"), 0o644))
 	l, err := net.Listen("unix", filepath.Join(dir, "sock.yaml"))
@@ -88,9 +88,9 @@ func TestTreeTopFile(t *testing.T) {
 	fifo := filepath.Join(dir, "fifo.yaml")
 	must(t, unix.Mkfifo(fifo, 0o644))
 	for file, want := range map[string]string{
-		link: "",
-		fifo: fifo + ": cannot read the file: it is a FIFO, not a regular file",
-		dir:  dir + ": cannot read the file: it is a directory, not a regular file",
+		link:        "",
+		fifo:        fifo + ": cannot read the file: it is a FIFO, not a regular file",
+		dir:         dir + ": cannot read the file: it is a directory, not a regular file",
 		"/dev/null": "/dev/null: cannot read the file: it is a character device, not a regular file",
 	} {
 		tree, err := OpenTree(file)
