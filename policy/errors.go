@@ -108,7 +108,13 @@ func suggest(got string, candidates []string) string {
 			best, bestDist = c, 0
 		}
 	}
+	if len(got) > maxExcerpt*4 {
+		return "" // no name is that long; the distances would cost len(got)·len(c) each
+	}
 	for _, c := range candidates {
+		if diff := len(got) - len(c); diff > bestDist || -diff > bestDist {
+			continue // the distance is at least the difference in length
+		}
 		d := editDistance(got, c)
 		if d >= len(got) || c == got {
 			continue
