@@ -128,8 +128,18 @@ func TestLimits(t *testing.T) {
 			t.Errorf("%s:\n got: %.300s\nwant: %s (one error)", tc.name, got, tc.want)
 		}
 	}
+	// The stack's files together: two members of 0.9 MiB fit, a third does not.
+	pad := "# " + strings.Repeat("x", 900<<10) + "\n"
+	files := map[string]string{"s.yaml": "version: 1\nname: s\nsubnet: 192.168.1.0/24\ncomponents: [a.yaml, b.yaml, c.yaml]\n"}
+	for _, n := range []string{"a", "b", "c"} {
+		files[n+".yaml"] = pad + strings.Replace(base, "name: billing", "name: "+n, 1)
+	}
+	got := checkYAML(t, files, "s.yaml")
+	if want := `s.yaml:4:30: components[2]: cannot read component "c.yaml": the stack's files together hold more than 2097152 bytes (2 MiB), the limit for one stack`; got != want {
+		t.Errorf("stack size:\n got: %.300s\nwant: %s", got, want)
+	}
 	// The node limit, exactly: 1 document + 1 mapping + key + list + maxListLen lists of 9.
-	got := checkYAML(t, map[string]string{"c.yaml": "a: " + list(maxListLen, "[1,2,3,4,5,6,7,8,9]") + "\n"}, "c.yaml")
+	got = checkYAML(t, map[string]string{"c.yaml": "a: " + list(maxListLen, "[1,2,3,4,5,6,7,8,9]") + "\n"}, "c.yaml")
 	if !strings.Contains(got, "the file holds more than 100000 YAML values, the limit for one file") {
 		t.Errorf("nodes: %.300s", got)
 	}

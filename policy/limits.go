@@ -11,7 +11,7 @@ import (
 // they accept.
 const (
 	maxFileSize  = 1 << 20  // bytes in one policy or stack file
-	maxStackSize = 16 << 20 // bytes in a stack file and its component files together
+	maxStackSize = 2 << 20  // bytes in a stack file and its component files together
 	maxDepth     = 32       // nesting of mappings and lists
 	maxNodes     = 100_000  // YAML values (scalars, lists, mappings, keys) in one file
 	maxListLen   = 10_000   // entries in one list, keys in one mapping

@@ -18,6 +18,8 @@ import (
 // allowTab admits a tab, which argv and environment values may carry.
 func refusedRune(r rune, allowTab bool) string {
 	switch {
+	case r >= ' ' && r < 0x7f:
+		return "" // printable ASCII, nearly every rune of a policy
 	case r == '\t' && allowTab:
 		return ""
 	case r == utf8.RuneError:
