@@ -10,13 +10,13 @@ import (
 // bounded validation. docs/policy.md lists them; BenchmarkLimits loads the largest input
 // they accept.
 const (
-	maxFileSize  = 1 << 20  // bytes in one policy or stack file
-	maxStackSize = 2 << 20  // bytes in a stack file and its component files together
-	maxDepth     = 32       // nesting of mappings and lists
-	maxNodes     = 100_000  // YAML values (scalars, lists, mappings, keys) in one file
-	maxListLen   = 10_000   // entries in one list, keys in one mapping
-	maxExtends   = 64       // profiles in one extends list
-	maxAliases   = 100      // anchors and aliases in one file (each is refused anyway)
+	maxFileSize  = 1 << 20 // bytes in one policy or stack file
+	maxStackSize = 2 << 20 // bytes in a stack file and its component files together
+	maxDepth     = 32      // nesting of mappings and lists
+	maxNodes     = 100_000 // YAML values (scalars, lists, mappings, keys) in one file
+	maxListLen   = 10_000  // entries in one list, keys in one mapping
+	maxExtends   = 64      // profiles in one extends list
+	maxAliases   = 100     // anchors and aliases in one file (each is refused anyway)
 )
 
 // listLimits are the lists with a tighter bound than maxListLen, by field path.
