@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"io"
+	"reflect"
 	"strconv"
 	"strings"
 	"unicode"
@@ -189,4 +190,56 @@ func boundPath(path string) string {
 		parts[i] = boundWord(p)
 	}
 	return strings.Join(parts, ".")
+}
+
+// Bound is boundMessage for other packages: text that may repeat input (a JSON decoding
+// error quoting a field name), with quoted strings cut to excerpts and long words cut.
+func Bound(s string) string { return boundMessage(s) }
+
+// CheckVisible walks every string in v (a Plan read from JSON, which no YAML decoder has
+// checked) and reports the first that holds a rune a policy may not, with its field
+// path. Tabs pass in Args and Env, as in a policy's run.command and run.env.
+func CheckVisible(v any) error {
+	return checkVisible(reflect.ValueOf(v), "")
+}
+
+func checkVisible(v reflect.Value, path string) error {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			return checkVisible(v.Elem(), path)
+		}
+	case reflect.String:
+		tab := strings.Contains(path, ".Args[") || strings.Contains(path, ".Env[")
+		if msg := checkText(v.String(), tab); msg != "" {
+			return fmt.Errorf("%s: %s", strings.TrimPrefix(path, "."), msg)
+		}
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			if f := v.Type().Field(i); f.IsExported() {
+				if err := checkVisible(v.Field(i), path+"."+f.Name); err != nil {
+					return err
+				}
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			return nil // bytes (a BPF program), not text
+		}
+		for i := 0; i < v.Len(); i++ {
+			if err := checkVisible(v.Index(i), path+"["+strconv.Itoa(i)+"]"); err != nil {
+				return err
+			}
+		}
+	case reflect.Map:
+		for _, k := range v.MapKeys() {
+			if err := checkVisible(k, path); err != nil {
+				return err
+			}
+			if err := checkVisible(v.MapIndex(k), path); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -131,17 +131,29 @@ func compilePolicy(file string) (*plan.Plan, error) {
 
 // readPlan reads a Plan that `confine compile --format json` wrote, refusing another
 // format version and a seccomp program that does not match its recorded hash (a
-// truncated or hand-edited file). A Plan is trusted as a policy file is: whoever may
-// write one may write the YAML it came from.
+// truncated or hand-edited file). A Plan is input as a policy file is (audit diff reads
+// one from a pull request): it is size-capped, its strings must be visible text as a
+// policy's are, and what an error repeats of it is bounded.
 func readPlan(file string) (*plan.Plan, error) {
-	data, err := os.ReadFile(file)
+	f, err := os.Open(file)
 	if err != nil {
 		return nil, policyError(fmt.Errorf("confine: --plan: %w", err))
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxPipedInput+1))
+	f.Close()
+	if err == nil && len(data) > maxPipedInput {
+		err = fmt.Errorf("larger than %d MiB", maxPipedInput>>20)
+	}
+	if err != nil {
+		return nil, policyError(fmt.Errorf("confine: --plan %s: %w", file, err))
 	}
 	var p plan.Plan
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
+		return nil, policyError(fmt.Errorf("confine: --plan %s: %s", file, policy.Bound(err.Error())))
+	}
+	if err := policy.CheckVisible(&p); err != nil {
 		return nil, policyError(fmt.Errorf("confine: --plan %s: %w", file, err))
 	}
 	if p.Version != plan.Version {

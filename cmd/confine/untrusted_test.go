@@ -95,3 +95,34 @@ func TestUntrustedFIFO(t *testing.T) {
 		}
 	}
 }
+
+// TestUntrustedPlan: a Plan given to audit diff is input too. An invisible character in
+// any of its strings is refused, and a decoding error repeats only an excerpt.
+func TestUntrustedPlan(t *testing.T) {
+	code, out, _ := run("compile", "../../examples/shop/api.yaml")
+	if code != 0 {
+		t.Fatal("compile failed")
+	}
+	dir := t.TempDir()
+	write := func(name, data string) string {
+		file := filepath.Join(dir, name)
+		if err := os.WriteFile(file, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return file
+	}
+	good := write("good.json", out)
+	long := strings.Repeat("abcdefghij", 50)
+	for name, tc := range map[string]struct{ data, want string }{
+		"bidi.json":  {strings.Replace(out, `"/app/api"`, `"/app/api\u202e"`, 1), `contains a bidirectional control (U+202E) at character 9 of "/app/api\u202e"`},
+		"field.json": {strings.Replace(out, `{`, `{"`+long+`": 1, `, 1), `json: unknown field "abcdefghijabcdefghijabcdefghijabcdefghij"…`},
+	} {
+		code, stdout, stderr := run("audit", "diff", good, write(name, tc.data))
+		if code != 1 || stdout != "" || !strings.Contains(stderr, tc.want) || strings.Contains(stderr, long[:41]) {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want 1, nothing, and %q", name, code, stdout, stderr, tc.want)
+		}
+	}
+	if code, _, stderr := run("audit", "diff", good, "/dev/null"); code != 1 || !strings.Contains(stderr, "/dev/null: cannot read the file: it is a character device, not a regular file") {
+		t.Errorf("audit diff of a device: exit %d, %s", code, stderr)
+	}
+}
