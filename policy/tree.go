@@ -17,19 +17,25 @@ var (
 	ErrNotRegular = errors.New("not a regular file")
 )
 
+// errTopOutside is the named file itself being a symlink that leaves its directory.
+var errTopOutside = errors.New("it is a symlink that leads out of its own directory; name the file it points to")
+
 // Tree is the fs.FS to load an untrusted policy or stack from disk through. It opens
-// the file the user named, and every other name only inside that file's directory, by
-// an os.Root on it: the kernel resolves each name one component at a time beneath the
-// directory, so a symlink (absolute, or climbing with "..") that leaves it is refused,
-// whatever the name's text looks like. Files are opened with O_NONBLOCK after a stat
-// says they are regular, and checked again once open (a FIFO swapped in meanwhile).
+// the file the user named and every name it leads to only inside that file's directory,
+// by an os.Root on it: the kernel resolves each name one component at a time beneath
+// the directory, so a symlink (absolute, or climbing with "..") that leaves it is
+// refused, whatever the name's text looks like. That holds for the named file too: in a
+// checkout of an untrusted change, deploy/stack.yaml may itself be a link to
+// /etc/shadow. Files are opened with O_NONBLOCK after a stat says they are regular, and
+// checked again once open (a FIFO swapped in meanwhile).
 //
 // Names are the ones policy.Open and LoadStack pass: the file as the user typed it,
 // and its members as path.Join(path.Dir(file), member), so positions repeat them.
 type Tree struct {
-	root *os.Root
-	top  string // the file as named
-	dir  string // path.Dir(top)
+	root   *os.Root
+	top    string // the file as named
+	topRel string // the same, relative to dir
+	dir    string // path.Dir(top)
 }
 
 // OpenTree opens the directory of file for loading file and what it names. Close it.
@@ -39,38 +45,47 @@ func OpenTree(file string) (*Tree, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Tree{root: root, top: file, dir: dir}, nil
+	t := &Tree{root: root, top: file, dir: dir}
+	var ok bool
+	if t.topRel, ok = t.inside(file); !ok {
+		t.topRel = "." // "dir/": the directory itself, which openRegular refuses
+	}
+	return t, nil
 }
 
 // Close releases the directory.
 func (t *Tree) Close() error { return t.root.Close() }
 
-// Open opens name: the named file itself, or a regular file beneath its directory.
+// Open opens name, the named file or a file beneath its directory: a regular file.
 func (t *Tree) Open(name string) (fs.File, error) {
-	if name == t.top {
-		return openRegular(name, os.Stat, func(flag int) (*os.File, error) { return os.OpenFile(name, flag, 0) })
+	rel, ok := t.topRel, true
+	if name != t.top {
+		rel, ok = t.inside(name)
 	}
-	rel, ok := t.inside(name)
 	if !ok {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: ErrOutsideTree}
 	}
 	f, err := openRegular(rel, t.root.Stat, func(flag int) (*os.File, error) { return t.root.OpenFile(rel, flag, 0) })
 	var pe *fs.PathError
 	if errors.As(err, &pe) && pe.Err.Error() == "path escapes from parent" { // os.Root's errPathEscapes
-		err = &fs.PathError{Op: "open", Path: name, Err: ErrOutsideTree}
+		pe = &fs.PathError{Op: "open", Path: name, Err: ErrOutsideTree}
+		if name == t.top {
+			pe.Err = errTopOutside
+		}
+		err = pe
 	}
 	return f, err
 }
 
 // inside returns name relative to the tree's directory, when it lies there.
 func (t *Tree) inside(name string) (string, bool) {
-	rel := name
+	rel := path.Clean(name)
 	switch {
 	case t.dir == ".":
 	case t.dir == "/":
-		rel = strings.TrimPrefix(name, "/")
-	case strings.HasPrefix(name, t.dir+"/"):
-		rel = name[len(t.dir)+1:]
+		rel = strings.TrimPrefix(rel, "/")
+	case strings.HasPrefix(rel, t.dir+"/"):
+		rel = rel[len(t.dir)+1:]
 	default:
 		return "", false
 	}

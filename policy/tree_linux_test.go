@@ -77,29 +77,47 @@ func TestTreeOnDisk(t *testing.T) {
 	}
 }
 
-// TestTreeTopFile: the file the user names is opened by its own name (a symlink to it is
-// the user's choice), and refused when it is not a regular file.
+// TestTreeTopFile: the file the user names resolves inside its own directory too (in a
+// checkout of an untrusted change it may be a link to /etc/shadow), and is refused when
+// it is not a regular file.
 func TestTreeTopFile(t *testing.T) {
 	dir := t.TempDir()
 	real := filepath.Join(dir, "real.yaml")
 	must(t, os.WriteFile(real, []byte(strings.ReplaceAll(memberSrc, "%s", "a")), 0o644))
-	link := filepath.Join(t.TempDir(), "link.yaml")
-	must(t, os.Symlink(real, link))
+	must(t, os.Symlink("real.yaml", filepath.Join(dir, "near.yaml")))
+	far := filepath.Join(t.TempDir(), "far.yaml")
+	must(t, os.Symlink(real, far))
 	fifo := filepath.Join(dir, "fifo.yaml")
 	must(t, unix.Mkfifo(fifo, 0o644))
 	for file, want := range map[string]string{
-		link:        "",
-		fifo:        fifo + ": cannot read the file: it is a FIFO, not a regular file",
-		dir:         dir + ": cannot read the file: it is a directory, not a regular file",
-		"/dev/null": "/dev/null: cannot read the file: it is a character device, not a regular file",
+		real:                            "",
+		filepath.Join(dir, "near.yaml"): "",
+		far:                             far + ": cannot read the file: it is a symlink that leads out of its own directory; name the file it points to",
+		fifo:                            fifo + ": cannot read the file: it is a FIFO, not a regular file",
+		dir:                             dir + ": cannot read the file: it is a directory, not a regular file",
+		dir + "/":                       dir + "/: cannot read the file: it is a directory, not a regular file",
+		"/dev/null":                     "/dev/null: cannot read the file: it is a character device, not a regular file",
 	} {
 		tree, err := OpenTree(file)
-		must(t, err)
+		if err != nil {
+			t.Errorf("%s: %v", file, err)
+			continue
+		}
 		got := Check(tree, file).Error()
 		tree.Close()
 		if got != want {
 			t.Errorf("%s: got %q, want %q", file, got, want)
 		}
+	}
+	// Relative names, as typed in a shell.
+	t.Chdir(filepath.Dir(dir))
+	for _, file := range []string{"./" + filepath.Base(dir) + "/real.yaml", filepath.Base(dir) + "//near.yaml"} {
+		tree, err := OpenTree(file)
+		must(t, err)
+		if errs := Check(tree, file); len(errs) > 0 {
+			t.Errorf("%s: %v", file, errs)
+		}
+		tree.Close()
 	}
 }
 
