@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -45,6 +46,7 @@ type ErrorList []*Error
 // every quoted string as an excerpt and every long word cut (see bounded). Positions
 // and other values print as they are.
 func (l *ErrorList) Add(pos Pos, path, format string, args ...any) {
+	args = slices.Clone(args) // the caller's slice stays as it was
 	for i, a := range args {
 		switch v := a.(type) {
 		case string:

@@ -62,6 +62,31 @@ func TestUntrustedStackNamesOutsideFiles(t *testing.T) {
 	}
 }
 
+// TestUntrustedLinkedStack: the file a CI job names may itself be the change's symlink
+// to a host file; it is refused, and nothing of the file is printed.
+func TestUntrustedLinkedStack(t *testing.T) {
+	tmp := t.TempDir()
+	secret := filepath.Join(tmp, "shadow")
+	if err := os.WriteFile(secret, []byte(strings.Join(secretLines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(tmp, "pr")
+	stack := filepath.Join(dir, "stack.yaml")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../shadow", stack); err != nil {
+		t.Fatal(err)
+	}
+	want := stack + ": cannot read the file: it is a symlink that leads out of its own directory; name the file it points to"
+	for _, args := range [][]string{{"check", stack}, {"explain", stack}, {"audit", "diff", stack, stack}} {
+		code, out, errOut := run(args...)
+		if code != 1 || out != "" || strings.TrimSpace(errOut) != want {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want 1, nothing, %q", args[0], code, out, errOut, want)
+		}
+	}
+}
+
 // TestUntrustedFIFO: a FIFO named as a policy, or as a stack's component, is refused
 // without waiting for a writer.
 func TestUntrustedFIFO(t *testing.T) {
