@@ -95,9 +95,13 @@ func loadStack(fsys fs.FS, name string, root *yaml.Node, size int) (*Stack, erro
 	var err error
 	s.pos, err = decodeInto(root, name, s)
 	errs = appendErr(errs, err)
+	refused := map[string]bool{}
+	for _, e := range errs {
+		refused[e.Path] = true
+	}
 	for i, rel := range s.Components {
 		p := "components[" + strconv.Itoa(i) + "]"
-		if hasErrorAt(errs, p) {
+		if refused[p] {
 			continue // the entry did not decode; its error says why
 		}
 		if msg := checkMember(rel); msg != "" {
@@ -143,15 +147,6 @@ func checkMember(rel string) string {
 		return fmt.Sprintf("%q leaves the stack file's directory; a component file must lie in it or below it", rel)
 	}
 	return ""
-}
-
-func hasErrorAt(errs ErrorList, p string) bool {
-	for _, e := range errs {
-		if e.Path == p {
-			return true
-		}
-	}
-	return false
 }
 
 // Open loads FILE as a stack when it has a components key, and otherwise as a single
