@@ -24,18 +24,20 @@ build: deps
 
 # test: vet (also without cgo, which proves only policy/seccomp needs it), every test
 # package (tests/ needs root, tests/report chromium; under CI=true a missing need fails
-# instead of skipping), then short fuzzes of the policy loader, the kernel audit record
+# instead of skipping), then short fuzzes of the policy loader, its message excerpts, the kernel audit record
 # parser and the audit log reader.
 test: deps
 	$(GO) vet ./...
 	CGO_ENABLED=0 $(GO) vet ./...
 	$(GO) test -count=1 ./...
 	$(GO) test ./policy -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME)
+	$(GO) test ./policy -run '^$$' -fuzz FuzzExcerpt -fuzztime $(AUDIT_FUZZTIME)
 	$(GO) test ./sandbox -run '^$$' -fuzz FuzzParseAuditRecord -fuzztime $(AUDIT_FUZZTIME)
 	$(GO) test ./audit -run '^$$' -fuzz FuzzScanLog -fuzztime $(AUDIT_FUZZTIME)
 
 fuzz: deps
 	$(GO) test ./policy -run '^$$' -fuzz FuzzLoad -fuzztime 5m
+	$(GO) test ./policy -run '^$$' -fuzz FuzzExcerpt -fuzztime 5m
 	$(GO) test ./audit -run '^$$' -fuzz FuzzScanLog -fuzztime 5m
 	$(GO) test ./sandbox -run '^$$' -fuzz FuzzParseAuditRecord -fuzztime 5m
 

@@ -367,7 +367,7 @@ func orErr(err error, msg string) error {
 // hasControl reports whether s holds a control character, which would let a policy forge
 // lines in explain's output and in reports.
 func hasControl(s string) bool {
-	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
+	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f }) // the decoder refuses tabs outside argv and env values
 }
 
 // suggestSyscall offers the closest known syscall name.
