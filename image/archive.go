@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -31,10 +32,8 @@ func openArchive(p string) ([]found, error) {
 	if _, ok := t.entries["manifest.json"]; !ok {
 		return nil, fmt.Errorf("%s is neither an OCI archive (index.json) nor a docker save archive (manifest.json)", p)
 	}
-	m, err := tarball.LoadManifest(func() (io.ReadCloser, error) {
-		r, err := t.open("manifest.json")
-		return io.NopCloser(r), err
-	})
+	// tarball's Opener opens the whole archive; LoadManifest finds manifest.json in it.
+	m, err := tarball.LoadManifest(func() (io.ReadCloser, error) { return os.Open(p) })
 	if err != nil {
 		return nil, fmt.Errorf("manifest.json: %w", err)
 	}
@@ -111,9 +110,9 @@ type archiveImage struct {
 	layers    map[v1.Hash]*archiveLayer
 }
 
-func (i *archiveImage) RawConfigFile() ([]byte, error)       { return i.craw, nil }
-func (i *archiveImage) MediaType() (types.MediaType, error)  { return types.OCIManifestSchema1, nil }
-func (i *archiveImage) RawManifest() ([]byte, error)         { return i.raw, nil }
+func (i *archiveImage) RawConfigFile() ([]byte, error)      { return i.craw, nil }
+func (i *archiveImage) MediaType() (types.MediaType, error) { return types.OCIManifestSchema1, nil }
+func (i *archiveImage) RawManifest() ([]byte, error)        { return i.raw, nil }
 func (i *archiveImage) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
 	if l, ok := i.layers[h]; ok {
 		return l, nil
@@ -145,9 +144,12 @@ type tarIndex struct {
 }
 
 func (x *tarIndex) MediaType() (types.MediaType, error) { return types.OCIImageIndex, nil }
-func (x *tarIndex) Digest() (v1.Hash, error)            { h, _, err := v1.SHA256(bytes.NewReader(x.raw)); return h, err }
-func (x *tarIndex) Size() (int64, error)                { return int64(len(x.raw)), nil }
-func (x *tarIndex) RawManifest() ([]byte, error)        { return x.raw, nil }
+func (x *tarIndex) Digest() (v1.Hash, error) {
+	h, _, err := v1.SHA256(bytes.NewReader(x.raw))
+	return h, err
+}
+func (x *tarIndex) Size() (int64, error)         { return int64(len(x.raw)), nil }
+func (x *tarIndex) RawManifest() ([]byte, error) { return x.raw, nil }
 func (x *tarIndex) IndexManifest() (*v1.IndexManifest, error) {
 	return v1.ParseIndexManifest(bytes.NewReader(x.raw))
 }

@@ -31,7 +31,7 @@ func pullTars(t *testing.T, s *Store, tars ...[]byte) (*Image, error) {
 type hostileCase struct {
 	name   string
 	layers func(outside string) [][]byte
-	refuse string                                // a refusal naming this, or "" when neutralised
+	refuse string                                  // a refusal naming this, or "" when neutralised
 	check  func(t *testing.T, top, outside string) // on the top layer's tree, when not refused
 }
 
@@ -105,7 +105,7 @@ func hostileCases(t *testing.T) []hostileCase {
 				}
 			}},
 		{name: "capability-and-overlay-xattrs", layers: one(ent{name: "ping", body: "x", pax: map[string]string{
-			"SCHILY.xattr.security.capability":   "\x01\x00\x00\x02\x00\x20\x00\x00",
+			"SCHILY.xattr.security.capability":    "\x01\x00\x00\x02\x00\x20\x00\x00",
 			"SCHILY.xattr.trusted.overlay.opaque": "y",
 			"SCHILY.xattr.user.overlay.redirect":  "/etc",
 		}}), check: func(t *testing.T, top, _ string) {

@@ -27,11 +27,11 @@ import (
 // A layer is renamed into layers/ only once complete and verified, so a path there is
 // complete by construction; the loser of two concurrent pulls of a layer drops its copy.
 type Store struct {
-	Dir      string
-	Limits   Limits
-	Keychain authn.Keychain    // registry credentials; authn.DefaultKeychain (the Docker config)
+	Dir       string
+	Limits    Limits
+	Keychain  authn.Keychain    // registry credentials; authn.DefaultKeychain (the Docker config)
 	Transport http.RoundTripper // under tlsOnly; remote.DefaultTransport
-	Jobs     int               // layers fetched at once
+	Jobs      int               // layers fetched at once
 }
 
 // DefaultDir is /var/lib/confine for root, else $XDG_DATA_HOME/confine (~/.local/share/confine).
@@ -57,8 +57,10 @@ func Open(dir string) (*Store, error) {
 		Transport: remote.DefaultTransport, Jobs: 3}, nil
 }
 
-func (s *Store) blobPath(h v1.Hash) string  { return filepath.Join(s.Dir, "blobs", h.Algorithm, h.Hex) }
-func (s *Store) layerPath(h v1.Hash) string { return filepath.Join(s.Dir, "layers", h.Algorithm, h.Hex) }
+func (s *Store) blobPath(h v1.Hash) string { return filepath.Join(s.Dir, "blobs", h.Algorithm, h.Hex) }
+func (s *Store) layerPath(h v1.Hash) string {
+	return filepath.Join(s.Dir, "layers", h.Algorithm, h.Hex)
+}
 
 // LayerDir is the unpacked tree of a layer, for an overlay lowerdir.
 func (s *Store) LayerDir(diffID v1.Hash) string { return filepath.Join(s.layerPath(diffID), "root") }
