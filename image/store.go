@@ -202,3 +202,12 @@ func randHex() string {
 	rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// ImageByDigest is Image for a digest string (sha256:HEX), as records hold them.
+func (s *Store) ImageByDigest(d string) (*Image, error) {
+	h, err := v1.NewHash(d)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", d, err)
+	}
+	return s.Image(h)
+}
