@@ -133,7 +133,9 @@ func matcher(ref string) (func(Record) bool, error) {
 		return nil, err
 	}
 	if d, ok := digestOf(p); ok {
-		return func(r Record) bool { return r.Digest == d }, nil
+		// The digest of the manifest, or of the index it was picked from (the name says so).
+		n := p.String()
+		return func(r Record) bool { return r.Digest == d || r.Name == n }, nil
 	}
 	n := p.String()
 	return func(r Record) bool { return r.Name == n }, nil

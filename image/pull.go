@@ -91,22 +91,25 @@ func (s *Store) Load(ctx context.Context, file string, p Progress) ([]Record, er
 }
 
 func (s *Store) remoteImage(ctx context.Context, r Ref) (found, error) {
-	img, err := remote.Image(r.Name, remote.WithContext(ctx), remote.WithPlatform(platform),
+	desc, err := remote.Get(r.Name, remote.WithContext(ctx), remote.WithPlatform(platform),
 		remote.WithAuthFromKeychain(s.Keychain), remote.WithTransport(tlsOnly{s.Transport}))
 	if err != nil {
 		return found{}, err
 	}
-	if d, ok := r.Name.(name.Digest); ok {
+	if d, ok := r.Name.(name.Digest); ok && desc.Digest.String() != d.DigestStr() {
 		// remote checks this too; a digest reference is the whole point of pinning.
-		got, err := img.Digest()
-		if err != nil {
-			return found{}, err
-		}
-		if got.String() != d.DigestStr() {
-			return found{}, fmt.Errorf("the registry served %s for %s", got, d.DigestStr())
-		}
+		return found{}, fmt.Errorf("the registry served %s for %s", desc.Digest, d.DigestStr())
 	}
-	return found{img: img}, nil
+	if !desc.MediaType.IsIndex() {
+		img, err := desc.Image()
+		return found{img: img}, err
+	}
+	ii, err := desc.ImageIndex()
+	if err != nil {
+		return found{}, err
+	}
+	img, err := platformImage(ii)
+	return found{img: img}, err
 }
 
 // layoutImage picks one image of an OCI layout: the one whose ref.name is TAG, or the
@@ -181,13 +184,18 @@ func pickImage(ii v1.ImageIndex, d v1.Descriptor) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	cm, err := child.IndexManifest()
+	return platformImage(child)
+}
+
+// platformImage is the image of a multi-platform index for linux/GOARCH.
+func platformImage(ii v1.ImageIndex) (v1.Image, error) {
+	im, err := ii.IndexManifest()
 	if err != nil {
 		return nil, err
 	}
-	for _, c := range cm.Manifests {
+	for _, c := range im.Manifests {
 		if c.MediaType.IsImage() && (c.Platform == nil || c.Platform.Satisfies(platform)) {
-			return child.Image(c.Digest)
+			return ii.Image(c.Digest)
 		}
 	}
 	return nil, errNoPlatform

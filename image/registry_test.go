@@ -86,6 +86,23 @@ func TestPullByTagAndDigest(t *testing.T) {
 	if err != nil || rec.Digest != d1.String() {
 		t.Fatalf("pull by digest with a stale tag: %v %+v; the digest must win", err, rec)
 	}
+	// A digest of a multi-platform index: the platform's image is pulled, and the
+	// reference finds it again.
+	idx, err := random.Index(512, 1, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(mustTag(t, host+"/team/multi:v1"), idx); err != nil {
+		t.Fatal(err)
+	}
+	id, _ := idx.Digest()
+	ref := host + "/team/multi@" + id.String()
+	if rec, err = s.Pull(ctx, ref, nil); err != nil {
+		t.Fatalf("pull of an index digest: %v", err)
+	}
+	if recs, err := s.Lookup(ref); err != nil || recs[0].Digest != rec.Digest {
+		t.Errorf("lookup of the index digest: %v %+v", err, recs)
+	}
 	tmpEmpty(t, s)
 }
 
