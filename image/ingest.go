@@ -61,6 +61,10 @@ func (s *Store) ingest(ctx context.Context, f found, p Progress) (Record, error)
 		return Record{}, fmt.Errorf("manifest of %d bytes is past the limit of %d", len(raw), s.Limits.Blob)
 	}
 	digest, _, _ := v1.SHA256(bytes.NewReader(raw))
+	if want, err := f.img.Digest(); err != nil || want != digest {
+		// An index (of a layout or a registry) named this manifest by another digest.
+		return Record{}, fmt.Errorf("manifest is %s, its descriptor says %s (%v)", digest, want, err)
+	}
 	m, cfg, craw, err := s.checkImage(f.img, raw)
 	if err != nil {
 		return Record{}, fmt.Errorf("image %s: %w", digest, err)

@@ -40,10 +40,14 @@ func (s *Store) unpackLayer(ctx context.Context, img v1.Image, desc v1.Descripto
 	if err := os.MkdirAll(filepath.Join(tmp, "root"), 0o700); err != nil {
 		return fail(err)
 	}
-	info, err := unpack(ls, filepath.Join(tmp, "root"), id, s.Limits)
+	pipe := startPipeline(ls)
+	info, err := unpack(pipe, filepath.Join(tmp, "root"), id, s.Limits)
 	if err == nil {
-		err = ls.finish()
+		err = ls.finish(pipe)
 	} else {
+		pipe.stop()
+		rc.Close() // ends a read the producer may be blocked in
+		pipe.wait()
 		ls.close()
 	}
 	if err == nil {

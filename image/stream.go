@@ -94,21 +94,15 @@ func openLayer(r io.Reader, digest, diffID v1.Hash, size int64, lim Limits, tick
 	return s, nil
 }
 
-// Read gives the uncompressed tar stream.
-func (s *layerStream) Read(p []byte) (int, error) { return s.uncomp.Read(p) }
-
-// finish drains both streams to EOF (the tar reader stops at the end marker, and a
-// digest of a stream read part-way proves nothing) and checks both digests.
-func (s *layerStream) finish() error {
+// finish checks both digests once the pipeline has read both streams to EOF (the tar
+// reader stops at the end marker, and a digest of a stream read part-way proves nothing).
+func (s *layerStream) finish(p *pipeline) error {
 	defer s.close()
-	if _, err := io.Copy(io.Discard, s.uncomp); err != nil {
+	if err := p.wait(); err != nil {
 		return err
 	}
 	if got := s.uncomp.sum(); got != s.diffID {
 		return fmt.Errorf("uncompressed content is %s, the image config says diff_id %s", got, s.diffID)
-	}
-	if _, err := io.Copy(io.Discard, s.buf); err != nil {
-		return err
 	}
 	if got := s.comp.sum(); got != s.digest {
 		return fmt.Errorf("blob is %s, the manifest says %s", got, s.digest)

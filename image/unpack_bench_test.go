@@ -72,10 +72,11 @@ func BenchmarkUnpack(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := unpack(ls, dir, "bench", DefaultLimits); err != nil {
+		p := startPipeline(ls)
+		if _, err := unpack(p, dir, "bench", DefaultLimits); err != nil {
 			b.Fatal(err)
 		}
-		if err := ls.finish(); err != nil {
+		if err := ls.finish(p); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -54,6 +54,7 @@ func unpack(r io.Reader, dir, layer string, lim Limits) (LayerInfo, error) {
 		u.xattr = "trusted"
 	}
 	u.info.Xattr = u.xattr
+	u.addDir(dirMeta{name: "", mode: 0o755}) // unless the layer's "./" entry says otherwise
 	defer u.closeAll()
 	tr := tar.NewReader(r)
 	for {
