@@ -155,3 +155,17 @@ func TestDiffIDMismatchRefused(t *testing.T) {
 	}
 	tmpEmpty(t, s)
 }
+
+// TestLargeLayer: a layer many pipeline buffers long arrives whole, verified.
+func TestLargeLayer(t *testing.T) {
+	body := strings.Repeat("confine!", 3<<20) // 24 MiB
+	img, err := pullTars(t, newStore(t), tarBytes(t, ent{name: "a", body: body}, ent{name: "b", body: body[:12345]}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n, want := range map[string]int{"a": len(body), "b": 12345} {
+		if b, err := os.ReadFile(filepath.Join(img.LayerDirs[0], n)); err != nil || len(b) != want || string(b) != body[:want] {
+			t.Errorf("%s: %d bytes, %v; want %d", n, len(b), err, want)
+		}
+	}
+}

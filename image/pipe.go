@@ -13,7 +13,8 @@ type pipeline struct {
 	full chan []byte
 	free chan []byte
 	quit chan struct{}
-	cur  []byte
+	buf  []byte // the buffer being read, whole
+	cur  []byte // what of it is left
 	err  error // the producer's, valid once full is closed
 }
 
@@ -64,10 +65,7 @@ func (p *pipeline) produce(src *layerStream) {
 // Read gives the uncompressed stream to the tar reader.
 func (p *pipeline) Read(b []byte) (int, error) {
 	for len(p.cur) == 0 {
-		if p.cur != nil {
-			p.free <- p.cur[:cap(p.cur)]
-			p.cur = nil
-		}
+		p.release()
 		c, ok := <-p.full
 		if !ok {
 			if p.err != nil {
@@ -75,7 +73,7 @@ func (p *pipeline) Read(b []byte) (int, error) {
 			}
 			return 0, io.EOF
 		}
-		p.cur = c
+		p.buf, p.cur = c, c
 	}
 	n := copy(b, p.cur)
 	p.cur = p.cur[n:]
@@ -84,7 +82,9 @@ func (p *pipeline) Read(b []byte) (int, error) {
 
 // wait discards what the tar reader left and returns the producer's error.
 func (p *pipeline) wait() error {
-	for range p.full {
+	p.release()
+	for b := range p.full {
+		p.free <- b[:cap(b)] // the producer may need it to reach EOF
 	}
 	return p.err
 }
@@ -92,3 +92,11 @@ func (p *pipeline) wait() error {
 // stop ends the producer early (the unpack failed); a read blocked on the network ends
 // when the caller closes the blob.
 func (p *pipeline) stop() { close(p.quit) }
+
+// release hands the buffer read back to the producer.
+func (p *pipeline) release() {
+	if p.buf != nil {
+		p.free <- p.buf[:cap(p.buf)]
+		p.buf, p.cur = nil, nil
+	}
+}
