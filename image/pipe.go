@@ -15,7 +15,7 @@ type pipeline struct {
 	quit chan struct{}
 	buf  []byte // the buffer being read, whole
 	cur  []byte // what of it is left
-	err  error // the producer's, valid once full is closed
+	err  error  // the producer's, valid once full is closed
 }
 
 const pipeBufs, pipeBuf = 4, 1 << 20
