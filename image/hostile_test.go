@@ -2,6 +2,7 @@ package image
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -62,9 +63,23 @@ func hostileCases(t *testing.T) []hostileCase {
 				t.Errorf("esc/pwned was not written inside the layer: %v", err)
 			}
 		}},
-		{name: "symlink-relative-then-write", layers: one(
-			ent{name: "a/b/esc", typ: tar.TypeSymlink, link: "../../../../../../../../../../.."},
-			ent{name: "a/b/esc/tmp/pwned", body: "x"})},
+		{name: "symlink-relative-then-write", layers: func(o string) [][]byte {
+			return [][]byte{tarBytes(t, ent{name: o[1:], typ: tar.TypeDir, mode: 0o755},
+				ent{name: "a/b/esc", typ: tar.TypeSymlink, link: "../../../../../../../../../../.." + o},
+				ent{name: "a/b/esc/pwned", body: "x"})}
+		}, check: func(t *testing.T, top, o string) {
+			if _, err := os.Stat(filepath.Join(top, o, "pwned")); err != nil {
+				t.Errorf("a/b/esc/pwned was not written inside the layer: %v", err)
+			}
+		}},
+		{name: "header-claims-1TiB", refuse: "past the limit", layers: func(string) [][]byte {
+			var buf bytes.Buffer
+			tw := tar.NewWriter(&buf)
+			tw.WriteHeader(&tar.Header{Name: "bomb", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1 << 40})
+			tw.Write(make([]byte, 4096)) // the rest never comes: the header alone is refused
+			tw.Flush()
+			return [][]byte{buf.Bytes()}
+		}},
 		{name: "symlink-dot-CVE-2021-29136", refuse: "root must be a directory", layers: func(o string) [][]byte {
 			return [][]byte{tarBytes(t, ent{name: ".", typ: tar.TypeSymlink, link: o})}
 		}},
