@@ -50,45 +50,37 @@ func (s *Store) Remove(ref string) ([]Record, PruneReport, error) {
 // lock (milliseconds) and deleted after the lock is released.
 func (s *Store) Prune() (PruneReport, error) {
 	var rep PruneReport
-	trash, err := os.MkdirTemp(filepath.Join(s.Dir, "tmp"), "trash-")
-	if err != nil {
-		return rep, err
-	}
-	defer removeTree(trash)
 	unlock, err := s.lock()
 	if err != nil {
 		return rep, err
 	}
-	err = s.sweep(trash, &rep)
+	trash, err := os.MkdirTemp(filepath.Join(s.Dir, "tmp"), "trash-")
+	if err == nil {
+		err = s.sweep(trash, &rep)
+	}
 	unlock()
+	if trash != "" {
+		removeTree(trash)
+	}
 	return rep, err
 }
 
 func (s *Store) sweep(trash string, rep *PruneReport) error {
-	roots, err := s.roots(trash, rep)
+	roots, pins, err := s.roots(trash, rep)
 	if err != nil {
 		return err
 	}
 	blobs, layers := map[string]bool{}, map[string]bool{}
-	for _, d := range roots {
+	for _, d := range append(roots, pins...) {
 		blobs[d.Hex] = true
-		raw, err := s.readBlob(d)
+		m, cfg, err := s.readImage(d)
+		if err != nil && slices.Contains(pins, d) {
+			continue // a pull that has not written its manifest yet has unpacked nothing
+		}
 		if err != nil {
 			return fmt.Errorf("prune: image %s: %w (remove it with confine image rm)", d, err)
 		}
-		m, err := v1.ParseManifest(bytes.NewReader(raw))
-		if err != nil {
-			return fmt.Errorf("prune: image %s: %w", d, err)
-		}
 		blobs[m.Config.Digest.Hex] = true
-		craw, err := s.readBlob(m.Config.Digest)
-		if err != nil {
-			return fmt.Errorf("prune: image %s: %w", d, err)
-		}
-		cfg, err := v1.ParseConfigFile(bytes.NewReader(craw))
-		if err != nil {
-			return fmt.Errorf("prune: image %s: %w", d, err)
-		}
 		for _, id := range cfg.RootFS.DiffIDs {
 			layers[id.Hex] = true
 		}
@@ -98,12 +90,30 @@ func (s *Store) sweep(trash string, rep *PruneReport) error {
 	return nil
 }
 
-// roots are the manifest digests that keep content: image records, run references,
-// and the pins of pulls in progress. Dead work dirs are moved to trash on the way.
-func (s *Store) roots(trash string, rep *PruneReport) ([]v1.Hash, error) {
+// readImage reads a stored manifest and its config.
+func (s *Store) readImage(d v1.Hash) (*v1.Manifest, *v1.ConfigFile, error) {
+	raw, err := s.readBlob(d)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := v1.ParseManifest(bytes.NewReader(raw))
+	if err != nil {
+		return nil, nil, err
+	}
+	craw, err := s.readBlob(m.Config.Digest)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg, err := v1.ParseConfigFile(bytes.NewReader(craw))
+	return m, cfg, err
+}
+
+// roots are the manifest digests that keep content: image records and run references;
+// pins are those of pulls in progress. Dead work dirs are moved to trash on the way.
+func (s *Store) roots(trash string, rep *PruneReport) (roots, pins []v1.Hash, err error) {
 	recs, err := s.List()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var ds []string
 	for _, r := range recs {
@@ -117,7 +127,7 @@ func (s *Store) roots(trash string, rep *PruneReport) ([]v1.Hash, error) {
 			err = json.Unmarshal(b, &more)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("prune: run reference %s: %v", e.Name(), err)
+			return nil, nil, fmt.Errorf("prune: run reference %s: %v", e.Name(), err)
 		}
 		ds = append(ds, more...)
 	}
@@ -129,7 +139,9 @@ func (s *Store) roots(trash string, rep *PruneReport) ([]v1.Hash, error) {
 		}
 		if e.IsDir() && inUse(p) {
 			if b, err := os.ReadFile(filepath.Join(p, "manifest")); err == nil {
-				ds = append(ds, string(b))
+				if h, err := v1.NewHash(string(b)); err == nil {
+					pins = append(pins, h)
+				}
 			}
 			continue
 		}
@@ -137,15 +149,14 @@ func (s *Store) roots(trash string, rep *PruneReport) ([]v1.Hash, error) {
 			rep.Work++
 		}
 	}
-	var out []v1.Hash
 	for _, d := range ds {
 		h, err := v1.NewHash(d)
 		if err != nil {
-			return nil, fmt.Errorf("prune: bad digest %q in the store", d)
+			return nil, nil, fmt.Errorf("prune: bad digest %q in the store", d)
 		}
-		out = append(out, h)
+		roots = append(roots, h)
 	}
-	return out, nil
+	return roots, pins, nil
 }
 
 // discard moves every entry of dir not in keep into trash and counts them.

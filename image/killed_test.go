@@ -94,3 +94,57 @@ func TestKilledPull(t *testing.T) {
 }
 
 func cutting(p, suffix string) bool { return suffix != "" && strings.HasSuffix(p, suffix) }
+
+// TestPruneDuringPull: a prune while a pull is half-way through a layer keeps the pull's
+// work and blobs (its pin), so the pull completes and its image is whole.
+func TestPruneDuringPull(t *testing.T) {
+	half := make(chan struct{}, 1)
+	release := make(chan struct{})
+	var cutPath atomic.Value
+	cutPath.Store("")
+	host := newRegistry(t, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != http.MethodGet || !cutting(r.URL.Path, cutPath.Load().(string)) {
+				h.ServeHTTP(w, r)
+				return
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			body := rec.Body.Bytes()
+			w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+			w.Write(body[:len(body)/2])
+			w.(http.Flusher).Flush()
+			half <- struct{}{}
+			<-release
+			w.Write(body[len(body)/2:])
+		})
+	})
+	img := randomImage(t, 2)
+	push(t, host+"/team/app:v1", img)
+	ls, _ := img.Layers()
+	d, _ := ls[1].Digest()
+	cutPath.Store("/blobs/" + d.String())
+	s := newStore(t)
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Pull(context.Background(), host+"/team/app:v1", nil)
+		done <- err
+	}()
+	select {
+	case <-half:
+	case <-time.After(time.Minute):
+		t.Fatal("the pull never reached the layer")
+	}
+	// Layer 0 may already be in layers/, and the manifest and config in blobs/.
+	rep, err := s.Prune()
+	close(release)
+	if err != nil || rep.Work != 0 || rep.Layers != 0 || rep.Blobs != 0 {
+		t.Errorf("prune during a pull: %v %+v, want nothing of the pull removed", err, rep)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the pull: %v", err)
+	}
+	if _, err := s.Image(digestOfImage(t, img)); err != nil {
+		t.Fatalf("the image after: %v", err)
+	}
+}

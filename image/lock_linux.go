@@ -24,6 +24,12 @@ func (s *Store) lock() (func(), error) {
 // workDir makes a pull's directory under tmp/ and holds a flock on it for the pull's
 // life: prune removes only the work dirs whose lock it can take (their pull is gone).
 func (s *Store) workDir() (string, func(), error) {
+	// Made and flocked under the index lock, so prune never sees it unlocked.
+	unlock, err := s.lock()
+	if err != nil {
+		return "", nil, err
+	}
+	defer unlock()
 	d, err := os.MkdirTemp(filepath.Join(s.Dir, "tmp"), "pull-")
 	if err != nil {
 		return "", nil, err
