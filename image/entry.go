@@ -87,6 +87,9 @@ func planEntry(h *tar.Header) (op, error) {
 	if err != nil {
 		return op{}, err
 	}
+	if h.Uid < 0 || h.Gid < 0 || h.Uid >= 1<<32-1 || h.Gid >= 1<<32-1 {
+		return op{}, fmt.Errorf("owner %d:%d is not a uid:gid", h.Uid, h.Gid)
+	}
 	o := op{name: name, mode: uint32(h.Mode) & 0o7777}
 	o.dir, o.base = path.Split(name)
 	o.dir = strings.TrimSuffix(o.dir, "/")

@@ -112,6 +112,8 @@ func TestPlanEntry(t *testing.T) {
 		{Name: "x", Typeflag: tar.TypeLink, Linkname: "/y"},
 		{Name: ".wh.x/y"},
 		{Name: "a/.wh.."},
+		{Name: "f", Typeflag: tar.TypeReg, Uid: 1 << 40},
+		{Name: "f", Typeflag: tar.TypeReg, Gid: -1},
 	} {
 		if _, err := planEntry(&h); err == nil {
 			t.Errorf("%+v accepted", h)
