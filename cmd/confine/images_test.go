@@ -2,14 +2,19 @@ package main
 
 import (
 	"encoding/json"
+	"io"
+	"log"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
@@ -74,5 +79,28 @@ func TestImageCommands(t *testing.T) {
 	}
 	if code, out, _ = run("images"); code != 0 || strings.Count(out, "\n") != 1 {
 		t.Errorf("images after rm: %q", out)
+	}
+}
+
+// TestPullFromRegistry: pull over plain HTTP from a registry on 127.0.0.1, by tag; a
+// digest the registry lacks exits 1 and names the reference.
+func TestPullFromRegistry(t *testing.T) {
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	img, _ := random.Image(256, 1)
+	tag, _ := name.NewTag(host+"/team/app:v1", name.Insecure)
+	if err := remote.Write(tag, img); err != nil {
+		t.Fatal(err)
+	}
+	store := filepath.Join(t.TempDir(), "store")
+	d, _ := img.Digest()
+	code, out, errOut := run("pull", "--store", store, host+"/team/app:v1")
+	if code != 0 || out != host+"/team/app:v1 "+d.String()+"\n" {
+		t.Fatalf("pull: %d %q %q", code, out, errOut)
+	}
+	bad := host + "/team/app@sha256:" + strings.Repeat("0", 64)
+	if code, _, errOut = run("pull", "--store", store, bad); code != 1 || !strings.Contains(errOut, bad) {
+		t.Errorf("pull of a missing digest: %d %q", code, errOut)
 	}
 }
