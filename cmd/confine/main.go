@@ -88,6 +88,8 @@ Landlock, cgroups and nftables, and runs it under them. Everything not declared 
 		newAction("restart", "Stop and start components"),
 		newAction("pause", "Freeze components (cgroup freezer)"),
 		newAction("unpause", "Thaw paused components"))
+	root.AddCommand(newPull(), newImages(), newImageCmd(), newLoad())
+	addStoreFlag(root)
 	return root
 }
 
