@@ -69,7 +69,7 @@ func assignAddresses(s *Stack) (map[string]netip.Addr, plan.Network) {
 func compileComponent(c *Component, addrs map[string]netip.Addr, programs map[string][]byte) (*plan.Component, error) {
 	uid, gid := uint32(defaultUID), uint32(defaultGID)
 	if c.Run.User != "" {
-		uid, gid, _ = ParseUser(c.Run.User)
+		uid, gid = c.Run.user.v.uid, c.Run.user.v.gid
 	}
 	cp := &plan.Component{
 		Name:       c.Name,

@@ -30,12 +30,16 @@ func compileSeccomp(c *Component, cp *plan.Component, programs map[string][]byte
 	if err != nil {
 		return err
 	}
-	allowed := map[string][]alt{}
+	allowed := map[string]*altSet{}
 	errnoOf := map[string]int{}
 	for _, r := range c.Syscalls.Allow {
 		conds := argConds(r.Args)
+		key := altKey(conds)
 		for _, name := range expandNames(r.Names, groups) {
-			allowed[name] = addAlt(allowed[name], conds)
+			if allowed[name] == nil {
+				allowed[name] = &altSet{keys: map[string][]int{}}
+			}
+			allowed[name].add(conds, key)
 		}
 	}
 	// Argument denies, one per syscall and conditions: a profile merged twice repeats
@@ -45,10 +49,12 @@ func compileSeccomp(c *Component, cp *plan.Component, programs map[string][]byte
 	denied := map[string]plan.SeccompDeny{}
 	for _, r := range c.Syscalls.Deny {
 		conds := argConds(r.Args)
+		condKey := altKey(conds)
 		errno := errnos[or(r.Errno, "EACCES")]
 		for _, written := range r.Names {
+			why := c.origin("syscalls.deny", written+"/"+condKey) // denyKey(written, conds)
 			for _, name := range expandNames([]string{written}, groups) {
-				denied[name+"/"+altKey(conds)] = plan.SeccompDeny{Syscall: name, Why: c.origin("syscalls.deny", denyKey(written, conds)), Args: len(conds) > 0}
+				denied[name+"/"+condKey] = plan.SeccompDeny{Syscall: name, Why: why, Args: len(conds) > 0}
 			}
 		}
 		for _, name := range expandNames(r.Names, groups) {
@@ -59,7 +65,7 @@ func compileSeccomp(c *Component, cp *plan.Component, programs map[string][]byte
 				}
 				continue
 			}
-			key := name + "/" + altKey(conds)
+			key := name + "/" + condKey
 			if _, seen := denyErrno[key]; !seen {
 				denies = append(denies, plan.SeccompRule{Syscalls: []string{name}, Action: "errno", Args: conds})
 			}
@@ -69,23 +75,16 @@ func compileSeccomp(c *Component, cp *plan.Component, programs map[string][]byte
 	kept := denies[:0]
 	for _, d := range denies {
 		name := d.Syscalls[0]
-		d.Errno = denyErrno[name+"/"+altKey(d.Args)]
+		key := altKey(d.Args)
+		d.Errno = denyErrno[name+"/"+key]
 		// A deny with the very conditions of an allow takes that allow back; a deny of
 		// a syscall no longer allowed adds nothing to the default.
-		alts := slices.DeleteFunc(allowed[name], func(a alt) bool { return altKey(a) == altKey(d.Args) })
-		if len(alts) == 0 {
+		set := allowed[name]
+		if set == nil || set.remove(key) == 0 {
 			delete(allowed, name)
 			continue
 		}
-		// libseccomp 2.5 tries a deny before an allow only when the allow's first compared
-		// argument comes no later than the deny's, so every allow of a syscall with
-		// argument denies compares argument 0, with "arg0 >= 0" if it did not already.
-		for i, a := range alts {
-			if len(a) == 0 || a[0].Index != 0 {
-				alts[i] = append(alt{{Index: 0, Op: "ge", Value: 0}}, a...)
-			}
-		}
-		allowed[name] = alts
+		set.compareArg0()
 		kept = append(kept, d)
 	}
 	s := plan.Seccomp{DefaultAction: violationActions[or(c.Syscalls.OnViolation, "errno")]}
@@ -95,7 +94,7 @@ func compileSeccomp(c *Component, cp *plan.Component, programs map[string][]byte
 	if s.Arch, err = seccomp.NativeArch(); err != nil {
 		return err
 	}
-	s.Rules = seccompRules(allowed, kept, errnoOf)
+	s.Rules = seccompRules(liveAlts(allowed), kept, errnoOf)
 	for _, k := range slices.Sorted(maps.Keys(denied)) {
 		s.Denies = append(s.Denies, denied[k])
 	}
@@ -129,29 +128,12 @@ func expandNames(names []string, groups map[string][]string) []string {
 func argConds(args []ArgCond) alt {
 	out := alt{}
 	for _, a := range args {
-		v, _ := argValue(a.Value)
-		var m uint64
-		if a.Mask != "" {
-			m, _ = argValue(a.Mask)
-		}
-		out = append(out, plan.SeccompArg{Index: uint(a.Index), Op: a.Op, Value: v, Mask: m})
+		out = append(out, plan.SeccompArg{Index: uint(a.Index), Op: a.Op, Value: a.value.v, Mask: a.mask.v})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
 	return out
 }
 
-// addAlt adds conds to a syscall's alternatives; an unconditional alt absorbs the rest.
-func addAlt(alts []alt, conds alt) []alt {
-	for _, a := range alts {
-		if len(a) == 0 || altKey(a) == altKey(conds) {
-			return alts
-		}
-	}
-	if len(conds) == 0 {
-		return []alt{{}}
-	}
-	return append(alts, conds)
-}
 
 func altKey(a alt) string {
 	var b strings.Builder
@@ -177,21 +159,27 @@ func seccompRules(allowed map[string][]alt, denies []plan.SeccompRule, errnoOf m
 	}
 	sort.Strings(plain)
 	conditional = append(conditional, denies...)
-	sort.SliceStable(conditional, func(i, j int) bool {
-		a, b := conditional[i], conditional[j]
+	keyed := make([]keyedRule, len(conditional))
+	for i, r := range conditional {
+		keyed[i] = keyedRule{r, altKey(r.Args)}
+	}
+	sort.SliceStable(keyed, func(i, j int) bool {
+		a, b := keyed[i], keyed[j]
 		if a.Syscalls[0] != b.Syscalls[0] {
 			return a.Syscalls[0] < b.Syscalls[0]
 		}
 		if a.Action != b.Action {
 			return a.Action < b.Action
 		}
-		return altKey(a.Args) < altKey(b.Args)
+		return a.key < b.key
 	})
 	rules := []plan.SeccompRule{}
 	if len(plain) > 0 {
 		rules = append(rules, plan.SeccompRule{Syscalls: plain, Action: "allow"})
 	}
-	rules = append(rules, conditional...)
+	for _, r := range keyed {
+		rules = append(rules, r.SeccompRule)
+	}
 	byErrno := map[int][]string{}
 	for name, e := range errnoOf {
 		byErrno[e] = append(byErrno[e], name)
@@ -236,4 +224,83 @@ func BaselineSyscalls() (map[string]bool, error) {
 		}
 	}
 	return out, errs.Err()
+}
+
+// keyedRule is a rule with its conditions' altKey, computed once for sorting.
+type keyedRule struct {
+	plan.SeccompRule
+	key string
+}
+
+// altSet is one syscall's allowed alternatives, in the order first allowed, indexed by
+// altKey so that adding or taking back an alternative does not rescan the others.
+type altSet struct {
+	alts     []alt
+	gone     []bool           // alternatives a deny took back
+	keys     map[string][]int // altKey → indexes of the live alternatives with it
+	live     int
+	widened  bool // compareArg0 has run
+	absolute bool // an unconditional alternative absorbed the rest
+}
+
+// add adds conds (whose altKey is key); an unconditional alt absorbs the rest.
+func (s *altSet) add(conds alt, key string) {
+	if s.absolute || len(s.keys[key]) > 0 {
+		return
+	}
+	if len(conds) == 0 {
+		*s = altSet{keys: map[string][]int{}, absolute: true}
+	}
+	s.keys[key] = append(s.keys[key], len(s.alts))
+	s.alts = append(s.alts, conds)
+	s.gone = append(s.gone, false)
+	s.live++
+}
+
+// remove takes back the alternatives whose altKey is key, returning how many are left.
+func (s *altSet) remove(key string) int {
+	for _, i := range s.keys[key] {
+		s.gone[i] = true
+		s.live--
+	}
+	delete(s.keys, key)
+	return s.live
+}
+
+// compareArg0 makes every alternative compare argument 0: libseccomp 2.5 tries a deny
+// before an allow only when the allow's first compared argument comes no later than the
+// deny's, so every allow of a syscall with argument denies compares argument 0, with
+// "arg0 >= 0" if it did not already. Afterwards every alternative starts with argument
+// 0, so a second call changes nothing.
+func (s *altSet) compareArg0() {
+	if s.widened {
+		return
+	}
+	s.widened, s.absolute = true, false
+	s.keys = map[string][]int{}
+	for i, a := range s.alts {
+		if s.gone[i] {
+			continue
+		}
+		if len(a) == 0 || a[0].Index != 0 {
+			s.alts[i] = append(alt{{Index: 0, Op: "ge", Value: 0}}, a...)
+		}
+		k := altKey(s.alts[i])
+		s.keys[k] = append(s.keys[k], i)
+	}
+}
+
+// liveAlts lists each syscall's remaining alternatives, in order.
+func liveAlts(allowed map[string]*altSet) map[string][]alt {
+	out := make(map[string][]alt, len(allowed))
+	for name, s := range allowed {
+		alts := make([]alt, 0, s.live)
+		for i, a := range s.alts {
+			if !s.gone[i] {
+				alts = append(alts, a)
+			}
+		}
+		out[name] = alts
+	}
+	return out
 }

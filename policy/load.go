@@ -29,6 +29,7 @@ func Load(fsys fs.FS, name string) (*Component, error) {
 	}
 	c := &Component{File: name, Source: src}
 	c.pos, err = decodeInto(root, name, c)
+	c.parseValues()
 	c.recordOrigins(name)
 	return c, err
 }
@@ -76,6 +77,7 @@ func LoadStack(fsys fs.FS, name string) (*Stack, error) {
 	s := &Stack{File: name}
 	var errs ErrorList
 	s.pos, err = decodeInto(root, name, s)
+	s.parseValues()
 	errs = appendErr(errs, err)
 	for i, rel := range s.Components {
 		file := rel

@@ -141,7 +141,7 @@ func compileStartOrder(s *Stack) []string {
 	for _, c := range s.Members {
 		after[c.Name] = append(after[c.Name], c.Run.DependsOn...)
 		for _, conn := range c.Network.Connect {
-			if ep, err := ParseEndpoint(conn.To); err == nil && ep.Peer.Component != "" && ep.Peer.Component != c.Name {
+			if ep := conn.to.v; conn.to.err == nil && ep.Peer.Component != "" && ep.Peer.Component != c.Name {
 				after[c.Name] = append(after[c.Name], ep.Peer.Component)
 			}
 		}

@@ -40,6 +40,8 @@ type Run struct {
 	Restart   string   `yaml:"restart"`    // no (default), on-failure, always
 	DependsOn []string `yaml:"depends_on"` // components that must be running first
 	Health    Health   `yaml:"health"`
+
+	user parsed[ids] // User, parsed at load (values.go)
 }
 
 // Health is a TCP health check: the supervisor connects to the port over the component's
@@ -68,11 +70,18 @@ type Network struct {
 type Listen struct {
 	Port string   `yaml:"port"`
 	From []string `yaml:"from"`
+
+	// Port and From parsed at load (values.go): validate reports their errors, and
+	// compile reads only these.
+	ports parsed[PortRange]
+	from  []parsed[Peer]
 }
 
 // Connect is one outgoing flow: "component:port/proto", "address:port/proto" or "cidr:port/proto".
 type Connect struct {
 	To string `yaml:"to"`
+
+	to parsed[Endpoint] // To, parsed at load (values.go)
 }
 
 // Syscalls is the seccomp part of the policy.
@@ -99,6 +108,8 @@ type ArgCond struct {
 	Op    string `yaml:"op"`
 	Value string `yaml:"value"`
 	Mask  string `yaml:"mask"`
+
+	value, mask parsed[uint64] // Value and Mask (when set), parsed at load (values.go)
 }
 
 // Resources are the cgroup and rlimit bounds. Zero means "not limited here".
@@ -107,6 +118,8 @@ type Resources struct {
 	Pids   int64   `yaml:"pids"`
 	CPU    float64 `yaml:"cpu"`
 	Nofile int64   `yaml:"nofile"`
+
+	memory parsed[int64] // Memory (when set), parsed at load (values.go)
 }
 
 // Stack is a set of components and the network between them.
@@ -121,4 +134,6 @@ type Stack struct {
 	pos  positions
 	// Members are the loaded components, in the order Components lists them.
 	Members []*Component `yaml:"-"`
+
+	publish []parsed[Publish] // Publish, parsed at load (values.go)
 }
