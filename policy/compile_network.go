@@ -175,4 +175,3 @@ func compileStackFirewall(p *plan.Plan, s *Stack, addrs map[string]netip.Addr) {
 	sortFlows(fw.Flows)
 	p.Network.Firewall = fw
 }
-

@@ -134,7 +134,6 @@ func argConds(args []ArgCond) alt {
 	return out
 }
 
-
 func altKey(a alt) string {
 	var b strings.Builder
 	for _, c := range a {

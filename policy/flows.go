@@ -189,5 +189,3 @@ func validateFlows(s *Stack, idx *flowIndex, errs *ErrorList) {
 		}
 	}
 }
-
-

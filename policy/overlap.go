@@ -148,7 +148,9 @@ func newSpanIndex(xs []uint32) *spanIndex {
 	return s
 }
 
-func (s *spanIndex) leaf(x uint32) int { return sort.Search(len(s.xs), func(i int) bool { return s.xs[i] >= x }) }
+func (s *spanIndex) leaf(x uint32) int {
+	return sort.Search(len(s.xs), func(i int) bool { return s.xs[i] >= x })
+}
 
 // add records span id over [lo, hi]; ids must grow from one add to the next.
 func (s *spanIndex) add(lo, hi uint32, id int) {
