@@ -33,9 +33,9 @@ func Compile(s *Stack) (*plan.Plan, error) {
 		}
 		effective[c.Name] = eff
 	}
-	programs := map[string][]byte{}
+	cache := newSeccompCache()
 	for _, c := range s.Members {
-		cp, err := compileComponent(effective[c.Name], addrs, programs)
+		cp, err := compileComponent(effective[c.Name], addrs, cache)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", c.File, err)
 		}
@@ -66,7 +66,7 @@ func assignAddresses(s *Stack) (map[string]netip.Addr, plan.Network) {
 	return addrs, n
 }
 
-func compileComponent(c *Component, addrs map[string]netip.Addr, programs map[string][]byte) (*plan.Component, error) {
+func compileComponent(c *Component, addrs map[string]netip.Addr, cache *seccompCache) (*plan.Component, error) {
 	uid, gid := uint32(defaultUID), uint32(defaultGID)
 	if c.Run.User != "" {
 		uid, gid = c.Run.user.v.uid, c.Run.user.v.gid
@@ -99,7 +99,7 @@ func compileComponent(c *Component, addrs map[string]netip.Addr, programs map[st
 	compileCapabilities(c, cp)
 	compileResources(c, cp)
 	compileLandlock(c, cp)
-	if err := compileSeccomp(c, cp, programs); err != nil {
+	if err := compileSeccomp(c, cp, cache); err != nil {
 		return nil, err
 	}
 	compileComponentNet(c, cp, addrs)

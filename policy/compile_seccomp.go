@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/confine-sandbox/confine/policy/plan"
@@ -25,19 +26,108 @@ type alt []plan.SeccompArg
 // the same syscall covers, so an unconditional allow of a syscall with argument denies is
 // written as "argument 0 >= 0", which holds for every value; the more specific deny is
 // then matched first. policy/seccomp_test.go runs the programs to hold libseccomp to this.
-func compileSeccomp(c *Component, cp *plan.Component, programs map[string][]byte) error {
+func compileSeccomp(c *Component, cp *plan.Component, cache *seccompCache) error {
 	groups, err := syscallGroups()
 	if err != nil {
 		return err
 	}
+	s := plan.Seccomp{DefaultAction: violationActions[or(c.Syscalls.OnViolation, "errno")]}
+	if s.DefaultAction == "errno" {
+		s.DefaultErrno = defaultErrno
+	}
+	if s.Arch, err = seccomp.NativeArch(); err != nil {
+		return err
+	}
+	// Components of a stack mostly share their syscall policy: work out each rule set
+	// and build each program once.
+	key := syscallsKey(c.Syscalls)
+	rules, ok := cache.rules[key]
+	if !ok {
+		rules = seccompRuleSet(c.Syscalls, groups)
+		cache.rules[key] = rules
+	}
+	s.Rules = cloneRules(rules)
+	s.Denies = seccompDenies(c, groups)
+	pkey := s.DefaultAction + "/" + strconv.Itoa(s.DefaultErrno) + "/" + key
+	if s.Program = cache.programs[pkey]; s.Program == nil {
+		if s.Program, err = seccomp.Build(&s); err != nil {
+			return err
+		}
+		cache.programs[pkey] = s.Program
+	}
+	sum := sha256.Sum256(s.Program)
+	s.ProgramSHA256 = hex.EncodeToString(sum[:])
+	cp.Seccomp = s
+	return nil
+}
+
+// seccompCache holds, for one Compile, the rules worked out from each syscalls section
+// (by syscallsKey) and the program built from each.
+type seccompCache struct {
+	rules    map[string][]plan.SeccompRule
+	programs map[string][]byte
+}
+
+func newSeccompCache() *seccompCache {
+	return &seccompCache{rules: map[string][]plan.SeccompRule{}, programs: map[string][]byte{}}
+}
+
+// syscallsKey is what the rules of a syscalls section depend on: its allow and deny
+// rules, names and conditions, in order. Names are validated syscall and group names,
+// so they hold none of the separators.
+func syscallsKey(sc Syscalls) string {
+	var b strings.Builder
+	for _, l := range []struct {
+		kind  string
+		rules []SyscallRule
+	}{{"allow", sc.Allow}, {"deny", sc.Deny}} {
+		for _, r := range l.rules {
+			fmt.Fprintf(&b, "%s %s %s %s\n", l.kind, strings.Join(r.Names, ","), altKey(argConds(r.Args)), r.Errno)
+		}
+	}
+	return b.String()
+}
+
+// cloneRules copies rules deeply: each component's Plan owns its own.
+func cloneRules(rules []plan.SeccompRule) []plan.SeccompRule {
+	out := make([]plan.SeccompRule, len(rules))
+	for i, r := range rules {
+		r.Syscalls, r.Args = slices.Clone(r.Syscalls), slices.Clone(r.Args)
+		out[i] = r
+	}
+	return out
+}
+
+// seccompDenies lists what the denies take away, each with the rule that declares it.
+func seccompDenies(c *Component, groups map[string][]string) []plan.SeccompDeny {
+	denied := map[string]plan.SeccompDeny{}
+	for _, r := range c.Syscalls.Deny {
+		conds := argConds(r.Args)
+		condKey := altKey(conds)
+		for _, written := range r.Names {
+			why := c.origin("syscalls.deny", written+"/"+condKey) // denyKey(written, conds)
+			for _, name := range expandNames([]string{written}, groups) {
+				denied[name+"/"+condKey] = plan.SeccompDeny{Syscall: name, Why: why, Args: len(conds) > 0}
+			}
+		}
+	}
+	var out []plan.SeccompDeny
+	for _, k := range slices.Sorted(maps.Keys(denied)) {
+		out = append(out, denied[k])
+	}
+	return out
+}
+
+// seccompRuleSet works out the rules of a syscalls section.
+func seccompRuleSet(sc Syscalls, groups map[string][]string) []plan.SeccompRule {
 	allowed := map[string]*altSet{}
 	errnoOf := map[string]int{}
-	for _, r := range c.Syscalls.Allow {
+	for _, r := range sc.Allow {
 		conds := argConds(r.Args)
 		key := altKey(conds)
 		for _, name := range expandNames(r.Names, groups) {
 			if allowed[name] == nil {
-				allowed[name] = &altSet{keys: map[string][]int{}}
+				allowed[name] = &altSet{}
 			}
 			allowed[name].add(conds, key)
 		}
@@ -46,17 +136,10 @@ func compileSeccomp(c *Component, cp *plan.Component, programs map[string][]byte
 	// its denies, and a later layer's errno replaces an earlier one's.
 	var denies []plan.SeccompRule
 	denyErrno := map[string]int{}
-	denied := map[string]plan.SeccompDeny{}
-	for _, r := range c.Syscalls.Deny {
+	for _, r := range sc.Deny {
 		conds := argConds(r.Args)
 		condKey := altKey(conds)
 		errno := errnos[or(r.Errno, "EACCES")]
-		for _, written := range r.Names {
-			why := c.origin("syscalls.deny", written+"/"+condKey) // denyKey(written, conds)
-			for _, name := range expandNames([]string{written}, groups) {
-				denied[name+"/"+condKey] = plan.SeccompDeny{Syscall: name, Why: why, Args: len(conds) > 0}
-			}
-		}
 		for _, name := range expandNames(r.Names, groups) {
 			if len(conds) == 0 {
 				delete(allowed, name)
@@ -87,29 +170,7 @@ func compileSeccomp(c *Component, cp *plan.Component, programs map[string][]byte
 		set.compareArg0()
 		kept = append(kept, d)
 	}
-	s := plan.Seccomp{DefaultAction: violationActions[or(c.Syscalls.OnViolation, "errno")]}
-	if s.DefaultAction == "errno" {
-		s.DefaultErrno = defaultErrno
-	}
-	if s.Arch, err = seccomp.NativeArch(); err != nil {
-		return err
-	}
-	s.Rules = seccompRules(liveAlts(allowed), kept, errnoOf)
-	for _, k := range slices.Sorted(maps.Keys(denied)) {
-		s.Denies = append(s.Denies, denied[k])
-	}
-	// Components of a stack mostly share their syscall policy: build each program once.
-	key := fmt.Sprintf("%s/%d/%v", s.DefaultAction, s.DefaultErrno, s.Rules)
-	if s.Program = programs[key]; s.Program == nil {
-		if s.Program, err = seccomp.Build(&s); err != nil {
-			return err
-		}
-		programs[key] = s.Program
-	}
-	sum := sha256.Sum256(s.Program)
-	s.ProgramSHA256 = hex.EncodeToString(sum[:])
-	cp.Seccomp = s
-	return nil
+	return seccompRules(liveAlts(allowed), kept, errnoOf)
 }
 
 // expandNames replaces @groups by their members.
@@ -229,77 +290,4 @@ func BaselineSyscalls() (map[string]bool, error) {
 type keyedRule struct {
 	plan.SeccompRule
 	key string
-}
-
-// altSet is one syscall's allowed alternatives, in the order first allowed, indexed by
-// altKey so that adding or taking back an alternative does not rescan the others.
-type altSet struct {
-	alts     []alt
-	gone     []bool           // alternatives a deny took back
-	keys     map[string][]int // altKey → indexes of the live alternatives with it
-	live     int
-	widened  bool // compareArg0 has run
-	absolute bool // an unconditional alternative absorbed the rest
-}
-
-// add adds conds (whose altKey is key); an unconditional alt absorbs the rest.
-func (s *altSet) add(conds alt, key string) {
-	if s.absolute || len(s.keys[key]) > 0 {
-		return
-	}
-	if len(conds) == 0 {
-		*s = altSet{keys: map[string][]int{}, absolute: true}
-	}
-	s.keys[key] = append(s.keys[key], len(s.alts))
-	s.alts = append(s.alts, conds)
-	s.gone = append(s.gone, false)
-	s.live++
-}
-
-// remove takes back the alternatives whose altKey is key, returning how many are left.
-func (s *altSet) remove(key string) int {
-	for _, i := range s.keys[key] {
-		s.gone[i] = true
-		s.live--
-	}
-	delete(s.keys, key)
-	return s.live
-}
-
-// compareArg0 makes every alternative compare argument 0: libseccomp 2.5 tries a deny
-// before an allow only when the allow's first compared argument comes no later than the
-// deny's, so every allow of a syscall with argument denies compares argument 0, with
-// "arg0 >= 0" if it did not already. Afterwards every alternative starts with argument
-// 0, so a second call changes nothing.
-func (s *altSet) compareArg0() {
-	if s.widened {
-		return
-	}
-	s.widened, s.absolute = true, false
-	s.keys = map[string][]int{}
-	for i, a := range s.alts {
-		if s.gone[i] {
-			continue
-		}
-		if len(a) == 0 || a[0].Index != 0 {
-			s.alts[i] = append(alt{{Index: 0, Op: "ge", Value: 0}}, a...)
-		}
-		k := altKey(s.alts[i])
-		s.keys[k] = append(s.keys[k], i)
-	}
-}
-
-// liveAlts lists each syscall's remaining alternatives, in order.
-func liveAlts(allowed map[string]*altSet) map[string][]alt {
-	out := make(map[string][]alt, len(allowed))
-	for name, s := range allowed {
-		alts := make([]alt, 0, s.live)
-		for i, a := range s.alts {
-			if !s.gone[i] {
-				alts = append(alts, a)
-			}
-		}
-		out[name] = alts
-	}
-	return out
 }
