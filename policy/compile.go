@@ -20,19 +20,12 @@ const (
 // Compile validates s and turns it into a Plan. It is pure and deterministic: the same
 // files give byte-identical JSON, on any host; nothing about the host is consulted.
 func Compile(s *Stack) (*plan.Plan, error) {
-	if errs := Validate(s); len(errs) > 0 {
+	errs, effective := validate(s)
+	if len(errs) > 0 {
 		return nil, errs
 	}
 	p := &plan.Plan{Version: plan.Version, Name: s.Name, Single: s.IsSingle()}
 	addrs, net := assignAddresses(s)
-	effective := map[string]*Component{}
-	for _, c := range s.Members {
-		eff, errs := Effective(c)
-		if len(errs) > 0 {
-			return nil, errs
-		}
-		effective[c.Name] = eff
-	}
 	cache := newSeccompCache()
 	for _, c := range s.Members {
 		cp, err := compileComponent(effective[c.Name], addrs, cache)

@@ -82,7 +82,14 @@ func syscallsKey(sc Syscalls) string {
 		rules []SyscallRule
 	}{{"allow", sc.Allow}, {"deny", sc.Deny}} {
 		for _, r := range l.rules {
-			fmt.Fprintf(&b, "%s %s %s %s\n", l.kind, strings.Join(r.Names, ","), altKey(argConds(r.Args)), r.Errno)
+			b.WriteString(l.kind)
+			for _, n := range r.Names {
+				b.WriteString(" " + n)
+			}
+			if len(r.Args) > 0 {
+				b.WriteString(" if " + altKey(argConds(r.Args)))
+			}
+			b.WriteString(" " + r.Errno + "\n")
 		}
 	}
 	return b.String()

@@ -65,6 +65,14 @@ func covered(e *Error, at map[[2]string]bool) bool {
 // error, sorted. Profiles are merged to check the effective policy; positions name the
 // files as written. Validation never reads the host.
 func Validate(s *Stack) ErrorList {
+	errs, _ := validate(s)
+	return errs
+}
+
+// validate is Validate, also returning the members' effective policies by name when
+// every member merged without errors.
+func validate(s *Stack) (ErrorList, map[string]*Component) {
+	effective := map[string]*Component{}
 	var errs ErrorList
 	idx := &flowIndex{}
 	if !s.IsSingle() {
@@ -77,6 +85,9 @@ func Validate(s *Stack) ErrorList {
 		errs = append(errs, merr...)
 		if len(merr) == 0 {
 			v.effective(eff)
+			effective[c.Name] = eff
+		} else {
+			effective = nil
 		}
 	}
 	if !s.IsSingle() {
@@ -84,7 +95,7 @@ func Validate(s *Stack) ErrorList {
 	}
 	validateDependsOn(s, &errs)
 	errs.Sort()
-	return errs
+	return errs, effective
 }
 
 // validator checks one component file; its methods add errors at the file's positions.
