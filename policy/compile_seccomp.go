@@ -82,16 +82,25 @@ func syscallsKey(sc Syscalls) string {
 		rules []SyscallRule
 	}{{"allow", sc.Allow}, {"deny", sc.Deny}} {
 		for _, r := range l.rules {
-			b.WriteString(l.kind)
-			for _, n := range r.Names {
-				b.WriteString(" " + n)
+			if r.key == "" { // a rule not loaded from a file
+				r.key = ruleKey(r)
 			}
-			if len(r.Args) > 0 {
-				b.WriteString(" if " + altKey(argConds(r.Args)))
-			}
-			b.WriteString(" " + r.Errno + "\n")
+			b.WriteString(l.kind + r.key)
 		}
 	}
+	return b.String()
+}
+
+// ruleKey is a syscall rule's part of syscallsKey.
+func ruleKey(r SyscallRule) string {
+	var b strings.Builder
+	for _, n := range r.Names {
+		b.WriteString(" " + n)
+	}
+	if len(r.Args) > 0 {
+		b.WriteString(" if " + altKey(argConds(r.Args)))
+	}
+	b.WriteString(" " + r.Errno + "\n")
 	return b.String()
 }
 

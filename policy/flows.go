@@ -102,6 +102,15 @@ func ParsePublish(s string) (Publish, error) {
 	return Publish{Host: hp, Target: ep}, nil
 }
 
+// memberSet is the set of names.
+func memberSet(names []string) map[string]bool {
+	set := make(map[string]bool, len(names))
+	for _, n := range names {
+		set[n] = true
+	}
+	return set
+}
+
 func memberNames(s *Stack) []string {
 	var names []string
 	for _, c := range s.Members {

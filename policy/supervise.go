@@ -51,13 +51,14 @@ func (v *validator) supervise() {
 // dependencies have no cycle, which would leave nothing to start first.
 func validateDependsOn(s *Stack, errs *ErrorList) {
 	names := memberNames(s)
+	member := memberSet(names)
 	for _, c := range s.Members {
 		for i, d := range c.Run.DependsOn {
 			field := fmt.Sprintf("run.depends_on[%d]", i)
 			switch {
 			case d == c.Name:
 				errs.Add(c.pos.at(field), field, "%s depends on itself", c.Name)
-			case !slices.Contains(names, d) && !s.IsSingle():
+			case !member[d] && !s.IsSingle():
 				errs.Add(c.pos.at(field), field, "unknown component %q%s; the stack has: %s", d, suggest(d, names), strings.Join(names, ", "))
 			}
 		}
@@ -137,6 +138,7 @@ func compileSupervise(c *Component, cp *plan.Component) {
 // cycles (validated); a cycle of flows, which is legal, is broken by the stack's order.
 func compileStartOrder(s *Stack) []string {
 	names := memberNames(s)
+	member := memberSet(names)
 	after := map[string][]string{} // component → what must start before it
 	for _, c := range s.Members {
 		after[c.Name] = append(after[c.Name], c.Run.DependsOn...)
@@ -156,7 +158,7 @@ func compileStartOrder(s *Stack) []string {
 		}
 		visiting[n] = true
 		for _, m := range after[n] {
-			if slices.Contains(names, m) {
+			if member[m] {
 				place(m)
 			}
 		}

@@ -99,6 +99,8 @@ type SyscallRule struct {
 	Args  []ArgCond `yaml:"args"`
 	// Errno, on a deny rule, is returned instead of the on_violation action (e.g. ENOSYS for clone3).
 	Errno string `yaml:"errno"`
+
+	key string // ruleKey, set at load (values.go)
 }
 
 // ArgCond compares one syscall argument. Value and Mask are integers or named constants

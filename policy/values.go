@@ -53,6 +53,7 @@ func (c *Component) parseValues() {
 					a.mask = parse(argValue(a.Mask))
 				}
 			}
+			rules[i].key = ruleKey(rules[i])
 		}
 	}
 }
