@@ -49,7 +49,7 @@ func validateStack(s *Stack, idx *flowIndex, errs *ErrorList) {
 		hostPorts[pub.Host.String()] = i
 		c, ok := names[pub.Target.Peer.Component]
 		if !ok {
-			add(field, "unknown component %q%s", pub.Target.Peer.Component, suggest(pub.Target.Peer.Component, memberNames(s)))
+			add(field, "unknown component %q%s", pub.Target.Peer.Component, memberHint(*errs, pub.Target.Peer.Component, memberNames(s)))
 			continue
 		}
 		if j := idx.listenFor(c, pub.Target.Ports); j < 0 || !idx.from(c, j)["host"] {
@@ -100,6 +100,31 @@ func ParsePublish(s string) (Publish, error) {
 		return Publish{}, fmt.Errorf("expected a component and one port such as frontend:8080/tcp, found %q", strings.TrimSpace(target))
 	}
 	return Publish{Host: hp, Target: ep}, nil
+}
+
+// An "unknown component" error lists the stack's members and offers the closest name.
+// In a large stack with many such errors both would cost the stack's size per error, so
+// the list stops at maxListedMembers and hints stop after maxHintedErrors errors, as
+// syscall name hints do.
+const (
+	maxListedMembers = 20
+	maxHintedErrors  = 100
+)
+
+// stackHas lists the members for an "unknown component" error.
+func stackHas(names []string) string {
+	if len(names) <= maxListedMembers {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s, … (%d in all)", strings.Join(names[:maxListedMembers], ", "), len(names))
+}
+
+// memberHint is suggest(got, names) while errs is short.
+func memberHint(errs ErrorList, got string, names []string) string {
+	if len(errs) >= maxHintedErrors {
+		return ""
+	}
+	return suggest(got, names)
 }
 
 // memberSet is the set of names.
@@ -159,7 +184,7 @@ func validateFlows(s *Stack, idx *flowIndex, errs *ErrorList) {
 			callee, ok := byName[ep.Peer.Component]
 			switch {
 			case !ok:
-				errs.Add(c.pos.at(field), field, "unknown component %q%s; the stack has: %s", ep.Peer.Component, suggest(ep.Peer.Component, names), strings.Join(names, ", "))
+				errs.Add(c.pos.at(field), field, "unknown component %q%s; the stack has: %s", ep.Peer.Component, memberHint(*errs, ep.Peer.Component, names), stackHas(names))
 				continue
 			case callee == c:
 				errs.Add(c.pos.at(field), field, "%s connects to itself; its own loopback needs no declaration", c.Name)
@@ -188,7 +213,7 @@ func validateFlows(s *Stack, idx *flowIndex, errs *ErrorList) {
 				}
 				caller, ok := byName[peer.Component]
 				if !ok {
-					errs.Add(c.pos.at(field), field, "unknown component %q%s; the stack has: %s", from, suggest(from, names), strings.Join(names, ", "))
+					errs.Add(c.pos.at(field), field, "unknown component %q%s; the stack has: %s", from, memberHint(*errs, from, names), stackHas(names))
 					continue
 				}
 				if !idx.connectsTo(caller, c.Name, ports) {

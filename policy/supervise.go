@@ -59,7 +59,7 @@ func validateDependsOn(s *Stack, errs *ErrorList) {
 			case d == c.Name:
 				errs.Add(c.pos.at(field), field, "%s depends on itself", c.Name)
 			case !member[d] && !s.IsSingle():
-				errs.Add(c.pos.at(field), field, "unknown component %q%s; the stack has: %s", d, suggest(d, names), strings.Join(names, ", "))
+				errs.Add(c.pos.at(field), field, "unknown component %q%s; the stack has: %s", d, memberHint(*errs, d, names), stackHas(names))
 			}
 		}
 	}
