@@ -3,7 +3,6 @@ package policy
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"maps"
 	"slices"
 	"sort"
@@ -211,12 +210,19 @@ func argConds(args []ArgCond) alt {
 	return out
 }
 
+// altKey names a set of conditions: index, op, value and mask (hex) of each, as
+// "%d%s%x/%x;" would write them.
 func altKey(a alt) string {
-	var b strings.Builder
+	b := make([]byte, 0, 16*len(a))
 	for _, c := range a {
-		fmt.Fprintf(&b, "%d%s%x/%x;", c.Index, c.Op, c.Value, c.Mask)
+		b = strconv.AppendUint(b, uint64(c.Index), 10)
+		b = append(b, c.Op...)
+		b = strconv.AppendUint(b, c.Value, 16)
+		b = append(b, '/')
+		b = strconv.AppendUint(b, c.Mask, 16)
+		b = append(b, ';')
 	}
-	return b.String()
+	return string(b)
 }
 
 // seccompRules orders the rules deterministically: one rule for every unconditional

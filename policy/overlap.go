@@ -41,6 +41,9 @@ type peerGroup struct {
 // firstOverlaps returns, for each entry, the index of the first entry before it that it
 // overlaps, or -1.
 func firstOverlaps(entries []span) []int {
+	if len(entries) <= smallList {
+		return firstOverlapsPairwise(entries)
+	}
 	lens, listed := prefixLens(entries)
 	holders := func(p netip.Prefix, f func(netip.Prefix)) {
 		for _, n := range lens {
@@ -102,6 +105,36 @@ func firstOverlaps(entries []span) []int {
 		}
 	}
 	return first
+}
+
+// smallList is the length up to which comparing every pair costs less than indexing.
+const smallList = 16
+
+// firstOverlapsPairwise is firstOverlaps by comparing every pair.
+func firstOverlapsPairwise(entries []span) []int {
+	first := make([]int, len(entries))
+	for i, e := range entries {
+		first[i] = -1
+		for j, f := range entries[:i] {
+			if e.lo <= f.hi && f.lo <= e.hi && peersMeet(e.peer, f.peer) {
+				first[i] = j
+				break
+			}
+		}
+	}
+	return first
+}
+
+// peersMeet reports whether two peers can name the same address, as the groups of
+// firstOverlaps see them: a peer without a prefix is its component name.
+func peersMeet(a, b Peer) bool {
+	if a.Prefix.IsValid() != b.Prefix.IsValid() {
+		return false
+	}
+	if !a.Prefix.IsValid() {
+		return a.Component == b.Component
+	}
+	return a.Prefix.Overlaps(b.Prefix)
 }
 
 // prefixLens returns the distinct prefix lengths among the entries, ascending, and the

@@ -30,7 +30,7 @@ func TestFirstOverlapsMatchesPairs(t *testing.T) {
 	for round := 0; round < 300; round++ {
 		shared := round%3 == 0 // one peer for all, as listen ports are checked
 		var es []span
-		for i := 0; i < 1+r.IntN(40); i++ {
+		for i := 0; i < 1+r.IntN(3*smallList); i++ {
 			lo := uint32(r.IntN(30))
 			e := span{lo: lo, hi: lo + uint32(r.IntN(5))}
 			if !shared {
