@@ -34,11 +34,14 @@ func (v *validator) supervise() {
 	} else if _, l := listenFor(v.c, PortRange{Proto: "tcp", First: uint16(h.TCP), Last: uint16(h.TCP)}); l == nil {
 		v.add("run.health.tcp", "port %d/tcp is not under network.listen; the check connects to a port the component serves", h.TCP)
 	}
-	for _, d := range []struct{ key, val string }{{"interval", h.Interval}, {"timeout", h.Timeout}} {
+	for _, d := range []struct {
+		key, val string
+		t        parsed[time.Duration]
+	}{{"interval", h.Interval, h.interval}, {"timeout", h.Timeout, h.timeout}} {
 		if d.val == "" {
 			continue
 		}
-		if t, err := time.ParseDuration(d.val); err != nil || t < 10*time.Millisecond || t > time.Hour {
+		if t, err := d.t.v, d.t.err; err != nil || t < 10*time.Millisecond || t > time.Hour {
 			v.add("run.health."+d.key, "expected a duration from 10ms to 1h (e.g. 2s, 500ms), found %q", d.val)
 		}
 	}
@@ -122,10 +125,10 @@ func compileSupervise(c *Component, cp *plan.Component) {
 	}
 	interval, timeout := defaultHealthInterval, defaultHealthTimeout
 	if h.Interval != "" {
-		interval, _ = time.ParseDuration(h.Interval)
+		interval = h.interval.v
 	}
 	if h.Timeout != "" {
-		timeout, _ = time.ParseDuration(h.Timeout)
+		timeout = h.timeout.v
 	}
 	cp.Supervise.Health = &plan.HealthCheck{
 		Port: uint16(h.TCP), IntervalMS: interval.Milliseconds(), TimeoutMS: timeout.Milliseconds(),

@@ -2,6 +2,8 @@
 // first half of the pipeline: YAML in, a plan.Plan out, with no side effects on the host.
 package policy
 
+import "time"
+
 // Component is one component's policy file, as written (before profiles are merged).
 // Field names map to snake_case YAML keys; docs/policy.md documents each one.
 type Component struct {
@@ -51,6 +53,8 @@ type Health struct {
 	Interval string `yaml:"interval"` // Go duration; default 2s
 	Timeout  string `yaml:"timeout"`  // default 1s
 	Retries  int    `yaml:"retries"`  // failures in a row before unhealthy; default 3
+
+	interval, timeout parsed[time.Duration] // Interval and Timeout (when set), parsed at load (values.go)
 }
 
 // Filesystem lists the paths the component may see. Everything else is absent.

@@ -1,5 +1,7 @@
 package policy
 
+import "time"
+
 // Values that are strings in YAML (ports, peers, endpoints, sizes, users, syscall
 // argument values) are parsed once, when a file is loaded, into unexported fields
 // beside the string. The string stays what the schema and error messages show;
@@ -24,10 +26,21 @@ func parseUser(s string) parsed[ids] {
 	return parsed[ids]{ids{uid, gid}, err}
 }
 
+// parseDuration parses a Go duration; "" stays unset.
+func parseDuration(s string) parsed[time.Duration] {
+	if s == "" {
+		return parsed[time.Duration]{}
+	}
+	return parse(time.ParseDuration(s))
+}
+
 // parseValues fills c's parsed fields from their strings.
 func (c *Component) parseValues() {
 	if c.Run.User != "" {
 		c.Run.user = parseUser(c.Run.User)
+	}
+	if h := &c.Run.Health; h.Interval != "" || h.Timeout != "" {
+		h.interval, h.timeout = parseDuration(h.Interval), parseDuration(h.Timeout)
 	}
 	if c.Resources.Memory != "" {
 		c.Resources.memory = parse(ParseSize(c.Resources.Memory))
