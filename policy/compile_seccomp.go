@@ -103,15 +103,10 @@ func ruleKey(r SyscallRule) string {
 	return b.String()
 }
 
-// cloneRules copies rules deeply: each component's Plan owns its own.
-func cloneRules(rules []plan.SeccompRule) []plan.SeccompRule {
-	out := make([]plan.SeccompRule, len(rules))
-	for i, r := range rules {
-		r.Syscalls, r.Args = slices.Clone(r.Syscalls), slices.Clone(r.Args)
-		out[i] = r
-	}
-	return out
-}
+// cloneRules gives a component its own rule list. The name and argument lists in the
+// rules stay shared between the components with the same rules, as their program is:
+// nothing changes a compiled Plan's rules.
+func cloneRules(rules []plan.SeccompRule) []plan.SeccompRule { return slices.Clone(rules) }
 
 // seccompDenies lists what the denies take away, each with the rule that declares it.
 func seccompDenies(c *Component, groups map[string][]string) []plan.SeccompDeny {
