@@ -77,7 +77,8 @@ func resolve(c *Component, chain []string, errs *ErrorList) *Component {
 			errs.Add(c.pos.at(path), path, "profile cycle: %s -> %s", strings.Join(chain, " -> "), name)
 		} else if p := loadProfile(name, c.pos.at(path), path, errs); p != nil {
 			base := resolveProfile(p, "syscalls:"+name, chain, errs)
-			self.Syscalls = Syscalls{Allow: slices.Clone(base.Syscalls.Allow), Deny: slices.Clone(base.Syscalls.Deny), OnViolation: base.Syscalls.OnViolation}
+			// Clipped, base's lists (shared) are copied by the first append.
+			self.Syscalls = Syscalls{Allow: slices.Clip(base.Syscalls.Allow), Deny: slices.Clip(base.Syscalls.Deny), OnViolation: base.Syscalls.OnViolation}
 			mergeSyscalls(&self.Syscalls, c.Syscalls)
 			self.origins = maps.Clone(c.origins)
 			for k, v := range base.origins {

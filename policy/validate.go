@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/syndtr/gocapability/capability"
 
@@ -399,13 +400,13 @@ func suggestSyscall(name string, groups map[string][]string) string {
 }
 
 // capabilityNames are the names gocapability knows, upper case without CAP_.
-func capabilityNames() []string {
+var capabilityNames = sync.OnceValue(func() []string {
 	var names []string
 	for _, c := range capability.List() {
 		names = append(names, strings.ToUpper(c.String()))
 	}
 	return names
-}
+})
 
 // NormalizeCap turns "cap_net_raw" or "CAP_NET_RAW" into "NET_RAW".
 func NormalizeCap(s string) string {
