@@ -3,6 +3,7 @@ package policy
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"maps"
 	"slices"
 	"sort"
@@ -54,11 +55,19 @@ func compileSeccomp(c *Component, cp *plan.Component, cache *seccompCache) error
 		}
 		cache.programs[pkey] = s.Program
 	}
+	if n := len(s.Program) / 8; n > maxBPFInstructions {
+		return fmt.Errorf("the syscall filter compiles to %d BPF instructions, more than the %d the kernel loads; allow fewer argument conditions", n, maxBPFInstructions)
+	}
 	sum := sha256.Sum256(s.Program)
 	s.ProgramSHA256 = hex.EncodeToString(sum[:])
 	cp.Seccomp = s
 	return nil
 }
+
+// maxBPFInstructions is the kernel's BPF_MAXINSNS: seccomp(2) refuses a longer filter
+// with EINVAL, so a Plan with one could never run. Each argument condition costs about
+// one instruction.
+const maxBPFInstructions = 4096
 
 // seccompCache holds, for one Compile, the rules worked out from each syscalls section
 // (by syscallsKey) and the program built from each.

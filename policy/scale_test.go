@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/confine-sandbox/confine/policy/plan"
 )
@@ -297,4 +298,30 @@ func peersOverlap(a, b Peer) bool {
 		return a.Component == b.Component
 	}
 	return a.Prefix.Overlaps(b.Prefix)
+}
+
+// A filter longer than the kernel loads is refused at compile time, naming the limit,
+// and one just under it compiles.
+func TestSeccompFilterTooLong(t *testing.T) {
+	src := func(n int) string {
+		var sb strings.Builder
+		sb.WriteString(benchHead + "extends: [service]\nfilesystem: {read: [/app]}\nsyscalls:\n  allow:\n")
+		for i := 0; i < n; i++ {
+			fmt.Fprintf(&sb, "    - {names: [io_uring_setup], args: [{index: 1, op: eq, value: %d}]}\n", i)
+		}
+		return sb.String()
+	}
+	for _, c := range []struct {
+		n    int
+		want string
+	}{{3000, ""}, {5000, "more than the 4096 the kernel loads"}} {
+		s, err := Open(fstest.MapFS{"c.yaml": {Data: []byte(src(c.n))}}, "c.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = Compile(s)
+		if got := fmt.Sprint(err); c.want == "" && err != nil || c.want != "" && !strings.Contains(got, c.want) {
+			t.Errorf("%d conditions: error %v, want %q", c.n, err, c.want)
+		}
+	}
 }
