@@ -183,6 +183,8 @@ func run(op, val string) (string, error) {
 			return fmt.Sprint(started), fmt.Errorf("started %d of %d", started, n)
 		}
 		return fmt.Sprint(started), nil
+	case "children":
+		return children(val)
 	case "serve":
 		// serve:tcp/PORT or serve:udp/PORT answers "hello from HOSTNAME" in the background.
 		proto, port, _ := strings.Cut(val, "/")
@@ -219,6 +221,26 @@ func run(op, val string) (string, error) {
 		os.Exit(code)
 	}
 	return "", fmt.Errorf("unknown probe %q", op)
+}
+
+// children runs children:N/OP:ARG,OP:ARG,...: N short-lived children one after another,
+// each running the probes and exiting (their output discarded): denials from processes
+// that are gone before their records are read. It reports how many exited 0.
+func children(val string) (string, error) {
+	count, list, _ := strings.Cut(val, "/")
+	var n, ok int
+	fmt.Sscan(count, &n)
+	args := append([]string{"probe"}, strings.Split(list, ",")...)
+	for i := 0; i < n; i++ {
+		p, err := os.StartProcess("/proc/self/exe", args, &os.ProcAttr{})
+		if err != nil {
+			return fmt.Sprint(ok), err
+		}
+		if st, err := p.Wait(); err == nil && st.Success() {
+			ok++
+		}
+	}
+	return fmt.Sprint(ok), nil
 }
 
 func errnoErr(e syscall.Errno) error {
