@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/confine-sandbox/confine/audit"
+	"github.com/confine-sandbox/confine/policy/plan"
 	"github.com/confine-sandbox/confine/policy/seccomp"
 	"github.com/confine-sandbox/confine/sandbox"
 )
@@ -119,4 +120,11 @@ func (s *Supervisor) ownRanges() {
 			s.owners.Add(c.Name, uid, gid)
 		}
 	}
+}
+
+// Enforcement is the details of a run's policy.applied event: the policy by hash and
+// each mechanism as applied, the best_effort ones in skip named as skipped. `confine
+// run --audit-log` writes the same record as a stack's supervisor.
+func Enforcement(c *plan.Component, skip map[string]bool) map[string]any {
+	return enforcement(c, skip)
 }

@@ -1,0 +1,86 @@
+//go:build linux
+
+package run_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/confine-sandbox/confine/audit"
+	"github.com/confine-sandbox/confine/tests/testenv"
+)
+
+// TestRunAuditLog: `confine run --audit-log FILE --show-denials` writes the supervisor's
+// chained log for a lone run (the policy applied, the start and exit, every denial with
+// what decided it, the short-lived children's too) and prints each denial with its reason
+// on stderr; the allowed twin of each denial logs nothing.
+func TestRunAuditLog(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	os.Mkdir(data, 0o777)
+	os.Chown(data, 1000, 1000)
+	probe := `"` + probeDir + `/probe"`
+	// A name of its own: concurrent runs of one component share its host id range.
+	src := "version: 1\nname: runaudit\nrun: {command: [" + probe + "], user: \"1000:1000\"}\n" +
+		"filesystem: {read: [" + probeDir + "], write: [" + data + "]}\n" +
+		"network: {connect: [{to: 127.0.0.1:8080/tcp}]}\nsyscalls: {extends: default}\n"
+	file := filepath.Join(dir, "runaudit.yaml")
+	os.WriteFile(file, []byte(src), 0o644)
+	log := filepath.Join(dir, "audit", "run.log")
+	cmd := exec.Command(confineBin, "run", "--audit-log", log, "--show-denials", file, "--",
+		"connect:127.0.0.1:9", "mount:/tmp", "write:"+data+"/ok", "children:5/connect:127.0.0.1:9,mount:/tmp")
+	code, stderr := exitOf(cmd)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	for _, want := range []string{
+		"denied: landlock connect 9/tcp: runaudit connects to port 9/tcp, which no network.connect or network.listen names (default deny)",
+		"denied: seccomp syscall mount: runaudit calls mount, which syscalls.allow does not name (on_violation errno) (default deny)",
+	} {
+		if n := strings.Count(stderr, want); n != 6 {
+			t.Errorf("stderr has %d of %q, want 6 (the run's and its 5 children's)\n%s", n, want, stderr)
+		}
+	}
+	if strings.Contains(stderr, data) {
+		t.Errorf("the allowed write was shown as denied:\n%s", stderr)
+	}
+
+	if out, err := exec.Command(confineBin, "audit", "verify", log).CombinedOutput(); err != nil {
+		t.Errorf("audit verify: %v\n%s", err, out)
+	}
+	records, err := audit.ReadLog(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	denials := map[string]int{}
+	for _, r := range records {
+		kinds[r.Kind]++
+		if r.Kind != audit.KindDenial {
+			continue
+		}
+		if r.Component != "runaudit" || r.Details[audit.DetailEnforced] != true || r.Details[audit.DetailExpected] != false {
+			t.Errorf("denial: %s %v", r.Component, r.Details)
+		}
+		n, _ := r.Details[audit.DetailCount].(float64)
+		denials[r.Details[audit.DetailLayer].(string)+" "+r.Details[audit.DetailWhat].(string)] += int(n)
+	}
+	for _, k := range []string{audit.KindOpen, audit.KindPolicy, audit.KindStart, audit.KindExit, audit.KindClose} {
+		if kinds[k] != 1 {
+			t.Errorf("%d %s records, want 1", kinds[k], k)
+		}
+	}
+	if denials["landlock connect 9/tcp"] != 6 || denials["seccomp syscall mount"] != 6 {
+		t.Errorf("denials in the log: %v, want 6 of each", denials)
+	}
+
+	// --show-denials alone: no log, the same lines.
+	code, stderr = exitOf(exec.Command(confineBin, "run", "--show-denials", file, "--", "mount:/tmp"))
+	if code != 0 || !strings.Contains(stderr, "denied: seccomp syscall mount: runaudit calls mount") {
+		t.Errorf("--show-denials alone: exit %d\n%s", code, stderr)
+	}
+}
