@@ -49,8 +49,8 @@ type Summary struct {
 	// Lost the records they say were dropped (where they give a count).
 	Denials         int `json:"denials"`
 	ExpectedDenials int `json:"expected_denials"`
-	LostRecords int `json:"lost_records"`
-	Lost        int `json:"lost"`
+	LostRecords     int `json:"lost_records"`
+	Lost            int `json:"lost"`
 }
 
 // SeverityCounts counts findings by severity.
@@ -215,19 +215,19 @@ type Exit struct {
 
 // DenialGroup is the denials of one component with the same layer, what and reason.
 type DenialGroup struct {
-	Component string    `json:"component"`
-	Layer     string    `json:"layer"`
-	What      string    `json:"what"`
-	Reason    string    `json:"reason"`
-	DecidedBy string    `json:"decided_by"`
-	Rule      string    `json:"rule,omitempty"`
+	Component string `json:"component"`
+	Layer     string `json:"layer"`
+	What      string `json:"what"`
+	Reason    string `json:"reason"`
+	DecidedBy string `json:"decided_by"`
+	Rule      string `json:"rule,omitempty"`
 	// NotEnforced is set for denials the kernel only logged (details.enforced false).
 	NotEnforced bool `json:"not_enforced,omitempty"`
 	// Count adds up the records' details.count: a refused connection's retransmissions
 	// count with it.
-	Count int `json:"count"`
-	First     time.Time `json:"first"`
-	Last      time.Time `json:"last"`
+	Count int       `json:"count"`
+	First time.Time `json:"first"`
+	Last  time.Time `json:"last"`
 	// Details are the layer's own keys of the first such record (syscall, path, dport, …).
 	Details map[string]any `json:"details,omitempty"`
 }
