@@ -108,6 +108,19 @@ func run(op, val string) (string, error) {
 			c.Close()
 		}
 		return "", err
+	case "syn":
+		// syn:HOST:PORT/TIMEOUT connects with a long timeout: a dropped SYN is sent
+		// again (after 1 s, 3 s, ...), as a client that waits does.
+		addr, wait, _ := strings.Cut(val, "/")
+		d, err := time.ParseDuration(wait)
+		if err != nil {
+			return "", err
+		}
+		c, err := net.DialTimeout("tcp4", addr, d)
+		if err == nil {
+			c.Close()
+		}
+		return "", err
 	case "status":
 		data, err := os.ReadFile("/proc/self/status")
 		var lines []string

@@ -32,7 +32,7 @@ func TestRunAuditLog(t *testing.T) {
 	os.WriteFile(file, []byte(src), 0o644)
 	log := filepath.Join(dir, "audit", "run.log")
 	cmd := exec.Command(confineBin, "run", "--audit-log", log, "--show-denials", file, "--",
-		"connect:127.0.0.1:9", "mount:/tmp", "write:"+data+"/ok", "children:5/connect:127.0.0.1:9,mount:/tmp")
+		"connect:127.0.0.1:9", "mount:/tmp", "write:"+data+"/ok", "syscall:435", "children:5/connect:127.0.0.1:9,mount:/tmp")
 	code, stderr := exitOf(cmd)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr)
@@ -44,6 +44,10 @@ func TestRunAuditLog(t *testing.T) {
 		if n := strings.Count(stderr, want); n != 6 {
 			t.Errorf("stderr has %d of %q, want 6 (the run's and its 5 children's)\n%s", n, want, stderr)
 		}
+	}
+	if !strings.Contains(stderr, "denied: seccomp syscall clone3: runaudit calls clone3, which syscalls.deny[0] (profiles/default.yaml:") ||
+		!strings.Contains(stderr, "expected: the built-in profile refuses clone3") || !strings.Contains(stderr, "[expected]") {
+		t.Errorf("stderr lacks the expected clone3 denial:\n%s", stderr)
 	}
 	if strings.Contains(stderr, data) {
 		t.Errorf("the allowed write was shown as denied:\n%s", stderr)
@@ -63,7 +67,9 @@ func TestRunAuditLog(t *testing.T) {
 		if r.Kind != audit.KindDenial {
 			continue
 		}
-		if r.Component != "runaudit" || r.Details[audit.DetailEnforced] != true || r.Details[audit.DetailExpected] != false {
+		// clone3 (435) is refused by the default profile by design: expected.
+		clone3 := r.Details[audit.DetailWhat] == "syscall clone3"
+		if r.Component != "runaudit" || r.Details[audit.DetailEnforced] != true || r.Details[audit.DetailExpected] != clone3 {
 			t.Errorf("denial: %s %v", r.Component, r.Details)
 		}
 		n, _ := r.Details[audit.DetailCount].(float64)
@@ -74,8 +80,8 @@ func TestRunAuditLog(t *testing.T) {
 			t.Errorf("%d %s records, want 1", kinds[k], k)
 		}
 	}
-	if denials["landlock connect 9/tcp"] != 6 || denials["seccomp syscall mount"] != 6 {
-		t.Errorf("denials in the log: %v, want 6 of each", denials)
+	if denials["landlock connect 9/tcp"] != 6 || denials["seccomp syscall mount"] != 6 || denials["seccomp syscall clone3"] != 1 {
+		t.Errorf("denials in the log: %v, want 6 connects, 6 mounts, 1 clone3", denials)
 	}
 
 	// --show-denials alone: no log, the same lines.

@@ -91,3 +91,54 @@ func TestShortLivedChildrenAttributed(t *testing.T) {
 		}
 	}
 }
+
+// TestRetransmissionsOneDenial: a connect that a component's firewall drops is sent
+// again and again by TCP; the log has one denial for it at once, and one more record
+// that counts the retransmissions, not one denial per packet.
+func TestRetransmissionsOneDenial(t *testing.T) {
+	testenv.Require(t, testenv.Root, testenv.Nftables)
+	const stack = "resend"
+	dir := t.TempDir()
+	log := filepath.Join(dir, "audit.log")
+	// Addresses: bridge .1, a .2, b .3. a listens on 5432, so Landlock lets it connect
+	// to that port anywhere; its firewall drops the undeclared call to b.
+	component(t, dir, "a", "network:\n  listen: [{port: 5432/tcp, from: [b]}]", "syn:10.82.0.3:5432/3500ms", "sleep:")
+	component(t, dir, "b", "network:\n  connect: [{to: \"a:5432/tcp\"}]", "sleep:")
+	upStack(t, dir, stack, "10.82.0.0/24", []string{"a", "b"}, "", "--audit-log", log)
+	if res := results(t, stack, "a", "syn:10.82.0.3:5432/3500ms"); res["syn:10.82.0.3:5432/3500ms"].OK {
+		t.Fatal("the undeclared connect went through")
+	}
+	const what = "a connects to b:5432/tcp"
+	var first, tallies []audit.Record
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		records, err := audit.ReadLog(log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, tallies = nil, nil
+		for _, r := range records {
+			if r.Kind != audit.KindDenial || r.Details[audit.DetailWhat] != what {
+				continue
+			}
+			if r.Details["retransmissions"] == true {
+				tallies = append(tallies, r)
+			} else {
+				first = append(first, r)
+			}
+		}
+		if len(tallies) > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if len(first) != 1 || first[0].Details[audit.DetailCount] != float64(1) {
+		t.Fatalf("denials of the refused connect: %v, want one with count 1", first)
+	}
+	// SYNs at 0, 1 and 3 s within the 3.5 s the probe waits: 2 retransmissions, or
+	// fewer on a slow machine; never a denial of their own.
+	if len(tallies) != 1 || tallies[0].Details[audit.DetailCount].(float64) < 1 {
+		t.Fatalf("retransmission tallies: %v, want one", tallies)
+	}
+	t.Logf("one denial, and %v retransmissions counted", tallies[0].Details[audit.DetailCount])
+}
