@@ -91,6 +91,9 @@ func (c *Coalescer) expire() {
 
 // Flush closes every open flow of component ("" for all), emitting their counts.
 func (c *Coalescer) Flush(component string) {
+	if c == nil {
+		return
+	}
 	c.close(func(*flow) bool { return true }, component)
 }
 

@@ -308,6 +308,7 @@ func (s *Supervisor) Down(grace time.Duration) {
 			c.log.close()
 		}
 		s.closeKernelDenials()
+		s.drops.Flush("") // the retransmission tallies still open, before the log closes
 		s.events.emit("", EventStackDown, nil)
 		if s.auditLog != nil {
 			s.auditLog.Close()
