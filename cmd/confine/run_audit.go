@@ -42,7 +42,6 @@ type runAudit struct {
 	forwarded   chan struct{}
 
 	mu       sync.Mutex
-	seq      uint64
 	broken   bool // the log failed, and it was said
 	initPid  int
 	pidNS    string // the component's pid namespace, once it runs
