@@ -87,6 +87,7 @@ func KernelDenialDetails(a *audit.Attributor, component string, d sandbox.Kernel
 		if d.Saddr != "" {
 			details["saddr"] = d.Saddr
 		}
+		details["domain"] = d.Domain // a nested domain the component made has its own
 	default:
 		return nil
 	}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -121,6 +122,20 @@ func run(op, val string) (string, error) {
 			c.Close()
 		}
 		return "", err
+	case "nest":
+		// nest:PATH puts this process in a Landlock domain of its own, inside the
+		// sandbox's, that refuses writing and creating files, then writes PATH: a
+		// denial from a domain the component made itself.
+		attr := [1]uint64{1<<1 | 1<<8} // LANDLOCK_ACCESS_FS_WRITE_FILE | MAKE_REG
+		fd, _, e := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, uintptr(unsafe.Pointer(&attr[0])), 8, 0)
+		if e != 0 {
+			return "", fmt.Errorf("landlock_create_ruleset: %w", e)
+		}
+		if _, _, e := unix.Syscall(unix.SYS_LANDLOCK_RESTRICT_SELF, fd, 0, 0); e != 0 {
+			return "", fmt.Errorf("landlock_restrict_self: %w", e)
+		}
+		unix.Close(int(fd))
+		return "", os.WriteFile(val, []byte("x"), 0o644)
 	case "status":
 		data, err := os.ReadFile("/proc/self/status")
 		var lines []string

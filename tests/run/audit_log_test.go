@@ -32,7 +32,7 @@ func TestRunAuditLog(t *testing.T) {
 	os.WriteFile(file, []byte(src), 0o644)
 	log := filepath.Join(dir, "audit", "run.log")
 	cmd := exec.Command(confineBin, "run", "--audit-log", log, "--show-denials", file, "--",
-		"connect:127.0.0.1:9", "mount:/tmp", "write:"+data+"/ok", "syscall:435", "children:5/connect:127.0.0.1:9,mount:/tmp")
+		"connect:127.0.0.1:9", "mount:/tmp", "write:"+data+"/ok", "syscall:435", "children:1/nest:"+data+"/nested", "children:5/connect:127.0.0.1:9,mount:/tmp")
 	code, stderr := exitOf(cmd)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr)
@@ -49,7 +49,7 @@ func TestRunAuditLog(t *testing.T) {
 		!strings.Contains(stderr, "expected: the built-in profile refuses clone3") || !strings.Contains(stderr, "[expected]") {
 		t.Errorf("stderr lacks the expected clone3 denial:\n%s", stderr)
 	}
-	if strings.Contains(stderr, data) {
+	if strings.Contains(stderr, data+"/ok") {
 		t.Errorf("the allowed write was shown as denied:\n%s", stderr)
 	}
 
@@ -62,6 +62,7 @@ func TestRunAuditLog(t *testing.T) {
 	}
 	kinds := map[string]int{}
 	denials := map[string]int{}
+	domains := map[string]string{}
 	for _, r := range records {
 		kinds[r.Kind]++
 		if r.Kind != audit.KindDenial {
@@ -71,6 +72,9 @@ func TestRunAuditLog(t *testing.T) {
 		clone3 := r.Details[audit.DetailWhat] == "syscall clone3"
 		if r.Component != "runaudit" || r.Details[audit.DetailEnforced] != true || r.Details[audit.DetailExpected] != clone3 {
 			t.Errorf("denial: %s %v", r.Component, r.Details)
+		}
+		if dom, _ := r.Details["domain"].(string); dom != "" {
+			domains[r.Details[audit.DetailWhat].(string)] = dom
 		}
 		n, _ := r.Details[audit.DetailCount].(float64)
 		denials[r.Details[audit.DetailLayer].(string)+" "+r.Details[audit.DetailWhat].(string)] += int(n)
@@ -82,6 +86,13 @@ func TestRunAuditLog(t *testing.T) {
 	}
 	if denials["landlock connect 9/tcp"] != 6 || denials["seccomp syscall mount"] != 6 || denials["seccomp syscall clone3"] != 1 {
 		t.Errorf("denials in the log: %v, want 6 connects, 6 mounts, 1 clone3", denials)
+	}
+
+	// A child that made a Landlock domain of its own, inside the sandbox's, which
+	// allows the write: its denial has a new domain id, and is the component's.
+	nested := "make_reg " + data
+	if denials["landlock "+nested] != 1 || domains[nested] == "" || domains[nested] == domains["connect 9/tcp"] {
+		t.Errorf("the nested domain's denial: %d, domain %q (the sandbox's %q)", denials["landlock "+nested], domains[nested], domains["connect 9/tcp"])
 	}
 
 	// --show-denials alone: no log, the same lines.
