@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/confine-sandbox/confine/audit"
@@ -104,5 +105,43 @@ func TestRunAuditLog(t *testing.T) {
 	code, stderr = exitOf(exec.Command(confineBin, "run", "--show-denials", file, "--", "mount:/tmp"))
 	if code != 0 || !strings.Contains(stderr, "denied: seccomp syscall mount: runaudit calls mount") {
 		t.Errorf("--show-denials alone: exit %d\n%s", code, stderr)
+	}
+}
+
+// TestRunAuditLogRootless: without root a run cannot read the kernel's records (no
+// CAP_AUDIT_READ) and has no host id range of its own; --audit-log and --show-denials
+// still run it, say so on stderr and in the log's audit.open, and the log verifies.
+func TestRunAuditLogRootless(t *testing.T) {
+	testenv.Require(t, testenv.Root) // to become an unprivileged user for the test
+	dir, err := os.MkdirTemp("", "confine-rootless-audit-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o755)
+	logDir := filepath.Join(dir, "logs")
+	os.Mkdir(logDir, 0o700)
+	os.Chown(logDir, 1000, 1000)
+	src := "version: 1\nname: rootlessaudit\nrun: {command: [\"" + probeDir + "/probe\", \"mount:/x\"], user: \"1000\"}\n" +
+		"filesystem: {read: [" + probeDir + "]}\nsyscalls: {extends: default}\n"
+	file := filepath.Join(dir, "p.yaml")
+	os.WriteFile(file, []byte(src), 0o644)
+	log := filepath.Join(logDir, "run.log")
+	cmd := exec.Command(confineBin, "run", "--audit-log", log, "--show-denials", file)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 1000, Gid: 1000, NoSetGroups: true}}
+	code, stderr := exitOf(cmd)
+	if code != 0 || !strings.Contains(stderr, "seccomp and Landlock denials will not be shown") {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	records, err := audit.ReadLog(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	collectors, _ := records[0].Details["collectors"].(map[string]any)
+	if kernel, _ := collectors["kernel"].(string); records[0].Kind != audit.KindOpen || !strings.HasPrefix(kernel, "unavailable: ") {
+		t.Errorf("audit.open: %v", records[0])
+	}
+	if out, err := exec.Command(confineBin, "audit", "verify", log).CombinedOutput(); err != nil {
+		t.Errorf("audit verify: %v\n%s", err, out)
 	}
 }
