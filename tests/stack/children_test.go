@@ -22,10 +22,10 @@ func TestShortLivedChildrenAttributed(t *testing.T) {
 	const stack, children = "kids", 100
 	dir := t.TempDir()
 	log := filepath.Join(dir, "audit.log")
-	const kids = "children:100/connect:10.81.0.3:6379,write:/dev/confine-kid,mount:/tmp"
+	const kids = "children:100/connect:10.86.0.3:6379,write:/dev/confine-kid,mount:/tmp"
 	component(t, dir, "parent", "", kids, "sleep:")
 	component(t, dir, "calm", "", "mount:/proc", "sleep:")
-	upStack(t, dir, stack, "10.81.0.0/24", []string{"parent", "calm"}, "", "--audit-log", log)
+	upStack(t, dir, stack, "10.86.0.0/24", []string{"parent", "calm"}, "", "--audit-log", log)
 	// A child prints its probes' errors and exits 0: all 100 ran to the end.
 	if res := results(t, stack, "parent", kids); res[kids].Out != "100" {
 		t.Fatalf("children: %+v", res[kids])
@@ -102,10 +102,10 @@ func TestRetransmissionsOneDenial(t *testing.T) {
 	log := filepath.Join(dir, "audit.log")
 	// Addresses: bridge .1, a .2, b .3. a listens on 5432, so Landlock lets it connect
 	// to that port anywhere; its firewall drops the undeclared call to b.
-	component(t, dir, "a", "network:\n  listen: [{port: 5432/tcp, from: [b]}]", "syn:10.82.0.3:5432/3500ms", "sleep:")
+	component(t, dir, "a", "network:\n  listen: [{port: 5432/tcp, from: [b]}]", "syn:10.87.0.3:5432/3500ms", "sleep:")
 	component(t, dir, "b", "network:\n  connect: [{to: \"a:5432/tcp\"}]", "sleep:")
-	upStack(t, dir, stack, "10.82.0.0/24", []string{"a", "b"}, "", "--audit-log", log)
-	if res := results(t, stack, "a", "syn:10.82.0.3:5432/3500ms"); res["syn:10.82.0.3:5432/3500ms"].OK {
+	upStack(t, dir, stack, "10.87.0.0/24", []string{"a", "b"}, "", "--audit-log", log)
+	if res := results(t, stack, "a", "syn:10.87.0.3:5432/3500ms"); res["syn:10.87.0.3:5432/3500ms"].OK {
 		t.Fatal("the undeclared connect went through")
 	}
 	const what = "a connects to b:5432/tcp"
