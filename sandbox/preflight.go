@@ -38,12 +38,22 @@ func Preflight(p *plan.Plan, f host.Facts) ([]Finding, error) {
 				continue
 			}
 			if slices.Contains(c.BestEffort, r.Mechanism) {
-				findings = append(findings, Finding{Component: c.Name, Mechanism: r.Mechanism, Detail: missing + "; running without it (best_effort)"})
+				note := "running without it (best_effort)"
+				if r.Mechanism == "cgroups" {
+					note = fallbackNote(c.Cgroup)
+				}
+				findings = append(findings, Finding{Component: c.Name, Mechanism: r.Mechanism, Detail: missing + "; " + note})
 				continue
 			}
 			hint := ""
 			if bestEffortable[r.Mechanism] {
 				hint = fmt.Sprintf("; list %s under best_effort to run without it", r.Mechanism)
+				if r.Mechanism == "cgroups" {
+					hint = "; list cgroups under best_effort to run with rlimits in their place (RLIMIT_NPROC for pids, RLIMIT_DATA for memory, nothing for cpu)"
+					if !f.Root {
+						hint = "; run as root, or" + strings.TrimPrefix(hint, ";")
+					}
+				}
 			}
 			errs = append(errs, fmt.Errorf("%s: %s: %s%s", c.Name, r.Mechanism, missing, hint))
 		}
@@ -63,7 +73,7 @@ func lacks(r plan.Requirement, c *plan.Component, f host.Facts) string {
 		}
 	case "cgroups":
 		if !f.Root {
-			return "making cgroups needs root (confine does not use delegated cgroups yet)"
+			return "without root confine makes no cgroups (it does not use a delegated cgroup v2 subtree yet) for " + r.Why
 		}
 		var missing []string
 		for _, need := range []struct {
