@@ -73,7 +73,7 @@ func lacks(r plan.Requirement, c *plan.Component, f host.Facts) string {
 		}
 	case "cgroups":
 		if !f.Root {
-			return "without root confine makes no cgroups (it does not use a delegated cgroup v2 subtree yet) for " + r.Why
+			return rootlessCgroups(f) + " for " + r.Why
 		}
 		var missing []string
 		for _, need := range []struct {
@@ -103,4 +103,17 @@ func lacks(r plan.Requirement, c *plan.Component, f host.Facts) string {
 		return fmt.Sprintf("bug: unknown mechanism %q in the Plan", r.Mechanism)
 	}
 	return ""
+}
+
+// rootlessCgroups says why, without root, there are no cgroups: what the host offers
+// for delegation, and that confine does not use it yet.
+func rootlessCgroups(f host.Facts) string {
+	switch {
+	case f.CgroupMode != "v2":
+		return fmt.Sprintf("without root confine makes no cgroups, and this host's cgroups (mode %q) cannot be delegated to a user: that needs cgroup v2", f.CgroupMode)
+	case f.CgroupDelegated:
+		return fmt.Sprintf("without root confine makes no cgroups: this process's cgroup v2 %s is delegated, but confine does not use a delegated subtree yet", f.OwnCgroup)
+	default:
+		return fmt.Sprintf("without root confine makes no cgroups: this process's cgroup v2 %s is not delegated to it (a systemd unit with Delegate=yes is), and confine does not use a delegated subtree yet", f.OwnCgroup)
+	}
 }
