@@ -35,6 +35,9 @@ func rootlessIDs(c *plan.Component) (*subIDMaps, *Finding) {
 			"%s: only uid %d and gid %d are mapped (to host uid %d, gid %d), so chown to any other id fails with EINVAL",
 			why, c.Process.UID, c.Process.GID, uid, gid)}
 	}
+	if c.Process.UID >= RangeSize || c.Process.GID >= RangeSize {
+		return single(fmt.Sprintf("run.user %d:%d lies outside the component's ids 0-%d", c.Process.UID, c.Process.GID, RangeSize-1))
+	}
 	for _, tool := range []string{"newuidmap", "newgidmap"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return single(tool + " is not installed (Debian package uidmap)")

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/confine-sandbox/confine/policy/plan"
 )
 
 func TestMapAround(t *testing.T) {
@@ -46,5 +48,15 @@ func TestSubRange(t *testing.T) {
 	// 1,024 ids are too few (podman#17120): no range, and the message says what to add.
 	if _, err := subRange(path, []string{"999", "alice"}); err == nil || !strings.Contains(err.Error(), "add alice:START:65536") {
 		t.Errorf("alice: %v, want an error naming the entry to add", err)
+	}
+}
+
+// TestRootlessIDsOutsideRange: a Plan whose user lies outside 0-65535 (a hand-edited
+// --plan file) gets no subordinate map, which newuidmap would widen, but the one id.
+func TestRootlessIDsOutsideRange(t *testing.T) {
+	c := &plan.Component{Name: "web", Process: plan.Process{UID: 70000, GID: 0}}
+	m, notice := rootlessIDs(c)
+	if m != nil || notice == nil || !strings.Contains(notice.Detail, "outside the component's ids") {
+		t.Errorf("maps %+v, notice %+v", m, notice)
 	}
 }

@@ -35,11 +35,11 @@ func newTestUser(t *testing.T) testUser {
 	b := make([]byte, 4)
 	rand.Read(b)
 	name := "confine-t-" + hex.EncodeToString(b)
-	if out, err := exec.Command("useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", "--user-group", name).CombinedOutput(); err != nil {
+	if out, err := shadowTool(t, "useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", "--user-group", name); err != nil {
 		t.Fatalf("useradd: %v\n%s", err, out)
 	}
 	t.Cleanup(func() {
-		if out, err := exec.Command("userdel", name).CombinedOutput(); err != nil {
+		if out, err := shadowTool(t, "userdel", name); err != nil {
 			t.Errorf("userdel %s: %v\n%s", name, err, out)
 		}
 	})
@@ -58,7 +58,28 @@ func newTestUser(t *testing.T) testUser {
 	return testUser{name, uint32(uid), uint32(gid)}
 }
 
-// runAs runs `confine run` on the policy src as u and returns its output and exit status.
+// shadowTool runs useradd, usermod or userdel holding confine's id-range lock: they
+// rewrite /etc/subuid and /etc/subgid whole (under shadow's own lock), and a first start
+// of confine appends its reservation to them under this one (sandbox/ids_linux.go), so
+// the two must not interleave when other suites run at once. Held for the one command.
+func shadowTool(t *testing.T, name string, args ...string) ([]byte, error) {
+	t.Helper()
+	const dir = "/var/lib/confine/ids"
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close() // closing releases the lock
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	return exec.Command(name, args...).CombinedOutput()
+}
+
+// run runs `confine run` on the policy src as u and returns its output and exit status.
 func (u testUser) run(t *testing.T, src string) (stdout, stderr string, code int) {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "confine-rootless-")
@@ -149,7 +170,7 @@ func TestRootlessIDRange(t *testing.T) {
 // confine says so.
 func TestRootlessSingleIDNotice(t *testing.T) {
 	u := newTestUser(t)
-	if out, err := exec.Command("usermod", "--del-subuids", "1-4294967294", "--del-subgids", "1-4294967294", u.name).CombinedOutput(); err != nil {
+	if out, err := shadowTool(t, "usermod", "--del-subuids", "1-4294967294", "--del-subgids", "1-4294967294", u.name); err != nil {
 		t.Fatalf("usermod: %v\n%s", err, out)
 	}
 	out, stderr, code := u.run(t, probePolicy("", "cat:/proc/self/uid_map"))
