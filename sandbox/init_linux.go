@@ -51,9 +51,10 @@ func Init() {
 		fail(&StepError{Step: "config", Err: err.Error()})
 	}
 	if cfg.SubIDs {
-		// Running the setuid newuidmap clears the child's parent-death signal
-		// (rootlesskit pkg/child/child.go): set it again. A supervisor gone before
-		// this leaves the go pipe at EOF, and the init stage never execs.
+		// Running the setuid newuidmap may clear the child's parent-death signal
+		// (rootlesskit pkg/child/child.go; on Linux 6.18 with shadow 4.13 it kept
+		// it, measured): set it again. A supervisor gone before this leaves the go
+		// pipe at EOF, and the init stage never execs.
 		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
 			fail(&StepError{Step: "ids", Err: fmt.Sprintf("parent-death signal: %v", err)})
 		}
