@@ -243,6 +243,16 @@ func run(op, val string) (string, error) {
 			buf[i] = 1
 		}
 		return fmt.Sprint(len(buf)), nil
+	case "forkbomb":
+		// forkbomb:MAX forks until fork fails or MAX children run (limits.go).
+		var n int
+		fmt.Sscan(val, &n)
+		return forkBomb(n)
+	case "hog":
+		// hog:MAX maps and touches memory until a map fails or MAX MiB (limits.go).
+		var n int
+		fmt.Sscan(val, &n)
+		return hog(n)
 	case "exit":
 		var code int
 		fmt.Sscan(val, &code)
