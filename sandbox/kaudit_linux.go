@@ -213,6 +213,21 @@ func (r *AuditReader) countDrops() error {
 // record is an skb of about 1 KiB, held only while kauditd lags behind.
 const KernelAuditBacklog = 8192
 
+// OpenKernelAudit turns the kernel's audit on (EnableKernelAudit) and joins its log
+// group (ListenKernelAudit): what a supervisor or a lone run needs to show denials. The
+// error says which of the two failed; on an error nothing stays held.
+func OpenKernelAudit() (r *AuditReader, restore func() error, err error) {
+	restore, err = EnableKernelAudit()
+	if err != nil {
+		return nil, nil, fmt.Errorf("turning the kernel's audit on: %w", err)
+	}
+	if r, err = ListenKernelAudit(); err != nil {
+		restore()
+		return nil, nil, fmt.Errorf("reading the kernel's audit log: %w", err)
+	}
+	return r, restore, nil
+}
+
 // EnableKernelAudit turns the kernel's audit on (audit_enabled 0 → 1) if it is off,
 // since Landlock logs no denial while it is 0, and raises backlog_limit to
 // KernelAuditBacklog if it is lower (0 is unlimited), both by one AUDIT_SET; it needs

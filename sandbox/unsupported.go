@@ -51,6 +51,9 @@ type AuditReader struct{}
 // ListenKernelAudit fails closed outside Linux.
 func ListenKernelAudit() (*AuditReader, error) { return nil, ErrUnsupported }
 
+// OpenKernelAudit fails closed outside Linux.
+func OpenKernelAudit() (*AuditReader, func() error, error) { return nil, nil, ErrUnsupported }
+
 // EnableKernelAudit fails closed outside Linux.
 func EnableKernelAudit() (func() error, error) { return nil, ErrUnsupported }
 

@@ -1,7 +1,6 @@
 package supervisor
 
 import (
-	"fmt"
 	"os"
 	"slices"
 	"strconv"
@@ -28,14 +27,9 @@ type kernelDenials struct {
 // returned for the log's audit.open record: the stack still runs, and the log says which
 // denials it cannot show.
 func (s *Supervisor) openKernelDenials() error {
-	restore, err := sandbox.EnableKernelAudit()
+	r, restore, err := sandbox.OpenKernelAudit()
 	if err != nil {
-		return fmt.Errorf("turning the kernel's audit on: %w", err)
-	}
-	r, err := sandbox.ListenKernelAudit()
-	if err != nil {
-		restore()
-		return fmt.Errorf("reading the kernel's audit log: %w", err)
+		return err
 	}
 	s.kernel = &kernelDenials{reader: r, restore: restore}
 	return nil

@@ -96,14 +96,9 @@ func (r *runAudit) open(c *plan.Component, stack string, stderr io.Writer) error
 }
 
 func (r *runAudit) openKernel() error {
-	restore, err := sandbox.EnableKernelAudit()
+	reader, restore, err := sandbox.OpenKernelAudit()
 	if err != nil {
-		return fmt.Errorf("turning the kernel's audit on: %w", err)
-	}
-	reader, err := sandbox.ListenKernelAudit()
-	if err != nil {
-		restore()
-		return fmt.Errorf("reading the kernel's audit log: %w", err)
+		return err
 	}
 	r.reader, r.restore = reader, restore
 	return nil
