@@ -52,6 +52,9 @@ func compileComponentNet(c *Component, cp *plan.Component, addrs map[string]neti
 	for i, conn := range c.Network.Connect {
 		ep, _ := ParseEndpoint(conn.To)
 		dst, ok := resolvePeer(ep.Peer.String(), addrs)
+		if a, inStack := addrs[HostPeer]; ep.Peer.Component == HostPeer && inStack {
+			dst, ok = a.String()+"/32", true // compileUplink: DNAT'd to the uplink's gateway
+		}
 		if !ok {
 			cp.Net.Unresolved = append(cp.Net.Unresolved, "connect "+conn.To)
 			continue

@@ -31,6 +31,9 @@ func validateStack(s *Stack, errs *ErrorList) {
 	}
 	names := map[string]*Component{}
 	for _, c := range s.Members {
+		if c.Name == HostPeer {
+			errs.Add(c.pos.at("name"), "name", "%q names the host in flows; choose another component name", c.Name)
+		}
 		if prev, dup := names[c.Name]; dup && c.Name != "" {
 			errs.Add(c.pos.at("name"), "name", "component name %q is already used by %s", c.Name, prev.pos.at("name"))
 		}
@@ -144,7 +147,7 @@ func validateFlows(s *Stack, errs *ErrorList) {
 		for i, conn := range c.Network.Connect {
 			field := fmt.Sprintf("network.connect[%d].to", i)
 			ep, err := ParseEndpoint(conn.To)
-			if err != nil || inStack(c, field, ep.Peer) || ep.Peer.Component == "" {
+			if err != nil || inStack(c, field, ep.Peer) || ep.Peer.Component == "" || ep.Peer.Component == HostPeer {
 				continue
 			}
 			callee, ok := byName[ep.Peer.Component]

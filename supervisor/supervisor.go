@@ -66,7 +66,10 @@ type Supervisor struct {
 	claim  *Claim
 	skip   map[string]bool
 	bridge *netfilter.Bridge
-	events *bus
+	// uplink is the stack's way out (uplink.go), nil without one.
+	uplink      *netfilter.Uplink
+	uplinkDrops *netfilter.LogReader
+	events      *bus
 	// attribute names what decided each denial.
 	attribute *audit.Attributor
 	// kernel reads the kernel's seccomp and Landlock denials; nil when it could not.
@@ -162,6 +165,9 @@ func Up(ctx context.Context, p *plan.Plan, opts Options) (_ *Supervisor, err err
 	}
 	if !p.Single {
 		if s.bridge, err = netfilter.CreateBridge(p.Name, p.Network); err != nil {
+			return s, err
+		}
+		if err := s.openUplink(opts.Warn); err != nil {
 			return s, err
 		}
 	}
@@ -309,6 +315,7 @@ func (s *Supervisor) Down(grace time.Duration) {
 		if s.api != nil {
 			s.api.close()
 		}
+		s.closeUplink()
 		if s.bridge != nil {
 			s.bridge.Remove()
 		}
@@ -486,6 +493,9 @@ func selfStarted() string {
 // back if the killed supervisor was its last holder.
 func Cleanup(name string) error {
 	var errs []error
+	if err := netfilter.SweepUplinks(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := netfilter.RemoveBridge(name); err != nil {
 		errs = append(errs, err)
 	}

@@ -255,6 +255,8 @@ type Network struct {
 	// Firewall filters traffic crossing the bridge between components.
 	Firewall  Firewall  `json:"firewall"`
 	Published []Publish `json:"published,omitempty"`
+	// Uplink is the stack's way out to the host namespace, or nil (plan/uplink.go).
+	Uplink *Uplink `json:"uplink,omitempty"`
 }
 
 // Publish forwards a host address and port to a component's port.

@@ -1,0 +1,16 @@
+package plan
+
+// Uplink is a stack's way out of its bridge namespace: a veth to the host namespace
+// (where confine runs), the bridge namespace masquerading behind it, and a table of the
+// stack's own in the host namespace. It is nil when nothing of the stack leaves it, and
+// then nothing on the host changes. Built by compileUplink (policy/compile_egress.go),
+// applied by netfilter.CreateUplink (netfilter/uplink_linux.go). The uplink's addresses
+// are allocated at apply time, like pids: they stay out of the Plan.
+type Uplink struct {
+	// Outside are the egress flows to addresses outside the stack (copies of the
+	// components' flows): the bridge forwards these, and only these, to the uplink.
+	Outside []Flow `json:"outside,omitempty"`
+	// Host are the flows of `connect: host:PORT/PROTO`: Dst is the bridge address, which
+	// the bridge namespace DNATs to the uplink's gateway, the host's side of the veth.
+	Host []Flow `json:"host,omitempty"`
+}
