@@ -40,7 +40,8 @@ func replaceHyphens(s string) string {
 //   - postrouting: what the bridge namespace forwarded out is masqueraded.
 //
 // Every chain has policy accept: the host's own traffic is not confine's to judge.
-func applyHostTable(rec *uplinkRecord, gw, peer netip.Addr, host []plan.Flow, group uint16) error {
+func applyHostTable(rec *uplinkRecord, gw, peer netip.Addr, n plan.Network, group uint16) error {
+	host := n.Uplink.Host
 	conn, err := nftables.New()
 	if err != nil {
 		return err
@@ -84,6 +85,7 @@ func applyHostTable(rec *uplinkRecord, gw, peer netip.Addr, host []plan.Flow, gr
 		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: ifname(rec.Link)},
 		&expr.Masq{},
 	})
+	addHostDNAT(conn, t, rec, peer, kernelPublished(n), post)
 	if err := conn.Flush(); err != nil {
 		return fmt.Errorf("nftables: host table %s: %w", rec.Table, err)
 	}
@@ -94,7 +96,7 @@ func applyHostTable(rec *uplinkRecord, gw, peer netip.Addr, host []plan.Flow, gr
 // component to the bridge address on a declared host port are DNAT'd to the gateway,
 // whatever leaves by the uplink is masqueraded behind the uplink's address, and the
 // stack firewall's set gains the DNAT'd flows (to the gateway) in the same transaction.
-func applyBridgeNAT(nsPath string, n plan.Network, gw netip.Addr) error {
+func applyBridgeNAT(nsPath string, n plan.Network, gw, peer netip.Addr) error {
 	conn, closeNS, err := connect(nsPath)
 	if err != nil {
 		return err
@@ -135,6 +137,7 @@ func applyBridgeNAT(nsPath string, n plan.Network, gw netip.Addr) error {
 	post := conn.AddChain(&nftables.Chain{Table: t, Name: "postrouting", Type: nftables.ChainTypeNAT,
 		Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource, Policy: &accept})
 	rule(conn, post, matchIf(expr.MetaKeyOIFNAME, uplinkPeerName), []expr.Any{&expr.Masq{}})
+	toGateway = append(toGateway, addBridgeDNAT(conn, pre, post, n, gw, peer)...)
 	if len(toGateway) > 0 {
 		stack := &nftables.Table{Family: nftables.TableFamilyINet, Name: n.Firewall.Table}
 		flows := &nftables.Set{Table: stack, Name: n.Firewall.Chains[0].FlowsSet, Interval: true, Concatenation: true, KeyType: flowType}

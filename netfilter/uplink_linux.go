@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -99,11 +100,18 @@ func CreateUplink(b *Bridge, n plan.Network) (_ *Uplink, err error) {
 	if err := u.makeLink(b); err != nil {
 		return nil, fmt.Errorf("uplink: %w", err)
 	}
-	if len(n.Uplink.Outside) > 0 {
-		// Forwarding is per ingress interface: the uplink for requests, the host's
-		// interfaces towards the destinations for replies (kernel ip-sysctl.rst).
+	if pubs := kernelPublished(n); len(n.Uplink.Outside)+len(pubs) > 0 {
+		// Forwarding is per ingress interface: the uplink for requests out and replies
+		// in, the host's interfaces towards the destinations for replies, those of the
+		// published addresses for clients (kernel ip-sysctl.rst).
 		keys := []string{"net.ipv4.conf." + u.Link + ".forwarding"}
-		for _, l := range replyLinks(n.Uplink.Outside, u.Link) {
+		links := replyLinks(n.Uplink.Outside, u.Link)
+		for _, l := range publishLinks(pubs, u.Link) {
+			if !slices.Contains(links, l) {
+				links = append(links, l)
+			}
+		}
+		for _, l := range links {
 			keys = append(keys, "net.ipv4.conf."+l+".forwarding")
 		}
 		if err := holdSysctls(dir, u.rec, keys, "1"); err != nil {
@@ -111,10 +119,10 @@ func CreateUplink(b *Bridge, n plan.Network) (_ *Uplink, err error) {
 		}
 		u.Warning = forwardDropWarning(u.rec.Table)
 	}
-	if err := applyHostTable(u.rec, u.Gateway, u.Peer, n.Uplink.Host, u.LogGroup); err != nil {
+	if err := applyHostTable(u.rec, u.Gateway, u.Peer, n, u.LogGroup); err != nil {
 		return nil, fmt.Errorf("uplink: %w", err)
 	}
-	if err := applyBridgeNAT(b.NSPath, n, u.Gateway); err != nil {
+	if err := applyBridgeNAT(b.NSPath, n, u.Gateway, u.Peer); err != nil {
 		return nil, fmt.Errorf("uplink: %w", err)
 	}
 	b.gateway = netip.MustParseAddr(n.BridgeAddress)

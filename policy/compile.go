@@ -45,7 +45,7 @@ func Compile(s *Stack) (*plan.Plan, error) {
 	p.StartOrder = compileStartOrder(s)
 	if !s.IsSingle() {
 		compileStackFirewall(p, s, addrs)
-		compileUplink(p)
+		compileUplink(p, s, addrs)
 	}
 	return p, nil
 }

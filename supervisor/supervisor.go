@@ -9,12 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"github.com/confine-sandbox/confine/audit"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -85,6 +83,7 @@ type Supervisor struct {
 	cancel    context.CancelFunc
 	runners   sync.WaitGroup
 	listeners []net.Listener
+	dialer    *netfilter.Dialer // the loopback proxy's sockets, made in the bridge namespace
 	api       *apiServer
 	downOnce  sync.Once
 	closing   atomic.Bool   // set first thing in Down: no start after it
@@ -297,6 +296,9 @@ func (s *Supervisor) Down(grace time.Duration) {
 		for _, l := range s.listeners {
 			l.Close()
 		}
+		if s.dialer != nil {
+			s.dialer.Close()
+		}
 		var wg sync.WaitGroup
 		for _, c := range s.comps {
 			wg.Add(1)
@@ -397,56 +399,6 @@ func (s *Supervisor) forwardDrops(component string, r *netfilter.LogReader) {
 		}
 		chain := strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(rec.Prefix, "confine-drop "), ": "))
 		s.events.emit(component, EventDenial, s.attribute.Network(component, chain, rec.Proto, rec.Src, rec.Dst, rec.DstPort))
-	}
-}
-
-// publish listens on each published host address and forwards every connection to the
-// component from inside the stack's namespace, where the bridge address is the "host"
-// a listen.from names: the callee's firewall decides, as for any other caller.
-func (s *Supervisor) publish() error {
-	for _, pub := range s.plan.Network.Published {
-		if pub.Proto != "tcp" {
-			return fmt.Errorf("publish %s:%d/%s: only tcp ports can be published", pub.HostAddress, pub.HostPort, pub.Proto)
-		}
-		l, err := net.Listen("tcp", net.JoinHostPort(pub.HostAddress, strconv.Itoa(int(pub.HostPort))))
-		if err != nil {
-			return fmt.Errorf("publish: %w", err)
-		}
-		s.listeners = append(s.listeners, l)
-		target := net.JoinHostPort(pub.Address, strconv.Itoa(int(pub.Port)))
-		go s.forward(l, target)
-	}
-	return nil
-}
-
-// maxForwards bounds the connections a published port carries at once: each dial holds
-// an OS thread in the stack's namespace, and too many threads would end the supervisor.
-const maxForwards = 256
-
-func (s *Supervisor) forward(l net.Listener, target string) {
-	slots := make(chan struct{}, maxForwards)
-	for {
-		in, err := l.Accept()
-		if err != nil {
-			return
-		}
-		select {
-		case slots <- struct{}{}:
-		default:
-			in.Close() // full: refuse rather than queue
-			continue
-		}
-		go func() {
-			defer func() { <-slots }()
-			defer in.Close()
-			out, err := netfilter.DialFrom(s.bridge.NSPath, "tcp4", target, 5*time.Second)
-			if err != nil {
-				return
-			}
-			defer out.Close()
-			go func() { io.Copy(out, in); out.(*net.TCPConn).CloseWrite() }()
-			io.Copy(in, out)
-		}()
 	}
 }
 

@@ -267,6 +267,11 @@ type Publish struct {
 	Address     string `json:"address"`
 	Port        uint16 `json:"port"`
 	Proto       string `json:"proto"`
+	// Kernel is set for a host address other than loopback: DNAT in the host namespace
+	// through the uplink, the client's address kept (0.0.0.0 means every local
+	// address, and its loopback gets the userspace proxy). Loopback addresses are
+	// served by the proxy alone (never route_localnet: CVE-2020-8558).
+	Kernel bool `json:"kernel,omitempty"`
 }
 
 // Firewall is one nftables table: default-drop chains whose only accepts are set lookups,
