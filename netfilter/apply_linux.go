@@ -71,6 +71,13 @@ func Apply(nsPath string, fw plan.Firewall) error {
 			return fmt.Errorf("nftables: set %s: %w", c.FlowsSet, err)
 		}
 		sets[c.FlowsSet] = set
+		if c.NamesSet != "" {
+			names := &nftables.Set{Table: table, Name: c.NamesSet, Interval: true, Concatenation: true, HasTimeout: true, KeyType: set.KeyType}
+			if err := conn.AddSet(names, nil); err != nil {
+				return fmt.Errorf("nftables: set %s: %w", c.NamesSet, err)
+			}
+			sets[c.NamesSet] = names
+		}
 	}
 	for _, c := range fw.Chains {
 		hook, ok := hooks[c.Hook]
@@ -82,7 +89,7 @@ func Apply(nsPath string, fw plan.Firewall) error {
 			Table: table, Name: c.Name, Type: nftables.ChainTypeFilter,
 			Hooknum: hook, Priority: nftables.ChainPriorityFilter, Policy: &policy,
 		})
-		for _, exprs := range chainRules(c, sets[c.FlowsSet], fw.LogGroup) {
+		for _, exprs := range chainRules(c, sets[c.FlowsSet], sets[c.NamesSet], fw.LogGroup) {
 			conn.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: exprs})
 		}
 	}
@@ -107,7 +114,7 @@ func hasTable(conn *nftables.Conn, t *nftables.Table) (bool, error) {
 }
 
 // chainRules are Render's rules as expressions, in the same order.
-func chainRules(c plan.Chain, set *nftables.Set, group uint16) [][]expr.Any {
+func chainRules(c plan.Chain, set, names *nftables.Set, group uint16) [][]expr.Any {
 	var rules [][]expr.Any
 	if c.AcceptLoopback {
 		key := expr.MetaKeyIIFNAME
@@ -127,16 +134,22 @@ func chainRules(c plan.Chain, set *nftables.Set, group uint16) [][]expr.Any {
 		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)},
 		&expr.Verdict{Kind: expr.VerdictAccept},
 	})
-	rules = append(rules, []expr.Any{
-		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.NFPROTO_IPV4}},
-		&expr.Payload{DestRegister: regSrc, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
-		&expr.Payload{DestRegister: regDst, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
-		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: regProto},
-		&expr.Payload{DestRegister: regPort, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
-		&expr.Lookup{SourceRegister: regSrc, SetName: set.Name, SetID: set.ID},
-		&expr.Verdict{Kind: expr.VerdictAccept},
-	})
+	lookup := func(set *nftables.Set) []expr.Any {
+		return []expr.Any{
+			&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.NFPROTO_IPV4}},
+			&expr.Payload{DestRegister: regSrc, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
+			&expr.Payload{DestRegister: regDst, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: regProto},
+			&expr.Payload{DestRegister: regPort, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+			&expr.Lookup{SourceRegister: regSrc, SetName: set.Name, SetID: set.ID},
+			&expr.Verdict{Kind: expr.VerdictAccept},
+		}
+	}
+	rules = append(rules, lookup(set))
+	if names != nil {
+		rules = append(rules, lookup(names))
+	}
 	prefix := fmt.Sprintf("confine-drop %s: ", c.Name)
 	rules = append(rules, []expr.Any{
 		&expr.Counter{},

@@ -100,7 +100,7 @@ func CreateUplink(b *Bridge, n plan.Network) (_ *Uplink, err error) {
 	if err := u.makeLink(b); err != nil {
 		return nil, fmt.Errorf("uplink: %w", err)
 	}
-	if pubs := kernelPublished(n); len(n.Uplink.Outside)+len(pubs) > 0 {
+	if pubs := kernelPublished(n); len(n.Uplink.Outside)+len(n.Uplink.Names)+len(pubs) > 0 {
 		// Forwarding is per ingress interface: the uplink for requests out and replies
 		// in, the host's interfaces towards the destinations for replies, those of the
 		// published addresses for clients (kernel ip-sysctl.rst).

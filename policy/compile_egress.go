@@ -30,7 +30,7 @@ func compileUplink(p *plan.Plan, s *Stack, addrs map[string]netip.Addr) {
 			}
 			dst, err := netip.ParsePrefix(f.Dst)
 			switch {
-			case err != nil:
+			case err != nil || f.Why == resolverWhy:
 			case f.Dst == bridge:
 				u.Host = append(u.Host, f)
 			case dst.Overlaps(subnet) || dst.Addr().IsLoopback() && dst.Bits() >= 8:
@@ -39,7 +39,10 @@ func compileUplink(p *plan.Plan, s *Stack, addrs map[string]netip.Addr) {
 			}
 		}
 	}
-	if len(u.Outside)+len(u.Host) > 0 || kernel {
+	for _, c := range p.Components {
+		u.Names = append(u.Names, c.Net.Names...)
+	}
+	if len(u.Outside)+len(u.Host)+len(u.Names) > 0 || kernel {
 		p.Network.Uplink = u
 	}
 }

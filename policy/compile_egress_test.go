@@ -61,3 +61,35 @@ func TestHostComponentName(t *testing.T) {
 		t.Errorf("got:\n%s", got)
 	}
 }
+
+func TestDNSNames(t *testing.T) {
+	for s, want := range map[string]bool{
+		"api.vendor.example": true, "a.b": true, "x-1.example": true,
+		"example": false, "Api.example": false, "-a.example": false, "a..b": false, "1.2.3.4": false, "a.123": false,
+	} {
+		if got := isDNSName(s); got != want {
+			t.Errorf("isDNSName(%q) = %v, want %v", s, got, want)
+		}
+	}
+	s, err := Open(egressStack(map[string]string{
+		"a": "network:\n  connect:\n    - to: api.vendor.example:443/tcp\n",
+	}), "stack.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Compile(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := p.Components[0]
+	if len(c.Net.Names) != 1 || c.Net.Names[0].Name != "api.vendor.example" || p.Network.Uplink == nil || len(p.Network.Uplink.Names) != 1 || len(p.Network.Uplink.Host) != 0 {
+		t.Errorf("names %+v, uplink %+v", c.Net.Names, p.Network.Uplink)
+	}
+	if c.Net.Firewall.Chains[1].NamesSet != NamesSet || p.Network.Firewall.Chains[0].NamesSet != NamesSet {
+		t.Errorf("chains %+v / %+v want a names set", c.Net.Firewall.Chains, p.Network.Firewall.Chains)
+	}
+	got := Check(egressStack(map[string]string{"a": "network:\n  listen: [{port: 80/tcp, from: [api.vendor.example]}]\n"}), "stack.yaml").Error()
+	if !strings.Contains(got, "network.listen[0].from[0]") {
+		t.Errorf("a name in listen.from: %s", got)
+	}
+}

@@ -51,6 +51,10 @@ func compileComponentNet(c *Component, cp *plan.Component, addrs map[string]neti
 	}
 	for i, conn := range c.Network.Connect {
 		ep, _ := ParseEndpoint(conn.To)
+		if ep.Peer.Name != "" {
+			addName(c, cp, i, ep, self, addrs)
+			continue
+		}
 		dst, ok := resolvePeer(ep.Peer.String(), addrs)
 		if a, inStack := addrs[HostPeer]; ep.Peer.Component == HostPeer && inStack {
 			dst, ok = a.String()+"/32", true // compileUplink: DNAT'd to the uplink's gateway
@@ -65,6 +69,7 @@ func compileComponentNet(c *Component, cp *plan.Component, addrs map[string]neti
 		why := fmt.Sprintf("%s network.connect[%d] %s", c.pos.at(fmt.Sprintf("network.connect[%d].to", i)), i, conn.To)
 		fw.Flows = append(fw.Flows, flow("egress", self, dst, ep.Ports, why))
 	}
+	compileResolver(cp, &fw, self, addrs)
 	sortFlows(fw.Flows)
 	cp.Net.Firewall = fw
 	for name, a := range hosts {
@@ -163,6 +168,11 @@ func compileStackFirewall(p *plan.Plan, s *Stack, addrs map[string]netip.Addr) {
 				cf.Flows = addFlow(cf.Flows, flow("ingress", bridge, dst+"/32", pub.Target.Ports, why))
 				sortFlows(cf.Flows)
 			}
+		}
+	}
+	for _, c := range p.Components {
+		if len(c.Net.Names) > 0 {
+			fw.Chains[0].NamesSet = NamesSet
 		}
 	}
 	sortFlows(fw.Flows)

@@ -267,7 +267,7 @@ func (v *validator) peer(field, raw string, parse func() (Peer, error)) (Peer, b
 	switch {
 	case err != nil:
 		v.add(field, "%v", err)
-	case p.Component == "" && !p.Prefix.Addr().Is4():
+	case p.Component == "" && p.Name == "" && !p.Prefix.Addr().Is4():
 		v.add(field, "IPv6 peers are not supported yet; expected an IPv4 address or CIDR, found %q", raw)
 	default:
 		return p, true
@@ -277,8 +277,8 @@ func (v *validator) peer(field, raw string, parse func() (Peer, error)) (Peer, b
 
 // peersOverlap reports whether two peers can name the same address.
 func peersOverlap(a, b Peer) bool {
-	if a.Component != "" || b.Component != "" {
-		return a.Component == b.Component
+	if a.Component != "" || b.Component != "" || a.Name != "" || b.Name != "" {
+		return a.Component == b.Component && a.Name == b.Name
 	}
 	return a.Prefix.Overlaps(b.Prefix)
 }

@@ -84,6 +84,7 @@ type Supervisor struct {
 	runners   sync.WaitGroup
 	listeners []net.Listener
 	dialer    *netfilter.Dialer // the loopback proxy's sockets, made in the bridge namespace
+	resolver  *resolver         // the stack's DNS resolver (resolver.go), nil without names
 	api       *apiServer
 	downOnce  sync.Once
 	closing   atomic.Bool   // set first thing in Down: no start after it
@@ -196,6 +197,9 @@ func Up(ctx context.Context, p *plan.Plan, opts Options) (_ *Supervisor, err err
 		s.runners.Add(1)
 		go func() { defer s.runners.Done(); c.run(s.ctx) }()
 	}
+	if err := s.startResolver(); err != nil {
+		return s, err
+	}
 	if s.api, err = serveAPI(s, SocketPath(p.Name)); err != nil {
 		return s, err
 	}
@@ -298,6 +302,9 @@ func (s *Supervisor) Down(grace time.Duration) {
 		}
 		if s.dialer != nil {
 			s.dialer.Close()
+		}
+		if s.resolver != nil {
+			s.resolver.close()
 		}
 		var wg sync.WaitGroup
 		for _, c := range s.comps {

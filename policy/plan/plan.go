@@ -230,6 +230,8 @@ type ComponentNet struct {
 	Listen []Port      `json:"listen"`
 	// Firewall is the ruleset loaded inside the component's own network namespace.
 	Firewall Firewall `json:"firewall"`
+	// Names are the DNS names it may connect to (plan/uplink.go).
+	Names []NameFlow `json:"names,omitempty"`
 	// Unresolved are declarations naming components, which only a stack resolves: a
 	// component compiled on its own has no such peers.
 	Unresolved []string `json:"unresolved,omitempty"`
@@ -295,6 +297,9 @@ type Chain struct {
 	AcceptLoopback bool `json:"accept_loopback,omitempty"`
 	// FlowsSet is the set this chain looks packets up in.
 	FlowsSet string `json:"flows_set"`
+	// NamesSet, when set, is a second set of the same key, with element timeouts, that
+	// the stack's resolver fills with the answers for declared names.
+	NamesSet string `json:"names_set,omitempty"`
 }
 
 // Flow allows packets from Src to Dst (CIDRs) with Proto and a destination port in

@@ -13,4 +13,20 @@ type Uplink struct {
 	// Host are the flows of `connect: host:PORT/PROTO`: Dst is the bridge address, which
 	// the bridge namespace DNATs to the uplink's gateway, the host's side of the veth.
 	Host []Flow `json:"host,omitempty"`
+	// Names are the declared DNS names of every component (ComponentNet.Names).
+	Names []NameFlow `json:"names,omitempty"`
+}
+
+// NameFlow allows Src to reach whatever addresses the stack's resolver answers for Name,
+// with Proto and a port in [First, Last], for the answer's TTL: the resolver adds them
+// to the NamesSet of the component's egress chain and of the bridge's forward chain
+// before the answer reaches the component. Built by addName (policy/names.go), served
+// by the supervisor's resolver (supervisor/resolver.go).
+type NameFlow struct {
+	Name  string `json:"name"`
+	Src   string `json:"src"`
+	Proto string `json:"proto"`
+	First uint16 `json:"first"`
+	Last  uint16 `json:"last"`
+	Why   string `json:"why"`
 }

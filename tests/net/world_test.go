@@ -60,7 +60,8 @@ const (
 // world is one test's pair of namespaces, pinned by ip netns under unique names.
 type world struct {
 	t             *testing.T
-	host, outside string // namespace names
+	host, outside string   // namespace names
+	env           []string // added to confine's environment
 }
 
 var worlds atomic.Int32
@@ -132,6 +133,7 @@ func (w *world) confineErr(args ...string) (string, error) {
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command("nsenter", append([]string{"--net=" + nsPath(w.host), "--", bin}, args...)...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Env = append(os.Environ(), w.env...)
 	err := cmd.Run()
 	return stdout.String() + stderr.String(), err
 }
