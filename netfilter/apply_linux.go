@@ -2,12 +2,14 @@ package netfilter
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
+	mdnetlink "github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/confine-sandbox/confine/policy/plan"
@@ -67,7 +69,7 @@ func Apply(nsPath string, fw plan.Firewall) error {
 		if err != nil {
 			return err
 		}
-		if err := conn.AddSet(set, elems); err != nil {
+		if err := addSetChunked(conn, set, elems); err != nil {
 			return fmt.Errorf("nftables: set %s: %w", c.FlowsSet, err)
 		}
 		sets[c.FlowsSet] = set
@@ -95,6 +97,33 @@ func Apply(nsPath string, fw plan.Firewall) error {
 	}
 	if err := conn.Flush(); err != nil {
 		return fmt.Errorf("nftables: loading table %s: %w", fw.Table, err)
+	}
+	return nil
+}
+
+// elemChunk bounds the elements of one netlink message: the element list is one
+// attribute, whose length is 16 bits, so a list past 64 KiB (about 1,500 concatenated
+// interval elements) wraps and the kernel silently keeps only what the length covers.
+const elemChunk = 512
+
+// addSetChunked adds set with its elements, in messages of at most elemChunk elements,
+// all in the caller's transaction.
+func addSetChunked(conn *nftables.Conn, set *nftables.Set, elems []nftables.SetElement) error {
+	head := elems[:min(len(elems), elemChunk)]
+	if err := conn.AddSet(set, head); err != nil {
+		return err
+	}
+	return addElementsChunked(conn, set, elems[len(head):])
+}
+
+// addElementsChunked adds elements to an existing set in messages of elemChunk.
+func addElementsChunked(conn *nftables.Conn, set *nftables.Set, elems []nftables.SetElement) error {
+	for len(elems) > 0 {
+		n := min(len(elems), elemChunk)
+		if err := conn.SetAddElements(set, elems[:n]); err != nil {
+			return err
+		}
+		elems = elems[n:]
 	}
 	return nil
 }
@@ -215,19 +244,38 @@ func last(p netip.Prefix) netip.Addr {
 // connect opens a netlink connection into the namespace at nsPath ("" for the caller's).
 func connect(nsPath string) (*nftables.Conn, func(), error) {
 	if nsPath == "" {
-		conn, err := nftables.New()
+		conn, err := nftables.New(nftables.WithSockOptions(bigSendBuffer))
 		return conn, func() {}, err
 	}
 	ns, err := os.Open(nsPath)
 	if err != nil {
 		return nil, nil, err
 	}
-	conn, err := nftables.New(nftables.WithNetNSFd(int(ns.Fd())))
+	conn, err := nftables.New(nftables.WithNetNSFd(int(ns.Fd())), nftables.WithSockOptions(bigSendBuffer))
 	if err != nil {
 		ns.Close()
 		return nil, nil, err
 	}
 	return conn, func() { ns.Close() }, nil
+}
+
+// bigSendBuffer lets one transaction carry a table of many thousand flows: the kernel
+// refuses a batch larger than the socket's send buffer (EMSGSIZE, "message too long"),
+// 208 KiB by default, about 2,000 concatenated interval elements. SO_SNDBUFFORCE
+// (CAP_NET_ADMIN) passes net.core.wmem_max; a buffer is only reserved as it is used.
+func bigSendBuffer(c *mdnetlink.Conn) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	err = rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, 64<<20)
+	})
+	if err == nil && serr != nil && !errors.Is(serr, unix.EPERM) {
+		err = serr // without CAP_NET_ADMIN the default buffer stays: small tables still load
+	}
+	return err
 }
 
 // Teardown removes the table from the namespace at nsPath; a namespace already gone is

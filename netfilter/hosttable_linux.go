@@ -54,7 +54,7 @@ func applyHostTable(rec *uplinkRecord, gw, peer netip.Addr, n plan.Network, grou
 		p := protoNumber(f.Proto)
 		elems = append(elems, nftables.SetElement{Key: hostPortKey(gw, p, f.First), KeyEnd: hostPortKey(gw, p, f.Last)})
 	}
-	if err := conn.AddSet(set, dedupe(elems)); err != nil {
+	if err := addSetChunked(conn, set, dedupe(elems)); err != nil {
 		return err
 	}
 	accept := nftables.ChainPolicyAccept
@@ -119,7 +119,7 @@ func applyBridgeNAT(nsPath string, n plan.Network, gw, peer netip.Addr) error {
 		toBridge = append(toBridge, nftables.SetElement{Key: key(first(src), dst.Addr(), p, f.First), KeyEnd: key(last(src), dst.Addr(), p, f.Last)})
 		toGateway = append(toGateway, nftables.SetElement{Key: key(first(src), gw, p, f.First), KeyEnd: key(last(src), gw, p, f.Last)})
 	}
-	if err := conn.AddSet(set, toBridge); err != nil {
+	if err := addSetChunked(conn, set, toBridge); err != nil {
 		return err
 	}
 	accept := nftables.ChainPolicyAccept
@@ -141,7 +141,7 @@ func applyBridgeNAT(nsPath string, n plan.Network, gw, peer netip.Addr) error {
 	if len(toGateway) > 0 {
 		stack := &nftables.Table{Family: nftables.TableFamilyINet, Name: n.Firewall.Table}
 		flows := &nftables.Set{Table: stack, Name: n.Firewall.Chains[0].FlowsSet, Interval: true, Concatenation: true, KeyType: flowType}
-		if err := conn.SetAddElements(flows, dedupe(toGateway)); err != nil {
+		if err := addElementsChunked(conn, flows, dedupe(toGateway)); err != nil {
 			return err
 		}
 	}

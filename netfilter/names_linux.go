@@ -47,7 +47,7 @@ func PinNames(nsPath, table, set string, elems []NameElement, ttl time.Duration)
 				return err
 			}
 		}
-		if err := conn.SetAddElements(s, add); err != nil {
+		if err := addElementsChunked(conn, s, add); err != nil {
 			return err
 		}
 		return conn.Flush()

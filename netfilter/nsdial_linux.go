@@ -90,18 +90,22 @@ func (d *Dialer) DialTCP(ctx context.Context, addr netip.AddrPort) (*net.TCPConn
 	if err != nil {
 		return nil, err
 	}
+	// As Go's net does: done once the socket has a peer or an error; until then, wait
+	// for it to become writable. The connect may have finished already (loopback), and
+	// then no edge is left to wait for.
 	var soErr error
-	waited := false
 	err = rc.Write(func(fd uintptr) bool {
-		if !waited { // wait once for writable: the connect's end (connect(2), EINPROGRESS)
-			waited = true
-			return false
-		}
 		v, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ERROR)
-		if err == nil && v != 0 {
-			err = unix.Errno(v)
+		switch {
+		case err != nil:
+			soErr = err
+		case v != 0 && unix.Errno(v) != unix.EINPROGRESS && unix.Errno(v) != unix.EALREADY && unix.Errno(v) != unix.EINTR:
+			soErr = unix.Errno(v)
+		default:
+			if _, err := unix.Getpeername(int(fd)); err != nil {
+				return false // still connecting
+			}
 		}
-		soErr = err
 		return true
 	})
 	if err == nil {
