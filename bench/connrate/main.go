@@ -7,6 +7,7 @@
 //	                                      -serve, both at once)
 //	connrate -send ADDR [-d 3s]           write to one connection for -d; print "GBIT/S"
 //	                                      (after -dial's line, when both are given)
+//	-after D                              wait D first
 //
 // The server closes first, so TIME_WAIT stays on the server's side and the client does
 // not run out of ports. Multipath TCP is off on both sides: a benchmark of the firewall
@@ -34,7 +35,9 @@ func main() {
 	timeout := flag.Duration("timeout", time.Second, "per-connection timeout")
 	sink := flag.String("sink", "", "listen on this address and read every connection to EOF")
 	send := flag.String("send", "", "write to this address for -d and report the throughput")
+	after := flag.Duration("after", 0, "wait this long before dialing (for the caller to tune the namespaces)")
 	flag.Parse()
+	time.Sleep(*after)
 	if *sink != "" {
 		go func() {
 			if err := runSink(*sink); err != nil {

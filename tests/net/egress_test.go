@@ -3,6 +3,8 @@
 package net_test
 
 import (
+	osexec "os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -127,5 +129,36 @@ func TestEgressSupervisorKilled(t *testing.T) {
 	w.confine("down", "--grace", "1s", "egress-k2")
 	if after := w.snapshot(); after != before {
 		t.Errorf("the host namespace changed:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+// TestForwardDropExplained: with an iptables FORWARD policy of DROP on the host (as
+// Docker sets), egress cannot work; up says why in a network.uplink event.
+func TestForwardDropExplained(t *testing.T) {
+	w := newWorld(t, "203.0.113.10")
+	w.serve(w.outside, "tcp", "203.0.113.10:80")
+	for _, args := range [][]string{
+		{"add", "table", "ip", "filter"},
+		{"add", "chain", "ip", "filter", "FORWARD", "{ type filter hook forward priority 0; policy drop; }"},
+	} {
+		if out, err := osexec.Command("nsenter", append([]string{"--net=" + nsPath(w.host), "nft"}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("nft %v: %v\n%s", args, err, out)
+		}
+	}
+	dir := t.TempDir()
+	component(t, dir, "c", "network:\n  connect:\n    - to: 203.0.113.10:80/tcp", "dial:tcp/203.0.113.10:80", "sleep:")
+	w.upStack(dir, "fwdrop", "10.85.0.0/24", []string{"c"}, "")
+	if r := w.results("fwdrop", "c", "dial:tcp/203.0.113.10:80")["dial:tcp/203.0.113.10:80"]; r.OK {
+		t.Errorf("egress worked through a FORWARD policy of DROP: %q", r.Out)
+	}
+	records, err := audit.ReadLog(dir + "/audit.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(records, func(r audit.Record) bool {
+		w, _ := r.Details["warning"].(string)
+		return r.Kind == "network.uplink" && strings.Contains(w, "chain FORWARD of table filter drops forwarded packets by policy")
+	}) {
+		t.Error("no network.uplink event explains the FORWARD policy of DROP")
 	}
 }
