@@ -72,7 +72,7 @@ func TestNames(t *testing.T) {
     - to: private.vendor.example:80/tcp`,
 		"dial:tcp/api.vendor.example:80", "dial:tcp/www.vendor.example:80", "dial:tcp/alias.vendor.example:80",
 		"dial:tcp/private.vendor.example:80", "dial:tcp/undeclared.example:80", "sleep:")
-	const stack = "names"
+	const stack = "net-names"
 	w.upStack(dir, stack, "10.84.0.0/24", []string{"app"}, "")
 	res := w.results(stack, "app", "dial:tcp/undeclared.example:80")
 	for _, p := range []string{"dial:tcp/api.vendor.example:80", "dial:tcp/www.vendor.example:80", "dial:tcp/alias.vendor.example:80"} {
@@ -95,7 +95,7 @@ func TestNames(t *testing.T) {
 	})
 	// The answer expires from the bridge's set (2 s TTL, 2 s minimum, 1 s grace).
 	list := func() string {
-		out, _ := exec.Command("nsenter", "--net="+netfilter.StackNSPath(stack), "nft", "list", "set", "inet", "confine_"+stack, "names").CombinedOutput()
+		out, _ := exec.Command("nsenter", "--net="+netfilter.StackNSPath(stack), "nft", "list", "set", "inet", "confine_"+strings.ReplaceAll(stack, "-", "_"), "names").CombinedOutput()
 		return string(out)
 	}
 	for deadline := time.Now().Add(20 * time.Second); strings.Contains(list(), "203.0.113.10"); time.Sleep(200 * time.Millisecond) {
