@@ -1,11 +1,13 @@
 package netfilter
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"time"
 
 	"github.com/google/nftables"
+	"golang.org/x/sys/unix"
 )
 
 // NameElement is one answer of the stack's resolver as a names-set element: Src may
@@ -54,8 +56,18 @@ func PinNames(nsPath, table, set string, elems []NameElement, ttl time.Duration)
 	}
 	// Renewing fails (ENOENT) when any element is new or has expired; then they are
 	// all new, and a plain add does.
-	if err := try(true); err != nil {
-		if err := try(false); err != nil {
+	if err := try(true); err == nil {
+		return nil
+	}
+	if err := try(false); err == nil {
+		return nil
+	}
+	// One by one: an element that overlaps one pinned for another name of the same
+	// address (EEXIST) is already let through by it, for that one's TTL.
+	all := add
+	for _, e := range all {
+		add = []nftables.SetElement{e}
+		if err := try(false); err != nil && !errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("nftables: pinning names into %s %s: %w", table, set, err)
 		}
 	}

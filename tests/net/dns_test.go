@@ -3,8 +3,12 @@
 package net_test
 
 import (
+	"bufio"
+	"fmt"
+	"io"
 	"net"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -53,6 +57,7 @@ func (w *world) serveDNS(records map[string][]string) {
 func TestNames(t *testing.T) {
 	w := newWorld(t, "203.0.113.10", upstreamDNS)
 	w.serve(w.outside, "tcp", "203.0.113.10:80")
+	echo := w.serveEcho("203.0.113.10:81")
 	w.serveDNS(map[string][]string{
 		"api.vendor.example.":     {"api.vendor.example. 2 IN A 203.0.113.10"},
 		"www.vendor.example.":     {"www.vendor.example. 300 IN CNAME api.vendor.example.", "api.vendor.example. 2 IN A 203.0.113.10"},
@@ -66,7 +71,7 @@ func TestNames(t *testing.T) {
 	dir := t.TempDir()
 	component(t, dir, "app", `network:
   connect:
-    - to: api.vendor.example:80/tcp
+    - to: api.vendor.example:80-81/tcp
     - to: www.vendor.example:80/tcp
     - to: alias.vendor.example:80/tcp
     - to: private.vendor.example:80/tcp`,
@@ -93,6 +98,34 @@ func TestNames(t *testing.T) {
 			return r.Component == "app" && r.Details["name"] == "undeclared.example" && strings.Contains(r.Details["reason"].(string), "does not name undeclared.example")
 		},
 	})
+	// A connection the component makes while the answer is pinned outlives the pin.
+	var pid int
+	for _, l := range strings.Split(w.confine("ps", stack), "\n") {
+		if f := strings.Fields(l); len(f) > 3 && f[0] == "app" {
+			pid, _ = strconv.Atoi(f[3])
+		}
+	}
+	compNS := fmt.Sprintf("/proc/%d/ns/net", pid)
+	// Ask the stack's resolver from app's namespace, as app would: a fresh pin.
+	udp, err := netfilter.DialFrom(compNS, "udp4", "10.84.0.1:53", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := new(dns.Msg).SetQuestion("api.vendor.example.", dns.TypeA)
+	co := &dns.Conn{Conn: udp}
+	co.SetDeadline(time.Now().Add(2 * time.Second))
+	if err := co.WriteMsg(q); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := co.ReadMsg(); err != nil || len(a.Answer) != 1 {
+		t.Fatalf("app's query for api.vendor.example: %v, %v", a, err)
+	}
+	udp.Close()
+	long, err := netfilter.DialFrom(compNS, "tcp4", echo, 2*time.Second)
+	if err != nil {
+		t.Fatalf("a connection from app to the pinned address: %v", err)
+	}
+	defer long.Close()
 	// The answer expires from the bridge's set (2 s TTL, 2 s minimum, 1 s grace).
 	list := func() string {
 		out, _ := exec.Command("nsenter", "--net="+netfilter.StackNSPath(stack), "nft", "list", "set", "inet", "confine_"+strings.ReplaceAll(stack, "-", "_"), "names").CombinedOutput()
@@ -103,8 +136,45 @@ func TestNames(t *testing.T) {
 			t.Fatalf("the pinned answer never expired:\n%s", list())
 		}
 	}
+	long.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := fmt.Fprintln(long, "still there"); err != nil {
+		t.Errorf("writing on the established connection after the TTL: %v", err)
+	} else if line, err := bufio.NewReader(long).ReadString('\n'); err != nil || line != "still there\n" {
+		t.Errorf("the established connection after the TTL: %q, %v", line, err)
+	}
+	if c, err := netfilter.DialFrom(compNS, "tcp4", echo, time.Second); err == nil {
+		c.Close()
+		t.Error("a new connection to the expired address was let through")
+	}
 	w.confine("down", "--grace", "1s", stack)
 	if after := w.snapshot(); after != before {
 		t.Errorf("the host namespace changed across up and down:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
+}
+
+// serveEcho echoes every connection to addr in the outside namespace, for as long as it
+// stays open; it returns addr.
+func (w *world) serveEcho(addr string) string {
+	w.t.Helper()
+	err := netfilter.InNamespace(nsPath(w.outside), func() error {
+		l, err := net.Listen("tcp4", addr)
+		if err != nil {
+			return err
+		}
+		w.t.Cleanup(func() { l.Close() })
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				go func() { io.Copy(c, c); c.Close() }()
+			}
+		}()
+		return nil
+	})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return addr
 }
