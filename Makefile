@@ -24,20 +24,24 @@ build: deps
 
 # test: vet (also without cgo, which proves only policy/seccomp needs it), every test
 # package (tests/ needs root, tests/report chromium; under CI=true a missing need fails
-# instead of skipping), then short fuzzes of the policy loader, the kernel audit record
-# parser and the audit log reader.
+# instead of skipping), then short fuzzes of the policy loader, its message excerpts, the kernel audit
+# record parser, the audit log reader and the image layer unpacker.
 test: deps
 	$(GO) vet ./...
 	CGO_ENABLED=0 $(GO) vet ./...
 	$(GO) test -count=1 ./...
 	$(GO) test ./policy -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME)
+	$(GO) test ./policy -run '^$$' -fuzz FuzzExcerpt -fuzztime $(AUDIT_FUZZTIME)
 	$(GO) test ./sandbox -run '^$$' -fuzz FuzzParseAuditRecord -fuzztime $(AUDIT_FUZZTIME)
 	$(GO) test ./audit -run '^$$' -fuzz FuzzScanLog -fuzztime $(AUDIT_FUZZTIME)
+	$(GO) test ./image -run '^$$' -fuzz FuzzUnpack -fuzztime $(AUDIT_FUZZTIME) -fuzzminimizetime 5s
 
 fuzz: deps
 	$(GO) test ./policy -run '^$$' -fuzz FuzzLoad -fuzztime 5m
+	$(GO) test ./policy -run '^$$' -fuzz FuzzExcerpt -fuzztime 5m
 	$(GO) test ./audit -run '^$$' -fuzz FuzzScanLog -fuzztime 5m
 	$(GO) test ./sandbox -run '^$$' -fuzz FuzzParseAuditRecord -fuzztime 5m
+	$(GO) test ./image -run '^$$' -fuzz FuzzUnpack -fuzztime 5m
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./policy/... ./audit/... | tee bench/results.txt

@@ -20,22 +20,15 @@ const (
 // Compile validates s and turns it into a Plan. It is pure and deterministic: the same
 // files give byte-identical JSON, on any host; nothing about the host is consulted.
 func Compile(s *Stack) (*plan.Plan, error) {
-	if errs := Validate(s); len(errs) > 0 {
+	errs, effective := validate(s)
+	if len(errs) > 0 {
 		return nil, errs
 	}
 	p := &plan.Plan{Version: plan.Version, Name: s.Name, Single: s.IsSingle()}
 	addrs, net := assignAddresses(s)
-	effective := map[string]*Component{}
+	cache := newSeccompCache()
 	for _, c := range s.Members {
-		eff, errs := Effective(c)
-		if len(errs) > 0 {
-			return nil, errs
-		}
-		effective[c.Name] = eff
-	}
-	programs := map[string][]byte{}
-	for _, c := range s.Members {
-		cp, err := compileComponent(effective[c.Name], addrs, programs)
+		cp, err := compileComponent(effective[c.Name], addrs, cache)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", c.File, err)
 		}
@@ -68,10 +61,10 @@ func assignAddresses(s *Stack) (map[string]netip.Addr, plan.Network) {
 	return addrs, n
 }
 
-func compileComponent(c *Component, addrs map[string]netip.Addr, programs map[string][]byte) (*plan.Component, error) {
+func compileComponent(c *Component, addrs map[string]netip.Addr, cache *seccompCache) (*plan.Component, error) {
 	uid, gid := uint32(defaultUID), uint32(defaultGID)
 	if c.Run.User != "" {
-		uid, gid, _ = ParseUser(c.Run.User)
+		uid, gid = c.Run.user.v.uid, c.Run.user.v.gid
 	}
 	cp := &plan.Component{
 		Name:       c.Name,
@@ -100,7 +93,7 @@ func compileComponent(c *Component, addrs map[string]netip.Addr, programs map[st
 	compileCapabilities(c, cp)
 	compileResources(c, cp)
 	compileLandlock(c, cp)
-	if err := compileSeccomp(c, cp, programs); err != nil {
+	if err := compileSeccomp(c, cp, cache); err != nil {
 		return nil, err
 	}
 	compileComponentNet(c, cp, addrs)

@@ -52,6 +52,7 @@ func compileUplink(p *plan.Plan, s *Stack, addrs map[string]netip.Addr) {
 // address or CIDR across the bridge to it: DNAT keeps their addresses.
 func compileKernelPublish(p *plan.Plan, s *Stack, addrs map[string]netip.Addr) bool {
 	any := false
+	pf := newPublishFlows(p.Network.Firewall.Flows)
 	for i := range p.Network.Published {
 		pub := &p.Network.Published[i]
 		a, err := netip.ParseAddr(pub.HostAddress)
@@ -76,9 +77,10 @@ func compileKernelPublish(p *plan.Plan, s *Stack, addrs map[string]netip.Addr) b
 				continue
 			}
 			why := fmt.Sprintf("%s network.listen[%d].from[%d] %s, published by %s", callee.pos.at(fmt.Sprintf("network.listen[%d].from[%d]", j, k)), j, k, from, s.pos.at(fmt.Sprintf("publish[%d]", i)))
-			p.Network.Firewall.Flows = addFlow(p.Network.Firewall.Flows, flow("flows", peer.Prefix.String(), addrs[callee.Name].String()+"/32", ports, why))
+			pf.add(flow("flows", peer.Prefix.String(), addrs[callee.Name].String()+"/32", ports, why))
 		}
 	}
+	p.Network.Firewall.Flows = pf.flows
 	sortFlows(p.Network.Firewall.Flows)
 	return any
 }

@@ -48,6 +48,23 @@ func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
 	d.errs.Add(d.posOf(n), path, format, args...)
 }
 
+// visible reports whether scalar n holds visible text only, and otherwise adds the
+// error at n. Every scalar and every mapping key goes through it, whatever its field.
+func (d *decoder) visible(n *yaml.Node, path string, allowTab bool) bool {
+	if msg := checkText(n.Value, allowTab); msg != "" {
+		d.errorf(n, path, "%s", msg)
+		return false
+	}
+	return true
+}
+
+// allowsTab reports whether the field at path may hold a tab: an argument or an
+// environment value, which programs read as data. Everywhere else (names, paths,
+// syscalls, ports, keys) a tab would only hide a difference.
+func allowsTab(path string) bool {
+	return strings.HasPrefix(path, "run.command[") || strings.HasPrefix(path, "run.env.")
+}
+
 func join(path, key string) string {
 	if path == "" {
 		return key
@@ -67,6 +84,12 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind == yaml.AliasNode || n.Anchor != "" {
 		d.errorf(n, path, "anchors and aliases are not supported; write the value out")
 		return
+	}
+	if n.Kind == yaml.ScalarNode && !d.visible(n, path, allowsTab(path)) {
+		// Refused. The field gets the text Go-quoted (`"mount\x00x"`), visible and valid
+		// nowhere it matters, so nothing after load sees the invisible rune and what
+		// validation says next stands at this field.
+		n = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: quote(n.Value), Line: n.Line, Column: n.Column}
 	}
 	if v.CanAddr() {
 		if nd, ok := v.Addr().Interface().(nodeDecoder); ok {
@@ -112,6 +135,9 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 			d.errorf(k, path, "expected a key name, found %s", describe(k))
 			continue
 		}
+		if !d.visible(k, path, false) {
+			continue
+		}
 		key := k.Value
 		if seen[key] {
 			d.errorf(k, join(path, key), "key %q appears twice", key)
@@ -149,6 +175,9 @@ func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) {
 		k, val := n.Content[i], n.Content[i+1]
 		if k.Kind != yaml.ScalarNode {
 			d.errorf(k, path, "expected a key name, found %s", describe(k))
+			continue
+		}
+		if !d.visible(k, path, false) {
 			continue
 		}
 		kp := join(path, k.Value)
@@ -221,10 +250,7 @@ func describe(n *yaml.Node) string {
 	case yaml.AliasNode:
 		return "an alias"
 	}
-	if len(n.Value) > 40 {
-		return fmt.Sprintf("%q…", n.Value[:40])
-	}
-	return fmt.Sprintf("%q", n.Value)
+	return excerpt(n.Value)
 }
 
 // decodeNode lets a syscall rule be a bare name ("read", "@network-io") or a mapping.

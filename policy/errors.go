@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -40,9 +41,21 @@ func (e *Error) Error() string {
 // ErrorList collects every error in a load, in the manner of go/scanner.ErrorList.
 type ErrorList []*Error
 
-// Add appends an error at pos.
+// Add appends an error at pos. Its string and error arguments, which may hold input of
+// any length, are bounded: %q prints an escaped excerpt, %s and %v print the text with
+// every quoted string as an excerpt and every long word cut (see bounded). Positions
+// and other values print as they are.
 func (l *ErrorList) Add(pos Pos, path, format string, args ...any) {
-	*l = append(*l, &Error{Pos: pos, Path: path, Msg: fmt.Sprintf(format, args...)})
+	args = slices.Clone(args) // the caller's slice stays as it was
+	for i, a := range args {
+		switch v := a.(type) {
+		case string:
+			args[i] = bounded(v)
+		case error:
+			args[i] = bounded(v.Error())
+		}
+	}
+	*l = append(*l, &Error{Pos: pos, Path: boundPath(path), Msg: fmt.Sprintf(format, args...)})
 }
 
 // Sort orders the list by file, line, column, then message, and drops exact duplicates.
@@ -97,7 +110,13 @@ func suggest(got string, candidates []string) string {
 			best, bestDist = c, 0
 		}
 	}
+	if len(got) > maxExcerpt*4 {
+		return "" // no name is that long; the distances would cost len(got)·len(c) each
+	}
 	for _, c := range candidates {
+		if diff := len(got) - len(c); diff > bestDist || -diff > bestDist {
+			continue // the distance is at least the difference in length
+		}
 		d := editDistance(got, c)
 		if d >= len(got) || c == got {
 			continue

@@ -12,23 +12,31 @@ import (
 	"reflect"
 	"regexp"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
 
-// maxFileSize bounds what Load reads: policies are small, and a bound keeps a hostile
-// file from costing more than a bounded parse.
-const maxFileSize = 1 << 20
-
 // Load decodes one component policy from fsys. Every decoding error in the file is
 // reported, as an ErrorList. Profiles are not merged and nothing is validated yet.
 func Load(fsys fs.FS, name string) (*Component, error) {
-	root, src, err := parseFile(fsys, name)
+	data, err := readFile(fsys, name)
 	if err != nil {
 		return nil, fileError(name, err)
 	}
+	root, src, err := parseBytes(name, data)
+	if err != nil {
+		return nil, err
+	}
+	return decodeComponent(name, root, src)
+}
+
+func decodeComponent(name string, root *yaml.Node, src string) (*Component, error) {
 	c := &Component{File: name, Source: src}
+	var err error
 	c.pos, err = decodeInto(root, name, c)
+	c.parseValues()
 	c.recordOrigins(name)
 	return c, err
 }
@@ -66,32 +74,53 @@ func denyKey(name string, conds alt) string { return name + "/" + altKey(conds) 
 // origin is the declaration recorded for kind and value, or "".
 func (c *Component) origin(kind, value string) string { return c.origins[kind+" "+value] }
 
-// LoadStack decodes a stack file and the component files it names, which resolve
-// relative to the stack file's directory.
+// LoadStack decodes a stack file and the component files it names. A component file
+// resolves relative to the stack file's directory and must lie inside it: an absolute
+// path or one that climbs out with ".." is refused at its components[i] entry, and so is
+// any file fsys refuses to open (Tree refuses symlinks that leave the directory).
 func LoadStack(fsys fs.FS, name string) (*Stack, error) {
-	root, _, err := parseFile(fsys, name)
+	data, err := readFile(fsys, name)
 	if err != nil {
 		return nil, fileError(name, err)
 	}
+	root, _, err := parseBytes(name, data)
+	if err != nil {
+		return nil, err
+	}
+	return loadStack(fsys, name, root, len(data))
+}
+
+func loadStack(fsys fs.FS, name string, root *yaml.Node, size int) (*Stack, error) {
 	s := &Stack{File: name}
 	var errs ErrorList
+	var err error
 	s.pos, err = decodeInto(root, name, s)
+	s.parseValues()
 	errs = appendErr(errs, err)
+	refused := map[string]bool{}
+	for _, e := range errs {
+		refused[e.Path] = true
+	}
 	for i, rel := range s.Components {
-		file := rel
-		if !path.IsAbs(rel) {
-			file = path.Join(path.Dir(name), rel)
+		p := "components[" + strconv.Itoa(i) + "]"
+		if refused[p] {
+			continue // the entry did not decode; its error says why
 		}
-		if _, err := fs.Stat(fsys, file); err != nil {
-			var pe *fs.PathError
-			if errors.As(err, &pe) {
-				err = pe.Err
-			}
-			p := "components[" + strconv.Itoa(i) + "]"
-			errs.Add(s.pos.at(p), p, "cannot read component %q: %v", rel, err)
+		if msg := checkMember(rel); msg != "" {
+			errs.Add(s.pos.at(p), p, "%s", msg)
 			continue
 		}
-		c, err := Load(fsys, file)
+		file := path.Join(path.Dir(name), rel)
+		data, err := readFile(fsys, file)
+		if err == nil && size+len(data) > maxStackSize {
+			err = fmt.Errorf("the stack's files together hold more than %d bytes (%d MiB), the limit for one stack", maxStackSize, maxStackSize>>20)
+		}
+		if err != nil {
+			errs.Add(s.pos.at(p), p, "cannot read component %q: %v", rel, pathErr(err))
+			continue
+		}
+		size += len(data)
+		c, err := loadMember(file, data)
 		errs = appendErr(errs, err)
 		if c != nil {
 			s.Members = append(s.Members, c)
@@ -100,17 +129,43 @@ func LoadStack(fsys fs.FS, name string) (*Stack, error) {
 	return s, errs.Err()
 }
 
+func loadMember(file string, data []byte) (*Component, error) {
+	root, src, err := parseBytes(file, data)
+	if err != nil {
+		return nil, err
+	}
+	return decodeComponent(file, root, src)
+}
+
+// checkMember says why a stack's component entry may not name a file, or "".
+func checkMember(rel string) string {
+	clean := path.Clean(rel)
+	switch {
+	case rel == "":
+		return "expected a component file name, found an empty string"
+	case path.IsAbs(rel):
+		return fmt.Sprintf("%q is an absolute path; a component file must lie in the stack file's directory or below it", rel)
+	case clean == ".." || strings.HasPrefix(clean, "../"):
+		return fmt.Sprintf("%q leaves the stack file's directory; a component file must lie in it or below it", rel)
+	}
+	return ""
+}
+
 // Open loads FILE as a stack when it has a components key, and otherwise as a single
-// component, returned as a stack of one named after it.
+// component, returned as a stack of one named after it. The file is read and parsed once.
 func Open(fsys fs.FS, name string) (*Stack, error) {
-	root, _, err := parseFile(fsys, name)
+	data, err := readFile(fsys, name)
 	if err != nil {
 		return nil, fileError(name, err)
 	}
-	if isStack(root) {
-		return LoadStack(fsys, name)
+	root, src, err := parseBytes(name, data)
+	if err != nil {
+		return nil, err
 	}
-	c, err := Load(fsys, name)
+	if isStack(root) {
+		return loadStack(fsys, name, root, len(data))
+	}
+	c, err := decodeComponent(name, root, src)
 	if c == nil {
 		return nil, err
 	}
@@ -133,22 +188,58 @@ func isStack(root *yaml.Node) bool {
 	return false
 }
 
-var yamlLine = regexp.MustCompile(`line (\d+)`)
-
-// parseFile reads and parses one YAML document, returning its root and the SHA-256 of its bytes.
-func parseFile(fsys fs.FS, name string) (*yaml.Node, string, error) {
+// readFile reads one policy file: a regular file of at most maxFileSize bytes. A FIFO,
+// device, socket or directory is refused from its mode, before any read (Tree opens with
+// O_NONBLOCK, so even opening a FIFO does not wait for a writer).
+func readFile(fsys fs.FS, name string) ([]byte, error) {
 	f, err := fsys.Open(name)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, notRegular(fi.Mode())
+	}
 	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	var errs ErrorList
 	if len(data) > maxFileSize {
-		errs.Add(Pos{File: name, Line: 1, Col: 1}, "", "file is larger than %d bytes", maxFileSize)
+		return nil, fmt.Errorf("the file is larger than %d bytes (%d MiB), the limit for one file", maxFileSize, maxFileSize>>20)
+	}
+	return data, nil
+}
+
+// notRegular is the error for a policy path that is not a regular file.
+func notRegular(m fs.FileMode) error {
+	kind := "of mode " + m.Type().String()
+	switch {
+	case m.IsDir():
+		kind = "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		kind = "a FIFO"
+	case m&fs.ModeSocket != 0:
+		kind = "a socket"
+	case m&fs.ModeCharDevice != 0:
+		kind = "a character device"
+	case m&fs.ModeDevice != 0:
+		kind = "a block device"
+	}
+	return fmt.Errorf("it is %s, %w", kind, ErrNotRegular)
+}
+
+// parseBytes parses one YAML document under the limits, returning its root and the
+// SHA-256 of its bytes. Invisible characters are refused anywhere in the file, comments
+// included, at their line and column: a reviewer reads the file as well as confine.
+func parseBytes(name string, data []byte) (*yaml.Node, string, error) {
+	var errs ErrorList
+	if pos, msg := scanText(data); msg != "" {
+		pos.File = name
+		errs.Add(pos, "", "%s", msg)
 		return nil, "", errs
 	}
 	sum := sha256.Sum256(data)
@@ -171,8 +262,37 @@ func parseFile(fsys fs.FS, name string) (*yaml.Node, string, error) {
 		errs.Add(Pos{File: name, Line: max(extra.Line, 1), Col: max(extra.Column, 1)}, "", "expected one YAML document, found more")
 		return nil, "", errs
 	}
+	if err := checkLimits(name, &root); err != nil {
+		return nil, "", err
+	}
 	return &root, hex.EncodeToString(sum[:]), nil
 }
+
+// scanText finds the first refused rune in a file's text (tabs and line ends aside, and
+// a leading byte-order mark) and says where it is.
+func scanText(data []byte) (Pos, string) {
+	line, col := 1, 0
+	for off, r := range string(data) {
+		col++
+		switch {
+		case r == '\n':
+			line, col = line+1, 0
+			continue
+		case r == '\r', r == '\t', r == '\uFEFF' && off == 0:
+			continue
+		case r == utf8.RuneError:
+			if _, size := utf8.DecodeRune(data[off:]); size == 1 {
+				return Pos{Line: line, Col: col}, "the file is not valid UTF-8"
+			}
+		}
+		if class := refusedRune(r, false); class != "" {
+			return Pos{Line: line, Col: col}, fmt.Sprintf("the file contains %s (%U); policy files hold visible text only", class, r)
+		}
+	}
+	return Pos{}, ""
+}
+
+var yamlLine = regexp.MustCompile(`line (\d+)`)
 
 // yamlErrorPos finds the line in a yaml.v3 syntax error; yaml.v3 gives no column.
 func yamlErrorPos(name string, err error) Pos {
@@ -183,10 +303,12 @@ func yamlErrorPos(name string, err error) Pos {
 	return Pos{File: name, Line: max(line, 1), Col: 1}
 }
 
-// yamlMessage strips yaml.v3's "yaml: line N:" prefix, since the position says it.
+var yamlPrefix = regexp.MustCompile(`^yaml: (line \d+: )?`)
+
+// yamlMessage strips yaml.v3's "yaml: line N:" prefix, since the position says it. What
+// yaml.v3 quotes of the file (an anchor name) is bounded as every message is, by Add.
 func yamlMessage(err error) string {
-	msg := err.Error()
-	return regexp.MustCompile(`^yaml: (line \d+: )?`).ReplaceAllString(msg, "")
+	return yamlPrefix.ReplaceAllString(err.Error(), "")
 }
 
 func decodeInto(root *yaml.Node, name string, v any) (positions, error) {
@@ -202,12 +324,17 @@ func fileError(name string, err error) error {
 	if errors.As(err, &el) {
 		return err
 	}
+	el.Add(Pos{File: name}, "", "cannot read the file: %v", pathErr(err))
+	return el
+}
+
+// pathErr drops an fs.PathError's operation and path: the position names the file.
+func pathErr(err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
-		err = pe.Err
+		return pe.Err
 	}
-	el.Add(Pos{File: name}, "", "cannot read the file: %v", err)
-	return el
+	return err
 }
 
 func appendErr(l ErrorList, err error) ErrorList {

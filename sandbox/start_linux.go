@@ -278,20 +278,30 @@ func (s *Sandbox) initFailure() error {
 	return &se
 }
 
+// firstFailure is the init stage's own error when it failed first, else err: a step of
+// the parent that races the init stage (the firewall opens /proc/PID/ns/net) fails once
+// an init stage that already failed has exited, and the cause is the init stage's.
+func (s *Sandbox) firstFailure(err *StepError) error {
+	if ierr := s.initFailure(); ierr != nil {
+		return ierr
+	}
+	return err
+}
+
 // Go lets the init stage finish: Landlock is in place, seccomp and exec follow. It
 // returns the init stage's StepError if a step failed, or nil once the component runs.
 func (s *Sandbox) Go() error {
 	t := trace.Now()
 	if s.cgroup != nil {
 		if err := s.cgroup.wait(); err != nil {
-			return &StepError{Step: "cgroups", Err: err.Error()}
+			return s.firstFailure(&StepError{Step: "cgroups", Err: err.Error()})
 		}
 		trace.Done("parent", "cgroup_wait", t)
 		s.cg = s.cgroup.cg // kept after release, which clears s.cgroup: Cgroup reads it
 	}
 	if s.firewall != nil {
 		if err := <-s.firewall; err != nil {
-			return &StepError{Step: "nftables", Err: err.Error()}
+			return s.firstFailure(&StepError{Step: "nftables", Err: err.Error()})
 		}
 		s.firewall = nil
 	}

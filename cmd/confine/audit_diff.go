@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,8 +107,11 @@ func writeDiff(w io.Writer, d *audit.PlanDiff, format string) error {
 // read by run --plan's readPlan), and otherwise compiles it as a policy or stack. A pipe
 // can be read only once: its bytes are first copied to a file of the same name.
 func diffInput(file string) (*plan.Plan, error) {
-	if fi, err := os.Stat(file); err == nil && !fi.Mode().IsRegular() && !fi.IsDir() {
-		return pipedInput(file)
+	if fi, err := os.Stat(file); err == nil && !fi.Mode().IsRegular() {
+		if fi.Mode()&fs.ModeNamedPipe != 0 {
+			return pipedInput(file)
+		}
+		return compilePolicy(file) // which refuses a device, socket or directory unopened
 	}
 	if holdsJSON(file) {
 		p, err := readPlan(file)

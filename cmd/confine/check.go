@@ -19,7 +19,9 @@ The exit status is 1 if any file has an error.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var errs policy.ErrorList
 			for _, file := range args {
-				errs = append(errs, policy.Check(hostFS{}, file)...)
+				fsys, done := policyFS(file)
+				errs = append(errs, policy.Check(fsys, file)...)
+				done()
 			}
 			if len(errs) > 0 {
 				return policyError(errs)

@@ -90,27 +90,41 @@ Landlock, cgroups and nftables, and runs it under them. Everything not declared 
 		newAction("restart", "Stop and start components"),
 		newAction("pause", "Freeze components (cgroup freezer)"),
 		newAction("unpause", "Thaw paused components"))
+	root.AddCommand(newPull(), newImages(), newImageCmd(), newLoad())
+	addStoreFlag(root)
 	return root
 }
 
-// hostFS opens files by the names the user typed, relative to the working directory or
-// absolute, so error positions repeat them; stack members resolve beside their stack.
-type hostFS struct{}
+// policyFS is what FILE loads through: a policy.Tree on FILE's directory, which opens
+// FILE by the name the user typed (so error positions repeat it) and what FILE names
+// only beneath that directory, regular files only. Call done when finished.
+func policyFS(file string) (fsys fs.FS, done func()) {
+	t, err := policy.OpenTree(file)
+	if err != nil {
+		return failFS{err}, func() {}
+	}
+	return t, func() { t.Close() }
+}
 
-func (hostFS) Open(name string) (fs.File, error) { return os.Open(name) }
+// failFS fails every open with the reason the tree could not be opened.
+type failFS struct{ err error }
+
+func (f failFS) Open(string) (fs.File, error) { return nil, f.err }
 
 // compilePolicy checks and compiles FILE; any policy error becomes exit status 1, with
 // every error of every file listed. The file is loaded once on the way that succeeds
 // (Compile validates); only a failure reloads it through Check, which lists every error
 // where Compile stops at the first file that fails.
 func compilePolicy(file string) (*plan.Plan, error) {
-	s, err := policy.Open(hostFS{}, file)
+	fsys, done := policyFS(file)
+	defer done()
+	s, err := policy.Open(fsys, file)
 	if err == nil && s != nil {
 		if p, err := policy.Compile(s); err == nil {
 			return p, nil
 		}
 	}
-	if errs := policy.Check(hostFS{}, file); len(errs) > 0 {
+	if errs := policy.Check(fsys, file); len(errs) > 0 {
 		return nil, policyError(errs)
 	}
 	if err == nil {
@@ -121,17 +135,29 @@ func compilePolicy(file string) (*plan.Plan, error) {
 
 // readPlan reads a Plan that `confine compile --format json` wrote, refusing another
 // format version and a seccomp program that does not match its recorded hash (a
-// truncated or hand-edited file). A Plan is trusted as a policy file is: whoever may
-// write one may write the YAML it came from.
+// truncated or hand-edited file). A Plan is input as a policy file is (audit diff reads
+// one from a pull request): it is size-capped, its strings must be visible text as a
+// policy's are, and what an error repeats of it is bounded.
 func readPlan(file string) (*plan.Plan, error) {
-	data, err := os.ReadFile(file)
+	f, err := os.Open(file)
 	if err != nil {
 		return nil, policyError(fmt.Errorf("confine: --plan: %w", err))
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxPipedInput+1))
+	f.Close()
+	if err == nil && len(data) > maxPipedInput {
+		err = fmt.Errorf("larger than %d MiB", maxPipedInput>>20)
+	}
+	if err != nil {
+		return nil, policyError(fmt.Errorf("confine: --plan %s: %w", file, err))
 	}
 	var p plan.Plan
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
+		return nil, policyError(fmt.Errorf("confine: --plan %s: %s", file, policy.Bound(err.Error())))
+	}
+	if err := policy.CheckVisible(&p); err != nil {
 		return nil, policyError(fmt.Errorf("confine: --plan %s: %w", file, err))
 	}
 	if p.Version != plan.Version {

@@ -243,7 +243,9 @@ func newEvents() *cobra.Command {
 // stackName is the name of STACK given as a stack file or as a name.
 func stackName(arg string) (string, error) {
 	if fi, err := os.Stat(arg); err == nil && !fi.IsDir() {
-		s, err := policy.Open(hostFS{}, arg)
+		fsys, done := policyFS(arg)
+		s, err := policy.Open(fsys, arg)
+		done()
 		if err != nil {
 			return "", policyError(err)
 		}

@@ -1,0 +1,245 @@
+package policy
+
+import (
+	"fmt"
+	"io"
+	"reflect"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// What a reviewer reads must be what the kernel enforces: a string with an invisible
+// character ("mount\x00x", "mo\u200bunt") reads as another, and a bidirectional control
+// reorders what follows it on screen (Trojan Source, CVE-2021-42574). Such runes are
+// refused by Unicode property, not by a list of code points: a list misses some.
+
+// refusedRune names the class of r when a policy string may not hold it, or "".
+// allowTab admits a tab, which argv and environment values may carry.
+func refusedRune(r rune, allowTab bool) string {
+	switch {
+	case r >= ' ' && r < 0x7f:
+		return "" // printable ASCII, nearly every rune of a policy
+	case r == '\t' && allowTab:
+		return ""
+	case r == utf8.RuneError:
+		return "an invalid UTF-8 sequence"
+	case unicode.Is(unicode.Cc, r):
+		return "a control character"
+	case unicode.Is(unicode.Bidi_Control, r):
+		return "a bidirectional control"
+	case unicode.Is(unicode.Cf, r):
+		return "an invisible format character"
+	case unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r), unicode.Is(unicode.Variation_Selector, r):
+		return "an invisible character"
+	case unicode.Is(unicode.Co, r), unicode.Is(unicode.Cs, r):
+		return "a private-use character"
+	case unicode.Is(unicode.Noncharacter_Code_Point, r):
+		return "a noncharacter"
+	case unicode.Is(unicode.Zl, r), unicode.Is(unicode.Zp, r):
+		return "a line separator"
+	case r != ' ' && unicode.Is(unicode.Zs, r):
+		return "a space other than U+0020" // U+00A0, U+3000: look like a space, compare unequal
+	}
+	return ""
+}
+
+// checkText returns a message saying why s may not stand in a policy, or "". It names
+// the first refused rune, its place in s, and an escaped excerpt of s.
+func checkText(s string, allowTab bool) string {
+	i := 0
+	for off, r := range s {
+		i++
+		if r == utf8.RuneError {
+			if _, size := utf8.DecodeRuneInString(s[off:]); size != 1 {
+				continue // a literal U+FFFD is visible
+			}
+		}
+		if class := refusedRune(r, allowTab); class != "" {
+			return fmt.Sprintf("contains %s (%U) at character %d of %s; expected visible text", class, r, i, excerpt(s))
+		}
+	}
+	return ""
+}
+
+// maxExcerpt is how many characters of an offending token a message repeats.
+const maxExcerpt = 40
+
+// excerpt quotes at most maxExcerpt characters of s, Go-escaped so that nothing
+// invisible reaches a terminal, and marks a cut with "…".
+func excerpt(s string) string {
+	cut := false
+	n := 0
+	for i := range s {
+		if n == maxExcerpt {
+			s, cut = s[:i], true
+			break
+		}
+		n++
+	}
+	q := quote(s)
+	if cut {
+		return q + "…"
+	}
+	return q
+}
+
+// quote is strconv.Quote, also escaping the refused runes it deems printable (variation
+// selectors, Hangul fillers).
+func quote(s string) string {
+	q := strconv.Quote(s)
+	if !strings.ContainsFunc(q, func(r rune) bool { return refusedRune(r, false) != "" }) {
+		return q
+	}
+	var b strings.Builder
+	for _, r := range q {
+		if refusedRune(r, false) != "" {
+			e := strconv.QuoteRuneToASCII(r)
+			b.WriteString(e[1 : len(e)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// bounded is an argument of an error message that may come from the input: %q formats
+// it as an excerpt, other verbs as boundMessage does.
+type bounded string
+
+func (b bounded) Format(f fmt.State, verb rune) {
+	if verb == 'q' {
+		io.WriteString(f, excerpt(string(b)))
+		return
+	}
+	io.WriteString(f, boundMessage(string(b)))
+}
+
+// boundMessage keeps text from repeating more than an excerpt of the input: every
+// Go-quoted string in it is requoted as an excerpt, every other run of more than
+// maxExcerpt non-space characters is cut, and invisible runes are escaped.
+func boundMessage(msg string) string {
+	if !needsBound(msg) {
+		return msg
+	}
+	var b strings.Builder
+	for len(msg) > 0 {
+		if msg[0] == '"' {
+			if q, err := strconv.QuotedPrefix(msg); err == nil {
+				s, _ := strconv.Unquote(q)
+				b.WriteString(excerpt(s))
+				msg = msg[len(q):]
+				continue
+			}
+		}
+		end := strings.IndexAny(msg[1:], " \n\"")
+		if end < 0 {
+			end = len(msg)
+		} else {
+			end++
+		}
+		b.WriteString(boundWord(msg[:end]))
+		msg = msg[end:]
+	}
+	return b.String()
+}
+
+func needsBound(msg string) bool {
+	run := 0
+	for _, r := range msg {
+		if refusedRune(r, false) != "" && r != '\n' {
+			return true
+		}
+		if r == ' ' || r == '\n' {
+			run = 0
+		} else if run++; run > maxExcerpt || r == '"' {
+			return true
+		}
+	}
+	return false
+}
+
+// boundWord escapes refused runes in w and cuts it after maxExcerpt characters.
+func boundWord(w string) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range w {
+		if n == maxExcerpt {
+			b.WriteString("…")
+			break
+		}
+		n++
+		if r != '\n' && refusedRune(r, false) != "" {
+			q := strconv.QuoteRuneToASCII(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// boundPath bounds each element of a field path (a mapping key may be any text).
+func boundPath(path string) string {
+	if !needsBound(path) {
+		return path
+	}
+	parts := strings.Split(path, ".")
+	for i, p := range parts {
+		parts[i] = boundWord(p)
+	}
+	return strings.Join(parts, ".")
+}
+
+// Bound is boundMessage for other packages: text that may repeat input (a JSON decoding
+// error quoting a field name), with quoted strings cut to excerpts and long words cut.
+func Bound(s string) string { return boundMessage(s) }
+
+// CheckVisible walks every string in v (a Plan read from JSON, which no YAML decoder has
+// checked) and reports the first that holds a rune a policy may not, with its field
+// path. Tabs pass in Args and Env, as in a policy's run.command and run.env.
+func CheckVisible(v any) error {
+	return checkVisible(reflect.ValueOf(v), "")
+}
+
+func checkVisible(v reflect.Value, path string) error {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			return checkVisible(v.Elem(), path)
+		}
+	case reflect.String:
+		tab := strings.Contains(path, ".Args[") || strings.Contains(path, ".Env[")
+		if msg := checkText(v.String(), tab); msg != "" {
+			return fmt.Errorf("%s: %s", strings.TrimPrefix(path, "."), msg)
+		}
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			if f := v.Type().Field(i); f.IsExported() {
+				if err := checkVisible(v.Field(i), path+"."+f.Name); err != nil {
+					return err
+				}
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			return nil // bytes (a BPF program), not text
+		}
+		for i := 0; i < v.Len(); i++ {
+			if err := checkVisible(v.Index(i), path+"["+strconv.Itoa(i)+"]"); err != nil {
+				return err
+			}
+		}
+	case reflect.Map:
+		for _, k := range v.MapKeys() {
+			if err := checkVisible(k, path); err != nil {
+				return err
+			}
+			if err := checkVisible(v.MapIndex(k), path); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
