@@ -198,7 +198,7 @@ func (a *Attributor) egressReason(from, to string, dst netip.Addr, proto string,
 	callee := a.comps[to]
 	switch {
 	case to == "host":
-		return fmt.Sprintf("%s's network.connect cannot name the stack's host side; the bridge address only carries published ports to components", from)
+		return fmt.Sprintf("%s's network.connect does not name host:%s (the host's own services are reached only through connect: host:PORT/PROTO)", from, port)
 	case callee == nil:
 		return fmt.Sprintf("%s's network.connect does not name %s:%s", from, dst, port)
 	case !listens(callee, proto, dport):

@@ -49,7 +49,7 @@ func TestAttribute(t *testing.T) {
 		{"ingress not from", a.Network("db", "ingress", "tcp", frontend, db, 5432), "default", "", "db's listen.from does not name frontend"},
 		{"ingress no listen", a.Network("db", "ingress", "udp", api, db, 53), "default", "", "api sends udp to db:53/udp, but db's network.listen does not name 53/udp"},
 		{"outside", a.Network("api", "egress", "tcp", api, ip("192.0.2.7"), 443), "default", "", "api's network.connect does not name 192.0.2.7:443/tcp"},
-		{"host side", a.Network("api", "egress", "tcp", api, ip("10.88.0.1"), 80), "default", "", "cannot name the stack's host side"},
+		{"host side", a.Network("api", "egress", "tcp", api, ip("10.88.0.1"), 80), "default", "", "does not name host:80/tcp"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := tc.got[DetailDecidedBy]; got != tc.decidedBy {

@@ -83,6 +83,9 @@ func diffFlows(s *diffSide) (listen []diffSpan, ingress, egress []diffFlow, unre
 			egress = append(egress, nf)
 		}
 	}
+	for _, n := range s.c.Net.Names { // a DNS name: whatever it answers, for its TTL
+		egress = append(egress, diffFlow{peer: n.Name, outside: true, span: diffSpan{n.Proto, int(n.First), int(n.Last)}, why: n.Why})
+	}
 	return listen, ingress, egress, s.c.Net.Unresolved
 }
 

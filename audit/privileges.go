@@ -214,6 +214,9 @@ func flows(c *plan.Component, names map[string]string) ([]Listener, []Reach) {
 			reaches = append(reaches, r)
 		}
 	}
+	for _, n := range c.Net.Names { // a DNS name: whatever it answers, for its TTL
+		reaches = append(reaches, Reach{Dst: n.Name, Port: plan.PortString(n.Proto, n.First, n.Last), Why: n.Why, Outside: true})
+	}
 	return listen, reaches
 }
 

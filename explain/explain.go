@@ -21,7 +21,7 @@ func Write(w io.Writer, p *plan.Plan) {
 		}
 	}
 	if p.Network.BridgeAddress != "" {
-		e.names[p.Network.BridgeAddress+"/32"] = "the host (published ports)"
+		e.names[p.Network.BridgeAddress+"/32"] = "the host"
 	}
 	if !p.Single {
 		e.line(0, "Stack %s: %d components on a private bridge %s (bridge address %s).", p.Name, len(p.Components), p.Network.Subnet, p.Network.BridgeAddress)
@@ -156,6 +156,13 @@ func (e *writer) network(c *plan.Component) {
 	}
 	e.line(2, "accepts: %s", list(in))
 	e.line(2, "may connect to: %s", list(out))
+	if len(n.Names) > 0 {
+		var names []string
+		for _, nf := range n.Names {
+			names = append(names, fmt.Sprintf("%s on %s", nf.Name, plan.PortString(nf.Proto, nf.First, nf.Last)))
+		}
+		e.line(2, "may resolve, through the stack's resolver, and connect to: %s (the public IPv4 addresses answered, for their TTL)", list(names))
+	}
 	for _, u := range n.Unresolved {
 		e.line(2, "not in effect on its own: %s (a component: reachable only in a stack)", u)
 	}

@@ -2,12 +2,14 @@ package netfilter
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
+	mdnetlink "github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/confine-sandbox/confine/policy/plan"
@@ -67,10 +69,17 @@ func Apply(nsPath string, fw plan.Firewall) error {
 		if err != nil {
 			return err
 		}
-		if err := conn.AddSet(set, elems); err != nil {
+		if err := addSetChunked(conn, set, elems); err != nil {
 			return fmt.Errorf("nftables: set %s: %w", c.FlowsSet, err)
 		}
 		sets[c.FlowsSet] = set
+		if c.NamesSet != "" {
+			names := &nftables.Set{Table: table, Name: c.NamesSet, Interval: true, Concatenation: true, HasTimeout: true, KeyType: set.KeyType}
+			if err := conn.AddSet(names, nil); err != nil {
+				return fmt.Errorf("nftables: set %s: %w", c.NamesSet, err)
+			}
+			sets[c.NamesSet] = names
+		}
 	}
 	for _, c := range fw.Chains {
 		hook, ok := hooks[c.Hook]
@@ -82,12 +91,39 @@ func Apply(nsPath string, fw plan.Firewall) error {
 			Table: table, Name: c.Name, Type: nftables.ChainTypeFilter,
 			Hooknum: hook, Priority: nftables.ChainPriorityFilter, Policy: &policy,
 		})
-		for _, exprs := range chainRules(c, sets[c.FlowsSet], fw.LogGroup) {
+		for _, exprs := range chainRules(c, sets[c.FlowsSet], sets[c.NamesSet], fw.LogGroup) {
 			conn.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: exprs})
 		}
 	}
 	if err := conn.Flush(); err != nil {
 		return fmt.Errorf("nftables: loading table %s: %w", fw.Table, err)
+	}
+	return nil
+}
+
+// elemChunk bounds the elements of one netlink message: the element list is one
+// attribute, whose length is 16 bits, so a list past 64 KiB (about 1,500 concatenated
+// interval elements) wraps and the kernel silently keeps only what the length covers.
+const elemChunk = 512
+
+// addSetChunked adds set with its elements, in messages of at most elemChunk elements,
+// all in the caller's transaction.
+func addSetChunked(conn *nftables.Conn, set *nftables.Set, elems []nftables.SetElement) error {
+	head := elems[:min(len(elems), elemChunk)]
+	if err := conn.AddSet(set, head); err != nil {
+		return err
+	}
+	return addElementsChunked(conn, set, elems[len(head):])
+}
+
+// addElementsChunked adds elements to an existing set in messages of elemChunk.
+func addElementsChunked(conn *nftables.Conn, set *nftables.Set, elems []nftables.SetElement) error {
+	for len(elems) > 0 {
+		n := min(len(elems), elemChunk)
+		if err := conn.SetAddElements(set, elems[:n]); err != nil {
+			return err
+		}
+		elems = elems[n:]
 	}
 	return nil
 }
@@ -107,7 +143,7 @@ func hasTable(conn *nftables.Conn, t *nftables.Table) (bool, error) {
 }
 
 // chainRules are Render's rules as expressions, in the same order.
-func chainRules(c plan.Chain, set *nftables.Set, group uint16) [][]expr.Any {
+func chainRules(c plan.Chain, set, names *nftables.Set, group uint16) [][]expr.Any {
 	var rules [][]expr.Any
 	if c.AcceptLoopback {
 		key := expr.MetaKeyIIFNAME
@@ -127,16 +163,22 @@ func chainRules(c plan.Chain, set *nftables.Set, group uint16) [][]expr.Any {
 		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)},
 		&expr.Verdict{Kind: expr.VerdictAccept},
 	})
-	rules = append(rules, []expr.Any{
-		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.NFPROTO_IPV4}},
-		&expr.Payload{DestRegister: regSrc, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
-		&expr.Payload{DestRegister: regDst, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
-		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: regProto},
-		&expr.Payload{DestRegister: regPort, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
-		&expr.Lookup{SourceRegister: regSrc, SetName: set.Name, SetID: set.ID},
-		&expr.Verdict{Kind: expr.VerdictAccept},
-	})
+	lookup := func(set *nftables.Set) []expr.Any {
+		return []expr.Any{
+			&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.NFPROTO_IPV4}},
+			&expr.Payload{DestRegister: regSrc, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
+			&expr.Payload{DestRegister: regDst, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: regProto},
+			&expr.Payload{DestRegister: regPort, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+			&expr.Lookup{SourceRegister: regSrc, SetName: set.Name, SetID: set.ID},
+			&expr.Verdict{Kind: expr.VerdictAccept},
+		}
+	}
+	rules = append(rules, lookup(set))
+	if names != nil {
+		rules = append(rules, lookup(names))
+	}
 	prefix := fmt.Sprintf("confine-drop %s: ", c.Name)
 	rules = append(rules, []expr.Any{
 		&expr.Counter{},
@@ -202,19 +244,38 @@ func last(p netip.Prefix) netip.Addr {
 // connect opens a netlink connection into the namespace at nsPath ("" for the caller's).
 func connect(nsPath string) (*nftables.Conn, func(), error) {
 	if nsPath == "" {
-		conn, err := nftables.New()
+		conn, err := nftables.New(nftables.WithSockOptions(bigSendBuffer))
 		return conn, func() {}, err
 	}
 	ns, err := os.Open(nsPath)
 	if err != nil {
 		return nil, nil, err
 	}
-	conn, err := nftables.New(nftables.WithNetNSFd(int(ns.Fd())))
+	conn, err := nftables.New(nftables.WithNetNSFd(int(ns.Fd())), nftables.WithSockOptions(bigSendBuffer))
 	if err != nil {
 		ns.Close()
 		return nil, nil, err
 	}
 	return conn, func() { ns.Close() }, nil
+}
+
+// bigSendBuffer lets one transaction carry a table of many thousand flows: the kernel
+// refuses a batch larger than the socket's send buffer (EMSGSIZE, "message too long"),
+// 208 KiB by default, about 2,000 concatenated interval elements. SO_SNDBUFFORCE
+// (CAP_NET_ADMIN) passes net.core.wmem_max; a buffer is only reserved as it is used.
+func bigSendBuffer(c *mdnetlink.Conn) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	err = rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, 64<<20)
+	})
+	if err == nil && serr != nil && !errors.Is(serr, unix.EPERM) {
+		err = serr // without CAP_NET_ADMIN the default buffer stays: small tables still load
+	}
+	return err
 }
 
 // Teardown removes the table from the namespace at nsPath; a namespace already gone is

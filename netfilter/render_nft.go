@@ -23,6 +23,10 @@ func Render(fw plan.Firewall) string {
 	fmt.Fprintf(&b, "table %s %s {\n", fw.Family, fw.Table)
 	for _, c := range fw.Chains {
 		renderSet(&b, c.FlowsSet, fw.Flows)
+		if c.NamesSet != "" {
+			// Filled at run time by the stack's resolver, each element for its TTL.
+			fmt.Fprintf(&b, "\tset %s {\n\t\ttype ipv4_addr . ipv4_addr . inet_proto . inet_service\n\t\tflags interval,timeout\n\t}\n\n", c.NamesSet)
+		}
 	}
 	for _, c := range fw.Chains {
 		renderChain(&b, fw, c)
@@ -57,6 +61,9 @@ func renderChain(b *strings.Builder, fw plan.Firewall, c plan.Chain) {
 	}
 	b.WriteString("\t\tct state established,related accept\n")
 	fmt.Fprintf(b, "\t\t%s @%s accept\n", flowKey, c.FlowsSet)
+	if c.NamesSet != "" {
+		fmt.Fprintf(b, "\t\t%s @%s accept\n", flowKey, c.NamesSet)
+	}
 	fmt.Fprintf(b, "\t\tcounter log prefix \"confine-drop %s: \" group %d drop\n", c.Name, fw.LogGroup)
 	b.WriteString("\t}\n")
 }

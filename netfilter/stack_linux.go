@@ -29,6 +29,9 @@ type Bridge struct {
 	Stack  string
 	NSPath string
 	subnet netip.Prefix
+	// gateway is the bridge address once the stack has an uplink: components route
+	// through it (CreateUplink), otherwise they have no default route at all.
+	gateway netip.Addr
 }
 
 // StackNSPath is where the namespace of stack name is pinned.
@@ -136,6 +139,11 @@ func (b *Bridge) Attach(nsPath, port string, address string) error {
 		}
 		if err := netlink.LinkSetUp(eth); err != nil {
 			return fmt.Errorf("eth0 up: %w", err)
+		}
+		if b.gateway.IsValid() {
+			if err := netlink.RouteAdd(&netlink.Route{LinkIndex: eth.Attrs().Index, Gw: b.gateway.AsSlice()}); err != nil {
+				return fmt.Errorf("eth0 default route: %w", err)
+			}
 		}
 		return linkUp("lo")
 	})

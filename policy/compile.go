@@ -38,6 +38,7 @@ func Compile(s *Stack) (*plan.Plan, error) {
 	p.StartOrder = compileStartOrder(s)
 	if !s.IsSingle() {
 		compileStackFirewall(p, s, addrs)
+		compileUplink(p, s, addrs)
 	}
 	return p, nil
 }
@@ -52,6 +53,7 @@ func assignAddresses(s *Stack) (map[string]netip.Addr, plan.Network) {
 	prefix, _ := stackSubnet(s.Subnet, len(s.Members))
 	a := prefix.Addr().Next()
 	n := plan.Network{Subnet: prefix.String(), BridgeAddress: a.String()}
+	addrs[HostPeer] = a // connect: host:PORT reaches the bridge, DNAT'd to the uplink's gateway
 	for _, c := range s.Members {
 		a = a.Next()
 		addrs[c.Name] = a

@@ -51,7 +51,14 @@ func compileComponentNet(c *Component, cp *plan.Component, addrs map[string]neti
 	}
 	for i, conn := range c.Network.Connect {
 		ep := conn.to.v
+		if ep.Peer.Name != "" {
+			addName(c, cp, i, ep, self, addrs)
+			continue
+		}
 		dst, ok := resolvePeer(parsed[Peer]{ep.Peer, conn.to.err}, addrs)
+		if a, inStack := addrs[HostPeer]; ep.Peer.Component == HostPeer && inStack && conn.to.err == nil {
+			dst, ok = a.String()+"/32", true // compileUplink: DNAT'd to the uplink's gateway
+		}
 		if !ok {
 			cp.Net.Unresolved = append(cp.Net.Unresolved, "connect "+conn.To)
 			continue
@@ -62,6 +69,7 @@ func compileComponentNet(c *Component, cp *plan.Component, addrs map[string]neti
 		why := fmt.Sprintf("%s network.connect[%d] %s", c.pos.at(fmt.Sprintf("network.connect[%d].to", i)), i, conn.To)
 		fw.Flows = append(fw.Flows, flow("egress", self, dst, ep.Ports, why))
 	}
+	compileResolver(cp, &fw, self, addrs)
 	sortFlows(fw.Flows)
 	cp.Net.Firewall = fw
 	for name, a := range hosts {
@@ -171,6 +179,11 @@ func compileStackFirewall(p *plan.Plan, s *Stack, addrs map[string]netip.Addr) {
 	for k, pf := range callees {
 		p.Components[k].Net.Firewall.Flows = pf.flows
 		sortFlows(pf.flows)
+	}
+	for _, c := range p.Components {
+		if len(c.Net.Names) > 0 {
+			fw.Chains[0].NamesSet = NamesSet
+		}
 	}
 	sortFlows(fw.Flows)
 	p.Network.Firewall = fw

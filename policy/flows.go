@@ -30,6 +30,9 @@ func validateStack(s *Stack, idx *flowIndex, errs *ErrorList) {
 	}
 	names := map[string]*Component{}
 	for _, c := range s.Members {
+		if c.Name == HostPeer {
+			errs.Add(c.pos.at("name"), "name", "%q names the host in flows; choose another component name", c.Name)
+		}
 		if prev, dup := names[c.Name]; dup && c.Name != "" {
 			errs.Add(c.pos.at("name"), "name", "component name %q is already used by %s", c.Name, prev.pos.at("name"))
 		}
@@ -178,7 +181,7 @@ func validateFlows(s *Stack, idx *flowIndex, errs *ErrorList) {
 		for i, conn := range c.Network.Connect {
 			field := fmt.Sprintf("network.connect[%d].to", i)
 			ep, err := conn.to.v, conn.to.err
-			if err != nil || inStack(c, field, ep.Peer) || ep.Peer.Component == "" {
+			if err != nil || inStack(c, field, ep.Peer) || ep.Peer.Component == "" || ep.Peer.Component == HostPeer {
 				continue
 			}
 			callee, ok := byName[ep.Peer.Component]

@@ -60,7 +60,7 @@ func firstOverlaps(entries []span) []int {
 	looks := make([][]peerGroup, len(entries))
 	for i, e := range entries {
 		if !e.peer.Prefix.IsValid() {
-			g := peerGroup{component: e.peer.Component}
+			g := peerGroup{component: e.peer.Component + "\x00" + e.peer.Name} // a component, or a DNS name
 			puts[i], looks[i] = []peerGroup{g}, []peerGroup{g}
 			continue
 		}
@@ -132,7 +132,7 @@ func peersMeet(a, b Peer) bool {
 		return false
 	}
 	if !a.Prefix.IsValid() {
-		return a.Component == b.Component
+		return a.Component == b.Component && a.Name == b.Name
 	}
 	return a.Prefix.Overlaps(b.Prefix)
 }

@@ -68,11 +68,17 @@ func parsePort(s string) (uint16, error) {
 type Peer struct {
 	Component string
 	Prefix    netip.Prefix
+	// Name is a DNS name outside the stack (connect only): the stack's resolver answers
+	// it and lets its addresses through for their TTL (policy/names.go).
+	Name string
 }
 
 func (p Peer) String() string {
 	if p.Component != "" {
 		return p.Component
+	}
+	if p.Name != "" {
+		return p.Name
 	}
 	if p.Prefix.IsSingleIP() {
 		return p.Prefix.Addr().String()
@@ -134,6 +140,9 @@ func ParseEndpoint(s string) (Endpoint, error) {
 		return Endpoint{}, fmt.Errorf("IPv6 hosts go in brackets (e.g. [::1]:53/udp), found %q", s)
 	}
 	peer, err := ParsePeer(host)
+	if isDNSName(host) {
+		peer, err = Peer{Name: host}, nil
+	}
 	if err != nil {
 		return Endpoint{}, err
 	}

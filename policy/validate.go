@@ -296,7 +296,7 @@ func (v *validator) peer(field, raw string, pp parsed[Peer]) (Peer, bool) {
 	switch {
 	case err != nil:
 		v.add(field, "%v", err)
-	case p.Component == "" && !p.Prefix.Addr().Is4():
+	case p.Component == "" && p.Name == "" && !p.Prefix.Addr().Is4():
 		v.add(field, "IPv6 peers are not supported yet; expected an IPv4 address or CIDR, found %q", raw)
 	default:
 		return p, true

@@ -39,6 +39,8 @@ type initConfig struct {
 	// Hosts is the content of the component's /etc/hosts, or "" to leave /etc/hosts as
 	// the mounts make it.
 	Hosts string `json:"hosts,omitempty"`
+	// Resolv is the content of the component's /etc/resolv.conf, or "" to leave it.
+	Resolv string `json:"resolv,omitempty"`
 	// TraceOrigin, when not 0, turns on the init stage's step timing (internal/trace)
 	// with the supervisor's clock origin; TraceStarted is when the supervisor began
 	// starting the init stage.

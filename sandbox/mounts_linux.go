@@ -29,10 +29,10 @@ func setupRootfs(cfg *initConfig) error {
 	if err != nil {
 		return err
 	}
-	var hosts *os.File
+	var hosts, resolv *os.File
 	if cfg.Hosts != "" {
 		var err error
-		if hosts, err = stageHosts(cfg.Root, cfg.Hosts); err != nil {
+		if hosts, resolv, err = stageHosts(cfg.Root, cfg.Hosts, cfg.Resolv); err != nil {
 			return fmt.Errorf("/etc/hosts: %w", err)
 		}
 	}
@@ -59,6 +59,11 @@ func setupRootfs(cfg *initConfig) error {
 	if hosts != nil {
 		if err := mountHosts(hosts, filepath.Join(cfg.Root, "etc/hosts"), c.Process.Rootfs != ""); err != nil {
 			return fmt.Errorf("/etc/hosts: %w", err)
+		}
+	}
+	if resolv != nil {
+		if err := mountHosts(resolv, filepath.Join(cfg.Root, "etc/resolv.conf"), c.Process.Rootfs != ""); err != nil {
+			return fmt.Errorf("/etc/resolv.conf: %w", err)
 		}
 	}
 	// Read-only binds are remounted once everything beneath them exists.
@@ -236,23 +241,32 @@ func pivotRoot(root string) error {
 // and returns an O_PATH descriptor of the file. The new root is then mounted over the
 // tmpfs and hides it; the file stays reachable through the descriptor, and the mount
 // stays in this mount namespace, as bind mounts require. Nothing is written to the host.
-func stageHosts(root, content string) (*os.File, error) {
+// A resolv.conf, when given, is staged beside it the same way.
+func stageHosts(root, content, resolvConf string) (hosts, resolv *os.File, err error) {
 	if err := unix.Mount("tmpfs", root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=64k,mode=0755"); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	path := filepath.Join(root, "hosts")
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		return nil, err
+	stage := func(name, content string) (*os.File, error) {
+		path := filepath.Join(root, name)
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			return nil, err
+		}
+		fd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, err
+		}
+		return os.NewFile(uintptr(fd), path), nil
 	}
-	fd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
+	if hosts, err = stage("hosts", content); err != nil || resolvConf == "" {
+		return hosts, nil, err
 	}
-	return os.NewFile(uintptr(fd), path), nil
+	resolv, err = stage("resolv.conf", resolvConf)
+	return hosts, resolv, err
 }
 
 // mountHosts binds the staged file read-only over target, creating target in the tmpfs
 // root when the mounts left none. A rootfs directory is the user's: it must have one.
+// It mounts a staged resolv.conf the same way.
 func mountHosts(staged *os.File, target string, inRootfs bool) error {
 	defer staged.Close()
 	if _, err := os.Stat(target); errors.Is(err, os.ErrNotExist) {

@@ -30,6 +30,9 @@ type Options struct {
 	// Hosts, when set, becomes the component's /etc/hosts (read-only): a stack's
 	// component sees the names of the peers it may reach.
 	Hosts string
+	// Resolv, when set, becomes the component's /etc/resolv.conf (read-only): a stack's
+	// component with declared names asks the stack's resolver.
+	Resolv string
 	// Attach runs after Start and before the component's first instruction: a stack
 	// wires the component's network namespace to its bridge here.
 	Attach func(s *Sandbox) error
@@ -202,7 +205,7 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 	trace.Done("parent", "idmap", t)
 	t = trace.Now()
 	cfg := initConfig{Component: forInit(c), Root: root, Rootless: rootless,
-		SkipFirewall: opts.skipFirewall || byParent, Hosts: opts.Hosts,
+		SkipFirewall: opts.skipFirewall || byParent, Hosts: opts.Hosts, Resolv: opts.Resolv,
 		TraceOrigin: trace.Origin(), TraceStarted: started, SubIDs: sub != nil}
 	if opts.rlimitFallback {
 		cfg.FallbackRlimits = rlimitFallback(c.Cgroup)

@@ -169,6 +169,7 @@ func (c *component) once() (int, error) {
 		Stdout:     c.log.writer("stdout"),
 		Stderr:     c.log.writer("stderr"),
 		Hosts:      hostsFile(c.plan),
+		Resolv:     resolvConf(c.plan, c.sup.plan.Network.BridgeAddress),
 		Freezer:    true,
 		CgroupName: c.sup.plan.Name + "." + c.plan.Name,
 		Stack:      c.sup.plan.Name,

@@ -31,6 +31,9 @@ func (s *Supervisor) waitReady(ctx context.Context) error {
 		if s.bridge == nil {
 			break // a single component, which publishes nothing
 		}
+		if pub.Proto != "tcp" {
+			continue // nothing to connect to: a udp port is ready when its component runs
+		}
 		if err := s.waitForwards(ctx, pub); err != nil {
 			return err
 		}

@@ -9,12 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"github.com/confine-sandbox/confine/audit"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -66,7 +64,10 @@ type Supervisor struct {
 	claim  *Claim
 	skip   map[string]bool
 	bridge *netfilter.Bridge
-	events *bus
+	// uplink is the stack's way out (uplink.go), nil without one.
+	uplink      *netfilter.Uplink
+	uplinkDrops *netfilter.LogReader
+	events      *bus
 	// attribute names what decided each denial.
 	attribute *audit.Attributor
 	// kernel reads the kernel's seccomp and Landlock denials; nil when it could not.
@@ -86,6 +87,8 @@ type Supervisor struct {
 	cancel    context.CancelFunc
 	runners   sync.WaitGroup
 	listeners []net.Listener
+	dialer    *netfilter.Dialer // the loopback proxy's sockets, made in the bridge namespace
+	resolver  *resolver         // the stack's DNS resolver (resolver.go), nil without names
 	api       *apiServer
 	downOnce  sync.Once
 	closing   atomic.Bool   // set first thing in Down: no start after it
@@ -169,6 +172,9 @@ func Up(ctx context.Context, p *plan.Plan, opts Options) (_ *Supervisor, err err
 		if s.bridge, err = netfilter.CreateBridge(p.Name, p.Network); err != nil {
 			return s, err
 		}
+		if err := s.openUplink(opts.Warn); err != nil {
+			return s, err
+		}
 	}
 	for i := range p.Components {
 		c := &p.Components[i]
@@ -196,6 +202,9 @@ func Up(ctx context.Context, p *plan.Plan, opts Options) (_ *Supervisor, err err
 	for _, c := range s.comps {
 		s.runners.Add(1)
 		go func() { defer s.runners.Done(); c.run(s.ctx) }()
+	}
+	if err := s.startResolver(); err != nil {
+		return s, err
 	}
 	if s.api, err = serveAPI(s, SocketPath(p.Name)); err != nil {
 		return s, err
@@ -297,6 +306,12 @@ func (s *Supervisor) Down(grace time.Duration) {
 		for _, l := range s.listeners {
 			l.Close()
 		}
+		if s.dialer != nil {
+			s.dialer.Close()
+		}
+		if s.resolver != nil {
+			s.resolver.close()
+		}
 		var wg sync.WaitGroup
 		for _, c := range s.comps {
 			wg.Add(1)
@@ -316,6 +331,7 @@ func (s *Supervisor) Down(grace time.Duration) {
 		if s.api != nil {
 			s.api.close()
 		}
+		s.closeUplink()
 		if s.bridge != nil {
 			s.bridge.Remove()
 		}
@@ -401,56 +417,6 @@ func (s *Supervisor) forwardDrops(component string, r *netfilter.LogReader) {
 	}
 }
 
-// publish listens on each published host address and forwards every connection to the
-// component from inside the stack's namespace, where the bridge address is the "host"
-// a listen.from names: the callee's firewall decides, as for any other caller.
-func (s *Supervisor) publish() error {
-	for _, pub := range s.plan.Network.Published {
-		if pub.Proto != "tcp" {
-			return fmt.Errorf("publish %s:%d/%s: only tcp ports can be published", pub.HostAddress, pub.HostPort, pub.Proto)
-		}
-		l, err := net.Listen("tcp", net.JoinHostPort(pub.HostAddress, strconv.Itoa(int(pub.HostPort))))
-		if err != nil {
-			return fmt.Errorf("publish: %w", err)
-		}
-		s.listeners = append(s.listeners, l)
-		target := net.JoinHostPort(pub.Address, strconv.Itoa(int(pub.Port)))
-		go s.forward(l, target)
-	}
-	return nil
-}
-
-// maxForwards bounds the connections a published port carries at once: each dial holds
-// an OS thread in the stack's namespace, and too many threads would end the supervisor.
-const maxForwards = 256
-
-func (s *Supervisor) forward(l net.Listener, target string) {
-	slots := make(chan struct{}, maxForwards)
-	for {
-		in, err := l.Accept()
-		if err != nil {
-			return
-		}
-		select {
-		case slots <- struct{}{}:
-		default:
-			in.Close() // full: refuse rather than queue
-			continue
-		}
-		go func() {
-			defer func() { <-slots }()
-			defer in.Close()
-			out, err := netfilter.DialFrom(s.bridge.NSPath, "tcp4", target, 5*time.Second)
-			if err != nil {
-				return
-			}
-			defer out.Close()
-			go func() { io.Copy(out, in); out.(*net.TCPConn).CloseWrite() }()
-			io.Copy(in, out)
-		}()
-	}
-}
-
 // hostsFile is the component's /etc/hosts: itself and the peers it may reach, nothing
 // else. A single component keeps the view its mounts give it.
 func hostsFile(c *plan.Component) string {
@@ -494,6 +460,9 @@ func selfStarted() string {
 // back if the killed supervisor was its last holder.
 func Cleanup(name string) error {
 	var errs []error
+	if err := netfilter.SweepUplinks(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := netfilter.RemoveBridge(name); err != nil {
 		errs = append(errs, err)
 	}

@@ -3,6 +3,11 @@
 //	connrate -serve ADDR                  accept connections, write one line, close
 //	connrate -dial ADDR [-d 3s] [-c 4]    open, read to EOF and close connections for -d
 //	                                      with -c workers; print "RATE FAILURES"
+//	connrate -sink ADDR                   accept connections and read them to EOF (with
+//	                                      -serve, both at once)
+//	connrate -send ADDR [-d 3s]           write to one connection for -d; print "GBIT/S"
+//	                                      (after -dial's line, when both are given)
+//	-after D                              wait D first
 //
 // The server closes first, so TIME_WAIT stays on the server's side and the client does
 // not run out of ports. Multipath TCP is off on both sides: a benchmark of the firewall
@@ -28,7 +33,22 @@ func main() {
 	dur := flag.Duration("d", 3*time.Second, "how long to connect for")
 	workers := flag.Int("c", 4, "concurrent connections")
 	timeout := flag.Duration("timeout", time.Second, "per-connection timeout")
+	sink := flag.String("sink", "", "listen on this address and read every connection to EOF")
+	send := flag.String("send", "", "write to this address for -d and report the throughput")
+	after := flag.Duration("after", 0, "wait this long before dialing (for the caller to tune the namespaces)")
 	flag.Parse()
+	time.Sleep(*after)
+	if *sink != "" {
+		go func() {
+			if err := runSink(*sink); err != nil {
+				fmt.Fprintln(os.Stderr, "connrate:", err)
+				os.Exit(1)
+			}
+		}()
+		if *serve == "" {
+			select {}
+		}
+	}
 	switch {
 	case *serve != "":
 		if err := runServer(*serve); err != nil {
@@ -44,6 +64,11 @@ func main() {
 		if ok == 0 {
 			os.Exit(1)
 		}
+		if *send != "" {
+			sendFor(*send, *dur)
+		}
+	case *send != "":
+		sendFor(*send, *dur)
 	default:
 		flag.Usage()
 		os.Exit(2)
@@ -111,4 +136,44 @@ func one(d *net.Dialer, addr string, timeout time.Duration) error {
 		err = errors.New("empty answer")
 	}
 	return err
+}
+
+func runSink(addr string) error {
+	var lc net.ListenConfig
+	lc.SetMultipathTCP(false)
+	l, err := lc.Listen(context.Background(), "tcp4", addr)
+	if err != nil {
+		return err
+	}
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return err
+		}
+		go func() { io.Copy(io.Discard, c); c.Close() }()
+	}
+}
+
+// sendFor writes to one connection for dur and prints the throughput in Gbit/s.
+func sendFor(addr string, dur time.Duration) {
+	d := net.Dialer{Timeout: time.Second}
+	d.SetMultipathTCP(false)
+	c, err := d.Dial("tcp4", addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "connrate:", err)
+		os.Exit(1)
+	}
+	defer c.Close()
+	buf := make([]byte, 128<<10)
+	var n int64
+	start := time.Now()
+	c.SetWriteDeadline(start.Add(dur))
+	for {
+		k, err := c.Write(buf)
+		n += int64(k)
+		if err != nil {
+			break
+		}
+	}
+	fmt.Printf("%.3f\n", float64(n)*8/time.Since(start).Seconds()/1e9)
 }

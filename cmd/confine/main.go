@@ -80,6 +80,8 @@ Landlock, cgroups and nftables, and runs it under them. Everything not declared 
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version,
+		// Any command run as root removes the uplinks of killed supervisors first.
+		PersistentPreRun: func(cmd *cobra.Command, _ []string) { sweepUplinks(cmd) },
 	}
 	root.AddCommand(newCheck(), newExplain(), newCompile(), newPreflight(), newRun(), newVersion(),
 		newUp(), newDown(), newPs(), newLogs(), newEvents(), newAuditCmd(),

@@ -231,6 +231,8 @@ type ComponentNet struct {
 	Listen []Port      `json:"listen"`
 	// Firewall is the ruleset loaded inside the component's own network namespace.
 	Firewall Firewall `json:"firewall"`
+	// Names are the DNS names it may connect to (plan/uplink.go).
+	Names []NameFlow `json:"names,omitempty"`
 	// Unresolved are declarations naming components, which only a stack resolves: a
 	// component compiled on its own has no such peers.
 	Unresolved []string `json:"unresolved,omitempty"`
@@ -256,6 +258,8 @@ type Network struct {
 	// Firewall filters traffic crossing the bridge between components.
 	Firewall  Firewall  `json:"firewall"`
 	Published []Publish `json:"published,omitempty"`
+	// Uplink is the stack's way out to the host namespace, or nil (plan/uplink.go).
+	Uplink *Uplink `json:"uplink,omitempty"`
 }
 
 // Publish forwards a host address and port to a component's port.
@@ -266,6 +270,11 @@ type Publish struct {
 	Address     string `json:"address"`
 	Port        uint16 `json:"port"`
 	Proto       string `json:"proto"`
+	// Kernel is set for a host address other than loopback: DNAT in the host namespace
+	// through the uplink, the client's address kept (0.0.0.0 means every local
+	// address, and its loopback gets the userspace proxy). Loopback addresses are
+	// served by the proxy alone (never route_localnet: CVE-2020-8558).
+	Kernel bool `json:"kernel,omitempty"`
 }
 
 // Firewall is one nftables table: default-drop chains whose only accepts are set lookups,
@@ -289,6 +298,9 @@ type Chain struct {
 	AcceptLoopback bool `json:"accept_loopback,omitempty"`
 	// FlowsSet is the set this chain looks packets up in.
 	FlowsSet string `json:"flows_set"`
+	// NamesSet, when set, is a second set of the same key, with element timeouts, that
+	// the stack's resolver fills with the answers for declared names.
+	NamesSet string `json:"names_set,omitempty"`
 }
 
 // Flow allows packets from Src to Dst (CIDRs) with Proto and a destination port in

@@ -180,3 +180,27 @@ func TestNetlinkMatchesText(t *testing.T) {
 		}
 	}
 }
+
+// TestNetlinkMatchesTextManyFlows: a table of 10,000 flows (past the 16-bit length of one
+// netlink element list) and a names set loads whole by netlink, as by nft -f.
+func TestNetlinkMatchesTextManyFlows(t *testing.T) {
+	testenv.Require(t, testenv.Root, testenv.IP, testenv.Nftables)
+	fw := plan.Firewall{Family: "inet", Table: "confine_many", LogGroup: 7,
+		Chains: []plan.Chain{{Name: "forward", Hook: "forward", FlowsSet: "flows", NamesSet: "names"}}}
+	for i := 0; i < 10000; i++ {
+		fw.Flows = append(fw.Flows, plan.Flow{Set: "flows", Src: fmt.Sprintf("10.1.%d.%d/32", i/250, 1+i%250),
+			Dst: fmt.Sprintf("198.18.%d.%d/32", i/250, 1+i%250), Proto: "tcp", First: 443, Last: 443})
+	}
+	byText := checkAndLoad(t, fw)
+	ns := netns(t)
+	if err := netfilter.Apply("/run/netns/"+ns, fw); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	byNetlink := nft(t, ns, "list", "ruleset")
+	if byNetlink != byText {
+		t.Errorf("the netlink table differs from nft -f's (%d and %d bytes)", len(byNetlink), len(byText))
+	}
+	if n := strings.Count(byNetlink, "198.18."); n != 10000 {
+		t.Errorf("the kernel holds %d of the 10,000 flows", n)
+	}
+}

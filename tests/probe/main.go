@@ -217,6 +217,10 @@ func run(op, val string) (string, error) {
 		// serve:tcp/PORT or serve:udp/PORT answers "hello from HOSTNAME" in the background.
 		proto, port, _ := strings.Cut(val, "/")
 		return "", serve(proto, port)
+	case "serveaddr":
+		// serveaddr:tcp/PORT or serveaddr:udp/PORT answers "you are CLIENTADDR".
+		proto, port, _ := strings.Cut(val, "/")
+		return "", serveWith(proto, port, func(c net.Addr) []byte { return []byte("you are " + c.String() + "\n") })
 	case "dial":
 		// dial:tcp/HOST:PORT or dial:udp/HOST:PORT reads a server's answer; a second try
 		// covers a peer that is still starting.
@@ -291,6 +295,11 @@ func errnoErr(e syscall.Errno) error {
 func serve(proto, port string) error {
 	host, _ := os.Hostname()
 	answer := []byte("hello from " + host + "\n")
+	return serveWith(proto, port, func(net.Addr) []byte { return answer })
+}
+
+// serveWith serves proto/port, answering each client with reply(its address).
+func serveWith(proto, port string, reply func(client net.Addr) []byte) error {
 	switch proto {
 	case "tcp":
 		l, err := net.Listen("tcp4", ":"+port)
@@ -303,7 +312,7 @@ func serve(proto, port string) error {
 				if err != nil {
 					return
 				}
-				c.Write(answer)
+				c.Write(reply(c.RemoteAddr()))
 				c.Close()
 			}
 		}()
@@ -319,7 +328,7 @@ func serve(proto, port string) error {
 				if err != nil {
 					return
 				}
-				pc.WriteTo(answer, from)
+				pc.WriteTo(reply(from), from)
 			}
 		}()
 	default:

@@ -1,0 +1,103 @@
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/confine-sandbox/confine/netfilter"
+	"github.com/confine-sandbox/confine/policy/plan"
+)
+
+// EventPublishFailed reports a published connection that could not reach its component.
+const EventPublishFailed = "publish.failed"
+
+// maxForwards bounds the connections the loopback proxy carries at once (each holds
+// two sockets and, while splicing, two pipes).
+const maxForwards = 4096
+
+// publish serves the published ports the kernel does not: those on a loopback address,
+// and the loopback of those on 0.0.0.0 (netfilter DNATs the rest, publish_linux.go).
+// Each connection is forwarded from inside the stack's namespace, where the bridge
+// address is the "host" a listen.from names: the callee's firewall decides, as for any
+// other caller.
+func (s *Supervisor) publish() error {
+	for _, pub := range s.plan.Network.Published {
+		listen, ok := proxyAddress(pub)
+		if !ok {
+			continue
+		}
+		if pub.Proto != "tcp" {
+			return fmt.Errorf("publish %s:%d/%s: a loopback address can publish tcp only; publish udp on another address (DNAT in the kernel)", pub.HostAddress, pub.HostPort, pub.Proto)
+		}
+		if s.dialer == nil {
+			d, err := netfilter.NewDialer(s.bridge.NSPath)
+			if err != nil {
+				return fmt.Errorf("publish: %w", err)
+			}
+			s.dialer = d
+		}
+		l, err := net.Listen("tcp4", net.JoinHostPort(listen, strconv.Itoa(int(pub.HostPort))))
+		if err != nil {
+			return fmt.Errorf("publish: %w", err)
+		}
+		s.listeners = append(s.listeners, l)
+		target, err := netip.ParseAddrPort(net.JoinHostPort(pub.Address, strconv.Itoa(int(pub.Port))))
+		if err != nil {
+			return fmt.Errorf("publish: bug: %w", err)
+		}
+		go s.forward(l.(*net.TCPListener), pub, target)
+	}
+	return nil
+}
+
+// proxyAddress is where the userspace proxy listens for pub, if anywhere.
+func proxyAddress(pub plan.Publish) (string, bool) {
+	a, err := netip.ParseAddr(pub.HostAddress)
+	switch {
+	case err != nil:
+		return "", false
+	case !pub.Kernel:
+		return pub.HostAddress, true
+	case a.IsUnspecified() && pub.Proto == "tcp":
+		return "127.0.0.1", true // never route_localnet (CVE-2020-8558)
+	}
+	return "", false
+}
+
+// forward accepts on l and joins each connection to target. The bytes move by splice(2):
+// TCPConn.ReadFrom of another TCPConn splices through a pipe, in the kernel.
+func (s *Supervisor) forward(l *net.TCPListener, pub plan.Publish, target netip.AddrPort) {
+	slots := make(chan struct{}, maxForwards)
+	for {
+		in, err := l.AcceptTCP()
+		if err != nil {
+			return
+		}
+		select {
+		case slots <- struct{}{}:
+		default:
+			in.Close() // full: refuse rather than queue
+			continue
+		}
+		go func() {
+			defer func() { <-slots }()
+			defer in.Close()
+			ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+			out, err := s.dialer.DialTCP(ctx, target)
+			cancel()
+			if err != nil {
+				s.events.emit(pub.Component, EventPublishFailed, map[string]any{
+					"host":   net.JoinHostPort(l.Addr().(*net.TCPAddr).IP.String(), strconv.Itoa(int(pub.HostPort))),
+					"client": in.RemoteAddr().String(), "target": target.String(), "error": err.Error()})
+				return
+			}
+			defer out.Close()
+			go func() { out.ReadFrom(in); out.CloseWrite() }()
+			in.ReadFrom(out)
+		}()
+	}
+}
