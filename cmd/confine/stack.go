@@ -40,12 +40,15 @@ cgroups and the state directory. STACK is the stack file or the stack's name.`,
 			if !alive {
 				return downLeftovers(cmd, name)
 			}
+			_, started := sandbox.ProcStat(pid)
 			c := supervisor.NewClient(name)
 			if err := c.Do("POST", "/v1/down?grace="+url.QueryEscape(grace.String()), nil); err != nil {
 				return err
 			}
 			for deadline := time.Now().Add(grace + 30*time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-				if _, alive := supervisor.Running(name); !alive {
+				// The process itself, not its pid file: the file goes first, with the
+				// state directory, while the supervisor still removes the rest.
+				if _, st := sandbox.ProcStat(pid); st != started || sandbox.Gone(pid) {
 					sweepKernelAudit(cmd)
 					fmt.Fprintf(cmd.OutOrStdout(), "stack %s is down\n", name)
 					return nil
