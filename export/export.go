@@ -37,6 +37,10 @@ type File struct {
 	Data []byte
 	// Dir marks an empty directory to make (an OCI bundle's rootfs without a policy rootfs).
 	Dir bool
+	// Chown gives the file to host ids UID:GID: an empty rootfs belongs to the bundle's
+	// container root, which must create the mount points in it.
+	Chown    bool
+	UID, GID uint32
 }
 
 // Finding is something of the Plan the target cannot express, or expresses only in part.

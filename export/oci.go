@@ -45,7 +45,7 @@ func exportOCI(p *plan.Plan, opt Options) (*Result, error) {
 		}
 		files = append(files, File{Path: name + "/config.json", Data: append(data, '\n')})
 		if spec.Root.Path == "rootfs" {
-			files = append(files, File{Path: name + "/rootfs", Dir: true})
+			files = append(files, File{Path: name + "/rootfs", Dir: true, Chown: true, UID: opt.HostID, GID: opt.HostID})
 		}
 	}
 	return &Result{Files: files, Findings: f.list}, nil
@@ -153,6 +153,9 @@ func ociMounts(c *plan.Component, opt Options, f *findings) []specs.Mount {
 	for _, m := range c.Mounts {
 		if m.Target == "/" {
 			continue
+		}
+		if m.Type == "bind" && strings.HasPrefix(m.Source, "/dev/") && m.Source == m.Target {
+			continue // the runtime supplies the default devices itself (runtime-spec config-linux.md)
 		}
 		om := specs.Mount{Destination: m.Target, Type: m.Type, Source: m.Source, Options: append([]string{}, m.Options...)}
 		switch m.Type {

@@ -128,6 +128,11 @@ func writeExport(dir string, files []export.File) ([]string, error) {
 		} else if err := root.WriteFile(rel, f.Data, 0o644); err != nil {
 			return written, err
 		}
+		if f.Chown {
+			if err := root.Lchown(rel, int(f.UID), int(f.GID)); err != nil {
+				return written, err
+			}
+		}
 		written = append(written, filepath.Join(dir, rel))
 	}
 	return written, nil

@@ -107,6 +107,7 @@ func TestOCIBundleUnderRunc(t *testing.T) {
 	testenv.Require(t, testenv.Root, testenv.Command("runc"))
 	work := t.TempDir()
 	os.Chmod(work, 0o755)
+	os.Chmod(filepath.Dir(work), 0o755) // the mapped ids must reach the bundle
 	var args []string
 	for _, p := range probes {
 		args = append(args, `"`+strings.ReplaceAll(p, "PROBE", probeDir)+`"`)
