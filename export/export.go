@@ -48,7 +48,8 @@ type Finding struct {
 	Target    string `json:"target"`
 	Component string `json:"component,omitempty"`
 	// Mechanism is one of landlock, pids, rlimits, flows, dns, audit, seccomp_args,
-	// seccomp_errno, seccomp_log, image, publish, volumes, ids, capabilities, health, names.
+	// seccomp_errno, seccomp_log, image, publish, volumes, ids, capabilities, health, names,
+	// restart, ports, filesystem.
 	Mechanism string `json:"mechanism"`
 	Message   string `json:"message"`
 }
@@ -143,6 +144,9 @@ func (f *findings) common(c *plan.Component) {
 		f.add(c, "landlock", "Landlock is not applied: %d path rules and the TCP bind/connect ports %s are enforced only by the mounts, the syscall filter and the network rules below", len(c.Landlock.Paths), landlockPorts(c))
 	}
 	f.add(c, "audit", "no confine audit log: denials reach only the kernel's own logs, unattributed to a declaration")
+	if len(c.Net.Unresolved) > 0 {
+		f.add(c, "flows", "declarations naming components resolve only in a stack, and are not exported: %s", strings.Join(c.Net.Unresolved, "; "))
+	}
 }
 
 func landlockPorts(c *plan.Component) string {

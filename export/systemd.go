@@ -45,7 +45,11 @@ func (u *unit) set(key string, values ...string) {
 }
 
 func unitSection(p *plan.Plan, c *plan.Component, idx *peerIndex, u *unit) {
-	u.unit = append(u.unit, fmt.Sprintf("Description=confine %s/%s", p.Name, c.Name))
+	if p.Single {
+		u.unit = append(u.unit, "Description=confine "+c.Name)
+	} else {
+		u.unit = append(u.unit, fmt.Sprintf("Description=confine %s/%s", p.Name, c.Name))
+	}
 	need := map[string]bool{}
 	for _, d := range c.Supervise.DependsOn {
 		need[d] = true
@@ -99,6 +103,9 @@ func serviceSection(c *plan.Component, opt Options, u *unit, f *findings) {
 		u.set("PrivateUsers", "yes") // a user namespace, as confine gives each component
 	}
 	filesystem(c, u)
+	if c.Process.Rootfs == "" {
+		f.add(c, "filesystem", "without a rootfs the unit sees the host's whole file system, read-only under ProtectSystem=strict, not only filesystem.read")
+	}
 	for _, k := range []string{"PrivateTmp", "PrivateDevices", "PrivateIPC", "ProtectKernelTunables", "ProtectKernelModules",
 		"ProtectKernelLogs", "ProtectControlGroups", "ProtectClock", "ProtectHostname", "RestrictNamespaces",
 		"RestrictRealtime", "RestrictSUIDSGID", "LockPersonality", "RemoveIPC"} {
