@@ -201,7 +201,7 @@ func seccompSection(c *plan.Component, u *unit, f *findings) {
 			}
 		default:
 			if r.Errno != s.DefaultErrno {
-				f.add(c, "seccomp_errno", "%s returns errno %d under confine; here it is denied like every other undeclared syscall", strings.Join(r.Syscalls, " "), r.Errno)
+				f.add(c, "seccomp_errno", "%s returns errno %d under confine; here it is denied like every other undeclared syscall (an allowlist takes no per-syscall errno)%s", strings.Join(r.Syscalls, " "), r.Errno, clone3Note(r))
 			}
 		}
 	}
@@ -217,6 +217,15 @@ func seccompSection(c *plan.Component, u *unit, f *findings) {
 	if s.DefaultAction == "errno" {
 		u.set("SystemCallErrorNumber", errnoName(s.DefaultErrno))
 	} // kill_process: systemd's own default, SIGSYS for the whole process
+}
+
+// clone3Note warns where the errno matters: glibc (>= 2.34) falls back from clone3 to
+// clone on ENOSYS only, so EPERM fails thread creation.
+func clone3Note(r plan.SeccompRule) string {
+	if slices.Contains(r.Syscalls, "clone3") && r.Errno == 38 {
+		return "; glibc falls back from clone3 to clone only on ENOSYS, so threaded programs may fail to start threads"
+	}
+	return ""
 }
 
 func argText(args []plan.SeccompArg) string {
