@@ -220,3 +220,34 @@ func hasFinding(r *Result, mech string) bool {
 	}
 	return false
 }
+
+// TestServicesPerPort: a Service per listened port, the first named after the component;
+// a range gets none, and says so.
+func TestServicesPerPort(t *testing.T) {
+	p := loadPlan(t, "shop.plan.json")
+	db := &p.Components[2]
+	db.Net.Listen = append(db.Net.Listen, plan.Port{Proto: "udp", First: 5433, Last: 5433}, plan.Port{Proto: "tcp", First: 6000, Last: 6001})
+	r, err := Export(p, "k8s", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := string(r.Files[len(r.Files)-1].Data)
+	for _, name := range []string{"name: shop-db\n", "name: shop-db-5433-udp\n"} {
+		if !strings.Contains(data, name) {
+			t.Errorf("no Service %q", name)
+		}
+	}
+	if strings.Contains(data, "name: shop-db-6000") || !hasFinding(r, "ports") {
+		t.Errorf("the range 6000-6001 got a Service or no finding")
+	}
+}
+
+// TestK8sNameTooLong: a name Kubernetes cannot take is an error, not a broken manifest.
+func TestK8sNameTooLong(t *testing.T) {
+	p := loadPlan(t, "shop.plan.json")
+	p.Name = strings.Repeat("s", 32)
+	p.Components[0].Name = strings.Repeat("c", 32)
+	if _, err := Export(p, "k8s", Options{}); err == nil || !strings.Contains(err.Error(), "cannot name a Kubernetes") {
+		t.Fatalf("err %v", err)
+	}
+}
