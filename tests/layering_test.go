@@ -13,7 +13,7 @@ const module = "github.com/confine-sandbox/confine"
 // TestApplySideReadsOnlyThePlan holds the pipeline's seam: what runs after compile
 // imports policy/plan, never policy, so nothing there can re-read the YAML.
 func TestApplySideReadsOnlyThePlan(t *testing.T) {
-	for _, pkg := range []string{"netfilter", "explain", "sandbox", "host", "audit"} {
+	for _, pkg := range []string{"netfilter", "explain", "sandbox", "host", "audit", "export"} {
 		out, err := exec.Command("go", "list", "-deps", module+"/"+pkg).Output()
 		if err != nil {
 			t.Fatalf("go list %s: %v", pkg, err)

@@ -90,7 +90,7 @@ Landlock, cgroups and nftables, and runs it under them. Everything not declared 
 		newAction("restart", "Stop and start components"),
 		newAction("pause", "Freeze components (cgroup freezer)"),
 		newAction("unpause", "Thaw paused components"))
-	root.AddCommand(newPull(), newImages(), newImageCmd(), newLoad())
+	root.AddCommand(newPull(), newImages(), newImageCmd(), newLoad(), newExport())
 	addStoreFlag(root)
 	return root
 }

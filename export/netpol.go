@@ -1,0 +1,141 @@
+package export
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/confine-sandbox/confine/policy/plan"
+)
+
+// peerIndex names the components behind the Plan's flow addresses.
+type peerIndex struct {
+	byAddr map[string]string // "10.88.0.3/32" → component
+	bridge string            // the stack bridge: published traffic comes from it
+}
+
+func newPeerIndex(p *plan.Plan) *peerIndex {
+	idx := &peerIndex{byAddr: map[string]string{}}
+	for _, c := range p.Components {
+		if c.Net.Address != "" {
+			idx.byAddr[c.Net.Address+"/32"] = c.Name
+		}
+	}
+	if p.Network.BridgeAddress != "" {
+		idx.bridge = p.Network.BridgeAddress + "/32"
+	}
+	return idx
+}
+
+// flowSets names the sets of a component's ingress (input hook) and egress (output) flows.
+func flowSets(fw plan.Firewall) (in, out string) {
+	for _, ch := range fw.Chains {
+		switch ch.Hook {
+		case "input":
+			in = ch.FlowsSet
+		case "output":
+			out = ch.FlowsSet
+		}
+	}
+	return in, out
+}
+
+// KubeDNS selects the cluster DNS pods that components calling peers by name may reach.
+var (
+	KubeDNSNamespace = map[string]string{"kubernetes.io/metadata.name": "kube-system"}
+	KubeDNSPods      = map[string]string{"k8s-app": "kube-dns"}
+)
+
+// componentNetpol is one component's two-sided flows: ingress from its callers' pods on
+// the declared ports, egress to its callees' pods and to ipBlocks outside, DNS when it
+// calls by name. policyTypes are always written: an engine reading the file (not the API
+// server, which defaults them) may otherwise take the policy for ingress only, or panic.
+func componentNetpol(p *plan.Plan, c *plan.Component, name string, idx *peerIndex, f *findings) *networkingv1.NetworkPolicy {
+	inSet, outSet := flowSets(c.Net.Firewall)
+	np := &networkingv1.NetworkPolicy{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: podLabels(p, c.Name)},
+		Spec: networkingv1.NetworkPolicySpec{
+			PodSelector: metav1.LabelSelector{MatchLabels: podLabels(p, c.Name)},
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress},
+		},
+	}
+	for _, fl := range c.Net.Firewall.Flows {
+		switch fl.Set {
+		case inSet:
+			if peer, ok := netpolPeer(p, c, fl.Src, fl, idx, f); ok {
+				np.Spec.Ingress = append(np.Spec.Ingress, networkingv1.NetworkPolicyIngressRule{From: []networkingv1.NetworkPolicyPeer{peer}, Ports: netpolPorts(fl.Proto, fl.First, fl.Last)})
+			}
+		case outSet:
+			if peer, ok := netpolPeer(p, c, fl.Dst, fl, idx, f); ok {
+				np.Spec.Egress = append(np.Spec.Egress, networkingv1.NetworkPolicyEgressRule{To: []networkingv1.NetworkPolicyPeer{peer}, Ports: netpolPorts(fl.Proto, fl.First, fl.Last)})
+			}
+		}
+	}
+	if len(c.Net.Hosts) > 0 {
+		// Both protocols: NodeLocal DNSCache and large answers use TCP 53
+		// (zero-to-jupyterhub-k8s#3179).
+		np.Spec.Egress = append(np.Spec.Egress, networkingv1.NetworkPolicyEgressRule{
+			To: []networkingv1.NetworkPolicyPeer{{
+				NamespaceSelector: &metav1.LabelSelector{MatchLabels: KubeDNSNamespace},
+				PodSelector:       &metav1.LabelSelector{MatchLabels: KubeDNSPods},
+			}},
+			Ports: append(netpolPorts("udp", 53, 53), netpolPorts("tcp", 53, 53)...),
+		})
+		var names []string
+		for _, h := range c.Net.Hosts {
+			names = append(names, fmt.Sprintf("%s (Service %s-%s)", h.Name, p.Name, h.Name))
+		}
+		f.add(c, "names", "calls %s: under confine these names come from /etc/hosts; in the cluster they resolve through kube-dns, to which egress on port 53 is allowed", strings.Join(names, ", "))
+	}
+	return np
+}
+
+// netpolPeer is the pods or addresses at addr; false when NetworkPolicy has no equivalent.
+func netpolPeer(p *plan.Plan, c *plan.Component, addr string, fl plan.Flow, idx *peerIndex, f *findings) (networkingv1.NetworkPolicyPeer, bool) {
+	if name, ok := idx.byAddr[addr]; ok {
+		return networkingv1.NetworkPolicyPeer{PodSelector: &metav1.LabelSelector{MatchLabels: podLabels(p, name)}}, true
+	}
+	if addr == idx.bridge {
+		f.add(c, "publish", "%s: a port published on the host has no NetworkPolicy equivalent; expose the Service (NodePort, LoadBalancer, Ingress) and admit that path in a policy of your own", fl.Why)
+		return networkingv1.NetworkPolicyPeer{}, false
+	}
+	return networkingv1.NetworkPolicyPeer{IPBlock: &networkingv1.IPBlock{CIDR: addr}}, true
+}
+
+func netpolPorts(proto string, first, last uint16) []networkingv1.NetworkPolicyPort {
+	pr := k8sProto(proto)
+	port := intstr.FromInt32(int32(first))
+	np := networkingv1.NetworkPolicyPort{Protocol: &pr, Port: &port}
+	if last != first {
+		end := int32(last)
+		np.EndPort = &end
+	}
+	return []networkingv1.NetworkPolicyPort{np}
+}
+
+// defaultDeny selects every pod of the stack with no rule: what no policy allows is denied.
+func defaultDeny(p *plan.Plan) *networkingv1.NetworkPolicy {
+	return &networkingv1.NetworkPolicy{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
+		ObjectMeta: metav1.ObjectMeta{Name: p.Name + "-default-deny", Labels: map[string]string{LabelStack: p.Name}},
+		Spec: networkingv1.NetworkPolicySpec{
+			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{LabelStack: p.Name}},
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress},
+		},
+	}
+}
+
+// sortedKeys is a map's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
