@@ -251,3 +251,38 @@ func TestK8sNameTooLong(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+// TestNameEgressIsAFinding: egress by DNS name, which neither core NetworkPolicy nor
+// IPAddressAllow= can say, is a finding in both, and the pod may still reach kube-dns.
+func TestNameEgressIsAFinding(t *testing.T) {
+	for _, format := range []string{"k8s", "systemd"} {
+		p := loadPlan(t, "shop.plan.json")
+		api := component(p, "api")
+		api.Net.Names = []plan.NameFlow{{Name: "api.vendor.example", Proto: "tcp", First: 443, Last: 443}}
+		api.Net.Hosts = nil
+		r, err := Export(p, format, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !hasFinding(r, "dns_egress") {
+			t.Errorf("%s: no dns_egress finding for a name-based connect", format)
+		}
+		if format != "k8s" {
+			continue
+		}
+		dns := false
+		for _, np := range decodeStrict(t, r.Files[len(r.Files)-1].Data) {
+			if np.Name != "shop-api" {
+				continue
+			}
+			for _, e := range np.Spec.Egress {
+				for _, to := range e.To {
+					dns = dns || to.PodSelector != nil && to.PodSelector.MatchLabels["k8s-app"] == "kube-dns"
+				}
+			}
+		}
+		if !dns {
+			t.Errorf("k8s: shop-api calls by name and has no egress to kube-dns")
+		}
+	}
+}

@@ -2,6 +2,7 @@ package export
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -76,7 +77,10 @@ func componentNetpol(p *plan.Plan, c *plan.Component, name string, idx *peerInde
 			}
 		}
 	}
-	if len(c.Net.Hosts) > 0 {
+	if len(c.Net.Names) > 0 {
+		f.add(c, "dns_egress", "connects to %s by DNS name; core NetworkPolicy has no name-based egress, so these connections are denied in the cluster: allow their addresses with an ipBlock of your own, or use a CNI policy with FQDN rules", nameList(c.Net.Names))
+	}
+	if len(c.Net.Hosts) > 0 || len(c.Net.Names) > 0 {
 		// Both protocols: NodeLocal DNSCache and large answers use TCP 53
 		// (zero-to-jupyterhub-k8s#3179).
 		np.Spec.Egress = append(np.Spec.Egress, networkingv1.NetworkPolicyEgressRule{
@@ -86,6 +90,8 @@ func componentNetpol(p *plan.Plan, c *plan.Component, name string, idx *peerInde
 			}},
 			Ports: append(netpolPorts("udp", 53, 53), netpolPorts("tcp", 53, 53)...),
 		})
+	}
+	if len(c.Net.Hosts) > 0 {
 		var names []string
 		for _, h := range c.Net.Hosts {
 			names = append(names, fmt.Sprintf("%s (Service %s-%s)", h.Name, p.Name, h.Name))
@@ -138,4 +144,14 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// nameList is the DNS names of a component's egress, each once, in order.
+func nameList(flows []plan.NameFlow) string {
+	var names []string
+	for _, n := range flows {
+		names = append(names, n.Name+":"+plan.PortString(n.Proto, n.First, n.Last))
+	}
+	slices.Sort(names)
+	return strings.Join(slices.Compact(names), ", ")
 }

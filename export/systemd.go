@@ -275,6 +275,9 @@ func networkSection(c *plan.Component, idx *peerIndex, u *unit, f *findings) {
 		slices.Sort(peers)
 		f.add(c, "flows", "pairwise flows: systemd filters addresses, not peers; the stack's flows (%s) become connections over localhost, which every unit of the host may reach", strings.Join(slices.Compact(peers), "; "))
 	}
+	if len(c.Net.Names) > 0 {
+		f.add(c, "dns_egress", "connects to %s by DNS name; IPAddressAllow= takes addresses only, so these connections are denied", nameList(c.Net.Names))
+	}
 	u.set("IPAddressDeny", "any")
 	u.set("IPAddressAllow", allow...)
 	var binds []string
