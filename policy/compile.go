@@ -18,11 +18,12 @@ const (
 )
 
 // Compile validates s and turns it into a Plan. It is pure and deterministic: the same
-// files give byte-identical JSON, on any host; nothing about the host is consulted.
-func Compile(s *Stack) (*plan.Plan, error) {
-	if errs := Validate(s); len(errs) > 0 {
-		return nil, errs
-	}
+// files give byte-identical JSON, on any host; nothing about the host is consulted. A
+// component with run.image needs CompileWith.
+func Compile(s *Stack) (*plan.Plan, error) { return CompileWith(s, nil) }
+
+// compile is Compile of a validated stack whose images are resolved.
+func compile(s *Stack, images map[string]*ImageFacts) (*plan.Plan, error) {
 	p := &plan.Plan{Version: plan.Version, Name: s.Name, Single: s.IsSingle()}
 	addrs, net := assignAddresses(s)
 	effective := map[string]*Component{}
@@ -35,9 +36,22 @@ func Compile(s *Stack) (*plan.Plan, error) {
 	}
 	programs := map[string][]byte{}
 	for _, c := range s.Members {
-		cp, err := compileComponent(effective[c.Name], addrs, programs)
+		eff, img := effective[c.Name], images[c.Name]
+		var defaults []string
+		if img != nil {
+			var errs ErrorList
+			if defaults, errs = withImageDefaults(eff, img); len(errs) > 0 {
+				return nil, errs
+			}
+		}
+		cp, err := compileComponent(eff, addrs, programs)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", c.File, err)
+		}
+		if img != nil {
+			compileImage(eff, cp, img, defaults)
+		} else {
+			compileVolumes(eff, cp)
 		}
 		p.Components = append(p.Components, *cp)
 	}

@@ -102,6 +102,7 @@ func merge(dst, src *Component) {
 		r.Command = src.Run.Command
 	}
 	r.Rootfs = or(src.Run.Rootfs, r.Rootfs)
+	r.Image = or(src.Run.Image, r.Image)
 	r.User = or(src.Run.User, r.User)
 	r.Workdir = or(src.Run.Workdir, r.Workdir)
 	r.Hostname = or(src.Run.Hostname, r.Hostname)
@@ -129,6 +130,12 @@ func merge(dst, src *Component) {
 			f.Idmap = map[string]bool{}
 		}
 		f.Idmap[p] = on
+	}
+	for p, name := range src.Filesystem.Volumes {
+		if f.Volumes == nil {
+			f.Volumes = map[string]string{}
+		}
+		f.Volumes[p] = name
 	}
 	r.Groups = union(r.Groups, src.Run.Groups)
 	dst.Network.Listen = append(dst.Network.Listen, src.Network.Listen...)
