@@ -156,7 +156,6 @@ func compileImage(c *Component, cp *plan.Component, f *ImageFacts, defaults []st
 	cp.Landlock.Paths = append(cp.Landlock.Paths, plan.PathRule{Path: "/", Access: sorted(fsRead),
 		Why: "run.image: the whole image is readable (its root mount is read-only)"})
 	sort.SliceStable(cp.Landlock.Paths, func(i, j int) bool { return cp.Landlock.Paths[i].Path < cp.Landlock.Paths[j].Path })
-	cp.Requires = append(cp.Requires, plan.Requirement{Mechanism: "overlayfs", Why: "run.image: the image's layers under a per-run upper"})
 }
 
 // compileVolumes makes the {path, volume} write entries of a component without an

@@ -30,8 +30,8 @@ type Component struct {
 
 // Run says what to execute and as whom.
 type Run struct {
-	Command  []string          `yaml:"command"`
-	Rootfs   string            `yaml:"rootfs"`
+	Command []string `yaml:"command"`
+	Rootfs  string   `yaml:"rootfs"`
 	// Image is an image reference (NAME[:TAG][@sha256:…], oci:PATH[:TAG],
 	// docker-archive:PATH), instead of Rootfs; compile_image.go.
 	Image    string            `yaml:"image"`

@@ -125,7 +125,8 @@ func (v *validator) run() {
 	}
 	if len(r.Command) == 0 && r.Image == "" {
 		v.add("run.command", "expected a command: a list whose first item is an absolute path")
-	} else if msg := checkPath(r.Command[0]); msg != "" {
+	} else if len(r.Command) > 0 && checkPath(r.Command[0]) != "" {
+		msg := checkPath(r.Command[0])
 		v.add("run.command[0]", "%s", msg)
 	}
 	if r.User != "" {

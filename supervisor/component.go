@@ -193,7 +193,12 @@ func (c *component) once() (int, error) {
 	c.mu.Unlock()
 	// Logged before the launch, so that no denial of the run can come before it.
 	c.sup.events.emit(c.plan.Name, EventPolicy, enforcement(c.plan, c.sup.skip))
-	sb, err := sandbox.Launch(context.Background(), c.plan, opts, c.sup.skip)
+	release, err := PrepareStorage(c.sup.store, c.plan, &opts)
+	var sb *sandbox.Sandbox
+	if err == nil {
+		defer release() // once the run has ended: its upper goes, its volumes stay
+		sb, err = sandbox.Launch(context.Background(), c.plan, opts, c.sup.skip)
+	}
 	now := time.Now().UTC()
 	c.mu.Lock()
 	c.launching = nil

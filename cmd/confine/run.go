@@ -51,7 +51,7 @@ or confine changes.`,
 			if planFile != "" {
 				p, err = readPlan(planFile)
 			} else {
-				p, err = compilePolicy(args[0])
+				p, err = compilePolicyWith(args[0], &storeResolver{pull: true, progress: cmd.ErrOrStderr()})
 				args = args[1:]
 			}
 			if err != nil {
@@ -107,9 +107,13 @@ func runComponent(cmd *cobra.Command, c *plan.Component, stack string, timeout t
 	// The parent-death signal follows the thread that started the child: keep this one.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	sb, err := sandbox.Launch(context.Background(), c, sandbox.Options{
-		Stdin: os.Stdin, Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr(), TTY: tty, Stack: stack,
-	}, skip)
+	opts := sandbox.Options{Stdin: os.Stdin, Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr(), TTY: tty, Stack: stack}
+	release, err := prepareStorage(c, &opts)
+	if err != nil {
+		return 0, &codeError{code: exitEnforcement, msg: "confine: " + err.Error()}
+	}
+	defer release() // after Wait: the run's upper goes, its volumes stay
+	sb, err := sandbox.Launch(context.Background(), c, opts, skip)
 	if err != nil {
 		return 0, &codeError{code: exitEnforcement, msg: "confine: " + err.Error()}
 	}
