@@ -50,6 +50,8 @@ type Status struct {
 	Restarts   int        `json:"restarts"`
 	StartedAt  *time.Time `json:"started_at,omitempty"`
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	// Image is the image the component runs from, REF@DIGEST, or "" (volumes.go).
+	Image string `json:"image,omitempty"`
 }
 
 // component is one supervised component. Its runner goroutine owns the sandbox; API
@@ -91,7 +93,9 @@ func newComponent(s *Supervisor, c *plan.Component, index int, log *logBook) *co
 func (c *component) snapshot() Status {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.status
+	st := c.status
+	st.Image = imageOf(c.plan)
+	return st
 }
 
 func (c *component) nudge() {

@@ -52,3 +52,11 @@ func PrepareStorage(s *image.Store, c *plan.Component, opts *sandbox.Options) (r
 	}
 	return undoAll, nil
 }
+
+// imageOf names a component's pinned image for ps: REF@DIGEST, or "".
+func imageOf(c *plan.Component) string {
+	if c.Image == nil {
+		return ""
+	}
+	return c.Image.Ref + "@" + c.Image.Digest
+}

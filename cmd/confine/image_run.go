@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strings"
 	"syscall"
 
 	"github.com/confine-sandbox/confine/image"
@@ -110,4 +111,12 @@ func planStore(p *plan.Plan) (*image.Store, error) {
 		}
 	}
 	return nil, nil
+}
+
+// shortImage is REF@sha256:HEX cut to 12 digits, for ps.
+func shortImage(s string) string {
+	if i := strings.Index(s, "@sha256:"); i >= 0 && len(s) > i+8+12 {
+		return s[:i+8+12]
+	}
+	return s
 }
