@@ -30,6 +30,11 @@ printf '\n\033[1mThe demo stack, running:\033[0m\n'
 mkdir -p demo/rootfs/etc
 : > demo/rootfs/etc/hosts # the stack's names are mounted over it
 (cd .. && CGO_ENABLED=0 go build -o examples/demo/rootfs/probe ./tests/probe)
+# db runs from an image: built here from the probe (no registry needed), pulled into the store.
+(cd .. && go run ./examples/demo/mkimage examples/demo/rootfs/probe examples/demo/image)
+step pull -q oci:demo/image
+printf '\n\033[1m$ confine explain demo/db.yaml\033[0m   (the image part)\n'
+"$confine" explain demo/db.yaml | sed -n '/Image:/,/private tmpfs/p'
 "$confine" down demo >/dev/null 2>&1 || true
 trap '"$confine" down --grace 1s demo >/dev/null 2>&1 || true' EXIT
 step up -d demo/stack.yaml
@@ -37,7 +42,7 @@ sleep 2 # the probes make their calls
 step ps demo
 for c in web api db; do
 	printf '\n\033[1m%s tried:\033[0m\n' "$c"
-	"$confine" logs demo "$c" | jq -r 'select(.probe | test("^(dial|serve|mount|write)")) |
+	"$confine" logs demo "$c" | jq -r 'select(.probe | test("^(dial|serve|mount|write|cat)")) |
 		if .ok then "  allowed  \(.probe)  \(.out // "")" else "  BLOCKED  \(.probe)  (\(.err))" end'
 done
 printf '\n\033[1m$ nc 127.0.0.1 8088\033[0m   (the published port: host → web, which lists host in listen.from)\n'
@@ -48,6 +53,7 @@ printf '\n\033[1mSeccomp and Landlock denials (from the kernel'"'"'s audit log),
 "$confine" events demo | jq -r 'select(.kind == "denial" and .details.layer != "network") | "  \(.component) \(.details.layer): \(.details.reason)"' | sort -u
 step down --grace 1s demo
 trap - EXIT
+step volume ls   # db's volume outlives down; confine volume rm demo-db removes it
 step audit verify /var/log/confine/demo/audit.log
 printf '\n\033[1m$ confine audit report demo/stack.yaml --log /var/log/confine/demo/audit.log --format md\033[0m   (the summary; --format html draws the diagram)\n'
 "$confine" audit report demo/stack.yaml --log /var/log/confine/demo/audit.log --format md | awk '/^## /{n++} n==1' | head -30
