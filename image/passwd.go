@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -133,7 +134,7 @@ func layerFile(dir, name, xattr string) ([]byte, lookState, error) {
 }
 
 func isWhiteout(fi fs.FileInfo) bool {
-	st, ok := fi.Sys().(*unix.Stat_t)
+	st, ok := fi.Sys().(*syscall.Stat_t)
 	return fi.Mode()&fs.ModeCharDevice != 0 && ok && st.Rdev == 0
 }
 
