@@ -30,11 +30,6 @@ printf '\n\033[1mThe demo stack, running:\033[0m\n'
 mkdir -p demo/rootfs/etc
 : > demo/rootfs/etc/hosts # the stack's names are mounted over it
 (cd .. && CGO_ENABLED=0 go build -o examples/demo/rootfs/probe ./tests/probe)
-# db runs from an image: built here from the probe (no registry needed), pulled into the store.
-(cd .. && go run ./examples/demo/mkimage examples/demo/rootfs/probe examples/demo/image)
-step pull -q oci:demo/image
-printf '\n\033[1m$ confine explain demo/db.yaml\033[0m   (the image part)\n'
-"$confine" explain demo/db.yaml | sed -n '/Image:/,/private tmpfs/p'
 "$confine" down demo >/dev/null 2>&1 || true
 trap '"$confine" down --grace 1s demo >/dev/null 2>&1 || true' EXIT
 step up -d demo/stack.yaml
@@ -53,8 +48,27 @@ printf '\n\033[1mSeccomp and Landlock denials (from the kernel'"'"'s audit log),
 "$confine" events demo | jq -r 'select(.kind == "denial" and .details.layer != "network") | "  \(.component) \(.details.layer): \(.details.reason)"' | sort -u
 step down --grace 1s demo
 trap - EXIT
-step volume ls   # db's volume outlives down; confine volume rm demo-db removes it
 step audit verify /var/log/confine/demo/audit.log
 printf '\n\033[1m$ confine audit report demo/stack.yaml --log /var/log/confine/demo/audit.log --format md\033[0m   (the summary; --format html draws the diagram)\n'
 "$confine" audit report demo/stack.yaml --log /var/log/confine/demo/audit.log --format md | awk '/^## /{n++} n==1' | head -30
+
+printf '\n\033[1mA stack from images:\033[0m\n'
+# The image is built here from the probe (no registry needed); up pulls it into the store.
+(cd .. && go run ./examples/demo/mkimage examples/demo/rootfs/probe examples/demo/image)
+printf '\n\033[1m$ confine explain demo/images/kv.yaml\033[0m   (the image part)\n'
+"$confine" pull -q oci:demo/image >/dev/null
+"$confine" explain demo/images/kv.yaml | sed -n '/Image:/,/private tmpfs/p'
+"$confine" down demoimg >/dev/null 2>&1 || true
+trap '"$confine" down --grace 1s demoimg >/dev/null 2>&1 || true' EXIT
+step up -d demo/images/stack.yaml
+sleep 2
+step ps demoimg
+for c in kv client; do
+	printf '\n\033[1m%s tried:\033[0m\n' "$c"
+	"$confine" logs demoimg "$c" | jq -r 'select(.probe | test("^(dial|serve|write|cat:/var)")) |
+		if .ok then "  allowed  \(.probe)" else "  BLOCKED  \(.probe)  (\(.err))" end'
+done
+step down --grace 1s demoimg
+trap - EXIT
+step volume ls   # kv's volume outlives down (a second make demo finds /var/lib/db/started); confine volume rm demo-kv removes it
 printf '\ndemo: ok\n'
