@@ -356,7 +356,7 @@ func findBestEffort(s *subject) []Finding {
 		case "nftables":
 			f.Detail = "the component's own firewall is skipped: only the stack bridge's firewall filters its traffic"
 		case "cgroups":
-			f.Severity, f.Detail = Medium, "memory, pids and cpu limits are skipped: it can exhaust the host"
+			f.Severity, f.Detail = Medium, "where cgroups cannot be set (without root, or without the controller) only rlimits stand in: RLIMIT_NPROC for pids (per uid inside), RLIMIT_DATA for memory (mapped, not used, memory; not shared memory or tmpfs), nothing for cpu"
 		default:
 			f.Detail = "this mechanism may be skipped"
 		}

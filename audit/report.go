@@ -44,11 +44,13 @@ type Summary struct {
 	// HighestScore is the highest exposure score, HighestComponent whose it is.
 	HighestScore     float64 `json:"highest_score"`
 	HighestComponent string  `json:"highest_component"`
-	// Denials counts the log's denial records; LostRecords its audit.lost records and
+	// Denials counts the log's denials (by details.count) but the expected ones, which
+	// ExpectedDenials counts; LostRecords its audit.lost records and
 	// Lost the records they say were dropped (where they give a count).
-	Denials     int `json:"denials"`
-	LostRecords int `json:"lost_records"`
-	Lost        int `json:"lost"`
+	Denials         int `json:"denials"`
+	ExpectedDenials int `json:"expected_denials"`
+	LostRecords     int `json:"lost_records"`
+	Lost            int `json:"lost"`
 }
 
 // SeverityCounts counts findings by severity.
@@ -127,7 +129,7 @@ func BuildReport(in ReportInput) *Report {
 	r.Summary.Findings = countSeverities(r.Findings)
 	if in.Records != nil {
 		r.Log = summariseLog(in.LogName, in.Records, p)
-		r.Summary.Denials = r.Log.Denials
+		r.Summary.Denials, r.Summary.ExpectedDenials = r.Log.Denials, r.Log.ExpectedDenials
 		r.Summary.LostRecords, r.Summary.Lost = len(r.Log.Lost), r.Log.LostTotal
 	}
 	return r
@@ -174,9 +176,13 @@ type LogSummary struct {
 	LostTotal int          `json:"lost_total"`
 	// Lifecycle is per component, in the stack's order (then any other name the log uses).
 	Lifecycle []Lifecycle `json:"lifecycle"`
-	// Denials counts the denial records; DenialGroups groups them.
-	Denials      int           `json:"denials"`
-	DenialGroups []DenialGroup `json:"denial_groups"`
+	// Denials counts the denials (a record's details.count, 1 without one);
+	// DenialGroups groups them. The expected ones (details.expected: refusals confine's
+	// own profiles make by design, audit.Classify) are counted and grouped apart.
+	Denials         int           `json:"denials"`
+	DenialGroups    []DenialGroup `json:"denial_groups"`
+	ExpectedDenials int           `json:"expected_denials"`
+	ExpectedGroups  []DenialGroup `json:"expected_groups"`
 }
 
 // LostReport is one audit.lost record.
@@ -209,15 +215,19 @@ type Exit struct {
 
 // DenialGroup is the denials of one component with the same layer, what and reason.
 type DenialGroup struct {
-	Component string    `json:"component"`
-	Layer     string    `json:"layer"`
-	What      string    `json:"what"`
-	Reason    string    `json:"reason"`
-	DecidedBy string    `json:"decided_by"`
-	Rule      string    `json:"rule,omitempty"`
-	Count     int       `json:"count"`
-	First     time.Time `json:"first"`
-	Last      time.Time `json:"last"`
+	Component string `json:"component"`
+	Layer     string `json:"layer"`
+	What      string `json:"what"`
+	Reason    string `json:"reason"`
+	DecidedBy string `json:"decided_by"`
+	Rule      string `json:"rule,omitempty"`
+	// NotEnforced is set for denials the kernel only logged (details.enforced false).
+	NotEnforced bool `json:"not_enforced,omitempty"`
+	// Count adds up the records' details.count: a refused connection's retransmissions
+	// count with it.
+	Count int       `json:"count"`
+	First time.Time `json:"first"`
+	Last  time.Time `json:"last"`
 	// Details are the layer's own keys of the first such record (syscall, path, dport, …).
 	Details map[string]any `json:"details,omitempty"`
 }
@@ -225,7 +235,7 @@ type DenialGroup struct {
 // summariseLog reads records in log order.
 func summariseLog(source string, records []Record, p *plan.Plan) *LogSummary {
 	b := logBuilder{l: &LogSummary{Source: source, Records: len(records), Kinds: map[string]int{},
-		Lost: []LostReport{}, Lifecycle: []Lifecycle{}, DenialGroups: []DenialGroup{}},
+		Lost: []LostReport{}, Lifecycle: []Lifecycle{}, DenialGroups: []DenialGroup{}, ExpectedGroups: []DenialGroup{}},
 		life: map[string]*Lifecycle{}, groups: map[groupKey]*DenialGroup{}}
 	for i := range records {
 		b.add(&records[i])
@@ -241,7 +251,10 @@ type logBuilder struct {
 }
 
 // groupKey is what makes two denials one group.
-type groupKey struct{ component, layer, what, reason string }
+type groupKey struct {
+	component, layer, what, reason string
+	expected, notEnforced          bool
+}
 
 func (b *logBuilder) add(rec *Record) {
 	l := b.l
@@ -273,17 +286,26 @@ func (b *logBuilder) add(rec *Record) {
 		lc := b.lifecycle(rec.Component)
 		lc.Exits = append(lc.Exits, e)
 	case KindDenial:
-		l.Denials++
 		d := rec.Details
-		k := groupKey{rec.Component, detailString(d, DetailLayer), detailString(d, DetailWhat), detailString(d, DetailReason)}
+		n := 1
+		if c, ok := detailNumber(d, DetailCount); ok && c > 0 {
+			n = c
+		}
+		k := groupKey{rec.Component, detailString(d, DetailLayer), detailString(d, DetailWhat), detailString(d, DetailReason),
+			d[DetailExpected] == true, d[DetailEnforced] == false}
+		if k.expected {
+			l.ExpectedDenials += n
+		} else {
+			l.Denials += n
+		}
 		g := b.groups[k]
 		if g == nil {
 			g = &DenialGroup{Component: k.component, Layer: k.layer, What: k.what, Reason: k.reason,
-				DecidedBy: detailString(d, DetailDecidedBy), Rule: detailString(d, DetailRule),
+				DecidedBy: detailString(d, DetailDecidedBy), Rule: detailString(d, DetailRule), NotEnforced: k.notEnforced,
 				First: t, Last: t, Details: layerDetails(d)}
 			b.groups[k] = g
 		}
-		g.Count++
+		g.Count += n
 		if t.Before(g.First) {
 			g.First = t
 		}
@@ -319,11 +341,22 @@ func (b *logBuilder) finish(p *plan.Plan) *LogSummary {
 			l.Lifecycle = append(l.Lifecycle, *lc)
 		}
 	}
-	for _, g := range b.groups {
-		l.DenialGroups = append(l.DenialGroups, *g)
+	for k, g := range b.groups {
+		if k.expected {
+			l.ExpectedGroups = append(l.ExpectedGroups, *g)
+		} else {
+			l.DenialGroups = append(l.DenialGroups, *g)
+		}
 	}
-	sort.Slice(l.DenialGroups, func(i, j int) bool {
-		a, b := &l.DenialGroups[i], &l.DenialGroups[j]
+	sortGroups(l.DenialGroups, rank)
+	sortGroups(l.ExpectedGroups, rank)
+	return l
+}
+
+// sortGroups puts components in the stack's order, then each one's most frequent first.
+func sortGroups(groups []DenialGroup, rank map[string]int) {
+	sort.Slice(groups, func(i, j int) bool {
+		a, b := &groups[i], &groups[j]
 		if ai, bi := rank[a.Component], rank[b.Component]; ai != bi {
 			return ai < bi
 		}
@@ -336,9 +369,11 @@ func (b *logBuilder) finish(p *plan.Plan) *LogSummary {
 		if a.What != b.What {
 			return a.What < b.What
 		}
-		return a.Reason < b.Reason
+		if a.Reason != b.Reason {
+			return a.Reason < b.Reason
+		}
+		return !a.NotEnforced && b.NotEnforced
 	})
-	return l
 }
 
 // componentOrder is the stack's components, then any other name in seen, sorted (the
@@ -370,7 +405,7 @@ func layerDetails(d map[string]any) map[string]any {
 	out := map[string]any{}
 	for k, v := range d {
 		switch k {
-		case DetailLayer, DetailWhat, DetailDecidedBy, DetailRule, DetailReason:
+		case DetailLayer, DetailWhat, DetailDecidedBy, DetailRule, DetailReason, DetailCount, DetailExpected, DetailEnforced, "retransmissions":
 		default:
 			out[k] = v
 		}

@@ -40,6 +40,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	p("\nFindings in all: %s.", severityList(r.Summary.Findings))
 	if r.Log != nil {
 		p(" Denials observed: %d.", r.Log.Denials)
+		if r.Log.ExpectedDenials > 0 {
+			p(" Expected denials: %d.", r.Log.ExpectedDenials)
+		}
 	}
 	p("\n\n")
 	r.mdCommunication(p)
@@ -234,16 +237,28 @@ func (r *Report) mdLog(p printer) {
 	p("**Denials**\n\n")
 	if len(l.DenialGroups) == 0 {
 		p("No denials.\n")
-		return
+	} else {
+		denialTableMD(p, l.DenialGroups)
 	}
+	if len(l.ExpectedGroups) > 0 {
+		p("\n**Expected denials** (%d): refusals confine's own profiles make by design, after which the program falls back; listed apart, not hidden.\n\n", l.ExpectedDenials)
+		denialTableMD(p, l.ExpectedGroups)
+	}
+}
+
+func denialTableMD(p printer, groups []DenialGroup) {
 	p("| component | layer | what | count | first – last | decided by | reason |\n| --- | --- | --- | --- | --- | --- | --- |\n")
-	for _, g := range l.DenialGroups {
+	for _, g := range groups {
 		by := mdText(g.DecidedBy)
 		if g.Rule != "" {
 			by += ": " + mdCode(g.Rule)
 		}
+		reason := mdText(g.Reason)
+		if g.NotEnforced {
+			reason += " (not enforced: logged only)"
+		}
 		p("| %s | %s | %s | %d | %s – %s | %s | %s |\n", mdCode(g.Component), mdText(g.Layer), mdCode(g.What), g.Count,
-			g.First.Format("15:04:05Z"), g.Last.Format("15:04:05Z"), by, mdText(g.Reason))
+			g.First.Format("15:04:05Z"), g.Last.Format("15:04:05Z"), by, reason)
 	}
 }
 

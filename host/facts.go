@@ -21,6 +21,10 @@ type Facts struct {
 	SeccompActions []string `json:"seccomp_actions"`
 	// Root reports whether confine runs with uid 0 in the initial user namespace.
 	Root bool `json:"root"`
+	// OwnCgroup is, on a v2 host, this process's cgroup; CgroupDelegated says whether it
+	// is delegated to the process's user (delegation_linux.go).
+	OwnCgroup       string `json:"own_cgroup,omitempty"`
+	CgroupDelegated bool   `json:"cgroup_delegated,omitempty"`
 }
 
 // HasController reports whether the cgroup controller name is usable.

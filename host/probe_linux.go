@@ -21,6 +21,9 @@ func Probe() Facts {
 		f.LandlockABI = abi
 	}
 	f.CgroupMode, f.Controllers = probeCgroups()
+	if f.CgroupMode == "v2" {
+		f.OwnCgroup, f.CgroupDelegated = probeDelegation("/sys/fs/cgroup", "/proc/self/cgroup", os.Geteuid())
+	}
 	if fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_NETFILTER); err == nil {
 		unix.Close(fd)
 		f.Nftables = true

@@ -22,19 +22,12 @@ const (
 // component with run.image needs CompileWith.
 func Compile(s *Stack) (*plan.Plan, error) { return CompileWith(s, nil) }
 
-// compile is Compile of a validated stack whose images are resolved.
-func compile(s *Stack, images map[string]*ImageFacts) (*plan.Plan, error) {
+// compile is Compile of a validated stack, with its members' effective policies and
+// their resolved images.
+func compile(s *Stack, effective map[string]*Component, images map[string]*ImageFacts) (*plan.Plan, error) {
 	p := &plan.Plan{Version: plan.Version, Name: s.Name, Single: s.IsSingle()}
 	addrs, net := assignAddresses(s)
-	effective := map[string]*Component{}
-	for _, c := range s.Members {
-		eff, errs := Effective(c)
-		if len(errs) > 0 {
-			return nil, errs
-		}
-		effective[c.Name] = eff
-	}
-	programs := map[string][]byte{}
+	cache := newSeccompCache()
 	for _, c := range s.Members {
 		eff, img := effective[c.Name], images[c.Name]
 		var defaults []string
@@ -44,7 +37,7 @@ func compile(s *Stack, images map[string]*ImageFacts) (*plan.Plan, error) {
 				return nil, errs
 			}
 		}
-		cp, err := compileComponent(eff, addrs, programs)
+		cp, err := compileComponent(eff, addrs, cache)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", c.File, err)
 		}
@@ -80,10 +73,10 @@ func assignAddresses(s *Stack) (map[string]netip.Addr, plan.Network) {
 	return addrs, n
 }
 
-func compileComponent(c *Component, addrs map[string]netip.Addr, programs map[string][]byte) (*plan.Component, error) {
+func compileComponent(c *Component, addrs map[string]netip.Addr, cache *seccompCache) (*plan.Component, error) {
 	uid, gid := uint32(defaultUID), uint32(defaultGID)
 	if c.Run.User != "" {
-		uid, gid, _ = ParseUser(c.Run.User)
+		uid, gid = c.Run.user.v.uid, c.Run.user.v.gid
 	}
 	cp := &plan.Component{
 		Name:       c.Name,
@@ -112,7 +105,7 @@ func compileComponent(c *Component, addrs map[string]netip.Addr, programs map[st
 	compileCapabilities(c, cp)
 	compileResources(c, cp)
 	compileLandlock(c, cp)
-	if err := compileSeccomp(c, cp, programs); err != nil {
+	if err := compileSeccomp(c, cp, cache); err != nil {
 		return nil, err
 	}
 	compileComponentNet(c, cp, addrs)

@@ -52,11 +52,11 @@ func ImageRef(c *Component) string {
 // CompileWith is Compile for policies that name images: r gives each run.image's facts.
 // Compile is CompileWith without a resolver, which refuses run.image.
 func CompileWith(s *Stack, r ImageResolver) (*plan.Plan, error) {
-	if errs := Validate(s); len(errs) > 0 {
+	errs, effective := validate(s)
+	if len(errs) > 0 {
 		return nil, errs
 	}
 	images := map[string]*ImageFacts{}
-	var errs ErrorList
 	for _, c := range s.Members {
 		if c.Run.Image == "" {
 			continue
@@ -75,7 +75,7 @@ func CompileWith(s *Stack, r ImageResolver) (*plan.Plan, error) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	return compile(s, images)
+	return compile(s, effective, images)
 }
 
 // withImageDefaults fills in what the policy left out from the image's config: the
@@ -111,6 +111,7 @@ func withImageDefaults(c *Component, f *ImageFacts) (defaults []string, errs Err
 	}
 	if r.User == "" && f.User != "" {
 		r.User = fmt.Sprintf("%d:%d", f.UID, f.GID)
+		r.user = parsed[ids]{v: ids{f.UID, f.GID}}
 		defaults = append(defaults, "user")
 	}
 	if r.Workdir == "" && f.WorkingDir != "" {

@@ -44,7 +44,7 @@ func compileLandlock(c *Component, cp *plan.Component) {
 
 	var bind, connect []PortRange
 	for _, l := range c.Network.Listen {
-		if pr, _ := ParsePorts(l.Port); pr.Proto == "tcp" {
+		if pr := l.ports.v; pr.Proto == "tcp" {
 			bind = append(bind, pr)
 			// A component may call its own ports over loopback; Landlock cannot tell
 			// loopback from the bridge, and nftables still filters the bridge.
@@ -52,7 +52,7 @@ func compileLandlock(c *Component, cp *plan.Component) {
 		}
 	}
 	for _, conn := range c.Network.Connect {
-		if ep, _ := ParseEndpoint(conn.To); ep.Ports.Proto == "tcp" {
+		if ep := conn.to.v; ep.Ports.Proto == "tcp" {
 			connect = append(connect, ep.Ports)
 		}
 	}

@@ -35,10 +35,10 @@ func compileComponentNet(c *Component, cp *plan.Component, addrs map[string]neti
 	}
 	hosts := map[string]string{}
 	for i, l := range c.Network.Listen {
-		pr, _ := ParsePorts(l.Port)
+		pr := l.ports.v
 		cp.Net.Listen = append(cp.Net.Listen, plan.Port{Proto: pr.Proto, First: pr.First, Last: pr.Last})
 		for j, from := range l.From {
-			src, ok := resolvePeer(from, addrs)
+			src, ok := resolvePeer(l.from[j], addrs)
 			if !ok {
 				if from != "host" {
 					cp.Net.Unresolved = append(cp.Net.Unresolved, fmt.Sprintf("listen %s from %s", pr, from))
@@ -50,8 +50,8 @@ func compileComponentNet(c *Component, cp *plan.Component, addrs map[string]neti
 		}
 	}
 	for i, conn := range c.Network.Connect {
-		ep, _ := ParseEndpoint(conn.To)
-		dst, ok := resolvePeer(ep.Peer.String(), addrs)
+		ep := conn.to.v
+		dst, ok := resolvePeer(parsed[Peer]{ep.Peer, conn.to.err}, addrs)
 		if !ok {
 			cp.Net.Unresolved = append(cp.Net.Unresolved, "connect "+conn.To)
 			continue
@@ -76,12 +76,12 @@ func compileComponentNet(c *Component, cp *plan.Component, addrs map[string]neti
 
 // resolvePeer turns a peer into a CIDR: a component's address (known only in a stack), an
 // address, or a CIDR. "host" is the bridge side, where published traffic enters.
-func resolvePeer(s string, addrs map[string]netip.Addr) (string, bool) {
-	if s == "host" {
+func resolvePeer(pp parsed[Peer], addrs map[string]netip.Addr) (string, bool) {
+	p := pp.v
+	if p.Component == "host" {
 		return "", false // published traffic: allowed on the bridge, see compileStackFirewall
 	}
-	p, err := ParsePeer(s)
-	if err != nil {
+	if pp.err != nil {
 		return "", false
 	}
 	if p.Component == "" {
@@ -143,45 +143,35 @@ func compileStackFirewall(p *plan.Plan, s *Stack, addrs map[string]netip.Addr) {
 			}
 		}
 	}
+	byName := map[string]int{} // member names are unique (validateStack)
+	for k, c := range p.Components {
+		byName[c.Name] = k
+	}
+	stackFlows := newPublishFlows(fw.Flows)
+	callees := map[int]*publishFlows{}
 	for i, raw := range s.Publish {
-		pub, _ := ParsePublish(raw)
+		pub := s.publish[i].v
 		name := pub.Target.Peer.Component
 		dst := addrs[name].String()
 		why := fmt.Sprintf("%s publish[%d] %s", s.pos.at(fmt.Sprintf("publish[%d]", i)), i, raw)
-		fw.Flows = addFlow(fw.Flows, flow("flows", bridge, dst+"/32", pub.Target.Ports, why))
+		stackFlows.add(flow("flows", bridge, dst+"/32", pub.Target.Ports, why))
 		p.Network.Published = append(p.Network.Published, plan.Publish{
 			HostAddress: pub.Host.Addr().String(), HostPort: pub.Host.Port(),
 			Component: name, Address: dst, Port: pub.Target.Ports.First, Proto: pub.Target.Ports.Proto,
 		})
 		// The callee's own firewall must let the bridge in too.
-		for k := range p.Components {
-			if p.Components[k].Name == name {
-				cf := &p.Components[k].Net.Firewall
-				cf.Flows = addFlow(cf.Flows, flow("ingress", bridge, dst+"/32", pub.Target.Ports, why))
-				sortFlows(cf.Flows)
+		if k, ok := byName[name]; ok {
+			if callees[k] == nil {
+				callees[k] = newPublishFlows(p.Components[k].Net.Firewall.Flows)
 			}
+			callees[k].add(flow("ingress", bridge, dst+"/32", pub.Target.Ports, why))
 		}
+	}
+	fw.Flows = stackFlows.flows
+	for k, pf := range callees {
+		p.Components[k].Net.Firewall.Flows = pf.flows
+		sortFlows(pf.flows)
 	}
 	sortFlows(fw.Flows)
 	p.Network.Firewall = fw
-}
-
-// addFlow appends f unless a flow of the same set already covers it: nftables interval
-// sets refuse overlapping elements (a publish to a port whose listen.from already admits
-// 0.0.0.0/0, or two publishes of one port).
-func addFlow(flows []plan.Flow, f plan.Flow) []plan.Flow {
-	for _, g := range flows {
-		if g.Set == f.Set && g.Proto == f.Proto && g.First <= f.First && f.Last <= g.Last &&
-			prefixCovers(g.Src, f.Src) && prefixCovers(g.Dst, f.Dst) {
-			return flows
-		}
-	}
-	return append(flows, f)
-}
-
-// prefixCovers reports whether CIDR a contains all of CIDR b.
-func prefixCovers(a, b string) bool {
-	pa, err1 := netip.ParsePrefix(a)
-	pb, err2 := netip.ParsePrefix(b)
-	return err1 == nil && err2 == nil && pa.Bits() <= pb.Bits() && pa.Contains(pb.Addr())
 }

@@ -10,7 +10,7 @@ const cpuPeriod = 100000
 func compileResources(c *Component, cp *plan.Component) {
 	r := c.Resources
 	if r.Memory != "" {
-		cp.Cgroup.MemoryMax, _ = ParseSize(r.Memory)
+		cp.Cgroup.MemoryMax = r.memory.v
 	}
 	cp.Cgroup.PidsMax = r.Pids
 	if r.CPU > 0 {

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/confine-sandbox/confine/policy/plan"
@@ -25,32 +26,139 @@ type alt []plan.SeccompArg
 // the same syscall covers, so an unconditional allow of a syscall with argument denies is
 // written as "argument 0 >= 0", which holds for every value; the more specific deny is
 // then matched first. policy/seccomp_test.go runs the programs to hold libseccomp to this.
-func compileSeccomp(c *Component, cp *plan.Component, programs map[string][]byte) error {
+func compileSeccomp(c *Component, cp *plan.Component, cache *seccompCache) error {
 	groups, err := syscallGroups()
 	if err != nil {
 		return err
 	}
-	allowed := map[string][]alt{}
-	errnoOf := map[string]int{}
-	for _, r := range c.Syscalls.Allow {
+	s := plan.Seccomp{DefaultAction: violationActions[or(c.Syscalls.OnViolation, "errno")]}
+	if s.DefaultAction == "errno" {
+		s.DefaultErrno = defaultErrno
+	}
+	if s.Arch, err = seccomp.NativeArch(); err != nil {
+		return err
+	}
+	// Components of a stack mostly share their syscall policy: work out each rule set
+	// and build each program once.
+	key := syscallsKey(c.Syscalls)
+	rules, ok := cache.rules[key]
+	if !ok {
+		rules = seccompRuleSet(c.Syscalls, groups)
+		cache.rules[key] = rules
+	}
+	s.Rules = cloneRules(rules)
+	s.Denies = seccompDenies(c, groups)
+	pkey := s.DefaultAction + "/" + strconv.Itoa(s.DefaultErrno) + "/" + key
+	if s.Program = cache.programs[pkey]; s.Program == nil {
+		if s.Program, err = seccomp.Build(&s); err != nil {
+			return err
+		}
+		cache.programs[pkey] = s.Program
+	}
+	if n := len(s.Program) / 8; n > maxBPFInstructions {
+		return fmt.Errorf("the syscall filter compiles to %d BPF instructions, more than the %d the kernel loads; allow fewer argument conditions", n, maxBPFInstructions)
+	}
+	sum := sha256.Sum256(s.Program)
+	s.ProgramSHA256 = hex.EncodeToString(sum[:])
+	cp.Seccomp = s
+	return nil
+}
+
+// maxBPFInstructions is the kernel's BPF_MAXINSNS: seccomp(2) refuses a longer filter
+// with EINVAL, so a Plan with one could never run. Each argument condition costs about
+// one instruction.
+const maxBPFInstructions = 4096
+
+// seccompCache holds, for one Compile, the rules worked out from each syscalls section
+// (by syscallsKey) and the program built from each.
+type seccompCache struct {
+	rules    map[string][]plan.SeccompRule
+	programs map[string][]byte
+}
+
+func newSeccompCache() *seccompCache {
+	return &seccompCache{rules: map[string][]plan.SeccompRule{}, programs: map[string][]byte{}}
+}
+
+// syscallsKey is what the rules of a syscalls section depend on: its allow and deny
+// rules, names and conditions, in order. Names are validated syscall and group names,
+// so they hold none of the separators.
+func syscallsKey(sc Syscalls) string {
+	var b strings.Builder
+	for _, l := range []struct {
+		kind  string
+		rules []SyscallRule
+	}{{"allow", sc.Allow}, {"deny", sc.Deny}} {
+		for _, r := range l.rules {
+			if r.key == "" { // a rule not loaded from a file
+				r.key = ruleKey(r)
+			}
+			b.WriteString(l.kind + r.key)
+		}
+	}
+	return b.String()
+}
+
+// ruleKey is a syscall rule's part of syscallsKey.
+func ruleKey(r SyscallRule) string {
+	var b strings.Builder
+	for _, n := range r.Names {
+		b.WriteString(" " + n)
+	}
+	if len(r.Args) > 0 {
+		b.WriteString(" if " + altKey(argConds(r.Args)))
+	}
+	b.WriteString(" " + r.Errno + "\n")
+	return b.String()
+}
+
+// cloneRules gives a component its own rule list. The name and argument lists in the
+// rules stay shared between the components with the same rules, as their program is:
+// nothing changes a compiled Plan's rules.
+func cloneRules(rules []plan.SeccompRule) []plan.SeccompRule { return slices.Clone(rules) }
+
+// seccompDenies lists what the denies take away, each with the rule that declares it.
+func seccompDenies(c *Component, groups map[string][]string) []plan.SeccompDeny {
+	denied := map[string]plan.SeccompDeny{}
+	for _, r := range c.Syscalls.Deny {
 		conds := argConds(r.Args)
+		condKey := altKey(conds)
+		for _, written := range r.Names {
+			why := c.origin("syscalls.deny", written+"/"+condKey) // denyKey(written, conds)
+			for _, name := range expandNames([]string{written}, groups) {
+				denied[name+"/"+condKey] = plan.SeccompDeny{Syscall: name, Why: why, Args: len(conds) > 0}
+			}
+		}
+	}
+	var out []plan.SeccompDeny
+	for _, k := range slices.Sorted(maps.Keys(denied)) {
+		out = append(out, denied[k])
+	}
+	return out
+}
+
+// seccompRuleSet works out the rules of a syscalls section.
+func seccompRuleSet(sc Syscalls, groups map[string][]string) []plan.SeccompRule {
+	allowed := map[string]*altSet{}
+	errnoOf := map[string]int{}
+	for _, r := range sc.Allow {
+		conds := argConds(r.Args)
+		key := altKey(conds)
 		for _, name := range expandNames(r.Names, groups) {
-			allowed[name] = addAlt(allowed[name], conds)
+			if allowed[name] == nil {
+				allowed[name] = &altSet{}
+			}
+			allowed[name].add(conds, key)
 		}
 	}
 	// Argument denies, one per syscall and conditions: a profile merged twice repeats
 	// its denies, and a later layer's errno replaces an earlier one's.
 	var denies []plan.SeccompRule
 	denyErrno := map[string]int{}
-	denied := map[string]plan.SeccompDeny{}
-	for _, r := range c.Syscalls.Deny {
+	for _, r := range sc.Deny {
 		conds := argConds(r.Args)
+		condKey := altKey(conds)
 		errno := errnos[or(r.Errno, "EACCES")]
-		for _, written := range r.Names {
-			for _, name := range expandNames([]string{written}, groups) {
-				denied[name+"/"+altKey(conds)] = plan.SeccompDeny{Syscall: name, Why: c.origin("syscalls.deny", denyKey(written, conds)), Args: len(conds) > 0}
-			}
-		}
 		for _, name := range expandNames(r.Names, groups) {
 			if len(conds) == 0 {
 				delete(allowed, name)
@@ -59,7 +167,7 @@ func compileSeccomp(c *Component, cp *plan.Component, programs map[string][]byte
 				}
 				continue
 			}
-			key := name + "/" + altKey(conds)
+			key := name + "/" + condKey
 			if _, seen := denyErrno[key]; !seen {
 				denies = append(denies, plan.SeccompRule{Syscalls: []string{name}, Action: "errno", Args: conds})
 			}
@@ -69,48 +177,19 @@ func compileSeccomp(c *Component, cp *plan.Component, programs map[string][]byte
 	kept := denies[:0]
 	for _, d := range denies {
 		name := d.Syscalls[0]
-		d.Errno = denyErrno[name+"/"+altKey(d.Args)]
+		key := altKey(d.Args)
+		d.Errno = denyErrno[name+"/"+key]
 		// A deny with the very conditions of an allow takes that allow back; a deny of
 		// a syscall no longer allowed adds nothing to the default.
-		alts := slices.DeleteFunc(allowed[name], func(a alt) bool { return altKey(a) == altKey(d.Args) })
-		if len(alts) == 0 {
+		set := allowed[name]
+		if set == nil || set.remove(key) == 0 {
 			delete(allowed, name)
 			continue
 		}
-		// libseccomp 2.5 tries a deny before an allow only when the allow's first compared
-		// argument comes no later than the deny's, so every allow of a syscall with
-		// argument denies compares argument 0, with "arg0 >= 0" if it did not already.
-		for i, a := range alts {
-			if len(a) == 0 || a[0].Index != 0 {
-				alts[i] = append(alt{{Index: 0, Op: "ge", Value: 0}}, a...)
-			}
-		}
-		allowed[name] = alts
+		set.compareArg0()
 		kept = append(kept, d)
 	}
-	s := plan.Seccomp{DefaultAction: violationActions[or(c.Syscalls.OnViolation, "errno")]}
-	if s.DefaultAction == "errno" {
-		s.DefaultErrno = defaultErrno
-	}
-	if s.Arch, err = seccomp.NativeArch(); err != nil {
-		return err
-	}
-	s.Rules = seccompRules(allowed, kept, errnoOf)
-	for _, k := range slices.Sorted(maps.Keys(denied)) {
-		s.Denies = append(s.Denies, denied[k])
-	}
-	// Components of a stack mostly share their syscall policy: build each program once.
-	key := fmt.Sprintf("%s/%d/%v", s.DefaultAction, s.DefaultErrno, s.Rules)
-	if s.Program = programs[key]; s.Program == nil {
-		if s.Program, err = seccomp.Build(&s); err != nil {
-			return err
-		}
-		programs[key] = s.Program
-	}
-	sum := sha256.Sum256(s.Program)
-	s.ProgramSHA256 = hex.EncodeToString(sum[:])
-	cp.Seccomp = s
-	return nil
+	return seccompRules(liveAlts(allowed), kept, errnoOf)
 }
 
 // expandNames replaces @groups by their members.
@@ -129,36 +208,25 @@ func expandNames(names []string, groups map[string][]string) []string {
 func argConds(args []ArgCond) alt {
 	out := alt{}
 	for _, a := range args {
-		v, _ := argValue(a.Value)
-		var m uint64
-		if a.Mask != "" {
-			m, _ = argValue(a.Mask)
-		}
-		out = append(out, plan.SeccompArg{Index: uint(a.Index), Op: a.Op, Value: v, Mask: m})
+		out = append(out, plan.SeccompArg{Index: uint(a.Index), Op: a.Op, Value: a.value.v, Mask: a.mask.v})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
 	return out
 }
 
-// addAlt adds conds to a syscall's alternatives; an unconditional alt absorbs the rest.
-func addAlt(alts []alt, conds alt) []alt {
-	for _, a := range alts {
-		if len(a) == 0 || altKey(a) == altKey(conds) {
-			return alts
-		}
-	}
-	if len(conds) == 0 {
-		return []alt{{}}
-	}
-	return append(alts, conds)
-}
-
+// altKey names a set of conditions: index, op, value and mask (hex) of each, as
+// "%d%s%x/%x;" would write them.
 func altKey(a alt) string {
-	var b strings.Builder
+	b := make([]byte, 0, 16*len(a))
 	for _, c := range a {
-		fmt.Fprintf(&b, "%d%s%x/%x;", c.Index, c.Op, c.Value, c.Mask)
+		b = strconv.AppendUint(b, uint64(c.Index), 10)
+		b = append(b, c.Op...)
+		b = strconv.AppendUint(b, c.Value, 16)
+		b = append(b, '/')
+		b = strconv.AppendUint(b, c.Mask, 16)
+		b = append(b, ';')
 	}
-	return b.String()
+	return string(b)
 }
 
 // seccompRules orders the rules deterministically: one rule for every unconditional
@@ -177,21 +245,27 @@ func seccompRules(allowed map[string][]alt, denies []plan.SeccompRule, errnoOf m
 	}
 	sort.Strings(plain)
 	conditional = append(conditional, denies...)
-	sort.SliceStable(conditional, func(i, j int) bool {
-		a, b := conditional[i], conditional[j]
+	keyed := make([]keyedRule, len(conditional))
+	for i, r := range conditional {
+		keyed[i] = keyedRule{r, altKey(r.Args)}
+	}
+	sort.SliceStable(keyed, func(i, j int) bool {
+		a, b := keyed[i], keyed[j]
 		if a.Syscalls[0] != b.Syscalls[0] {
 			return a.Syscalls[0] < b.Syscalls[0]
 		}
 		if a.Action != b.Action {
 			return a.Action < b.Action
 		}
-		return altKey(a.Args) < altKey(b.Args)
+		return a.key < b.key
 	})
 	rules := []plan.SeccompRule{}
 	if len(plain) > 0 {
 		rules = append(rules, plan.SeccompRule{Syscalls: plain, Action: "allow"})
 	}
-	rules = append(rules, conditional...)
+	for _, r := range keyed {
+		rules = append(rules, r.SeccompRule)
+	}
 	byErrno := map[int][]string{}
 	for name, e := range errnoOf {
 		byErrno[e] = append(byErrno[e], name)
@@ -236,4 +310,10 @@ func BaselineSyscalls() (map[string]bool, error) {
 		}
 	}
 	return out, errs.Err()
+}
+
+// keyedRule is a rule with its conditions' altKey, computed once for sorting.
+type keyedRule struct {
+	plan.SeccompRule
+	key string
 }

@@ -3,12 +3,11 @@ package policy
 import (
 	"fmt"
 	"net/netip"
-	"slices"
 	"strings"
 )
 
 // validateStack checks the stack file itself: name, subnet, members, published ports.
-func validateStack(s *Stack, errs *ErrorList) {
+func validateStack(s *Stack, idx *flowIndex, errs *ErrorList) {
 	add := func(path, format string, args ...any) { errs.Add(s.pos.at(path), path, format, args...) }
 	if s.Version != 1 {
 		add("version", "expected version: 1, found %d", s.Version)
@@ -37,9 +36,9 @@ func validateStack(s *Stack, errs *ErrorList) {
 		names[c.Name] = c
 	}
 	hostPorts := map[string]int{}
-	for i, p := range s.Publish {
+	for i := range s.Publish {
 		field := fmt.Sprintf("publish[%d]", i)
-		pub, err := ParsePublish(p)
+		pub, err := s.publish[i].v, s.publish[i].err
 		if err != nil {
 			add(field, "%v", err)
 			continue
@@ -50,10 +49,10 @@ func validateStack(s *Stack, errs *ErrorList) {
 		hostPorts[pub.Host.String()] = i
 		c, ok := names[pub.Target.Peer.Component]
 		if !ok {
-			add(field, "unknown component %q%s", pub.Target.Peer.Component, suggest(pub.Target.Peer.Component, memberNames(s)))
+			add(field, "unknown component %q%s", pub.Target.Peer.Component, memberHint(*errs, pub.Target.Peer.Component, memberNames(s)))
 			continue
 		}
-		if _, l := listenFor(c, pub.Target.Ports); l == nil || !slices.Contains(l.From, "host") {
+		if j := idx.listenFor(c, pub.Target.Ports); j < 0 || !idx.from(c, j)["host"] {
 			add(field, "%s does not listen on %s with \"host\" in from (%s)", c.Name, pub.Target.Ports, c.pos.at("network.listen"))
 		}
 	}
@@ -103,6 +102,40 @@ func ParsePublish(s string) (Publish, error) {
 	return Publish{Host: hp, Target: ep}, nil
 }
 
+// An "unknown component" error lists the stack's members and offers the closest name.
+// In a large stack with many such errors both would cost the stack's size per error, so
+// the list stops at maxListedMembers and hints stop after maxHintedErrors errors, as
+// syscall name hints do.
+const (
+	maxListedMembers = 20
+	maxHintedErrors  = 100
+)
+
+// stackHas lists the members for an "unknown component" error.
+func stackHas(names []string) string {
+	if len(names) <= maxListedMembers {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s, … (%d in all)", strings.Join(names[:maxListedMembers], ", "), len(names))
+}
+
+// memberHint is suggest(got, names) while errs is short.
+func memberHint(errs ErrorList, got string, names []string) string {
+	if len(errs) >= maxHintedErrors {
+		return ""
+	}
+	return suggest(got, names)
+}
+
+// memberSet is the set of names.
+func memberSet(names []string) map[string]bool {
+	set := make(map[string]bool, len(names))
+	for _, n := range names {
+		set[n] = true
+	}
+	return set
+}
+
 func memberNames(s *Stack) []string {
 	var names []string
 	for _, c := range s.Members {
@@ -111,11 +144,12 @@ func memberNames(s *Stack) []string {
 	return names
 }
 
-// listenFor returns the listen entry of c that covers ports, if any.
+// listenFor returns the listen entry of c that covers ports, if any. It is a pass over
+// c's listen list; flowIndex.listenFor answers the same from an index.
 func listenFor(c *Component, ports PortRange) (int, *Listen) {
 	for i := range c.Network.Listen {
-		if pr, err := ParsePorts(c.Network.Listen[i].Port); err == nil && pr.Covers(ports) {
-			return i, &c.Network.Listen[i]
+		if l := &c.Network.Listen[i]; l.ports.err == nil && l.ports.v.Covers(ports) {
+			return i, l
 		}
 	}
 	return -1, nil
@@ -124,7 +158,7 @@ func listenFor(c *Component, ports PortRange) (int, *Listen) {
 // validateFlows enforces two-sided declarations: a caller's connect to a component needs
 // the callee's listen.from to name the caller, and every component a listen.from names
 // must connect to that port. Each error names both files.
-func validateFlows(s *Stack, errs *ErrorList) {
+func validateFlows(s *Stack, idx *flowIndex, errs *ErrorList) {
 	byName := map[string]*Component{}
 	for _, c := range s.Members {
 		byName[c.Name] = c
@@ -143,60 +177,49 @@ func validateFlows(s *Stack, errs *ErrorList) {
 	for _, c := range s.Members {
 		for i, conn := range c.Network.Connect {
 			field := fmt.Sprintf("network.connect[%d].to", i)
-			ep, err := ParseEndpoint(conn.To)
+			ep, err := conn.to.v, conn.to.err
 			if err != nil || inStack(c, field, ep.Peer) || ep.Peer.Component == "" {
 				continue
 			}
 			callee, ok := byName[ep.Peer.Component]
 			switch {
 			case !ok:
-				errs.Add(c.pos.at(field), field, "unknown component %q%s; the stack has: %s", ep.Peer.Component, suggest(ep.Peer.Component, names), strings.Join(names, ", "))
+				errs.Add(c.pos.at(field), field, "unknown component %q%s; the stack has: %s", ep.Peer.Component, memberHint(*errs, ep.Peer.Component, names), stackHas(names))
 				continue
 			case callee == c:
 				errs.Add(c.pos.at(field), field, "%s connects to itself; its own loopback needs no declaration", c.Name)
 				continue
 			}
-			j, l := listenFor(callee, ep.Ports)
-			if l == nil {
+			j := idx.listenFor(callee, ep.Ports)
+			if j < 0 {
 				errs.Add(c.pos.at(field), field, "%s connects to %s, but %s does not listen on %s (%s)", c.Name, ep, callee.Name, ep.Ports, callee.pos.at("network"))
 				continue
 			}
-			if !slices.Contains(l.From, c.Name) {
+			if !idx.from(callee, j)[c.Name] {
 				lf := fmt.Sprintf("network.listen[%d].from", j)
 				errs.Add(c.pos.at(field), field, "%s connects to %s, but %s's listen.from does not name %s (%s)", c.Name, ep, callee.Name, c.Name, callee.pos.at(lf))
 			}
 		}
 		for i, l := range c.Network.Listen {
-			ports, err := ParsePorts(l.Port)
+			ports, err := l.ports.v, l.ports.err
 			if err != nil {
 				continue
 			}
 			for j, from := range l.From {
 				field := fmt.Sprintf("network.listen[%d].from[%d]", i, j)
-				peer, err := ParsePeer(from)
+				peer, err := l.from[j].v, l.from[j].err
 				if from == "host" || err != nil || inStack(c, field, peer) || peer.Component == "" {
 					continue
 				}
 				caller, ok := byName[peer.Component]
 				if !ok {
-					errs.Add(c.pos.at(field), field, "unknown component %q%s; the stack has: %s", from, suggest(from, names), strings.Join(names, ", "))
+					errs.Add(c.pos.at(field), field, "unknown component %q%s; the stack has: %s", from, memberHint(*errs, from, names), stackHas(names))
 					continue
 				}
-				if !connectsTo(caller, c.Name, ports) {
+				if !idx.connectsTo(caller, c.Name, ports) {
 					errs.Add(c.pos.at(field), field, "%s accepts %s on %s, but %s does not connect to %s:%s (%s)", c.Name, caller.Name, ports, caller.Name, c.Name, ports, caller.pos.at("network"))
 				}
 			}
 		}
 	}
-}
-
-// connectsTo reports whether c declares a connect to a port of callee within ports.
-func connectsTo(c *Component, callee string, ports PortRange) bool {
-	for _, conn := range c.Network.Connect {
-		ep, err := ParseEndpoint(conn.To)
-		if err == nil && ep.Peer.Component == callee && ports.Overlaps(ep.Ports) {
-			return true
-		}
-	}
-	return false
 }

@@ -115,6 +115,7 @@ func TestLimits(t *testing.T) {
 	aliases := "x: &a [1]\ny: [" + strings.Repeat("*a, ", maxAliases) + "*a]\n"
 	cases := []struct{ name, src, want string }{
 		{"file size", "version: 1\n# " + strings.Repeat("x", maxFileSize) + "\n", "c.yaml: cannot read the file: the file is larger than 1048576 bytes (1 MiB), the limit for one file"},
+		{"components", "version: 1\nname: s\ncomponents: " + list(maxComponents+1, "c%d.yaml") + "\n", "c.yaml:3:13: components: the list has 4097 entries; the limit is 4096"},
 		{"list length", "filesystem:\n  read: " + list(maxListLen+1, "/p%d") + "\n", "c.yaml:2:9: filesystem.read: the list has 10001 entries; the limit is 10000"},
 		{"mapping keys", "run:\n  env: {" + strings.Trim(list(maxListLen+1, "K%d: v"), "[]") + "}\n", "c.yaml:2:8: run.env: the mapping has 10001 keys; the limit is 10000"},
 		{"extends", "extends: " + list(maxExtends+1, "service") + "\n", "c.yaml:1:10: extends: the list has 65 entries; the limit is 64"},

@@ -16,11 +16,14 @@ const (
 	maxNodes     = 100_000 // YAML values (scalars, lists, mappings, keys) in one file
 	maxListLen   = 10_000  // entries in one list, keys in one mapping
 	maxExtends   = 64      // profiles in one extends list
-	maxAliases   = 100     // anchors and aliases in one file (each is refused anyway)
+	// maxComponents bounds a stack: validate and compile cost about 150 µs a component
+	// (docs/BENCHMARKS.md), so the largest stack accepted stays well under a second.
+	maxComponents = 4096
+	maxAliases    = 100 // anchors and aliases in one file (each is refused anyway)
 )
 
 // listLimits are the lists with a tighter bound than maxListLen, by field path.
-var listLimits = map[string]int{"extends": maxExtends}
+var listLimits = map[string]int{"extends": maxExtends, "components": maxComponents}
 
 // limiter walks a parsed file once, before anything else does, and stops at the first
 // limit it meets. It never follows an alias to its anchor, so an alias bomb costs one

@@ -36,6 +36,7 @@ func decodeComponent(name string, root *yaml.Node, src string) (*Component, erro
 	c := &Component{File: name, Source: src}
 	var err error
 	c.pos, err = decodeInto(root, name, c)
+	c.parseValues()
 	c.recordOrigins(name)
 	return c, err
 }
@@ -94,6 +95,7 @@ func loadStack(fsys fs.FS, name string, root *yaml.Node, size int) (*Stack, erro
 	var errs ErrorList
 	var err error
 	s.pos, err = decodeInto(root, name, s)
+	s.parseValues()
 	errs = appendErr(errs, err)
 	refused := map[string]bool{}
 	for _, e := range errs {

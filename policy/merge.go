@@ -67,7 +67,7 @@ func resolve(c *Component, chain []string, errs *ErrorList) *Component {
 			continue
 		}
 		if p := loadProfile(name, c.pos.at(path), path, errs); p != nil {
-			merge(out, resolve(p, append(chain, name), errs))
+			merge(out, resolveProfile(p, name, chain, errs))
 		}
 	}
 	self := *c
@@ -76,8 +76,10 @@ func resolve(c *Component, chain []string, errs *ErrorList) *Component {
 		if slices.Contains(chain, "syscalls:"+name) {
 			errs.Add(c.pos.at(path), path, "profile cycle: %s -> %s", strings.Join(chain, " -> "), name)
 		} else if p := loadProfile(name, c.pos.at(path), path, errs); p != nil {
-			base := resolve(p, append(chain, "syscalls:"+name), errs)
-			self.Syscalls = mergeSyscalls(base.Syscalls, c.Syscalls)
+			base := resolveProfile(p, "syscalls:"+name, chain, errs)
+			// Clipped, base's lists (shared) are copied by the first append.
+			self.Syscalls = Syscalls{Allow: slices.Clip(base.Syscalls.Allow), Deny: slices.Clip(base.Syscalls.Deny), OnViolation: base.Syscalls.OnViolation}
+			mergeSyscalls(&self.Syscalls, c.Syscalls)
 			self.origins = maps.Clone(c.origins)
 			for k, v := range base.origins {
 				if _, own := self.origins[k]; !own && strings.HasPrefix(k, "syscalls.deny ") {
@@ -93,7 +95,28 @@ func resolve(c *Component, chain []string, errs *ErrorList) *Component {
 	return out
 }
 
-// merge lays src over dst.
+// resolvedProfiles caches built-in profiles with their own profiles merged, by chain
+// entry (name, or "syscalls:"+name): they never change, and a file may extend one many
+// times. Only a resolution without errors is kept, so a cycle is reported every time.
+var resolvedProfiles sync.Map
+
+// resolveProfile is resolve for the built-in profile p, entered as key from chain. The
+// result is shared: merge only reads its src.
+func resolveProfile(p *Component, key string, chain []string, errs *ErrorList) *Component {
+	if r, ok := resolvedProfiles.Load(key); ok {
+		return r.(*Component)
+	}
+	var own ErrorList
+	r := resolve(p, append(chain, key), &own)
+	*errs = append(*errs, own...)
+	if len(own) == 0 {
+		resolvedProfiles.Store(key, r)
+	}
+	return r
+}
+
+// merge lays src over dst. dst's lists are its own (merge appends to them in place,
+// which keeps repeated merging linear); src is only read.
 func merge(dst, src *Component) {
 	dst.Version = or(src.Version, dst.Version)
 	dst.Name = or(src.Name, dst.Name)
@@ -103,11 +126,13 @@ func merge(dst, src *Component) {
 	}
 	r.Rootfs = or(src.Run.Rootfs, r.Rootfs)
 	r.Image = or(src.Run.Image, r.Image)
-	r.User = or(src.Run.User, r.User)
+	if src.Run.User != "" {
+		r.User, r.user = src.Run.User, src.Run.user
+	}
 	r.Workdir = or(src.Run.Workdir, r.Workdir)
 	r.Hostname = or(src.Run.Hostname, r.Hostname)
 	r.Restart = or(src.Run.Restart, r.Restart)
-	r.DependsOn = union(r.DependsOn, src.Run.DependsOn)
+	r.DependsOn = unionInto(r.DependsOn, src.Run.DependsOn)
 	if src.Run.Health != (Health{}) {
 		r.Health = src.Run.Health
 	}
@@ -122,9 +147,9 @@ func merge(dst, src *Component) {
 	}
 	maps.Copy(dst.origins, src.origins)
 	f := &dst.Filesystem
-	f.Read = union(f.Read, src.Filesystem.Read)
-	f.Write = union(f.Write, src.Filesystem.Write)
-	f.Tmpfs = union(f.Tmpfs, src.Filesystem.Tmpfs)
+	f.Read = unionInto(f.Read, src.Filesystem.Read)
+	f.Write = unionInto(f.Write, src.Filesystem.Write)
+	f.Tmpfs = unionInto(f.Tmpfs, src.Filesystem.Tmpfs)
 	for p, on := range src.Filesystem.Idmap {
 		if f.Idmap == nil {
 			f.Idmap = map[string]bool{}
@@ -137,26 +162,27 @@ func merge(dst, src *Component) {
 		}
 		f.Volumes[p] = name
 	}
-	r.Groups = union(r.Groups, src.Run.Groups)
+	r.Groups = unionInto(r.Groups, src.Run.Groups)
 	dst.Network.Listen = append(dst.Network.Listen, src.Network.Listen...)
 	dst.Network.Connect = append(dst.Network.Connect, src.Network.Connect...)
-	dst.Syscalls = mergeSyscalls(dst.Syscalls, src.Syscalls)
-	dst.Capabilities = union(dst.Capabilities, src.Capabilities)
+	mergeSyscalls(&dst.Syscalls, src.Syscalls)
+	dst.Capabilities = unionInto(dst.Capabilities, src.Capabilities)
 	res := &dst.Resources
-	res.Memory = or(src.Resources.Memory, res.Memory)
+	if src.Resources.Memory != "" {
+		res.Memory, res.memory = src.Resources.Memory, src.Resources.memory
+	}
 	res.Pids = or(src.Resources.Pids, res.Pids)
 	res.CPU = or(src.Resources.CPU, res.CPU)
 	res.Nofile = or(src.Resources.Nofile, res.Nofile)
-	dst.BestEffort = union(dst.BestEffort, src.BestEffort)
+	dst.BestEffort = unionInto(dst.BestEffort, src.BestEffort)
 }
 
-func mergeSyscalls(base, over Syscalls) Syscalls {
-	return Syscalls{
-		Extends:     over.Extends,
-		Allow:       append(slices.Clone(base.Allow), over.Allow...),
-		Deny:        append(slices.Clone(base.Deny), over.Deny...),
-		OnViolation: or(over.OnViolation, base.OnViolation),
-	}
+// mergeSyscalls lays over on base, appending to base's own lists.
+func mergeSyscalls(base *Syscalls, over Syscalls) {
+	base.Extends = over.Extends
+	base.Allow = append(base.Allow, over.Allow...)
+	base.Deny = append(base.Deny, over.Deny...)
+	base.OnViolation = or(over.OnViolation, base.OnViolation)
 }
 
 func or[T comparable](v, fallback T) T {
@@ -167,13 +193,21 @@ func or[T comparable](v, fallback T) T {
 	return fallback
 }
 
-// union appends the items of b missing from a, keeping first-seen order.
-func union(a, b []string) []string {
-	out := slices.Clone(a)
+// unionInto appends to a (which it may reuse) the items of b missing from it, keeping
+// first-seen order.
+func unionInto(a, b []string) []string {
+	if len(b) == 0 {
+		return a
+	}
+	have := make(map[string]bool, len(a)+len(b))
+	for _, s := range a {
+		have[s] = true
+	}
 	for _, s := range b {
-		if !slices.Contains(out, s) {
-			out = append(out, s)
+		if !have[s] {
+			have[s] = true
+			a = append(a, s)
 		}
 	}
-	return out
+	return a
 }

@@ -34,11 +34,14 @@ func (v *validator) supervise() {
 	} else if _, l := listenFor(v.c, PortRange{Proto: "tcp", First: uint16(h.TCP), Last: uint16(h.TCP)}); l == nil {
 		v.add("run.health.tcp", "port %d/tcp is not under network.listen; the check connects to a port the component serves", h.TCP)
 	}
-	for _, d := range []struct{ key, val string }{{"interval", h.Interval}, {"timeout", h.Timeout}} {
+	for _, d := range []struct {
+		key, val string
+		t        parsed[time.Duration]
+	}{{"interval", h.Interval, h.interval}, {"timeout", h.Timeout, h.timeout}} {
 		if d.val == "" {
 			continue
 		}
-		if t, err := time.ParseDuration(d.val); err != nil || t < 10*time.Millisecond || t > time.Hour {
+		if t, err := d.t.v, d.t.err; err != nil || t < 10*time.Millisecond || t > time.Hour {
 			v.add("run.health."+d.key, "expected a duration from 10ms to 1h (e.g. 2s, 500ms), found %q", d.val)
 		}
 	}
@@ -51,14 +54,15 @@ func (v *validator) supervise() {
 // dependencies have no cycle, which would leave nothing to start first.
 func validateDependsOn(s *Stack, errs *ErrorList) {
 	names := memberNames(s)
+	member := memberSet(names)
 	for _, c := range s.Members {
 		for i, d := range c.Run.DependsOn {
 			field := fmt.Sprintf("run.depends_on[%d]", i)
 			switch {
 			case d == c.Name:
 				errs.Add(c.pos.at(field), field, "%s depends on itself", c.Name)
-			case !slices.Contains(names, d) && !s.IsSingle():
-				errs.Add(c.pos.at(field), field, "unknown component %q%s; the stack has: %s", d, suggest(d, names), strings.Join(names, ", "))
+			case !member[d] && !s.IsSingle():
+				errs.Add(c.pos.at(field), field, "unknown component %q%s; the stack has: %s", d, memberHint(*errs, d, names), stackHas(names))
 			}
 		}
 	}
@@ -121,10 +125,10 @@ func compileSupervise(c *Component, cp *plan.Component) {
 	}
 	interval, timeout := defaultHealthInterval, defaultHealthTimeout
 	if h.Interval != "" {
-		interval, _ = time.ParseDuration(h.Interval)
+		interval = h.interval.v
 	}
 	if h.Timeout != "" {
-		timeout, _ = time.ParseDuration(h.Timeout)
+		timeout = h.timeout.v
 	}
 	cp.Supervise.Health = &plan.HealthCheck{
 		Port: uint16(h.TCP), IntervalMS: interval.Milliseconds(), TimeoutMS: timeout.Milliseconds(),
@@ -137,11 +141,12 @@ func compileSupervise(c *Component, cp *plan.Component) {
 // cycles (validated); a cycle of flows, which is legal, is broken by the stack's order.
 func compileStartOrder(s *Stack) []string {
 	names := memberNames(s)
+	member := memberSet(names)
 	after := map[string][]string{} // component → what must start before it
 	for _, c := range s.Members {
 		after[c.Name] = append(after[c.Name], c.Run.DependsOn...)
 		for _, conn := range c.Network.Connect {
-			if ep, err := ParseEndpoint(conn.To); err == nil && ep.Peer.Component != "" && ep.Peer.Component != c.Name {
+			if ep := conn.to.v; conn.to.err == nil && ep.Peer.Component != "" && ep.Peer.Component != c.Name {
 				after[c.Name] = append(after[c.Name], ep.Peer.Component)
 			}
 		}
@@ -156,7 +161,7 @@ func compileStartOrder(s *Stack) []string {
 		}
 		visiting[n] = true
 		for _, m := range after[n] {
-			if slices.Contains(names, m) {
+			if member[m] {
 				place(m)
 			}
 		}

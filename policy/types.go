@@ -2,6 +2,8 @@
 // first half of the pipeline: YAML in, a plan.Plan out, with no side effects on the host.
 package policy
 
+import "time"
+
 // Component is one component's policy file, as written (before profiles are merged).
 // Field names map to snake_case YAML keys; docs/policy.md documents each one.
 type Component struct {
@@ -46,6 +48,8 @@ type Run struct {
 	Restart   string   `yaml:"restart"`    // no (default), on-failure, always
 	DependsOn []string `yaml:"depends_on"` // components that must be running first
 	Health    Health   `yaml:"health"`
+
+	user parsed[ids] // User, parsed at load (values.go)
 }
 
 // Health is a TCP health check: the supervisor connects to the port over the component's
@@ -55,6 +59,8 @@ type Health struct {
 	Interval string `yaml:"interval"` // Go duration; default 2s
 	Timeout  string `yaml:"timeout"`  // default 1s
 	Retries  int    `yaml:"retries"`  // failures in a row before unhealthy; default 3
+
+	interval, timeout parsed[time.Duration] // Interval and Timeout (when set), parsed at load (values.go)
 }
 
 // Filesystem lists the paths the component may see. Everything else is absent.
@@ -79,11 +85,18 @@ type Network struct {
 type Listen struct {
 	Port string   `yaml:"port"`
 	From []string `yaml:"from"`
+
+	// Port and From parsed at load (values.go): validate reports their errors, and
+	// compile reads only these.
+	ports parsed[PortRange]
+	from  []parsed[Peer]
 }
 
 // Connect is one outgoing flow: "component:port/proto", "address:port/proto" or "cidr:port/proto".
 type Connect struct {
 	To string `yaml:"to"`
+
+	to parsed[Endpoint] // To, parsed at load (values.go)
 }
 
 // Syscalls is the seccomp part of the policy.
@@ -101,6 +114,8 @@ type SyscallRule struct {
 	Args  []ArgCond `yaml:"args"`
 	// Errno, on a deny rule, is returned instead of the on_violation action (e.g. ENOSYS for clone3).
 	Errno string `yaml:"errno"`
+
+	key string // ruleKey, set at load (values.go)
 }
 
 // ArgCond compares one syscall argument. Value and Mask are integers or named constants
@@ -110,6 +125,8 @@ type ArgCond struct {
 	Op    string `yaml:"op"`
 	Value string `yaml:"value"`
 	Mask  string `yaml:"mask"`
+
+	value, mask parsed[uint64] // Value and Mask (when set), parsed at load (values.go)
 }
 
 // Resources are the cgroup and rlimit bounds. Zero means "not limited here".
@@ -118,6 +135,8 @@ type Resources struct {
 	Pids   int64   `yaml:"pids"`
 	CPU    float64 `yaml:"cpu"`
 	Nofile int64   `yaml:"nofile"`
+
+	memory parsed[int64] // Memory (when set), parsed at load (values.go)
 }
 
 // Stack is a set of components and the network between them.
@@ -132,4 +151,6 @@ type Stack struct {
 	pos  positions
 	// Members are the loaded components, in the order Components lists them.
 	Members []*Component `yaml:"-"`
+
+	publish []parsed[Publish] // Publish, parsed at load (values.go)
 }

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/syndtr/gocapability/capability"
 
@@ -33,8 +34,12 @@ func Check(fsys fs.FS, name string) ErrorList {
 		return decoded
 	}
 	errs := decoded
+	at := map[[2]string]bool{} // file and path of each decoding error
+	for _, d := range decoded {
+		at[[2]string{d.Pos.File, d.Path}] = true
+	}
 	for _, e := range Validate(s) {
-		if !covered(e, decoded) {
+		if !covered(e, at) {
 			errs = append(errs, e)
 		}
 	}
@@ -42,23 +47,37 @@ func Check(fsys fs.FS, name string) ErrorList {
 	return errs
 }
 
-// covered reports whether a decoding error already stands at e's field or a parent of it.
-func covered(e *Error, decoded ErrorList) bool {
-	for _, d := range decoded {
-		if d.Pos.File == e.Pos.File && (d.Path == "" || e.Path == d.Path || strings.HasPrefix(e.Path, d.Path+".") || strings.HasPrefix(e.Path, d.Path+"[")) {
+// covered reports whether a decoding error already stands at e's field or a parent of
+// it (or at the whole file, path "").
+func covered(e *Error, at map[[2]string]bool) bool {
+	for p := e.Path; ; {
+		if at[[2]string{e.Pos.File, p}] {
 			return true
 		}
+		i := strings.LastIndexAny(p, ".[")
+		if i < 0 {
+			return at[[2]string{e.Pos.File, ""}]
+		}
+		p = p[:i]
 	}
-	return false
 }
 
 // Validate checks a loaded stack (or a single component opened as one) and returns every
 // error, sorted. Profiles are merged to check the effective policy; positions name the
 // files as written. Validation never reads the host.
 func Validate(s *Stack) ErrorList {
+	errs, _ := validate(s)
+	return errs
+}
+
+// validate is Validate, also returning the members' effective policies by name when
+// every member merged without errors.
+func validate(s *Stack) (ErrorList, map[string]*Component) {
+	effective := map[string]*Component{}
 	var errs ErrorList
+	idx := &flowIndex{}
 	if !s.IsSingle() {
-		validateStack(s, &errs)
+		validateStack(s, idx, &errs)
 	}
 	for _, c := range s.Members {
 		v := &validator{c: c, errs: &errs}
@@ -67,14 +86,17 @@ func Validate(s *Stack) ErrorList {
 		errs = append(errs, merr...)
 		if len(merr) == 0 {
 			v.effective(eff)
+			effective[c.Name] = eff
+		} else {
+			effective = nil
 		}
 	}
 	if !s.IsSingle() {
-		validateFlows(s, &errs)
+		validateFlows(s, idx, &errs)
 	}
 	validateDependsOn(s, &errs)
 	errs.Sort()
-	return errs
+	return errs, effective
 }
 
 // validator checks one component file; its methods add errors at the file's positions.
@@ -130,7 +152,7 @@ func (v *validator) run() {
 		v.add("run.command[0]", "%s", msg)
 	}
 	if r.User != "" {
-		if _, _, err := ParseUser(r.User); err != nil {
+		if err := r.user.err; err != nil {
 			v.add("run.user", "%v", err)
 		}
 	}
@@ -174,98 +196,105 @@ func (v *validator) filesystem() {
 			first[p] = field
 		}
 	}
+	tmpfs, write := newPathTree(fs.Tmpfs), newPathTree(fs.Write)
 	for _, l := range lists {
 		for i, p := range l.paths {
+			if checkPath(p) != "" {
+				continue
+			}
 			field := fmt.Sprintf("filesystem.%s[%d]", l.key, i)
 			for _, own := range []string{"/proc", "/dev"} {
-				if checkPath(p) == "" && within(p, own) {
+				if within(p, own) {
 					v.add(field, "%s lies inside %s, which confine mounts itself; it cannot be declared", p, own)
 				}
 			}
 			if l.key == "tmpfs" {
 				continue
 			}
-			for _, t := range fs.Tmpfs {
-				if checkPath(p) == "" && t != "/" && p != t && within(p, t) {
+			tmpfs.holders(p, func(t string) {
+				if t != "/" && p != t {
 					v.add(field, "%s lies inside the tmpfs %s, which is mounted over it and would hide it", p, t)
 				}
-			}
+			})
 		}
 	}
 	// A read path inside a write path or a tmpfs adds nothing and usually means a mistake.
 	for i, r := range fs.Read {
-		for _, l := range lists[1:] {
-			for _, w := range l.paths {
-				if checkPath(r) == "" && w != "/" && r != w && within(r, w) {
+		if checkPath(r) != "" {
+			continue
+		}
+		for _, l := range []struct {
+			key  string
+			tree *pathTree
+		}{{"write", write}, {"tmpfs", tmpfs}} {
+			l.tree.holders(r, func(w string) {
+				if w != "/" && r != w {
 					v.add(fmt.Sprintf("filesystem.read[%d]", i), "%s lies inside %s, which filesystem.%s already makes writable", r, w, l.key)
 				}
-			}
+			})
 		}
 	}
 }
 
+// network checks ports, peers and endpoints. Overlaps are found by firstOverlaps, and
+// each entry names the first entry before it that it overlaps.
 func (v *validator) network() {
 	n := v.c.Network
-	var seen []PortRange
+	var ports []span
+	var portAt []int // the listen entry of each of ports
 	for i, l := range n.Listen {
 		field := fmt.Sprintf("network.listen[%d]", i)
-		pr, err := ParsePorts(l.Port)
-		if err != nil {
+		if err := l.ports.err; err != nil {
 			v.add(field+".port", "%v", err)
 		} else {
-			for _, s := range seen {
-				if s.Overlaps(pr) {
-					v.add(field+".port", "%s overlaps %s, listed earlier", pr, s)
-				}
-			}
-			seen = append(seen, pr)
+			lo, hi := portCoord(l.ports.v)
+			ports, portAt = append(ports, span{lo: lo, hi: hi}), append(portAt, i)
 		}
 		if len(l.From) == 0 {
 			v.add(field, "expected from: the components, addresses or CIDRs that may connect (or \"host\" for published ports)")
 		}
-		var peers []Peer
+		var peers []span
+		var at []int
 		for j, f := range l.From {
 			if f == "host" {
 				continue
 			}
-			ff := fmt.Sprintf("%s.from[%d]", field, j)
-			p, ok := v.peer(ff, f, func() (Peer, error) { return ParsePeer(f) })
-			if !ok {
-				continue
+			if p, ok := v.peer(fmt.Sprintf("%s.from[%d]", field, j), f, l.from[j]); ok {
+				peers, at = append(peers, span{peer: p}), append(at, j)
 			}
-			// nftables interval sets refuse overlapping elements, and an overlap is redundant.
-			for k, q := range peers {
-				if peersOverlap(p, q) {
-					v.add(ff, "%s overlaps %s at %s.from[%d]; list each source once", p, q, field, k)
-				}
+		}
+		// nftables interval sets refuse overlapping elements, and an overlap is redundant.
+		for k, e := range firstOverlaps(peers) {
+			if e >= 0 {
+				v.add(fmt.Sprintf("%s.from[%d]", field, at[k]), "%s overlaps %s at %s.from[%d]; list each source once", peers[k].peer, peers[e].peer, field, at[e])
 			}
-			peers = append(peers, p)
 		}
 	}
-	var eps []Endpoint
+	for k, e := range firstOverlaps(ports) {
+		if e >= 0 {
+			v.add(fmt.Sprintf("network.listen[%d].port", portAt[k]), "%s overlaps %s, listed earlier", n.Listen[portAt[k]].ports.v, n.Listen[portAt[e]].ports.v)
+		}
+	}
+	var eps []span
+	var at []int
 	for i, c := range n.Connect {
-		field := fmt.Sprintf("network.connect[%d].to", i)
-		var ep Endpoint
-		p, ok := v.peer(field, c.To, func() (Peer, error) {
-			var err error
-			ep, err = ParseEndpoint(c.To)
-			return ep.Peer, err
-		})
+		p, ok := v.peer(fmt.Sprintf("network.connect[%d].to", i), c.To, parsed[Peer]{c.to.v.Peer, c.to.err})
 		if !ok {
 			continue
 		}
-		for k, q := range eps {
-			if peersOverlap(p, q.Peer) && ep.Ports.Overlaps(q.Ports) {
-				v.add(field, "%s overlaps %s at network.connect[%d]; merge them into one entry", ep, q, k)
-			}
+		lo, hi := portCoord(c.to.v.Ports)
+		eps, at = append(eps, span{peer: p, lo: lo, hi: hi}), append(at, i)
+	}
+	for k, e := range firstOverlaps(eps) {
+		if e >= 0 {
+			v.add(fmt.Sprintf("network.connect[%d].to", at[k]), "%s overlaps %s at network.connect[%d]; merge them into one entry", n.Connect[at[k]].to.v, n.Connect[at[e]].to.v, at[e])
 		}
-		eps = append(eps, ep)
 	}
 }
 
-// peer parses one flow peer and reports why it cannot be used.
-func (v *validator) peer(field, raw string, parse func() (Peer, error)) (Peer, bool) {
-	p, err := parse()
+// peer reports why a parsed flow peer cannot be used.
+func (v *validator) peer(field, raw string, pp parsed[Peer]) (Peer, bool) {
+	p, err := pp.v, pp.err
 	switch {
 	case err != nil:
 		v.add(field, "%v", err)
@@ -275,14 +304,6 @@ func (v *validator) peer(field, raw string, parse func() (Peer, error)) (Peer, b
 		return p, true
 	}
 	return p, false
-}
-
-// peersOverlap reports whether two peers can name the same address.
-func peersOverlap(a, b Peer) bool {
-	if a.Component != "" || b.Component != "" {
-		return a.Component == b.Component
-	}
-	return a.Prefix.Overlaps(b.Prefix)
 }
 
 func (v *validator) syscalls() {
@@ -340,7 +361,7 @@ func (v *validator) syscallRule(field string, r SyscallRule, deny bool) {
 		if !slices.Contains(argOps, a.Op) {
 			v.add(af+".op", "expected one of %s, found %q", strings.Join(argOps, ", "), a.Op)
 		}
-		if _, err := argValue(a.Value); a.Value == "" || err != nil {
+		if err := a.value.err; a.Value == "" || err != nil {
 			v.add(af+".value", "%v", orErr(err, "expected a value"))
 		}
 		switch {
@@ -349,10 +370,10 @@ func (v *validator) syscallRule(field string, r SyscallRule, deny bool) {
 		case a.Op != "masked_eq" && a.Mask != "":
 			v.add(af+".mask", "mask applies to masked_eq only")
 		case a.Mask != "":
-			m, err := argValue(a.Mask)
+			m, err := a.mask.v, a.mask.err
 			if err != nil {
 				v.add(af+".mask", "%v", err)
-			} else if val, err := argValue(a.Value); err == nil && val&^m != 0 {
+			} else if val := a.value.v; a.value.err == nil && val&^m != 0 {
 				v.add(af+".value", "%#x has bits outside the mask %#x, so the rule could never match", val, m)
 			}
 		}
@@ -382,13 +403,13 @@ func suggestSyscall(name string, groups map[string][]string) string {
 }
 
 // capabilityNames are the names gocapability knows, upper case without CAP_.
-func capabilityNames() []string {
+var capabilityNames = sync.OnceValue(func() []string {
 	var names []string
 	for _, c := range capability.List() {
 		names = append(names, strings.ToUpper(c.String()))
 	}
 	return names
-}
+})
 
 // NormalizeCap turns "cap_net_raw" or "CAP_NET_RAW" into "NET_RAW".
 func NormalizeCap(s string) string {
@@ -414,7 +435,7 @@ func (v *validator) capabilities() {
 func (v *validator) resources() {
 	r := v.c.Resources
 	if r.Memory != "" {
-		if n, err := ParseSize(r.Memory); err != nil {
+		if n, err := r.memory.v, r.memory.err; err != nil {
 			v.add("resources.memory", "%v", err)
 		} else if n < 1<<20 {
 			v.add("resources.memory", "expected at least 1Mi, found %s", r.Memory)
@@ -447,16 +468,29 @@ func (v *validator) effective(eff *Component) {
 	}
 	// A profile's tmpfs hides the file's own paths beneath it (the file's own tmpfs
 	// entries are checked in filesystem()).
+	own := map[string]bool{}
+	for _, t := range v.c.Filesystem.Tmpfs {
+		own[t] = true
+	}
+	added := &pathTree{}
+	for _, t := range eff.Filesystem.Tmpfs {
+		if !own[t] {
+			added.add(t)
+		}
+	}
 	for _, l := range []struct {
 		key   string
 		paths []string
 	}{{"read", v.c.Filesystem.Read}, {"write", v.c.Filesystem.Write}} {
 		for i, p := range l.paths {
-			for _, t := range eff.Filesystem.Tmpfs {
-				if !slices.Contains(v.c.Filesystem.Tmpfs, t) && checkPath(p) == "" && p != t && within(p, t) {
+			if checkPath(p) != "" {
+				continue
+			}
+			added.holders(p, func(t string) {
+				if p != t {
 					v.add(fmt.Sprintf("filesystem.%s[%d]", l.key, i), "%s lies inside the tmpfs %s that a profile adds, which is mounted over it and would hide it", p, t)
 				}
-			}
+			})
 		}
 	}
 	declared := append(append([]string{}, eff.Filesystem.Read...), eff.Filesystem.Write...)

@@ -27,6 +27,12 @@ type initConfig struct {
 	Root string `json:"root"`
 	// Rootless is true when confine runs without root: setgroups(2) is then denied.
 	Rootless bool `json:"rootless"`
+	// SubIDs is true when, without root, newuidmap and newgidmap wrote the maps: the
+	// init stage then sets its parent-death signal again (rootless_linux.go).
+	SubIDs bool `json:"sub_ids,omitempty"`
+	// FallbackRlimits stand in for skipped cgroup limits (rlimit_fallback.go); the
+	// init stage sets them last, since they would bound its own Go runtime too.
+	FallbackRlimits []plan.Rlimit `json:"fallback_rlimits,omitempty"`
 	// SkipFirewall: the kernel lacks nftables and the policy lists it under best_effort,
 	// or the supervisor (as root) loads the firewall itself.
 	SkipFirewall bool `json:"skip_firewall"`

@@ -11,6 +11,7 @@ import (
 
 	"github.com/confine-sandbox/confine/internal/trace"
 	"github.com/confine-sandbox/confine/netfilter"
+	"github.com/confine-sandbox/confine/policy/plan"
 )
 
 // step is one stage of the init, in DESIGN.md invariant 4's order. Names double as audit
@@ -34,7 +35,8 @@ var steps = []step{
 	{"wait_parent", waitForGo},       // before seccomp: the read must still be allowed
 	{"sanitize", markFDsCloseOnExec}, // nothing of confine's reaches the component
 	{"workdir", enterWorkdir},
-	{"seccomp", loadSeccompBPF}, // last: load the Plan's bytes, compile nothing here
+	{"rlimit_fallback", setFallbackRlimits}, // lowering needs no privilege; would bound the init stage
+	{"seccomp", loadSeccompBPF},             // last: load the Plan's bytes, compile nothing here
 }
 
 // Init is the init stage. It runs in the new namespaces as the re-executed binary,
@@ -47,6 +49,15 @@ func Init() {
 	cfg, err := readConfig()
 	if err != nil {
 		fail(&StepError{Step: "config", Err: err.Error()})
+	}
+	if cfg.SubIDs {
+		// Running the setuid newuidmap may clear the child's parent-death signal
+		// (rootlesskit pkg/child/child.go; on Linux 6.18 with shadow 4.13 it kept
+		// it, measured): set it again. A supervisor gone before this leaves the go
+		// pipe at EOF, and the init stage never execs.
+		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
+			fail(&StepError{Step: "ids", Err: fmt.Sprintf("parent-death signal: %v", err)})
+		}
 	}
 	trace.Enable(cfg.TraceOrigin)
 	trace.Span("init", "runtime_start", cfg.TraceStarted, entered)
@@ -129,11 +140,13 @@ func enterWorkdir(cfg *initConfig) error {
 
 var rlimitTypes = map[string]int{
 	"RLIMIT_CORE": unix.RLIMIT_CORE, "RLIMIT_NOFILE": unix.RLIMIT_NOFILE,
-	"RLIMIT_NPROC": unix.RLIMIT_NPROC, "RLIMIT_AS": unix.RLIMIT_AS,
+	"RLIMIT_NPROC": unix.RLIMIT_NPROC, "RLIMIT_AS": unix.RLIMIT_AS, "RLIMIT_DATA": unix.RLIMIT_DATA,
 }
 
-func setRlimits(cfg *initConfig) error {
-	for _, r := range cfg.Component.Rlimits {
+func setRlimits(cfg *initConfig) error { return applyRlimits(cfg.Component.Rlimits) }
+
+func applyRlimits(rs []plan.Rlimit) error {
+	for _, r := range rs {
 		t, ok := rlimitTypes[r.Type]
 		if !ok {
 			return fmt.Errorf("unknown rlimit %s", r.Type)

@@ -39,6 +39,12 @@ type KernelDenial struct {
 	// component); 0 when neither reached the reader.
 	Pid       int
 	Comm, Exe string
+	// UID and GID are the process's real ids in the host's user namespace (-1 when no
+	// record of the event named them): from the SECCOMP or SYSCALL record, or for a
+	// Landlock record without one, from its domain (kaudit_ids.go). As root each
+	// component owns a range of host ids, so they name the component whoever in it
+	// made the call, however briefly it lived.
+	UID, GID int64
 	// Syscall is the syscall's number for Arch (AUDIT_ARCH_* in hex, "c000003e" for
 	// x86_64); for Landlock it comes from the SYSCALL record, -1 without one.
 	Syscall int
@@ -156,7 +162,8 @@ var seccompActions = map[uint64]string{
 func seccompDenial(rec auditRecord) KernelDenial {
 	f := rec.Fields
 	d := KernelDenial{Time: rec.Time, Serial: rec.Serial, Layer: "seccomp", Raw: rec.Raw,
-		Pid: atoi(f["pid"]), Comm: f["comm"], Exe: f["exe"], Syscall: atoi(f["syscall"]), Arch: f["arch"]}
+		Pid: atoi(f["pid"]), Comm: f["comm"], Exe: f["exe"], Syscall: atoi(f["syscall"]), Arch: f["arch"],
+		UID: hostID(f["uid"]), GID: hostID(f["gid"])}
 	if code, err := strconv.ParseUint(f["code"], 0, 32); err == nil {
 		d.Action = seccompActions[code&0xffff0000]
 		if d.Action == "" {
@@ -169,7 +176,7 @@ func seccompDenial(rec auditRecord) KernelDenial {
 // landlockDenial reads an AUDIT_LANDLOCK_ACCESS record; the process is filled in later.
 func landlockDenial(rec auditRecord) KernelDenial {
 	f := rec.Fields
-	d := KernelDenial{Time: rec.Time, Serial: rec.Serial, Layer: "landlock", Raw: rec.Raw, Syscall: -1,
+	d := KernelDenial{Time: rec.Time, Serial: rec.Serial, Layer: "landlock", Raw: rec.Raw, Syscall: -1, UID: -1, GID: -1,
 		Domain: f["domain"], Path: f["path"], Daddr: f["daddr"], Saddr: f["saddr"],
 		Dport: atoi(f["dest"]), Sport: atoi(f["src"])}
 	if d.Path == "" {

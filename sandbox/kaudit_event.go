@@ -40,6 +40,8 @@ type event struct {
 type domain struct {
 	creator *auditRecord // status=allocated: pid, exe and comm of the restricting process
 	seen    uint64       // ACCESS records that reached us
+	// uid and gid are host ids of the domain's processes, -1 until a record names them.
+	uid, gid int64
 }
 
 func newEvents() *events {
@@ -64,7 +66,9 @@ func (e *events) add(rec auditRecord, now time.Time) []KernelDenial {
 		id := rec.Fields["domain"]
 		switch rec.Fields["status"] {
 		case "allocated":
-			e.domain(id).creator = &rec
+			d := e.domain(id)
+			d.creator = &rec
+			d.learn(hostID(rec.Fields["uid"]), -1) // the record names no gid
 		case "deallocated":
 			return e.endDomain(id, rec.Fields["denials"])
 		}
@@ -88,7 +92,7 @@ func (e *events) add(rec auditRecord, now time.Time) []KernelDenial {
 func (e *events) domain(id string) *domain {
 	d := e.domains[id]
 	if d == nil {
-		d = &domain{}
+		d = &domain{uid: -1, gid: -1}
 		e.domains[id] = d
 	}
 	return d
@@ -119,14 +123,22 @@ func (e *events) endDomain(id, denials string) []KernelDenial {
 func (e *events) finish(ev *event) []KernelDenial {
 	for i := range ev.denials {
 		d := &ev.denials[i]
+		dom := e.domains[d.Domain]
 		if sc := ev.syscall; sc != nil {
 			d.Pid, d.Comm, d.Exe, d.Arch = atoi(sc.Fields["pid"]), sc.Fields["comm"], sc.Fields["exe"], sc.Fields["arch"]
+			d.UID, d.GID = hostID(sc.Fields["uid"]), hostID(sc.Fields["gid"])
 			if n, err := strconv.Atoi(sc.Fields["syscall"]); err == nil {
 				d.Syscall = n
 			}
-		} else if dom := e.domains[d.Domain]; dom != nil && dom.creator != nil {
-			c := dom.creator.Fields
-			d.Pid, d.Comm, d.Exe = atoi(c["pid"]), c["comm"], c["exe"]
+			if dom != nil {
+				dom.learn(d.UID, d.GID)
+			}
+		} else if dom != nil {
+			if dom.creator != nil {
+				c := dom.creator.Fields
+				d.Pid, d.Comm, d.Exe = atoi(c["pid"]), c["comm"], c["exe"]
+			}
+			d.UID, d.GID = dom.uid, dom.gid
 		}
 	}
 	return ev.denials

@@ -16,6 +16,7 @@ import (
 func Launch(ctx context.Context, c *plan.Component, opts Options, skip map[string]bool) (*Sandbox, error) {
 	opts.skipFirewall = skip["nftables"]
 	opts.withCgroup = !skip["cgroups"]
+	opts.rlimitFallback = skip["cgroups"]
 	sb, err := Start(ctx, c, opts)
 	var se *StepError
 	if errors.As(err, &se) {

@@ -38,12 +38,22 @@ func Preflight(p *plan.Plan, f host.Facts) ([]Finding, error) {
 				continue
 			}
 			if slices.Contains(c.BestEffort, r.Mechanism) {
-				findings = append(findings, Finding{Component: c.Name, Mechanism: r.Mechanism, Detail: missing + "; running without it (best_effort)"})
+				note := "running without it (best_effort)"
+				if r.Mechanism == "cgroups" {
+					note = fallbackNote(c.Cgroup)
+				}
+				findings = append(findings, Finding{Component: c.Name, Mechanism: r.Mechanism, Detail: missing + "; " + note})
 				continue
 			}
 			hint := ""
 			if bestEffortable[r.Mechanism] {
 				hint = fmt.Sprintf("; list %s under best_effort to run without it", r.Mechanism)
+				if r.Mechanism == "cgroups" {
+					hint = "; list cgroups under best_effort to run with rlimits in their place (RLIMIT_NPROC for pids, RLIMIT_DATA for memory, nothing for cpu)"
+					if !f.Root {
+						hint = "; run as root, or" + strings.TrimPrefix(hint, ";")
+					}
+				}
 			}
 			errs = append(errs, fmt.Errorf("%s: %s: %s%s", c.Name, r.Mechanism, missing, hint))
 		}
@@ -63,7 +73,7 @@ func lacks(r plan.Requirement, c *plan.Component, f host.Facts) string {
 		}
 	case "cgroups":
 		if !f.Root {
-			return "making cgroups needs root (confine does not use delegated cgroups yet)"
+			return rootlessCgroups(f) + " for " + r.Why
 		}
 		var missing []string
 		for _, need := range []struct {
@@ -93,4 +103,17 @@ func lacks(r plan.Requirement, c *plan.Component, f host.Facts) string {
 		return fmt.Sprintf("bug: unknown mechanism %q in the Plan", r.Mechanism)
 	}
 	return ""
+}
+
+// rootlessCgroups says why, without root, there are no cgroups: what the host offers
+// for delegation, and that confine does not use it yet.
+func rootlessCgroups(f host.Facts) string {
+	switch {
+	case f.CgroupMode != "v2":
+		return fmt.Sprintf("without root confine makes no cgroups, and this host's cgroups (mode %q) cannot be delegated to a user: that needs cgroup v2", f.CgroupMode)
+	case f.CgroupDelegated:
+		return fmt.Sprintf("without root confine makes no cgroups: this process's cgroup v2 %s is delegated, but confine does not use a delegated subtree yet", f.OwnCgroup)
+	default:
+		return fmt.Sprintf("without root confine makes no cgroups: this process's cgroup v2 %s is not delegated to it (a systemd unit with Delegate=yes is), and confine does not use a delegated subtree yet", f.OwnCgroup)
+	}
 }

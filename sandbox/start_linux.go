@@ -47,6 +47,9 @@ type Options struct {
 	// directory (image.Store.RunImage, UseVolume).
 	Image   *ImageRoot
 	Volumes map[string]string
+	// rlimitFallback: cgroups are skipped (best_effort); rlimits stand in for the
+	// limits they can (rlimit_fallback.go).
+	rlimitFallback bool
 	// Stack names the stack the component belongs to, "" for a lone run: as root, the
 	// component's host id range is recorded under stack and component (ids_linux.go).
 	Stack string
@@ -91,6 +94,13 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 		if s.ids, err = hostIDs.rangeFor(opts.Stack, c.Name); err != nil {
 			s.release()
 			return nil, &StepError{Step: "ids", Err: err.Error()}
+		}
+	}
+	var sub *subIDMaps // without root, the maps newuidmap writes (rootless_linux.go)
+	if rootless {
+		var notice *Finding
+		if sub, notice = rootlessIDs(c); notice != nil {
+			s.findings = append(s.findings, *notice)
 		}
 	}
 	trace.Done("parent", "ids", t)
@@ -157,12 +167,16 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 		Pdeathsig:   unix.SIGKILL,
 		Setsid:      !opts.TTY,
 	}
+	sub.clearMaps(cmd.SysProcAttr)
 	s.cmd = cmd
 	started := trace.Now()
 	if err := cmd.Start(); err != nil {
 		return s, fmt.Errorf("starting the init stage: %w", err)
 	}
 	trace.Done("parent", "clone", started)
+	if err := sub.write(cmd.Process.Pid); err != nil {
+		return s, &StepError{Step: "ids", Err: err.Error()}
+	}
 	if s.cgroup != nil {
 		s.cgroup.pid <- cmd.Process.Pid
 	}
@@ -211,7 +225,10 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 	t = trace.Now()
 	cfg := initConfig{Component: forInit(c), Root: root, Rootless: rootless,
 		SkipFirewall: opts.skipFirewall || byParent, Hosts: opts.Hosts,
-		TraceOrigin: trace.Origin(), TraceStarted: started}
+		TraceOrigin: trace.Origin(), TraceStarted: started, SubIDs: sub != nil}
+	if opts.rlimitFallback {
+		cfg.FallbackRlimits = rlimitFallback(c.Cgroup)
+	}
 	if err := json.NewEncoder(cfgW).Encode(cfg); err != nil {
 		cfgW.Close()
 		return s, fmt.Errorf("sending the plan: %w", err)

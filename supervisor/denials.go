@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/confine-sandbox/confine/audit"
-	"github.com/confine-sandbox/confine/policy/seccomp"
 	"github.com/confine-sandbox/confine/sandbox"
 )
 
@@ -70,27 +68,14 @@ func (s *Supervisor) collectKernel() {
 		if d.Lost > 0 {
 			s.reportKernelLoss()
 		}
-		name := s.componentOf(d.Pid)
+		name := s.kernelComponent(d)
 		if name == "" {
 			continue
 		}
-		var details map[string]any
-		switch d.Layer {
-		case audit.LayerSeccomp:
-			details = s.attribute.Seccomp(name, seccomp.SyscallName(d.Syscall), d.Action)
-		case audit.LayerLandlock:
-			port := d.Dport
-			if slices.Contains(d.Blockers, "net.bind_tcp") {
-				port = d.Sport // a bind names the local port
-			}
-			details = s.attribute.Landlock(name, d.Blockers, d.Path, port)
-			if d.Daddr != "" {
-				details["dst"] = d.Daddr
-			}
-		default:
+		details := KernelDenialDetails(s.attribute, name, d)
+		if details == nil {
 			continue
 		}
-		details["pid"], details["exe"], details["kernel_serial"] = d.Pid, d.Exe, d.Serial
 		s.events.emit(name, EventDenial, details)
 	}
 }

@@ -74,6 +74,10 @@ type Supervisor struct {
 	attribute *audit.Attributor
 	// kernel reads the kernel's seccomp and Landlock denials; nil when it could not.
 	kernel *kernelDenials
+	// owners names the component of a kernel record by its host ids (attribution.go).
+	owners Owners
+	// drops turns firewall drops into denials, one per refused connection.
+	drops *Coalescer
 	// auditLog receives every event, chained; nil without Options.AuditLog.
 	auditLog *audit.Writer
 	// auditFailed is set (under the bus lock) once the log has failed and it was said.
@@ -117,6 +121,7 @@ func Up(ctx context.Context, p *plan.Plan, opts Options) (_ *Supervisor, err err
 	s.store = opts.Store
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.attribute = audit.NewAttributor(p)
+	s.drops = NewCoalescer(s.attribute, func(c string, d map[string]any) { s.events.emit(c, EventDenial, d) })
 	s.events = newBus(p.Name, func(e Event) {
 		if s.auditLog != nil {
 			// A failed writer keeps failing; the stack runs on, says so once, and verify
@@ -191,6 +196,7 @@ func Up(ctx context.Context, p *plan.Plan, opts Options) (_ *Supervisor, err err
 	for _, name := range order {
 		s.comps = append(s.comps, s.byName[name])
 	}
+	s.ownRanges()
 	s.startKernelDenials()
 	for _, c := range s.comps {
 		s.runners.Add(1)
@@ -307,6 +313,7 @@ func (s *Supervisor) Down(grace time.Duration) {
 			c.log.close()
 		}
 		s.closeKernelDenials()
+		s.drops.Flush("") // the retransmission tallies still open, before the log closes
 		s.events.emit("", EventStackDown, nil)
 		if s.auditLog != nil {
 			s.auditLog.Close()
@@ -388,13 +395,14 @@ func (s *Supervisor) forwardDrops(component string, r *netfilter.LogReader) {
 	for {
 		rec, err := r.Next()
 		if err != nil {
+			s.drops.Flush(component)
 			return
 		}
 		if rec.Lost > 0 {
 			s.events.emit(component, EventLost, map[string]any{"layer": audit.LayerNetwork, "lost": rec.Lost})
 		}
 		chain := strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(rec.Prefix, "confine-drop "), ": "))
-		s.events.emit(component, EventDenial, s.attribute.Network(component, chain, rec.Proto, rec.Src, rec.Dst, rec.DstPort))
+		s.drops.Add(component, chain, rec) // retransmissions coalesced (coalesce.go)
 	}
 }
 

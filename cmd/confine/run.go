@@ -21,6 +21,7 @@ func newRun() *cobra.Command {
 	var component, planFile string
 	var timeout time.Duration
 	var tty bool
+	var ra runAudit
 	cmd := &cobra.Command{
 		Use:   "run FILE [-- ARGS...] | run --plan PLAN.json [-- ARGS...]",
 		Short: "Run one component in the foreground under its policy",
@@ -67,7 +68,7 @@ or confine changes.`,
 			if !p.Single {
 				stack = p.Name
 			}
-			code, err := runComponent(cmd, c, stack, timeout, tty)
+			code, err := runComponent(cmd, c, stack, timeout, tty, &ra)
 			if err != nil {
 				return err
 			}
@@ -81,13 +82,14 @@ or confine changes.`,
 	cmd.Flags().StringVar(&planFile, "plan", "", "run this compiled Plan (confine compile --format json) instead of compiling FILE")
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "kill the component after this long (e.g. 30s)")
 	cmd.Flags().BoolVar(&tty, "tty", false, "keep the controlling terminal (otherwise the component gets none)")
+	ra.flags(cmd) // --audit-log, --show-denials (run_audit.go)
 	return cmd
 }
 
 // stopGrace is how long a forwarded SIGINT, SIGTERM or SIGHUP has to end the component.
 const stopGrace = 10 * time.Second
 
-func runComponent(cmd *cobra.Command, c *plan.Component, stack string, timeout time.Duration, tty bool) (int, error) {
+func runComponent(cmd *cobra.Command, c *plan.Component, stack string, timeout time.Duration, tty bool, ra *runAudit) (int, error) {
 	t := trace.Now()
 	findings, err := sandbox.Preflight(&plan.Plan{Components: []plan.Component{*c}}, host.Probe())
 	trace.Done("parent", "preflight", t)
@@ -113,9 +115,22 @@ func runComponent(cmd *cobra.Command, c *plan.Component, stack string, timeout t
 		return 0, &codeError{code: exitEnforcement, msg: "confine: " + err.Error()}
 	}
 	defer release() // after Wait: the run's upper goes, its volumes stay
+	if ra.enabled() {
+		if err := ra.open(c, stack, cmd.ErrOrStderr()); err != nil {
+			return 0, err
+		}
+		ra.launching(skip)
+		opts.Attach = ra.attach
+	}
 	sb, err := sandbox.Launch(context.Background(), c, opts, skip)
 	if err != nil {
+		if ra.enabled() {
+			ra.startFailed(err)
+		}
 		return 0, &codeError{code: exitEnforcement, msg: "confine: " + err.Error()}
+	}
+	if ra.enabled() {
+		ra.started(sb)
 	}
 	for _, f := range sb.Findings() {
 		fmt.Fprintf(cmd.ErrOrStderr(), "confine: warning: %s\n", f)
@@ -135,5 +150,9 @@ func runComponent(cmd *cobra.Command, c *plan.Component, stack string, timeout t
 		t := time.AfterFunc(timeout, func() { sb.Signal(syscall.SIGKILL) })
 		defer t.Stop()
 	}
-	return sb.Wait()
+	code, err := sb.Wait()
+	if ra.enabled() {
+		ra.exited(code, sb.OOMKilled())
+	}
+	return code, err
 }

@@ -34,7 +34,8 @@ type Component struct {
 	Namespaces []string `json:"namespaces"`
 	// UIDMap and GIDMap are the user namespace's id maps: as root, container ids 0-65535
 	// onto a host range of the component's own, chosen at apply time (sandbox/ids_linux.go);
-	// without root, the process's id onto the invoking user's. Other ids show as nobody.
+	// without root, the process's id onto the invoking user's and the others onto the
+	// user's subordinate ids (sandbox/rootless_linux.go). Other ids show as nobody.
 	UIDMap []IDMap `json:"uid_map"`
 	GIDMap []IDMap `json:"gid_map"`
 	// Sysctls are written inside the component's own namespaces before its mounts.

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -108,6 +109,33 @@ func run(op, val string) (string, error) {
 			c.Close()
 		}
 		return "", err
+	case "syn":
+		// syn:HOST:PORT/TIMEOUT connects with a long timeout: a dropped SYN is sent
+		// again (after 1 s, 3 s, ...), as a client that waits does.
+		addr, wait, _ := strings.Cut(val, "/")
+		d, err := time.ParseDuration(wait)
+		if err != nil {
+			return "", err
+		}
+		c, err := net.DialTimeout("tcp4", addr, d)
+		if err == nil {
+			c.Close()
+		}
+		return "", err
+	case "nest":
+		// nest:PATH puts this process in a Landlock domain of its own, inside the
+		// sandbox's, that refuses writing and creating files, then writes PATH: a
+		// denial from a domain the component made itself.
+		attr := [1]uint64{1<<1 | 1<<8} // LANDLOCK_ACCESS_FS_WRITE_FILE | MAKE_REG
+		fd, _, e := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, uintptr(unsafe.Pointer(&attr[0])), 8, 0)
+		if e != 0 {
+			return "", fmt.Errorf("landlock_create_ruleset: %w", e)
+		}
+		if _, _, e := unix.Syscall(unix.SYS_LANDLOCK_RESTRICT_SELF, fd, 0, 0); e != 0 {
+			return "", fmt.Errorf("landlock_restrict_self: %w", e)
+		}
+		unix.Close(int(fd))
+		return "", os.WriteFile(val, []byte("x"), 0o644)
 	case "status":
 		data, err := os.ReadFile("/proc/self/status")
 		var lines []string
@@ -183,6 +211,8 @@ func run(op, val string) (string, error) {
 			return fmt.Sprint(started), fmt.Errorf("started %d of %d", started, n)
 		}
 		return fmt.Sprint(started), nil
+	case "children":
+		return children(val)
 	case "serve":
 		// serve:tcp/PORT or serve:udp/PORT answers "hello from HOSTNAME" in the background.
 		proto, port, _ := strings.Cut(val, "/")
@@ -213,12 +243,42 @@ func run(op, val string) (string, error) {
 			buf[i] = 1
 		}
 		return fmt.Sprint(len(buf)), nil
+	case "forkbomb":
+		// forkbomb:MAX forks until fork fails or MAX children run (limits.go).
+		var n int
+		fmt.Sscan(val, &n)
+		return forkBomb(n)
+	case "hog":
+		// hog:MAX maps and touches memory until a map fails or MAX MiB (limits.go).
+		var n int
+		fmt.Sscan(val, &n)
+		return hog(n)
 	case "exit":
 		var code int
 		fmt.Sscan(val, &code)
 		os.Exit(code)
 	}
 	return "", fmt.Errorf("unknown probe %q", op)
+}
+
+// children runs children:N/OP:ARG,OP:ARG,...: N short-lived children one after another,
+// each running the probes and exiting (their output discarded): denials from processes
+// that are gone before their records are read. It reports how many exited 0.
+func children(val string) (string, error) {
+	count, list, _ := strings.Cut(val, "/")
+	var n, ok int
+	fmt.Sscan(count, &n)
+	args := append([]string{"probe"}, strings.Split(list, ",")...)
+	for i := 0; i < n; i++ {
+		p, err := os.StartProcess("/proc/self/exe", args, &os.ProcAttr{})
+		if err != nil {
+			return fmt.Sprint(ok), err
+		}
+		if st, err := p.Wait(); err == nil && st.Success() {
+			ok++
+		}
+	}
+	return fmt.Sprint(ok), nil
 }
 
 func errnoErr(e syscall.Errno) error {

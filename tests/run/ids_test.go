@@ -235,13 +235,13 @@ func TestIdmapUnsupportedFailsClosed(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	body := "filesystem:\n  read: [" + probeDir + ", {path: " + path + ", idmap: true}]\n"
-	before, _ := filepath.Glob(filepath.Join(os.TempDir(), "confine-root-*"))
+	before := ownRoots()
 	_, err := sandbox.Launch(context.Background(), component(t, "noidmap", "0", body, "ls:"+path), sandbox.Options{}, nil)
 	var se *sandbox.StepError
 	if !errors.As(err, &se) || se.Step != "idmap" || !strings.Contains(se.Err, path) || !strings.Contains(se.Err, "no idmapped mounts") {
 		t.Fatalf("idmap on sysfs: %v, want a StepError at idmap naming %s", err, path)
 	}
-	if after, _ := filepath.Glob(filepath.Join(os.TempDir(), "confine-root-*")); len(after) > len(before) {
+	if after := ownRoots(); len(after) > len(before) {
 		t.Errorf("root directory left behind: %v", after)
 	}
 	var out strings.Builder

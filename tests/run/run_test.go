@@ -300,6 +300,13 @@ func assertNoCgroups(t *testing.T) {
 	}
 }
 
+// ownRoots lists the sandbox root directories this test process made (sandbox.Start names
+// them confine-root-PID-*): other suites on the host make theirs at the same time.
+func ownRoots() []string {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), fmt.Sprintf("confine-root-%d-*", os.Getpid())))
+	return dirs
+}
+
 // TestFailurePartWayLeavesNothing breaks set-up at the cgroup and at the firewall, after
 // the init stage has started: no process, cgroup or root directory may remain.
 func TestFailurePartWayLeavesNothing(t *testing.T) {
@@ -310,7 +317,7 @@ func TestFailurePartWayLeavesNothing(t *testing.T) {
 	} {
 		c := compile(t, "resources: {pids: 16, memory: 64Mi, cpu: 0.5}\n", "pid:")
 		breakIt(c)
-		before, _ := filepath.Glob(filepath.Join(os.TempDir(), "confine-root-*"))
+		before := ownRoots()
 		runtime.LockOSThread()
 		_, err := sandbox.Launch(context.Background(), c, sandbox.Options{}, nil)
 		runtime.UnlockOSThread()
@@ -318,8 +325,7 @@ func TestFailurePartWayLeavesNothing(t *testing.T) {
 		if !errors.As(err, &se) || se.Step != name {
 			t.Errorf("%s: got %v, want a StepError at %s", name, err, name)
 		}
-		after, _ := filepath.Glob(filepath.Join(os.TempDir(), "confine-root-*"))
-		if len(after) > len(before) {
+		if after := ownRoots(); len(after) > len(before) {
 			t.Errorf("%s: root directory left behind: %v", name, after)
 		}
 		assertNoCgroups(t)

@@ -1,0 +1,78 @@
+package policy
+
+// altSet is one syscall's allowed alternatives, in the order first allowed, indexed by
+// altKey so that adding or taking back an alternative does not rescan the others.
+type altSet struct {
+	alts     []alt
+	gone     []bool           // alternatives a deny took back
+	keys     map[string][]int // altKey → indexes of the live alternatives with it
+	live     int
+	widened  bool // compareArg0 has run
+	absolute bool // an unconditional alternative absorbed the rest
+}
+
+// add adds conds (whose altKey is key); an unconditional alt absorbs the rest.
+func (s *altSet) add(conds alt, key string) {
+	if s.absolute || len(s.keys[key]) > 0 {
+		return
+	}
+	if len(conds) == 0 { // no deny has empty conditions, so this one needs no key
+		*s = altSet{alts: []alt{{}}, gone: []bool{false}, live: 1, absolute: true}
+		return
+	}
+	if s.keys == nil {
+		s.keys = map[string][]int{}
+	}
+	s.keys[key] = append(s.keys[key], len(s.alts))
+	s.alts = append(s.alts, conds)
+	s.gone = append(s.gone, false)
+	s.live++
+}
+
+// remove takes back the alternatives whose altKey is key, returning how many are left.
+func (s *altSet) remove(key string) int {
+	for _, i := range s.keys[key] {
+		s.gone[i] = true
+		s.live--
+	}
+	delete(s.keys, key)
+	return s.live
+}
+
+// compareArg0 makes every alternative compare argument 0: libseccomp 2.5 tries a deny
+// before an allow only when the allow's first compared argument comes no later than the
+// deny's, so every allow of a syscall with argument denies compares argument 0, with
+// "arg0 >= 0" if it did not already. Afterwards every alternative starts with argument
+// 0, so a second call changes nothing.
+func (s *altSet) compareArg0() {
+	if s.widened {
+		return
+	}
+	s.widened, s.absolute = true, false
+	s.keys = map[string][]int{}
+	for i, a := range s.alts {
+		if s.gone[i] {
+			continue
+		}
+		if len(a) == 0 || a[0].Index != 0 {
+			s.alts[i] = append(alt{{Index: 0, Op: "ge", Value: 0}}, a...)
+		}
+		k := altKey(s.alts[i])
+		s.keys[k] = append(s.keys[k], i)
+	}
+}
+
+// liveAlts lists each syscall's remaining alternatives, in order.
+func liveAlts(allowed map[string]*altSet) map[string][]alt {
+	out := make(map[string][]alt, len(allowed))
+	for name, s := range allowed {
+		alts := make([]alt, 0, s.live)
+		for i, a := range s.alts {
+			if !s.gone[i] {
+				alts = append(alts, a)
+			}
+		}
+		out[name] = alts
+	}
+	return out
+}
