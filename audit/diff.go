@@ -79,7 +79,7 @@ const (
 var ChangeKinds = []string{ChangeComponent, ChangeIdentity, ChangeNamespace, ChangeCapability,
 	ChangeSyscall, ChangeDeny, ChangeOnViolation, ChangePath, ChangeLandlock, ChangeMask,
 	ChangeListen, ChangeCaller, ChangeReach, ChangePublish, ChangeResource, ChangeBestEffort,
-	ChangeRootfs}
+	ChangeRootfs, ChangeImage}
 
 // Grew reports whether NEW grants anything OLD did not: what a merge gate blocks on.
 func (d *PlanDiff) Grew() bool {
@@ -208,7 +208,7 @@ func diffComponent(o, n *diffSide, baseline map[string]bool) ComponentDiff {
 		diffIdentity, diffNamespaces, diffCapabilities,
 		func(o, n *diffSide, cs *diffChangeSet) { diffSyscalls(o, n, baseline, cs) },
 		diffOnViolation, diffPaths, diffLandlock, diffMasks,
-		diffListeners, diffReaches, diffPublished, diffResources, diffBestEffort, diffRootfs,
+		diffListeners, diffReaches, diffPublished, diffResources, diffBestEffort, diffRootfs, diffImage,
 	} {
 		compare(o, n, &cs)
 	}

@@ -54,6 +54,7 @@ var findingRules = []struct {
 }{
 	{"capability", findCapabilities},
 	{"root_inside", findRootInside},
+	{"image", findImage},
 	{"new_privileges", findNewPrivileges},
 	{"shared_namespace", findSharedNamespaces},
 	{"seccomp_log", findSeccompLog},

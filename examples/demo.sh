@@ -37,7 +37,7 @@ sleep 2 # the probes make their calls
 step ps demo
 for c in web api db; do
 	printf '\n\033[1m%s tried:\033[0m\n' "$c"
-	"$confine" logs demo "$c" | jq -r 'select(.probe | test("^(dial|serve|mount|write)")) |
+	"$confine" logs demo "$c" | jq -r 'select(.probe | test("^(dial|serve|mount|write|cat)")) |
 		if .ok then "  allowed  \(.probe)  \(.out // "")" else "  BLOCKED  \(.probe)  (\(.err))" end'
 done
 printf '\n\033[1m$ nc 127.0.0.1 8088\033[0m   (the published port: host → web, which lists host in listen.from)\n'
@@ -51,4 +51,24 @@ trap - EXIT
 step audit verify /var/log/confine/demo/audit.log
 printf '\n\033[1m$ confine audit report demo/stack.yaml --log /var/log/confine/demo/audit.log --format md\033[0m   (the summary; --format html draws the diagram)\n'
 "$confine" audit report demo/stack.yaml --log /var/log/confine/demo/audit.log --format md | awk '/^## /{n++} n==1' | head -30
+
+printf '\n\033[1mA stack from images:\033[0m\n'
+# The image is built here from the probe (no registry needed); up pulls it into the store.
+(cd .. && go run ./examples/demo/mkimage examples/demo/rootfs/probe examples/demo/image)
+printf '\n\033[1m$ confine explain demo/images/kv.yaml\033[0m   (the image part)\n'
+"$confine" pull -q oci:demo/image >/dev/null
+"$confine" explain demo/images/kv.yaml | sed -n '/Image:/,/private tmpfs/p'
+"$confine" down demoimg >/dev/null 2>&1 || true
+trap '"$confine" down --grace 1s demoimg >/dev/null 2>&1 || true' EXIT
+step up -d demo/images/stack.yaml
+sleep 2
+step ps demoimg
+for c in kv client; do
+	printf '\n\033[1m%s tried:\033[0m\n' "$c"
+	"$confine" logs demoimg "$c" | jq -r 'select(.probe | test("^(dial|serve|write|cat:/var)")) |
+		if .ok then "  allowed  \(.probe)" else "  BLOCKED  \(.probe)  (\(.err))" end'
+done
+step down --grace 1s demoimg
+trap - EXIT
+step volume ls   # kv's volume outlives down (a second make demo finds /var/lib/db/started); confine volume rm demo-kv removes it
 printf '\ndemo: ok\n'

@@ -104,6 +104,10 @@ func (e *writer) component(c *plan.Component) {
 }
 
 func (e *writer) filesystem(c *plan.Component) {
+	if c.Image != nil {
+		e.imageFilesystem(c)
+		return
+	}
 	if c.Process.Rootfs != "" {
 		e.line(1, "Filesystem: root is %s, read-only; Landlock limits access to the paths below.", c.Process.Rootfs)
 	} else {

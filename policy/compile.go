@@ -18,19 +18,33 @@ const (
 )
 
 // Compile validates s and turns it into a Plan. It is pure and deterministic: the same
-// files give byte-identical JSON, on any host; nothing about the host is consulted.
-func Compile(s *Stack) (*plan.Plan, error) {
-	errs, effective := validate(s)
-	if len(errs) > 0 {
-		return nil, errs
-	}
+// files give byte-identical JSON, on any host; nothing about the host is consulted. A
+// component with run.image needs CompileWith.
+func Compile(s *Stack) (*plan.Plan, error) { return CompileWith(s, nil) }
+
+// compile is Compile of a validated stack, with its members' effective policies and
+// their resolved images.
+func compile(s *Stack, effective map[string]*Component, images map[string]*ImageFacts) (*plan.Plan, error) {
 	p := &plan.Plan{Version: plan.Version, Name: s.Name, Single: s.IsSingle()}
 	addrs, net := assignAddresses(s)
 	cache := newSeccompCache()
 	for _, c := range s.Members {
-		cp, err := compileComponent(effective[c.Name], addrs, cache)
+		eff, img := effective[c.Name], images[c.Name]
+		var defaults []string
+		if img != nil {
+			var errs ErrorList
+			if defaults, errs = withImageDefaults(eff, img); len(errs) > 0 {
+				return nil, errs
+			}
+		}
+		cp, err := compileComponent(eff, addrs, cache)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", c.File, err)
+		}
+		if img != nil {
+			compileImage(eff, cp, img, defaults)
+		} else {
+			compileVolumes(eff, cp)
 		}
 		p.Components = append(p.Components, *cp)
 	}

@@ -11,6 +11,8 @@ import (
 type pathEntry struct {
 	Path  string `yaml:"path"`
 	Idmap bool   `yaml:"idmap"`
+	// Volume, on a write entry, names a volume of the store mounted at Path.
+	Volume string `yaml:"volume"`
 }
 
 // decodeNode lets a filesystem.read or write entry be a path or a mapping
@@ -33,9 +35,9 @@ func (f *Filesystem) decodeNode(d *decoder, n *yaml.Node, path string) {
 	type plain Filesystem // no decodeNode: decode as a struct
 	var p plain
 	d.decodeStruct(n, reflect.ValueOf(&p).Elem(), path)
-	idmap := f.Idmap
+	idmap, volumes := f.Idmap, f.Volumes
 	*f = Filesystem(p)
-	f.Idmap = idmap
+	f.Idmap, f.Volumes = idmap, volumes
 }
 
 // decodeEntry decodes one {path, idmap} mapping and returns the node that stands for it
@@ -51,6 +53,8 @@ func (f *Filesystem) decodeEntry(d *decoder, item *yaml.Node, path string) *yaml
 			pathNode = item.Content[i+1]
 		case "idmap":
 			hasIdmap = true
+		case "volume":
+			f.recordVolume(d, item, path, e)
 		}
 	}
 	if pathNode == nil || pathNode.Kind != yaml.ScalarNode {

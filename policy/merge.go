@@ -125,6 +125,7 @@ func merge(dst, src *Component) {
 		r.Command = src.Run.Command
 	}
 	r.Rootfs = or(src.Run.Rootfs, r.Rootfs)
+	r.Image = or(src.Run.Image, r.Image)
 	if src.Run.User != "" {
 		r.User, r.user = src.Run.User, src.Run.user
 	}
@@ -154,6 +155,12 @@ func merge(dst, src *Component) {
 			f.Idmap = map[string]bool{}
 		}
 		f.Idmap[p] = on
+	}
+	for p, name := range src.Filesystem.Volumes {
+		if f.Volumes == nil {
+			f.Volumes = map[string]string{}
+		}
+		f.Volumes[p] = name
 	}
 	r.Groups = unionInto(r.Groups, src.Run.Groups)
 	dst.Network.Listen = append(dst.Network.Listen, src.Network.Listen...)

@@ -32,8 +32,11 @@ type Component struct {
 
 // Run says what to execute and as whom.
 type Run struct {
-	Command  []string          `yaml:"command"`
-	Rootfs   string            `yaml:"rootfs"`
+	Command []string `yaml:"command"`
+	Rootfs  string   `yaml:"rootfs"`
+	// Image is an image reference (NAME[:TAG][@sha256:…], oci:PATH[:TAG],
+	// docker-archive:PATH), instead of Rootfs; compile_image.go.
+	Image    string            `yaml:"image"`
 	User     string            `yaml:"user"`
 	Env      map[string]string `yaml:"env"`
 	Workdir  string            `yaml:"workdir"`
@@ -68,6 +71,8 @@ type Filesystem struct {
 	// Idmap records the read and write entries written as {path, idmap}: path → idmap.
 	// Write paths are idmapped unless false here, read paths only when true.
 	Idmap map[string]bool `yaml:"-"`
+	// Volumes records the write entries written as {path, volume}: path → volume name.
+	Volumes map[string]string `yaml:"-"`
 }
 
 // Network lists the ports the component serves and the peers it calls.

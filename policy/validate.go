@@ -125,6 +125,7 @@ func (v *validator) component() {
 	v.capabilities()
 	v.resources()
 	v.ids()
+	v.image()
 	for i, m := range c.BestEffort {
 		if !slices.Contains(Mechanisms, m) {
 			v.add(fmt.Sprintf("best_effort[%d]", i), "unknown mechanism %q%s; expected one of: %s", m, suggest(m, Mechanisms), strings.Join(Mechanisms, ", "))
@@ -144,9 +145,10 @@ func (v *validator) run() {
 			v.add("run.env."+k, "value contains a control character; expected printable text")
 		}
 	}
-	if len(r.Command) == 0 {
+	if len(r.Command) == 0 && r.Image == "" {
 		v.add("run.command", "expected a command: a list whose first item is an absolute path")
-	} else if msg := checkPath(r.Command[0]); msg != "" {
+	} else if len(r.Command) > 0 && checkPath(r.Command[0]) != "" {
+		msg := checkPath(r.Command[0])
 		v.add("run.command[0]", "%s", msg)
 	}
 	if r.User != "" {
@@ -502,6 +504,9 @@ func (v *validator) effective(eff *Component) {
 	}
 	// Nothing undeclared exists in the sandbox (and Landlock denies it under a rootfs).
 	// A tmpfs starts empty, so a command cannot come from one; a workdir can be one.
+	if eff.Run.Image != "" {
+		return // the whole image is there; what it lacks fails at exec
+	}
 	if cmd := eff.Run.Command; len(cmd) > 0 && checkPath(cmd[0]) == "" && !visible(cmd[0], declared) {
 		v.add("run.command[0]", "%s is not under any filesystem.read or write path, so it would not exist in the sandbox", cmd[0])
 	}

@@ -43,7 +43,10 @@ func setupRootfs(cfg *initConfig) error {
 		if !ok {
 			fd = -1
 		}
-		ro, err := mountOne(m, target, fd)
+		handled, ro, err := mountImageOne(cfg, m, target, fd)
+		if !handled && err == nil {
+			ro, err = mountOne(m, target, fd)
+		}
 		if err != nil {
 			return fmt.Errorf("%s %s (%s): %w", m.Type, m.Target, m.Why, err)
 		}
@@ -54,6 +57,11 @@ func setupRootfs(cfg *initConfig) error {
 	for _, link := range [][2]string{{"/proc/self/fd", "/dev/fd"}, {"/proc/self/fd/0", "/dev/stdin"}, {"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"}, {"pts/ptmx", "/dev/ptmx"}} {
 		if err := os.Symlink(link[0], filepath.Join(cfg.Root, link[1])); err != nil {
 			return err
+		}
+	}
+	if hosts != nil && c.Image != nil {
+		if _, err := safeTarget(cfg.Root, "/etc/hosts", false); err != nil {
+			return fmt.Errorf("/etc/hosts: %w", err)
 		}
 	}
 	if hosts != nil {
@@ -85,7 +93,7 @@ func setupRootfs(cfg *initConfig) error {
 			return fmt.Errorf("read-only %s: %w", p, err)
 		}
 	}
-	if c.Process.Rootfs == "" {
+	if c.Process.Rootfs == "" && c.Image == nil {
 		// The tmpfs root holds only mount points: nothing may be written beside them.
 		if err := unix.Mount("", "/", "", unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
 			return fmt.Errorf("read-only root: %w", err)

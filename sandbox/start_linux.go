@@ -45,6 +45,11 @@ type Options struct {
 	Freezer bool
 	// withCgroup: make the Plan's cgroup and move the init stage in before Go (Launch).
 	withCgroup bool
+	// Image is where the store keeps the Plan's image and the run's upper, for a
+	// component with run.image; Volumes maps each volume the Plan mounts to its
+	// directory (image.Store.RunImage, UseVolume).
+	Image   *ImageRoot
+	Volumes map[string]string
 	// rlimitFallback: cgroups are skipped (best_effort); rlimits stand in for the
 	// limits they can (rlimit_fallback.go).
 	rlimitFallback bool
@@ -198,6 +203,23 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 		if mounts, s.findings, err = idmapMounts(cmd.Process.Pid, c); err != nil {
 			return s, &StepError{Step: "idmap", Err: err.Error()}
 		}
+	}
+	if c.Image != nil || hasVolumes(c) {
+		if rootless {
+			return s, &StepError{Step: "image", Err: "run.image and volumes need root: the layers are the store's, owned by host root"}
+		}
+		if opts.Image != nil {
+			// The overlay's root directory is the upper's: the component's root owns it.
+			if err := os.Chown(opts.Image.Upper, int(s.ids.UID), int(s.ids.GID)); err != nil {
+				return s, &StepError{Step: "image", Err: err.Error()}
+			}
+		}
+		im, err := imageMounts(cmd.Process.Pid, c, opts.Image, opts.Volumes)
+		if err != nil {
+			closeMounts(mounts)
+			return s, &StepError{Step: "image", Err: err.Error()}
+		}
+		mounts = append(mounts, im...)
 	}
 	if err := sendMounts(mountsW, mounts); err != nil {
 		return s, &StepError{Step: "idmap", Err: err.Error()}

@@ -50,6 +50,8 @@ type Status struct {
 	Restarts   int        `json:"restarts"`
 	StartedAt  *time.Time `json:"started_at,omitempty"`
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	// Image is the image the component runs from, REF@DIGEST, or "" (volumes.go).
+	Image string `json:"image,omitempty"`
 }
 
 // component is one supervised component. Its runner goroutine owns the sandbox; API
@@ -91,7 +93,9 @@ func newComponent(s *Supervisor, c *plan.Component, index int, log *logBook) *co
 func (c *component) snapshot() Status {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.status
+	st := c.status
+	st.Image = imageOf(c.plan)
+	return st
 }
 
 func (c *component) nudge() {
@@ -194,7 +198,12 @@ func (c *component) once() (int, error) {
 	c.mu.Unlock()
 	// Logged before the launch, so that no denial of the run can come before it.
 	c.sup.events.emit(c.plan.Name, EventPolicy, enforcement(c.plan, c.sup.skip))
-	sb, err := sandbox.Launch(context.Background(), c.plan, opts, c.sup.skip)
+	release, err := PrepareStorage(c.sup.store, c.plan, &opts)
+	var sb *sandbox.Sandbox
+	if err == nil {
+		defer release() // once the run has ended: its upper goes, its volumes stay
+		sb, err = sandbox.Launch(context.Background(), c.plan, opts, c.sup.skip)
+	}
 	now := time.Now().UTC()
 	c.mu.Lock()
 	c.launching = nil

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/confine-sandbox/confine/audit"
 	"net"
 	"os"
 	"path/filepath"
@@ -18,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/confine-sandbox/confine/audit"
+	"github.com/confine-sandbox/confine/image"
 	"github.com/confine-sandbox/confine/netfilter"
 	"github.com/confine-sandbox/confine/policy/plan"
 	"github.com/confine-sandbox/confine/sandbox"
@@ -55,6 +56,8 @@ type Options struct {
 	// Claim is the stack's claim when the caller took it (up -d passes it to its
 	// supervisor); nil to have Up take it.
 	Claim *Claim
+	// Store is the image store, for components with run.image or volumes.
+	Store *image.Store
 }
 
 // Supervisor is one running stack.
@@ -80,6 +83,7 @@ type Supervisor struct {
 	auditLog *audit.Writer
 	// auditFailed is set (under the bus lock) once the log has failed and it was said.
 	auditFailed bool
+	store       *image.Store
 	comps       []*component // in start order
 	byName      map[string]*component
 
@@ -117,6 +121,7 @@ func Up(ctx context.Context, p *plan.Plan, opts Options) (_ *Supervisor, err err
 		return nil, err
 	}
 	s := &Supervisor{plan: p, dir: StateDir(p.Name), claim: c, skip: opts.Skip, byName: map[string]*component{}, done: make(chan struct{})}
+	s.store = opts.Store
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.attribute = audit.NewAttributor(p)
 	s.drops = NewCoalescer(s.attribute, func(c string, d map[string]any) { s.events.emit(c, EventDenial, d) })

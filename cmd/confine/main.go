@@ -90,7 +90,7 @@ Landlock, cgroups and nftables, and runs it under them. Everything not declared 
 		newAction("restart", "Stop and start components"),
 		newAction("pause", "Freeze components (cgroup freezer)"),
 		newAction("unpause", "Thaw paused components"))
-	root.AddCommand(newPull(), newImages(), newImageCmd(), newLoad(), newExport())
+	root.AddCommand(newPull(), newImages(), newImageCmd(), newLoad(), newVolumeCmd(), newExport())
 	addStoreFlag(root)
 	return root
 }
@@ -116,11 +116,16 @@ func (f failFS) Open(string) (fs.File, error) { return nil, f.err }
 // (Compile validates); only a failure reloads it through Check, which lists every error
 // where Compile stops at the first file that fails.
 func compilePolicy(file string) (*plan.Plan, error) {
+	return compilePolicyWith(file, &storeResolver{progress: os.Stderr})
+}
+
+// compilePolicyWith is compilePolicy with the resolver of run.image (which may pull).
+func compilePolicyWith(file string, r policy.ImageResolver) (*plan.Plan, error) {
 	fsys, done := policyFS(file)
 	defer done()
 	s, err := policy.Open(fsys, file)
 	if err == nil && s != nil {
-		if p, err := policy.Compile(s); err == nil {
+		if p, err := policy.CompileWith(s, r); err == nil {
 			return p, nil
 		}
 	}
@@ -128,7 +133,7 @@ func compilePolicy(file string) (*plan.Plan, error) {
 		return nil, policyError(errs)
 	}
 	if err == nil {
-		_, err = policy.Compile(s)
+		_, err = policy.CompileWith(s, r)
 	}
 	return nil, policyError(err)
 }

@@ -52,7 +52,7 @@ or confine changes.`,
 			if planFile != "" {
 				p, err = readPlan(planFile)
 			} else {
-				p, err = compilePolicy(args[0])
+				p, err = compilePolicyWith(args[0], &storeResolver{pull: true, progress: cmd.ErrOrStderr()})
 				args = args[1:]
 			}
 			if err != nil {
@@ -110,6 +110,11 @@ func runComponent(cmd *cobra.Command, c *plan.Component, stack string, timeout t
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	opts := sandbox.Options{Stdin: os.Stdin, Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr(), TTY: tty, Stack: stack}
+	release, err := prepareStorage(c, &opts)
+	if err != nil {
+		return 0, &codeError{code: exitEnforcement, msg: "confine: " + err.Error()}
+	}
+	defer release() // after Wait: the run's upper goes, its volumes stay
 	if ra.enabled() {
 		if err := ra.open(c, stack, cmd.ErrOrStderr()); err != nil {
 			return 0, err

@@ -63,7 +63,7 @@ Reading the kernel's denials turns the kernel's audit on while stacks run
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			deadline := time.Now().Add(o.wait)
-			p, err := compilePolicy(args[0])
+			p, err := compilePolicyWith(args[0], &storeResolver{pull: true, progress: cmd.ErrOrStderr()})
 			if err != nil {
 				return err
 			}
@@ -103,6 +103,11 @@ func supervise(cmd *cobra.Command, p *plan.Plan, skip map[string]bool, wait time
 	}
 	opts := supervisor.Options{Skip: skip, StartTimeout: wait, AuditLog: o.auditLog,
 		Warn: func(msg string) { fmt.Fprintf(cmd.ErrOrStderr(), "confine: warning: %s\n", msg) }}
+	store, err := planStore(p)
+	if err != nil {
+		return &codeError{code: exitEnforcement, msg: "confine: " + err.Error()}
+	}
+	opts.Store = store
 	if o.detached {
 		// Nothing the supervisor starts may hold the pipe open or the claim on.
 		syscall.CloseOnExec(3)
@@ -235,6 +240,9 @@ func startSupervisor(file, name string, deadline time.Time, claim *supervisor.Cl
 		return nil, nil, nil, err
 	}
 	args := []string{"up", "--" + detachedFlag, "--wait", time.Until(deadline).String(), "--grace", o.grace.String()}
+	if storeFlag != "" {
+		args = append(args, "--store", storeFlag) // the supervisor reads the same store
+	}
 	if o.auditLog != "" {
 		abs, err := filepath.Abs(o.auditLog)
 		if err != nil {

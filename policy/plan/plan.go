@@ -28,6 +28,8 @@ type Component struct {
 	SourceHash string `json:"source_hash"`
 
 	Process Process `json:"process"`
+	// Image is the image the root is made of, or nil (policy/compile_image.go).
+	Image *Image `json:"image,omitempty"`
 	// Namespaces to unshare, sorted: cgroup ipc mount net pid user uts.
 	Namespaces []string `json:"namespaces"`
 	// UIDMap and GIDMap are the user namespace's id maps: as root, container ids 0-65535
@@ -112,7 +114,7 @@ type IDMap struct {
 
 // Mount is one mount made inside the sandbox's mount namespace.
 type Mount struct {
-	Type    string   `json:"type"` // bind, tmpfs, proc, devpts, mqueue
+	Type    string   `json:"type"` // bind, tmpfs, proc, devpts, mqueue; overlay, upper, volume (images)
 	Source  string   `json:"source,omitempty"`
 	Target  string   `json:"target"`
 	Options []string `json:"options,omitempty"` // ro, nosuid, nodev, noexec, mode=…, size=…
@@ -120,6 +122,8 @@ type Mount struct {
 	// owned by host uid N shows as uid N inside. Without it, host files show as the
 	// overflow ids. Built by compileMounts, applied by idmapMounts (sandbox/idmap_linux.go).
 	Idmap bool `json:"idmap,omitempty"`
+	// Volume, on a "volume" mount, names the store's volume bound at Target.
+	Volume string `json:"volume,omitempty"`
 	// Why says which declaration asked for the mount, for explain and audit.
 	Why string `json:"why"`
 }

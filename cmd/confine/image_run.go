@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/confine-sandbox/confine/image"
+	"github.com/confine-sandbox/confine/policy"
+	"github.com/confine-sandbox/confine/policy/plan"
+	"github.com/confine-sandbox/confine/sandbox"
+	"github.com/confine-sandbox/confine/supervisor"
+)
+
+// storeResolver gives compile the facts of each run.image from the store, which it
+// opens on first use (a policy without an image never touches it). With pull, an image
+// the store lacks is pulled first (run and up); otherwise it is an error that says to
+// pull it (explain, compile, audit).
+type storeResolver struct {
+	store    *image.Store
+	pull     bool
+	progress io.Writer
+}
+
+func (r *storeResolver) ResolveImage(ref string) (*policy.ImageFacts, error) {
+	if r.store == nil {
+		s, err := openStore()
+		if err != nil {
+			return nil, err
+		}
+		r.store = s
+	}
+	recs, err := r.store.Lookup(ref)
+	if err != nil && r.pull {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		p := newProgress(r.progress, false)
+		rec, perr := r.store.Pull(ctx, ref, p)
+		p.wait()
+		if perr != nil {
+			return nil, perr
+		}
+		recs, err = []image.Record{rec}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	img, err := r.store.ImageByDigest(recs[0].Digest)
+	if err != nil {
+		return nil, err
+	}
+	return imageFacts(img)
+}
+
+// imageFacts is what compile reads of a stored image.
+func imageFacts(img *image.Image) (*policy.ImageFacts, error) {
+	cfg := img.Config.Config
+	f := &policy.ImageFacts{Digest: img.Digest.String(), ConfigDigest: img.ConfigDigest.String(),
+		Entrypoint: cfg.Entrypoint, Cmd: cfg.Cmd, Env: cfg.Env, User: cfg.User, WorkingDir: cfg.WorkingDir}
+	for _, d := range img.DiffIDs {
+		f.DiffIDs = append(f.DiffIDs, d.String())
+	}
+	for p := range cfg.ExposedPorts {
+		f.ExposedPorts = append(f.ExposedPorts, p)
+	}
+	for v := range cfg.Volumes {
+		f.Volumes = append(f.Volumes, v)
+	}
+	sort.Strings(f.ExposedPorts)
+	sort.Strings(f.Volumes)
+	if cfg.User != "" {
+		var err error
+		if f.UID, f.GID, err = img.LookupUser(cfg.User); err != nil {
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+// prepareStorage opens the store only for a component that needs it (run.image or a
+// volume) and readies its image and volumes (supervisor.PrepareStorage).
+func prepareStorage(c *plan.Component, opts *sandbox.Options) (func(), error) {
+	if !needsStore(c) {
+		return func() {}, nil
+	}
+	s, err := openStore()
+	if err != nil {
+		return nil, err
+	}
+	return supervisor.PrepareStorage(s, c, opts)
+}
+
+func needsStore(c *plan.Component) bool {
+	for _, m := range c.Mounts {
+		if m.Type == "overlay" || m.Type == "volume" {
+			return true
+		}
+	}
+	return false
+}
+
+// planStore is the store for a stack's supervisor, or nil when no component needs it.
+func planStore(p *plan.Plan) (*image.Store, error) {
+	for i := range p.Components {
+		if needsStore(&p.Components[i]) {
+			return openStore()
+		}
+	}
+	return nil, nil
+}
+
+// shortImage is REF@sha256:HEX cut to 12 digits, for ps.
+func shortImage(s string) string {
+	if i := strings.Index(s, "@sha256:"); i >= 0 && len(s) > i+8+12 {
+		return s[:i+8+12]
+	}
+	return s
+}

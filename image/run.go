@@ -1,0 +1,147 @@
+package image
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/confine-sandbox/confine/policy/plan"
+)
+
+// Run is one run's part of the store: runs/ID/{upper,work}, flocked by the run for its
+// life, and a reference that keeps its image from prune. Close removes both.
+type Run struct {
+	ID           string
+	Upper, Work  string
+	Image        *Image
+	dir          string
+	lock         *os.File
+	store        *Store
+	userXattr    bool
+	closed       bool
+	lowersTopFst []string
+}
+
+// RunImage checks the store against the Plan's pins (the manifest, the config and every
+// layer's diff_id) and makes the run's upper and work directories. A store whose content differs from
+// what was compiled is refused: what runs is what the reviewer saw. The caller chowns
+// the upper to the component's host root once it knows its id range.
+func (s *Store) RunImage(p *plan.Image) (*Run, error) {
+	img, err := s.ImageByDigest(p.Digest)
+	if err != nil {
+		return nil, fmt.Errorf("the Plan's image %s (%s) is not in the store; confine pull %s: %w", p.Ref, short12(p.Digest), p.Ref, err)
+	}
+	if err := pinned(img, p); err != nil {
+		return nil, err
+	}
+	r, err := s.newRun()
+	if err != nil {
+		return nil, err
+	}
+	r.Image = img
+	for i := len(img.Layers) - 1; i >= 0; i-- {
+		r.lowersTopFst = append(r.lowersTopFst, img.LayerDirs[i])
+		if img.Layers[i].Xattr == "user" {
+			r.userXattr = true
+		}
+	}
+	if err := s.AddRef(r.ID, img.Digest); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// pinned compares a stored image with the Plan's pins.
+func pinned(img *Image, p *plan.Image) error {
+	if img.ConfigDigest.String() != p.ConfigDigest {
+		return fmt.Errorf("image %s: the store's config is %s, the Plan pins %s; compile again", p.Ref, short12(img.ConfigDigest.String()), short12(p.ConfigDigest))
+	}
+	var ids []string
+	for i, id := range img.DiffIDs {
+		ids = append(ids, id.String())
+		if img.Layers[i].DiffID != id.String() {
+			return fmt.Errorf("image %s: layer %s in the store records diff_id %s", p.Ref, short12(id.String()), short12(img.Layers[i].DiffID))
+		}
+	}
+	if !slices.Equal(ids, p.DiffIDs) {
+		return fmt.Errorf("image %s: the store's layers differ from the Plan's diff_ids; compile again", p.Ref)
+	}
+	return nil
+}
+
+// Lowers are the run's read-only layers, top first (overlayfs order).
+func (r *Run) Lowers() []string { return r.lowersTopFst }
+
+// UserXattr reports whether a layer carries user.overlay.* xattrs (a store that is not
+// root's), so that the overlay must be mounted with userxattr.
+func (r *Run) UserXattr() bool { return r.userXattr }
+
+// newRun makes runs/ID with its upper and work directories, flocked.
+func (s *Store) newRun() (*Run, error) {
+	runs := filepath.Join(s.Dir, "runs")
+	if err := os.MkdirAll(runs, 0o700); err != nil {
+		return nil, err
+	}
+	s.SweepRuns()
+	d, err := os.MkdirTemp(runs, "run-")
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(d)
+	if err == nil {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	}
+	r := &Run{ID: filepath.Base(d), dir: d, lock: f, store: s, Upper: filepath.Join(d, "upper"), Work: filepath.Join(d, "work")}
+	for _, sub := range []string{r.Upper, r.Work} {
+		if err == nil {
+			err = os.Mkdir(sub, 0o755)
+		}
+	}
+	if err != nil {
+		r.Close()
+		return nil, fmt.Errorf("the run's upper: %w", err)
+	}
+	return r, nil
+}
+
+// Close removes the run's upper (what the component wrote outside its volumes goes with
+// it), drops its reference and releases its volumes. Call it once the run's processes
+// are gone.
+func (r *Run) Close() error {
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	err := removeTree(r.dir)
+	r.store.RemoveRef(r.ID)
+	if r.lock != nil {
+		r.lock.Close()
+	}
+	return err
+}
+
+// SweepRuns removes what runs killed with SIGKILL left: each runs/ID whose flock no
+// process holds, with its reference (DESIGN.md invariant 7).
+func (s *Store) SweepRuns() {
+	dirs, _ := filepath.Glob(filepath.Join(s.Dir, "runs", "run-*"))
+	for _, d := range dirs {
+		if inUse(d) {
+			continue
+		}
+		if err := removeTree(d); err == nil || errors.Is(err, os.ErrNotExist) {
+			s.RemoveRef(filepath.Base(d))
+		}
+	}
+}
+
+func short12(d string) string {
+	if len(d) > 19 {
+		return d[:19]
+	}
+	return d
+}

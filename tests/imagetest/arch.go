@@ -1,0 +1,5 @@
+package imagetest
+
+import "runtime"
+
+const goarch = runtime.GOARCH
