@@ -204,8 +204,17 @@ func container(c *plan.Component, name string, f *findings) corev1.Container {
 	return ct
 }
 
-// image is the component's image; the Plan pins none yet, so a placeholder and a finding.
+// image is the component's image by digest. A local one (oci:, docker-archive:) has no
+// registry name, and a component without an image gets a placeholder: both are findings.
 func image(c *plan.Component, name string, f *findings) string {
+	if im := c.Image; im != nil {
+		if repo, ok := registryRepo(im.Ref); ok {
+			return repo + "@" + im.Digest
+		}
+		ref := PlaceholderRegistry + name + "@" + im.Digest
+		f.add(c, "image", "%s is a local image: push it to a registry and name it there (%s is a placeholder; a docker-archive's digest is confine's own, not a registry's)", im.Ref, ref)
+		return ref
+	}
 	ref := PlaceholderRegistry + name + ":unpinned"
 	what := "the read paths"
 	if c.Process.Rootfs != "" {
@@ -213,6 +222,18 @@ func image(c *plan.Component, name string, f *findings) string {
 	}
 	f.add(c, "image", "the Plan pins no image: %s is a placeholder; build one holding %s and set it by digest", ref, what)
 	return ref
+}
+
+// registryRepo is a registry reference without its tag or digest; false for a local one.
+func registryRepo(ref string) (string, bool) {
+	if strings.HasPrefix(ref, "oci:") || strings.HasPrefix(ref, "docker-archive:") {
+		return "", false
+	}
+	ref, _, _ = strings.Cut(ref, "@")
+	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
+		ref = ref[:i]
+	}
+	return ref, ref != ""
 }
 
 func resources(c *plan.Component, f *findings) corev1.ResourceRequirements {

@@ -286,3 +286,23 @@ func TestNameEgressIsAFinding(t *testing.T) {
 		}
 	}
 }
+
+// TestImageByDigest: a pinned registry image runs by digest; a local one keeps its digest
+// under a placeholder name, with a finding.
+func TestImageByDigest(t *testing.T) {
+	const digest = "sha256:" + "ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12"
+	for ref, want := range map[string]string{
+		"registry.example:5000/shop/api:1.2": "registry.example:5000/shop/api@" + digest,
+		"oci:/src/layout:api":                PlaceholderRegistry + "shop-api@" + digest,
+	} {
+		p := loadPlan(t, "shop.plan.json")
+		component(p, "api").Image = &plan.Image{Ref: ref, Digest: digest}
+		r, err := Export(p, "k8s", Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if data := string(r.Files[len(r.Files)-1].Data); !strings.Contains(data, "image: "+want+"\n") {
+			t.Errorf("%s: no image %s in the Deployment", ref, want)
+		}
+	}
+}

@@ -58,6 +58,9 @@ func ociSpec(p *plan.Plan, c *plan.Component, opt Options, f *findings) (*specs.
 		return nil, err
 	}
 	root := &specs.Root{Path: "rootfs", Readonly: true}
+	if im := c.Image; im != nil {
+		f.add(c, "image", "the bundle's rootfs is empty: unpack %s (%s, layers %s bottom first) into it; confine's store is not copied", im.Ref, im.Digest, strings.Join(im.DiffIDs, " "))
+	}
 	if c.Process.Rootfs != "" {
 		root.Path = opt.abs(c.Process.Rootfs)
 	}
