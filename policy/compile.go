@@ -93,6 +93,7 @@ func compileComponent(c *Component, addrs map[string]netip.Addr, programs map[st
 			cp.Process.Rootfs = path.Join(path.Dir(c.File), c.Run.Rootfs)
 		}
 	}
+	cp.Process.EnvFromHost, cp.Process.EnvFile = c.Run.EnvFromHost, c.Run.envFileAbs
 	compileIDs(c, cp)
 	compileMounts(c, cp)
 	compileCapabilities(c, cp)

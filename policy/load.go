@@ -29,6 +29,7 @@ func Load(fsys fs.FS, name string) (*Component, error) {
 	}
 	c := &Component{File: name, Source: src}
 	c.pos, err = decodeInto(root, name, c)
+	c.resolveSources(fsys, name)
 	c.recordOrigins(name)
 	return c, err
 }
@@ -51,6 +52,9 @@ func (c *Component) recordOrigins(file string) {
 		for i, v := range l.items {
 			note(l.path+" "+v, l.path, i, v)
 		}
+	}
+	for i, b := range c.Filesystem.Bind {
+		note("filesystem.bind "+b.Target, "filesystem.bind", i, b.Target)
 	}
 	for i, r := range c.Syscalls.Deny {
 		conds := argConds(r.Args)

@@ -60,7 +60,7 @@ func Init() {
 	}
 	p := cfg.Component.Process
 	err = unix.Exec(p.Args[0], p.Args, p.Env)
-	fail(&StepError{Step: "exec", Err: fmt.Sprintf("%s: %v", p.Args[0], err)})
+	fail(&StepError{Step: "exec", Err: explainExec(p.Args[0], err)})
 }
 
 func readConfig() (*initConfig, error) {

@@ -43,6 +43,11 @@ func setupRootfs(cfg *initConfig) error {
 		if !ok {
 			fd = -1
 		}
+		if m.Why == "filesystem.bind" {
+			if err := checkBindTarget(c.Mounts, i, cfg.Root); err != nil {
+				return fmt.Errorf("bind %s (filesystem.bind): %w", m.Target, err)
+			}
+		}
 		ro, err := mountOne(m, target, fd)
 		if err != nil {
 			return fmt.Errorf("%s %s (%s): %w", m.Type, m.Target, m.Why, err)

@@ -73,6 +73,11 @@ type Sandbox struct {
 // the thread that started the child.
 func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, err error) {
 	s := &Sandbox{}
+	// Read before anything is made: a bad env_file stops the start with nothing to undo.
+	env, err := composeEnv(c.Process)
+	if err != nil {
+		return nil, &StepError{Step: "env", Err: err.Error()}
+	}
 	if opts.withCgroup {
 		name := opts.CgroupName
 		if name == "" {
@@ -187,7 +192,7 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 	}
 	trace.Done("parent", "idmap", t)
 	t = trace.Now()
-	cfg := initConfig{Component: forInit(c), Root: root, Rootless: rootless,
+	cfg := initConfig{Component: forInit(c, env), Root: root, Rootless: rootless,
 		SkipFirewall: opts.skipFirewall || byParent, Hosts: opts.Hosts,
 		TraceOrigin: trace.Origin(), TraceStarted: started}
 	if err := json.NewEncoder(cfgW).Encode(cfg); err != nil {
@@ -201,8 +206,9 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 
 // forInit is the part of c the init stage reads: the seccomp rules, which only explain
 // and audit read, and the Plan's notes stay behind (a smaller message to decode).
-func forInit(c *plan.Component) plan.Component {
+func forInit(c *plan.Component, env []string) plan.Component {
 	ic := *c
+	ic.Process.Env = env
 	ic.Seccomp.Rules = nil
 	ic.Landlock.Notes = nil
 	ic.Requires = nil

@@ -12,6 +12,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -96,6 +97,10 @@ Landlock, cgroups and nftables, and runs it under them. Everything not declared 
 type hostFS struct{}
 
 func (hostFS) Open(name string) (fs.File, error) { return os.Open(name) }
+
+// Abs names the file absolutely, so the Plan records a relative bind source or env_file
+// as the path it means, whatever directory the supervisor later runs in.
+func (hostFS) Abs(name string) (string, error) { return filepath.Abs(name) }
 
 // compilePolicy checks and compiles FILE; any policy error becomes exit status 1, with
 // every error of every file listed. The file is loaded once on the way that succeeds
