@@ -90,7 +90,10 @@ func loadFirewall(cfg *initConfig) error {
 }
 
 // loopbackUp brings lo up: a component's own loopback is always allowed.
-func loopbackUp(*initConfig) error {
+func loopbackUp(cfg *initConfig) error {
+	if cfg.SharedNet {
+		return nil
+	}
 	lo, err := netlink.LinkByName("lo")
 	if err != nil {
 		return err

@@ -45,6 +45,10 @@ type Options struct {
 	// Stack names the stack the component belongs to, "" for a lone run: as root, the
 	// component's host id range is recorded under stack and component (ids_linux.go).
 	Stack string
+	// JoinNetNS, when set, is the network namespace (a path) the sandbox joins instead of
+	// making its own, firewall and all: a health check run beside the component
+	// (netns_join_linux.go). Its firewall, loopback and net sysctls are the component's.
+	JoinNetNS string
 }
 
 // Sandbox is one started component: its init stage is waiting for Go.
@@ -157,9 +161,13 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 		Pdeathsig:   unix.SIGKILL,
 		Setsid:      !opts.TTY,
 	}
+	if opts.JoinNetNS != "" {
+		cmd.SysProcAttr.Cloneflags &^= unix.CLONE_NEWNET
+		opts.skipFirewall = true
+	}
 	s.cmd = cmd
 	started := trace.Now()
-	if err := cmd.Start(); err != nil {
+	if err := startIn(cmd, opts.JoinNetNS); err != nil {
 		return s, fmt.Errorf("starting the init stage: %w", err)
 	}
 	trace.Done("parent", "clone", started)
@@ -193,7 +201,7 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 	trace.Done("parent", "idmap", t)
 	t = trace.Now()
 	cfg := initConfig{Component: forInit(c, env), Root: root, Rootless: rootless,
-		SkipFirewall: opts.skipFirewall || byParent, Hosts: opts.Hosts,
+		SkipFirewall: opts.skipFirewall || byParent, Hosts: opts.Hosts, SharedNet: opts.JoinNetNS != "",
 		TraceOrigin: trace.Origin(), TraceStarted: started}
 	if err := json.NewEncoder(cfgW).Encode(cfg); err != nil {
 		cfgW.Close()
