@@ -57,9 +57,9 @@ type Health struct {
 	// Exec is a command run in a second sandbox of the component's Plan, in its network
 	// namespace; exit status 0 is healthy.
 	Exec     []string `yaml:"exec"`
-	Interval string `yaml:"interval"` // Go duration; default 2s
-	Timeout  string `yaml:"timeout"`  // default 1s
-	Retries  int    `yaml:"retries"`  // failures in a row before unhealthy; default 3
+	Interval string   `yaml:"interval"` // Go duration; default 2s
+	Timeout  string   `yaml:"timeout"`  // default 1s
+	Retries  int      `yaml:"retries"`  // failures in a row before unhealthy; default 3
 }
 
 // Filesystem lists the paths the component may see. Everything else is absent.
@@ -78,8 +78,8 @@ type Filesystem struct {
 // mounted at Target, read-only unless Write. Idmap, when set, overrides the default
 // (idmapped when Write, as write paths are).
 type Bind struct {
-	Source string `yaml:"source"`
-	Target string `yaml:"target"`
+	Source string  `yaml:"source"`
+	Target string  `yaml:"target"`
 	Write  bool    `yaml:"write"`
 	Idmap  OptBool `yaml:"idmap"`
 	abs    string  // Source resolved against the policy file's directory (resolveSources)

@@ -81,9 +81,9 @@ type HealthCheck struct {
 	// Exec, when set instead of Port, is run in a second sandbox of the component's Plan
 	// inside its network namespace (supervisor/health_exec.go); exit 0 is healthy.
 	Exec       []string `json:"exec,omitempty"`
-	IntervalMS int64  `json:"interval_ms"`
-	TimeoutMS  int64  `json:"timeout_ms"`
-	Retries    int    `json:"retries"`
+	IntervalMS int64    `json:"interval_ms"`
+	TimeoutMS  int64    `json:"timeout_ms"`
+	Retries    int      `json:"retries"`
 }
 
 // Process is what the init stage finally executes.
