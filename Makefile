@@ -1,7 +1,8 @@
 # confine: `make demo` shows the policy pipeline on the example stack and (as root) runs
 # the demo stack; `make test` runs every test. Both install what they need first (Debian packages, Go modules).
 GO ?= go
-APT_PACKAGES := gcc pkg-config libseccomp-dev nftables iproute2 jq util-linux chromium uidmap runc systemd
+APT_PACKAGES := gcc pkg-config libseccomp-dev nftables iproute2 jq util-linux chromium uidmap runc systemd \
+	nginx redis-server redis-tools postgresql ssl-cert curl wrk
 FUZZTIME ?= 20s
 AUDIT_FUZZTIME ?= 10s
 
@@ -9,13 +10,20 @@ AUDIT_FUZZTIME ?= 10s
 
 all: build
 
-# deps installs only the packages that are missing, so it is cheap to repeat.
+# deps installs only the packages that are missing, so it is cheap to repeat. The
+# services tests/services runs (nginx, redis-server, postgresql) are installed without
+# being started (a policy-rc.d that says no, for the install only, when the host has
+# none): their postinst would otherwise bind ports 80, 6379 and 5432 on the host, or
+# fail where something holds them. The tests run their own, inside network namespaces.
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		echo "installing:" $$missing; \
-		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; \
+		norc=; if [ ! -e /usr/sbin/policy-rc.d ]; then norc=1; printf '#!/bin/sh\nexit 101\n' | $$sudo tee /usr/sbin/policy-rc.d >/dev/null; $$sudo chmod 755 /usr/sbin/policy-rc.d; fi; \
+		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; status=$$?; \
+		if [ -n "$$norc" ]; then $$sudo rm -f /usr/sbin/policy-rc.d; fi; \
+		[ $$status = 0 ]; \
 	fi
 	$(GO) mod download
 

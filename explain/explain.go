@@ -76,6 +76,9 @@ func (e *writer) component(c *plan.Component) {
 	if len(pr.Groups) > 0 {
 		e.line(1, "Supplementary groups: %s (names resolve in the sandbox's /etc/group when it starts).", strings.Join(pr.Groups, ", "))
 	}
+	if len(pr.EnvFromHost) > 0 || pr.EnvFile != "" {
+		e.line(1, "Environment read when it starts: %s; run.env wins over env_file, env_file over env_from_host.", envSources(pr))
+	}
 	if len(pr.Env) == 0 {
 		e.line(1, "Environment: empty; nothing of confine's own is passed.")
 	} else {
@@ -113,9 +116,11 @@ func (e *writer) filesystem(c *plan.Component) {
 	} else {
 		e.line(1, "Filesystem: root is an empty tmpfs; only the paths below exist.")
 	}
-	var ro, rw, tmp []string
+	var ro, rw, tmp, binds []string
 	for _, m := range c.Mounts {
 		switch m.Why {
+		case "filesystem.bind":
+			binds = append(binds, bindLine(m))
 		case "filesystem.read":
 			if m.Idmap {
 				ro = append(ro, m.Target+" (idmapped: host owners kept)")
@@ -139,6 +144,9 @@ func (e *writer) filesystem(c *plan.Component) {
 	e.line(2, "read-only: %s", list(ro))
 	e.line(2, "writable: %s", list(rw))
 	e.line(2, "private tmpfs: %s", list(tmp))
+	if len(binds) > 0 {
+		e.line(2, "bound from the host: %s", strings.Join(binds, "; "))
+	}
 	e.line(2, "also: /proc (own pid namespace; %d entries masked), a minimal /dev, no /sys", len(c.MaskedPaths))
 }
 
@@ -296,4 +304,28 @@ func short(h string) string {
 		return h[:12]
 	}
 	return h
+}
+
+// bindLine describes one filesystem.bind: where it appears, from where, and how.
+func bindLine(m plan.Mount) string {
+	mode := "read-write"
+	if slices.Contains(m.Options, "ro") {
+		mode = "read-only"
+	}
+	if m.Idmap {
+		mode += ", idmapped"
+	}
+	return fmt.Sprintf("%s ← %s (%s)", m.Target, m.Source, mode)
+}
+
+// envSources names where variables come from at start: host variables and an env file.
+func envSources(pr plan.Process) string {
+	var parts []string
+	if len(pr.EnvFromHost) > 0 {
+		parts = append(parts, "from the supervisor's environment "+strings.Join(pr.EnvFromHost, ", "))
+	}
+	if pr.EnvFile != "" {
+		parts = append(parts, "the env_file "+pr.EnvFile+" (read by the supervisor, with its privileges)")
+	}
+	return strings.Join(parts, "; ")
 }

@@ -102,6 +102,7 @@ func compileComponent(c *Component, addrs map[string]netip.Addr, cache *seccompC
 			cp.Process.Rootfs = path.Join(path.Dir(c.File), c.Run.Rootfs)
 		}
 	}
+	cp.Process.EnvFromHost, cp.Process.EnvFile = c.Run.EnvFromHost, c.Run.envFileAbs
 	compileIDs(c, cp)
 	compileMounts(c, cp)
 	compileCapabilities(c, cp)

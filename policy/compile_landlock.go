@@ -36,6 +36,7 @@ func compileLandlock(c *Component, cp *plan.Component) {
 	for _, p := range c.Filesystem.Tmpfs {
 		ll.Paths = append(ll.Paths, plan.PathRule{Path: p, Access: readWrite, Why: c.origin("filesystem.tmpfs", p)})
 	}
+	ll.Paths = append(ll.Paths, bindRules(c)...)
 	ll.Paths = append(ll.Paths,
 		plan.PathRule{Path: "/proc", Access: []string{"read_dir", "read_file"}, Why: "built-in: the sandbox's own /proc"},
 		plan.PathRule{Path: "/dev", Access: []string{"ioctl_dev", "read_dir", "read_file", "write_file"}, Why: "built-in: a minimal /dev (null, zero, random, tty)"},

@@ -47,6 +47,7 @@ func compileMounts(c *Component, cp *plan.Component) {
 	for _, p := range c.Filesystem.Tmpfs {
 		m = append(m, plan.Mount{Type: "tmpfs", Target: p, Options: []string{"nosuid", "nodev", "mode=1777"}, Why: "filesystem.tmpfs"})
 	}
+	m = append(m, bindMounts(c)...)
 	m = append(m,
 		plan.Mount{Type: "proc", Source: "proc", Target: "/proc", Options: []string{"nosuid", "nodev", "noexec"}, Why: "a /proc for the new pid namespace"},
 		plan.Mount{Type: "tmpfs", Source: "tmpfs", Target: "/dev", Options: []string{"nosuid", "noexec", "mode=0755"}, Why: "a minimal /dev"})

@@ -29,14 +29,15 @@ func Load(fsys fs.FS, name string) (*Component, error) {
 	if err != nil {
 		return nil, err
 	}
-	return decodeComponent(name, root, src)
+	return decodeComponent(fsys, name, root, src)
 }
 
-func decodeComponent(name string, root *yaml.Node, src string) (*Component, error) {
+func decodeComponent(fsys fs.FS, name string, root *yaml.Node, src string) (*Component, error) {
 	c := &Component{File: name, Source: src}
 	var err error
 	c.pos, err = decodeInto(root, name, c)
 	c.parseValues()
+	c.resolveSources(fsys, name)
 	c.recordOrigins(name)
 	return c, err
 }
@@ -59,6 +60,9 @@ func (c *Component) recordOrigins(file string) {
 		for i, v := range l.items {
 			note(l.path+" "+v, l.path, i, v)
 		}
+	}
+	for i, b := range c.Filesystem.Bind {
+		note("filesystem.bind "+b.Target, "filesystem.bind", i, b.Target)
 	}
 	for i, r := range c.Syscalls.Deny {
 		conds := argConds(r.Args)
@@ -120,7 +124,7 @@ func loadStack(fsys fs.FS, name string, root *yaml.Node, size int) (*Stack, erro
 			continue
 		}
 		size += len(data)
-		c, err := loadMember(file, data)
+		c, err := loadMember(fsys, file, data)
 		errs = appendErr(errs, err)
 		if c != nil {
 			s.Members = append(s.Members, c)
@@ -129,12 +133,12 @@ func loadStack(fsys fs.FS, name string, root *yaml.Node, size int) (*Stack, erro
 	return s, errs.Err()
 }
 
-func loadMember(file string, data []byte) (*Component, error) {
+func loadMember(fsys fs.FS, file string, data []byte) (*Component, error) {
 	root, src, err := parseBytes(file, data)
 	if err != nil {
 		return nil, err
 	}
-	return decodeComponent(file, root, src)
+	return decodeComponent(fsys, file, root, src)
 }
 
 // checkMember says why a stack's component entry may not name a file, or "".
@@ -165,7 +169,7 @@ func Open(fsys fs.FS, name string) (*Stack, error) {
 	if isStack(root) {
 		return loadStack(fsys, name, root, len(data))
 	}
-	c, err := decodeComponent(name, root, src)
+	c, err := decodeComponent(fsys, name, root, src)
 	if c == nil {
 		return nil, err
 	}

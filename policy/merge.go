@@ -133,7 +133,7 @@ func merge(dst, src *Component) {
 	r.Hostname = or(src.Run.Hostname, r.Hostname)
 	r.Restart = or(src.Run.Restart, r.Restart)
 	r.DependsOn = unionInto(r.DependsOn, src.Run.DependsOn)
-	if src.Run.Health != (Health{}) {
+	if !src.Run.Health.empty() {
 		r.Health = src.Run.Health
 	}
 	for k, v := range src.Run.Env {
@@ -163,6 +163,9 @@ func merge(dst, src *Component) {
 		f.Volumes[p] = name
 	}
 	r.Groups = unionInto(r.Groups, src.Run.Groups)
+	f.Bind = append(f.Bind, src.Filesystem.Bind...)
+	r.EnvFromHost = unionInto(r.EnvFromHost, src.Run.EnvFromHost)
+	r.EnvFile, r.envFileAbs = or(src.Run.EnvFile, r.EnvFile), or(src.Run.envFileAbs, r.envFileAbs)
 	dst.Network.Listen = append(dst.Network.Listen, src.Network.Listen...)
 	dst.Network.Connect = append(dst.Network.Connect, src.Network.Connect...)
 	mergeSyscalls(&dst.Syscalls, src.Syscalls)

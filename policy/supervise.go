@@ -26,10 +26,13 @@ func (v *validator) supervise() {
 		v.add("run.restart", "unknown restart policy %q%s; expected one of: %s", r.Restart, suggest(r.Restart, RestartPolicies), strings.Join(RestartPolicies, ", "))
 	}
 	h := r.Health
-	if h == (Health{}) {
+	if h.empty() {
 		return
 	}
-	if h.TCP < 1 || h.TCP > 65535 {
+	v.healthExec()
+	if len(h.Exec) > 0 {
+		// an exec check has no port
+	} else if h.TCP < 1 || h.TCP > 65535 {
 		v.add("run.health.tcp", "expected the TCP port to check, from 1 to 65535, found %d", h.TCP)
 	} else if _, l := listenFor(v.c, PortRange{Proto: "tcp", First: uint16(h.TCP), Last: uint16(h.TCP)}); l == nil {
 		v.add("run.health.tcp", "port %d/tcp is not under network.listen; the check connects to a port the component serves", h.TCP)
@@ -120,7 +123,7 @@ func findCycle(nodes []string, edges map[string][]string) []string {
 func compileSupervise(c *Component, cp *plan.Component) {
 	cp.Supervise = plan.Supervise{Restart: or(c.Run.Restart, "no"), DependsOn: sorted(c.Run.DependsOn)}
 	h := c.Run.Health
-	if h == (Health{}) {
+	if h.empty() {
 		return
 	}
 	interval, timeout := defaultHealthInterval, defaultHealthTimeout
@@ -131,7 +134,7 @@ func compileSupervise(c *Component, cp *plan.Component) {
 		timeout = h.timeout.v
 	}
 	cp.Supervise.Health = &plan.HealthCheck{
-		Port: uint16(h.TCP), IntervalMS: interval.Milliseconds(), TimeoutMS: timeout.Milliseconds(),
+		Port: uint16(h.TCP), Exec: h.Exec, IntervalMS: interval.Milliseconds(), TimeoutMS: timeout.Milliseconds(),
 		Retries: or(h.Retries, defaultHealthRetries),
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 	"syscall"
 )
@@ -52,6 +53,11 @@ func OpenTree(file string) (*Tree, error) {
 	}
 	return t, nil
 }
+
+// Abs is name as an absolute path, for the sources a policy names relative to itself
+// (filesystem.bind, run.env_file), which the Plan records absolute (policyDir). Names are
+// relative to the working directory, as the user typed the file.
+func (t *Tree) Abs(name string) (string, error) { return filepath.Abs(name) }
 
 // Close releases the directory.
 func (t *Tree) Close() error { return t.root.Close() }

@@ -44,6 +44,12 @@ type Run struct {
 	// Groups are supplementary groups by name or number; names resolve against the
 	// sandbox's own /etc/group when the component starts.
 	Groups []string `yaml:"groups"`
+	// EnvFromHost names variables copied from the supervisor's environment when the
+	// component starts; EnvFile is a KEY=VALUE file read then, relative to the policy
+	// file. run.env wins over both, env_file over env_from_host (compile_env.go).
+	EnvFromHost []string `yaml:"env_from_host"`
+	EnvFile     string   `yaml:"env_file"`
+	envFileAbs  string   // EnvFile resolved against the policy file's directory
 	// Restart, DependsOn and Health are read by the supervisor (`confine up`) only.
 	Restart   string   `yaml:"restart"`    // no (default), on-failure, always
 	DependsOn []string `yaml:"depends_on"` // components that must be running first
@@ -52,13 +58,15 @@ type Run struct {
 	user parsed[ids] // User, parsed at load (values.go)
 }
 
-// Health is a TCP health check: the supervisor connects to the port over the component's
-// own loopback, from inside its network namespace, so the check needs no firewall hole.
+// Health is a TCP or an exec health check (supervisor/health.go, health_exec.go).
 type Health struct {
-	TCP      int    `yaml:"tcp"`
-	Interval string `yaml:"interval"` // Go duration; default 2s
-	Timeout  string `yaml:"timeout"`  // default 1s
-	Retries  int    `yaml:"retries"`  // failures in a row before unhealthy; default 3
+	TCP int `yaml:"tcp"`
+	// Exec is a command run in a second sandbox of the component's Plan, in its network
+	// namespace; exit status 0 is healthy.
+	Exec     []string `yaml:"exec"`
+	Interval string   `yaml:"interval"` // Go duration; default 2s
+	Timeout  string   `yaml:"timeout"`  // default 1s
+	Retries  int      `yaml:"retries"`  // failures in a row before unhealthy; default 3
 
 	interval, timeout parsed[time.Duration] // Interval and Timeout (when set), parsed at load (values.go)
 }
@@ -73,6 +81,19 @@ type Filesystem struct {
 	Idmap map[string]bool `yaml:"-"`
 	// Volumes records the write entries written as {path, volume}: path → volume name.
 	Volumes map[string]string `yaml:"-"`
+	// Bind places a host file or directory at a target path (compile_binds.go).
+	Bind []Bind `yaml:"bind"`
+}
+
+// Bind is one filesystem.bind entry: Source (absolute, or relative to the policy file)
+// mounted at Target, read-only unless Write. Idmap, when set, overrides the default
+// (idmapped when Write, as write paths are).
+type Bind struct {
+	Source string  `yaml:"source"`
+	Target string  `yaml:"target"`
+	Write  bool    `yaml:"write"`
+	Idmap  OptBool `yaml:"idmap"`
+	abs    string  // Source resolved against the policy file's directory (resolveSources)
 }
 
 // Network lists the ports the component serves and the peers it calls.

@@ -120,6 +120,8 @@ func (v *validator) component() {
 	v.run()
 	v.supervise()
 	v.filesystem()
+	v.binds()
+	v.envSources()
 	v.network()
 	v.syscalls()
 	v.capabilities()
@@ -493,7 +495,7 @@ func (v *validator) effective(eff *Component) {
 			})
 		}
 	}
-	declared := append(append([]string{}, eff.Filesystem.Read...), eff.Filesystem.Write...)
+	declared := append(append(append([]string{}, eff.Filesystem.Read...), eff.Filesystem.Write...), bindTargets(eff.Filesystem)...)
 	visible := func(p string, declared []string) bool {
 		for _, d := range declared {
 			if checkPath(d) == "" && within(p, d) {

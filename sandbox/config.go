@@ -36,6 +36,9 @@ type initConfig struct {
 	// SkipFirewall: the kernel lacks nftables and the policy lists it under best_effort,
 	// or the supervisor (as root) loads the firewall itself.
 	SkipFirewall bool `json:"skip_firewall"`
+	// SharedNet: the sandbox runs in another's network namespace (Options.JoinNetNS),
+	// whose loopback and sysctls are already set and not this user namespace's to set.
+	SharedNet bool `json:"shared_net,omitempty"`
 	// Hosts is the content of the component's /etc/hosts, or "" to leave /etc/hosts as
 	// the mounts make it.
 	Hosts string `json:"hosts,omitempty"`

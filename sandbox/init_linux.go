@@ -71,7 +71,7 @@ func Init() {
 	}
 	p := cfg.Component.Process
 	err = unix.Exec(p.Args[0], p.Args, p.Env)
-	fail(&StepError{Step: "exec", Err: fmt.Sprintf("%s: %v", p.Args[0], err)})
+	fail(&StepError{Step: "exec", Err: explainExec(p.Args[0], err)})
 }
 
 func readConfig() (*initConfig, error) {
@@ -101,7 +101,10 @@ func loadFirewall(cfg *initConfig) error {
 }
 
 // loopbackUp brings lo up: a component's own loopback is always allowed.
-func loopbackUp(*initConfig) error {
+func loopbackUp(cfg *initConfig) error {
+	if cfg.SharedNet {
+		return nil
+	}
 	lo, err := netlink.LinkByName("lo")
 	if err != nil {
 		return err

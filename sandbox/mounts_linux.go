@@ -43,6 +43,11 @@ func setupRootfs(cfg *initConfig) error {
 		if !ok {
 			fd = -1
 		}
+		if m.Why == "filesystem.bind" {
+			if err := checkBindTarget(c.Mounts, i, cfg.Root); err != nil {
+				return fmt.Errorf("bind %s (filesystem.bind): %w", m.Target, err)
+			}
+		}
 		handled, ro, err := mountImageOne(cfg, m, target, fd)
 		if !handled && err == nil {
 			ro, err = mountOne(m, target, fd)

@@ -56,6 +56,10 @@ type Options struct {
 	// Stack names the stack the component belongs to, "" for a lone run: as root, the
 	// component's host id range is recorded under stack and component (ids_linux.go).
 	Stack string
+	// JoinNetNS, when set, is the network namespace (a path) the sandbox joins instead of
+	// making its own, firewall and all: a health check run beside the component
+	// (netns_join_linux.go). Its firewall, loopback and net sysctls are the component's.
+	JoinNetNS string
 }
 
 // Sandbox is one started component: its init stage is waiting for Go.
@@ -84,6 +88,11 @@ type Sandbox struct {
 // the thread that started the child.
 func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, err error) {
 	s := &Sandbox{}
+	// Read before anything is made: a bad env_file stops the start with nothing to undo.
+	env, err := composeEnv(c.Process)
+	if err != nil {
+		return nil, &StepError{Step: "env", Err: err.Error()}
+	}
 	if opts.withCgroup {
 		name := opts.CgroupName
 		if name == "" {
@@ -171,9 +180,13 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 		Setsid:      !opts.TTY,
 	}
 	sub.clearMaps(cmd.SysProcAttr)
+	if opts.JoinNetNS != "" {
+		cmd.SysProcAttr.Cloneflags &^= unix.CLONE_NEWNET
+		opts.skipFirewall = true
+	}
 	s.cmd = cmd
 	started := trace.Now()
-	if err := cmd.Start(); err != nil {
+	if err := startIn(cmd, opts.JoinNetNS); err != nil {
 		return s, fmt.Errorf("starting the init stage: %w", err)
 	}
 	trace.Done("parent", "clone", started)
@@ -226,9 +239,9 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 	}
 	trace.Done("parent", "idmap", t)
 	t = trace.Now()
-	cfg := initConfig{Component: forInit(c), Root: root, Rootless: rootless,
+	cfg := initConfig{Component: forInit(c, env), Root: root, Rootless: rootless,
 		SkipFirewall: opts.skipFirewall || byParent, Hosts: opts.Hosts, Resolv: opts.Resolv,
-		TraceOrigin: trace.Origin(), TraceStarted: started, SubIDs: sub != nil}
+		SharedNet: opts.JoinNetNS != "", TraceOrigin: trace.Origin(), TraceStarted: started, SubIDs: sub != nil}
 	if opts.rlimitFallback {
 		cfg.FallbackRlimits = rlimitFallback(c.Cgroup)
 	}
@@ -243,8 +256,9 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 
 // forInit is the part of c the init stage reads: the seccomp rules, which only explain
 // and audit read, and the Plan's notes stay behind (a smaller message to decode).
-func forInit(c *plan.Component) plan.Component {
+func forInit(c *plan.Component, env []string) plan.Component {
 	ic := *c
+	ic.Process.Env = env
 	ic.Seccomp.Rules = nil
 	ic.Landlock.Notes = nil
 	ic.Requires = nil

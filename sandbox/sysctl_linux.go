@@ -12,6 +12,9 @@ import (
 // user namespace makes the init stage its administrator (net_ctl_permissions). The
 // component's new /proc/sys is read-only later. Only net.* keys are namespaced this way.
 func setSysctls(cfg *initConfig) error {
+	if cfg.SharedNet {
+		return nil // the namespace's owner set them
+	}
 	for _, s := range cfg.Component.Sysctls {
 		if !strings.HasPrefix(s.Key, "net.") || strings.Contains(s.Key, "/") || strings.Contains(s.Key, "..") {
 			return fmt.Errorf("sysctl %s: only network-namespace keys (net.*) are set", s.Key)

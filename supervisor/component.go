@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"runtime"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -280,18 +278,15 @@ func (c *component) signalStarted() {
 	c.started = make(chan struct{})
 }
 
-// checkHealth connects to the port over the component's own loopback from inside its
-// network namespace, so the check needs no hole in the firewall.
+// checkHealth runs the component's health check (probe, health_exec.go) until done.
 func (c *component) checkHealth(h *plan.HealthCheck, nsPath string, done <-chan struct{}) {
 	interval := time.Duration(h.IntervalMS) * time.Millisecond
 	timeout := time.Duration(h.TimeoutMS) * time.Millisecond
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(int(h.Port)))
 	failures := 0
 	first := true
 	for {
-		conn, err := netfilter.DialFrom(nsPath, "tcp4", addr, timeout)
+		err := c.probe(h, nsPath, timeout)
 		if err == nil {
-			conn.Close()
 			failures = 0
 		} else {
 			failures++

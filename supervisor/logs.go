@@ -36,7 +36,7 @@ func openLogBook(path string, echo func(LogLine)) (*logBook, error) {
 	return &logBook{file: f, path: path, size: fi.Size(), changed: make(chan struct{}), echo: echo}, nil
 }
 
-// maxLogSize caps a log file: /run is memory. Past it the file becomes NAME.log.1 (the
+// maxLogSize caps a log file (kept on disk, or in /run's memory without an audit log). Past it the file becomes NAME.log.1 (the
 // one before is dropped) and a new one starts, as Docker's max-size and max-file do.
 const maxLogSize = 8 << 20
 

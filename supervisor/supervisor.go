@@ -144,8 +144,10 @@ func Up(ctx context.Context, p *plan.Plan, opts Options) (_ *Supervisor, err err
 			s.Down(0)
 		}
 	}()
-	if err := os.MkdirAll(filepath.Join(s.dir, "logs"), 0o700); err != nil {
-		return s, err
+	for _, d := range []string{s.dir, LogDir(s.dir, opts.AuditLog)} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return s, err
+		}
 	}
 	if err := os.WriteFile(filepath.Join(s.dir, "supervisor.pid"), []byte(fmt.Sprintf("%d %s\n", os.Getpid(), selfStarted())), 0o600); err != nil {
 		return s, err
@@ -187,7 +189,7 @@ func Up(ctx context.Context, p *plan.Plan, opts Options) (_ *Supervisor, err err
 		if opts.Echo != nil {
 			echo = func(l LogLine) { opts.Echo(c.Name, l) }
 		}
-		book, err := openLogBook(filepath.Join(s.dir, "logs", c.Name+".log"), echo)
+		book, err := openLogBook(filepath.Join(LogDir(s.dir, opts.AuditLog), c.Name+".log"), echo)
 		if err != nil {
 			return s, err
 		}

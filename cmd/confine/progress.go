@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"sync"
 
 	"github.com/vbauerster/mpb/v8"
@@ -27,15 +26,6 @@ func newProgress(w io.Writer, quiet bool) pullProgress {
 		return &barProgress{p: mpb.New(mpb.WithOutput(w), mpb.WithWidth(40))}
 	}
 	return &lineProgress{w: w}
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 type quietProgress struct{}

@@ -19,7 +19,7 @@ import (
 
 func newRun() *cobra.Command {
 	var component, planFile string
-	var timeout time.Duration
+	var timeout, grace time.Duration
 	var tty bool
 	var ra runAudit
 	cmd := &cobra.Command{
@@ -68,7 +68,7 @@ or confine changes.`,
 			if !p.Single {
 				stack = p.Name
 			}
-			code, err := runComponent(cmd, c, stack, timeout, tty, &ra)
+			code, err := runComponent(cmd, c, stack, stopTimes{timeout, grace}, tty, &ra)
 			if err != nil {
 				return err
 			}
@@ -80,16 +80,21 @@ or confine changes.`,
 	}
 	cmd.Flags().StringVar(&component, "component", "", "which component of a stack")
 	cmd.Flags().StringVar(&planFile, "plan", "", "run this compiled Plan (confine compile --format json) instead of compiling FILE")
-	cmd.Flags().DurationVar(&timeout, "timeout", 0, "kill the component after this long (e.g. 30s)")
+	cmd.Flags().DurationVar(&timeout, "timeout", 0, "stop the component after this long (e.g. 30s): SIGTERM, then SIGKILL after --grace")
+	cmd.Flags().DurationVar(&grace, "grace", stopGrace, "how long SIGTERM (from --timeout or a forwarded signal) has before SIGKILL")
 	cmd.Flags().BoolVar(&tty, "tty", false, "keep the controlling terminal (otherwise the component gets none)")
 	ra.flags(cmd) // --audit-log, --show-denials (run_audit.go)
 	return cmd
 }
 
-// stopGrace is how long a forwarded SIGINT, SIGTERM or SIGHUP has to end the component.
+// stopGrace is how long a forwarded SIGINT, SIGTERM or SIGHUP, or --timeout's SIGTERM,
+// has to end the component before SIGKILL, by default: docker stop's 10 s.
 const stopGrace = 10 * time.Second
 
-func runComponent(cmd *cobra.Command, c *plan.Component, stack string, timeout time.Duration, tty bool, ra *runAudit) (int, error) {
+// stopTimes are run's --timeout (0: none) and --grace.
+type stopTimes struct{ timeout, grace time.Duration }
+
+func runComponent(cmd *cobra.Command, c *plan.Component, stack string, stop stopTimes, tty bool, ra *runAudit) (int, error) {
 	t := trace.Now()
 	findings, err := sandbox.Preflight(&plan.Plan{Components: []plan.Component{*c}}, host.Probe())
 	trace.Done("parent", "preflight", t)
@@ -143,11 +148,14 @@ func runComponent(cmd *cobra.Command, c *plan.Component, stack string, timeout t
 			sb.Signal(s)
 			// The component is pid 1 of its namespace, where a signal it has no handler
 			// for is ignored: after a grace period, as docker stop does, kill it.
-			time.AfterFunc(stopGrace, func() { sb.Signal(syscall.SIGKILL) })
+			time.AfterFunc(stop.grace, func() { sb.Signal(syscall.SIGKILL) })
 		}
 	}()
-	if timeout > 0 {
-		t := time.AfterFunc(timeout, func() { sb.Signal(syscall.SIGKILL) })
+	if stop.timeout > 0 {
+		t := time.AfterFunc(stop.timeout, func() {
+			sb.Signal(syscall.SIGTERM)
+			time.AfterFunc(stop.grace, func() { sb.Signal(syscall.SIGKILL) })
+		})
 		defer t.Stop()
 	}
 	code, err := sb.Wait()

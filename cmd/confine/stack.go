@@ -150,14 +150,25 @@ func dash(n int) string {
 }
 
 func newLogs() *cobra.Command {
-	var follow, timestamps bool
+	var follow, timestamps, raw bool
 	var tail int
+	var logDir string
 	cmd := &cobra.Command{
 		Use:   "logs STACK COMPONENT",
 		Short: "Print a component's output (all runs), optionally following it",
-		Args:  cobra.ExactArgs(2),
+		Long: `logs prints what a component wrote, from every run. The lines are kept beside the
+stack's audit log (/var/log/confine/STACK/logs/COMPONENT.log, rotated at 8 MiB), so they
+outlive down: with no supervisor running, logs reads that file (--log-dir names another
+directory, for a stack brought up with --audit-log elsewhere). Printed to a terminal,
+control characters are escaped so that output cannot drive the terminal; --raw prints
+the lines exactly as written, carriage returns and escape sequences included.`,
+		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			show := lineShower(cmd.OutOrStdout(), timestamps, raw)
 			c, err := client(args[0])
+			if notRunning(err) && !follow {
+				return keptLogs(args[0], args[1], logDir, tail, show)
+			}
 			if err != nil {
 				return err
 			}
@@ -167,7 +178,6 @@ func newLogs() *cobra.Command {
 				return err
 			}
 			defer resp.Body.Close()
-			out := cmd.OutOrStdout()
 			sc := bufio.NewScanner(resp.Body)
 			sc.Buffer(make([]byte, 64<<10), 1<<20)
 			for sc.Scan() {
@@ -175,15 +185,13 @@ func newLogs() *cobra.Command {
 				if json.Unmarshal(sc.Bytes(), &l) != nil {
 					continue
 				}
-				if timestamps {
-					fmt.Fprintf(out, "%s %s\n", l.Time.Format(time.RFC3339Nano), printable(l.Line))
-				} else {
-					fmt.Fprintln(out, printable(l.Line))
-				}
+				show(l)
 			}
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&raw, "raw", false, "print lines as written, control characters and all")
+	cmd.Flags().StringVar(&logDir, "log-dir", "", "where a stopped stack's logs are (default /var/log/confine/STACK/logs)")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new lines")
 	cmd.Flags().IntVar(&tail, "tail", 0, "only the last N lines (0: all)")
 	cmd.Flags().BoolVarP(&timestamps, "timestamps", "t", false, "prefix each line with its time")

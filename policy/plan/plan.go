@@ -80,10 +80,13 @@ type Supervise struct {
 // HealthCheck connects to Port every IntervalMS; Retries failures in a row mark the
 // component unhealthy.
 type HealthCheck struct {
-	Port       uint16 `json:"port"`
-	IntervalMS int64  `json:"interval_ms"`
-	TimeoutMS  int64  `json:"timeout_ms"`
-	Retries    int    `json:"retries"`
+	Port uint16 `json:"port,omitempty"`
+	// Exec, when set instead of Port, is run in a second sandbox of the component's Plan
+	// inside its network namespace (supervisor/health_exec.go); exit 0 is healthy.
+	Exec       []string `json:"exec,omitempty"`
+	IntervalMS int64    `json:"interval_ms"`
+	TimeoutMS  int64    `json:"timeout_ms"`
+	Retries    int      `json:"retries"`
 }
 
 // Process is what the init stage finally executes.
@@ -102,6 +105,11 @@ type Process struct {
 	// against the sandbox's own /etc/group when it starts (resolveGroups,
 	// sandbox/groups_linux.go), since that file is the image's.
 	Groups []string `json:"groups,omitempty"`
+	// EnvFromHost names variables copied from the supervisor's environment, and EnvFile
+	// (absolute) a KEY=VALUE file, both read when the component starts (composeEnv,
+	// sandbox/env_linux.go); Env wins over EnvFile, EnvFile over EnvFromHost.
+	EnvFromHost []string `json:"env_from_host,omitempty"`
+	EnvFile     string   `json:"env_file,omitempty"`
 }
 
 // IDMap maps Size ids from ContainerID inside the user namespace to host ids. The host

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/signal"
 	"strings"
 	"syscall"
 	"time"
@@ -238,6 +239,16 @@ func run(op, val string) (string, error) {
 		d, err := time.ParseDuration(val)
 		time.Sleep(d)
 		return "", err
+	case "term":
+		// Wait for SIGTERM (a stop's first signal) and report it; with val "ignore",
+		// ignore it, so only SIGKILL ends the probe.
+		if val == "ignore" {
+			signal.Ignore(syscall.SIGTERM)
+			time.Sleep(time.Hour)
+		}
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, syscall.SIGTERM)
+		return (<-c).String(), nil
 	case "alloc":
 		// Allocate and touch val MiB.
 		var mib int

@@ -358,7 +358,7 @@ func TestCLIRun(t *testing.T) {
 		stderr        string
 	}{
 		{"status", probe, []string{"--", "exit:5"}, 5, ""},
-		{"timeout", probe, []string{"--timeout", "300ms", "--", "sleep:"}, 137, ""},
+		{"timeout", probe, []string{"--timeout", "300ms", "--grace", "200ms", "--", "term:ignore"}, 137, ""},
 		{"missing", `"` + probeDir + `/nope"`, nil, 2, "enforcement failed at exec"},
 	} {
 		args := append([]string{"run", write(tc.name+".yaml", tc.command)}, tc.args...)
