@@ -192,15 +192,22 @@ func ociMounts(c *plan.Component, opt Options, f *findings) []specs.Mount {
 
 func volumeDir(name string) string { return "volumes/" + name }
 
-// volumeDirs are the bundle's directories for c's volume mounts, owned by the process's
-// ids as the store's volume would be.
+// volumeDirs are the bundle's directories for c's volume mounts and its write paths in
+// an image's rootfs (bind sources must exist), owned by the process's ids as the store's
+// volume and the run's upper would be.
 func volumeDirs(c *plan.Component, name string, opt Options) []File {
 	var out []File
 	for _, m := range c.Mounts {
-		if m.Type == "volume" {
-			out = append(out, File{Path: name + "/" + volumeDir(m.Volume), Dir: true, Chown: true,
-				UID: opt.HostID + c.Process.UID, GID: opt.HostID + c.Process.GID})
+		p := ""
+		switch m.Type {
+		case "volume":
+			p = name + "/" + volumeDir(m.Volume)
+		case "upper":
+			p = path.Join(name, "rootfs", m.Target)
+		default:
+			continue
 		}
+		out = append(out, File{Path: p, Dir: true, Chown: true, UID: opt.HostID + c.Process.UID, GID: opt.HostID + c.Process.GID})
 	}
 	return out
 }
