@@ -69,6 +69,7 @@ func (r *rootfsFiller) fill(root *os.Root, rel string, p *plan.Image) error {
 	defer dst.Close()
 	for i, dir := range img.LayerDirs {
 		if err := r.applyLayer(dst, dir, img.Layers[i].Xattr); err != nil {
+			root.RemoveAll(rel) // no half-flattened rootfs left to run
 			return fmt.Errorf("image %s, layer %s: %w", p.Ref, img.DiffIDs[i], err)
 		}
 	}
