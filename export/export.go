@@ -25,6 +25,9 @@ type Options struct {
 	// HostID is the first host uid and gid an OCI bundle maps container id 0 onto
 	// (65,536 ids from there, as confine's own runs do as root).
 	HostID uint32
+	// FillImages says the caller fills an OCI bundle's rootfs with its component's image
+	// layers (File.Image): the rootfs is then not reported empty.
+	FillImages bool
 }
 
 // DefaultHostID is the host id range an OCI bundle maps when Options.HostID is 0: the
@@ -41,6 +44,9 @@ type File struct {
 	// container root, which must create the mount points in it.
 	Chown    bool
 	UID, GID uint32
+	// Image, on a Dir, is the image whose layers the caller flattens into it
+	// (cmd/confine/export_rootfs.go): Export itself touches no store.
+	Image *plan.Image
 }
 
 // Finding is something of the Plan the target cannot express, or expresses only in part.

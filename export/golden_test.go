@@ -30,7 +30,7 @@ func loadPlan(t *testing.T, name string) *plan.Plan {
 
 func exportShop(t *testing.T, format string) *Result {
 	t.Helper()
-	r, err := Export(loadPlan(t, "shop.plan.json"), format, Options{BaseDir: "/src"})
+	r, err := Export(withVolume(loadPlan(t, "shop.plan.json")), format, Options{BaseDir: "/src"})
 	if err != nil {
 		t.Fatal(err)
 	}

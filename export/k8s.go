@@ -71,6 +71,9 @@ func exportK8s(p *plan.Plan, opt Options) (*Result, error) {
 			return nil, err
 		}
 	}
+	if err := writeClaims(&docs, p, f); err != nil {
+		return nil, err
+	}
 	docs.WriteString("---\n# the stack's default: every pod of it denied both ways unless a policy above allows\n")
 	if err := writeDocs(&docs, []any{defaultDeny(p)}); err != nil {
 		return nil, err
@@ -265,6 +268,9 @@ func volumes(c *plan.Component, ct *corev1.Container, f *findings) []corev1.Volu
 		case m.Why == "filesystem.write":
 			v = corev1.Volume{Name: fmt.Sprintf("write-%d", len(vols)), VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}
 			f.add(c, "volumes", "filesystem.write %s is a host directory under confine; here an emptyDir, whose data ends with the pod (use a PersistentVolumeClaim to keep it)", m.Target)
+		case m.Type == "volume":
+			v = corev1.Volume{Name: fmt.Sprintf("volume-%d", len(vols)), VolumeSource: corev1.VolumeSource{
+				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claimName(m.Volume)}}}
 		case m.Why == "filesystem.read" && m.Type == "bind":
 			hostRead = append(hostRead, m.Target)
 			continue

@@ -27,6 +27,15 @@ func k8sPlan(t *testing.T) *plan.Plan {
 		t.Fatalf("component 1 is %s", api.Name)
 	}
 	api.Net.Firewall.Flows = append(api.Net.Firewall.Flows, outside)
+	return withVolume(p)
+}
+
+// withVolume mounts the store volume Shop_Data in api and db (a shared one).
+func withVolume(p *plan.Plan) *plan.Plan {
+	for _, i := range []int{1, 2} {
+		c := &p.Components[i]
+		c.Mounts = append(c.Mounts, plan.Mount{Type: "volume", Volume: "Shop_Data", Target: "/var/lib/shared", Options: []string{"nosuid", "nodev"}, Idmap: true, Why: "filesystem.write: volume Shop_Data (kept after the run)"})
+	}
 	return p
 }
 
@@ -35,6 +44,8 @@ func k8sPlan(t *testing.T) *plan.Plan {
 func decodeStrict(t *testing.T, data []byte) []*networkingv1.NetworkPolicy {
 	t.Helper()
 	var netpols []*networkingv1.NetworkPolicy
+	var claims []*corev1.PersistentVolumeClaim
+	var deps []*appsv1.Deployment
 	kinds := map[string]int{}
 	for _, doc := range strings.Split(string(data), "\n---\n") {
 		var tm metav1.TypeMeta
@@ -48,9 +59,15 @@ func decodeStrict(t *testing.T, data []byte) []*networkingv1.NetworkPolicy {
 		var obj any
 		switch tm.Kind {
 		case "Deployment":
-			obj = &appsv1.Deployment{}
+			d := &appsv1.Deployment{}
+			deps = append(deps, d)
+			obj = d
 		case "Service":
 			obj = &corev1.Service{}
+		case "PersistentVolumeClaim":
+			pvc := &corev1.PersistentVolumeClaim{}
+			claims = append(claims, pvc)
+			obj = pvc
 		case "NetworkPolicy":
 			np := &networkingv1.NetworkPolicy{}
 			netpols = append(netpols, np)
@@ -62,9 +79,10 @@ func decodeStrict(t *testing.T, data []byte) []*networkingv1.NetworkPolicy {
 			t.Fatalf("strict decode of a %s: %v\n%s", tm.Kind, err, doc)
 		}
 	}
-	if kinds["Deployment"] != 3 || kinds["Service"] != 3 || kinds["NetworkPolicy"] != 4 {
-		t.Fatalf("kinds %v, want 3 Deployments, 3 Services, 4 NetworkPolicies", kinds)
+	if kinds["Deployment"] != 3 || kinds["Service"] != 3 || kinds["NetworkPolicy"] != 4 || kinds["PersistentVolumeClaim"] != 1 {
+		t.Fatalf("kinds %v, want 3 Deployments, 3 Services, 4 NetworkPolicies, 1 PersistentVolumeClaim", kinds)
 	}
+	checkClaim(t, claims[0], deps)
 	return netpols
 }
 
@@ -256,7 +274,7 @@ func TestK8sNameTooLong(t *testing.T) {
 // IPAddressAllow= can say, is a finding in both, and the pod may still reach kube-dns.
 func TestNameEgressIsAFinding(t *testing.T) {
 	for _, format := range []string{"k8s", "systemd"} {
-		p := loadPlan(t, "shop.plan.json")
+		p := withVolume(loadPlan(t, "shop.plan.json"))
 		api := component(p, "api")
 		api.Net.Names = []plan.NameFlow{{Name: "api.vendor.example", Proto: "tcp", First: 443, Last: 443}}
 		api.Net.Hosts = nil
@@ -304,5 +322,34 @@ func TestImageByDigest(t *testing.T) {
 		if data := string(r.Files[len(r.Files)-1].Data); !strings.Contains(data, "image: "+want+"\n") {
 			t.Errorf("%s: no image %s in the Deployment", ref, want)
 		}
+	}
+}
+
+// checkClaim: the shared volume is one ReadWriteOnce claim with a storage request,
+// mounted at its target by exactly the two Deployments that use it.
+func checkClaim(t *testing.T, pvc *corev1.PersistentVolumeClaim, deps []*appsv1.Deployment) {
+	t.Helper()
+	if pvc.Name != "shop-data" || len(pvc.Spec.AccessModes) != 1 || pvc.Spec.AccessModes[0] != corev1.ReadWriteOnce {
+		t.Errorf("claim %s access %v", pvc.Name, pvc.Spec.AccessModes)
+	}
+	if q := pvc.Spec.Resources.Requests[corev1.ResourceStorage]; q.String() != ClaimSize {
+		t.Errorf("claim requests %s", q.String())
+	}
+	var users []string
+	for _, d := range deps {
+		pod := d.Spec.Template.Spec
+		for _, v := range pod.Volumes {
+			if v.PersistentVolumeClaim == nil || v.PersistentVolumeClaim.ClaimName != pvc.Name {
+				continue
+			}
+			for _, m := range pod.Containers[0].VolumeMounts {
+				if m.Name == v.Name && m.MountPath == "/var/lib/shared" {
+					users = append(users, d.Name)
+				}
+			}
+		}
+	}
+	if fmt.Sprint(users) != "[shop-api shop-db]" {
+		t.Errorf("claim mounted by %v, want shop-api and shop-db", users)
 	}
 }

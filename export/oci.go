@@ -3,6 +3,7 @@ package export
 import (
 	"encoding/json"
 	"fmt"
+	"path"
 	"strconv"
 	"strings"
 
@@ -45,8 +46,9 @@ func exportOCI(p *plan.Plan, opt Options) (*Result, error) {
 		}
 		files = append(files, File{Path: name + "/config.json", Data: append(data, '\n')})
 		if spec.Root.Path == "rootfs" {
-			files = append(files, File{Path: name + "/rootfs", Dir: true, Chown: true, UID: opt.HostID, GID: opt.HostID})
+			files = append(files, File{Path: name + "/rootfs", Dir: true, Chown: true, UID: opt.HostID, GID: opt.HostID, Image: c.Image})
 		}
+		files = append(files, volumeDirs(c, name, opt)...)
 	}
 	return &Result{Files: files, Findings: f.list}, nil
 }
@@ -58,7 +60,7 @@ func ociSpec(p *plan.Plan, c *plan.Component, opt Options, f *findings) (*specs.
 		return nil, err
 	}
 	root := &specs.Root{Path: "rootfs", Readonly: true}
-	if im := c.Image; im != nil {
+	if im := c.Image; im != nil && !opt.FillImages {
 		f.add(c, "image", "the bundle's rootfs is empty: unpack %s (%s, layers %s bottom first) into it; confine's store is not copied", im.Ref, im.Digest, strings.Join(im.DiffIDs, " "))
 	}
 	if c.Process.Rootfs != "" {
@@ -172,8 +174,40 @@ func ociMounts(c *plan.Component, opt Options, f *findings) []specs.Mount {
 			if om.Source == "" {
 				om.Source = "tmpfs"
 			}
+		case "volume":
+			// A relative bind source is the bundle's (runtime-spec config.md, mounts).
+			om.Type, om.Source = "bind", volumeDir(m.Volume)
+			om.Options = append([]string{"rbind"}, om.Options...)
+			f.add(c, "volumes", "volume %s at %s is the bundle's own directory %s, created empty: the data of confine's volume %s is not copied, nor shared with other bundles", m.Volume, m.Target, om.Source, m.Volume)
+		case "upper":
+			// The image's own directory, writable: what the run writes stays in the bundle.
+			om.Type, om.Source = "bind", path.Join("rootfs", m.Target)
+			om.Options = append([]string{"rbind"}, om.Options...)
+			f.add(c, "filesystem", "%s is writable in the bundle's rootfs itself (%s): writes persist in the bundle, where confine's run upper is discarded", m.Target, om.Source)
 		}
 		out = append(out, om)
+	}
+	return out
+}
+
+func volumeDir(name string) string { return "volumes/" + name }
+
+// volumeDirs are the bundle's directories for c's volume mounts and its write paths in
+// an image's rootfs (bind sources must exist), owned by the process's ids as the store's
+// volume and the run's upper would be.
+func volumeDirs(c *plan.Component, name string, opt Options) []File {
+	var out []File
+	for _, m := range c.Mounts {
+		p := ""
+		switch m.Type {
+		case "volume":
+			p = name + "/" + volumeDir(m.Volume)
+		case "upper":
+			p = path.Join(name, "rootfs", m.Target)
+		default:
+			continue
+		}
+		out = append(out, File{Path: p, Dir: true, Chown: true, UID: opt.HostID + c.Process.UID, GID: opt.HostID + c.Process.GID})
 	}
 	return out
 }

@@ -103,6 +103,11 @@ func serviceSection(c *plan.Component, opt Options, u *unit, f *findings) {
 		u.set("PrivateUsers", "yes") // a user namespace, as confine gives each component
 	}
 	filesystem(c, u)
+	for _, m := range c.Mounts {
+		if m.Type == "volume" { // not silently dropped: the unit has no such path of its own
+			f.add(c, "volumes", "volume %s at %s is confine's store directory; the unit does not bind it: add BindPaths=DIR:%s with the volume's directory (confine volume inspect %s)", m.Volume, m.Target, m.Target, m.Volume)
+		}
+	}
 	if c.Process.Rootfs == "" {
 		f.add(c, "filesystem", "without a rootfs the unit sees the host's whole file system, read-only under ProtectSystem=strict, not only filesystem.read")
 	}

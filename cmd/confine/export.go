@@ -42,13 +42,14 @@ stdout, each after a "# file: PATH" line.`,
 			if err != nil {
 				return err
 			}
-			res, err := export.Export(p, format, export.Options{BaseDir: base})
+			res, err := export.Export(p, format, export.Options{BaseDir: base, FillImages: outDir != ""})
 			if err != nil {
 				return policyError(fmt.Errorf("confine: %w", err))
 			}
 			var written []string
 			if outDir != "" {
-				if written, err = writeExport(outDir, res.Files); err != nil {
+				fill := &rootfsFiller{hostID: export.DefaultHostID}
+				if written, err = writeExport(outDir, res.Files, fill); err != nil {
 					return &codeError{code: exitPolicy, msg: "confine: export: " + err.Error()}
 				}
 			} else if err := printExport(cmd.OutOrStdout(), res.Files, asJSON); err != nil {
@@ -105,8 +106,9 @@ func printExport(w io.Writer, files []export.File, asJSON bool) error {
 	return nil
 }
 
-// writeExport writes files under dir, refusing to follow a symlink or leave dir.
-func writeExport(dir string, files []export.File) ([]string, error) {
+// writeExport writes files under dir, refusing to follow a symlink or leave dir; fill
+// flattens the image of a directory that names one.
+func writeExport(dir string, files []export.File, fill *rootfsFiller) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -121,7 +123,11 @@ func writeExport(dir string, files []export.File) ([]string, error) {
 		if err := mkdirAllIn(root, filepath.Dir(rel)); err != nil {
 			return written, err
 		}
-		if f.Dir {
+		if f.Dir && f.Image != nil {
+			if err := fill.fill(root, rel, f.Image); err != nil {
+				return written, err
+			}
+		} else if f.Dir {
 			if err := mkdirAllIn(root, rel); err != nil {
 				return written, err
 			}
@@ -138,6 +144,8 @@ func writeExport(dir string, files []export.File) ([]string, error) {
 	return written, nil
 }
 
+// mkdirAllIn makes rel's directories, refusing any that is not one, a symlink above all:
+// a bind source under an image's rootfs must not lead out of it (runc follows it).
 func mkdirAllIn(root *os.Root, rel string) error {
 	if rel == "." || rel == "" {
 		return nil
@@ -145,7 +153,13 @@ func mkdirAllIn(root *os.Root, rel string) error {
 	var cur string
 	for _, part := range strings.Split(rel, string(filepath.Separator)) {
 		cur = filepath.Join(cur, part)
-		if err := root.Mkdir(cur, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		fi, err := root.Lstat(cur)
+		if errors.Is(err, os.ErrNotExist) {
+			err = root.Mkdir(cur, 0o755)
+		} else if err == nil && !fi.IsDir() {
+			err = fmt.Errorf("%s: expected a directory, found a %s", cur, fi.Mode().Type())
+		}
+		if err != nil {
 			return err
 		}
 	}
