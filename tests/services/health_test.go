@@ -13,15 +13,27 @@ import (
 )
 
 // TestHealthExec: an exec health check runs its command as the component (a second
-// sandbox of its Plan): exit 0 is healthy, a failure unhealthy. (TestPostgres's
-// pg_isready reaches 127.0.0.1 only because the check shares the component's network
-// namespace.)
+// sandbox of its Plan): exit 0 is healthy, a failure unhealthy. `up` waits for every
+// check to pass, so "sick" starts healthy and falls ill when the file its check looks for
+// goes. (TestPostgres's pg_isready reaches 127.0.0.1 only because the check shares the
+// component's network namespace.)
 func TestHealthExec(t *testing.T) {
 	require(t)
 	dir := workDir(t)
-	for name, check := range map[string]string{"fine": "/usr/bin/true", "sick": "/usr/bin/false"} {
+	// Not under /tmp, over which the service profile puts a tmpfs.
+	flags, err := os.MkdirTemp("/var/tmp", "confine-health-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(flags) })
+	os.Chmod(flags, 0o755)
+	flag := filepath.Join(flags, "ok")
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, check := range map[string]string{"fine": "/usr/bin/true", "sick": "/usr/bin/test, -e, " + flag} {
 		src := "version: 1\nname: " + name + "\nextends: [service, host-runtime]\nrun:\n  command: [/usr/bin/sleep, \"3600\"]\n" +
-			"  health: {exec: [" + check + "], interval: 200ms, timeout: 5s, retries: 1}\nsyscalls: {extends: default}\n"
+			"  health: {exec: [" + check + "], interval: 200ms, timeout: 5s, retries: 1}\nfilesystem: {read: [" + flags + "]}\nsyscalls: {extends: default}\n"
 		if err := os.WriteFile(filepath.Join(dir, name+".yaml"), []byte(src), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -33,6 +45,9 @@ func TestHealthExec(t *testing.T) {
 	}
 	confine(t, "up", "-d", filepath.Join(dir, "stack.yaml"), "--audit-log", filepath.Join(dir, "audit.log"))
 	t.Cleanup(func() { confine(t, "down", "--grace", "2s", s.stack) })
+	if err := os.Remove(flag); err != nil {
+		t.Fatal(err)
+	}
 	want := map[string]string{"fine": supervisor.HealthHealthy, "sick": supervisor.HealthUnhealthy}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
