@@ -35,6 +35,7 @@ func Compile(s *Stack) (*plan.Plan, error) {
 		p.Components = append(p.Components, *cp)
 	}
 	p.Network = net
+	compileChannels(p, s, effective)
 	p.StartOrder = compileStartOrder(s)
 	if !s.IsSingle() {
 		compileStackFirewall(p, s, addrs)
