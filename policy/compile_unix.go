@@ -9,12 +9,14 @@ import (
 	"github.com/confine-sandbox/confine/policy/plan"
 )
 
-// unixNote says what enforces a unix socket channel on kernels before Landlock ABI 9.
-const unixNote = "unix sockets: Landlock below ABI 9 has no rule for connect(2) to a pathname socket (LANDLOCK_ACCESS_FS_RESOLVE_UNIX); the mount view (only declared clients see the socket's directory, read-only) and the socket's file mode confine it"
-
 // compileChannels adds each member's channels to its Plan: both halves of every unix
 // socket and share, and, for a client, the bind of the socket's directory from the
 // server's host path, applied by setupRootfs (sandbox/mounts_linux.go) like any bind.
+// Landlock below ABI 9 has no rule for connect(2) to a pathname socket
+// (LANDLOCK_ACCESS_FS_RESOLVE_UNIX), so the mount view confines it: only a declared
+// client sees the directory, read-only and without Landlock rights to read it, and the
+// socket's owner, group and mode (idmapped: the ids on disk are the ids inside both
+// components) decide the rest.
 // Positions come from the members' own files, as the two-sided checks read them.
 func compileChannels(p *plan.Plan, s *Stack, effective map[string]*Component) {
 	byName := map[string]*Component{}
@@ -76,9 +78,6 @@ func compileChannels(p *plan.Plan, s *Stack, effective map[string]*Component) {
 			x, y := cp.Channels[a], cp.Channels[b]
 			return x.Kind+"\x00"+x.Path+"\x00"+x.Peer < y.Kind+"\x00"+y.Path+"\x00"+y.Peer
 		})
-		if slices.ContainsFunc(cp.Channels, func(ch plan.Channel) bool { return ch.Kind == "unix" }) {
-			cp.Landlock.Notes = append(cp.Landlock.Notes, unixNote)
-		}
 	}
 }
 
