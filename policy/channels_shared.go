@@ -57,41 +57,55 @@ func hostEntries(i int, c, eff *Component) []*hostEntry {
 // it, so each nested pair is met once, from its deeper (or later) entry, and the cost is
 // the total length of the paths plus the pairs found.
 func validateShared(s *Stack, effective map[string]*Component, x *channelIndex, errs *ErrorList) {
-	root := &channelNode{}
 	var all []*hostEntry
 	for i, c := range s.Members {
 		for _, e := range hostEntries(i, c, effective[c.Name]) {
-			if checkPath(e.host) != "" {
-				continue
+			if checkPath(e.host) == "" {
+				e.order = len(all)
+				all = append(all, e)
 			}
-			e.order = len(all)
-			all = append(all, e)
-			n := root
-			for _, part := range pathParts(e.host) {
-				if n.kids == nil {
-					n.kids = map[string]*channelNode{}
-				}
-				if n.kids[part] == nil {
-					n.kids[part] = &channelNode{}
-				}
-				n = n.kids[part]
+		}
+	}
+	meetings(all, func(e, y *hostEntry) bool { return reportShared(s, x, e, y, errs) })
+}
+
+// meetings calls f with each pair of entries of different members, at least one of
+// which writes, whose paths nest: e on or above y's path. f reports whether it counted
+// the pair; after maxChannelErrors counted pairs, y looks no further.
+func meetings(all []*hostEntry, f func(e, y *hostEntry) bool) {
+	root := &channelNode{}
+	for _, e := range all {
+		n := root
+		for _, part := range pathParts(e.host) {
+			if n.kids == nil {
+				n.kids = map[string]*channelNode{}
 			}
-			if e.write {
-				n.writers = append(n.writers, e)
-			} else {
-				n.readers = append(n.readers, e)
+			if n.kids[part] == nil {
+				n.kids[part] = &channelNode{}
 			}
+			n = n.kids[part]
+		}
+		if e.write {
+			n.writers = append(n.writers, e)
+		} else {
+			n.readers = append(n.readers, e)
 		}
 	}
 	for _, y := range all {
 		found := 0
 		meet := func(n *channelNode, self bool) {
 			for _, list := range [][]*hostEntry{n.writers, n.readers} {
+				if !y.write && len(list) > 0 && !list[0].write {
+					continue // two readers share nothing
+				}
 				for _, e := range list {
-					if found >= maxChannelErrors || (!e.write && !y.write) || e.member == y.member || (self && e.order >= y.order) {
+					if found >= maxChannelErrors {
+						return
+					}
+					if e.member == y.member || (self && e.order >= y.order) {
 						continue
 					}
-					if reportShared(s, x, e, y, errs) {
+					if f(e, y) {
 						found++
 					}
 				}

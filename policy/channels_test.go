@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -137,6 +138,51 @@ func TestChannelsOneSided(t *testing.T) {
 		for _, want := range tc.want {
 			if !strings.Contains(got, want) {
 				t.Errorf("%s %q → %q: missing\n  %s\nin:\n%s", tc.file, tc.old, tc.new, want, got)
+			}
+		}
+	}
+}
+
+// meetings must find exactly the pairs a pass over every pair finds: different members,
+// one of them writing, one path within the other.
+func TestMeetingsMatchPairs(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	parts := []string{"a", "b", "c"}
+	for round := 0; round < 200; round++ {
+		var all []*hostEntry
+		for i := 0; i < 12; i++ {
+			p := ""
+			for d := r.IntN(4); d >= 0; d-- {
+				p += "/" + parts[r.IntN(len(parts))]
+			}
+			if r.IntN(10) == 0 {
+				p = "/"
+			}
+			all = append(all, &hostEntry{member: r.IntN(4), host: p, write: r.IntN(2) == 0, order: i})
+		}
+		want := map[[2]int]bool{}
+		for i, a := range all {
+			for j, b := range all {
+				if i < j && a.member != b.member && (a.write || b.write) && (within(a.host, b.host) || within(b.host, a.host)) {
+					want[[2]int{i, j}] = true
+				}
+			}
+		}
+		got := map[[2]int]bool{}
+		meetings(all, func(e, y *hostEntry) bool {
+			k := [2]int{min(e.order, y.order), max(e.order, y.order)}
+			if got[k] {
+				t.Errorf("round %d: pair %v met twice", round, k)
+			}
+			got[k] = true
+			return false
+		})
+		if len(got) != len(want) {
+			t.Fatalf("round %d: %d pairs, want %d", round, len(got), len(want))
+		}
+		for k := range want {
+			if !got[k] {
+				t.Fatalf("round %d: pair %v (%s, %s) missed", round, k, all[k[0]].host, all[k[1]].host)
 			}
 		}
 	}
