@@ -46,6 +46,8 @@ syscalls: {extends: default}
 
 func TestChannelsDeclared(t *testing.T) {
 	files := channelStack()
+	// api first in the stack: it still starts after the socket's server.
+	files["s/stack.yaml"] = strings.Replace(files["s/stack.yaml"], "[redis.yaml, api.yaml,", "[api.yaml, redis.yaml,", 1)
 	if got := checkYAML(t, files, "s/stack.yaml"); got != "" {
 		t.Fatalf("two-sided channels rejected:\n%s", got)
 	}
@@ -61,7 +63,10 @@ func TestChannelsDeclared(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api := p.Components[1]
+	if got := strings.Join(p.StartOrder, " "); got != "redis api worker" {
+		t.Errorf("start order %s, want the socket's server first", got)
+	}
+	api := p.Components[0]
 	var bound bool
 	for _, m := range api.Mounts {
 		if m.Why == "network.connect unix" {
@@ -74,7 +79,7 @@ func TestChannelsDeclared(t *testing.T) {
 	if len(api.Channels) != 2 || api.Channels[0].Kind != "share" || api.Channels[0].Role != "write" || api.Channels[1].Role != "connect" {
 		t.Errorf("api channels: %+v", api.Channels)
 	}
-	if ch := p.Components[0].Channels; len(ch) != 1 || ch[0].Role != "serve" || ch[0].Peer != "api" {
+	if ch := p.Components[1].Channels; len(ch) != 1 || ch[0].Role != "serve" || ch[0].Peer != "api" {
 		t.Errorf("redis channels: %+v", ch)
 	}
 	if ch := p.Components[2].Channels; len(ch) != 1 || ch[0].Role != "read" || ch[0].Peer != "api" {
