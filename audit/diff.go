@@ -70,6 +70,7 @@ const (
 	ChangeCaller      = "caller"       // who may call a served port
 	ChangeReach       = "reach"        // a flow the component may open
 	ChangePublish     = "publish"      // a port published on the host
+	ChangeChannel     = "channel"      // a unix socket or shared path between components
 	ChangeResource    = "resource"     // a limit raised, removed, lowered or added
 	ChangeBestEffort  = "best_effort"  // a mechanism that may be skipped
 	ChangeRootfs      = "rootfs"       // the root directory (a note)
@@ -78,7 +79,7 @@ const (
 // ChangeKinds lists the kinds in report order.
 var ChangeKinds = []string{ChangeComponent, ChangeIdentity, ChangeNamespace, ChangeCapability,
 	ChangeSyscall, ChangeDeny, ChangeOnViolation, ChangePath, ChangeLandlock, ChangeMask,
-	ChangeListen, ChangeCaller, ChangeReach, ChangePublish, ChangeResource, ChangeBestEffort,
+	ChangeListen, ChangeCaller, ChangeReach, ChangePublish, ChangeChannel, ChangeResource, ChangeBestEffort,
 	ChangeRootfs, ChangeImage}
 
 // Grew reports whether NEW grants anything OLD did not: what a merge gate blocks on.
@@ -208,7 +209,7 @@ func diffComponent(o, n *diffSide, baseline map[string]bool) ComponentDiff {
 		diffIdentity, diffNamespaces, diffCapabilities,
 		func(o, n *diffSide, cs *diffChangeSet) { diffSyscalls(o, n, baseline, cs) },
 		diffOnViolation, diffPaths, diffLandlock, diffMasks,
-		diffListeners, diffReaches, diffPublished, diffResources, diffBestEffort, diffRootfs, diffImage,
+		diffListeners, diffReaches, diffPublished, diffChannels, diffResources, diffBestEffort, diffRootfs, diffImage,
 	} {
 		compare(o, n, &cs)
 	}

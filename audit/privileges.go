@@ -314,6 +314,7 @@ func CommunicationMatrix(p *plan.Plan, privs []Privileges) Matrix {
 			}
 		}
 	}
+	channelEdges(p, add)
 	if host {
 		m.Nodes = append(m.Nodes, "host")
 	}
@@ -321,6 +322,21 @@ func CommunicationMatrix(p *plan.Plan, privs []Privileges) Matrix {
 		m.Nodes = append(m.Nodes, "outside")
 	}
 	return m
+}
+
+// channelEdges adds the filesystem channels: a client to the socket's server, and a
+// component that writes a shared path to each it shares it with.
+func channelEdges(p *plan.Plan, add func(from, to, port, why string)) {
+	for _, c := range p.Components {
+		for _, ch := range c.Channels {
+			switch ch.Role {
+			case "connect":
+				add(c.Name, ch.Peer, "unix "+ch.Path, ch.Why)
+			case "write":
+				add(c.Name, ch.Peer, "share "+ch.Path, ch.Why)
+			}
+		}
+	}
 }
 
 func hasAny(have, want []string) bool {

@@ -59,10 +59,13 @@ func (e *writer) line(indent int, format string, args ...any) {
 func (e *writer) stack(p *plan.Plan) {
 	e.line(1, "Traffic between components passes only for these flows; all else is dropped and logged:")
 	if len(p.Network.Firewall.Flows) == 0 {
-		e.line(2, "(none: the components cannot reach each other)")
+		e.line(2, "(none)")
 	}
 	for _, f := range p.Network.Firewall.Flows {
 		e.line(2, "%s → %s on %s", e.peer(f.Src), e.peer(f.Dst), plan.PortString(f.Proto, f.First, f.Last))
+	}
+	if e.stackChannels(p) == 0 && len(p.Network.Firewall.Flows) == 0 {
+		e.line(1, "No flow and no channel through the filesystem: the components cannot reach each other.")
 	}
 	for _, pub := range p.Network.Published {
 		e.line(1, "Publishes %s:%d on the host to %s:%d/%s.", pub.HostAddress, pub.HostPort, pub.Component, pub.Port, pub.Proto)
@@ -87,6 +90,7 @@ func (e *writer) component(c *plan.Component) {
 	e.line(1, "New namespaces: %s. no_new_privs is set, so setuid binaries grant nothing.", strings.Join(c.Namespaces, ", "))
 	e.filesystem(c)
 	e.network(c)
+	e.channels(c)
 	e.syscalls(c)
 	e.capabilities(c)
 	e.limits(c)

@@ -49,6 +49,7 @@ func compile(s *Stack, effective map[string]*Component, images map[string]*Image
 		p.Components = append(p.Components, *cp)
 	}
 	p.Network = net
+	compileChannels(p, s, effective)
 	p.StartOrder = compileStartOrder(s)
 	if !s.IsSingle() {
 		compileStackFirewall(p, s, addrs)

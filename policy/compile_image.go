@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -134,7 +135,7 @@ func compileImage(c *Component, cp *plan.Component, f *ImageFacts, defaults []st
 	cp.Image = &plan.Image{Ref: ImageRef(c), Digest: f.Digest, ConfigDigest: f.ConfigDigest,
 		DiffIDs: append([]string{}, f.DiffIDs...), Defaults: defaults,
 		ExposedPorts: sorted(f.ExposedPorts), Volumes: sorted(f.Volumes)}
-	if contains(defaults, "user") {
+	if slices.Contains(defaults, "user") {
 		cp.Image.User = f.User
 	}
 	m := []plan.Mount{{Type: "overlay", Target: "/", Options: []string{"ro", "nosuid", "nodev"},
@@ -167,13 +168,4 @@ func compileVolumes(c *Component, cp *plan.Component) {
 			cp.Mounts[i] = plan.Mount{Type: "volume", Volume: name, Target: mt.Target, Options: mt.Options, Idmap: true, Why: "filesystem.write: volume " + name + " (kept after the run)"}
 		}
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

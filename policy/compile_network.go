@@ -50,6 +50,9 @@ func compileComponentNet(c *Component, cp *plan.Component, addrs map[string]neti
 		}
 	}
 	for i, conn := range c.Network.Connect {
+		if conn.Unix != "" {
+			continue // compileChannels
+		}
 		ep := conn.to.v
 		if ep.Peer.Name != "" {
 			addName(c, cp, i, ep, self, addrs)

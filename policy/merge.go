@@ -168,6 +168,8 @@ func merge(dst, src *Component) {
 	r.EnvFile, r.envFileAbs = or(src.Run.EnvFile, r.EnvFile), or(src.Run.envFileAbs, r.envFileAbs)
 	dst.Network.Listen = append(dst.Network.Listen, src.Network.Listen...)
 	dst.Network.Connect = append(dst.Network.Connect, src.Network.Connect...)
+	dst.Network.Unix = append(dst.Network.Unix, src.Network.Unix...)
+	f.Share = append(f.Share, src.Filesystem.Share...)
 	mergeSyscalls(&dst.Syscalls, src.Syscalls)
 	dst.Capabilities = unionInto(dst.Capabilities, src.Capabilities)
 	res := &dst.Resources

@@ -152,6 +152,9 @@ func compileStartOrder(s *Stack) []string {
 			if ep := conn.to.v; conn.to.err == nil && ep.Peer.Component != "" && ep.Peer.Component != c.Name {
 				after[c.Name] = append(after[c.Name], ep.Peer.Component)
 			}
+			if u := conn.unix.v; conn.Unix != "" && conn.unix.err == nil && u.Component != c.Name {
+				after[c.Name] = append(after[c.Name], u.Component) // a socket's server first
+			}
 		}
 	}
 	var order []string

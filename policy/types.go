@@ -76,6 +76,8 @@ type Filesystem struct {
 	Read  []string `yaml:"read"`
 	Write []string `yaml:"write"`
 	Tmpfs []string `yaml:"tmpfs"`
+	// Share declares a host path shared with other components (channels.go).
+	Share []Share `yaml:"share"`
 	// Idmap records the read and write entries written as {path, idmap}: path → idmap.
 	// Write paths are idmapped unless false here, read paths only when true.
 	Idmap map[string]bool `yaml:"-"`
@@ -100,6 +102,8 @@ type Bind struct {
 type Network struct {
 	Listen  []Listen  `yaml:"listen"`
 	Connect []Connect `yaml:"connect"`
+	// Unix lists the unix sockets served to other components (channels.go).
+	Unix []UnixSocket `yaml:"unix"`
 }
 
 // Listen is a served port ("8080/tcp", "5000-5010/udp") and who may call it.
@@ -116,8 +120,12 @@ type Listen struct {
 // Connect is one outgoing flow: "component:port/proto", "address:port/proto" or "cidr:port/proto".
 type Connect struct {
 	To string `yaml:"to"`
+	// Unix is "component:/path/to.sock", a unix socket another component serves;
+	// an entry has either To or Unix (channels.go).
+	Unix string `yaml:"unix"`
 
-	to parsed[Endpoint] // To, parsed at load (values.go)
+	to   parsed[Endpoint] // To, parsed at load (values.go)
+	unix parsed[UnixTarget]
 }
 
 // Syscalls is the seccomp part of the policy.

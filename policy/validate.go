@@ -94,6 +94,7 @@ func validate(s *Stack) (ErrorList, map[string]*Component) {
 	if !s.IsSingle() {
 		validateFlows(s, idx, &errs)
 	}
+	validateChannels(s, effective, &errs)
 	validateDependsOn(s, &errs)
 	errs.Sort()
 	return errs, effective
@@ -123,6 +124,7 @@ func (v *validator) component() {
 	v.binds()
 	v.envSources()
 	v.network()
+	v.channels()
 	v.syscalls()
 	v.capabilities()
 	v.resources()
@@ -280,6 +282,9 @@ func (v *validator) network() {
 	var eps []span
 	var at []int
 	for i, c := range n.Connect {
+		if c.Unix != "" {
+			continue // channels.go
+		}
 		p, ok := v.peer(fmt.Sprintf("network.connect[%d].to", i), c.To, parsed[Peer]{c.to.v.Peer, c.to.err})
 		if !ok {
 			continue

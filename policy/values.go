@@ -55,6 +55,10 @@ func (c *Component) parseValues() {
 	}
 	for i := range c.Network.Connect {
 		conn := &c.Network.Connect[i]
+		if conn.Unix != "" {
+			conn.to, conn.unix = parsed[Endpoint]{err: errUnixEntry}, parse(ParseUnixTarget(conn.Unix))
+			continue
+		}
 		conn.to = parse(ParseEndpoint(conn.To))
 	}
 	for _, rules := range [][]SyscallRule{c.Syscalls.Allow, c.Syscalls.Deny} {

@@ -61,6 +61,8 @@ type Component struct {
 	Cgroup Cgroup `json:"cgroup"`
 	// Net is this component's place in the network.
 	Net ComponentNet `json:"net"`
+	// Channels are the unix sockets and shared paths it declares with other components.
+	Channels []Channel `json:"channels,omitempty"`
 	// Requires lists what the kernel must provide; preflight compares it with the host.
 	Requires []Requirement `json:"requires"`
 	// BestEffort names mechanisms that may be skipped when the kernel lacks them.

@@ -273,6 +273,9 @@ func run(op, val string) (string, error) {
 		fmt.Sscan(val, &code)
 		os.Exit(code)
 	}
+	if out, err, ok := unixProbe(op, val); ok {
+		return out, err
+	}
 	return "", fmt.Errorf("unknown probe %q", op)
 }
 

@@ -91,6 +91,15 @@ func shopReport(t *testing.T) (*audit.Report, map[string]string, string) {
 		from, to := names[prefixAddr(t, f.Src)], names[prefixAddr(t, f.Dst)]
 		flows[from+">"+to] = plan.PortString(f.Proto, f.First, f.Last)
 	}
+	// And the channels through the filesystem: a client's socket, a writer's share.
+	for _, c := range p.Components {
+		for _, ch := range c.Channels {
+			if label := map[string]string{"connect": "unix ", "write": "share "}[ch.Role]; label != "" {
+				k := c.Name + ">" + ch.Peer
+				flows[k] = strings.TrimPrefix(flows[k]+", "+label+ch.Path, ", ")
+			}
+		}
+	}
 	return r, flows, path
 }
 
