@@ -74,6 +74,7 @@ func Validate(s *Stack) ErrorList {
 // every member merged without errors.
 func validate(s *Stack) (ErrorList, map[string]*Component) {
 	effective := map[string]*Component{}
+	merged := true // a later member that merges must not write to a nil map
 	var errs ErrorList
 	idx := &flowIndex{}
 	if !s.IsSingle() {
@@ -88,7 +89,7 @@ func validate(s *Stack) (ErrorList, map[string]*Component) {
 			v.effective(eff)
 			effective[c.Name] = eff
 		} else {
-			effective = nil
+			merged = false
 		}
 	}
 	if !s.IsSingle() {
@@ -96,6 +97,9 @@ func validate(s *Stack) (ErrorList, map[string]*Component) {
 	}
 	validateDependsOn(s, &errs)
 	errs.Sort()
+	if !merged {
+		effective = nil
+	}
 	return errs, effective
 }
 
