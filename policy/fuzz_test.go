@@ -47,6 +47,8 @@ func FuzzLoad(f *testing.F) {
 		}
 	}
 	f.Add([]byte("version: 1\nname: a\ncomponents: [c.yaml]\nsubnet: 10.1.0.0/24\n"))
+	// A member whose profiles do not merge (itself) before one that does: once a panic.
+	f.Add([]byte("version: 1\nname: a\nextends: [nope]\ncomponents: [p.yaml, c.yaml]\nsubnet: 10.1.0.0/24\n"))
 	for _, s := range hostile {
 		f.Add([]byte(s))
 	}

@@ -74,6 +74,7 @@ func Validate(s *Stack) ErrorList {
 // every member merged without errors.
 func validate(s *Stack) (ErrorList, map[string]*Component) {
 	effective := map[string]*Component{}
+	merged := true // a later member that merges must not write to a nil map
 	var errs ErrorList
 	idx := &flowIndex{}
 	if !s.IsSingle() {
@@ -88,7 +89,7 @@ func validate(s *Stack) (ErrorList, map[string]*Component) {
 			v.effective(eff)
 			effective[c.Name] = eff
 		} else {
-			effective = nil
+			merged = false
 		}
 	}
 	if !s.IsSingle() {
@@ -97,6 +98,9 @@ func validate(s *Stack) (ErrorList, map[string]*Component) {
 	validateChannels(s, effective, &errs)
 	validateDependsOn(s, &errs)
 	errs.Sort()
+	if !merged {
+		effective = nil
+	}
 	return errs, effective
 }
 

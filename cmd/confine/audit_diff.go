@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,13 +106,10 @@ func writeDiff(w io.Writer, d *audit.PlanDiff, format string) error {
 // read by run --plan's readPlan), and otherwise compiles it as a policy or stack. A pipe
 // can be read only once: its bytes are first copied to a file of the same name.
 func diffInput(file string) (*plan.Plan, error) {
-	if fi, err := os.Stat(file); err == nil && !fi.Mode().IsRegular() {
-		if fi.Mode()&fs.ModeNamedPipe != 0 {
-			return pipedInput(file)
-		}
-		return compilePolicy(file) // which refuses a device, socket or directory unopened
+	if isPipe(file) {
+		return pipedInput(file)
 	}
-	if holdsJSON(file) {
+	if holdsJSON(file) { // or else compilePolicy says why the file cannot be read
 		p, err := readPlan(file)
 		return p, reword(reword(err, "confine: --plan: ", "confine: "), "confine: --plan ", "confine: ")
 	}
@@ -123,7 +119,7 @@ func diffInput(file string) (*plan.Plan, error) {
 // holdsJSON reports whether the file's first non-blank byte opens a JSON object. A policy
 // is YAML in block style; one written as a flow mapping should be compiled, not diffed.
 func holdsJSON(file string) bool {
-	f, err := os.Open(file)
+	f, err := openInput(file)
 	if err != nil {
 		return false
 	}
@@ -138,15 +134,7 @@ func holdsJSON(file string) bool {
 // reads that, and puts the pipe's directory back wherever the temporary one shows (the
 // Plan's sources and positions, error messages), as if the pipe had been read directly.
 func pipedInput(file string) (*plan.Plan, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		return nil, policyError(fmt.Errorf("confine: %w", err))
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxPipedInput+1))
-	f.Close()
-	if err == nil && len(data) > maxPipedInput {
-		err = fmt.Errorf("larger than %d MiB", maxPipedInput>>20)
-	}
+	data, err := readInput(file, maxPipedInput)
 	if err != nil {
 		return nil, policyError(fmt.Errorf("confine: %s: %w", file, err))
 	}

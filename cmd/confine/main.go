@@ -144,14 +144,10 @@ func compilePolicyWith(file string, r policy.ImageResolver) (*plan.Plan, error) 
 // one from a pull request): it is size-capped, its strings must be visible text as a
 // policy's are, and what an error repeats of it is bounded.
 func readPlan(file string) (*plan.Plan, error) {
-	f, err := os.Open(file)
-	if err != nil {
+	data, err := readInput(file, maxPipedInput)
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
 		return nil, policyError(fmt.Errorf("confine: --plan: %w", err))
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxPipedInput+1))
-	f.Close()
-	if err == nil && len(data) > maxPipedInput {
-		err = fmt.Errorf("larger than %d MiB", maxPipedInput>>20)
 	}
 	if err != nil {
 		return nil, policyError(fmt.Errorf("confine: --plan %s: %w", file, err))

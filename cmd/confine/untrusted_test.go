@@ -151,3 +151,46 @@ func TestUntrustedPlan(t *testing.T) {
 		t.Errorf("audit diff of a device: exit %d, %s", code, stderr)
 	}
 }
+
+// TestUntrustedLinkedPlan: a Plan in JSON is opened as a policy is, beneath its own
+// directory. A change's symlink to a JSON file outside it is refused by audit diff and
+// run --plan without repeating any of it, and one to a FIFO outside is refused at once,
+// neither waited on nor read. The shell's own pipes (/dev/fd/N) are still read.
+func TestUntrustedLinkedPlan(t *testing.T) {
+	tmp := t.TempDir()
+	secret := filepath.Join(tmp, "secret.json")
+	if err := os.WriteFile(secret, []byte(`{"SECRET_token_value": "x"}`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(tmp, "fifo")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(tmp, "pr")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, target := range map[string]string{"abs.json": secret, "rel.json": "../secret.json", "fifo.json": "../fifo"} {
+		link := filepath.Join(dir, name)
+		if err := os.Symlink(target, link); err != nil {
+			t.Fatal(err)
+		}
+		for _, args := range [][]string{{"audit", "diff", "../../examples/shop/api.yaml", link}, {"run", "--plan", link}} {
+			done := make(chan struct{})
+			var code int
+			var out, errOut string
+			go func() {
+				defer close(done)
+				code, out, errOut = run(args...)
+			}()
+			select {
+			case <-done:
+			case <-time.After(30 * time.Second): // not a timing assertion: a hang on the FIFO
+				t.Fatalf("%s %s: waited on the FIFO", strings.Join(args[:2], " "), name)
+			}
+			if code != 1 || out != "" || strings.Contains(errOut, "SECRET") || !strings.Contains(errOut, "symlink that leads out of its own directory") {
+				t.Errorf("%s %s: exit %d, stdout %q, stderr %q; want 1, nothing, the refusal of the link", strings.Join(args[:2], " "), name, code, out, errOut)
+			}
+		}
+	}
+}

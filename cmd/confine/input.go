@@ -1,0 +1,59 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+
+	"github.com/confine-sandbox/confine/policy"
+)
+
+// shellFD matches the names a shell gives a pipe it made for this command: bash's and
+// zsh's process substitution (/dev/fd/63, /proc/self/fd/11) and /dev/stdin. They are
+// symlinks out of their directory by nature, but the user typed them, while a change can
+// only make a name in its checkout lead somewhere.
+var shellFD = regexp.MustCompile(`^(/dev/fd/[0-9]+|/proc/(self|thread-self|[0-9]+)/fd/[0-9]+|/dev/stdin)$`)
+
+// isPipe reports whether file, as named, is a pipe to read once: a FIFO named directly,
+// or a shell's pipe (shellFD). A name that only leads to a FIFO through a symlink is not,
+// and is then refused as a policy would be (policy.Tree).
+func isPipe(file string) bool {
+	fi, err := os.Lstat(file)
+	if err == nil && fi.Mode()&fs.ModeSymlink != 0 && shellFD.MatchString(filepath.Clean(file)) {
+		fi, err = os.Stat(file)
+	}
+	return err == nil && fi.Mode()&fs.ModeNamedPipe != 0
+}
+
+// openInput opens a file named on the command line that is not a policy (a Plan in
+// JSON): a pipe as isPipe says, or else a regular file opened as the file a policy
+// command names is, beneath its own directory (policy.Tree), so that a change's symlink
+// out of its checkout is refused before anything is read.
+func openInput(file string) (io.ReadCloser, error) {
+	if isPipe(file) {
+		return os.Open(file)
+	}
+	t, err := policy.OpenTree(file)
+	if err != nil {
+		return nil, err
+	}
+	defer t.Close() // what is open stays open
+	return t.Open(file)
+}
+
+// readInput reads at most limit bytes of what openInput opens.
+func readInput(file string, limit int64) ([]byte, error) {
+	f, err := openInput(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err == nil && int64(len(data)) > limit {
+		err = fmt.Errorf("larger than %d MiB", limit>>20)
+	}
+	return data, err
+}
