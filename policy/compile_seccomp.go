@@ -53,6 +53,12 @@ func compileSeccomp(c *Component, cp *plan.Component, cache *seccompCache) error
 	}
 	pkey := s.DefaultAction + "/" + strconv.Itoa(s.DefaultErrno) + "/" + key
 	if s.Program = cache.programs[pkey]; s.Program == nil {
+		if len(cache.programs) == maxPrograms {
+			return fmt.Errorf("the stack needs more than %d distinct syscall filters, the most confine builds for one stack (each costs libseccomp a few ms); give components that do the same a shared profile", maxPrograms)
+		}
+		if cache.conditions += argConditions(s.Rules); cache.conditions > maxStackArgConditions {
+			return fmt.Errorf("the stack's distinct syscall filters hold more than %d argument conditions together, the most confine compiles for one stack (libseccomp's time grows about with their cube)", maxStackArgConditions)
+		}
 		if s.Program, err = seccomp.Build(&s); err != nil {
 			return err
 		}
@@ -79,6 +85,14 @@ const maxBPFInstructions = 4096
 // the worst shape measured (85 rules of 6 conditions) compiles in about 0.35 s.
 const maxArgConditions = 512
 
+// maxPrograms and maxStackArgConditions bound a whole stack's libseccomp work, so that
+// the largest stack accepted compiles in about a second: a program costs about 2.6 ms
+// (4,096 distinct ones took 10.6 s), and two at maxArgConditions about 0.7 s.
+const (
+	maxPrograms           = 128
+	maxStackArgConditions = 2 * maxArgConditions
+)
+
 // argConditions counts the comparisons libseccomp is given: each rule's conditions, once
 // for each syscall it names.
 func argConditions(rules []plan.SeccompRule) int {
@@ -94,6 +108,8 @@ func argConditions(rules []plan.SeccompRule) int {
 type seccompCache struct {
 	rules    map[string][]plan.SeccompRule
 	programs map[string][]byte
+	// conditions counts the argument conditions of the programs built so far.
+	conditions int
 }
 
 func newSeccompCache() *seccompCache {
