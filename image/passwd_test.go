@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/confine-sandbox/confine/tests/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -21,7 +22,7 @@ func layerDirs(t *testing.T, layers ...map[string]string) *Image {
 			if dir, ok := strings.CutPrefix(name, "OPAQUE:"); ok {
 				os.MkdirAll(filepath.Join(d, dir), 0o755)
 				if err := unix.Setxattr(filepath.Join(d, dir), "user.overlay.opaque", []byte("y"), 0); err != nil {
-					t.Skipf("user xattrs: %v", err)
+					testenv.Missing(t, "user xattrs: %v", err)
 				}
 				continue
 			}
@@ -29,7 +30,7 @@ func layerDirs(t *testing.T, layers ...map[string]string) *Image {
 			os.MkdirAll(filepath.Dir(p), 0o755)
 			if content == "WHITEOUT" {
 				if err := unix.Mknod(p, unix.S_IFCHR, 0); err != nil {
-					t.Skipf("whiteout: %v", err)
+					testenv.Missing(t, "whiteout: %v", err)
 				}
 				continue
 			}

@@ -61,7 +61,9 @@ func TestStackSeccompBounded(t *testing.T) {
 		_, err = Compile(s)
 		return err
 	}
-	distinct := func(i int) string { return fmt.Sprintf("  deny: [{names: [ioctl], args: [{index: 1, op: eq, value: %d}]}]\n", i) }
+	distinct := func(i int) string {
+		return fmt.Sprintf("  deny: [{names: [ioctl], args: [{index: 1, op: eq, value: %d}]}]\n", i)
+	}
 	if err := compile(stack(maxPrograms+1, distinct)); err == nil || !strings.Contains(err.Error(), "distinct syscall filters") {
 		t.Errorf("%d distinct programs: %v, want the program bound", maxPrograms+1, err)
 	}

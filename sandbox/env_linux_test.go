@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/confine-sandbox/confine/policy/plan"
+	"github.com/confine-sandbox/confine/tests/testenv"
 )
 
 // run.env wins over env_file, env_file over env_from_host; unset host variables are left
@@ -46,7 +47,7 @@ func TestComposeEnv(t *testing.T) {
 func TestInterpreterOf(t *testing.T) {
 	ls, err := filepath.EvalSymlinks("/bin/ls")
 	if err != nil {
-		t.Skip("no /bin/ls")
+		testenv.Missing(t, "no /bin/ls")
 	}
 	if got := interpreterOf(ls); !strings.HasPrefix(got, "/lib") || !strings.Contains(got, "ld-linux") {
 		t.Errorf("interpreter of %s: %q", ls, got)

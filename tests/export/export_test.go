@@ -20,22 +20,8 @@ import (
 var probeDir, confineBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "confine-export-")
-	if err != nil {
-		panic(err)
-	}
-	build := exec.Command("go", "build", "-o", filepath.Join(dir, "probe"), "../probe")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		os.Stderr.Write(out)
-		panic(err)
-	}
+	dir := testenv.Binaries("confine-export-")
 	confineBin = filepath.Join(dir, "confine")
-	if out, err := exec.Command("go", "build", "-o", confineBin, "../../cmd/confine").CombinedOutput(); err != nil {
-		os.Stderr.Write(out)
-		panic(err)
-	}
-	os.Chmod(dir, 0o755)
 	probeDir = dir
 	code := m.Run()
 	os.RemoveAll(dir)

@@ -145,7 +145,7 @@ func TestMissingInterpreter(t *testing.T) {
 	testenv.Require(t, testenv.Root)
 	ls, err := exec.LookPath("ls")
 	if err != nil {
-		t.Skip("no ls")
+		testenv.Missing(t, "no ls")
 	}
 	ls, _ = filepath.EvalSymlinks(ls)
 	c := compile(t, "  bind: [{source: "+ls+", target: "+ls+"}]\n")

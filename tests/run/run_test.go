@@ -35,22 +35,8 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == sandbox.InitArg {
 		sandbox.Init()
 	}
-	dir, err := os.MkdirTemp("", "confine-probe-")
-	if err != nil {
-		panic(err)
-	}
-	build := exec.Command("go", "build", "-o", filepath.Join(dir, "probe"), "../probe")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		os.Stderr.Write(out)
-		panic(err)
-	}
+	dir := testenv.Binaries("confine-probe-")
 	confineBin = filepath.Join(dir, "confine")
-	if out, err := exec.Command("go", "build", "-o", confineBin, "../../cmd/confine").CombinedOutput(); err != nil {
-		os.Stderr.Write(out)
-		panic(err)
-	}
-	os.Chmod(dir, 0o755)
 	probeDir = dir
 	code := m.Run()
 	os.RemoveAll(dir)

@@ -32,16 +32,8 @@ import (
 var bin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "confine-services-")
-	if err != nil {
-		panic(err)
-	}
-	os.Chmod(dir, 0o755)
+	dir := testenv.Binaries("confine-services-")
 	bin = filepath.Join(dir, "confine")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/confine").CombinedOutput(); err != nil {
-		os.Stderr.Write(out)
-		panic(err)
-	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

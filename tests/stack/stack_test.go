@@ -30,20 +30,8 @@ import (
 var bin, probe string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "confine-stack-")
-	if err != nil {
-		panic(err)
-	}
-	os.Chmod(dir, 0o755)
+	dir := testenv.Binaries("confine-stack-")
 	bin, probe = filepath.Join(dir, "confine"), filepath.Join(dir, "probe")
-	for _, b := range []struct{ out, pkg string }{{bin, "../../cmd/confine"}, {probe, "../probe"}} {
-		build := exec.Command("go", "build", "-o", b.out, b.pkg)
-		build.Env = append(os.Environ(), "CGO_ENABLED="+map[bool]string{true: "0", false: "1"}[b.out == probe])
-		if out, err := build.CombinedOutput(); err != nil {
-			os.Stderr.Write(out)
-			panic(err)
-		}
-	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

@@ -54,3 +54,13 @@ func Require(t testing.TB, needs ...Need) {
 		}
 	}
 }
+
+// Missing skips t (or, under CI=true, fails it) for a need found missing only while the
+// test runs, such as a filesystem feature: the same rule as Require.
+func Missing(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if InCI() {
+		t.Fatalf("CI=true and a need is not met: "+format, args...)
+	}
+	t.Skipf(format+" (this is a failure under CI=true)", args...)
+}

@@ -1,0 +1,32 @@
+package testenv
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+)
+
+// Binaries builds confine and the static probe (tests/probe) into a new directory named
+// after prefix, readable by anyone, since components run as unprivileged ids: DIR/confine
+// and DIR/probe. It is for a TestMain of a package under tests/ (the paths are relative to
+// it), which removes DIR when its tests are done; a failed build panics with its output.
+func Binaries(prefix string) string {
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		panic(err)
+	}
+	os.Chmod(dir, 0o755)
+	for _, b := range []struct{ out, pkg, cgo string }{
+		{"confine", "../../cmd/confine", "1"}, // libseccomp
+		{"probe", "../probe", "0"},            // static: it runs in any root
+	} {
+		build := exec.Command("go", "build", "-o", filepath.Join(dir, b.out), b.pkg)
+		build.Env = append(os.Environ(), "CGO_ENABLED="+b.cgo)
+		if out, err := build.CombinedOutput(); err != nil {
+			os.RemoveAll(dir)
+			os.Stderr.Write(out)
+			panic(err)
+		}
+	}
+	return dir
+}
