@@ -74,7 +74,11 @@ const volumeKey = "/(volume)/"
 func validateShared(s *Stack, effective map[string]*Component, x *channelIndex, errs *ErrorList) {
 	var all []*hostEntry
 	for i, c := range s.Members {
-		for _, e := range hostEntries(i, c, effective[c.Name]) {
+		eff := effective[c.Name]
+		if eff == nil {
+			continue // its profiles did not merge; that error is reported
+		}
+		for _, e := range hostEntries(i, c, eff) {
 			if checkPath(e.host) == "" {
 				e.order = len(all)
 				all = append(all, e)
