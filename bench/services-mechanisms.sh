@@ -9,6 +9,9 @@
 #   noseccomp   the seccomp program replaced by one instruction, return ALLOW
 #   nolandlock  the Landlock ruleset emptied (nothing handled: no ruleset is made)
 #   neither     both: what is left is namespaces, mounts, the cgroup, the firewall
+#   nofirewall  the Plan as compiled, its nftables table deleted from the component's
+#               network namespace once it runs
+#   bare        neither, and the table deleted too
 # All servers run at once, each in its own network namespace, idle but for the one wrk
 # measures (over that namespace's loopback). ROUNDS (default 5) rounds alternate the
 # variants with the unconfined one; DURATION (default 5) seconds each. Prints medians,
@@ -51,7 +54,9 @@ jq --arg p "$allow" --arg s "$allowsum" "$nosec" full.json >noseccomp.json
 jq "$noll" full.json >nolandlock.json
 jq --arg p "$allow" --arg s "$allowsum" "$nosec | $noll" full.json >neither.json
 cp full.json nolog.json
-variants="full nolog noseccomp nolandlock neither"
+cp full.json nofirewall.json
+cp neither.json bare.json
+variants="full nolog noseccomp nolandlock neither nofirewall bare"
 declare -A npid
 for v in $variants; do
 	bin=$work/confine
@@ -65,6 +70,7 @@ for v in $variants; do
 	done
 	[ -n "$c" ] || { echo "$v did not start: $(cat "$work/$v.out")" >&2; exit 1; }
 	npid[$v]=$c
+	case $v in nofirewall | bare) nsenter --net=/proc/"$c"/ns/net nft delete table inet confine ;; esac
 done
 ip netns add "$ns"
 ip -n "$ns" link set lo up
