@@ -11,6 +11,7 @@ import (
 	"path"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -151,6 +152,10 @@ func checkMember(rel string) string {
 		return fmt.Sprintf("%q is an absolute path; a component file must lie in the stack file's directory or below it", rel)
 	case clean == ".." || strings.HasPrefix(clean, "../"):
 		return fmt.Sprintf("%q leaves the stack file's directory; a component file must lie in it or below it", rel)
+	case slices.Contains(strings.Split(rel, "/"), ".."):
+		// confine would clean "sub/../a.yaml" to a.yaml, while the kernel, and so a
+		// reviewer's cat, resolves ".." after a symlinked sub: they would read two files.
+		return fmt.Sprintf("%q holds \"..\"; name the component file without it (%q)", rel, clean)
 	}
 	return ""
 }
