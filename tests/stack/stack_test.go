@@ -7,7 +7,6 @@ package stack_test
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -40,13 +39,7 @@ func TestMain(m *testing.M) {
 // confine runs the binary and returns its stdout; a non-zero exit fails the test.
 func confine(t *testing.T, args ...string) string {
 	t.Helper()
-	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("confine %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
-	}
-	return stdout.String()
+	return testenv.Run(t, bin, args...)
 }
 
 // component writes a policy running the probe with args.

@@ -1,9 +1,12 @@
 package testenv
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"testing"
 )
 
 // Binaries builds confine and the static probe (tests/probe) into a new directory named
@@ -29,4 +32,17 @@ func Binaries(prefix string) string {
 		}
 	}
 	return dir
+}
+
+// Run runs bin with args and returns its standard output; a non-zero exit fails t with
+// both outputs.
+func Run(t testing.TB, bin string, args ...string) string {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s %s: %v\n%s%s", filepath.Base(bin), strings.Join(args, " "), err, stdout.String(), stderr.String())
+	}
+	return stdout.String()
 }
