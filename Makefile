@@ -43,6 +43,7 @@ test: deps
 	$(GO) test ./sandbox -run '^$$' -fuzz FuzzParseAuditRecord -fuzztime $(AUDIT_FUZZTIME)
 	$(GO) test ./audit -run '^$$' -fuzz FuzzScanLog -fuzztime $(AUDIT_FUZZTIME)
 	$(GO) test ./image -run '^$$' -fuzz FuzzUnpack -fuzztime $(AUDIT_FUZZTIME) -fuzzminimizetime 5s
+	$(GO) test ./learn -run '^$$' -fuzz FuzzSynthesize -fuzztime $(AUDIT_FUZZTIME)
 
 fuzz: deps
 	$(GO) test ./policy -run '^$$' -fuzz FuzzLoad -fuzztime 5m

@@ -102,3 +102,10 @@ func argValue(s string) (uint64, error) {
 	}
 	return v, nil
 }
+
+// GroupMembers returns the syscalls of a built-in group ("@basic-io"), expanded and
+// sorted, or nil for an unknown name. confine learn reads it to name a whole group.
+func GroupMembers(name string) []string {
+	groups, _ := syscallGroups()
+	return slices.Clone(groups[name])
+}
