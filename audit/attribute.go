@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/confine-sandbox/confine/audit/privileges"
 	"github.com/confine-sandbox/confine/policy/plan"
 )
 
@@ -20,7 +21,7 @@ type Attributor struct {
 
 // NewAttributor indexes p.
 func NewAttributor(p *plan.Plan) *Attributor {
-	a := &Attributor{plan: p, names: Addresses(p), comps: map[string]*plan.Component{}}
+	a := &Attributor{plan: p, names: privileges.Addresses(p), comps: map[string]*plan.Component{}}
 	for i := range p.Components {
 		a.comps[p.Components[i].Name] = &p.Components[i]
 	}

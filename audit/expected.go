@@ -2,6 +2,7 @@ package audit
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 )
@@ -74,4 +75,10 @@ func fromProfiles(rules string) bool {
 		}
 	}
 	return true
+}
+
+// isLoopback reports whether addr is a loopback address (audit/report has its own for scoring).
+func isLoopback(addr string) bool {
+	a, err := netip.ParseAddr(addr)
+	return err == nil && a.IsLoopback()
 }

@@ -1,8 +1,8 @@
-// Package audit is confine's record of what happened and the reviewer's view of what may
-// happen: the hash-chained event log (log.go, verify.go), the attribution of each denial to
-// the declaration that decided it (attribute.go), the per-component privileges read off a
-// Plan (privileges.go), and the reports and diffs built on them. It reads Plans, never
-// policy YAML: the caller compiles.
+// Package audit is confine's record of what happened: the hash-chained event log
+// (log.go writes it, verify.go reads and checks it) and the attribution of each kernel
+// denial to the declaration that decided it (attribute.go, expected.go). The reviewer's
+// report is audit/report and the policy diff audit/diff; both import this package, never
+// the reverse. It reads Plans, never policy YAML: the caller compiles.
 package audit
 
 import "time"

@@ -1,7 +1,6 @@
 package supervisor
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -133,31 +132,15 @@ func graceParam(r *http.Request) (time.Duration, error) {
 // serveLogs writes the component's log lines as JSON Lines: the last tail of them (all
 // when tail is 0), then, with follow, each new line until the client goes away.
 func serveLogs(w http.ResponseWriter, r *http.Request, book *logBook, tail int, follow bool) {
-	f, err := os.Open(book.path)
+	lf, err := openLogFollower(book.path)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err)
 		return
 	}
-	defer f.Close()
+	defer lf.close()
 	w.Header().Set("Content-Type", "application/x-ndjson")
-	var lines [][]byte
-	rd := bufio.NewReader(f)
-	readAll := func() {
-		for {
-			line, err := rd.ReadBytes('\n')
-			if err != nil {
-				// A partial line stays for the next read.
-				if len(line) > 0 {
-					f.Seek(-int64(len(line)), 1)
-					rd.Reset(f)
-				}
-				return
-			}
-			lines = append(lines, line)
-		}
-	}
 	changed := book.wait()
-	readAll()
+	lines := lf.read(nil)
 	if tail > 0 && len(lines) > tail {
 		lines = lines[len(lines)-tail:]
 	}
@@ -182,7 +165,7 @@ func serveLogs(w http.ResponseWriter, r *http.Request, book *logBook, tail int, 
 		case <-time.After(time.Second): // the file may have been closed with the stack
 		}
 		changed = book.wait()
-		readAll()
+		lines = lf.read(lines)
 	}
 }
 

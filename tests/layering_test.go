@@ -4,6 +4,7 @@ package tests
 
 import (
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -13,7 +14,7 @@ const module = "github.com/confine-sandbox/confine"
 // TestApplySideReadsOnlyThePlan holds the pipeline's seam: what runs after compile
 // imports policy/plan, never policy, so nothing there can re-read the YAML.
 func TestApplySideReadsOnlyThePlan(t *testing.T) {
-	for _, pkg := range []string{"netfilter", "explain", "sandbox", "host", "audit", "export"} {
+	for _, pkg := range []string{"netfilter", "explain", "sandbox", "host", "audit", "audit/privileges", "audit/report", "audit/diff", "export"} {
 		out, err := exec.Command("go", "list", "-deps", module+"/"+pkg).Output()
 		if err != nil {
 			t.Fatalf("go list %s: %v", pkg, err)
@@ -21,6 +22,30 @@ func TestApplySideReadsOnlyThePlan(t *testing.T) {
 		for _, dep := range strings.Fields(string(out)) {
 			if dep == module+"/policy" {
 				t.Errorf("%s imports %s/policy; it must read only policy/plan", pkg, module)
+			}
+		}
+	}
+}
+
+// TestAuditLayers keeps audit/'s three concerns apart: the log (audit) imports neither
+// the report nor the diff, the report and the diff not each other, and the privileges
+// read off a Plan, which all of them share, import no audit package.
+func TestAuditLayers(t *testing.T) {
+	forbidden := map[string][]string{
+		"audit":            {"audit/report", "audit/diff"},
+		"audit/report":     {"audit/diff"},
+		"audit/diff":       {"audit/report", "audit"},
+		"audit/privileges": {"audit", "audit/report", "audit/diff"},
+	}
+	for pkg, not := range forbidden {
+		out, err := exec.Command("go", "list", "-deps", module+"/"+pkg).Output()
+		if err != nil {
+			t.Fatalf("go list %s: %v", pkg, err)
+		}
+		deps := strings.Fields(string(out))
+		for _, n := range not {
+			if slices.Contains(deps, module+"/"+n) {
+				t.Errorf("%s imports %s", pkg, n)
 			}
 		}
 	}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/confine-sandbox/confine/audit"
+	"github.com/confine-sandbox/confine/audit/diff"
 	"github.com/confine-sandbox/confine/policy"
 	"github.com/confine-sandbox/confine/policy/plan"
 )
@@ -76,7 +76,7 @@ works for a component whose paths are all absolute, and for a Plan.`,
 			if err != nil {
 				return err
 			}
-			d := audit.Diff(oldPlan, newPlan, baseline)
+			d := diff.Diff(oldPlan, newPlan, baseline)
 			if err := writeDiff(cmd.OutOrStdout(), &d, format); err != nil {
 				return err
 			}
@@ -90,7 +90,7 @@ works for a component whose paths are all absolute, and for a Plan.`,
 	return cmd
 }
 
-func writeDiff(w io.Writer, d *audit.PlanDiff, format string) error {
+func writeDiff(w io.Writer, d *diff.PlanDiff, format string) error {
 	if format == "md" {
 		return d.Markdown(w)
 	}

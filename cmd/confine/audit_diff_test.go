@@ -12,7 +12,7 @@ import (
 	"testing"
 )
 
-const diffData = "../../audit/testdata/diff/"
+const diffData = "../../audit/diff/testdata/diff/"
 
 // runDiff executes the audit diff command alone and maps its error to an exit status
 // as execute does.

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/confine-sandbox/confine/audit"
+	"github.com/confine-sandbox/confine/audit/report"
 	"github.com/confine-sandbox/confine/policy"
 	"github.com/confine-sandbox/confine/policy/plan"
 	"github.com/confine-sandbox/confine/supervisor"
@@ -57,7 +58,7 @@ says otherwise, on its audit log.`,
 			if err != nil {
 				return fmt.Errorf("the default profile: %w", err)
 			}
-			in := audit.ReportInput{Plan: p, Baseline: baseline, Generated: generated}
+			in := report.ReportInput{Plan: p, Baseline: baseline, Generated: generated}
 			if logFile != "" {
 				if in.Records, err = audit.ReadLog(logFile); err != nil {
 					return policyError(fmt.Errorf("confine: --log: %w", err))
@@ -67,7 +68,7 @@ says otherwise, on its audit log.`,
 				}
 				in.LogName = logFile
 			}
-			r := audit.BuildReport(in)
+			r := report.BuildReport(in)
 			var buf bytes.Buffer
 			switch format {
 			case "md":

@@ -33,7 +33,7 @@ func runReport(t *testing.T, args ...string) (code int, stdout, stderr string) {
 
 func TestAuditReport(t *testing.T) {
 	t.Setenv("SOURCE_DATE_EPOCH", "1700000000")
-	log := "../../audit/testdata/shop.log.jsonl"
+	log := "../../audit/report/testdata/shop.log.jsonl"
 	cases := []struct {
 		args  []string
 		code  int

@@ -157,8 +157,8 @@ func newLogs() *cobra.Command {
 		Use:   "logs STACK COMPONENT",
 		Short: "Print a component's output (all runs), optionally following it",
 		Long: `logs prints what a component wrote, from every run. The lines are kept beside the
-stack's audit log (/var/log/confine/STACK/logs/COMPONENT.log, rotated at 8 MiB), so they
-outlive down: with no supervisor running, logs reads that file (--log-dir names another
+stack's audit log (/var/log/confine/STACK/logs/COMPONENT.log, rotated at 8 MiB; -f
+follows on into the new file, as tail -F does), so they outlive down: with no supervisor running, logs reads that file (--log-dir names another
 directory, for a stack brought up with --audit-log elsewhere). Printed to a terminal,
 control characters are escaped so that output cannot drive the terminal; --raw prints
 the lines exactly as written, carriage returns and escape sequences included.`,

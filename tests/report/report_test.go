@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/confine-sandbox/confine/audit"
+	"github.com/confine-sandbox/confine/audit/privileges"
+	"github.com/confine-sandbox/confine/audit/report"
 	"github.com/confine-sandbox/confine/policy"
 	"github.com/confine-sandbox/confine/policy/plan"
 	"github.com/confine-sandbox/confine/tests/testenv"
@@ -56,7 +58,7 @@ func chromium(t *testing.T, url string, flags ...string) []byte {
 }
 
 // shopReport writes the HTML report of examples/shop with the audit package's test log.
-func shopReport(t *testing.T) (*audit.Report, map[string]string, string) {
+func shopReport(t *testing.T) (*report.Report, map[string]string, string) {
 	t.Helper()
 	s, err := policy.Open(os.DirFS("../../examples"), "shop/stack.yaml")
 	if err != nil {
@@ -70,11 +72,11 @@ func shopReport(t *testing.T) (*audit.Report, map[string]string, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	records, err := audit.ReadLog("../../audit/testdata/shop.log.jsonl")
+	records, err := audit.ReadLog("../../audit/report/testdata/shop.log.jsonl")
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := audit.BuildReport(audit.ReportInput{Plan: p, Baseline: base, Records: records, LogName: "shop.log.jsonl",
+	r := report.BuildReport(report.ReportInput{Plan: p, Baseline: base, Records: records, LogName: "shop.log.jsonl",
 		Generated: time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)})
 	var b bytes.Buffer
 	if err := r.WriteHTML(&b); err != nil {
@@ -85,7 +87,7 @@ func shopReport(t *testing.T) (*audit.Report, map[string]string, string) {
 		t.Fatal(err)
 	}
 	// Expected arrows, read off the bridge firewall's flows: "from>to" → port.
-	names := audit.Addresses(p)
+	names := privileges.Addresses(p)
 	flows := map[string]string{}
 	for _, f := range p.Network.Firewall.Flows {
 		from, to := names[prefixAddr(t, f.Src)], names[prefixAddr(t, f.Dst)]

@@ -1,4 +1,4 @@
-package audit
+package report
 
 import (
 	"fmt"
@@ -138,7 +138,7 @@ func TestFindingOrder(t *testing.T) {
 // TestReportDocs keeps docs/audit-report.md in step: it names every factor with its
 // weight and every finding rule.
 func TestReportDocs(t *testing.T) {
-	doc, err := os.ReadFile("../docs/audit-report.md")
+	doc, err := os.ReadFile("../../docs/audit-report.md")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package audit_test
+package diff_test
 
 import (
 	"bytes"
@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// update is -update: rewrite the golden files under testdata (go test ./audit -update;
+// update is -update: rewrite the golden files under testdata (go test ./audit/diff -update;
 // review the diff).
 var update = flag.Bool("update", false, "rewrite the golden files")
 
@@ -22,9 +22,9 @@ func golden(t *testing.T, file string, got []byte) {
 	}
 	want, err := os.ReadFile(file)
 	if err != nil {
-		t.Fatalf("%v (go test ./audit -update writes it)", err)
+		t.Fatalf("%v (go test ./audit/diff -update writes it)", err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs; run go test ./audit -update and review the diff; got:\n%s", file, got)
+		t.Errorf("%s differs; run go test ./audit/diff -update and review the diff; got:\n%s", file, got)
 	}
 }

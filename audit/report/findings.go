@@ -1,4 +1,4 @@
-package audit
+package report
 
 import (
 	"fmt"
@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/confine-sandbox/confine/audit/privileges"
 	"github.com/confine-sandbox/confine/policy/plan"
 )
 
@@ -404,7 +405,7 @@ func findUDP(s *subject) []Finding {
 	if len(ports) == 0 {
 		return nil
 	}
-	return []Finding{{Severity: Info, Title: "UDP ports are enforced by nftables alone: " + strings.Join(uniqueSorted(ports), ", "),
+	return []Finding{{Severity: Info, Title: "UDP ports are enforced by nftables alone: " + strings.Join(privileges.UniqueSorted(ports), ", "),
 		Detail: "Landlock does not restrict UDP below ABI 10", Declaration: field(s, "network")}}
 }
 

@@ -1,10 +1,11 @@
-package audit
+package diff
 
 import (
 	"fmt"
 	"slices"
 	"strings"
 
+	"github.com/confine-sandbox/confine/audit/privileges"
 	"github.com/confine-sandbox/confine/policy/plan"
 )
 
@@ -191,7 +192,7 @@ var diffRightGroups = []struct {
 	name   string
 	rights []string
 }{
-	{"write", append([]string{"write_file"}, writeRights...)}, // the core right first
+	{"write", append([]string{"write_file"}, privileges.WriteRights...)}, // the core right first
 	{"read", []string{"read_file", "read_dir"}},
 	{"execute", []string{"execute"}},
 	{"ioctl_dev", []string{"ioctl_dev"}},

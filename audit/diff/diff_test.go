@@ -1,4 +1,4 @@
-package audit_test
+package diff_test
 
 import (
 	"bytes"
@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/confine-sandbox/confine/audit"
+	"github.com/confine-sandbox/confine/audit/diff"
 	"github.com/confine-sandbox/confine/policy"
 	"github.com/confine-sandbox/confine/policy/plan"
 )
@@ -74,97 +74,97 @@ func TestDiffKinds(t *testing.T) {
 	}{
 		{"syscall allowed", func(c *plan.Component, _ *plan.Plan) {
 			c.Seccomp.Rules = append(c.Seccomp.Rules, plan.SeccompRule{Syscalls: []string{"ptrace"}, Action: "allow"})
-		}, diffChange{audit.ChangeSyscall, "ptrace", "beyond the default profile"}, diffChange{audit.ChangeSyscall, "ptrace", ""}, false, nil, false},
+		}, diffChange{diff.ChangeSyscall, "ptrace", "beyond the default profile"}, diffChange{diff.ChangeSyscall, "ptrace", ""}, false, nil, false},
 		{"conditional to unconditional", func(c *plan.Component, _ *plan.Plan) {
 			c.Seccomp.Rules[1].Args = nil
-		}, diffChange{audit.ChangeSyscall, "socket", "now without conditions (was only when arg0 == 0x2)"}, diffChange{audit.ChangeSyscall, "socket", "now only when arg0 == 0x2"}, false, nil, false},
+		}, diffChange{diff.ChangeSyscall, "socket", "now without conditions (was only when arg0 == 0x2)"}, diffChange{diff.ChangeSyscall, "socket", "now only when arg0 == 0x2"}, false, nil, false},
 		{"another condition", func(c *plan.Component, _ *plan.Plan) {
 			c.Seccomp.Rules = append(c.Seccomp.Rules, plan.SeccompRule{Syscalls: []string{"socket"}, Action: "allow", Args: []plan.SeccompArg{{Index: 0, Op: "eq", Value: 10}}})
-		}, diffChange{audit.ChangeSyscall, "socket", "also when arg0 == 0xa"}, diffChange{audit.ChangeSyscall, "socket", "no longer when arg0 == 0xa"}, false, nil, false},
+		}, diffChange{diff.ChangeSyscall, "socket", "also when arg0 == 0xa"}, diffChange{diff.ChangeSyscall, "socket", "no longer when arg0 == 0xa"}, false, nil, false},
 		{"argument deny dropped", func(c *plan.Component, _ *plan.Plan) {
 			// reversed: NEW adds an argument deny to write
 			c.Seccomp.Rules = append(c.Seccomp.Rules, plan.SeccompRule{Syscalls: []string{"write"}, Action: "errno", Errno: 13, Args: []plan.SeccompArg{{Index: 0, Op: "eq", Value: 99}}})
 			c.Seccomp.Denies = []plan.SeccompDeny{{Syscall: "write", Why: "api.yaml:22:9 syscalls.deny[0] write", Args: true}}
-		}, diffChange{}, diffChange{audit.ChangeDeny, "write", "refused when arg0 == 0x63"}, false, nil, false},
+		}, diffChange{}, diffChange{diff.ChangeDeny, "write", "refused when arg0 == 0x63"}, false, nil, false},
 		{"on_violation log", func(c *plan.Component, _ *plan.Plan) { c.Seccomp.DefaultAction = "log" },
-			diffChange{audit.ChangeOnViolation, "log", "syscalls outside the allowlist run, only logged (was errno)"}, diffChange{audit.ChangeOnViolation, "log", "syscalls outside the allowlist are refused again (errno)"}, false, nil, false},
+			diffChange{diff.ChangeOnViolation, "log", "syscalls outside the allowlist run, only logged (was errno)"}, diffChange{diff.ChangeOnViolation, "log", "syscalls outside the allowlist are refused again (errno)"}, false, nil, false},
 		{"on_violation kill", func(c *plan.Component, _ *plan.Plan) { c.Seccomp.DefaultAction = "kill_process" },
-			diffChange{audit.ChangeOnViolation, "kill_process", "was errno; refused either way"}, diffChange{audit.ChangeOnViolation, "errno", "was kill_process; refused either way"}, true, nil, false},
+			diffChange{diff.ChangeOnViolation, "kill_process", "was errno; refused either way"}, diffChange{diff.ChangeOnViolation, "errno", "was kill_process; refused either way"}, true, nil, false},
 		{"capability", func(c *plan.Component, _ *plan.Plan) {
 			c.Capabilities.Permitted, c.Capabilities.Bounding = []string{"NET_ADMIN"}, []string{"NET_ADMIN"}
-		}, diffChange{audit.ChangeCapability, "NET_ADMIN", ""}, diffChange{}, false, nil, false},
+		}, diffChange{diff.ChangeCapability, "NET_ADMIN", ""}, diffChange{}, false, nil, false},
 		{name: "capability into ambient", both: func(c *plan.Component) {
 			c.Capabilities.Permitted, c.Capabilities.Bounding = []string{"CHOWN"}, []string{"CHOWN"}
 		}, edit: func(c *plan.Component, _ *plan.Plan) {
 			c.Capabilities.Inheritable, c.Capabilities.Ambient = []string{"CHOWN"}, []string{"CHOWN"}
-		}, grant: diffChange{audit.ChangeCapability, "CHOWN", "now also inheritable, ambient"}, back: diffChange{audit.ChangeCapability, "CHOWN", "no longer inheritable, ambient"}},
+		}, grant: diffChange{diff.ChangeCapability, "CHOWN", "now also inheritable, ambient"}, back: diffChange{diff.ChangeCapability, "CHOWN", "no longer inheritable, ambient"}},
 		{name: "deny dropped under log", both: func(c *plan.Component) {
 			c.Seccomp.DefaultAction = "log"
 			c.Seccomp.Denies = []plan.SeccompDeny{{Syscall: "ptrace", Why: "api.yaml:22:9 syscalls.deny[0] ptrace"}}
 		}, edit: func(c *plan.Component, _ *plan.Plan) { c.Seccomp.Denies = nil },
-			grant: diffChange{audit.ChangeDeny, "ptrace", "deny dropped: it now runs, logged"}, oneWay: true},
+			grant: diffChange{diff.ChangeDeny, "ptrace", "deny dropped: it now runs, logged"}, oneWay: true},
 		{name: "deny dropped under errno", both: func(c *plan.Component) {
 			c.Seccomp.Denies = []plan.SeccompDeny{{Syscall: "ptrace", Why: "api.yaml:22:9 syscalls.deny[0] ptrace"}}
 		}, edit: func(c *plan.Component, _ *plan.Plan) { c.Seccomp.Denies = nil },
-			grant: diffChange{audit.ChangeDeny, "ptrace", "deny dropped; still not allowed"}, note: true, oneWay: true},
+			grant: diffChange{diff.ChangeDeny, "ptrace", "deny dropped; still not allowed"}, note: true, oneWay: true},
 		{name: "deny dropped, syscall allowed", both: func(c *plan.Component) {
 			c.Seccomp.Denies = []plan.SeccompDeny{{Syscall: "ptrace", Why: "api.yaml:22:9 syscalls.deny[0] ptrace"}}
 		}, edit: func(c *plan.Component, _ *plan.Plan) {
 			c.Seccomp.Denies = nil
 			c.Seccomp.Rules = append(c.Seccomp.Rules, plan.SeccompRule{Syscalls: []string{"ptrace"}, Action: "allow"})
-		}, grant: diffChange{audit.ChangeSyscall, "ptrace", "beyond the default profile; its deny is gone (api.yaml:22:9 syscalls.deny[0] ptrace)"},
-			back: diffChange{audit.ChangeSyscall, "ptrace", "denied by api.yaml:22:9 syscalls.deny[0] ptrace"}},
+		}, grant: diffChange{diff.ChangeSyscall, "ptrace", "beyond the default profile; its deny is gone (api.yaml:22:9 syscalls.deny[0] ptrace)"},
+			back: diffChange{diff.ChangeSyscall, "ptrace", "denied by api.yaml:22:9 syscalls.deny[0] ptrace"}},
 		{"unresolved peer", func(c *plan.Component, _ *plan.Plan) { c.Net.Unresolved = []string{"connect cache:6379/tcp"} },
-			diffChange{audit.ChangeReach, "cache:6379/tcp", "a component: resolved only in a stack"}, diffChange{}, false, nil, false},
+			diffChange{diff.ChangeReach, "cache:6379/tcp", "a component: resolved only in a stack"}, diffChange{}, false, nil, false},
 		{"write path", func(c *plan.Component, _ *plan.Plan) {
 			c.Landlock.Paths = append(c.Landlock.Paths, plan.PathRule{Path: "/srv", Access: []string{"read_file", "write_file"}, Why: "api.yaml:11:24 filesystem.write[1] /srv"})
-		}, diffChange{audit.ChangePath, "/srv", "write, read"}, diffChange{}, false, nil, false},
+		}, diffChange{diff.ChangePath, "/srv", "write, read"}, diffChange{}, false, nil, false},
 		{"more rights on a path", func(c *plan.Component, _ *plan.Plan) {
 			c.Landlock.Paths[0].Access = append(c.Landlock.Paths[0].Access, "truncate")
-		}, diffChange{audit.ChangePath, "/app", "write (truncate)"}, diffChange{}, false, nil, false},
+		}, diffChange{diff.ChangePath, "/app", "write (truncate)"}, diffChange{}, false, nil, false},
 		{"parent replaces child", func(c *plan.Component, _ *plan.Plan) {
 			c.Landlock.Paths[1].Path = "/var"
-		}, diffChange{audit.ChangePath, "/var", "write, read"}, diffChange{}, false, nil, false},
+		}, diffChange{diff.ChangePath, "/var", "write, read"}, diffChange{}, false, nil, false},
 		{"landlock handles less", func(c *plan.Component, _ *plan.Plan) {
 			c.Landlock.HandledFS = c.Landlock.HandledFS[:5] // write_file no longer handled
-		}, diffChange{audit.ChangeLandlock, "write_file", "filesystem rights no longer restricted"}, diffChange{audit.ChangeLandlock, "write_file", "filesystem rights now restricted"}, false, nil, false},
+		}, diffChange{diff.ChangeLandlock, "write_file", "filesystem rights no longer restricted"}, diffChange{diff.ChangeLandlock, "write_file", "filesystem rights now restricted"}, false, nil, false},
 		{"scope dropped", func(c *plan.Component, _ *plan.Plan) { c.Landlock.Scoped = []string{"signal"} },
-			diffChange{audit.ChangeLandlock, "abstract_unix_socket", "scopes no longer restricted"}, diffChange{audit.ChangeLandlock, "abstract_unix_socket", "scopes now restricted"}, false, nil, false},
+			diffChange{diff.ChangeLandlock, "abstract_unix_socket", "scopes no longer restricted"}, diffChange{diff.ChangeLandlock, "abstract_unix_socket", "scopes now restricted"}, false, nil, false},
 		{"new listener", func(c *plan.Component, _ *plan.Plan) {
 			c.Net.Listen = append(c.Net.Listen, plan.Port{Proto: "tcp", First: 9100, Last: 9100})
 			c.Net.Firewall.Flows = append(c.Net.Firewall.Flows, plan.Flow{Set: "ingress", Src: "10.88.0.4/32", Proto: "tcp", First: 9100, Last: 9100, Why: "api.yaml:17:13 network.listen[1].from[0] db"})
-		}, diffChange{audit.ChangeListen, "9100/tcp", "from db"}, diffChange{}, false, nil, false},
+		}, diffChange{diff.ChangeListen, "9100/tcp", "from db"}, diffChange{}, false, nil, false},
 		{"new caller", func(c *plan.Component, _ *plan.Plan) {
 			c.Net.Firewall.Flows = append(c.Net.Firewall.Flows, plan.Flow{Set: "ingress", Src: "10.88.0.4/32", Proto: "tcp", First: 9000, Last: 9000, Why: "api.yaml:16:23 network.listen[0].from[1] db"})
-		}, diffChange{audit.ChangeCaller, "9000/tcp from db", ""}, diffChange{}, false, nil, false},
+		}, diffChange{diff.ChangeCaller, "9000/tcp from db", ""}, diffChange{}, false, nil, false},
 		{"port range widened", func(c *plan.Component, _ *plan.Plan) {
 			c.Net.Firewall.Flows[0].Last = 5434
-		}, diffChange{audit.ChangeReach, "db:5433-5434/tcp", ""}, diffChange{}, false, nil, false},
+		}, diffChange{diff.ChangeReach, "db:5433-5434/tcp", ""}, diffChange{}, false, nil, false},
 		{"outside CIDR widened", func(c *plan.Component, _ *plan.Plan) {
 			c.Net.Firewall.Flows[1].Dst = "10.0.0.0/8"
-		}, diffChange{audit.ChangeReach, "10.0.0.0/8:443/tcp", "outside the stack"}, diffChange{}, false, nil, false},
+		}, diffChange{diff.ChangeReach, "10.0.0.0/8:443/tcp", "outside the stack"}, diffChange{}, false, nil, false},
 		{"outside address", func(c *plan.Component, _ *plan.Plan) {
 			c.Net.Firewall.Flows = append(c.Net.Firewall.Flows, plan.Flow{Set: "egress", Dst: "203.0.113.7/32", Proto: "tcp", First: 443, Last: 443, Why: "api.yaml:20:9 network.connect[2] 203.0.113.7:443/tcp"})
-		}, diffChange{audit.ChangeReach, "203.0.113.7:443/tcp", "outside the stack"}, diffChange{}, false, nil, false},
+		}, diffChange{diff.ChangeReach, "203.0.113.7:443/tcp", "outside the stack"}, diffChange{}, false, nil, false},
 		{"published", func(_ *plan.Component, p *plan.Plan) {
 			p.Network.Published = append(p.Network.Published, plan.Publish{HostAddress: "0.0.0.0", HostPort: 9000, Component: "api", Port: 9000, Proto: "tcp"})
-		}, diffChange{audit.ChangePublish, "0.0.0.0:9000/tcp → api:9000", ""}, diffChange{}, false, nil, false},
+		}, diffChange{diff.ChangePublish, "0.0.0.0:9000/tcp → api:9000", ""}, diffChange{}, false, nil, false},
 		{"memory raised", func(c *plan.Component, _ *plan.Plan) { c.Cgroup.MemoryMax = 512 << 20 },
-			diffChange{audit.ChangeResource, "memory", "256Mi → 512Mi"}, diffChange{audit.ChangeResource, "memory", "512Mi → 256Mi"}, false, nil, false},
+			diffChange{diff.ChangeResource, "memory", "256Mi → 512Mi"}, diffChange{diff.ChangeResource, "memory", "512Mi → 256Mi"}, false, nil, false},
 		{"pids limit removed", func(c *plan.Component, _ *plan.Plan) { c.Cgroup.PidsMax = 0 },
-			diffChange{audit.ChangeResource, "pids", "128 → no limit"}, diffChange{audit.ChangeResource, "pids", "no limit → 128"}, false, nil, false},
+			diffChange{diff.ChangeResource, "pids", "128 → no limit"}, diffChange{diff.ChangeResource, "pids", "no limit → 128"}, false, nil, false},
 		{"nofile raised", func(c *plan.Component, _ *plan.Plan) { c.Rlimits[1].Hard = 8192 },
-			diffChange{audit.ChangeResource, "nofile", "4096 → 8192"}, diffChange{audit.ChangeResource, "nofile", "8192 → 4096"}, false, nil, false},
+			diffChange{diff.ChangeResource, "nofile", "4096 → 8192"}, diffChange{diff.ChangeResource, "nofile", "8192 → 4096"}, false, nil, false},
 		{"uid 0", func(c *plan.Component, _ *plan.Plan) { c.Process.UID = 0 },
-			diffChange{audit.ChangeIdentity, "uid 0", "runs as root in its user namespace"}, diffChange{audit.ChangeIdentity, "uid 0", "now uid 1000"}, false, nil, false},
+			diffChange{diff.ChangeIdentity, "uid 0", "runs as root in its user namespace"}, diffChange{diff.ChangeIdentity, "uid 0", "now uid 1000"}, false, nil, false},
 		{"namespace dropped", func(c *plan.Component, _ *plan.Plan) {
 			c.Namespaces = []string{"cgroup", "ipc", "mount", "pid", "user", "uts"}
 		},
-			diffChange{audit.ChangeNamespace, "net", "shared with the host"}, diffChange{audit.ChangeNamespace, "net", "now its own"}, false, nil, false},
+			diffChange{diff.ChangeNamespace, "net", "shared with the host"}, diffChange{diff.ChangeNamespace, "net", "now its own"}, false, nil, false},
 		{"best effort", func(c *plan.Component, _ *plan.Plan) { c.BestEffort = []string{"landlock"} },
-			diffChange{audit.ChangeBestEffort, "landlock", "skipped on a kernel without it"}, diffChange{audit.ChangeBestEffort, "landlock", "required again"}, false, nil, false},
+			diffChange{diff.ChangeBestEffort, "landlock", "skipped on a kernel without it"}, diffChange{diff.ChangeBestEffort, "landlock", "required again"}, false, nil, false},
 		{"rootfs", func(c *plan.Component, _ *plan.Plan) { c.Process.Rootfs = "/srv/rootfs" },
-			diffChange{audit.ChangeRootfs, "/srv/rootfs", "was ./rootfs/api"}, diffChange{audit.ChangeRootfs, "./rootfs/api", "was /srv/rootfs"}, true, nil, false},
+			diffChange{diff.ChangeRootfs, "/srv/rootfs", "was ./rootfs/api"}, diffChange{diff.ChangeRootfs, "./rootfs/api", "was /srv/rootfs"}, true, nil, false},
 	}
 	baseline := map[string]bool{"openat": true, "read": true, "write": true, "socket": true}
 	for _, tc := range cases {
@@ -176,8 +176,8 @@ func TestDiffKinds(t *testing.T) {
 			}
 			p, p2 := shopPlan(c), shopPlan(c2)
 			tc.edit(&p2.Components[1], p2)
-			forward := audit.Diff(p, p2, baseline)
-			back := audit.Diff(p2, p, baseline)
+			forward := diff.Diff(p, p2, baseline)
+			back := diff.Diff(p2, p, baseline)
 			if tc.back == (diffChange{}) {
 				tc.back = tc.grant
 			}
@@ -205,7 +205,7 @@ func TestDiffKinds(t *testing.T) {
 }
 
 // expectOnly checks that d has exactly the one change given, in the one list given.
-func expectOnlyChange(t *testing.T, dir string, d audit.PlanDiff, grant, take, note *diffChange) {
+func expectOnlyChange(t *testing.T, dir string, d diff.PlanDiff, grant, take, note *diffChange) {
 	t.Helper()
 	if d.Grew() != (grant != nil) {
 		t.Errorf("%s: Grew() = %v:\n%s", dir, d.Grew(), diffMarkdown(d))
@@ -223,7 +223,7 @@ func expectOnlyChange(t *testing.T, dir string, d audit.PlanDiff, grant, take, n
 	for _, l := range []struct {
 		name string
 		want *diffChange
-		have []audit.PrivilegeChange
+		have []diff.PrivilegeChange
 	}{{"grants", grant, got[0].Grants}, {"takes away", take, got[0].TakesAway}, {"notes", note, got[0].Notes}} {
 		var want []diffChange
 		if l.want != nil {
@@ -239,7 +239,7 @@ func expectOnlyChange(t *testing.T, dir string, d audit.PlanDiff, grant, take, n
 	}
 }
 
-func diffMarkdown(d audit.PlanDiff) string {
+func diffMarkdown(d diff.PlanDiff) string {
 	var b bytes.Buffer
 	d.Markdown(&b)
 	return b.String()
@@ -248,7 +248,7 @@ func diffMarkdown(d audit.PlanDiff) string {
 func TestDiffEqualAndComponents(t *testing.T) {
 	c := apiComponent()
 	p := shopPlan(c)
-	if d := audit.Diff(p, p, nil); d.Grew() || len(d.Components) != 0 || d.Verdict != "no new privileges" {
+	if d := diff.Diff(p, p, nil); d.Grew() || len(d.Components) != 0 || d.Verdict != "no new privileges" {
 		t.Errorf("a Plan against itself:\n%s", diffMarkdown(d))
 	}
 	// A pure narrowing: a path, a syscall, a caller and memory go; nothing comes.
@@ -257,14 +257,14 @@ func TestDiffEqualAndComponents(t *testing.T) {
 	narrow.Seccomp.Rules[0].Syscalls = []string{"openat", "read"}
 	narrow.Net.Firewall.Flows = narrow.Net.Firewall.Flows[:2]
 	narrow.Cgroup.MemoryMax = 128 << 20
-	d := audit.Diff(p, shopPlan(narrow), nil)
+	d := diff.Diff(p, shopPlan(narrow), nil)
 	if d.Grew() || d.TakesAway != 4 || !strings.HasPrefix(d.Verdict, "no new privileges; takes away 4") {
 		t.Errorf("a narrowing: grew %v, takes away %d:\n%s", d.Grew(), d.TakesAway, diffMarkdown(d))
 	}
 	// A component added grants everything it has; a removed one takes everything away.
 	lone := &plan.Plan{Name: "shop", Components: []plan.Component{apiComponent()}}
-	added := audit.Diff(&plan.Plan{Name: "shop"}, lone, map[string]bool{"openat": true, "read": true})
-	if !added.Grew() || added.Components[0].Status != audit.StatusAdded {
+	added := diff.Diff(&plan.Plan{Name: "shop"}, lone, map[string]bool{"openat": true, "read": true})
+	if !added.Grew() || added.Components[0].Status != diff.StatusAdded {
 		t.Fatalf("added:\n%s", diffMarkdown(added))
 	}
 	md := diffMarkdown(added)
@@ -273,8 +273,8 @@ func TestDiffEqualAndComponents(t *testing.T) {
 			t.Errorf("added: lacks %q:\n%s", want, md)
 		}
 	}
-	removed := audit.Diff(lone, &plan.Plan{Name: "shop"}, nil)
-	if removed.Grew() || removed.Components[0].Status != audit.StatusRemoved || removed.TakesAway != 1 {
+	removed := diff.Diff(lone, &plan.Plan{Name: "shop"}, nil)
+	if removed.Grew() || removed.Components[0].Status != diff.StatusRemoved || removed.TakesAway != 1 {
 		t.Errorf("removed:\n%s", diffMarkdown(removed))
 	}
 }
@@ -284,7 +284,7 @@ func TestDiffMarkdownEscapes(t *testing.T) {
 	c := apiComponent()
 	c2 := apiComponent()
 	c2.Landlock.Paths = append(c2.Landlock.Paths, plan.PathRule{Path: "/x`\n## no new privileges", Access: []string{"read_file"}, Why: "api.yaml:1:1 [link](http://x)\n- fake"})
-	md := diffMarkdown(audit.Diff(shopPlan(c), shopPlan(c2), nil))
+	md := diffMarkdown(diff.Diff(shopPlan(c), shopPlan(c2), nil))
 	if strings.Contains(md, "\n## no new") || strings.Contains(md, "\n- fake") || strings.Count(md, "`")%2 != 0 {
 		t.Errorf("unescaped:\n%s", md)
 	}
@@ -295,7 +295,7 @@ type diffFS struct{}
 func (diffFS) Open(name string) (fs.File, error) { return os.Open(name) }
 
 // TestDiffGolden compiles pairs of policies under testdata/diff and compares the Markdown
-// and JSON with the golden files (go test ./audit -update rewrites them).
+// and JSON with the golden files (go test ./audit/diff -update rewrites them).
 func TestDiffGolden(t *testing.T) {
 	baseline, err := policy.BaselineSyscalls()
 	if err != nil {
@@ -325,7 +325,7 @@ func TestDiffGolden(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join("testdata", "diff")
-			d := audit.Diff(compile(filepath.Join(dir, tc.old)), compile(filepath.Join(dir, tc.new)), baseline)
+			d := diff.Diff(compile(filepath.Join(dir, tc.old)), compile(filepath.Join(dir, tc.new)), baseline)
 			if d.Grew() != tc.grew {
 				t.Errorf("Grew() = %v, want %v", d.Grew(), tc.grew)
 			}

@@ -1,9 +1,11 @@
-package audit
+package report
 
 import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/confine-sandbox/confine/audit/privileges"
 )
 
 // TestLayoutDiagram: host first, outside last, callers left of callees; boxes do not
@@ -11,9 +13,9 @@ import (
 // columns, arcs under the boxes for skips and over them for calls back; and the same
 // matrix always gives the same picture.
 func TestLayoutDiagram(t *testing.T) {
-	r := &Report{StartOrder: []string{"c", "b", "a"}, Matrix: Matrix{
+	r := &Report{StartOrder: []string{"c", "b", "a"}, Matrix: privileges.Matrix{
 		Nodes: []string{"a", "b", "c", "host", "outside"},
-		Edges: []Edge{
+		Edges: []privileges.Edge{
 			{From: "host", To: "a", Ports: []string{"80/tcp"}},
 			{From: "a", To: "b", Ports: []string{"9000/tcp"}},
 			{From: "b", To: "c", Ports: []string{"5432/tcp"}},

@@ -1,4 +1,7 @@
-package audit
+// Package privileges reads off a Plan what each component may do once it is applied
+// (Privileges) and who may talk to whom (Matrix). Attribution, reports and diffs are built
+// on it; it imports no other audit package.
+package privileges
 
 import (
 	"net/netip"
@@ -96,7 +99,7 @@ type Resources struct {
 }
 
 // writeRights are the Landlock rights that change the filesystem.
-var writeRights = []string{"write_file", "remove_dir", "remove_file", "make_dir", "make_reg", "make_sock", "make_fifo", "make_sym", "make_char", "make_block", "refer", "truncate"}
+var WriteRights = []string{"write_file", "remove_dir", "remove_file", "make_dir", "make_reg", "make_sock", "make_fifo", "make_sym", "make_char", "make_block", "refer", "truncate"}
 
 // ComponentPrivileges reads c's privileges off the Plan. names maps stack addresses to
 // component names (see Addresses); baseline is the set of syscalls the default profile
@@ -106,26 +109,26 @@ func ComponentPrivileges(c *plan.Component, names map[string]string, baseline ma
 		Component: c.Name, Source: c.Source, SourceHash: c.SourceHash,
 		UID: c.Process.UID, GID: c.Process.GID, Rootfs: c.Process.Rootfs,
 		Namespaces: c.Namespaces,
-		Bounding:   orEmpty(c.Capabilities.Bounding),
-		BestEffort: orEmpty(c.BestEffort),
+		Bounding:   OrEmpty(c.Capabilities.Bounding),
+		BestEffort: OrEmpty(c.BestEffort),
 		Notes:      c.Landlock.Notes,
 	}
 	caps := append(append(append([]string{}, c.Capabilities.Permitted...), c.Capabilities.Effective...), c.Capabilities.Ambient...)
-	p.Capabilities = uniqueSorted(caps)
+	p.Capabilities = UniqueSorted(caps)
 	p.Syscalls = syscallPrivileges(&c.Seccomp, baseline)
 	for _, r := range c.Landlock.Paths {
 		g := PathGrant{Path: r.Path, Access: r.Access, Why: r.Why}
 		switch {
-		case hasAny(r.Access, writeRights):
+		case HasAny(r.Access, WriteRights):
 			p.Writable = append(p.Writable, g)
-		case hasAny(r.Access, []string{"read_file", "read_dir"}):
+		case HasAny(r.Access, []string{"read_file", "read_dir"}):
 			p.Readable = append(p.Readable, g)
 		}
 		if slices.Contains(r.Access, "execute") {
 			p.Executable = append(p.Executable, r.Path)
 		}
 	}
-	p.Writable, p.Readable, p.Executable = orEmpty(p.Writable), orEmpty(p.Readable), orEmpty(p.Executable)
+	p.Writable, p.Readable, p.Executable = OrEmpty(p.Writable), OrEmpty(p.Readable), OrEmpty(p.Executable)
 	p.Listen, p.Reaches = flows(c, names)
 	p.Resources = Resources{MemoryMax: c.Cgroup.MemoryMax, PidsMax: c.Cgroup.PidsMax}
 	if c.Cgroup.CPUPeriod > 0 {
@@ -180,7 +183,7 @@ func syscallPrivileges(s *plan.Seccomp, baseline map[string]bool) Syscalls {
 	sort.Strings(out.Allowed)
 	sort.Strings(out.Conditional)
 	sort.Strings(out.BeyondBaseline)
-	out.Allowed, out.BeyondBaseline = orEmpty(out.Allowed), orEmpty(out.BeyondBaseline)
+	out.Allowed, out.BeyondBaseline = OrEmpty(out.Allowed), OrEmpty(out.BeyondBaseline)
 	return out
 }
 
@@ -205,10 +208,10 @@ func flows(c *plan.Component, names map[string]string) ([]Listener, []Reach) {
 				i = len(listen)
 				listen = append(listen, Listener{Port: port, From: []Caller{}})
 			}
-			listen[i].From = append(listen[i].From, Caller{Name: callerName(f, names), Why: f.Why})
+			listen[i].From = append(listen[i].From, Caller{Name: CallerName(f, names), Why: f.Why})
 		case "egress":
 			r := Reach{Dst: f.Dst, Port: port, Why: f.Why}
-			if r.Peer = names[hostOf(f.Dst)]; r.Peer == "" {
+			if r.Peer = names[HostOf(f.Dst)]; r.Peer == "" {
 				r.Outside = true
 			}
 			reaches = append(reaches, r)
@@ -220,8 +223,8 @@ func flows(c *plan.Component, names map[string]string) ([]Listener, []Reach) {
 	return listen, reaches
 }
 
-func callerName(f plan.Flow, names map[string]string) string {
-	if n := names[hostOf(f.Src)]; n != "" {
+func CallerName(f plan.Flow, names map[string]string) string {
+	if n := names[HostOf(f.Src)]; n != "" {
 		return n
 	}
 	return f.Src
@@ -243,7 +246,7 @@ func Addresses(p *plan.Plan) map[string]string {
 }
 
 // hostOf returns the address of a single-address CIDR ("10.88.0.4/32"), or "".
-func hostOf(cidr string) string {
+func HostOf(cidr string) string {
 	pfx, err := netip.ParsePrefix(cidr)
 	if err != nil || pfx.Bits() != pfx.Addr().BitLen() {
 		return ""
@@ -339,18 +342,18 @@ func channelEdges(p *plan.Plan, add func(from, to, port, why string)) {
 	}
 }
 
-func hasAny(have, want []string) bool {
+func HasAny(have, want []string) bool {
 	return slices.ContainsFunc(have, func(s string) bool { return slices.Contains(want, s) })
 }
 
-func uniqueSorted(s []string) []string {
+func UniqueSorted(s []string) []string {
 	s = slices.Clone(s)
 	sort.Strings(s)
-	return orEmpty(slices.Compact(s))
+	return OrEmpty(slices.Compact(s))
 }
 
 // orEmpty keeps JSON output stable: an empty list, never null.
-func orEmpty[T any](s []T) []T {
+func OrEmpty[T any](s []T) []T {
 	if s == nil {
 		return []T{}
 	}

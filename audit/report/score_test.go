@@ -1,9 +1,10 @@
-package audit
+package report
 
 import (
 	"math/rand"
 	"testing"
 
+	"github.com/confine-sandbox/confine/audit/privileges"
 	"github.com/confine-sandbox/confine/policy/plan"
 )
 
@@ -30,7 +31,7 @@ func minimalComponent() plan.Component {
 func reportSubject(c *plan.Component, published []plan.Publish) *subject {
 	p := &plan.Plan{Name: "t", Components: []plan.Component{*c, {Name: "peer", Net: plan.ComponentNet{Address: "10.88.0.3"}}},
 		Network: plan.Network{BridgeAddress: "10.88.0.1", Published: published}}
-	pr := ComponentPrivileges(c, Addresses(p), reportBaseline)
+	pr := privileges.ComponentPrivileges(c, privileges.Addresses(p), reportBaseline)
 	return &subject{c: c, pr: &pr, published: published, components: map[string]bool{c.Name: true, "peer": true}}
 }
 

@@ -1,4 +1,4 @@
-package audit
+package report
 
 import (
 	"embed"
@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/confine-sandbox/confine/audit/privileges"
 )
 
 //go:embed templates/report.html.tmpl
@@ -21,7 +23,7 @@ var htmlTemplate = template.Must(template.New("report.html.tmpl").Funcs(template
 	"size":     func(n int64) string { return sizeOrUnlimited(n) },
 	"percent":  func(score float64) int { return int(score * 10) },
 	"counts":   severityList,
-	"ports":    func(e Edge) string { return strings.Join(e.Ports, ", ") },
+	"ports":    func(e privileges.Edge) string { return strings.Join(e.Ports, ", ") },
 	"details":  detailsString,
 	"status":   exitString,
 	"access":   accessSummary,
@@ -213,7 +215,7 @@ func placeBoxes(columns [][]string, top int) diagram {
 
 // routeEdge draws e from box a to box b: side to side when peak is 0, else an arc from
 // a's edge to b's that bends towards y = peak (over the boxes when peak lies above them).
-func routeEdge(e Edge, a, b *diagramNode, peak int) diagramEdge {
+func routeEdge(e privileges.Edge, a, b *diagramNode, peak int) diagramEdge {
 	label := strings.Join(e.Ports, ", ")
 	de := diagramEdge{From: e.From, To: e.To, Label: label, LabelW: labelCh*len([]rune(label)) + 10}
 	switch {
@@ -267,7 +269,7 @@ const matrixGridMax = 24
 
 // matrixGrid is the matrix as rows of cells: cell [i][j] holds the ports node i may open
 // to node j, or "". It is nil for more than matrixGridMax nodes.
-func matrixGrid(m Matrix) [][]string {
+func matrixGrid(m privileges.Matrix) [][]string {
 	if len(m.Nodes) > matrixGridMax {
 		return nil
 	}
@@ -331,10 +333,10 @@ func exitString(e Exit) string {
 // accessSummary writes Landlock rights as a reviewer reads them: "read, write, execute".
 func accessSummary(access []string) string {
 	var out []string
-	if hasAny(access, []string{"read_file", "read_dir"}) {
+	if privileges.HasAny(access, []string{"read_file", "read_dir"}) {
 		out = append(out, "read")
 	}
-	if hasAny(access, writeRights) {
+	if privileges.HasAny(access, privileges.WriteRights) {
 		out = append(out, "write")
 	}
 	if slices.Contains(access, "execute") {

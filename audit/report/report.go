@@ -1,4 +1,8 @@
-package audit
+// Package report builds the reviewer's report of a compiled stack: per component its
+// privileges, exposure score and findings, the communication matrix, and, given an audit
+// log, what happened (report.go); written as JSON, Markdown or HTML (report_md.go,
+// report_html.go). It reads Plans and audit Records, never policy YAML.
+package report
 
 import (
 	"encoding/json"
@@ -6,6 +10,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/confine-sandbox/confine/audit"
+	"github.com/confine-sandbox/confine/audit/privileges"
 	"github.com/confine-sandbox/confine/policy/plan"
 )
 
@@ -31,8 +37,8 @@ type Report struct {
 	// Components are in the stack's order.
 	Components []ComponentReport `json:"components"`
 	// Findings are every component's, most severe first, then in component order.
-	Findings []Finding `json:"findings"`
-	Matrix   Matrix    `json:"matrix"`
+	Findings []Finding         `json:"findings"`
+	Matrix   privileges.Matrix `json:"matrix"`
 	// Log summarises the audit log; null when no log was given.
 	Log *LogSummary `json:"log"`
 }
@@ -68,7 +74,7 @@ type ComponentReport struct {
 	// Command is what runs: the program and its arguments.
 	Command []string `json:"command"`
 	// Privileges are its declared interfaces (Listen, Reaches) and effective privileges.
-	Privileges Privileges `json:"privileges"`
+	Privileges privileges.Privileges `json:"privileges"`
 	// Unresolved are declarations naming components that only a stack resolves.
 	Unresolved []string `json:"unresolved,omitempty"`
 	Exposure   Exposure `json:"exposure"`
@@ -83,7 +89,7 @@ type ReportInput struct {
 	// Baseline is the set of syscalls the default profile allows (policy.BaselineSyscalls).
 	Baseline map[string]bool
 	// Records is the audit log, or nil for a report of the policy alone; LogName names it.
-	Records []Record
+	Records []audit.Record
 	LogName string
 	// Generated is the report's time: pass time.Now() or, for reproducible output, a fixed one.
 	Generated time.Time
@@ -94,25 +100,25 @@ func BuildReport(in ReportInput) *Report {
 	p := in.Plan
 	r := &Report{
 		Format: ReportFormat, Generated: in.Generated.UTC(), Stack: p.Name, Single: p.Single,
-		Subnet: p.Network.Subnet, Published: orEmpty(p.Network.Published), StartOrder: orEmpty(p.StartOrder),
+		Subnet: p.Network.Subnet, Published: privileges.OrEmpty(p.Network.Published), StartOrder: privileges.OrEmpty(p.StartOrder),
 		Components: []ComponentReport{}, Findings: []Finding{},
 	}
-	names := Addresses(p)
+	names := privileges.Addresses(p)
 	components := map[string]bool{}
 	for _, c := range p.Components {
 		components[c.Name] = true
 	}
-	privs := make([]Privileges, len(p.Components))
+	privs := make([]privileges.Privileges, len(p.Components))
 	for i := range p.Components {
 		c := &p.Components[i]
-		privs[i] = ComponentPrivileges(c, names, in.Baseline)
+		privs[i] = privileges.ComponentPrivileges(c, names, in.Baseline)
 		s := &subject{c: c, pr: &privs[i], components: components}
 		for _, pub := range p.Network.Published {
 			if pub.Component == c.Name {
 				s.published = append(s.published, pub)
 			}
 		}
-		cr := ComponentReport{Name: c.Name, Command: orEmpty(c.Process.Args), Privileges: privs[i],
+		cr := ComponentReport{Name: c.Name, Command: privileges.OrEmpty(c.Process.Args), Privileges: privs[i],
 			Unresolved: c.Net.Unresolved, Exposure: score(s)}
 		found := componentFindings(s)
 		cr.Findings = countSeverities(found)
@@ -124,7 +130,7 @@ func BuildReport(in ReportInput) *Report {
 	}
 	// Most severe first; within a severity, components keep the stack's order.
 	sort.SliceStable(r.Findings, func(i, j int) bool { return r.Findings[i].Severity.rank() < r.Findings[j].Severity.rank() })
-	r.Matrix = CommunicationMatrix(p, privs)
+	r.Matrix = privileges.CommunicationMatrix(p, privs)
 	r.Summary.Components = len(p.Components)
 	r.Summary.Findings = countSeverities(r.Findings)
 	if in.Records != nil {
@@ -233,7 +239,7 @@ type DenialGroup struct {
 }
 
 // summariseLog reads records in log order.
-func summariseLog(source string, records []Record, p *plan.Plan) *LogSummary {
+func summariseLog(source string, records []audit.Record, p *plan.Plan) *LogSummary {
 	b := logBuilder{l: &LogSummary{Source: source, Records: len(records), Kinds: map[string]int{},
 		Lost: []LostReport{}, Lifecycle: []Lifecycle{}, DenialGroups: []DenialGroup{}, ExpectedGroups: []DenialGroup{}},
 		life: map[string]*Lifecycle{}, groups: map[groupKey]*DenialGroup{}}
@@ -256,7 +262,7 @@ type groupKey struct {
 	expected, notEnforced          bool
 }
 
-func (b *logBuilder) add(rec *Record) {
+func (b *logBuilder) add(rec *audit.Record) {
 	l := b.l
 	l.Kinds[rec.Kind]++
 	t := rec.Time.UTC()
@@ -267,17 +273,17 @@ func (b *logBuilder) add(rec *Record) {
 		l.Last = &t
 	}
 	switch rec.Kind {
-	case KindLost:
+	case audit.KindLost:
 		n := detailInt(rec.Details, "count", "lost", "dropped")
 		l.Lost = append(l.Lost, LostReport{Seq: rec.Seq, Time: t, Component: rec.Component, Count: n, Details: rec.Details})
 		l.LostTotal += n
-	case KindStart:
+	case audit.KindStart:
 		b.lifecycle(rec.Component).Starts++
-	case KindStartFail:
+	case audit.KindStartFail:
 		b.lifecycle(rec.Component).StartFailures++
-	case KindRestart:
+	case audit.KindRestart:
 		b.lifecycle(rec.Component).Restarts++
-	case KindExit:
+	case audit.KindExit:
 		e := Exit{Time: t, Signal: detailString(rec.Details, "signal")}
 		if v, ok := detailNumber(rec.Details, "exit_code", "status"); ok {
 			e.Status = &v
@@ -285,14 +291,14 @@ func (b *logBuilder) add(rec *Record) {
 		e.OOMKilled, _ = rec.Details["oom_killed"].(bool)
 		lc := b.lifecycle(rec.Component)
 		lc.Exits = append(lc.Exits, e)
-	case KindDenial:
+	case audit.KindDenial:
 		d := rec.Details
 		n := 1
-		if c, ok := detailNumber(d, DetailCount); ok && c > 0 {
+		if c, ok := detailNumber(d, audit.DetailCount); ok && c > 0 {
 			n = c
 		}
-		k := groupKey{rec.Component, detailString(d, DetailLayer), detailString(d, DetailWhat), detailString(d, DetailReason),
-			d[DetailExpected] == true, d[DetailEnforced] == false}
+		k := groupKey{rec.Component, detailString(d, audit.DetailLayer), detailString(d, audit.DetailWhat), detailString(d, audit.DetailReason),
+			d[audit.DetailExpected] == true, d[audit.DetailEnforced] == false}
 		if k.expected {
 			l.ExpectedDenials += n
 		} else {
@@ -301,7 +307,7 @@ func (b *logBuilder) add(rec *Record) {
 		g := b.groups[k]
 		if g == nil {
 			g = &DenialGroup{Component: k.component, Layer: k.layer, What: k.what, Reason: k.reason,
-				DecidedBy: detailString(d, DetailDecidedBy), Rule: detailString(d, DetailRule), NotEnforced: k.notEnforced,
+				DecidedBy: detailString(d, audit.DetailDecidedBy), Rule: detailString(d, audit.DetailRule), NotEnforced: k.notEnforced,
 				First: t, Last: t, Details: layerDetails(d)}
 			b.groups[k] = g
 		}
@@ -405,7 +411,7 @@ func layerDetails(d map[string]any) map[string]any {
 	out := map[string]any{}
 	for k, v := range d {
 		switch k {
-		case DetailLayer, DetailWhat, DetailDecidedBy, DetailRule, DetailReason, DetailCount, DetailExpected, DetailEnforced, "retransmissions":
+		case audit.DetailLayer, audit.DetailWhat, audit.DetailDecidedBy, audit.DetailRule, audit.DetailReason, audit.DetailCount, audit.DetailExpected, audit.DetailEnforced, "retransmissions":
 		default:
 			out[k] = v
 		}

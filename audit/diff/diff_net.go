@@ -1,4 +1,4 @@
-package audit
+package diff
 
 import (
 	"fmt"
@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/confine-sandbox/confine/audit/privileges"
 	"github.com/confine-sandbox/confine/policy/plan"
 )
 
@@ -72,9 +73,9 @@ func diffFlows(s *diffSide) (listen []diffSpan, ingress, egress []diffFlow, unre
 		span := diffSpan{f.Proto, int(f.First), int(f.Last)}
 		switch f.Set {
 		case "ingress":
-			ingress = append(ingress, diffFlow{peer: callerName(f, s.names), span: span, why: f.Why})
+			ingress = append(ingress, diffFlow{peer: privileges.CallerName(f, s.names), span: span, why: f.Why})
 		case "egress":
-			nf := diffFlow{peer: s.names[hostOf(f.Dst)], span: span, why: f.Why}
+			nf := diffFlow{peer: s.names[privileges.HostOf(f.Dst)], span: span, why: f.Why}
 			if nf.peer == "" {
 				nf.outside = true
 				nf.prefix, _ = netip.ParsePrefix(f.Dst)

@@ -1,4 +1,4 @@
-package audit
+package report
 
 import (
 	"fmt"
@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/confine-sandbox/confine/audit/privileges"
 	"github.com/confine-sandbox/confine/policy/plan"
 )
 
@@ -44,7 +45,7 @@ type Factor struct {
 // subject is one component as the score and the findings look at it.
 type subject struct {
 	c  *plan.Component
-	pr *Privileges
+	pr *privileges.Privileges
 	// published are the stack's publish entries that reach this component.
 	published []plan.Publish
 	// components names the stack's components, to tell a peer from an outside caller.

@@ -1,9 +1,9 @@
-package audit_test
+package diff_test
 
 import (
 	"testing"
 
-	"github.com/confine-sandbox/confine/audit"
+	"github.com/confine-sandbox/confine/audit/diff"
 	"github.com/confine-sandbox/confine/policy/plan"
 )
 
@@ -17,27 +17,27 @@ func TestDiffChannels(t *testing.T) {
 	}
 	oldPlan := &plan.Plan{Name: "shop", Components: []plan.Component{oldAPI}}
 	newPlan := &plan.Plan{Name: "shop", Components: []plan.Component{newAPI}}
-	d := audit.Diff(oldPlan, newPlan, nil)
+	d := diff.Diff(oldPlan, newPlan, nil)
 	if !d.Grew() || len(d.Components) != 1 {
 		t.Fatalf("a new channel is not a grant: %+v", d)
 	}
-	var got []audit.PrivilegeChange
+	var got []diff.PrivilegeChange
 	for _, g := range d.Components[0].Grants {
-		if g.Kind == audit.ChangeChannel {
+		if g.Kind == diff.ChangeChannel {
 			got = append(got, g)
 		}
 	}
 	if len(got) != 2 || got[0].What != "unix db:/run/postgresql/.s.PGSQL.5432" || got[1].What != "share /srv/spool with worker" || got[0].Why == "" {
 		t.Errorf("grants: %+v", got)
 	}
-	back := audit.Diff(newPlan, oldPlan, nil)
+	back := diff.Diff(newPlan, oldPlan, nil)
 	if back.Grew() || back.TakesAway != 2 {
 		t.Errorf("removing channels: %+v", back)
 	}
 	// A share that becomes writable grants again.
 	readOnly := apiComponent()
 	readOnly.Channels = []plan.Channel{{Kind: "share", Peer: "worker", Role: "read", Path: "/srv/spool", HostPath: "/srv/spool"}}
-	if d := audit.Diff(&plan.Plan{Components: []plan.Component{readOnly}}, newPlan, nil); !d.Grew() {
+	if d := diff.Diff(&plan.Plan{Components: []plan.Component{readOnly}}, newPlan, nil); !d.Grew() {
 		t.Errorf("read → write share is no grant: %+v", d)
 	}
 }

@@ -1,4 +1,4 @@
-package audit_test
+package report_test
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/confine-sandbox/confine/audit"
+	"github.com/confine-sandbox/confine/audit/report"
 	"github.com/confine-sandbox/confine/policy"
 	"github.com/confine-sandbox/confine/policy/plan"
 )
@@ -18,7 +19,7 @@ var reportTime = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 
 func compileExample(t testing.TB, name string) *plan.Plan {
 	t.Helper()
-	s, err := policy.Open(os.DirFS("../examples"), name)
+	s, err := policy.Open(os.DirFS("../../examples"), name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,18 +40,18 @@ func baseline(t testing.TB) map[string]bool {
 }
 
 // exampleReport is the report of an example stack with its hand-written log.
-func exampleReport(t testing.TB, stack string) *audit.Report {
+func exampleReport(t testing.TB, stack string) *report.Report {
 	t.Helper()
 	log := "testdata/" + stack + ".log.jsonl"
 	records, err := audit.ReadLog(log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return audit.BuildReport(audit.ReportInput{Plan: compileExample(t, stack+"/stack.yaml"), Baseline: baseline(t),
+	return report.BuildReport(report.ReportInput{Plan: compileExample(t, stack+"/stack.yaml"), Baseline: baseline(t),
 		Records: records, LogName: log, Generated: reportTime})
 }
 
-func render(t testing.TB, r *audit.Report, format string) []byte {
+func render(t testing.TB, r *report.Report, format string) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	var err error
@@ -102,7 +103,7 @@ func TestReportContents(t *testing.T) {
 			t.Errorf("3 refused connections and 4 retransmissions counted %d", g.Count)
 		}
 	}
-	var ptrace *audit.DenialGroup
+	var ptrace *report.DenialGroup
 	for i, g := range r.Log.DenialGroups {
 		if g.What == "syscall ptrace" {
 			ptrace = &r.Log.DenialGroups[i]
@@ -112,7 +113,7 @@ func TestReportContents(t *testing.T) {
 		!ptrace.Last.After(ptrace.First) || ptrace.Details["syscall"] != "ptrace" {
 		t.Errorf("ptrace denials: %+v", ptrace)
 	}
-	var db audit.Lifecycle
+	var db report.Lifecycle
 	for _, l := range r.Log.Lifecycle {
 		if l.Component == "db" {
 			db = l
@@ -154,7 +155,7 @@ func TestReportJSONShape(t *testing.T) {
 		t.Errorf("generated = %s", top["generated"])
 	}
 	var noLog map[string]json.RawMessage
-	r := audit.BuildReport(audit.ReportInput{Plan: compileExample(t, "shop/stack.yaml"), Baseline: baseline(t), Generated: reportTime})
+	r := report.BuildReport(report.ReportInput{Plan: compileExample(t, "shop/stack.yaml"), Baseline: baseline(t), Generated: reportTime})
 	if err := json.Unmarshal(render(t, r, "json"), &noLog); err != nil || string(noLog["log"]) != "null" {
 		t.Errorf("a report without a log: log = %s, %v", noLog["log"], err)
 	}
@@ -171,7 +172,7 @@ func TestReportEscapes(t *testing.T) {
 	records := []audit.Record{{Seq: 1, Time: reportTime, Component: "api<b>", Kind: audit.KindDenial, Details: map[string]any{
 		audit.DetailLayer: "landlock", audit.DetailWhat: "write_file " + evil, audit.DetailDecidedBy: "default",
 		audit.DetailReason: "</td></tr></table><script>alert(3)</script>", "path": evil}}}
-	r := audit.BuildReport(audit.ReportInput{Plan: p, Baseline: baseline(t), Records: records, LogName: "<log>", Generated: reportTime})
+	r := report.BuildReport(report.ReportInput{Plan: p, Baseline: baseline(t), Records: records, LogName: "<log>", Generated: reportTime})
 
 	html := string(render(t, r, "html"))
 	for _, bad := range []string{"<script", "<img", "api<b>", "</td></tr></table><"} {
@@ -199,7 +200,7 @@ func TestReportEscapes(t *testing.T) {
 	if !strings.Contains(md, `\<script\>`) {
 		t.Error("Markdown does not escape the path in prose")
 	}
-	var back audit.Report
+	var back report.Report
 	if err := json.Unmarshal(render(t, r, "json"), &back); err != nil || back.Log.DenialGroups[0].Details["path"] != evil {
 		t.Errorf("JSON does not round-trip the path: %v", err)
 	}

@@ -1,4 +1,4 @@
-package audit_test
+package report_test
 
 import (
 	"encoding/json"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/confine-sandbox/confine/audit"
+	"github.com/confine-sandbox/confine/audit/report"
 	"github.com/confine-sandbox/confine/policy"
 )
 
@@ -86,8 +87,8 @@ func BenchmarkReport100(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	in := audit.ReportInput{Plan: p, Baseline: base, Records: meshLog(100, 2000), LogName: "mesh.log", Generated: reportTime}
-	r := audit.BuildReport(in)
+	in := report.ReportInput{Plan: p, Baseline: base, Records: meshLog(100, 2000), LogName: "mesh.log", Generated: reportTime}
+	r := report.BuildReport(in)
 	if len(r.Components) != 100 || len(r.Matrix.Edges) != 210 {
 		b.Fatalf("%d components, %d edges", len(r.Components), len(r.Matrix.Edges))
 	}
@@ -111,13 +112,13 @@ func BenchmarkReport100(b *testing.B) {
 	})
 	b.Run("Build", func(b *testing.B) {
 		for b.Loop() {
-			audit.BuildReport(in)
+			report.BuildReport(in)
 		}
 	})
 	for _, f := range []struct {
 		name  string
-		write func(*audit.Report, io.Writer) error
-	}{{"Markdown", (*audit.Report).WriteMarkdown}, {"HTML", (*audit.Report).WriteHTML}, {"JSON", (*audit.Report).WriteJSON}} {
+		write func(*report.Report, io.Writer) error
+	}{{"Markdown", (*report.Report).WriteMarkdown}, {"HTML", (*report.Report).WriteHTML}, {"JSON", (*report.Report).WriteJSON}} {
 		b.Run(f.name, func(b *testing.B) {
 			for b.Loop() {
 				if err := f.write(r, io.Discard); err != nil {
@@ -128,7 +129,7 @@ func BenchmarkReport100(b *testing.B) {
 	}
 	b.Run("All", func(b *testing.B) {
 		for b.Loop() {
-			r := audit.BuildReport(in)
+			r := report.BuildReport(in)
 			for _, w := range []func(io.Writer) error{r.WriteMarkdown, r.WriteHTML, r.WriteJSON} {
 				if err := w(io.Discard); err != nil {
 					b.Fatal(err)

@@ -1,10 +1,14 @@
-package audit
+// Package diff compares two compiled Plans component by component: what the new one grants
+// that the old did not, and what it takes away (Diff), written as Markdown by
+// PlanDiff.Markdown. It reads Plans, never policy YAML.
+package diff
 
 import (
 	"fmt"
 	"slices"
 	"strconv"
 
+	"github.com/confine-sandbox/confine/audit/privileges"
 	"github.com/confine-sandbox/confine/policy/plan"
 )
 
@@ -159,7 +163,7 @@ func diffPlural[N int | float64](n N, word string) string {
 // diffSide is one component as one Plan has it, with what the comparisons read.
 type diffSide struct {
 	c         *plan.Component
-	priv      Privileges
+	priv      privileges.Privileges
 	names     map[string]string // stack addresses → component names
 	published []plan.Publish
 	stack     string
@@ -167,8 +171,8 @@ type diffSide struct {
 
 func diffNewSide(p *plan.Plan, i int) *diffSide {
 	c := &p.Components[i]
-	names := Addresses(p)
-	s := &diffSide{c: c, priv: ComponentPrivileges(c, names, nil), names: names, stack: p.Name}
+	names := privileges.Addresses(p)
+	s := &diffSide{c: c, priv: privileges.ComponentPrivileges(c, names, nil), names: names, stack: p.Name}
 	for _, pub := range p.Network.Published {
 		if pub.Component == c.Name {
 			s.published = append(s.published, pub)
@@ -214,7 +218,7 @@ func diffComponent(o, n *diffSide, baseline map[string]bool) ComponentDiff {
 		compare(o, n, &cs)
 	}
 	cd := ComponentDiff{Component: n.c.Name, Status: StatusChanged, Source: n.c.Source,
-		Grants: orEmpty(cs.grants), TakesAway: orEmpty(cs.takes), Notes: orEmpty(cs.notes)}
+		Grants: privileges.OrEmpty(cs.grants), TakesAway: privileges.OrEmpty(cs.takes), Notes: privileges.OrEmpty(cs.notes)}
 	if o == nil {
 		cd.Status, cd.TakesAway, cd.Notes = StatusAdded, []PrivilegeChange{}, []PrivilegeChange{}
 	}

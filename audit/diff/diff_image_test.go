@@ -1,9 +1,9 @@
-package audit_test
+package diff_test
 
 import (
 	"testing"
 
-	"github.com/confine-sandbox/confine/audit"
+	"github.com/confine-sandbox/confine/audit/diff"
 	"github.com/confine-sandbox/confine/policy/plan"
 )
 
@@ -15,16 +15,16 @@ func TestDiffImage(t *testing.T) {
 			Image: &plan.Image{Ref: "oci:img", Digest: digest, ConfigDigest: "sha256:c" + digest[7:], DiffIDs: layers}}}}
 	}
 	old := mk("sha256:aaaa", "sha256:l1", "sha256:l2")
-	same := audit.Diff(old, mk("sha256:aaaa", "sha256:l1", "sha256:l2"), nil)
+	same := diff.Diff(old, mk("sha256:aaaa", "sha256:l1", "sha256:l2"), nil)
 	if same.Grew() {
 		t.Errorf("the same image grew: %+v", same)
 	}
-	d := audit.Diff(old, mk("sha256:bbbb", "sha256:l1", "sha256:l3"), nil)
+	d := diff.Diff(old, mk("sha256:bbbb", "sha256:l1", "sha256:l3"), nil)
 	if !d.Grew() || len(d.Components) != 1 {
 		t.Fatalf("a new image is not a grant: %+v", d)
 	}
 	g := d.Components[0].Grants
-	if len(g) != 1 || g[0].Kind != audit.ChangeImage || g[0].What != "oci:img@sha256:bbbb" || g[0].Detail != "was oci:img@sha256:aaaa; 1 of 2 layers new" {
+	if len(g) != 1 || g[0].Kind != diff.ChangeImage || g[0].What != "oci:img@sha256:bbbb" || g[0].Detail != "was oci:img@sha256:aaaa; 1 of 2 layers new" {
 		t.Errorf("grants: %+v", g)
 	}
 }

@@ -1,10 +1,12 @@
-package audit
+package report
 
 import (
 	"bufio"
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/confine-sandbox/confine/audit/privileges"
 )
 
 // WriteMarkdown writes the report as Markdown for a review comment: the diagram as a
@@ -170,7 +172,7 @@ func mdInterfaces(p printer, c *ComponentReport) {
 	}
 }
 
-func mdPrivileges(p printer, pr *Privileges) {
+func mdPrivileges(p printer, pr *privileges.Privileges) {
 	p("**Effective privileges**\n\n| | |\n| --- | --- |\n")
 	p("| namespaces | %s |\n", mdText(strings.Join(pr.Namespaces, ", ")))
 	p("| capabilities | %s (bounding: %s) |\n", mdList(pr.Capabilities), mdList(pr.Bounding))
@@ -262,7 +264,7 @@ func denialTableMD(p printer, groups []DenialGroup) {
 	}
 }
 
-func grantsMD(gs []PathGrant, access bool) []string {
+func grantsMD(gs []privileges.PathGrant, access bool) []string {
 	var out []string
 	for _, g := range gs {
 		x := mdCode(g.Path)
