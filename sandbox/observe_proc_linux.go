@@ -91,6 +91,10 @@ func (t thread) openInRoot(p string, flags uint64) (int, error) {
 // kind says whether p exists and is a directory, not following a last symlink.
 func (t thread) kind(p string) observe.FileKind {
 	fd, err := t.openInRoot(p, unix.O_NOFOLLOW)
+	if rest, ok := strings.CutPrefix(p, "/proc/self/"); ok && err != nil {
+		// /proc/self names the reader: read the thread's own entry from here.
+		fd, err = unix.Open("/proc/"+strconv.Itoa(t.tgid())+"/"+rest, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	}
 	if err != nil {
 		return observe.Missing
 	}

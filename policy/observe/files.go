@@ -21,7 +21,7 @@ const (
 // The flags other calls' rights depend on; the values are the kernel's on every
 // architecture.
 const (
-	atRemoveDir = 0x200   // AT_REMOVEDIR
+	atRemoveDir = 0x200    // AT_REMOVEDIR
 	sIFMT       = 0o170000 // the file type bits of a mode
 	sIFDIR      = 0o040000
 	sIFCHR      = 0o020000
