@@ -31,7 +31,9 @@ func (a *Attributor) Classify(d map[string]any) {
 	if _, ok := d[DetailCount]; !ok {
 		d[DetailCount] = 1
 	}
-	d[DetailEnforced] = !(d[DetailLayer] == LayerSeccomp && d["action"] == "log")
+	if _, set := d[DetailEnforced]; !set { // audit mode's observations come with false
+		d[DetailEnforced] = !(d[DetailLayer] == LayerSeccomp && d["action"] == "log")
+	}
 	why := expectedWhy(d)
 	d[DetailExpected] = why != ""
 	if why != "" {

@@ -16,6 +16,7 @@ const (
 	fdError  = 4 // close-on-exec: one StepError as JSON, or EOF when exec succeeded
 	fdGo     = 5 // the parent writes one byte once the network and cgroup are in place
 	fdMounts = 6 // SOCK_SEQPACKET: the parent's detached idmapped mounts, then EOF
+	fdNotify = 7 // SOCK_SEQPACKET: audit mode's seccomp listener, sent to the parent
 )
 
 // initConfig is what the parent sends the init stage: the component's Plan and the

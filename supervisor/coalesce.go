@@ -51,6 +51,9 @@ func NewCoalescer(attribute *audit.Attributor, emit func(component string, detai
 // Add takes one NFLOG record of component's firewall; chain is "ingress" or "egress".
 func (c *Coalescer) Add(component, chain string, rec netfilter.LogRecord) {
 	details := c.attribute.Network(component, chain, rec.Proto, rec.Src, rec.Dst, rec.DstPort)
+	if _, observed := netfilter.LogChain(rec.Prefix); observed {
+		details[audit.DetailEnforced], details["mechanism"] = false, "nftables" // audit mode logged and accepted it
+	}
 	c.attribute.Classify(details)
 	if rec.Proto != "tcp" {
 		c.emit(component, details)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/confine-sandbox/confine/netfilter"
+	"github.com/confine-sandbox/confine/policy/observe"
 	"github.com/confine-sandbox/confine/policy/plan"
 	"github.com/confine-sandbox/confine/sandbox"
 )
@@ -190,6 +191,13 @@ func (c *component) once() (int, error) {
 			return nil
 		},
 	}
+	if c.plan.Mode == plan.ModeAudit {
+		opts.Observe = func(call observe.Call) {
+			for _, d := range ObservedDenials(c.sup.attribute, c.plan, call) {
+				c.sup.events.emit(c.plan.Name, EventDenial, d)
+			}
+		}
+	}
 	c.mu.Lock()
 	launching := make(chan struct{})
 	c.launching = launching
@@ -237,6 +245,7 @@ func (c *component) once() (int, error) {
 	if f := sb.Findings(); len(f) > 0 {
 		start["best_effort_skipped"] = f // e.g. a write path bound without idmap
 	}
+	StartMode(c.plan, start)
 	c.sup.events.emit(c.plan.Name, EventStart, start)
 	go c.sup.forwardDrops(c.plan.Name, drops)
 	done := make(chan struct{})
@@ -464,5 +473,21 @@ func enforcement(c *plan.Component, skip map[string]bool) map[string]any {
 		"cgroup":              c.Cgroup,
 		"firewall":            map[string]any{"table": c.Net.Firewall.Table, "flows": len(c.Net.Firewall.Flows), "log_group": c.Net.Firewall.LogGroup},
 		"best_effort_skipped": skipped,
+		"mode":                or(c.Mode, "enforce"),
 	}
+}
+
+// StartMode marks a component.start record of an audit-mode component: mode "audit",
+// nothing enforced. An enforcing component's record stays as it was.
+func StartMode(c *plan.Component, start map[string]any) {
+	if c.Mode == plan.ModeAudit {
+		start["mode"], start["enforced"] = plan.ModeAudit, false
+	}
+}
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
