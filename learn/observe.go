@@ -123,6 +123,23 @@ func (s *Seen) denial(d map[string]any) {
 	} else {
 		s.Skipped++
 	}
+	if name, _ := d["syscall"].(string); ok && d[audit.DetailLayer] != audit.LayerSeccomp && validSyscall(name) {
+		s.used(name, n) // the call that made a file, port or id observation
+	}
+}
+
+// used counts a syscall seen only through what it did, without its arguments.
+func (s *Seen) used(name string, n int) {
+	c := s.Syscalls[name]
+	if c == nil {
+		c = &Call{Index: -1}
+		if i, ok := argIndex[name]; ok {
+			c.Index, c.Values = i, map[uint64]int{}
+		}
+		s.Syscalls[name] = c
+	}
+	c.Count = add(c.Count, n)
+	c.NoArgs = c.NoArgs || c.Index >= 0
 }
 
 func (s *Seen) syscall(d map[string]any, n int) bool {

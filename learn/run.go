@@ -9,6 +9,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/confine-sandbox/confine/policy"
 	"github.com/confine-sandbox/confine/profiles"
 )
 
@@ -32,8 +33,10 @@ type RunSpec struct {
 // with mode: audit; each profile of extends that has a syscalls section replaced by the
 // rest of what it grants (its paths, limits and refusals), so that its allowlist does not
 // hide what the program calls; relative sources made absolute; and syscalls that allow
-// exit_group alone over the learned profile, keeping the base's and the inlined
-// profiles' deny rules. Everything else the program does is then a would-be denial.
+// exit_group and the syscalls audit mode observes (policy.ObservedSyscalls: allowed, they
+// are notified and their paths, ports and ids recorded) over the learned profile, keeping
+// the base's and the inlined profiles' deny rules. Everything else the program does is
+// then a would-be denial.
 func RunPolicy(spec RunSpec) ([]byte, error) {
 	m, err := baseMapping(spec)
 	if err != nil {
@@ -77,7 +80,11 @@ func RunPolicy(spec RunSpec) ([]byte, error) {
 			set(out, "on_violation", clone(ov))
 		}
 	}
-	set(out, "allow", flowSeq(scalar("exit_group")))
+	allow := flowSeq(scalar("exit_group"))
+	for _, n := range policy.ObservedSyscalls() {
+		allow.Content = append(allow.Content, scalar(n))
+	}
+	set(out, "allow", allow)
 	var kept []*yaml.Node
 	seen := map[string]bool{}
 	for _, d := range learned {

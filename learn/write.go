@@ -2,6 +2,7 @@ package learn
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -199,6 +200,9 @@ func writeCapabilities(m, old *yaml.Node, s *Seen) {
 func writeSyscalls(m *yaml.Node, oldPolicy, run *policy.Component, s *Seen) error {
 	own := get(m, "syscalls")
 	granted, _ := allowed(run.Syscalls.Allow)
+	// The observed syscalls were allowed for audit mode to watch them: they count as used
+	// only where a record names them.
+	granted = slices.DeleteFunc(granted, func(n string) bool { return slices.Contains(policy.ObservedSyscalls(), n) })
 	var older []string
 	var oldRules []policy.SyscallRule
 	if oldPolicy != nil {

@@ -27,6 +27,8 @@ import (
 type runAudit struct {
 	logPath string
 	show    bool
+	// onStart, when set, is called once the component runs (confine learn's workload).
+	onStart func(*sandbox.Sandbox)
 
 	name, stack string
 	c           *plan.Component
@@ -145,6 +147,9 @@ func (r *runAudit) started(sb *sandbox.Sandbox) {
 	}
 	supervisor.StartMode(r.c, start)
 	r.emit(audit.KindStart, start)
+	if r.onStart != nil {
+		r.onStart(sb)
+	}
 }
 
 // observed records an audit-mode component's would-be denials of one observed call.
