@@ -83,7 +83,7 @@ func Synthesize(in Input) ([]byte, error) {
 	writeFilesystem(m, old, files)
 	writeNetwork(m, old, in.Seen)
 	writeCapabilities(m, old, in.Seen)
-	if err := writeSyscalls(m, oldPolicy, runPolicy, in.Seen); err != nil {
+	if err := writeSyscalls(m, oldPolicy, in.Seen); err != nil {
 		return nil, err
 	}
 	mergeExtends(m, old)

@@ -66,7 +66,9 @@ var argIndex = map[string]int{
 const maxCount = 1 << 40
 
 // Observe folds an audit log's records into a Seen. It takes the denial records of the
-// component named by the first component.start record, from that record on; a record it
+// component named by the first component.start record, wherever they stand: the kernel's
+// records of the init stage's last calls (after the filter, before execve, which the
+// learned policy needs as much) may be written before component.start. A record it
 // cannot read is counted in Skipped, never a panic.
 func Observe(records []audit.Record) *Seen {
 	s := NewSeen()
@@ -84,19 +86,14 @@ func NewSeen() *Seen {
 func (s *Seen) Add(records []audit.Record) {
 	started := false
 	for _, r := range records {
-		switch r.Kind {
-		case audit.KindStart:
-			if s.Component == "" {
-				s.Component = r.Component
-			}
-			if r.Component == s.Component {
-				started = true
-				s.Starts++
-			}
-		case audit.KindDenial:
-			if started && r.Component == s.Component {
-				s.denial(r.Details)
-			}
+		if r.Kind == audit.KindStart && (s.Component == "" || r.Component == s.Component) {
+			s.Component, started = r.Component, true
+			s.Starts++
+		}
+	}
+	for _, r := range records {
+		if started && r.Kind == audit.KindDenial && r.Component == s.Component {
+			s.denial(r.Details)
 		}
 	}
 }

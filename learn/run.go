@@ -33,7 +33,7 @@ type RunSpec struct {
 // with mode: audit; each profile of extends that has a syscalls section replaced by the
 // rest of what it grants (its paths, limits and refusals), so that its allowlist does not
 // hide what the program calls; relative sources made absolute; and syscalls that allow
-// exit_group and the syscalls audit mode observes (policy.ObservedSyscalls: allowed, they
+// only the learned profile's few and the syscalls audit mode observes (policy.ObservedSyscalls: allowed, they
 // are notified and their paths, ports and ids recorded) over the learned profile, keeping
 // the base's and the inlined profiles' deny rules. Everything else the program does is
 // then a would-be denial.
@@ -80,7 +80,7 @@ func RunPolicy(spec RunSpec) ([]byte, error) {
 			set(out, "on_violation", clone(ov))
 		}
 	}
-	allow := flowSeq(scalar("exit_group"))
+	allow := flowSeq()
 	for _, n := range policy.ObservedSyscalls() {
 		allow.Content = append(allow.Content, scalar(n))
 	}

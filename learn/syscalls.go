@@ -50,14 +50,15 @@ func (e syscallEntry) key() string {
 // sysNeed is one syscall the learned policy allows: seen (count), granted by the run's
 // policy, or folded in from an earlier policy.
 type sysNeed struct {
-	count          int
-	granted, older bool
+	count                   int
+	granted, older, profile bool
 }
 
 // foldSyscalls turns the seen calls (and the names granted or folded in, allowed whatever
 // their arguments) into allow entries: whole groups by their name, a flag-like argument
 // restricted to the values seen where they are few, the rest by name.
-func foldSyscalls(calls map[string]*Call, granted, older []string) []syscallEntry {
+// Names the learned profile allows (profile) complete groups but are not listed again.
+func foldSyscalls(calls map[string]*Call, granted, older, profile []string) []syscallEntry {
 	plain := map[string]*sysNeed{}
 	var out []syscallEntry
 	get := func(name string) *sysNeed {
@@ -71,6 +72,9 @@ func foldSyscalls(calls map[string]*Call, granted, older []string) []syscallEntr
 	}
 	for _, n := range older {
 		get(n).older = true
+	}
+	for _, n := range profile {
+		get(n).profile = true
 	}
 	merged := map[string]*Call{}
 	for name, c := range calls {
@@ -175,10 +179,10 @@ func groupEntries(plain map[string]*sysNeed) []syscallEntry {
 		out = append(out, syscallEntry{name: g, note: note})
 	}
 	for _, n := range sortedKeys(plain) {
-		if covered[n] {
+		p := plain[n]
+		if covered[n] || p.profile && !p.granted && !p.older {
 			continue
 		}
-		p := plain[n]
 		var note []string
 		if p.count > 0 {
 			note = append(note, calls1(p.count))

@@ -197,9 +197,10 @@ func writeCapabilities(m, old *yaml.Node, s *Seen) {
 
 // writeSyscalls replaces m's syscalls with the learned allowlist over the learned
 // profile, keeping the run's deny rules and on_violation.
-func writeSyscalls(m *yaml.Node, oldPolicy, run *policy.Component, s *Seen) error {
+func writeSyscalls(m *yaml.Node, oldPolicy *policy.Component, s *Seen) error {
 	own := get(m, "syscalls")
-	granted, _ := allowed(run.Syscalls.Allow)
+	// The run's own allows (not its profile's, which the learned policy extends too).
+	granted, _ := allowed(ownAllow(own))
 	// The observed syscalls were allowed for audit mode to watch them: they count as used
 	// only where a record names them.
 	granted = slices.DeleteFunc(granted, func(n string) bool { return slices.Contains(policy.ObservedSyscalls(), n) })
@@ -208,7 +209,11 @@ func writeSyscalls(m *yaml.Node, oldPolicy, run *policy.Component, s *Seen) erro
 	if oldPolicy != nil {
 		older, oldRules = allowed(oldPolicy.Syscalls.Allow)
 	}
-	entries := foldSyscalls(s.Syscalls, granted, older)
+	profile, err := profileAllows(LearnedProfile)
+	if err != nil {
+		return err
+	}
+	entries := foldSyscalls(s.Syscalls, granted, older, profile)
 	plain := map[string]bool{}
 	for _, n := range append(granted, older...) {
 		plain[n] = true
@@ -235,10 +240,7 @@ func writeSyscalls(m *yaml.Node, oldPolicy, run *policy.Component, s *Seen) erro
 	if ov := get(own, "on_violation"); ov != nil {
 		set(sc, "on_violation", clone(ov))
 	}
-	if len(allow) == 0 {
-		return fmt.Errorf("no syscall was seen or granted: the log holds no seccomp records of the run")
-	}
-	set(sc, "allow", seq(allow...))
+	setOrDrop(sc, "allow", allow)
 	if deny := items(own, "deny"); len(deny) > 0 {
 		set(sc, "deny", clone(get(own, "deny")))
 	}
@@ -340,4 +342,31 @@ func connectNote(to string, n int) string {
 		what += "s"
 	}
 	return fmt.Sprintf("%d %s", n, what)
+}
+
+// ownAllow reads a syscalls section's own allow entries.
+func ownAllow(sc *yaml.Node) []policy.SyscallRule {
+	var out []policy.SyscallRule
+	for _, e := range items(sc, "allow") {
+		switch e.Kind {
+		case yaml.ScalarNode:
+			out = append(out, policy.SyscallRule{Names: []string{e.Value}})
+		case yaml.MappingNode:
+			var r policy.SyscallRule
+			if e.Decode(&r) == nil {
+				out = append(out, r)
+			}
+		}
+	}
+	return out
+}
+
+// profileAllows is a built-in profile's own plain allow names.
+func profileAllows(name string) ([]string, error) {
+	p, err := profileMapping(name)
+	if err != nil {
+		return nil, err
+	}
+	names, _ := allowed(ownAllow(get(p, "syscalls")))
+	return names, nil
 }

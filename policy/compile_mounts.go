@@ -2,6 +2,8 @@ package policy
 
 import (
 	"path"
+	"slices"
+	"strings"
 
 	"github.com/confine-sandbox/confine/policy/plan"
 )
@@ -33,7 +35,9 @@ func compileMounts(c *Component, cp *plan.Component) {
 	}
 	if cp.Process.Rootfs == "" {
 		m = append(m, plan.Mount{Type: "tmpfs", Target: "/", Options: []string{"nosuid", "nodev", "mode=0755"}, Why: "root: an empty tmpfs holding only the mounts below"})
-		for _, p := range c.Filesystem.Read {
+		// A parent before its children (a profile's /etc/ssl/certs, the file's /etc/ssl),
+		// or binding the parent would hide the child's mount.
+		for _, p := range parentsFirst(c.Filesystem.Read) {
 			m = append(m, plan.Mount{Type: "bind", Source: p, Target: p, Options: []string{"ro", "nosuid", "nodev"}, Why: "filesystem.read", Idmap: c.Filesystem.idmapped(p, false)})
 		}
 	} else {
@@ -60,4 +64,19 @@ func compileMounts(c *Component, cp *plan.Component) {
 	cp.Mounts = m
 	cp.MaskedPaths = maskedPaths
 	cp.ReadonlyPaths = readonlyPaths
+}
+
+// parentsFirst returns paths in their order, except that a path is moved in front of the
+// first of the paths already placed that lie inside it.
+func parentsFirst(paths []string) []string {
+	var out []string
+	for _, p := range paths {
+		i := slices.IndexFunc(out, func(q string) bool { return p == "/" || strings.HasPrefix(q, p+"/") })
+		if i < 0 {
+			out = append(out, p)
+		} else {
+			out = slices.Insert(out, i, p)
+		}
+	}
+	return out
 }

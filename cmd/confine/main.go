@@ -91,6 +91,7 @@ Landlock, cgroups and nftables, and runs it under them. Everything not declared 
 		newAction("pause", "Freeze components (cgroup freezer)"),
 		newAction("unpause", "Thaw paused components"))
 	root.AddCommand(newPull(), newImages(), newImageCmd(), newLoad(), newVolumeCmd(), newExport())
+	root.AddCommand(newLearn())
 	addStoreFlag(root)
 	return root
 }
