@@ -20,7 +20,7 @@ import (
 // learnFlags are confine learn's options.
 type learnFlags struct {
 	out, image, merge, base, workload, log string
-	duration, grace                   time.Duration
+	duration, grace                        time.Duration
 }
 
 func newLearn() *cobra.Command {
