@@ -62,6 +62,11 @@ var argIndex = map[string]int{
 	"socket": 0, "ioctl": 1, "fcntl": 1, "prctl": 0, "personality": 0, "arch_prctl": 0, "clone": 0,
 }
 
+// KindObservedCalls is the record confine learn's run writes before component.exit: how
+// many times each syscall that audit mode watches (policy.ObservedSyscalls) was called,
+// denied or not, in details.calls. Allowed, those calls give no denial of their own.
+const KindObservedCalls = "audit.observed_calls"
+
 // maxCount bounds a record's count, so that sums of hostile counts cannot overflow.
 const maxCount = 1 << 40
 
@@ -92,8 +97,19 @@ func (s *Seen) Add(records []audit.Record) {
 		}
 	}
 	for _, r := range records {
-		if started && r.Kind == audit.KindDenial && r.Component == s.Component {
+		if !started || r.Component != s.Component {
+			continue
+		}
+		switch r.Kind {
+		case audit.KindDenial:
 			s.denial(r.Details)
+		case KindObservedCalls:
+			calls, _ := r.Details["calls"].(map[string]any)
+			for _, name := range sortedKeys(calls) {
+				if n, ok := number(calls[name]); ok && n > 0 && validSyscall(name) {
+					s.used(name, int(min(n, maxCount)))
+				}
+			}
 		}
 	}
 }

@@ -66,7 +66,7 @@ func foldFiles(files map[string]*File, g grants, opt Options) fileNeeds {
 	var special, absent, root int
 	for _, p := range sortedKeys(files) {
 		f := files[p]
-		if p == "/proc" || p == "/dev" || under(p, []string{"/proc", "/dev"}) != "" {
+		if under(p, []string{"/proc", "/dev", "/sys"}) != "" {
 			special++
 			continue
 		}
@@ -109,7 +109,7 @@ func foldFiles(files map[string]*File, g grants, opt Options) fileNeeds {
 	}
 	out.read = collapse(reads, written, g, false)
 	if special > 0 {
-		out.left = append(out.left, fmt.Sprintf("%d path(s) under /proc and /dev left out: confine mounts those itself", special))
+		out.left = append(out.left, fmt.Sprintf("%d path(s) under /proc, /dev and /sys left out: confine mounts its own /proc and /dev, and no /sys", special))
 	}
 	if absent > 0 {
 		out.left = append(out.left, fmt.Sprintf("%d path(s) read that do not exist left out: a missing path cannot be bound", absent))

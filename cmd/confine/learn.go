@@ -157,7 +157,7 @@ func learnRun(cmd *cobra.Command, f learnFlags, runFile, logFile string) (workEr
 	if err != nil {
 		return nil, err
 	}
-	ra := runAudit{logPath: logFile}
+	ra := runAudit{logPath: logFile, calls: map[string]int{}}
 	var wg sync.WaitGroup
 	if f.workload != "" {
 		ra.onStart = func(sb *sandbox.Sandbox) {
@@ -180,7 +180,7 @@ func learnRun(cmd *cobra.Command, f learnFlags, runFile, logFile string) (workEr
 func runWorkload(cmd *cobra.Command, nsPath, sh string) error {
 	w := exec.Command("/bin/sh", "-c", sh)
 	w.Stdout, w.Stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
-	w.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// No Pdeathsig: it follows the thread that starts the child, which InNamespace ends.
 	if err := netfilter.InNamespace(nsPath, w.Start); err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"strconv"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/confine-sandbox/confine/audit"
+	"github.com/confine-sandbox/confine/learn"
 	"github.com/confine-sandbox/confine/netfilter"
 	"github.com/confine-sandbox/confine/policy/observe"
 	"github.com/confine-sandbox/confine/policy/plan"
@@ -29,6 +31,9 @@ type runAudit struct {
 	show    bool
 	// onStart, when set, is called once the component runs (confine learn's workload).
 	onStart func(*sandbox.Sandbox)
+	// calls, when not nil, counts the observed calls by syscall (confine learn): a call
+	// the policy allows gives no denial, and learn must still know it was made.
+	calls map[string]int
 
 	name, stack string
 	c           *plan.Component
@@ -154,6 +159,11 @@ func (r *runAudit) started(sb *sandbox.Sandbox) {
 
 // observed records an audit-mode component's would-be denials of one observed call.
 func (r *runAudit) observed(call observe.Call) {
+	if r.calls != nil {
+		r.mu.Lock()
+		r.calls[call.Syscall]++
+		r.mu.Unlock()
+	}
 	for _, d := range supervisor.ObservedDenials(r.attribute, r.c, call) {
 		r.emit(audit.KindDenial, d)
 	}
@@ -218,6 +228,7 @@ func (r *runAudit) exited(code int, oomKilled bool) {
 	if oomKilled {
 		details["oom_killed"] = true
 	}
+	r.emitCalls()
 	r.emit(audit.KindExit, details)
 	r.close()
 }
@@ -322,4 +333,14 @@ func denialLine(d map[string]any) string {
 		line += " [expected]"
 	}
 	return line
+}
+
+func (r *runAudit) emitCalls() {
+	if r.calls == nil {
+		return
+	}
+	r.mu.Lock()
+	calls := maps.Clone(r.calls)
+	r.mu.Unlock()
+	r.emit(learn.KindObservedCalls, map[string]any{"calls": calls})
 }
