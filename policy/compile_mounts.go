@@ -35,6 +35,9 @@ func compileMounts(c *Component, cp *plan.Component) {
 	}
 	if cp.Process.Rootfs == "" {
 		m = append(m, plan.Mount{Type: "tmpfs", Target: "/", Options: []string{"nosuid", "nodev", "mode=0755"}, Why: "root: an empty tmpfs holding only the mounts below"})
+		if c.Mode == ModeAudit && c.Run.Image == "" {
+			m = append(m, auditView(c)...)
+		}
 		// A parent before its children (a profile's /etc/ssl/certs, the file's /etc/ssl),
 		// or binding the parent would hide the child's mount.
 		for _, p := range parentsFirst(c.Filesystem.Read) {
@@ -79,4 +82,24 @@ func parentsFirst(paths []string) []string {
 		}
 	}
 	return out
+}
+
+// auditViewPaths are the host directories an audit-mode host-view component sees
+// read-only besides its declared paths, so that what it reads there is observed and
+// learned (`confine learn`). Being mounts and not declarations, they add no Landlock rule:
+// every access beneath them is a would-be denial. /usr and the loader come from the
+// host-runtime profile; /tmp, /run, /proc, /dev and /sys are the sandbox's own.
+var auditViewPaths = []string{"/etc", "/home", "/opt", "/srv", "/var"}
+
+func auditView(c *Component) []plan.Mount {
+	var m []plan.Mount
+	declared := append(append(slices.Clone(c.Filesystem.Read), c.Filesystem.Write...), c.Filesystem.Tmpfs...)
+	for _, p := range auditViewPaths {
+		if slices.ContainsFunc(declared, func(d string) bool { return d == p || d == "/" }) {
+			continue
+		}
+		m = append(m, plan.Mount{Type: "bind", Source: p, Target: p, Options: []string{"ro", "nosuid", "nodev"}, Optional: true,
+			Why: "audit mode: the host's " + p + ", read-only, so that what the program reads there is observed (not a grant)"})
+	}
+	return m
 }

@@ -129,6 +129,9 @@ func mountOne(m plan.Mount, target string, fd int) (readonly bool, err error) {
 		return attachBind(fd, target, flags)
 	}
 	fi, err := os.Lstat(m.Source)
+	if err != nil && m.Optional && errors.Is(err, os.ErrNotExist) {
+		return false, nil // audit mode's view of a host directory this host lacks
+	}
 	if err != nil {
 		return false, err
 	}
@@ -141,6 +144,9 @@ func mountOne(m plan.Mount, target string, fd int) (readonly bool, err error) {
 		}
 		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
 			return false, err
+		}
+		if have, err := os.Readlink(target); err == nil && have == dest {
+			return false, nil // already there, through audit mode's view of the host
 		}
 		return false, os.Symlink(dest, target)
 	}

@@ -155,6 +155,9 @@ type Mount struct {
 	Volume string `json:"volume,omitempty"`
 	// Why says which declaration asked for the mount, for explain and audit.
 	Why string `json:"why"`
+	// Optional mounts are skipped when their source is missing: audit mode's read-only
+	// view of the host (auditView, policy/compile_mounts.go).
+	Optional bool `json:"optional,omitempty"`
 }
 
 // Sysctl is one /proc/sys setting of a namespace the component owns.
