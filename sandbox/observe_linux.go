@@ -80,7 +80,11 @@ func serveNotifications(sock *os.File, seen func(observe.Call)) {
 		}
 		call := readCall(n)
 		valid := seccomp.Valid(listener, n.ID) // the reads above saw the stopped thread
-		seccomp.Continue(listener, n.ID)
+		if seccomp.Continue(listener, n.ID) != nil && valid {
+			// CONTINUE refused (Linux 5.0-5.4): fail the call rather than leave the
+			// thread stopped.
+			seccomp.Refuse(listener, n.ID, int32(unix.ENOSYS))
+		}
 		if valid && seen != nil {
 			seen(call)
 		}
