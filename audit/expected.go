@@ -62,6 +62,11 @@ func expectedWhy(d map[string]any) string {
 		if slices.Contains(blockers, "net.bind_tcp") && !port && isLoopback(addr) {
 			return "a bind of port 0 on loopback is how the Go runtime probes for IPv4 and IPv6; it falls back whatever the answer"
 		}
+	case LayerNetwork: // audit mode's observed bind (supervisor/observed.go)
+		dst, _ := d["dst"].(string)
+		if d["direction"] == "bind" && d["dport"] == 0 && isLoopback(dst) {
+			return "a bind of port 0 on loopback is how the Go runtime probes for IPv4 and IPv6; it falls back whatever the answer"
+		}
 	}
 	return ""
 }

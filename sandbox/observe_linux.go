@@ -26,7 +26,9 @@ import (
 // the component never holds it. Should the supervisor go away, the notified syscalls
 // fail with ENOSYS (the kernel's answer for a filter without a listener).
 func loadObservingFilter(fprog *unix.SockFprog, prog []byte) error {
-	flags := uintptr(unix.SECCOMP_FILTER_FLAG_LOG | unix.SECCOMP_FILTER_FLAG_NEW_LISTENER)
+	// No SECCOMP_FILTER_FLAG_LOG: the log action is logged without it, and the filter has
+	// no errno action left whose denials it would add (docs/kernel-audit.md).
+	flags := uintptr(unix.SECCOMP_FILTER_FLAG_NEW_LISTENER)
 	fd, _, e := unix.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, flags, uintptr(unsafe.Pointer(fprog)))
 	runtime.KeepAlive(prog)
 	if e != 0 {
@@ -78,7 +80,11 @@ func serveNotifications(sock *os.File, seen func(observe.Call)) {
 		}
 		call := readCall(n)
 		valid := seccomp.Valid(listener, n.ID) // the reads above saw the stopped thread
-		seccomp.Continue(listener, n.ID)
+		if seccomp.Continue(listener, n.ID) != nil && valid {
+			// CONTINUE refused (Linux 5.0-5.4): fail the call rather than leave the
+			// thread stopped.
+			seccomp.Refuse(listener, n.ID, int32(unix.ENOSYS))
+		}
 		if valid && seen != nil {
 			seen(call)
 		}

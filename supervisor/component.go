@@ -51,6 +51,8 @@ type Status struct {
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
 	// Image is the image the component runs from, REF@DIGEST, or "" (volumes.go).
 	Image string `json:"image,omitempty"`
+	// Mode is enforce, or audit for a component that only observes (nothing enforced).
+	Mode string `json:"mode"`
 }
 
 // component is one supervised component. Its runner goroutine owns the sandbox; API
@@ -82,7 +84,7 @@ const maxPastPids = 16
 func newComponent(s *Supervisor, c *plan.Component, index int, log *logBook) *component {
 	return &component{
 		sup: s, plan: c, index: index, log: log,
-		status:  Status{Name: c.Name, State: StateCreated, Address: c.Net.Address},
+		status:  Status{Name: c.Name, State: StateCreated, Address: c.Net.Address, Mode: or(c.Mode, "enforce")},
 		wake:    make(chan struct{}, 1),
 		healthy: make(chan struct{}),
 		started: make(chan struct{}),
@@ -230,7 +232,7 @@ func (c *component) once() (int, error) {
 		sb.Signal(syscall.SIGKILL) // stopped, or the stack went down, while it launched
 	}
 	c.status = Status{Name: c.plan.Name, State: StateRunning, Health: c.status.Health, Pid: sb.Pid(),
-		Address: c.plan.Net.Address, Restarts: c.status.Restarts, StartedAt: &now}
+		Address: c.plan.Net.Address, Restarts: c.status.Restarts, StartedAt: &now, Mode: or(c.plan.Mode, "enforce")}
 	if c.plan.Supervise.Health == nil {
 		close(c.healthy)
 	}

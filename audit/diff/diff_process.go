@@ -36,6 +36,13 @@ func diffIdentity(o, n *diffSide, cs *diffChangeSet) {
 	case !oldNNP && np.NoNewPrivs:
 		cs.take(ChangeIdentity, "no_new_privs", "on", o.field("process.no_new_privs"))
 	}
+	oldAudit := o != nil && o.c.Mode == plan.ModeAudit
+	switch newAudit := n.c.Mode == plan.ModeAudit; {
+	case newAudit && !oldAudit:
+		cs.grant(ChangeIdentity, "mode audit", "nothing is enforced: every layer only observes and logs", n.field("mode"))
+	case oldAudit && !newAudit:
+		cs.take(ChangeIdentity, "mode audit", "enforced again", o.field("mode"))
+	}
 }
 
 // diffOldID reads an id of OLD's process; a component that did not exist ran as no one.

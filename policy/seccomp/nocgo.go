@@ -41,3 +41,6 @@ func Continue(int, uint64) error { return ErrNoCgo }
 
 // Valid reports false without cgo.
 func Valid(int, uint64) bool { return false }
+
+// Refuse fails without cgo.
+func Refuse(int, uint64, int32) error { return ErrNoCgo }

@@ -40,3 +40,10 @@ func Continue(fd int, id uint64) error {
 func Valid(fd int, id uint64) bool {
 	return libseccomp.NotifIDValid(libseccomp.ScmpFd(fd), id) == nil
 }
+
+// Refuse fails the notified syscall with errno: where Continue is refused (a kernel
+// before 5.5), so that the thread is not left stopped.
+func Refuse(fd int, id uint64, errno int32) error {
+	// libseccomp negates Error for the kernel.
+	return libseccomp.NotifRespond(libseccomp.ScmpFd(fd), &libseccomp.ScmpNotifResp{ID: id, Error: errno})
+}
