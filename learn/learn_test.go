@@ -334,3 +334,17 @@ func TestNameFor(t *testing.T) {
 		}
 	}
 }
+
+// TestObservedCalls: the run's count of watched calls makes a syscall used though no
+// denial named it (a rename in a directory the policy grants).
+func TestObservedCalls(t *testing.T) {
+	recs := []audit.Record{{Kind: audit.KindStart, Component: "x"},
+		{Kind: KindObservedCalls, Component: "x", Details: map[string]any{"calls": map[string]any{"rename": 3.0, "bogus!": 1.0, "openat": "x"}}}}
+	s := Observe(recs)
+	if c := s.Syscalls["rename"]; c == nil || c.Count != 3 {
+		t.Errorf("rename: %+v", c)
+	}
+	if len(s.Syscalls) != 1 {
+		t.Errorf("learned %v, want rename alone", s.Syscalls)
+	}
+}
