@@ -75,6 +75,7 @@ network:
 	t.Logf("SAVE refused: %v", after)
 	n, def := narrower(t, learned)
 	t.Logf("syscalls allowed: learned %d, default profile %d", n, def)
+
 }
 
 // TestLearnNginx learns Debian's nginx serving a.html to curl, from a configuration of
@@ -147,4 +148,15 @@ filesystem:
 	}
 	n, def := narrower(t, learned)
 	t.Logf("syscalls allowed: learned %d, default profile %d", n, def)
+
+	// A second workload, merged: b.html joins a.html, and nothing learned before is lost.
+	merged := filepath.Join(dir, "web2.yaml")
+	confine(t, "learn", "-o", merged, "--merge", learned, "--workload", strings.Replace(fmt.Sprintf(curl, 8080), "a.html", "b.html", 1))
+	text, _ = os.ReadFile(merged)
+	for _, want := range []string{filepath.Join(dir, "www/a.html"), filepath.Join(dir, "www/b.html"), "port: 8080/tcp", "epoll_wait"} {
+		if !strings.Contains(string(text), want) {
+			t.Errorf("the merged policy lacks %s:\n%s", want, text)
+		}
+	}
+	confine(t, "check", merged)
 }
