@@ -49,6 +49,8 @@ type Run struct {
 	// file. run.env wins over both, env_file over env_from_host (compile_env.go).
 	EnvFromHost []string `yaml:"env_from_host"`
 	EnvFile     string   `yaml:"env_file"`
+	// Exec: false refuses `confine exec` into the running component; default allowed.
+	Exec *bool `yaml:"exec"`
 	envFileAbs  string   // EnvFile resolved against the policy file's directory
 	// Restart, DependsOn and Health are read by the supervisor (`confine up`) only.
 	Restart   string   `yaml:"restart"`    // no (default), on-failure, always

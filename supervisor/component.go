@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -50,6 +51,8 @@ type Status struct {
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
 	// Image is the image the component runs from, REF@DIGEST, or "" (volumes.go).
 	Image string `json:"image,omitempty"`
+	// Execs are the `confine exec` commands running inside it (exec.go).
+	Execs []ExecStatus `json:"execs,omitempty"`
 }
 
 // component is one supervised component. Its runner goroutine owns the sandbox; API
@@ -73,6 +76,7 @@ type component struct {
 	// pastPids are the pids of the last runs, newest last, so that kernel denial records
 	// read after a run ended still name this component (componentOf).
 	pastPids []int
+	execs    []ExecStatus // running `confine exec` commands (exec.go)
 }
 
 // maxPastPids bounds component.pastPids under a restart loop.
@@ -93,6 +97,7 @@ func (c *component) snapshot() Status {
 	defer c.mu.Unlock()
 	st := c.status
 	st.Image = imageOf(c.plan)
+	st.Execs = slices.Clone(c.execs)
 	return st
 }
 

@@ -112,6 +112,9 @@ type Process struct {
 	// sandbox/env_linux.go); Env wins over EnvFile, EnvFile over EnvFromHost.
 	EnvFromHost []string `json:"env_from_host,omitempty"`
 	EnvFile     string   `json:"env_file,omitempty"`
+	// DenyExec is run.exec: false: the supervisor refuses `confine exec` into the
+	// component (compile.go; supervisor/exec.go).
+	DenyExec bool `json:"deny_exec,omitempty"`
 }
 
 // IDMap maps Size ids from ContainerID inside the user namespace to host ids. The host

@@ -268,6 +268,13 @@ func run(op, val string) (string, error) {
 		var n int
 		fmt.Sscan(val, &n)
 		return hog(n)
+	case "tty":
+		// The terminal on stdin, as ttyname(3) reads it, and whether it is one.
+		name, err := os.Readlink("/proc/self/fd/0")
+		if err == nil {
+			_, err = unix.IoctlGetTermios(0, unix.TCGETS)
+		}
+		return name, err
 	case "exit":
 		var code int
 		fmt.Sscan(val, &code)
