@@ -50,8 +50,8 @@ type Run struct {
 	EnvFromHost []string `yaml:"env_from_host"`
 	EnvFile     string   `yaml:"env_file"`
 	// Exec: false refuses `confine exec` into the running component; default allowed.
-	Exec *bool `yaml:"exec"`
-	envFileAbs  string   // EnvFile resolved against the policy file's directory
+	Exec       *bool  `yaml:"exec"`
+	envFileAbs string // EnvFile resolved against the policy file's directory
 	// Restart, DependsOn and Health are read by the supervisor (`confine up`) only.
 	Restart   string   `yaml:"restart"`    // no (default), on-failure, always
 	DependsOn []string `yaml:"depends_on"` // components that must be running first
