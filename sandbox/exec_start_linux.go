@@ -27,6 +27,10 @@ type ExecOptions struct {
 	TTY bool
 	// Skip names the best_effort mechanisms preflight found missing, as for Launch.
 	Skip map[string]bool
+	// Forked, when set, is called with the command's pid (the supervisor's view) before
+	// the exec stage gets its configuration: nothing of the command runs before it
+	// returns (the audit record), and an error stops the exec.
+	Forked func(pid int) error
 }
 
 // Exec is one command run inside a running component.
@@ -100,6 +104,11 @@ func (s *Sandbox) Exec(c *plan.Component, o ExecOptions) (_ *Exec, err error) {
 		return e, execFailure(errR, fmt.Errorf("the exec stage did not fork: %w", err))
 	}
 	e.pid = int(binary.NativeEndian.Uint32(pid[:]))
+	if o.Forked != nil {
+		if err := o.Forked(e.pid); err != nil {
+			return e, &StepError{Step: "record", Err: err.Error()}
+		}
+	}
 	if err := json.NewEncoder(cfgW).Encode(x); err != nil {
 		return e, execFailure(errR, fmt.Errorf("sending the plan: %w", err))
 	}

@@ -103,7 +103,14 @@ func (s *Supervisor) serveExec(w http.ResponseWriter, r *http.Request, c *compon
 func (c *component) runExec(sb *sandbox.Sandbox, req ExecRequest, stdio []*os.File, conn net.Conn) ExecResult {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	e, err := sb.Exec(c.plan, sandbox.ExecOptions{Args: req.Command, Stdin: stdio[0], Stdout: stdio[1], Stderr: stdio[2], TTY: req.TTY, Skip: c.sup.skip})
+	recorded := false
+	started := func(pid int) error {
+		// Written (and synced) before the command's first instruction.
+		recorded = true
+		c.sup.events.emit(c.plan.Name, EventExec, map[string]any{"command": req.Command, "tty": req.TTY, "pid": pid})
+		return nil
+	}
+	e, err := sb.Exec(c.plan, sandbox.ExecOptions{Args: req.Command, Stdin: stdio[0], Stdout: stdio[1], Stderr: stdio[2], TTY: req.TTY, Skip: c.sup.skip, Forked: started})
 	for _, f := range stdio {
 		f.Close()
 	}
@@ -113,10 +120,14 @@ func (c *component) runExec(sb *sandbox.Sandbox, req ExecRequest, stdio []*os.Fi
 		if errors.As(err, &se) {
 			res = ExecResult{Error: se.Err, Step: se.Step}
 		}
-		c.sup.events.emit(c.plan.Name, EventExec, map[string]any{"command": req.Command, "tty": req.TTY, "error": res.Error, "step": res.Step})
+		// An exec that failed once forked is recorded already: this says how it ended.
+		kind := EventExec
+		if recorded {
+			kind = EventExecExit
+		}
+		c.sup.events.emit(c.plan.Name, kind, map[string]any{"command": req.Command, "tty": req.TTY, "error": res.Error, "step": res.Step})
 		return res
 	}
-	c.sup.events.emit(c.plan.Name, EventExec, map[string]any{"command": req.Command, "tty": req.TTY, "pid": e.Pid()})
 	st := ExecStatus{Pid: e.Pid(), Command: req.Command, TTY: req.TTY, StartedAt: time.Now().UTC()}
 	c.mu.Lock()
 	c.execs = append(c.execs, st)
