@@ -131,6 +131,32 @@ func TestExec(t *testing.T) {
 	t.Run("tty", testTTY)
 	t.Run("ps", testPs)
 	t.Run("policy", func(t *testing.T) { testPolicy(t, log) })
+	t.Run("review", func(t *testing.T) { testReview(t, dir) })
+}
+
+// testReview: explain, the report and diff show run.exec: false.
+func testReview(t *testing.T, dir string) {
+	locked, app := filepath.Join(dir, "locked.yaml"), filepath.Join(dir, "app.yaml")
+	if out := testenv.Run(t, bin, "explain", locked); !strings.Contains(out, "confine exec into it is refused (run.exec: false)") {
+		t.Errorf("explain:\n%s", out)
+	}
+	if out := testenv.Run(t, bin, "explain", app); !strings.Contains(out, "confine exec may run a command inside it") {
+		t.Errorf("explain:\n%s", out)
+	}
+	for _, format := range []string{"md", "html", "json"} {
+		out := testenv.Run(t, bin, "audit", "report", locked, "--format", format)
+		if !strings.Contains(out, "run.exec: false") && !strings.Contains(out, `"exec_refused": true`) {
+			t.Errorf("the %s report does not show run.exec: false:\n%s", format, out)
+		}
+	}
+	open := filepath.Join(dir, "open.yaml")
+	data, _ := os.ReadFile(locked)
+	os.WriteFile(open, bytes.Replace(data, []byte("  exec: false\n"), nil, 1), 0o644)
+	cmd := exec.Command(bin, "audit", "diff", locked, open)
+	out, _ := cmd.CombinedOutput()
+	if cmd.ProcessState.ExitCode() != 1 || !strings.Contains(string(out), "confine exec") {
+		t.Errorf("audit diff of allowing exec: exit %d\n%s", cmd.ProcessState.ExitCode(), out)
+	}
 }
 
 // testView: the component's files, hostname, pid namespace and working directory.
