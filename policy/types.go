@@ -63,8 +63,8 @@ type Run struct {
 // Health is a TCP or an exec health check (supervisor/health.go, health_exec.go).
 type Health struct {
 	TCP int `yaml:"tcp"`
-	// Exec is a command run in a second sandbox of the component's Plan, in its network
-	// namespace; exit status 0 is healthy.
+	// Exec is a command run inside the running component, as confine exec runs one;
+	// exit status 0 is healthy.
 	Exec     []string `yaml:"exec"`
 	Interval string   `yaml:"interval"` // Go duration; default 2s
 	Timeout  string   `yaml:"timeout"`  // default 1s

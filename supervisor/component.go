@@ -246,7 +246,7 @@ func (c *component) once() (int, error) {
 	go c.sup.forwardDrops(c.plan.Name, drops)
 	done := make(chan struct{})
 	if h := c.plan.Supervise.Health; h != nil {
-		go c.checkHealth(h, sb.NetNS(), done)
+		go c.checkHealth(h, sb, done)
 	}
 
 	code, werr := sb.Wait()
@@ -284,13 +284,13 @@ func (c *component) signalStarted() {
 }
 
 // checkHealth runs the component's health check (probe, health_exec.go) until done.
-func (c *component) checkHealth(h *plan.HealthCheck, nsPath string, done <-chan struct{}) {
+func (c *component) checkHealth(h *plan.HealthCheck, sb *sandbox.Sandbox, done <-chan struct{}) {
 	interval := time.Duration(h.IntervalMS) * time.Millisecond
 	timeout := time.Duration(h.TimeoutMS) * time.Millisecond
 	failures := 0
 	first := true
 	for {
-		err := c.probe(h, nsPath, timeout)
+		err := c.probe(h, sb, timeout)
 		if err == nil {
 			failures = 0
 		} else {
