@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/confine-sandbox/confine/audit"
 	"github.com/confine-sandbox/confine/supervisor"
 	"github.com/confine-sandbox/confine/tests/testenv"
 )
@@ -125,7 +126,7 @@ func TestExec(t *testing.T) {
 
 	t.Run("view", func(t *testing.T) { testView(t, own) })
 	t.Run("network", testNetwork)
-	t.Run("refusals", func(t *testing.T) { testRefusals(t, own) })
+	t.Run("refusals", func(t *testing.T) { testRefusals(t, own, log) })
 	t.Run("identity", func(t *testing.T) { testIdentity(t, own) })
 	t.Run("exit", testExit)
 	t.Run("tty", testTTY)
@@ -202,9 +203,12 @@ func testNetwork(t *testing.T) {
 	}
 }
 
-// testRefusals: the component's seccomp filter and Landlock rules hold for the command.
-func testRefusals(t *testing.T, own map[string]result) {
-	out, _, _ := confineExec(t, stack, "app", "--", probe, "ptrace", "mount:", "ls:/", "write:"+probe, "ls:/scratch")
+// testRefusals: the component's seccomp filter and Landlock rules hold for the command,
+// and its denials reach the audit log as the component's.
+func testRefusals(t *testing.T, own map[string]result, log string) {
+	argv := []string{probe, "ptrace", "mount:", "ls:/", "write:" + probe, "ls:/scratch"}
+	out, _, _ := confineExec(t, append([]string{stack, "app", "--"}, argv...)...)
+	defer checkDenials(t, log, argv)
 	res := parse(out)
 	for _, p := range []string{"ptrace", "mount:"} {
 		if r := res[p]; r.OK || !strings.Contains(r.Err, "operation not permitted") {
@@ -220,6 +224,33 @@ func testRefusals(t *testing.T, own map[string]result) {
 	}
 	if r := res["ls:/scratch"]; !r.OK || !strings.Contains(r.Out, "only-here") {
 		t.Errorf("a declared path: %+v", r)
+	}
+}
+
+// checkDenials: the exec's seccomp and Landlock denials are in the log, attributed to
+// app, by the pid its component.exec record names.
+func checkDenials(t *testing.T, log string, argv []string) {
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		records, err := audit.ReadLog(log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pid any
+		layers := map[string]bool{}
+		for _, r := range records {
+			if r.Kind == supervisor.EventExec && fmt.Sprint(r.Details["command"]) == fmt.Sprint(argv) {
+				pid = r.Details["pid"]
+			}
+			if r.Kind == audit.KindDenial && pid != nil && r.Details["pid"] == pid && r.Component == "app" {
+				layers[fmt.Sprint(r.Details[audit.DetailLayer])] = true
+			}
+		}
+		if layers[audit.LayerSeccomp] && layers[audit.LayerLandlock] {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the exec (pid %v) has denials of layers %v in the log; want seccomp and landlock", pid, layers)
+		}
 	}
 }
 
@@ -314,6 +345,12 @@ func testPolicy(t *testing.T, log string) {
 	_, errs, code := confineExec(t, stack, "locked", "--", probe, "id")
 	if code != 1 || !strings.Contains(errs, "run.exec: false") {
 		t.Errorf("locked: exit %d, %q", code, errs)
+	}
+	if _, errs, code := confineExec(t, stack, "nosuch", "--", probe, "id"); code != 1 || !strings.Contains(errs, "no such component") {
+		t.Errorf("an unknown component: exit %d, %q", code, errs)
+	}
+	if _, errs, code := confineExec(t, stack, "app", probe, "id"); code != 1 || !strings.Contains(errs, "expected STACK COMPONENT -- CMD") {
+		t.Errorf("without --: exit %d, %q", code, errs)
 	}
 	data, err := os.ReadFile(log)
 	if err != nil {
