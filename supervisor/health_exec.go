@@ -51,6 +51,13 @@ func (c *component) healthDial(h *plan.HealthCheck, nsPath string) (from, addr s
 // policy's own check, so run.exec: false does not refuse it and no exec is recorded.
 // Exit status 0 within the timeout is healthy; the check is killed at the timeout.
 func (c *component) execCheck(h *plan.HealthCheck, sb *sandbox.Sandbox, timeout time.Duration) error {
+	c.mu.Lock()
+	paused := c.status.State == StatePaused
+	c.mu.Unlock()
+	if paused {
+		// In the frozen cgroup the check would freeze too, past its timeout.
+		return fmt.Errorf("health.exec: %s is paused", c.plan.Name)
+	}
 	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
 		return err
