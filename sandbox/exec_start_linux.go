@@ -44,7 +44,7 @@ type Exec struct {
 // filter built from c as its own were (a process cannot join another's). The caller
 // must stay on a locked OS thread until Wait: the stage's parent-death signal follows
 // it. It returns once the command runs, or the step that failed.
-func (s *Sandbox) Exec(c *plan.Component, o ExecOptions) (_ *Exec, err error) {
+func (s *Sandbox) Exec(c *plan.Component, o ExecOptions) (*Exec, error) {
 	if len(o.Args) == 0 {
 		return nil, errors.New("no command")
 	}
@@ -65,11 +65,11 @@ func (s *Sandbox) Exec(c *plan.Component, o ExecOptions) (_ *Exec, err error) {
 	}
 	defer errR.Close()
 	defer errW.Close()
-	sync, child, err := seqpacketPair()
+	sock, child, err := seqpacketPair()
 	if err != nil {
 		return nil, err
 	}
-	defer sync.Close()
+	defer sock.Close()
 	defer child.Close()
 	cmd := exec.Command("/proc/self/exe", ExecArg)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = o.Stdin, o.Stdout, o.Stderr
@@ -81,47 +81,53 @@ func (s *Sandbox) Exec(c *plan.Component, o ExecOptions) (_ *Exec, err error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting the exec stage: %w", err)
 	}
-	e := &Exec{cmd: cmd}
-	defer func() {
-		if err != nil {
-			e.Kill()
-			e.cmd.Wait()
-		}
-	}()
 	cfgR.Close()
 	errW.Close()
 	child.Close()
-	if cg := s.Cgroup(); cg != nil {
-		if err := cg.Add(cmd.Process.Pid); err != nil {
-			return e, &StepError{Step: "cgroups", Err: err.Error()}
+	e := &Exec{cmd: cmd}
+	if err := e.handshake(s.Cgroup(), o, x, sock, cfgW, errR); err != nil {
+		e.Kill() // a forked child follows (its parent-death signal)
+		e.cmd.Wait()
+		return nil, err
+	}
+	return e, nil
+}
+
+// handshake takes the started exec stage through the C stage and the Go stage: the
+// cgroup first (the fork inherits it), then go, the child's pid back, the record, the
+// configuration, and EOF on the error pipe once the command runs.
+func (e *Exec) handshake(cg *Cgroup, o ExecOptions, x *execConfig, sock, cfgW, errR *os.File) error {
+	if cg != nil {
+		if err := cg.Add(e.cmd.Process.Pid); err != nil {
+			return &StepError{Step: "cgroups", Err: err.Error()}
 		}
 	}
-	if _, err := sync.Write([]byte{1}); err != nil {
-		return e, execFailure(errR, err)
+	if _, err := sock.Write([]byte{1}); err != nil {
+		return execFailure(errR, err)
 	}
 	var pid [4]byte
-	if _, err := io.ReadFull(sync, pid[:]); err != nil {
-		return e, execFailure(errR, fmt.Errorf("the exec stage did not fork: %w", err))
+	if _, err := io.ReadFull(sock, pid[:]); err != nil {
+		return execFailure(errR, fmt.Errorf("the exec stage did not fork: %w", err))
 	}
 	e.pid = int(binary.NativeEndian.Uint32(pid[:]))
 	if o.Forked != nil {
 		if err := o.Forked(e.pid); err != nil {
-			return e, &StepError{Step: "record", Err: err.Error()}
+			return &StepError{Step: "record", Err: err.Error()}
 		}
 	}
 	if err := json.NewEncoder(cfgW).Encode(x); err != nil {
-		return e, execFailure(errR, fmt.Errorf("sending the plan: %w", err))
+		return execFailure(errR, fmt.Errorf("sending the plan: %w", err))
 	}
 	cfgW.Close()
 	data, err := io.ReadAll(errR) // EOF without data: exec closed the pipe
 	if len(data) > 0 {
 		var se StepError
 		if json.Unmarshal(data, &se) != nil {
-			return e, fmt.Errorf("exec stage: %s", data)
+			return fmt.Errorf("exec stage: %s", data)
 		}
-		return e, &se
+		return &se
 	}
-	return e, err
+	return err
 }
 
 // execFailure is the stage's own report when it sent one, else err.
