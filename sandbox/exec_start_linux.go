@@ -37,6 +37,9 @@ type ExecOptions struct {
 type Exec struct {
 	cmd *exec.Cmd
 	pid int
+	// child is the command's process, held by a pidfd (os.FindProcess on Linux): a
+	// signal never reaches another process that reused its pid.
+	child *os.Process
 }
 
 // Exec runs a command inside s, the running sandbox of c: in its namespaces and cgroup,
@@ -110,6 +113,11 @@ func (e *Exec) handshake(cg *Cgroup, o ExecOptions, x *execConfig, sock, cfgW, e
 		return execFailure(errR, fmt.Errorf("the exec stage did not fork: %w", err))
 	}
 	e.pid = int(binary.NativeEndian.Uint32(pid[:]))
+	child, err := os.FindProcess(e.pid) // alive: it waits for its configuration
+	if err != nil {
+		return err
+	}
+	e.child = child
 	if o.Forked != nil {
 		if err := o.Forked(e.pid); err != nil {
 			return &StepError{Step: "record", Err: err.Error()}
@@ -243,6 +251,7 @@ func (e *Exec) Pid() int { return e.pid }
 // Wait waits for the command and returns its exit status, 128+signal when killed.
 func (e *Exec) Wait() (int, error) {
 	err := e.cmd.Wait()
+	e.child.Release()
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) {
 		return 0, err
@@ -258,3 +267,6 @@ func (e *Exec) Wait() (int, error) {
 func (e *Exec) Kill() {
 	e.cmd.Process.Kill()
 }
+
+// Signal sends sig to the command (the CLI forwards the signals it gets).
+func (e *Exec) Signal(sig os.Signal) error { return e.child.Signal(sig) }

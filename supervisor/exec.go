@@ -8,9 +8,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -52,6 +54,9 @@ type ExecStatus struct {
 	TTY       bool      `json:"tty,omitempty"`
 	StartedAt time.Time `json:"started_at"`
 }
+
+// ForwardedSignals are those the CLI passes on to the command; any other byte is ignored.
+var ForwardedSignals = []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2}
 
 // Bounds on what a request may carry: argv is one process's.
 const (
@@ -133,10 +138,17 @@ func (c *component) runExec(sb *sandbox.Sandbox, req ExecRequest, stdio []*os.Fi
 	c.execs = append(c.execs, st)
 	c.mu.Unlock()
 	go func() {
-		// The CLI sends nothing more: a read ends when it goes away, or after answerExec.
+		// The CLI sends one byte per signal it got, to forward; the read fails when it
+		// goes away (or after answerExec), and then the command is killed.
 		var b [1]byte
-		if _, err := conn.Read(b[:]); err != nil {
-			e.Kill()
+		for {
+			if _, err := conn.Read(b[:]); err != nil {
+				e.Kill()
+				return
+			}
+			if sig := syscall.Signal(b[0]); slices.Contains(ForwardedSignals, sig) {
+				e.Signal(sig)
+			}
 		}
 	}()
 	code, err := e.Wait()
@@ -235,6 +247,19 @@ func (c *Client) Exec(component string, req ExecRequest, stdio [3]*os.File) (Exe
 	if _, _, err := conn.(*net.UnixConn).WriteMsgUnix([]byte{0}, fds, nil); err != nil {
 		return ExecResult{}, fmt.Errorf("passing stdio: %w", err)
 	}
+	sigs := make(chan os.Signal, 8)
+	for _, s := range ForwardedSignals {
+		signal.Notify(sigs, s)
+	}
+	defer func() {
+		signal.Stop(sigs)
+		close(sigs)
+	}()
+	go func() {
+		for s := range sigs {
+			conn.Write([]byte{byte(s.(syscall.Signal))})
+		}
+	}()
 	var res ExecResult
 	if err := json.NewDecoder(rd).Decode(&res); err != nil {
 		return ExecResult{}, fmt.Errorf("the supervisor did not report the command's end: %w", err)

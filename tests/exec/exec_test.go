@@ -11,12 +11,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -131,6 +133,7 @@ func TestExec(t *testing.T) {
 	t.Run("exit", testExit)
 	t.Run("tty", testTTY)
 	t.Run("ps", testPs)
+	t.Run("signal", testSignal)
 	t.Run("policy", func(t *testing.T) { testPolicy(t, log) })
 	t.Run("review", func(t *testing.T) { testReview(t, dir) })
 }
@@ -290,6 +293,52 @@ func testTTY(t *testing.T) {
 	}
 }
 
+// appExecs are the execs ps lists under app.
+func appExecs(t *testing.T) []supervisor.ExecStatus {
+	var list []supervisor.Status
+	if err := json.Unmarshal([]byte(testenv.Run(t, bin, "ps", "--json", stack)), &list); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range list {
+		if s.Name == "app" {
+			return s.Execs
+		}
+	}
+	return nil
+}
+
+// waitExecs waits until ps lists an exec under app.
+func waitExecs(t *testing.T) []supervisor.ExecStatus {
+	var seen []supervisor.ExecStatus
+	for deadline := time.Now().Add(10 * time.Second); len(seen) == 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		seen = appExecs(t)
+	}
+	return seen
+}
+
+// testSignal: a SIGTERM to confine exec reaches the command, which goes on to exit 5.
+func testSignal(t *testing.T) {
+	cmd := exec.Command(bin, "exec", stack, "app", "--", probe, "term:ready", "exit:5")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	rd := bufio.NewReader(stdout)
+	if line, err := rd.ReadString('\n'); line != "ready\n" {
+		t.Fatalf("the probe said %q (%v)", line, err)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	rest, _ := io.ReadAll(rd)
+	cmd.Wait()
+	if r := parse(string(rest))["term:ready"]; cmd.ProcessState.ExitCode() != 5 || r.Out != "terminated" {
+		t.Errorf("exit %d, %+v", cmd.ProcessState.ExitCode(), r)
+	}
+}
+
 // testPs: ps lists a running exec under its component, and not once it has ended.
 func testPs(t *testing.T) {
 	cmd := exec.Command(bin, "exec", stack, "app", "--", probe, "sleep:")
@@ -298,22 +347,8 @@ func testPs(t *testing.T) {
 	}
 	defer cmd.Wait()
 	defer cmd.Process.Kill()
-	execs := func() []supervisor.ExecStatus {
-		var list []supervisor.Status
-		if err := json.Unmarshal([]byte(testenv.Run(t, bin, "ps", "--json", stack)), &list); err != nil {
-			t.Fatal(err)
-		}
-		for _, s := range list {
-			if s.Name == "app" {
-				return s.Execs
-			}
-		}
-		return nil
-	}
-	var seen []supervisor.ExecStatus
-	for deadline := time.Now().Add(10 * time.Second); len(seen) == 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		seen = execs()
-	}
+	execs := func() []supervisor.ExecStatus { return appExecs(t) }
+	seen := waitExecs(t)
 	if len(seen) != 1 || !slices.Equal(seen[0].Command, []string{probe, "sleep:"}) || seen[0].Pid <= 0 {
 		t.Fatalf("ps lists %+v", seen)
 	}

@@ -248,6 +248,9 @@ func run(op, val string) (string, error) {
 		}
 		c := make(chan os.Signal, 1)
 		signal.Notify(c, syscall.SIGTERM)
+		if val == "ready" { // say when the handler is in place
+			fmt.Println("ready")
+		}
 		return (<-c).String(), nil
 	case "alloc":
 		// Allocate and touch val MiB.
