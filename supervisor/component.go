@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -50,6 +51,8 @@ type Status struct {
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
 	// Image is the image the component runs from, REF@DIGEST, or "" (volumes.go).
 	Image string `json:"image,omitempty"`
+	// Execs are the `confine exec` commands running inside it (exec.go).
+	Execs []ExecStatus `json:"execs,omitempty"`
 }
 
 // component is one supervised component. Its runner goroutine owns the sandbox; API
@@ -73,6 +76,7 @@ type component struct {
 	// pastPids are the pids of the last runs, newest last, so that kernel denial records
 	// read after a run ended still name this component (componentOf).
 	pastPids []int
+	execs    []ExecStatus // running `confine exec` commands (exec.go)
 }
 
 // maxPastPids bounds component.pastPids under a restart loop.
@@ -93,6 +97,7 @@ func (c *component) snapshot() Status {
 	defer c.mu.Unlock()
 	st := c.status
 	st.Image = imageOf(c.plan)
+	st.Execs = slices.Clone(c.execs)
 	return st
 }
 
@@ -241,7 +246,7 @@ func (c *component) once() (int, error) {
 	go c.sup.forwardDrops(c.plan.Name, drops)
 	done := make(chan struct{})
 	if h := c.plan.Supervise.Health; h != nil {
-		go c.checkHealth(h, sb.NetNS(), done)
+		go c.checkHealth(h, sb, done)
 	}
 
 	code, werr := sb.Wait()
@@ -279,13 +284,13 @@ func (c *component) signalStarted() {
 }
 
 // checkHealth runs the component's health check (probe, health_exec.go) until done.
-func (c *component) checkHealth(h *plan.HealthCheck, nsPath string, done <-chan struct{}) {
+func (c *component) checkHealth(h *plan.HealthCheck, sb *sandbox.Sandbox, done <-chan struct{}) {
 	interval := time.Duration(h.IntervalMS) * time.Millisecond
 	timeout := time.Duration(h.TimeoutMS) * time.Millisecond
 	failures := 0
 	first := true
 	for {
-		err := c.probe(h, nsPath, timeout)
+		err := c.probe(h, sb, timeout)
 		if err == nil {
 			failures = 0
 		} else {
