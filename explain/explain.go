@@ -92,6 +92,11 @@ func (e *writer) component(c *plan.Component) {
 		e.line(1, "Environment: %s, and nothing else.", strings.Join(pr.Env, " "))
 	}
 	e.line(1, "New namespaces: %s. no_new_privs is set, so setuid binaries grant nothing.", strings.Join(c.Namespaces, ", "))
+	if pr.DenyExec {
+		e.line(1, "confine exec into it is refused (run.exec: false).")
+	} else {
+		e.line(1, "confine exec may run a command inside it, under this same enforcement and no more (run.exec: false refuses it).")
+	}
 	e.filesystem(c)
 	e.network(c)
 	e.channels(c)

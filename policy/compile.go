@@ -93,6 +93,7 @@ func compileComponent(c *Component, addrs map[string]netip.Addr, cache *seccompC
 			GID:        gid,
 			Hostname:   or(c.Run.Hostname, c.Name),
 			NoNewPrivs: true,
+			DenyExec:   c.Run.Exec != nil && !*c.Run.Exec,
 		},
 		Namespaces: []string{"cgroup", "ipc", "mount", "net", "pid", "user", "uts"},
 		BestEffort: sorted(c.BestEffort),

@@ -131,6 +131,9 @@ func merge(dst, src *Component) {
 	}
 	r.Workdir = or(src.Run.Workdir, r.Workdir)
 	r.Hostname = or(src.Run.Hostname, r.Hostname)
+	if src.Run.Exec != nil {
+		r.Exec = src.Run.Exec
+	}
 	r.Restart = or(src.Run.Restart, r.Restart)
 	r.DependsOn = unionInto(r.DependsOn, src.Run.DependsOn)
 	if !src.Run.Health.empty() {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -53,6 +54,8 @@ type Status struct {
 	Image string `json:"image,omitempty"`
 	// Mode is enforce, or audit for a component that only observes (nothing enforced).
 	Mode string `json:"mode"`
+	// Execs are the `confine exec` commands running inside it (exec.go).
+	Execs []ExecStatus `json:"execs,omitempty"`
 }
 
 // component is one supervised component. Its runner goroutine owns the sandbox; API
@@ -76,6 +79,7 @@ type component struct {
 	// pastPids are the pids of the last runs, newest last, so that kernel denial records
 	// read after a run ended still name this component (componentOf).
 	pastPids []int
+	execs    []ExecStatus // running `confine exec` commands (exec.go)
 }
 
 // maxPastPids bounds component.pastPids under a restart loop.
@@ -96,6 +100,7 @@ func (c *component) snapshot() Status {
 	defer c.mu.Unlock()
 	st := c.status
 	st.Image = imageOf(c.plan)
+	st.Execs = slices.Clone(c.execs)
 	return st
 }
 
@@ -252,7 +257,7 @@ func (c *component) once() (int, error) {
 	go c.sup.forwardDrops(c.plan.Name, drops)
 	done := make(chan struct{})
 	if h := c.plan.Supervise.Health; h != nil {
-		go c.checkHealth(h, sb.NetNS(), done)
+		go c.checkHealth(h, sb, done)
 	}
 
 	code, werr := sb.Wait()
@@ -290,13 +295,13 @@ func (c *component) signalStarted() {
 }
 
 // checkHealth runs the component's health check (probe, health_exec.go) until done.
-func (c *component) checkHealth(h *plan.HealthCheck, nsPath string, done <-chan struct{}) {
+func (c *component) checkHealth(h *plan.HealthCheck, sb *sandbox.Sandbox, done <-chan struct{}) {
 	interval := time.Duration(h.IntervalMS) * time.Millisecond
 	timeout := time.Duration(h.TimeoutMS) * time.Millisecond
 	failures := 0
 	first := true
 	for {
-		err := c.probe(h, nsPath, timeout)
+		err := c.probe(h, sb, timeout)
 		if err == nil {
 			failures = 0
 		} else {

@@ -43,6 +43,12 @@ func diffIdentity(o, n *diffSide, cs *diffChangeSet) {
 	case oldAudit && !newAudit:
 		cs.take(ChangeIdentity, "mode audit", "enforced again", o.field("mode"))
 	}
+	switch {
+	case o != nil && o.c.Process.DenyExec && !np.DenyExec:
+		cs.grant(ChangeIdentity, "confine exec", "allowed: an operator may run commands inside it", n.field("run.exec"))
+	case !(o == nil || o.c.Process.DenyExec) && np.DenyExec:
+		cs.take(ChangeIdentity, "confine exec", "refused (run.exec: false)", n.field("run.exec"))
+	}
 }
 
 // diffOldID reads an id of OLD's process; a component that did not exist ran as no one.

@@ -42,6 +42,8 @@ type Privileges struct {
 	BestEffort []string `json:"best_effort"`
 	// Notes are restrictions the compiler left out and why.
 	Notes []string `json:"notes,omitempty"`
+	// ExecRefused is run.exec: false: `confine exec` into the component is refused.
+	ExecRefused bool `json:"exec_refused,omitempty"`
 }
 
 // Syscalls summarises the seccomp filter against the baseline (the default profile).
@@ -108,10 +110,11 @@ func ComponentPrivileges(c *plan.Component, names map[string]string, baseline ma
 	p := Privileges{
 		Component: c.Name, Source: c.Source, SourceHash: c.SourceHash,
 		UID: c.Process.UID, GID: c.Process.GID, Rootfs: c.Process.Rootfs,
-		Namespaces: c.Namespaces,
-		Bounding:   OrEmpty(c.Capabilities.Bounding),
-		BestEffort: OrEmpty(c.BestEffort),
-		Notes:      c.Landlock.Notes,
+		Namespaces:  c.Namespaces,
+		Bounding:    OrEmpty(c.Capabilities.Bounding),
+		BestEffort:  OrEmpty(c.BestEffort),
+		Notes:       c.Landlock.Notes,
+		ExecRefused: c.Process.DenyExec,
 	}
 	caps := append(append(append([]string{}, c.Capabilities.Permitted...), c.Capabilities.Effective...), c.Capabilities.Ambient...)
 	p.Capabilities = UniqueSorted(caps)

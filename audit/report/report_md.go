@@ -128,6 +128,9 @@ func (r *Report) mdComponent(p printer, c *ComponentReport) {
 	if pr.Rootfs != "" {
 		p(" in rootfs %s", mdCode(pr.Rootfs))
 	}
+	if pr.ExecRefused {
+		p("; `confine exec` into it is refused (`run.exec: false`)")
+	}
 	p(".\n\n")
 	mdInterfaces(p, c)
 	mdPrivileges(p, pr)

@@ -102,8 +102,8 @@ type Supervise struct {
 // component unhealthy.
 type HealthCheck struct {
 	Port uint16 `json:"port,omitempty"`
-	// Exec, when set instead of Port, is run in a second sandbox of the component's Plan
-	// inside its network namespace (supervisor/health_exec.go); exit 0 is healthy.
+	// Exec, when set instead of Port, is run inside the running component as confine
+	// exec runs a command (supervisor/health_exec.go); exit 0 is healthy.
 	Exec       []string `json:"exec,omitempty"`
 	IntervalMS int64    `json:"interval_ms"`
 	TimeoutMS  int64    `json:"timeout_ms"`
@@ -131,6 +131,9 @@ type Process struct {
 	// sandbox/env_linux.go); Env wins over EnvFile, EnvFile over EnvFromHost.
 	EnvFromHost []string `json:"env_from_host,omitempty"`
 	EnvFile     string   `json:"env_file,omitempty"`
+	// DenyExec is run.exec: false: the supervisor refuses `confine exec` into the
+	// component (compile.go; supervisor/exec.go).
+	DenyExec bool `json:"deny_exec,omitempty"`
 }
 
 // IDMap maps Size ids from ContainerID inside the user namespace to host ids. The host

@@ -248,6 +248,9 @@ func run(op, val string) (string, error) {
 		}
 		c := make(chan os.Signal, 1)
 		signal.Notify(c, syscall.SIGTERM)
+		if val == "ready" { // say when the handler is in place
+			fmt.Println("ready")
+		}
 		return (<-c).String(), nil
 	case "alloc":
 		// Allocate and touch val MiB.
@@ -268,6 +271,13 @@ func run(op, val string) (string, error) {
 		var n int
 		fmt.Sscan(val, &n)
 		return hog(n)
+	case "tty":
+		// The terminal on stdin, as ttyname(3) reads it, and whether it is one.
+		name, err := os.Readlink("/proc/self/fd/0")
+		if err == nil {
+			_, err = unix.IoctlGetTermios(0, unix.TCGETS)
+		}
+		return name, err
 	case "exit":
 		var code int
 		fmt.Sscan(val, &code)

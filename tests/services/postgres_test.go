@@ -29,7 +29,7 @@ func pgVersion(t *testing.T) string {
 // snakeoil key 0640 root:ssl-cert reached through run.groups) answers psql over TLS
 // through the published port, refuses a connection without TLS (the bound
 // pg_hba.conf), cannot read a host file the policy does not list even as superuser,
-// and its exec health check (pg_isready in a second sandbox) reports healthy.
+// and its exec health check (pg_isready run inside the component) reports healthy.
 func TestPostgres(t *testing.T) {
 	require(t, "psql", "runuser")
 	if _, err := os.Stat("/etc/ssl/private/ssl-cert-snakeoil.key"); err != nil {
