@@ -245,8 +245,8 @@ func (s *Seen) network(d map[string]any, n int) bool {
 func connectHost(d map[string]any) string {
 	for _, k := range []string{"peer", "name", "dst"} {
 		if h, _ := d[k].(string); h != "" && visible(h) && !strings.ContainsAny(h, "/ ") {
-			if strings.Contains(h, ":") { // IPv6, which connect writes in brackets
-				h = "[" + strings.Trim(h, "[]") + "]"
+			if strings.Contains(h, ":") {
+				return "" // IPv6: confine check refuses IPv6 peers for now
 			}
 			return h
 		}
