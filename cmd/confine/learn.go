@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/confine-sandbox/confine/audit"
 	"github.com/confine-sandbox/confine/learn"
 	"github.com/confine-sandbox/confine/netfilter"
+	"github.com/confine-sandbox/confine/policy"
 	"github.com/confine-sandbox/confine/sandbox"
 )
 
@@ -92,6 +94,9 @@ func runLearn(cmd *cobra.Command, f learnFlags, command []string) error {
 			return fmt.Errorf("--policy: %w", err)
 		}
 		spec.Base, spec.BaseName, spec.BaseDir = data, f.base, absDir(f.base)
+		if err := checkBase(f.base, len(command) > 0); err != nil {
+			return err
+		}
 	case old != nil:
 		spec.Base, spec.BaseName, spec.BaseDir = old, f.merge, absDir(f.merge)
 	}
@@ -143,6 +148,25 @@ func runLearn(cmd *cobra.Command, f learnFlags, command []string) error {
 	s := in.Seen
 	fmt.Fprintf(cmd.ErrOrStderr(), "confine: learned %s from %d would-be denials (%d syscalls, %d paths, %d ports bound, %d destinations, %d capabilities); wrote %s\n",
 		s.Component, s.Denials, len(s.Syscalls), len(s.Files), len(s.Listen), len(s.Connect), len(s.Caps), f.out)
+	return nil
+}
+
+// checkBase reports BASE's own errors with their positions, before it is rewritten
+// into the run's policy: all but its syscalls (replaced) and, when a command is given, its
+// run.command (replaced).
+func checkBase(file string, command bool) error {
+	fsys, done := policyFS(file)
+	defer done()
+	var kept policy.ErrorList
+	for _, e := range policy.Check(fsys, file) {
+		if strings.HasPrefix(e.Path, "syscalls") || command && strings.HasPrefix(e.Path, "run.command") {
+			continue
+		}
+		kept = append(kept, e)
+	}
+	if len(kept) > 0 {
+		return policyError(kept)
+	}
 	return nil
 }
 
