@@ -49,6 +49,7 @@ fuzz: deps
 	$(GO) test ./policy -run '^$$' -fuzz FuzzLoad -fuzztime 5m
 	$(GO) test ./policy -run '^$$' -fuzz FuzzExcerpt -fuzztime 5m
 	$(GO) test ./audit -run '^$$' -fuzz FuzzScanLog -fuzztime 5m
+	$(GO) test ./learn -run '^$$' -fuzz FuzzSynthesize -fuzztime 5m
 	$(GO) test ./sandbox -run '^$$' -fuzz FuzzParseAuditRecord -fuzztime 5m
 	$(GO) test ./image -run '^$$' -fuzz FuzzUnpack -fuzztime 5m
 
