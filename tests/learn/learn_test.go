@@ -83,7 +83,7 @@ func freePort(t *testing.T) int {
 // on 127.0.0.1, enforcing, with an audit log; it returns the published port.
 func upStack(t *testing.T, dir, name, component string, port int) (published int, log string) {
 	t.Helper()
-	stack := fmt.Sprintf("learn-%s-%d", name, os.Getpid()%100000)
+	stack := fmt.Sprintf("learn-%s-%s", name, strings.TrimPrefix(filepath.Base(dir), "confine-learn-"))
 	published = freePort(t)
 	write(t, filepath.Join(dir, "stack.yaml"), fmt.Sprintf("version: 1\nname: %s\nsubnet: 10.89.%d.0/24\ncomponents: [%s]\npublish: [\"127.0.0.1:%d -> %s:%d/tcp\"]\n",
 		stack, 200+len(name), filepath.Base(component), published, name, port))

@@ -160,3 +160,46 @@ filesystem:
 	}
 	confine(t, "check", merged)
 }
+
+// TestLearnPackagedNginx learns Debian's nginx with its packaged /etc/nginx unchanged
+// (master as the component's root, workers as www-data), from a base that names only its
+// two data directories: the paths it reads, port 80 and the capabilities it needed
+// (chown of its temp directories, the drop to www-data) are learned, and under the
+// learned policy it serves its default page with no denial.
+func TestLearnPackagedNginx(t *testing.T) {
+	require(t, "nginx", "curl")
+	dir := workDir(t)
+	for _, d := range []string{"data/log", "data/lib"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(t, filepath.Join(dir, "base.yaml"), `version: 1
+name: web
+extends: [service, host-runtime]
+run:
+  command: [/usr/sbin/nginx, -g, "daemon off;"]
+  user: "0"
+filesystem:
+  bind:
+    - {source: ./data/log, target: /var/log/nginx, write: true}
+    - {source: ./data/lib, target: /var/lib/nginx, write: true}
+`)
+	learned := filepath.Join(dir, "web.yaml")
+	curl := "curl -sS -o /dev/null -w '%%{http_code}' --retry 50 --retry-connrefused --retry-delay 0 --max-time 10 http://127.0.0.1:%d/"
+	confine(t, "learn", "-o", learned, "--policy", filepath.Join(dir, "base.yaml"), "--workload", fmt.Sprintf(curl, 80))
+	text, _ := os.ReadFile(learned)
+	for _, want := range []string{"- CHOWN", "- SETGID", "- SETUID", "/etc/nginx/nginx.conf", "/var/www/html/index.nginx-debian.html", "port: 80/tcp"} {
+		if !strings.Contains(string(text), want) {
+			t.Errorf("the learned policy lacks %s:\n%s", want, text)
+		}
+	}
+	port, log := upStack(t, dir, "web", learned, 80)
+	if out, err := sh(t, fmt.Sprintf(curl, port)); err != nil || out != "200" {
+		t.Fatalf("the default page under the learned policy: %v %q", err, out)
+	}
+	down(t, dir)
+	if before, _ := denials(t, log, time.Now()); len(before) > 0 {
+		t.Errorf("nginx under the learned policy met denials that are not expected: %v", before)
+	}
+}
