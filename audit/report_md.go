@@ -68,7 +68,7 @@ type printer func(format string, args ...any)
 func (r *Report) mdCommunication(p printer) {
 	m := r.Matrix
 	p("## Communication\n\nWho may call whom, on which ports; every other flow is dropped and logged. ")
-	p("`host` is traffic the stack publishes from the host, `outside` any address outside the stack.\n\n")
+	p("`host` is traffic the stack publishes from the host and the supervisor's TCP health checks (from the bridge address, to the checked port only), `outside` any address outside the stack.\n\n")
 	if len(m.Edges) == 0 {
 		p("No flows: no component may call another, and nothing is published.\n\n")
 		return

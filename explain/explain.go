@@ -163,10 +163,12 @@ func (e *writer) network(c *plan.Component) {
 	}
 	var in, out []string
 	for _, f := range n.Firewall.Flows {
-		switch f.Set {
-		case "ingress":
+		switch {
+		case f.Set == "ingress" && strings.HasSuffix(f.Why, plan.HealthWhy):
+			in = append(in, fmt.Sprintf("%s from the bridge address %s (%s)", plan.PortString(f.Proto, f.First, f.Last), strings.TrimSuffix(f.Src, "/32"), plan.HealthWhy))
+		case f.Set == "ingress":
 			in = append(in, fmt.Sprintf("%s from %s", plan.PortString(f.Proto, f.First, f.Last), e.peer(f.Src)))
-		case "egress":
+		case f.Set == "egress":
 			out = append(out, fmt.Sprintf("%s on %s", e.peer(f.Dst), plan.PortString(f.Proto, f.First, f.Last)))
 		}
 	}

@@ -52,7 +52,7 @@ func compile(s *Stack, effective map[string]*Component, images map[string]*Image
 	compileChannels(p, s, effective)
 	p.StartOrder = compileStartOrder(s)
 	if !s.IsSingle() {
-		compileStackFirewall(p, s, addrs)
+		compileStackFirewall(p, s, effective, addrs)
 		compileUplink(p, s, addrs)
 	}
 	return p, nil

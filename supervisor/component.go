@@ -69,6 +69,7 @@ type component struct {
 	wake       chan struct{} // nudges the runner out of a wait
 	generation int
 	healthy    chan struct{} // closed once healthy (or running, without a check)
+	healthErr  error         // the last failed health check, for up's error
 	started    chan struct{} // closed when the current run started or failed to
 	// pastPids are the pids of the last runs, newest last, so that kernel denial records
 	// read after a run ended still name this component (componentOf).
@@ -293,6 +294,7 @@ func (c *component) checkHealth(h *plan.HealthCheck, nsPath string, done <-chan 
 		}
 		c.mu.Lock()
 		was := c.status.Health
+		c.healthErr = err
 		switch {
 		case err == nil:
 			c.status.Health = HealthHealthy
@@ -366,6 +368,12 @@ func (c *component) waitHealthy(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		st := c.snapshot()
+		c.mu.Lock()
+		last := c.healthErr
+		c.mu.Unlock()
+		if last != nil {
+			return fmt.Errorf("%s is not healthy (state %s, health %s): last check: %v", c.plan.Name, st.State, st.Health, last)
+		}
 		return fmt.Errorf("%s is not healthy (state %s, health %s)", c.plan.Name, st.State, st.Health)
 	}
 }

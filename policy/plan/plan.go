@@ -75,9 +75,14 @@ type Component struct {
 type Supervise struct {
 	Restart   string   `json:"restart"` // no, on-failure, always
 	DependsOn []string `json:"depends_on,omitempty"`
-	// Health is a TCP check over the component's loopback; nil when none is declared.
+	// Health is a TCP or exec check; nil when none is declared.
 	Health *HealthCheck `json:"health,omitempty"`
 }
+
+// HealthWhy ends the Why of the ingress flow that admits a TCP health check from the
+// bridge address. Built by compileHealthFlows (policy/compile_network.go); the supervisor
+// dials through it (supervisor/health_exec.go healthDial).
+const HealthWhy = "the supervisor's health check, from the bridge address to this port only"
 
 // HealthCheck connects to Port every IntervalMS; Retries failures in a row mark the
 // component unhealthy.
