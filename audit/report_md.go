@@ -122,7 +122,7 @@ func (r *Report) mdCommunication(p printer) {
 func (r *Report) mdComponent(p printer, c *ComponentReport) {
 	pr := &c.Privileges
 	p("## Component %s: exposure %.1f (%s)\n\n", mdCode(c.Name), c.Exposure.Score, c.Exposure.Level)
-	p("Policy %s (sha256 %s), runs %s as uid %d, gid %d", mdCode(pr.Source), mdCode(shortHash(pr.SourceHash)), mdCode(strings.Join(c.Command, " ")), pr.UID, pr.GID)
+	p("Policy %s (sha256 %s), runs %s as %s", mdCode(pr.Source), mdCode(shortHash(pr.SourceHash)), mdCode(strings.Join(c.Command, " ")), pr.Identity)
 	if pr.Rootfs != "" {
 		p(" in rootfs %s", mdCode(pr.Rootfs))
 	}

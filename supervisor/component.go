@@ -38,11 +38,14 @@ const (
 
 // Status is a component's state as the API reports it.
 type Status struct {
-	Name       string     `json:"name"`
-	State      string     `json:"state"`
-	Health     string     `json:"health,omitempty"`
-	Pid        int        `json:"pid,omitempty"`
-	Address    string     `json:"address,omitempty"`
+	Name    string `json:"name"`
+	State   string `json:"state"`
+	Health  string `json:"health,omitempty"`
+	Pid     int    `json:"pid,omitempty"`
+	Address string `json:"address,omitempty"`
+	// User is whom the run runs as inside: uid:gid, after run.user's names when it has
+	// them ("redis 103:111"), resolved by the sandbox at start.
+	User       string     `json:"user,omitempty"`
 	ExitCode   *int       `json:"exit_code,omitempty"`
 	Error      string     `json:"error,omitempty"` // why the last start failed
 	Restarts   int        `json:"restarts"`
@@ -222,8 +225,9 @@ func (c *component) once() (int, error) {
 	if !c.wanted || c.sup.closing.Load() {
 		sb.Signal(syscall.SIGKILL) // stopped, or the stack went down, while it launched
 	}
+	uid, gid := sb.IDs()
 	c.status = Status{Name: c.plan.Name, State: StateRunning, Health: c.status.Health, Pid: sb.Pid(),
-		Address: c.plan.Net.Address, Restarts: c.status.Restarts, StartedAt: &now}
+		Address: c.plan.Net.Address, User: userStatus(c.plan.Process, uid, gid), Restarts: c.status.Restarts, StartedAt: &now}
 	if c.plan.Supervise.Health == nil {
 		close(c.healthy)
 	}
@@ -234,6 +238,7 @@ func (c *component) once() (int, error) {
 		"pid": sb.Pid(), "policy": c.plan.Source, "policy_sha256": c.plan.SourceHash,
 		"seccomp_sha256": c.plan.Seccomp.ProgramSHA256, "generation": gen,
 		"host_uid": hostUID, "host_gid": hostGID, // the first of its range's ids
+		"uid": uid, "gid": gid, // inside, run.user's names resolved
 	}
 	if f := sb.Findings(); len(f) > 0 {
 		start["best_effort_skipped"] = f // e.g. a write path bound without idmap
@@ -448,6 +453,20 @@ func (c *component) pause(freeze bool) error {
 	return nil
 }
 
+// userStatus is Status.User: the names run.user gives, then the ids they resolved to.
+func userStatus(p plan.Process, uid, gid uint32) string {
+	ids := fmt.Sprintf("%d:%d", uid, gid)
+	switch {
+	case p.User != "" && p.Group != "":
+		return p.User + ":" + p.Group + " " + ids
+	case p.User != "":
+		return p.User + " " + ids
+	case p.Group != "":
+		return fmt.Sprintf("%d:%s %s", uid, p.Group, ids)
+	}
+	return ids
+}
+
 // errNotFound is returned for an unknown component name.
 var errNotFound = errors.New("no such component")
 
@@ -463,7 +482,8 @@ func enforcement(c *plan.Component, skip map[string]bool) map[string]any {
 	return map[string]any{
 		"policy": c.Source, "policy_sha256": c.SourceHash,
 		"namespaces": c.Namespaces,
-		"uid":        c.Process.UID, "gid": c.Process.GID,
+		"uid":        c.Process.UID, "gid": c.Process.GID, // 0 for a name, until component.start
+		"user": c.Process.User, "group": c.Process.Group,
 		"capabilities": c.Capabilities.Permitted,
 		"seccomp": map[string]any{"program_sha256": c.Seccomp.ProgramSHA256, "on_violation": c.Seccomp.DefaultAction,
 			"rules": len(c.Seccomp.Rules), "log": "SECCOMP_FILTER_FLAG_LOG"},

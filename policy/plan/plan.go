@@ -98,12 +98,17 @@ type HealthCheck struct {
 
 // Process is what the init stage finally executes.
 type Process struct {
-	Args     []string `json:"args"`
-	Env      []string `json:"env"` // KEY=value, sorted; nothing else is passed
-	Cwd      string   `json:"cwd"`
-	UID      uint32   `json:"uid"`
-	GID      uint32   `json:"gid"`
-	Hostname string   `json:"hostname"`
+	Args []string `json:"args"`
+	Env  []string `json:"env"` // KEY=value, sorted; nothing else is passed
+	Cwd  string   `json:"cwd"`
+	UID  uint32   `json:"uid"`
+	GID  uint32   `json:"gid"`
+	// User and Group are run.user's names, resolved by resolveUser in the sandbox's own
+	// /etc/passwd and /etc/group when it starts (sandbox/user_linux.go); UID, and GID
+	// with a Group or a named User, are 0 until then. Built by compileComponent.
+	User     string `json:"user,omitempty"`
+	Group    string `json:"group,omitempty"`
+	Hostname string `json:"hostname"`
 	// Rootfs is the directory to pivot into, or "" for a tmpfs root holding only the
 	// mounts below.
 	Rootfs     string `json:"rootfs"`
