@@ -97,6 +97,11 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 	if err != nil {
 		return nil, &StepError{Step: "env", Err: err.Error()}
 	}
+	s.uid, s.gid = c.Process.UID, c.Process.GID
+	if named := userSpec(c.Process); os.Geteuid() != 0 && (c.Process.User != "" || c.Process.Group != "") {
+		// The id map is written before the init stage can read the sandbox's files.
+		return nil, &StepError{Step: "ids", Err: fmt.Sprintf("run.user %s: names resolve inside the sandbox, after its id map is written, and without root only the ids in that map exist; give the numbers", named)}
+	}
 	if opts.withCgroup {
 		name := opts.CgroupName
 		if name == "" {
@@ -105,11 +110,6 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 		s.cgroup = startCgroupJob(name, c.Cgroup, opts.Freezer)
 	}
 	rootless := os.Geteuid() != 0
-	s.uid, s.gid = c.Process.UID, c.Process.GID
-	if named := userSpec(c.Process); rootless && (c.Process.User != "" || c.Process.Group != "") {
-		// The id map is written before the init stage can read the sandbox's files.
-		return nil, &StepError{Step: "ids", Err: fmt.Sprintf("run.user %s: names resolve inside the sandbox, after its id map is written, and without root only the ids in that map exist; give the numbers", named)}
-	}
 	t := trace.Now()
 	if !rootless {
 		if s.ids, err = hostIDs.rangeFor(opts.Stack, c.Name); err != nil {

@@ -265,7 +265,7 @@ func (c *component) once() (int, error) {
 	if c.plan.Supervise.Health != nil {
 		c.status.Health = ""
 	}
-	c.healthy = make(chan struct{})
+	c.healthy, c.healthErr = make(chan struct{}), nil
 	c.mu.Unlock()
 	details := map[string]any{"exit_code": code}
 	if code > 128 {
