@@ -39,11 +39,14 @@ const (
 
 // Status is a component's state as the API reports it.
 type Status struct {
-	Name       string     `json:"name"`
-	State      string     `json:"state"`
-	Health     string     `json:"health,omitempty"`
-	Pid        int        `json:"pid,omitempty"`
-	Address    string     `json:"address,omitempty"`
+	Name    string `json:"name"`
+	State   string `json:"state"`
+	Health  string `json:"health,omitempty"`
+	Pid     int    `json:"pid,omitempty"`
+	Address string `json:"address,omitempty"`
+	// User is whom the run runs as inside: uid:gid, after run.user's names when it has
+	// them ("redis 103:111"), resolved by the sandbox at start.
+	User       string     `json:"user,omitempty"`
 	ExitCode   *int       `json:"exit_code,omitempty"`
 	Error      string     `json:"error,omitempty"` // why the last start failed
 	Restarts   int        `json:"restarts"`
@@ -72,6 +75,7 @@ type component struct {
 	wake       chan struct{} // nudges the runner out of a wait
 	generation int
 	healthy    chan struct{} // closed once healthy (or running, without a check)
+	healthErr  error         // the last failed health check, for up's error
 	started    chan struct{} // closed when the current run started or failed to
 	// pastPids are the pids of the last runs, newest last, so that kernel denial records
 	// read after a run ended still name this component (componentOf).
@@ -226,8 +230,9 @@ func (c *component) once() (int, error) {
 	if !c.wanted || c.sup.closing.Load() {
 		sb.Signal(syscall.SIGKILL) // stopped, or the stack went down, while it launched
 	}
+	uid, gid := sb.IDs()
 	c.status = Status{Name: c.plan.Name, State: StateRunning, Health: c.status.Health, Pid: sb.Pid(),
-		Address: c.plan.Net.Address, Restarts: c.status.Restarts, StartedAt: &now}
+		Address: c.plan.Net.Address, User: userStatus(c.plan.Process, uid, gid), Restarts: c.status.Restarts, StartedAt: &now}
 	if c.plan.Supervise.Health == nil {
 		close(c.healthy)
 	}
@@ -238,6 +243,7 @@ func (c *component) once() (int, error) {
 		"pid": sb.Pid(), "policy": c.plan.Source, "policy_sha256": c.plan.SourceHash,
 		"seccomp_sha256": c.plan.Seccomp.ProgramSHA256, "generation": gen,
 		"host_uid": hostUID, "host_gid": hostGID, // the first of its range's ids
+		"uid": uid, "gid": gid, // inside, run.user's names resolved
 	}
 	if f := sb.Findings(); len(f) > 0 {
 		start["best_effort_skipped"] = f // e.g. a write path bound without idmap
@@ -264,7 +270,7 @@ func (c *component) once() (int, error) {
 	if c.plan.Supervise.Health != nil {
 		c.status.Health = ""
 	}
-	c.healthy = make(chan struct{})
+	c.healthy, c.healthErr = make(chan struct{}), nil
 	c.mu.Unlock()
 	details := map[string]any{"exit_code": code}
 	if code > 128 {
@@ -298,6 +304,7 @@ func (c *component) checkHealth(h *plan.HealthCheck, sb *sandbox.Sandbox, done <
 		}
 		c.mu.Lock()
 		was := c.status.Health
+		c.healthErr = err
 		switch {
 		case err == nil:
 			c.status.Health = HealthHealthy
@@ -371,6 +378,12 @@ func (c *component) waitHealthy(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		st := c.snapshot()
+		c.mu.Lock()
+		last := c.healthErr
+		c.mu.Unlock()
+		if last != nil {
+			return fmt.Errorf("%s is not healthy (state %s, health %s): last check: %v", c.plan.Name, st.State, st.Health, last)
+		}
 		return fmt.Errorf("%s is not healthy (state %s, health %s)", c.plan.Name, st.State, st.Health)
 	}
 }
@@ -445,6 +458,20 @@ func (c *component) pause(freeze bool) error {
 	return nil
 }
 
+// userStatus is Status.User: the names run.user gives, then the ids they resolved to.
+func userStatus(p plan.Process, uid, gid uint32) string {
+	ids := fmt.Sprintf("%d:%d", uid, gid)
+	switch {
+	case p.User != "" && p.Group != "":
+		return p.User + ":" + p.Group + " " + ids
+	case p.User != "":
+		return p.User + " " + ids
+	case p.Group != "":
+		return fmt.Sprintf("%d:%s %s", uid, p.Group, ids)
+	}
+	return ids
+}
+
 // errNotFound is returned for an unknown component name.
 var errNotFound = errors.New("no such component")
 
@@ -460,7 +487,8 @@ func enforcement(c *plan.Component, skip map[string]bool) map[string]any {
 	return map[string]any{
 		"policy": c.Source, "policy_sha256": c.SourceHash,
 		"namespaces": c.Namespaces,
-		"uid":        c.Process.UID, "gid": c.Process.GID,
+		"uid":        c.Process.UID, "gid": c.Process.GID, // 0 for a name, until component.start
+		"user": c.Process.User, "group": c.Process.Group,
 		"capabilities": c.Capabilities.Permitted,
 		"seccomp": map[string]any{"program_sha256": c.Seccomp.ProgramSHA256, "on_violation": c.Seccomp.DefaultAction,
 			"rules": len(c.Seccomp.Rules), "log": "SECCOMP_FILTER_FLAG_LOG"},
