@@ -463,7 +463,7 @@ func enforcement(c *plan.Component, skip map[string]bool) map[string]any {
 			skipped = append(skipped, m)
 		}
 	}
-	return map[string]any{
+	d := map[string]any{
 		"policy": c.Source, "policy_sha256": c.SourceHash,
 		"namespaces": c.Namespaces,
 		"uid":        c.Process.UID, "gid": c.Process.GID,
@@ -477,6 +477,13 @@ func enforcement(c *plan.Component, skip map[string]bool) map[string]any {
 		"best_effort_skipped": skipped,
 		"mode":                or(c.Mode, "enforce"),
 	}
+	if c.Audit != nil {
+		// What runs instead: the sections above are the declarations observations are
+		// compared with.
+		d["audit"] = map[string]any{"capabilities_granted": c.Audit.Capabilities.Permitted, "observed_syscalls": c.Audit.Observe,
+			"landlock": "not applied", "seccomp": "log, and user notification for the observed syscalls", "firewall": "log and accept"}
+	}
+	return d
 }
 
 // StartMode marks a component.start record of an audit-mode component: mode "audit",
