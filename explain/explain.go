@@ -75,6 +75,10 @@ func (e *writer) stack(p *plan.Plan) {
 func (e *writer) component(c *plan.Component) {
 	pr := c.Process
 	e.line(0, "Component %s (%s, sha256 %s)", c.Name, c.Source, short(c.SourceHash))
+	if c.Mode == plan.ModeAudit && c.Audit != nil {
+		e.line(1, "MODE AUDIT: nothing below is enforced. Seccomp logs what it would deny and hands %s to the supervisor, which records each and lets it continue; Landlock is not applied (the path and port rules below are what observed accesses are compared with); the firewall logs and accepts what it would drop; the component runs with the capabilities %s, and those it uses beyond the ones declared are inferred from its calls. Every would-be denial is logged with enforced false.",
+			list(c.Audit.Observe), strings.Join(c.Audit.Capabilities.Bounding, ", "))
+	}
 	e.line(1, "Runs %s as %s, in %s, with hostname %q.", strings.Join(quoteAll(pr.Args), " "), pr.Identity(), pr.Cwd, pr.Hostname)
 	if len(pr.Groups) > 0 {
 		e.line(1, "Supplementary groups: %s (names resolve in the sandbox's /etc/group when it starts).", strings.Join(pr.Groups, ", "))

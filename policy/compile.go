@@ -126,6 +126,7 @@ func compileComponent(c *Component, addrs map[string]netip.Addr, cache *seccompC
 	if cp.Cgroup != (plan.Cgroup{}) {
 		cp.Requires = append(cp.Requires, plan.Requirement{Mechanism: "cgroups", Why: "resources: memory, pids and cpu limits"})
 	}
+	compileAudit(c, cp)
 	sort.SliceStable(cp.Requires, func(i, j int) bool { return cp.Requires[i].Mechanism < cp.Requires[j].Mechanism })
 	return cp, nil
 }

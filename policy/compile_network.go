@@ -188,6 +188,9 @@ func compileStackFirewall(p *plan.Plan, s *Stack, effective map[string]*Componen
 		if len(c.Net.Names) > 0 {
 			fw.Chains[0].NamesSet = NamesSet
 		}
+		if c.Mode == ModeAudit && c.Net.Address != "" {
+			fw.AuditAddrs = append(fw.AuditAddrs, c.Net.Address) // logged and let through
+		}
 	}
 	sortFlows(fw.Flows)
 	p.Network.Firewall = fw

@@ -183,6 +183,7 @@ func merge(dst, src *Component) {
 	res.CPU = or(src.Resources.CPU, res.CPU)
 	res.Nofile = or(src.Resources.Nofile, res.Nofile)
 	dst.BestEffort = unionInto(dst.BestEffort, src.BestEffort)
+	dst.Mode = or(src.Mode, dst.Mode)
 }
 
 // mergeSyscalls lays over on base, appending to base's own lists.

@@ -17,6 +17,9 @@ type Component struct {
 	Capabilities []string   `yaml:"capabilities"`
 	Resources    Resources  `yaml:"resources"`
 	BestEffort   []string   `yaml:"best_effort"`
+	// Mode is enforce (the default) or audit: every layer observes and logs what it
+	// would deny instead of denying it (compile_audit.go, docs/audit.md).
+	Mode string `yaml:"mode"`
 
 	// File is the name the component was loaded under; Dir its directory.
 	File string `yaml:"-"`

@@ -96,6 +96,7 @@ func TestValidationErrors(t *testing.T) {
 		{"extends: default", "extends: default\nresources: {memory: NaN}", `c.yaml:14:21: resources.memory: expected a size such as 256Mi`},
 		{"extends: default", "extends: default\nresources: {cpu: fast}", `c.yaml:14:18: resources.cpu: expected a number, found "fast"`},
 		{"extends: default", "extends: default\nresources: {nofile: 99999999}", `c.yaml:14:21: resources.nofile: expected a count from 1 to 1048576 (or 0 for the default, 1024), found 99999999`},
+		{"extends: default", "extends: default\nmode: permissive", `c.yaml:14:7: mode: expected enforce or audit, found "permissive"`},
 		{"extends: default", "extends: default\nbest_effort: [landlok]", `c.yaml:14:15: best_effort[0]: unknown mechanism "landlok" (did you mean "landlock"?)`},
 		{"extends: default", "extends: default\nextends: [nope]", `c.yaml:14:11: extends[0]: unknown profile "nope"`},
 		{"extends: default", "extends: default\nrun: {}", `c.yaml:14:1: run: key "run" appears twice`},

@@ -17,6 +17,7 @@ const (
 	fdGo     = 5 // the parent writes one byte once the network and cgroup are in place
 	fdMounts = 6 // SOCK_SEQPACKET: the parent's detached idmapped mounts, then EOF
 	// fdIDs = 7 (user_linux.go): run.user's names resolved, then EOF at exec
+	fdNotify = 8 // SOCK_SEQPACKET: audit mode's seccomp listener, sent to the parent
 )
 
 // initConfig is what the parent sends the init stage: the component's Plan and the

@@ -15,6 +15,7 @@ import (
 
 	"github.com/confine-sandbox/confine/internal/trace"
 	"github.com/confine-sandbox/confine/netfilter"
+	"github.com/confine-sandbox/confine/policy/observe"
 	"github.com/confine-sandbox/confine/policy/plan"
 )
 
@@ -60,6 +61,9 @@ type Options struct {
 	// making its own, firewall and all: a health check run beside the component
 	// (netns_join_linux.go). Its firewall, loopback and net sysctls are the component's.
 	JoinNetNS string
+	// Observe receives each call an audit-mode component made that the filter handed to
+	// the supervisor (observe_linux.go), after it was let through; nil drops them.
+	Observe func(observe.Call)
 }
 
 // Sandbox is one started component: its init stage is waiting for Go.
@@ -179,6 +183,16 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = opts.Stdin, opts.Stdout, opts.Stderr
 	cmd.Env = []string{} // the init stage reads the Plan, not the environment
 	cmd.ExtraFiles = []*os.File{cfgR, errW, goR, mountsR, idsW}
+	var notifyW *os.File
+	if c.Audit != nil {
+		notifyR, w, err := seqpacketPair()
+		if err != nil {
+			return s, err
+		}
+		defer notifyR.Close()
+		notifyW = w
+		cmd.ExtraFiles = append(cmd.ExtraFiles, notifyR) // fdNotify
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWIPC |
 			unix.CLONE_NEWUTS | unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP,
@@ -205,6 +219,10 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 		return s, fmt.Errorf("starting the init stage: %w", err)
 	}
 	trace.Done("parent", "clone", started)
+	if notifyW != nil {
+		// Served before Go: the init stage's execve is already observed.
+		go serveNotifications(notifyW, opts.Observe)
+	}
 	if err := sub.write(cmd.Process.Pid); err != nil {
 		return s, &StepError{Step: "ids", Err: err.Error()}
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/confine-sandbox/confine/netfilter"
+	"github.com/confine-sandbox/confine/policy/observe"
 	"github.com/confine-sandbox/confine/policy/plan"
 	"github.com/confine-sandbox/confine/sandbox"
 )
@@ -56,6 +57,8 @@ type Status struct {
 	Image string `json:"image,omitempty"`
 	// Execs are the `confine exec` commands running inside it (exec.go).
 	Execs []ExecStatus `json:"execs,omitempty"`
+	// Mode is enforce, or audit for a component that only observes (nothing enforced).
+	Mode string `json:"mode"`
 }
 
 // component is one supervised component. Its runner goroutine owns the sandbox; API
@@ -89,7 +92,7 @@ const maxPastPids = 16
 func newComponent(s *Supervisor, c *plan.Component, index int, log *logBook) *component {
 	return &component{
 		sup: s, plan: c, index: index, log: log,
-		status:  Status{Name: c.Name, State: StateCreated, Address: c.Net.Address},
+		status:  Status{Name: c.Name, State: StateCreated, Address: c.Net.Address, Mode: or(c.Mode, "enforce")},
 		wake:    make(chan struct{}, 1),
 		healthy: make(chan struct{}),
 		started: make(chan struct{}),
@@ -199,6 +202,13 @@ func (c *component) once() (int, error) {
 			return nil
 		},
 	}
+	if c.plan.Mode == plan.ModeAudit {
+		opts.Observe = func(call observe.Call) {
+			for _, d := range ObservedDenials(c.sup.attribute, c.plan, call) {
+				c.sup.events.emit(c.plan.Name, EventDenial, d)
+			}
+		}
+	}
 	c.mu.Lock()
 	launching := make(chan struct{})
 	c.launching = launching
@@ -232,7 +242,7 @@ func (c *component) once() (int, error) {
 	}
 	uid, gid := sb.IDs()
 	c.status = Status{Name: c.plan.Name, State: StateRunning, Health: c.status.Health, Pid: sb.Pid(),
-		Address: c.plan.Net.Address, User: userStatus(c.plan.Process, uid, gid), Restarts: c.status.Restarts, StartedAt: &now}
+		Address: c.plan.Net.Address, User: userStatus(c.plan.Process, uid, gid), Restarts: c.status.Restarts, StartedAt: &now, Mode: or(c.plan.Mode, "enforce")}
 	if c.plan.Supervise.Health == nil {
 		close(c.healthy)
 	}
@@ -248,6 +258,7 @@ func (c *component) once() (int, error) {
 	if f := sb.Findings(); len(f) > 0 {
 		start["best_effort_skipped"] = f // e.g. a write path bound without idmap
 	}
+	StartMode(c.plan, start)
 	c.sup.events.emit(c.plan.Name, EventStart, start)
 	go c.sup.forwardDrops(c.plan.Name, drops)
 	done := make(chan struct{})
@@ -484,7 +495,7 @@ func enforcement(c *plan.Component, skip map[string]bool) map[string]any {
 			skipped = append(skipped, m)
 		}
 	}
-	return map[string]any{
+	d := map[string]any{
 		"policy": c.Source, "policy_sha256": c.SourceHash,
 		"namespaces": c.Namespaces,
 		"uid":        c.Process.UID, "gid": c.Process.GID, // 0 for a name, until component.start
@@ -497,5 +508,28 @@ func enforcement(c *plan.Component, skip map[string]bool) map[string]any {
 		"cgroup":              c.Cgroup,
 		"firewall":            map[string]any{"table": c.Net.Firewall.Table, "flows": len(c.Net.Firewall.Flows), "log_group": c.Net.Firewall.LogGroup},
 		"best_effort_skipped": skipped,
+		"mode":                or(c.Mode, "enforce"),
 	}
+	if c.Audit != nil {
+		// What runs instead: the sections above are the declarations observations are
+		// compared with.
+		d["audit"] = map[string]any{"capabilities_granted": c.Audit.Capabilities.Permitted, "observed_syscalls": c.Audit.Observe,
+			"landlock": "not applied", "seccomp": "log, and user notification for the observed syscalls", "firewall": "log and accept"}
+	}
+	return d
+}
+
+// StartMode marks a component.start record of an audit-mode component: mode "audit",
+// nothing enforced. An enforcing component's record stays as it was.
+func StartMode(c *plan.Component, start map[string]any) {
+	if c.Mode == plan.ModeAudit {
+		start["mode"], start["enforced"] = plan.ModeAudit, false
+	}
+}
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }

@@ -420,7 +420,7 @@ func (s *Supervisor) forwardDrops(component string, r *netfilter.LogReader) {
 		if rec.Lost > 0 {
 			s.events.emit(component, EventLost, map[string]any{"layer": audit.LayerNetwork, "lost": rec.Lost})
 		}
-		chain := strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(rec.Prefix, "confine-drop "), ": "))
+		chain, _ := netfilter.LogChain(rec.Prefix)
 		s.drops.Add(component, chain, rec) // retransmissions coalesced (coalesce.go)
 	}
 }

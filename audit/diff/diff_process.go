@@ -46,6 +46,13 @@ func diffIdentity(o, n *diffSide, cs *diffChangeSet) {
 	case !(o == nil || o.c.Process.DenyExec) && np.DenyExec:
 		cs.take(ChangeIdentity, "confine exec", "refused (run.exec: false)", n.field("run.exec"))
 	}
+	oldAudit := o != nil && o.c.Mode == plan.ModeAudit
+	switch newAudit := n.c.Mode == plan.ModeAudit; {
+	case newAudit && !oldAudit:
+		cs.grant(ChangeIdentity, "mode audit", "nothing is enforced: every layer only observes and logs", n.field("mode"))
+	case oldAudit && !newAudit:
+		cs.take(ChangeIdentity, "mode audit", "enforced again", o.field("mode"))
+	}
 }
 
 func named(p plan.Process) bool { return p.User != "" || p.Group != "" }

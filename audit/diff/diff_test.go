@@ -88,6 +88,8 @@ func TestDiffKinds(t *testing.T) {
 		}, diffChange{}, diffChange{diff.ChangeDeny, "write", "refused when arg0 == 0x63"}, false, nil, false},
 		{"on_violation log", func(c *plan.Component, _ *plan.Plan) { c.Seccomp.DefaultAction = "log" },
 			diffChange{diff.ChangeOnViolation, "log", "syscalls outside the allowlist run, only logged (was errno)"}, diffChange{diff.ChangeOnViolation, "log", "syscalls outside the allowlist are refused again (errno)"}, false, nil, false},
+		{"mode audit", func(c *plan.Component, _ *plan.Plan) { c.Mode = plan.ModeAudit },
+			diffChange{diff.ChangeIdentity, "mode audit", "nothing is enforced: every layer only observes and logs"}, diffChange{diff.ChangeIdentity, "mode audit", "enforced again"}, false, nil, false},
 		{"on_violation kill", func(c *plan.Component, _ *plan.Plan) { c.Seccomp.DefaultAction = "kill_process" },
 			diffChange{diff.ChangeOnViolation, "kill_process", "was errno; refused either way"}, diffChange{diff.ChangeOnViolation, "errno", "was kill_process; refused either way"}, true, nil, false},
 		{"capability", func(c *plan.Component, _ *plan.Plan) {

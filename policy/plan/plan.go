@@ -69,6 +69,25 @@ type Component struct {
 	BestEffort []string `json:"best_effort"`
 	// Supervise is what `confine up` does with the component over time.
 	Supervise Supervise `json:"supervise"`
+	// Mode is "audit" for a component that observes instead of denying, "" (enforce)
+	// otherwise; Audit says what audit mode runs with. Built by compileAudit
+	// (policy/compile_audit.go); applied by the init stage (sandbox/audit_linux.go).
+	Mode  string     `json:"mode,omitempty"`
+	Audit *AuditMode `json:"audit,omitempty"`
+}
+
+// ModeAudit is Component.Mode for a component in audit-only mode.
+const ModeAudit = "audit"
+
+// AuditMode is what an audit-mode component runs with instead of its enforcement.
+// Capabilities, Landlock, Seccomp.Denies and Net keep the policy's declarations: the
+// observations are compared with them (policy/observe). Landlock is not applied.
+type AuditMode struct {
+	// Capabilities are the sets the component runs with: a permissive container's.
+	Capabilities Capabilities `json:"capabilities"`
+	// Observe are the syscalls the filter hands to the supervisor (seccomp user
+	// notification), which reads their paths, addresses and ids and lets each continue.
+	Observe []string `json:"observe"`
 }
 
 // Supervise is a component's lifecycle under the supervisor.
@@ -315,6 +334,12 @@ type Firewall struct {
 	Flows []Flow `json:"flows"`
 	// LogGroup is the NFLOG group every drop is logged to.
 	LogGroup uint16 `json:"log_group"`
+	// Audit logs and accepts what the chains would drop (a component in audit mode),
+	// with the prefix "confine-audit CHAIN: " instead of "confine-drop CHAIN: ".
+	Audit bool `json:"audit,omitempty"`
+	// AuditAddrs are the addresses of a stack's audit-mode components: the bridge logs
+	// and accepts what it would drop from or to them.
+	AuditAddrs []string `json:"audit_addrs,omitempty"`
 }
 
 // Chain is a base chain with policy drop. Hook is input, output or forward.
