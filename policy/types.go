@@ -60,7 +60,7 @@ type Run struct {
 	DependsOn []string `yaml:"depends_on"` // components that must be running first
 	Health    Health   `yaml:"health"`
 
-	user parsed[ids] // User, parsed at load (values.go)
+	user parsed[User] // User, parsed at load (values.go)
 }
 
 // Health is a TCP or an exec health check (supervisor/health.go, health_exec.go).

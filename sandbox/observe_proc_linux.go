@@ -88,12 +88,24 @@ func (t thread) openInRoot(p string, flags uint64) (int, error) {
 		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS})
 }
 
+// openBeneath opens rel (O_PATH) beneath dir, following no symlink or magic link.
+func (t thread) openBeneath(dir, rel string) (int, error) {
+	d, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	defer unix.Close(d)
+	return unix.Openat2(d, rel, &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC | unix.O_NOFOLLOW,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS})
+}
+
 // kind says whether p exists and is a directory, not following a last symlink.
 func (t thread) kind(p string) observe.FileKind {
 	fd, err := t.openInRoot(p, unix.O_NOFOLLOW)
 	if rest, ok := strings.CutPrefix(p, "/proc/self/"); ok && err != nil {
-		// /proc/self names the reader: read the thread's own entry from here.
-		fd, err = unix.Open("/proc/"+strconv.Itoa(t.tgid())+"/"+rest, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		// /proc/self names the reader: look in the thread's own entry instead, beneath
+		// it and through no link (its root and cwd links lead out of the sandbox's view).
+		fd, err = t.openBeneath("/proc/"+strconv.Itoa(t.tgid()), rest)
 	}
 	if err != nil {
 		return observe.Missing

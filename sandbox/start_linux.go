@@ -72,8 +72,12 @@ type Sandbox struct {
 	root    string
 	errPipe *os.File
 	goPipe  *os.File
-	cgroup  *cgroupJob
-	cg      *Cgroup // the cgroup once Go has it in place; never cleared
+	idsPipe *os.File // fdIDs' read end, until Go reads it
+	// uid and gid are the component's ids inside: the Plan's, or run.user's names as
+	// the init stage resolved them (Go).
+	uid, gid uint32
+	cgroup   *cgroupJob
+	cg       *Cgroup // the cgroup once Go has it in place; never cleared
 	// firewall reports the parent's load of the firewall, when it makes it (as root).
 	firewall chan error
 	waited   bool
@@ -96,6 +100,11 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 	env, err := composeEnv(c.Process)
 	if err != nil {
 		return nil, &StepError{Step: "env", Err: err.Error()}
+	}
+	s.uid, s.gid = c.Process.UID, c.Process.GID
+	if named := userSpec(c.Process); os.Geteuid() != 0 && (c.Process.User != "" || c.Process.Group != "") {
+		// The id map is written before the init stage can read the sandbox's files.
+		return nil, &StepError{Step: "ids", Err: fmt.Sprintf("run.user %s: names resolve inside the sandbox, after its id map is written, and without root only the ids in that map exist; give the numbers", named)}
 	}
 	if opts.withCgroup {
 		name := opts.CgroupName
@@ -155,6 +164,12 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 	}
 	defer goR.Close()
 	s.goPipe = goW
+	idsR, idsW, err := os.Pipe()
+	if err != nil {
+		return s, err
+	}
+	defer idsW.Close()
+	s.idsPipe = idsR
 	mountsR, mountsW, err := seqpacketPair()
 	if err != nil {
 		return s, err
@@ -167,7 +182,7 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 	cmd := exec.CommandContext(ctx, "/proc/self/exe", InitArg)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = opts.Stdin, opts.Stdout, opts.Stderr
 	cmd.Env = []string{} // the init stage reads the Plan, not the environment
-	cmd.ExtraFiles = []*os.File{cfgR, errW, goR, mountsR}
+	cmd.ExtraFiles = []*os.File{cfgR, errW, goR, mountsR, idsW}
 	var notifyW *os.File
 	if c.Audit != nil {
 		notifyR, w, err := seqpacketPair()
@@ -394,7 +409,7 @@ func (s *Sandbox) Go() error {
 	case werr != nil:
 		return fmt.Errorf("init stage ended before the go signal: %w", werr)
 	}
-	return nil
+	return s.readIDs()
 }
 
 // Wait waits for the component and returns its exit status, 128+signal when killed.
@@ -432,7 +447,7 @@ func (s *Sandbox) Kill() {
 		s.cmd.Wait()
 		s.waited = true
 	}
-	for _, f := range []*os.File{s.errPipe, s.goPipe} {
+	for _, f := range []*os.File{s.errPipe, s.goPipe, s.idsPipe} {
 		if f != nil {
 			f.Close()
 		}

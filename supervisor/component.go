@@ -40,11 +40,14 @@ const (
 
 // Status is a component's state as the API reports it.
 type Status struct {
-	Name       string     `json:"name"`
-	State      string     `json:"state"`
-	Health     string     `json:"health,omitempty"`
-	Pid        int        `json:"pid,omitempty"`
-	Address    string     `json:"address,omitempty"`
+	Name    string `json:"name"`
+	State   string `json:"state"`
+	Health  string `json:"health,omitempty"`
+	Pid     int    `json:"pid,omitempty"`
+	Address string `json:"address,omitempty"`
+	// User is whom the run runs as inside: uid:gid, after run.user's names when it has
+	// them ("redis 103:111"), resolved by the sandbox at start.
+	User       string     `json:"user,omitempty"`
 	ExitCode   *int       `json:"exit_code,omitempty"`
 	Error      string     `json:"error,omitempty"` // why the last start failed
 	Restarts   int        `json:"restarts"`
@@ -52,10 +55,10 @@ type Status struct {
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
 	// Image is the image the component runs from, REF@DIGEST, or "" (volumes.go).
 	Image string `json:"image,omitempty"`
-	// Mode is enforce, or audit for a component that only observes (nothing enforced).
-	Mode string `json:"mode"`
 	// Execs are the `confine exec` commands running inside it (exec.go).
 	Execs []ExecStatus `json:"execs,omitempty"`
+	// Mode is enforce, or audit for a component that only observes (nothing enforced).
+	Mode string `json:"mode"`
 }
 
 // component is one supervised component. Its runner goroutine owns the sandbox; API
@@ -75,6 +78,7 @@ type component struct {
 	wake       chan struct{} // nudges the runner out of a wait
 	generation int
 	healthy    chan struct{} // closed once healthy (or running, without a check)
+	healthErr  error         // the last failed health check, for up's error
 	started    chan struct{} // closed when the current run started or failed to
 	// pastPids are the pids of the last runs, newest last, so that kernel denial records
 	// read after a run ended still name this component (componentOf).
@@ -236,8 +240,9 @@ func (c *component) once() (int, error) {
 	if !c.wanted || c.sup.closing.Load() {
 		sb.Signal(syscall.SIGKILL) // stopped, or the stack went down, while it launched
 	}
+	uid, gid := sb.IDs()
 	c.status = Status{Name: c.plan.Name, State: StateRunning, Health: c.status.Health, Pid: sb.Pid(),
-		Address: c.plan.Net.Address, Restarts: c.status.Restarts, StartedAt: &now, Mode: or(c.plan.Mode, "enforce")}
+		Address: c.plan.Net.Address, User: userStatus(c.plan.Process, uid, gid), Restarts: c.status.Restarts, StartedAt: &now, Mode: or(c.plan.Mode, "enforce")}
 	if c.plan.Supervise.Health == nil {
 		close(c.healthy)
 	}
@@ -248,6 +253,7 @@ func (c *component) once() (int, error) {
 		"pid": sb.Pid(), "policy": c.plan.Source, "policy_sha256": c.plan.SourceHash,
 		"seccomp_sha256": c.plan.Seccomp.ProgramSHA256, "generation": gen,
 		"host_uid": hostUID, "host_gid": hostGID, // the first of its range's ids
+		"uid": uid, "gid": gid, // inside, run.user's names resolved
 	}
 	if f := sb.Findings(); len(f) > 0 {
 		start["best_effort_skipped"] = f // e.g. a write path bound without idmap
@@ -275,7 +281,7 @@ func (c *component) once() (int, error) {
 	if c.plan.Supervise.Health != nil {
 		c.status.Health = ""
 	}
-	c.healthy = make(chan struct{})
+	c.healthy, c.healthErr = make(chan struct{}), nil
 	c.mu.Unlock()
 	details := map[string]any{"exit_code": code}
 	if code > 128 {
@@ -309,6 +315,7 @@ func (c *component) checkHealth(h *plan.HealthCheck, sb *sandbox.Sandbox, done <
 		}
 		c.mu.Lock()
 		was := c.status.Health
+		c.healthErr = err
 		switch {
 		case err == nil:
 			c.status.Health = HealthHealthy
@@ -382,6 +389,12 @@ func (c *component) waitHealthy(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		st := c.snapshot()
+		c.mu.Lock()
+		last := c.healthErr
+		c.mu.Unlock()
+		if last != nil {
+			return fmt.Errorf("%s is not healthy (state %s, health %s): last check: %v", c.plan.Name, st.State, st.Health, last)
+		}
 		return fmt.Errorf("%s is not healthy (state %s, health %s)", c.plan.Name, st.State, st.Health)
 	}
 }
@@ -456,6 +469,20 @@ func (c *component) pause(freeze bool) error {
 	return nil
 }
 
+// userStatus is Status.User: the names run.user gives, then the ids they resolved to.
+func userStatus(p plan.Process, uid, gid uint32) string {
+	ids := fmt.Sprintf("%d:%d", uid, gid)
+	switch {
+	case p.User != "" && p.Group != "":
+		return p.User + ":" + p.Group + " " + ids
+	case p.User != "":
+		return p.User + " " + ids
+	case p.Group != "":
+		return fmt.Sprintf("%d:%s %s", uid, p.Group, ids)
+	}
+	return ids
+}
+
 // errNotFound is returned for an unknown component name.
 var errNotFound = errors.New("no such component")
 
@@ -468,10 +495,11 @@ func enforcement(c *plan.Component, skip map[string]bool) map[string]any {
 			skipped = append(skipped, m)
 		}
 	}
-	return map[string]any{
+	d := map[string]any{
 		"policy": c.Source, "policy_sha256": c.SourceHash,
 		"namespaces": c.Namespaces,
-		"uid":        c.Process.UID, "gid": c.Process.GID,
+		"uid":        c.Process.UID, "gid": c.Process.GID, // 0 for a name, until component.start
+		"user": c.Process.User, "group": c.Process.Group,
 		"capabilities": c.Capabilities.Permitted,
 		"seccomp": map[string]any{"program_sha256": c.Seccomp.ProgramSHA256, "on_violation": c.Seccomp.DefaultAction,
 			"rules": len(c.Seccomp.Rules), "log": "SECCOMP_FILTER_FLAG_LOG"},
@@ -482,6 +510,13 @@ func enforcement(c *plan.Component, skip map[string]bool) map[string]any {
 		"best_effort_skipped": skipped,
 		"mode":                or(c.Mode, "enforce"),
 	}
+	if c.Audit != nil {
+		// What runs instead: the sections above are the declarations observations are
+		// compared with.
+		d["audit"] = map[string]any{"capabilities_granted": c.Audit.Capabilities.Permitted, "observed_syscalls": c.Audit.Observe,
+			"landlock": "not applied", "seccomp": "log, and user notification for the observed syscalls", "firewall": "log and accept"}
+	}
+	return d
 }
 
 // StartMode marks a component.start record of an audit-mode component: mode "audit",

@@ -19,29 +19,27 @@ func (c *component) probe(h *plan.HealthCheck, sb *sandbox.Sandbox, timeout time
 	if len(h.Exec) > 0 {
 		return c.execCheck(h, sb, timeout)
 	}
-	from, addr := c.healthDial(h, sb.NetNS())
+	from, addr, where := c.healthDial(h, sb.NetNS())
 	conn, err := netfilter.DialFrom(from, "tcp4", addr, timeout)
-	if err == nil {
-		conn.Close()
+	if err != nil {
+		return fmt.Errorf("tcp %s %s: %w", addr, where, err)
 	}
-	return err
+	conn.Close()
+	return nil
 }
 
-// healthDial is where a TCP check dials from, and to. When the port is published, the
-// bridge is one of its declared callers (listen.from names host): the check dials from
-// the stack's namespace to the component's address, as the published port's callers do,
-// so healthy means reachable through both firewalls. Otherwise no caller outside the
-// component is sure to be allowed (a peer may not run yet, nothing else is declared),
-// and the check dials the port over the component's own loopback, from inside.
-func (c *component) healthDial(h *plan.HealthCheck, nsPath string) (from, addr string) {
+// healthDial is where a TCP check dials from, and to. In a stack it dials from the
+// stack's namespace, with the bridge address, to the component's address: the packets
+// cross the component's firewall as a caller's do, admitted by the flow the Plan holds for
+// the check (policy.compileHealthFlows: the bridge address, this port only), so healthy
+// means reachable, and a listener bound to 127.0.0.1 never is. A component run on its own
+// has no bridge and no caller that could reach it, and its check dials 127.0.0.1 inside.
+func (c *component) healthDial(h *plan.HealthCheck, nsPath string) (from, addr, where string) {
+	port := strconv.Itoa(int(h.Port))
 	if c.sup.bridge != nil && c.plan.Net.Address != "" {
-		for _, pub := range c.sup.plan.Network.Published {
-			if pub.Component == c.plan.Name && pub.Proto == "tcp" && pub.Port == h.Port {
-				return c.sup.bridge.NSPath, net.JoinHostPort(c.plan.Net.Address, strconv.Itoa(int(h.Port)))
-			}
-		}
+		return c.sup.bridge.NSPath, net.JoinHostPort(c.plan.Net.Address, port), "from the bridge " + c.sup.plan.Network.BridgeAddress
 	}
-	return nsPath, net.JoinHostPort("127.0.0.1", strconv.Itoa(int(h.Port)))
+	return nsPath, net.JoinHostPort("127.0.0.1", port), "over the component's loopback"
 }
 
 // execCheck runs health.exec inside the running component, as confine exec does

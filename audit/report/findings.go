@@ -120,10 +120,10 @@ func findCapabilities(s *subject) []Finding {
 }
 
 func findRootInside(s *subject) []Finding {
-	if s.pr.UID != 0 && s.pr.GID != 0 {
+	if !s.pr.RootInside {
 		return nil
 	}
-	return []Finding{{Severity: Medium, Title: fmt.Sprintf("runs as uid %d, gid %d inside", s.pr.UID, s.pr.GID),
+	return []Finding{{Severity: Medium, Title: fmt.Sprintf("runs as %s inside", s.pr.Identity),
 		Detail:      "root inside its user namespace owns every file the sandbox creates and is one kernel bug from more; run as a plain user",
 		Declaration: field(s, "run.user")}}
 }

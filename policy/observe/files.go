@@ -43,7 +43,9 @@ type Access struct {
 
 // Accesses are the file accesses of an observed call, as Landlock would check them.
 // open flags is c.Args' open flags decoded (OpenRead…); for a call Landlock does not
-// restrict (chown, stat) there are none.
+// restrict (chown, stat) there are none. A file that is not there gives none either,
+// unless the call creates it: the call fails with ENOENT before Landlock is asked (the
+// Go runtime's read of /sys/kernel/mm/…, where a sandbox has no /sys).
 func Accesses(c Call, open int) []Access {
 	p := func(i int) string {
 		if i < len(c.Paths) {
@@ -65,9 +67,13 @@ func Accesses(c Call, open int) []Access {
 		}
 		out = openAccesses(p(0), kind(0), open)
 	case "execve", "execveat":
-		out = []Access{{Path: p(0), Access: "exec", Rights: []string{"execute"}}}
+		if kind(0) != Missing {
+			out = []Access{{Path: p(0), Access: "exec", Rights: []string{"execute"}}}
+		}
 	case "truncate":
-		out = []Access{{Path: p(0), Access: "write", Rights: []string{"truncate"}}}
+		if kind(0) != Missing {
+			out = []Access{{Path: p(0), Access: "write", Rights: []string{"truncate"}}}
+		}
 	case "mkdir", "mkdirat":
 		out = []Access{create(p(0), "make_dir")}
 	case "mknod", "mknodat":
@@ -77,12 +83,18 @@ func Accesses(c Call, open int) []Access {
 		}
 		out = []Access{create(p(0), nodeRight(mode))}
 	case "unlink", "rmdir", "unlinkat":
+		if kind(0) == Missing {
+			break
+		}
 		right := "remove_file"
 		if c.Syscall == "rmdir" || c.Syscall == "unlinkat" && c.Args[2]&atRemoveDir != 0 {
 			right = "remove_dir"
 		}
 		out = []Access{remove(p(0), right)}
 	case "rename", "renameat", "renameat2":
+		if kind(0) == Missing {
+			break
+		}
 		rm, mk := "remove_file", "make_reg"
 		if kind(0) == Dir {
 			rm, mk = "remove_dir", "make_dir"
@@ -108,7 +120,7 @@ func Accesses(c Call, open int) []Access {
 }
 
 func openAccesses(p string, k FileKind, open int) []Access {
-	if open&OpenPath != 0 {
+	if open&OpenPath != 0 || k == Missing && open&OpenCreate == 0 {
 		return nil
 	}
 	var out []Access

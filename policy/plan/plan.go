@@ -94,9 +94,14 @@ type AuditMode struct {
 type Supervise struct {
 	Restart   string   `json:"restart"` // no, on-failure, always
 	DependsOn []string `json:"depends_on,omitempty"`
-	// Health is a TCP check over the component's loopback; nil when none is declared.
+	// Health is a TCP or exec check; nil when none is declared.
 	Health *HealthCheck `json:"health,omitempty"`
 }
+
+// HealthWhy ends the Why of the ingress flow that admits a TCP health check from the
+// bridge address. Built by compileHealthFlows (policy/compile_network.go); the supervisor
+// dials through it (supervisor/health_exec.go healthDial).
+const HealthWhy = "the supervisor's health check, from the bridge address to this port only"
 
 // HealthCheck connects to Port every IntervalMS; Retries failures in a row mark the
 // component unhealthy.
@@ -112,12 +117,17 @@ type HealthCheck struct {
 
 // Process is what the init stage finally executes.
 type Process struct {
-	Args     []string `json:"args"`
-	Env      []string `json:"env"` // KEY=value, sorted; nothing else is passed
-	Cwd      string   `json:"cwd"`
-	UID      uint32   `json:"uid"`
-	GID      uint32   `json:"gid"`
-	Hostname string   `json:"hostname"`
+	Args []string `json:"args"`
+	Env  []string `json:"env"` // KEY=value, sorted; nothing else is passed
+	Cwd  string   `json:"cwd"`
+	UID  uint32   `json:"uid"`
+	GID  uint32   `json:"gid"`
+	// User and Group are run.user's names, resolved by resolveUser in the sandbox's own
+	// /etc/passwd and /etc/group when it starts (sandbox/user_linux.go); UID, and GID
+	// with a Group or a named User, are 0 until then. Built by compileComponent.
+	User     string `json:"user,omitempty"`
+	Group    string `json:"group,omitempty"`
+	Hostname string `json:"hostname"`
 	// Rootfs is the directory to pivot into, or "" for a tmpfs root holding only the
 	// mounts below.
 	Rootfs     string `json:"rootfs"`

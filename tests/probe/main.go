@@ -215,7 +215,8 @@ func run(op, val string) (string, error) {
 	case "children":
 		return children(val)
 	case "serve":
-		// serve:tcp/PORT or serve:udp/PORT answers "hello from HOSTNAME" in the background.
+		// serve:tcp/PORT or serve:udp/PORT answers "hello from HOSTNAME" in the background;
+		// serve:tcp/ADDR:PORT listens on ADDR only.
 		proto, port, _ := strings.Cut(val, "/")
 		return "", serve(proto, port)
 	case "serveaddr":
@@ -324,9 +325,13 @@ func serve(proto, port string) error {
 
 // serveWith serves proto/port, answering each client with reply(its address).
 func serveWith(proto, port string, reply func(client net.Addr) []byte) error {
+	addr := port
+	if !strings.Contains(port, ":") {
+		addr = ":" + port
+	}
 	switch proto {
 	case "tcp":
-		l, err := net.Listen("tcp4", ":"+port)
+		l, err := net.Listen("tcp4", addr)
 		if err != nil {
 			return err
 		}
@@ -341,7 +346,7 @@ func serveWith(proto, port string, reply func(client net.Addr) []byte) error {
 			}
 		}()
 	case "udp":
-		pc, err := net.ListenPacket("udp4", ":"+port)
+		pc, err := net.ListenPacket("udp4", addr)
 		if err != nil {
 			return err
 		}

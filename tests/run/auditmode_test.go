@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/confine-sandbox/confine/audit"
@@ -131,4 +132,57 @@ func num(v any) float64 {
 		return float64(n)
 	}
 	return -1
+}
+
+// TestAuditModeRootless: without root, audit mode observes the same way (the supervisor
+// owns the component's user namespace, so it may read its memory and /proc): a forbidden
+// write and connect succeed and are logged, not enforced. The kernel's seccomp records
+// need CAP_AUDIT_READ, which a user lacks: the run says so and goes on.
+func TestAuditModeRootless(t *testing.T) {
+	u := newTestUser(t)
+	dir, err := os.MkdirTemp("", "confine-rootless-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o777)
+	file := filepath.Join(dir, "p.yaml")
+	os.WriteFile(file, []byte(probePolicy("mode: audit\n")), 0o644)
+	log := filepath.Join(dir, "run.log")
+	probes := []string{"serve:tcp/9099", "connect:127.0.0.1:9099", "write:/proc/self/comm"}
+	cmd := exec.Command(confineBin, append([]string{"run", "--audit-log", log, file, "--"}, probes...)...)
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: u.uid, Gid: u.gid, NoSetGroups: true}}
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	code, stderr := exitOf(cmd)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	dec := json.NewDecoder(&stdout)
+	for _, p := range probes {
+		var r result
+		if err := dec.Decode(&r); err != nil || !r.OK {
+			t.Errorf("%s: %v %+v\n%s", p, err, r, stderr)
+		}
+	}
+	records, err := audit.ReadLog(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var connect, write bool
+	for _, r := range records {
+		d := r.Details
+		if r.Kind != audit.KindDenial || d[audit.DetailEnforced] != false {
+			continue
+		}
+		connect = connect || d["direction"] == "connect" && num(d["dport"]) == 9099
+		write = write || d["layer"] == "filesystem" && d["path"] == "/proc/self/comm"
+	}
+	if !connect || !write {
+		t.Errorf("connect logged %v, write logged %v", connect, write)
+		for _, r := range records {
+			t.Logf("%s %v", r.Kind, r.Details)
+		}
+	}
 }

@@ -55,8 +55,11 @@ func TestPostgres(t *testing.T) {
 	if out, err := run(t, nil, "runuser", "-u", "postgres", "--", initdb, "-D", data, "-U", "postgres", "--pwfile="+pw, "--auth-host=scram-sha-256"); err != nil {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
-	s := copyExample(t, dir, "postgres", "db.yaml", `user: "101:104"`, `user: "`+uid+":"+gid+`"`, "/15/", "/"+v+"/")
+	s := copyExample(t, dir, "postgres", "db.yaml", "/15/", "/"+v+"/")
 	s.up(t, "db")
+	if got, want := s.status(t).User, "postgres "+uid+":"+gid; got != want {
+		t.Errorf("ps: user %q, want %q (run.user's name, resolved)", got, want)
+	}
 
 	psql := func(sslmode, query string) (string, error) {
 		conn := "host=127.0.0.1 port=" + itoa(s.port) + " user=postgres dbname=postgres connect_timeout=10 sslmode=" + sslmode
