@@ -86,11 +86,13 @@ func (u *Uplink) makeLoneLink(nsPath string) error {
 		if err := netlink.RouteAdd(&netlink.Route{LinkIndex: eth.Attrs().Index, Gw: u.Gateway.AsSlice()}); err != nil {
 			return fmt.Errorf("default route: %w", err)
 		}
+		waitActive(LoneLink)
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("in the component's namespace: %w", err)
 	}
+	waitActive(u.Link)
 	return pinNeighbour(host, u.Peer, peerMAC)
 }
 

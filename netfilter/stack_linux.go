@@ -164,7 +164,11 @@ func (b *Bridge) Attach(nsPath, port string, address string) error {
 				return fmt.Errorf("eth0 default route: %w", err)
 			}
 		}
-		return linkUp("lo")
+		if err := linkUp("lo"); err != nil {
+			return err
+		}
+		waitActive("eth0")
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("attach: in the component's namespace: %w", err)
@@ -175,6 +179,8 @@ func (b *Bridge) Attach(nsPath, port string, address string) error {
 		if err != nil {
 			return err
 		}
+		waitActive(port)
+		waitActive(bridgeName)
 		return pinNeighbour(br, addr, ethMAC)
 	})
 	if err != nil {

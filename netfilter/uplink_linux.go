@@ -198,11 +198,13 @@ func (u *Uplink) makeLink(b *Bridge) error {
 		if err := netlink.RouteAdd(gw); err != nil {
 			return fmt.Errorf("default route: %w", err)
 		}
+		waitActive(uplinkPeerName)
 		return os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0)
 	})
 	if err != nil {
 		return err
 	}
+	waitActive(u.Link)
 	return pinNeighbour(host, u.Peer, peerMAC)
 }
 
