@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/confine-sandbox/confine/audit"
+	"github.com/confine-sandbox/confine/tests/testenv"
 )
 
 // lone is a `confine run` in the host namespace, in the background.
@@ -205,5 +207,38 @@ func TestLoneRunRefusals(t *testing.T) {
 	}
 	if after := w.snapshot(); after != before {
 		t.Errorf("a refused run changed the host namespace:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+// TestLegacyForwardDropExplained: a FORWARD policy of DROP in the legacy x_tables
+// (iptables-legacy, which nft does not list) drops a lone run's egress; the run says
+// why on stderr and in its network.uplink event.
+func TestLegacyForwardDropExplained(t *testing.T) {
+	testenv.Require(t, testenv.Command("iptables-legacy"))
+	w := newWorld(t, "203.0.113.10")
+	w.serve(w.outside, "tcp", "203.0.113.10:80")
+	if out, err := exec.Command("nsenter", "--net="+nsPath(w.host), "iptables-legacy", "-P", "FORWARD", "DROP").CombinedOutput(); err != nil {
+		t.Fatalf("iptables-legacy: %v\n%s", err, out)
+	}
+	dir := t.TempDir()
+	component(t, dir, "c", "network:\n  connect:\n    - to: 203.0.113.10:80/tcp", "dial:tcp/203.0.113.10:80", "sleep:")
+	log := filepath.Join(dir, "audit.log")
+	run := w.runLone("--audit-log", log, filepath.Join(dir, "c.yaml"))
+	if r := run.results(t, "dial:tcp/203.0.113.10:80")["dial:tcp/203.0.113.10:80"]; r.OK {
+		t.Errorf("egress worked through a legacy FORWARD policy of DROP: %q", r.Out)
+	}
+	const want = "legacy iptables (iptables-legacy, invisible to nft) drops forwarded packets by its FORWARD policy"
+	if !strings.Contains(run.text(), want) {
+		t.Errorf("the run's stderr does not explain the legacy FORWARD policy:\n%s", run.text())
+	}
+	records, err := audit.ReadLog(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(records, func(r audit.Record) bool {
+		w, _ := r.Details["warning"].(string)
+		return r.Kind == "network.uplink" && strings.Contains(w, want)
+	}) {
+		t.Error("no network.uplink event explains the legacy FORWARD policy")
 	}
 }
