@@ -103,10 +103,11 @@ func compileLoneUplink(p *plan.Plan) {
 	}
 	for _, f := range c.Net.Gateway {
 		if f.Set == "egress" {
-			u.Host = append(u.Host, f)
+			u.Host = append(u.Host, f) // the resolver's port 53 too
 		}
 	}
-	if len(u.Outside)+len(u.Host) > 0 {
+	u.Names = c.Net.Names
+	if len(u.Outside)+len(u.Host)+len(u.Names) > 0 {
 		p.Network.Uplink = u
 	}
 }

@@ -61,7 +61,7 @@ func compileComponentNet(c *Component, cp *plan.Component, addrs map[string]neti
 		}
 		ep := conn.to.v
 		if ep.Peer.Name != "" {
-			addName(c, cp, i, ep, self, addrs)
+			addName(c, cp, i, ep, self)
 			continue
 		}
 		dst, ok := resolvePeer(parsed[Peer]{ep.Peer, conn.to.err}, addrs)

@@ -138,7 +138,7 @@ func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack str
 		opts.Attach = ra.attach
 	}
 	if ln != nil {
-		opts.Hosts = ln.hosts
+		opts.Hosts, opts.Resolv = ln.hosts, ln.resolv
 		auditAttach := opts.Attach
 		opts.Attach = func(sb *sandbox.Sandbox) error {
 			if err := ln.attach(sb); err != nil {

@@ -22,6 +22,11 @@ type loneNet struct {
 	u         *netfilter.Uplink
 	n         plan.Network
 	hosts     string // the component's /etc/hosts, when it connects to `host`
+	// resolv is its /etc/resolv.conf when it declares names (c), which the run's
+	// resolver on the gateway answers.
+	resolv      string
+	c           *plan.Component
+	stopResolve func()
 	stderr    io.Writer
 	listeners []net.Listener
 	// ra, when it logs, gets the host table's drops as denials.
@@ -30,15 +35,11 @@ type loneNet struct {
 }
 
 // openLoneNet reserves the uplink of a lone run when its Plan or -p asks for one, and
-// fills in what `host` means (the uplink's gateway) in the component's flows. It changes
+// fills in what `host` means (the uplink's gateway) in the component's flows, and
+// where its resolver is when it declares names. It changes
 // nothing on the host: attach does, once the component's namespace exists. nil, nil: the
 // run needs no uplink, and its host stays as it was.
 func openLoneNet(p *plan.Plan, c *plan.Component, specs []string, stderr io.Writer) (*loneNet, error) {
-	for _, u := range c.Net.Unresolved {
-		if strings.HasSuffix(u, "(DNS names are resolved by a stack's resolver)") {
-			return nil, fmt.Errorf("%s: %s: a lone run has no resolver; put the component in a stack (its resolver answers declared names) or declare the addresses", c.Source, strings.TrimSuffix(u, " (DNS names are resolved by a stack's resolver)"))
-		}
-	}
 	if len(specs) > 0 && !p.Single {
 		return nil, fmt.Errorf("-p publishes a lone component's port; a stack's component is published by the stack file's publish")
 	}
@@ -84,6 +85,10 @@ func openLoneNet(p *plan.Plan, c *plan.Component, specs []string, stderr io.Writ
 	if connectsHost {
 		ln.hosts = fmt.Sprintf("127.0.0.1\tlocalhost\n::1\tlocalhost\n%s\t%s\n%s\thost\n", u.Peer, c.Process.Hostname, u.Gateway)
 	}
+	if len(c.Net.Names) > 0 {
+		ln.c = c
+		ln.resolv = "nameserver " + u.Gateway.String() + "\noptions ndots:1 attempts:2 timeout:2\n"
+	}
 	return ln, nil
 }
 
@@ -106,6 +111,18 @@ func (ln *loneNet) attach(sb *sandbox.Sandbox) error {
 			fmt.Fprintf(ln.stderr, "confine: warning: the uplink's drops on the host will not be logged: %v\n", err)
 		}
 	}
+	if ln.c != nil {
+		deny := func(d map[string]any) {
+			if ln.ra != nil {
+				ln.ra.emit(audit.KindDenial, d)
+			}
+		}
+		stop, err := supervisor.ServeLoneNames(ln.u.Gateway.String(), ln.c, ln.u.Peer, sb.NetNS(), deny)
+		if err != nil {
+			return err
+		}
+		ln.stopResolve = stop
+	}
 	return ln.proxy()
 }
 
@@ -119,6 +136,9 @@ func (ln *loneNet) close() {
 	}
 	if ln.drops != nil {
 		ln.drops.Close()
+	}
+	if ln.stopResolve != nil {
+		ln.stopResolve()
 	}
 	if err := ln.u.Remove(); err != nil {
 		fmt.Fprintf(ln.stderr, "confine: warning: removing the uplink: %v\n", err)

@@ -182,14 +182,13 @@ func TestLoneRun(t *testing.T) {
 	}
 }
 
-// TestLoneRunRefusals: -p needs a listen entry naming host or a client; a lone run
-// refuses a DNS name (it has no resolver). Nothing is made on the host.
+// TestLoneRunRefusals: -p needs a listen entry naming host or a client, and a protocol
+// it knows. Nothing is made on the host.
 func TestLoneRunRefusals(t *testing.T) {
 	w := newWorld(t)
 	before := w.snapshot()
 	dir := t.TempDir()
 	component(t, dir, "nolisten", "network:\n  listen:\n    - port: 8080/tcp\n      from: [127.0.0.1]", "sleep:")
-	component(t, dir, "named", "network:\n  connect:\n    - to: api.vendor.example:443/tcp", "sleep:")
 	for _, c := range []struct {
 		args []string
 		want string
@@ -198,7 +197,6 @@ func TestLoneRunRefusals(t *testing.T) {
 		{[]string{"-p", "127.0.0.1:8080:8080", filepath.Join(dir, "nolisten.yaml")}, "does not let `host` reach 8080/tcp"},
 		{[]string{"-p", "8080:9090", filepath.Join(dir, "nolisten.yaml")}, "names no client for 9090/tcp"},
 		{[]string{"-p", "80:80/sctp", filepath.Join(dir, "nolisten.yaml")}, "expected [ADDR:]HOSTPORT:PORT"},
-		{[]string{filepath.Join(dir, "named.yaml")}, "a lone run has no resolver"},
 	} {
 		out, err := w.confineErr(append([]string{"run"}, c.args...)...)
 		if err == nil || !strings.Contains(out, c.want) {
@@ -240,5 +238,41 @@ func TestLegacyForwardDropExplained(t *testing.T) {
 		return r.Kind == "network.uplink" && strings.Contains(w, want)
 	}) {
 		t.Error("no network.uplink event explains the legacy FORWARD policy")
+	}
+}
+
+// TestLoneNames: a lone run's resolver, on its uplink's gateway, answers the name it
+// declares, and its answer is reachable; an undeclared name gets NXDOMAIN and a denial
+// naming it. After the run the host is as before.
+func TestLoneNames(t *testing.T) {
+	w := newWorld(t, "203.0.113.10", upstreamDNS)
+	w.serve(w.outside, "tcp", "203.0.113.10:80")
+	w.serveDNS(map[string][]string{
+		"api.vendor.example.": {"api.vendor.example. 2 IN A 203.0.113.10"},
+		"undeclared.example.": {"undeclared.example. 2 IN A 203.0.113.10"},
+	})
+	w.env = []string{"CONFINE_DNS_UPSTREAM=" + upstreamDNS + ":53", "CONFINE_DNS_ALLOW_PRIVATE=203.0.113.0/24"}
+	before := w.snapshot()
+	dir := t.TempDir()
+	component(t, dir, "app", "network:\n  connect:\n    - to: api.vendor.example:80/tcp",
+		"dial:tcp/api.vendor.example:80", "dial:tcp/undeclared.example:80", "sleep:")
+	log := filepath.Join(dir, "audit.log")
+	run := w.runLone("--audit-log", log, filepath.Join(dir, "app.yaml"))
+	res := run.results(t, "dial:tcp/undeclared.example:80")
+	if r := res["dial:tcp/api.vendor.example:80"]; !r.OK || !strings.HasPrefix(r.Out, w.outside+" 203.0.113.10:80 sees "+hostAddr+":") {
+		t.Errorf("the declared name: %+v", r)
+	}
+	if r := res["dial:tcp/undeclared.example:80"]; r.OK || !strings.Contains(r.Err, "no such host") {
+		t.Errorf("the undeclared name: %+v, want no such host (NXDOMAIN)", r)
+	}
+	waitDenials(t, log, map[string]func(audit.Record) bool{
+		"undeclared.example": func(r audit.Record) bool {
+			return r.Details["chain"] == "resolver" && r.Details["name"] == "undeclared.example"
+		},
+	})
+	run.cmd.Process.Signal(syscall.SIGTERM)
+	run.cmd.Wait()
+	if after := w.snapshot(); after != before {
+		t.Errorf("the host namespace changed across the run:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 }
