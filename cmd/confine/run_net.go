@@ -19,16 +19,16 @@ import (
 // loneNet is a lone run's way to the host (docs/network.md): the uplink from the
 // component's namespace, the ports `-p` publishes, and the loopback proxy.
 type loneNet struct {
-	u         *netfilter.Uplink
-	n         plan.Network
-	hosts     string // the component's /etc/hosts, when it connects to `host`
+	u     *netfilter.Uplink
+	n     plan.Network
+	hosts string // the component's /etc/hosts, when it connects to `host`
 	// resolv is its /etc/resolv.conf when it declares names (c), which the run's
 	// resolver on the gateway answers.
 	resolv      string
 	c           *plan.Component
 	stopResolve func()
-	stderr    io.Writer
-	listeners []net.Listener
+	stderr      io.Writer
+	listeners   []net.Listener
 	// ra, when it logs, gets the host table's drops as denials.
 	ra    *runAudit
 	drops *netfilter.LogReader
