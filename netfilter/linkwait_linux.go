@@ -9,7 +9,7 @@ import (
 // activeWait bounds waitActive: past it the link is used as it is.
 const activeWait = 2 * time.Second
 
-// waitActive returns once the link of the calling thread's namespace is up and has left
+// waitActive returns once the link of the calling thread's namespace is not down and has left
 // the noop qdisc, which drops every packet. Setting a veth up only schedules its activation
 // (linkwatch, a workqueue: dev_activate replaces noop with the real qdisc), so on a
 // loaded host the first packet, a SYN, can be sent before and be dropped, and TCP waits
@@ -27,7 +27,9 @@ func waitActive(name string) {
 		if err != nil {
 			return
 		}
-		noop := len(qs) == 0 || l.Attrs().OperState != netlink.OperUp
+		// A bridge reports "unknown", never "up": only down is not ready.
+		op := l.Attrs().OperState
+		noop := len(qs) == 0 || op == netlink.OperDown || op == netlink.OperLowerLayerDown
 		for _, q := range qs {
 			noop = noop || q.Type() == "noop"
 		}
