@@ -36,7 +36,7 @@ func isDNSName(s string) bool {
 const NamesSet = "names"
 
 // resolverWhy marks the flows to the stack's resolver, which confine adds itself.
-const resolverWhy = "built-in: the resolver, for the names network.connect declares"
+const resolverWhy = plan.ResolverWhy
 
 // addName records connect[i], a DNS name: no address is known before the resolver
 // answers, so it becomes a NameFlow rather than a Flow.
