@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -77,7 +78,9 @@ func openLoneNet(p *plan.Plan, c *plan.Component, specs []string, stderr io.Writ
 		} else {
 			f.Src = gw
 		}
-		c.Net.Firewall.Flows = append(c.Net.Firewall.Flows, f)
+		if !slices.ContainsFunc(c.Net.Firewall.Flows, func(g plan.Flow) bool { return covers(g, f) }) {
+			c.Net.Firewall.Flows = append(c.Net.Firewall.Flows, f)
+		}
 	}
 	for i := range ln.n.Published {
 		ln.n.Published[i].Component, ln.n.Published[i].Address = c.Name, u.Peer.String()
@@ -166,6 +169,20 @@ func (ln *loneNet) forwardDrops(r *netfilter.LogReader) {
 			"proto": rec.Proto, "src": rec.Src.String(), "dst": rec.Dst.String(), "dport": rec.DstPort,
 		})
 	}
+}
+
+// covers reports whether flow g already allows all of f: an interval set refuses an
+// element inside another (a declared 0.0.0.0/0:53/udp holds the resolver's host:53).
+func covers(g, f plan.Flow) bool {
+	gs, err1 := netip.ParsePrefix(g.Src)
+	gd, err2 := netip.ParsePrefix(g.Dst)
+	fs, err3 := netip.ParsePrefix(f.Src)
+	fd, err4 := netip.ParsePrefix(f.Dst)
+	if err1 != nil || err2 != nil || err3 != nil || err4 != nil {
+		return false
+	}
+	return g.Set == f.Set && g.Proto == f.Proto && g.First <= f.First && f.Last <= g.Last &&
+		gs.Bits() <= fs.Bits() && gs.Contains(fs.Addr()) && gd.Bits() <= fd.Bits() && gd.Contains(fd.Addr())
 }
 
 // parsePublishFlag reads -p [ADDR:]HOSTPORT:PORT[/PROTO], as docker run -p does; the

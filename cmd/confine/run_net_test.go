@@ -56,3 +56,22 @@ func TestPublishAllowed(t *testing.T) {
 		}
 	}
 }
+
+func TestCovers(t *testing.T) {
+	gw := plan.Flow{Set: "egress", Src: "0.0.0.0/0", Dst: "100.127.0.1/32", Proto: "udp", First: 53, Last: 53}
+	for _, c := range []struct {
+		g    plan.Flow
+		want bool
+	}{
+		{plan.Flow{Set: "egress", Src: "0.0.0.0/0", Dst: "0.0.0.0/0", Proto: "udp", First: 53, Last: 53}, true},
+		{plan.Flow{Set: "egress", Src: "0.0.0.0/0", Dst: "100.64.0.0/10", Proto: "udp", First: 1, Last: 1024}, true},
+		{plan.Flow{Set: "egress", Src: "0.0.0.0/0", Dst: "0.0.0.0/0", Proto: "tcp", First: 53, Last: 53}, false},
+		{plan.Flow{Set: "egress", Src: "0.0.0.0/0", Dst: "10.0.0.0/8", Proto: "udp", First: 53, Last: 53}, false},
+		{plan.Flow{Set: "ingress", Src: "0.0.0.0/0", Dst: "0.0.0.0/0", Proto: "udp", First: 53, Last: 53}, false},
+		{plan.Flow{Set: "egress", Src: "0.0.0.0/0", Dst: "0.0.0.0/0", Proto: "udp", First: 54, Last: 60}, false},
+	} {
+		if got := covers(c.g, gw); got != c.want {
+			t.Errorf("covers(%+v, gateway:53/udp) = %v, want %v", c.g, got, c.want)
+		}
+	}
+}

@@ -254,7 +254,8 @@ func TestLoneNames(t *testing.T) {
 	w.env = []string{"CONFINE_DNS_UPSTREAM=" + upstreamDNS + ":53", "CONFINE_DNS_ALLOW_PRIVATE=203.0.113.0/24"}
 	before := w.snapshot()
 	dir := t.TempDir()
-	component(t, dir, "app", "network:\n  connect:\n    - to: api.vendor.example:80/tcp",
+	// 0.0.0.0/0:53/udp holds the resolver's host:53/udp, which the run must not add twice.
+	component(t, dir, "app", "network:\n  connect:\n    - to: api.vendor.example:80/tcp\n    - to: 0.0.0.0/0:53/udp",
 		"dial:tcp/api.vendor.example:80", "dial:tcp/undeclared.example:80", "sleep:")
 	log := filepath.Join(dir, "audit.log")
 	run := w.runLone("--audit-log", log, filepath.Join(dir, "app.yaml"))
