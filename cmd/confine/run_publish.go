@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/confine-sandbox/confine/policy/plan"
+	"github.com/confine-sandbox/confine/supervisor"
 )
 
 // maxRunForwards bounds the connections a lone run's loopback proxy carries at once.
@@ -59,6 +60,10 @@ func (ln *loneNet) forward(l *net.TCPListener, pub plan.Publish) {
 			c, err := net.DialTimeout("tcp4", target, 5*time.Second)
 			if err != nil {
 				fmt.Fprintf(ln.stderr, "confine: publish %s: %s could not reach %s: %v\n", l.Addr(), in.RemoteAddr(), target, err)
+				if ln.ra != nil && ln.ra.enabled() {
+					ln.ra.emit(supervisor.EventPublishFailed, map[string]any{"host": l.Addr().String(),
+						"client": in.RemoteAddr().String(), "target": target, "error": err.Error()})
+				}
 				return
 			}
 			out := c.(*net.TCPConn)
