@@ -91,7 +91,7 @@ tw /run/netns/"$h"
 tw /run/netns/"$o"
 printf 'version: 1\nname: server\nrun:\n  command: ["%s", "-serve", ":5202", "-sink", ":5203"]\n  user: "1000"\nnetwork:\n  listen: [{port: 5202-5203/tcp, from: [host, 198.51.100.0/24]}]\nfilesystem: {read: [%s]}\nsyscalls: {extends: default}\n' \
 	"$work/connrate" "$work/connrate" >"$work/server.yaml"
-nsenter --net=/run/netns/"$h" "$work/confine" run -p 5202:5202 -p 5203:5203 "$work/server.yaml" >"$work/server.out" 2>&1 &
+nsenter --net=/run/netns/"$h" "$work/confine" run --grace 1s -p 5202:5202 -p 5203:5203 "$work/server.yaml" >"$work/server.out" 2>&1 &
 server=$!
 for ((i = 0; i < 100; i++)); do
 	peer=$(ip -n "$h" -4 -o addr show | awk '$2 ~ /^cfu/ { split($4, a, "/"); split(a[1], b, "."); print b[1] "." b[2] "." b[3] "." b[4] + 1 }')
