@@ -36,10 +36,10 @@ type loneNet struct {
 }
 
 // openLoneNet reserves the uplink of a lone run when its Plan or -p asks for one, and
-// fills in what `host` means (the uplink's gateway) in the component's flows, and
-// where its resolver is when it declares names. It changes
-// nothing on the host: attach does, once the component's namespace exists. nil, nil: the
-// run needs no uplink, and its host stays as it was.
+// fills in what `host` means (the uplink's gateway) in the component's flows, and where
+// its resolver is when it declares names. It changes nothing on the host: attach does,
+// once the component's namespace exists. nil, nil: the run needs no uplink, and its
+// host stays as it was.
 func openLoneNet(p *plan.Plan, c *plan.Component, specs []string, stderr io.Writer) (*loneNet, error) {
 	if len(specs) > 0 && !p.Single {
 		return nil, fmt.Errorf("-p publishes a lone component's port; a stack's component is published by the stack file's publish")
@@ -62,7 +62,7 @@ func openLoneNet(p *plan.Plan, c *plan.Component, specs []string, stderr io.Writ
 		if len(pubs) > 0 {
 			return nil, fmt.Errorf("-p needs root: the published port is DNAT'd on the host")
 		}
-		fmt.Fprintf(stderr, "confine: warning: without root a lone run has no uplink: its outside destinations and host:PORT are unreachable\n")
+		fmt.Fprintf(stderr, "confine: warning: without root a lone run has no uplink: its outside destinations, DNS names and host:PORT are unreachable\n")
 		return nil, nil
 	}
 	u, err := netfilter.ReserveLoneUplink("run." + strconv.Itoa(os.Getpid()))
