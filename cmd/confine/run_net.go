@@ -67,7 +67,7 @@ func openLoneNet(p *plan.Plan, c *plan.Component, specs []string, stderr io.Writ
 	}
 	u, err := netfilter.ReserveLoneUplink("run." + strconv.Itoa(os.Getpid()))
 	if err != nil {
-		return nil, err
+		return nil, &codeError{code: exitEnforcement, msg: "confine: " + err.Error()}
 	}
 	ln := &loneNet{u: u, stderr: stderr, n: plan.Network{Uplink: p.Network.Uplink, Published: pubs}}
 	gw := u.Gateway.String() + "/32"
