@@ -181,6 +181,13 @@ func (e *writer) network(c *plan.Component) {
 			out = append(out, fmt.Sprintf("%s on %s", e.peer(f.Dst), plan.PortString(f.Proto, f.First, f.Last)))
 		}
 	}
+	for _, f := range n.Gateway { // a lone run's `host`: its uplink's gateway
+		if f.Set == "ingress" {
+			in = append(in, fmt.Sprintf("%s from host", plan.PortString(f.Proto, f.First, f.Last)))
+		} else {
+			out = append(out, fmt.Sprintf("host on %s", plan.PortString(f.Proto, f.First, f.Last)))
+		}
+	}
 	e.line(2, "accepts: %s", list(in))
 	e.line(2, "may connect to: %s", list(out))
 	if len(n.Names) > 0 {
@@ -188,7 +195,7 @@ func (e *writer) network(c *plan.Component) {
 		for _, nf := range n.Names {
 			names = append(names, fmt.Sprintf("%s on %s", nf.Name, plan.PortString(nf.Proto, nf.First, nf.Last)))
 		}
-		e.line(2, "may resolve, through the stack's resolver, and connect to: %s (the public IPv4 addresses answered, for their TTL)", list(names))
+		e.line(2, "may resolve, through confine's resolver, and connect to: %s (the public IPv4 addresses answered, for their TTL)", list(names))
 	}
 	for _, u := range n.Unresolved {
 		e.line(2, "not in effect on its own: %s (a component: reachable only in a stack)", u)

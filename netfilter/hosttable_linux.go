@@ -153,8 +153,12 @@ func applyBridgeNAT(nsPath string, n plan.Network, gw, peer netip.Addr) error {
 
 // forwardDropWarning names a forward chain of another table whose policy is drop (an
 // iptables FORWARD policy of DROP, as Docker sets): an nftables drop is final in any
-// table, so egress through the uplink would be dropped there.
+// table, so egress through the uplink would be dropped there. The legacy x_tables
+// filter table is read apart (legacy_linux.go).
 func forwardDropWarning(own string) string {
+	if drop, err := legacyForwardDrop(); err == nil && drop {
+		return "the host's legacy iptables (iptables-legacy, invisible to nft) drops forwarded packets by its FORWARD policy, so egress through the uplink is dropped there: accept traffic from and to the confine uplink (cfu*) in it, e.g. iptables-legacy -I FORWARD -i cfu+ -j ACCEPT; iptables-legacy -I FORWARD -o cfu+ -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT"
+	}
 	conn, err := nftables.New()
 	if err != nil {
 		return ""

@@ -51,6 +51,14 @@ func addHostDNAT(conn *nftables.Conn, t *nftables.Table, rec *uplinkRecord, peer
 			&expr.Immediate{Register: 1, Data: peer.AsSlice()},
 			&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1},
 		}
+		if a, err := netip.ParseAddr(p.Address); err == nil && a == peer {
+			// A lone component is the peer itself: the port is translated here.
+			dnat = []expr.Any{
+				&expr.Immediate{Register: 1, Data: peer.AsSlice()},
+				&expr.Immediate{Register: 2, Data: binary.BigEndian.AppendUint16(nil, p.Port)},
+				&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegProtoMin: 2},
+			}
+		}
 		// Not what the stack itself sends out through the uplink (no hairpin).
 		rule(conn, pre, notIf(expr.MetaKeyIIFNAME, rec.Link), match, dnat)
 		rule(conn, out, match, dnat)

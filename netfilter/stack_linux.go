@@ -29,6 +29,8 @@ type Bridge struct {
 	Stack  string
 	NSPath string
 	subnet netip.Prefix
+	// address is the bridge's own, whose neighbour entry every component gets (Attach).
+	address netip.Addr
 	// gateway is the bridge address once the stack has an uplink: components route
 	// through it (CreateUplink), otherwise they have no default route at all.
 	gateway netip.Addr
@@ -50,7 +52,7 @@ func CreateBridge(stack string, n plan.Network) (_ *Bridge, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("stack network: bridge address %q: %w", n.BridgeAddress, err)
 	}
-	b := &Bridge{Stack: stack, NSPath: StackNSPath(stack), subnet: subnet}
+	b := &Bridge{Stack: stack, NSPath: StackNSPath(stack), subnet: subnet, address: addr}
 	if err := pinNewNamespace(b.NSPath); err != nil {
 		return nil, fmt.Errorf("stack network: namespace: %w", err)
 	}
@@ -73,6 +75,16 @@ func CreateBridge(stack string, n plan.Network) (_ *Bridge, err error) {
 		}
 		if err := netlink.LinkSetUp(br); err != nil {
 			return fmt.Errorf("bridge up: %w", err)
+		}
+		// Set explicitly, the bridge's MAC no longer follows the lowest of its ports'
+		// (br_stp_recalculate_bridge_id), so the components' pinned neighbour entries
+		// for it stay true as components come and go.
+		made, err := netlink.LinkByName(bridgeName)
+		if err != nil {
+			return err
+		}
+		if err := netlink.LinkSetHardwareAddr(made, made.Attrs().HardwareAddr); err != nil {
+			return fmt.Errorf("bridge address: %w", err)
 		}
 		// /proc/sys/net is this thread's namespace's: the setting is the stack's alone.
 		if err := os.WriteFile("/proc/sys/net/bridge/bridge-nf-call-iptables", []byte("1"), 0); err != nil {
@@ -104,11 +116,13 @@ func (b *Bridge) Attach(nsPath, port string, address string) error {
 		return fmt.Errorf("attach: %w", err)
 	}
 	defer target.Close()
+	var brMAC net.HardwareAddr
 	err = InNamespace(b.NSPath, func() error {
 		br, err := netlink.LinkByName(bridgeName)
 		if err != nil {
 			return err
 		}
+		brMAC = br.Attrs().HardwareAddr
 		veth := &netlink.Veth{
 			LinkAttrs:     netlink.LinkAttrs{Name: port, MasterIndex: br.Attrs().Index},
 			PeerName:      "eth0",
@@ -125,6 +139,7 @@ func (b *Bridge) Attach(nsPath, port string, address string) error {
 	if err != nil {
 		return fmt.Errorf("attach: %w", err)
 	}
+	var ethMAC net.HardwareAddr
 	err = InNamespace(nsPath, func() error {
 		eth, err := netlink.LinkByName("eth0")
 		if err != nil {
@@ -140,15 +155,36 @@ func (b *Bridge) Attach(nsPath, port string, address string) error {
 		if err := netlink.LinkSetUp(eth); err != nil {
 			return fmt.Errorf("eth0 up: %w", err)
 		}
+		ethMAC = eth.Attrs().HardwareAddr
+		if err := pinNeighbour(eth, b.address, brMAC); err != nil {
+			return err
+		}
 		if b.gateway.IsValid() {
 			if err := netlink.RouteAdd(&netlink.Route{LinkIndex: eth.Attrs().Index, Gw: b.gateway.AsSlice()}); err != nil {
 				return fmt.Errorf("eth0 default route: %w", err)
 			}
 		}
-		return linkUp("lo")
+		if err := linkUp("lo"); err != nil {
+			return err
+		}
+		waitActive("eth0")
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("attach: in the component's namespace: %w", err)
+	}
+	// The bridge's side: its replies to the component need no ARP either.
+	err = InNamespace(b.NSPath, func() error {
+		br, err := netlink.LinkByName(bridgeName)
+		if err != nil {
+			return err
+		}
+		waitActive(port)
+		waitActive(bridgeName)
+		return pinNeighbour(br, addr, ethMAC)
+	})
+	if err != nil {
+		return fmt.Errorf("attach: %w", err)
 	}
 	return nil
 }

@@ -60,6 +60,38 @@ type Uplink struct {
 // host (recorded first, put back by Remove or, after a crash, by SweepUplinks), and
 // loads the host table and the bridge namespace's NAT. All or nothing.
 func CreateUplink(b *Bridge, n plan.Network) (_ *Uplink, err error) {
+	u, err := reserveUplink(b.Stack)
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := transition(u.dir)
+	if err != nil {
+		u.Remove()
+		return nil, fmt.Errorf("uplink: %w", err)
+	}
+	defer func() {
+		unlock()
+		if err != nil {
+			u.Remove()
+		}
+	}()
+	if err := u.makeLink(b); err != nil {
+		return nil, fmt.Errorf("uplink: %w", err)
+	}
+	if err := u.openHost(n); err != nil {
+		return nil, err
+	}
+	if err := applyBridgeNAT(b.NSPath, n, u.Gateway, u.Peer); err != nil {
+		return nil, fmt.Errorf("uplink: %w", err)
+	}
+	b.gateway = netip.MustParseAddr(n.BridgeAddress)
+	return u, nil
+}
+
+// reserveUplink takes a /30 and the holder lock for name (a stack, or a lone run), and
+// records them, removing first what a dead supervisor of the same name left. Nothing
+// on the host changes yet; Remove gives it all back.
+func reserveUplink(name string) (*Uplink, error) {
 	dir, err := hostState(true)
 	if err != nil {
 		return nil, fmt.Errorf("uplink: %w", err)
@@ -69,37 +101,36 @@ func CreateUplink(b *Bridge, n plan.Network) (_ *Uplink, err error) {
 		return nil, fmt.Errorf("uplink: %w", err)
 	}
 	defer unlock()
-	holder, err := takeHolder(dir, b.Stack)
+	holder, err := takeHolder(dir, name)
 	if err != nil {
 		return nil, err
 	}
-	// A record left by a dead supervisor of this stack goes first.
-	if old, err := readRecord(dir, b.Stack); err == nil {
+	if old, err := readRecord(dir, name); err == nil {
 		teardownRecord(dir, old)
 	}
 	pool := uplinkPool()
-	slot, err := allocSlot(dir, b.Stack, 1<<(30-pool.Bits()))
+	slot, err := allocSlot(dir, name, 1<<(30-pool.Bits()))
 	if err != nil {
 		holder.Close()
+		os.Remove(filepath.Join(dir, name+".holder"))
 		return nil, err
 	}
 	u := &Uplink{Link: fmt.Sprintf("cfu%d", slot), LogGroup: uint16(uplinkLogBase + slot%0x7fff), dir: dir, holder: holder,
-		rec: &uplinkRecord{Stack: b.Stack, Slot: slot, Link: fmt.Sprintf("cfu%d", slot), Table: uplinkTableName(b.Stack)}}
+		rec: &uplinkRecord{Stack: name, Slot: slot, Link: fmt.Sprintf("cfu%d", slot), Table: uplinkTableName(name)}}
 	base := binary.BigEndian.Uint32(pool.Addr().AsSlice()) + uint32(4*slot)
 	u.Gateway, u.Peer = addr4(base+1), addr4(base+2)
-	defer func() {
-		if err != nil {
-			teardownRecord(dir, u.rec)
-			holder.Close()
-			os.Remove(filepath.Join(dir, b.Stack+".holder"))
-		}
-	}()
 	if err := writeRecord(dir, u.rec); err != nil {
+		teardownRecord(dir, u.rec)
+		holder.Close()
+		os.Remove(filepath.Join(dir, name+".holder"))
 		return nil, err
 	}
-	if err := u.makeLink(b); err != nil {
-		return nil, fmt.Errorf("uplink: %w", err)
-	}
+	return u, nil
+}
+
+// openHost enables forwarding where the uplink's flows enter the host (recorded first)
+// and loads the host table; the caller holds the transition lock.
+func (u *Uplink) openHost(n plan.Network) error {
 	if pubs := kernelPublished(n); len(n.Uplink.Outside)+len(n.Uplink.Names)+len(pubs) > 0 {
 		// Forwarding is per ingress interface: the uplink for requests out and replies
 		// in, the host's interfaces towards the destinations for replies, those of the
@@ -114,19 +145,15 @@ func CreateUplink(b *Bridge, n plan.Network) (_ *Uplink, err error) {
 		for _, l := range links {
 			keys = append(keys, "net.ipv4.conf."+l+".forwarding")
 		}
-		if err := holdSysctls(dir, u.rec, keys, "1"); err != nil {
-			return nil, fmt.Errorf("uplink: %w", err)
+		if err := holdSysctls(u.dir, u.rec, keys, "1"); err != nil {
+			return fmt.Errorf("uplink: %w", err)
 		}
 		u.Warning = forwardDropWarning(u.rec.Table)
 	}
 	if err := applyHostTable(u.rec, u.Gateway, u.Peer, n, u.LogGroup); err != nil {
-		return nil, fmt.Errorf("uplink: %w", err)
+		return fmt.Errorf("uplink: %w", err)
 	}
-	if err := applyBridgeNAT(b.NSPath, n, u.Gateway, u.Peer); err != nil {
-		return nil, fmt.Errorf("uplink: %w", err)
-	}
-	b.gateway = netip.MustParseAddr(n.BridgeAddress)
-	return u, nil
+	return nil
 }
 
 // makeLink creates the veth and addresses both ends; the bridge namespace's default
@@ -147,7 +174,12 @@ func (u *Uplink) makeLink(b *Bridge) error {
 	if err := addrUp(u.Link, u.Gateway); err != nil {
 		return err
 	}
-	return InNamespace(b.NSPath, func() error {
+	host, err := netlink.LinkByName(u.Link)
+	if err != nil {
+		return err
+	}
+	var peerMAC net.HardwareAddr
+	err = InNamespace(b.NSPath, func() error {
 		if err := disableIPv6(uplinkPeerName); err != nil {
 			return err
 		}
@@ -158,12 +190,22 @@ func (u *Uplink) makeLink(b *Bridge) error {
 		if err != nil {
 			return err
 		}
+		peerMAC = l.Attrs().HardwareAddr
+		if err := pinNeighbour(l, u.Gateway, host.Attrs().HardwareAddr); err != nil {
+			return err
+		}
 		gw := &netlink.Route{LinkIndex: l.Attrs().Index, Gw: u.Gateway.AsSlice()}
 		if err := netlink.RouteAdd(gw); err != nil {
 			return fmt.Errorf("default route: %w", err)
 		}
+		waitActive(uplinkPeerName)
 		return os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0)
 	})
+	if err != nil {
+		return err
+	}
+	waitActive(u.Link)
+	return pinNeighbour(host, u.Peer, peerMAC)
 }
 
 func addrUp(link string, a netip.Addr) error {

@@ -54,6 +54,8 @@ func compile(s *Stack, effective map[string]*Component, images map[string]*Image
 	if !s.IsSingle() {
 		compileStackFirewall(p, s, effective, addrs)
 		compileUplink(p, s, addrs)
+	} else {
+		compileLoneUplink(p)
 	}
 	return p, nil
 }

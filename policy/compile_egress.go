@@ -84,3 +84,30 @@ func compileKernelPublish(p *plan.Plan, s *Stack, addrs map[string]netip.Addr) b
 	sortFlows(p.Network.Firewall.Flows)
 	return any
 }
+
+// compileLoneUplink is compileUplink for a component run on its own: its egress flows to
+// addresses other than loopback, and its connect: host:PORT (plan.ComponentNet.Gateway),
+// leave through an uplink from its own namespace; `confine run -p` adds published ports
+// at run time. Without them, a lone run changes nothing on the host.
+func compileLoneUplink(p *plan.Plan) {
+	if len(p.Components) != 1 {
+		return
+	}
+	c := &p.Components[0]
+	u := &plan.Uplink{}
+	for _, f := range c.Net.Firewall.Flows {
+		dst, err := netip.ParsePrefix(f.Dst)
+		if f.Set == "egress" && err == nil && !(dst.Addr().IsLoopback() && dst.Bits() >= 8) {
+			u.Outside = append(u.Outside, f)
+		}
+	}
+	for _, f := range c.Net.Gateway {
+		if f.Set == "egress" {
+			u.Host = append(u.Host, f) // the resolver's port 53 too
+		}
+	}
+	u.Names = c.Net.Names
+	if len(u.Outside)+len(u.Host)+len(u.Names) > 0 {
+		p.Network.Uplink = u
+	}
+}

@@ -93,3 +93,42 @@ func TestDNSNames(t *testing.T) {
 		t.Errorf("a name in listen.from: %s", got)
 	}
 }
+
+// TestCompileLoneUplink: a lone component's outside addresses and host:PORT need an
+// uplink; `host` in connect and listen.from becomes a gateway flow, filled in at run
+// time; a component that reaches only its loopback gets none.
+func TestCompileLoneUplink(t *testing.T) {
+	lone := func(net string) fstest.MapFS {
+		return fstest.MapFS{"a.yaml": &fstest.MapFile{Data: []byte(strings.Replace(strings.Replace(egressMember, "%s", "a", 1), "%s", net, 1))}}
+	}
+	s, err := Open(lone("network:\n  connect:\n    - to: 203.0.113.0/24:443/tcp\n    - to: host:9000/tcp\n    - to: 127.0.0.1:5432/tcp\n  listen:\n    - port: 80/tcp\n      from: [host]\n"), "a.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Compile(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, c := p.Network.Uplink, p.Components[0]
+	if u == nil || len(u.Outside) != 1 || u.Outside[0].Dst != "203.0.113.0/24" || len(u.Host) != 1 || u.Host[0].First != 9000 {
+		t.Fatalf("uplink %+v, want one outside flow to 203.0.113.0/24 and one host flow, port 9000", u)
+	}
+	if g := c.Net.Gateway; len(g) != 2 || g[0].Set != "ingress" || g[0].Src != "" || g[0].First != 80 || g[1].Set != "egress" || g[1].Dst != "" || g[1].First != 9000 {
+		t.Errorf("gateway flows %+v, want listen 80 from host and connect host:9000", g)
+	}
+	if len(c.Net.Unresolved) != 0 {
+		t.Errorf("unresolved %v: host is the uplink's gateway for a lone run", c.Net.Unresolved)
+	}
+	if p, err = Compile(mustOpen(t, lone("network:\n  connect:\n    - to: 127.0.0.1:5432/tcp\n"), "a.yaml")); err != nil || p.Network.Uplink != nil {
+		t.Errorf("a lone component that stays on its loopback got an uplink: %+v (%v)", p.Network.Uplink, err)
+	}
+}
+
+func mustOpen(t *testing.T, fsys fstest.MapFS, file string) *Stack {
+	t.Helper()
+	s, err := Open(fsys, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}

@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 
@@ -39,6 +40,11 @@ func compileComponentNet(c *Component, cp *plan.Component, addrs map[string]neti
 		cp.Net.Listen = append(cp.Net.Listen, plan.Port{Proto: pr.Proto, First: pr.First, Last: pr.Last})
 		for j, from := range l.From {
 			src, ok := resolvePeer(l.from[j], addrs)
+			if _, inStack := addrs[HostPeer]; !ok && from == HostPeer && !inStack {
+				why := fmt.Sprintf("%s network.listen[%d].from[%d] %s", c.pos.at(fmt.Sprintf("network.listen[%d].from[%d]", i, j)), i, j, from)
+				cp.Net.Gateway = append(cp.Net.Gateway, flow("ingress", "", self, pr, why))
+				continue
+			}
 			if !ok {
 				if from != "host" {
 					cp.Net.Unresolved = append(cp.Net.Unresolved, fmt.Sprintf("listen %s from %s", pr, from))
@@ -55,12 +61,17 @@ func compileComponentNet(c *Component, cp *plan.Component, addrs map[string]neti
 		}
 		ep := conn.to.v
 		if ep.Peer.Name != "" {
-			addName(c, cp, i, ep, self, addrs)
+			addName(c, cp, i, ep, self)
 			continue
 		}
 		dst, ok := resolvePeer(parsed[Peer]{ep.Peer, conn.to.err}, addrs)
 		if a, inStack := addrs[HostPeer]; ep.Peer.Component == HostPeer && inStack && conn.to.err == nil {
 			dst, ok = a.String()+"/32", true // compileUplink: DNAT'd to the uplink's gateway
+		}
+		if _, inStack := addrs[HostPeer]; ep.Peer.Component == HostPeer && !inStack && conn.to.err == nil {
+			why := fmt.Sprintf("%s network.connect[%d] %s", c.pos.at(fmt.Sprintf("network.connect[%d].to", i)), i, conn.To)
+			cp.Net.Gateway = append(cp.Net.Gateway, flow("egress", self, "", ep.Ports, why))
+			continue // a lone run's uplink gateway (compileLoneUplink)
 		}
 		if !ok {
 			cp.Net.Unresolved = append(cp.Net.Unresolved, "connect "+conn.To)
@@ -79,7 +90,7 @@ func compileComponentNet(c *Component, cp *plan.Component, addrs map[string]neti
 		cp.Net.Hosts = append(cp.Net.Hosts, plan.HostEntry{Name: name, Address: a})
 	}
 	sort.Slice(cp.Net.Hosts, func(i, j int) bool { return cp.Net.Hosts[i].Name < cp.Net.Hosts[j].Name })
-	if cp.Net.Address != "" {
+	if cp.Net.Address != "" || slices.ContainsFunc(cp.Net.Gateway, func(f plan.Flow) bool { return f.Set == "egress" }) {
 		// The supervisor mounts the stack's /etc/hosts; the resolver must be able to read it.
 		cp.Landlock.Paths = append(cp.Landlock.Paths, plan.PathRule{Path: "/etc/hosts", Access: []string{"read_file"}, Why: "built-in: the stack peers this component may reach, by name"})
 	}

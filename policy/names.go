@@ -36,29 +36,30 @@ func isDNSName(s string) bool {
 const NamesSet = "names"
 
 // resolverWhy marks the flows to the stack's resolver, which confine adds itself.
-const resolverWhy = "built-in: the stack's resolver, for the names network.connect declares"
+const resolverWhy = plan.ResolverWhy
 
 // addName records connect[i], a DNS name: no address is known before the resolver
 // answers, so it becomes a NameFlow rather than a Flow.
-func addName(c *Component, cp *plan.Component, i int, ep Endpoint, self string, addrs map[string]netip.Addr) {
-	if _, inStack := addrs[HostPeer]; !inStack {
-		cp.Net.Unresolved = append(cp.Net.Unresolved, "connect "+c.Network.Connect[i].To+" (DNS names are resolved by a stack's resolver)")
-		return
-	}
+func addName(c *Component, cp *plan.Component, i int, ep Endpoint, self string) {
 	why := fmt.Sprintf("%s network.connect[%d] %s", c.pos.at(fmt.Sprintf("network.connect[%d].to", i)), i, c.Network.Connect[i].To)
 	cp.Net.Names = append(cp.Net.Names, plan.NameFlow{Name: ep.Peer.Name, Src: self, Proto: ep.Ports.Proto, First: ep.Ports.First, Last: ep.Ports.Last, Why: why})
 }
 
-// compileResolver lets a component with names reach the stack's resolver (the bridge
-// address, port 53 over UDP and TCP), read the /etc/resolv.conf that points at it, and
+// compileResolver lets a component with names reach its resolver (a stack's on the
+// bridge address, a lone run's on its uplink's gateway; port 53 over UDP and TCP), read the /etc/resolv.conf that points at it, and
 // look packets up in the names set its answers fill.
 func compileResolver(cp *plan.Component, fw *plan.Firewall, self string, addrs map[string]netip.Addr) {
 	if len(cp.Net.Names) == 0 {
 		return
 	}
-	resolver := addrs[HostPeer].String() + "/32"
 	for _, proto := range []string{"tcp", "udp"} {
-		fw.Flows = append(fw.Flows, flow("egress", self, resolver, PortRange{Proto: proto, First: 53, Last: 53}, resolverWhy))
+		ports := PortRange{Proto: proto, First: 53, Last: 53}
+		if a, inStack := addrs[HostPeer]; inStack {
+			fw.Flows = append(fw.Flows, flow("egress", self, a.String()+"/32", ports, resolverWhy))
+		} else {
+			// A lone run's resolver listens on its uplink's gateway, known at run time.
+			cp.Net.Gateway = append(cp.Net.Gateway, flow("egress", self, "", ports, resolverWhy))
+		}
 	}
 	for i := range fw.Chains {
 		if fw.Chains[i].Name == "egress" {

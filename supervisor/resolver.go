@@ -42,15 +42,43 @@ const (
 )
 
 type resolver struct {
-	s         *Supervisor
-	names     map[netip.Addr]map[string][]plan.NameFlow // component address → name → flows
-	comps     map[netip.Addr]*component
+	names     map[netip.Addr]map[string][]plan.NameFlow // client address → name → flows
+	clients   map[netip.Addr]*nameClient
 	upstreams []string
 	allow     []netip.Prefix
 	minTTL    time.Duration
 	client    *dns.Client
 	servers   []*dns.Server
 	mu        sync.Mutex // serialises pinning
+	// deny emits a denial for component; pinAlso pins into the bridge's names set too
+	// (nil for a lone run, whose own table is the only one on the way).
+	deny    func(component string, details map[string]any)
+	pinAlso func(elems []netfilter.NameElement, timeout time.Duration) error
+}
+
+// nameClient is a component whose queries the resolver answers.
+type nameClient struct {
+	name  string
+	src   netip.Addr // its address, the source of its queries and its packets
+	table string     // its firewall's table, which holds its names set
+	// netns is its network namespace's path while it runs.
+	netns func() (string, error)
+}
+
+func newResolver(names []plan.NameFlow, src func(plan.NameFlow) (netip.Addr, error)) (*resolver, error) {
+	r := &resolver{names: map[netip.Addr]map[string][]plan.NameFlow{}, clients: map[netip.Addr]*nameClient{},
+		client: &dns.Client{Timeout: 3 * time.Second}, minTTL: MinNameTTL}
+	for _, n := range names {
+		a, err := src(n)
+		if err != nil {
+			return nil, fmt.Errorf("resolver: bug: %w", err)
+		}
+		if r.names[a] == nil {
+			r.names[a] = map[string][]plan.NameFlow{}
+		}
+		r.names[a][n.Name] = append(r.names[a][n.Name], n)
+	}
+	return r, r.configure()
 }
 
 // startResolver serves DNS on the bridge address, port 53 over UDP and TCP, in the
@@ -60,48 +88,85 @@ func (s *Supervisor) startResolver() error {
 	if u == nil || len(u.Names) == 0 || s.bridge == nil {
 		return nil
 	}
-	r := &resolver{s: s, names: map[netip.Addr]map[string][]plan.NameFlow{}, comps: map[netip.Addr]*component{},
-		client: &dns.Client{Timeout: 3 * time.Second}, minTTL: MinNameTTL}
-	for _, n := range u.Names {
-		src, err := netip.ParsePrefix(n.Src)
-		if err != nil {
-			return fmt.Errorf("resolver: bug: %w", err)
-		}
-		if r.names[src.Addr()] == nil {
-			r.names[src.Addr()] = map[string][]plan.NameFlow{}
-		}
-		r.names[src.Addr()][n.Name] = append(r.names[src.Addr()][n.Name], n)
+	r, err := newResolver(u.Names, func(n plan.NameFlow) (netip.Addr, error) {
+		p, err := netip.ParsePrefix(n.Src)
+		return p.Addr(), err
+	})
+	if err != nil {
+		return err
+	}
+	r.deny = func(component string, d map[string]any) { s.events.emit(component, EventDenial, d) }
+	r.pinAlso = func(elems []netfilter.NameElement, timeout time.Duration) error {
+		return netfilter.PinNames(s.bridge.NSPath, s.plan.Network.Firewall.Table, NamesSetName, elems, timeout)
 	}
 	for _, c := range s.comps {
-		if a, err := netip.ParseAddr(c.plan.Net.Address); err == nil {
-			r.comps[a] = c
+		a, err := netip.ParseAddr(c.plan.Net.Address)
+		if err != nil {
+			continue
 		}
-	}
-	if err := r.configure(); err != nil {
-		return err
+		r.clients[a] = &nameClient{name: c.plan.Name, src: a, table: c.plan.Net.Firewall.Table, netns: func() (string, error) {
+			c.mu.Lock()
+			sb := c.sb
+			c.mu.Unlock()
+			if sb == nil {
+				return "", fmt.Errorf("%s is not running", c.plan.Name)
+			}
+			return sb.NetNS(), nil
+		}}
 	}
 	addr := net.JoinHostPort(s.plan.Network.BridgeAddress, "53")
 	var pc net.PacketConn
 	var l net.Listener
-	err := netfilter.InNamespace(s.bridge.NSPath, func() error {
+	err = netfilter.InNamespace(s.bridge.NSPath, func() error {
 		var err error
-		if pc, err = net.ListenPacket("udp4", addr); err != nil {
-			return err
-		}
-		if l, err = net.Listen("tcp4", addr); err != nil {
-			pc.Close()
-		}
+		pc, l, err = listenDNS(addr)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("resolver on %s: %w", addr, err)
 	}
+	r.serve(pc, l)
+	s.resolver = r
+	return nil
+}
+
+// ServeLoneNames is a lone run's resolver: it answers the component at src (its
+// uplink's peer address) for the names it declares, on addr (the uplink's gateway) port
+// 53 in the caller's namespace, pins the answers into the names set of its own table in
+// nsPath, and reports each denial to deny. The returned function stops it.
+func ServeLoneNames(addr string, c *plan.Component, src netip.Addr, nsPath string, deny func(map[string]any)) (func(), error) {
+	r, err := newResolver(c.Net.Names, func(plan.NameFlow) (netip.Addr, error) { return src, nil })
+	if err != nil {
+		return nil, err
+	}
+	r.deny = func(_ string, d map[string]any) { deny(d) }
+	r.clients[src] = &nameClient{name: c.Name, src: src, table: c.Net.Firewall.Table, netns: func() (string, error) { return nsPath, nil }}
+	pc, l, err := listenDNS(net.JoinHostPort(addr, "53"))
+	if err != nil {
+		return nil, fmt.Errorf("resolver on %s:53: %w", addr, err)
+	}
+	r.serve(pc, l)
+	return r.close, nil
+}
+
+func listenDNS(addr string) (net.PacketConn, net.Listener, error) {
+	pc, err := net.ListenPacket("udp4", addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := net.Listen("tcp4", addr)
+	if err != nil {
+		pc.Close()
+		return nil, nil, err
+	}
+	return pc, l, nil
+}
+
+func (r *resolver) serve(pc net.PacketConn, l net.Listener) {
 	r.servers = []*dns.Server{{PacketConn: pc, Handler: r}, {Listener: l, Handler: r}}
 	for _, srv := range r.servers {
 		go srv.ActivateAndServe()
 	}
-	s.resolver = r
-	return nil
 }
 
 // configure reads the upstream resolvers and the knobs.
@@ -151,7 +216,7 @@ func (r *resolver) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	reply.RecursionAvailable = true
 	defer w.WriteMsg(reply)
 	client, _ := netip.ParseAddrPort(w.RemoteAddr().String())
-	comp := r.comps[client.Addr().Unmap()]
+	comp := r.clients[client.Addr().Unmap()]
 	if comp == nil || len(req.Question) != 1 {
 		reply.Rcode = dns.RcodeRefused
 		return
@@ -161,10 +226,10 @@ func (r *resolver) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	flows := r.names[client.Addr().Unmap()][name]
 	if len(flows) == 0 {
 		reply.Rcode = dns.RcodeNameError
-		what := fmt.Sprintf("%s resolves %s", comp.plan.Name, name)
-		r.s.events.emit(comp.plan.Name, EventDenial, map[string]any{
+		what := fmt.Sprintf("%s resolves %s", comp.name, name)
+		r.deny(comp.name, map[string]any{
 			audit.DetailLayer: audit.LayerNetwork, audit.DetailWhat: what, audit.DetailDecidedBy: "default",
-			audit.DetailReason: fmt.Sprintf("%s, but %s's network.connect does not name %s (declare connect: - to: %s:PORT/PROTO)", what, comp.plan.Name, name, name),
+			audit.DetailReason: fmt.Sprintf("%s, but %s's network.connect does not name %s (declare connect: - to: %s:PORT/PROTO)", what, comp.name, name, name),
 			"chain":            "resolver", "name": name,
 		})
 		return
@@ -178,8 +243,8 @@ func (r *resolver) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 		return
 	}
 	if stripped > 0 {
-		what := fmt.Sprintf("%s resolves %s", comp.plan.Name, name)
-		r.s.events.emit(comp.plan.Name, EventDenial, map[string]any{
+		what := fmt.Sprintf("%s resolves %s", comp.name, name)
+		r.deny(comp.name, map[string]any{
 			audit.DetailLayer: audit.LayerNetwork, audit.DetailWhat: what, audit.DetailDecidedBy: "default",
 			audit.DetailReason: fmt.Sprintf("%s, but %d of the addresses answered are not public and were removed (DNS rebinding)", what, stripped),
 			"chain":            "resolver", "name": name, "stripped": stripped,

@@ -111,37 +111,33 @@ func (r *resolver) allowed(a netip.Addr) bool {
 }
 
 // pin adds the addresses for the component's flows of the name to its own names set
-// and the bridge's, for the TTL (at least the minimum), before the answer is sent.
-func (r *resolver) pin(c *component, flows []plan.NameFlow, addrs []netip.Addr, ttl uint32) error {
+// and (in a stack) the bridge's, for the TTL (at least the minimum), before the answer is sent.
+func (r *resolver) pin(c *nameClient, flows []plan.NameFlow, addrs []netip.Addr, ttl uint32) error {
 	if len(addrs) == 0 {
 		return nil
-	}
-	src, err := netip.ParseAddr(c.plan.Net.Address)
-	if err != nil {
-		return err
 	}
 	var elems []netfilter.NameElement
 	for _, f := range flows {
 		for _, a := range addrs {
-			elems = append(elems, netfilter.NameElement{Src: src, Dst: a, Proto: f.Proto, First: f.First, Last: f.Last})
+			elems = append(elems, netfilter.NameElement{Src: c.src, Dst: a, Proto: f.Proto, First: f.First, Last: f.Last})
 		}
 	}
 	// The elements outlive the answer's TTL by a second, so a client that caches it
 	// for exactly that long still connects.
 	timeout := max(time.Duration(ttl)*time.Second, r.minTTL) + time.Second
-	c.mu.Lock()
-	sb := c.sb
-	c.mu.Unlock()
-	if sb == nil {
-		return fmt.Errorf("%s is not running", c.plan.Name)
+	ns, err := c.netns()
+	if err != nil {
+		return err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := netfilter.PinNames(sb.NetNS(), c.plan.Net.Firewall.Table, NamesSetName, elems, timeout); err != nil {
+	if err := netfilter.PinNames(ns, c.table, NamesSetName, elems, timeout); err != nil {
 		return err
 	}
-	fw := r.s.plan.Network.Firewall
-	return netfilter.PinNames(r.s.bridge.NSPath, fw.Table, NamesSetName, elems, timeout)
+	if r.pinAlso == nil {
+		return nil
+	}
+	return r.pinAlso(elems, timeout)
 }
 
 // NamesSetName is the names set's name in every table that has one (policy.NamesSet).

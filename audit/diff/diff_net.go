@@ -84,6 +84,14 @@ func diffFlows(s *diffSide) (listen []diffSpan, ingress, egress []diffFlow, unre
 			egress = append(egress, nf)
 		}
 	}
+	for _, f := range s.c.Net.Gateway { // a lone run's `host`, its uplink's gateway
+		span := diffSpan{f.Proto, int(f.First), int(f.Last)}
+		if f.Set == "ingress" {
+			ingress = append(ingress, diffFlow{peer: "host", span: span, why: f.Why})
+		} else if f.Why != plan.ResolverWhy {
+			egress = append(egress, diffFlow{peer: "host", span: span, why: f.Why})
+		}
+	}
 	for _, n := range s.c.Net.Names { // a DNS name: whatever it answers, for its TTL
 		egress = append(egress, diffFlow{peer: n.Name, outside: true, span: diffSpan{n.Proto, int(n.First), int(n.Last)}, why: n.Why})
 	}

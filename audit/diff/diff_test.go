@@ -118,6 +118,9 @@ func TestDiffKinds(t *testing.T) {
 			back: diffChange{diff.ChangeSyscall, "ptrace", "denied by api.yaml:22:9 syscalls.deny[0] ptrace"}},
 		{"unresolved peer", func(c *plan.Component, _ *plan.Plan) { c.Net.Unresolved = []string{"connect cache:6379/tcp"} },
 			diffChange{diff.ChangeReach, "cache:6379/tcp", "a component: resolved only in a stack"}, diffChange{}, false, nil, false},
+		{"lone host port", func(c *plan.Component, _ *plan.Plan) {
+			c.Net.Gateway = []plan.Flow{{Set: "egress", Src: "0.0.0.0/0", Proto: "tcp", First: 9000, Last: 9000, Why: "api.yaml:20:9 network.connect[2] host:9000/tcp"}}
+		}, diffChange{diff.ChangeReach, "host:9000/tcp", ""}, diffChange{}, false, nil, false},
 		{"write path", func(c *plan.Component, _ *plan.Plan) {
 			c.Landlock.Paths = append(c.Landlock.Paths, plan.PathRule{Path: "/srv", Access: []string{"read_file", "write_file"}, Why: "api.yaml:11:24 filesystem.write[1] /srv"})
 		}, diffChange{diff.ChangePath, "/srv", "write, read"}, diffChange{}, false, nil, false},

@@ -226,6 +226,21 @@ func flows(c *plan.Component, names map[string]string) ([]Listener, []Reach) {
 			reaches = append(reaches, r)
 		}
 	}
+	for _, f := range c.Net.Gateway { // a lone run's `host`: its uplink's gateway
+		port := plan.PortString(f.Proto, f.First, f.Last)
+		switch {
+		case f.Set == "ingress":
+			i, ok := byPort[port]
+			if !ok {
+				byPort[port] = len(listen)
+				i = len(listen)
+				listen = append(listen, Listener{Port: port, From: []Caller{}})
+			}
+			listen[i].From = append(listen[i].From, Caller{Name: "host", Why: f.Why})
+		case f.Why != plan.ResolverWhy:
+			reaches = append(reaches, Reach{Dst: "host", Peer: "host", Port: port, Why: f.Why})
+		}
+	}
 	for _, n := range c.Net.Names { // a DNS name: whatever it answers, for its TTL
 		reaches = append(reaches, Reach{Dst: n.Name, Port: plan.PortString(n.Proto, n.First, n.Last), Why: n.Why, Outside: true})
 	}

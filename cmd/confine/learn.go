@@ -194,7 +194,7 @@ func learnRun(cmd *cobra.Command, f learnFlags, runFile, logFile string) (workEr
 		}
 	}
 	// The component's own exit status is not an error: learning ended either way.
-	_, err = runComponent(cmd, c, "", stopTimes{timeout: f.duration, grace: f.grace}, false, &ra)
+	_, err = runComponent(cmd, p, c, "", stopTimes{timeout: f.duration, grace: f.grace}, false, &ra, nil)
 	wg.Wait()
 	return workErr, err
 }

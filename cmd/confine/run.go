@@ -22,6 +22,7 @@ func newRun() *cobra.Command {
 	var timeout, grace time.Duration
 	var tty bool
 	var ra runAudit
+	var publish []string
 	cmd := &cobra.Command{
 		Use:   "run FILE [-- ARGS...] | run --plan PLAN.json [-- ARGS...]",
 		Short: "Run one component in the foreground under its policy",
@@ -68,7 +69,7 @@ or confine changes.`,
 			if !p.Single {
 				stack = p.Name
 			}
-			code, err := runComponent(cmd, c, stack, stopTimes{timeout, grace}, tty, &ra)
+			code, err := runComponent(cmd, p, c, stack, stopTimes{timeout, grace}, tty, &ra, publish)
 			if err != nil {
 				return err
 			}
@@ -84,6 +85,7 @@ or confine changes.`,
 	cmd.Flags().DurationVar(&grace, "grace", stopGrace, "how long SIGTERM (from --timeout or a forwarded signal) has before SIGKILL")
 	cmd.Flags().BoolVar(&tty, "tty", false, "keep the controlling terminal (otherwise the component gets none)")
 	ra.flags(cmd) // --audit-log, --show-denials (run_audit.go)
+	cmd.Flags().StringArrayVarP(&publish, "publish", "p", nil, "publish a port of a lone component, [ADDR:]HOSTPORT:PORT[/tcp|/udp] as docker run -p (repeatable); its network.listen must name host or the clients")
 	return cmd
 }
 
@@ -94,7 +96,15 @@ const stopGrace = 10 * time.Second
 // stopTimes are run's --timeout (0: none) and --grace.
 type stopTimes struct{ timeout, grace time.Duration }
 
-func runComponent(cmd *cobra.Command, c *plan.Component, stack string, stop stopTimes, tty bool, ra *runAudit) (int, error) {
+func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack string, stop stopTimes, tty bool, ra *runAudit, publish []string) (int, error) {
+	ln, err := openLoneNet(p, c, publish, cmd.ErrOrStderr())
+	if err != nil {
+		return 0, err
+	}
+	defer ln.close() // after Wait
+	if ln != nil {
+		ln.ra = ra
+	}
 	t := trace.Now()
 	findings, err := sandbox.Preflight(&plan.Plan{Components: []plan.Component{*c}}, host.Probe())
 	trace.Done("parent", "preflight", t)
@@ -131,6 +141,19 @@ func runComponent(cmd *cobra.Command, c *plan.Component, stack string, stop stop
 		opts.Attach = ra.attach
 		if c.Mode == plan.ModeAudit {
 			opts.Observe = ra.observed
+		}
+	}
+	if ln != nil {
+		opts.Hosts, opts.Resolv = ln.hosts, ln.resolv
+		auditAttach := opts.Attach
+		opts.Attach = func(sb *sandbox.Sandbox) error {
+			if err := ln.attach(sb); err != nil {
+				return err
+			}
+			if auditAttach != nil {
+				return auditAttach(sb)
+			}
+			return nil
 		}
 	}
 	sb, err := sandbox.Launch(context.Background(), c, opts, skip)

@@ -282,6 +282,11 @@ type ComponentNet struct {
 	Firewall Firewall `json:"firewall"`
 	// Names are the DNS names it may connect to (plan/uplink.go).
 	Names []NameFlow `json:"names,omitempty"`
+	// Gateway, for a lone component, are the flows whose other end is `host`: connect
+	// host:PORT (set egress, Dst "") and listen.from host (set ingress, Src ""). There
+	// `host` is the gateway of the run's uplink, allocated at run time, which fills the
+	// address in (cmd/confine/run_net.go).
+	Gateway []Flow `json:"gateway,omitempty"`
 	// Unresolved are declarations naming components, which only a stack resolves: a
 	// component compiled on its own has no such peers.
 	Unresolved []string `json:"unresolved,omitempty"`

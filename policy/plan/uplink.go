@@ -30,3 +30,7 @@ type NameFlow struct {
 	Last  uint16 `json:"last"`
 	Why   string `json:"why"`
 }
+
+// ResolverWhy marks the flows to the resolver (port 53) that declared names bring with
+// them: confine adds them itself (policy/names.go).
+const ResolverWhy = "built-in: the resolver, for the names network.connect declares"
