@@ -39,6 +39,7 @@ func renderStage(cfg *initConfig) *stage.Program {
 			return nil
 		}
 	}
+
 	renderExec(cfg, p)
 	if p.Check() != nil {
 		return nil

@@ -15,11 +15,14 @@ import (
 // stack's /etc/hosts stay with the Go init.
 func renderMounts(cfg *initConfig, p *stage.Program) error {
 	c := &cfg.Component
-	if c.Image != nil || cfg.Hosts != "" {
+	if c.Image != nil {
 		return errGoInit
 	}
 	p.Add(stage.OpMount, []uint64{unix.MS_REC | unix.MS_PRIVATE, 0}, []string{"", "/", "", ""}, stage.Prefixed("making mounts private"))
 	p.Add(stage.OpRecvMounts, nil, nil, nil)
+	if cfg.Hosts != "" {
+		p.Add(stage.OpStageHosts, nil, []string{cfg.Root, cfg.Hosts, cfg.Resolv}, stage.Prefixed("/etc/hosts"))
+	}
 	for i, m := range c.Mounts {
 		target := filepath.Join(cfg.Root, m.Target)
 		prefix := fmt.Sprintf("%s %s (%s)", m.Type, m.Target, m.Why)
@@ -51,6 +54,9 @@ func renderMounts(cfg *initConfig, p *stage.Program) error {
 	for _, link := range devLinks {
 		p.Add(stage.OpSymlink, nil, []string{link[0], filepath.Join(cfg.Root, link[1])}, nil)
 	}
+	if cfg.Hosts != "" {
+		renderHosts(cfg, p)
+	}
 	root := cfg.Root
 	p.Add(stage.OpReadonly, nil, nil, func(e stage.Error) string {
 		return fmt.Sprintf("read-only %s: %v", strings.TrimPrefix(e.Detail, root), e.Errno)
@@ -67,6 +73,25 @@ func renderMounts(cfg *initConfig, p *stage.Program) error {
 			[]string{"", "/", "", ""}, stage.Prefixed("read-only root"))
 	}
 	return nil
+}
+
+// renderHosts is mountHosts for the staged /etc/hosts and, when given, resolv.conf.
+func renderHosts(cfg *initConfig, p *stage.Program) {
+	inRootfs := uint64(0)
+	if cfg.Component.Process.Rootfs != "" {
+		inRootfs = 1
+	}
+	for i, name := range []string{"/etc/hosts", "/etc/resolv.conf"} {
+		if i == 1 && cfg.Resolv == "" {
+			break
+		}
+		p.Add(stage.OpMountHosts, []uint64{uint64(i), inRootfs}, []string{filepath.Join(cfg.Root, name)}, func(e stage.Error) string {
+			if e.Kind == 1 {
+				return name + ": the rootfs has no /etc/hosts for the stack's names to be mounted over; create an empty one"
+			}
+			return name + ": " + e.Cause()
+		})
+	}
 }
 
 // devLinks are the links setupRootfs makes in /dev: target, link.

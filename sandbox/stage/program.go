@@ -39,6 +39,8 @@ const (
 	OpChdir
 	OpSeccomp
 	OpExec
+	OpStageHosts
+	OpMountHosts
 )
 
 // Error is the stage's report of a failed op.

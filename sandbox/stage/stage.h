@@ -31,6 +31,8 @@ enum {
 	OP_CHDIR,        // strs: dir
 	OP_SECCOMP,      // strs: the BPF program
 	OP_EXEC,         // ints: argc; strs: argv..., env...
+	OP_STAGE_HOSTS,  // strs: root, hosts, resolv ("": none)
+	OP_MOUNT_HOSTS,  // ints: which (0 hosts, 1 resolv), in_rootfs; strs: target
 	OP_MAX,
 };
 
@@ -59,6 +61,8 @@ void op_readonly(const struct op *op);
 void op_pivot(const struct op *op);
 void op_mask(const struct op *op);
 void op_bind_ro(const struct op *op);
+void op_stage_hosts(const struct op *op);
+void op_mount_hosts(const struct op *op);
 void op_caps(const struct op *op);
 void op_landlock(const struct op *op);
 void op_exec(const struct op *op) __attribute__((noreturn));

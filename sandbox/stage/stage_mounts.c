@@ -246,3 +246,53 @@ void op_bind_ro(const struct op *op) {
 		stage_fail(op, errno, 0, 0, NULL);
 	remount(p, MS_RDONLY | MS_NOSUID | MS_NODEV, op);
 }
+
+static int staged[2] = {-1, -1}; // O_PATH descriptors of the staged hosts and resolv.conf
+
+// op_stage_hosts is stageHosts: a small tmpfs on the root before anything is mounted
+// over it, holding the files; the descriptors keep them reachable once it is hidden.
+void op_stage_hosts(const struct op *op) {
+	const char *root = op->strs[0];
+	char path[PATH_MAX];
+	if (mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=64k,mode=0755") < 0)
+		stage_fail(op, errno, 0, 0, NULL);
+	for (int i = 0; i < 2; i++) {
+		if (i == 1 && op->lens[2] == 0)
+			break;
+		snprintf(path, sizeof path, "%s/%s", root, i ? "resolv.conf" : "hosts");
+		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0)
+			failf(op, errno, "open", path);
+		if (write(fd, op->strs[1 + i], op->lens[1 + i]) != (ssize_t)op->lens[1 + i])
+			failf(op, errno, "write", path);
+		close(fd);
+		if ((staged[i] = open(path, O_PATH | O_CLOEXEC)) < 0)
+			stage_fail(op, errno, 0, 0, NULL);
+	}
+}
+
+// op_mount_hosts is mountHosts: the staged file, read-only, over target.
+void op_mount_hosts(const struct op *op) {
+	int fd = staged[op_int(op, 0) ? 1 : 0];
+	const char *target = op->strs[0];
+	struct stat st;
+	char src[64], parent[PATH_MAX];
+	if (fd < 0)
+		stage_fail(op, EBADF, 0, 0, NULL);
+	if (stat(target, &st) < 0 && errno == ENOENT) {
+		if (op_int(op, 1))
+			stage_fail(op, ENOENT, 1, 0, NULL);
+		dirname_of(target, parent);
+		mkdir_all(parent, op);
+		int f = open(target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (f < 0)
+			failf(op, errno, "open", target);
+		close(f);
+	}
+	snprintf(src, sizeof src, "/proc/self/fd/%d", fd);
+	if (mount(src, target, "", MS_BIND, "") < 0)
+		stage_fail(op, errno, 0, 0, NULL);
+	if (mount("", target, "", MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "") < 0)
+		stage_fail(op, errno, 0, 0, NULL);
+	close(fd);
+}
