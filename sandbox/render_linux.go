@@ -19,17 +19,17 @@ import (
 // errGoInit: the step needs something the C stage does not do; the Go init runs instead.
 var errGoInit = errors.New("not in the C stage")
 
-// stageMode is CONFINE_STAGE: "c" runs the C stage (sandbox/stage) whenever the Plan's
-// features are all its own, anything else the Go init.
-func stageMode() string { return os.Getenv("CONFINE_STAGE") }
+// goInitForced is CONFINE_STAGE=go: the Go init runs even where the C stage (sandbox/stage)
+// could, which by default runs whenever the Plan's features are all its own.
+func goInitForced() bool { return os.Getenv("CONFINE_STAGE") == "go" }
 
 // renderStage renders the steps table into the C stage's program, or returns nil when
-// the Go init must run: the stage is not chosen or not linked, or a step needs the Go
-// init (without root: the firewall from inside and newuidmap; an image; volumes; the
-// stack's /etc/hosts; group names; Landlock under best_effort). Each step renders its
+// the Go init must run: CONFINE_STAGE=go, a build without cgo, or a step needs the Go
+// init (without root: the firewall from inside and newuidmap; an image; volumes; group
+// names; Landlock under best_effort). Each step renders its
 // ops in the table's order, so the table stays the one description of the order.
 func renderStage(cfg *initConfig) *stage.Program {
-	if !stage.Linked || stageMode() != "c" || cfg.Rootless || cfg.SubIDs {
+	if !stage.Linked || goInitForced() || cfg.Rootless || cfg.SubIDs {
 		return nil
 	}
 	p := &stage.Program{TraceOrigin: cfg.TraceOrigin}
