@@ -62,6 +62,19 @@ bwrap_median=$(jq '.results[] | select(.command=="bwrap") | .median' "$work/time
 echo "| command | mean | stddev | median | ratio to bwrap (mean) | ratio to bwrap (median) |"
 echo "| --- | --- | --- | --- | --- | --- |"
 jq -r --argjson b "$bwrap_mean" --argjson bm "$bwrap_median" '.results[] | "| \(.command) | \(.mean*1000*100|round/100) ms | \(.stddev*1000*100|round/100) ms | \(.median*1000*100|round/100) ms | \(.mean/$b*100|round/100)× | \(.median/$bm*100|round/100)× |"' "$work/times.json"
+# The same commands interleaved, round by round (bench/rr): on a loaded, shared machine
+# hyperfine's one-command-after-another lets the load drift between commands; here it
+# weighs on every command of a round alike.
+go build -o "$work/rr" ./bench/rr
+echo
+"$work/rr" "$runs" "bwrap=bwrap --unshare-all --die-with-parent --new-session --ro-bind $work/rootfs / /true" \
+	"floor=$work/floor $work/rootfs/true" \
+	"confine=$work/confine run $work/true.yaml" \
+	"confine --plan=$work/confine run --plan $work/true.plan.json" \
+	"confine --plan, no cgroup=$work/confine run --plan $work/nocg.plan.json" \
+	"confine (Go init)=env CONFINE_STAGE=go $work/confine run $work/true.yaml" \
+	"confine --plan (Go init)=env CONFINE_STAGE=go $work/confine run --plan $work/true.plan.json" \
+	"confine --plan, no cgroup (Go init)=env CONFINE_STAGE=go $work/confine run --plan $work/nocg.plan.json"
 # Resident memory of the supervisor while its sandbox sleeps, against bwrap's.
 rss() { awk '/VmRSS/ {r=$2} /RssAnon/ {a=$2} /RssFile/ {f=$2} END {print r " KiB (anon " a ", file " f ")"}' "/proc/$1/status"; }
 "$work/confine" run "$work/pause.yaml" & c=$!
