@@ -5,7 +5,11 @@
 # table; ratios are against bwrap. Besides `confine run FILE` it times `run --plan` (a
 # Plan compiled beforehand), `confine compile` alone, and bench/floor: a Go program that
 # re-executes itself in the same seven namespaces and execs /true, nothing else, which is
-# the floor of this architecture. CONFINE_TRACE=1 confine run … shows the steps.
+# the floor of this architecture. CONFINE_TRACE=1 confine run … shows the steps. confine
+# runs its C init stage (sandbox/stage); the "Go init" rows run the Go one through
+# `env CONFINE_STAGE=go`, whose own exec the "env" row measures. The "no cgroup" row runs
+# the same Plan without resources: on a v1 host the attach's RCU grace period shows as
+# the difference.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${RUNS:-100}
@@ -29,7 +33,9 @@ syscalls: {extends: default}
 resources: {memory: 64Mi, pids: 16, cpu: 0.5}
 YAML
 sed 's#command: \[/true\]#command: [/pause]#' "$work/true.yaml" > "$work/pause.yaml"
+grep -v '^resources:' "$work/true.yaml" > "$work/nocg.yaml"
 "$work/confine" compile "$work/true.yaml" --format json > "$work/true.plan.json"
+"$work/confine" compile "$work/nocg.yaml" --format json > "$work/nocg.plan.json"
 # crun: a bundle over the same rootfs, with its default (runc-like) config.
 (cd "$work/bundle" && crun spec >/dev/null)
 jq --arg root "$work/rootfs" '.root.path=$root | .root.readonly=true | .process.args=["/true"] | .process.terminal=false' \
@@ -39,7 +45,11 @@ cmds=(-n direct "$work/rootfs/true"
 	-n floor "$work/floor $work/rootfs/true"
 	-n "confine compile" "$work/confine compile $work/true.yaml --format bpf"
 	-n confine "$work/confine run $work/true.yaml"
-	-n "confine --plan" "$work/confine run --plan $work/true.plan.json")
+	-n "confine --plan" "$work/confine run --plan $work/true.plan.json"
+	-n "confine --plan, no cgroup" "$work/confine run --plan $work/nocg.plan.json"
+	-n env "env CONFINE_STAGE=go $work/rootfs/true"
+	-n "confine (Go init)" "env CONFINE_STAGE=go $work/confine run $work/true.yaml"
+	-n "confine --plan (Go init)" "env CONFINE_STAGE=go $work/confine run --plan $work/true.plan.json")
 # crun 1.8 refuses v1/hybrid cgroup hosts ("cgroups in hybrid mode not supported").
 if crun run --bundle "$work/bundle" bench-probe >/dev/null 2>&1; then
 	cmds+=(-n crun "crun run --bundle $work/bundle bench-{run}")
@@ -49,18 +59,35 @@ fi
 hyperfine -N --warmup 10 --runs "$runs" --export-json "$work/times.json" "${cmds[@]}" >/dev/null
 bwrap_mean=$(jq '.results[] | select(.command=="bwrap") | .mean' "$work/times.json")
 bwrap_median=$(jq '.results[] | select(.command=="bwrap") | .median' "$work/times.json")
-echo "| command | mean | stddev | median | ratio to bwrap (mean) | ratio to bwrap (median) |"
-echo "| --- | --- | --- | --- | --- | --- |"
-jq -r --argjson b "$bwrap_mean" --argjson bm "$bwrap_median" '.results[] | "| \(.command) | \(.mean*1000*100|round/100) ms | \(.stddev*1000*100|round/100) ms | \(.median*1000*100|round/100) ms | \(.mean/$b*100|round/100)× | \(.median/$bm*100|round/100)× |"' "$work/times.json"
+# CPU time (user + system, the command and what it waited for) counts work, not waits:
+# it moves less than wall time on a loaded machine, but leaves out sleeps such as the v1
+# cgroup attach's grace period.
+bwrap_cpu=$(jq '.results[] | select(.command=="bwrap") | .user + .system' "$work/times.json")
+echo "| command | mean | stddev | median | ratio to bwrap (mean) | ratio to bwrap (median) | CPU (user+sys) | CPU ratio |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+jq -r --argjson b "$bwrap_mean" --argjson bm "$bwrap_median" --argjson bc "$bwrap_cpu" '.results[] | "| \(.command) | \(.mean*1000*100|round/100) ms | \(.stddev*1000*100|round/100) ms | \(.median*1000*100|round/100) ms | \(.mean/$b*100|round/100)× | \(.median/$bm*100|round/100)× | \((.user+.system)*1000*100|round/100) ms | \((.user+.system)/$bc*100|round/100)× |"' "$work/times.json"
+# The same commands interleaved, round by round (bench/rr): on a loaded, shared machine
+# hyperfine's one-command-after-another lets the load drift between commands; here it
+# weighs on every command of a round alike.
+go build -o "$work/rr" ./bench/rr
+echo
+"$work/rr" "$runs" "bwrap=bwrap --unshare-all --die-with-parent --new-session --ro-bind $work/rootfs / /true" \
+	"floor=$work/floor $work/rootfs/true" \
+	"confine=$work/confine run $work/true.yaml" \
+	"confine --plan=$work/confine run --plan $work/true.plan.json" \
+	"confine --plan, no cgroup=$work/confine run --plan $work/nocg.plan.json" \
+	"confine (Go init)=env CONFINE_STAGE=go $work/confine run $work/true.yaml" \
+	"confine --plan (Go init)=env CONFINE_STAGE=go $work/confine run --plan $work/true.plan.json" \
+	"confine --plan, no cgroup (Go init)=env CONFINE_STAGE=go $work/confine run --plan $work/nocg.plan.json"
 # Resident memory of the supervisor while its sandbox sleeps, against bwrap's.
-rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+rss() { awk '/VmRSS/ {r=$2} /RssAnon/ {a=$2} /RssFile/ {f=$2} END {print r " KiB (anon " a ", file " f ")"}' "/proc/$1/status"; }
 "$work/confine" run "$work/pause.yaml" & c=$!
 bwrap --unshare-all --die-with-parent --new-session --ro-bind "$work/rootfs" / /pause & b=$!
 sleep 1
 echo
 echo "| supervisor | resident memory while its sandbox runs |"
 echo "| --- | --- |"
-echo "| bwrap | $(rss $b) KiB |"
-echo "| confine run | $(rss $c) KiB |"
+echo "| bwrap | $(rss $b) |"
+echo "| confine run | $(rss $c) |"
 kill -9 "$c" "$b" 2>/dev/null || true
 wait 2>/dev/null || true

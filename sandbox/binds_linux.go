@@ -15,12 +15,18 @@ import (
 // in a tmpfs of the sandbox's own (its root in host-view mode, or a filesystem.tmpfs).
 // The deepest earlier mount holding the target decides.
 func checkBindTarget(mounts []plan.Mount, i int, root string) error {
-	m := mounts[i]
-	if _, err := os.Lstat(filepath.Join(root, m.Target)); err == nil {
+	if _, err := os.Lstat(filepath.Join(root, mounts[i].Target)); err == nil {
 		return nil
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
+	return missingBindTarget(mounts, i)
+}
+
+// missingBindTarget is checkBindTarget's verdict on a target that does not exist: nil
+// when the deepest earlier mount holding it is a tmpfs of the sandbox's own.
+func missingBindTarget(mounts []plan.Mount, i int) error {
+	m := mounts[i]
 	holder := -1
 	for j := 0; j < i; j++ {
 		t := mounts[j].Target

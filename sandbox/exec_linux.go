@@ -65,19 +65,19 @@ func execSteps(x *execConfig) []step {
 		return func(*initConfig) error { return f(x) }
 	}
 	return []step{
-		{"namespaces", with(checkJoined)},
-		{"terminal", with(takeTerminal)},
-		{"groups", with(func(x *execConfig) error { x.Init.groups = x.Groups; return nil })},
-		{"rlimits", setRlimits},
-		{"no_new_privs", setNoNewPrivs},
-		{"capabilities", setIdentityAndCaps},
-		{"landlock_paths", checkRulePaths},
-		{"landlock", restrictLandlock},
-		{"sanitize", markFDsCloseOnExec},
-		{"workdir", with(enterWorkdirInRoot)},
-		{"rlimit_fallback", setFallbackRlimits},
-		{"lookup", with(lookPath)},
-		{"seccomp", loadSeccompBPF},
+		{name: "namespaces", run: with(checkJoined)},
+		{name: "terminal", run: with(takeTerminal)},
+		{name: "groups", run: with(func(x *execConfig) error { x.Init.groups = x.Groups; return nil })},
+		{name: "rlimits", run: setRlimits},
+		{name: "no_new_privs", run: setNoNewPrivs},
+		{name: "capabilities", run: setIdentityAndCaps},
+		{name: "landlock_paths", run: checkRulePaths},
+		{name: "landlock", run: restrictLandlock},
+		{name: "sanitize", run: markFDsCloseOnExec},
+		{name: "workdir", run: with(enterWorkdirInRoot)},
+		{name: "rlimit_fallback", run: setFallbackRlimits},
+		{name: "lookup", run: with(lookPath)},
+		{name: "seccomp", run: loadSeccompBPF},
 	}
 }
 

@@ -12,32 +12,35 @@ import (
 	"github.com/confine-sandbox/confine/internal/trace"
 	"github.com/confine-sandbox/confine/netfilter"
 	"github.com/confine-sandbox/confine/policy/plan"
+	"github.com/confine-sandbox/confine/sandbox/stage"
 )
 
 // step is one stage of the init, in DESIGN.md invariant 4's order. Names double as audit
-// event names.
+// event names. run is the Go init's; render appends the same work as C stage ops
+// (render_linux.go), or returns errGoInit where only the Go init does it.
 type step struct {
-	name string
-	run  func(*initConfig) error
+	name   string
+	run    func(*initConfig) error
+	render func(*initConfig, *stage.Program) error
 }
 
 var steps = []step{
-	{"nftables", loadFirewall},           // in this network namespace, before anything runs
-	{"loopback", loopbackUp},             // behind the firewall's default drop
-	{"sysctls", setSysctls},              // through the host's /proc, before it is replaced
-	{"mounts", setupRootfs},              // binds, tmpfs, /proc, /dev, pivot_root, masks
-	{"groups", resolveGroups},            // the sandbox's /etc/group, after pivot_root
-	{"user", resolveUser},                // run.user's names: the sandbox's /etc/passwd
-	{"hostname", setHostname},            // in the new uts namespace
-	{"rlimits", setRlimits},              // before dropping privileges: raising needs them
-	{"no_new_privs", setNoNewPrivs},      // before seccomp and Landlock, which require it
-	{"capabilities", setIdentityAndCaps}, // bounding, then uid/gid keeping caps, then the sets
-	{"landlock", restrictLandlock},
-	{"wait_parent", waitForGo},       // before seccomp: the read must still be allowed
-	{"sanitize", markFDsCloseOnExec}, // nothing of confine's reaches the component
-	{"workdir", enterWorkdir},
-	{"rlimit_fallback", setFallbackRlimits}, // lowering needs no privilege; would bound the init stage
-	{"seccomp", loadSeccompBPF},             // last: load the Plan's bytes, compile nothing here
+	{"nftables", loadFirewall, renderFirewall},        // in this network namespace, before anything runs
+	{"loopback", loopbackUp, renderLoopback},          // behind the firewall's default drop
+	{"sysctls", setSysctls, renderSysctls},            // through the host's /proc, before it is replaced
+	{"mounts", setupRootfs, renderMounts},             // binds, tmpfs, /proc, /dev, pivot_root, masks
+	{"groups", resolveGroups, renderGroups},           // the sandbox's /etc/group, after pivot_root
+	{"user", resolveUser, renderUser},                 // run.user's names: the sandbox's /etc/passwd
+	{"hostname", setHostname, renderHostname},         // in the new uts namespace
+	{"rlimits", setRlimits, renderRlimits},            // before dropping privileges: raising needs them
+	{"no_new_privs", setNoNewPrivs, renderNoNewPrivs}, // before seccomp and Landlock, which require it
+	{"capabilities", setIdentityAndCaps, renderCaps},  // bounding, then uid/gid keeping caps, then the sets
+	{"landlock", restrictLandlock, renderLandlock},
+	{"wait_parent", waitForGo, renderWaitGo},         // before seccomp: the read must still be allowed
+	{"sanitize", markFDsCloseOnExec, renderSanitize}, // nothing of confine's reaches the component
+	{"workdir", enterWorkdir, renderWorkdir},
+	{"rlimit_fallback", setFallbackRlimits, renderFallbackRlimits}, // lowering needs no privilege; would bound the init stage
+	{"seccomp", loadSeccompBPF, renderSeccomp},                     // last: load the Plan's bytes, compile nothing here
 }
 
 // Init is the init stage. It runs in the new namespaces as the re-executed binary,

@@ -59,7 +59,7 @@ func setupRootfs(cfg *initConfig) error {
 			readonly = append(readonly, target)
 		}
 	}
-	for _, link := range [][2]string{{"/proc/self/fd", "/dev/fd"}, {"/proc/self/fd/0", "/dev/stdin"}, {"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"}, {"pts/ptmx", "/dev/ptmx"}} {
+	for _, link := range devLinks {
 		if err := os.Symlink(link[0], filepath.Join(cfg.Root, link[1])); err != nil {
 			return err
 		}
@@ -110,20 +110,12 @@ func setupRootfs(cfg *initConfig) error {
 // mountOne makes one mount and reports whether it must become read-only afterwards. A
 // bind with a detached mount (fd ≥ 0, idmapped by the parent) attaches that instead.
 func mountOne(m plan.Mount, target string, fd int) (readonly bool, err error) {
-	var flags uintptr
-	var data []string
-	for _, o := range m.Options {
-		if f, ok := mountFlags[o]; ok {
-			flags |= f
-		} else {
-			data = append(data, o)
-		}
-	}
+	flags, data := mountOptions(m)
 	if m.Type != "bind" {
 		if err := os.MkdirAll(target, 0o755); err != nil {
 			return false, err
 		}
-		return false, unix.Mount(m.Source, target, m.Type, flags, strings.Join(data, ","))
+		return false, unix.Mount(m.Source, target, m.Type, flags, data)
 	}
 	if fd >= 0 {
 		return attachBind(fd, target, flags)

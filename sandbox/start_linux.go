@@ -17,6 +17,7 @@ import (
 	"github.com/confine-sandbox/confine/netfilter"
 	"github.com/confine-sandbox/confine/policy/observe"
 	"github.com/confine-sandbox/confine/policy/plan"
+	"github.com/confine-sandbox/confine/sandbox/stage"
 )
 
 // Options are the runtime choices of one run.
@@ -87,6 +88,9 @@ type Sandbox struct {
 	// (best_effort).
 	ids      idRange
 	findings []Finding
+	// stage is the C stage's program when it runs instead of the Go init: its errors
+	// are worded from it.
+	stage *stage.Program
 }
 
 // Start re-executes confine as the init stage in new namespaces, hands it the
@@ -213,6 +217,21 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 		cmd.SysProcAttr.Cloneflags &^= unix.CLONE_NEWNET
 		opts.skipFirewall = true
 	}
+	// As root the supervisor loads the firewall into the new network namespace itself,
+	// beside the init stage's start; without root only the init stage holds
+	// CAP_NET_ADMIN there, and loads it first thing.
+	byParent := !rootless && !opts.skipFirewall
+	cfg := initConfig{Component: forInit(c, env), Root: root, Rootless: rootless,
+		SkipFirewall: opts.skipFirewall || byParent, Hosts: opts.Hosts, Resolv: opts.Resolv,
+		SharedNet: opts.JoinNetNS != "", TraceOrigin: trace.Origin(), SubIDs: sub != nil}
+	if opts.rlimitFallback {
+		cfg.FallbackRlimits = rlimitFallback(c.Cgroup)
+	}
+	t = trace.Now()
+	if s.stage = renderStage(&cfg); s.stage != nil {
+		cmd.Env = []string{stage.Marker} // the constructor runs the C stage, not main
+		trace.Done("parent", "render_c_stage", t)
+	}
 	s.cmd = cmd
 	started := trace.Now()
 	if err := startIn(cmd, opts.JoinNetNS); err != nil {
@@ -229,10 +248,6 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 	if s.cgroup != nil {
 		s.cgroup.pid <- cmd.Process.Pid
 	}
-	// As root the supervisor loads the firewall into the new network namespace itself,
-	// beside the init stage's start; without root only the init stage holds
-	// CAP_NET_ADMIN there, and loads it first thing.
-	byParent := !rootless && !opts.skipFirewall
 	if byParent {
 		s.firewall = make(chan error, 1)
 		go func(fw plan.Firewall) {
@@ -272,13 +287,8 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 	}
 	trace.Done("parent", "idmap", t)
 	t = trace.Now()
-	cfg := initConfig{Component: forInit(c, env), Root: root, Rootless: rootless,
-		SkipFirewall: opts.skipFirewall || byParent, Hosts: opts.Hosts, Resolv: opts.Resolv,
-		SharedNet: opts.JoinNetNS != "", TraceOrigin: trace.Origin(), TraceStarted: started, SubIDs: sub != nil}
-	if opts.rlimitFallback {
-		cfg.FallbackRlimits = rlimitFallback(c.Cgroup)
-	}
-	if err := json.NewEncoder(cfgW).Encode(cfg); err != nil {
+	cfg.TraceStarted = started
+	if err := s.sendConfig(cfgW, &cfg); err != nil {
 		cfgW.Close()
 		return s, fmt.Errorf("sending the plan: %w", err)
 	}
@@ -357,6 +367,29 @@ func (s *Sandbox) initFailure() error {
 		return nil
 	}
 	data, _ := io.ReadAll(s.errPipe)
+	if se := s.decodeFailure(data); se != nil {
+		return se
+	}
+	return nil
+}
+
+// sendConfig sends the init stage its work: the C stage's program, or the Go init's JSON.
+func (s *Sandbox) sendConfig(w io.Writer, cfg *initConfig) error {
+	if s.stage != nil {
+		s.stage.TraceStarted = cfg.TraceStarted
+		_, err := w.Write(s.stage.Bytes())
+		return err
+	}
+	return json.NewEncoder(w).Encode(cfg)
+}
+
+// decodeFailure reads the init stage's report of a failed step: the C stage's record,
+// worded from its program, or the Go init's JSON StepError; nil for neither.
+func (s *Sandbox) decodeFailure(data []byte) *StepError {
+	if e, ok := stage.DecodeError(data); ok && s.stage != nil {
+		step, msg := s.stage.Explain(e)
+		return &StepError{Step: step, Err: msg}
+	}
 	var se StepError
 	if len(data) == 0 || json.Unmarshal(data, &se) != nil {
 		return nil
@@ -399,11 +432,10 @@ func (s *Sandbox) Go() error {
 	trace.Done("parent", "go_until_exec", t)
 	switch {
 	case len(data) > 0:
-		var se StepError
-		if json.Unmarshal(data, &se) != nil {
-			return fmt.Errorf("init stage: %s", data)
+		if se := s.decodeFailure(data); se != nil {
+			return se
 		}
-		return &se
+		return fmt.Errorf("init stage: %q", data)
 	case err != nil:
 		return err
 	case werr != nil:

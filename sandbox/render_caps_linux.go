@@ -1,0 +1,80 @@
+package sandbox
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/syndtr/gocapability/capability"
+
+	"github.com/confine-sandbox/confine/sandbox/stage"
+)
+
+// renderCaps is setIdentityAndCaps as one op: the bounding set, setgroups, the ids, the
+// parent-death signal again, the four sets. The failure is worded as the Go init words it.
+func renderCaps(cfg *initConfig, p *stage.Program) error {
+	c := &cfg.Component
+	mask := func(names []string) (uint64, bool) {
+		var m uint64
+		for _, n := range names {
+			cp, ok := capByName[strings.ToLower(n)]
+			if !ok || cp > 63 {
+				return 0, false
+			}
+			m |= 1 << uint(cp)
+		}
+		return m, true
+	}
+	var sets [5]uint64
+	for i, names := range [][]string{c.Capabilities.Bounding, c.Capabilities.Effective, c.Capabilities.Permitted, c.Capabilities.Inheritable, c.Capabilities.Ambient} {
+		m, ok := mask(names)
+		if !ok {
+			return errGoInit
+		}
+		sets[i] = m
+	}
+	last := 40
+	if data, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
+		fmt.Sscan(string(data), &last)
+	}
+	proc := c.Process
+	setgroups := uint64(1)
+	if cfg.Rootless {
+		setgroups = 0
+	}
+	ints := []uint64{sets[0], sets[1], sets[2], sets[3], sets[4], uint64(proc.UID), uint64(proc.GID), setgroups, uint64(last)}
+	for _, g := range cfg.groups {
+		ints = append(ints, uint64(g))
+	}
+	groups := cfg.groups
+	p.Add(stage.OpCaps, ints, nil, func(e stage.Error) string {
+		switch e.Kind {
+		case 1:
+			return "bounding set: " + e.Cause()
+		case 3:
+			return fmt.Sprintf("setgroups %v: %v", groups, e.Errno)
+		case 4:
+			return fmt.Sprintf("setresgid %d: %v", proc.GID, e.Errno)
+		case 5:
+			return fmt.Sprintf("setresuid %d: %v", proc.UID, e.Errno)
+		case 6:
+			return "parent-death signal: " + e.Cause()
+		case 7:
+			return "capability sets: " + e.Cause()
+		case 8:
+			var err error
+			if e.Errno != 0 {
+				err = e.Errno
+			}
+			name := capability.Cap(e.Aux).String()
+			for _, n := range c.Capabilities.Ambient {
+				if capByName[strings.ToLower(n)] == capability.Cap(e.Aux) {
+					name = n
+				}
+			}
+			return fmt.Sprintf("ambient capability %s was not raised (%v)", name, err)
+		}
+		return e.Cause()
+	})
+	return nil
+}

@@ -1,0 +1,304 @@
+//go:build cgo && linux
+
+// The C init stage runs from a constructor, before the Go runtime starts (runc's nsexec
+// does the same), when the parent set _CONFINE_STAGE in the re-executed binary's
+// environment: it reads the program the parent rendered from the steps table on fd 3,
+// runs its ops in order with raw syscalls and execs the component. Any other start of the
+// binary returns from the constructor at once.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "stage.h"
+
+enum { FD_PROGRAM = 3, FD_ERROR = 4, FD_GO = 5 };
+
+#ifndef SECCOMP_FILTER_FLAG_LOG
+#define SECCOMP_FILTER_FLAG_LOG (1UL << 1)
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+static int64_t trace_origin;
+static const char *step_name; // the step that runs, for the trace
+static int64_t step_start;
+
+static int64_t now(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+// span prints one trace line in internal/trace's format.
+static void span(const char *name, int64_t start, int64_t end) {
+	if (trace_origin == 0)
+		return;
+	dprintf(2, "confine-trace %-6s %-18s %7lld µs  @%7lld µs\n", "init", name,
+		(long long)((end - start) / 1000), (long long)((end - trace_origin) / 1000));
+}
+
+static void step_done(void) {
+	if (step_name)
+		span(step_name, step_start, now());
+	step_name = NULL;
+}
+
+uint64_t op_int(const struct op *op, unsigned i) {
+	uint64_t v;
+	if (i >= op->nint)
+		return 0;
+	memcpy(&v, op->ints + 8 * (size_t)i, 8);
+	return v;
+}
+
+static void put32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
+
+// The error record: "\0CST", op index, errno, kind, aux (u64), detail length, detail.
+void stage_fail(const struct op *op, int err, unsigned kind, uint64_t aux, const char *detail) {
+	unsigned char buf[4096];
+	size_t n = detail ? strlen(detail) : 0;
+	if (n > sizeof(buf) - 28)
+		n = sizeof(buf) - 28;
+	memcpy(buf, "\0CST", 4);
+	put32(buf + 4, op ? op->index : 0xffffffff);
+	put32(buf + 8, (uint32_t)err);
+	put32(buf + 12, kind);
+	memcpy(buf + 16, &aux, 8);
+	put32(buf + 24, (uint32_t)n);
+	if (n)
+		memcpy(buf + 28, detail, n);
+	if (write(FD_ERROR, buf, 28 + n) < 0) {
+		// The parent is gone: nothing to report to.
+	}
+	_exit(1);
+}
+
+static unsigned char *read_program(size_t *len) {
+	size_t cap = 1 << 16, n = 0;
+	unsigned char *buf = malloc(cap);
+	for (;;) {
+		if (!buf)
+			stage_fail(NULL, ENOMEM, 1, 0, "reading the program");
+		if (n == cap)
+			buf = realloc(buf, cap *= 2);
+		if (!buf)
+			continue;
+		ssize_t r = read(FD_PROGRAM, buf + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			stage_fail(NULL, errno, 1, 0, "reading the program");
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	close(FD_PROGRAM);
+	*len = n;
+	return buf;
+}
+
+static uint16_t get16(const unsigned char *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+static uint32_t get32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+
+// parse_op reads the op at *pos (header, ints, strings, each string NUL-terminated).
+static int parse_op(const unsigned char *buf, size_t len, size_t *pos, struct op *op) {
+	size_t p = *pos;
+	if (len - p < 8)
+		return -1;
+	op->code = get16(buf + p), op->step = get16(buf + p + 2);
+	op->nint = get16(buf + p + 4), op->nstr = get16(buf + p + 6);
+	p += 8;
+	if ((len - p) / 8 < op->nint)
+		return -1;
+	op->ints = buf + p;
+	p += 8 * (size_t)op->nint;
+	op->strs = calloc(op->nstr + 1, sizeof(char *));
+	op->lens = calloc(op->nstr + 1, sizeof(uint32_t));
+	if (!op->strs || !op->lens)
+		return -1;
+	for (unsigned i = 0; i < op->nstr; i++) {
+		if (len - p < 4)
+			return -1;
+		uint32_t n = get32(buf + p);
+		p += 4;
+		if (len - p < (size_t)n + 1 || buf[p + n] != 0)
+			return -1;
+		((uint32_t *)op->lens)[i] = n;
+		op->strs[i] = (const char *)buf + p;
+		p += n + 1;
+	}
+	*pos = p;
+	return 0;
+}
+
+static void op_write(const struct op *op) {
+	char d[4200];
+	int fd = open(op->strs[0], O_WRONLY | O_TRUNC | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(d, sizeof d, "open %s", op->strs[0]);
+		stage_fail(op, errno, 0, 0, d);
+	}
+	if (write(fd, op->strs[1], op->lens[1]) != (ssize_t)op->lens[1]) {
+		snprintf(d, sizeof d, "write %s", op->strs[0]);
+		stage_fail(op, errno, 0, 0, d);
+	}
+	close(fd);
+}
+
+static void op_loopback(const struct op *op) {
+	struct ifreq ifr = {0};
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		stage_fail(op, errno, 0, 0, "socket");
+	strcpy(ifr.ifr_name, "lo");
+	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+		stage_fail(op, errno, 0, 0, "SIOCGIFFLAGS lo");
+	ifr.ifr_flags |= IFF_UP;
+	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+		stage_fail(op, errno, 0, 0, "SIOCSIFFLAGS lo");
+	close(s);
+}
+
+static void op_wait_go(const struct op *op) {
+	char b;
+	ssize_t n;
+	do
+		n = read(FD_GO, &b, 1);
+	while (n < 0 && errno == EINTR);
+	if (n != 1)
+		stage_fail(op, n < 0 ? errno : 0, 1, 0, NULL);
+}
+
+// op_close_fds closes every descriptor past stdio but the error pipe, which exec closes
+// (runc CVE-2024-21626: nothing of confine's reaches the component).
+static void op_close_fds(const struct op *op) {
+	syscall(SYS_close_range, 3, FD_ERROR - 1, 0);
+	if (syscall(SYS_close_range, FD_ERROR + 1, ~0U, 0) < 0)
+		for (int fd = FD_ERROR + 1; fd < 65536; fd++)
+			close(fd);
+	if (fcntl(FD_ERROR, F_SETFD, FD_CLOEXEC) < 0)
+		stage_fail(op, errno, 0, 0, NULL);
+}
+
+static void op_seccomp(const struct op *op) {
+	if (op->nstr < 1 || op->lens[0] == 0 || op->lens[0] % 8 != 0 || op->lens[0] / 8 > 0xffff)
+		stage_fail(op, 0, 1, 0, NULL);
+	struct sock_fprog prog = {.len = (unsigned short)(op->lens[0] / 8),
+				  .filter = (struct sock_filter *)(void *)op->strs[0]};
+	// The strings are not 8-aligned: copy the program where the kernel may read it.
+	void *aligned = malloc(op->lens[0]);
+	if (!aligned)
+		stage_fail(op, ENOMEM, 0, 0, NULL);
+	memcpy(aligned, op->strs[0], op->lens[0]);
+	prog.filter = aligned;
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_LOG, &prog) < 0) {
+		if (errno != EINVAL || syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+			stage_fail(op, errno, 0, 0, NULL);
+	}
+}
+
+static void run(const struct op *op) {
+	switch (op->code) {
+	case OP_STEP:
+		step_done();
+		step_name = op->strs[0], step_start = now();
+		return;
+	case OP_MOUNT: op_mount(op); return;
+	case OP_RECV_MOUNTS: op_recv_mounts(op); return;
+	case OP_BIND: op_bind(op); return;
+	case OP_REQUIRE: op_require(op); return;
+	case OP_SYMLINK: op_symlink(op); return;
+	case OP_READONLY: op_readonly(op); return;
+	case OP_PIVOT: op_pivot(op); return;
+	case OP_MASK: op_mask(op); return;
+	case OP_BIND_RO: op_bind_ro(op); return;
+	case OP_HOSTNAME:
+		if (sethostname(op->strs[0], op->lens[0]) < 0)
+			stage_fail(op, errno, 0, 0, NULL);
+		return;
+	case OP_RLIMIT: {
+		struct rlimit rl = {.rlim_cur = op_int(op, 1), .rlim_max = op_int(op, 2)};
+		if (setrlimit((int)op_int(op, 0), &rl) < 0)
+			stage_fail(op, errno, 0, 0, NULL);
+		return;
+	}
+	case OP_PRCTL:
+		if (prctl((int)op_int(op, 0), op_int(op, 1), 0, 0, 0) < 0)
+			stage_fail(op, errno, 0, 0, NULL);
+		return;
+	case OP_WRITE: op_write(op); return;
+	case OP_LOOPBACK: op_loopback(op); return;
+	case OP_CAPS: op_caps(op); return;
+	case OP_LANDLOCK: op_landlock(op); return;
+	case OP_WAIT_GO: op_wait_go(op); return;
+	case OP_CLOSE_FDS: op_close_fds(op); return;
+	case OP_CHDIR:
+		if (chdir(op->strs[0]) < 0)
+			stage_fail(op, errno, 0, 0, NULL);
+		return;
+	case OP_SECCOMP: op_seccomp(op); return;
+	case OP_STAGE_HOSTS: op_stage_hosts(op); return;
+	case OP_MOUNT_HOSTS: op_mount_hosts(op); return;
+	case OP_EXEC:
+		step_done();
+		op_exec(op);
+	}
+	stage_fail(op, EINVAL, 2, op->code, "unknown op");
+}
+
+// Declared minimums: an op's fields are checked once, here, so the ops can index them.
+static const unsigned min_strs[OP_MAX] = {
+	[OP_STEP] = 1, [OP_MOUNT] = 4, [OP_BIND] = 2, [OP_REQUIRE] = 1, [OP_SYMLINK] = 2,
+	[OP_PIVOT] = 1, [OP_MASK] = 1, [OP_BIND_RO] = 1, [OP_HOSTNAME] = 1, [OP_WRITE] = 2,
+	[OP_CHDIR] = 1, [OP_SECCOMP] = 1, [OP_EXEC] = 1, [OP_STAGE_HOSTS] = 3, [OP_MOUNT_HOSTS] = 1,
+};
+static const unsigned min_ints[OP_MAX] = {
+	[OP_MOUNT] = 2, [OP_BIND] = 3, [OP_RLIMIT] = 3, [OP_PRCTL] = 2, [OP_CAPS] = 9,
+	[OP_LANDLOCK] = 7, [OP_EXEC] = 1, [OP_MOUNT_HOSTS] = 2,
+};
+
+__attribute__((constructor)) static void confine_stage(void) {
+	const char *mark = getenv("_CONFINE_STAGE");
+	if (!mark || strcmp(mark, "1") != 0)
+		return;
+	int64_t entered = now();
+	// Non-dumpable until exec (runc CVE-2016-9962): no process of the sandbox can ptrace
+	// this one or open its /proc files while it holds the parent's descriptors.
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	size_t len, pos = 24;
+	unsigned char *buf = read_program(&len);
+	// The header: "CST1", the op count, the trace origin, when the parent began the clone.
+	if (len < 24 || memcmp(buf, "CST1", 4) != 0)
+		stage_fail(NULL, EINVAL, 1, 0, "not a stage program");
+	uint32_t nops = get32(buf + 4);
+	int64_t started;
+	memcpy(&trace_origin, buf + 8, 8);
+	memcpy(&started, buf + 16, 8);
+	span("runtime_start", started, entered);
+	span("config", entered, now());
+	for (unsigned i = 0; i < nops; i++) {
+		struct op op = {0};
+		op.index = i;
+		if (parse_op(buf, len, &pos, &op) < 0 || op.code == 0 || op.code >= OP_MAX ||
+		    op.nstr < min_strs[op.code] || op.nint < min_ints[op.code])
+			stage_fail(NULL, EINVAL, 1, i, "malformed program");
+		run(&op);
+		free(op.strs);
+		free((void *)op.lens);
+	}
+	stage_fail(NULL, EINVAL, 1, 0, "the program ends without exec");
+}

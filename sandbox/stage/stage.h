@@ -1,0 +1,70 @@
+//go:build cgo && linux
+
+// The C init stage: an interpreter of the program the Go parent renders from the steps
+// table (program.go holds the wire format and the op codes, which must match these).
+#ifndef CONFINE_STAGE_H
+#define CONFINE_STAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+	OP_STEP = 1,     // strs: name. A step of the steps table begins.
+	OP_MOUNT,        // ints: flags, mkdir; strs: source, target, fstype, data
+	OP_RECV_MOUNTS,  // the parent's detached idmapped mounts, from fd 6
+	OP_BIND,         // ints: index, flags, same; strs: source, target (mountOne)
+	OP_REQUIRE,      // strs: path. Fails with kind 1 when it does not exist
+	OP_SYMLINK,      // strs: old, new
+	OP_READONLY,     // the read-only binds OP_BIND made, in reverse
+	OP_PIVOT,        // strs: root
+	OP_MASK,         // strs: path
+	OP_BIND_RO,      // strs: path
+	OP_HOSTNAME,     // strs: name
+	OP_RLIMIT,       // ints: resource, soft, hard
+	OP_PRCTL,        // ints: option, arg2
+	OP_WRITE,        // strs: path, content
+	OP_LOOPBACK,     // lo up
+	OP_CAPS,         // ints: bounding, eff, perm, inh, amb, uid, gid, setgroups, last_cap, groups...
+	OP_LANDLOCK,     // ints: fs, net, scoped, file_rights, npaths, nbind, nconnect, access..., ports...; strs: paths
+	OP_WAIT_GO,      // one byte from fd 5
+	OP_CLOSE_FDS,    // every descriptor but stdio and the error pipe, which becomes close-on-exec
+	OP_CHDIR,        // strs: dir
+	OP_SECCOMP,      // strs: the BPF program
+	OP_EXEC,         // ints: argc; strs: argv..., env...
+	OP_STAGE_HOSTS,  // strs: root, hosts, resolv ("": none)
+	OP_MOUNT_HOSTS,  // ints: which (0 hosts, 1 resolv), in_rootfs; strs: target
+	OP_MAX,
+};
+
+struct op {
+	unsigned code, step, nint, nstr;
+	const unsigned char *ints; // nint little-endian u64s, unaligned
+	const char **strs;
+	const uint32_t *lens;
+	unsigned index; // the op's position in the program, which the parent's errors name
+};
+
+uint64_t op_int(const struct op *op, unsigned i);
+
+// stage_fail reports the failed op to the parent on fd 4 and exits 1. kind and aux say
+// which part of the op failed; detail is the path or call it failed on.
+void stage_fail(const struct op *op, int err, unsigned kind, uint64_t aux, const char *detail)
+	__attribute__((noreturn));
+
+// Op implementations: 0 on success; otherwise they call stage_fail.
+void op_mount(const struct op *op);
+void op_recv_mounts(const struct op *op);
+void op_bind(const struct op *op);
+void op_require(const struct op *op);
+void op_symlink(const struct op *op);
+void op_readonly(const struct op *op);
+void op_pivot(const struct op *op);
+void op_mask(const struct op *op);
+void op_bind_ro(const struct op *op);
+void op_stage_hosts(const struct op *op);
+void op_mount_hosts(const struct op *op);
+void op_caps(const struct op *op);
+void op_landlock(const struct op *op);
+void op_exec(const struct op *op) __attribute__((noreturn));
+
+#endif

@@ -1,0 +1,298 @@
+//go:build cgo && linux
+
+// The mounts step's ops: the same calls, in the same order, as sandbox/mounts_linux.go.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "stage.h"
+
+enum { FD_MOUNTS = 6, MAX_DETACHED = 4096, MAX_READONLY = 4096 };
+
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+
+static int detached[MAX_DETACHED]; // mount index + 1 → descriptor + 1 (0: none)
+static char *readonly[MAX_READONLY];
+static unsigned nreadonly;
+
+static char detail[PATH_MAX * 2 + 64];
+
+static void failf(const struct op *op, int err, const char *call, const char *path) {
+	if (call)
+		snprintf(detail, sizeof detail, "%s %s", call, path);
+	stage_fail(op, err, 0, 0, call ? detail : NULL);
+}
+
+// mkdir_all is os.MkdirAll(path, 0755): it fails naming the directory it could not make.
+static int mkdir_all(const char *path, const struct op *op) {
+	struct stat st;
+	if (stat(path, &st) == 0) {
+		if (S_ISDIR(st.st_mode))
+			return 0;
+		failf(op, ENOTDIR, "mkdir", path);
+	}
+	char parent[PATH_MAX];
+	size_t n = strlen(path);
+	if (n >= sizeof parent)
+		failf(op, ENAMETOOLONG, "mkdir", path);
+	memcpy(parent, path, n + 1);
+	while (n > 1 && parent[n - 1] == '/')
+		parent[--n] = 0;
+	char *slash = strrchr(parent, '/');
+	if (slash && slash != parent) {
+		*slash = 0;
+		mkdir_all(parent, op);
+	}
+	if (mkdir(path, 0755) < 0) {
+		int err = errno;
+		if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+			return 0;
+		failf(op, err, "mkdir", path);
+	}
+	return 0;
+}
+
+static void dirname_of(const char *path, char *out) {
+	snprintf(out, PATH_MAX, "%s", path);
+	char *slash = strrchr(out, '/');
+	if (slash == out)
+		out[1] = 0;
+	else if (slash)
+		*slash = 0;
+}
+
+static void make_mount_point(const char *target, int dir, const struct op *op) {
+	if (dir) {
+		mkdir_all(target, op);
+		return;
+	}
+	char parent[PATH_MAX];
+	dirname_of(target, parent);
+	mkdir_all(parent, op);
+	int fd = open(target, O_CREAT | O_RDONLY | O_CLOEXEC, 0644);
+	if (fd < 0)
+		failf(op, errno, "open", target);
+	close(fd);
+}
+
+// remount applies flags to a bind mount, keeping what the kernel locked on it.
+static void remount(const char *target, unsigned long flags, const struct op *op) {
+	struct statvfs st;
+	if (statvfs(target, &st) < 0)
+		stage_fail(op, errno, 0, 0, NULL);
+	if (st.f_flag & ST_NOSUID) flags |= MS_NOSUID;
+	if (st.f_flag & ST_NODEV) flags |= MS_NODEV;
+	if (st.f_flag & ST_NOEXEC) flags |= MS_NOEXEC;
+	if (st.f_flag & ST_RDONLY) flags |= MS_RDONLY;
+	if (mount("", target, "", MS_BIND | MS_REMOUNT | flags, "") < 0)
+		stage_fail(op, errno, 0, 0, NULL);
+}
+
+void op_mount(const struct op *op) {
+	if (op_int(op, 1))
+		mkdir_all(op->strs[1], op);
+	const char *src = op->lens[0] ? op->strs[0] : "";
+	if (mount(src, op->strs[1], op->lens[2] ? op->strs[2] : NULL, op_int(op, 0),
+		  op->lens[3] ? op->strs[3] : NULL) < 0)
+		stage_fail(op, errno, 0, 0, NULL);
+}
+
+void op_recv_mounts(const struct op *op) {
+	for (;;) {
+		uint32_t idx;
+		char cbuf[CMSG_SPACE(sizeof(int))];
+		struct iovec iov = {.iov_base = &idx, .iov_len = sizeof idx};
+		struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+				     .msg_controllen = sizeof cbuf};
+		ssize_t n = recvmsg(FD_MOUNTS, &msg, MSG_CMSG_CLOEXEC);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			stage_fail(op, errno, 0, 0, "receiving the idmapped mounts");
+		if (n == 0) {
+			close(FD_MOUNTS);
+			return;
+		}
+		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+		if (n != 4 || !c || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int)) ||
+		    idx >= MAX_DETACHED)
+			stage_fail(op, 0, 1, 0, "receiving the idmapped mounts: malformed message");
+		int fd;
+		memcpy(&fd, CMSG_DATA(c), sizeof fd);
+		detached[idx] = fd + 1;
+	}
+}
+
+static void push_readonly(const char *target, unsigned long flags) {
+	if ((flags & MS_RDONLY) && nreadonly < MAX_READONLY)
+		readonly[nreadonly++] = strdup(target);
+}
+
+// op_bind is mountOne for a bind: the parent's detached mount when it sent one, else a
+// recursive bind of the source, or the symlink itself when source and target are one path.
+void op_bind(const struct op *op) {
+	unsigned idx = (unsigned)op_int(op, 0);
+	unsigned long flags = op_int(op, 1);
+	const char *src = op->strs[0], *target = op->strs[1];
+	struct stat st;
+	if (idx < MAX_DETACHED && detached[idx]) {
+		int fd = detached[idx] - 1;
+		detached[idx] = 0;
+		if (fstat(fd, &st) < 0)
+			stage_fail(op, errno, 0, 0, NULL);
+		make_mount_point(target, S_ISDIR(st.st_mode), op);
+		if (syscall(SYS_move_mount, fd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+			stage_fail(op, errno, 0, 0, "move_mount");
+		close(fd);
+	} else {
+		if (lstat(src, &st) < 0)
+			failf(op, errno, "lstat", src);
+		if (S_ISLNK(st.st_mode) && op_int(op, 2)) {
+			char dest[PATH_MAX], parent[PATH_MAX];
+			ssize_t n = readlink(src, dest, sizeof dest - 1);
+			if (n < 0)
+				failf(op, errno, "readlink", src);
+			dest[n] = 0;
+			dirname_of(target, parent);
+			mkdir_all(parent, op);
+			if (symlink(dest, target) < 0) {
+				snprintf(detail, sizeof detail, "symlink %s %s", dest, target);
+				stage_fail(op, errno, 0, 0, detail);
+			}
+			return;
+		}
+		make_mount_point(target, S_ISDIR(st.st_mode), op);
+		if (mount(src, target, "", MS_BIND | MS_REC, "") < 0)
+			stage_fail(op, errno, 0, 0, NULL);
+	}
+	remount(target, flags & ~MS_RDONLY, op);
+	push_readonly(target, flags);
+}
+
+void op_require(const struct op *op) {
+	struct stat st;
+	if (lstat(op->strs[0], &st) == 0)
+		return;
+	if (errno == ENOENT)
+		stage_fail(op, errno, 1, 0, NULL);
+	failf(op, errno, "lstat", op->strs[0]);
+}
+
+void op_symlink(const struct op *op) {
+	if (symlink(op->strs[0], op->strs[1]) < 0) {
+		snprintf(detail, sizeof detail, "symlink %s %s", op->strs[0], op->strs[1]);
+		stage_fail(op, errno, 0, 0, detail);
+	}
+}
+
+// op_readonly remounts the read-only binds once everything beneath them exists.
+void op_readonly(const struct op *op) {
+	while (nreadonly > 0) {
+		const char *t = readonly[--nreadonly];
+		struct statvfs st;
+		unsigned long flags = MS_RDONLY | MS_NOSUID | MS_NODEV;
+		if (statvfs(t, &st) < 0)
+			stage_fail(op, errno, 0, 0, t);
+		if (st.f_flag & ST_NOEXEC) flags |= MS_NOEXEC;
+		if (mount("", t, "", MS_BIND | MS_REMOUNT | flags, "") < 0)
+			stage_fail(op, errno, 0, 0, t);
+	}
+}
+
+void op_pivot(const struct op *op) {
+	if (chdir(op->strs[0]) < 0)
+		stage_fail(op, errno, 0, 0, NULL);
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		stage_fail(op, errno, 0, 0, NULL);
+	if (umount2(".", MNT_DETACH) < 0)
+		stage_fail(op, errno, 0, 0, "detaching the old root");
+	if (chdir("/") < 0)
+		stage_fail(op, errno, 0, 0, NULL);
+}
+
+void op_mask(const struct op *op) {
+	struct stat st;
+	const char *p = op->strs[0];
+	if (stat(p, &st) < 0) {
+		if (errno == ENOENT)
+			return;
+		failf(op, errno, "stat", p);
+	}
+	int r = S_ISDIR(st.st_mode)
+		? mount("tmpfs", p, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0")
+		: mount("/dev/null", p, "", MS_BIND, "");
+	if (r < 0)
+		stage_fail(op, errno, 0, 0, NULL);
+}
+
+void op_bind_ro(const struct op *op) {
+	struct stat st;
+	const char *p = op->strs[0];
+	if (stat(p, &st) < 0 && errno == ENOENT)
+		return;
+	if (mount(p, p, "", MS_BIND | MS_REC, "") < 0)
+		stage_fail(op, errno, 0, 0, NULL);
+	remount(p, MS_RDONLY | MS_NOSUID | MS_NODEV, op);
+}
+
+static int staged[2] = {-1, -1}; // O_PATH descriptors of the staged hosts and resolv.conf
+
+// op_stage_hosts is stageHosts: a small tmpfs on the root before anything is mounted
+// over it, holding the files; the descriptors keep them reachable once it is hidden.
+void op_stage_hosts(const struct op *op) {
+	const char *root = op->strs[0];
+	char path[PATH_MAX];
+	if (mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=64k,mode=0755") < 0)
+		stage_fail(op, errno, 0, 0, NULL);
+	for (int i = 0; i < 2; i++) {
+		if (i == 1 && op->lens[2] == 0)
+			break;
+		snprintf(path, sizeof path, "%s/%s", root, i ? "resolv.conf" : "hosts");
+		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0)
+			failf(op, errno, "open", path);
+		if (write(fd, op->strs[1 + i], op->lens[1 + i]) != (ssize_t)op->lens[1 + i])
+			failf(op, errno, "write", path);
+		close(fd);
+		if ((staged[i] = open(path, O_PATH | O_CLOEXEC)) < 0)
+			stage_fail(op, errno, 0, 0, NULL);
+	}
+}
+
+// op_mount_hosts is mountHosts: the staged file, read-only, over target.
+void op_mount_hosts(const struct op *op) {
+	int fd = staged[op_int(op, 0) ? 1 : 0];
+	const char *target = op->strs[0];
+	struct stat st;
+	char src[64], parent[PATH_MAX];
+	if (fd < 0)
+		stage_fail(op, EBADF, 0, 0, NULL);
+	if (stat(target, &st) < 0 && errno == ENOENT) {
+		if (op_int(op, 1))
+			stage_fail(op, ENOENT, 1, 0, NULL);
+		dirname_of(target, parent);
+		mkdir_all(parent, op);
+		int f = open(target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (f < 0)
+			failf(op, errno, "open", target);
+		close(f);
+	}
+	snprintf(src, sizeof src, "/proc/self/fd/%d", fd);
+	if (mount(src, target, "", MS_BIND, "") < 0)
+		stage_fail(op, errno, 0, 0, NULL);
+	if (mount("", target, "", MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "") < 0)
+		stage_fail(op, errno, 0, 0, NULL);
+	close(fd);
+}
