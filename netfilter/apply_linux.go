@@ -26,6 +26,7 @@ const (
 
 var hooks = map[string]*nftables.ChainHook{
 	"input": nftables.ChainHookInput, "output": nftables.ChainHookOutput, "forward": nftables.ChainHookForward,
+	"prerouting": nftables.ChainHookPrerouting,
 }
 
 // Apply loads fw into the network namespace at nsPath (such as /proc/PID/ns/net), or into
@@ -95,10 +96,33 @@ func Apply(nsPath string, fw plan.Firewall) error {
 			conn.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: exprs})
 		}
 	}
+	for _, c := range fw.Chains {
+		if u, ok := untracked(c); ok {
+			addUntracked(conn, table, u)
+		}
+	}
 	if err := conn.Flush(); err != nil {
 		return fmt.Errorf("nftables: loading table %s: %w", fw.Table, err)
 	}
 	return nil
+}
+
+// addUntracked adds Render's loopback notrack chain.
+func addUntracked(conn *nftables.Conn, table *nftables.Table, u loopbackRaw) {
+	accept := nftables.ChainPolicyAccept
+	chain := conn.AddChain(&nftables.Chain{
+		Table: table, Name: u.name, Type: nftables.ChainTypeFilter,
+		Hooknum: hooks[u.hook], Priority: nftables.ChainPriorityRaw, Policy: &accept,
+	})
+	key := expr.MetaKeyIIFNAME
+	if u.iface == "oifname" {
+		key = expr.MetaKeyOIFNAME
+	}
+	conn.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: []expr.Any{
+		&expr.Meta{Key: key, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname("lo")},
+		&expr.Notrack{},
+	}})
 }
 
 // elemChunk bounds the elements of one netlink message: the element list is one
