@@ -114,15 +114,23 @@ func addUntracked(conn *nftables.Conn, table *nftables.Table, u loopbackRaw) {
 		Table: table, Name: u.name, Type: nftables.ChainTypeFilter,
 		Hooknum: hooks[u.hook], Priority: nftables.ChainPriorityRaw, Policy: &accept,
 	})
-	key := expr.MetaKeyIIFNAME
-	if u.iface == "oifname" {
-		key = expr.MetaKeyOIFNAME
+	conn.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: append(isLoopback(u.iface), &expr.Notrack{})})
+}
+
+// loopbackIndex is lo's interface index, the same in every network namespace
+// (LOOPBACK_IFINDEX).
+const loopbackIndex = 1
+
+// isLoopback matches packets whose input ("iif") or output ("oif") interface is lo.
+func isLoopback(iface string) []expr.Any {
+	key := expr.MetaKeyIIF
+	if iface == "oif" {
+		key = expr.MetaKeyOIF
 	}
-	conn.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: []expr.Any{
+	return []expr.Any{
 		&expr.Meta{Key: key, Register: 1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname("lo")},
-		&expr.Notrack{},
-	}})
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binary.NativeEndian.AppendUint32(nil, loopbackIndex)},
+	}
 }
 
 // elemChunk bounds the elements of one netlink message: the element list is one
@@ -170,15 +178,11 @@ func hasTable(conn *nftables.Conn, t *nftables.Table) (bool, error) {
 func chainRules(c plan.Chain, set, names *nftables.Set, group uint16) [][]expr.Any {
 	var rules [][]expr.Any
 	if c.AcceptLoopback {
-		key := expr.MetaKeyIIFNAME
+		iface := "iif"
 		if c.Hook == "output" {
-			key = expr.MetaKeyOIFNAME
+			iface = "oif"
 		}
-		rules = append(rules, []expr.Any{
-			&expr.Meta{Key: key, Register: 1},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname("lo")},
-			&expr.Verdict{Kind: expr.VerdictAccept},
-		})
+		rules = append(rules, append(isLoopback(iface), &expr.Verdict{Kind: expr.VerdictAccept}))
 	}
 	established := binary.NativeEndian.AppendUint32(nil, expr.CtStateBitESTABLISHED|expr.CtStateBitRELATED)
 	rules = append(rules, []expr.Any{

@@ -62,7 +62,9 @@ func renderChain(b *strings.Builder, fw plan.Firewall, c plan.Chain) {
 	fmt.Fprintf(b, "\tchain %s {\n", c.Name)
 	fmt.Fprintf(b, "\t\ttype filter hook %s priority filter; policy drop;\n", c.Hook)
 	if c.AcceptLoopback {
-		iface := map[string]string{"input": "iifname", "output": "oifname"}[c.Hook]
+		// by index (lo is 1 in every namespace): a name would be copied and compared
+		// for every packet
+		iface := map[string]string{"input": "iif", "output": "oif"}[c.Hook]
 		fmt.Fprintf(b, "\t\t%s \"lo\" accept\n", iface)
 	}
 	b.WriteString("\t\tct state established,related accept\n")
@@ -85,10 +87,10 @@ func untracked(c plan.Chain) (loopbackRaw, bool) {
 		return loopbackRaw{}, false
 	}
 	if c.Hook == "output" {
-		return loopbackRaw{c.Name + "_lo", "output", "oifname"}, true
+		return loopbackRaw{c.Name + "_lo", "output", "oif"}, true
 	}
 	// input's packets are tracked at prerouting, before input
-	return loopbackRaw{c.Name + "_lo", "prerouting", "iifname"}, true
+	return loopbackRaw{c.Name + "_lo", "prerouting", "iif"}, true
 }
 
 // cidr writes a /32 as a bare address, as nft lists it.
