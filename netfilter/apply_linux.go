@@ -26,6 +26,7 @@ const (
 
 var hooks = map[string]*nftables.ChainHook{
 	"input": nftables.ChainHookInput, "output": nftables.ChainHookOutput, "forward": nftables.ChainHookForward,
+	"prerouting": nftables.ChainHookPrerouting,
 }
 
 // Apply loads fw into the network namespace at nsPath (such as /proc/PID/ns/net), or into
@@ -95,10 +96,41 @@ func Apply(nsPath string, fw plan.Firewall) error {
 			conn.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: exprs})
 		}
 	}
+	for _, c := range fw.Chains {
+		if u, ok := untracked(c); ok {
+			addUntracked(conn, table, u)
+		}
+	}
 	if err := conn.Flush(); err != nil {
 		return fmt.Errorf("nftables: loading table %s: %w", fw.Table, err)
 	}
 	return nil
+}
+
+// addUntracked adds Render's loopback notrack chain.
+func addUntracked(conn *nftables.Conn, table *nftables.Table, u loopbackRaw) {
+	accept := nftables.ChainPolicyAccept
+	chain := conn.AddChain(&nftables.Chain{
+		Table: table, Name: u.name, Type: nftables.ChainTypeFilter,
+		Hooknum: hooks[u.hook], Priority: nftables.ChainPriorityRaw, Policy: &accept,
+	})
+	conn.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: append(isLoopback(u.iface), &expr.Notrack{})})
+}
+
+// loopbackIndex is lo's interface index, the same in every network namespace
+// (LOOPBACK_IFINDEX).
+const loopbackIndex = 1
+
+// isLoopback matches packets whose input ("iif") or output ("oif") interface is lo.
+func isLoopback(iface string) []expr.Any {
+	key := expr.MetaKeyIIF
+	if iface == "oif" {
+		key = expr.MetaKeyOIF
+	}
+	return []expr.Any{
+		&expr.Meta{Key: key, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binary.NativeEndian.AppendUint32(nil, loopbackIndex)},
+	}
 }
 
 // elemChunk bounds the elements of one netlink message: the element list is one
@@ -147,15 +179,11 @@ func chainRules(c plan.Chain, set, names *nftables.Set, fw plan.Firewall) [][]ex
 	group := fw.LogGroup
 	var rules [][]expr.Any
 	if c.AcceptLoopback {
-		key := expr.MetaKeyIIFNAME
+		iface := "iif"
 		if c.Hook == "output" {
-			key = expr.MetaKeyOIFNAME
+			iface = "oif"
 		}
-		rules = append(rules, []expr.Any{
-			&expr.Meta{Key: key, Register: 1},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname("lo")},
-			&expr.Verdict{Kind: expr.VerdictAccept},
-		})
+		rules = append(rules, append(isLoopback(iface), &expr.Verdict{Kind: expr.VerdictAccept}))
 	}
 	established := binary.NativeEndian.AppendUint32(nil, expr.CtStateBitESTABLISHED|expr.CtStateBitRELATED)
 	rules = append(rules, []expr.Any{

@@ -31,6 +31,12 @@ func Render(fw plan.Firewall) string {
 	for _, c := range fw.Chains {
 		renderChain(&b, fw, c)
 	}
+	for _, c := range fw.Chains {
+		if u, ok := untracked(c); ok {
+			fmt.Fprintf(&b, "\tchain %s {\n\t\ttype filter hook %s priority raw; policy accept;\n", u.name, u.hook)
+			fmt.Fprintf(&b, "\t\t%s \"lo\" notrack\n\t}\n", u.iface)
+		}
+	}
 	b.WriteString("}\n")
 	return b.String()
 }
@@ -56,7 +62,9 @@ func renderChain(b *strings.Builder, fw plan.Firewall, c plan.Chain) {
 	fmt.Fprintf(b, "\tchain %s {\n", c.Name)
 	fmt.Fprintf(b, "\t\ttype filter hook %s priority filter; policy drop;\n", c.Hook)
 	if c.AcceptLoopback {
-		iface := map[string]string{"input": "iifname", "output": "oifname"}[c.Hook]
+		// by index (lo is 1 in every namespace): a name would be copied and compared
+		// for every packet
+		iface := map[string]string{"input": "iif", "output": "oif"}[c.Hook]
 		fmt.Fprintf(b, "\t\t%s \"lo\" accept\n", iface)
 	}
 	b.WriteString("\t\tct state established,related accept\n")
@@ -75,6 +83,23 @@ func renderChain(b *strings.Builder, fw plan.Firewall, c plan.Chain) {
 		fmt.Fprintf(b, "\t\tcounter log prefix \"confine-drop %s: \" group %d drop\n", c.Name, fw.LogGroup)
 	}
 	b.WriteString("\t}\n")
+}
+
+// loopbackRaw is the raw-priority chain that exempts a chain's loopback traffic from
+// connection tracking: the chain accepts loopback before any ct rule, so the lookup and
+// the entry conntrack makes for each loopback connection serve nothing, yet cost every
+// packet over lo (measured in docs/BENCHMARKS.md). Other interfaces stay tracked.
+type loopbackRaw struct{ name, hook, iface string }
+
+func untracked(c plan.Chain) (loopbackRaw, bool) {
+	if !c.AcceptLoopback {
+		return loopbackRaw{}, false
+	}
+	if c.Hook == "output" {
+		return loopbackRaw{c.Name + "_lo", "output", "oif"}, true
+	}
+	// input's packets are tracked at prerouting, before input
+	return loopbackRaw{c.Name + "_lo", "prerouting", "iif"}, true
 }
 
 // cidr writes a /32 as a bare address, as nft lists it.

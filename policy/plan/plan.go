@@ -354,7 +354,8 @@ type Firewall struct {
 type Chain struct {
 	Name string `json:"name"`
 	Hook string `json:"hook"`
-	// AcceptLoopback accepts traffic on the lo interface (a component's own loopback).
+	// AcceptLoopback accepts traffic on the lo interface (a component's own loopback),
+	// and exempts it from conntrack in a raw-priority chain (netfilter.Render).
 	AcceptLoopback bool `json:"accept_loopback,omitempty"`
 	// FlowsSet is the set this chain looks packets up in.
 	FlowsSet string `json:"flows_set"`
