@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/confine-sandbox/confine/internal/memtrim"
 	"github.com/confine-sandbox/confine/netfilter"
 	"github.com/confine-sandbox/confine/policy/plan"
 	"github.com/confine-sandbox/confine/sandbox"
@@ -238,6 +239,7 @@ func (c *component) once() (int, error) {
 		start["best_effort_skipped"] = f // e.g. a write path bound without idmap
 	}
 	c.sup.events.emit(c.plan.Name, EventStart, start)
+	memtrim.After(memtrim.Delay) // the supervisor's start-up and the launch are behind it
 	go c.sup.forwardDrops(c.plan.Name, drops)
 	done := make(chan struct{})
 	if h := c.plan.Supervise.Health; h != nil {
