@@ -38,9 +38,12 @@ YAML
 printf 'version: 1\nname: %s\nsubnet: 10.76.0.0/24\ncomponents: [true.yaml]\n' "$name" >"$work/stack.yaml"
 CONFINE_TRACE=1 "$work/confine" up -d "$work/stack.yaml" >/dev/null
 log=/run/confine/stacks/$name.log
-# spawn: one `confine start`, then wait until the run has exited and been released.
+exited() { [ "$("$work/confine" ps --json "$name" | jq -r '.[0].state')" = exited ]; }
+# spawn: one `confine start` of the exited component, then wait until the run has
+# exited, been released, and the supervisor says so.
 spawn() {
 	local before
+	until exited; do sleep 0.02; done
 	before=$(grep -c 'spawn  to_exit' "$log" || true)
 	"$work/confine" start "$name" true >/dev/null
 	until [ "$(grep -c 'spawn  to_exit' "$log" || true)" -gt "$before" ]; do sleep 0.02; done
