@@ -18,10 +18,14 @@ import (
 // the writable data segment: unmapping those would lose what was written.
 func Trim() {
 	debug.FreeOSMemory()
-	exe, err := os.Readlink("/proc/self/exe")
-	if err != nil {
-		return
+	if exe, err := os.Readlink("/proc/self/exe"); err == nil {
+		dropReadOnly(exe)
 	}
+}
+
+// dropReadOnly unmaps the resident pages of this process's read-only mappings of path
+// that hold no anonymous page.
+func dropReadOnly(path string) {
 	f, err := os.Open("/proc/self/smaps")
 	if err != nil {
 		return
@@ -31,7 +35,7 @@ func Trim() {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		line := sc.Text()
-		if lo, hi, ok := mapping(line, exe); ok {
+		if lo, hi, ok := mapping(line, path); ok {
 			start, end = lo, hi
 			continue
 		}
@@ -48,8 +52,8 @@ func Trim() {
 }
 
 // mapping parses a mapping's header line, "00402000-01096000 r-xp 00002000 fe:00 1234
-// /path", and reports its range when it is a read-only mapping of exe.
-func mapping(line, exe string) (start, end uint64, ok bool) {
+// /path", and reports its range when it is a read-only mapping of path.
+func mapping(line, path string) (start, end uint64, ok bool) {
 	fields := strings.Fields(line)
 	if len(fields) < 5 || !strings.Contains(fields[0], "-") || strings.HasSuffix(fields[0], ":") {
 		return 0, 0, false
@@ -60,7 +64,7 @@ func mapping(line, exe string) (start, end uint64, ok bool) {
 	if err1 != nil || err2 != nil {
 		return 0, 0, false
 	}
-	if len(fields) < 6 || fields[5] != exe || len(fields[1]) < 2 || fields[1][1] == 'w' {
+	if len(fields) < 6 || fields[5] != path || len(fields[1]) < 2 || fields[1][1] == 'w' {
 		return 0, 0, true // a mapping header, not a candidate
 	}
 	return start, end, true
