@@ -30,7 +30,7 @@ deps:
 build: deps
 	$(GO) build -o bin/confine ./cmd/confine
 
-# test: vet (also without cgo, which proves only policy/seccomp needs it), every test
+# test: vet (also without cgo, which proves only policy/seccomp and sandbox/nsenter need it), every test
 # package (tests/ needs root, tests/report chromium; under CI=true a missing need fails
 # instead of skipping), then short fuzzes of the policy loader, its message excerpts, the kernel audit
 # record parser, the audit log reader and the image layer unpacker.

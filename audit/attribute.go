@@ -55,6 +55,10 @@ func (a *Attributor) Seccomp(component, syscall, action string) map[string]any {
 		}
 	}
 	switch {
+	case action == "log" && c.Mode == plan.ModeAudit && len(rules) > 0:
+		d = denial(LayerSeccomp, what, "rule", rules[0], fmt.Sprintf("%s calls %s, which %s denies; audit mode let it through and logged it", component, syscall, ruleName(rules[0])))
+	case action == "log" && c.Mode == plan.ModeAudit:
+		d = denial(LayerSeccomp, what, "default", "", fmt.Sprintf("%s calls %s, which syscalls.allow does not name; audit mode let it through and logged it", component, syscall))
 	case action == "log":
 		// on_violation: log lets the call through; the kernel only reports it.
 		d = denial(LayerSeccomp, what, "default", "", fmt.Sprintf("%s calls %s, which syscalls.allow does not name; on_violation log let it through and logged it", component, syscall))

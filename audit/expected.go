@@ -31,7 +31,9 @@ func (a *Attributor) Classify(d map[string]any) {
 	if _, ok := d[DetailCount]; !ok {
 		d[DetailCount] = 1
 	}
-	d[DetailEnforced] = !(d[DetailLayer] == LayerSeccomp && d["action"] == "log")
+	if _, set := d[DetailEnforced]; !set { // audit mode's observations come with false
+		d[DetailEnforced] = !(d[DetailLayer] == LayerSeccomp && d["action"] == "log")
+	}
 	why := expectedWhy(d)
 	d[DetailExpected] = why != ""
 	if why != "" {
@@ -58,6 +60,11 @@ func expectedWhy(d map[string]any) string {
 		_, port := d["dport"]
 		addr, _ := d["saddr"].(string)
 		if slices.Contains(blockers, "net.bind_tcp") && !port && isLoopback(addr) {
+			return "a bind of port 0 on loopback is how the Go runtime probes for IPv4 and IPv6; it falls back whatever the answer"
+		}
+	case LayerNetwork: // audit mode's observed bind (supervisor/observed.go)
+		dst, _ := d["dst"].(string)
+		if d["direction"] == "bind" && d["dport"] == 0 && isLoopback(dst) {
 			return "a bind of port 0 on loopback is how the Go runtime probes for IPv4 and IPv6; it falls back whatever the answer"
 		}
 	}

@@ -75,7 +75,11 @@ func (e *writer) stack(p *plan.Plan) {
 func (e *writer) component(c *plan.Component) {
 	pr := c.Process
 	e.line(0, "Component %s (%s, sha256 %s)", c.Name, c.Source, short(c.SourceHash))
-	e.line(1, "Runs %s as uid %d, gid %d, in %s, with hostname %q.", strings.Join(quoteAll(pr.Args), " "), pr.UID, pr.GID, pr.Cwd, pr.Hostname)
+	if c.Mode == plan.ModeAudit && c.Audit != nil {
+		e.line(1, "MODE AUDIT: nothing below is enforced. Seccomp logs what it would deny and hands %s to the supervisor, which records each and lets it continue; Landlock is not applied (the path and port rules below are what observed accesses are compared with); the firewall logs and accepts what it would drop; the component runs with the capabilities %s, and those it uses beyond the ones declared are inferred from its calls. Every would-be denial is logged with enforced false.",
+			list(c.Audit.Observe), strings.Join(c.Audit.Capabilities.Bounding, ", "))
+	}
+	e.line(1, "Runs %s as %s, in %s, with hostname %q.", strings.Join(quoteAll(pr.Args), " "), pr.Identity(), pr.Cwd, pr.Hostname)
 	if len(pr.Groups) > 0 {
 		e.line(1, "Supplementary groups: %s (names resolve in the sandbox's /etc/group when it starts).", strings.Join(pr.Groups, ", "))
 	}
@@ -88,6 +92,11 @@ func (e *writer) component(c *plan.Component) {
 		e.line(1, "Environment: %s, and nothing else.", strings.Join(pr.Env, " "))
 	}
 	e.line(1, "New namespaces: %s. no_new_privs is set, so setuid binaries grant nothing.", strings.Join(c.Namespaces, ", "))
+	if pr.DenyExec {
+		e.line(1, "confine exec into it is refused (run.exec: false).")
+	} else {
+		e.line(1, "confine exec may run a command inside it, under this same enforcement and no more (run.exec: false refuses it).")
+	}
 	e.filesystem(c)
 	e.network(c)
 	e.channels(c)
@@ -163,10 +172,12 @@ func (e *writer) network(c *plan.Component) {
 	}
 	var in, out []string
 	for _, f := range n.Firewall.Flows {
-		switch f.Set {
-		case "ingress":
+		switch {
+		case f.Set == "ingress" && strings.HasSuffix(f.Why, plan.HealthWhy):
+			in = append(in, fmt.Sprintf("%s from the bridge address %s (%s)", plan.PortString(f.Proto, f.First, f.Last), strings.TrimSuffix(f.Src, "/32"), plan.HealthWhy))
+		case f.Set == "ingress":
 			in = append(in, fmt.Sprintf("%s from %s", plan.PortString(f.Proto, f.First, f.Last), e.peer(f.Src)))
-		case "egress":
+		case f.Set == "egress":
 			out = append(out, fmt.Sprintf("%s on %s", e.peer(f.Dst), plan.PortString(f.Proto, f.First, f.Last)))
 		}
 	}

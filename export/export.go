@@ -79,6 +79,12 @@ func Export(p *plan.Plan, format string, opt Options) (*Result, error) {
 	if opt.HostID == 0 {
 		opt.HostID = DefaultHostID
 	}
+	for _, c := range p.Components {
+		if c.Mode == plan.ModeAudit {
+			// Its filter notifies a supervisor no other runtime has, and it enforces nothing.
+			return nil, fmt.Errorf("export: %s is in mode: audit, which only confine runs (nothing is enforced, and its seccomp filter needs confine's supervisor); export the policy with mode: enforce", c.Name)
+		}
+	}
 	var r *Result
 	var err error
 	switch format {

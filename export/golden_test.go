@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/confine-sandbox/confine/policy/plan"
@@ -106,5 +107,15 @@ func TestFindingsNamed(t *testing.T) {
 func TestUnknownFormat(t *testing.T) {
 	if _, err := Export(loadPlan(t, "shop.plan.json"), "docker", Options{}); err == nil {
 		t.Fatal("format docker accepted")
+	}
+}
+
+func TestAuditModeIsNotExported(t *testing.T) {
+	p := loadPlan(t, "shop.plan.json")
+	p.Components[0].Mode = plan.ModeAudit
+	for _, format := range Formats {
+		if _, err := Export(p, format, Options{}); err == nil || !strings.Contains(err.Error(), "mode: audit") {
+			t.Errorf("%s: %v", format, err)
+		}
 	}
 }

@@ -154,7 +154,7 @@ func podSecurity(c *plan.Component, f *findings) *corev1.PodSecurityContext {
 func container(c *plan.Component, name string, f *findings) corev1.Container {
 	yes, no := true, false
 	uid, gid := int64(c.Process.UID), int64(c.Process.GID)
-	nonRoot := uid != 0
+	nonRoot := !c.Process.RootInside()
 	escalate := !c.Process.NoNewPrivs
 	caps := &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}
 	for _, k := range c.Capabilities.Bounding {
@@ -180,6 +180,12 @@ func container(c *plan.Component, name string, f *findings) corev1.Container {
 			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeLocalhost, LocalhostProfile: &profile},
 		},
 		Resources: resources(c, f),
+	}
+	if c.Process.User != "" || c.Process.Group != "" {
+		// runAsUser takes numbers; the image's own user applies instead of a guess.
+		ct.SecurityContext.RunAsUser, ct.SecurityContext.RunAsGroup = nil, nil
+		ct.SecurityContext.RunAsNonRoot = &nonRoot
+		f.add(c, "run.user", "run.user names %s, which confine resolves in the sandbox when it starts; runAsUser and runAsGroup take numbers, so they are left out and runAsNonRoot is %v: set them by hand", c.Process.Identity(), nonRoot)
 	}
 	for _, e := range c.Process.Env {
 		k, v, _ := strings.Cut(e, "=")

@@ -106,6 +106,9 @@ func netpolPeer(p *plan.Plan, c *plan.Component, addr string, fl plan.Flow, idx 
 	if name, ok := idx.byAddr[addr]; ok {
 		return networkingv1.NetworkPolicyPeer{PodSelector: &metav1.LabelSelector{MatchLabels: podLabels(p, name)}}, true
 	}
+	if addr == idx.bridge && strings.HasSuffix(fl.Why, plan.HealthWhy) {
+		return networkingv1.NetworkPolicyPeer{}, false // the readinessProbe: the kubelet's, from the node
+	}
 	if addr == idx.bridge {
 		f.add(c, "publish", "%s: a port published on the host has no NetworkPolicy equivalent; expose the Service (NodePort, LoadBalancer, Ingress) and admit that path in a policy of your own", fl.Why)
 		return networkingv1.NetworkPolicyPeer{}, false

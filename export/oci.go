@@ -129,6 +129,10 @@ func ociProcess(c *plan.Component, f *findings) (*specs.Process, error) {
 			Ambient: capNames(c.Capabilities.Ambient),
 		},
 	}
+	if c.Process.User != "" || c.Process.Group != "" {
+		// Exported as 0, the bundle would run as root: refuse rather than guess.
+		return nil, fmt.Errorf("%s: run.user names %s; an OCI bundle takes numbers only: give run.user as UID:GID to export it", c.Name, c.Process.Identity())
+	}
 	for _, g := range c.Process.Groups {
 		n, err := strconv.ParseUint(g, 10, 32)
 		if err != nil {

@@ -87,8 +87,17 @@ func serviceSection(c *plan.Component, opt Options, u *unit, f *findings) {
 	for _, e := range c.Process.Env {
 		u.set("Environment", quoteEnv(e))
 	}
-	u.set("User", strconv.FormatUint(uint64(c.Process.UID), 10))
-	u.set("Group", strconv.FormatUint(uint64(c.Process.GID), 10))
+	// A name stays a name: systemd resolves it when the unit starts, as confine does.
+	user := c.Process.User
+	if user == "" {
+		user = strconv.FormatUint(uint64(c.Process.UID), 10)
+	}
+	u.set("User", user)
+	if c.Process.Group != "" {
+		u.set("Group", c.Process.Group)
+	} else if c.Process.User == "" {
+		u.set("Group", strconv.FormatUint(uint64(c.Process.GID), 10))
+	}
 	if len(c.Process.Groups) > 0 {
 		u.set("SupplementaryGroups", c.Process.Groups...)
 	}

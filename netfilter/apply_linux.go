@@ -91,7 +91,7 @@ func Apply(nsPath string, fw plan.Firewall) error {
 			Table: table, Name: c.Name, Type: nftables.ChainTypeFilter,
 			Hooknum: hook, Priority: nftables.ChainPriorityFilter, Policy: &policy,
 		})
-		for _, exprs := range chainRules(c, sets[c.FlowsSet], sets[c.NamesSet], fw.LogGroup) {
+		for _, exprs := range chainRules(c, sets[c.FlowsSet], sets[c.NamesSet], fw) {
 			conn.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: exprs})
 		}
 	}
@@ -143,7 +143,8 @@ func hasTable(conn *nftables.Conn, t *nftables.Table) (bool, error) {
 }
 
 // chainRules are Render's rules as expressions, in the same order.
-func chainRules(c plan.Chain, set, names *nftables.Set, group uint16) [][]expr.Any {
+func chainRules(c plan.Chain, set, names *nftables.Set, fw plan.Firewall) [][]expr.Any {
+	group := fw.LogGroup
 	var rules [][]expr.Any
 	if c.AcceptLoopback {
 		key := expr.MetaKeyIIFNAME
@@ -179,13 +180,33 @@ func chainRules(c plan.Chain, set, names *nftables.Set, group uint16) [][]expr.A
 	if names != nil {
 		rules = append(rules, lookup(names))
 	}
-	prefix := fmt.Sprintf("confine-drop %s: ", c.Name)
-	rules = append(rules, []expr.Any{
-		&expr.Counter{},
-		&expr.Log{Key: 1<<unix.NFTA_LOG_GROUP | 1<<unix.NFTA_LOG_PREFIX, Group: group, Data: []byte(prefix)},
-		&expr.Verdict{Kind: expr.VerdictDrop},
-	})
-	return rules
+	logAs := func(prefix string, verdict expr.VerdictKind) []expr.Any {
+		return []expr.Any{
+			&expr.Counter{},
+			&expr.Log{Key: 1<<unix.NFTA_LOG_GROUP | 1<<unix.NFTA_LOG_PREFIX, Group: group, Data: []byte(prefix + c.Name + ": ")},
+			&expr.Verdict{Kind: verdict},
+		}
+	}
+	// Audit mode: what would be dropped from or to an audit-mode component is logged
+	// as such and accepted (the bridge's rules; a component's own chain accepts all).
+	for _, a := range fw.AuditAddrs {
+		addr, err := netip.ParseAddr(a)
+		if err != nil || !addr.Is4() {
+			continue // compile writes IPv4 addresses only
+		}
+		for _, offset := range []uint32{12, 16} { // source, destination
+			rules = append(rules, append([]expr.Any{
+				&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.NFPROTO_IPV4}},
+				&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: offset, Len: 4},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: addr.AsSlice()},
+			}, logAs(AuditPrefix, expr.VerdictAccept)...))
+		}
+	}
+	if fw.Audit {
+		return append(rules, logAs(AuditPrefix, expr.VerdictAccept))
+	}
+	return append(rules, logAs(DropPrefix, expr.VerdictDrop))
 }
 
 func ifname(n string) []byte {

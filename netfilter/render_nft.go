@@ -64,7 +64,16 @@ func renderChain(b *strings.Builder, fw plan.Firewall, c plan.Chain) {
 	if c.NamesSet != "" {
 		fmt.Fprintf(b, "\t\t%s @%s accept\n", flowKey, c.NamesSet)
 	}
-	fmt.Fprintf(b, "\t\tcounter log prefix \"confine-drop %s: \" group %d drop\n", c.Name, fw.LogGroup)
+	for _, a := range fw.AuditAddrs {
+		for _, dir := range []string{"saddr", "daddr"} {
+			fmt.Fprintf(b, "\t\tip %s %s counter log prefix \"confine-audit %s: \" group %d accept\n", dir, a, c.Name, fw.LogGroup)
+		}
+	}
+	if fw.Audit {
+		fmt.Fprintf(b, "\t\tcounter log prefix \"confine-audit %s: \" group %d accept\n", c.Name, fw.LogGroup)
+	} else {
+		fmt.Fprintf(b, "\t\tcounter log prefix \"confine-drop %s: \" group %d drop\n", c.Name, fw.LogGroup)
+	}
 	b.WriteString("\t}\n")
 }
 
@@ -81,4 +90,20 @@ func portRange(first, last uint16) string {
 		return fmt.Sprint(first)
 	}
 	return fmt.Sprintf("%d-%d", first, last)
+}
+
+// The NFLOG prefixes: "confine-drop CHAIN: " for a drop, "confine-audit CHAIN: " for
+// what audit mode let through instead.
+const (
+	DropPrefix  = "confine-drop "
+	AuditPrefix = "confine-audit "
+)
+
+// LogChain is the chain a log prefix names, and whether it is audit mode's.
+func LogChain(prefix string) (chain string, audit bool) {
+	rest, audit := strings.CutPrefix(prefix, AuditPrefix)
+	if !audit {
+		rest = strings.TrimPrefix(prefix, DropPrefix)
+	}
+	return strings.TrimSpace(strings.TrimSuffix(rest, ": ")), audit
 }

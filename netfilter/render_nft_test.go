@@ -64,3 +64,18 @@ func TestRenderIsOneLookupPerChain(t *testing.T) {
 		t.Error("flow missing from the set")
 	}
 }
+
+func TestLogChain(t *testing.T) {
+	for _, tc := range []struct {
+		prefix, chain string
+		audit         bool
+	}{
+		{"confine-drop egress: ", "egress", false},
+		{"confine-audit ingress: ", "ingress", true},
+		{"confine-drop uplink: ", "uplink", false},
+	} {
+		if chain, audit := LogChain(tc.prefix); chain != tc.chain || audit != tc.audit {
+			t.Errorf("LogChain(%q) = %q, %v", tc.prefix, chain, audit)
+		}
+	}
+}

@@ -52,7 +52,7 @@ func compile(s *Stack, effective map[string]*Component, images map[string]*Image
 	compileChannels(p, s, effective)
 	p.StartOrder = compileStartOrder(s)
 	if !s.IsSingle() {
-		compileStackFirewall(p, s, addrs)
+		compileStackFirewall(p, s, effective, addrs)
 		compileUplink(p, s, addrs)
 	}
 	return p, nil
@@ -78,8 +78,10 @@ func assignAddresses(s *Stack) (map[string]netip.Addr, plan.Network) {
 
 func compileComponent(c *Component, addrs map[string]netip.Addr, cache *seccompCache) (*plan.Component, error) {
 	uid, gid := uint32(defaultUID), uint32(defaultGID)
+	var user User
 	if c.Run.User != "" {
-		uid, gid = c.Run.user.v.uid, c.Run.user.v.gid
+		user = c.Run.user.v
+		uid, gid = user.UID, user.GID
 	}
 	cp := &plan.Component{
 		Name:       c.Name,
@@ -91,8 +93,11 @@ func compileComponent(c *Component, addrs map[string]netip.Addr, cache *seccompC
 			Cwd:        or(c.Run.Workdir, "/"),
 			UID:        uid,
 			GID:        gid,
+			User:       user.Name,
+			Group:      user.Group,
 			Hostname:   or(c.Run.Hostname, c.Name),
 			NoNewPrivs: true,
+			DenyExec:   c.Run.Exec != nil && !*c.Run.Exec,
 		},
 		Namespaces: []string{"cgroup", "ipc", "mount", "net", "pid", "user", "uts"},
 		BestEffort: sorted(c.BestEffort),
@@ -121,6 +126,7 @@ func compileComponent(c *Component, addrs map[string]netip.Addr, cache *seccompC
 	if cp.Cgroup != (plan.Cgroup{}) {
 		cp.Requires = append(cp.Requires, plan.Requirement{Mechanism: "cgroups", Why: "resources: memory, pids and cpu limits"})
 	}
+	compileAudit(c, cp)
 	sort.SliceStable(cp.Requires, func(i, j int) bool { return cp.Requires[i].Mechanism < cp.Requires[j].Mechanism })
 	return cp, nil
 }

@@ -16,7 +16,8 @@ func compileCapabilities(c *Component, cp *plan.Component) {
 	}
 	sort.Strings(caps)
 	set := plan.Capabilities{Bounding: caps, Permitted: caps, Effective: caps, Inheritable: []string{}, Ambient: []string{}}
-	if cp.Process.UID != 0 {
+	if cp.Process.UID != 0 || cp.Process.User != "" {
+		// A named user may resolve to any uid: ambient for root too is harmless.
 		set.Inheritable, set.Ambient = caps, caps
 	}
 	cp.Capabilities = set

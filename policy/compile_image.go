@@ -112,7 +112,7 @@ func withImageDefaults(c *Component, f *ImageFacts) (defaults []string, errs Err
 	}
 	if r.User == "" && f.User != "" {
 		r.User = fmt.Sprintf("%d:%d", f.UID, f.GID)
-		r.user = parsed[ids]{v: ids{f.UID, f.GID}}
+		r.user = parsed[User]{v: User{UID: f.UID, GID: f.GID}}
 		defaults = append(defaults, "user")
 	}
 	if r.Workdir == "" && f.WorkingDir != "" {

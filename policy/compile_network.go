@@ -135,7 +135,7 @@ func sortFlows(f []plan.Flow) {
 // (nf_conntrack_bridge) is missing from many kernels, these included, so apply turns on
 // net.bridge.bridge-nf-call-iptables in that namespace and bridged IPv4 crosses the inet
 // hooks, with conntrack.
-func compileStackFirewall(p *plan.Plan, s *Stack, addrs map[string]netip.Addr) {
+func compileStackFirewall(p *plan.Plan, s *Stack, effective map[string]*Component, addrs map[string]netip.Addr) {
 	fw := plan.Firewall{
 		Family:   "inet",
 		Table:    "confine_" + strings.ReplaceAll(s.Name, "-", "_"), // nft identifiers take no hyphen
@@ -179,6 +179,7 @@ func compileStackFirewall(p *plan.Plan, s *Stack, addrs map[string]netip.Addr) {
 		}
 	}
 	fw.Flows = stackFlows.flows
+	compileHealthFlows(p, effective, callees)
 	for k, pf := range callees {
 		p.Components[k].Net.Firewall.Flows = pf.flows
 		sortFlows(pf.flows)
@@ -187,7 +188,30 @@ func compileStackFirewall(p *plan.Plan, s *Stack, addrs map[string]netip.Addr) {
 		if len(c.Net.Names) > 0 {
 			fw.Chains[0].NamesSet = NamesSet
 		}
+		if c.Mode == ModeAudit && c.Net.Address != "" {
+			fw.AuditAddrs = append(fw.AuditAddrs, c.Net.Address) // logged and let through
+		}
 	}
 	sortFlows(fw.Flows)
 	p.Network.Firewall = fw
+}
+
+// compileHealthFlows lets the bridge address through each callee's firewall to its TCP
+// health check's port, and nothing else: the supervisor dials from the stack's namespace,
+// the way a caller's packets arrive (supervisor/health_exec.go), so a listener bound to
+// 127.0.0.1 never counts as healthy. A flow already covering it (a publish, a listen.from
+// CIDR holding the bridge) is the one that admits the check.
+func compileHealthFlows(p *plan.Plan, effective map[string]*Component, callees map[int]*publishFlows) {
+	bridge := p.Network.BridgeAddress + "/32"
+	for k, c := range p.Components {
+		h, eff := c.Supervise.Health, effective[c.Name]
+		if h == nil || h.Port == 0 || c.Net.Address == "" || eff == nil {
+			continue
+		}
+		if callees[k] == nil {
+			callees[k] = newPublishFlows(c.Net.Firewall.Flows)
+		}
+		why := fmt.Sprintf("%s run.health.tcp %d: %s", eff.pos.at("run.health.tcp"), h.Port, plan.HealthWhy)
+		callees[k].add(flow("ingress", bridge, c.Net.Address+"/32", PortRange{Proto: "tcp", First: h.Port, Last: h.Port}, why))
+	}
 }

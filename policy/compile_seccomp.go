@@ -48,10 +48,18 @@ func compileSeccomp(c *Component, cp *plan.Component, cache *seccompCache) error
 	}
 	s.Rules = cloneRules(rules)
 	s.Denies = seccompDenies(c, groups)
+	mode := ""
+	if c.Mode == ModeAudit {
+		// Observe instead of deny: log what is not allowed, notify what is watched.
+		var observe []string
+		s.Rules, observe = auditSeccomp(s.Rules)
+		s.DefaultAction, s.DefaultErrno, mode = "log", 0, "audit/"
+		cp.Audit = &plan.AuditMode{Observe: observe}
+	}
 	if n := argConditions(s.Rules); n > maxArgConditions {
 		return fmt.Errorf("the syscall rules hold %d argument conditions, more than the %d confine compiles (each syscall a conditional rule names counts its conditions once, the profiles' included); libseccomp's time grows about with their cube", n, maxArgConditions)
 	}
-	pkey := s.DefaultAction + "/" + strconv.Itoa(s.DefaultErrno) + "/" + key
+	pkey := mode + s.DefaultAction + "/" + strconv.Itoa(s.DefaultErrno) + "/" + key
 	if s.Program = cache.programs[pkey]; s.Program == nil {
 		if len(cache.programs) == maxPrograms {
 			return fmt.Errorf("the stack needs more than %d distinct syscall filters, the most confine builds for one stack (each costs libseccomp a few ms); give components that do the same a shared profile", maxPrograms)

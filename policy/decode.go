@@ -107,6 +107,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		d.decodeSlice(n, v, path)
 	case reflect.Map:
 		d.decodeMap(n, v, path)
+	case reflect.Pointer: // an optional scalar whose absence differs from its zero (run.exec)
+		p := reflect.New(v.Type().Elem())
+		d.decodeScalar(n, p.Elem(), path)
+		v.Set(p)
 	default:
 		d.decodeScalar(n, v, path)
 	}

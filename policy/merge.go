@@ -131,6 +131,9 @@ func merge(dst, src *Component) {
 	}
 	r.Workdir = or(src.Run.Workdir, r.Workdir)
 	r.Hostname = or(src.Run.Hostname, r.Hostname)
+	if src.Run.Exec != nil {
+		r.Exec = src.Run.Exec
+	}
 	r.Restart = or(src.Run.Restart, r.Restart)
 	r.DependsOn = unionInto(r.DependsOn, src.Run.DependsOn)
 	if !src.Run.Health.empty() {
@@ -180,6 +183,7 @@ func merge(dst, src *Component) {
 	res.CPU = or(src.Resources.CPU, res.CPU)
 	res.Nofile = or(src.Resources.Nofile, res.Nofile)
 	dst.BestEffort = unionInto(dst.BestEffort, src.BestEffort)
+	dst.Mode = or(src.Mode, dst.Mode)
 }
 
 // mergeSyscalls lays over on base, appending to base's own lists.

@@ -175,19 +175,46 @@ func ParseSize(s string) (int64, error) {
 	return int64(bytes), nil
 }
 
-// ParseUser parses "UID" or "UID:GID" (numbers only: validation never reads the host's
-// /etc/passwd). A missing GID equals the UID.
-func ParseUser(s string) (uid, gid uint32, err error) {
-	u, g, hasGID := strings.Cut(s, ":")
-	if !hasGID {
-		g = u
+// ParseUser parses run.user: USER or USER:GROUP, each a number or a name ("redis",
+// "1000:1000", "postgres:ssl-cert"). Names are returned as written, never looked up:
+// validation does not read the host's /etc/passwd, and the sandbox resolves them in its
+// own when the component starts. A missing GROUP equals a numeric USER, and is a named
+// user's primary group.
+func ParseUser(s string) (User, error) {
+	u, g, hasGroup := strings.Cut(s, ":")
+	var out User
+	var ok1, ok2 bool
+	out.UID, out.Name, ok1 = idOrName(u)
+	switch {
+	case !hasGroup && out.Name == "":
+		out.GID, ok2 = out.UID, true
+	case !hasGroup:
+		ok2 = true // the user's primary group, from /etc/passwd
+	default:
+		out.GID, out.Group, ok2 = idOrName(g)
 	}
-	uid, err1 := parseID(u)
-	gid, err2 := parseID(g)
-	if err1 != nil || err2 != nil {
-		return 0, 0, fmt.Errorf("expected numeric UID or UID:GID (e.g. 1000:1000), found %q", s)
+	if !ok1 || !ok2 {
+		return User{}, fmt.Errorf("expected a user name or UID, optionally :GROUP or :GID (e.g. redis, 1000:1000, postgres:ssl-cert), found %q", s)
 	}
-	return uid, gid, nil
+	return out, nil
+}
+
+// User is a parsed run.user: Name and Group, when set, stand for UID and GID, which are
+// then 0 until the sandbox resolves them.
+type User struct {
+	UID, GID    uint32
+	Name, Group string
+}
+
+// idOrName reads one side of run.user: a number, or a name useradd(8) accepts.
+func idOrName(s string) (uint32, string, bool) {
+	if id, err := parseID(s); err == nil {
+		return id, "", true
+	}
+	if groupName.MatchString(s) && !strings.HasSuffix(s, "$") {
+		return 0, s, true
+	}
+	return 0, "", false
 }
 
 func parseID(s string) (uint32, error) {

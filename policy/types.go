@@ -17,6 +17,9 @@ type Component struct {
 	Capabilities []string   `yaml:"capabilities"`
 	Resources    Resources  `yaml:"resources"`
 	BestEffort   []string   `yaml:"best_effort"`
+	// Mode is enforce (the default) or audit: every layer observes and logs what it
+	// would deny instead of denying it (compile_audit.go, docs/audit.md).
+	Mode string `yaml:"mode"`
 
 	// File is the name the component was loaded under; Dir its directory.
 	File string `yaml:"-"`
@@ -49,20 +52,22 @@ type Run struct {
 	// file. run.env wins over both, env_file over env_from_host (compile_env.go).
 	EnvFromHost []string `yaml:"env_from_host"`
 	EnvFile     string   `yaml:"env_file"`
-	envFileAbs  string   // EnvFile resolved against the policy file's directory
+	// Exec: false refuses `confine exec` into the running component; default allowed.
+	Exec       *bool  `yaml:"exec"`
+	envFileAbs string // EnvFile resolved against the policy file's directory
 	// Restart, DependsOn and Health are read by the supervisor (`confine up`) only.
 	Restart   string   `yaml:"restart"`    // no (default), on-failure, always
 	DependsOn []string `yaml:"depends_on"` // components that must be running first
 	Health    Health   `yaml:"health"`
 
-	user parsed[ids] // User, parsed at load (values.go)
+	user parsed[User] // User, parsed at load (values.go)
 }
 
 // Health is a TCP or an exec health check (supervisor/health.go, health_exec.go).
 type Health struct {
 	TCP int `yaml:"tcp"`
-	// Exec is a command run in a second sandbox of the component's Plan, in its network
-	// namespace; exit status 0 is healthy.
+	// Exec is a command run inside the running component, as confine exec runs one;
+	// exit status 0 is healthy.
 	Exec     []string `yaml:"exec"`
 	Interval string   `yaml:"interval"` // Go duration; default 2s
 	Timeout  string   `yaml:"timeout"`  // default 1s

@@ -134,6 +134,9 @@ func (v *validator) component() {
 	v.resources()
 	v.ids()
 	v.image()
+	if c.Mode != "" && c.Mode != ModeEnforce && c.Mode != ModeAudit {
+		v.add("mode", "expected enforce or audit, found %q", c.Mode)
+	}
 	for i, m := range c.BestEffort {
 		if !slices.Contains(Mechanisms, m) {
 			v.add(fmt.Sprintf("best_effort[%d]", i), "unknown mechanism %q%s; expected one of: %s", m, suggest(m, Mechanisms), strings.Join(Mechanisms, ", "))

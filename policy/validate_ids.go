@@ -17,7 +17,7 @@ var groupName = regexp.MustCompile(`^[a-z_][a-z0-9_.-]{0,31}\$?$`)
 func (v *validator) ids() {
 	r := v.c.Run
 	if r.User != "" {
-		if uid, gid, err := ParseUser(r.User); err == nil && (uid >= idRangeSize || gid >= idRangeSize) {
+		if u, err := ParseUser(r.User); err == nil && (u.UID >= idRangeSize || u.GID >= idRangeSize) {
 			v.add("run.user", "expected ids below %d (a component has ids 0-%d of its own), found %q", idRangeSize, idRangeSize-1, r.User)
 		}
 	}

@@ -18,12 +18,8 @@ type parsed[T any] struct {
 
 func parse[T any](v T, err error) parsed[T] { return parsed[T]{v, err} }
 
-// ids is a parsed run.user.
-type ids struct{ uid, gid uint32 }
-
-func parseUser(s string) parsed[ids] {
-	uid, gid, err := ParseUser(s)
-	return parsed[ids]{ids{uid, gid}, err}
+func parseUser(s string) parsed[User] {
+	return parse(ParseUser(s))
 }
 
 // parseDuration parses a Go duration; "" stays unset.

@@ -14,6 +14,10 @@ import (
 // CAP_SETPCAP, which setuid would take away.
 func setIdentityAndCaps(cfg *initConfig) error {
 	c := &cfg.Component
+	set := c.Capabilities
+	if c.Audit != nil {
+		set = c.Audit.Capabilities // audit mode grants a permissive set and infers what is used
+	}
 	want := func(names []string) ([]capability.Cap, error) {
 		var out []capability.Cap
 		for _, n := range names {
@@ -32,7 +36,7 @@ func setIdentityAndCaps(cfg *initConfig) error {
 	if err := caps.Load(); err != nil {
 		return err
 	}
-	bounding, err := want(c.Capabilities.Bounding)
+	bounding, err := want(set.Bounding)
 	if err != nil {
 		return err
 	}
@@ -68,8 +72,8 @@ func setIdentityAndCaps(cfg *initConfig) error {
 		which capability.CapType
 		names []string
 	}{
-		{capability.EFFECTIVE, c.Capabilities.Effective}, {capability.PERMITTED, c.Capabilities.Permitted},
-		{capability.INHERITABLE, c.Capabilities.Inheritable}, {capability.AMBIENT, c.Capabilities.Ambient},
+		{capability.EFFECTIVE, set.Effective}, {capability.PERMITTED, set.Permitted},
+		{capability.INHERITABLE, set.Inheritable}, {capability.AMBIENT, set.Ambient},
 	}
 	caps.Clear(capability.CAPS | capability.AMBIENT)
 	for _, s := range sets {
@@ -82,7 +86,7 @@ func setIdentityAndCaps(cfg *initConfig) error {
 	if err := caps.Apply(capability.CAPS | capability.AMBS); err != nil {
 		return fmt.Errorf("capability sets: %w", err)
 	}
-	return checkAmbient(c.Capabilities.Ambient)
+	return checkAmbient(set.Ambient)
 }
 
 // checkAmbient reads the ambient set back: gocapability does not report a failed raise.

@@ -16,6 +16,8 @@ const (
 	fdError  = 4 // close-on-exec: one StepError as JSON, or EOF when exec succeeded
 	fdGo     = 5 // the parent writes one byte once the network and cgroup are in place
 	fdMounts = 6 // SOCK_SEQPACKET: the parent's detached idmapped mounts, then EOF
+	// fdIDs = 7 (user_linux.go): run.user's names resolved, then EOF at exec
+	fdNotify = 8 // SOCK_SEQPACKET: audit mode's seccomp listener, sent to the parent
 )
 
 // initConfig is what the parent sends the init stage: the component's Plan and the
@@ -52,6 +54,9 @@ type initConfig struct {
 
 	// groups are run.groups resolved by resolveGroups, for setIdentityAndCaps.
 	groups []int
+	// chownLater are the write paths mountUpper made for a named run.user, which
+	// resolveUser gives to the user once it knows its ids.
+	chownLater []string
 }
 
 // StepError says which init step failed, and why.

@@ -198,23 +198,49 @@ func (st idStore) record(key string, r idRange) error {
 }
 
 // reservations reads the "confine" entries of /etc/subuid and /etc/subgid. With create,
-// missing entries are appended (under the store's lock): the default range when nothing
-// else uses it, otherwise the first aligned place past every entry and local id.
+// missing entries are added (reserve).
 func (st idStore) reservations(create bool) (uids, gids []span, err error) {
-	uidAll, err := readSubIDs(st.subuid)
-	if err != nil {
-		return nil, nil, err
-	}
-	gidAll, err := readSubIDs(st.subgid)
+	uidAll, gidAll, err := st.readBoth()
 	if err != nil {
 		return nil, nil, err
 	}
 	uids, gids = uidAll[reserveName], gidAll[reserveName]
-	if (len(uids) > 0 && len(gids) > 0) || !create {
-		if len(uids) == 0 || len(gids) == 0 {
-			return nil, nil, fmt.Errorf("id ranges: %s and %s need a %q entry", st.subuid, st.subgid, reserveName)
-		}
+	if len(uids) > 0 && len(gids) > 0 {
 		return uids, gids, nil
+	}
+	if !create {
+		return nil, nil, fmt.Errorf("id ranges: %s and %s need a %q entry", st.subuid, st.subgid, reserveName)
+	}
+	if err := st.reserve(); err != nil {
+		return nil, nil, err
+	}
+	return st.reservations(false)
+}
+
+func (st idStore) readBoth() (uids, gids map[string][]span, err error) {
+	if uids, err = readSubIDs(st.subuid); err != nil {
+		return nil, nil, err
+	}
+	gids, err = readSubIDs(st.subgid)
+	return uids, gids, err
+}
+
+// reserve adds the missing "confine" entries, under the store's lock and shadow's locks
+// on both files (lockShadowFile), so that useradd cannot hand out the same ids meanwhile
+// nor lose the line in its own rewrite: the files are read again under the locks, and
+// each rewritten whole (rewriteFile). The entry is the default range when nothing else
+// uses it, otherwise the first aligned place past every entry and local id.
+func (st idStore) reserve() error {
+	for _, path := range []string{st.subuid, st.subgid} { // always this order
+		unlock, err := lockShadowFile(path)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
+	uidAll, gidAll, err := st.readBoth()
+	if err != nil {
+		return err
 	}
 	var taken []span
 	for _, m := range []map[string][]span{uidAll, gidAll} {
@@ -234,22 +260,22 @@ func (st idStore) reservations(create bool) (uids, gids []span, err error) {
 		start := (last + RangeSize - 1) / RangeSize * RangeSize
 		s = span{start: start, count: 256 * RangeSize}
 		if s.end() > 1<<31 {
-			return nil, nil, fmt.Errorf("id ranges: no room for a %q entry in %s below 2^31; add one by hand (%s:START:COUNT, COUNT a multiple of %d)", reserveName, st.subuid, reserveName, RangeSize)
+			return fmt.Errorf("id ranges: no room for a %q entry in %s below 2^31; add one by hand (%s:START:COUNT, COUNT a multiple of %d)", reserveName, st.subuid, reserveName, RangeSize)
 		}
 	}
 	line := fmt.Sprintf("%s:%d:%d\n", reserveName, s.start, s.count)
 	for _, f := range []struct {
 		path string
 		have []span
-	}{{st.subuid, uids}, {st.subgid, gids}} {
+	}{{st.subuid, uidAll[reserveName]}, {st.subgid, gidAll[reserveName]}} {
 		if len(f.have) > 0 {
 			continue
 		}
 		if err := appendLine(f.path, line); err != nil {
-			return nil, nil, err
+			return err
 		}
 	}
-	return st.reservations(false)
+	return nil
 }
 
 func collides(s span, taken []span) bool {
@@ -261,23 +287,17 @@ func collides(s span, taken []span) bool {
 	return false
 }
 
-// appendLine appends one line in one write(2), so a concurrent reader sees it whole.
+// appendLine adds one line to path, rewriting the file atomically (the caller holds
+// shadow's lock on it).
 func appendLine(path, line string) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_RDWR, 0o644)
-	if err != nil {
+	data, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("id ranges: reserving confine's range: %w", err)
 	}
-	if st, err := f.Stat(); err == nil && st.Size() > 0 {
-		last := make([]byte, 1)
-		if _, err := f.ReadAt(last, st.Size()-1); err == nil && last[0] != '\n' {
-			line = "\n" + line // the file's last line lacks its newline
-		}
+	if len(data) > 0 && data[len(data)-1] != '\n' {
+		data = append(data, '\n') // the file's last line lacks its newline
 	}
-	_, err = f.WriteString(line)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := rewriteFile(path, append(data, line...)); err != nil {
 		return fmt.Errorf("id ranges: reserving confine's range in %s: %w", path, err)
 	}
 	return nil

@@ -27,6 +27,7 @@ var steps = []step{
 	{"sysctls", setSysctls},              // through the host's /proc, before it is replaced
 	{"mounts", setupRootfs},              // binds, tmpfs, /proc, /dev, pivot_root, masks
 	{"groups", resolveGroups},            // the sandbox's /etc/group, after pivot_root
+	{"user", resolveUser},                // run.user's names: the sandbox's /etc/passwd
 	{"hostname", setHostname},            // in the new uts namespace
 	{"rlimits", setRlimits},              // before dropping privileges: raising needs them
 	{"no_new_privs", setNoNewPrivs},      // before seccomp and Landlock, which require it

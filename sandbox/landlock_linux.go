@@ -7,6 +7,8 @@ import (
 
 	"github.com/landlock-lsm/go-landlock/landlock"
 	llsys "github.com/landlock-lsm/go-landlock/landlock/syscall"
+
+	"github.com/confine-sandbox/confine/policy/plan"
 )
 
 var fsRights = map[string]landlock.AccessFSSet{
@@ -41,6 +43,9 @@ func rights[T ~uint64](table map[string]T, names []string) (T, error) {
 // and IPC scopes. Preflight has already refused a kernel without the ABI the Plan needs,
 // unless the policy lists landlock under best_effort, where go-landlock downgrades.
 func restrictLandlock(cfg *initConfig) error {
+	if cfg.Component.Mode == plan.ModeAudit {
+		return nil // Landlock has no permissive mode: audit mode observes files instead (observe_linux.go)
+	}
 	ll := cfg.Component.Landlock
 	fs, err := rights(fsRights, ll.HandledFS)
 	if err != nil {

@@ -173,14 +173,18 @@ func safeTarget(root, target string, mkdir bool) (made bool, err error) {
 
 // mountUpper makes a write path of an image writable: a bind of the overlay's own
 // directory onto itself, which stays writable once the root mount is read-only. A
-// directory the image lacks is made in the upper, owned by the component's user.
-func mountUpper(root string, m plan.Mount, p plan.Process) error {
+// directory the image lacks is made in the upper, owned by the component's user (by
+// resolveUser, once a named user is resolved after pivot_root).
+func mountUpper(cfg *initConfig, m plan.Mount) error {
+	root, p := cfg.Root, cfg.Component.Process
 	made, err := safeTarget(root, m.Target, true)
 	if err != nil {
 		return err
 	}
 	target := path.Join(root, m.Target)
-	if made {
+	if made && (p.User != "" || p.Group != "") {
+		cfg.chownLater = append(cfg.chownLater, m.Target)
+	} else if made {
 		if err := os.Lchown(target, int(p.UID), int(p.GID)); err != nil {
 			return err
 		}
@@ -213,7 +217,7 @@ func mountImageOne(cfg *initConfig, m plan.Mount, target string, fd int) (handle
 		ro, err := attachBind(fd, target, flags)
 		return true, ro, err
 	case "upper":
-		return true, false, mountUpper(cfg.Root, m, c.Process)
+		return true, false, mountUpper(cfg, m)
 	}
 	return false, false, nil
 }

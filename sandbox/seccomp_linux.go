@@ -22,6 +22,9 @@ func loadSeccompBPF(cfg *initConfig) error {
 		return errors.New("the Plan holds no valid seccomp program")
 	}
 	fprog := unix.SockFprog{Len: uint16(len(prog) / 8), Filter: (*unix.SockFilter)(unsafe.Pointer(&prog[0]))}
+	if cfg.Component.Audit != nil {
+		return loadObservingFilter(&fprog, prog)
+	}
 	_, _, e := unix.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_LOG, uintptr(unsafe.Pointer(&fprog)))
 	if e == unix.EINVAL {
 		// A kernel before 4.14 knows no flags: filter without logging rather than not at

@@ -16,6 +16,7 @@ import (
 
 	"github.com/confine-sandbox/confine/internal/trace"
 	"github.com/confine-sandbox/confine/netfilter"
+	"github.com/confine-sandbox/confine/policy/observe"
 	"github.com/confine-sandbox/confine/policy/plan"
 )
 
@@ -61,6 +62,9 @@ type Options struct {
 	// making its own, firewall and all: a health check run beside the component
 	// (netns_join_linux.go). Its firewall, loopback and net sysctls are the component's.
 	JoinNetNS string
+	// Observe receives each call an audit-mode component made that the filter handed to
+	// the supervisor (observe_linux.go), after it was let through; nil drops them.
+	Observe func(observe.Call)
 }
 
 // Sandbox is one started component: its init stage is waiting for Go.
@@ -69,8 +73,12 @@ type Sandbox struct {
 	root    string
 	errPipe *os.File
 	goPipe  *os.File
-	cgroup  *cgroupJob
-	cg      *Cgroup // the cgroup once Go has it in place; never cleared
+	idsPipe *os.File // fdIDs' read end, until Go reads it
+	// uid and gid are the component's ids inside: the Plan's, or run.user's names as
+	// the init stage resolved them (Go).
+	uid, gid uint32
+	cgroup   *cgroupJob
+	cg       *Cgroup // the cgroup once Go has it in place; never cleared
 	// firewall reports the parent's load of the firewall, when it makes it (as root).
 	firewall chan error
 	waited   bool
@@ -93,6 +101,11 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 	env, err := composeEnv(c.Process)
 	if err != nil {
 		return nil, &StepError{Step: "env", Err: err.Error()}
+	}
+	s.uid, s.gid = c.Process.UID, c.Process.GID
+	if named := userSpec(c.Process); os.Geteuid() != 0 && (c.Process.User != "" || c.Process.Group != "") {
+		// The id map is written before the init stage can read the sandbox's files.
+		return nil, &StepError{Step: "ids", Err: fmt.Sprintf("run.user %s: names resolve inside the sandbox, after its id map is written, and without root only the ids in that map exist; give the numbers", named)}
 	}
 	if opts.withCgroup {
 		name := opts.CgroupName
@@ -152,6 +165,12 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 	}
 	defer goR.Close()
 	s.goPipe = goW
+	idsR, idsW, err := os.Pipe()
+	if err != nil {
+		return s, err
+	}
+	defer idsW.Close()
+	s.idsPipe = idsR
 	mountsR, mountsW, err := seqpacketPair()
 	if err != nil {
 		return s, err
@@ -164,7 +183,17 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 	cmd := exec.CommandContext(ctx, "/proc/self/exe", InitArg)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = opts.Stdin, opts.Stdout, opts.Stderr
 	cmd.Env = []string{} // the init stage reads the Plan, not the environment
-	cmd.ExtraFiles = []*os.File{cfgR, errW, goR, mountsR}
+	cmd.ExtraFiles = []*os.File{cfgR, errW, goR, mountsR, idsW}
+	var notifyW *os.File
+	if c.Audit != nil {
+		notifyR, w, err := seqpacketPair()
+		if err != nil {
+			return s, err
+		}
+		defer notifyR.Close()
+		notifyW = w
+		cmd.ExtraFiles = append(cmd.ExtraFiles, notifyR) // fdNotify
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWIPC |
 			unix.CLONE_NEWUTS | unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP,
@@ -191,6 +220,10 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 		return s, fmt.Errorf("starting the init stage: %w", err)
 	}
 	trace.Done("parent", "clone", started)
+	if notifyW != nil {
+		// Served before Go: the init stage's execve is already observed.
+		go serveNotifications(notifyW, opts.Observe)
+	}
 	if err := sub.write(cmd.Process.Pid); err != nil {
 		return s, &StepError{Step: "ids", Err: err.Error()}
 	}
@@ -377,7 +410,7 @@ func (s *Sandbox) Go() error {
 	case werr != nil:
 		return fmt.Errorf("init stage ended before the go signal: %w", werr)
 	}
-	return nil
+	return s.readIDs()
 }
 
 // Wait waits for the component and returns its exit status, 128+signal when killed.
@@ -415,7 +448,7 @@ func (s *Sandbox) Kill() {
 		s.cmd.Wait()
 		s.waited = true
 	}
-	for _, f := range []*os.File{s.errPipe, s.goPipe} {
+	for _, f := range []*os.File{s.errPipe, s.goPipe, s.idsPipe} {
 		if f != nil {
 			f.Close()
 		}

@@ -38,6 +38,7 @@ func (*Sandbox) Go() error              { return ErrUnsupported }
 func (*Sandbox) Wait() (int, error)     { return 0, ErrUnsupported }
 func (*Sandbox) Signal(os.Signal) error { return ErrUnsupported }
 func (*Sandbox) Kill()                  {}
+func (*Sandbox) IDs() (uint32, uint32)  { return 0, 0 }
 func (*Sandbox) OOMKilled() bool        { return false }
 
 // Launch fails closed outside Linux.

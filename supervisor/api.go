@@ -77,6 +77,7 @@ func serveAPI(s *Supervisor, path string) (*apiServer, error) {
 		}
 		writeJSON(w, http.StatusOK, c.snapshot())
 	}))
+	mux.HandleFunc("POST /v1/components/{name}/exec", s.withComponent(s.serveExec))
 	mux.HandleFunc("GET /v1/components/{name}/logs", s.withComponent(func(w http.ResponseWriter, r *http.Request, c *component) {
 		tail, _ := strconv.Atoi(r.URL.Query().Get("tail"))
 		serveLogs(w, r, c.log, tail, r.URL.Query().Get("follow") == "true")

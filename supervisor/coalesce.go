@@ -51,6 +51,10 @@ func NewCoalescer(attribute *audit.Attributor, emit func(component string, detai
 // Add takes one NFLOG record of component's firewall; chain is "ingress" or "egress".
 func (c *Coalescer) Add(component, chain string, rec netfilter.LogRecord) {
 	details := c.attribute.Network(component, chain, rec.Proto, rec.Src, rec.Dst, rec.DstPort)
+	if _, observed := netfilter.LogChain(rec.Prefix); observed {
+		details[audit.DetailEnforced], details["mechanism"] = false, "nftables" // audit mode logged and accepted it
+		details["direction"] = auditDirection(chain, rec.Proto)
+	}
 	c.attribute.Classify(details)
 	if rec.Proto != "tcp" {
 		c.emit(component, details)
@@ -131,4 +135,16 @@ func (c *Coalescer) close(done func(*flow) bool, only ...string) {
 	for _, t := range out {
 		c.emit(t.component, t.details)
 	}
+}
+
+// auditDirection names an audit-mode flow as the contract with `confine learn` does
+// (docs/audit.md): connect (TCP out), send (other protocols out), receive (in).
+func auditDirection(chain, proto string) string {
+	switch {
+	case chain == "ingress":
+		return "receive"
+	case proto == "tcp":
+		return "connect"
+	}
+	return "send"
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/confine-sandbox/confine/internal/memtrim"
 	"github.com/confine-sandbox/confine/internal/trace"
 	"github.com/confine-sandbox/confine/netfilter"
+	"github.com/confine-sandbox/confine/policy/observe"
 	"github.com/confine-sandbox/confine/policy/plan"
 	"github.com/confine-sandbox/confine/sandbox"
 )
@@ -40,11 +42,14 @@ const (
 
 // Status is a component's state as the API reports it.
 type Status struct {
-	Name       string     `json:"name"`
-	State      string     `json:"state"`
-	Health     string     `json:"health,omitempty"`
-	Pid        int        `json:"pid,omitempty"`
-	Address    string     `json:"address,omitempty"`
+	Name    string `json:"name"`
+	State   string `json:"state"`
+	Health  string `json:"health,omitempty"`
+	Pid     int    `json:"pid,omitempty"`
+	Address string `json:"address,omitempty"`
+	// User is whom the run runs as inside: uid:gid, after run.user's names when it has
+	// them ("redis 103:111"), resolved by the sandbox at start.
+	User       string     `json:"user,omitempty"`
 	ExitCode   *int       `json:"exit_code,omitempty"`
 	Error      string     `json:"error,omitempty"` // why the last start failed
 	Restarts   int        `json:"restarts"`
@@ -52,6 +57,10 @@ type Status struct {
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
 	// Image is the image the component runs from, REF@DIGEST, or "" (volumes.go).
 	Image string `json:"image,omitempty"`
+	// Execs are the `confine exec` commands running inside it (exec.go).
+	Execs []ExecStatus `json:"execs,omitempty"`
+	// Mode is enforce, or audit for a component that only observes (nothing enforced).
+	Mode string `json:"mode"`
 }
 
 // component is one supervised component. Its runner goroutine owns the sandbox; API
@@ -71,10 +80,12 @@ type component struct {
 	wake       chan struct{} // nudges the runner out of a wait
 	generation int
 	healthy    chan struct{} // closed once healthy (or running, without a check)
+	healthErr  error         // the last failed health check, for up's error
 	started    chan struct{} // closed when the current run started or failed to
 	// pastPids are the pids of the last runs, newest last, so that kernel denial records
 	// read after a run ended still name this component (componentOf).
 	pastPids []int
+	execs    []ExecStatus // running `confine exec` commands (exec.go)
 }
 
 // maxPastPids bounds component.pastPids under a restart loop.
@@ -83,7 +94,7 @@ const maxPastPids = 16
 func newComponent(s *Supervisor, c *plan.Component, index int, log *logBook) *component {
 	return &component{
 		sup: s, plan: c, index: index, log: log,
-		status:  Status{Name: c.Name, State: StateCreated, Address: c.Net.Address},
+		status:  Status{Name: c.Name, State: StateCreated, Address: c.Net.Address, Mode: or(c.Mode, "enforce")},
 		wake:    make(chan struct{}, 1),
 		healthy: make(chan struct{}),
 		started: make(chan struct{}),
@@ -95,6 +106,7 @@ func (c *component) snapshot() Status {
 	defer c.mu.Unlock()
 	st := c.status
 	st.Image = imageOf(c.plan)
+	st.Execs = slices.Clone(c.execs)
 	return st
 }
 
@@ -194,6 +206,13 @@ func (c *component) once() (int, error) {
 			return nil
 		},
 	}
+	if c.plan.Mode == plan.ModeAudit {
+		opts.Observe = func(call observe.Call) {
+			for _, d := range ObservedDenials(c.sup.attribute, c.plan, call) {
+				c.sup.events.emit(c.plan.Name, EventDenial, d)
+			}
+		}
+	}
 	c.mu.Lock()
 	launching := make(chan struct{})
 	c.launching = launching
@@ -226,8 +245,9 @@ func (c *component) once() (int, error) {
 	if !c.wanted || c.sup.closing.Load() {
 		sb.Signal(syscall.SIGKILL) // stopped, or the stack went down, while it launched
 	}
+	uid, gid := sb.IDs()
 	c.status = Status{Name: c.plan.Name, State: StateRunning, Health: c.status.Health, Pid: sb.Pid(),
-		Address: c.plan.Net.Address, Restarts: c.status.Restarts, StartedAt: &now}
+		Address: c.plan.Net.Address, User: userStatus(c.plan.Process, uid, gid), Restarts: c.status.Restarts, StartedAt: &now, Mode: or(c.plan.Mode, "enforce")}
 	if c.plan.Supervise.Health == nil {
 		close(c.healthy)
 	}
@@ -238,16 +258,18 @@ func (c *component) once() (int, error) {
 		"pid": sb.Pid(), "policy": c.plan.Source, "policy_sha256": c.plan.SourceHash,
 		"seccomp_sha256": c.plan.Seccomp.ProgramSHA256, "generation": gen,
 		"host_uid": hostUID, "host_gid": hostGID, // the first of its range's ids
+		"uid": uid, "gid": gid, // inside, run.user's names resolved
 	}
 	if f := sb.Findings(); len(f) > 0 {
 		start["best_effort_skipped"] = f // e.g. a write path bound without idmap
 	}
+	StartMode(c.plan, start)
 	c.sup.events.emit(c.plan.Name, EventStart, start)
 	memtrim.After(memtrim.Delay) // the supervisor's start-up and the launch are behind it
 	go c.sup.forwardDrops(c.plan.Name, drops)
 	done := make(chan struct{})
 	if h := c.plan.Supervise.Health; h != nil {
-		go c.checkHealth(h, sb.NetNS(), done)
+		go c.checkHealth(h, sb, done)
 	}
 
 	code, werr := sb.Wait()
@@ -266,7 +288,7 @@ func (c *component) once() (int, error) {
 	if c.plan.Supervise.Health != nil {
 		c.status.Health = ""
 	}
-	c.healthy = make(chan struct{})
+	c.healthy, c.healthErr = make(chan struct{}), nil
 	c.mu.Unlock()
 	details := map[string]any{"exit_code": code}
 	if code > 128 {
@@ -286,13 +308,13 @@ func (c *component) signalStarted() {
 }
 
 // checkHealth runs the component's health check (probe, health_exec.go) until done.
-func (c *component) checkHealth(h *plan.HealthCheck, nsPath string, done <-chan struct{}) {
+func (c *component) checkHealth(h *plan.HealthCheck, sb *sandbox.Sandbox, done <-chan struct{}) {
 	interval := time.Duration(h.IntervalMS) * time.Millisecond
 	timeout := time.Duration(h.TimeoutMS) * time.Millisecond
 	failures := 0
 	first := true
 	for {
-		err := c.probe(h, nsPath, timeout)
+		err := c.probe(h, sb, timeout)
 		if err == nil {
 			failures = 0
 		} else {
@@ -300,6 +322,7 @@ func (c *component) checkHealth(h *plan.HealthCheck, nsPath string, done <-chan 
 		}
 		c.mu.Lock()
 		was := c.status.Health
+		c.healthErr = err
 		switch {
 		case err == nil:
 			c.status.Health = HealthHealthy
@@ -373,6 +396,12 @@ func (c *component) waitHealthy(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		st := c.snapshot()
+		c.mu.Lock()
+		last := c.healthErr
+		c.mu.Unlock()
+		if last != nil {
+			return fmt.Errorf("%s is not healthy (state %s, health %s): last check: %v", c.plan.Name, st.State, st.Health, last)
+		}
 		return fmt.Errorf("%s is not healthy (state %s, health %s)", c.plan.Name, st.State, st.Health)
 	}
 }
@@ -447,6 +476,20 @@ func (c *component) pause(freeze bool) error {
 	return nil
 }
 
+// userStatus is Status.User: the names run.user gives, then the ids they resolved to.
+func userStatus(p plan.Process, uid, gid uint32) string {
+	ids := fmt.Sprintf("%d:%d", uid, gid)
+	switch {
+	case p.User != "" && p.Group != "":
+		return p.User + ":" + p.Group + " " + ids
+	case p.User != "":
+		return p.User + " " + ids
+	case p.Group != "":
+		return fmt.Sprintf("%d:%s %s", uid, p.Group, ids)
+	}
+	return ids
+}
+
 // errNotFound is returned for an unknown component name.
 var errNotFound = errors.New("no such component")
 
@@ -459,10 +502,11 @@ func enforcement(c *plan.Component, skip map[string]bool) map[string]any {
 			skipped = append(skipped, m)
 		}
 	}
-	return map[string]any{
+	d := map[string]any{
 		"policy": c.Source, "policy_sha256": c.SourceHash,
 		"namespaces": c.Namespaces,
-		"uid":        c.Process.UID, "gid": c.Process.GID,
+		"uid":        c.Process.UID, "gid": c.Process.GID, // 0 for a name, until component.start
+		"user": c.Process.User, "group": c.Process.Group,
 		"capabilities": c.Capabilities.Permitted,
 		"seccomp": map[string]any{"program_sha256": c.Seccomp.ProgramSHA256, "on_violation": c.Seccomp.DefaultAction,
 			"rules": len(c.Seccomp.Rules), "log": "SECCOMP_FILTER_FLAG_LOG"},
@@ -471,5 +515,28 @@ func enforcement(c *plan.Component, skip map[string]bool) map[string]any {
 		"cgroup":              c.Cgroup,
 		"firewall":            map[string]any{"table": c.Net.Firewall.Table, "flows": len(c.Net.Firewall.Flows), "log_group": c.Net.Firewall.LogGroup},
 		"best_effort_skipped": skipped,
+		"mode":                or(c.Mode, "enforce"),
 	}
+	if c.Audit != nil {
+		// What runs instead: the sections above are the declarations observations are
+		// compared with.
+		d["audit"] = map[string]any{"capabilities_granted": c.Audit.Capabilities.Permitted, "observed_syscalls": c.Audit.Observe,
+			"landlock": "not applied", "seccomp": "log, and user notification for the observed syscalls", "firewall": "log and accept"}
+	}
+	return d
+}
+
+// StartMode marks a component.start record of an audit-mode component: mode "audit",
+// nothing enforced. An enforcing component's record stays as it was.
+func StartMode(c *plan.Component, start map[string]any) {
+	if c.Mode == plan.ModeAudit {
+		start["mode"], start["enforced"] = plan.ModeAudit, false
+	}
+}
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }

@@ -3,8 +3,8 @@ package supervisor
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
+	"os"
 	"runtime"
 	"strconv"
 	"time"
@@ -14,47 +14,53 @@ import (
 	"github.com/confine-sandbox/confine/sandbox"
 )
 
-// probe runs one health check of the component whose network namespace is nsPath.
-func (c *component) probe(h *plan.HealthCheck, nsPath string, timeout time.Duration) error {
+// probe runs one health check of the component running in sb.
+func (c *component) probe(h *plan.HealthCheck, sb *sandbox.Sandbox, timeout time.Duration) error {
 	if len(h.Exec) > 0 {
-		return c.execCheck(h, nsPath, timeout)
+		return c.execCheck(h, sb, timeout)
 	}
-	from, addr := c.healthDial(h, nsPath)
+	from, addr, where := c.healthDial(h, sb.NetNS())
 	conn, err := netfilter.DialFrom(from, "tcp4", addr, timeout)
-	if err == nil {
-		conn.Close()
+	if err != nil {
+		return fmt.Errorf("tcp %s %s: %w", addr, where, err)
 	}
-	return err
+	conn.Close()
+	return nil
 }
 
-// healthDial is where a TCP check dials from, and to. When the port is published, the
-// bridge is one of its declared callers (listen.from names host): the check dials from
-// the stack's namespace to the component's address, as the published port's callers do,
-// so healthy means reachable through both firewalls. Otherwise no caller outside the
-// component is sure to be allowed (a peer may not run yet, nothing else is declared),
-// and the check dials the port over the component's own loopback, from inside.
-func (c *component) healthDial(h *plan.HealthCheck, nsPath string) (from, addr string) {
+// healthDial is where a TCP check dials from, and to. In a stack it dials from the
+// stack's namespace, with the bridge address, to the component's address: the packets
+// cross the component's firewall as a caller's do, admitted by the flow the Plan holds for
+// the check (policy.compileHealthFlows: the bridge address, this port only), so healthy
+// means reachable, and a listener bound to 127.0.0.1 never is. A component run on its own
+// has no bridge and no caller that could reach it, and its check dials 127.0.0.1 inside.
+func (c *component) healthDial(h *plan.HealthCheck, nsPath string) (from, addr, where string) {
+	port := strconv.Itoa(int(h.Port))
 	if c.sup.bridge != nil && c.plan.Net.Address != "" {
-		for _, pub := range c.sup.plan.Network.Published {
-			if pub.Component == c.plan.Name && pub.Proto == "tcp" && pub.Port == h.Port {
-				return c.sup.bridge.NSPath, net.JoinHostPort(c.plan.Net.Address, strconv.Itoa(int(h.Port)))
-			}
-		}
+		return c.sup.bridge.NSPath, net.JoinHostPort(c.plan.Net.Address, port), "from the bridge " + c.sup.plan.Network.BridgeAddress
 	}
-	return nsPath, net.JoinHostPort("127.0.0.1", strconv.Itoa(int(h.Port)))
+	return nsPath, net.JoinHostPort("127.0.0.1", port), "over the component's loopback"
 }
 
-// execCheck runs health.exec as the component: a second sandbox of the same Plan (its
-// id range, mounts, Landlock rules, seccomp filter, capabilities and limits, in a
-// cgroup of its own) that joins the component's network namespace instead of making
-// one, so it sees the component's loopback and firewall. Mount, pid and user
-// namespaces are its own: joining the component's from Go is not possible (DESIGN.md),
-// so a tmpfs path is a fresh one, and write paths are the same host directories. Exit
-// status 0 within the timeout is healthy; the check is killed at the timeout.
-func (c *component) execCheck(h *plan.HealthCheck, nsPath string, timeout time.Duration) error {
-	pc := *c.plan
-	pc.Process.Args = h.Exec
-	pc.Supervise = plan.Supervise{}
+// execCheck runs health.exec inside the running component, as confine exec does
+// (sandbox.Exec, docs/exec.md): in its namespaces and cgroup, as its user, under a
+// Landlock domain and seccomp filter built from its Plan. It sees what the component
+// sees (its tmpfs, its loopback and firewall) and counts against its limits. It is the
+// policy's own check, so run.exec: false does not refuse it and no exec is recorded.
+// Exit status 0 within the timeout is healthy; the check is killed at the timeout.
+func (c *component) execCheck(h *plan.HealthCheck, sb *sandbox.Sandbox, timeout time.Duration) error {
+	c.mu.Lock()
+	paused := c.status.State == StatePaused
+	c.mu.Unlock()
+	if paused {
+		// In the frozen cgroup the check would freeze too, past its timeout.
+		return fmt.Errorf("health.exec: %s is paused", c.plan.Name)
+	}
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer null.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	type result struct {
@@ -63,19 +69,17 @@ func (c *component) execCheck(h *plan.HealthCheck, nsPath string, timeout time.D
 	}
 	done := make(chan result, 1)
 	go func() {
-		// The namespace switch and the parent-death signal need this thread; it is
-		// never unlocked, so it ends with the goroutine.
+		// The exec stage's parent-death signal follows this thread.
 		runtime.LockOSThread()
-		sb, err := sandbox.Launch(ctx, &pc, sandbox.Options{
-			Stdout: io.Discard, Stderr: io.Discard, Hosts: hostsFile(c.plan),
-			CgroupName: c.sup.plan.Name + "." + c.plan.Name + "-health", Stack: c.sup.plan.Name,
-			JoinNetNS: nsPath,
-		}, c.sup.skip)
+		defer runtime.UnlockOSThread()
+		e, err := sb.Exec(c.plan, sandbox.ExecOptions{Args: h.Exec, Stdin: null, Stdout: null, Stderr: null, Skip: c.sup.skip})
 		if err != nil {
 			done <- result{err: err}
 			return
 		}
-		code, err := sb.Wait()
+		stop := context.AfterFunc(ctx, e.Kill)
+		code, err := e.Wait()
+		stop()
 		done <- result{code, err}
 	}()
 	r := <-done

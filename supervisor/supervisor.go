@@ -169,7 +169,8 @@ func Up(ctx context.Context, p *plan.Plan, opts Options) (_ *Supervisor, err err
 			Stack:        p.Name,
 			OpenDetails:  map[string]any{"collectors": collectors, "supervisor_pid": os.Getpid()},
 			SyncInterval: audit.DefaultSyncInterval,
-			SyncKinds:    []string{EventExit, EventLost, EventStackUp, EventStackDown},
+			// An exec is on disk before its command runs, or its refusal is answered.
+			SyncKinds: []string{EventExit, EventLost, EventStackUp, EventStackDown, EventExec, EventExecExit},
 		})
 		if err != nil {
 			return s, err
@@ -419,7 +420,7 @@ func (s *Supervisor) forwardDrops(component string, r *netfilter.LogReader) {
 		if rec.Lost > 0 {
 			s.events.emit(component, EventLost, map[string]any{"layer": audit.LayerNetwork, "lost": rec.Lost})
 		}
-		chain := strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(rec.Prefix, "confine-drop "), ": "))
+		chain, _ := netfilter.LogChain(rec.Prefix)
 		s.drops.Add(component, chain, rec) // retransmissions coalesced (coalesce.go)
 	}
 }

@@ -2,7 +2,6 @@ package supervisor
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/confine-sandbox/confine/audit"
 	"github.com/confine-sandbox/confine/netfilter"
@@ -52,7 +51,7 @@ func (s *Supervisor) forwardUplinkDrops(r *netfilter.LogReader) {
 		if err != nil {
 			return
 		}
-		chain := strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(rec.Prefix, "confine-drop "), ": "))
+		chain, _ := netfilter.LogChain(rec.Prefix)
 		what := fmt.Sprintf("%s to the host %s:%d/%s", rec.Src, rec.Dst, rec.DstPort, rec.Proto)
 		reason := "the host's own addresses are reachable only through a declared connect: host:PORT/PROTO"
 		if chain == "into-stack" {

@@ -40,6 +40,11 @@ func PrepareStorage(s *image.Store, c *plan.Component, opts *sandbox.Options) (r
 			opts.Image = &sandbox.ImageRoot{Lowers: run.Lowers(), Upper: run.Upper, Work: run.Work, UserXattr: run.UserXattr()}
 			continue
 		}
+		if c.Process.User != "" || c.Process.Group != "" {
+			// A new volume is made owned by the component's user before it starts,
+			// and a name resolves only inside the started sandbox.
+			return nil, fmt.Errorf("component %s: run.user %q names its user or group, and volume %s is made owned by them before the start: give run.user as UID:GID", c.Name, userOf(c.Process), m.Volume)
+		}
 		dir, free, err := s.UseVolume(m.Volume, c.Process.UID, c.Process.GID)
 		if err != nil {
 			return nil, err
@@ -59,4 +64,15 @@ func imageOf(c *plan.Component) string {
 		return ""
 	}
 	return c.Image.Ref + "@" + c.Image.Digest
+}
+
+// userOf is run.user's names as written.
+func userOf(p plan.Process) string {
+	if p.Group == "" {
+		return p.User
+	}
+	if p.User == "" {
+		return fmt.Sprintf("%d:%s", p.UID, p.Group)
+	}
+	return p.User + ":" + p.Group
 }

@@ -16,11 +16,15 @@ import (
 
 func diffIdentity(o, n *diffSide, cs *diffChangeSet) {
 	np := n.c.Process
+	if named(np) || o != nil && named(o.c.Process) {
+		diffNamedIdentity(o, n, cs)
+	}
 	for _, id := range []struct {
 		name     string
 		old, new uint32
 	}{{"uid", diffOldID(o, func(p plan.Process) uint32 { return p.UID }), np.UID}, {"gid", diffOldID(o, func(p plan.Process) uint32 { return p.GID }), np.GID}} {
 		switch {
+		case named(np) || o != nil && named(o.c.Process):
 		case id.new == 0 && id.old != 0:
 			cs.grant(ChangeIdentity, id.name+" 0", "runs as root in its user namespace", n.field("run.user"))
 		case id.old == 0 && id.new != 0:
@@ -35,6 +39,36 @@ func diffIdentity(o, n *diffSide, cs *diffChangeSet) {
 		cs.grant(ChangeIdentity, "no_new_privs", "off: setuid and file capabilities take effect on exec", n.field("process.no_new_privs"))
 	case !oldNNP && np.NoNewPrivs:
 		cs.take(ChangeIdentity, "no_new_privs", "on", o.field("process.no_new_privs"))
+	}
+	switch {
+	case o != nil && o.c.Process.DenyExec && !np.DenyExec:
+		cs.grant(ChangeIdentity, "confine exec", "allowed: an operator may run commands inside it", n.field("run.exec"))
+	case !(o == nil || o.c.Process.DenyExec) && np.DenyExec:
+		cs.take(ChangeIdentity, "confine exec", "refused (run.exec: false)", n.field("run.exec"))
+	}
+	oldAudit := o != nil && o.c.Mode == plan.ModeAudit
+	switch newAudit := n.c.Mode == plan.ModeAudit; {
+	case newAudit && !oldAudit:
+		cs.grant(ChangeIdentity, "mode audit", "nothing is enforced: every layer only observes and logs", n.field("mode"))
+	case oldAudit && !newAudit:
+		cs.take(ChangeIdentity, "mode audit", "enforced again", o.field("mode"))
+	}
+}
+
+func named(p plan.Process) bool { return p.User != "" || p.Group != "" }
+
+// diffNamedIdentity compares identities when run.user names a user or group on either
+// side: the ids are known only at start, so the words are compared, and root by name.
+func diffNamedIdentity(o, n *diffSide, cs *diffChangeSet) {
+	np := n.c.Process
+	oldRoot := o != nil && o.c.Process.RootInside()
+	switch {
+	case np.RootInside() && !oldRoot:
+		cs.grant(ChangeIdentity, "root", "runs as root in its user namespace", n.field("run.user"))
+	case oldRoot && !np.RootInside():
+		cs.take(ChangeIdentity, "root", "now "+np.Identity(), o.field("run.user"))
+	case o != nil && o.c.Process.Identity() != np.Identity():
+		cs.note(ChangeIdentity, "user", fmt.Sprintf("%s → %s", o.c.Process.Identity(), np.Identity()), n.field("run.user"))
 	}
 }
 

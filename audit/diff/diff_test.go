@@ -88,6 +88,8 @@ func TestDiffKinds(t *testing.T) {
 		}, diffChange{}, diffChange{diff.ChangeDeny, "write", "refused when arg0 == 0x63"}, false, nil, false},
 		{"on_violation log", func(c *plan.Component, _ *plan.Plan) { c.Seccomp.DefaultAction = "log" },
 			diffChange{diff.ChangeOnViolation, "log", "syscalls outside the allowlist run, only logged (was errno)"}, diffChange{diff.ChangeOnViolation, "log", "syscalls outside the allowlist are refused again (errno)"}, false, nil, false},
+		{"mode audit", func(c *plan.Component, _ *plan.Plan) { c.Mode = plan.ModeAudit },
+			diffChange{diff.ChangeIdentity, "mode audit", "nothing is enforced: every layer only observes and logs"}, diffChange{diff.ChangeIdentity, "mode audit", "enforced again"}, false, nil, false},
 		{"on_violation kill", func(c *plan.Component, _ *plan.Plan) { c.Seccomp.DefaultAction = "kill_process" },
 			diffChange{diff.ChangeOnViolation, "kill_process", "was errno; refused either way"}, diffChange{diff.ChangeOnViolation, "errno", "was kill_process; refused either way"}, true, nil, false},
 		{"capability", func(c *plan.Component, _ *plan.Plan) {
@@ -157,6 +159,11 @@ func TestDiffKinds(t *testing.T) {
 			diffChange{diff.ChangeResource, "nofile", "4096 → 8192"}, diffChange{diff.ChangeResource, "nofile", "8192 → 4096"}, false, nil, false},
 		{"uid 0", func(c *plan.Component, _ *plan.Plan) { c.Process.UID = 0 },
 			diffChange{diff.ChangeIdentity, "uid 0", "runs as root in its user namespace"}, diffChange{diff.ChangeIdentity, "uid 0", "now uid 1000"}, false, nil, false},
+		{"user named root", func(c *plan.Component, _ *plan.Plan) { c.Process.User, c.Process.UID, c.Process.GID = "root", 0, 0 },
+			diffChange{diff.ChangeIdentity, "root", "runs as root in its user namespace"}, diffChange{diff.ChangeIdentity, "root", "now uid 1000, gid 1000"}, false, nil, false},
+		{"user named", func(c *plan.Component, _ *plan.Plan) { c.Process.User, c.Process.UID, c.Process.GID = "redis", 0, 0 },
+			diffChange{diff.ChangeIdentity, "user", "uid 1000, gid 1000 → user redis (its uid and primary gid from the sandbox's /etc/passwd when it starts)"},
+			diffChange{diff.ChangeIdentity, "user", "user redis (its uid and primary gid from the sandbox's /etc/passwd when it starts) → uid 1000, gid 1000"}, true, nil, false},
 		{"namespace dropped", func(c *plan.Component, _ *plan.Plan) {
 			c.Namespaces = []string{"cgroup", "ipc", "mount", "pid", "user", "uts"}
 		},

@@ -15,11 +15,17 @@ import (
 // of its declarations, profiles and confine's built-ins, read off the Plan alone. Reports
 // and diffs are built on it.
 type Privileges struct {
-	Component  string   `json:"component"`
-	Source     string   `json:"source"`
-	SourceHash string   `json:"source_hash"`
-	UID        uint32   `json:"uid"`
-	GID        uint32   `json:"gid"`
+	Component  string `json:"component"`
+	Source     string `json:"source"`
+	SourceHash string `json:"source_hash"`
+	UID        uint32 `json:"uid"`
+	GID        uint32 `json:"gid"`
+	// User and Group are run.user's names, which the sandbox resolves when it starts;
+	// UID (and GID) are 0 then. Identity says it in words.
+	User       string   `json:"user,omitempty"`
+	Group      string   `json:"group,omitempty"`
+	Identity   string   `json:"identity"`
+	RootInside bool     `json:"-"` // known to run as uid or gid 0 inside
 	Rootfs     string   `json:"rootfs,omitempty"`
 	Namespaces []string `json:"namespaces"`
 	// Capabilities the process holds or can raise (permitted ∪ effective ∪ ambient), and
@@ -42,6 +48,8 @@ type Privileges struct {
 	BestEffort []string `json:"best_effort"`
 	// Notes are restrictions the compiler left out and why.
 	Notes []string `json:"notes,omitempty"`
+	// ExecRefused is run.exec: false: `confine exec` into the component is refused.
+	ExecRefused bool `json:"exec_refused,omitempty"`
 }
 
 // Syscalls summarises the seccomp filter against the baseline (the default profile).
@@ -108,10 +116,11 @@ func ComponentPrivileges(c *plan.Component, names map[string]string, baseline ma
 	p := Privileges{
 		Component: c.Name, Source: c.Source, SourceHash: c.SourceHash,
 		UID: c.Process.UID, GID: c.Process.GID, Rootfs: c.Process.Rootfs,
+		User: c.Process.User, Group: c.Process.Group, Identity: c.Process.Identity(), RootInside: c.Process.RootInside(),
 		Namespaces: c.Namespaces,
 		Bounding:   OrEmpty(c.Capabilities.Bounding),
 		BestEffort: OrEmpty(c.BestEffort),
-		Notes:      c.Landlock.Notes,
+		Notes:      c.Landlock.Notes, ExecRefused: c.Process.DenyExec,
 	}
 	caps := append(append(append([]string{}, c.Capabilities.Permitted...), c.Capabilities.Effective...), c.Capabilities.Ambient...)
 	p.Capabilities = UniqueSorted(caps)

@@ -58,6 +58,7 @@ var findingRules = []struct {
 	{"image", findImage},
 	{"new_privileges", findNewPrivileges},
 	{"shared_namespace", findSharedNamespaces},
+	{"audit_mode", findAuditMode},
 	{"seccomp_log", findSeccompLog},
 	{"risky_syscall", findRiskySyscalls},
 	{"beyond_baseline", findBeyondBaseline},
@@ -119,10 +120,10 @@ func findCapabilities(s *subject) []Finding {
 }
 
 func findRootInside(s *subject) []Finding {
-	if s.pr.UID != 0 && s.pr.GID != 0 {
+	if !s.pr.RootInside {
 		return nil
 	}
-	return []Finding{{Severity: Medium, Title: fmt.Sprintf("runs as uid %d, gid %d inside", s.pr.UID, s.pr.GID),
+	return []Finding{{Severity: Medium, Title: fmt.Sprintf("runs as %s inside", s.pr.Identity),
 		Detail:      "root inside its user namespace owns every file the sandbox creates and is one kernel bug from more; run as a plain user",
 		Declaration: field(s, "run.user")}}
 }
@@ -144,8 +145,18 @@ func findSharedNamespaces(s *subject) []Finding {
 	return out
 }
 
+// findAuditMode: a component in audit mode is not confined; it only records.
+func findAuditMode(s *subject) []Finding {
+	if s.c.Mode != plan.ModeAudit {
+		return nil
+	}
+	return []Finding{{Severity: High, Title: "mode is audit: nothing is enforced",
+		Detail:      "every layer observes instead of denying: seccomp logs, Landlock is off, the firewall logs and accepts, capabilities are a permissive set; would-be denials are logged with enforced false. Use it to learn a policy, never in production",
+		Declaration: field(s, "mode")}}
+}
+
 func findSeccompLog(s *subject) []Finding {
-	if s.c.Seccomp.DefaultAction != "log" {
+	if s.c.Seccomp.DefaultAction != "log" || s.c.Mode == plan.ModeAudit {
 		return nil
 	}
 	return []Finding{{Severity: High, Title: "seccomp on_violation is log: it logs and enforces nothing",

@@ -70,7 +70,7 @@ type printer func(format string, args ...any)
 func (r *Report) mdCommunication(p printer) {
 	m := r.Matrix
 	p("## Communication\n\nWho may call whom, on which ports; every other flow is dropped and logged. ")
-	p("`host` is traffic the stack publishes from the host, `outside` any address outside the stack.\n\n")
+	p("`host` is traffic the stack publishes from the host and the supervisor's TCP health checks (from the bridge address, to the checked port only), `outside` any address outside the stack.\n\n")
 	if len(m.Edges) == 0 {
 		p("No flows: no component may call another, and nothing is published.\n\n")
 		return
@@ -124,9 +124,12 @@ func (r *Report) mdCommunication(p printer) {
 func (r *Report) mdComponent(p printer, c *ComponentReport) {
 	pr := &c.Privileges
 	p("## Component %s: exposure %.1f (%s)\n\n", mdCode(c.Name), c.Exposure.Score, c.Exposure.Level)
-	p("Policy %s (sha256 %s), runs %s as uid %d, gid %d", mdCode(pr.Source), mdCode(shortHash(pr.SourceHash)), mdCode(strings.Join(c.Command, " ")), pr.UID, pr.GID)
+	p("Policy %s (sha256 %s), runs %s as %s", mdCode(pr.Source), mdCode(shortHash(pr.SourceHash)), mdCode(strings.Join(c.Command, " ")), pr.Identity)
 	if pr.Rootfs != "" {
 		p(" in rootfs %s", mdCode(pr.Rootfs))
+	}
+	if pr.ExecRefused {
+		p("; `confine exec` into it is refused (`run.exec: false`)")
 	}
 	p(".\n\n")
 	mdInterfaces(p, c)

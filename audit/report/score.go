@@ -80,10 +80,10 @@ var factorRules = []factorRule{
 		return true, "holds " + joinCaps(bad)
 	}},
 	{"root_inside", "Runs as root inside", 2, func(s *subject) (bool, string) {
-		if s.pr.UID != 0 && s.pr.GID != 0 {
-			return false, fmt.Sprintf("runs as uid %d, gid %d", s.pr.UID, s.pr.GID)
+		if !s.pr.RootInside {
+			return false, "runs as " + s.pr.Identity
 		}
-		return true, fmt.Sprintf("runs as uid %d, gid %d inside its user namespace", s.pr.UID, s.pr.GID)
+		return true, "runs as " + s.pr.Identity + " inside its user namespace"
 	}},
 	{"new_privileges", "May gain privileges on exec", 2, func(s *subject) (bool, string) {
 		if s.c.Process.NoNewPrivs {

@@ -19,6 +19,7 @@ import (
 	"github.com/confine-sandbox/confine/policy"
 	"github.com/confine-sandbox/confine/policy/plan"
 	"github.com/confine-sandbox/confine/sandbox"
+	_ "github.com/confine-sandbox/confine/sandbox/nsenter" // confine exec's pre-runtime stage
 )
 
 // Exit codes, as DESIGN.md fixes them; a run passes its component's own status through.
@@ -36,6 +37,9 @@ func main() {
 	// run before anything else and never returns.
 	if len(os.Args) > 1 && os.Args[1] == sandbox.InitArg {
 		sandbox.Init()
+	}
+	if len(os.Args) > 1 && os.Args[1] == sandbox.ExecArg {
+		sandbox.ExecInit() // after sandbox/nsenter's C stage joined the component
 	}
 	trace.FromEnv()
 	os.Exit(execute(os.Args[1:], os.Stdout, os.Stderr))
@@ -84,7 +88,7 @@ Landlock, cgroups and nftables, and runs it under them. Everything not declared 
 		PersistentPreRun: func(cmd *cobra.Command, _ []string) { sweepUplinks(cmd) },
 	}
 	root.AddCommand(newCheck(), newExplain(), newCompile(), newPreflight(), newRun(), newVersion(),
-		newUp(), newDown(), newPs(), newLogs(), newEvents(), newAuditCmd(),
+		newUp(), newDown(), newPs(), newExec(), newLogs(), newEvents(), newAuditCmd(),
 		newAction("stop", "Stop components (SIGTERM, then SIGKILL after --grace); they stay stopped"),
 		newAction("start", "Start stopped components"),
 		newAction("restart", "Stop and start components"),

@@ -121,12 +121,18 @@ func runComponent(cmd *cobra.Command, c *plan.Component, stack string, stop stop
 		return 0, &codeError{code: exitEnforcement, msg: "confine: " + err.Error()}
 	}
 	defer release() // after Wait: the run's upper goes, its volumes stay
+	if c.Mode == plan.ModeAudit && !ra.enabled() {
+		fmt.Fprintf(cmd.ErrOrStderr(), "confine: warning: %s runs in audit mode: nothing is enforced, and its would-be denials are recorded only with --audit-log or --show-denials\n", c.Name)
+	}
 	if ra.enabled() {
 		if err := ra.open(c, stack, cmd.ErrOrStderr()); err != nil {
 			return 0, err
 		}
 		ra.launching(skip)
 		opts.Attach = ra.attach
+		if c.Mode == plan.ModeAudit {
+			opts.Observe = ra.observed
+		}
 	}
 	sb, err := sandbox.Launch(context.Background(), c, opts, skip)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"io"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/confine-sandbox/confine/audit"
 	"github.com/confine-sandbox/confine/netfilter"
+	"github.com/confine-sandbox/confine/policy/observe"
 	"github.com/confine-sandbox/confine/policy/plan"
 	"github.com/confine-sandbox/confine/sandbox"
 	"github.com/confine-sandbox/confine/supervisor"
@@ -123,7 +123,7 @@ func (r *runAudit) attach(sb *sandbox.Sandbox) error {
 			if rec.Lost > 0 {
 				r.emit(audit.KindLost, map[string]any{"layer": audit.LayerNetwork, "lost": rec.Lost})
 			}
-			chain := strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(rec.Prefix, "confine-drop "), ": "))
+			chain, _ := netfilter.LogChain(rec.Prefix)
 			r.drops.Add(r.name, chain, rec)
 		}
 	}()
@@ -143,7 +143,15 @@ func (r *runAudit) started(sb *sandbox.Sandbox) {
 	if f := sb.Findings(); len(f) > 0 {
 		start["best_effort_skipped"] = f
 	}
+	supervisor.StartMode(r.c, start)
 	r.emit(audit.KindStart, start)
+}
+
+// observed records an audit-mode component's would-be denials of one observed call.
+func (r *runAudit) observed(call observe.Call) {
+	for _, d := range supervisor.ObservedDenials(r.attribute, r.c, call) {
+		r.emit(audit.KindDenial, d)
+	}
 }
 
 // collectKernel emits the run's kernel denials until the reader is closed.

@@ -127,13 +127,20 @@ func newPs() *cobra.Command {
 				return enc.Encode(list)
 			}
 			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "NAME\tSTATE\tHEALTH\tPID\tADDRESS\tEXIT\tRESTARTS\tIMAGE")
+			fmt.Fprintln(w, "NAME\tSTATE\tHEALTH\tPID\tADDRESS\tUSER\tEXIT\tRESTARTS\tIMAGE\tMODE")
 			for _, s := range list {
 				exit := "-"
 				if s.ExitCode != nil && s.State == supervisor.StateExited {
 					exit = fmt.Sprint(*s.ExitCode)
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", s.Name, s.State, or(s.Health, "-"), dash(s.Pid), or(s.Address, "-"), exit, s.Restarts, or(shortImage(s.Image), "-"))
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.Name, s.State, or(s.Health, "-"), dash(s.Pid), or(s.Address, "-"), or(s.User, "-"), exit, s.Restarts, or(shortImage(s.Image), "-"), or(s.Mode, "enforce"))
+				for _, e := range s.Execs { // confine exec commands, under their component
+					line := []rune(printable(strings.Join(e.Command, " ")))
+					if len(line) > 40 {
+						line = append(line[:39], '…')
+					}
+					fmt.Fprintf(w, "  exec: %s\t%s\t-\t%d\t-\t-\t-\t-\t-\t-\n", string(line), supervisor.StateRunning, e.Pid)
+				}
 			}
 			return w.Flush()
 		},

@@ -69,22 +69,46 @@ type Component struct {
 	BestEffort []string `json:"best_effort"`
 	// Supervise is what `confine up` does with the component over time.
 	Supervise Supervise `json:"supervise"`
+	// Mode is "audit" for a component that observes instead of denying, "" (enforce)
+	// otherwise; Audit says what audit mode runs with. Built by compileAudit
+	// (policy/compile_audit.go); applied by the init stage (sandbox/audit_linux.go).
+	Mode  string     `json:"mode,omitempty"`
+	Audit *AuditMode `json:"audit,omitempty"`
+}
+
+// ModeAudit is Component.Mode for a component in audit-only mode.
+const ModeAudit = "audit"
+
+// AuditMode is what an audit-mode component runs with instead of its enforcement.
+// Capabilities, Landlock, Seccomp.Denies and Net keep the policy's declarations: the
+// observations are compared with them (policy/observe). Landlock is not applied.
+type AuditMode struct {
+	// Capabilities are the sets the component runs with: a permissive container's.
+	Capabilities Capabilities `json:"capabilities"`
+	// Observe are the syscalls the filter hands to the supervisor (seccomp user
+	// notification), which reads their paths, addresses and ids and lets each continue.
+	Observe []string `json:"observe"`
 }
 
 // Supervise is a component's lifecycle under the supervisor.
 type Supervise struct {
 	Restart   string   `json:"restart"` // no, on-failure, always
 	DependsOn []string `json:"depends_on,omitempty"`
-	// Health is a TCP check over the component's loopback; nil when none is declared.
+	// Health is a TCP or exec check; nil when none is declared.
 	Health *HealthCheck `json:"health,omitempty"`
 }
+
+// HealthWhy ends the Why of the ingress flow that admits a TCP health check from the
+// bridge address. Built by compileHealthFlows (policy/compile_network.go); the supervisor
+// dials through it (supervisor/health_exec.go healthDial).
+const HealthWhy = "the supervisor's health check, from the bridge address to this port only"
 
 // HealthCheck connects to Port every IntervalMS; Retries failures in a row mark the
 // component unhealthy.
 type HealthCheck struct {
 	Port uint16 `json:"port,omitempty"`
-	// Exec, when set instead of Port, is run in a second sandbox of the component's Plan
-	// inside its network namespace (supervisor/health_exec.go); exit 0 is healthy.
+	// Exec, when set instead of Port, is run inside the running component as confine
+	// exec runs a command (supervisor/health_exec.go); exit 0 is healthy.
 	Exec       []string `json:"exec,omitempty"`
 	IntervalMS int64    `json:"interval_ms"`
 	TimeoutMS  int64    `json:"timeout_ms"`
@@ -93,12 +117,17 @@ type HealthCheck struct {
 
 // Process is what the init stage finally executes.
 type Process struct {
-	Args     []string `json:"args"`
-	Env      []string `json:"env"` // KEY=value, sorted; nothing else is passed
-	Cwd      string   `json:"cwd"`
-	UID      uint32   `json:"uid"`
-	GID      uint32   `json:"gid"`
-	Hostname string   `json:"hostname"`
+	Args []string `json:"args"`
+	Env  []string `json:"env"` // KEY=value, sorted; nothing else is passed
+	Cwd  string   `json:"cwd"`
+	UID  uint32   `json:"uid"`
+	GID  uint32   `json:"gid"`
+	// User and Group are run.user's names, resolved by resolveUser in the sandbox's own
+	// /etc/passwd and /etc/group when it starts (sandbox/user_linux.go); UID, and GID
+	// with a Group or a named User, are 0 until then. Built by compileComponent.
+	User     string `json:"user,omitempty"`
+	Group    string `json:"group,omitempty"`
+	Hostname string `json:"hostname"`
 	// Rootfs is the directory to pivot into, or "" for a tmpfs root holding only the
 	// mounts below.
 	Rootfs     string `json:"rootfs"`
@@ -112,6 +141,9 @@ type Process struct {
 	// sandbox/env_linux.go); Env wins over EnvFile, EnvFile over EnvFromHost.
 	EnvFromHost []string `json:"env_from_host,omitempty"`
 	EnvFile     string   `json:"env_file,omitempty"`
+	// DenyExec is run.exec: false: the supervisor refuses `confine exec` into the
+	// component (compile.go; supervisor/exec.go).
+	DenyExec bool `json:"deny_exec,omitempty"`
 }
 
 // IDMap maps Size ids from ContainerID inside the user namespace to host ids. The host
@@ -302,6 +334,12 @@ type Firewall struct {
 	Flows []Flow `json:"flows"`
 	// LogGroup is the NFLOG group every drop is logged to.
 	LogGroup uint16 `json:"log_group"`
+	// Audit logs and accepts what the chains would drop (a component in audit mode),
+	// with the prefix "confine-audit CHAIN: " instead of "confine-drop CHAIN: ".
+	Audit bool `json:"audit,omitempty"`
+	// AuditAddrs are the addresses of a stack's audit-mode components: the bridge logs
+	// and accepts what it would drop from or to them.
+	AuditAddrs []string `json:"audit_addrs,omitempty"`
 }
 
 // Chain is a base chain with policy drop. Hook is input, output or forward.

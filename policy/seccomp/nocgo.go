@@ -24,3 +24,23 @@ func Build(*plan.Seccomp) ([]byte, error) { return nil, ErrNoCgo }
 
 // SyscallName cannot name a syscall without libseccomp.
 func SyscallName(nr int) string { return fmt.Sprintf("syscall %d", nr) }
+
+// Notification is one seccomp user notification (notify.go).
+type Notification struct {
+	ID      uint64
+	Pid     int
+	Syscall int
+	Args    [6]uint64
+}
+
+// Receive fails without cgo.
+func Receive(int) (*Notification, error) { return nil, ErrNoCgo }
+
+// Continue fails without cgo.
+func Continue(int, uint64) error { return ErrNoCgo }
+
+// Valid reports false without cgo.
+func Valid(int, uint64) bool { return false }
+
+// Refuse fails without cgo.
+func Refuse(int, uint64, int32) error { return ErrNoCgo }

@@ -63,6 +63,8 @@ func action(name string, errno int) (libseccomp.ScmpAction, error) {
 		return libseccomp.ActKillProcess, nil
 	case "log":
 		return libseccomp.ActLog, nil
+	case "notify":
+		return libseccomp.ActNotify, nil
 	}
 	return 0, fmt.Errorf("seccomp: unknown action %q", name)
 }

@@ -161,24 +161,49 @@ func TestNetlinkMatchesText(t *testing.T) {
 		rulesets = append(rulesets, c.Net.Firewall)
 	}
 	for _, fw := range rulesets {
-		byText := checkAndLoad(t, fw)
-		ns := netns(t)
-		if err := netfilter.Apply("/run/netns/"+ns, fw); err != nil {
-			t.Fatalf("apply %s: %v", fw.Table, err)
-		}
-		if err := netfilter.Apply("/run/netns/"+ns, fw); err != nil {
-			t.Fatalf("apply %s again: %v", fw.Table, err)
-		}
-		if byNetlink := nft(t, ns, "list", "ruleset"); byNetlink != byText {
-			t.Errorf("%s differs:\n--- netlink\n%s\n--- nft -f\n%s", fw.Table, byNetlink, byText)
-		}
-		if err := netfilter.Teardown("/run/netns/"+ns, fw); err != nil {
-			t.Fatal(err)
-		}
-		if left := nft(t, ns, "list", "ruleset"); strings.TrimSpace(left) != "" {
-			t.Errorf("teardown left:\n%s", left)
+		sameByNetlinkAndText(t, fw)
+	}
+}
+
+// TestAuditRulesetsMatchText: audit mode's rules (a component's log-and-accept, the
+// bridge's per-address accepts) load, and the same, by netlink and by nft -f.
+func TestAuditRulesetsMatchText(t *testing.T) {
+	testenv.Require(t, testenv.Root, testenv.IP, testenv.Nftables)
+	p := compile(t, "../../examples", "shop/stack.yaml")
+	bridge := p.Network.Firewall
+	bridge.AuditAddrs = []string{p.Components[0].Net.Address, p.Components[1].Net.Address}
+	c := p.Components[0].Net.Firewall
+	c.Audit = true
+	for _, fw := range []plan.Firewall{bridge, c} {
+		text := sameByNetlinkAndText(t, fw)
+		if !strings.Contains(text, `log prefix "confine-audit `) || fw.Audit && strings.Contains(text, "confine-drop") {
+			t.Errorf("%s: audit rules missing:\n%s", fw.Table, text)
 		}
 	}
+}
+
+// sameByNetlinkAndText applies fw over netlink in one namespace and loads its nft text
+// in another, twice and then torn down; both must list the same. It returns the text.
+func sameByNetlinkAndText(t *testing.T, fw plan.Firewall) string {
+	t.Helper()
+	byText := checkAndLoad(t, fw)
+	ns := netns(t)
+	if err := netfilter.Apply("/run/netns/"+ns, fw); err != nil {
+		t.Fatalf("apply %s: %v", fw.Table, err)
+	}
+	if err := netfilter.Apply("/run/netns/"+ns, fw); err != nil {
+		t.Fatalf("apply %s again: %v", fw.Table, err)
+	}
+	if byNetlink := nft(t, ns, "list", "ruleset"); byNetlink != byText {
+		t.Errorf("%s differs:\n--- netlink\n%s\n--- nft -f\n%s", fw.Table, byNetlink, byText)
+	}
+	if err := netfilter.Teardown("/run/netns/"+ns, fw); err != nil {
+		t.Fatal(err)
+	}
+	if left := nft(t, ns, "list", "ruleset"); strings.TrimSpace(left) != "" {
+		t.Errorf("teardown left:\n%s", left)
+	}
+	return byText
 }
 
 // TestNetlinkMatchesTextManyFlows: a table of 10,000 flows (past the 16-bit length of one

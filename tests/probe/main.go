@@ -215,7 +215,8 @@ func run(op, val string) (string, error) {
 	case "children":
 		return children(val)
 	case "serve":
-		// serve:tcp/PORT or serve:udp/PORT answers "hello from HOSTNAME" in the background.
+		// serve:tcp/PORT or serve:udp/PORT answers "hello from HOSTNAME" in the background;
+		// serve:tcp/ADDR:PORT listens on ADDR only.
 		proto, port, _ := strings.Cut(val, "/")
 		return "", serve(proto, port)
 	case "serveaddr":
@@ -248,6 +249,9 @@ func run(op, val string) (string, error) {
 		}
 		c := make(chan os.Signal, 1)
 		signal.Notify(c, syscall.SIGTERM)
+		if val == "ready" { // say when the handler is in place
+			fmt.Println("ready")
+		}
 		return (<-c).String(), nil
 	case "alloc":
 		// Allocate and touch val MiB.
@@ -268,6 +272,13 @@ func run(op, val string) (string, error) {
 		var n int
 		fmt.Sscan(val, &n)
 		return hog(n)
+	case "tty":
+		// The terminal on stdin, as ttyname(3) reads it, and whether it is one.
+		name, err := os.Readlink("/proc/self/fd/0")
+		if err == nil {
+			_, err = unix.IoctlGetTermios(0, unix.TCGETS)
+		}
+		return name, err
 	case "exit":
 		var code int
 		fmt.Sscan(val, &code)
@@ -314,9 +325,13 @@ func serve(proto, port string) error {
 
 // serveWith serves proto/port, answering each client with reply(its address).
 func serveWith(proto, port string, reply func(client net.Addr) []byte) error {
+	addr := port
+	if !strings.Contains(port, ":") {
+		addr = ":" + port
+	}
 	switch proto {
 	case "tcp":
-		l, err := net.Listen("tcp4", ":"+port)
+		l, err := net.Listen("tcp4", addr)
 		if err != nil {
 			return err
 		}
@@ -331,7 +346,7 @@ func serveWith(proto, port string, reply func(client net.Addr) []byte) error {
 			}
 		}()
 	case "udp":
-		pc, err := net.ListenPacket("udp4", ":"+port)
+		pc, err := net.ListenPacket("udp4", addr)
 		if err != nil {
 			return err
 		}

@@ -12,10 +12,10 @@ import (
 	"github.com/confine-sandbox/confine/supervisor"
 )
 
-// TestHealthExec: an exec health check runs its command as the component (a second
-// sandbox of its Plan): exit 0 is healthy, a failure unhealthy. `up` waits for every
+// TestHealthExec: an exec health check runs its command inside the component, as confine
+// exec does: exit 0 is healthy, a failure unhealthy. `up` waits for every
 // check to pass, so "sick" starts healthy and falls ill when the file its check looks for
-// goes. (TestPostgres's pg_isready reaches 127.0.0.1 only because the check shares the
+// goes. (TestPostgres's pg_isready reaches 127.0.0.1 only because the check is in the
 // component's network namespace.)
 func TestHealthExec(t *testing.T) {
 	require(t)

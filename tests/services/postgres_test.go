@@ -29,7 +29,7 @@ func pgVersion(t *testing.T) string {
 // snakeoil key 0640 root:ssl-cert reached through run.groups) answers psql over TLS
 // through the published port, refuses a connection without TLS (the bound
 // pg_hba.conf), cannot read a host file the policy does not list even as superuser,
-// and its exec health check (pg_isready in a second sandbox) reports healthy.
+// and its exec health check (pg_isready run inside the component) reports healthy.
 func TestPostgres(t *testing.T) {
 	require(t, "psql", "runuser")
 	if _, err := os.Stat("/etc/ssl/private/ssl-cert-snakeoil.key"); err != nil {
@@ -55,8 +55,11 @@ func TestPostgres(t *testing.T) {
 	if out, err := run(t, nil, "runuser", "-u", "postgres", "--", initdb, "-D", data, "-U", "postgres", "--pwfile="+pw, "--auth-host=scram-sha-256"); err != nil {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
-	s := copyExample(t, dir, "postgres", "db.yaml", `user: "101:104"`, `user: "`+uid+":"+gid+`"`, "/15/", "/"+v+"/")
+	s := copyExample(t, dir, "postgres", "db.yaml", "/15/", "/"+v+"/")
 	s.up(t, "db")
+	if got, want := s.status(t).User, "postgres "+uid+":"+gid; got != want {
+		t.Errorf("ps: user %q, want %q (run.user's name, resolved)", got, want)
+	}
 
 	psql := func(sslmode, query string) (string, error) {
 		conn := "host=127.0.0.1 port=" + itoa(s.port) + " user=postgres dbname=postgres connect_timeout=10 sslmode=" + sslmode

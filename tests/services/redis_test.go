@@ -29,8 +29,14 @@ func TestRedis(t *testing.T) {
 	if err := os.Chown(data, u, g); err != nil {
 		t.Fatal(err)
 	}
-	s := copyExample(t, dir, "redis", "cache.yaml", `user: "103:111"`, `user: "`+uid+":"+gid+`"`)
+	s := copyExample(t, dir, "redis", "cache.yaml")
+	if out := confine(t, "explain", filepath.Join(dir, "stack.yaml")); !strings.Contains(out, "as user redis (its uid and primary gid from the sandbox's /etc/passwd when it starts)") {
+		t.Errorf("explain does not name the user:\n%s", out)
+	}
 	s.up(t, "cache")
+	if got, want := s.status(t).User, "redis "+uid+":"+gid; got != want {
+		t.Errorf("ps: user %q, want %q (run.user's name, resolved)", got, want)
+	}
 
 	cli := func(args ...string) string {
 		t.Helper()

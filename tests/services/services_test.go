@@ -150,6 +150,18 @@ func (s *service) refusedFromBridge(t *testing.T, declared, undeclared int) {
 	}
 }
 
+// status is the stack's one component as ps reports it.
+func (s *service) status(t *testing.T) supervisor.Status {
+	t.Helper()
+	var list []supervisor.Status
+	if err := json.Unmarshal([]byte(confine(t, "ps", "--json", s.stack)), &list); err != nil || len(list) != 1 {
+		t.Fatalf("ps: %v %+v", err, list)
+	}
+	return list[0]
+}
+
+// ids are a user's uid and primary gid on the host, to make its data directory and to
+// compare ownership and ps with: the policies name the user, never these numbers.
 func ids(t *testing.T, name string) (uid, gid string) {
 	t.Helper()
 	u, err := user.Lookup(name)
