@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	cgroups "github.com/containerd/cgroups/v3"
@@ -193,8 +194,11 @@ func (c *Cgroup) Delete() error {
 // (DESIGN.md invariant 7: the next start cleans up). A cgroup whose supervisor still runs
 // (NAME-PID-N, the pid alive) is left alone even when empty, since it may be about to
 // receive its process; one that still holds a process belongs to a running sandbox and
-// stays too.
-func sweepCgroups() { SweepCgroups("") }
+// stays too. Once per process: what a supervisor killed later is the next start's, and
+// a stack's supervisor does not scan the host's cgroups on every restart.
+func sweepCgroups() { cgroupsSwept.Do(func() { SweepCgroups("") }) }
+
+var cgroupsSwept sync.Once
 
 // SweepCgroups sweeps the cgroups whose names start with prefix, as sweepCgroups does,
 // and returns how many of them still hold processes.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -501,8 +502,10 @@ func (s *Sandbox) release() {
 
 // sweepRoots removes the empty root directories that supervisors killed with SIGKILL
 // left behind (DESIGN.md invariant 7). The name holds the supervisor's pid: a directory
-// whose supervisor still runs is left alone.
-func sweepRoots() { SweepRoots() }
+// whose supervisor still runs is left alone. Once per process, as sweepCgroups.
+func sweepRoots() { rootsSwept.Do(SweepRoots) }
+
+var rootsSwept sync.Once
 
 // SweepRoots is sweepRoots for a stack's clean-up (confine down after a killed supervisor).
 func SweepRoots() {

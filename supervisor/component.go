@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/confine-sandbox/confine/internal/memtrim"
+	"github.com/confine-sandbox/confine/internal/trace"
 	"github.com/confine-sandbox/confine/netfilter"
 	"github.com/confine-sandbox/confine/policy/observe"
 	"github.com/confine-sandbox/confine/policy/plan"
@@ -169,6 +171,7 @@ func (c *component) run(ctx context.Context) {
 // once starts the component and waits for it to end: its exit status, or the error that
 // kept it from starting (then nothing of it is left).
 func (c *component) once() (int, error) {
+	began := trace.Now() // the spawn's trace: from here to the exec, and to the exit
 	c.mu.Lock()
 	c.generation++
 	gen := c.generation
@@ -188,6 +191,7 @@ func (c *component) once() (int, error) {
 		CgroupName: c.sup.plan.Name + "." + c.plan.Name,
 		Stack:      c.sup.plan.Name,
 		Attach: func(sb *sandbox.Sandbox) error {
+			defer trace.Done("parent", "attach", trace.Now())
 			if c.sup.bridge != nil {
 				if err := c.sup.bridge.Attach(sb.NetNS(), netfilter.PortName(c.index, gen), c.plan.Net.Address); err != nil {
 					return err
@@ -220,6 +224,7 @@ func (c *component) once() (int, error) {
 	if err == nil {
 		defer release() // once the run has ended: its upper goes, its volumes stay
 		sb, err = sandbox.Launch(context.Background(), c.plan, opts, c.sup.skip)
+		trace.Done("spawn", "to_exec", began)
 	}
 	now := time.Now().UTC()
 	c.mu.Lock()
@@ -260,6 +265,7 @@ func (c *component) once() (int, error) {
 	}
 	StartMode(c.plan, start)
 	c.sup.events.emit(c.plan.Name, EventStart, start)
+	memtrim.After(memtrim.Delay) // the supervisor's start-up and the launch are behind it
 	go c.sup.forwardDrops(c.plan.Name, drops)
 	done := make(chan struct{})
 	if h := c.plan.Supervise.Health; h != nil {
@@ -267,6 +273,7 @@ func (c *component) once() (int, error) {
 	}
 
 	code, werr := sb.Wait()
+	trace.Done("spawn", "to_exit", began)
 	close(done)
 	drops.Close()
 	end := time.Now().UTC()

@@ -93,6 +93,32 @@ type lineWriter struct {
 	buf    []byte
 }
 
+// ReadFrom copies a component's stream (os/exec's pipe) through a small buffer: without
+// it io.Copy holds 32 KiB per stream for the component's life, twice per component. At
+// the stream's end it logs what is left of a last line.
+func (w *lineWriter) ReadFrom(r io.Reader) (int64, error) {
+	buf := make([]byte, 4<<10)
+	var n int64
+	for {
+		k, err := r.Read(buf)
+		if k > 0 {
+			w.Write(buf[:k])
+			n += int64(k)
+		}
+		if err == io.EOF {
+			// The stream is over: its last line has no newline but is a line.
+			if len(w.buf) > 0 {
+				w.book.add(w.stream, string(w.buf))
+				w.buf = nil
+			}
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
 func (w *lineWriter) Write(p []byte) (int, error) {
 	w.buf = append(w.buf, p...)
 	for {

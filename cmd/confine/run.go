@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/confine-sandbox/confine/host"
+	"github.com/confine-sandbox/confine/internal/memtrim"
 	"github.com/confine-sandbox/confine/internal/trace"
 	"github.com/confine-sandbox/confine/policy/plan"
 	"github.com/confine-sandbox/confine/sandbox"
@@ -187,6 +188,9 @@ func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack str
 		})
 		defer t.Stop()
 	}
+	// A component that runs on leaves the supervisor only waiting: give back what the
+	// start needed. Not at once, so that a short run's exit does not wait for it.
+	memtrim.After(memtrim.Delay)
 	code, err := sb.Wait()
 	if ra.enabled() {
 		ra.exited(code, sb.OOMKilled())
