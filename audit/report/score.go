@@ -232,8 +232,10 @@ func bestEffortFactor(mechanism, covers string) func(*subject) (bool, string) {
 // Score answers every factor for s.
 func score(s *subject) Exposure {
 	e := Exposure{Factors: make([]Factor, 0, len(factorRules))}
+	s = auditSubject(s)
 	for _, r := range factorRules {
 		ok, why := r.check(s)
+		ok, why = auditFactor(s, r.id, ok, why)
 		e.Factors = append(e.Factors, Factor{ID: r.id, Name: r.name, Weight: r.weight, Exposed: ok, Explanation: why})
 		e.TotalWeight += r.weight
 		if ok {

@@ -2,6 +2,8 @@ package report
 
 import (
 	"math/rand"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/confine-sandbox/confine/audit/privileges"
@@ -186,5 +188,70 @@ func TestScoreOrdersComponents(t *testing.T) {
 	a, b := score(reportSubject(&low, nil)), score(reportSubject(&high, nil))
 	if !(0 < a.Score && a.Score < b.Score) {
 		t.Errorf("scores %.1f (a tmpfs) and %.1f (root, SYS_ADMIN, seccomp log): want 0 < a < b", a.Score, b.Score)
+	}
+}
+
+// auditMode makes c an audit-mode component as compileAudit does: seccomp logs,
+// Docker's capability set.
+func auditMode(c *plan.Component) {
+	c.Mode = plan.ModeAudit
+	c.Seccomp.DefaultAction = "log"
+	caps := []string{"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
+		"NET_BIND_SERVICE", "NET_RAW", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"}
+	c.Audit = &plan.AuditMode{Capabilities: plan.Capabilities{Permitted: caps, Effective: caps, Bounding: caps}}
+}
+
+// withoutMechanisms is c with the mechanisms audit mode observes with switched off:
+// seccomp only logs, Landlock and nftables may be skipped. (Namespaces and cgroups stay:
+// audit mode keeps them, and they score the same in both.)
+func withoutMechanisms(c *plan.Component) {
+	c.Seccomp.DefaultAction = "log"
+	c.BestEffort = append(c.BestEffort, "landlock", "nftables")
+}
+
+// TestScoreAuditMode: nothing is enforced in audit mode, so a component scores at least
+// as high there as enforced, and at least as high as with no sandbox mechanism, for any
+// set of grants.
+func TestScoreAuditMode(t *testing.T) {
+	c := minimalComponent()
+	a := minimalComponent()
+	auditMode(&a)
+	e := score(reportSubject(&a, nil))
+	var exposed []string
+	for _, f := range e.Factors {
+		if f.Exposed {
+			exposed = append(exposed, f.ID)
+		}
+	}
+	want := "capabilities dangerous_capabilities seccomp_log syscalls_beyond_baseline risky_syscalls writable_system_path write_execute outside_callers outside_reach wide_reach best_effort_landlock best_effort_nftables"
+	if got := strings.Join(exposed, " "); got != want || e.Score != 6.8 || e.Level != "high" {
+		t.Errorf("minimal component in audit mode: score %.1f (%s), exposed %s; want 6.8 (high), %s", e.Score, e.Level, got, want)
+	}
+	if plain := score(reportSubject(&c, nil)); plain.Score != 0 {
+		t.Errorf("the same component enforced scores %.1f, want 0", plain.Score)
+	}
+	rng := rand.New(rand.NewSource(2))
+	for round := 0; round < 100; round++ {
+		c := minimalComponent()
+		var pub []plan.Publish
+		for _, i := range rng.Perm(len(grants))[:rng.Intn(len(grants)+1)] {
+			grants[i].apply(&c, &pub)
+		}
+		a, bare := c, c
+		a.BestEffort, bare.BestEffort = slices.Clone(c.BestEffort), slices.Clone(c.BestEffort)
+		auditMode(&a)
+		withoutMechanisms(&bare)
+		ea, ec, eb := score(reportSubject(&a, pub)), score(reportSubject(&c, pub)), score(reportSubject(&bare, pub))
+		if ea.Score < ec.Score || ea.Score < eb.Score {
+			t.Fatalf("round %d: audit mode scores %.1f, enforced %.1f, without mechanisms %.1f", round, ea.Score, ec.Score, eb.Score)
+		}
+		open := false // a factor audit mode exposes is not exposed enforced
+		for _, f := range ec.Factors {
+			_, ok := auditExposed[f.ID]
+			open = open || (ok && !f.Exposed)
+		}
+		if open && ea.ExposedWeight <= ec.ExposedWeight {
+			t.Fatalf("round %d: audit mode exposes weight %d, no more than enforced %d", round, ea.ExposedWeight, ec.ExposedWeight)
+		}
 	}
 }
