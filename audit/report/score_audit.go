@@ -55,4 +55,3 @@ func auditFactor(s *subject, id string, exposed bool, why string) (bool, string)
 	}
 	return exposed, why
 }
-
