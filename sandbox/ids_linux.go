@@ -36,6 +36,8 @@ const (
 type idStore struct {
 	subuid, subgid, passwd, group string
 	dir                           string
+	// leases are the lone-run slots this process holds (nil: hostLeases).
+	leases *leaseTable
 }
 
 // hostIDs is the store as root uses it.
@@ -73,13 +75,23 @@ func idKey(stack, component string) (string, error) {
 }
 
 // rangeFor returns the component's recorded range, allocating one on its first start.
-// The fast path reads the record and the reservations; only an allocation takes the
-// store's lock, and only for as long as it reads and writes a few small files.
+// A lone run's (stack "") is leased for the process's life (leaseFor), so that a
+// concurrent run of the same component gets a range of its own.
 func (st idStore) rangeFor(stack, component string) (idRange, error) {
 	key, err := idKey(stack, component)
 	if err != nil {
 		return idRange{}, err
 	}
+	if stack == "" {
+		return st.leaseFor(key)
+	}
+	return st.keyRange(key)
+}
+
+// keyRange returns key's recorded range, allocating one on its first use. The fast
+// path reads the record and the reservations; only an allocation takes the store's
+// lock, and only for as long as it reads and writes a few small files.
+func (st idStore) keyRange(key string) (idRange, error) {
 	if r, err := st.recorded(key); err == nil || !errors.Is(err, fs.ErrNotExist) {
 		return r, err
 	}

@@ -105,3 +105,48 @@ func TestRangeConcurrent(t *testing.T) {
 		seen[r.UID] = true
 	}
 }
+
+// TestLoneRunLease: a lone run holds its range for the process's life; a run beside it
+// (another process: another lease table) gets a range of its own, recorded as "web+2";
+// once the first ends, the next run gets the first's range again, and a stack's
+// component is not leased.
+func TestLoneRunLease(t *testing.T) {
+	st := testStore(t, "", "", "")
+	first, second := st, st
+	first.leases, second.leases = &leaseTable{held: map[string]string{}}, &leaseTable{held: map[string]string{}}
+	a, err := first.rangeFor("", "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := first.rangeFor("", "web"); again != a {
+		t.Errorf("the same run started web again with %+v, first %+v", again, a)
+	}
+	b, err := second.rangeFor("", "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a == b {
+		t.Errorf("two runs at once share range %+v", a)
+	}
+	if r, err := st.recorded("web+2"); err != nil || r != b {
+		t.Errorf("the second run's range is recorded as %+v (%v), want %+v", r, err, b)
+	}
+	for _, f := range first.leases.files {
+		f.Close() // the first run ends
+	}
+	third := st
+	third.leases = &leaseTable{held: map[string]string{}}
+	if c, _ := third.rangeFor("", "web"); c != a {
+		t.Errorf("a run after the first ended got %+v, want the first's %+v", c, a)
+	}
+	s1, _ := first.rangeFor("s", "web")
+	s2, _ := second.rangeFor("s", "web")
+	if s1 != s2 {
+		t.Errorf("a stack's component got %+v and %+v", s1, s2)
+	}
+	for _, tb := range []*leaseTable{second.leases, third.leases} {
+		for _, f := range tb.files {
+			f.Close()
+		}
+	}
+}
