@@ -196,7 +196,25 @@ func (a *Attributor) Network(component, chain, proto string, src, dst netip.Addr
 	}
 	d := denial(LayerNetwork, what, "default", "", what+", but "+reason)
 	d["chain"], d["proto"], d["src"], d["dst"], d["dport"] = chain, proto, src.String(), dst.String(), dport
+	if peer := a.Peer(component, dst.String()); peer != "" {
+		d["peer"] = peer
+	}
 	return d
+}
+
+// Peer names what of the stack holds the address dst, a destination of component's:
+// another component, or "host" for the bridge; "" for any other address and for the
+// component's own. A network denial carries it as details.peer (`confine learn` writes
+// PEER:PORT/PROTO from it).
+func (a *Attributor) Peer(component, dst string) string {
+	addr, err := netip.ParseAddr(dst)
+	if err != nil {
+		return ""
+	}
+	if n := a.names[addr.Unmap().String()]; n != "" && n != component {
+		return n
+	}
+	return ""
 }
 
 func (a *Attributor) egressReason(from, to string, dst netip.Addr, proto string, dport uint16, port string) string {

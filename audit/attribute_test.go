@@ -69,3 +69,27 @@ func TestAttribute(t *testing.T) {
 		})
 	}
 }
+
+// TestNetworkPeer: a network denial to a component's address names it as peer, to the
+// bridge as host; one to an outside address or to the component itself names none.
+func TestNetworkPeer(t *testing.T) {
+	a := NewAttributor(shopPlan(t))
+	ip := netip.MustParseAddr
+	frontend, api, db := ip("10.88.0.2"), ip("10.88.0.3"), ip("10.88.0.4")
+	for _, tc := range []struct {
+		d    map[string]any
+		peer any
+	}{
+		{a.Network("api", "egress", "tcp", api, db, 22), "db"},
+		{a.Network("api", "egress", "tcp", api, ip("10.88.0.1"), 80), "host"},
+		{a.Network("api", "egress", "tcp", api, ip("192.0.2.7"), 443), nil},
+		{a.Network("db", "ingress", "tcp", frontend, db, 5432), nil},
+	} {
+		if tc.d["peer"] != tc.peer {
+			t.Errorf("%v: peer %v, want %v", tc.d[DetailWhat], tc.d["peer"], tc.peer)
+		}
+	}
+	if got := a.Peer("frontend", "::ffff:10.88.0.3"); got != "api" {
+		t.Errorf("a v4-mapped peer address: %q, want api", got)
+	}
+}

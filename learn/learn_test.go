@@ -348,3 +348,48 @@ func TestObservedCalls(t *testing.T) {
 		t.Errorf("learned %v, want rename alone", s.Syscalls)
 	}
 }
+
+// TestConnectNames: a learned connect names the record's peer, else its DNS name, else
+// its address; the peer wins over a name, a name over the address.
+func TestConnectNames(t *testing.T) {
+	rec := func(kind string, d map[string]any) audit.Record {
+		return audit.Record{Component: "web", Kind: kind, Details: d}
+	}
+	conn := func(extra map[string]any) audit.Record {
+		d := map[string]any{"layer": "network", "direction": "connect", "proto": "tcp", "dport": float64(9099), "enforced": false, "mechanism": "nftables"}
+		for k, v := range extra {
+			d[k] = v
+		}
+		return rec("denial", d)
+	}
+	seen := Observe([]audit.Record{
+		rec("component.start", map[string]any{}),
+		conn(map[string]any{"dst": "10.121.0.3", "peer": "api"}),
+		conn(map[string]any{"dst": "10.121.0.3", "peer": "api", "mechanism": "landlock"}),
+		conn(map[string]any{"dst": "198.51.100.7", "name": "svc.example.test"}),
+		conn(map[string]any{"dst": "10.121.0.1", "peer": "host", "name": "ignored.example"}),
+		conn(map[string]any{"dst": "192.0.2.9"}),
+	})
+	want := map[string]int{"api:9099/tcp": 2, "svc.example.test:9099/tcp": 1, "host:9099/tcp": 1, "192.0.2.9:9099/tcp": 1}
+	if len(seen.Connect) != len(want) {
+		t.Errorf("connect %v, want %v", seen.Connect, want)
+	}
+	for to, n := range want {
+		if seen.Connect[to] != n {
+			t.Errorf("connect %s seen %d times, want %d (%v)", to, seen.Connect[to], n, seen.Connect)
+		}
+	}
+	run := mustRun(t, RunSpec{Command: []string{"/usr/bin/web"}})
+	out, err := Synthesize(Input{Run: run, RunName: "run.yaml", Seen: seen, Options: host})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, w := range []string{"to: 'api:9099/tcp'", "to: 'svc.example.test:9099/tcp'", "to: 'host:9099/tcp'", "to: '192.0.2.9:9099/tcp'"} {
+		if !strings.Contains(string(out), w) {
+			t.Errorf("the policy lacks %q:\n%s", w, out)
+		}
+	}
+	if strings.Contains(string(out), "10.121.0.3") {
+		t.Errorf("the policy names the peer's address:\n%s", out)
+	}
+}

@@ -209,7 +209,7 @@ func (c *component) once() (int, error) {
 	if c.plan.Mode == plan.ModeAudit {
 		opts.Observe = func(call observe.Call) {
 			for _, d := range ObservedDenials(c.sup.attribute, c.plan, call) {
-				c.sup.events.emit(c.plan.Name, EventDenial, d)
+				c.sup.emitDenial(c.plan.Name, d)
 			}
 		}
 	}

@@ -70,7 +70,7 @@ func (s *Supervisor) collectKernel() {
 		if details == nil {
 			continue
 		}
-		s.events.emit(name, EventDenial, details)
+		s.emitDenial(name, details)
 	}
 }
 

@@ -44,7 +44,11 @@ func ObservedDenials(a *audit.Attributor, c *plan.Component, call observe.Call) 
 		}
 	}
 	if (call.Syscall == "bind" || call.Syscall == "connect") && observe.PortDenied(c.Landlock, call) {
-		add(portDenial(c, call))
+		d := portDenial(c, call)
+		if peer := a.Peer(c.Name, call.Sock.Addr); peer != "" && call.Syscall == "connect" {
+			d["peer"] = peer
+		}
+		add(d)
 	}
 	if use := observe.CapabilityUsed(call, observe.UnprivilegedPortStart(c)); use != nil && !observe.CapDeclared(c.Capabilities, use.Capability) {
 		name := strings.TrimPrefix(use.Capability, "CAP_")

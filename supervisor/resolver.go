@@ -54,6 +54,8 @@ type resolver struct {
 	// (nil for a lone run, whose own table is the only one on the way).
 	deny    func(component string, details map[string]any)
 	pinAlso func(elems []netfilter.NameElement, timeout time.Duration) error
+	// answers records each pinned answer, so that denials name it (nil: not kept).
+	answers *dnsAnswers
 }
 
 // nameClient is a component whose queries the resolver answers.
@@ -96,6 +98,7 @@ func (s *Supervisor) startResolver() error {
 		return err
 	}
 	r.deny = func(component string, d map[string]any) { s.events.emit(component, EventDenial, d) }
+	r.answers = s.answers
 	r.pinAlso = func(elems []netfilter.NameElement, timeout time.Duration) error {
 		return netfilter.PinNames(s.bridge.NSPath, s.plan.Network.Firewall.Table, NamesSetName, elems, timeout)
 	}

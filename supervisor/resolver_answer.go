@@ -134,6 +134,9 @@ func (r *resolver) pin(c *nameClient, flows []plan.NameFlow, addrs []netip.Addr,
 	if err := netfilter.PinNames(ns, c.table, NamesSetName, elems, timeout); err != nil {
 		return err
 	}
+	if len(flows) > 0 {
+		r.answers.add(c.src, flows[0].Name, addrs, time.Now().Add(timeout))
+	}
 	if r.pinAlso == nil {
 		return nil
 	}

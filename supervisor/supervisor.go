@@ -93,6 +93,7 @@ type Supervisor struct {
 	listeners []net.Listener
 	dialer    *netfilter.Dialer // the loopback proxy's sockets, made in the bridge namespace
 	resolver  *resolver         // the stack's DNS resolver (resolver.go), nil without names
+	answers   *dnsAnswers       // what the resolver answered (netnames.go)
 	api       *apiServer
 	downOnce  sync.Once
 	closing   atomic.Bool   // set first thing in Down: no start after it
@@ -124,7 +125,8 @@ func Up(ctx context.Context, p *plan.Plan, opts Options) (_ *Supervisor, err err
 	s.store = opts.Store
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.attribute = audit.NewAttributor(p)
-	s.drops = NewCoalescer(s.attribute, func(c string, d map[string]any) { s.events.emit(c, EventDenial, d) })
+	s.answers = newDNSAnswers()
+	s.drops = NewCoalescer(s.attribute, s.emitDenial)
 	s.events = newBus(p.Name, func(e Event) {
 		if s.auditLog != nil {
 			// A failed writer keeps failing; the stack runs on, says so once, and verify
