@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/confine-sandbox/confine/audit"
+	"github.com/confine-sandbox/confine/learn"
 	"github.com/confine-sandbox/confine/tests/testenv"
 )
 
@@ -51,13 +52,13 @@ func checkAuditStack(t *testing.T, dir, log string) {
 	t.Helper()
 	want := map[string]func(c string, d map[string]any) bool{
 		"web's egress": func(c string, d map[string]any) bool {
-			return c == "web" && d["mechanism"] == "nftables" && d["direction"] == "connect" && num(d["dport"]) == 9099
+			return c == "web" && d["mechanism"] == "nftables" && d["direction"] == "connect" && num(d["dport"]) == 9099 && d["peer"] == "api"
 		},
 		"api's ingress": func(c string, d map[string]any) bool {
 			return c == "api" && d["mechanism"] == "nftables" && d["direction"] == "receive" && num(d["dport"]) == 9099
 		},
 		"web's connect": func(c string, d map[string]any) bool {
-			return c == "web" && d["mechanism"] == "landlock" && d["direction"] == "connect" && num(d["dport"]) == 9099
+			return c == "web" && d["mechanism"] == "landlock" && d["direction"] == "connect" && num(d["dport"]) == 9099 && d["peer"] == "api"
 		},
 		"api's bind": func(c string, d map[string]any) bool {
 			return c == "api" && d["layer"] == "network" && d["direction"] == "bind" && num(d["dport"]) == 9099
@@ -106,6 +107,7 @@ func checkAuditStack(t *testing.T, dir, log string) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	checkLearnedPeer(t, log)
 	out, err := exec.Command(bin, "audit", "report", filepath.Join(dir, "stack.yaml"), "--log", log).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "mode is audit: nothing is enforced") {
 		t.Errorf("the report lacks the audit-mode finding: %v\n%s", err, out)
@@ -117,4 +119,29 @@ func num(v any) float64 {
 		return n
 	}
 	return -1
+}
+
+// checkLearnedPeer: learning web from the stack's log (its records only) gives a connect
+// to api by name, api:9099/tcp, not to api's address.
+func checkLearnedPeer(t *testing.T, log string) {
+	t.Helper()
+	records, err := audit.ReadLog(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var web []audit.Record
+	for _, r := range records {
+		if r.Component == "web" {
+			web = append(web, r)
+		}
+	}
+	seen := learn.Observe(web)
+	if seen.Component != "web" || seen.Connect["api:9099/tcp"] == 0 {
+		t.Errorf("learned from web's records: component %q, connect %v; want api:9099/tcp", seen.Component, seen.Connect)
+	}
+	for to := range seen.Connect {
+		if strings.HasPrefix(to, "10.") {
+			t.Errorf("learned a connect to an address, %s: %v", to, seen.Connect)
+		}
+	}
 }
