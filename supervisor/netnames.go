@@ -8,12 +8,12 @@ import (
 	"github.com/confine-sandbox/confine/audit"
 )
 
-// dnsAnswers remembers which name the resolver answered each address for, per
+// DNSAnswers remembers which name the resolver answered each address for, per
 // component, for as long as the answer is pinned: a network denial to that address then
 // carries the name (details.name), so that `confine learn` writes NAME:PORT/PROTO rather
 // than an address that changes. Kept apart from the resolver so that the components'
 // readers, which start before it, can read it.
-type dnsAnswers struct {
+type DNSAnswers struct {
 	mu   sync.Mutex
 	seen map[netip.Addr]map[netip.Addr]dnsAnswer // client → answered address → name
 }
@@ -26,12 +26,13 @@ type dnsAnswer struct {
 // maxAnswers bounds what one client's answers hold; expired ones go first.
 const maxAnswers = 4096
 
-func newDNSAnswers() *dnsAnswers {
-	return &dnsAnswers{seen: map[netip.Addr]map[netip.Addr]dnsAnswer{}}
+// NewDNSAnswers is an empty record of answers.
+func NewDNSAnswers() *DNSAnswers {
+	return &DNSAnswers{seen: map[netip.Addr]map[netip.Addr]dnsAnswer{}}
 }
 
 // add records that client was answered addrs for name, pinned until until.
-func (n *dnsAnswers) add(client netip.Addr, name string, addrs []netip.Addr, until time.Time) {
+func (n *DNSAnswers) add(client netip.Addr, name string, addrs []netip.Addr, until time.Time) {
 	if n == nil {
 		return
 	}
@@ -58,7 +59,7 @@ func (n *dnsAnswers) add(client netip.Addr, name string, addrs []netip.Addr, unt
 }
 
 // name is the name client was last answered dst for, "" when none is pinned.
-func (n *dnsAnswers) name(client, dst netip.Addr) string {
+func (n *DNSAnswers) name(client, dst netip.Addr) string {
 	if n == nil {
 		return ""
 	}
@@ -71,27 +72,28 @@ func (n *dnsAnswers) name(client, dst netip.Addr) string {
 	return v.name
 }
 
-// emitDenial emits a denial of component; a network one to an address the resolver
-// answered it with names the DNS name (a peer is named by the Attributor).
+// Annotate gives a network denial of the component at from, to an address the resolver
+// answered it with, the DNS name in details.name (unless a peer names it already).
+func (n *DNSAnswers) Annotate(from netip.Addr, d map[string]any) {
+	if d[audit.DetailLayer] != audit.LayerNetwork || d["peer"] != nil {
+		return
+	}
+	dst, _ := d["dst"].(string)
+	to, err := netip.ParseAddr(dst)
+	if err != nil {
+		return
+	}
+	if name := n.name(from, to.Unmap()); name != "" {
+		d["name"] = name
+	}
+}
+
+// emitDenial emits a denial of component, named as Annotate does.
 func (s *Supervisor) emitDenial(component string, d map[string]any) {
-	if d[audit.DetailLayer] == audit.LayerNetwork && d["peer"] == nil {
-		if name := s.answeredName(component, d); name != "" {
-			d["name"] = name
+	if c := s.byName[component]; c != nil {
+		if from, err := netip.ParseAddr(c.plan.Net.Address); err == nil {
+			s.answers.Annotate(from, d)
 		}
 	}
 	s.events.emit(component, EventDenial, d)
-}
-
-func (s *Supervisor) answeredName(component string, d map[string]any) string {
-	c := s.byName[component]
-	dst, _ := d["dst"].(string)
-	to, err := netip.ParseAddr(dst)
-	if c == nil || err != nil {
-		return ""
-	}
-	from, err := netip.ParseAddr(c.plan.Net.Address)
-	if err != nil {
-		return ""
-	}
-	return s.answers.name(from, to.Unmap())
 }

@@ -55,7 +55,7 @@ type resolver struct {
 	deny    func(component string, details map[string]any)
 	pinAlso func(elems []netfilter.NameElement, timeout time.Duration) error
 	// answers records each pinned answer, so that denials name it (nil: not kept).
-	answers *dnsAnswers
+	answers *DNSAnswers
 }
 
 // nameClient is a component whose queries the resolver answers.
@@ -136,13 +136,15 @@ func (s *Supervisor) startResolver() error {
 // ServeLoneNames is a lone run's resolver: it answers the component at src (its
 // uplink's peer address) for the names it declares, on addr (the uplink's gateway) port
 // 53 in the caller's namespace, pins the answers into the names set of its own table in
-// nsPath, and reports each denial to deny. The returned function stops it.
-func ServeLoneNames(addr string, c *plan.Component, src netip.Addr, nsPath string, deny func(map[string]any)) (func(), error) {
+// nsPath, records them in answers (nil: not kept), and reports each denial to deny.
+// The returned function stops it.
+func ServeLoneNames(addr string, c *plan.Component, src netip.Addr, nsPath string, answers *DNSAnswers, deny func(map[string]any)) (func(), error) {
 	r, err := newResolver(c.Net.Names, func(plan.NameFlow) (netip.Addr, error) { return src, nil })
 	if err != nil {
 		return nil, err
 	}
 	r.deny = func(_ string, d map[string]any) { deny(d) }
+	r.answers = answers
 	r.clients[src] = &nameClient{name: c.Name, src: src, table: c.Net.Firewall.Table, netns: func() (string, error) { return nsPath, nil }}
 	pc, l, err := listenDNS(net.JoinHostPort(addr, "53"))
 	if err != nil {

@@ -93,7 +93,7 @@ type Supervisor struct {
 	listeners []net.Listener
 	dialer    *netfilter.Dialer // the loopback proxy's sockets, made in the bridge namespace
 	resolver  *resolver         // the stack's DNS resolver (resolver.go), nil without names
-	answers   *dnsAnswers       // what the resolver answered (netnames.go)
+	answers   *DNSAnswers       // what the resolver answered (netnames.go)
 	api       *apiServer
 	downOnce  sync.Once
 	closing   atomic.Bool   // set first thing in Down: no start after it
@@ -125,7 +125,7 @@ func Up(ctx context.Context, p *plan.Plan, opts Options) (_ *Supervisor, err err
 	s.store = opts.Store
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.attribute = audit.NewAttributor(p)
-	s.answers = newDNSAnswers()
+	s.answers = NewDNSAnswers()
 	s.drops = NewCoalescer(s.attribute, s.emitDenial)
 	s.events = newBus(p.Name, func(e Event) {
 		if s.auditLog != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/netip"
 	"os"
 	"strconv"
 	"sync"
@@ -41,6 +42,8 @@ type runAudit struct {
 	attribute   *audit.Attributor
 	owners      supervisor.Owners
 	drops       *supervisor.Coalescer
+	answers     *supervisor.DNSAnswers // what the lone resolver answered, nil without one
+	answerFrom  netip.Addr             // the component's address on its uplink
 	log         *audit.Writer
 	reader      *sandbox.AuditReader
 	restore     func() error
@@ -290,9 +293,20 @@ func (r *runAudit) reportLoss() {
 }
 
 // emit appends one record to the log and prints a denial when asked to.
+// nameAnswers makes the run's network denials to an address the resolver answered the
+// component (at from) with name it (supervisor.DNSAnswers.Annotate).
+func (r *runAudit) nameAnswers(answers *supervisor.DNSAnswers, from netip.Addr) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.answers, r.answerFrom = answers, from
+}
+
 func (r *runAudit) emit(kind string, details map[string]any) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if kind == audit.KindDenial && r.answers != nil {
+		r.answers.Annotate(r.answerFrom, details)
+	}
 	component := r.name
 	if kind == audit.KindLost && details["layer"] == "kernel" {
 		component = "" // host-wide, as a stack's

@@ -120,7 +120,11 @@ func (ln *loneNet) attach(sb *sandbox.Sandbox) error {
 				ln.ra.emit(audit.KindDenial, d)
 			}
 		}
-		stop, err := supervisor.ServeLoneNames(ln.u.Gateway.String(), ln.c, ln.u.Peer, sb.NetNS(), deny)
+		answers := supervisor.NewDNSAnswers()
+		if ln.ra != nil {
+			ln.ra.nameAnswers(answers, ln.u.Peer)
+		}
+		stop, err := supervisor.ServeLoneNames(ln.u.Gateway.String(), ln.c, ln.u.Peer, sb.NetNS(), answers, deny)
 		if err != nil {
 			return err
 		}
