@@ -193,9 +193,9 @@ func (r *runAudit) collectKernel() {
 }
 
 // ours reports whether a kernel record is the run's: by its host ids, or its pid when
-// they say nothing. Concurrent runs of one component share its host id range (the range
-// is keyed by the component, not the run): a process that still lives must also be in
-// this run's pid namespace; one that is gone is taken on its ids alone.
+// they say nothing. A concurrent lone run of the component leases a range of its own, but
+// a run of a stack's component shares the stack's: a process that still lives must also
+// be in this run's pid namespace; one that is gone is taken on its ids alone.
 func (r *runAudit) ours(d sandbox.KernelDenial) bool {
 	r.mu.Lock()
 	initPid, ns := r.initPid, r.pidNS

@@ -25,7 +25,7 @@ func TestRunAuditLog(t *testing.T) {
 	os.Mkdir(data, 0o777)
 	os.Chown(data, 1000, 1000)
 	probe := `"` + probeDir + `/probe"`
-	// A name of its own: concurrent runs of one component share its host id range.
+	// A name of its own: a concurrent run of one component would take another id range.
 	src := "version: 1\nname: runaudit\nrun: {command: [" + probe + "], user: \"1000:1000\"}\n" +
 		"filesystem: {read: [" + probeDir + "], write: [" + data + "]}\n" +
 		"network: {connect: [{to: 127.0.0.1:8080/tcp}], listen: [{port: 8081/tcp, from: [127.0.0.1]}]}\nsyscalls: {extends: default}\n"
