@@ -189,6 +189,8 @@ func (s *Sandbox) execConfig(c *plan.Component, o ExecOptions) (*execConfig, *os
 	pidfd := os.NewFile(uintptr(fd), "pidfd")
 	x := &execConfig{Args: o.Args, Env: env, TTY: o.TTY, Namespaces: map[string]nsID{}}
 	x.Init = initConfig{Component: forInit(c, env), Rootless: os.Geteuid() != 0}
+	// run.user's names resolved when the component started: the Plan holds 0 for them.
+	x.Init.Component.Process.UID, x.Init.Component.Process.GID = s.IDs()
 	if o.Skip["cgroups"] {
 		x.Init.FallbackRlimits = rlimitFallback(c.Cgroup)
 	}
