@@ -6,7 +6,6 @@ import (
 	"net/netip"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 
 	"github.com/confine-sandbox/confine/policy/plan"
 )
@@ -44,56 +43,9 @@ func (u *Uplink) AttachLone(nsPath string, n plan.Network) error {
 	return u.openHost(n)
 }
 
+// makeLoneLink makes the veth with the component's end as eth0, and its loopback up.
 func (u *Uplink) makeLoneLink(nsPath string) error {
-	target, err := netns.GetFromPath(nsPath)
-	if err != nil {
-		return err
-	}
-	defer target.Close()
-	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: u.Link}, PeerName: LoneLink, PeerNamespace: netlink.NsFd(int(target))}
-	if err := netlink.LinkAdd(veth); err != nil {
-		return fmt.Errorf("veth %s: %w", u.Link, err)
-	}
-	if err := disableIPv6(u.Link); err != nil {
-		return err
-	}
-	if err := addrUp(u.Link, u.Gateway); err != nil {
-		return err
-	}
-	host, err := netlink.LinkByName(u.Link)
-	if err != nil {
-		return err
-	}
-	var peerMAC net.HardwareAddr
-	err = InNamespace(nsPath, func() error {
-		if err := disableIPv6(LoneLink); err != nil {
-			return err
-		}
-		if err := addrUp(LoneLink, u.Peer); err != nil {
-			return err
-		}
-		if err := linkUp("lo"); err != nil {
-			return err
-		}
-		eth, err := netlink.LinkByName(LoneLink)
-		if err != nil {
-			return err
-		}
-		peerMAC = eth.Attrs().HardwareAddr
-		if err := pinNeighbour(eth, u.Gateway, host.Attrs().HardwareAddr); err != nil {
-			return err
-		}
-		if err := netlink.RouteAdd(&netlink.Route{LinkIndex: eth.Attrs().Index, Gw: u.Gateway.AsSlice()}); err != nil {
-			return fmt.Errorf("default route: %w", err)
-		}
-		waitActive(LoneLink)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("in the component's namespace: %w", err)
-	}
-	waitActive(u.Link)
-	return pinNeighbour(host, u.Peer, peerMAC)
+	return u.makeVeth(nsPath, LoneLink, func() error { return linkUp("lo") })
 }
 
 // pinNeighbour adds a permanent ARP entry for addr on link, in the calling thread's

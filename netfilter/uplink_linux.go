@@ -159,12 +159,22 @@ func (u *Uplink) openHost(n plan.Network) error {
 // makeLink creates the veth and addresses both ends; the bridge namespace's default
 // route goes through it, with forwarding on there (that namespace is the stack's own).
 func (u *Uplink) makeLink(b *Bridge) error {
-	target, err := netns.GetFromPath(b.NSPath)
+	return u.makeVeth(b.NSPath, uplinkPeerName, func() error {
+		return os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0)
+	})
+}
+
+// makeVeth creates the uplink's veth with its peer, named peerName, in the namespace
+// nsPath: both ends addressed and up, IPv6 off, a permanent neighbour entry on each
+// side (pinNeighbour) and a default route through the gateway there, then inside, in
+// that namespace, before the peer is waited for.
+func (u *Uplink) makeVeth(nsPath, peerName string, inside func() error) error {
+	target, err := netns.GetFromPath(nsPath)
 	if err != nil {
 		return err
 	}
 	defer target.Close()
-	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: u.Link}, PeerName: uplinkPeerName, PeerNamespace: netlink.NsFd(int(target))}
+	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: u.Link}, PeerName: peerName, PeerNamespace: netlink.NsFd(int(target))}
 	if err := netlink.LinkAdd(veth); err != nil {
 		return fmt.Errorf("veth %s: %w", u.Link, err)
 	}
@@ -179,14 +189,14 @@ func (u *Uplink) makeLink(b *Bridge) error {
 		return err
 	}
 	var peerMAC net.HardwareAddr
-	err = InNamespace(b.NSPath, func() error {
-		if err := disableIPv6(uplinkPeerName); err != nil {
+	err = InNamespace(nsPath, func() error {
+		if err := disableIPv6(peerName); err != nil {
 			return err
 		}
-		if err := addrUp(uplinkPeerName, u.Peer); err != nil {
+		if err := addrUp(peerName, u.Peer); err != nil {
 			return err
 		}
-		l, err := netlink.LinkByName(uplinkPeerName)
+		l, err := netlink.LinkByName(peerName)
 		if err != nil {
 			return err
 		}
@@ -198,11 +208,14 @@ func (u *Uplink) makeLink(b *Bridge) error {
 		if err := netlink.RouteAdd(gw); err != nil {
 			return fmt.Errorf("default route: %w", err)
 		}
-		waitActive(uplinkPeerName)
-		return os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0)
+		if err := inside(); err != nil {
+			return err
+		}
+		waitActive(peerName)
+		return nil
 	})
 	if err != nil {
-		return err
+		return fmt.Errorf("in %s: %w", nsPath, err)
 	}
 	waitActive(u.Link)
 	return pinNeighbour(host, u.Peer, peerMAC)

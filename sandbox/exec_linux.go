@@ -26,6 +26,7 @@ const (
 	execFDError  = 4 // close-on-exec: one StepError as JSON, or EOF once the command runs
 	execFDPid    = 5 // a pidfd of the component's first process (nsenter.c only)
 	execFDSync   = 6 // the supervisor's go, and the child's pid back (nsenter.c only)
+	// 7 is closed; fdNotify (8, config.go) is audit mode's listener, as for Init.
 )
 
 // nsID names a namespace or directory by device and inode.

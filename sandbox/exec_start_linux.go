@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/confine-sandbox/confine/policy/observe"
 	"github.com/confine-sandbox/confine/policy/plan"
 )
 
@@ -31,6 +32,9 @@ type ExecOptions struct {
 	// the exec stage gets its configuration: nothing of the command runs before it
 	// returns (the audit record), and an error stops the exec.
 	Forked func(pid int) error
+	// Observe receives the calls the command of an audit-mode component makes that its
+	// observing filter hands to the supervisor, as Options.Observe does for the component.
+	Observe func(observe.Call)
 }
 
 // Exec is one command run inside a running component.
@@ -78,15 +82,34 @@ func (s *Sandbox) Exec(c *plan.Component, o ExecOptions) (*Exec, error) {
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = o.Stdin, o.Stdout, o.Stderr
 	cmd.Env = []string{execMarker} // the command's environment travels in the config
 	cmd.ExtraFiles = []*os.File{cfgR, errW, pidfd, child}
+	var notifyW *os.File
+	if c.Audit != nil {
+		// The observing filter passes its listener on fdNotify, as the init stage's does.
+		notifyR, w, err := seqpacketPair()
+		if err != nil {
+			return nil, err
+		}
+		defer notifyR.Close()
+		notifyW = w
+		cmd.ExtraFiles = append(cmd.ExtraFiles, nil, notifyR) // fd 7 closed, fdNotify
+	}
 	// A session of its own: without a tty it has no controlling terminal to push
 	// input into (TIOCSTI); with one, the Go stage takes the pty as its own.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: unix.SIGKILL, Setsid: true}
 	if err := cmd.Start(); err != nil {
+		if notifyW != nil {
+			notifyW.Close()
+		}
 		return nil, fmt.Errorf("starting the exec stage: %w", err)
 	}
 	cfgR.Close()
 	errW.Close()
 	child.Close()
+	if notifyW != nil {
+		// Served from the start: the command's execve is itself observed. It ends when
+		// the stage fails before its seccomp step or the command's last process is gone.
+		go serveNotifications(notifyW, o.Observe)
+	}
 	e := &Exec{cmd: cmd}
 	if err := e.handshake(s.Cgroup(), o, x, sock, cfgW, errR); err != nil {
 		e.Kill() // a forked child follows (its parent-death signal)
@@ -166,6 +189,8 @@ func (s *Sandbox) execConfig(c *plan.Component, o ExecOptions) (*execConfig, *os
 	pidfd := os.NewFile(uintptr(fd), "pidfd")
 	x := &execConfig{Args: o.Args, Env: env, TTY: o.TTY, Namespaces: map[string]nsID{}}
 	x.Init = initConfig{Component: forInit(c, env), Rootless: os.Geteuid() != 0}
+	// run.user's names resolved when the component started: the Plan holds 0 for them.
+	x.Init.Component.Process.UID, x.Init.Component.Process.GID = s.IDs()
 	if o.Skip["cgroups"] {
 		x.Init.FallbackRlimits = rlimitFallback(c.Cgroup)
 	}

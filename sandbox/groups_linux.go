@@ -59,28 +59,36 @@ func resolveGroups(cfg *initConfig) error {
 }
 
 // readGroupFile parses group(5) lines NAME:PASSWORD:GID:MEMBERS; the first line for a
-// name wins, as getgrnam(3) does. Only a regular file is read (a FIFO would block).
+// name wins, as getgrnam(3) does.
 func readGroupFile(path string) (map[string]int, error) {
+	table := map[string]int{}
+	err := scanIDFile(path, 3, func(fields []string) {
+		id, err := strconv.ParseUint(fields[2], 10, 32)
+		if _, dup := table[fields[0]]; err == nil && !dup {
+			table[fields[0]] = int(id)
+		}
+	})
+	return table, err
+}
+
+// scanIDFile calls line with the colon-separated fields of each line of a passwd(5) or
+// group(5) file that has at least n. The file is the sandbox's, untrusted: only a
+// regular file (a FIFO would block), not through a last symlink, and only maxGroupFile
+// bytes of it, are read.
+func scanIDFile(path string, n int, line func(fields []string)) error {
 	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NONBLOCK|unix.O_NOFOLLOW, 0)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer f.Close()
 	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
+		return fmt.Errorf("%s is not a regular file", path)
 	}
-	table := map[string]int{}
 	sc := bufio.NewScanner(io.LimitReader(f, maxGroupFile))
 	for sc.Scan() {
-		fields := strings.Split(sc.Text(), ":")
-		if len(fields) < 3 {
-			continue
+		if fields := strings.Split(sc.Text(), ":"); len(fields) >= n {
+			line(fields)
 		}
-		id, err := strconv.ParseUint(fields[2], 10, 32)
-		if _, dup := table[fields[0]]; err != nil || dup {
-			continue
-		}
-		table[fields[0]] = int(id)
 	}
-	return table, sc.Err()
+	return sc.Err()
 }

@@ -25,6 +25,9 @@ func (t thread) read(addr uint64, n int) ([]byte, error) {
 	if addr == 0 {
 		return nil, errors.New("NULL")
 	}
+	if n <= 0 {
+		return nil, nil // a length of the component's choosing: connect(fd, addr, 0)
+	}
 	buf := make([]byte, n)
 	got, err := unix.ProcessVMReadv(t.tid, []unix.Iovec{{Base: &buf[0], Len: uint64(n)}},
 		[]unix.RemoteIovec{{Base: uintptr(addr), Len: n}}, 0)

@@ -15,7 +15,7 @@ import (
 // stack's /etc/hosts stay with the Go init.
 func renderMounts(cfg *initConfig, p *stage.Program) error {
 	c := &cfg.Component
-	if c.Image != nil {
+	if c.Image != nil || len(c.Mounts) > stage.MaxMounts {
 		return errGoInit
 	}
 	p.Add(stage.OpMount, []uint64{unix.MS_REC | unix.MS_PRIVATE, 0}, []string{"", "/", "", ""}, stage.Prefixed("making mounts private"))

@@ -157,6 +157,7 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 		return s, err
 	}
 	defer cfgR.Close()
+	defer cfgW.Close() // sent and closed below, unless Start fails before
 	errR, errW, err := os.Pipe()
 	if err != nil {
 		return s, err
@@ -189,6 +190,7 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 	cmd.Env = []string{} // the init stage reads the Plan, not the environment
 	cmd.ExtraFiles = []*os.File{cfgR, errW, goR, mountsR, idsW}
 	var notifyW *os.File
+	serving := false
 	if c.Audit != nil {
 		notifyR, w, err := seqpacketPair()
 		if err != nil {
@@ -196,6 +198,11 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 		}
 		defer notifyR.Close()
 		notifyW = w
+		defer func() {
+			if !serving {
+				notifyW.Close() // serveNotifications closes it once it runs
+			}
+		}()
 		cmd.ExtraFiles = append(cmd.ExtraFiles, notifyR) // fdNotify
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
@@ -242,6 +249,7 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 	if notifyW != nil {
 		// Served before Go: the init stage's execve is already observed.
 		go serveNotifications(notifyW, opts.Observe)
+		serving = true
 	}
 	if err := sub.write(cmd.Process.Pid); err != nil {
 		return s, &StepError{Step: "ids", Err: err.Error()}

@@ -1,7 +1,6 @@
 package sandbox
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"strconv"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -99,32 +97,17 @@ func userSpec(p plan.Process) string {
 }
 
 // readPasswdFile parses passwd(5) lines NAME:PASSWORD:UID:GID:…; the first line for a
-// name wins, as getpwnam(3) does. The file is the image's, untrusted: only a regular
-// file, and only maxGroupFile bytes of it, are read.
+// name wins, as getpwnam(3) does (scanIDFile bounds what is read).
 func readPasswdFile(path string) (map[string]passwdEntry, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NONBLOCK|unix.O_NOFOLLOW, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
 	table := map[string]passwdEntry{}
-	sc := bufio.NewScanner(io.LimitReader(f, maxGroupFile))
-	for sc.Scan() {
-		fields := strings.Split(sc.Text(), ":")
-		if len(fields) < 4 {
-			continue
-		}
+	err := scanIDFile(path, 4, func(fields []string) {
 		uid, err1 := strconv.ParseUint(fields[2], 10, 32)
 		gid, err2 := strconv.ParseUint(fields[3], 10, 32)
-		if _, dup := table[fields[0]]; err1 != nil || err2 != nil || dup {
-			continue
+		if _, dup := table[fields[0]]; err1 == nil && err2 == nil && !dup {
+			table[fields[0]] = passwdEntry{int(uid), int(gid)}
 		}
-		table[fields[0]] = passwdEntry{int(uid), int(gid)}
-	}
-	return table, sc.Err()
+	})
+	return table, err
 }
 
 // readIDs takes the ids the init stage resolved for run.user's names, if it had any to

@@ -206,13 +206,7 @@ func (c *component) once() (int, error) {
 			return nil
 		},
 	}
-	if c.plan.Mode == plan.ModeAudit {
-		opts.Observe = func(call observe.Call) {
-			for _, d := range ObservedDenials(c.sup.attribute, c.plan, call) {
-				c.sup.emitDenial(c.plan.Name, d)
-			}
-		}
-	}
+	opts.Observe = c.observer()
 	c.mu.Lock()
 	launching := make(chan struct{})
 	c.launching = launching
@@ -539,4 +533,17 @@ func or(a, b string) string {
 		return a
 	}
 	return b
+}
+
+// observer records an audit-mode component's observed calls as denials (nil when it
+// enforces): its own and those of the commands run inside it.
+func (c *component) observer() func(observe.Call) {
+	if c.plan.Mode != plan.ModeAudit {
+		return nil
+	}
+	return func(call observe.Call) {
+		for _, d := range ObservedDenials(c.sup.attribute, c.plan, call) {
+			c.sup.events.emit(c.plan.Name, EventDenial, d)
+		}
+	}
 }

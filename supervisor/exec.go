@@ -121,7 +121,7 @@ func (c *component) runExec(sb *sandbox.Sandbox, req ExecRequest, stdio []*os.Fi
 		c.sup.events.emit(c.plan.Name, EventExec, map[string]any{"command": req.Command, "tty": req.TTY, "pid": pid})
 		return nil
 	}
-	e, err := sb.Exec(c.plan, sandbox.ExecOptions{Args: req.Command, Stdin: stdio[0], Stdout: stdio[1], Stderr: stdio[2], TTY: req.TTY, Skip: c.sup.skip, Forked: started})
+	e, err := sb.Exec(c.plan, sandbox.ExecOptions{Args: req.Command, Stdin: stdio[0], Stdout: stdio[1], Stderr: stdio[2], TTY: req.TTY, Skip: c.sup.skip, Forked: started, Observe: c.observer()})
 	for _, f := range stdio {
 		f.Close()
 	}

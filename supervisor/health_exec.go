@@ -72,7 +72,7 @@ func (c *component) execCheck(h *plan.HealthCheck, sb *sandbox.Sandbox, timeout 
 		// The exec stage's parent-death signal follows this thread.
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		e, err := sb.Exec(c.plan, sandbox.ExecOptions{Args: h.Exec, Stdin: null, Stdout: null, Stderr: null, Skip: c.sup.skip})
+		e, err := sb.Exec(c.plan, sandbox.ExecOptions{Args: h.Exec, Stdin: null, Stdout: null, Stderr: null, Skip: c.sup.skip, Observe: c.observer()})
 		if err != nil {
 			done <- result{err: err}
 			return

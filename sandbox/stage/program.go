@@ -15,6 +15,10 @@ import (
 // Marker, in the re-executed binary's environment, makes the constructor run the stage.
 const Marker = "_CONFINE_STAGE=1"
 
+// MaxMounts bounds the mounts of a program: stage_mounts.c keeps that many detached
+// mounts and read-only binds (MAX_DETACHED, MAX_READONLY).
+const MaxMounts = 4096
+
 // Op codes; stage.h holds the same list.
 const (
 	OpStep = 1 + iota

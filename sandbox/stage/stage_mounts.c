@@ -135,9 +135,14 @@ void op_recv_mounts(const struct op *op) {
 	}
 }
 
-static void push_readonly(const char *target, unsigned long flags) {
-	if ((flags & MS_RDONLY) && nreadonly < MAX_READONLY)
-		readonly[nreadonly++] = strdup(target);
+// push_readonly keeps a read-only bind for op_readonly; past MAX_READONLY (stage.MaxMounts,
+// which the parent checks) it fails rather than leave the bind writable.
+static void push_readonly(const struct op *op, const char *target, unsigned long flags) {
+	if (!(flags & MS_RDONLY))
+		return;
+	if (nreadonly >= MAX_READONLY)
+		stage_fail(op, E2BIG, 0, 0, "too many read-only mounts");
+	readonly[nreadonly++] = strdup(target);
 }
 
 // op_bind is mountOne for a bind: the parent's detached mount when it sent one, else a
@@ -178,7 +183,7 @@ void op_bind(const struct op *op) {
 			stage_fail(op, errno, 0, 0, NULL);
 	}
 	remount(target, flags & ~MS_RDONLY, op);
-	push_readonly(target, flags);
+	push_readonly(op, target, flags);
 }
 
 void op_require(const struct op *op) {

@@ -482,7 +482,7 @@ func TestSupervisorDeathKillsComponent(t *testing.T) {
 	}()
 	for i := 0; i < 100; i++ {
 		if syscall.Kill(component, 0) != nil {
-			assertNoCgroupsEventually(t)
+			assertNoCgroupsEventually(t, supervisor)
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -493,12 +493,13 @@ func TestSupervisorDeathKillsComponent(t *testing.T) {
 
 // assertNoCgroupsEventually: a supervisor killed with SIGKILL cannot remove its cgroup;
 // the next launch sweeps it away.
-func assertNoCgroupsEventually(t *testing.T) {
+func assertNoCgroupsEventually(t *testing.T, supervisor int) {
 	t.Helper()
 	run(t, compile(t, "resources: {pids: 32}\n", "pid:"))
 	entries, _ := os.ReadDir("/sys/fs/cgroup/pids/confine")
 	for _, e := range entries {
-		if e.IsDir() && strings.HasPrefix(e.Name(), "sleeper-") {
+		// Only the killed supervisor's (NAME-PID-N): other suites' sleepers run meanwhile.
+		if e.IsDir() && strings.HasPrefix(e.Name(), fmt.Sprintf("sleeper-%d-", supervisor)) {
 			t.Errorf("cgroup %s survived the next launch", e.Name())
 		}
 	}
