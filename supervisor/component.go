@@ -543,7 +543,7 @@ func (c *component) observer() func(observe.Call) {
 	}
 	return func(call observe.Call) {
 		for _, d := range ObservedDenials(c.sup.attribute, c.plan, call) {
-			c.sup.events.emit(c.plan.Name, EventDenial, d)
+			c.sup.emitDenial(c.plan.Name, d) // with the DNS name of its address, as Annotate does
 		}
 	}
 }
