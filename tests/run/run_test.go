@@ -483,7 +483,7 @@ func TestSupervisorDeathKillsComponent(t *testing.T) {
 	}()
 	for i := 0; i < 100; i++ {
 		if syscall.Kill(component, 0) != nil {
-			assertNoCgroupsEventually(t)
+			assertNoCgroupsEventually(t, supervisor)
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -493,13 +493,14 @@ func TestSupervisorDeathKillsComponent(t *testing.T) {
 }
 
 // assertNoCgroupsEventually: a supervisor killed with SIGKILL cannot remove its cgroup;
-// the next launch sweeps it away.
-func assertNoCgroupsEventually(t *testing.T) {
+// the next launch sweeps it away. Only that supervisor's cgroups (sleeper-PID-N) count:
+// another copy of this suite may have a sleeper of its own running.
+func assertNoCgroupsEventually(t *testing.T, supervisor int) {
 	t.Helper()
 	run(t, compile(t, "resources: {pids: 32}\n", "pid:"))
 	entries, _ := os.ReadDir("/sys/fs/cgroup/pids/confine")
 	for _, e := range entries {
-		if e.IsDir() && strings.HasPrefix(e.Name(), "sleeper-") {
+		if e.IsDir() && strings.HasPrefix(e.Name(), fmt.Sprintf("sleeper-%d-", supervisor)) {
 			t.Errorf("cgroup %s survived the next launch", e.Name())
 		}
 	}
