@@ -12,7 +12,6 @@ import (
 
 	"github.com/confine-sandbox/confine/audit"
 	"github.com/confine-sandbox/confine/netfilter"
-	"github.com/confine-sandbox/confine/sandbox"
 	"github.com/confine-sandbox/confine/supervisor"
 	"github.com/confine-sandbox/confine/tests/testenv"
 )
@@ -106,7 +105,7 @@ func TestEgressSupervisorKilled(t *testing.T) {
 		t.Fatal("no supervisor for net-k1")
 	}
 	syscall.Kill(sup, syscall.SIGKILL)
-	for i := 0; !sandbox.Gone(sup); i++ {
+	for i := 0; !testenv.Exited(sup); i++ { // its holder lock is free only then
 		if i == 200 {
 			t.Fatal("the supervisor outlived SIGKILL")
 		}

@@ -217,7 +217,7 @@ func TestKilledSupervisorAudit(t *testing.T) {
 			}
 			assertHeld(t, pre, during)
 			syscall.Kill(pid, syscall.SIGKILL)
-			for !sandbox.Gone(pid) {
+			for !testenv.Exited(pid) { // its claim is free only then
 				time.Sleep(10 * time.Millisecond)
 			}
 			switch next {

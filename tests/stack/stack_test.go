@@ -371,6 +371,9 @@ func TestSupervisorKilled(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
+	for !testenv.Exited(sup) { // its claim is free only then
+		time.Sleep(10 * time.Millisecond)
+	}
 	if _, err := os.Stat("/run/confine/netns/" + stack); err != nil {
 		t.Errorf("the killed supervisor's namespace should still be pinned for down to find: %v", err)
 	}
