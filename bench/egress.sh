@@ -16,14 +16,16 @@ cd "$(dirname "$0")/.."
 rounds=${ROUNDS:-3}
 secs=${SECS:-3}
 ns=confine-egb-$$
+sn=egb$$ # the stacks' names: /run/confine/stacks is the whole host's
 h=$ns-h o=$ns-o
 work=$(mktemp -d /tmp/confine-egb-XXXX)
 pids=()
 cleanup() {
-	for s in egb-10 egb-10000 egb-pub; do nsenter --net=/run/netns/"$h" "$work/confine" down --grace 1s "$s" >/dev/null 2>&1 || true; done
+	for s in "$sn-10" "$sn-10000" "$sn-pub"; do nsenter --net=/run/netns/"$h" "$work/confine" down --grace 1s "$s" >/dev/null 2>&1 || true; done
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 	ip netns del "$h" 2>/dev/null || true
+	rm -f /var/lib/confine/ids/"$sn"-*.* # the stacks' id records, which down keeps
 	ip netns del "$o" 2>/dev/null || true
 	[ -n "${KEEP:-}" ] || rm -rf "$work"
 }
@@ -77,15 +79,15 @@ for n in 10 10000; do
 		awk -v n="$n" 'BEGIN { for (i = 1; i < n; i++) printf "    - to: 198.18.%d.%d/32:443/tcp\n", int(i / 250), 1 + i % 250 }'
 	} >"$d/net"
 	component "$d/client.yaml" client "$(cat "$d/net")" -after 2s -dial 203.0.113.10:5202 -send 203.0.113.10:5203 -d "${secs}s" -c 4
-	printf 'version: 1\nname: egb-%s\nsubnet: 10.96.0.0/24\ncomponents: [client.yaml]\n' "$n" >"$d/stack.yaml"
+	printf 'version: 1\nname: %s-%s\nsubnet: 10.96.0.0/24\ncomponents: [client.yaml]\n' "$sn" "$n" >"$d/stack.yaml"
 done
 tune() { # tune STACK: its bridge namespace and its components'
 	tw /run/confine/netns/"$1"
 	for p in $(confine ps --json "$1" | jq '.[].pid // empty'); do tw /proc/"$p"/ns/net; done
 }
 egress() { # egress N: "RATE GBITS" of a confine client with N declared CIDRs
-	local s=egb-$1 deadline
-	confine up -d "$work/$s/stack.yaml" >/dev/null
+	local s=$sn-$1 deadline
+	confine up -d "$work/egb-$1/stack.yaml" >/dev/null
 	tune "$s"
 	deadline=$((SECONDS + 2 * secs + 60))
 	until confine ps --json "$s" | jq -e '.[] | select(.name == "client" and .state == "exited")' >/dev/null; do
@@ -104,9 +106,9 @@ mkdir -p "$d"
 component "$d/server.yaml" server "  listen:
     - port: 5202-5203/tcp
       from: [host, 198.51.100.0/24]" -serve :5202 -sink :5203
-printf 'version: 1\nname: egb-pub\nsubnet: 10.97.0.0/24\ncomponents: [server.yaml]\npublish: ["0.0.0.0:5202 -> server:5202/tcp", "0.0.0.0:5203 -> server:5203/tcp"]\n' >"$d/stack.yaml"
+printf 'version: 1\nname: %s\nsubnet: 10.97.0.0/24\ncomponents: [server.yaml]\npublish: ["0.0.0.0:5202 -> server:5202/tcp", "0.0.0.0:5203 -> server:5203/tcp"]\n' "$sn-pub" >"$d/stack.yaml"
 confine up -d "$d/stack.yaml" >/dev/null
-tune egb-pub
+tune "$sn-pub"
 measure() { # measure NETNS-PATH HOST: "RATE GBITS"
 	local rate g
 	rate=$(nsenter --net="$1" "$work/connrate" -dial "$2:5202" -d "${secs}s" -c 4 | awk '{ print $1 }')
@@ -122,7 +124,7 @@ for ((r = 1; r <= rounds; r++)); do
 		read -r a b < <(egress "$n")
 		echo "$r egress-$n $a $b" >>"$work/results"
 	done
-	read -r a b < <(measure /run/confine/netns/egb-pub 10.97.0.2)
+	read -r a b < <(measure /run/confine/netns/"$sn-pub" 10.97.0.2)
 	echo "$r direct $a $b" >>"$work/results"
 	read -r a b < <(measure /run/netns/"$o" 198.51.100.1)
 	echo "$r dnat $a $b" >>"$work/results"

@@ -19,12 +19,14 @@ dur=${DURATION:-5}
 work=$(mktemp -d /tmp/confine-bench-svc-XXXX)
 chmod 755 "$work"
 ns=confine-bench-$$
+sn=bsvc$$ # the stacks' names: /run/confine/stacks is the whole host's
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
-	for s in bsvc-nginx bsvc-redis bsvc-pg; do "$work/confine" down --grace 5s "$s" >/dev/null 2>&1 || true; done
+	for s in "$sn-nginx" "$sn-redis" "$sn-pg"; do "$work/confine" down --grace 5s "$s" >/dev/null 2>&1 || true; done
 	ip netns del "$ns" 2>/dev/null || true
+	rm -f /var/lib/confine/ids/"$sn"-*.* # the stacks' id records, which down keeps
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -36,7 +38,15 @@ pgv=$(basename "$(dirname "$(dirname "$(ls /etc/postgresql/*/main/postgresql.con
 pgbin=/usr/lib/postgresql/$pgv/bin
 ruid=$(id -u redis) rgid=$(id -g redis) puid=$(id -u postgres) pgid=$(id -g postgres)
 
-# example NAME STACK: copies examples/services/NAME to $work/NAME with this host's ids.
+# freeport: a TCP port nothing listens on at the host's loopback now (other runs share it).
+freeport() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 40000))
+		[ -z "$(ss -Hltn "sport = :$p")" ] && echo "$p" && return
+	done
+}
+# example NAME STACK PORT: copies examples/services/NAME to $work/NAME with this host's ids.
 example() {
 	cp -r "examples/services/$1" "$work/$1"
 	sed -i "s/^name: .*/name: $2/; s/127.0.0.1:[0-9]* ->/127.0.0.1:$3 ->/" "$work/$1/stack.yaml"
@@ -73,32 +83,34 @@ stop() {
 }
 
 # nginx
-example nginx bsvc-nginx 18081
+nport=$(freeport)
+example nginx "$sn-nginx" "$nport"
 mkdir -p "$work/nginx/data/log" "$work/nginx/data/lib" "$work/ngx/log" "$work/ngx/lib"
-npid=$(up bsvc-nginx "$work/nginx")
+npid=$(up "$sn-nginx" "$work/nginx")
 ip netns exec "$ns" setsid unshare -m sh -c "mount --bind $work/ngx/log /var/log/nginx && mount --bind $work/ngx/lib /var/lib/nginx && mount -t tmpfs tmpfs /run && exec /usr/sbin/nginx -g 'daemon off;'" &
 pids+=($!)
 sleep 1
 for r in $(seq "$rounds"); do
 	echo "nginx unconfined $(inns wrk -t2 -c32 -d"${dur}s" http://127.0.0.1:80/ | wrkrate)"
 	echo "nginx confined $(incomp "$npid" wrk -t2 -c32 -d"${dur}s" http://127.0.0.1:80/ | wrkrate)"
-	echo "nginx published $(wrk -t2 -c32 -d"${dur}s" http://127.0.0.1:18081/ | wrkrate)"
+	echo "nginx published $(wrk -t2 -c32 -d"${dur}s" http://127.0.0.1:$nport/ | wrkrate)"
 done | tee -a "$work/out" >&2
-stop bsvc-nginx
+stop "$sn-nginx"
 
 # redis
-example redis bsvc-redis 16380
+rport=$(freeport)
+example redis "$sn-redis" "$rport"
 install -d -o "$ruid" -g "$rgid" "$work/redis/data" "$work/rdx"
-rpid=$(up bsvc-redis "$work/redis")
+rpid=$(up "$sn-redis" "$work/redis")
 ip netns exec "$ns" setsid runuser -u redis -- /usr/bin/redis-server /etc/redis/redis.conf --daemonize no --supervised no --bind 127.0.0.1 --logfile "" --pidfile "" --dir "$work/rdx" >/dev/null &
 pids+=($!)
 sleep 1
 for r in $(seq "$rounds"); do
 	echo "redis unconfined $(rb 6379 ip netns exec "$ns")"
 	echo "redis confined $(rb 6379 nsenter --net=/proc/"$rpid"/ns/net)"
-	echo "redis published $(rb 16380)"
+	echo "redis published $(rb "$rport")"
 done | tee -a "$work/out" >&2
-stop bsvc-redis
+stop "$sn-redis"
 
 # postgres: two clusters, each made by initdb, trust over TCP (the benchmark measures
 # queries, not authentication)
@@ -108,12 +120,13 @@ for d in "$work/postgres-data" "$work/pgx"; do
 	install -d -m 0700 -o "$puid" -g "$pgid" "$d"
 	runuser -u postgres -- "$pgbin/initdb" -D "$d" -U postgres --pwfile="$work/pw" --auth-host=trust --auth-local=trust >/dev/null
 done
-example postgres bsvc-pg 15434
+pport=$(freeport)
+example postgres "$sn-pg" "$pport"
 mv "$work/postgres-data" "$work/postgres/data"
 printf 'host all all 0.0.0.0/0 trust\n' >"$work/postgres/pg_hba.conf"
 printf 'host all all 127.0.0.1/32 trust\n' >"$work/pgx/hba.conf"
 chmod 644 "$work/pgx/hba.conf"
-ppid_=$(up bsvc-pg "$work/postgres")
+ppid_=$(up "$sn-pg" "$work/postgres")
 ip netns exec "$ns" setsid runuser -u postgres -- "$pgbin/postgres" -D "/etc/postgresql/$pgv/main" -c "config_file=/etc/postgresql/$pgv/main/postgresql.conf" \
 	-c data_directory="$work/pgx" -c hba_file="$work/pgx/hba.conf" -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c external_pid_file= >/dev/null 2>&1 &
 pids+=($!)
@@ -124,9 +137,9 @@ inns "$pgbin/pgbench" -i -s 10 -q "$pgconn" >/dev/null 2>&1
 for r in $(seq "$rounds"); do
 	echo "postgres unconfined $(inns "$pgbin/pgbench" -S -c 8 -j 2 -T "$dur" "$pgconn" 2>/dev/null | pgrate)"
 	echo "postgres confined $(incomp "$ppid_" "$pgbin/pgbench" -S -c 8 -j 2 -T "$dur" "$pgconn" 2>/dev/null | pgrate)"
-	echo "postgres published $("$pgbin/pgbench" -S -c 8 -j 2 -T "$dur" -h 127.0.0.1 -p 15434 -U postgres postgres 2>/dev/null | pgrate)"
+	echo "postgres published $("$pgbin/pgbench" -S -c 8 -j 2 -T "$dur" -h 127.0.0.1 -p "$pport" -U postgres postgres 2>/dev/null | pgrate)"
 done | tee -a "$work/out" >&2
-stop bsvc-pg
+stop "$sn-pg"
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo "| service (client) | unconfined | confined | ratio | published port | ratio |"
 echo "| --- | --- | --- | --- | --- | --- |"

@@ -14,6 +14,7 @@ chmod 755 "$work" # the components run as uid 1000 and exec the probe from here
 stacks=()
 cleanup() {
 	for s in "${stacks[@]}"; do "$work/confine" down --grace 1s "$s" >/dev/null 2>&1 || true; done
+	rm -f /var/lib/confine/ids/bench$$-*.* # the stacks' id records, which down keeps
 	[ -n "${KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT

@@ -33,11 +33,12 @@ func TestMain(m *testing.M) {
 	dir := testenv.Binaries("confine-exec-")
 	bin, probe = filepath.Join(dir, "confine"), filepath.Join(dir, "probe")
 	code := m.Run()
+	testenv.ForgetStacks()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
 
-const stack = "exectest"
+var stack = testenv.StackName("exectest")
 
 type result struct {
 	Probe string

@@ -24,6 +24,7 @@ func TestMain(m *testing.M) {
 	confineBin = filepath.Join(dir, "confine")
 	probeDir = dir
 	code := m.Run()
+	testenv.ForgetStacks()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,6 +32,7 @@ func TestMain(m *testing.M) {
 	dir := testenv.Binaries("confine-learn-")
 	bin = filepath.Join(dir, "confine")
 	code := m.Run()
+	testenv.ForgetStacks()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -79,11 +81,14 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// stacks numbers the stacks of this process's tests.
+var stacks atomic.Int32
+
 // upStack runs the learned component as a one-component stack that publishes its port
 // on 127.0.0.1, enforcing, with an audit log; it returns the published port.
 func upStack(t *testing.T, dir, name, component string, port int) (published int, log string) {
 	t.Helper()
-	stack := fmt.Sprintf("learn-%s-%s", name, strings.TrimPrefix(filepath.Base(dir), "confine-learn-"))
+	stack := testenv.StackName(fmt.Sprintf("learn-%s%d", name, stacks.Add(1)))
 	published = freePort(t)
 	write(t, filepath.Join(dir, "stack.yaml"), fmt.Sprintf("version: 1\nname: %s\nsubnet: 10.89.%d.0/24\ncomponents: [%s]\npublish: [\"127.0.0.1:%d -> %s:%d/tcp\"]\n",
 		stack, 200+len(name), filepath.Base(component), published, name, port))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/confine-sandbox/confine/audit"
 	"github.com/confine-sandbox/confine/netfilter"
+	"github.com/confine-sandbox/confine/tests/testenv"
 )
 
 const upstreamDNS = "203.0.113.53"
@@ -77,7 +78,7 @@ func TestNames(t *testing.T) {
     - to: private.vendor.example:80/tcp`,
 		"dial:tcp/api.vendor.example:80", "dial:tcp/www.vendor.example:80", "dial:tcp/alias.vendor.example:80",
 		"dial:tcp/private.vendor.example:80", "dial:tcp/undeclared.example:80", "sleep:")
-	const stack = "net-names"
+	stack := testenv.StackName("net-names")
 	w.upStack(dir, stack, "10.84.0.0/24", []string{"app"}, "")
 	res := w.results(stack, "app", "dial:tcp/undeclared.example:80")
 	for _, p := range []string{"dial:tcp/api.vendor.example:80", "dial:tcp/www.vendor.example:80", "dial:tcp/alias.vendor.example:80"} {

@@ -12,8 +12,8 @@ import (
 
 	"github.com/confine-sandbox/confine/audit"
 	"github.com/confine-sandbox/confine/netfilter"
-	"github.com/confine-sandbox/confine/sandbox"
 	"github.com/confine-sandbox/confine/supervisor"
+	"github.com/confine-sandbox/confine/tests/testenv"
 )
 
 // TestEgress: a declared outside address, a CIDR and a UDP port are reachable through
@@ -41,7 +41,7 @@ func TestEgress(t *testing.T) {
 		"dial:tcp/203.0.113.10:80", "dial:tcp/203.0.113.33:80", "dial:udp/203.0.113.10:7000", "dial:tcp/host:9000",
 		"dial:tcp/203.0.113.20:80", "dial:tcp/198.51.100.1:9001", "dial:tcp/host:9001", "sleep:")
 	component(t, dir, "b", "", "dial:tcp/203.0.113.10:80", "sleep:")
-	const stack = "net-egress"
+	stack := testenv.StackName("net-egress")
 	w.upStack(dir, stack, "10.81.0.0/24", []string{"a", "b"}, "")
 
 	res := w.results(stack, "a", "dial:tcp/host:9001")
@@ -86,25 +86,26 @@ func TestEgressSupervisorKilled(t *testing.T) {
 	w := newWorld(t, "203.0.113.10")
 	w.serve(w.outside, "tcp", "203.0.113.10:80")
 	before := w.snapshot()
+	k1, k2 := testenv.StackName("net-k1"), testenv.StackName("net-k2")
 	body := "network:\n  connect:\n    - to: 203.0.113.10:80/tcp"
-	dirs := map[string]string{"net-k1": t.TempDir(), "net-k2": t.TempDir()}
+	dirs := map[string]string{k1: t.TempDir(), k2: t.TempDir()}
 	for _, dir := range dirs {
 		component(t, dir, "c", body, "dial:tcp/203.0.113.10:80", "sleep:")
 	}
-	w.upStack(dirs["net-k1"], "net-k1", "10.82.0.0/24", []string{"c"}, "")
-	w.upStack(dirs["net-k2"], "net-k2", "10.82.0.0/24", []string{"c"}, "") // the same subnet: each has its own namespace and /30
+	w.upStack(dirs[k1], k1, "10.82.0.0/24", []string{"c"}, "")
+	w.upStack(dirs[k2], k2, "10.82.0.0/24", []string{"c"}, "") // the same subnet: each has its own namespace and /30
 	for stack := range dirs {
 		r := w.results(stack, "c", "dial:tcp/203.0.113.10:80")["dial:tcp/203.0.113.10:80"]
 		if !r.OK {
 			t.Errorf("%s's c could not reach its declared outside address: %+v", stack, r)
 		}
 	}
-	sup, alive := supervisor.Running("net-k1")
+	sup, alive := supervisor.Running(k1)
 	if !alive {
 		t.Fatal("no supervisor for net-k1")
 	}
 	syscall.Kill(sup, syscall.SIGKILL)
-	for i := 0; !sandbox.Gone(sup); i++ {
+	for i := 0; !testenv.Exited(sup); i++ { // its holder lock is free only then
 		if i == 200 {
 			t.Fatal("the supervisor outlived SIGKILL")
 		}
@@ -113,20 +114,20 @@ func TestEgressSupervisorKilled(t *testing.T) {
 	if !strings.Contains(w.ip("-n", w.host, "-o", "link"), "cfu") {
 		t.Fatal("the killed supervisor's uplink should be left for the next command to find")
 	}
-	w.confine("ps", "net-k2") // any command sweeps
+	w.confine("ps", k2) // any command sweeps
 	if links := w.ip("-n", w.host, "-o", "link"); strings.Count(links, "cfu") != 1 {
 		t.Errorf("after the sweep, want one uplink (net-k2's), have:\n%s", links)
 	}
 	// The host still forwards for net-k2 (the setting both stacks needed stays): a
 	// connection made in net-k2's bridge namespace goes out through its uplink.
-	c, err := netfilter.DialFrom(netfilter.StackNSPath("net-k2"), "tcp4", "203.0.113.10:80", 2*time.Second)
+	c, err := netfilter.DialFrom(netfilter.StackNSPath(k2), "tcp4", "203.0.113.10:80", 2*time.Second)
 	if err != nil {
 		t.Errorf("net-k2's uplink after the sweep: %v", err)
 	} else {
 		c.Close()
 	}
-	w.confine("down", "net-k1")
-	w.confine("down", "--grace", "1s", "net-k2")
+	w.confine("down", k1)
+	w.confine("down", "--grace", "1s", k2)
 	if after := w.snapshot(); after != before {
 		t.Errorf("the host namespace changed:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
@@ -145,10 +146,10 @@ func TestForwardDropExplained(t *testing.T) {
 			t.Fatalf("nft %v: %v\n%s", args, err, out)
 		}
 	}
-	dir := t.TempDir()
+	dir, stack := t.TempDir(), testenv.StackName("net-fwdrop")
 	component(t, dir, "c", "network:\n  connect:\n    - to: 203.0.113.10:80/tcp", "dial:tcp/203.0.113.10:80", "sleep:")
-	w.upStack(dir, "net-fwdrop", "10.85.0.0/24", []string{"c"}, "")
-	if r := w.results("net-fwdrop", "c", "dial:tcp/203.0.113.10:80")["dial:tcp/203.0.113.10:80"]; r.OK {
+	w.upStack(dir, stack, "10.85.0.0/24", []string{"c"}, "")
+	if r := w.results(stack, "c", "dial:tcp/203.0.113.10:80")["dial:tcp/203.0.113.10:80"]; r.OK {
 		t.Errorf("egress worked through a FORWARD policy of DROP: %q", r.Out)
 	}
 	records, err := audit.ReadLog(dir + "/audit.log")

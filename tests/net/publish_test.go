@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/confine-sandbox/confine/netfilter"
+	"github.com/confine-sandbox/confine/tests/testenv"
 )
 
 // ask connects from namespace ns (the test's own when ""), from local when set, sends
@@ -60,7 +61,7 @@ func TestPublishKernel(t *testing.T) {
       from: [host, 198.51.100.2]
     - port: 5353/udp
       from: [host, 198.51.100.0/24]`, "serveaddr:tcp/8080", "serveaddr:udp/5353", "sleep:")
-	const stack = "net-publish"
+	stack := testenv.StackName("net-publish")
 	w.upStack(dir, stack, "10.83.0.0/24", []string{"web"},
 		"publish: [\"0.0.0.0:8080 -> web:8080/tcp\", \"0.0.0.0:5353 -> web:5353/udp\"]\n")
 	const bridge = "10.83.0.1"

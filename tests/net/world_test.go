@@ -35,6 +35,7 @@ func TestMain(m *testing.M) {
 	dir := testenv.Binaries("confine-net-")
 	bin, probe = filepath.Join(dir, "confine"), filepath.Join(dir, "probe")
 	code := m.Run()
+	testenv.ForgetStacks()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

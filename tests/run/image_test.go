@@ -136,10 +136,19 @@ syscalls: {extends: default}
 		t.Errorf("run dirs left: %v", runs)
 	}
 
-	// A run that holds the volume: rm is refused, and allowed once it ended.
-	bg := exec.Command(confineBin, "--store", store, "run", policyFile, "--", "pause:3s")
+	// A run that holds the volume: rm is refused, and allowed once it ended. The run
+	// writes into the volume once it runs, so holds it: rm is tried only from then on
+	// (on a loaded host the run may take longer than any fixed wait to start).
+	bg := exec.Command(confineBin, "--store", store, "run", policyFile, "--", "write:/data/held", "pause:3s")
 	if err := bg.Start(); err != nil {
 		t.Fatal(err)
+	}
+	held := filepath.Join(store, "volumes", vol, "_data", "held")
+	for i := 0; i < 300; i++ {
+		if _, err := os.Stat(held); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	var refused bool
 	for i := 0; i < 50 && !refused; i++ {

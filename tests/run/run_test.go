@@ -39,6 +39,7 @@ func TestMain(m *testing.M) {
 	confineBin = filepath.Join(dir, "confine")
 	probeDir = dir
 	code := m.Run()
+	testenv.ForgetStacks()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -492,13 +493,13 @@ func TestSupervisorDeathKillsComponent(t *testing.T) {
 }
 
 // assertNoCgroupsEventually: a supervisor killed with SIGKILL cannot remove its cgroup;
-// the next launch sweeps it away.
+// the next launch sweeps it away. Only that supervisor's cgroups (sleeper-PID-N) count:
+// another copy of this suite may have a sleeper of its own running.
 func assertNoCgroupsEventually(t *testing.T, supervisor int) {
 	t.Helper()
 	run(t, compile(t, "resources: {pids: 32}\n", "pid:"))
 	entries, _ := os.ReadDir("/sys/fs/cgroup/pids/confine")
 	for _, e := range entries {
-		// Only the killed supervisor's (NAME-PID-N): other suites' sleepers run meanwhile.
 		if e.IsDir() && strings.HasPrefix(e.Name(), fmt.Sprintf("sleeper-%d-", supervisor)) {
 			t.Errorf("cgroup %s survived the next launch", e.Name())
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/confine-sandbox/confine/supervisor"
+	"github.com/confine-sandbox/confine/tests/testenv"
 )
 
 // TestHealthExec: an exec health check runs its command inside the component, as confine
@@ -38,7 +39,7 @@ func TestHealthExec(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s := &service{dir: dir, stack: "svc-health-" + itoa(os.Getpid()%100000)}
+	s := &service{dir: dir, stack: testenv.StackName("svc-health")}
 	stack := "version: 1\nname: " + s.stack + "\nsubnet: 10.89.9.0/24\ncomponents: [fine.yaml, sick.yaml]\n"
 	if err := os.WriteFile(filepath.Join(dir, "stack.yaml"), []byte(stack), 0o644); err != nil {
 		t.Fatal(err)

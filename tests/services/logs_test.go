@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/confine-sandbox/confine/supervisor"
+	"github.com/confine-sandbox/confine/tests/testenv"
 )
 
 // TestLogsOutliveDown: a component's output is kept beside the audit log, so `confine
@@ -21,7 +22,7 @@ func TestLogsOutliveDown(t *testing.T) {
 	dir := workDir(t)
 	src := "version: 1\nname: talk\nextends: [service, host-runtime]\nrun:\n  command: [/usr/bin/printf, 'a\\rb\\033[31mc\\n']\nsyscalls: {extends: default}\n"
 	os.WriteFile(filepath.Join(dir, "talk.yaml"), []byte(src), 0o644)
-	name := "svc-logs-" + itoa(os.Getpid()%100000)
+	name := testenv.StackName("svc-logs")
 	os.WriteFile(filepath.Join(dir, "stack.yaml"), []byte("version: 1\nname: "+name+"\nsubnet: 10.89.8.0/24\ncomponents: [talk.yaml]\n"), 0o644)
 	confine(t, "up", "-d", filepath.Join(dir, "stack.yaml"), "--audit-log", filepath.Join(dir, "audit.log"))
 	deadline := time.Now().Add(20 * time.Second)

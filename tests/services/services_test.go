@@ -34,6 +34,7 @@ func TestMain(m *testing.M) {
 	dir := testenv.Binaries("confine-services-")
 	bin = filepath.Join(dir, "confine")
 	code := m.Run()
+	testenv.ForgetStacks()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -88,7 +89,7 @@ func copyExample(t *testing.T, dir, name, component string, edits ...string) *se
 			t.Fatal(err)
 		}
 	}
-	s := &service{dir: dir, stack: fmt.Sprintf("svc-%s-%d", name, os.Getpid()%100000), port: freePort(t)}
+	s := &service{dir: dir, stack: testenv.StackName("svc-" + name), port: freePort(t)}
 	stack, err := os.ReadFile(filepath.Join(dir, "stack.yaml"))
 	if err != nil {
 		t.Fatal(err)

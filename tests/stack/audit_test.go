@@ -19,7 +19,7 @@ import (
 // attributed to what decided it, and then the report; the log's chain verifies.
 func TestAuditDenials(t *testing.T) {
 	testenv.Require(t, testenv.Root, testenv.Nftables)
-	const stack = "auditing"
+	stack := testenv.StackName("auditing")
 	dir := t.TempDir()
 	log := filepath.Join(dir, "audit", "audit.log")
 	// Addresses: bridge .1, rogue .2, db .3.

@@ -23,7 +23,7 @@ func TestAuditModeStack(t *testing.T) {
 	testenv.Require(t, testenv.Root, testenv.Nftables)
 	for i, mode := range []string{"audit", "enforce"} {
 		t.Run(mode, func(t *testing.T) {
-			stack := "auditmode" + mode[:1]
+			stack := testenv.StackName("auditmode" + mode[:1])
 			subnet := []string{"10.121.0.0/24", "10.122.0.0/24"}[i]
 			api := []string{"10.121.0.3", "10.122.0.3"}[i]
 			dir := t.TempDir()

@@ -19,7 +19,8 @@ import (
 // only its host uid (or its Landlock domain) can name the component.
 func TestShortLivedChildrenAttributed(t *testing.T) {
 	testenv.Require(t, testenv.Root, testenv.Nftables)
-	const stack, children = "kids", 100
+	const children = 100
+	stack := testenv.StackName("kids")
 	dir := t.TempDir()
 	log := filepath.Join(dir, "audit.log")
 	const kids = "children:100/connect:10.86.0.3:6379,write:/dev/confine-kid,mount:/tmp"
@@ -97,7 +98,7 @@ func TestShortLivedChildrenAttributed(t *testing.T) {
 // that counts the retransmissions, not one denial per packet.
 func TestRetransmissionsOneDenial(t *testing.T) {
 	testenv.Require(t, testenv.Root, testenv.Nftables)
-	const stack = "resend"
+	stack := testenv.StackName("resend")
 	dir := t.TempDir()
 	log := filepath.Join(dir, "audit.log")
 	// Addresses: bridge .1, a .2, b .3. a listens on 5432, so Landlock lets it connect

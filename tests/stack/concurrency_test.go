@@ -5,8 +5,6 @@ package stack_test
 import (
 	"bufio"
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
@@ -26,15 +24,8 @@ import (
 	"github.com/confine-sandbox/confine/tests/testenv"
 )
 
-// Other suites share this host and may bring stacks up at the same time: every stack of
-// these tests has a name of its own run.
-var runID = func() string {
-	b := make([]byte, 3)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}()
-
-func uniqueName(kind string, i int) string { return fmt.Sprintf("%s%s-%d", kind, runID, i) }
+// uniqueName is the i-th stack of a kind, named for this process alone (testenv.StackName).
+func uniqueName(kind string, i int) string { return testenv.StackName(fmt.Sprintf("%s%d", kind, i)) }
 
 // runConfine runs the binary and returns its output and exit status, for the commands
 // whose failure the test expects.
@@ -226,7 +217,7 @@ func TestKilledSupervisorAudit(t *testing.T) {
 			}
 			assertHeld(t, pre, during)
 			syscall.Kill(pid, syscall.SIGKILL)
-			for !sandbox.Gone(pid) {
+			for !testenv.Exited(pid) { // its claim is free only then
 				time.Sleep(10 * time.Millisecond)
 			}
 			switch next {

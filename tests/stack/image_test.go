@@ -19,7 +19,7 @@ import (
 // wrote across down and a second up, and ps shows the image.
 func TestStackFromImages(t *testing.T) {
 	testenv.Require(t, testenv.Root, testenv.Nftables)
-	const stack = "imgstack"
+	stack := testenv.StackName("imgstack")
 	dir := t.TempDir()
 	os.Chmod(dir, 0o755)
 	t.Setenv("CONFINE_STORE", filepath.Join(dir, "store"))

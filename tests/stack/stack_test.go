@@ -32,6 +32,7 @@ func TestMain(m *testing.M) {
 	dir := testenv.Binaries("confine-stack-")
 	bin, probe = filepath.Join(dir, "confine"), filepath.Join(dir, "probe")
 	code := m.Run()
+	testenv.ForgetStacks()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -124,7 +125,7 @@ func assertGone(t *testing.T, stack string) {
 // the host's loopback. Each component then tries what it did not declare.
 func TestStackFlows(t *testing.T) {
 	testenv.Require(t, testenv.Root, testenv.Nftables, testenv.Command("nsenter"))
-	const stack = "flows"
+	stack := testenv.StackName("flows")
 	dir := t.TempDir()
 	// The host's loopback, which no component may reach.
 	hostL, err := net.Listen("tcp4", "127.0.0.1:0")
@@ -268,7 +269,7 @@ func TestStackFlows(t *testing.T) {
 // component restarts under on-failure and stays down under no.
 func TestLifecycle(t *testing.T) {
 	testenv.Require(t, testenv.Root)
-	const stack = "life"
+	stack := testenv.StackName("life")
 	dir := t.TempDir()
 	component(t, dir, "svc", "  health: {tcp: 7000, interval: 200ms}\nnetwork:\n  listen: [{port: 7000/tcp, from: [flaky]}]", "serve:tcp/7000", "sleep:")
 	component(t, dir, "flaky", "  restart: on-failure\nnetwork:\n  connect: [{to: \"svc:7000/tcp\"}]", "exit:3")
@@ -345,7 +346,7 @@ func frozen(t *testing.T, pid int) bool {
 // the next down removes the namespace, cgroups and state it left.
 func TestSupervisorKilled(t *testing.T) {
 	testenv.Require(t, testenv.Root)
-	const stack = "killed"
+	stack := testenv.StackName("killed")
 	dir := t.TempDir()
 	component(t, dir, "a", "  health: {tcp: 7000}\nnetwork:\n  listen: [{port: 7000/tcp, from: [b]}]\nresources: {pids: 32}", "serve:tcp/7000", "sleep:")
 	component(t, dir, "b", "network:\n  connect: [{to: \"a:7000/tcp\"}]\nresources: {pids: 32}", "sleep:")
@@ -369,6 +370,9 @@ func TestSupervisorKilled(t *testing.T) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
+	}
+	for !testenv.Exited(sup) { // its claim is free only then
+		time.Sleep(10 * time.Millisecond)
 	}
 	if _, err := os.Stat("/run/confine/netns/" + stack); err != nil {
 		t.Errorf("the killed supervisor's namespace should still be pinned for down to find: %v", err)

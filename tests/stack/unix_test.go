@@ -32,7 +32,7 @@ var landlockScopes = testenv.Need{Name: "landlock ABI 6", Check: func() string {
 // outside its Landlock domain serves. One side's declaration alone fails check.
 func TestUnixChannel(t *testing.T) {
 	testenv.Require(t, testenv.Root, testenv.Nftables, landlockScopes)
-	const stack = "unixchan"
+	stack := testenv.StackName("unixchan")
 	root, err := os.MkdirTemp("", "confine-unix-")
 	if err != nil {
 		t.Fatal(err)
