@@ -91,6 +91,8 @@ type Sandbox struct {
 	// stage is the C stage's program when it runs instead of the Go init: its errors
 	// are worded from it.
 	stage *stage.Program
+	// swept is closed once the sweep of killed supervisors' root directories is over.
+	swept chan struct{}
 }
 
 // Start re-executes confine as the init stage in new namespaces, hands it the
@@ -133,9 +135,15 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 		}
 	}
 	trace.Done("parent", "ids", t)
-	t = trace.Now()
-	sweepRoots()
-	trace.Done("parent", "sweep_roots", t)
+	// The killed supervisors' root directories go beside the start (release waits): no
+	// name the sweep could remove is ours.
+	s.swept = make(chan struct{})
+	go func() {
+		defer close(s.swept)
+		t := trace.Now()
+		sweepRoots()
+		trace.Done("parent", "sweep_roots", t)
+	}()
 	s.root, err = os.MkdirTemp("", fmt.Sprintf("confine-root-%d-", os.Getpid()))
 	if err == nil && !rootless {
 		// The init stage is the range's first id on the host, not root.
@@ -490,6 +498,9 @@ func (s *Sandbox) Kill() {
 // release removes what outlives the sandbox's processes: the cgroup and the empty
 // directory the root was built on.
 func (s *Sandbox) release() {
+	if s.swept != nil {
+		<-s.swept
+	}
 	if s.cgroup != nil {
 		s.cgroup.end()
 		s.cgroup = nil
