@@ -242,6 +242,10 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 	}
 	s.cmd = cmd
 	started := trace.Now()
+	early, err := s.sendEarly(cfgW, started)
+	if err != nil {
+		return s, fmt.Errorf("sending the plan: %w", err)
+	}
 	if err := startIn(cmd, opts.JoinNetNS); err != nil {
 		return s, fmt.Errorf("starting the init stage: %w", err)
 	}
@@ -294,6 +298,9 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 		return s, &StepError{Step: "idmap", Err: err.Error()}
 	}
 	trace.Done("parent", "idmap", t)
+	if early {
+		return s, nil
+	}
 	t = trace.Now()
 	cfg.TraceStarted = started
 	if err := s.sendConfig(cfgW, &cfg); err != nil {
@@ -382,6 +389,28 @@ func (s *Sandbox) initFailure() error {
 }
 
 // sendConfig sends the init stage its work: the C stage's program, or the Go init's JSON.
+// sendEarly writes the C stage's program, and closes w, before the clone when the pipe
+// can be made to hold it whole: the stage then reads it at once, instead of waiting for
+// the parent to wake from the clone and send it. false: sendConfig sends it later.
+func (s *Sandbox) sendEarly(w *os.File, started int64) (bool, error) {
+	if s.stage == nil {
+		return false, nil
+	}
+	t := trace.Now()
+	s.stage.TraceStarted = started
+	b := s.stage.Bytes()
+	// The pipe is empty: a write no longer than its capacity cannot block.
+	if n, err := unix.FcntlInt(w.Fd(), unix.F_SETPIPE_SZ, len(b)); err != nil || n < len(b) {
+		return false, nil
+	}
+	if _, err := w.Write(b); err != nil {
+		w.Close()
+		return false, err
+	}
+	trace.Done("parent", "send_config", t)
+	return true, w.Close()
+}
+
 func (s *Sandbox) sendConfig(w io.Writer, cfg *initConfig) error {
 	if s.stage != nil {
 		s.stage.TraceStarted = cfg.TraceStarted
