@@ -399,9 +399,12 @@ func (s *Sandbox) sendEarly(w *os.File, started int64) (bool, error) {
 	t := trace.Now()
 	s.stage.TraceStarted = started
 	b := s.stage.Bytes()
-	// The pipe is empty: a write no longer than its capacity cannot block.
-	if n, err := unix.FcntlInt(w.Fd(), unix.F_SETPIPE_SZ, len(b)); err != nil || n < len(b) {
-		return false, nil
+	// The pipe is empty: a write no longer than its capacity cannot block. Grow it only
+	// when the default (64 KiB, or one page past pipe-user-pages-soft) is too small.
+	if n, err := unix.FcntlInt(w.Fd(), unix.F_GETPIPE_SZ, 0); err != nil || n < len(b) {
+		if n, err := unix.FcntlInt(w.Fd(), unix.F_SETPIPE_SZ, len(b)); err != nil || n < len(b) {
+			return false, nil
+		}
 	}
 	if _, err := w.Write(b); err != nil {
 		w.Close()
