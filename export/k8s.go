@@ -4,15 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 
 	"github.com/confine-sandbox/confine/policy/plan"
@@ -98,7 +93,7 @@ func writeDocs(b *bytes.Buffer, objs []any) error {
 }
 
 func checkK8sName(name string) error {
-	if errs := validation.IsDNS1035Label(name); len(errs) > 0 {
+	if errs := isDNS1035Label(name); len(errs) > 0 {
 		return fmt.Errorf("export: %q cannot name a Kubernetes Deployment and Service: %s", name, strings.Join(errs, "; "))
 	}
 	return nil
@@ -108,38 +103,38 @@ func podLabels(p *plan.Plan, component string) map[string]string {
 	return map[string]string{LabelStack: p.Name, LabelComponent: component}
 }
 
-func deployment(p *plan.Plan, c *plan.Component, name string, f *findings) *appsv1.Deployment {
+func deployment(p *plan.Plan, c *plan.Component, name string, f *findings) *kDeployment {
 	f.common(c)
 	labels := podLabels(p, c.Name)
 	one := int32(1)
 	no := false
-	pod := corev1.PodSpec{
+	pod := kPodSpec{
 		AutomountServiceAccountToken: &no,
 		EnableServiceLinks:           &no,
 		HostUsers:                    &no, // a user namespace per pod, as confine gives each component
 		Hostname:                     c.Process.Hostname,
 		SecurityContext:              podSecurity(c, f),
-		Containers:                   []corev1.Container{container(c, name, f)},
+		Containers:                   []kContainer{container(c, name, f)},
 	}
 	pod.Volumes = volumes(c, &pod.Containers[0], f)
 	if c.Supervise.Restart != "always" {
 		f.add(c, "restart", "run.restart %s: a Deployment's pods always restart", c.Supervise.Restart)
 	}
-	return &appsv1.Deployment{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
-		Spec: appsv1.DeploymentSpec{
+	return &kDeployment{
+		kTypeMeta:  kTypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
+		ObjectMeta: kObjectMeta{Name: name, Labels: labels},
+		Spec: kDeploymentSpec{
 			Replicas: &one,
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: pod},
+			Selector: &kLabelSelector{MatchLabels: labels},
+			Template: kPodTemplateSpec{ObjectMeta: kObjectMeta{Labels: labels}, Spec: pod},
 		},
 	}
 }
 
-func podSecurity(c *plan.Component, f *findings) *corev1.PodSecurityContext {
-	sc := &corev1.PodSecurityContext{}
+func podSecurity(c *plan.Component, f *findings) *kPodSecurityContext {
+	sc := &kPodSecurityContext{}
 	for _, s := range c.Sysctls {
-		sc.Sysctls = append(sc.Sysctls, corev1.Sysctl{Name: s.Key, Value: s.Value})
+		sc.Sysctls = append(sc.Sysctls, kSysctl{Name: s.Key, Value: s.Value})
 	}
 	for _, g := range c.Process.Groups {
 		if n, err := strconv.ParseInt(g, 10, 64); err == nil {
@@ -151,14 +146,14 @@ func podSecurity(c *plan.Component, f *findings) *corev1.PodSecurityContext {
 	return sc
 }
 
-func container(c *plan.Component, name string, f *findings) corev1.Container {
+func container(c *plan.Component, name string, f *findings) kContainer {
 	yes, no := true, false
 	uid, gid := int64(c.Process.UID), int64(c.Process.GID)
 	nonRoot := !c.Process.RootInside()
 	escalate := !c.Process.NoNewPrivs
-	caps := &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}
+	caps := &kCapabilities{Drop: []kCapability{"ALL"}}
 	for _, k := range c.Capabilities.Bounding {
-		caps.Add = append(caps.Add, corev1.Capability(k))
+		caps.Add = append(caps.Add, kCapability(k))
 		if k == "SYS_ADMIN" && !escalate { // the API server refuses the pair
 			escalate = true
 			f.add(c, "capabilities", "SYS_ADMIN: Kubernetes refuses allowPrivilegeEscalation: false beside it, so the container may gain privileges through setuid files")
@@ -168,16 +163,16 @@ func container(c *plan.Component, name string, f *findings) corev1.Container {
 		f.add(c, "capabilities", "ambient capabilities %v: Kubernetes raises them in the bounding set only; a non-root process gets them only from file capabilities", c.Capabilities.Ambient)
 	}
 	profile := name + ".json"
-	ct := corev1.Container{
+	ct := kContainer{
 		Name:       c.Name,
 		Image:      image(c, name, f),
 		Command:    c.Process.Args,
 		WorkingDir: c.Process.Cwd,
-		SecurityContext: &corev1.SecurityContext{
+		SecurityContext: &kSecurityContext{
 			RunAsUser: &uid, RunAsGroup: &gid, RunAsNonRoot: &nonRoot,
 			AllowPrivilegeEscalation: &escalate, ReadOnlyRootFilesystem: &yes, Privileged: &no,
 			Capabilities:   caps,
-			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeLocalhost, LocalhostProfile: &profile},
+			SeccompProfile: &kSeccompProfile{Type: kSeccompProfileTypeLocalhost, LocalhostProfile: &profile},
 		},
 		Resources: resources(c, f),
 	}
@@ -189,15 +184,15 @@ func container(c *plan.Component, name string, f *findings) corev1.Container {
 	}
 	for _, e := range c.Process.Env {
 		k, v, _ := strings.Cut(e, "=")
-		ct.Env = append(ct.Env, corev1.EnvVar{Name: k, Value: v})
+		ct.Env = append(ct.Env, kEnvVar{Name: k, Value: v})
 	}
 	for _, l := range c.Net.Listen {
 		// Container ports are informational; a range lists its first port.
-		ct.Ports = append(ct.Ports, corev1.ContainerPort{ContainerPort: int32(l.First), Protocol: k8sProto(l.Proto)})
+		ct.Ports = append(ct.Ports, kContainerPort{ContainerPort: int32(l.First), Protocol: k8sProto(l.Proto)})
 	}
 	if h := c.Supervise.Health; h != nil {
-		ct.ReadinessProbe = &corev1.Probe{
-			ProbeHandler:     corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(int32(h.Port))}},
+		ct.ReadinessProbe = &kProbe{
+			kProbeHandler:    kProbeHandler{TCPSocket: &kTCPSocketAction{Port: kIntOrString(int32(h.Port))}},
 			PeriodSeconds:    int32(max(1, h.IntervalMS/1000)),
 			TimeoutSeconds:   int32(max(1, h.TimeoutMS/1000)),
 			FailureThreshold: int32(max(1, h.Retries)),
@@ -245,38 +240,38 @@ func registryRepo(ref string) (string, bool) {
 	return ref, ref != ""
 }
 
-func resources(c *plan.Component, f *findings) corev1.ResourceRequirements {
-	l := corev1.ResourceList{}
+func resources(c *plan.Component, f *findings) kResourceRequirements {
+	l := kResourceList{}
 	if c.Cgroup.MemoryMax > 0 {
-		l[corev1.ResourceMemory] = *resource.NewQuantity(c.Cgroup.MemoryMax, resource.BinarySI)
+		l[kResourceMemory] = binarySI(c.Cgroup.MemoryMax)
 	}
 	if c.Cgroup.CPUQuota > 0 && c.Cgroup.CPUPeriod > 0 {
-		l[corev1.ResourceCPU] = *resource.NewMilliQuantity(c.Cgroup.CPUQuota*1000/c.Cgroup.CPUPeriod, resource.DecimalSI)
+		l[kResourceCPU] = decimalSIMilli(c.Cgroup.CPUQuota * 1000 / c.Cgroup.CPUPeriod)
 	}
 	if c.Cgroup.PidsMax > 0 {
 		f.add(c, "pids", "Kubernetes has no per-container pids limit (only the kubelet's podPidsLimit for every pod of a node); resources.pids %d is not applied", c.Cgroup.PidsMax)
 	}
 	if len(l) == 0 {
-		return corev1.ResourceRequirements{}
+		return kResourceRequirements{}
 	}
-	return corev1.ResourceRequirements{Limits: l, Requests: l.DeepCopy()}
+	return kResourceRequirements{Limits: l, Requests: maps.Clone(l)}
 }
 
 // volumes turns tmpfs mounts into memory-backed emptyDirs and write paths into emptyDirs.
-func volumes(c *plan.Component, ct *corev1.Container, f *findings) []corev1.Volume {
-	var vols []corev1.Volume
+func volumes(c *plan.Component, ct *kContainer, f *findings) []kVolume {
+	var vols []kVolume
 	var hostRead []string
 	for _, m := range c.Mounts {
-		var v corev1.Volume
+		var v kVolume
 		switch {
 		case m.Why == "filesystem.tmpfs":
-			v = corev1.Volume{Name: fmt.Sprintf("tmpfs-%d", len(vols)), VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}}}
+			v = kVolume{Name: fmt.Sprintf("tmpfs-%d", len(vols)), kVolumeSource: kVolumeSource{EmptyDir: &kEmptyDirVolumeSource{Medium: kStorageMediumMemory}}}
 		case m.Why == "filesystem.write":
-			v = corev1.Volume{Name: fmt.Sprintf("write-%d", len(vols)), VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}
+			v = kVolume{Name: fmt.Sprintf("write-%d", len(vols)), kVolumeSource: kVolumeSource{EmptyDir: &kEmptyDirVolumeSource{}}}
 			f.add(c, "volumes", "filesystem.write %s is a host directory under confine; here an emptyDir, whose data ends with the pod (use a PersistentVolumeClaim to keep it)", m.Target)
 		case m.Type == "volume":
-			v = corev1.Volume{Name: fmt.Sprintf("volume-%d", len(vols)), VolumeSource: corev1.VolumeSource{
-				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claimName(m.Volume)}}}
+			v = kVolume{Name: fmt.Sprintf("volume-%d", len(vols)), kVolumeSource: kVolumeSource{
+				PersistentVolumeClaim: &kPersistentVolumeClaimVolumeSource{ClaimName: claimName(m.Volume)}}}
 		case m.Why == "filesystem.read" && m.Type == "bind":
 			hostRead = append(hostRead, m.Target)
 			continue
@@ -284,7 +279,7 @@ func volumes(c *plan.Component, ct *corev1.Container, f *findings) []corev1.Volu
 			continue
 		}
 		vols = append(vols, v)
-		ct.VolumeMounts = append(ct.VolumeMounts, corev1.VolumeMount{Name: v.Name, MountPath: m.Target})
+		ct.VolumeMounts = append(ct.VolumeMounts, kVolumeMount{Name: v.Name, MountPath: m.Target})
 	}
 	if len(hostRead) > 0 {
 		f.add(c, "volumes", "filesystem.read %s are bound from the host under confine; in Kubernetes they must come from the image (no hostPath is exported)", strings.Join(hostRead, " "))
@@ -292,12 +287,12 @@ func volumes(c *plan.Component, ct *corev1.Container, f *findings) []corev1.Volu
 	return vols
 }
 
-func k8sProto(p string) corev1.Protocol { return corev1.Protocol(strings.ToUpper(p)) }
+func k8sProto(p string) kProtocol { return kProtocol(strings.ToUpper(p)) }
 
 // services writes a Service per listened port: the first is NAME, the others NAME-PORT
 // (NAME-PORT-udp for UDP).
-func services(p *plan.Plan, c *plan.Component, name string, f *findings) ([]*corev1.Service, error) {
-	var out []*corev1.Service
+func services(p *plan.Plan, c *plan.Component, name string, f *findings) ([]*kService, error) {
+	var out []*kService
 	for _, l := range c.Net.Listen {
 		if l.First != l.Last {
 			f.add(c, "ports", "listen %s: a Service names single ports; the range is reachable by pod address only", l)
@@ -314,14 +309,14 @@ func services(p *plan.Plan, c *plan.Component, name string, f *findings) ([]*cor
 			return nil, err
 		}
 		port := int32(l.First)
-		out = append(out, &corev1.Service{
-			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
-			ObjectMeta: metav1.ObjectMeta{Name: sname, Labels: podLabels(p, c.Name)},
-			Spec: corev1.ServiceSpec{
+		out = append(out, &kService{
+			kTypeMeta:  kTypeMeta{APIVersion: "v1", Kind: "Service"},
+			ObjectMeta: kObjectMeta{Name: sname, Labels: podLabels(p, c.Name)},
+			Spec: kServiceSpec{
 				Selector: podLabels(p, c.Name),
-				Ports: []corev1.ServicePort{{
+				Ports: []kServicePort{{
 					Name: fmt.Sprintf("%s-%d", l.Proto, l.First), Port: port, Protocol: k8sProto(l.Proto),
-					TargetPort: intstr.FromInt32(port),
+					TargetPort: kIntOrString(port),
 				}},
 			},
 		})

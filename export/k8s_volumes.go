@@ -5,10 +5,6 @@ import (
 	"sort"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	"github.com/confine-sandbox/confine/policy/plan"
 )
 
@@ -60,13 +56,13 @@ func writeClaims(b *bytes.Buffer, p *plan.Plan, f *findings) error {
 			}
 			f.add(cs[0], "volumes", "volume %s is shared by %s: a ReadWriteOnce claim mounts on one node only, so their pods must be scheduled together (or use a ReadWriteMany storage class)", n, strings.Join(who, ", "))
 		}
-		pvc := &corev1.PersistentVolumeClaim{
-			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
-			ObjectMeta: metav1.ObjectMeta{Name: n, Labels: map[string]string{LabelStack: p.Name}},
-			Spec: corev1.PersistentVolumeClaimSpec{
-				AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-				Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{
-					corev1.ResourceStorage: resource.MustParse(ClaimSize)}},
+		pvc := &kPersistentVolumeClaim{
+			kTypeMeta:  kTypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
+			ObjectMeta: kObjectMeta{Name: n, Labels: map[string]string{LabelStack: p.Name}},
+			Spec: kPersistentVolumeClaimSpec{
+				AccessModes: []string{kReadWriteOnce},
+				Resources: kResourceRequirements{Requests: kResourceList{
+					kResourceStorage: ClaimSize}},
 			},
 		}
 		b.WriteString("---\n# volume " + n + "\n" + comment(f.list[start:]))

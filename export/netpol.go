@@ -6,10 +6,6 @@ import (
 	"sort"
 	"strings"
 
-	networkingv1 "k8s.io/api/networking/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
-
 	"github.com/confine-sandbox/confine/policy/plan"
 )
 
@@ -55,25 +51,25 @@ var (
 // the declared ports, egress to its callees' pods and to ipBlocks outside, DNS when it
 // calls by name. policyTypes are always written: an engine reading the file (not the API
 // server, which defaults them) may otherwise take the policy for ingress only, or panic.
-func componentNetpol(p *plan.Plan, c *plan.Component, name string, idx *peerIndex, f *findings) *networkingv1.NetworkPolicy {
+func componentNetpol(p *plan.Plan, c *plan.Component, name string, idx *peerIndex, f *findings) *kNetworkPolicy {
 	inSet, outSet := flowSets(c.Net.Firewall)
-	np := &networkingv1.NetworkPolicy{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: podLabels(p, c.Name)},
-		Spec: networkingv1.NetworkPolicySpec{
-			PodSelector: metav1.LabelSelector{MatchLabels: podLabels(p, c.Name)},
-			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress},
+	np := &kNetworkPolicy{
+		kTypeMeta:  kTypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
+		ObjectMeta: kObjectMeta{Name: name, Labels: podLabels(p, c.Name)},
+		Spec: kNetworkPolicySpec{
+			PodSelector: kLabelSelector{MatchLabels: podLabels(p, c.Name)},
+			PolicyTypes: []kPolicyType{kPolicyTypeIngress, kPolicyTypeEgress},
 		},
 	}
 	for _, fl := range c.Net.Firewall.Flows {
 		switch fl.Set {
 		case inSet:
 			if peer, ok := netpolPeer(p, c, fl.Src, fl, idx, f); ok {
-				np.Spec.Ingress = append(np.Spec.Ingress, networkingv1.NetworkPolicyIngressRule{From: []networkingv1.NetworkPolicyPeer{peer}, Ports: netpolPorts(fl.Proto, fl.First, fl.Last)})
+				np.Spec.Ingress = append(np.Spec.Ingress, kNetworkPolicyIngressRule{From: []kNetworkPolicyPeer{peer}, Ports: netpolPorts(fl.Proto, fl.First, fl.Last)})
 			}
 		case outSet:
 			if peer, ok := netpolPeer(p, c, fl.Dst, fl, idx, f); ok {
-				np.Spec.Egress = append(np.Spec.Egress, networkingv1.NetworkPolicyEgressRule{To: []networkingv1.NetworkPolicyPeer{peer}, Ports: netpolPorts(fl.Proto, fl.First, fl.Last)})
+				np.Spec.Egress = append(np.Spec.Egress, kNetworkPolicyEgressRule{To: []kNetworkPolicyPeer{peer}, Ports: netpolPorts(fl.Proto, fl.First, fl.Last)})
 			}
 		}
 	}
@@ -83,10 +79,10 @@ func componentNetpol(p *plan.Plan, c *plan.Component, name string, idx *peerInde
 	if len(c.Net.Hosts) > 0 || len(c.Net.Names) > 0 {
 		// Both protocols: NodeLocal DNSCache and large answers use TCP 53
 		// (zero-to-jupyterhub-k8s#3179).
-		np.Spec.Egress = append(np.Spec.Egress, networkingv1.NetworkPolicyEgressRule{
-			To: []networkingv1.NetworkPolicyPeer{{
-				NamespaceSelector: &metav1.LabelSelector{MatchLabels: KubeDNSNamespace},
-				PodSelector:       &metav1.LabelSelector{MatchLabels: KubeDNSPods},
+		np.Spec.Egress = append(np.Spec.Egress, kNetworkPolicyEgressRule{
+			To: []kNetworkPolicyPeer{{
+				NamespaceSelector: &kLabelSelector{MatchLabels: KubeDNSNamespace},
+				PodSelector:       &kLabelSelector{MatchLabels: KubeDNSPods},
 			}},
 			Ports: append(netpolPorts("udp", 53, 53), netpolPorts("tcp", 53, 53)...),
 		})
@@ -102,39 +98,39 @@ func componentNetpol(p *plan.Plan, c *plan.Component, name string, idx *peerInde
 }
 
 // netpolPeer is the pods or addresses at addr; false when NetworkPolicy has no equivalent.
-func netpolPeer(p *plan.Plan, c *plan.Component, addr string, fl plan.Flow, idx *peerIndex, f *findings) (networkingv1.NetworkPolicyPeer, bool) {
+func netpolPeer(p *plan.Plan, c *plan.Component, addr string, fl plan.Flow, idx *peerIndex, f *findings) (kNetworkPolicyPeer, bool) {
 	if name, ok := idx.byAddr[addr]; ok {
-		return networkingv1.NetworkPolicyPeer{PodSelector: &metav1.LabelSelector{MatchLabels: podLabels(p, name)}}, true
+		return kNetworkPolicyPeer{PodSelector: &kLabelSelector{MatchLabels: podLabels(p, name)}}, true
 	}
 	if addr == idx.bridge && strings.HasSuffix(fl.Why, plan.HealthWhy) {
-		return networkingv1.NetworkPolicyPeer{}, false // the readinessProbe: the kubelet's, from the node
+		return kNetworkPolicyPeer{}, false // the readinessProbe: the kubelet's, from the node
 	}
 	if addr == idx.bridge {
 		f.add(c, "publish", "%s: a port published on the host has no NetworkPolicy equivalent; expose the Service (NodePort, LoadBalancer, Ingress) and admit that path in a policy of your own", fl.Why)
-		return networkingv1.NetworkPolicyPeer{}, false
+		return kNetworkPolicyPeer{}, false
 	}
-	return networkingv1.NetworkPolicyPeer{IPBlock: &networkingv1.IPBlock{CIDR: addr}}, true
+	return kNetworkPolicyPeer{IPBlock: &kIPBlock{CIDR: addr}}, true
 }
 
-func netpolPorts(proto string, first, last uint16) []networkingv1.NetworkPolicyPort {
+func netpolPorts(proto string, first, last uint16) []kNetworkPolicyPort {
 	pr := k8sProto(proto)
-	port := intstr.FromInt32(int32(first))
-	np := networkingv1.NetworkPolicyPort{Protocol: &pr, Port: &port}
+	port := kIntOrString(int32(first))
+	np := kNetworkPolicyPort{Protocol: &pr, Port: &port}
 	if last != first {
 		end := int32(last)
 		np.EndPort = &end
 	}
-	return []networkingv1.NetworkPolicyPort{np}
+	return []kNetworkPolicyPort{np}
 }
 
 // defaultDeny selects every pod of the stack with no rule: what no policy allows is denied.
-func defaultDeny(p *plan.Plan) *networkingv1.NetworkPolicy {
-	return &networkingv1.NetworkPolicy{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
-		ObjectMeta: metav1.ObjectMeta{Name: p.Name + "-default-deny", Labels: map[string]string{LabelStack: p.Name}},
-		Spec: networkingv1.NetworkPolicySpec{
-			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{LabelStack: p.Name}},
-			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress},
+func defaultDeny(p *plan.Plan) *kNetworkPolicy {
+	return &kNetworkPolicy{
+		kTypeMeta:  kTypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
+		ObjectMeta: kObjectMeta{Name: p.Name + "-default-deny", Labels: map[string]string{LabelStack: p.Name}},
+		Spec: kNetworkPolicySpec{
+			PodSelector: kLabelSelector{MatchLabels: map[string]string{LabelStack: p.Name}},
+			PolicyTypes: []kPolicyType{kPolicyTypeIngress, kPolicyTypeEgress},
 		},
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 )
@@ -32,7 +33,7 @@ type Ref struct {
 }
 
 // tagRe is a Docker tag: what may follow the last colon of an oci: path.
-var tagRe = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+var tagRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`) })
 
 // ParseRef parses NAME[:TAG][@sha256:…], oci:PATH[:TAG] or docker-archive:PATH. A
 // registry reference is fully qualified (alpine → index.docker.io/library/alpine:latest);
@@ -96,7 +97,7 @@ func absPath(p string) string {
 // splitTag splits PATH:TAG at the last colon when what follows is a tag (no slash).
 func splitTag(s string) (string, string) {
 	i := strings.LastIndex(s, ":")
-	if i < 0 || !tagRe.MatchString(s[i+1:]) {
+	if i < 0 || !tagRe().MatchString(s[i+1:]) {
 		return s, ""
 	}
 	return s[:i], s[i+1:]

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -19,7 +20,7 @@ import (
 // run uses the volume, and a run killed with SIGKILL holds nothing (the kernel drops the
 // lock with the process). Names are host-wide per store, as Docker's are.
 
-var volumeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+var volumeName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`) })
 
 // VolumeInfo is what `volume ls` and `volume inspect` print.
 type VolumeInfo struct {
@@ -33,7 +34,7 @@ type VolumeInfo struct {
 }
 
 func (s *Store) volumeDir(name string) (string, error) {
-	if !volumeName.MatchString(name) {
+	if !volumeName().MatchString(name) {
 		return "", fmt.Errorf("volume %q: expected a name of letters, digits, '_', '.' and '-'", name)
 	}
 	return filepath.Join(s.Dir, "volumes", name), nil

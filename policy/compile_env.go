@@ -12,7 +12,7 @@ func (v *validator) envSources() {
 	for i, k := range r.EnvFromHost {
 		field := fmt.Sprintf("run.env_from_host[%d]", i)
 		switch {
-		case !envKey.MatchString(k):
+		case !envKey().MatchString(k):
 			v.add(field, "expected an environment variable name ([A-Za-z_][A-Za-z0-9_]*), found %q", k)
 		case slices.Index(r.EnvFromHost, k) < i:
 			v.add(field, "%s is already listed at run.env_from_host[%d]", k, slices.Index(r.EnvFromHost, k))

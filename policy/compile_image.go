@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/confine-sandbox/confine/policy/plan"
 )
@@ -36,7 +37,7 @@ type ImageResolver interface {
 }
 
 // volumeName is a volume's name: it becomes a directory of the store.
-var volumeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+var volumeName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`) })
 
 // ImageRef is c's run.image with a relative oci: or docker-archive: path joined to the
 // policy file's directory, as run.rootfs is.
@@ -101,7 +102,7 @@ func withImageDefaults(c *Component, f *ImageFacts) (defaults []string, errs Err
 	}
 	for _, kv := range f.Env {
 		k, v, _ := strings.Cut(kv, "=")
-		if !envKey.MatchString(k) || hasControl(v) {
+		if !envKey().MatchString(k) || hasControl(v) {
 			errs.Add(at, "run.image", "the image's Env entry %q is not KEY=printable text", kv)
 			continue
 		}

@@ -8,21 +8,13 @@ import (
 	"strings"
 	"sync"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/confine-sandbox/confine/profiles"
 )
 
 // syscallGroups returns the built-in @groups, each expanded to plain syscall names.
+// They come from groups_table.go, profiles/syscall_groups.yaml as a Go literal.
 var syscallGroups = sync.OnceValues(func() (map[string][]string, error) {
-	data, err := profiles.FS.ReadFile(profiles.GroupsFile)
-	if err != nil {
-		return nil, err
-	}
-	var raw map[string][]string
-	if err := yaml.Unmarshal(data, &raw); err != nil {
-		return nil, fmt.Errorf("%s: %w", profiles.GroupsFile, err)
-	}
+	raw := groupsTable()
 	out := map[string][]string{}
 	var expand func(name string, chain []string) ([]string, error)
 	expand = func(name string, chain []string) ([]string, error) {

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
@@ -301,23 +302,23 @@ func scanText(data []byte) (Pos, string) {
 	return Pos{}, ""
 }
 
-var yamlLine = regexp.MustCompile(`line (\d+)`)
+var yamlLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`line (\d+)`) })
 
 // yamlErrorPos finds the line in a yaml.v3 syntax error; yaml.v3 gives no column.
 func yamlErrorPos(name string, err error) Pos {
 	line := 1
-	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+	if m := yamlLine().FindStringSubmatch(err.Error()); m != nil {
 		line, _ = strconv.Atoi(m[1])
 	}
 	return Pos{File: name, Line: max(line, 1), Col: 1}
 }
 
-var yamlPrefix = regexp.MustCompile(`^yaml: (line \d+: )?`)
+var yamlPrefix = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^yaml: (line \d+: )?`) })
 
 // yamlMessage strips yaml.v3's "yaml: line N:" prefix, since the position says it. What
 // yaml.v3 quotes of the file (an anchor name) is bounded as every message is, by Add.
 func yamlMessage(err error) string {
-	return yamlPrefix.ReplaceAllString(err.Error(), "")
+	return yamlPrefix().ReplaceAllString(err.Error(), "")
 }
 
 func decodeInto(root *yaml.Node, name string, v any) (positions, error) {

@@ -211,7 +211,7 @@ func idOrName(s string) (uint32, string, bool) {
 	if id, err := parseID(s); err == nil {
 		return id, "", true
 	}
-	if groupName.MatchString(s) && !strings.HasSuffix(s, "$") {
+	if groupName().MatchString(s) && !strings.HasSuffix(s, "$") {
 		return 0, s, true
 	}
 	return 0, "", false

@@ -200,24 +200,42 @@ func Bound(s string) string { return boundMessage(s) }
 // checked) and reports the first that holds a rune a policy may not, with its field
 // path. Tabs pass in Args and Env, as in a policy's run.command and run.env.
 func CheckVisible(v any) error {
-	return checkVisible(reflect.ValueOf(v), "")
+	return checkVisible(reflect.ValueOf(v), nil, false)
 }
 
-func checkVisible(v reflect.Value, path string) error {
+// fieldPath is where checkVisible is, as a chain to the root: it is spelt out only for
+// an error, since a Plan holds hundreds of strings and nearly always passes.
+type fieldPath struct {
+	up    *fieldPath
+	field string // a struct field's name, or "" for an element
+	index int
+}
+
+func (p *fieldPath) String() string {
+	if p == nil {
+		return ""
+	}
+	if p.field != "" {
+		return p.up.String() + "." + p.field
+	}
+	return p.up.String() + "[" + strconv.Itoa(p.index) + "]"
+}
+
+// checkVisible walks v at path; tab is set beneath an element of Args or Env.
+func checkVisible(v reflect.Value, path *fieldPath, tab bool) error {
 	switch v.Kind() {
 	case reflect.Pointer, reflect.Interface:
 		if !v.IsNil() {
-			return checkVisible(v.Elem(), path)
+			return checkVisible(v.Elem(), path, tab)
 		}
 	case reflect.String:
-		tab := strings.Contains(path, ".Args[") || strings.Contains(path, ".Env[")
 		if msg := checkText(v.String(), tab); msg != "" {
-			return fmt.Errorf("%s: %s", strings.TrimPrefix(path, "."), msg)
+			return fmt.Errorf("%s: %s", strings.TrimPrefix(path.String(), "."), msg)
 		}
 	case reflect.Struct:
 		for i := 0; i < v.NumField(); i++ {
 			if f := v.Type().Field(i); f.IsExported() {
-				if err := checkVisible(v.Field(i), path+"."+f.Name); err != nil {
+				if err := checkVisible(v.Field(i), &fieldPath{up: path, field: f.Name}, tab); err != nil {
 					return err
 				}
 			}
@@ -226,17 +244,18 @@ func checkVisible(v reflect.Value, path string) error {
 		if v.Type().Elem().Kind() == reflect.Uint8 {
 			return nil // bytes (a BPF program), not text
 		}
+		tab = tab || path != nil && (path.field == "Args" || path.field == "Env")
 		for i := 0; i < v.Len(); i++ {
-			if err := checkVisible(v.Index(i), path+"["+strconv.Itoa(i)+"]"); err != nil {
+			if err := checkVisible(v.Index(i), &fieldPath{up: path, index: i}, tab); err != nil {
 				return err
 			}
 		}
 	case reflect.Map:
 		for _, k := range v.MapKeys() {
-			if err := checkVisible(k, path); err != nil {
+			if err := checkVisible(k, path, tab); err != nil {
 				return err
 			}
-			if err := checkVisible(v.MapIndex(k), path); err != nil {
+			if err := checkVisible(v.MapIndex(k), path, tab); err != nil {
 				return err
 			}
 		}

@@ -22,7 +22,7 @@ var violationActions = map[string]string{"errno": "errno", "kill": "kill_process
 
 var argOps = []string{"eq", "ne", "lt", "le", "gt", "ge", "masked_eq"}
 
-var envKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var envKey = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
 
 // Check loads FILE (a component or a stack) and validates it, returning every error in
 // every file it names, sorted. Validation errors at fields that failed to decode are left
@@ -168,7 +168,7 @@ func (v *validator) run() {
 		}
 	}
 	for k := range r.Env {
-		if !envKey.MatchString(k) {
+		if !envKey().MatchString(k) {
 			v.add("run.env."+k, "expected an environment variable name ([A-Za-z_][A-Za-z0-9_]*), found %q", k)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"sync"
 )
 
 // idRangeSize is how many ids a component has inside its user namespace (0-65535):
@@ -11,7 +12,7 @@ import (
 const idRangeSize = 65536
 
 // groupName is what useradd(8) accepts by default, and Samba's trailing $.
-var groupName = regexp.MustCompile(`^[a-z_][a-z0-9_.-]{0,31}\$?$`)
+var groupName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z_][a-z0-9_.-]{0,31}\$?$`) })
 
 // ids checks run.user and run.groups against the component's 65,536 ids.
 func (v *validator) ids() {
@@ -28,7 +29,7 @@ func (v *validator) ids() {
 			if n >= idRangeSize {
 				v.add(field, "expected a gid below %d, found %s", idRangeSize, g)
 			}
-		} else if !groupName.MatchString(g) {
+		} else if !groupName().MatchString(g) {
 			v.add(field, "expected a group name (lowercase letters, digits, _ . -) or a gid, found %q", g)
 		}
 		if j, ok := seen[g]; ok {

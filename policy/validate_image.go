@@ -24,7 +24,7 @@ func (v *validator) image() {
 			continue
 		}
 		field := fmt.Sprintf("filesystem.write[%d].volume", i)
-		if !volumeName.MatchString(name) {
+		if !volumeName().MatchString(name) {
 			v.add(field, "expected a volume name of letters, digits, '_', '.' and '-' (at most 64, not starting with a symbol), found %q", name)
 		}
 		if prev, dup := seen[name]; dup {

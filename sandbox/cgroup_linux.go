@@ -38,7 +38,8 @@ type Cgroup struct {
 var cgroupSeq atomic.Uint64
 
 // NewCgroup makes /confine/NAME-SUPERVISOR-N with the Plan's limits, on a v2 host or a
-// v1/hybrid one (containerd/cgroups reports which); Add moves a process in. Making it
+// v1/hybrid one (containerd/cgroups reports which); Add moves a process in. It sweeps
+// nothing: the launch's cgroup job sweeps the killed supervisors' cgroups after its move. Making it
 // needs no process, so Launch makes it while the init stage starts. The name holds the
 // supervisor's pid, as the root directories do: the sweep leaves alone the cgroups of a
 // running supervisor, which are empty between NewCgroup and Add. A Plan without limits
@@ -47,9 +48,6 @@ func NewCgroup(name string, g plan.Cgroup, freezer bool) (*Cgroup, error) {
 	if g == (plan.Cgroup{}) && !freezer {
 		return nil, nil
 	}
-	t := trace.Now()
-	sweepCgroups()
-	trace.Done("parent", "cgroup_sweep", t)
 	path := fmt.Sprintf("%s/%s-%d-%d", CgroupParent, name, os.Getpid(), cgroupSeq.Add(1))
 	if cgroups.Mode() == cgroups.Unified {
 		return newCgroup2(path, g)

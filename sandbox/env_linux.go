@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"unicode"
 
 	"github.com/confine-sandbox/confine/policy/plan"
@@ -17,7 +18,7 @@ import (
 // maxEnvFile bounds what an env_file may hold: it becomes one process's environment.
 const maxEnvFile = 1 << 20
 
-var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var envName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
 
 // composeEnv is the environment the component starts with, read now, in the supervisor:
 // run.env_from_host from this process's environment, then run.env_file over it, then
@@ -81,7 +82,7 @@ func readEnvFile(name string, env map[string]string) error {
 		switch {
 		case !ok:
 			return fmt.Errorf("%s:%d: expected KEY=VALUE", name, n)
-		case !envName.MatchString(k):
+		case !envName().MatchString(k):
 			return fmt.Errorf("%s:%d: expected an environment variable name ([A-Za-z_][A-Za-z0-9_]*) before =", name, n)
 		}
 		if bad := badText(v); bad != "" {

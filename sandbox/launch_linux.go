@@ -51,28 +51,43 @@ func Launch(ctx context.Context, c *plan.Component, opts Options, skip map[strin
 // the go signal, so the cgroup holds the process before the component's first
 // instruction, as before.
 type cgroupJob struct {
-	pid  chan int      // the init stage's pid, or 0 when it never started
-	done chan struct{} // closed once cg and err are final
-	cg   *Cgroup
-	err  error
+	pid   chan int      // the init stage's pid, or 0 when it never started
+	done  chan struct{} // closed once cg and err are final
+	swept chan struct{} // closed once the sweep after the move is over
+	cg    *Cgroup
+	err   error
 }
 
 func startCgroupJob(name string, g plan.Cgroup, freezer bool) *cgroupJob {
-	j := &cgroupJob{pid: make(chan int, 1), done: make(chan struct{})}
+	j := &cgroupJob{pid: make(chan int, 1), done: make(chan struct{}), swept: make(chan struct{})}
 	go func() {
-		defer close(j.done)
-		t := trace.Now()
-		j.cg, j.err = NewCgroup(name, g, freezer)
-		trace.Done("parent", "cgroup_make", t)
-		pid := <-j.pid
-		if j.err != nil || j.cg == nil || pid <= 0 {
-			return
+		defer close(j.swept)
+		j.make(name, g, freezer)
+		close(j.done)
+		if j.cg != nil || j.err != nil { // NewCgroup went past "no cgroup needed"
+			// The killed supervisors' cgroups go once the component is in its own: the
+			// sweep is off the path to the go signal. No name it could remove is ours
+			// (they hold this supervisor's pid).
+			t := trace.Now()
+			sweepCgroups()
+			trace.Done("parent", "cgroup_sweep", t)
 		}
-		t = trace.Now()
-		j.err = j.cg.Add(pid)
-		trace.Done("parent", "cgroup_attach", t)
 	}()
 	return j
+}
+
+// make makes the cgroup and moves the init stage in once its pid comes.
+func (j *cgroupJob) make(name string, g plan.Cgroup, freezer bool) {
+	t := trace.Now()
+	j.cg, j.err = NewCgroup(name, g, freezer)
+	trace.Done("parent", "cgroup_make", t)
+	pid := <-j.pid
+	if j.err != nil || j.cg == nil || pid <= 0 {
+		return
+	}
+	t = trace.Now()
+	j.err = j.cg.Add(pid)
+	trace.Done("parent", "cgroup_attach", t)
 }
 
 // wait returns once the job is over, with its error.
@@ -87,6 +102,6 @@ func (j *cgroupJob) end() {
 	case j.pid <- 0: // the init stage never started: nothing to move in
 	default: // the pid is sent already
 	}
-	<-j.done
+	<-j.swept
 	j.cg.Delete()
 }

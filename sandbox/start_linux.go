@@ -92,6 +92,8 @@ type Sandbox struct {
 	// stage is the C stage's program when it runs instead of the Go init: its errors
 	// are worded from it.
 	stage *stage.Program
+	// swept is closed once the sweep of killed supervisors' root directories is over.
+	swept chan struct{}
 }
 
 // Start re-executes confine as the init stage in new namespaces, hands it the
@@ -134,9 +136,15 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 		}
 	}
 	trace.Done("parent", "ids", t)
-	t = trace.Now()
-	sweepRoots()
-	trace.Done("parent", "sweep_roots", t)
+	// The killed supervisors' root directories go beside the start (release waits): no
+	// name the sweep could remove is ours.
+	s.swept = make(chan struct{})
+	go func() {
+		defer close(s.swept)
+		t := trace.Now()
+		sweepRoots()
+		trace.Done("parent", "sweep_roots", t)
+	}()
 	s.root, err = os.MkdirTemp("", fmt.Sprintf("confine-root-%d-", os.Getpid()))
 	if err == nil && !rootless {
 		// The init stage is the range's first id on the host, not root.
@@ -242,6 +250,10 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 	}
 	s.cmd = cmd
 	started := trace.Now()
+	early, err := s.sendEarly(cfgW, started)
+	if err != nil {
+		return s, fmt.Errorf("sending the plan: %w", err)
+	}
 	if err := startIn(cmd, opts.JoinNetNS); err != nil {
 		return s, fmt.Errorf("starting the init stage: %w", err)
 	}
@@ -295,6 +307,9 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 		return s, &StepError{Step: "idmap", Err: err.Error()}
 	}
 	trace.Done("parent", "idmap", t)
+	if early {
+		return s, nil
+	}
 	t = trace.Now()
 	cfg.TraceStarted = started
 	if err := s.sendConfig(cfgW, &cfg); err != nil {
@@ -383,6 +398,31 @@ func (s *Sandbox) initFailure() error {
 }
 
 // sendConfig sends the init stage its work: the C stage's program, or the Go init's JSON.
+// sendEarly writes the C stage's program, and closes w, before the clone when the pipe
+// can be made to hold it whole: the stage then reads it at once, instead of waiting for
+// the parent to wake from the clone and send it. false: sendConfig sends it later.
+func (s *Sandbox) sendEarly(w *os.File, started int64) (bool, error) {
+	if s.stage == nil {
+		return false, nil
+	}
+	t := trace.Now()
+	s.stage.TraceStarted = started
+	b := s.stage.Bytes()
+	// The pipe is empty: a write no longer than its capacity cannot block. Grow it only
+	// when the default (64 KiB, or one page past pipe-user-pages-soft) is too small.
+	if n, err := unix.FcntlInt(w.Fd(), unix.F_GETPIPE_SZ, 0); err != nil || n < len(b) {
+		if n, err := unix.FcntlInt(w.Fd(), unix.F_SETPIPE_SZ, len(b)); err != nil || n < len(b) {
+			return false, nil
+		}
+	}
+	if _, err := w.Write(b); err != nil {
+		w.Close()
+		return false, err
+	}
+	trace.Done("parent", "send_config", t)
+	return true, w.Close()
+}
+
 func (s *Sandbox) sendConfig(w io.Writer, cfg *initConfig) error {
 	if s.stage != nil {
 		s.stage.TraceStarted = cfg.TraceStarted
@@ -499,6 +539,9 @@ func (s *Sandbox) Kill() {
 // release removes what outlives the sandbox's processes: the cgroup and the empty
 // directory the root was built on.
 func (s *Sandbox) release() {
+	if s.swept != nil {
+		<-s.swept
+	}
 	if s.cgroup != nil {
 		s.cgroup.end()
 		s.cgroup = nil

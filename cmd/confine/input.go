@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sync"
 
 	"github.com/confine-sandbox/confine/policy"
 )
@@ -15,14 +16,16 @@ import (
 // zsh's process substitution (/dev/fd/63, /proc/self/fd/11) and /dev/stdin. They are
 // symlinks out of their directory by nature, but the user typed them, while a change can
 // only make a name in its checkout lead somewhere.
-var shellFD = regexp.MustCompile(`^(/dev/fd/[0-9]+|/proc/(self|thread-self|[0-9]+)/fd/[0-9]+|/dev/stdin)$`)
+var shellFD = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^(/dev/fd/[0-9]+|/proc/(self|thread-self|[0-9]+)/fd/[0-9]+|/dev/stdin)$`)
+})
 
 // isPipe reports whether file, as named, is a pipe to read once: a FIFO named directly,
 // or a shell's pipe (shellFD). A name that only leads to a FIFO through a symlink is not,
 // and is then refused as a policy would be (policy.Tree).
 func isPipe(file string) bool {
 	fi, err := os.Lstat(file)
-	if err == nil && fi.Mode()&fs.ModeSymlink != 0 && shellFD.MatchString(filepath.Clean(file)) {
+	if err == nil && fi.Mode()&fs.ModeSymlink != 0 && shellFD().MatchString(filepath.Clean(file)) {
 		fi, err = os.Stat(file)
 	}
 	return err == nil && fi.Mode()&fs.ModeNamedPipe != 0

@@ -85,7 +85,12 @@ Landlock, cgroups and nftables, and runs it under them. Everything not declared 
 		SilenceErrors: true,
 		Version:       version,
 		// Any command run as root removes the uplinks of killed supervisors first.
-		PersistentPreRun: func(cmd *cobra.Command, _ []string) { sweepUplinks(cmd) },
+		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+			trace.Span("parent", "cli", trace.Origin(), trace.Now())
+			t := trace.Now()
+			sweepUplinks(cmd)
+			trace.Done("parent", "sweep_uplinks", t)
+		},
 	}
 	root.AddCommand(newCheck(), newExplain(), newCompile(), newPreflight(), newRun(), newVersion(),
 		newUp(), newDown(), newPs(), newExec(), newLogs(), newEvents(), newAuditCmd(),
