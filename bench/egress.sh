@@ -14,7 +14,7 @@
 #
 # Besides the rates, CPU time per connection and per MB: the client's (connrate -cpu,
 # its rusage per phase) and the server's (utime+stime of its process tree, by
-# /proc/PID/stat). A veth hands a packet to the peer's backlog and the softirq that
+# /proc/PID/stat; for published ports the supervisor's, which holds the loopback proxy). A veth hands a packet to the peer's backlog and the softirq that
 # forwards it through the next namespaces runs when the sender re-enables bottom halves,
 # charged to the sender, so client + server holds the path's netfilter, NAT and veth
 # work in both directions (unless ksoftirqd took it: under heavy load some). The CPU
@@ -143,9 +143,14 @@ component "$d/server.yaml" server "  listen:
     - port: 5202-5203/tcp
       from: [host, 198.51.100.0/24]" -serve :5202 -sink :5203
 printf 'version: 1\nname: egb-pub\nsubnet: 10.97.0.0/24\ncomponents: [server.yaml]\npublish: ["0.0.0.0:5202 -> server:5202/tcp", "0.0.0.0:5203 -> server:5203/tcp"]\n' >"$d/stack.yaml"
-confine up -d "$d/stack.yaml" >/dev/null
+# The server's CPU is the supervisor's tree: the component (its descendant) and the
+# loopback proxy, which runs in the supervisor.
+spid=$(confine up -d "$d/stack.yaml" | sed -n 's/.*supervisor pid \([0-9]*\).*/\1/p')
 tune egb-pub
-spid=$(confine ps --json egb-pub | jq '.[0].pid')
+cpid=$(confine ps --json egb-pub | jq '.[0].pid')
+p=$cpid
+while [ "$p" -gt 1 ] && [ "$p" != "$spid" ]; do p=$(awk '{ print $4 }' /proc/"$p"/stat); done
+[ "$p" = "$spid" ] || { echo "egress.sh: the component $cpid is not the supervisor $spid's descendant" >&2; exit 1; }
 measure() { # measure NETNS-PATH HOST SERVE-PID SINK-PID: "RATE GBITS µs/conn µs/MB"
 	local rate g a b c d e
 	a=$(pcpu "$3")

@@ -23,6 +23,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${ROUNDS:-3}
 dur=${DURATION:-5}
+services=${SERVICES:-nginx redis postgres} # which to measure
+want() { [[ " $services " == *" $1 "* ]]; }
 work=$(mktemp -d /tmp/confine-bench-svc-XXXX)
 chmod 755 "$work"
 ns=confine-bench-$$
@@ -105,7 +107,10 @@ stop() {
 	pids=()
 }
 
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+
 # nginx
+if want nginx; then
 example nginx bsvc-nginx 18081
 mkdir -p "$work/nginx/data/log" "$work/nginx/data/lib" "$work/ngx/log" "$work/ngx/lib"
 npid=$(up bsvc-nginx "$work/nginx")
@@ -113,15 +118,16 @@ ip netns exec "$ns" setsid unshare -m sh -c "mount --bind $work/ngx/log /var/log
 pids+=($!)
 sleep 1
 unpid=${pids[-1]}
-echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 for r in $(seq "$rounds"); do
 	echo "nginx unconfined $(run "$unpid" wrkrate inns wrk -t2 -c32 -d"${dur}s" http://127.0.0.1:80/)"
 	echo "nginx confined $(run "$npid" wrkrate incomp "$npid" wrk -t2 -c32 -d"${dur}s" http://127.0.0.1:80/)"
 	echo "nginx published $(run "$npid" wrkrate wrk -t2 -c32 -d"${dur}s" http://127.0.0.1:18081/)"
 done | tee -a "$work/out" >&2
 stop bsvc-nginx
+fi
 
 # redis
+if want redis; then
 example redis bsvc-redis 16380
 install -d -o "$ruid" -g "$rgid" "$work/redis/data" "$work/rdx"
 rpid=$(up bsvc-redis "$work/redis")
@@ -133,10 +139,34 @@ for r in $(seq "$rounds"); do
 	echo "redis confined $(run "$rpid" rbrate rb 6379 nsenter --net=/proc/"$rpid"/ns/net)"
 	echo "redis published $(run "$rpid" rbrate rb 16380)"
 done | tee -a "$work/out" >&2
+# PROFILE=1: one more redis-benchmark run against each under a system-wide perf profile
+# (apt linux-perf; cpu-clock, 1000 samples a second per CPU, one sample 1 ms); of the samples of
+# the server and the client, per request: all, and those whose call chain passes through
+# netfilter's hooks (nf_hook_slow), conntrack, Landlock's hooks, seccomp's entry, audit's.
+if [ "${PROFILE:-0}" = 1 ]; then
+	for v in unconfined confined; do
+		pre=(ip netns exec "$ns")
+		[ $v = unconfined ] || pre=(nsenter --net=/proc/"$rpid"/ns/net)
+		perf record -q -e cpu-clock -F 1000 -a -g -o "$work/perf.data" -- "${pre[@]}" redis-benchmark -q -n 100000 -c 50 -t get,set -h 127.0.0.1 -p 6379 >/dev/null 2>&1
+		perf script -i "$work/perf.data" -F comm,ip,sym 2>/dev/null | awk -v RS= -F '\n' -v v="$v" -v req=200000 '
+			{ split($1, h, " "); if (h[1] !~ /^redis-(server|benchm)/) next
+			  n++; delete m
+			  for (i = 2; i <= NF; i++) { split($i, f, " "); s = f[2]
+			    if (s == "nf_hook_slow") m["nf"] = 1
+			    if (s ~ /conntrack|^nf_confirm$|^nf_ct_/) m["ct"] = 1
+			    if (s ~ /^hook_|^landlock_/) m["ll"] = 1
+			    if (s ~ /seccomp/) m["sc"] = 1
+			    if (s ~ /audit/) m["au"] = 1 }
+			  for (k in m) c[k]++ }
+			END { u = 1000 / req; printf "profile redis %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", v, n*u, c["nf"]*u, c["ct"]*u, c["ll"]*u, c["sc"]*u, c["au"]*u }' >&2
+	done
+fi
 stop bsvc-redis
+fi
 
 # postgres: two clusters, each made by initdb, trust over TCP (the benchmark measures
 # queries, not authentication)
+if want postgres; then
 echo bench >"$work/pw"
 chmod 644 "$work/pw"
 for d in "$work/postgres-data" "$work/pgx"; do
@@ -162,6 +192,7 @@ for r in $(seq "$rounds"); do
 	echo "postgres published $(run "$ppid_" pgrate "$pgbin/pgbench" -S -c 8 -j 2 -T "$dur" -h 127.0.0.1 -p 15434 -U postgres postgres)"
 done | tee -a "$work/out" >&2
 stop bsvc-pg
+fi
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 col() { awk -v s="$1" -v v="$2" -v c="$3" '$1==s && $2==v{print $c}' "$work/out" | median; }
@@ -177,7 +208,7 @@ echo "Throughput and CPU ratios are medians of the per-round ratios (listed); CP
 echo
 echo "| service (client) | unconfined | confined | ratio | per-round ratios | CPU µs/req unconfined | confined | CPU ratio | per-round CPU ratios | published port | ratio |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-for s in nginx redis postgres; do
+for s in $services; do
 	client=$(case $s in nginx) echo "wrk, req/s" ;; redis) echo "redis-benchmark get+set, req/s" ;; postgres) echo "pgbench -S, tps" ;; esac)
 	rs=$(rounds $s confined 3) cs=$(rounds $s confined cpu) ps=$(rounds $s published 3)
 	awk -v s="$s ($client)" -v u="$(col $s unconfined 3)" -v c="$(col $s confined 3)" -v p="$(col $s published 3)" -v rs="$rs" -v cs="$cs" \
