@@ -107,6 +107,33 @@ stop() {
 	pids=()
 }
 
+# PROFILE=1: one more client run against each under a system-wide perf profile (apt
+# linux-perf; cpu-clock, 1000 samples a second per CPU, one sample 1 ms). prof SERVICE
+# VARIANT COMMS COUNTER CMD...: of the samples of the processes whose comm matches COMMS,
+# per request: all, and those whose call chain passes through netfilter's hooks
+# (nf_hook_slow), conntrack, Landlock's hooks, seccomp's entry, audit's.
+prof() {
+	local svc=$1 v=$2 comms=$3 counter=$4 req
+	shift 4
+	perf record -q -e cpu-clock -F 1000 -a -g -o "$work/perf.data" 2>/dev/null &
+	local perf=$!
+	sleep 0.5
+	"$@" >"$work/client.out" 2>/dev/null
+	kill -INT "$perf"
+	wait "$perf" 2>/dev/null || true
+	req=$($counter <"$work/client.out" | awk '{ print $2 }')
+	perf script -i "$work/perf.data" -F comm,ip,sym 2>/dev/null | awk -v RS= -F '\n' -v svc="$svc" -v v="$v" -v req="$req" -v comms="$comms" '
+		{ split($1, h, " "); if (h[1] !~ comms) next
+		  n++; delete m
+		  for (i = 2; i <= NF; i++) { split($i, f, " "); s = f[2]
+		    if (s == "nf_hook_slow") m["nf"] = 1
+		    if (s ~ /conntrack|^nf_confirm$|^nf_ct_/) m["ct"] = 1
+		    if (s ~ /^hook_|^landlock_/) m["ll"] = 1
+		    if (s ~ /seccomp/) m["sc"] = 1
+		    if (s ~ /audit/) m["au"] = 1 }
+		  for (k in m) c[k]++ }
+		END { u = 1000 / req; printf "profile | %s %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", svc, v, n*u, c["nf"]*u, c["ct"]*u, c["ll"]*u, c["sc"]*u, c["au"]*u }' >&2
+}
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
 # nginx
@@ -139,27 +166,9 @@ for r in $(seq "$rounds"); do
 	echo "redis confined $(run "$rpid" rbrate rb 6379 nsenter --net=/proc/"$rpid"/ns/net)"
 	echo "redis published $(run "$rpid" rbrate rb 16380)"
 done | tee -a "$work/out" >&2
-# PROFILE=1: one more redis-benchmark run against each under a system-wide perf profile
-# (apt linux-perf; cpu-clock, 1000 samples a second per CPU, one sample 1 ms); of the samples of
-# the server and the client, per request: all, and those whose call chain passes through
-# netfilter's hooks (nf_hook_slow), conntrack, Landlock's hooks, seccomp's entry, audit's.
 if [ "${PROFILE:-0}" = 1 ]; then
-	for v in unconfined confined; do
-		pre=(ip netns exec "$ns")
-		[ $v = unconfined ] || pre=(nsenter --net=/proc/"$rpid"/ns/net)
-		perf record -q -e cpu-clock -F 1000 -a -g -o "$work/perf.data" -- "${pre[@]}" redis-benchmark -q -n 100000 -c 50 -t get,set -h 127.0.0.1 -p 6379 >/dev/null 2>&1
-		perf script -i "$work/perf.data" -F comm,ip,sym 2>/dev/null | awk -v RS= -F '\n' -v v="$v" -v req=200000 '
-			{ split($1, h, " "); if (h[1] !~ /^redis-(server|benchm)/) next
-			  n++; delete m
-			  for (i = 2; i <= NF; i++) { split($i, f, " "); s = f[2]
-			    if (s == "nf_hook_slow") m["nf"] = 1
-			    if (s ~ /conntrack|^nf_confirm$|^nf_ct_/) m["ct"] = 1
-			    if (s ~ /^hook_|^landlock_/) m["ll"] = 1
-			    if (s ~ /seccomp/) m["sc"] = 1
-			    if (s ~ /audit/) m["au"] = 1 }
-			  for (k in m) c[k]++ }
-			END { u = 1000 / req; printf "profile redis %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", v, n*u, c["nf"]*u, c["ct"]*u, c["ll"]*u, c["sc"]*u, c["au"]*u }' >&2
-	done
+	prof redis unconfined '^redis-(server|benchm)' rbrate rb 6379 ip netns exec "$ns"
+	prof redis confined '^redis-(server|benchm)' rbrate rb 6379 nsenter --net=/proc/"$rpid"/ns/net
 fi
 stop bsvc-redis
 fi
@@ -191,6 +200,10 @@ for r in $(seq "$rounds"); do
 	echo "postgres confined $(run "$ppid_" pgrate incomp "$ppid_" "$pgbin/pgbench" -S -c 8 -j 2 -T "$dur" "$pgconn")"
 	echo "postgres published $(run "$ppid_" pgrate "$pgbin/pgbench" -S -c 8 -j 2 -T "$dur" -h 127.0.0.1 -p 15434 -U postgres postgres)"
 done | tee -a "$work/out" >&2
+if [ "${PROFILE:-0}" = 1 ]; then
+	prof postgres unconfined '^(postgres|pgbench)$' pgrate inns "$pgbin/pgbench" -S -c 8 -j 2 -T "$dur" "$pgconn"
+	prof postgres confined '^(postgres|pgbench)$' pgrate incomp "$ppid_" "$pgbin/pgbench" -S -c 8 -j 2 -T "$dur" "$pgconn"
+fi
 stop bsvc-pg
 fi
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
