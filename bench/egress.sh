@@ -260,3 +260,15 @@ for n in 10 10000; do
 	confine down --grace 1s "egb-$n" >/dev/null
 	profile "egress-$n" "$(awk '{ printf "%d", $1 * '"$secs"'; exit }' "$work/prof.out")"
 done
+# The published port's stream, direct and by DNAT, per MB (the supervisor's proxy is
+# left out: its samples are confine's, not connrate's).
+echo
+echo "| published stream (perf, µs/MB) | connrate+ksoftirqd | netfilter | conntrack | NAT | set lookup | Landlock | seccomp | veth |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+for v in direct:/run/confine/netns/egb-pub:10.97.0.2 dnat:/run/netns/"$o":198.51.100.1; do
+	IFS=: read -r label path addr <<<"$v"
+	perfon
+	nsenter --net="$path" "$work/connrate" -send "$addr:5203" -d "${secs}s" >"$work/prof.out" 2>/dev/null
+	perfoff
+	profile "$label" "$(awk '{ printf "%d", $1 * '"$secs"' * 1000 / 8; exit }' "$work/prof.out")"
+done
