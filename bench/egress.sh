@@ -11,6 +11,15 @@
 # - published ports: the component serves; clients connect through DNAT from the
 #   outside, through the loopback proxy from the host, and directly to the component's
 #   address from the stack's bridge namespace (the baseline).
+#
+# Besides the rates, CPU time per connection and per MB: the client's (connrate -cpu,
+# its rusage per phase) and the server's (utime+stime of its process tree, by
+# /proc/PID/stat; for published ports the supervisor's, which holds the loopback proxy). A veth hands a packet to the peer's backlog and the softirq that
+# forwards it through the next namespaces runs when the sender re-enables bottom halves,
+# charged to the sender, so client + server holds the path's netfilter, NAT and veth
+# work in both directions (unless ksoftirqd took it: under heavy load some). The CPU
+# ratio is the baseline's CPU over the variant's, as a throughput would be at equal CPU.
+# The load average is printed before and after.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${ROUNDS:-3}
@@ -57,9 +66,32 @@ fi
 tw() { nsenter --net="$1" sh -c 'echo 1 > /proc/sys/net/netfilter/nf_conntrack_tcp_timeout_time_wait' 2>/dev/null || true; }
 tw /run/netns/"$h"
 tw /run/netns/"$o"
-nsenter --net=/run/netns/"$o" "$work/connrate" -serve 203.0.113.10:5202 -sink 203.0.113.10:5203 &
+# Two outside servers, so that each phase's server CPU is one process's.
+nsenter --net=/run/netns/"$o" "$work/connrate" -serve 203.0.113.10:5202 &
 pids+=($!)
+oserve=$!
+nsenter --net=/run/netns/"$o" "$work/connrate" -sink 203.0.113.10:5203 &
+pids+=($!)
+osink=$!
 sleep 0.3
+tck=$(getconf CLK_TCK)
+pcpu() { # pcpu PID: utime+stime in µs of PID and its descendants
+	local s=0 p
+	for p in $1 $(pgrep -P "$1" || true); do
+		if [ "$p" != "$1" ]; then
+			s=$((s + $(pcpu "$p")))
+			continue
+		fi
+		s=$((s + $(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk -v t="$tck" '{ printf "%d", ($12 + $13) * 1e6 / t }' || echo 0)))
+	done
+	echo "$s"
+}
+# cost RATE GBITS CLIENT-DIAL-µs SERVER-DIAL-µs CLIENT-SEND-µs SERVER-SEND-µs: "RATE GBITS
+# µs/connection µs/MB", both sides' CPU together
+cost() {
+	awk -v r="$1" -v g="$2" -v cd="$3" -v sd="$4" -v cs="$5" -v ss="$6" -v t="$secs" \
+		'BEGIN { printf "%s %s %.2f %.2f\n", r, g, (cd + sd) / (r * t), (cs + ss) / (g * t * 1e9 / 8 / 1e6) }'
+}
 
 confine() { nsenter --net=/run/netns/"$h" "$work/confine" "$@"; }
 component() { # component FILE NAME NETWORK ARGS...
@@ -78,15 +110,16 @@ for n in 10 10000; do
 		# Filler CIDRs in the benchmark range (RFC 2544); no packet goes there.
 		awk -v n="$n" 'BEGIN { for (i = 1; i < n; i++) printf "    - to: 198.18.%d.%d/32:443/tcp\n", int(i / 250), 1 + i % 250 }'
 	} >"$d/net"
-	component "$d/client.yaml" client "$(cat "$d/net")" -after 2s -dial 203.0.113.10:5202 -send 203.0.113.10:5203 -d "${secs}s" -c 4
+	component "$d/client.yaml" client "$(cat "$d/net")" -cpu -after 2s -dial 203.0.113.10:5202 -send 203.0.113.10:5203 -d "${secs}s" -c 4
 	printf 'version: 1\nname: %s-%s\nsubnet: 10.96.0.0/24\ncomponents: [client.yaml]\n' "$sn" "$n" >"$d/stack.yaml"
 done
 tune() { # tune STACK: its bridge namespace and its components'
 	tw /run/confine/netns/"$1"
 	for p in $(confine ps --json "$1" | jq '.[].pid // empty'); do tw /proc/"$p"/ns/net; done
 }
-egress() { # egress N: "RATE GBITS" of a confine client with N declared CIDRs
-	local s=$sn-$1 deadline
+egress() { # egress N: "RATE GBITS µs/conn µs/MB" of a confine client with N declared CIDRs
+	local s=$sn-$1 deadline s0 k0 s1 k1
+	s0=$(pcpu "$oserve") k0=$(pcpu "$osink")
 	confine up -d "$work/egb-$1/stack.yaml" >/dev/null
 	tune "$s"
 	deadline=$((SECONDS + 2 * secs + 60))
@@ -94,11 +127,16 @@ egress() { # egress N: "RATE GBITS" of a confine client with N declared CIDRs
 		if ((SECONDS > deadline)); then echo "egress.sh: the client of $s did not finish" >&2 && exit 1; fi
 		sleep 0.2
 	done
-	local out
-	out=$(confine logs "$s" client | grep -E '^[0-9.]+( [0-9]+)?$' | tail -2 | tr '\n' ' ')
-	case $out in "" | 0.0*) confine logs "$s" client >&2 ;; esac
+	local out cd cs
+	s1=$(pcpu "$oserve") k1=$(pcpu "$osink")
+	confine logs "$s" client >"$work/client.log"
+	out=$(grep -E '^[0-9.]+( [0-9]+)?$' "$work/client.log" | tail -2 | tr '\n' ' ')
+	cd=$(awk '$1 == "cpu" && $2 == "dial" { print $3 }' "$work/client.log")
+	cs=$(awk '$1 == "cpu" && $2 == "send" { print $3 }' "$work/client.log")
+	case $out in "" | 0.0*) cat "$work/client.log" >&2 ;; esac
 	confine down --grace 1s "$s" >/dev/null
-	echo "$out" | awk '{ print $1, $3 }'
+	read -r a _ b <<<"$out"
+	cost "$a" "$b" "$cd" $((s1 - s0)) "$cs" $((k1 - k0))
 }
 
 d=$work/egb-pub
@@ -107,51 +145,132 @@ component "$d/server.yaml" server "  listen:
     - port: 5202-5203/tcp
       from: [host, 198.51.100.0/24]" -serve :5202 -sink :5203
 printf 'version: 1\nname: %s\nsubnet: 10.97.0.0/24\ncomponents: [server.yaml]\npublish: ["0.0.0.0:5202 -> server:5202/tcp", "0.0.0.0:5203 -> server:5203/tcp"]\n' "$sn-pub" >"$d/stack.yaml"
-confine up -d "$d/stack.yaml" >/dev/null
+# The server's CPU is the supervisor's tree: the component (its descendant) and the
+# loopback proxy, which runs in the supervisor.
+spid=$(confine up -d "$d/stack.yaml" | sed -n 's/.*supervisor pid \([0-9]*\).*/\1/p')
 tune "$sn-pub"
-measure() { # measure NETNS-PATH HOST: "RATE GBITS"
-	local rate g
-	rate=$(nsenter --net="$1" "$work/connrate" -dial "$2:5202" -d "${secs}s" -c 4 | awk '{ print $1 }')
-	g=$(nsenter --net="$1" "$work/connrate" -send "$2:5203" -d "${secs}s")
-	echo "$rate $g"
+cpid=$(confine ps --json "$sn-pub" | jq '.[0].pid')
+p=$cpid
+while [ "$p" -gt 1 ] && [ "$p" != "$spid" ]; do p=$(awk '{ print $4 }' /proc/"$p"/stat); done
+[ "$p" = "$spid" ] || { echo "egress.sh: the component $cpid is not the supervisor $spid's descendant" >&2; exit 1; }
+measure() { # measure NETNS-PATH HOST SERVE-PID SINK-PID: "RATE GBITS µs/conn µs/MB"
+	local rate g a b c d e
+	a=$(pcpu "$3")
+	read -r rate _ c < <(nsenter --net="$1" "$work/connrate" -cpu -dial "$2:5202" -d "${secs}s" -c 4 | awk '$1 == "cpu" { c = $3 } $1 != "cpu" { r = $1 } END { print r, 0, c }')
+	b=$(pcpu "$3")
+	d=$(pcpu "$4")
+	read -r g _ e < <(nsenter --net="$1" "$work/connrate" -cpu -send "$2:5203" -d "${secs}s" | awk '$1 == "cpu" { c = $3 } $1 != "cpu" { r = $1 } END { print r, 0, c }')
+	cost "$rate" "$g" "$c" $((b - a)) "$e" $(($(pcpu "$4") - d))
 }
 
 : >"$work/results"
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for ((r = 1; r <= rounds; r++)); do
-	read -r a b < <(measure /run/netns/"$h" 203.0.113.10)
-	echo "$r base $a $b" >>"$work/results"
+	echo "$r base $(measure /run/netns/"$h" 203.0.113.10 "$oserve" "$osink")" >>"$work/results"
 	for n in 10 10000; do
-		read -r a b < <(egress "$n")
-		echo "$r egress-$n $a $b" >>"$work/results"
+		echo "$r egress-$n $(egress "$n")" >>"$work/results"
 	done
-	read -r a b < <(measure /run/confine/netns/"$sn-pub" 10.97.0.2)
-	echo "$r direct $a $b" >>"$work/results"
-	read -r a b < <(measure /run/netns/"$o" 198.51.100.1)
-	echo "$r dnat $a $b" >>"$work/results"
-	read -r a b < <(measure /run/netns/"$h" 127.0.0.1)
-	echo "$r proxy $a $b" >>"$work/results"
+	echo "$r direct $(measure /run/confine/netns/"$sn-pub" 10.97.0.2 "$spid" "$spid")" >>"$work/results"
+	echo "$r dnat $(measure /run/netns/"$o" 198.51.100.1 "$spid" "$spid")" >>"$work/results"
+	echo "$r proxy $(measure /run/netns/"$h" 127.0.0.1 "$spid" "$spid")" >>"$work/results"
+	tail -6 "$work/results" >&2
 done
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
 value() { awk -v v="$1" -v c="$2" '$2 == v { print $c }' "$work/results" | median; }
 ratio() { # ratio VARIANT BASE COLUMN
 	awk -v v="$1" -v b="$2" -v c="$3" '$2 == v { x[$1] = $c } $2 == b { y[$1] = $c } END { for (r in x) print x[r] / y[r] }' "$work/results" | median
 }
-row() { # row LABEL VARIANT BASE
+# per-round ratios of VARIANT's COLUMN against BASE's, in round order
+rounds() { awk -v v="$1" -v b="$2" -v c="$3" '$2 == b { y = $c } $2 == v && y > 0 { printf "%.2f ", $c / y }' "$work/results"; }
+row() { # row LABEL VARIANT BASE: the CPU ratios are BASE over VARIANT
 	awk -v l="$1" -v r="$(value "$2" 3)" -v rr="$(ratio "$2" "$3" 3)" -v g="$(value "$2" 4)" -v gr="$(ratio "$2" "$3" 4)" \
-		'BEGIN { printf "| %s | %.0f | %.2f× | %.2f Gbit/s | %.2f× |\n", l, r, rr, g, gr }'
+		-v cc="$(value "$2" 5)" -v ccr="$(ratio "$3" "$2" 5)" -v cb="$(value "$2" 6)" -v cbr="$(ratio "$3" "$2" 6)" \
+		'BEGIN { printf "| %s | %.0f | %.2f× | %.1f | %.2f× | %.2f Gbit/s | %.2f× | %.0f | %.2f× |\n", l, r, rr, cc, ccr, g, gr, cb, cbr }'
 }
 echo "$rounds rounds of ${secs}s per measurement; medians; ratios are medians of per-round ratios"
 echo
-echo "| egress to 203.0.113.10 | connections/s | ratio | throughput | ratio |"
-echo "| --- | --- | --- | --- | --- |"
+hdr='| connections/s | ratio | CPU µs/conn | CPU ratio | throughput | ratio | CPU µs/MB | CPU ratio |'
+sep='| --- | --- | --- | --- | --- | --- | --- | --- | --- |'
+echo "| egress to 203.0.113.10 $hdr"
+echo "$sep"
 row "the host namespace itself, no confine (baseline)" base base
 row "a component, 10 declared outside CIDRs" egress-10 base
 row "a component, 10,000 declared outside CIDRs" egress-10000 base
-printf '\n10,000 CIDRs / 10 CIDRs: connections %.2f×, throughput %.2f×\n\n' "$(ratio egress-10000 egress-10 3)" "$(ratio egress-10000 egress-10 4)"
-echo "| published port | connections/s | ratio | throughput | ratio |"
+echo
+echo "| 10,000 CIDRs against 10, same round | connections/s | CPU per connection | throughput | CPU per MB |"
 echo "| --- | --- | --- | --- | --- |"
+printf '| medians of per-round ratios | %.2f× | %.2f× | %.2f× | %.2f× |\n' "$(ratio egress-10000 egress-10 3)" "$(ratio egress-10 egress-10000 5)" \
+	"$(ratio egress-10000 egress-10 4)" "$(ratio egress-10 egress-10000 6)"
+printf '| per-round | %s| %s| %s| %s|\n' "$(rounds egress-10000 egress-10 3)" "$(awk '$2 == "egress-10" { y = $5 } $2 == "egress-10000" { printf "%.2f ", y / $5 }' "$work/results")" \
+	"$(rounds egress-10000 egress-10 4)" "$(awk '$2 == "egress-10" { y = $6 } $2 == "egress-10000" { printf "%.2f ", y / $6 }' "$work/results")"
+echo
+echo "| published port $hdr"
+echo "$sep"
 row "direct to the component from the bridge namespace (baseline)" direct direct
 row "DNAT, from the outside namespace" dnat direct
 row "loopback proxy, from the host's 127.0.0.1" proxy direct
 [ -z "${KEEP:-}" ] || echo "raw results: $work/results"
+
+# PROFILE=1: where the CPU time goes. The baseline and each egress variant once more,
+# under a system-wide profile (apt linux-perf; cpu-clock, 1000 samples a second per
+# CPU: one sample is 1 ms), connection rate only. Of the samples of connrate (client
+# and server) and ksoftirqd, per connection: all, and those whose call chain passes
+# through netfilter's hooks (nf_hook_slow), conntrack, NAT, nft set lookups, Landlock,
+# seccomp, veth, and the top symbols. PROFILE_FILE keeps the perf script output.
+[ "${PROFILE:-0}" = 1 ] || exit 0
+profile() { # profile LABEL CONNECTIONS
+	perf script -i "$work/perf.data" -F comm,ip,sym 2>/dev/null >"$work/perf.$1.txt"
+	awk -v RS= -F '\n' -v v="$1" -v conns="$2" '
+		{ split($1, h, " "); if (h[1] != "connrate" && h[1] !~ /^ksoftirqd/) next
+		  n++; delete m
+		  split($2, f, " "); top[f[2]]++
+		  for (i = 2; i <= NF; i++) { split($i, f, " "); s = f[2]
+		    if (s == "nf_hook_slow") m["nf"] = 1
+		    if (s ~ /conntrack|^nf_confirm$|^nf_ct_|^__nf_ct/) m["ct"] = 1
+		    if (s ~ /^nf_nat|masquerade/) m["nat"] = 1
+		    if (s ~ /^nft_set_|pipapo|^nft_rhash|^nft_hash|^nft_rbtree|^nft_lookup/) m["set"] = 1
+		    if (s ~ /^hook_|^landlock_/) m["ll"] = 1
+		    if (s ~ /seccomp/) m["sc"] = 1
+		    if (s ~ /^veth_/) m["veth"] = 1 }
+		  for (k in m) c[k]++ }
+		END { u = 1000 / conns
+		  printf "| %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f |\n", v, n*u, c["nf"]*u, c["ct"]*u, c["nat"]*u, c["set"]*u, c["ll"]*u, c["sc"]*u, c["veth"]*u
+		  for (s in top) print top[s], s > "/dev/stderr" }' "$work/perf.$1.txt" 2> >(sort -rn | head -12 | awk -v v="$1" -v u="$((1000))" '{ printf "  %s top: %s %d\n", v, $2, $1 }' >&2)
+}
+echo
+echo "| variant (perf, µs/conn) | connrate+ksoftirqd | netfilter | conntrack | NAT | set lookup | Landlock | seccomp | veth |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+perfon() { perf record -q -e cpu-clock -F 1000 -a -g -o "$work/perf.data" 2>/dev/null & perf=$!; sleep 0.5; }
+perfoff() { kill -INT "$perf"; wait "$perf" 2>/dev/null || true; }
+perfon
+nsenter --net=/run/netns/"$h" "$work/connrate" -dial 203.0.113.10:5202 -d "${secs}s" -c 4 >"$work/prof.out" 2>/dev/null
+perfoff
+profile base "$(awk '{ printf "%d", $1 * '"$secs"'; exit }' "$work/prof.out")"
+for n in 10 10000; do
+	# the same stack, its client dialing only
+	sed -i 's/, "-send", "[^"]*"//' "$work/egb-$n/client.yaml"
+	confine up -d "$work/egb-$n/stack.yaml" >/dev/null
+	tune "$sn-$n"
+	sleep 1
+	perfon
+	until confine ps --json "$sn-$n" | jq -e '.[] | select(.name == "client" and .state == "exited")' >/dev/null; do sleep 0.2; done
+	perfoff
+	[ -z "${KEEP:-}" ] || { nsenter --net=/run/confine/netns/"$sn-$n" nft list ruleset >"$work/rules.$n.bridge"; nsenter --net=/run/netns/"$h" nft list ruleset >"$work/rules.$n.host"; p=$(confine ps --json "$sn-$n" | jq ".[0].pid"); }
+	confine logs "$sn-$n" client | grep -E '^[0-9.]+ [0-9]+$' >"$work/prof.out"
+	confine down --grace 1s "$sn-$n" >/dev/null
+	profile "egress-$n" "$(awk '{ printf "%d", $1 * '"$secs"'; exit }' "$work/prof.out")"
+done
+# The published port's stream, direct and by DNAT, per MB (the supervisor's proxy is
+# left out: its samples are confine's, not connrate's).
+echo
+echo "| published stream (perf, µs/MB) | connrate+ksoftirqd | netfilter | conntrack | NAT | set lookup | Landlock | seccomp | veth |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+for v in direct:/run/confine/netns/"$sn-pub":10.97.0.2 dnat:/run/netns/"$o":198.51.100.1; do
+	IFS=: read -r label path addr <<<"$v"
+	perfon
+	nsenter --net="$path" "$work/connrate" -send "$addr:5203" -d "${secs}s" >"$work/prof.out" 2>/dev/null
+	perfoff
+	profile "$label" "$(awk '{ printf "%d", $1 * '"$secs"' * 1000 / 8; exit }' "$work/prof.out")"
+done

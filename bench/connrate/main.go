@@ -8,6 +8,9 @@
 //	connrate -send ADDR [-d 3s]           write to one connection for -d; print "GBIT/S"
 //	                                      (after -dial's line, when both are given)
 //	-after D                              wait D first
+//	-cpu                                  after -dial's and -send's lines, a line "cpu
+//	                                      dial US" or "cpu send US": the process's CPU
+//	                                      time (user+system) in that phase, in µs
 //
 // The server closes first, so TIME_WAIT stays on the server's side and the client does
 // not run out of ports. Multipath TCP is off on both sides: a benchmark of the firewall
@@ -24,6 +27,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -36,7 +40,15 @@ func main() {
 	sink := flag.String("sink", "", "listen on this address and read every connection to EOF")
 	send := flag.String("send", "", "write to this address for -d and report the throughput")
 	after := flag.Duration("after", 0, "wait this long before dialing (for the caller to tune the namespaces)")
+	cpu := flag.Bool("cpu", false, "print each phase's CPU time")
 	flag.Parse()
+	phase := func(name string, f func()) {
+		t0 := cpuTime()
+		f()
+		if *cpu {
+			fmt.Printf("cpu %s %d\n", name, (cpuTime()-t0)/time.Microsecond)
+		}
+	}
 	time.Sleep(*after)
 	if *sink != "" {
 		go func() {
@@ -56,7 +68,9 @@ func main() {
 			os.Exit(1)
 		}
 	case *dial != "":
-		ok, failed, first := runClient(*dial, *dur, *workers, *timeout)
+		var ok, failed int64
+		var first error
+		phase("dial", func() { ok, failed, first = runClient(*dial, *dur, *workers, *timeout) })
 		fmt.Printf("%.1f %d\n", float64(ok)/dur.Seconds(), failed)
 		if failed > 0 {
 			fmt.Fprintf(os.Stderr, "connrate: %d connections failed, the first with: %v\n", failed, first)
@@ -65,10 +79,10 @@ func main() {
 			os.Exit(1)
 		}
 		if *send != "" {
-			sendFor(*send, *dur)
+			phase("send", func() { sendFor(*send, *dur) })
 		}
 	case *send != "":
-		sendFor(*send, *dur)
+		phase("send", func() { sendFor(*send, *dur) })
 	default:
 		flag.Usage()
 		os.Exit(2)
@@ -176,4 +190,13 @@ func sendFor(addr string, dur time.Duration) {
 		}
 	}
 	fmt.Printf("%.3f\n", float64(n)*8/time.Since(start).Seconds()/1e9)
+}
+
+// cpuTime is the process's user and system time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

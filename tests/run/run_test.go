@@ -493,11 +493,17 @@ func TestSupervisorDeathKillsComponent(t *testing.T) {
 }
 
 // assertNoCgroupsEventually: a supervisor killed with SIGKILL cannot remove its cgroup;
-// the next launch sweeps it away. Only that supervisor's cgroups (sleeper-PID-N) count:
-// another copy of this suite may have a sleeper of its own running.
+// the next launch sweeps it away. The next launch is the next confine process: a
+// supervisor sweeps once, at its first launch (not at every restart), so this test
+// process, which has launched before, would not. Only that supervisor's cgroups
+// (sleeper-PID-N) count: another copy of this suite may have a sleeper of its own running.
 func assertNoCgroupsEventually(t *testing.T, supervisor int) {
 	t.Helper()
-	run(t, compile(t, "resources: {pids: 32}\n", "pid:"))
+	next := filepath.Join(t.TempDir(), "next.yaml")
+	os.WriteFile(next, []byte("version: 1\nname: next\nrun: {command: [\""+probeDir+"/probe\", \"pid:\"], user: \"1000\"}\nfilesystem: {read: ["+probeDir+"]}\nsyscalls: {extends: default}\nresources: {pids: 32}\n"), 0o644)
+	if out, err := exec.Command(confineBin, "run", next).CombinedOutput(); err != nil {
+		t.Fatalf("the next confine run: %v\n%s", err, out)
+	}
 	entries, _ := os.ReadDir("/sys/fs/cgroup/pids/confine")
 	for _, e := range entries {
 		if e.IsDir() && strings.HasPrefix(e.Name(), fmt.Sprintf("sleeper-%d-", supervisor)) {
