@@ -16,7 +16,8 @@ import (
 )
 
 // Registers of the concatenated flow key: four 32-bit registers in a row, as nft lays out
-// ip saddr . ip daddr . meta l4proto . th dport.
+// ip saddr . ip daddr . meta l4proto . th dport (regSrc and regDst swap places for a key
+// destination first, render_nft.go).
 const (
 	regSrc   = 8 // NFT_REG32_00
 	regDst   = 9
@@ -66,7 +67,7 @@ func Apply(nsPath string, fw plan.Firewall) error {
 			Table: table, Name: c.FlowsSet, Interval: true, Concatenation: true,
 			KeyType: nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService),
 		}
-		elems, err := setElements(fw.Flows, c.FlowsSet)
+		elems, err := setElements(fw.Flows, c)
 		if err != nil {
 			return err
 		}
@@ -192,12 +193,16 @@ func chainRules(c plan.Chain, set, names *nftables.Set, fw plan.Firewall) [][]ex
 		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)},
 		&expr.Verdict{Kind: expr.VerdictAccept},
 	})
+	src, dst := uint32(12), uint32(16) // the first and second field's offset in the IP header
+	if DstFirst(c) {
+		src, dst = dst, src
+	}
 	lookup := func(set *nftables.Set) []expr.Any {
 		return []expr.Any{
 			&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.NFPROTO_IPV4}},
-			&expr.Payload{DestRegister: regSrc, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
-			&expr.Payload{DestRegister: regDst, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+			&expr.Payload{DestRegister: regSrc, Base: expr.PayloadBaseNetworkHeader, Offset: src, Len: 4},
+			&expr.Payload{DestRegister: regDst, Base: expr.PayloadBaseNetworkHeader, Offset: dst, Len: 4},
 			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: regProto},
 			&expr.Payload{DestRegister: regPort, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
 			&expr.Lookup{SourceRegister: regSrc, SetName: set.Name, SetID: set.ID},
@@ -243,12 +248,12 @@ func ifname(n string) []byte {
 	return b
 }
 
-// setElements turns a set's flows into concatenated range elements: each field padded to
-// 4 bytes, Key the range's start and KeyEnd its end.
-func setElements(flows []plan.Flow, set string) ([]nftables.SetElement, error) {
+// setElements turns a chain's flows into concatenated range elements: each field padded
+// to 4 bytes, Key the range's start and KeyEnd its end, in the chain's key order.
+func setElements(flows []plan.Flow, c plan.Chain) ([]nftables.SetElement, error) {
 	var out []nftables.SetElement
 	for _, f := range flows {
-		if f.Set != set {
+		if f.Set != c.FlowsSet {
 			continue
 		}
 		src, err := netip.ParsePrefix(f.Src)
@@ -260,18 +265,25 @@ func setElements(flows []plan.Flow, set string) ([]nftables.SetElement, error) {
 			return nil, fmt.Errorf("nftables: flow destination %q: %w", f.Dst, err)
 		}
 		proto := map[string]byte{"tcp": unix.IPPROTO_TCP, "udp": unix.IPPROTO_UDP}[f.Proto]
-		out = append(out, nftables.SetElement{
-			Key:    key(first(src), first(dst), proto, f.First),
-			KeyEnd: key(last(src), last(dst), proto, f.Last),
-		})
+		out = append(out, rangeElement(DstFirst(c), src, dst, proto, f.First, f.Last))
 	}
 	return out, nil
 }
 
-func key(src, dst netip.Addr, proto byte, port uint16) []byte {
+// rangeElement is the element for src to dst with proto on ports [lo, hi], keyed
+// destination first when dstFirst.
+func rangeElement(dstFirst bool, src, dst netip.Prefix, proto byte, lo, hi uint16) nftables.SetElement {
+	if dstFirst {
+		src, dst = dst, src
+	}
+	return nftables.SetElement{Key: key(first(src), first(dst), proto, lo), KeyEnd: key(last(src), last(dst), proto, hi)}
+}
+
+// key is a concatenated key: a . b . proto . port, each padded to 4 bytes.
+func key(a, b netip.Addr, proto byte, port uint16) []byte {
 	k := make([]byte, 16)
-	copy(k[0:4], src.AsSlice())
-	copy(k[4:8], dst.AsSlice())
+	copy(k[0:4], a.AsSlice())
+	copy(k[4:8], b.AsSlice())
 	k[8] = proto
 	binary.BigEndian.PutUint16(k[12:14], port)
 	return k

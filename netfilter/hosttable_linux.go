@@ -116,8 +116,10 @@ func applyBridgeNAT(nsPath string, n plan.Network, gw, peer netip.Addr) error {
 			return fmt.Errorf("nftables: flow destination %q: %w", f.Dst, err)
 		}
 		p := protoNumber(f.Proto)
-		toBridge = append(toBridge, nftables.SetElement{Key: key(first(src), dst.Addr(), p, f.First), KeyEnd: key(last(src), dst.Addr(), p, f.Last)})
-		toGateway = append(toGateway, nftables.SetElement{Key: key(first(src), gw, p, f.First), KeyEnd: key(last(src), gw, p, f.Last)})
+		// host_flows' elements share their destination (the bridge address): source
+		// first; the stack's flows set is the forward chain's, destination first
+		toBridge = append(toBridge, rangeElement(false, src, netip.PrefixFrom(dst.Addr(), 32), p, f.First, f.Last))
+		toGateway = append(toGateway, rangeElement(DstFirst(n.Firewall.Chains[0]), src, netip.PrefixFrom(gw, 32), p, f.First, f.Last))
 	}
 	if err := addSetChunked(conn, set, toBridge); err != nil {
 		return err

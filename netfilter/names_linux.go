@@ -33,7 +33,9 @@ func PinNames(nsPath, table, set string, elems []NameElement, ttl time.Duration)
 	var add, del []nftables.SetElement
 	for _, e := range elems {
 		p := protoNumber(e.Proto)
-		k, end := key(e.Src, e.Dst, p, e.First), key(e.Src, e.Dst, p, e.Last)
+		// names sets are egress sets (a component's output chain, the bridge's
+		// forward chain): keyed destination first, as DstFirst says
+		k, end := key(e.Dst, e.Src, p, e.First), key(e.Dst, e.Src, p, e.Last)
 		add = append(add, nftables.SetElement{Key: k, KeyEnd: end, Timeout: ttl})
 		del = append(del, nftables.SetElement{Key: k, KeyEnd: end})
 	}

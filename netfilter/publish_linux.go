@@ -91,7 +91,7 @@ func addBridgeDNAT(conn *nftables.Conn, pre, post *nftables.Chain, n plan.Networ
 			&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegProtoMin: 2},
 		})
 		pr := protoNumber(p.Proto)
-		elems = append(elems, nftables.SetElement{Key: key(gw, comp, pr, p.Port), KeyEnd: key(gw, comp, pr, p.Port)})
+		elems = append(elems, rangeElement(DstFirst(n.Firewall.Chains[0]), netip.PrefixFrom(gw, 32), netip.PrefixFrom(comp, 32), pr, p.Port, p.Port))
 	}
 	if len(pubs) > 0 {
 		bridge := netip.MustParseAddr(n.BridgeAddress)

@@ -60,7 +60,7 @@ func TestRenderIsOneLookupPerChain(t *testing.T) {
 	if n := strings.Count(out, " accept\n"); n > 3 {
 		t.Errorf("%d accept rules for 1000 flows; flows belong in the set", n)
 	}
-	if !strings.Contains(out, "10.88.0.2 . 10.88.0.3 . udp . 1999") {
+	if !strings.Contains(out, "10.88.0.3 . 10.88.0.2 . udp . 1999") {
 		t.Error("flow missing from the set")
 	}
 }

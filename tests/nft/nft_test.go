@@ -73,7 +73,7 @@ func TestShopRulesetsLoad(t *testing.T) {
 	testenv.Require(t, testenv.Root, testenv.IP, testenv.Nftables)
 	p := compile(t, "../../examples", "shop/stack.yaml")
 	got := checkAndLoad(t, p.Network.Firewall)
-	for _, want := range []string{"table inet confine_shop", "10.88.0.2 . 10.88.0.3 . tcp . 9000", "policy drop", "log prefix \"confine-drop forward: \" group 7 drop"} {
+	for _, want := range []string{"table inet confine_shop", "10.88.0.3 . 10.88.0.2 . tcp . 9000", "policy drop", "log prefix \"confine-drop forward: \" group 7 drop"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("bridge ruleset lacks %q:\n%s", want, got)
 		}
@@ -110,7 +110,7 @@ syscalls: {extends: default}
 	}
 	p := compile(t, dir, "agent.yaml")
 	got := checkAndLoad(t, p.Components[0].Net.Firewall)
-	for _, want := range []string{"192.168.0.0/16 . 0.0.0.0/0 . udp . 5000-5010", "0.0.0.0/0 . 172.16.5.4 . tcp . 8000-8100", "0.0.0.0/0 . 10.0.0.0/8 . tcp . 443"} {
+	for _, want := range []string{"192.168.0.0/16 . 0.0.0.0/0 . udp . 5000-5010", "172.16.5.4 . 0.0.0.0/0 . tcp . 8000-8100", "10.0.0.0/8 . 0.0.0.0/0 . tcp . 443"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("ruleset lacks %q:\n%s", want, got)
 		}
@@ -144,7 +144,7 @@ syscalls: {extends: default}
 		}
 	}
 	p := compile(t, dir, "stack.yaml")
-	if got := checkAndLoad(t, p.Network.Firewall); !strings.Contains(got, "10.77.0.1 . 10.77.0.2 . tcp . 80") || !strings.Contains(got, "10.77.0.2 . 172.16.0.0/12 . tcp . 400-500") {
+	if got := checkAndLoad(t, p.Network.Firewall); !strings.Contains(got, "10.77.0.2 . 10.77.0.1 . tcp . 80") || !strings.Contains(got, "172.16.0.0/12 . 10.77.0.2 . tcp . 400-500") {
 		t.Errorf("bridge ruleset:\n%s", got)
 	}
 	checkAndLoad(t, p.Components[0].Net.Firewall)

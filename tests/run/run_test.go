@@ -565,7 +565,7 @@ func TestFirewallInPlace(t *testing.T) {
 	if err != nil {
 		t.Fatalf("nft list: %v\n%s", err, out)
 	}
-	for _, want := range []string{"hook output priority filter; policy drop;", "10.1.2.0/24 . 0.0.0.0/0 . tcp . 8080", "0.0.0.0/0 . 10.9.9.9 . tcp . 443"} {
+	for _, want := range []string{"hook output priority filter; policy drop;", "10.1.2.0/24 . 0.0.0.0/0 . tcp . 8080", "10.9.9.9 . 0.0.0.0/0 . tcp . 443"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("sandbox ruleset lacks %q:\n%s", want, out)
 		}
