@@ -8,7 +8,7 @@
 # stack's), so with the key `ip saddr . ip daddr . ...` the first field matches all of
 # them. This script measures one client's connection rate and CPU per connection
 # (connrate -cpu: the output chain's lookup runs in its context) through an output chain
-# like a component's, with 10 and 10,000 elements, keyed source first (as confine does)
+# like a component's, with 10 and 10,000 elements, keyed source first (as confine did)
 # and destination first. Two namespaces it makes (10.77.0.1 and .2 on a veth pair);
 # nothing leaves them. ROUNDS (default 3) of SECS (default 3) seconds. Needs root.
 set -euo pipefail
