@@ -68,3 +68,41 @@ func TestLoneRunHostFilter(t *testing.T) {
 		t.Errorf("the host namespace changed across a SIGKILLed run and the next command:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 }
+
+// TestLoneNamesHostFilter: the lone resolver pins a declared name's answer into the
+// host table as well as into the component's own: after the component flushes its
+// ruleset, the answer's address is still reachable (it is declared only by the name),
+// and an undeclared address is still dropped and logged by the host.
+func TestLoneNamesHostFilter(t *testing.T) {
+	w := newWorld(t, "203.0.113.10", "203.0.113.20", upstreamDNS)
+	for _, a := range []string{"203.0.113.10:80", "203.0.113.20:80"} {
+		w.serve(w.outside, "tcp", a)
+	}
+	w.serveDNS(map[string][]string{"api.vendor.example.": {"api.vendor.example. 30 IN A 203.0.113.10"}})
+	w.env = []string{"CONFINE_DNS_UPSTREAM=" + upstreamDNS + ":53", "CONFINE_DNS_ALLOW_PRIVATE=203.0.113.0/24"}
+	before := w.snapshot()
+	dir := t.TempDir()
+	component(t, dir, "names", "capabilities: [NET_ADMIN]\nnetwork:\n  connect:\n    - to: api.vendor.example:80/tcp",
+		"dial:tcp/api.vendor.example:80", "nftflush:", "dial:tcp/203.0.113.10:80", "dial:tcp/203.0.113.20:80", "sleep:")
+	log := filepath.Join(dir, "audit.log")
+	run := w.runLone("--audit-log", log, filepath.Join(dir, "names.yaml"))
+	res := run.results(t, "dial:tcp/203.0.113.20:80")
+	for _, probe := range []string{"dial:tcp/api.vendor.example:80", "nftflush:", "dial:tcp/203.0.113.10:80"} {
+		if r := res[probe]; !r.OK {
+			t.Errorf("%s: %+v, want it to work", probe, r)
+		}
+	}
+	if r := res["dial:tcp/203.0.113.20:80"]; r.OK {
+		t.Errorf("an undeclared address connected after the flush (%q); the host must drop it", r.Out)
+	}
+	waitDenials(t, log, map[string]func(audit.Record) bool{
+		"to 203.0.113.20:80 on the host": func(r audit.Record) bool {
+			return r.Details["chain"] == "uplink from-run" && r.Details["dst"] == "203.0.113.20"
+		},
+	})
+	run.cmd.Process.Signal(syscall.SIGTERM)
+	run.cmd.Wait()
+	if after := w.snapshot(); after != before {
+		t.Errorf("the host namespace changed across the run:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
