@@ -58,6 +58,12 @@ func addLoneEgress(conn *nftables.Conn, t *nftables.Table, fwd *nftables.Chain, 
 	rule(conn, fwd, iif, established(), verdict(expr.VerdictAccept))
 	rule(conn, fwd, iif, lookupFlow(flows), verdict(expr.VerdictAccept))
 	rule(conn, fwd, iif, lookupFlow(names), verdict(expr.VerdictAccept))
+	if n.Firewall.Audit {
+		// Audit mode enforces nothing: the component's own chain logs what it would
+		// drop, and the host lets it pass (as a stack's bridge does).
+		rule(conn, fwd, iif, []expr.Any{&expr.Counter{}}, verdict(expr.VerdictAccept))
+		return nil
+	}
 	rule(conn, fwd, iif, logDrop(group, DropPrefix+fromRunChain+": "))
 	return nil
 }

@@ -70,6 +70,8 @@ func openLoneNet(p *plan.Plan, c *plan.Component, specs []string, stderr io.Writ
 		return nil, &codeError{code: exitEnforcement, msg: "confine: " + err.Error()}
 	}
 	ln := &loneNet{u: u, stderr: stderr, n: plan.Network{Uplink: p.Network.Uplink, Published: pubs}}
+	// The host table filters the component's egress again, unless it is in audit mode.
+	ln.n.Firewall.Audit = c.Net.Firewall.Audit
 	gw := u.Gateway.String() + "/32"
 	connectsHost := false
 	for _, f := range c.Net.Gateway {
