@@ -41,7 +41,7 @@ func main() {
 }
 
 func run(op, val string) (string, error) {
-	if out, err, ok := netAdmin(op, val); ok {
+	if out, ok, err := netAdmin(op, val); ok {
 		return out, err
 	}
 	switch op {

@@ -13,24 +13,24 @@ import (
 )
 
 // netAdmin runs the probes that need NET_ADMIN in the sandbox's network namespace.
-func netAdmin(op, val string) (string, error, bool) {
+func netAdmin(op, val string) (string, bool, error) {
 	switch op {
 	case "nftflush":
 		// nftflush: flushes the namespace's whole nftables ruleset (nft flush ruleset).
 		conn, err := nftables.New()
 		if err != nil {
-			return "", err, true
+			return "", true, err
 		}
 		conn.FlushRuleset()
-		return "", conn.Flush(), true
+		return "", true, conn.Flush()
 	case "spoofdial":
 		// spoofdial:SRC/HOST:PORT adds SRC to eth0, makes it the default route's source
 		// and dials HOST:PORT over tcp.
 		src, addr, _ := strings.Cut(val, "/")
 		out, err := spoofDial(src, addr)
-		return out, err, true
+		return out, true, err
 	}
-	return "", nil, false
+	return "", false, nil
 }
 
 func spoofDial(src, addr string) (string, error) {
