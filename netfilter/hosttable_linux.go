@@ -39,8 +39,10 @@ func replaceHyphens(s string) string {
 //     routing through this host cannot reach the stack (moby/moby#49325);
 //   - postrouting: what the bridge namespace forwarded out is masqueraded.
 //
+// A lone run's table also filters what the component sends (addLoneEgress).
+//
 // Every chain has policy accept: the host's own traffic is not confine's to judge.
-func applyHostTable(rec *uplinkRecord, gw, peer netip.Addr, n plan.Network, group uint16) error {
+func applyHostTable(rec *uplinkRecord, gw, peer netip.Addr, n plan.Network, group uint16, lone bool) error {
 	host := n.Uplink.Host
 	conn, err := nftables.New()
 	if err != nil {
@@ -76,6 +78,11 @@ func applyHostTable(rec *uplinkRecord, gw, peer netip.Addr, n plan.Network, grou
 	rule(conn, fwd, oif, established(), verdict(expr.VerdictAccept))
 	rule(conn, fwd, oif, ctStatus(ipsDstNAT), verdict(expr.VerdictAccept))
 	rule(conn, fwd, oif, logDrop(group, "confine-drop into-stack: "))
+	if lone {
+		if err := addLoneEgress(conn, t, fwd, rec.Link, peer, n, group); err != nil {
+			return err
+		}
+	}
 	post := chain("postrouting", nftables.ChainTypeNAT, nftables.ChainHookPostrouting, nftables.ChainPriorityNATSource)
 	// iifname is unset in postrouting: match the bridge namespace's masqueraded source.
 	rule(conn, post, ipv4(), []expr.Any{

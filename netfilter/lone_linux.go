@@ -21,7 +21,13 @@ const LoneLink = "eth0"
 // unique to the run, "run.PID"), before the component starts: the gateway is what
 // `host` means to it, which its firewall and /etc/hosts need. Nothing on the host
 // changes until AttachLone; Remove gives it all back.
-func ReserveLoneUplink(name string) (*Uplink, error) { return reserveUplink(name) }
+func ReserveLoneUplink(name string) (*Uplink, error) {
+	u, err := reserveUplink(name)
+	if err == nil {
+		u.lone = true
+	}
+	return u, err
+}
 
 // AttachLone wires the component's namespace nsPath to the host: a veth whose peer is
 // made directly there as eth0 with the uplink's peer address and a default route

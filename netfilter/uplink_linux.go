@@ -50,8 +50,10 @@ type Uplink struct {
 	// Warning says what on the host will keep egress from working, or "".
 	Warning string
 	dir     string
-	rec     *uplinkRecord
-	holder  *os.File
+	// lone: the peer is a component's own eth0, whose traffic the host filters too.
+	lone   bool
+	rec    *uplinkRecord
+	holder *os.File
 }
 
 // CreateUplink gives the stack b a way out, as its Plan's Uplink asks: it allocates a
@@ -150,7 +152,7 @@ func (u *Uplink) openHost(n plan.Network) error {
 		}
 		u.Warning = forwardDropWarning(u.rec.Table)
 	}
-	if err := applyHostTable(u.rec, u.Gateway, u.Peer, n, u.LogGroup); err != nil {
+	if err := applyHostTable(u.rec, u.Gateway, u.Peer, n, u.LogGroup, u.lone); err != nil {
 		return fmt.Errorf("uplink: %w", err)
 	}
 	return nil

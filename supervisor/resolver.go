@@ -50,8 +50,8 @@ type resolver struct {
 	client    *dns.Client
 	servers   []*dns.Server
 	mu        sync.Mutex // serialises pinning
-	// deny emits a denial for component; pinAlso pins into the bridge's names set too
-	// (nil for a lone run, whose own table is the only one on the way).
+	// deny emits a denial for component; pinAlso pins into the bridge's names set too,
+	// or a lone run's host table's.
 	deny    func(component string, details map[string]any)
 	pinAlso func(elems []netfilter.NameElement, timeout time.Duration) error
 	// answers records each pinned answer, so that denials name it (nil: not kept).
@@ -136,15 +136,18 @@ func (s *Supervisor) startResolver() error {
 // ServeLoneNames is a lone run's resolver: it answers the component at src (its
 // uplink's peer address) for the names it declares, on addr (the uplink's gateway) port
 // 53 in the caller's namespace, pins the answers into the names set of its own table in
-// nsPath, records them in answers (nil: not kept), and reports each denial to deny.
+// nsPath and through pinHost (the host table's, which the component cannot flush),
+// records them in answers (nil: not kept), and reports each denial to deny.
 // The returned function stops it.
-func ServeLoneNames(addr string, c *plan.Component, src netip.Addr, nsPath string, answers *DNSAnswers, deny func(map[string]any)) (func(), error) {
+func ServeLoneNames(addr string, c *plan.Component, src netip.Addr, nsPath string, answers *DNSAnswers, deny func(map[string]any),
+	pinHost func([]netfilter.NameElement, time.Duration) error) (func(), error) {
 	r, err := newResolver(c.Net.Names, func(plan.NameFlow) (netip.Addr, error) { return src, nil })
 	if err != nil {
 		return nil, err
 	}
 	r.deny = func(_ string, d map[string]any) { deny(d) }
 	r.answers = answers
+	r.pinAlso = pinHost
 	r.clients[src] = &nameClient{name: c.Name, src: src, table: c.Net.Firewall.Table, netns: func() (string, error) { return nsPath, nil }}
 	pc, l, err := listenDNS(net.JoinHostPort(addr, "53"))
 	if err != nil {

@@ -70,6 +70,8 @@ func openLoneNet(p *plan.Plan, c *plan.Component, specs []string, stderr io.Writ
 		return nil, &codeError{code: exitEnforcement, msg: "confine: " + err.Error()}
 	}
 	ln := &loneNet{u: u, stderr: stderr, n: plan.Network{Uplink: p.Network.Uplink, Published: pubs}}
+	// The host table filters the component's egress again, unless it is in audit mode.
+	ln.n.Firewall.Audit = c.Net.Firewall.Audit
 	gw := u.Gateway.String() + "/32"
 	connectsHost := false
 	for _, f := range c.Net.Gateway {
@@ -124,7 +126,7 @@ func (ln *loneNet) attach(sb *sandbox.Sandbox) error {
 		if ln.ra != nil {
 			ln.ra.nameAnswers(answers, ln.u.Peer)
 		}
-		stop, err := supervisor.ServeLoneNames(ln.u.Gateway.String(), ln.c, ln.u.Peer, sb.NetNS(), answers, deny)
+		stop, err := supervisor.ServeLoneNames(ln.u.Gateway.String(), ln.c, ln.u.Peer, sb.NetNS(), answers, deny, ln.u.PinHostNames)
 		if err != nil {
 			return err
 		}
@@ -163,9 +165,18 @@ func (ln *loneNet) forwardDrops(r *netfilter.LogReader) {
 		chain := strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(rec.Prefix, "confine-drop "), ": "))
 		what := fmt.Sprintf("%s to the host %s:%d/%s", rec.Src, rec.Dst, rec.DstPort, rec.Proto)
 		reason := "the host's own addresses are reachable only through a declared connect: host:PORT/PROTO"
-		if chain == "into-stack" {
+		switch chain {
+		case "into-stack":
 			what = fmt.Sprintf("%s routed through the host to %s:%d/%s", rec.Src, rec.Dst, rec.DstPort, rec.Proto)
 			reason = "nothing enters the component through the host but replies and published ports"
+		case "from-run":
+			// Its own firewall let this out (flushed with NET_ADMIN, or bypassed by a
+			// packet socket with NET_RAW): the host's copy of its egress did not.
+			what = fmt.Sprintf("%s to %s:%d/%s through the host", rec.Src, rec.Dst, rec.DstPort, rec.Proto)
+			reason = "the host forwards only the declared connect destinations (checked again on the host, past the component's own firewall)"
+		case "spoofed":
+			what = fmt.Sprintf("%s (not the run's address %s) to %s:%d/%s", rec.Src, ln.u.Peer, rec.Dst, rec.DstPort, rec.Proto)
+			reason = "the host takes from the run's uplink only packets from its own address"
 		}
 		ln.ra.emit(audit.KindDenial, map[string]any{
 			audit.DetailLayer: audit.LayerNetwork, audit.DetailWhat: what, audit.DetailDecidedBy: "default",

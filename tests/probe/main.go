@@ -41,6 +41,9 @@ func main() {
 }
 
 func run(op, val string) (string, error) {
+	if out, ok, err := netAdmin(op, val); ok {
+		return out, err
+	}
 	switch op {
 	case "read":
 		data, err := os.ReadFile(val)

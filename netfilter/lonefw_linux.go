@@ -1,0 +1,115 @@
+package netfilter
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
+
+	"github.com/confine-sandbox/confine/policy/plan"
+)
+
+// A lone run's component owns its network namespace: one that keeps NET_ADMIN can
+// flush its own firewall, one that keeps NET_RAW can go around it with packet sockets.
+// So what it sends through its uplink is filtered again on the host, where it cannot
+// reach: only from its own address, and only the declared outside flows (and, on the
+// input hook, its host:PORT flows and the resolver's port 53 on the gateway).
+
+// Prefixes of the host table's drops of a lone run's own traffic (forwardDrops).
+const (
+	spoofedChain = "spoofed"
+	fromRunChain = "from-run"
+)
+
+// loneFlowsSet and the names set hold src . dst . proto . dport, as a component's
+// own egress set does, so PinNames fills both alike.
+const loneFlowsSet = "outside"
+
+// addLoneEgress adds to the host table the filter on what arrives from the lone run's
+// link: a source other than peer is dropped in prerouting at raw priority, before
+// conntrack (it could match a reply tuple of the host's own connections) and the
+// reverse-path check; in forward, replies and the declared flows are accepted and the
+// rest is logged to group and dropped. Input keeps its host-port filter.
+func addLoneEgress(conn *nftables.Conn, t *nftables.Table, fwd *nftables.Chain, link string, peer netip.Addr, n plan.Network, group uint16) error {
+	flowType := nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService)
+	flows := &nftables.Set{Table: t, Name: loneFlowsSet, Interval: true, Concatenation: true, KeyType: flowType}
+	elems, err := loneElements(n.Uplink.Outside, peer)
+	if err != nil {
+		return err
+	}
+	if err := addSetChunked(conn, flows, dedupe(elems)); err != nil {
+		return err
+	}
+	names := &nftables.Set{Table: t, Name: LoneNamesSet, Interval: true, Concatenation: true, HasTimeout: true, KeyType: flowType}
+	if err := conn.AddSet(names, nil); err != nil {
+		return err
+	}
+	iif := matchIf(expr.MetaKeyIIFNAME, link)
+	accept := nftables.ChainPolicyAccept
+	pre := conn.AddChain(&nftables.Chain{Table: t, Name: "from_run", Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityRaw, Policy: &accept})
+	for _, r := range spoofDrop(iif, peer, group) {
+		rule(conn, pre, r)
+	}
+	rule(conn, fwd, iif, established(), verdict(expr.VerdictAccept))
+	rule(conn, fwd, iif, lookupFlow(flows), verdict(expr.VerdictAccept))
+	rule(conn, fwd, iif, lookupFlow(names), verdict(expr.VerdictAccept))
+	if n.Firewall.Audit {
+		// Audit mode enforces nothing: the component's own chain logs what it would
+		// drop, and the host lets it pass (as a stack's bridge does).
+		rule(conn, fwd, iif, []expr.Any{&expr.Counter{}}, verdict(expr.VerdictAccept))
+		return nil
+	}
+	rule(conn, fwd, iif, logDrop(group, DropPrefix+fromRunChain+": "))
+	return nil
+}
+
+// spoofDrop drops what comes in on the link from any source but peer; anything but
+// IPv4 too (the link has IPv6 disabled, and no rule here lets it through).
+func spoofDrop(iif []expr.Any, peer netip.Addr, group uint16) [][]expr.Any {
+	notIPv4 := []expr.Any{&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: []byte{unix.NFPROTO_IPV4}}}
+	saddr := []expr.Any{&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: peer.AsSlice()}}
+	log := logDrop(group, DropPrefix+spoofedChain+": ")
+	return [][]expr.Any{
+		slices.Concat(iif, notIPv4, log),
+		slices.Concat(iif, ipv4(), saddr, log),
+	}
+}
+
+func lookupFlow(set *nftables.Set) []expr.Any {
+	return append(ipv4(),
+		&expr.Payload{DestRegister: regSrc, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
+		&expr.Payload{DestRegister: regDst, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: regProto},
+		&expr.Payload{DestRegister: regPort, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Lookup{SourceRegister: regSrc, SetName: set.Name, SetID: set.ID})
+}
+
+// loneElements are the outside flows as the host sees them: from the run's address.
+func loneElements(outside []plan.Flow, peer netip.Addr) ([]nftables.SetElement, error) {
+	var out []nftables.SetElement
+	for _, f := range outside {
+		dst, err := netip.ParsePrefix(f.Dst)
+		if err != nil {
+			return nil, fmt.Errorf("nftables: flow destination %q: %w", f.Dst, err)
+		}
+		p := protoNumber(f.Proto)
+		out = append(out, nftables.SetElement{Key: key(peer, first(dst), p, f.First), KeyEnd: key(peer, last(dst), p, f.Last)})
+	}
+	return out, nil
+}
+
+// LoneNamesSet is the names set of a lone run's host table (supervisor.NamesSetName).
+const LoneNamesSet = "names"
+
+// PinHostNames pins a lone run's resolver answers into its host table's names set, as
+// into the component's own (PinNames): the host lets them through for ttl.
+func (u *Uplink) PinHostNames(elems []NameElement, ttl time.Duration) error {
+	return PinNames("", u.rec.Table, LoneNamesSet, elems, ttl)
+}
