@@ -25,8 +25,9 @@ const (
 	fromRunChain = "from-run"
 )
 
-// loneFlowsSet and the names set hold src . dst . proto . dport, as a component's
-// own egress set does, so PinNames fills both alike.
+// loneFlowsSet and the names set hold dst . src . proto . dport, as a component's
+// own egress set does (DstFirst: their elements share the run's address), so PinNames
+// fills both alike.
 const loneFlowsSet = "outside"
 
 // addLoneEgress adds to the host table the filter on what arrives from the lone run's
@@ -84,8 +85,9 @@ func spoofDrop(iif []expr.Any, peer netip.Addr, group uint16) [][]expr.Any {
 
 func lookupFlow(set *nftables.Set) []expr.Any {
 	return append(ipv4(),
-		&expr.Payload{DestRegister: regSrc, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
-		&expr.Payload{DestRegister: regDst, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+		// ip daddr . ip saddr: destination first
+		&expr.Payload{DestRegister: regSrc, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+		&expr.Payload{DestRegister: regDst, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
 		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: regProto},
 		&expr.Payload{DestRegister: regPort, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
 		&expr.Lookup{SourceRegister: regSrc, SetName: set.Name, SetID: set.ID})
@@ -100,7 +102,7 @@ func loneElements(outside []plan.Flow, peer netip.Addr) ([]nftables.SetElement, 
 			return nil, fmt.Errorf("nftables: flow destination %q: %w", f.Dst, err)
 		}
 		p := protoNumber(f.Proto)
-		out = append(out, nftables.SetElement{Key: key(peer, first(dst), p, f.First), KeyEnd: key(peer, last(dst), p, f.Last)})
+		out = append(out, rangeElement(true, netip.PrefixFrom(peer, 32), dst, p, f.First, f.Last))
 	}
 	return out, nil
 }

@@ -11,7 +11,8 @@ import (
 )
 
 // The host's copy of a lone run's egress: every element is from the run's address
-// only, whatever source the component's own flow names, over the flow's whole range.
+// only, whatever source the component's own flow names, over the flow's whole range,
+// destination first.
 func TestLoneElementsFromPeerOnly(t *testing.T) {
 	peer := netip.MustParseAddr("100.127.0.2")
 	elems, err := loneElements([]plan.Flow{{Set: "egress", Src: "0.0.0.0/0", Dst: "203.0.113.32/28", Proto: "tcp", First: 80, Last: 81}}, peer)
@@ -19,10 +20,10 @@ func TestLoneElementsFromPeerOnly(t *testing.T) {
 		t.Fatalf("%v, %v", elems, err)
 	}
 	e := elems[0]
-	if want := key(peer, netip.MustParseAddr("203.0.113.32"), 6, 80); !bytes.Equal(e.Key, want) {
+	if want := key(netip.MustParseAddr("203.0.113.32"), peer, 6, 80); !bytes.Equal(e.Key, want) {
 		t.Errorf("key %x, want %x", e.Key, want)
 	}
-	if want := key(peer, netip.MustParseAddr("203.0.113.47"), 6, 81); !bytes.Equal(e.KeyEnd, want) {
+	if want := key(netip.MustParseAddr("203.0.113.47"), peer, 6, 81); !bytes.Equal(e.KeyEnd, want) {
 		t.Errorf("key end %x, want %x", e.KeyEnd, want)
 	}
 	if _, err := loneElements([]plan.Flow{{Dst: "nonsense"}}, peer); err == nil {

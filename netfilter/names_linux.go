@@ -34,7 +34,8 @@ func PinNames(nsPath, table, set string, elems []NameElement, ttl time.Duration)
 	for _, e := range elems {
 		p := protoNumber(e.Proto)
 		// names sets are egress sets (a component's output chain, the bridge's
-		// forward chain): keyed destination first, as DstFirst says
+		// forward chain, a lone run's host table): keyed destination first, as
+		// DstFirst says
 		k, end := key(e.Dst, e.Src, p, e.First), key(e.Dst, e.Src, p, e.Last)
 		add = append(add, nftables.SetElement{Key: k, KeyEnd: end, Timeout: ttl})
 		del = append(del, nftables.SetElement{Key: k, KeyEnd: end})
