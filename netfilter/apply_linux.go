@@ -16,8 +16,8 @@ import (
 )
 
 // Registers of the concatenated flow key: four 32-bit registers in a row, as nft lays out
-// ip saddr . ip daddr . meta l4proto . th dport (regSrc and regDst swap places for a key
-// destination first, render_nft.go).
+// ip saddr . ip daddr . meta l4proto . th dport (a key destination first, DstFirst,
+// loads daddr into regSrc and saddr into regDst).
 const (
 	regSrc   = 8 // NFT_REG32_00
 	regDst   = 9
