@@ -11,6 +11,15 @@
 # - published ports: the component serves; clients connect through DNAT from the
 #   outside, through the loopback proxy from the host, and directly to the component's
 #   address from the stack's bridge namespace (the baseline).
+# - the DNAT rule's own cost: confine's host table forwards into the uplink only replies
+#   and DNAT'd connections (by design: only published ports enter), so no routed path
+#   from outside reaches a component. A mirror of the same hops, without confine, in
+#   namespaces this script makes (-mh host, -mb bridge with a bridge device, -mc
+#   component; the client in -o): the same nft hooks (nat prerouting and postrouting,
+#   a forward chain of policy drop) in -mh and -mb, the client either dialing the
+#   component's address, routed, or the mirror host's address, DNAT'd twice as confine
+#   does (host to the bridge namespace's uplink address, that to the component).
+#   EGRESS=0 skips the egress variants.
 #
 # Besides the rates, CPU time per connection and per MB: the client's (connrate -cpu,
 # its rusage per phase) and the server's (utime+stime of its process tree, by
@@ -26,7 +35,8 @@ rounds=${ROUNDS:-3}
 secs=${SECS:-3}
 ns=confine-egb-$$
 sn=egb$$ # the stacks' names: /run/confine/stacks is the whole host's
-h=$ns-h o=$ns-o
+h=$ns-h o=$ns-o mh=$ns-mh mb=$ns-mb mc=$ns-mc
+egress_on=${EGRESS:-1}
 work=$(mktemp -d /tmp/confine-egb-XXXX)
 pids=()
 cleanup() {
@@ -36,6 +46,7 @@ cleanup() {
 	ip netns del "$h" 2>/dev/null || true
 	rm -f /var/lib/confine/ids/"$sn"-*.* # the stacks' id records, which down keeps
 	ip netns del "$o" 2>/dev/null || true
+	for n in "$mh" "$mb" "$mc"; do ip netns del "$n" 2>/dev/null || true; done
 	[ -n "${KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
@@ -60,12 +71,59 @@ if ip -n "$h" -4 route show | grep -vqE '^(default via 198\.51\.100\.2 dev eth0|
 	echo "egress.sh: unexpected route in the host namespace" >&2
 	exit 1
 fi
+# The mirror: -o (192.0.2.2) -- -mh (192.0.2.1; 10.98.1.1) -- -mb (uplink 10.98.1.2;
+# bridge br0 10.98.0.1) -- -mc (10.98.0.2); routed clients from 192.0.2.3. Forwarding only in the mirror's namespaces.
+ip netns add "$mh"
+ip netns add "$mb"
+ip netns add "$mc"
+ip -n "$o" link add m0 type veth peer name eth0 netns "$mh"
+ip -n "$mh" link add up0 type veth peer name up1 netns "$mb"
+ip -n "$mb" link add br0 type bridge
+ip -n "$mb" link add c0 type veth peer name eth0 netns "$mc"
+ip -n "$mb" link set c0 master br0
+for l in "$o":m0:192.0.2.2/24 "$mh":eth0:192.0.2.1/24 "$mh":up0:10.98.1.1/30 "$mb":up1:10.98.1.2/30 \
+	"$mb":br0:10.98.0.1/24 "$mb":c0: "$mc":eth0:10.98.0.2/24; do
+	IFS=: read -r n dev a <<<"$l"
+	ip -n "$n" link set lo up
+	[ -z "$a" ] || ip -n "$n" addr add "$a" dev "$dev"
+	ip -n "$n" link set "$dev" up
+done
+# Routed connections leave from a second address: the DNAT'd ones, DNAT'd to the same
+# 10.98.0.2:PORT, must not meet the routed ones' conntrack entries (same tuple).
+ip -n "$o" addr add 192.0.2.3/24 dev m0
+ip -n "$o" route add 10.98.0.0/24 via 192.0.2.1 src 192.0.2.3
+ip -n "$mh" route add 10.98.0.0/24 via 10.98.1.2
+ip -n "$mb" route add default via 10.98.1.1
+ip -n "$mc" route add default via 10.98.0.1
+for n in "$mh" "$mb"; do ip netns exec "$n" sysctl -qw net.ipv4.ip_forward=1; done
+routes() { ip -n "$1" -4 route show | sed 's/ proto kernel//; s/ scope link//; s/ src [0-9.]*//; s/ *$//' | sort | tr '\n' ';'; }
+want() { [ "$(routes "$1")" = "$2" ] || { echo "egress.sh: unexpected routes in $1: $(routes "$1")" >&2; exit 1; }; }
+want "$o" "10.98.0.0/24 via 192.0.2.1 dev m0;192.0.2.0/24 dev m0;198.51.100.0/24 dev eth0;"
+want "$mh" "10.98.0.0/24 via 10.98.1.2 dev up0;10.98.1.0/30 dev up0;192.0.2.0/24 dev eth0;"
+want "$mb" "10.98.0.0/24 dev br0;10.98.1.0/30 dev up1;default via 10.98.1.1 dev up1;"
+want "$mc" "10.98.0.0/24 dev eth0;default via 10.98.0.1 dev eth0;"
+# The same hooks in both variants; only the DNAT rules differ in what they match.
+mirror_nft() { # mirror_nft NETNS DNAT-MATCH DNAT-TO
+	nsenter --net=/run/netns/"$1" nft -f - <<-EOT
+		table inet egbm {
+			chain prerouting { type nat hook prerouting priority dstnat; $2 tcp dport 5202-5203 dnat ip to $3; }
+			chain forward { type filter hook forward priority filter; policy drop;
+				ct state established,related accept
+				ct status dnat accept
+				ip saddr 192.0.2.0/24 ip daddr 10.98.0.2 tcp dport 5202-5203 accept; }
+			chain postrouting { type nat hook postrouting priority srcnat; }
+		}
+	EOT
+}
+mirror_nft "$mh" "iifname \"eth0\" ip daddr 192.0.2.1" 10.98.1.2
+mirror_nft "$mb" "iifname \"up1\" ip daddr 10.98.1.2" 10.98.0.2
 # Conntrack keeps a closed connection 120 s and the clients reuse their ports within
 # seconds: as bench/flows.sh does, one second, in every namespace on the path (the
 # stack's are tuned as soon as it is up, before its client starts dialing).
 tw() { nsenter --net="$1" sh -c 'echo 1 > /proc/sys/net/netfilter/nf_conntrack_tcp_timeout_time_wait' 2>/dev/null || true; }
 tw /run/netns/"$h"
 tw /run/netns/"$o"
+for n in "$mh" "$mb" "$mc"; do tw /run/netns/"$n"; done
 # Two outside servers, so that each phase's server CPU is one process's.
 nsenter --net=/run/netns/"$o" "$work/connrate" -serve 203.0.113.10:5202 &
 pids+=($!)
@@ -73,6 +131,12 @@ oserve=$!
 nsenter --net=/run/netns/"$o" "$work/connrate" -sink 203.0.113.10:5203 &
 pids+=($!)
 osink=$!
+nsenter --net=/run/netns/"$mc" "$work/connrate" -serve 10.98.0.2:5202 &
+pids+=($!)
+mserve=$!
+nsenter --net=/run/netns/"$mc" "$work/connrate" -sink 10.98.0.2:5203 &
+pids+=($!)
+msink=$!
 sleep 0.3
 tck=$(getconf CLK_TCK)
 pcpu() { # pcpu PID: utime+stime in µs of PID and its descendants
@@ -168,12 +232,15 @@ echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for ((r = 1; r <= rounds; r++)); do
 	echo "$r base $(measure /run/netns/"$h" 203.0.113.10 "$oserve" "$osink")" >>"$work/results"
 	for n in 10 10000; do
-		echo "$r egress-$n $(egress "$n")" >>"$work/results"
+		[ "$egress_on" = 0 ] || echo "$r egress-$n $(egress "$n")" >>"$work/results"
 	done
 	echo "$r direct $(measure /run/confine/netns/"$sn-pub" 10.97.0.2 "$spid" "$spid")" >>"$work/results"
 	echo "$r dnat $(measure /run/netns/"$o" 198.51.100.1 "$spid" "$spid")" >>"$work/results"
 	echo "$r proxy $(measure /run/netns/"$h" 127.0.0.1 "$spid" "$spid")" >>"$work/results"
-	tail -6 "$work/results" >&2
+	echo "$r m-routed $(measure /run/netns/"$o" 10.98.0.2 "$mserve" "$msink")" >>"$work/results"
+	echo "$r m-dnat $(measure /run/netns/"$o" 192.0.2.1 "$mserve" "$msink")" >>"$work/results"
+	echo "$r m-bridge $(measure /run/netns/"$mb" 10.98.0.2 "$mserve" "$msink")" >>"$work/results"
+	tail -$((egress_on == 0 ? 7 : 9)) "$work/results" >&2
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -193,24 +260,41 @@ echo "$rounds rounds of ${secs}s per measurement; medians; ratios are medians of
 echo
 hdr='| connections/s | ratio | CPU µs/conn | CPU ratio | throughput | ratio | CPU µs/MB | CPU ratio |'
 sep='| --- | --- | --- | --- | --- | --- | --- | --- | --- |'
-echo "| egress to 203.0.113.10 $hdr"
-echo "$sep"
-row "the host namespace itself, no confine (baseline)" base base
-row "a component, 10 declared outside CIDRs" egress-10 base
-row "a component, 10,000 declared outside CIDRs" egress-10000 base
-echo
-echo "| 10,000 CIDRs against 10, same round | connections/s | CPU per connection | throughput | CPU per MB |"
-echo "| --- | --- | --- | --- | --- |"
-printf '| medians of per-round ratios | %.2f× | %.2f× | %.2f× | %.2f× |\n' "$(ratio egress-10000 egress-10 3)" "$(ratio egress-10 egress-10000 5)" \
-	"$(ratio egress-10000 egress-10 4)" "$(ratio egress-10 egress-10000 6)"
-printf '| per-round | %s| %s| %s| %s|\n' "$(rounds egress-10000 egress-10 3)" "$(awk '$2 == "egress-10" { y = $5 } $2 == "egress-10000" { printf "%.2f ", y / $5 }' "$work/results")" \
-	"$(rounds egress-10000 egress-10 4)" "$(awk '$2 == "egress-10" { y = $6 } $2 == "egress-10000" { printf "%.2f ", y / $6 }' "$work/results")"
-echo
+if [ "$egress_on" != 0 ]; then
+	echo "| egress to 203.0.113.10 $hdr"
+	echo "$sep"
+	row "the host namespace itself, no confine (baseline)" base base
+	row "a component, 10 declared outside CIDRs" egress-10 base
+	row "a component, 10,000 declared outside CIDRs" egress-10000 base
+	echo
+	echo "| 10,000 CIDRs against 10, same round | connections/s | CPU per connection | throughput | CPU per MB |"
+	echo "| --- | --- | --- | --- | --- |"
+	printf '| medians of per-round ratios | %.2f× | %.2f× | %.2f× | %.2f× |\n' "$(ratio egress-10000 egress-10 3)" "$(ratio egress-10 egress-10000 5)" \
+		"$(ratio egress-10000 egress-10 4)" "$(ratio egress-10 egress-10000 6)"
+	printf '| per-round | %s| %s| %s| %s|\n' "$(rounds egress-10000 egress-10 3)" "$(awk '$2 == "egress-10" { y = $5 } $2 == "egress-10000" { printf "%.2f ", y / $5 }' "$work/results")" \
+		"$(rounds egress-10000 egress-10 4)" "$(awk '$2 == "egress-10" { y = $6 } $2 == "egress-10000" { printf "%.2f ", y / $6 }' "$work/results")"
+	echo
+fi
 echo "| published port $hdr"
 echo "$sep"
 row "direct to the component from the bridge namespace (baseline)" direct direct
 row "DNAT, from the outside namespace" dnat direct
 row "loopback proxy, from the host's 127.0.0.1" proxy direct
+echo
+echo "| mirror of the DNAT'd hops, no confine $hdr"
+echo "$sep"
+row "routed from the outside namespace to the component's address (baseline)" m-routed m-routed
+row "DNAT'd twice, from the outside namespace" m-dnat m-routed
+row "from the mirror's bridge namespace (one hop)" m-bridge m-routed
+echo
+echo "| same round | connections/s | CPU per connection | throughput | CPU per MB |"
+echo "| --- | --- | --- | --- | --- |"
+for v in "confine DNAT / mirror DNAT:dnat:m-dnat" "mirror DNAT / mirror routed:m-dnat:m-routed" "confine direct / mirror bridge:direct:m-bridge"; do
+	IFS=: read -r l a b <<<"$v"
+	printf '| %s | %.2f× | %.2f× | %.2f× | %.2f× |\n' "$l" "$(ratio "$a" "$b" 3)" "$(ratio "$b" "$a" 5)" "$(ratio "$a" "$b" 4)" "$(ratio "$b" "$a" 6)"
+done
+printf '| mirror DNAT / routed, per round, throughput; CPU per MB | %s; %s|\n' "$(rounds m-dnat m-routed 4)" \
+	"$(awk '$2 == "m-routed" { y = $6 } $2 == "m-dnat" { printf "%.2f ", y / $6 }' "$work/results")"
 [ -z "${KEEP:-}" ] || echo "raw results: $work/results"
 
 # PROFILE=1: where the CPU time goes. The baseline and each egress variant once more,
