@@ -48,11 +48,16 @@ func NewCgroup(name string, g plan.Cgroup, freezer bool) (*Cgroup, error) {
 	if g == (plan.Cgroup{}) && !freezer {
 		return nil, nil
 	}
-	path := fmt.Sprintf("%s/%s-%d-%d", CgroupParent, name, os.Getpid(), cgroupSeq.Add(1))
+	path := cgroupPath(name)
 	if cgroups.Mode() == cgroups.Unified {
-		return newCgroup2(path, g)
+		return newCgroup2(cgroup2Mount, path, g)
 	}
 	return newCgroup1(path, g, freezer)
+}
+
+// cgroupPath is a new cgroup's name: /confine/NAME-SUPERVISOR-N.
+func cgroupPath(name string) string {
+	return fmt.Sprintf("%s/%s-%d-%d", CgroupParent, name, os.Getpid(), cgroupSeq.Add(1))
 }
 
 // Add moves pid into the cgroup. On v1 the first write to cgroup.procs after a quiet
@@ -65,7 +70,7 @@ func (c *Cgroup) Add(pid int) error {
 	return nil
 }
 
-func newCgroup2(path string, g plan.Cgroup) (*Cgroup, error) {
+func newCgroup2(mount, path string, g plan.Cgroup) (*Cgroup, error) {
 	res := &cgroup2.Resources{}
 	if g.MemoryMax > 0 {
 		zero := int64(0)
@@ -78,12 +83,13 @@ func newCgroup2(path string, g plan.Cgroup) (*Cgroup, error) {
 		period := uint64(g.CPUPeriod)
 		res.CPU = &cgroup2.CPU{Max: cgroup2.NewCPUMax(&g.CPUQuota, &period)}
 	}
-	m, err := cgroup2.NewManager("/sys/fs/cgroup", path, res)
+	m, err := cgroup2.NewManager(mount, path, res)
 	if err != nil {
+		unix.Rmdir(cgroupDir(mount, path)) // made before a limit failed: nothing half-applied
 		return nil, fmt.Errorf("cgroup %s: %w", path, err)
 	}
 	// The v2 freezer is part of every cgroup.
-	return &Cgroup{Path: path, dirs: []string{filepath.Join("/sys/fs/cgroup", path)}, add: m.AddProc, delete: m.Delete, freeze: m.Freeze, thaw: m.Thaw}, nil
+	return &Cgroup{Path: path, dirs: []string{cgroupDir(mount, path)}, add: m.AddProc, delete: m.Delete, freeze: m.Freeze, thaw: m.Thaw}, nil
 }
 
 // newCgroup1 uses only the cpu, memory and pids hierarchies, and the freezer when asked:

@@ -56,13 +56,22 @@ type cgroupJob struct {
 	swept chan struct{} // closed once the sweep after the move is over
 	cg    *Cgroup
 	err   error
+	// made is the cgroup made before the clone (v2), nil otherwise; cloned is set,
+	// before the pid is sent, when the init stage started inside it: no attach.
+	made   *Cgroup
+	cloned bool
 }
 
 func startCgroupJob(name string, g plan.Cgroup, freezer bool) *cgroupJob {
+	return startCgroupJobWith(func() (*Cgroup, error) { return NewCgroup(name, g, freezer) })
+}
+
+// startCgroupJobWith runs the job with newCg making (or handing over) the cgroup.
+func startCgroupJobWith(newCg func() (*Cgroup, error)) *cgroupJob {
 	j := &cgroupJob{pid: make(chan int, 1), done: make(chan struct{}), swept: make(chan struct{})}
 	go func() {
 		defer close(j.swept)
-		j.make(name, g, freezer)
+		j.make(newCg)
 		close(j.done)
 		if j.cg != nil || j.err != nil { // NewCgroup went past "no cgroup needed"
 			// The killed supervisors' cgroups go once the component is in its own: the
@@ -77,12 +86,12 @@ func startCgroupJob(name string, g plan.Cgroup, freezer bool) *cgroupJob {
 }
 
 // make makes the cgroup and moves the init stage in once its pid comes.
-func (j *cgroupJob) make(name string, g plan.Cgroup, freezer bool) {
+func (j *cgroupJob) make(newCg func() (*Cgroup, error)) {
 	t := trace.Now()
-	j.cg, j.err = NewCgroup(name, g, freezer)
+	j.cg, j.err = newCg()
 	trace.Done("parent", "cgroup_make", t)
 	pid := <-j.pid
-	if j.err != nil || j.cg == nil || pid <= 0 {
+	if j.err != nil || j.cg == nil || pid <= 0 || j.cloned {
 		return
 	}
 	t = trace.Now()

@@ -46,6 +46,9 @@ type Options struct {
 	// Freezer puts the component in a cgroup even without limits, with the freezer, so
 	// that it can be paused.
 	Freezer bool
+	// Cgroup2Root is for tests only: a cgroup v2 hierarchy (a parent the test made)
+	// that the v2 path makes the cgroup in, on a host whose manager is v1.
+	Cgroup2Root string
 	// withCgroup: make the Plan's cgroup and move the init stage in before Go (Launch).
 	withCgroup bool
 	// Image is where the store keeps the Plan's image and the run's upper, for a
@@ -94,6 +97,10 @@ type Sandbox struct {
 	stage *stage.Program
 	// swept is closed once the sweep of killed supervisors' root directories is over.
 	swept chan struct{}
+	// cloned: the init stage started inside its v2 cgroup; cgroupRefused is why the
+	// kernel would not (cgroupfd_linux.go).
+	cloned        bool
+	cgroupRefused error
 }
 
 // Start re-executes confine as the init stage in new namespaces, hands it the
@@ -118,7 +125,14 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 		if name == "" {
 			name = c.Name
 		}
-		s.cgroup = startCgroupJob(name, c.Cgroup, opts.Freezer)
+		if mount := cgroup2Root(opts); mount != "" {
+			// v2: made before the clone, which starts the init stage inside it.
+			if s.cgroup, err = startMadeCgroupJob(mount, name, c.Cgroup, opts.Freezer); err != nil {
+				return nil, &StepError{Step: "cgroups", Err: err.Error()}
+			}
+		} else {
+			s.cgroup = startCgroupJob(name, c.Cgroup, opts.Freezer)
+		}
 	}
 	rootless := os.Geteuid() != 0
 	t := trace.Now()
@@ -254,7 +268,7 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 	if err != nil {
 		return s, fmt.Errorf("sending the plan: %w", err)
 	}
-	if err := startIn(cmd, opts.JoinNetNS); err != nil {
+	if cmd, err = s.startInit(ctx, cmd, opts.JoinNetNS); err != nil {
 		return s, fmt.Errorf("starting the init stage: %w", err)
 	}
 	trace.Done("parent", "clone", started)

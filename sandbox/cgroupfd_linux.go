@@ -1,0 +1,105 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	cgroups "github.com/containerd/cgroups/v3"
+	"golang.org/x/sys/unix"
+
+	"github.com/confine-sandbox/confine/internal/trace"
+	"github.com/confine-sandbox/confine/policy/plan"
+)
+
+// cgroup2Mount is where the v2 hierarchy is mounted on a unified host.
+const cgroup2Mount = "/sys/fs/cgroup"
+
+// cgroup2Root is the v2 hierarchy Start makes the cgroup in before the clone, or "" for
+// the v1 path (make beside the start, then attach). Options.Cgroup2Root overrides it:
+// a test points it at a parent it made on a hybrid host's unified mount.
+func cgroup2Root(opts Options) string {
+	if opts.Cgroup2Root != "" {
+		return opts.Cgroup2Root
+	}
+	if cgroups.Mode() == cgroups.Unified {
+		return cgroup2Mount
+	}
+	return ""
+}
+
+// startMadeCgroupJob makes the cgroup now, before the clone, so that the init stage can
+// start inside it (CLONE_INTO_CGROUP): the job then only attaches when the clone could
+// not (cloned stays false), and sweeps. Nothing is left made on an error.
+func startMadeCgroupJob(mount, name string, g plan.Cgroup, freezer bool) (*cgroupJob, error) {
+	t := trace.Now()
+	cg, err := newCgroupIn(mount, name, g, freezer)
+	trace.Done("parent", "cgroup_make_v2", t)
+	if err != nil {
+		return nil, err
+	}
+	j := startCgroupJobWith(func() (*Cgroup, error) { return cg, nil })
+	j.made = cg
+	return j, nil
+}
+
+// newCgroupIn is NewCgroup on the v2 hierarchy mounted at mount.
+func newCgroupIn(mount, name string, g plan.Cgroup, freezer bool) (*Cgroup, error) {
+	if g == (plan.Cgroup{}) && !freezer {
+		return nil, nil
+	}
+	return newCgroup2(mount, cgroupPath(name), g)
+}
+
+// startInit starts the init stage inside its v2 cgroup when one is made, with a fresh
+// exec.Cmd the old way (attach after the clone) when the kernel refuses
+// CLONE_INTO_CGROUP: Go will not start an exec.Cmd twice. It returns the Cmd that runs.
+func (s *Sandbox) startInit(ctx context.Context, cmd *exec.Cmd, joinNS string) (*exec.Cmd, error) {
+	var dir *os.File
+	if s.cgroup != nil && s.cgroup.made != nil && len(s.cgroup.made.dirs) == 1 {
+		var err error
+		if dir, err = os.OpenFile(s.cgroup.made.dirs[0], unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+			return cmd, fmt.Errorf("cgroup %s: %w", s.cgroup.made.Path, err)
+		}
+		defer dir.Close()
+	}
+	if dir == nil {
+		return cmd, startIn(cmd, joinNS)
+	}
+	cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, int(dir.Fd())
+	err := startIn(cmd, joinNS)
+	if err == nil {
+		s.cgroup.cloned, s.cloned = true, true
+		return cmd, nil
+	}
+	if !cloneIntoRefused(err) {
+		return cmd, err
+	}
+	s.cgroupRefused = err
+	fresh := exec.CommandContext(ctx, cmd.Path, cmd.Args[1:]...)
+	fresh.Env, fresh.Dir = cmd.Env, cmd.Dir
+	fresh.Stdin, fresh.Stdout, fresh.Stderr, fresh.ExtraFiles = cmd.Stdin, cmd.Stdout, cmd.Stderr, cmd.ExtraFiles
+	attr := *cmd.SysProcAttr
+	attr.UseCgroupFD, attr.CgroupFD = false, 0
+	fresh.SysProcAttr = &attr
+	s.cmd = fresh
+	return fresh, startIn(fresh, joinNS)
+}
+
+// cloneIntoRefused: the kernel has no clone3 (ENOSYS, before 5.3), no CLONE_INTO_CGROUP
+// (EINVAL, before 5.7), or will not start a process in that cgroup (EOPNOTSUPP).
+func cloneIntoRefused(err error) bool {
+	return errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS)
+}
+
+// ClonedIntoCgroup reports whether the init stage started inside its cgroup
+// (CLONE_INTO_CGROUP), and why not when the kernel refused it.
+func (s *Sandbox) ClonedIntoCgroup() (bool, error) {
+	return s.cloned, s.cgroupRefused
+}
+
+// cgroupDir is the v2 directory of path under mount.
+func cgroupDir(mount, path string) string { return filepath.Join(mount, path) }
