@@ -30,12 +30,9 @@ import (
 var bin, probe string
 
 func TestMain(m *testing.M) {
-	dir := testenv.Binaries("confine-exec-")
-	bin, probe = filepath.Join(dir, "confine"), filepath.Join(dir, "probe")
-	code := m.Run()
-	testenv.ForgetStacks()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testenv.Main(m, "confine-exec-", func(dir string) {
+		bin, probe = filepath.Join(dir, "confine"), filepath.Join(dir, "probe")
+	})
 }
 
 var stack = testenv.StackName("exectest")

@@ -20,13 +20,10 @@ import (
 var probeDir, confineBin string
 
 func TestMain(m *testing.M) {
-	dir := testenv.Binaries("confine-export-")
-	confineBin = filepath.Join(dir, "confine")
-	probeDir = dir
-	code := m.Run()
-	testenv.ForgetStacks()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testenv.Main(m, "confine-export-", func(dir string) {
+		confineBin = filepath.Join(dir, "confine")
+		probeDir = dir
+	})
 }
 
 type result struct {

@@ -29,12 +29,9 @@ import (
 var bin string
 
 func TestMain(m *testing.M) {
-	dir := testenv.Binaries("confine-learn-")
-	bin = filepath.Join(dir, "confine")
-	code := m.Run()
-	testenv.ForgetStacks()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testenv.Main(m, "confine-learn-", func(dir string) {
+		bin = filepath.Join(dir, "confine")
+	})
 }
 
 func confine(t *testing.T, args ...string) string {

@@ -32,12 +32,9 @@ import (
 var bin, probe string
 
 func TestMain(m *testing.M) {
-	dir := testenv.Binaries("confine-net-")
-	bin, probe = filepath.Join(dir, "confine"), filepath.Join(dir, "probe")
-	code := m.Run()
-	testenv.ForgetStacks()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testenv.Main(m, "confine-net-", func(dir string) {
+		bin, probe = filepath.Join(dir, "confine"), filepath.Join(dir, "probe")
+	})
 }
 
 // The addresses of the test's world, inside its namespaces only.

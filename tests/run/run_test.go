@@ -35,13 +35,10 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == sandbox.InitArg {
 		sandbox.Init()
 	}
-	dir := testenv.Binaries("confine-probe-")
-	confineBin = filepath.Join(dir, "confine")
-	probeDir = dir
-	code := m.Run()
-	testenv.ForgetStacks()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testenv.Main(m, "confine-probe-", func(dir string) {
+		confineBin = filepath.Join(dir, "confine")
+		probeDir = dir
+	})
 }
 
 type result struct {

@@ -31,12 +31,9 @@ import (
 var bin string
 
 func TestMain(m *testing.M) {
-	dir := testenv.Binaries("confine-services-")
-	bin = filepath.Join(dir, "confine")
-	code := m.Run()
-	testenv.ForgetStacks()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testenv.Main(m, "confine-services-", func(dir string) {
+		bin = filepath.Join(dir, "confine")
+	})
 }
 
 // confine runs the binary and returns its stdout; a non-zero exit fails the test.

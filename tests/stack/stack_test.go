@@ -29,12 +29,9 @@ import (
 var bin, probe string
 
 func TestMain(m *testing.M) {
-	dir := testenv.Binaries("confine-stack-")
-	bin, probe = filepath.Join(dir, "confine"), filepath.Join(dir, "probe")
-	code := m.Run()
-	testenv.ForgetStacks()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testenv.Main(m, "confine-stack-", func(dir string) {
+		bin, probe = filepath.Join(dir, "confine"), filepath.Join(dir, "probe")
+	})
 }
 
 // confine runs the binary and returns its stdout; a non-zero exit fails the test.

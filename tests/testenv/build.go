@@ -46,3 +46,15 @@ func Run(t testing.TB, bin string, args ...string) string {
 	}
 	return stdout.String()
 }
+
+// Main is a root suite's TestMain: it builds the binaries (Binaries), hands their
+// directory to use, runs the tests, forgets the suite's own stacks' id records
+// (ForgetStacks), removes the directory and exits with the tests' status.
+func Main(m *testing.M, prefix string, use func(dir string)) {
+	dir := Binaries(prefix)
+	use(dir)
+	code := m.Run()
+	ForgetStacks()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
