@@ -4,7 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"flag"
+	goldenfile "github.com/confine-sandbox/confine/internal/golden"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,8 +14,6 @@ import (
 	"github.com/confine-sandbox/confine/audit"
 	"github.com/confine-sandbox/confine/policy"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
 
 // records reads a JSON Lines file of records as a log's reader decodes them (numbers
 // as float64).
@@ -50,20 +48,7 @@ var host = Options{
 
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (go test ./learn -update rewrites it):\n%s", name, got)
-	}
+	goldenfile.Check(t, "learn", filepath.Join("testdata", name), got)
 }
 
 func mustRun(t *testing.T, spec RunSpec) []byte {
