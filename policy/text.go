@@ -49,13 +49,10 @@ func refusedRune(r rune, allowTab bool) string {
 // the first refused rune, its place in s, and an escaped excerpt of s.
 func checkText(s string, allowTab bool) string {
 	i := 0
-	for off, r := range s {
+	// U+FFFD, literal or decoded from a byte that is no UTF-8, is refused as a policy file
+	// refuses it (refusedRune): a string that could not stand in a file stands nowhere.
+	for _, r := range s {
 		i++
-		if r == utf8.RuneError {
-			if _, size := utf8.DecodeRuneInString(s[off:]); size != 1 {
-				continue // a literal U+FFFD is visible
-			}
-		}
 		if class := refusedRune(r, allowTab); class != "" {
 			return fmt.Sprintf("contains %s (%U) at character %d of %s; expected visible text", class, r, i, excerpt(s))
 		}
