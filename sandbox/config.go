@@ -14,7 +14,7 @@ const InitArg = "__confine_init"
 const (
 	fdConfig = 3 // initConfig as JSON, then EOF
 	fdError  = 4 // close-on-exec: one StepError as JSON, or EOF when exec succeeded
-	fdGo     = 5 // the parent writes one byte once the network and cgroup are in place
+	fdGo     = 5 // SOCK_SEQPACKET: one byte once the network and cgroup are in place (with the C stage's v1 tasks descriptors)
 	fdMounts = 6 // SOCK_SEQPACKET: the parent's detached idmapped mounts, then EOF
 	// fdIDs = 7 (user_linux.go): run.user's names resolved, then EOF at exec
 	fdNotify = 8 // SOCK_SEQPACKET: audit mode's seccomp listener, sent to the parent
@@ -57,6 +57,9 @@ type initConfig struct {
 	// chownLater are the write paths mountUpper made for a named run.user, which
 	// resolveUser gives to the user once it knows its ids.
 	chownLater []string
+	// selfCgroup, on a v1 host, is the C stage's own move into its cgroup
+	// (cgroup_self_linux.go); nil when the supervisor moves the init stage.
+	selfCgroup *selfAttach
 }
 
 // StepError says which init step failed, and why.

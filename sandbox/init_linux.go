@@ -37,6 +37,7 @@ var steps = []step{
 	{"capabilities", setIdentityAndCaps, renderCaps},  // bounding, then uid/gid keeping caps, then the sets
 	{"landlock", restrictLandlock, renderLandlock},
 	{"wait_parent", waitForGo, renderWaitGo},         // before seccomp: the read must still be allowed
+	{"cgroups", movedByParent, renderCgroupSelf},     // v1, C stage: it moves itself in, before its first instruction
 	{"sanitize", markFDsCloseOnExec, renderSanitize}, // nothing of confine's reaches the component
 	{"workdir", enterWorkdir, renderWorkdir},
 	{"rlimit_fallback", setFallbackRlimits, renderFallbackRlimits}, // lowering needs no privilege; would bound the init stage

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"errors"
+	"os"
 
 	"github.com/confine-sandbox/confine/internal/trace"
 	"github.com/confine-sandbox/confine/policy/plan"
@@ -60,6 +61,11 @@ type cgroupJob struct {
 	// before the pid is sent, when the init stage started inside it: no attach.
 	made   *Cgroup
 	cloned bool
+	// self is set, before the pid is sent, when the C stage moves itself in (v1,
+	// cgroup_self_linux.go): the job then opens the tasks files it hands over, instead
+	// of writing the pid. Go sends and closes them; end closes what is left.
+	self  *selfAttach
+	tasks []*os.File
 }
 
 func startCgroupJob(name string, g plan.Cgroup, freezer bool) *cgroupJob {
@@ -94,6 +100,12 @@ func (j *cgroupJob) make(newCg func() (*Cgroup, error)) {
 	if j.err != nil || j.cg == nil || pid <= 0 || j.cloned {
 		return
 	}
+	if j.self != nil {
+		t = trace.Now()
+		j.tasks, j.err = j.cg.openTasks(j.self, pid)
+		trace.Done("parent", "cgroup_open_tasks", t)
+		return
+	}
 	t = trace.Now()
 	j.err = j.cg.Add(pid)
 	trace.Done("parent", "cgroup_attach", t)
@@ -112,5 +124,15 @@ func (j *cgroupJob) end() {
 	default: // the pid is sent already
 	}
 	<-j.swept
+	closeFiles(j.tasks)
+	j.tasks = nil
 	j.cg.Delete()
+}
+
+// takeTasks hands over the tasks descriptors for the go signal, once the job is over;
+// the caller closes them.
+func (j *cgroupJob) takeTasks() []*os.File {
+	fs := j.tasks
+	j.tasks = nil
+	return fs
 }

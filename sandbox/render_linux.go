@@ -128,6 +128,9 @@ func renderNoNewPrivs(_ *initConfig, p *stage.Program) error {
 
 func renderWaitGo(_ *initConfig, p *stage.Program) error {
 	p.Add(stage.OpWaitGo, nil, nil, func(e stage.Error) string {
+		if e.Kind == 2 {
+			return e.Cause() // more descriptors than the stage keeps
+		}
 		var err error
 		if e.Errno != 0 {
 			err = e.Errno

@@ -186,7 +186,7 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 	}
 	defer errW.Close()
 	s.errPipe = errR
-	goR, goW, err := os.Pipe()
+	goR, goW, err := seqpacketPair() // the go signal, and the C stage's v1 tasks descriptors
 	if err != nil {
 		return s, err
 	}
@@ -257,9 +257,15 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 	if opts.rlimitFallback {
 		cfg.FallbackRlimits = rlimitFallback(c.Cgroup)
 	}
+	if s.cgroup != nil && s.cgroup.made == nil {
+		cfg.selfCgroup = &selfAttach{} // v1: the C stage moves itself in
+	}
 	t = trace.Now()
 	if s.stage = renderStage(&cfg); s.stage != nil {
 		cmd.Env = []string{stage.Marker} // the constructor runs the C stage, not main
+		if s.cgroup != nil {
+			s.cgroup.self = cfg.selfCgroup
+		}
 		trace.Done("parent", "render_c_stage", t)
 	}
 	s.cmd = cmd
@@ -488,7 +494,7 @@ func (s *Sandbox) Go() error {
 		s.firewall = nil
 	}
 	t = trace.Now()
-	_, werr := s.goPipe.Write([]byte{1})
+	werr := s.sendGo()
 	s.goPipe.Close()
 	data, err := io.ReadAll(s.errPipe) // EOF without data: exec closed the pipe
 	s.errPipe.Close()
@@ -505,6 +511,25 @@ func (s *Sandbox) Go() error {
 		return fmt.Errorf("init stage ended before the go signal: %w", werr)
 	}
 	return s.readIDs()
+}
+
+// sendGo sends the go signal: one byte, with the v1 tasks descriptors the C stage
+// moves itself in by, if the cgroup job opened them.
+func (s *Sandbox) sendGo() error {
+	var rights []byte
+	var tasks []*os.File
+	if s.cgroup != nil {
+		tasks = s.cgroup.takeTasks()
+		defer closeFiles(tasks)
+	}
+	if len(tasks) > 0 {
+		fds := make([]int, len(tasks))
+		for i, f := range tasks {
+			fds[i] = int(f.Fd())
+		}
+		rights = unix.UnixRights(fds...)
+	}
+	return unix.Sendmsg(int(s.goPipe.Fd()), []byte{1}, rights, nil, unix.MSG_NOSIGNAL)
 }
 
 // Wait waits for the component and returns its exit status, 128+signal when killed.

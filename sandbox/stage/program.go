@@ -45,6 +45,7 @@ const (
 	OpExec
 	OpStageHosts
 	OpMountHosts
+	OpCgroupSelf
 )
 
 // Error is the stage's report of a failed op.

@@ -173,14 +173,45 @@ static void op_loopback(const struct op *op) {
 	close(s);
 }
 
+// The tasks descriptors of the v1 hierarchies that came with the go signal, in the
+// order the parent sent them (one per hierarchy: cpu, memory, pids, freezer at most).
+enum { MAX_CGROUP_FDS = 16 };
+static int cgroup_fds[MAX_CGROUP_FDS];
+static unsigned ncgroup_fds;
+
 static void op_wait_go(const struct op *op) {
 	char b;
+	char cbuf[CMSG_SPACE(sizeof(int) * MAX_CGROUP_FDS)];
+	struct iovec iov = {.iov_base = &b, .iov_len = 1};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof cbuf};
 	ssize_t n;
 	do
-		n = read(FD_GO, &b, 1);
+		n = recvmsg(FD_GO, &msg, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
 	if (n != 1)
 		stage_fail(op, n < 0 ? errno : 0, 1, 0, NULL);
+	if (msg.msg_flags & MSG_CTRUNC)
+		stage_fail(op, EMSGSIZE, 2, 0, "receiving the cgroup descriptors");
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		unsigned k = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		for (unsigned i = 0; i < k && ncgroup_fds < MAX_CGROUP_FDS; i++)
+			memcpy(&cgroup_fds[ncgroup_fds++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+	}
+}
+
+// op_cgroup_self moves this single-threaded process into its cgroup in each v1
+// hierarchy: "0" is the writer itself, which skips cgroup_threadgroup_rwsem and its
+// grace period; the kernel checks the opener's (the supervisor's) credentials.
+static void op_cgroup_self(const struct op *op) {
+	for (unsigned i = 0; i < ncgroup_fds; i++) {
+		if (write(cgroup_fds[i], "0", 1) != 1)
+			stage_fail(op, errno, 0, i, NULL);
+		close(cgroup_fds[i]);
+	}
+	ncgroup_fds = 0;
 }
 
 // op_close_fds closes every descriptor past stdio but the error pipe, which exec closes
@@ -253,6 +284,7 @@ static void run(const struct op *op) {
 	case OP_SECCOMP: op_seccomp(op); return;
 	case OP_STAGE_HOSTS: op_stage_hosts(op); return;
 	case OP_MOUNT_HOSTS: op_mount_hosts(op); return;
+	case OP_CGROUP_SELF: op_cgroup_self(op); return;
 	case OP_EXEC:
 		step_done();
 		op_exec(op);

@@ -26,13 +26,14 @@ enum {
 	OP_LOOPBACK,     // lo up
 	OP_CAPS,         // ints: bounding, eff, perm, inh, amb, uid, gid, setgroups, last_cap, groups...
 	OP_LANDLOCK,     // ints: fs, net, scoped, file_rights, npaths, nbind, nconnect, access..., ports...; strs: paths
-	OP_WAIT_GO,      // one byte from fd 5
+	OP_WAIT_GO,      // one byte from fd 5, with the v1 cgroups' tasks descriptors (SCM_RIGHTS)
 	OP_CLOSE_FDS,    // every descriptor but stdio and the error pipe, which becomes close-on-exec
 	OP_CHDIR,        // strs: dir
 	OP_SECCOMP,      // strs: the BPF program
 	OP_EXEC,         // ints: argc; strs: argv..., env...
 	OP_STAGE_HOSTS,  // strs: root, hosts, resolv ("": none)
 	OP_MOUNT_HOSTS,  // ints: which (0 hosts, 1 resolv), in_rootfs; strs: target
+	OP_CGROUP_SELF,  // "0" to each v1 tasks descriptor OP_WAIT_GO received; aux of a failure: its index
 	OP_MAX,
 };
 
