@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"sync"
 
 	"github.com/confine-sandbox/confine/internal/trace"
 	"github.com/confine-sandbox/confine/policy/plan"
@@ -45,12 +46,12 @@ func Launch(ctx context.Context, c *plan.Component, opts Options, skip map[strin
 	return sb, nil
 }
 
-// cgroupJob makes a component's cgroup in the background and moves the init stage in
-// once it has its pid. The directories and limits need no process, and the first v1
-// move may wait for an RCU grace period (DESIGN.md): both run while the init stage
-// starts its runtime and sets up, off the critical path; Go waits for the job before
-// the go signal, so the cgroup holds the process before the component's first
-// instruction, as before.
+// cgroupJob makes a component's cgroup in the background and, once it has the init
+// stage's pid, moves it in (the Go init; v1's first move may wait for an RCU grace
+// period, DESIGN.md) or opens the tasks files the C stage moves itself in by
+// (cgroup_self_linux.go). The directories and limits need no process: both run while
+// the init stage starts and sets up. Go waits for the job before the go signal, so the
+// cgroup holds the process before the component's first instruction.
 type cgroupJob struct {
 	pid   chan int      // the init stage's pid, or 0 when it never started
 	done  chan struct{} // closed once cg and err are final
@@ -66,6 +67,10 @@ type cgroupJob struct {
 	// of writing the pid. Go sends and closes them; end closes what is left.
 	self  *selfAttach
 	tasks []*os.File
+	// went is closed once the go signal is sent (or the start ended): the sweep waits
+	// for it, so that it does not take CPU from the init stage's own work.
+	went     chan struct{}
+	wentOnce sync.Once
 }
 
 func startCgroupJob(name string, g plan.Cgroup, freezer bool) *cgroupJob {
@@ -74,12 +79,13 @@ func startCgroupJob(name string, g plan.Cgroup, freezer bool) *cgroupJob {
 
 // startCgroupJobWith runs the job with newCg making (or handing over) the cgroup.
 func startCgroupJobWith(newCg func() (*Cgroup, error)) *cgroupJob {
-	j := &cgroupJob{pid: make(chan int, 1), done: make(chan struct{}), swept: make(chan struct{})}
+	j := &cgroupJob{pid: make(chan int, 1), done: make(chan struct{}), swept: make(chan struct{}), went: make(chan struct{})}
 	go func() {
 		defer close(j.swept)
 		j.make(newCg)
 		close(j.done)
 		if j.cg != nil || j.err != nil { // NewCgroup went past "no cgroup needed"
+			<-j.went
 			// The killed supervisors' cgroups go once the component is in its own: the
 			// sweep is off the path to the go signal. No name it could remove is ours
 			// (they hold this supervisor's pid).
@@ -123,11 +129,15 @@ func (j *cgroupJob) end() {
 	case j.pid <- 0: // the init stage never started: nothing to move in
 	default: // the pid is sent already
 	}
+	j.letSweep()
 	<-j.swept
 	closeFiles(j.tasks)
 	j.tasks = nil
 	j.cg.Delete()
 }
+
+// letSweep lets the sweep run: the go signal is sent, or the start is over.
+func (j *cgroupJob) letSweep() { j.wentOnce.Do(func() { close(j.went) }) }
 
 // takeTasks hands over the tasks descriptors for the go signal, once the job is over;
 // the caller closes them.

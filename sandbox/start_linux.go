@@ -496,6 +496,9 @@ func (s *Sandbox) Go() error {
 	t = trace.Now()
 	werr := s.sendGo()
 	s.goPipe.Close()
+	if s.cgroup != nil {
+		s.cgroup.letSweep()
+	}
 	data, err := io.ReadAll(s.errPipe) // EOF without data: exec closed the pipe
 	s.errPipe.Close()
 	trace.Done("parent", "go_until_exec", t)
