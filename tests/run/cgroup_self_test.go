@@ -130,7 +130,10 @@ func TestCgroupSelfAttachFails(t *testing.T) {
 				errc <- err
 				return
 			}
-			_, err := sandbox.Launch(context.Background(), c, sandbox.Options{}, nil)
+			sb, err := sandbox.Launch(context.Background(), c, sandbox.Options{}, nil)
+			if err == nil {
+				sb.Wait() // it should have failed: reap it all the same
+			}
 			errc <- err
 		}()
 		return <-errc

@@ -21,8 +21,9 @@ import (
 
 // BenchmarkSpawn times the supervisor's own spawn of a static /true under the full policy
 // (sandbox.Launch to Wait, no CLI start, as a stack's restart does), with the C stage and
-// with the Go init, and with the C stage without resources (no cgroup: on a v1 host the
-// attach's RCU grace period is the difference), against bwrap --unshare-all, interleaved
+// with the Go init, and with the C stage without resources (no cgroup: the make and
+// removal of the cgroup, and for the Go init on a v1 host the supervisor's attach and its
+// RCU grace period, are the difference), against bwrap --unshare-all, interleaved
 // round by round so that a drifting load weighs on all alike. It reports the medians and
 // their ratios to bwrap's.
 //
