@@ -27,10 +27,8 @@ const CgroupParent = "/confine"
 // Cgroup is one component's cgroup, limited as its Plan says.
 type Cgroup struct {
 	Path string
-	// dirs are the directories that make it, one per hierarchy (one on v2); on v1,
-	// hierarchies names each one's hierarchy, for the C stage's own move (cgroup_self_linux.go).
+	// dirs are the directories that make it, one per hierarchy (one on v2).
 	dirs         []string
-	hierarchies  []string
 	add          func(pid uint64) error
 	delete       func() error
 	freeze, thaw func() error
@@ -137,7 +135,6 @@ func newCgroup1(path string, g plan.Cgroup, freezer bool) (*Cgroup, error) {
 	for _, s := range cg1.Subsystems() {
 		if p, ok := s.(interface{ Path(string) string }); ok {
 			cg.dirs = append(cg.dirs, p.Path(path))
-			cg.hierarchies = append(cg.hierarchies, string(s.Name()))
 		}
 	}
 	return cg, nil
