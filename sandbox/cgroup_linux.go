@@ -32,6 +32,13 @@ type Cgroup struct {
 	add          func(pid uint64) error
 	delete       func() error
 	freeze, thaw func() error
+	// What it was made for, which a kept cgroup must match to serve the next run
+	// (cgroup_keep_linux.go): the limits, the freezer, the v2 mount ("" on v1).
+	limits  plan.Cgroup
+	freezer bool
+	mount   string
+	frozen  atomic.Bool // between Freeze and Thaw: a kept one is not reused frozen
+	oomSeen int         // oom_kill when the last run ended (ranOOMKills)
 }
 
 // cgroupSeq tells apart the cgroups one supervisor makes (a stack makes several).
@@ -49,10 +56,18 @@ func NewCgroup(name string, g plan.Cgroup, freezer bool) (*Cgroup, error) {
 		return nil, nil
 	}
 	path := cgroupPath(name)
+	var cg *Cgroup
+	var err error
 	if cgroups.Mode() == cgroups.Unified {
-		return newCgroup2(cgroup2Mount, path, g)
+		cg, err = newCgroup2(cgroup2Mount, path, g)
+	} else {
+		cg, err = newCgroup1(path, g, freezer)
 	}
-	return newCgroup1(path, g, freezer)
+	if err != nil {
+		return nil, err
+	}
+	cg.limits, cg.freezer = g, freezer
+	return cg, nil
 }
 
 // cgroupPath is a new cgroup's name: /confine/NAME-SUPERVISOR-N.
@@ -89,7 +104,7 @@ func newCgroup2(mount, path string, g plan.Cgroup) (*Cgroup, error) {
 		return nil, fmt.Errorf("cgroup %s: %w", path, err)
 	}
 	// The v2 freezer is part of every cgroup.
-	return &Cgroup{Path: path, dirs: []string{cgroupDir(mount, path)}, add: m.AddProc, delete: m.Delete, freeze: m.Freeze, thaw: m.Thaw}, nil
+	return &Cgroup{Path: path, dirs: []string{cgroupDir(mount, path)}, add: m.AddProc, delete: m.Delete, freeze: m.Freeze, thaw: m.Thaw, mount: mount}, nil
 }
 
 // newCgroup1 uses only the cpu, memory and pids hierarchies, and the freezer when asked:
@@ -168,6 +183,7 @@ func (c *Cgroup) Freeze() error {
 	if c == nil || c.freeze == nil {
 		return fmt.Errorf("no freezer cgroup")
 	}
+	c.frozen.Store(true)
 	return c.freeze()
 }
 
@@ -176,7 +192,11 @@ func (c *Cgroup) Thaw() error {
 	if c == nil || c.thaw == nil {
 		return fmt.Errorf("no freezer cgroup")
 	}
-	return c.thaw()
+	if err := c.thaw(); err != nil {
+		return err
+	}
+	c.frozen.Store(false)
+	return nil
 }
 
 // Delete removes the cgroup once its processes are gone. rmdir(2) of each directory is

@@ -51,7 +51,12 @@ func newCgroupIn(mount, name string, g plan.Cgroup, freezer bool) (*Cgroup, erro
 	if g == (plan.Cgroup{}) && !freezer {
 		return nil, nil
 	}
-	return newCgroup2(mount, cgroupPath(name), g)
+	cg, err := newCgroup2(mount, cgroupPath(name), g)
+	if err != nil {
+		return nil, err
+	}
+	cg.limits, cg.freezer = g, freezer
+	return cg, nil
 }
 
 // startInit starts the init stage inside its v2 cgroup when one is made, with a fresh

@@ -123,8 +123,9 @@ func (j *cgroupJob) wait() error {
 	return j.err
 }
 
-// end stops the job, waiting for it, and removes the cgroup it made, if any.
-func (j *cgroupJob) end() {
+// end stops the job, waiting for it, and removes the cgroup it made, if any, or leaves
+// it in keep for the next run when the job went well.
+func (j *cgroupJob) end(keep *KeptCgroup) {
 	select {
 	case j.pid <- 0: // the init stage never started: nothing to move in
 	default: // the pid is sent already
@@ -133,6 +134,10 @@ func (j *cgroupJob) end() {
 	<-j.swept
 	closeFiles(j.tasks)
 	j.tasks = nil
+	if keep != nil && j.err == nil && j.cg != nil {
+		keep.put(j.cg)
+		return
+	}
 	j.cg.Delete()
 }
 

@@ -51,6 +51,10 @@ type Options struct {
 	Cgroup2Root string
 	// withCgroup: make the Plan's cgroup and move the init stage in before Go (Launch).
 	withCgroup bool
+	// Keep, when set, holds the component's cgroup across its runs: Start reuses the
+	// one it holds, if it fits and is empty, instead of making one, and the run's
+	// release leaves its cgroup there instead of removing it (cgroup_keep_linux.go).
+	Keep *KeptCgroup
 	// Image is where the store keeps the Plan's image and the run's upper, for a
 	// component with run.image; Volumes maps each volume the Plan mounts to its
 	// directory (image.Store.RunImage, UseVolume).
@@ -82,7 +86,8 @@ type Sandbox struct {
 	// the init stage resolved them (Go).
 	uid, gid uint32
 	cgroup   *cgroupJob
-	cg       *Cgroup // the cgroup once Go has it in place; never cleared
+	cg       *Cgroup     // the cgroup once Go has it in place; never cleared
+	keep     *KeptCgroup // Options.Keep: release leaves the cgroup there
 	// firewall reports the parent's load of the firewall, when it makes it (as root).
 	firewall chan error
 	waited   bool
@@ -109,7 +114,7 @@ type Sandbox struct {
 // goroutine must stay on a locked OS thread until Wait: the parent-death signal follows
 // the thread that started the child.
 func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, err error) {
-	s := &Sandbox{}
+	s := &Sandbox{keep: opts.Keep}
 	// Read before anything is made: a bad env_file stops the start with nothing to undo.
 	env, err := composeEnv(c.Process)
 	if err != nil {
@@ -125,7 +130,10 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 		if name == "" {
 			name = c.Name
 		}
-		if mount := cgroup2Root(opts); mount != "" {
+		mount := cgroup2Root(opts)
+		if kept := opts.Keep.take(c.Cgroup, opts.Freezer, mount); kept != nil {
+			s.cgroup = reuseCgroupJob(kept) // a restart: the last run's, empty
+		} else if mount != "" {
 			// v2: made before the clone, which starts the init stage inside it.
 			if s.cgroup, err = startMadeCgroupJob(mount, name, c.Cgroup, opts.Freezer); err != nil {
 				return nil, &StepError{Step: "cgroups", Err: err.Error()}
@@ -541,7 +549,7 @@ func (s *Sandbox) Wait() (int, error) {
 	t := trace.Now()
 	err := s.cmd.Wait()
 	trace.Done("parent", "wait", t)
-	s.oomKilled = s.cg.OOMKills() > 0 // read before release removes the cgroup
+	s.oomKilled = s.cg.ranOOMKills() // read before release removes the cgroup
 	t = trace.Now()
 	s.release()
 	trace.Done("parent", "release", t)
@@ -585,7 +593,7 @@ func (s *Sandbox) release() {
 		<-s.swept
 	}
 	if s.cgroup != nil {
-		s.cgroup.end()
+		s.cgroup.end(s.keep)
 		s.cgroup = nil
 	}
 	if s.root != "" {

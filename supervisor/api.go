@@ -61,8 +61,7 @@ func serveAPI(s *Supervisor, path string) (*apiServer, error) {
 		case "stop":
 			c.stop(grace)
 		case "restart":
-			c.stop(grace)
-			err = c.start(r.Context())
+			err = c.restart(r.Context(), grace)
 		case "pause":
 			err = c.pause(true)
 		case "unpause":

@@ -86,6 +86,11 @@ type component struct {
 	// read after a run ended still name this component (componentOf).
 	pastPids []int
 	execs    []ExecStatus // running `confine exec` commands (exec.go)
+	// cgroup is the component's cgroup between its runs: a restart reuses it. The
+	// runner alone removes it: when a stop ended the component (dropCgroup, set by
+	// stop) and when the runner ends (down).
+	cgroup     sandbox.KeptCgroup
+	dropCgroup bool
 }
 
 // maxPastPids bounds component.pastPids under a restart loop.
@@ -122,11 +127,13 @@ func (c *component) nudge() {
 // die with the supervisor, however it ends.
 func (c *component) run(ctx context.Context) {
 	runtime.LockOSThread() // never unlocked: the thread ends with the supervisor's runner
+	defer c.cgroup.Delete()
 	backoff := backoffFirst
 	for {
 		c.mu.Lock()
 		wanted := c.wanted
 		c.mu.Unlock()
+		c.dropStopped()
 		if !wanted {
 			select {
 			case <-ctx.Done():
@@ -146,6 +153,7 @@ func (c *component) run(ctx context.Context) {
 			c.wanted = false // a stop cleared it already, and a start since may have set it
 		}
 		c.mu.Unlock()
+		c.dropStopped()
 		if !restart {
 			continue
 		}
@@ -172,6 +180,7 @@ func (c *component) run(ctx context.Context) {
 // kept it from starting (then nothing of it is left).
 func (c *component) once() (int, error) {
 	began := trace.Now() // the spawn's trace: from here to the exec, and to the exit
+	c.dropStopped()      // a stop that raced this start: its run starts in a new cgroup
 	c.mu.Lock()
 	c.generation++
 	gen := c.generation
@@ -189,21 +198,30 @@ func (c *component) once() (int, error) {
 		Resolv:     resolvConf(c.plan, c.sup.plan.Network.BridgeAddress),
 		Freezer:    true,
 		CgroupName: c.sup.plan.Name + "." + c.plan.Name,
+		Keep:       &c.cgroup, // a restart reuses the last run's cgroup
 		Stack:      c.sup.plan.Name,
 		Attach: func(sb *sandbox.Sandbox) error {
 			defer trace.Done("parent", "attach", trace.Now())
+			// Listen for the component's drops before its first instruction: beside the
+			// bridge's wiring, which needs none of it.
+			listened := make(chan error, 1)
+			go func() {
+				t := trace.Now()
+				r, err := netfilter.ListenLog(sb.NetNS(), c.plan.Net.Firewall.LogGroup)
+				trace.Done("parent", "attach_nflog", t)
+				drops = r
+				listened <- err
+			}()
+			var err error
 			if c.sup.bridge != nil {
-				if err := c.sup.bridge.Attach(sb.NetNS(), netfilter.PortName(c.index, gen), c.plan.Net.Address); err != nil {
-					return err
-				}
+				t := trace.Now()
+				err = c.sup.bridge.Attach(sb.NetNS(), netfilter.PortName(c.index, gen), c.plan.Net.Address)
+				trace.Done("parent", "attach_bridge", t)
 			}
-			// Listen for the component's drops before its first instruction.
-			r, err := netfilter.ListenLog(sb.NetNS(), c.plan.Net.Firewall.LogGroup)
-			if err != nil {
-				return fmt.Errorf("NFLOG group %d: %w", c.plan.Net.Firewall.LogGroup, err)
+			if lerr := <-listened; lerr != nil && err == nil {
+				err = fmt.Errorf("NFLOG group %d: %w", c.plan.Net.Firewall.LogGroup, lerr)
 			}
-			drops = r
-			return nil
+			return err
 		},
 	}
 	opts.Observe = c.observer()
@@ -268,6 +286,7 @@ func (c *component) once() (int, error) {
 
 	code, werr := sb.Wait()
 	trace.Done("spawn", "to_exit", began)
+	c.dropStopped() // before stop sees the run gone: the cgroup goes with a stopped run
 	close(done)
 	drops.Close()
 	end := time.Now().UTC()
@@ -293,6 +312,17 @@ func (c *component) once() (int, error) {
 	}
 	c.sup.events.emit(c.plan.Name, EventExit, details)
 	return code, werr
+}
+
+// dropStopped removes the kept cgroup once a stop asked for it (not a restart's).
+// It removes it under c.mu, so that a stop that sees the flag cleared finds it gone.
+func (c *component) dropStopped() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dropCgroup {
+		c.cgroup.Delete()
+		c.dropCgroup = false
+	}
 }
 
 // signalStarted wakes whoever waits for this run to start; c.mu is held.
@@ -401,10 +431,21 @@ func (c *component) waitHealthy(ctx context.Context) error {
 }
 
 // stop ends the current run: SIGTERM, then SIGKILL after grace (the component is pid 1 of
-// its namespace and ignores signals it has no handler for). It returns once it exited.
-func (c *component) stop(grace time.Duration) {
+// its namespace and ignores signals it has no handler for). It returns once it exited;
+// its cgroup goes then too.
+func (c *component) stop(grace time.Duration) { c.stopRun(grace, true) }
+
+// restart stops the current run, keeping its cgroup for the next, and starts it again.
+func (c *component) restart(ctx context.Context, grace time.Duration) error {
+	c.stopRun(grace, false)
+	return c.start(ctx)
+}
+
+// stopRun is stop; drop removes the component's kept cgroup once the run is over.
+func (c *component) stopRun(grace time.Duration, drop bool) {
 	c.mu.Lock()
 	c.wanted = false
+	c.dropCgroup = c.dropCgroup || drop
 	if l := c.launching; l != nil {
 		// A run is being launched: once it is, it sees that it is not wanted.
 		c.mu.Unlock()
@@ -422,6 +463,7 @@ func (c *component) stop(grace time.Duration) {
 	c.mu.Unlock()
 	c.nudge()
 	if sb == nil {
+		c.waitDropped()
 		return
 	}
 	sb.Signal(syscall.SIGTERM)
@@ -439,6 +481,20 @@ func (c *component) stop(grace time.Duration) {
 		if gone {
 			return
 		}
+	}
+}
+
+// waitDropped waits, a little, for the runner to remove the kept cgroup of a component
+// that a stop found exited: the runner removes it at once when nudged.
+func (c *component) waitDropped() {
+	for i := 0; i < 200; i++ {
+		c.mu.Lock()
+		pending := c.dropCgroup
+		c.mu.Unlock()
+		if !pending {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

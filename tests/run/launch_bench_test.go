@@ -29,6 +29,56 @@ import (
 //
 //	go test ./tests/run -run '^$' -bench Spawn -benchtime 60x
 func BenchmarkSpawn(b *testing.B) {
+	rootfs, compile := spawnSetup(b)
+	src := spawnPolicy(rootfs)
+	full, nocg := compile(src+"resources: {memory: 64Mi, pids: 16, cpu: 0.5}\n"), compile(src)
+	spawn := func(c *plan.Component, mode string) time.Duration {
+		b.Setenv("CONFINE_STAGE", mode)
+		return spawnOnce(b, c, sandbox.Options{})
+	}
+	var tb, tc, tg, tn []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		tb = append(tb, bwrapTrue(b, rootfs))
+		tc = append(tc, spawn(full, "c"))
+		tg = append(tg, spawn(full, "go"))
+		tn = append(tn, spawn(nocg, "c"))
+	}
+	b.StopTimer()
+	reportRatios(b, []string{"bwrap", "c-stage", "go-init", "c-no-cgroup"}, tb, tc, tg, tn)
+}
+
+// BenchmarkRestart times a restart as a stack's supervisor makes it: sandbox.Launch to
+// Wait of the C stage's static /true under the full policy, with the cgroup kept from
+// the run before (Options.Keep, as supervisor/component.go passes it: no make, no
+// removal at the exit), against the same spawn with a new cgroup each time, one without
+// resources (no cgroup at all), and bwrap --unshare-all, interleaved round by round. It
+// reports the medians and their ratios to bwrap's.
+//
+//	go test ./tests/run -run '^$' -bench Restart -benchtime 100x
+func BenchmarkRestart(b *testing.B) {
+	rootfs, compile := spawnSetup(b)
+	src := spawnPolicy(rootfs)
+	full, nocg := compile(src+"resources: {memory: 64Mi, pids: 16, cpu: 0.5}\n"), compile(src)
+	b.Setenv("CONFINE_STAGE", "c")
+	keep := &sandbox.KeptCgroup{}
+	defer keep.Delete()
+	spawnOnce(b, full, sandbox.Options{Keep: keep}) // the first run makes what the next keep
+	var tb, tk, tf, tn []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		tb = append(tb, bwrapTrue(b, rootfs))
+		tk = append(tk, spawnOnce(b, full, sandbox.Options{Keep: keep}))
+		tf = append(tf, spawnOnce(b, full, sandbox.Options{}))
+		tn = append(tn, spawnOnce(b, nocg, sandbox.Options{}))
+	}
+	b.StopTimer()
+	reportRatios(b, []string{"bwrap", "kept-cgroup", "new-cgroup", "no-cgroup"}, tb, tk, tf, tn)
+}
+
+// spawnSetup builds a static /true in a rootfs of its own and returns it with a
+// compiler of policies.
+func spawnSetup(b *testing.B) (string, func(string) *plan.Component) {
 	testenv.Require(b, testenv.Root, testenv.Command("bwrap"), testenv.Command("gcc"))
 	dir := b.TempDir()
 	rootfs := filepath.Join(dir, "rootfs")
@@ -37,8 +87,6 @@ func BenchmarkSpawn(b *testing.B) {
 	if out, err := exec.Command("gcc", "-static", "-O2", "-o", filepath.Join(rootfs, "true"), filepath.Join(dir, "true.c")).CombinedOutput(); err != nil {
 		b.Skipf("no static libc to build /true: %v\n%s", err, out)
 	}
-	src := "version: 1\nname: spawn\nrun: {command: [/true], rootfs: " + rootfs + ", user: \"1000\"}\n" +
-		"filesystem: {read: [/true]}\nsyscalls: {extends: default}\n"
 	compile := func(src string) *plan.Component {
 		s, err := policy.Open(fstest.MapFS{"spawn.yaml": {Data: []byte(src)}}, "spawn.yaml")
 		if err != nil {
@@ -50,46 +98,55 @@ func BenchmarkSpawn(b *testing.B) {
 		}
 		return &p.Components[0]
 	}
-	full, nocg := compile(src+"resources: {memory: 64Mi, pids: 16, cpu: 0.5}\n"), compile(src)
-	spawn := func(c *plan.Component, mode string) time.Duration {
-		b.Setenv("CONFINE_STAGE", mode)
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		t := time.Now()
-		sb, err := sandbox.Launch(context.Background(), c, sandbox.Options{}, nil)
-		if err != nil {
-			b.Fatalf("%s: %v", mode, err)
-		}
-		if code, err := sb.Wait(); err != nil || code != 0 {
-			b.Fatalf("%s: exit %d, %v", mode, code, err)
-		}
-		return time.Since(t)
+	return rootfs, compile
+}
+
+// spawnPolicy is bench/run.sh's policy of /true, without its resources.
+func spawnPolicy(rootfs string) string {
+	return "version: 1\nname: spawn\nrun: {command: [/true], rootfs: " + rootfs + ", user: \"1000\"}\n" +
+		"filesystem: {read: [/true]}\nsyscalls: {extends: default}\n"
+}
+
+// spawnOnce times sandbox.Launch to Wait (the exit reaped and released) of c.
+func spawnOnce(b *testing.B, c *plan.Component, opts sandbox.Options) time.Duration {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	t := time.Now()
+	sb, err := sandbox.Launch(context.Background(), c, opts, nil)
+	if err != nil {
+		b.Fatal(err)
 	}
-	bwrap := func() time.Duration {
-		t := time.Now()
-		if err := exec.Command("bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--ro-bind", rootfs, "/", "/true").Run(); err != nil {
-			b.Fatalf("bwrap: %v", err)
-		}
-		return time.Since(t)
+	if code, err := sb.Wait(); err != nil || code != 0 {
+		b.Fatalf("exit %d, %v", code, err)
 	}
-	var tb, tc, tg, tn []time.Duration
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		tb = append(tb, bwrap())
-		tc = append(tc, spawn(full, "c"))
-		tg = append(tg, spawn(full, "go"))
-		tn = append(tn, spawn(nocg, "c"))
+	return time.Since(t)
+}
+
+// bwrapTrue times bwrap --unshare-all's start-to-exit of the same /true.
+func bwrapTrue(b *testing.B, rootfs string) time.Duration {
+	t := time.Now()
+	if err := exec.Command("bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--ro-bind", rootfs, "/", "/true").Run(); err != nil {
+		b.Fatalf("bwrap: %v", err)
 	}
-	b.StopTimer()
-	mb := ms(median(tb))
-	for _, m := range []struct {
-		name string
-		ds   []time.Duration
-	}{{"bwrap", tb}, {"c-stage", tc}, {"go-init", tg}, {"c-no-cgroup", tn}} {
-		b.ReportMetric(ms(median(m.ds)), m.name+"-ms")
-		if m.name != "bwrap" {
-			b.ReportMetric(ms(median(m.ds))/mb, m.name+"/bwrap")
+	return time.Since(t)
+}
+
+// reportRatios reports each series' median and, past the first (the baseline), its
+// ratio to the baseline's, and the median of the per-round ratios.
+func reportRatios(b *testing.B, names []string, series ...[]time.Duration) {
+	base := series[0]
+	mb := ms(median(base))
+	for i, ds := range series {
+		b.ReportMetric(ms(median(ds)), names[i]+"-ms")
+		if i == 0 {
+			continue
 		}
+		b.ReportMetric(ms(median(ds))/mb, names[i]+"/bwrap")
+		per := make([]time.Duration, len(ds))
+		for r := range ds {
+			per[r] = time.Duration(float64(ds[r]) / float64(base[r]) * 1000) // ‰, as a Duration to reuse median
+		}
+		b.ReportMetric(float64(median(per))/1000, names[i]+"/bwrap-per-round")
 	}
 }
 

@@ -1,0 +1,145 @@
+package sandbox
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/confine-sandbox/confine/internal/trace"
+	"github.com/confine-sandbox/confine/policy/plan"
+)
+
+// KeptCgroup holds one component's cgroup between its runs (Options.Keep), so that a
+// restart does not make the cgroup again (the memory controller's mkdir is most of a
+// v1 make, about 2 ms) nor remove it at the exit before (rmdir). The next run takes it
+// back only when it is the same kind (limits, freezer, hierarchy) and empty in every
+// hierarchy: the last run's pid namespace is gone whole, and no other process was put
+// in. Its counters (memory.failcnt, memory.events, pids.events, oom_kill) then add up
+// over the runs it served; OOMKilled counts only the run's own kills. The zero value
+// holds nothing. The caller removes what it holds with Delete when the component is
+// stopped or the stack goes down; a killed supervisor's kept cgroups carry its pid in
+// their names, as the others do, for the next start's sweep.
+type KeptCgroup struct {
+	mu sync.Mutex
+	cg *Cgroup
+	// stale are kept cgroups that did not fit and could not be removed at once (a
+	// process outside the run was put in): Delete tries again.
+	stale []*Cgroup
+}
+
+// take hands over the kept cgroup when it fits a run with limits g, freezer and the v2
+// mount (or "" for v1), and is empty; otherwise it removes it and returns nil.
+func (k *KeptCgroup) take(g plan.Cgroup, freezer bool, mount string) *Cgroup {
+	if k == nil {
+		return nil
+	}
+	k.mu.Lock()
+	cg := k.cg
+	k.cg = nil
+	k.mu.Unlock()
+	if cg == nil {
+		return nil
+	}
+	t := trace.Now()
+	defer trace.Done("parent", "cgroup_reuse", t)
+	if cg.limits == g && cg.freezer == freezer && cg.mount == mount && !cg.frozen.Load() && cg.empty() {
+		return cg
+	}
+	if !cg.rmdir() { // no retries on the launch's path: Delete tries again
+		k.mu.Lock()
+		k.stale = append(k.stale, cg)
+		k.mu.Unlock()
+	}
+	return nil
+}
+
+// put keeps cg for the next run, removing what was kept before (there is none: a
+// component runs once at a time).
+func (k *KeptCgroup) put(cg *Cgroup) {
+	k.mu.Lock()
+	old := k.cg
+	k.cg = cg
+	k.mu.Unlock()
+	if old != nil && old != cg {
+		old.Delete()
+	}
+}
+
+// Delete removes the kept cgroup, if any, and those that could not be removed before.
+func (k *KeptCgroup) Delete() error {
+	if k == nil {
+		return nil
+	}
+	k.mu.Lock()
+	all := append(k.stale, k.cg)
+	k.cg, k.stale = nil, nil
+	k.mu.Unlock()
+	var errs []error
+	for _, cg := range all {
+		if err := cg.Delete(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Path is the kept cgroup's name, or "" when none is kept.
+func (k *KeptCgroup) Path() string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.cg == nil {
+		return ""
+	}
+	return k.cg.Path
+}
+
+// rmdir removes the cgroup's directories, without Delete's retries: true once all are
+// gone.
+func (c *Cgroup) rmdir() bool {
+	gone := true
+	for _, d := range c.dirs {
+		if err := unix.Rmdir(d); err != nil && err != unix.ENOENT {
+			gone = false
+		}
+	}
+	return gone
+}
+
+// empty: no process in any of the cgroup's directories (a read it cannot make counts
+// as not empty).
+func (c *Cgroup) empty() bool {
+	for _, d := range c.dirs {
+		b, err := os.ReadFile(filepath.Join(d, "cgroup.procs"))
+		if err != nil || strings.TrimSpace(string(b)) != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// ranOOMKills reports whether the OOM killer ended a process since the last call (or
+// since the cgroup was made): a kept cgroup's oom_kill counts every run's.
+func (c *Cgroup) ranOOMKills() bool {
+	if c == nil {
+		return false
+	}
+	n := c.OOMKills()
+	killed := n > c.oomSeen
+	c.oomSeen = n
+	return killed
+}
+
+// reuseCgroupJob is the cgroup job of a run that reuses a kept cgroup: nothing to make;
+// on v2 the clone starts the init stage inside it, on v1 the C stage moves itself in
+// (or the supervisor moves the Go init), as with a new one.
+func reuseCgroupJob(cg *Cgroup) *cgroupJob {
+	j := startCgroupJobWith(func() (*Cgroup, error) { return cg, nil })
+	if cg.mount != "" {
+		j.made = cg
+	}
+	return j
+}
