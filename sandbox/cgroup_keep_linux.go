@@ -19,7 +19,9 @@ import (
 // back only when it is the same kind (limits, freezer, hierarchy) and empty in every
 // hierarchy: the last run's pid namespace is gone whole, and no other process was put
 // in. Its counters (memory.failcnt, memory.events, pids.events, oom_kill) then add up
-// over the runs it served; OOMKilled counts only the run's own kills. The zero value
+// over the runs it served; OOMKilled counts only the run's own kills. The page cache the
+// last run left stays charged to it (as it would to a removed cgroup's remains), and
+// the limit reclaims it before it counts against the next run. The zero value
 // holds nothing. The caller removes what it holds with Delete when the component is
 // stopped or the stack goes down; a killed supervisor's kept cgroups carry its pid in
 // their names, as the others do, for the next start's sweep.
@@ -142,4 +144,15 @@ func reuseCgroupJob(cg *Cgroup) *cgroupJob {
 		j.made = cg
 	}
 	return j
+}
+
+// startKeptCgroupJob is the v1 cgroup job: it takes the kept cgroup when it fits, or makes one;
+// the check of its hierarchies runs in the job, off the path to the clone.
+func startKeptCgroupJob(keep *KeptCgroup, name string, g plan.Cgroup, freezer bool) *cgroupJob {
+	return startCgroupJobWith(func() (*Cgroup, error) {
+		if cg := keep.take(g, freezer, ""); cg != nil {
+			return cg, nil
+		}
+		return NewCgroup(name, g, freezer)
+	})
 }

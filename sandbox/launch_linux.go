@@ -73,10 +73,6 @@ type cgroupJob struct {
 	wentOnce sync.Once
 }
 
-func startCgroupJob(name string, g plan.Cgroup, freezer bool) *cgroupJob {
-	return startCgroupJobWith(func() (*Cgroup, error) { return NewCgroup(name, g, freezer) })
-}
-
 // startCgroupJobWith runs the job with newCg making (or handing over) the cgroup.
 func startCgroupJobWith(newCg func() (*Cgroup, error)) *cgroupJob {
 	j := &cgroupJob{pid: make(chan int, 1), done: make(chan struct{}), swept: make(chan struct{}), went: make(chan struct{})}

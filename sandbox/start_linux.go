@@ -130,16 +130,17 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 		if name == "" {
 			name = c.Name
 		}
-		mount := cgroup2Root(opts)
-		if kept := opts.Keep.take(c.Cgroup, opts.Freezer, mount); kept != nil {
-			s.cgroup = reuseCgroupJob(kept) // a restart: the last run's, empty
-		} else if mount != "" {
-			// v2: made before the clone, which starts the init stage inside it.
-			if s.cgroup, err = startMadeCgroupJob(mount, name, c.Cgroup, opts.Freezer); err != nil {
+		if mount := cgroup2Root(opts); mount != "" {
+			// v2: made (or the kept one checked) before the clone, which starts the init
+			// stage inside it.
+			if kept := opts.Keep.take(c.Cgroup, opts.Freezer, mount); kept != nil {
+				s.cgroup = reuseCgroupJob(kept) // a restart: the last run's, empty
+			} else if s.cgroup, err = startMadeCgroupJob(mount, name, c.Cgroup, opts.Freezer); err != nil {
 				return nil, &StepError{Step: "cgroups", Err: err.Error()}
 			}
 		} else {
-			s.cgroup = startCgroupJob(name, c.Cgroup, opts.Freezer)
+			// v1: the job takes the kept one, or makes one, beside the clone.
+			s.cgroup = startKeptCgroupJob(opts.Keep, name, c.Cgroup, opts.Freezer)
 		}
 	}
 	rootless := os.Geteuid() != 0
