@@ -64,16 +64,25 @@ func BenchmarkRestart(b *testing.B) {
 	keep := &sandbox.KeptCgroup{}
 	defer keep.Delete()
 	spawnOnce(b, full, sandbox.Options{Keep: keep}) // the first run makes what the next keep
-	var tb, tk, tf, tn []time.Duration
+	runs := []func() time.Duration{
+		func() time.Duration { return bwrapTrue(b, rootfs) },
+		func() time.Duration { return spawnOnce(b, full, sandbox.Options{Keep: keep}) },
+		func() time.Duration { return spawnOnce(b, full, sandbox.Options{}) },
+		func() time.Duration { return spawnOnce(b, nocg, sandbox.Options{}) },
+	}
+	times := make([][]time.Duration, len(runs))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		tb = append(tb, bwrapTrue(b, rootfs))
-		tk = append(tk, spawnOnce(b, full, sandbox.Options{Keep: keep}))
-		tf = append(tf, spawnOnce(b, full, sandbox.Options{}))
-		tn = append(tn, spawnOnce(b, nocg, sandbox.Options{}))
+		// bwrap first, then the spawns in an order that turns each round: none always
+		// follows the same one.
+		times[0] = append(times[0], runs[0]())
+		for k := range 3 {
+			j := 1 + (i+k)%3
+			times[j] = append(times[j], runs[j]())
+		}
 	}
 	b.StopTimer()
-	reportRatios(b, []string{"bwrap", "kept-cgroup", "new-cgroup", "no-cgroup"}, tb, tk, tf, tn)
+	reportRatios(b, []string{"bwrap", "kept-cgroup", "new-cgroup", "no-cgroup"}, times...)
 }
 
 // spawnSetup builds a static /true in a rootfs of its own and returns it with a
