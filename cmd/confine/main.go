@@ -3,10 +3,8 @@
 package main
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/confine-sandbox/confine/cmd/confine/internal/planahead"
 	"github.com/confine-sandbox/confine/internal/trace"
 	"github.com/confine-sandbox/confine/policy"
 	"github.com/confine-sandbox/confine/policy/plan"
@@ -162,13 +161,14 @@ func readPlan(file string) (*plan.Plan, error) {
 	if err != nil {
 		return nil, policyError(fmt.Errorf("confine: --plan %s: %w", file, err))
 	}
-	var p plan.Plan
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil {
+	p, err, ok := planahead.Take(file, data) // decoded while the binary started
+	if !ok {
+		p, err = planahead.Decode(data)
+	}
+	if err != nil {
 		return nil, policyError(fmt.Errorf("confine: --plan %s: %s", file, policy.Bound(err.Error())))
 	}
-	if err := policy.CheckVisible(&p); err != nil {
+	if err := policy.CheckVisible(p); err != nil {
 		return nil, policyError(fmt.Errorf("confine: --plan %s: %w", file, err))
 	}
 	if p.Version != plan.Version {
@@ -180,7 +180,7 @@ func readPlan(file string) (*plan.Plan, error) {
 			return nil, policyError(fmt.Errorf("confine: --plan %s: component %s: the seccomp program does not match its program_sha256; compile the policy again", file, c.Name))
 		}
 	}
-	return &p, nil
+	return p, nil
 }
 
 func policyError(err error) error {
