@@ -167,3 +167,19 @@ func typeName(t *testing.T, ty reflect.Type) string {
 	t.Fatalf("profile literal: no name for %s", ty)
 	return ""
 }
+
+// BenchmarkProfile: the default profile built from profiles_table.go against loaded
+// from its YAML, as each compile that extends it did before.
+func BenchmarkProfile(b *testing.B) {
+	b.Run("literal", func(b *testing.B) {
+		for b.Loop() {
+			profileTable("default")
+		}
+	})
+	b.Run("yaml", func(b *testing.B) {
+		for b.Loop() {
+			var errs ErrorList
+			loadProfileYAML("default", &errs)
+		}
+	})
+}
