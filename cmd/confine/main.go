@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/confine-sandbox/confine/cmd/confine/internal/compileahead"
 	"github.com/confine-sandbox/confine/cmd/confine/internal/planahead"
 	"github.com/confine-sandbox/confine/internal/trace"
 	"github.com/confine-sandbox/confine/policy"
@@ -158,20 +159,16 @@ func compilePolicy(file string) (*plan.Plan, error) {
 }
 
 // compilePolicyWith is compilePolicy with the resolver of run.image (which may pull).
+// The way that succeeds is compileahead.Compile's, which run takes ahead of time.
 func compilePolicyWith(file string, r policy.ImageResolver) (*plan.Plan, error) {
+	p, err := compileahead.Compile(file, r)
+	if err == nil {
+		return p, nil
+	}
 	fsys, done := policyFS(file)
 	defer done()
-	s, err := policy.Open(fsys, file)
-	if err == nil && s != nil {
-		if p, err := policy.CompileWith(s, r); err == nil {
-			return p, nil
-		}
-	}
 	if errs := policy.Check(fsys, file); len(errs) > 0 {
 		return nil, policyError(errs)
-	}
-	if err == nil {
-		_, err = policy.CompileWith(s, r)
 	}
 	return nil, policyError(err)
 }
@@ -190,7 +187,7 @@ func readPlan(file string) (*plan.Plan, error) {
 	if err != nil {
 		return nil, policyError(fmt.Errorf("confine: --plan %s: %w", file, err))
 	}
-	p, err, ok := planahead.Take(file, data) // decoded while the binary started
+	p, ok, err := planahead.Take(file, data) // decoded while the binary started
 	if !ok {
 		p, err = planahead.Decode(data)
 	}

@@ -9,6 +9,7 @@
 package compileahead
 
 import (
+	"fmt"
 	"os"
 	"strings"
 
@@ -46,23 +47,33 @@ func start(args []string) {
 	}()
 }
 
-// compile is compilePolicyWith's way that succeeds (cmd/confine/main.go), with no
-// image resolver.
+// compile is Compile with no image resolver, or nil when it fails.
 func compile(file string) *plan.Plan {
-	t, err := policy.OpenTree(file)
-	if err != nil {
-		return nil
-	}
-	defer t.Close()
-	s, err := policy.Open(t, file)
-	if err != nil || s == nil {
-		return nil
-	}
-	p, err := policy.CompileWith(s, nil)
+	p, err := Compile(file, nil)
 	if err != nil {
 		return nil
 	}
 	return p
+}
+
+// Compile loads FILE once, through a policy.Tree on its directory, and compiles it with
+// r for run.image. It is how every command compiles a policy that has no errors
+// (cmd/confine's compilePolicyWith), so that a Plan compiled ahead is the one the
+// command would have compiled; on an error the command lists them all itself.
+func Compile(file string, r policy.ImageResolver) (*plan.Plan, error) {
+	t, err := policy.OpenTree(file)
+	if err != nil {
+		return nil, err
+	}
+	defer t.Close()
+	s, err := policy.Open(t, file)
+	if err != nil {
+		return nil, err
+	}
+	if s == nil {
+		return nil, fmt.Errorf("%s: nothing to compile", file)
+	}
+	return policy.CompileWith(s, r)
 }
 
 // Take returns the Plan that init compiled from file, waiting for a compile still

@@ -30,9 +30,9 @@ func Decode(data []byte) (*plan.Plan, error) {
 	return &p, nil
 }
 
-// MaxSize is the most it reads ahead; a larger Plan (readPlan takes up to 64 MiB) is
+// maxSize is the most it reads ahead; a larger Plan (readPlan takes up to 64 MiB) is
 // decoded by readPlan alone.
-const MaxSize = 16 << 20
+const maxSize = 16 << 20
 
 // ahead is the decode started by init, or nil.
 var ahead *early
@@ -67,17 +67,17 @@ func start(args []string) {
 // none: another file, other bytes (the file changed in between), or one already
 // taken. It waits for a decode still running, which is never longer than decoding data
 // from the start.
-func Take(file string, data []byte) (p *plan.Plan, err error, ok bool) {
+func Take(file string, data []byte) (p *plan.Plan, ok bool, err error) {
 	e := ahead
 	if e == nil || e.file != file {
-		return nil, nil, false
+		return nil, false, nil
 	}
 	ahead = nil
 	<-e.done
 	if e.data == nil || !bytes.Equal(e.data, data) {
-		return nil, nil, false
+		return nil, false, nil
 	}
-	return e.p, e.err, true
+	return e.p, true, e.err
 }
 
 // planArg is FILE of a command line "confine run … --plan FILE …", or "". It only
@@ -99,7 +99,7 @@ func planArg(args []string) string {
 	return ""
 }
 
-// readRegular reads file when it is a regular file no larger than MaxSize, or returns
+// readRegular reads file when it is a regular file no larger than maxSize, or returns
 // nil: a pipe is read once, by readPlan, a device is never opened, and a symlink is
 // left to readPlan's own checks.
 func readRegular(file string) []byte {
@@ -111,11 +111,11 @@ func readRegular(file string) []byte {
 		return nil
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() || fi.Size() > MaxSize {
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() || fi.Size() > maxSize {
 		return nil
 	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
-	if err != nil || len(data) > MaxSize {
+	data, err := io.ReadAll(io.LimitReader(f, maxSize+1))
+	if err != nil || len(data) > maxSize {
 		return nil
 	}
 	return data

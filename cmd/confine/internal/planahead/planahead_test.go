@@ -45,12 +45,12 @@ func writePlan(t *testing.T) (string, []byte) {
 func TestTake(t *testing.T) {
 	file, data := writePlan(t)
 	start([]string{"confine", "run", "--plan", file})
-	p, err, ok := Take(file, data)
+	p, ok, err := Take(file, data)
 	want, _ := Decode(data)
 	if !ok || err != nil || !reflect.DeepEqual(p, want) {
 		t.Fatalf("Take = %v, %v, %v; want the Plan decoded from the file", p, err, ok)
 	}
-	if _, _, ok := Take(file, data); ok {
+	if _, ok, _ := Take(file, data); ok {
 		t.Error("a second Take got the same decode again")
 	}
 }
@@ -60,12 +60,12 @@ func TestTake(t *testing.T) {
 func TestTakeRefuses(t *testing.T) {
 	file, data := writePlan(t)
 	start([]string{"confine", "run", "--plan", file})
-	if _, _, ok := Take(file+".other", data); ok {
+	if _, ok, _ := Take(file+".other", data); ok {
 		t.Error("Take of another file used the decode ahead")
 	}
 	start([]string{"confine", "run", "--plan", file})
 	changed := []byte(strings.Replace(string(data), `"x"`, `"y"`, 1))
-	if p, _, ok := Take(file, changed); ok {
+	if p, ok, _ := Take(file, changed); ok {
 		t.Errorf("Take of other bytes used the decode ahead: %v", p)
 	}
 }
@@ -78,7 +78,7 @@ func TestTakeError(t *testing.T) {
 		t.Fatal(err)
 	}
 	start([]string{"confine", "run", "--plan", file})
-	_, err, ok := Take(file, data)
+	_, ok, err := Take(file, data)
 	_, want := Decode(data)
 	if !ok || err == nil || want == nil || err.Error() != want.Error() {
 		t.Fatalf("Take = %v, %v; want Decode's error %v", err, ok, want)
@@ -105,7 +105,7 @@ func TestReadRegular(t *testing.T) {
 	if err := os.WriteFile(big, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Truncate(big, MaxSize+1); err != nil {
+	if err := os.Truncate(big, maxSize+1); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range []string{fifo, link, dir, os.DevNull, big, filepath.Join(dir, "missing")} {
