@@ -1,11 +1,12 @@
 // Package planahead decodes the Plan of `confine run --plan FILE` while the rest of the
-// binary initialises. Go initialises a package as soon as what it imports is: this one
-// needs only encoding/json and policy/plan, so its init runs about halfway through the
-// binary's package inits (cobra, the image, network and cgroup libraries come after),
+// binary initialises. Go initialises packages in import path order, each as soon as
+// what it imports is: this one needs only encoding/json and policy/plan, so its init
+// runs about halfway through the binary's package inits (cobra, the image, network and cgroup libraries come after),
 // and the decode runs on another core beside them. It is only ahead of time, never
 // instead: readPlan reads FILE itself, as every Plan is read, and takes this decode only
 // when it came from the very bytes it read (Take). Decoding the 25 KB Plan of
-// bench/run.sh cold takes about 1 ms, most of it encoding/json learning the Plan's types.
+// bench/run.sh cold takes about 1 ms, nearly half of it encoding/json learning the
+// Plan's types.
 package planahead
 
 import (
