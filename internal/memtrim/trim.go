@@ -4,6 +4,7 @@
 package memtrim
 
 import (
+	"runtime"
 	"sync"
 	"time"
 )
@@ -12,9 +13,20 @@ import (
 // sooner (a short run, a crash loop) does not wait for it.
 const Delay = time.Second
 
+// again is how long a trim holds before a garbage collection may bring the next. The
+// runtime collects every two minutes even when nothing allocates, and a collection
+// touches much of the runtime's code and of the pclntab (1.7 MiB of the binary back,
+// measured): each collection that comes this long after the last trim is trimmed after,
+// once collections have paused for Delay. A busy supervisor, which collects often, is
+// trimmed at most this often.
+var again = time.Minute
+
 var (
-	mu    sync.Mutex
-	timer *time.Timer
+	mu      sync.Mutex
+	timer   *time.Timer
+	last    time.Time // when the last trim began
+	trims   int       // how many have run, for the tests
+	watched sync.Once
 )
 
 // After calls Trim once d has passed since the last call of After: a supervisor calls it
@@ -24,8 +36,37 @@ func After(d time.Duration) {
 	mu.Lock()
 	defer mu.Unlock()
 	if timer == nil {
-		timer = time.AfterFunc(d, Trim)
+		timer = time.AfterFunc(d, trimNow)
 		return
 	}
 	timer.Reset(d)
+}
+
+func trimNow() {
+	mu.Lock()
+	last = time.Now() // before Trim: its own collection brings no other
+	trims++
+	mu.Unlock()
+	Trim()
+	watched.Do(watchCollections)
+}
+
+// sentinel is a pointer-holding type, so that its values are not batched by the tiny
+// allocator (whose cleanups may never run).
+type sentinel struct{ _ *byte }
+
+// watchCollections arms a cleanup that runs after the next garbage collection and arms
+// the next one.
+func watchCollections() {
+	runtime.AddCleanup(new(sentinel), func(struct{}) { collected() }, struct{}{})
+}
+
+func collected() {
+	watchCollections()
+	mu.Lock()
+	due := time.Since(last) >= again
+	mu.Unlock()
+	if due {
+		After(Delay)
+	}
 }
