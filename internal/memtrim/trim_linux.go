@@ -11,15 +11,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// piece is the size of the pieces a read-only file mapping is cut into. Linux 6.18 maps a
-// page cache folio whole on a fault when the folio lies inside one mapping (VMA), and
-// the binary's folios are as large as 2 MiB, as `go build` or readahead left them: a
-// touch of one function would map its whole folio back. A folio that crosses a VMA
-// boundary is mapped only within the fault-around window, clipped to the VMA; so pieces
-// of 16 KiB map at most 16 KiB per fault. The cost is the kernel's VMA per piece (about
-// 200 bytes each, some 1300 for this binary and its libraries), not resident memory.
-const piece = 16 << 10
-
 var (
 	trimMu sync.Mutex
 	ranges []span // the mappings to drop, found by the first Trim
@@ -33,9 +24,17 @@ type span struct{ start, end uint64 }
 // there on the next touch, and a running binary cannot change (ETXTBSY). A mapping
 // holding any anonymous page (the RELRO page the dynamic loader wrote, then made
 // read-only) is left alone, as is every writable mapping: unmapping those would lose
-// what was written. The first Trim also cuts those mappings into pieces, so that a
-// page touched later maps back alone and not with its whole folio.
+// what was written.
 func Trim() {
+	mu.Lock()
+	size := piece
+	mu.Unlock()
+	trim(size)
+}
+
+// trim is Trim, whose first call also cuts the mappings into VMAs of size bytes (none
+// with Whole).
+func trim(size int) {
 	debug.FreeOSMemory()
 	mallocTrim()
 	trimMu.Lock()
@@ -43,7 +42,7 @@ func Trim() {
 	if ranges == nil {
 		ranges = readOnlyObjects()
 		for _, s := range ranges {
-			cut(s)
+			cut(s, size)
 		}
 	}
 	drop(ranges)
@@ -58,12 +57,21 @@ func drop(spans []span) {
 	}
 }
 
-// cut splits s into VMAs of piece bytes: every other piece gets MADV_NOHUGEPAGE (which
-// only marks it, and also keeps huge pages off the binary), so neighbours differ and the
-// kernel cannot merge them back.
-func cut(s span) {
-	for a := s.start + piece; a < s.end; a += 2 * piece {
-		unix.Syscall(unix.SYS_MADVISE, uintptr(a), uintptr(min(piece, s.end-a)), unix.MADV_NOHUGEPAGE)
+// cut splits s into VMAs of size bytes. Linux 6.18 maps a page cache folio whole on a
+// fault when the folio lies inside the faulting VMA, and the binary's folios are as
+// large as 2 MiB, as `go build` or readahead left them: a touch of one function maps its
+// whole folio back. A folio that crosses a VMA boundary is mapped only within the
+// fault-around window, clipped to the VMA; so pieces of 16 KiB map 16 KiB at most per
+// fault. Every other piece gets MADV_NOHUGEPAGE (which only marks it, and keeps huge
+// pages off the binary), so that neighbours differ and the kernel cannot merge them.
+// The cost is a VMA per piece in the kernel (192 bytes), not resident memory.
+func cut(s span, size int) {
+	if size <= 0 {
+		return
+	}
+	step := uint64(size)
+	for a := s.start + step; a < s.end; a += 2 * step {
+		unix.Syscall(unix.SYS_MADVISE, uintptr(a), uintptr(min(step, s.end-a)), unix.MADV_NOHUGEPAGE)
 	}
 }
 

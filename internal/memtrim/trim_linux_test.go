@@ -169,18 +169,18 @@ func TestCutMapsBackOnePiece(t *testing.T) {
 	lo, hi := bounds(m)
 	spans := ours(m)
 	for _, s := range spans {
-		cut(s)
+		cut(s, Pieces)
 	}
 	drop(spans)
-	if _, _, vmas := resident(t, lo, hi); vmas < len(m)/piece {
-		t.Fatalf("the cut left %d mappings, want %d", vmas, len(m)/piece)
+	if _, _, vmas := resident(t, lo, hi); vmas < len(m)/Pieces {
+		t.Fatalf("the cut left %d mappings, want %d", vmas, len(m)/Pieces)
 	}
 	page := os.Getpagesize()
 	for _, off := range []int{3 * page, len(m)/2 + 5*page, len(m) - page} {
 		_ = m[off]
 		rss, _, _ := resident(t, lo, hi)
-		if rss*1024 > piece {
-			t.Fatalf("a touch at %d mapped back %d kB, more than a piece (%d kB)", off, rss, piece/1024)
+		if rss*1024 > Pieces {
+			t.Fatalf("a touch at %d mapped back %d kB, more than a piece (%d kB)", off, rss, Pieces/1024)
 		}
 		drop(spans)
 	}
@@ -189,11 +189,12 @@ func TestCutMapsBackOnePiece(t *testing.T) {
 	}
 }
 
-// TestTrimLeavesTheProcessRunning: after Trim of the test binary itself, its code and
-// data still work (faulted back), and its written data is intact.
+// TestTrimLeavesTheProcessRunning: after a trim of the test binary itself and its
+// libraries, cut into pieces, their code and data still work (faulted back), and the
+// written data is intact; the tests after it run on the cut binary.
 func TestTrimLeavesTheProcessRunning(t *testing.T) {
 	written := strings.Repeat("y", 3)
-	Trim()
+	trim(Pieces)
 	if got := strconv.Itoa(42) + written; got != "42yyy" {
 		t.Fatalf("after Trim: %q", got)
 	}
