@@ -259,7 +259,7 @@ func (c *component) once() (int, error) {
 	}
 	StartMode(c.plan, start)
 	c.sup.events.emit(c.plan.Name, EventStart, start)
-	memtrim.After(memtrim.Delay) // the supervisor's start-up and the launch are behind it
+	memtrim.After(memtrim.Delay, memtrim.Whole) // start-up and launch are behind; restarts clone it
 	go c.sup.forwardDrops(c.plan.Name, drops)
 	done := make(chan struct{})
 	if h := c.plan.Supervise.Health; h != nil {
