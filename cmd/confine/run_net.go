@@ -110,6 +110,9 @@ func (ln *loneNet) attach(sb *sandbox.Sandbox) error {
 		ln.ra.emit(supervisor.EventUplink, map[string]any{"link": ln.u.Link, "gateway": ln.u.Gateway.String(),
 			"address": ln.u.Peer.String(), "warning": ln.u.Warning})
 		if r, err := netfilter.ListenLog("", ln.u.LogGroup); err == nil {
+			if err := r.CountSuppressed(ln.u.HostTable()); err != nil {
+				fmt.Fprintf(ln.stderr, "confine: warning: the uplink's unlogged drops will not be counted: %v\n", err)
+			}
 			ln.drops = r
 			go ln.forwardDrops(r)
 		} else {
@@ -161,6 +164,10 @@ func (ln *loneNet) forwardDrops(r *netfilter.LogReader) {
 		rec, err := r.Next()
 		if err != nil {
 			return
+		}
+		if rec.Suppressed > 0 {
+			ln.ra.emit(supervisor.EventSuppressed, supervisor.SuppressedDetails("uplink ", rec))
+			continue
 		}
 		chain := strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(rec.Prefix, "confine-drop "), ": "))
 		what := fmt.Sprintf("%s to the host %s:%d/%s", rec.Src, rec.Dst, rec.DstPort, rec.Proto)
