@@ -28,8 +28,10 @@ type NameElement struct {
 // Any transaction that deletes an element, or fails, waits for an RCU grace period in
 // the kernel (7-20 ms measured on Linux 6.18, against 0.3 ms for one that only adds:
 // docs/BENCHMARKS.md, "10 and 10,000 declared names"), and every answer is pinned
-// before it is sent. So where the kernel renews an element that is added again
-// (renewByAdd) a pin is two adds, and deleting is left to kernels without it.
+// before it is sent; and each transaction costs in the set's size (the kernel copies a
+// concatenated interval set's lookup data to change it). So where the kernel renews an
+// element that is added again (renewByAdd) a pin is one add, and deleting is left to
+// kernels without it.
 func PinNames(nsPath, table, set string, elems []NameElement, ttl time.Duration) error {
 	if len(elems) == 0 {
 		return nil
@@ -67,17 +69,14 @@ func PinNames(nsPath, table, set string, elems []NameElement, ttl time.Duration)
 	pin := func(elems []nftables.SetElement) error {
 		if renewByAdd() {
 			// The kernel renews an element added again only if the timeout
-			// differs from the one it holds (nft_add_set_elem): first a second
-			// longer, then exactly ttl, so the second add always renews.
-			longer := make([]nftables.SetElement, len(elems))
-			for i, e := range elems {
-				longer[i] = e
-				longer[i].Timeout += time.Second
-			}
-			if err := try(longer, false); err != nil {
+			// differs from the one it holds (nft_add_set_elem): one add, with a
+			// timeout other than the one this process last gave the element.
+			elems = lastPinned.differ(nsPath, table, set, elems)
+			if err := try(elems, false); err != nil {
 				return err
 			}
-			return try(elems, false)
+			lastPinned.record(nsPath, table, set, elems)
+			return nil
 		}
 		// Renewing by delete fails (ENOENT) when any element is new or has
 		// expired; then they are all new, and a plain add does.
@@ -132,4 +131,60 @@ func kernelRelease(r string) (major, minor int, ok bool) {
 	major, err1 := strconv.Atoi(a)
 	minor, err2 := strconv.Atoi(b)
 	return major, minor, err1 == nil && err2 == nil
+}
+
+// pinTimeouts remembers, for each element this process pinned, the timeout it gave it
+// and until when, so that the next pin can pick another: each resolver is the only one
+// that pins into its tables. An element it does not know is new (or expired, which the
+// kernel treats as absent), and a plain add creates it.
+type pinTimeouts struct {
+	mu sync.Mutex
+	m  map[string]pinnedAt
+	n  int // records since the last sweep
+}
+
+type pinnedAt struct {
+	timeout time.Duration
+	until   time.Time
+}
+
+var lastPinned = &pinTimeouts{m: map[string]pinnedAt{}}
+
+func pinID(nsPath, table, set string, e nftables.SetElement) string {
+	return nsPath + "\x00" + table + "\x00" + set + "\x00" + string(e.Key) + string(e.KeyEnd)
+}
+
+// differ returns elems with each timeout a second longer where it equals the one the
+// element was last pinned with.
+func (p *pinTimeouts) differ(nsPath, table, set string, elems []nftables.SetElement) []nftables.SetElement {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]nftables.SetElement, len(elems))
+	for i, e := range elems {
+		out[i] = e
+		if last, ok := p.m[pinID(nsPath, table, set, e)]; ok && last.timeout == e.Timeout {
+			out[i].Timeout += time.Second
+		}
+	}
+	return out
+}
+
+// record notes what was pinned; now and then it forgets elements the kernel has
+// removed, well after their end.
+func (p *pinTimeouts) record(nsPath, table, set string, elems []nftables.SetElement) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	for _, e := range elems {
+		p.m[pinID(nsPath, table, set, e)] = pinnedAt{e.Timeout, now.Add(e.Timeout)}
+	}
+	if p.n += len(elems); p.n < 4096 {
+		return
+	}
+	p.n = 0
+	for k, v := range p.m {
+		if now.After(v.until.Add(time.Minute)) {
+			delete(p.m, k)
+		}
+	}
 }
