@@ -26,7 +26,7 @@ type NameElement struct {
 // pinned before is renewed, so it never lapses.
 //
 // Any transaction that deletes an element, or fails, waits for an RCU grace period in
-// the kernel (7-20 ms measured on Linux 6.18, against 0.3 ms for one that only adds:
+// the kernel (7-22 ms measured on Linux 6.18, against 0.3 ms for one that only adds:
 // docs/BENCHMARKS.md, "10 and 10,000 declared names"), and every answer is pinned
 // before it is sent; and each transaction costs in the set's size (the kernel copies a
 // concatenated interval set's lookup data to change it). So where the kernel renews an
