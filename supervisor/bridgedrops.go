@@ -50,11 +50,14 @@ func (s *Supervisor) forwardBridgeDrops() {
 			s.events.emit("", EventSuppressed, SuppressedDetails("bridge ", rec))
 			continue
 		}
+		chain, observed := netfilter.LogChain(rec.Prefix)
+		if observed {
+			continue // an audit-mode component's: its own chain records it, as observed
+		}
 		name, side := byAddr[rec.Src], "egress"
 		if name == "" {
 			name, side = byAddr[rec.Dst], "ingress"
 		}
-		chain, _ := netfilter.LogChain(rec.Prefix)
 		details := s.attribute.Network(name, side, rec.Proto, rec.Src, rec.Dst, rec.DstPort)
 		details["chain"] = "bridge " + chain
 		s.attribute.Classify(details)
