@@ -33,6 +33,8 @@ type loneNet struct {
 	// ra, when it logs, gets the host table's drops as denials.
 	ra    *runAudit
 	drops *netfilter.LogReader
+	// forwarded is closed when forwardDrops has returned.
+	forwarded chan struct{}
 }
 
 // openLoneNet reserves the uplink of a lone run when its Plan or -p asks for one, and
@@ -113,8 +115,8 @@ func (ln *loneNet) attach(sb *sandbox.Sandbox) error {
 			if err := r.CountSuppressed(ln.u.HostTable()); err != nil {
 				fmt.Fprintf(ln.stderr, "confine: warning: the uplink's unlogged drops will not be counted: %v\n", err)
 			}
-			ln.drops = r
-			go ln.forwardDrops(r)
+			ln.drops, ln.forwarded = r, make(chan struct{})
+			go func() { defer close(ln.forwarded); ln.forwardDrops(r) }()
 		} else {
 			fmt.Fprintf(ln.stderr, "confine: warning: the uplink's drops on the host will not be logged: %v\n", err)
 		}
@@ -146,15 +148,25 @@ func (ln *loneNet) close() {
 	for _, l := range ln.listeners {
 		l.Close()
 	}
-	if ln.drops != nil {
-		ln.drops.Close()
-	}
+	ln.closeDrops()
 	if ln.stopResolve != nil {
 		ln.stopResolve()
 	}
 	if err := ln.u.Remove(); err != nil {
 		fmt.Fprintf(ln.stderr, "confine: warning: removing the uplink: %v\n", err)
 	}
+}
+
+// closeDrops ends the host table's drops reader once its last records, the count of
+// what it did not log among them, are denials: before the run's log closes, while the
+// host table stands.
+func (ln *loneNet) closeDrops() {
+	if ln == nil || ln.drops == nil {
+		return
+	}
+	ln.drops.Close()
+	<-ln.forwarded
+	ln.drops = nil
 }
 
 // forwardDrops turns the host table's drops into denials, as a stack's supervisor does

@@ -20,9 +20,9 @@ func netRaw(op, val string) (string, bool, error) {
 	switch op {
 	case "sendmany":
 		// sendmany:N/ADDR:PORT sends a UDP datagram to PORT on N addresses from ADDR
-		// up, one after another, and reports how many the firewall dropped (an
-		// output drop fails the send with EPERM at once); it stops at the first that
-		// is sent or fails otherwise.
+		// up, one after another, and reports "DROPPED SENT": how many the firewall
+		// dropped (an output drop fails the send with EPERM at once) and how many
+		// left; it stops at any other error.
 		out, err := sendMany(val)
 		return out, true, err
 	case "rawip", "rawframe":
@@ -46,23 +46,24 @@ func sendMany(val string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	dropped, to := 0, ap.Addr()
+	dropped, sent, to := 0, 0, ap.Addr()
 	for i := 0; i < n; i, to = i+1, to.Next() {
 		c, err := net.Dial("udp4", netip.AddrPortFrom(to, ap.Port()).String())
 		if err != nil {
-			return fmt.Sprint(dropped), err
+			return fmt.Sprint(dropped, sent), err
 		}
 		_, err = c.Write([]byte("flood"))
 		c.Close()
 		switch {
 		case err == nil:
-			return fmt.Sprint(dropped), fmt.Errorf("the datagram to %s was sent", to)
-		case !errors.Is(err, unix.EPERM):
-			return fmt.Sprint(dropped), err
+			sent++
+		case errors.Is(err, unix.EPERM):
+			dropped++
+		default:
+			return fmt.Sprint(dropped, sent), err
 		}
-		dropped++
 	}
-	return fmt.Sprint(dropped), nil
+	return fmt.Sprint(dropped, sent), nil
 }
 
 func sendSYN(frame bool, src, addr string) error {
