@@ -30,6 +30,7 @@ cleanup() {
 	ip netns del "$h" 2>/dev/null || true
 	ip netns del "$o" 2>/dev/null || true
 	rm -f /var/lib/confine/ids/"$sn"-*.*
+	rm -rf /var/log/confine/"$sn"-* # the stacks' default audit logs and kept logs
 	[ -n "${KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
