@@ -72,12 +72,12 @@ func applyHostTable(rec *uplinkRecord, gw, peer netip.Addr, n plan.Network, grou
 		&expr.Payload{DestRegister: regPort, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
 		&expr.Lookup{SourceRegister: regDst, SetName: set.Name, SetID: set.ID},
 	}, verdict(expr.VerdictAccept))
-	rule(conn, in, iif, logDrop(group, "confine-drop uplink: "))
+	dropLogged(conn, in, iif, group, "confine-drop uplink: ")
 	fwd := chain("forward", nftables.ChainTypeFilter, nftables.ChainHookForward, nftables.ChainPriorityFilter)
 	oif := matchIf(expr.MetaKeyOIFNAME, rec.Link)
 	rule(conn, fwd, oif, established(), verdict(expr.VerdictAccept))
 	rule(conn, fwd, oif, ctStatus(ipsDstNAT), verdict(expr.VerdictAccept))
-	rule(conn, fwd, oif, logDrop(group, "confine-drop into-stack: "))
+	dropLogged(conn, fwd, oif, group, "confine-drop into-stack: ")
 	if lone {
 		if err := addLoneEgress(conn, t, fwd, rec.Link, peer, n, group); err != nil {
 			return err
@@ -219,8 +219,10 @@ func ctBits(k expr.CtKey, bits uint32) []expr.Any {
 
 func verdict(k expr.VerdictKind) []expr.Any { return []expr.Any{&expr.Verdict{Kind: k}} }
 
+// logDrop logs at most at LogRate and drops; dropLogged adds the rule that drops the rest.
 func logDrop(group uint16, prefix string) []expr.Any {
 	return []expr.Any{
+		logLimit(),
 		&expr.Counter{},
 		&expr.Log{Key: 1<<unix.NFTA_LOG_GROUP | 1<<unix.NFTA_LOG_PREFIX, Group: group, Data: []byte(prefix)},
 		&expr.Verdict{Kind: expr.VerdictDrop},

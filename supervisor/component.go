@@ -202,6 +202,10 @@ func (c *component) once() (int, error) {
 			if err != nil {
 				return fmt.Errorf("NFLOG group %d: %w", c.plan.Net.Firewall.LogGroup, err)
 			}
+			if err := r.CountSuppressed(c.plan.Net.Firewall.Table); err != nil {
+				r.Close()
+				return err
+			}
 			drops = r
 			return nil
 		},

@@ -196,6 +196,7 @@ func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack str
 	// start needed. Not at once, so that a short run's exit does not wait for it.
 	memtrim.After(memtrim.Delay, memtrim.Pieces) // it clones nothing more: the pieces cost no fork
 	code, err := sb.Wait()
+	ln.closeDrops()
 	if ra.enabled() {
 		ra.exited(code, sb.OOMKilled())
 	}
