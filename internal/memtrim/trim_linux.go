@@ -36,7 +36,6 @@ func Trim() {
 // with Whole).
 func trim(size int) {
 	debug.FreeOSMemory()
-	mallocTrim()
 	trimMu.Lock()
 	defer trimMu.Unlock()
 	if ranges == nil {
