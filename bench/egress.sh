@@ -295,66 +295,84 @@ for v in "confine DNAT / mirror DNAT:dnat:m-dnat" "mirror DNAT / mirror routed:m
 done
 printf '| mirror DNAT / routed, per round, throughput; CPU per MB | %s; %s|\n' "$(rounds m-dnat m-routed 4)" \
 	"$(awk '$2 == "m-routed" { y = $6 } $2 == "m-dnat" { printf "%.2f ", y / $6 }' "$work/results")"
+printf '| confine DNAT / direct, per round, throughput; CPU per MB | %s; %s|\n' "$(rounds dnat direct 4)" \
+	"$(awk '$2 == "direct" { y = $6 } $2 == "dnat" { printf "%.2f ", y / $6 }' "$work/results")"
 [ -z "${KEEP:-}" ] || echo "raw results: $work/results"
 
 # PROFILE=1: where the CPU time goes. The baseline and each egress variant once more,
 # under a system-wide profile (apt linux-perf; cpu-clock, 1000 samples a second per
 # CPU: one sample is 1 ms), connection rate only. Of the samples of connrate (client
 # and server) and ksoftirqd, per connection: all, and those whose call chain passes
-# through netfilter's hooks (nf_hook_slow), conntrack, NAT, nft set lookups, Landlock,
-# seccomp, veth, and the top symbols. PROFILE_FILE keeps the perf script output.
+# through netfilter's hooks (nf_hook_slow), nftables' chains (nft_do_chain), conntrack,
+# NAT, nft set lookups, the input route lookup, IPv4 forwarding, Landlock, seccomp,
+# veth, and the top symbols. Then one stream of each published variant and of the
+# mirror's, per MB, counting the samples of the client's and the server's processes
+# by pid (other helpers may run connrate too) and of ksoftirqd. PROFILE_FILE keeps
+# the perf script output.
 [ "${PROFILE:-0}" = 1 ] || exit 0
-profile() { # profile LABEL CONNECTIONS
-	perf script -i "$work/perf.data" -F comm,ip,sym 2>/dev/null >"$work/perf.$1.txt"
-	awk -v RS= -F '\n' -v v="$1" -v conns="$2" '
-		{ split($1, h, " "); if (h[1] != "connrate" && h[1] !~ /^ksoftirqd/) next
+profile() { # profile LABEL UNITS [PIDS]: µs of samples per unit; PIDS, when given, instead of connrate's
+	perf script -i "$work/perf.data" -F comm,pid,ip,sym 2>/dev/null >"$work/perf.$1.txt"
+	awk -v RS= -F '\n' -v v="$1" -v conns="$2" -v pids=" ${3:-} " '
+		{ split($1, h, " "); if (h[1] !~ /^ksoftirqd/ && (pids == "  " ? h[1] != "connrate" : index(pids, " " h[2] " ") == 0)) next
 		  n++; delete m
 		  split($2, f, " "); top[f[2]]++
 		  for (i = 2; i <= NF; i++) { split($i, f, " "); s = f[2]
 		    if (s == "nf_hook_slow") m["nf"] = 1
+		    if (s == "nft_do_chain") m["chain"] = 1
 		    if (s ~ /conntrack|^nf_confirm$|^nf_ct_|^__nf_ct/) m["ct"] = 1
 		    if (s ~ /^nf_nat|masquerade/) m["nat"] = 1
 		    if (s ~ /^nft_set_|pipapo|^nft_rhash|^nft_hash|^nft_rbtree|^nft_lookup/) m["set"] = 1
+		    if (s ~ /^ip_route_input|^fib_table_lookup$/) m["route"] = 1
+		    if (s == "ip_forward") m["fwd"] = 1
 		    if (s ~ /^hook_|^landlock_/) m["ll"] = 1
 		    if (s ~ /seccomp/) m["sc"] = 1
 		    if (s ~ /^veth_/) m["veth"] = 1 }
 		  for (k in m) c[k]++ }
 		END { u = 1000 / conns
-		  printf "| %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f |\n", v, n*u, c["nf"]*u, c["ct"]*u, c["nat"]*u, c["set"]*u, c["ll"]*u, c["sc"]*u, c["veth"]*u
-		  for (s in top) print top[s], s > "/dev/stderr" }' "$work/perf.$1.txt" 2> >(sort -rn | head -12 | awk -v v="$1" -v u="$((1000))" '{ printf "  %s top: %s %d\n", v, $2, $1 }' >&2)
+		  printf "| %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f |\n", v, n*u, c["nf"]*u, c["chain"]*u, c["ct"]*u, c["nat"]*u, c["set"]*u, c["route"]*u, c["fwd"]*u, c["ll"]*u, c["sc"]*u, c["veth"]*u
+		  for (s in top) print top[s], s > "/dev/stderr" }' "$work/perf.$1.txt" 2> >(sort -rn | head -12 | awk -v v="$1" '{ printf "  %s top: %s %d\n", v, $2, $1 }' >&2)
+	[ -z "${PROFILE_FILE:-}" ] || cat "$work/perf.$1.txt" >>"$PROFILE_FILE"
 }
-echo
-echo "| variant (perf, µs/conn) | connrate+ksoftirqd | netfilter | conntrack | NAT | set lookup | Landlock | seccomp | veth |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+cols='| connrate+ksoftirqd | netfilter | chains | conntrack | NAT | set lookup | route | forward | Landlock | seccomp | veth |'
+csep='| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |'
 perfon() { perf record -q -e cpu-clock -F 1000 -a -g -o "$work/perf.data" 2>/dev/null & perf=$!; sleep 0.5; }
 perfoff() { kill -INT "$perf"; wait "$perf" 2>/dev/null || true; }
-perfon
-nsenter --net=/run/netns/"$h" "$work/connrate" -dial 203.0.113.10:5202 -d "${secs}s" -c 4 >"$work/prof.out" 2>/dev/null
-perfoff
-profile base "$(awk '{ printf "%d", $1 * '"$secs"'; exit }' "$work/prof.out")"
-for n in 10 10000; do
-	# the same stack, its client dialing only
-	sed -i 's/, "-send", "[^"]*"//' "$work/egb-$n/client.yaml"
-	confine up -d "$work/egb-$n/stack.yaml" >/dev/null
-	tune "$sn-$n"
-	sleep 1
+if [ "$egress_on" != 0 ]; then
+	echo
+	echo "| variant (perf, µs/conn) $cols"
+	echo "$csep"
 	perfon
-	until confine ps --json "$sn-$n" | jq -e '.[] | select(.name == "client" and .state == "exited")' >/dev/null; do sleep 0.2; done
+	nsenter --net=/run/netns/"$h" "$work/connrate" -dial 203.0.113.10:5202 -d "${secs}s" -c 4 >"$work/prof.out" 2>/dev/null
 	perfoff
-	[ -z "${KEEP:-}" ] || { nsenter --net=/run/confine/netns/"$sn-$n" nft list ruleset >"$work/rules.$n.bridge"; nsenter --net=/run/netns/"$h" nft list ruleset >"$work/rules.$n.host"; p=$(confine ps --json "$sn-$n" | jq ".[0].pid"); }
-	confine logs "$sn-$n" client | grep -E '^[0-9.]+ [0-9]+$' >"$work/prof.out"
-	confine down --grace 1s "$sn-$n" >/dev/null
-	profile "egress-$n" "$(awk '{ printf "%d", $1 * '"$secs"'; exit }' "$work/prof.out")"
-done
-# The published port's stream, direct and by DNAT, per MB (the supervisor's proxy is
-# left out: its samples are confine's, not connrate's).
+	profile base "$(awk '{ printf "%d", $1 * '"$secs"'; exit }' "$work/prof.out")"
+	for n in 10 10000; do
+		# the same stack, its client dialing only
+		sed -i 's/, "-send", "[^"]*"//' "$work/egb-$n/client.yaml"
+		confine up -d "$work/egb-$n/stack.yaml" >/dev/null
+		tune "$sn-$n"
+		sleep 1
+		perfon
+		until confine ps --json "$sn-$n" | jq -e '.[] | select(.name == "client" and .state == "exited")' >/dev/null; do sleep 0.2; done
+		perfoff
+		[ -z "${KEEP:-}" ] || { nsenter --net=/run/confine/netns/"$sn-$n" nft list ruleset >"$work/rules.$n.bridge"; nsenter --net=/run/netns/"$h" nft list ruleset >"$work/rules.$n.host"; }
+		confine logs "$sn-$n" client | grep -E '^[0-9.]+ [0-9]+$' >"$work/prof.out"
+		confine down --grace 1s "$sn-$n" >/dev/null
+		profile "egress-$n" "$(awk '{ printf "%d", $1 * '"$secs"'; exit }' "$work/prof.out")"
+	done
+fi
+tree() { echo "$1" $(pgrep -P "$1" | while read -r c; do tree "$c"; done); } # tree PID: it and its descendants
+# One stream each, per MB: confine's direct and DNAT'd ones (the server is the
+# supervisor's tree: the component), the mirror's routed, DNAT'd and one-hop ones.
 echo
-echo "| published stream (perf, µs/MB) | connrate+ksoftirqd | netfilter | conntrack | NAT | set lookup | Landlock | seccomp | veth |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-for v in direct:/run/confine/netns/"$sn-pub":10.97.0.2 dnat:/run/netns/"$o":198.51.100.1; do
-	IFS=: read -r label path addr <<<"$v"
+echo "| published stream (perf, µs/MB) $cols"
+echo "$csep"
+for v in direct:/run/confine/netns/"$sn-pub":10.97.0.2:"$spid" dnat:/run/netns/"$o":198.51.100.1:"$spid" \
+	m-routed:/run/netns/"$o":10.98.0.2:"$msink" m-dnat:/run/netns/"$o":192.0.2.1:"$msink" m-bridge:/run/netns/"$mb":10.98.0.2:"$msink"; do
+	IFS=: read -r label path addr server <<<"$v"
 	perfon
-	nsenter --net="$path" "$work/connrate" -send "$addr:5203" -d "${secs}s" >"$work/prof.out" 2>/dev/null
+	nsenter --net="$path" "$work/connrate" -send "$addr:5203" -d "${secs}s" >"$work/prof.out" 2>/dev/null &
+	client=$!
+	wait "$client"
 	perfoff
-	profile "$label" "$(awk '{ printf "%d", $1 * '"$secs"' * 1000 / 8; exit }' "$work/prof.out")"
+	profile "$label" "$(awk '{ printf "%d", $1 * '"$secs"' * 1000 / 8; exit }' "$work/prof.out")" "$client $(tree "$server")"
 done
