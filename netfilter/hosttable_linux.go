@@ -41,7 +41,11 @@ func replaceHyphens(s string) string {
 //
 // A lone run's table also filters what the component sends (addLoneEgress).
 //
-// Every chain has policy accept: the host's own traffic is not confine's to judge.
+// Every chain has policy accept: the host's own traffic is not confine's to judge. So
+// input's and forward's first rule accepts every established or related packet, the
+// same verdict the rules for the uplink would give it and the policy gives the rest:
+// a published stream's packets meet one rule in each direction, not an interface
+// name compared per rule (docs/BENCHMARKS.md, issue 13).
 func applyHostTable(rec *uplinkRecord, gw, peer netip.Addr, n plan.Network, group uint16, lone bool) error {
 	host := n.Uplink.Host
 	conn, err := nftables.New()
@@ -64,8 +68,8 @@ func applyHostTable(rec *uplinkRecord, gw, peer netip.Addr, n plan.Network, grou
 		return conn.AddChain(&nftables.Chain{Table: t, Name: name, Type: typ, Hooknum: hook, Priority: prio, Policy: &accept})
 	}
 	in := chain("input", nftables.ChainTypeFilter, nftables.ChainHookInput, nftables.ChainPriorityFilter)
+	rule(conn, in, established(), verdict(expr.VerdictAccept))
 	iif := matchIf(expr.MetaKeyIIFNAME, rec.Link)
-	rule(conn, in, iif, established(), verdict(expr.VerdictAccept))
 	rule(conn, in, iif, ipv4(), []expr.Any{
 		&expr.Payload{DestRegister: regDst, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
 		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: regProto},
@@ -74,8 +78,8 @@ func applyHostTable(rec *uplinkRecord, gw, peer netip.Addr, n plan.Network, grou
 	}, verdict(expr.VerdictAccept))
 	dropLogged(conn, in, iif, group, "confine-drop uplink: ")
 	fwd := chain("forward", nftables.ChainTypeFilter, nftables.ChainHookForward, nftables.ChainPriorityFilter)
+	rule(conn, fwd, established(), verdict(expr.VerdictAccept))
 	oif := matchIf(expr.MetaKeyOIFNAME, rec.Link)
-	rule(conn, fwd, oif, established(), verdict(expr.VerdictAccept))
 	rule(conn, fwd, oif, ctStatus(ipsDstNAT), verdict(expr.VerdictAccept))
 	dropLogged(conn, fwd, oif, group, "confine-drop into-stack: ")
 	if lone {

@@ -33,8 +33,8 @@ const loneFlowsSet = "outside"
 // addLoneEgress adds to the host table the filter on what arrives from the lone run's
 // link: a source other than peer is dropped in prerouting at raw priority, before
 // conntrack (it could match a reply tuple of the host's own connections) and the
-// reverse-path check; in forward, replies and the declared flows are accepted and the
-// rest is logged to group and dropped. Input keeps its host-port filter.
+// reverse-path check; in forward, the declared flows are accepted (replies already
+// were) and the rest is logged to group and dropped. Input keeps its host-port filter.
 func addLoneEgress(conn *nftables.Conn, t *nftables.Table, fwd *nftables.Chain, link string, peer netip.Addr, n plan.Network, group uint16) error {
 	flowType := nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService)
 	flows := &nftables.Set{Table: t, Name: loneFlowsSet, Interval: true, Concatenation: true, KeyType: flowType}
@@ -56,7 +56,7 @@ func addLoneEgress(conn *nftables.Conn, t *nftables.Table, fwd *nftables.Chain, 
 	for _, match := range spoofMatch(iif, peer) {
 		dropLogged(conn, pre, match, group, DropPrefix+spoofedChain+": ")
 	}
-	rule(conn, fwd, iif, established(), verdict(expr.VerdictAccept))
+	// replies are accepted by forward's first rule (applyHostTable)
 	rule(conn, fwd, iif, lookupFlow(flows), verdict(expr.VerdictAccept))
 	rule(conn, fwd, iif, lookupFlow(names), verdict(expr.VerdictAccept))
 	if n.Firewall.Audit {
