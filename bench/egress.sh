@@ -209,8 +209,9 @@ egress() { # egress N: "RATE GBITS µs/conn µs/MB" of a confine client with N d
 	s1=$(pcpu "$oserve") k1=$(pcpu "$osink")
 	confine logs "$s" client >"$work/client.log"
 	out=$(grep -E '^[0-9.]+( [0-9]+)?$' "$work/client.log" | tail -2 | tr '\n' ' ')
-	cd=$(awk '$1 == "cpu" && $2 == "dial" { print $3 }' "$work/client.log")
-	cs=$(awk '$1 == "cpu" && $2 == "send" { print $3 }' "$work/client.log")
+	# `confine logs` holds every earlier run of this stack name too: the last lines are this round's.
+	cd=$(awk '$1 == "cpu" && $2 == "dial" { v = $3 } END { print v }' "$work/client.log")
+	cs=$(awk '$1 == "cpu" && $2 == "send" { v = $3 } END { print v }' "$work/client.log")
 	case $out in "" | 0.0*) cat "$work/client.log" >&2 ;; esac
 	confine down --grace 1s "$s" >/dev/null
 	read -r a _ b <<<"$out"
