@@ -33,13 +33,14 @@ build: deps
 # test: vet (also without cgo, which proves only policy/seccomp, sandbox/stage and sandbox/nsenter need
 # it), every test package (tests/ needs root, tests/report chromium; under CI=true a
 # missing need fails instead of skipping), tests/run again on the Go init where the C
-# stage would run (CONFINE_STAGE=go), then short fuzzes of the policy loader, its message excerpts, the kernel audit
+# stage would run (CONFINE_STAGE=go) and with the supervisor's memory trim at once, so
+# that all it does while a component runs comes after one (CONFINE_TRIM_DELAY=0), then short fuzzes of the policy loader, its message excerpts, the kernel audit
 # record parser, the audit log reader and the image layer unpacker.
 test: deps
 	$(GO) vet ./...
 	CGO_ENABLED=0 $(GO) vet ./...
 	$(GO) test -count=1 ./...
-	CONFINE_STAGE=go $(GO) test -count=1 ./tests/run/...
+	CONFINE_STAGE=go CONFINE_TRIM_DELAY=0 $(GO) test -count=1 ./tests/run/...
 	$(GO) test ./policy -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME)
 	$(GO) test ./policy -run '^$$' -fuzz FuzzExcerpt -fuzztime $(AUDIT_FUZZTIME)
 	$(GO) test ./sandbox -run '^$$' -fuzz FuzzParseAuditRecord -fuzztime $(AUDIT_FUZZTIME)

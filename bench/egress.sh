@@ -18,8 +18,9 @@
 #   component; the client in -o): the same nft hooks (nat prerouting and postrouting,
 #   a forward chain of policy drop) in -mh and -mb, the client either dialing the
 #   component's address, routed, or the mirror host's address, DNAT'd twice as confine
-#   does (host to the bridge namespace's uplink address, that to the component).
-#   EGRESS=0 skips the egress variants.
+#   does (host to the bridge namespace's uplink address, that to the component). And
+#   a lone run's shape (-ml, by a veth of its own from -mh): DNAT'd once from -o, or
+#   direct from -mh, one hop. EGRESS=0 skips the egress variants.
 #
 # Besides the rates, CPU time per connection and per MB: the client's (connrate -cpu,
 # its rusage per phase) and the server's (utime+stime of its process tree, by
@@ -35,7 +36,7 @@ rounds=${ROUNDS:-3}
 secs=${SECS:-3}
 ns=confine-egb-$$
 sn=egb$$ # the stacks' names: /run/confine/stacks is the whole host's
-h=$ns-h o=$ns-o mh=$ns-mh mb=$ns-mb mc=$ns-mc
+h=$ns-h o=$ns-o mh=$ns-mh mb=$ns-mb mc=$ns-mc ml=$ns-ml
 egress_on=${EGRESS:-1}
 work=$(mktemp -d /tmp/confine-egb-XXXX)
 pids=()
@@ -46,7 +47,7 @@ cleanup() {
 	ip netns del "$h" 2>/dev/null || true
 	rm -f /var/lib/confine/ids/"$sn"-*.* # the stacks' id records, which down keeps
 	ip netns del "$o" 2>/dev/null || true
-	for n in "$mh" "$mb" "$mc"; do ip netns del "$n" 2>/dev/null || true; done
+	for n in "$mh" "$mb" "$mc" "$ml"; do ip netns del "$n" 2>/dev/null || true; done
 	[ -n "${KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
@@ -73,6 +74,8 @@ if ip -n "$h" -4 route show | grep -vqE '^(default via 198\.51\.100\.2 dev eth0|
 fi
 # The mirror: -o (192.0.2.2) -- -mh (192.0.2.1; 10.98.1.1) -- -mb (uplink 10.98.1.2;
 # bridge br0 10.98.0.1) -- -mc (10.98.0.2); routed clients from 192.0.2.3. Forwarding only in the mirror's namespaces.
+# The lone shape: -mh (192.0.2.4; 10.98.2.1) -- -ml (10.98.2.2).
+ip netns add "$ml"
 ip netns add "$mh"
 ip netns add "$mb"
 ip netns add "$mc"
@@ -81,8 +84,9 @@ ip -n "$mh" link add up0 type veth peer name up1 netns "$mb"
 ip -n "$mb" link add br0 type bridge
 ip -n "$mb" link add c0 type veth peer name eth0 netns "$mc"
 ip -n "$mb" link set c0 master br0
+ip -n "$mh" link add l0 type veth peer name eth0 netns "$ml"
 for l in "$o":m0:192.0.2.2/24 "$mh":eth0:192.0.2.1/24 "$mh":up0:10.98.1.1/30 "$mb":up1:10.98.1.2/30 \
-	"$mb":br0:10.98.0.1/24 "$mb":c0: "$mc":eth0:10.98.0.2/24; do
+	"$mb":br0:10.98.0.1/24 "$mb":c0: "$mc":eth0:10.98.0.2/24 "$mh":l0:10.98.2.1/30 "$ml":eth0:10.98.2.2/30; do
 	IFS=: read -r n dev a <<<"$l"
 	ip -n "$n" link set lo up
 	[ -z "$a" ] || ip -n "$n" addr add "$a" dev "$dev"
@@ -95,13 +99,16 @@ ip -n "$o" route add 10.98.0.0/24 via 192.0.2.1 src 192.0.2.3
 ip -n "$mh" route add 10.98.0.0/24 via 10.98.1.2
 ip -n "$mb" route add default via 10.98.1.1
 ip -n "$mc" route add default via 10.98.0.1
+ip -n "$mh" addr add 192.0.2.4/24 dev eth0
+ip -n "$ml" route add default via 10.98.2.1
 for n in "$mh" "$mb"; do ip netns exec "$n" sysctl -qw net.ipv4.ip_forward=1; done
 routes() { ip -n "$1" -4 route show | sed 's/ proto kernel//; s/ scope link//; s/ src [0-9.]*//; s/ *$//' | sort | tr '\n' ';'; }
 want() { [ "$(routes "$1")" = "$2" ] || { echo "egress.sh: unexpected routes in $1: $(routes "$1")" >&2; exit 1; }; }
 want "$o" "10.98.0.0/24 via 192.0.2.1 dev m0;192.0.2.0/24 dev m0;198.51.100.0/24 dev eth0;"
-want "$mh" "10.98.0.0/24 via 10.98.1.2 dev up0;10.98.1.0/30 dev up0;192.0.2.0/24 dev eth0;"
+want "$mh" "10.98.0.0/24 via 10.98.1.2 dev up0;10.98.1.0/30 dev up0;10.98.2.0/30 dev l0;192.0.2.0/24 dev eth0;"
 want "$mb" "10.98.0.0/24 dev br0;10.98.1.0/30 dev up1;default via 10.98.1.1 dev up1;"
 want "$mc" "10.98.0.0/24 dev eth0;default via 10.98.0.1 dev eth0;"
+want "$ml" "10.98.2.0/30 dev eth0;default via 10.98.2.1 dev eth0;"
 # The same hooks in both variants; only the DNAT rules differ in what they match.
 mirror_nft() { # mirror_nft NETNS DNAT-MATCH DNAT-TO
 	nsenter --net=/run/netns/"$1" nft -f - <<-EOT
@@ -117,13 +124,14 @@ mirror_nft() { # mirror_nft NETNS DNAT-MATCH DNAT-TO
 }
 mirror_nft "$mh" "iifname \"eth0\" ip daddr 192.0.2.1" 10.98.1.2
 mirror_nft "$mb" "iifname \"up1\" ip daddr 10.98.1.2" 10.98.0.2
+nsenter --net=/run/netns/"$mh" nft add rule inet egbm prerouting iifname eth0 ip daddr 192.0.2.4 tcp dport 5202-5203 dnat ip to 10.98.2.2
 # Conntrack keeps a closed connection 120 s and the clients reuse their ports within
 # seconds: as bench/flows.sh does, one second, in every namespace on the path (the
 # stack's are tuned as soon as it is up, before its client starts dialing).
 tw() { nsenter --net="$1" sh -c 'echo 1 > /proc/sys/net/netfilter/nf_conntrack_tcp_timeout_time_wait' 2>/dev/null || true; }
 tw /run/netns/"$h"
 tw /run/netns/"$o"
-for n in "$mh" "$mb" "$mc"; do tw /run/netns/"$n"; done
+for n in "$mh" "$mb" "$mc" "$ml"; do tw /run/netns/"$n"; done
 # Two outside servers, so that each phase's server CPU is one process's.
 nsenter --net=/run/netns/"$o" "$work/connrate" -serve 203.0.113.10:5202 &
 pids+=($!)
@@ -137,6 +145,12 @@ mserve=$!
 nsenter --net=/run/netns/"$mc" "$work/connrate" -sink 10.98.0.2:5203 &
 pids+=($!)
 msink=$!
+nsenter --net=/run/netns/"$ml" "$work/connrate" -serve 10.98.2.2:5202 &
+pids+=($!)
+lserve=$!
+nsenter --net=/run/netns/"$ml" "$work/connrate" -sink 10.98.2.2:5203 &
+pids+=($!)
+lsink=$!
 sleep 0.3
 tck=$(getconf CLK_TCK)
 pcpu() { # pcpu PID: utime+stime in µs of PID and its descendants
@@ -195,8 +209,9 @@ egress() { # egress N: "RATE GBITS µs/conn µs/MB" of a confine client with N d
 	s1=$(pcpu "$oserve") k1=$(pcpu "$osink")
 	confine logs "$s" client >"$work/client.log"
 	out=$(grep -E '^[0-9.]+( [0-9]+)?$' "$work/client.log" | tail -2 | tr '\n' ' ')
-	cd=$(awk '$1 == "cpu" && $2 == "dial" { print $3 }' "$work/client.log")
-	cs=$(awk '$1 == "cpu" && $2 == "send" { print $3 }' "$work/client.log")
+	# `confine logs` holds every earlier run of this stack name too: the last lines are this round's.
+	cd=$(awk '$1 == "cpu" && $2 == "dial" { v = $3 } END { print v }' "$work/client.log")
+	cs=$(awk '$1 == "cpu" && $2 == "send" { v = $3 } END { print v }' "$work/client.log")
 	case $out in "" | 0.0*) cat "$work/client.log" >&2 ;; esac
 	confine down --grace 1s "$s" >/dev/null
 	read -r a _ b <<<"$out"
@@ -240,7 +255,9 @@ for ((r = 1; r <= rounds; r++)); do
 	echo "$r m-routed $(measure /run/netns/"$o" 10.98.0.2 "$mserve" "$msink")" >>"$work/results"
 	echo "$r m-dnat $(measure /run/netns/"$o" 192.0.2.1 "$mserve" "$msink")" >>"$work/results"
 	echo "$r m-bridge $(measure /run/netns/"$mb" 10.98.0.2 "$mserve" "$msink")" >>"$work/results"
-	tail -$((egress_on == 0 ? 7 : 9)) "$work/results" >&2
+	echo "$r m-lone-dnat $(measure /run/netns/"$o" 192.0.2.4 "$lserve" "$lsink")" >>"$work/results"
+	echo "$r m-lone-direct $(measure /run/netns/"$mh" 10.98.2.2 "$lserve" "$lsink")" >>"$work/results"
+	tail -$((egress_on == 0 ? 9 : 11)) "$work/results" >&2
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -286,75 +303,97 @@ echo "$sep"
 row "routed from the outside namespace to the component's address (baseline)" m-routed m-routed
 row "DNAT'd twice, from the outside namespace" m-dnat m-routed
 row "from the mirror's bridge namespace (one hop)" m-bridge m-routed
+row "the lone shape: DNAT'd once, from the outside namespace" m-lone-dnat m-routed
+row "the lone shape: from the mirror host (one hop)" m-lone-direct m-routed
 echo
 echo "| same round | connections/s | CPU per connection | throughput | CPU per MB |"
 echo "| --- | --- | --- | --- | --- |"
-for v in "confine DNAT / mirror DNAT:dnat:m-dnat" "mirror DNAT / mirror routed:m-dnat:m-routed" "confine direct / mirror bridge:direct:m-bridge"; do
+for v in "confine DNAT / mirror DNAT:dnat:m-dnat" "mirror DNAT / mirror routed:m-dnat:m-routed" "confine direct / mirror bridge:direct:m-bridge" \
+	"confine DNAT / direct:dnat:direct" "mirror DNAT / mirror bridge:m-dnat:m-bridge" "mirror lone DNAT / lone direct:m-lone-dnat:m-lone-direct"; do
 	IFS=: read -r l a b <<<"$v"
 	printf '| %s | %.2f× | %.2f× | %.2f× | %.2f× |\n' "$l" "$(ratio "$a" "$b" 3)" "$(ratio "$b" "$a" 5)" "$(ratio "$a" "$b" 4)" "$(ratio "$b" "$a" 6)"
 done
 printf '| mirror DNAT / routed, per round, throughput; CPU per MB | %s; %s|\n' "$(rounds m-dnat m-routed 4)" \
 	"$(awk '$2 == "m-routed" { y = $6 } $2 == "m-dnat" { printf "%.2f ", y / $6 }' "$work/results")"
+printf '| confine DNAT / direct, per round, throughput; CPU per MB | %s; %s|\n' "$(rounds dnat direct 4)" \
+	"$(awk '$2 == "direct" { y = $6 } $2 == "dnat" { printf "%.2f ", y / $6 }' "$work/results")"
 [ -z "${KEEP:-}" ] || echo "raw results: $work/results"
 
 # PROFILE=1: where the CPU time goes. The baseline and each egress variant once more,
 # under a system-wide profile (apt linux-perf; cpu-clock, 1000 samples a second per
 # CPU: one sample is 1 ms), connection rate only. Of the samples of connrate (client
 # and server) and ksoftirqd, per connection: all, and those whose call chain passes
-# through netfilter's hooks (nf_hook_slow), conntrack, NAT, nft set lookups, Landlock,
-# seccomp, veth, and the top symbols. PROFILE_FILE keeps the perf script output.
+# through netfilter's hooks (nf_hook_slow), nftables' chains (nft_do_chain), conntrack,
+# NAT, nft set lookups, the input route lookup, IPv4 forwarding, Landlock, seccomp,
+# veth, and the top symbols. Then one stream of each published variant and of the
+# mirror's, per MB, counting the samples of the client's and the server's processes
+# by pid (other helpers may run connrate too) and of ksoftirqd. PROFILE_FILE keeps
+# the perf script output.
 [ "${PROFILE:-0}" = 1 ] || exit 0
-profile() { # profile LABEL CONNECTIONS
-	perf script -i "$work/perf.data" -F comm,ip,sym 2>/dev/null >"$work/perf.$1.txt"
-	awk -v RS= -F '\n' -v v="$1" -v conns="$2" '
-		{ split($1, h, " "); if (h[1] != "connrate" && h[1] !~ /^ksoftirqd/) next
+profile() { # profile LABEL UNITS [PIDS]: µs of samples per unit; PIDS, when given, instead of connrate's
+	perf script -i "$work/perf.data" -F comm,pid,ip,sym 2>/dev/null >"$work/perf.$1.txt"
+	awk -v RS= -F '\n' -v v="$1" -v conns="$2" -v pids=" ${3:-} " '
+		{ split($1, h, " "); if (h[1] !~ /^ksoftirqd/ && (pids == "  " ? h[1] != "connrate" : index(pids, " " h[2] " ") == 0)) next
 		  n++; delete m
 		  split($2, f, " "); top[f[2]]++
 		  for (i = 2; i <= NF; i++) { split($i, f, " "); s = f[2]
 		    if (s == "nf_hook_slow") m["nf"] = 1
+		    if (s == "nft_do_chain") m["chain"] = 1
 		    if (s ~ /conntrack|^nf_confirm$|^nf_ct_|^__nf_ct/) m["ct"] = 1
 		    if (s ~ /^nf_nat|masquerade/) m["nat"] = 1
 		    if (s ~ /^nft_set_|pipapo|^nft_rhash|^nft_hash|^nft_rbtree|^nft_lookup/) m["set"] = 1
+		    if (s ~ /^ip_route_input|^fib_table_lookup$/) m["route"] = 1
+		    if (s == "ip_forward") m["fwd"] = 1
 		    if (s ~ /^hook_|^landlock_/) m["ll"] = 1
 		    if (s ~ /seccomp/) m["sc"] = 1
 		    if (s ~ /^veth_/) m["veth"] = 1 }
 		  for (k in m) c[k]++ }
 		END { u = 1000 / conns
-		  printf "| %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f |\n", v, n*u, c["nf"]*u, c["ct"]*u, c["nat"]*u, c["set"]*u, c["ll"]*u, c["sc"]*u, c["veth"]*u
-		  for (s in top) print top[s], s > "/dev/stderr" }' "$work/perf.$1.txt" 2> >(sort -rn | head -12 | awk -v v="$1" -v u="$((1000))" '{ printf "  %s top: %s %d\n", v, $2, $1 }' >&2)
+		  printf "| %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f |\n", v, n*u, c["nf"]*u, c["chain"]*u, c["ct"]*u, c["nat"]*u, c["set"]*u, c["route"]*u, c["fwd"]*u, c["ll"]*u, c["sc"]*u, c["veth"]*u
+		  for (s in top) print top[s], s > "/dev/stderr" }' "$work/perf.$1.txt" 2> >(sort -rn | head -12 | awk -v v="$1" '{ printf "  %s top: %s %d\n", v, $2, $1 }' >&2)
+	[ -z "${PROFILE_FILE:-}" ] || cat "$work/perf.$1.txt" >>"$PROFILE_FILE"
 }
-echo
-echo "| variant (perf, µs/conn) | connrate+ksoftirqd | netfilter | conntrack | NAT | set lookup | Landlock | seccomp | veth |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+cols='| connrate+ksoftirqd | netfilter | chains | conntrack | NAT | set lookup | route | forward | Landlock | seccomp | veth |'
+csep='| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |'
 perfon() { perf record -q -e cpu-clock -F 1000 -a -g -o "$work/perf.data" 2>/dev/null & perf=$!; sleep 0.5; }
 perfoff() { kill -INT "$perf"; wait "$perf" 2>/dev/null || true; }
-perfon
-nsenter --net=/run/netns/"$h" "$work/connrate" -dial 203.0.113.10:5202 -d "${secs}s" -c 4 >"$work/prof.out" 2>/dev/null
-perfoff
-profile base "$(awk '{ printf "%d", $1 * '"$secs"'; exit }' "$work/prof.out")"
-for n in 10 10000; do
-	# the same stack, its client dialing only
-	sed -i 's/, "-send", "[^"]*"//' "$work/egb-$n/client.yaml"
-	confine up -d "$work/egb-$n/stack.yaml" >/dev/null
-	tune "$sn-$n"
-	sleep 1
+if [ "$egress_on" != 0 ]; then
+	echo
+	echo "| variant (perf, µs/conn) $cols"
+	echo "$csep"
 	perfon
-	until confine ps --json "$sn-$n" | jq -e '.[] | select(.name == "client" and .state == "exited")' >/dev/null; do sleep 0.2; done
+	nsenter --net=/run/netns/"$h" "$work/connrate" -dial 203.0.113.10:5202 -d "${secs}s" -c 4 >"$work/prof.out" 2>/dev/null
 	perfoff
-	[ -z "${KEEP:-}" ] || { nsenter --net=/run/confine/netns/"$sn-$n" nft list ruleset >"$work/rules.$n.bridge"; nsenter --net=/run/netns/"$h" nft list ruleset >"$work/rules.$n.host"; p=$(confine ps --json "$sn-$n" | jq ".[0].pid"); }
-	confine logs "$sn-$n" client | grep -E '^[0-9.]+ [0-9]+$' >"$work/prof.out"
-	confine down --grace 1s "$sn-$n" >/dev/null
-	profile "egress-$n" "$(awk '{ printf "%d", $1 * '"$secs"'; exit }' "$work/prof.out")"
-done
-# The published port's stream, direct and by DNAT, per MB (the supervisor's proxy is
-# left out: its samples are confine's, not connrate's).
+	profile base "$(awk '{ printf "%d", $1 * '"$secs"'; exit }' "$work/prof.out")"
+	for n in 10 10000; do
+		# the same stack, its client dialing only
+		sed -i 's/, "-send", "[^"]*"//' "$work/egb-$n/client.yaml"
+		confine up -d "$work/egb-$n/stack.yaml" >/dev/null
+		tune "$sn-$n"
+		sleep 1
+		perfon
+		until confine ps --json "$sn-$n" | jq -e '.[] | select(.name == "client" and .state == "exited")' >/dev/null; do sleep 0.2; done
+		perfoff
+		[ -z "${KEEP:-}" ] || { nsenter --net=/run/confine/netns/"$sn-$n" nft list ruleset >"$work/rules.$n.bridge"; nsenter --net=/run/netns/"$h" nft list ruleset >"$work/rules.$n.host"; }
+		confine logs "$sn-$n" client | grep -E '^[0-9.]+ [0-9]+$' >"$work/prof.out"
+		confine down --grace 1s "$sn-$n" >/dev/null
+		profile "egress-$n" "$(awk '{ printf "%d", $1 * '"$secs"'; exit }' "$work/prof.out")"
+	done
+fi
+tree() { echo "$1" $(pgrep -P "$1" | while read -r c; do tree "$c"; done); } # tree PID: it and its descendants
+# One stream each, per MB: confine's direct and DNAT'd ones (the server is the
+# supervisor's tree: the component), the mirror's routed, DNAT'd and one-hop ones.
 echo
-echo "| published stream (perf, µs/MB) | connrate+ksoftirqd | netfilter | conntrack | NAT | set lookup | Landlock | seccomp | veth |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-for v in direct:/run/confine/netns/"$sn-pub":10.97.0.2 dnat:/run/netns/"$o":198.51.100.1; do
-	IFS=: read -r label path addr <<<"$v"
+echo "| published stream (perf, µs/MB) $cols"
+echo "$csep"
+for v in direct:/run/confine/netns/"$sn-pub":10.97.0.2:"$spid" dnat:/run/netns/"$o":198.51.100.1:"$spid" \
+	m-routed:/run/netns/"$o":10.98.0.2:"$msink" m-dnat:/run/netns/"$o":192.0.2.1:"$msink" m-bridge:/run/netns/"$mb":10.98.0.2:"$msink" \
+	m-lone-dnat:/run/netns/"$o":192.0.2.4:"$lsink" m-lone-direct:/run/netns/"$mh":10.98.2.2:"$lsink"; do
+	IFS=: read -r label path addr server <<<"$v"
 	perfon
-	nsenter --net="$path" "$work/connrate" -send "$addr:5203" -d "${secs}s" >"$work/prof.out" 2>/dev/null
+	nsenter --net="$path" "$work/connrate" -send "$addr:5203" -d "${secs}s" >"$work/prof.out" 2>/dev/null &
+	client=$!
+	wait "$client"
 	perfoff
-	profile "$label" "$(awk '{ printf "%d", $1 * '"$secs"' * 1000 / 8; exit }' "$work/prof.out")"
+	profile "$label" "$(awk '{ printf "%d", $1 * '"$secs"' * 1000 / 8; exit }' "$work/prof.out")" "$client $(tree "$server")"
 done

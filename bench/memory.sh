@@ -8,11 +8,14 @@
 #    running the confine binary (the supervisor, and any helper it keeps per component),
 #    divided by the number of components, and the extra PSS per extra component; against
 #    COMPONENTS bwrap sandboxes of /pause (PSS of all bwrap processes, per sandbox).
-# BEFORE=PATH also measures another confine binary (e.g. one built from main), in the
-# same rounds, alternating. The binary's page cache decides how much of it the kernel
-# maps per touch (whole large folios): COLD=1 drops the binaries' cached pages before
+# BEFORE=PATH also measures another confine binary, BEFORE=REV one built here from a git
+# revision (e.g. main), in the same rounds, alternating. The binary's page cache decides
+# how much of it the kernel maps per touch (whole large folios): COLD=1 drops the binaries' cached pages before
 # each measurement, so that they are read from disk as after a reboot; by default they
-# stay as the build wrote them. ROUNDS (default 3) rounds; medians. Prints Markdown tables.
+# stay as the build wrote them. ROUNDS (default 3) rounds; medians. SETTLE (default 2)
+# seconds before each reading (a supervisor trims 1 s after its last launch, and again
+# after a later garbage collection; SETTLE=130 reads after the runtime's forced one).
+# SMAPS=1 KEEP=1 keeps each supervisor's smaps. Prints Markdown tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${COMPONENTS:-50}
@@ -33,8 +36,13 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 go build -o "$work/confine" ./cmd/confine
 bins=(now)
-if [ -n "${BEFORE:-}" ]; then
+if [ -f "${BEFORE:-}" ]; then
 	cp "$BEFORE" "$work/confine.before"
+	bins+=(before)
+elif [ -n "${BEFORE:-}" ]; then # a revision: built here, so that its page cache is as a build leaves it
+	mkdir "$work/before-src"
+	git archive "$BEFORE" | tar -x -C "$work/before-src"
+	(cd "$work/before-src" && go build -o "$work/confine.before" ./cmd/confine)
 	bins+=(before)
 fi
 exe() { if [ "$1" = now ]; then echo "$work/confine"; else echo "$work/confine.$1"; fi; }
@@ -103,7 +111,10 @@ lone() { # lone BIN
 	local bw
 	mapfile -t bw < <(tree "$b" "$(command -v bwrap)")
 	record "$1_lone_rss" "$(rss "$c")"
+	record "$1_lone_anon" "$(kib "$c" RssAnon status)"
+	record "$1_lone_file" "$(kib "$c" RssFile status)"
 	record "$1_lone_pss" "$(pss "$c")"
+	[ -z "${SMAPS:-}" ] || cp "/proc/$c/smaps" "$work/smaps.$1.lone"
 	record lone_bwrap_rss "$(rss "$b")"
 	record lone_bwrap_pss "$(sum "${bw[@]}")"
 	record lone_bwrap_procs "${#bw[@]}"
@@ -171,12 +182,12 @@ lb=$(median lone_bwrap_rss) lbp=$(median lone_bwrap_pss) bp=$(median bwrapn_pss)
 per_b=$((bp / n))
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); rounds: $rounds; medians; page cache: $cache"
 echo
-echo "| lone run, while /pause sleeps | VmRSS | ratio | PSS | ratio |"
-echo "| --- | --- | --- | --- | --- |"
-echo "| bwrap ($(median lone_bwrap_procs) processes; RSS of the outer one) (baseline) | $(mib "$lb") | 1× | $(mib "$lbp") | 1× |"
+echo "| lone run, while /pause sleeps | VmRSS | ratio | anonymous + file | PSS | ratio |"
+echo "| --- | --- | --- | --- | --- | --- |"
+echo "| bwrap ($(median lone_bwrap_procs) processes; RSS of the outer one) (baseline) | $(mib "$lb") | 1× | | $(mib "$lbp") | 1× |"
 for b in "${bins[@]}"; do
 	lc=$(median "${b}_lone_rss") lcp=$(median "${b}_lone_pss")
-	echo "| \`confine run\` supervisor ($b) | $(mib "$lc") | $(ratio "$lc" "$lb") | $(mib "$lcp") | $(ratio "$lcp" "$lbp") |"
+	echo "| \`confine run\` supervisor ($b) | $(mib "$lc") | $(ratio "$lc" "$lb") | $(mib "$(median "${b}_lone_anon")") + $(mib "$(median "${b}_lone_file")") | $(mib "$lcp") | $(ratio "$lcp" "$lbp") |"
 done
 echo
 echo "| $n sandboxes at once | processes | PSS in all | PSS per component | ratio |"

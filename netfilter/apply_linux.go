@@ -96,6 +96,9 @@ func Apply(nsPath string, fw plan.Firewall) error {
 		for _, exprs := range chainRules(c, sets[c.FlowsSet], sets[c.NamesSet], fw) {
 			conn.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: exprs})
 		}
+		if !fw.Audit {
+			conn.AddRule(suppressedRule(table, chain, c.Name, nil))
+		}
 	}
 	for _, c := range fw.Chains {
 		if u, ok := untracked(c); ok {
@@ -214,11 +217,15 @@ func chainRules(c plan.Chain, set, names *nftables.Set, fw plan.Firewall) [][]ex
 		rules = append(rules, lookup(names))
 	}
 	logAs := func(prefix string, verdict expr.VerdictKind) []expr.Any {
-		return []expr.Any{
+		var limit []expr.Any
+		if verdict == expr.VerdictDrop {
+			limit = []expr.Any{logLimit()} // the rest: suppressedRule
+		}
+		return append(limit,
 			&expr.Counter{},
 			&expr.Log{Key: 1<<unix.NFTA_LOG_GROUP | 1<<unix.NFTA_LOG_PREFIX, Group: group, Data: []byte(prefix + c.Name + ": ")},
 			&expr.Verdict{Kind: verdict},
-		}
+		)
 	}
 	// Audit mode: what would be dropped from or to an audit-mode component is logged
 	// as such and accepted (the bridge's rules; a component's own chain accepts all).

@@ -41,7 +41,11 @@ func replaceHyphens(s string) string {
 //
 // A lone run's table also filters what the component sends (addLoneEgress).
 //
-// Every chain has policy accept: the host's own traffic is not confine's to judge.
+// Every chain has policy accept: the host's own traffic is not confine's to judge. So
+// input's and forward's first rule accepts every established or related packet, the
+// same verdict the rules for the uplink would give it and the policy gives the rest:
+// a published stream's packets meet one rule in each direction, not an interface
+// name compared per rule (docs/BENCHMARKS.md, issue 13).
 func applyHostTable(rec *uplinkRecord, gw, peer netip.Addr, n plan.Network, group uint16, lone bool) error {
 	host := n.Uplink.Host
 	conn, err := nftables.New()
@@ -64,20 +68,20 @@ func applyHostTable(rec *uplinkRecord, gw, peer netip.Addr, n plan.Network, grou
 		return conn.AddChain(&nftables.Chain{Table: t, Name: name, Type: typ, Hooknum: hook, Priority: prio, Policy: &accept})
 	}
 	in := chain("input", nftables.ChainTypeFilter, nftables.ChainHookInput, nftables.ChainPriorityFilter)
+	rule(conn, in, established(), verdict(expr.VerdictAccept))
 	iif := matchIf(expr.MetaKeyIIFNAME, rec.Link)
-	rule(conn, in, iif, established(), verdict(expr.VerdictAccept))
 	rule(conn, in, iif, ipv4(), []expr.Any{
 		&expr.Payload{DestRegister: regDst, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
 		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: regProto},
 		&expr.Payload{DestRegister: regPort, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
 		&expr.Lookup{SourceRegister: regDst, SetName: set.Name, SetID: set.ID},
 	}, verdict(expr.VerdictAccept))
-	rule(conn, in, iif, logDrop(group, "confine-drop uplink: "))
+	dropLogged(conn, in, iif, group, "confine-drop uplink: ")
 	fwd := chain("forward", nftables.ChainTypeFilter, nftables.ChainHookForward, nftables.ChainPriorityFilter)
+	rule(conn, fwd, established(), verdict(expr.VerdictAccept))
 	oif := matchIf(expr.MetaKeyOIFNAME, rec.Link)
-	rule(conn, fwd, oif, established(), verdict(expr.VerdictAccept))
 	rule(conn, fwd, oif, ctStatus(ipsDstNAT), verdict(expr.VerdictAccept))
-	rule(conn, fwd, oif, logDrop(group, "confine-drop into-stack: "))
+	dropLogged(conn, fwd, oif, group, "confine-drop into-stack: ")
 	if lone {
 		if err := addLoneEgress(conn, t, fwd, rec.Link, peer, n, group); err != nil {
 			return err
@@ -219,8 +223,10 @@ func ctBits(k expr.CtKey, bits uint32) []expr.Any {
 
 func verdict(k expr.VerdictKind) []expr.Any { return []expr.Any{&expr.Verdict{Kind: k}} }
 
+// logDrop logs at most at LogRate and drops; dropLogged adds the rule that drops the rest.
 func logDrop(group uint16, prefix string) []expr.Any {
 	return []expr.Any{
+		logLimit(),
 		&expr.Counter{},
 		&expr.Log{Key: 1<<unix.NFTA_LOG_GROUP | 1<<unix.NFTA_LOG_PREFIX, Group: group, Data: []byte(prefix)},
 		&expr.Verdict{Kind: expr.VerdictDrop},

@@ -33,8 +33,8 @@ const loneFlowsSet = "outside"
 // addLoneEgress adds to the host table the filter on what arrives from the lone run's
 // link: a source other than peer is dropped in prerouting at raw priority, before
 // conntrack (it could match a reply tuple of the host's own connections) and the
-// reverse-path check; in forward, replies and the declared flows are accepted and the
-// rest is logged to group and dropped. Input keeps its host-port filter.
+// reverse-path check; in forward, the declared flows are accepted (replies already
+// were) and the rest is logged to group and dropped. Input keeps its host-port filter.
 func addLoneEgress(conn *nftables.Conn, t *nftables.Table, fwd *nftables.Chain, link string, peer netip.Addr, n plan.Network, group uint16) error {
 	flowType := nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService)
 	flows := &nftables.Set{Table: t, Name: loneFlowsSet, Interval: true, Concatenation: true, KeyType: flowType}
@@ -53,10 +53,10 @@ func addLoneEgress(conn *nftables.Conn, t *nftables.Table, fwd *nftables.Chain, 
 	accept := nftables.ChainPolicyAccept
 	pre := conn.AddChain(&nftables.Chain{Table: t, Name: "from_run", Type: nftables.ChainTypeFilter,
 		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityRaw, Policy: &accept})
-	for _, r := range spoofDrop(iif, peer, group) {
-		rule(conn, pre, r)
+	for _, match := range spoofMatch(iif, peer) {
+		dropLogged(conn, pre, match, group, DropPrefix+spoofedChain+": ")
 	}
-	rule(conn, fwd, iif, established(), verdict(expr.VerdictAccept))
+	// replies are accepted by forward's first rule (applyHostTable)
 	rule(conn, fwd, iif, lookupFlow(flows), verdict(expr.VerdictAccept))
 	rule(conn, fwd, iif, lookupFlow(names), verdict(expr.VerdictAccept))
 	if n.Firewall.Audit {
@@ -65,21 +65,20 @@ func addLoneEgress(conn *nftables.Conn, t *nftables.Table, fwd *nftables.Chain, 
 		rule(conn, fwd, iif, []expr.Any{&expr.Counter{}}, verdict(expr.VerdictAccept))
 		return nil
 	}
-	rule(conn, fwd, iif, logDrop(group, DropPrefix+fromRunChain+": "))
+	dropLogged(conn, fwd, iif, group, DropPrefix+fromRunChain+": ")
 	return nil
 }
 
-// spoofDrop drops what comes in on the link from any source but peer; anything but
+// spoofMatch matches what comes in on the link from any source but peer; anything but
 // IPv4 too (the link has IPv6 disabled, and no rule here lets it through).
-func spoofDrop(iif []expr.Any, peer netip.Addr, group uint16) [][]expr.Any {
+func spoofMatch(iif []expr.Any, peer netip.Addr) [][]expr.Any {
 	notIPv4 := []expr.Any{&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
 		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: []byte{unix.NFPROTO_IPV4}}}
 	saddr := []expr.Any{&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
 		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: peer.AsSlice()}}
-	log := logDrop(group, DropPrefix+spoofedChain+": ")
 	return [][]expr.Any{
-		slices.Concat(iif, notIPv4, log),
-		slices.Concat(iif, ipv4(), saddr, log),
+		slices.Concat(iif, notIPv4),
+		slices.Concat(iif, ipv4(), saddr),
 	}
 }
 
@@ -109,6 +108,9 @@ func loneElements(outside []plan.Flow, peer netip.Addr) ([]nftables.SetElement, 
 
 // LoneNamesSet is the names set of a lone run's host table (supervisor.NamesSetName).
 const LoneNamesSet = "names"
+
+// HostTable is the name of the uplink's table in the host namespace.
+func (u *Uplink) HostTable() string { return u.rec.Table }
 
 // PinHostNames pins a lone run's resolver answers into its host table's names set, as
 // into the component's own (PinNames): the host lets them through for ttl.

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/google/nftables/expr"
+	"github.com/google/nftables/userdata"
 
 	"github.com/confine-sandbox/confine/policy/plan"
 )
@@ -31,20 +32,17 @@ func TestLoneElementsFromPeerOnly(t *testing.T) {
 	}
 }
 
-// The source check drops anything not IPv4, and IPv4 from any source but the peer,
-// each logged and dropped.
-func TestSpoofDropRules(t *testing.T) {
+// The source check matches anything not IPv4, and IPv4 from any source but the peer,
+// each on the link only.
+func TestSpoofMatch(t *testing.T) {
 	peer := netip.MustParseAddr("100.127.0.2")
-	rules := spoofDrop(matchIf(expr.MetaKeyIIFNAME, "cfu3"), peer, 7)
+	rules := spoofMatch(matchIf(expr.MetaKeyIIFNAME, "cfu3"), peer)
 	if len(rules) != 2 {
 		t.Fatalf("%d rules, want 2", len(rules))
 	}
 	for i, r := range rules {
-		if v, ok := r[len(r)-1].(*expr.Verdict); !ok || v.Kind != expr.VerdictDrop {
-			t.Errorf("rule %d ends in %#v, want drop", i, r[len(r)-1])
-		}
-		if l, ok := r[len(r)-2].(*expr.Log); !ok || l.Group != 7 || string(l.Data) != "confine-drop spoofed: " {
-			t.Errorf("rule %d logs %#v", i, r[len(r)-2])
+		if c, ok := r[1].(*expr.Cmp); !ok || !bytes.Equal(c.Data, ifname("cfu3")) {
+			t.Errorf("rule %d does not match the link first: %#v", i, r[1])
 		}
 	}
 	var sawSrc bool
@@ -55,5 +53,28 @@ func TestSpoofDropRules(t *testing.T) {
 	}
 	if !sawSrc {
 		t.Error("the second rule does not compare the source with the peer")
+	}
+}
+
+// A logged drop is two rules: the limited log and drop, then the drop of the rest,
+// counted and named by its comment; both match the same packets.
+func TestDropLoggedRules(t *testing.T) {
+	match := matchIf(expr.MetaKeyIIFNAME, "cfu3")
+	first := logDrop(7, "confine-drop from-run: ")
+	if l, ok := first[0].(*expr.Limit); !ok || l.Rate != LogRate || l.Burst != LogBurst {
+		t.Errorf("the log rule starts with %#v, want the limit", first[0])
+	}
+	if v, ok := first[len(first)-1].(*expr.Verdict); !ok || v.Kind != expr.VerdictDrop {
+		t.Errorf("the log rule ends in %#v, want drop", first[len(first)-1])
+	}
+	r := suppressedRule(nil, nil, "from-run", match)
+	if v, ok := r.Exprs[len(r.Exprs)-1].(*expr.Verdict); !ok || v.Kind != expr.VerdictDrop {
+		t.Errorf("the counting rule ends in %#v, want drop", r.Exprs[len(r.Exprs)-1])
+	}
+	if _, ok := r.Exprs[len(match)].(*expr.Counter); !ok {
+		t.Errorf("the counting rule counts with %#v", r.Exprs[len(match)])
+	}
+	if c, _ := userdata.GetString(r.UserData, userdata.TypeComment); c != "confine-suppressed from-run" {
+		t.Errorf("comment %q", c)
 	}
 }

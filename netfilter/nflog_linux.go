@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -65,6 +66,10 @@ type LogRecord struct {
 	// read with SO_MEMINFO): what they were is gone, and they may be newer than this
 	// record, which was already queued when they overflowed the buffer.
 	Lost uint64
+	// Suppressed, when not 0, makes this record no packet but a count: that many of
+	// Prefix's chain's drops since the last such record went unlogged (LogRate). Only
+	// Time and Prefix are set beside it.
+	Suppressed uint64
 }
 
 // LogReader receives the records of one NFLOG group. One goroutine calls Next; Close may
@@ -75,6 +80,10 @@ type LogReader struct {
 	drops   uint32 // sk_drops at the last count
 	lost    uint64 // counted and not yet reported
 	closed  atomic.Bool
+	nsPath  string
+	watch   *suppressWatch // nil unless CountSuppressed
+	mu      sync.Mutex     // guards counts
+	counts  []LogRecord    // Suppressed records not yet returned
 }
 
 // ListenLog subscribes to NFLOG group in the network namespace at nsPath, or in the
@@ -96,7 +105,7 @@ func ListenLog(nsPath string, group uint16) (*LogReader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nflog: %w", err)
 	}
-	r := &LogReader{conn: conn}
+	r := &LogReader{conn: conn, nsPath: nsPath}
 	if err := r.bind(group); err != nil {
 		conn.Close()
 		if errors.Is(err, unix.EPERM) {
@@ -169,6 +178,9 @@ func nfgenmsg(group uint16) []byte {
 // net.ErrClosed, also when it was already blocked.
 func (r *LogReader) Next() (LogRecord, error) {
 	for {
+		if rec, ok := r.count(); ok {
+			return rec, nil
+		}
 		for len(r.pending) > 0 {
 			m := r.pending[0]
 			r.pending = r.pending[1:]
@@ -185,6 +197,9 @@ func (r *LogReader) Next() (LogRecord, error) {
 		}
 		msgs, err := r.conn.Receive()
 		if r.closed.Load() {
+			if rec, ok := r.count(); ok {
+				return rec, nil // Close's last count
+			}
 			return LogRecord{}, fmt.Errorf("nflog: %w", net.ErrClosed)
 		}
 		if err != nil {
@@ -200,8 +215,33 @@ func (r *LogReader) Next() (LogRecord, error) {
 // Close stops the subscription: the kernel drops the group's binding when the socket
 // closes (nfulnl_rcv_nl_event), so no UNBIND is sent.
 func (r *LogReader) Close() error {
+	if r.watch != nil {
+		last := r.watch.stop()
+		r.mu.Lock()
+		r.counts = append(r.counts, last...)
+		r.mu.Unlock()
+	}
 	r.closed.Store(true)
 	return r.conn.Close()
+}
+
+// count returns the next Suppressed record: one left from the last read, or one of a
+// read that is due.
+func (r *LogReader) count() (LogRecord, bool) {
+	if r.watch == nil {
+		return LogRecord{}, false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.counts) == 0 && !r.closed.Load() && time.Now().After(r.watch.due()) {
+		r.counts = r.watch.gained()
+	}
+	if len(r.counts) == 0 {
+		return LogRecord{}, false
+	}
+	rec := r.counts[0]
+	r.counts = r.counts[1:]
+	return rec, true
 }
 
 // countDrops adds to r.lost the messages netlink_overrun discarded since the last call.

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
 
 	"github.com/confine-sandbox/confine/policy/plan"
@@ -172,8 +174,9 @@ func TestListenLogBusy(t *testing.T) {
 	}
 }
 
-// TestListenLogCountsLost floods a reader whose buffer holds a few records: every drop is
-// either delivered or counted in Lost.
+// TestListenLogCountsLost floods a reader whose buffer holds a few records: every drop
+// the rate limit let through to the log is either delivered or counted in Lost, and
+// every other one is counted as Suppressed, by Close's last count.
 func TestListenLogCountsLost(t *testing.T) {
 	testenv.Require(t, testenv.Root)
 	const sent = 1000
@@ -183,6 +186,9 @@ func TestListenLogCountsLost(t *testing.T) {
 	}
 	r := listen(t, ns)
 	if err := r.conn.SetReadBuffer(8 << 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.CountSuppressed(dropFirewall.Table); err != nil {
 		t.Fatal(err)
 	}
 	err := inNS(func() error {
@@ -201,16 +207,59 @@ func TestListenLogCountsLost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got, lost uint64
-	for got+lost < sent {
+	logged := loggedDrops(t, ns)
+	if logged < LogBurst || logged >= sent/2 {
+		t.Fatalf("the log rule let %d of %d through, want about %d (the limit's burst)", logged, sent, LogBurst)
+	}
+	var got, lost, suppressed uint64
+	for got+lost < logged {
 		rec, err := r.Next()
 		if err != nil {
-			t.Fatalf("after %d records and %d lost of %d: %v", got, lost, sent, err)
+			t.Fatalf("after %d records and %d lost of %d: %v", got, lost, logged, err)
+		}
+		if rec.Suppressed > 0 {
+			suppressed += rec.Suppressed
+			continue
 		}
 		got, lost = got+1, lost+rec.Lost
 	}
-	if got+lost != sent || lost == 0 {
-		t.Errorf("%d records and %d lost, want %d in all with some lost", got, lost, sent)
+	if got+lost != logged || lost == 0 {
+		t.Errorf("%d records and %d lost, want %d in all with some lost", got, lost, logged)
 	}
-	t.Logf("%d records delivered, %d counted as lost", got, lost)
+	r.Close()
+	for {
+		rec, err := r.Next()
+		if err != nil {
+			break
+		}
+		suppressed += rec.Suppressed
+	}
+	if suppressed != sent-logged {
+		t.Errorf("%d suppressed, want %d (%d sent, %d logged)", suppressed, sent-logged, sent, logged)
+	}
+	t.Logf("%d records delivered, %d counted as lost, %d suppressed", got, lost, suppressed)
+}
+
+// loggedDrops is the counter of the ingress chain's logging rule.
+func loggedDrops(t *testing.T, ns string) uint64 {
+	t.Helper()
+	conn, closeNS, err := connect(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeNS()
+	table := &nftables.Table{Family: nftables.TableFamilyINet, Name: dropFirewall.Table}
+	rules, err := conn.GetRules(table, &nftables.Chain{Table: table, Name: "ingress"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rl := range rules {
+		for _, e := range rl.Exprs {
+			if _, ok := e.(*expr.Log); ok {
+				return packets(rl)
+			}
+		}
+	}
+	t.Fatal("no logging rule in the ingress chain")
+	return 0
 }

@@ -106,7 +106,9 @@ func renderChain(b *strings.Builder, fw plan.Firewall, c plan.Chain) {
 	if fw.Audit {
 		fmt.Fprintf(b, "\t\tcounter log prefix \"confine-audit %s: \" group %d accept\n", c.Name, fw.LogGroup)
 	} else {
-		fmt.Fprintf(b, "\t\tcounter log prefix \"confine-drop %s: \" group %d drop\n", c.Name, fw.LogGroup)
+		// at most LogRate logged; the rest counted unlogged (suppress_linux.go)
+		fmt.Fprintf(b, "\t\t%s counter log prefix \"confine-drop %s: \" group %d drop\n", LogLimit, c.Name, fw.LogGroup)
+		fmt.Fprintf(b, "\t\tcounter drop comment \"%s%s\"\n", SuppressedPrefix, c.Name)
 	}
 	b.WriteString("\t}\n")
 }

@@ -207,10 +207,19 @@ func (c *component) once() (int, error) {
 			listened := make(chan error, 1)
 			go func() {
 				t := trace.Now()
+				defer trace.Done("parent", "attach_nflog", t)
 				r, err := netfilter.ListenLog(sb.NetNS(), c.plan.Net.Firewall.LogGroup)
-				trace.Done("parent", "attach_nflog", t)
+				if err != nil {
+					listened <- fmt.Errorf("NFLOG group %d: %w", c.plan.Net.Firewall.LogGroup, err)
+					return
+				}
+				if err := r.CountSuppressed(c.plan.Net.Firewall.Table); err != nil {
+					r.Close()
+					listened <- err
+					return
+				}
 				drops = r
-				listened <- err
+				listened <- nil
 			}()
 			var err error
 			if c.sup.bridge != nil {
@@ -218,8 +227,8 @@ func (c *component) once() (int, error) {
 				err = c.sup.bridge.Attach(sb.NetNS(), netfilter.PortName(c.index, gen), c.plan.Net.Address)
 				trace.Done("parent", "attach_bridge", t)
 			}
-			if lerr := <-listened; lerr != nil && err == nil {
-				err = fmt.Errorf("NFLOG group %d: %w", c.plan.Net.Firewall.LogGroup, lerr)
+			if lerr := <-listened; err == nil {
+				err = lerr
 			}
 			return err
 		},
@@ -277,7 +286,7 @@ func (c *component) once() (int, error) {
 	}
 	StartMode(c.plan, start)
 	c.sup.events.emit(c.plan.Name, EventStart, start)
-	memtrim.After(memtrim.Delay) // the supervisor's start-up and the launch are behind it
+	memtrim.After(memtrim.Delay, memtrim.Whole) // start-up and launch are behind; restarts clone it
 	go c.sup.forwardDrops(c.plan.Name, drops)
 	done := make(chan struct{})
 	if h := c.plan.Supervise.Health; h != nil {

@@ -83,12 +83,6 @@ func (s *Supervisor) serveExec(w http.ResponseWriter, r *http.Request, c *compon
 		writeError(w, http.StatusForbidden, fmt.Errorf("the policy of %s refuses confine exec (run.exec: false, %s)", c.plan.Name, c.plan.Source))
 		return
 	}
-	if c.plan.Audit != nil {
-		// Audit mode's observing filter hands its listener to the supervisor from the init
-		// stage only; an exec'd command could not be observed the same way.
-		writeError(w, http.StatusConflict, fmt.Errorf("%s runs in mode audit; confine exec joins enforcing components only", c.plan.Name))
-		return
-	}
 	c.mu.Lock()
 	sb, state := c.sb, c.status.State
 	c.mu.Unlock()

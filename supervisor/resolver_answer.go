@@ -1,12 +1,14 @@
 package supervisor
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/miekg/dns"
+	"golang.org/x/sys/unix"
 
 	"github.com/confine-sandbox/confine/netfilter"
 	"github.com/confine-sandbox/confine/policy/plan"
@@ -110,8 +112,12 @@ func (r *resolver) allowed(a netip.Addr) bool {
 	return true
 }
 
-// pin adds the addresses for the component's flows of the name to its own names set
-// and (in a stack) the bridge's, for the TTL (at least the minimum), before the answer is sent.
+// pin adds the addresses for the component's flows of the name to the names set that
+// the component cannot reach (the bridge's in a stack, the host table's for a lone run)
+// and to its own, for the TTL (at least the minimum), before the answer is sent.
+// A component that keeps NET_ADMIN may have flushed its own table: the outer set alone
+// then decides, as it does for every other packet, so its own set being gone (ENOENT)
+// does not fail the answer; any other failure does.
 func (r *resolver) pin(c *nameClient, flows []plan.NameFlow, addrs []netip.Addr, ttl uint32) error {
 	if len(addrs) == 0 {
 		return nil
@@ -131,16 +137,27 @@ func (r *resolver) pin(c *nameClient, flows []plan.NameFlow, addrs []netip.Addr,
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := netfilter.PinNames(ns, c.table, NamesSetName, elems, timeout); err != nil {
+	// Both at once: they are transactions in two namespaces, and each waits for the
+	// kernel's commit of a set that grows with the names pinned (docs/BENCHMARKS.md).
+	outer := make(chan error, 1)
+	go func() {
+		if r.pinAlso == nil {
+			outer <- nil
+			return
+		}
+		outer <- r.pinAlso(elems, timeout)
+	}()
+	own := netfilter.PinNames(ns, c.table, NamesSetName, elems, timeout)
+	if err := <-outer; err != nil {
 		return err
+	}
+	if own != nil && (r.pinAlso == nil || !errors.Is(own, unix.ENOENT)) {
+		return own
 	}
 	if len(flows) > 0 {
 		r.answers.add(c.src, flows[0].Name, addrs, time.Now().Add(timeout))
 	}
-	if r.pinAlso == nil {
-		return nil
-	}
-	return r.pinAlso(elems, timeout)
+	return nil
 }
 
 // NamesSetName is the names set's name in every table that has one (policy.NamesSet).

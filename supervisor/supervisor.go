@@ -70,7 +70,10 @@ type Supervisor struct {
 	// uplink is the stack's way out (uplink.go), nil without one.
 	uplink      *netfilter.Uplink
 	uplinkDrops *netfilter.LogReader
-	events      *bus
+	bridgeDrops *netfilter.LogReader // the stack firewall's (bridgedrops.go)
+	// hostDrops counts the goroutines forwarding uplinkDrops and bridgeDrops.
+	hostDrops sync.WaitGroup
+	events    *bus
 	// attribute names what decided each denial.
 	attribute *audit.Attributor
 	// kernel reads the kernel's seccomp and Landlock denials; nil when it could not.
@@ -185,6 +188,7 @@ func Up(ctx context.Context, p *plan.Plan, opts Options) (_ *Supervisor, err err
 		if err := s.openUplink(opts.Warn); err != nil {
 			return s, err
 		}
+		s.openBridgeDrops(opts.Warn)
 	}
 	for i := range p.Components {
 		c := &p.Components[i]
@@ -209,6 +213,10 @@ func Up(ctx context.Context, p *plan.Plan, opts Options) (_ *Supervisor, err err
 	}
 	s.ownRanges()
 	s.startKernelDenials()
+	if s.bridgeDrops != nil {
+		s.hostDrops.Add(1)
+		go func() { defer s.hostDrops.Done(); s.forwardBridgeDrops() }()
+	}
 	for _, c := range s.comps {
 		s.runners.Add(1)
 		go func() { defer s.runners.Done(); c.run(s.ctx) }()
@@ -333,6 +341,13 @@ func (s *Supervisor) Down(grace time.Duration) {
 			c.log.close()
 		}
 		s.closeKernelDenials()
+		// Their last counts of unlogged drops, while the log is open and the tables stand.
+		for _, r := range []*netfilter.LogReader{s.uplinkDrops, s.bridgeDrops} {
+			if r != nil {
+				r.Close()
+			}
+		}
+		s.hostDrops.Wait()
 		s.drops.Flush("") // the retransmission tallies still open, before the log closes
 		s.events.emit("", EventStackDown, nil)
 		if s.auditLog != nil {
@@ -418,6 +433,10 @@ func (s *Supervisor) forwardDrops(component string, r *netfilter.LogReader) {
 		if err != nil {
 			s.drops.Flush(component)
 			return
+		}
+		if rec.Suppressed > 0 {
+			s.events.emit(component, EventSuppressed, SuppressedDetails("", rec))
+			continue
 		}
 		if rec.Lost > 0 {
 			s.events.emit(component, EventLost, map[string]any{"layer": audit.LayerNetwork, "lost": rec.Lost})

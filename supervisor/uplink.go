@@ -37,8 +37,12 @@ func (s *Supervisor) openUplink(warn func(string)) error {
 		}
 		return nil
 	}
+	if err := r.CountSuppressed(u.HostTable()); err != nil && warn != nil {
+		warn("the uplink's unlogged drops will not be counted: " + err.Error())
+	}
 	s.uplinkDrops = r
-	go s.forwardUplinkDrops(r)
+	s.hostDrops.Add(1)
+	go func() { defer s.hostDrops.Done(); s.forwardUplinkDrops(r) }()
 	return nil
 }
 
@@ -50,6 +54,10 @@ func (s *Supervisor) forwardUplinkDrops(r *netfilter.LogReader) {
 		rec, err := r.Next()
 		if err != nil {
 			return
+		}
+		if rec.Suppressed > 0 {
+			s.events.emit("", EventSuppressed, SuppressedDetails("uplink ", rec))
+			continue
 		}
 		chain, _ := netfilter.LogChain(rec.Prefix)
 		what := fmt.Sprintf("%s to the host %s:%d/%s", rec.Src, rec.Dst, rec.DstPort, rec.Proto)

@@ -8,6 +8,10 @@
 //	connrate -send ADDR [-d 3s]           write to one connection for -d; print "GBIT/S"
 //	                                      (after -dial's line, when both are given)
 //	-after D                              wait D first
+//	-dns ADDR                             answer A queries by the name (names.go)
+//	-names FILE                           before -dial, resolve FILE's names and the
+//	                                      dial host through the system's resolver
+//	                                      (names.go), then dial the address
 //	-cpu                                  after -dial's and -send's lines, a line "cpu
 //	                                      dial US" or "cpu send US": the process's CPU
 //	                                      time (user+system) in that phase, in µs
@@ -41,6 +45,8 @@ func main() {
 	send := flag.String("send", "", "write to this address for -d and report the throughput")
 	after := flag.Duration("after", 0, "wait this long before dialing (for the caller to tune the namespaces)")
 	cpu := flag.Bool("cpu", false, "print each phase's CPU time")
+	dnsAddr := flag.String("dns", "", "answer DNS A queries on this address (UDP)")
+	names := flag.String("names", "", "resolve the names in this file first")
 	flag.Parse()
 	phase := func(name string, f func()) {
 		t0 := cpuTime()
@@ -50,6 +56,20 @@ func main() {
 		}
 	}
 	time.Sleep(*after)
+	if *dnsAddr != "" {
+		if err := runDNS(*dnsAddr); err != nil {
+			fmt.Fprintln(os.Stderr, "connrate:", err)
+			os.Exit(1)
+		}
+	}
+	if *names != "" {
+		addr, err := resolveNames(*names, *dial, 8, 21)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "connrate:", err)
+			os.Exit(1)
+		}
+		*dial = addr
+	}
 	if *sink != "" {
 		go func() {
 			if err := runSink(*sink); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/confine-sandbox/confine/cmd/confine/internal/compileahead"
 	"github.com/confine-sandbox/confine/host"
 	"github.com/confine-sandbox/confine/internal/memtrim"
 	"github.com/confine-sandbox/confine/internal/trace"
@@ -54,7 +55,10 @@ or confine changes.`,
 			if planFile != "" {
 				p, err = readPlan(planFile)
 			} else {
-				p, err = compilePolicyWith(args[0], &storeResolver{pull: true, progress: cmd.ErrOrStderr()})
+				var ok bool
+				if p, ok = compileahead.Take(args[0]); !ok { // compiled while the binary started
+					p, err = compilePolicyWith(args[0], &storeResolver{pull: true, progress: cmd.ErrOrStderr()})
+				}
 				args = args[1:]
 			}
 			if err != nil {
@@ -190,8 +194,9 @@ func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack str
 	}
 	// A component that runs on leaves the supervisor only waiting: give back what the
 	// start needed. Not at once, so that a short run's exit does not wait for it.
-	memtrim.After(memtrim.Delay)
+	memtrim.After(memtrim.Delay, memtrim.Pieces) // it clones nothing more: the pieces cost no fork
 	code, err := sb.Wait()
+	ln.closeDrops()
 	if ra.enabled() {
 		ra.exited(code, sb.OOMKilled())
 	}

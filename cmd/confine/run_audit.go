@@ -121,6 +121,9 @@ func (r *runAudit) attach(sb *sandbox.Sandbox) error {
 		fmt.Fprintf(r.stderr, "confine: warning: firewall drops will not be shown: %v\n", err)
 		return nil
 	}
+	if err := nl.CountSuppressed(r.c.Net.Firewall.Table); err != nil {
+		fmt.Fprintf(r.stderr, "confine: warning: unlogged firewall drops will not be counted: %v\n", err)
+	}
 	r.nflog, r.forwarded = nl, make(chan struct{})
 	go func() {
 		defer close(r.forwarded)
@@ -129,6 +132,10 @@ func (r *runAudit) attach(sb *sandbox.Sandbox) error {
 			if err != nil {
 				r.drops.Flush("")
 				return
+			}
+			if rec.Suppressed > 0 {
+				r.emit(supervisor.EventSuppressed, supervisor.SuppressedDetails("", rec))
+				continue
 			}
 			if rec.Lost > 0 {
 				r.emit(audit.KindLost, map[string]any{"layer": audit.LayerNetwork, "lost": rec.Lost})

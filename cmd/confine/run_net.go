@@ -33,6 +33,8 @@ type loneNet struct {
 	// ra, when it logs, gets the host table's drops as denials.
 	ra    *runAudit
 	drops *netfilter.LogReader
+	// forwarded is closed when forwardDrops has returned.
+	forwarded chan struct{}
 }
 
 // openLoneNet reserves the uplink of a lone run when its Plan or -p asks for one, and
@@ -110,8 +112,11 @@ func (ln *loneNet) attach(sb *sandbox.Sandbox) error {
 		ln.ra.emit(supervisor.EventUplink, map[string]any{"link": ln.u.Link, "gateway": ln.u.Gateway.String(),
 			"address": ln.u.Peer.String(), "warning": ln.u.Warning})
 		if r, err := netfilter.ListenLog("", ln.u.LogGroup); err == nil {
-			ln.drops = r
-			go ln.forwardDrops(r)
+			if err := r.CountSuppressed(ln.u.HostTable()); err != nil {
+				fmt.Fprintf(ln.stderr, "confine: warning: the uplink's unlogged drops will not be counted: %v\n", err)
+			}
+			ln.drops, ln.forwarded = r, make(chan struct{})
+			go func() { defer close(ln.forwarded); ln.forwardDrops(r) }()
 		} else {
 			fmt.Fprintf(ln.stderr, "confine: warning: the uplink's drops on the host will not be logged: %v\n", err)
 		}
@@ -143,15 +148,25 @@ func (ln *loneNet) close() {
 	for _, l := range ln.listeners {
 		l.Close()
 	}
-	if ln.drops != nil {
-		ln.drops.Close()
-	}
+	ln.closeDrops()
 	if ln.stopResolve != nil {
 		ln.stopResolve()
 	}
 	if err := ln.u.Remove(); err != nil {
 		fmt.Fprintf(ln.stderr, "confine: warning: removing the uplink: %v\n", err)
 	}
+}
+
+// closeDrops ends the host table's drops reader once its last records, the count of
+// what it did not log among them, are denials: before the run's log closes, while the
+// host table stands.
+func (ln *loneNet) closeDrops() {
+	if ln == nil || ln.drops == nil {
+		return
+	}
+	ln.drops.Close()
+	<-ln.forwarded
+	ln.drops = nil
 }
 
 // forwardDrops turns the host table's drops into denials, as a stack's supervisor does
@@ -161,6 +176,10 @@ func (ln *loneNet) forwardDrops(r *netfilter.LogReader) {
 		rec, err := r.Next()
 		if err != nil {
 			return
+		}
+		if rec.Suppressed > 0 {
+			ln.ra.emit(supervisor.EventSuppressed, supervisor.SuppressedDetails("uplink ", rec))
+			continue
 		}
 		chain := strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(rec.Prefix, "confine-drop "), ": "))
 		what := fmt.Sprintf("%s to the host %s:%d/%s", rec.Src, rec.Dst, rec.DstPort, rec.Proto)

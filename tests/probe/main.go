@@ -287,6 +287,9 @@ func run(op, val string) (string, error) {
 		fmt.Sscan(val, &code)
 		os.Exit(code)
 	}
+	if out, ok, err := netRaw(op, val); ok {
+		return out, err
+	}
 	if out, err, ok := unixProbe(op, val); ok {
 		return out, err
 	}

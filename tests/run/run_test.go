@@ -384,6 +384,10 @@ func testCLIPlan(t *testing.T, bin, dir, policyFile string) {
 	altered, _ := json.Marshal(p)
 	bad := filepath.Join(dir, "altered.json")
 	os.WriteFile(bad, altered, 0o644)
+	// Decoded while the binary starts (cmd/confine/internal/planahead): its error is
+	// still the strict decoder's.
+	unknown := filepath.Join(dir, "unknown.json")
+	os.WriteFile(unknown, bytes.Replace(planJSON, []byte(`"version": 1,`), []byte(`"version": 1, "surprise": 1,`), 1), 0o644)
 	for _, tc := range []struct {
 		name   string
 		args   []string
@@ -393,6 +397,7 @@ func testCLIPlan(t *testing.T, bin, dir, policyFile string) {
 	}{
 		{"plan", []string{"--plan", good, "--", "exit:7"}, nil, 7, ""},
 		{"altered plan", []string{"--plan", bad, "--", "exit:7"}, nil, 1, "does not match its program_sha256"},
+		{"unknown field", []string{"--plan", unknown, "--", "exit:7"}, nil, 1, `unknown field "surprise"`},
 		{"plan and file", []string{"--plan", good, policyFile}, nil, 1, "takes no FILE"},
 		{"trace", []string{"--plan", good, "--", "exit:0"}, []string{"CONFINE_TRACE=1"}, 0, "confine-trace init   seccomp"},
 	} {

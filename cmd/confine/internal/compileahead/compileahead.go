@@ -1,0 +1,100 @@
+// Package compileahead compiles the policy of `confine run FILE` while the last of the
+// binary's packages initialise: its init runs as soon as package policy's has, and the
+// compile runs on another core beside the inits that follow (the network, cgroup and
+// image libraries, cobra) and beside cobra's parse of the command line. It is the
+// compile run would make a moment later, by the same calls, without an image store:
+// run takes it (Take) only for the file cobra then names, and only when it succeeded;
+// anything else, a policy with run.image or with errors to list, is compiled again by
+// run itself.
+package compileahead
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/confine-sandbox/confine/policy"
+	"github.com/confine-sandbox/confine/policy/plan"
+)
+
+// ahead is the compile started by init, or nil.
+var ahead *early
+
+type early struct {
+	file string
+	done chan struct{}
+	p    *plan.Plan // nil when the compile failed
+}
+
+func init() { start(os.Args) }
+
+// start begins the compile for the command line args, if it runs a policy file.
+func start(args []string) {
+	file := policyArg(args)
+	if file == "" {
+		return
+	}
+	// A pipe is read once, by run; Tree opens only regular files, but a FIFO must not
+	// even be opened here.
+	if fi, err := os.Stat(file); err != nil || !fi.Mode().IsRegular() {
+		return
+	}
+	e := &early{file: file, done: make(chan struct{})}
+	ahead = e
+	go func() {
+		defer close(e.done)
+		e.p = compile(file)
+	}()
+}
+
+// compile is Compile with no image resolver, or nil when it fails.
+func compile(file string) *plan.Plan {
+	p, err := Compile(file, nil)
+	if err != nil {
+		return nil
+	}
+	return p
+}
+
+// Compile loads FILE once, through a policy.Tree on its directory, and compiles it with
+// r for run.image. It is how every command compiles a policy that has no errors
+// (cmd/confine's compilePolicyWith), so that a Plan compiled ahead is the one the
+// command would have compiled; on an error the command lists them all itself.
+func Compile(file string, r policy.ImageResolver) (*plan.Plan, error) {
+	t, err := policy.OpenTree(file)
+	if err != nil {
+		return nil, err
+	}
+	defer t.Close()
+	s, err := policy.Open(t, file)
+	if err != nil {
+		return nil, err
+	}
+	if s == nil {
+		return nil, fmt.Errorf("%s: nothing to compile", file)
+	}
+	return policy.CompileWith(s, r)
+}
+
+// Take returns the Plan that init compiled from file, waiting for a compile still
+// running, or ok false when there is none: another file, a failed compile, or one
+// already taken.
+func Take(file string) (p *plan.Plan, ok bool) {
+	e := ahead
+	if e == nil || e.file != file {
+		return nil, false
+	}
+	ahead = nil
+	<-e.done
+	return e.p, e.p != nil
+}
+
+// policyArg is FILE of a command line "confine run FILE …", or "". It guesses ahead of
+// cobra only in that simplest form (FILE right after run); a wrong guess costs a
+// compile that Take then refuses.
+func policyArg(args []string) string {
+	if len(args) < 3 || args[1] != "run" || args[2] == "" || strings.HasPrefix(args[2], "-") {
+		return ""
+	}
+	return args[2]
+}
