@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -78,5 +79,65 @@ func TestSuppressedSameChainTwice(t *testing.T) {
 		if n, want := got(), uint64(step.p1001+step.p1002); n != want {
 			t.Errorf("read %d: %d suppressed, want %d", i, n, want)
 		}
+	}
+}
+
+// TestSuppressedTail: the drops past the limit at the end of a flood are reported once
+// the counters are due, with no record after them and before Close: a supervisor
+// killed later has written them.
+func TestSuppressedTail(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	const sent = 200
+	ns, inNS := newNetNS(t)
+	if err := Apply(ns, dropFirewall); err != nil {
+		t.Fatal(err)
+	}
+	r, err := ListenLog(ns, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan struct{})
+	timer := time.AfterFunc(4*suppressedEvery, func() { close(closed); r.Close() })
+	t.Cleanup(func() {
+		if timer.Stop() {
+			r.Close()
+		}
+	})
+	if err := r.CountSuppressed(dropFirewall.Table); err != nil {
+		t.Fatal(err)
+	}
+	err = inNS(func() error {
+		u, err := net.Dial("udp", "127.0.0.1:9999")
+		if err != nil {
+			return err
+		}
+		defer u.Close()
+		for range sent {
+			u.Write([]byte("x"))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logged, suppressed uint64
+	for logged+suppressed < sent {
+		rec, err := r.Next()
+		if err != nil {
+			t.Fatalf("after %d logged and %d suppressed of %d: %v", logged, suppressed, sent, err)
+		}
+		select {
+		case <-closed:
+			t.Fatalf("the count of %d came only with Close", rec.Suppressed)
+		default:
+		}
+		if rec.Suppressed > 0 {
+			suppressed += rec.Suppressed
+		} else {
+			logged += 1 + rec.Lost
+		}
+	}
+	if logged < LogBurst || suppressed == 0 {
+		t.Errorf("%d logged, %d suppressed of %d", logged, suppressed, sent)
 	}
 }
