@@ -36,6 +36,9 @@ const (
 	KindExit      = "component.exit"
 	KindRestart   = "component.restart"
 	KindDenial    = "denial"
+	// KindSuppressed counts drops a firewall's log limit kept out of the log: Details
+	// "suppressed" packets of "chain", dropped all the same.
+	KindSuppressed = "denial.suppressed"
 )
 
 // Denial layers, in Details["layer"] of a KindDenial record.

@@ -84,6 +84,11 @@ type LogReader struct {
 	watch   *suppressWatch // nil unless CountSuppressed
 	mu      sync.Mutex     // guards counts
 	counts  []LogRecord    // Suppressed records not yet returned
+	// active is when a record last came or a count last gained: a drop past the limit
+	// follows a logged one within 1/LogRate s, so while it is recent Next wakes for the
+	// counters when they are due, even if no record comes (the tail of a flood would
+	// otherwise wait for the next drop, or Close, and die with a killed supervisor).
+	active time.Time
 }
 
 // ListenLog subscribes to NFLOG group in the network namespace at nsPath, or in the
@@ -195,12 +200,24 @@ func (r *LogReader) Next() (LogRecord, error) {
 			rec.Lost, r.lost = r.lost, 0
 			return rec, nil
 		}
+		var wake time.Time // none
+		if r.watch != nil && time.Since(r.active) < 2*suppressedEvery {
+			if due := r.watch.due(); due.After(time.Now()) { // past: the watch has stopped
+				wake = due
+			}
+		}
+		if err := r.conn.SetReadDeadline(wake); err != nil && !r.closed.Load() { // closed: Receive says so
+			return LogRecord{}, fmt.Errorf("nflog: %w", err)
+		}
 		msgs, err := r.conn.Receive()
 		if r.closed.Load() {
 			if rec, ok := r.count(); ok {
 				return rec, nil // Close's last count
 			}
 			return LogRecord{}, fmt.Errorf("nflog: %w", net.ErrClosed)
+		}
+		if err != nil && !wake.IsZero() && errors.Is(err, os.ErrDeadlineExceeded) {
+			continue // the counters are due
 		}
 		if err != nil {
 			return LogRecord{}, fmt.Errorf("nflog: %w", err)
@@ -209,6 +226,7 @@ func (r *LogReader) Next() (LogRecord, error) {
 			return LogRecord{}, fmt.Errorf("nflog: %w", err)
 		}
 		r.pending = msgs
+		r.active = time.Now()
 	}
 }
 
@@ -234,7 +252,9 @@ func (r *LogReader) count() (LogRecord, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.counts) == 0 && !r.closed.Load() && time.Now().After(r.watch.due()) {
-		r.counts = r.watch.gained()
+		if r.counts = r.watch.gained(); len(r.counts) > 0 {
+			r.active = time.Now()
+		}
 	}
 	if len(r.counts) == 0 {
 		return LogRecord{}, false

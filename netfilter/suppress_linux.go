@@ -37,7 +37,7 @@ type suppressWatch struct {
 	conn  *nftables.Conn
 	close func()
 	table *nftables.Table
-	seen  map[string]uint64 // chain → packets counted at the last read
+	seen  map[ruleID]uint64 // each counting rule's packets at the last read
 	next  time.Time
 }
 
@@ -48,12 +48,19 @@ func (r *LogReader) CountSuppressed(table string) error {
 	if err != nil {
 		return fmt.Errorf("nflog: %w", err)
 	}
-	r.watch = &suppressWatch{conn: conn, close: closeNS, seen: map[string]uint64{},
+	r.watch = &suppressWatch{conn: conn, close: closeNS, seen: map[ruleID]uint64{},
 		table: &nftables.Table{Family: nftables.TableFamilyINet, Name: table}, next: time.Now().Add(suppressedEvery)}
 	return nil
 }
 
-// gained returns a record for each chain whose counting rule counted more than at the
+// ruleID is one counting rule: a chain may have several under one name (a lone run's
+// spoofed drops, one for IPv4 and one for the rest), each with its own counter.
+type ruleID struct {
+	chain  string
+	handle uint64
+}
+
+// gained returns a record for each chain whose counting rules counted more than at the
 // last read; nothing when the table is gone.
 func (w *suppressWatch) gained() []LogRecord {
 	w.mu.Lock()
@@ -66,7 +73,8 @@ func (w *suppressWatch) gained() []LogRecord {
 	if err != nil {
 		return nil
 	}
-	var out []LogRecord
+	var order []string
+	gain := map[string]uint64{}
 	for _, c := range chains {
 		if c.Table.Name != w.table.Name {
 			continue
@@ -81,12 +89,19 @@ func (w *suppressWatch) gained() []LogRecord {
 			if !ok {
 				continue
 			}
-			n := packets(rl)
-			if n > w.seen[chain] {
-				out = append(out, LogRecord{Time: time.Now(), Prefix: DropPrefix + chain + ": ", Suppressed: n - w.seen[chain]})
+			id, n := ruleID{c.Name + "\x00" + chain, rl.Handle}, packets(rl)
+			if n > w.seen[id] {
+				if _, ok := gain[chain]; !ok {
+					order = append(order, chain)
+				}
+				gain[chain] += n - w.seen[id]
 			}
-			w.seen[chain] = n
+			w.seen[id] = n
 		}
+	}
+	var out []LogRecord
+	for _, chain := range order {
+		out = append(out, LogRecord{Time: time.Now(), Prefix: DropPrefix + chain + ": ", Suppressed: gain[chain]})
 	}
 	return out
 }

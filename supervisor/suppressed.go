@@ -10,7 +10,7 @@ import (
 // EventSuppressed reports drops that the firewall's log limit kept out of the log
 // (netfilter.LogRate per drop rule): dropped all the same, counted, not itemised, so
 // that a flood of undeclared connections shows as one record per chain and interval.
-const EventSuppressed = "denial.suppressed"
+const EventSuppressed = audit.KindSuppressed
 
 // SuppressedDetails are the details of an EventSuppressed for a LogRecord with
 // Suppressed set; where names the table's place ("uplink " for the host's).

@@ -291,10 +291,15 @@ func (b *logBuilder) add(rec *audit.Record) {
 		e.OOMKilled, _ = rec.Details["oom_killed"].(bool)
 		lc := b.lifecycle(rec.Component)
 		lc.Exits = append(lc.Exits, e)
-	case audit.KindDenial:
+	case audit.KindDenial, audit.KindSuppressed:
 		d := rec.Details
 		n := 1
-		if c, ok := detailNumber(d, audit.DetailCount); ok && c > 0 {
+		if rec.Kind == audit.KindSuppressed {
+			// Each a denial, counted and not itemised: they are in the totals.
+			if d, n = suppressedDenials(d); n <= 0 {
+				return
+			}
+		} else if c, ok := detailNumber(d, audit.DetailCount); ok && c > 0 {
 			n = c
 		}
 		k := groupKey{rec.Component, detailString(d, audit.DetailLayer), detailString(d, audit.DetailWhat), detailString(d, audit.DetailReason),
@@ -319,6 +324,22 @@ func (b *logBuilder) add(rec *audit.Record) {
 			g.Last = t
 		}
 	}
+}
+
+// suppressedDenials is a KindSuppressed record as one group per chain: its reason
+// without the count, so that the records of one flood group together.
+func suppressedDenials(d map[string]any) (map[string]any, int) {
+	n, _ := detailNumber(d, "suppressed")
+	chain := detailString(d, "chain")
+	out := map[string]any{audit.DetailLayer: audit.LayerNetwork, audit.DetailDecidedBy: "default",
+		audit.DetailWhat:   "drops past the log limit in " + chain,
+		audit.DetailReason: "dropped by " + chain + " past its log limit (" + detailString(d, "limit") + "): counted, not itemised"}
+	for _, k := range []string{"chain", "limit"} {
+		if v, ok := d[k]; ok {
+			out[k] = v
+		}
+	}
+	return out, n
 }
 
 func (b *logBuilder) lifecycle(name string) *Lifecycle {

@@ -3,6 +3,7 @@ package report_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -253,4 +254,41 @@ func inCodeSpan(md string, i int) bool {
 		j = closeAt + n
 	}
 	return false
+}
+
+// TestReportSuppressed: the drops a firewall's log limit kept out of the log are in the
+// report's denials, by count, grouped per chain: a flood of 400 with 40 logged reads 400,
+// not 40.
+func TestReportSuppressed(t *testing.T) {
+	p := compileExample(t, "shop/stack.yaml")
+	var records []audit.Record
+	at := reportTime.Add(-time.Hour)
+	for i := range 40 {
+		records = append(records, audit.Record{Seq: uint64(i + 1), Time: at, Component: "api", Kind: audit.KindDenial,
+			Details: map[string]any{audit.DetailLayer: audit.LayerNetwork, audit.DetailWhat: "connect 198.18.0.1:9/udp", audit.DetailReason: "undeclared"}})
+	}
+	for i, n := range []float64{300, 60} { // as JSON decodes them
+		records = append(records, audit.Record{Seq: uint64(41 + i), Time: at.Add(time.Duration(i+1) * 5 * time.Second), Component: "api",
+			Kind: audit.KindSuppressed, Details: map[string]any{audit.DetailLayer: audit.LayerNetwork, "chain": "egress", "suppressed": n,
+				"limit": "limit rate 20/second burst 40 packets", audit.DetailReason: fmt.Sprintf("%v more packets were dropped", n)}})
+	}
+	r := report.BuildReport(report.ReportInput{Plan: p, Baseline: baseline(t), Records: records, LogName: "flood.log", Generated: reportTime})
+	if r.Summary.Denials != 400 {
+		t.Errorf("%d denials in the summary, want 400 (40 logged, 360 past the log limit)", r.Summary.Denials)
+	}
+	var found bool
+	for _, g := range r.Log.DenialGroups {
+		if g.Component == "api" && g.What == "drops past the log limit in egress" {
+			found = true
+			if g.Count != 360 {
+				t.Errorf("the suppressed group counts %d, want 360", g.Count)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no group for the suppressed drops: %+v", r.Log.DenialGroups)
+	}
+	if md := string(render(t, r, "md")); !strings.Contains(md, "drops past the log limit in egress") {
+		t.Error("the markdown report does not show the suppressed drops")
+	}
 }
