@@ -181,10 +181,10 @@ static unsigned ncgroup_fds;
 
 static void op_wait_go(const struct op *op) {
 	char b;
-	char cbuf[CMSG_SPACE(sizeof(int) * MAX_CGROUP_FDS)];
+	union { char buf[CMSG_SPACE(sizeof(int) * MAX_CGROUP_FDS)]; struct cmsghdr align; } cbuf; // aligned for CMSG_FIRSTHDR
 	struct iovec iov = {.iov_base = &b, .iov_len = 1};
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-			     .msg_controllen = sizeof cbuf};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf,
+			     .msg_controllen = sizeof cbuf.buf};
 	ssize_t n;
 	do
 		n = recvmsg(FD_GO, &msg, MSG_CMSG_CLOEXEC);

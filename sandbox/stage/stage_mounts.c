@@ -112,10 +112,10 @@ void op_mount(const struct op *op) {
 void op_recv_mounts(const struct op *op) {
 	for (;;) {
 		uint32_t idx;
-		char cbuf[CMSG_SPACE(sizeof(int))];
+		union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } cbuf; // aligned for CMSG_FIRSTHDR
 		struct iovec iov = {.iov_base = &idx, .iov_len = sizeof idx};
-		struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-				     .msg_controllen = sizeof cbuf};
+		struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf,
+				     .msg_controllen = sizeof cbuf.buf};
 		ssize_t n = recvmsg(FD_MOUNTS, &msg, MSG_CMSG_CLOEXEC);
 		if (n < 0 && errno == EINTR)
 			continue;
