@@ -59,7 +59,13 @@ func (u *Uplink) makeLoneLink(nsPath string) error {
 // first packet waits for ARP, and on a loaded host a fresh link sometimes leaves that
 // first lookup unanswered for longer than a SYN's first retransmission (1 s).
 func pinNeighbour(link netlink.Link, addr netip.Addr, mac net.HardwareAddr) error {
-	err := netlink.NeighSet(&netlink.Neigh{LinkIndex: link.Attrs().Index, Family: netlink.FAMILY_V4,
+	return pinNeighbourOn(&netlink.Handle{}, link, addr, mac)
+}
+
+// pinNeighbourOn is pinNeighbour in the namespace of h's socket (a zero Handle: the
+// calling thread's).
+func pinNeighbourOn(h *netlink.Handle, link netlink.Link, addr netip.Addr, mac net.HardwareAddr) error {
+	err := h.NeighSet(&netlink.Neigh{LinkIndex: link.Attrs().Index, Family: netlink.FAMILY_V4,
 		State: netlink.NUD_PERMANENT, IP: addr.AsSlice(), HardwareAddr: mac})
 	if err != nil {
 		return fmt.Errorf("neighbour %s on %s: %w", addr, link.Attrs().Name, err)

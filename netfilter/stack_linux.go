@@ -34,6 +34,9 @@ type Bridge struct {
 	// gateway is the bridge address once the stack has an uplink: components route
 	// through it (CreateUplink), otherwise they have no default route at all.
 	gateway netip.Addr
+	// index and mac are the bridge's, fixed at CreateBridge: Attach needs no lookup.
+	index int
+	mac   net.HardwareAddr
 }
 
 // StackNSPath is where the namespace of stack name is pinned.
@@ -86,6 +89,12 @@ func CreateBridge(stack string, n plan.Network) (_ *Bridge, err error) {
 		if err := netlink.LinkSetHardwareAddr(made, made.Attrs().HardwareAddr); err != nil {
 			return fmt.Errorf("bridge address: %w", err)
 		}
+		b.index, b.mac = made.Attrs().Index, made.Attrs().HardwareAddr
+		// Links made here from now on, the components' ports, are born without IPv6
+		// (disableIPv6), so Attach needs no thread in this namespace.
+		if err := disableIPv6("default"); err != nil {
+			return err
+		}
 		// /proc/sys/net is this thread's namespace's: the setting is the stack's alone.
 		if err := os.WriteFile("/proc/sys/net/bridge/bridge-nf-call-iptables", []byte("1"), 0); err != nil {
 			return fmt.Errorf("bridge-nf-call-iptables (CONFIG_BRIDGE_NETFILTER): %w", err)
@@ -105,7 +114,10 @@ func CreateBridge(stack string, n plan.Network) (_ *Bridge, err error) {
 // created with its peer directly inside that namespace (moving a link in costs tens of
 // milliseconds), named eth0 there and holding address. port names the bridge side and
 // must be unique among the stack's live links. The link goes with the component's
-// namespace.
+// namespace. Both namespaces are worked through netlink sockets bound to them; only
+// eth0's IPv6 switch, a sysctl of the calling thread's namespace, needs a thread in the
+// component's (the bridge's ports are born without IPv6: CreateBridge). The links go up
+// first and the wait for them comes last, so that the kernel activates them meanwhile.
 func (b *Bridge) Attach(nsPath, port string, address string) error {
 	addr, err := netip.ParseAddr(address)
 	if err != nil {
@@ -116,77 +128,106 @@ func (b *Bridge) Attach(nsPath, port string, address string) error {
 		return fmt.Errorf("attach: %w", err)
 	}
 	defer target.Close()
-	var brMAC net.HardwareAddr
-	err = InNamespace(b.NSPath, func() error {
-		br, err := netlink.LinkByName(bridgeName)
-		if err != nil {
-			return err
-		}
-		brMAC = br.Attrs().HardwareAddr
-		veth := &netlink.Veth{
-			LinkAttrs:     netlink.LinkAttrs{Name: port, MasterIndex: br.Attrs().Index},
-			PeerName:      "eth0",
-			PeerNamespace: netlink.NsFd(int(target)),
-		}
-		if err := netlink.LinkAdd(veth); err != nil {
-			return fmt.Errorf("veth %s: %w", port, err)
-		}
-		if err := disableIPv6(port); err != nil {
-			return err
-		}
-		return netlink.LinkSetUp(veth)
-	})
+	bh, err := handleAt(b.NSPath)
+	if err != nil {
+		return fmt.Errorf("attach: stack namespace: %w", err)
+	}
+	defer bh.Close()
+	ch, err := netlink.NewHandleAt(target, unix.NETLINK_ROUTE)
 	if err != nil {
 		return fmt.Errorf("attach: %w", err)
 	}
-	var ethMAC net.HardwareAddr
-	err = InNamespace(nsPath, func() error {
-		eth, err := netlink.LinkByName("eth0")
-		if err != nil {
-			return fmt.Errorf("eth0: %w", err)
-		}
-		if err := disableIPv6("eth0"); err != nil {
-			return err
-		}
-		ip := &netlink.Addr{IPNet: &net.IPNet{IP: addr.AsSlice(), Mask: net.CIDRMask(b.subnet.Bits(), 32)}}
-		if err := netlink.AddrAdd(eth, ip); err != nil {
-			return fmt.Errorf("eth0 address: %w", err)
-		}
-		if err := netlink.LinkSetUp(eth); err != nil {
-			return fmt.Errorf("eth0 up: %w", err)
-		}
-		ethMAC = eth.Attrs().HardwareAddr
-		if err := pinNeighbour(eth, b.address, brMAC); err != nil {
-			return err
-		}
-		if b.gateway.IsValid() {
-			if err := netlink.RouteAdd(&netlink.Route{LinkIndex: eth.Attrs().Index, Gw: b.gateway.AsSlice()}); err != nil {
-				return fmt.Errorf("eth0 default route: %w", err)
-			}
-		}
-		if err := linkUp("lo"); err != nil {
-			return err
-		}
-		waitActive("eth0")
-		return nil
-	})
+	defer ch.Close()
+	veth := &netlink.Veth{
+		LinkAttrs:     netlink.LinkAttrs{Name: port, MasterIndex: b.index, Flags: net.FlagUp},
+		PeerName:      "eth0",
+		PeerNamespace: netlink.NsFd(int(target)),
+	}
+	if err := bh.LinkAdd(veth); err != nil {
+		return fmt.Errorf("attach: veth %s: %w", port, err)
+	}
+	// eth0 stays down until IPv6 is off on it; the rest goes meanwhile.
+	noV6 := make(chan error, 1)
+	go func() { noV6 <- InNamespace(nsPath, func() error { return disableIPv6("eth0") }) }()
+	eth, lo, err := componentLinks(ch)
+	if err == nil {
+		err = b.configureEth(ch, bh, eth, lo, addr)
+	}
+	if v6 := <-noV6; err == nil && v6 != nil {
+		err = fmt.Errorf("eth0: %w", v6)
+	}
+	if err == nil {
+		err = b.raiseEth(ch, eth)
+	}
 	if err != nil {
 		return fmt.Errorf("attach: in the component's namespace: %w", err)
 	}
-	// The bridge's side: its replies to the component need no ARP either.
-	err = InNamespace(b.NSPath, func() error {
-		br, err := netlink.LinkByName(bridgeName)
-		if err != nil {
-			return err
-		}
-		waitActive(port)
-		waitActive(bridgeName)
-		return pinNeighbour(br, addr, ethMAC)
-	})
+	waitLinks(linkOn(ch, eth.Attrs().Index), linkOn(bh, veth.Index), linkOn(bh, b.index))
+	return nil
+}
+
+// componentLinks finds eth0 and lo in one dump of the component's namespace.
+func componentLinks(ch *netlink.Handle) (eth, lo netlink.Link, err error) {
+	links, err := ch.LinkList()
 	if err != nil {
-		return fmt.Errorf("attach: %w", err)
+		return nil, nil, err
+	}
+	for _, l := range links {
+		switch l.Attrs().Name {
+		case "eth0":
+			eth = l
+		case "lo":
+			lo = l
+		}
+	}
+	if eth == nil || lo == nil {
+		return nil, nil, fmt.Errorf("eth0 or lo missing")
+	}
+	return eth, lo, nil
+}
+
+// configureEth gives eth0 its address, brings loopback up and pins the bridge side's
+// neighbour entry for the component (its replies need no ARP either), all while eth0 is
+// still down.
+func (b *Bridge) configureEth(ch, bh *netlink.Handle, eth, lo netlink.Link, addr netip.Addr) error {
+	ip := &netlink.Addr{IPNet: &net.IPNet{IP: addr.AsSlice(), Mask: net.CIDRMask(b.subnet.Bits(), 32)}}
+	if err := ch.AddrAdd(eth, ip); err != nil {
+		return fmt.Errorf("eth0 address: %w", err)
+	}
+	if lo.Attrs().Flags&net.FlagUp == 0 {
+		if err := ch.LinkSetUp(lo); err != nil {
+			return fmt.Errorf("lo up: %w", err)
+		}
+	}
+	br := &netlink.Device{LinkAttrs: netlink.LinkAttrs{Name: bridgeName, Index: b.index}}
+	return pinNeighbourOn(bh, br, addr, eth.Attrs().HardwareAddr)
+}
+
+// raiseEth sets eth0 up, then adds what needs it up: the neighbour entry for the bridge
+// and the default route through the gateway.
+func (b *Bridge) raiseEth(ch *netlink.Handle, eth netlink.Link) error {
+	if err := ch.LinkSetUp(eth); err != nil {
+		return fmt.Errorf("eth0 up: %w", err)
+	}
+	if err := pinNeighbourOn(ch, eth, b.address, b.mac); err != nil {
+		return err
+	}
+	if b.gateway.IsValid() {
+		if err := ch.RouteAdd(&netlink.Route{LinkIndex: eth.Attrs().Index, Gw: b.gateway.AsSlice()}); err != nil {
+			return fmt.Errorf("eth0 default route: %w", err)
+		}
 	}
 	return nil
+}
+
+// handleAt is a netlink handle whose socket lives in the namespace pinned at nsPath.
+func handleAt(nsPath string) (*netlink.Handle, error) {
+	ns, err := netns.GetFromPath(nsPath)
+	if err != nil {
+		return nil, err
+	}
+	defer ns.Close()
+	return netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
 }
 
 // Remove takes the stack's network down: unpinning the namespace ends it (and its bridge
