@@ -4,6 +4,7 @@ package run_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -91,15 +92,7 @@ func TestCgroupKept(t *testing.T) {
 				t.Errorf("run %d: the kept cgroup is not there in %q: %v", i, h, err)
 			}
 		}
-		if r := res["fork:4"]; !r.OK {
-			t.Errorf("run %d: 4 children under pids 64 failed: %+v", i, r)
-		}
-		if r := res["fork:200"]; r.OK {
-			t.Errorf("run %d: 200 children under pids 64 all started", i)
-		}
-		if r := res["alloc:16"]; !r.OK {
-			t.Errorf("run %d: 16 MiB under 64Mi failed: %+v", i, r)
-		}
+		checkLimits(t, fmt.Sprintf("run %d", i), res)
 	}
 
 	// A process from outside put into the kept cgroup: the next run starts in a new one.

@@ -68,15 +68,7 @@ func TestCgroupSelfAttach(t *testing.T) {
 				t.Errorf("%s: at its start the component is in %q in the %s hierarchy, want %s", mode, p, h, want)
 			}
 		}
-		if r := res["fork:4"]; !r.OK {
-			t.Errorf("%s: 4 children under pids 64 failed: %+v", mode, r)
-		}
-		if r := res["fork:200"]; r.OK {
-			t.Errorf("%s: 200 children under pids 64 all started", mode)
-		}
-		if r := res["alloc:16"]; !r.OK {
-			t.Errorf("%s: 16 MiB under 64Mi failed: %+v", mode, r)
-		}
+		checkLimits(t, mode, res)
 		// Which side moved it: the C stage's own step, or the supervisor's write.
 		self := strings.Contains(stderr, "confine-trace init   cgroups") && strings.Contains(stderr, "cgroup_open_tasks")
 		byParent := strings.Contains(stderr, "parent cgroup_attach")
@@ -91,6 +83,21 @@ func TestCgroupSelfAttach(t *testing.T) {
 				t.Errorf("%s: the cgroup %s is still there in %s (%v)", mode, want, h, err)
 			}
 		}
+	}
+}
+
+// checkLimits checks the probe results of "fork:4", "fork:200" and "alloc:16" under
+// pids 64 and memory 64Mi: what fits works, what does not is refused.
+func checkLimits(t *testing.T, label string, res map[string]result) {
+	t.Helper()
+	if r := res["fork:4"]; !r.OK {
+		t.Errorf("%s: 4 children under pids 64 failed: %+v", label, r)
+	}
+	if r := res["fork:200"]; r.OK {
+		t.Errorf("%s: 200 children under pids 64 all started", label)
+	}
+	if r := res["alloc:16"]; !r.OK {
+		t.Errorf("%s: 16 MiB under 64Mi failed: %+v", label, r)
 	}
 }
 
