@@ -82,6 +82,13 @@ func Apply(nsPath string, fw plan.Firewall) error {
 			}
 			sets[c.NamesSet] = names
 		}
+		if !fw.Audit {
+			seen, err := addSeenSet(conn, table, c.Name)
+			if err != nil {
+				return err
+			}
+			sets[seen.Name] = seen
+		}
 	}
 	for _, c := range fw.Chains {
 		hook, ok := hooks[c.Hook]
@@ -93,7 +100,7 @@ func Apply(nsPath string, fw plan.Firewall) error {
 			Table: table, Name: c.Name, Type: nftables.ChainTypeFilter,
 			Hooknum: hook, Priority: nftables.ChainPriorityFilter, Policy: &policy,
 		})
-		for _, exprs := range chainRules(c, sets[c.FlowsSet], sets[c.NamesSet], fw) {
+		for _, exprs := range chainRules(c, sets[c.FlowsSet], sets[c.NamesSet], sets[SeenPrefix+c.Name], fw) {
 			conn.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: exprs})
 		}
 		if !fw.Audit {
@@ -179,7 +186,7 @@ func hasTable(conn *nftables.Conn, t *nftables.Table) (bool, error) {
 }
 
 // chainRules are Render's rules as expressions, in the same order.
-func chainRules(c plan.Chain, set, names *nftables.Set, fw plan.Firewall) [][]expr.Any {
+func chainRules(c plan.Chain, set, names, seen *nftables.Set, fw plan.Firewall) [][]expr.Any {
 	group := fw.LogGroup
 	var rules [][]expr.Any
 	if c.AcceptLoopback {
@@ -246,7 +253,7 @@ func chainRules(c plan.Chain, set, names *nftables.Set, fw plan.Firewall) [][]ex
 	if fw.Audit {
 		return append(rules, logAs(AuditPrefix, expr.VerdictAccept))
 	}
-	return append(rules, logAs(DropPrefix, expr.VerdictDrop))
+	return append(rules, seenRule(seen, nil, group, DropPrefix+c.Name+": "), logAs(DropPrefix, expr.VerdictDrop))
 }
 
 func ifname(n string) []byte {

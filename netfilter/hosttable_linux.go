@@ -76,12 +76,16 @@ func applyHostTable(rec *uplinkRecord, gw, peer netip.Addr, n plan.Network, grou
 		&expr.Payload{DestRegister: regPort, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
 		&expr.Lookup{SourceRegister: regDst, SetName: set.Name, SetID: set.ID},
 	}, verdict(expr.VerdictAccept))
-	dropLogged(conn, in, iif, group, "confine-drop uplink: ")
+	if err := dropLoggedSeen(conn, in, iif, group, "uplink"); err != nil {
+		return err
+	}
 	fwd := chain("forward", nftables.ChainTypeFilter, nftables.ChainHookForward, nftables.ChainPriorityFilter)
 	rule(conn, fwd, established(), verdict(expr.VerdictAccept))
 	oif := matchIf(expr.MetaKeyOIFNAME, rec.Link)
 	rule(conn, fwd, oif, ctStatus(ipsDstNAT), verdict(expr.VerdictAccept))
-	dropLogged(conn, fwd, oif, group, "confine-drop into-stack: ")
+	if err := dropLoggedSeen(conn, fwd, oif, group, "into-stack"); err != nil {
+		return err
+	}
 	if lone {
 		if err := addLoneEgress(conn, t, fwd, rec.Link, peer, n, group); err != nil {
 			return err
@@ -222,6 +226,16 @@ func ctBits(k expr.CtKey, bits uint32) []expr.Any {
 }
 
 func verdict(k expr.VerdictKind) []expr.Any { return []expr.Any{&expr.Verdict{Kind: k}} }
+
+// dropLoggedSeen is dropLogged as chain, with chain's own seen set.
+func dropLoggedSeen(conn *nftables.Conn, c *nftables.Chain, match []expr.Any, group uint16, chain string) error {
+	seen, err := addSeenSet(conn, c.Table, chain)
+	if err != nil {
+		return err
+	}
+	dropLogged(conn, c, seen, match, group, DropPrefix+chain+": ")
+	return nil
+}
 
 // logDrop logs at most at LogRate and drops; dropLogged adds the rule that drops the rest.
 func logDrop(group uint16, prefix string) []expr.Any {

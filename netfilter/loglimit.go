@@ -9,7 +9,10 @@ import (
 // the audit log: a component that floods undeclared destinations would flood both. So
 // each drop rule logs at most LogRate packets a second (LogBurst at once) and a second
 // rule after it drops the rest unlogged and counts them; the drop itself never depends
-// on the limit. A LogReader told the table (CountSuppressed) reads those counters and
+// on the limit. A flood to one destination would use up the limit and hide an attempt
+// to another, so in front of the limit the first packet of each flow key (saddr .
+// daddr . proto . dport) is logged once per SeenTimeout, its key kept in the chain's
+// seen set of at most SeenSize keys; once that is full, new keys meet the limit. A LogReader told the table (CountSuppressed) reads those counters and
 // reports what they gained as records with Suppressed set, every suppressedEvery
 // while records come and once more at Close.
 const (
@@ -20,6 +23,12 @@ const (
 	SuppressedPrefix = "confine-suppressed "
 
 	suppressedEvery = 5 * time.Second
+
+	SeenTimeout = 60 * time.Second // a logged key's window
+	SeenSize    = 4096             // keys in a chain's seen set
+
+	// SeenPrefix opens the name of a chain's seen set: "seen_CHAIN".
+	SeenPrefix = "seen_"
 )
 
 // LogLimit is the limit in front of each drop rule's log, as nft writes it.

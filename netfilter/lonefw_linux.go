@@ -53,9 +53,13 @@ func addLoneEgress(conn *nftables.Conn, t *nftables.Table, fwd *nftables.Chain, 
 	accept := nftables.ChainPolicyAccept
 	pre := conn.AddChain(&nftables.Chain{Table: t, Name: "from_run", Type: nftables.ChainTypeFilter,
 		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityRaw, Policy: &accept})
-	for _, match := range spoofMatch(iif, peer) {
-		dropLogged(conn, pre, match, group, DropPrefix+spoofedChain+": ")
+	seen, err := addSeenSet(conn, t, spoofedChain)
+	if err != nil {
+		return err
 	}
+	spoofed := spoofMatch(iif, peer)
+	dropLogged(conn, pre, nil, spoofed[0], group, DropPrefix+spoofedChain+": ") // not IPv4: no key to log by
+	dropLogged(conn, pre, seen, spoofed[1], group, DropPrefix+spoofedChain+": ")
 	// replies are accepted by forward's first rule (applyHostTable)
 	rule(conn, fwd, iif, lookupFlow(flows), verdict(expr.VerdictAccept))
 	rule(conn, fwd, iif, lookupFlow(names), verdict(expr.VerdictAccept))
@@ -65,8 +69,7 @@ func addLoneEgress(conn *nftables.Conn, t *nftables.Table, fwd *nftables.Chain, 
 		rule(conn, fwd, iif, []expr.Any{&expr.Counter{}}, verdict(expr.VerdictAccept))
 		return nil
 	}
-	dropLogged(conn, fwd, iif, group, DropPrefix+fromRunChain+": ")
-	return nil
+	return dropLoggedSeen(conn, fwd, iif, group, fromRunChain)
 }
 
 // spoofMatch matches what comes in on the link from any source but peer; anything but

@@ -3,10 +3,13 @@ package netfilter
 import (
 	"bytes"
 	"net/netip"
+	"strings"
 	"testing"
 
+	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"github.com/google/nftables/userdata"
+	"golang.org/x/sys/unix"
 
 	"github.com/confine-sandbox/confine/policy/plan"
 )
@@ -76,5 +79,36 @@ func TestDropLoggedRules(t *testing.T) {
 	}
 	if c, _ := userdata.GetString(r.UserData, userdata.TypeComment); c != "confine-suppressed from-run" {
 		t.Errorf("comment %q", c)
+	}
+}
+
+// The seen rule looks its key up inverted, then adds it, then logs and drops: a key
+// already in the set (or a full set) goes on to the limited log rule.
+func TestSeenRuleOrder(t *testing.T) {
+	seen := &nftables.Set{Name: "seen_from_run"}
+	r := seenRule(seen, matchIf(expr.MetaKeyIIFNAME, "cfu3"), 7, "confine-drop from-run: ")
+	var order []string
+	for _, e := range r {
+		switch e := e.(type) {
+		case *expr.Lookup:
+			if !e.Invert || e.SetName != seen.Name {
+				t.Errorf("lookup %#v, want an inverted one of %s", e, seen.Name)
+			}
+			order = append(order, "lookup")
+		case *expr.Dynset:
+			if e.Operation != unix.NFT_DYNSET_OP_ADD || e.SetName != seen.Name {
+				t.Errorf("dynset %#v, want an add to %s", e, seen.Name)
+			}
+			order = append(order, "add")
+		case *expr.Log:
+			order = append(order, "log")
+		case *expr.Verdict:
+			if e.Kind == expr.VerdictDrop {
+				order = append(order, "drop")
+			}
+		}
+	}
+	if got := strings.Join(order, " "); got != "lookup add log drop" {
+		t.Errorf("seen rule does %q", got)
 	}
 }

@@ -48,6 +48,11 @@ func Render(fw plan.Firewall) string {
 			// Filled at run time by the stack's resolver, each element for its TTL.
 			fmt.Fprintf(&b, "\tset %s {\n\t\ttype ipv4_addr . ipv4_addr . inet_proto . inet_service\n\t\tflags interval,timeout\n\t}\n\n", c.NamesSet)
 		}
+		if !fw.Audit {
+			// the flow keys the chain's drop logged in the last SeenTimeout
+			fmt.Fprintf(&b, "\tset %s%s {\n\t\ttype ipv4_addr . ipv4_addr . inet_proto . inet_service\n\t\tsize %d\n\t\tflags dynamic,timeout\n\t\ttimeout %ds\n\t}\n\n",
+				SeenPrefix, c.Name, SeenSize, int(SeenTimeout.Seconds()))
+		}
 	}
 	for _, c := range fw.Chains {
 		renderChain(&b, fw, c)
@@ -106,7 +111,9 @@ func renderChain(b *strings.Builder, fw plan.Firewall, c plan.Chain) {
 	if fw.Audit {
 		fmt.Fprintf(b, "\t\tcounter log prefix \"confine-audit %s: \" group %d accept\n", c.Name, fw.LogGroup)
 	} else {
-		// at most LogRate logged; the rest counted unlogged (suppress_linux.go)
+		// each key's first drop in a window logged; then at most LogRate; the rest
+		// counted unlogged (suppress_linux.go)
+		fmt.Fprintf(b, "\t\t%s != @%s%s add @%[2]s%[3]s { %[1]s } counter log prefix \"confine-drop %[3]s: \" group %d drop\n", srcFirstKey, SeenPrefix, c.Name, fw.LogGroup)
 		fmt.Fprintf(b, "\t\t%s counter log prefix \"confine-drop %s: \" group %d drop\n", LogLimit, c.Name, fw.LogGroup)
 		fmt.Fprintf(b, "\t\tcounter drop comment \"%s%s\"\n", SuppressedPrefix, c.Name)
 	}

@@ -2,6 +2,7 @@ package netfilter
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"github.com/google/nftables/userdata"
+	"golang.org/x/sys/unix"
 )
 
 func logLimit() *expr.Limit {
@@ -23,12 +25,50 @@ func suppressedRule(t *nftables.Table, c *nftables.Chain, chain string, match []
 		UserData: userdata.AppendString(nil, userdata.TypeComment, SuppressedPrefix+chain)}
 }
 
-// dropLogged adds to c the drop of match's packets, logged under prefix at most at
-// LogRate, then the unlogged drop that counts the rest.
-func dropLogged(conn *nftables.Conn, c *nftables.Chain, match []expr.Any, group uint16, prefix string) {
+// dropLogged adds to c the drop of match's packets: the first of each flow key in
+// seen's window logged under prefix (seenRule; none when seen is nil), then at most
+// LogRate logged, then the unlogged drop that counts the rest.
+func dropLogged(conn *nftables.Conn, c *nftables.Chain, seen *nftables.Set, match []expr.Any, group uint16, prefix string) {
+	if seen != nil {
+		conn.AddRule(&nftables.Rule{Table: c.Table, Chain: c, Exprs: seenRule(seen, match, group, prefix)})
+	}
 	rule(conn, c, match, logDrop(group, prefix))
 	chain, _ := LogChain(prefix)
 	conn.AddRule(suppressedRule(c.Table, c, chain, match))
+}
+
+// addSeenSet adds to t the seen set of the drops logged as chain: the flow keys
+// logged in the last SeenTimeout, at most SeenSize of them.
+func addSeenSet(conn *nftables.Conn, t *nftables.Table, chain string) (*nftables.Set, error) {
+	s := &nftables.Set{Table: t, Name: SeenPrefix + replaceHyphens(chain), Concatenation: true,
+		KeyType: nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService),
+		Dynamic: true, HasTimeout: true, Timeout: SeenTimeout, Size: SeenSize}
+	if err := conn.AddSet(s, nil); err != nil {
+		return nil, fmt.Errorf("nftables: set %s: %w", s.Name, err)
+	}
+	return s, nil
+}
+
+// seenRule logs and drops match's IPv4 packets whose key is not in seen, adding it:
+// a key seen already fails the lookup, and a full set fails the add, so either goes
+// on to the limited log. nft writes it "KEY != @seen add @seen { KEY } ... drop", the
+// key loaded twice as nft loads it.
+func seenRule(seen *nftables.Set, match []expr.Any, group uint16, prefix string) []expr.Any {
+	key := []expr.Any{
+		&expr.Payload{DestRegister: regSrc, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
+		&expr.Payload{DestRegister: regDst, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: regProto},
+		&expr.Payload{DestRegister: regPort, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+	}
+	return slices.Concat(match, ipv4(), key,
+		[]expr.Any{&expr.Lookup{SourceRegister: regSrc, SetName: seen.Name, SetID: seen.ID, Invert: true}},
+		key,
+		[]expr.Any{
+			&expr.Dynset{SrcRegKey: regSrc, SetName: seen.Name, SetID: seen.ID, Operation: uint32(unix.NFT_DYNSET_OP_ADD)},
+			&expr.Counter{},
+			&expr.Log{Key: 1<<unix.NFTA_LOG_GROUP | 1<<unix.NFTA_LOG_PREFIX, Group: group, Data: []byte(prefix)},
+			&expr.Verdict{Kind: expr.VerdictDrop},
+		})
 }
 
 // suppressWatch reads a table's counting rules for a LogReader.

@@ -3,6 +3,7 @@ package netfilter
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -139,5 +140,113 @@ func TestSuppressedTail(t *testing.T) {
 	}
 	if logged < LogBurst || suppressed == 0 {
 		t.Errorf("%d logged, %d suppressed of %d", logged, suppressed, sent)
+	}
+}
+
+// sendUDP sends n datagrams to each of addrs from inside the namespace, a socket each
+// (the firewall drops them all).
+func sendUDP(t *testing.T, inNS func(func() error) error, n int, addrs ...string) {
+	t.Helper()
+	err := inNS(func() error {
+		for _, a := range addrs {
+			u, err := net.Dial("udp", a)
+			if err != nil {
+				return err
+			}
+			for range n {
+				u.Write([]byte("x"))
+			}
+			u.Close()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSeenNamesEachKey: a flood to one port uses up the log limit, yet the first
+// datagram to each other key during it (another port, another address) is logged, and
+// the flood's own key once more only by the limit; the rest are counted suppressed.
+func TestSeenNamesEachKey(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	const flood = 300
+	ns, inNS := newNetNS(t)
+	if err := Apply(ns, dropFirewall); err != nil {
+		t.Fatal(err)
+	}
+	r := listen(t, ns)
+	if err := r.CountSuppressed(dropFirewall.Table); err != nil {
+		t.Fatal(err)
+	}
+	sendUDP(t, inNS, flood, "127.0.0.1:9999")
+	sendUDP(t, inNS, 2, "127.0.0.1:9998", "127.0.0.2:53")
+	sendUDP(t, inNS, flood, "127.0.0.1:9999")
+	want := []string{"127.0.0.1:9999", "127.0.0.1:9998", "127.0.0.2:53"}
+	seen := map[string]int{}
+	var suppressed uint64
+	for !allSeen(seen, want) {
+		rec, err := r.Next()
+		if err != nil {
+			t.Fatalf("denials per destination %v: %v", seen, err)
+		}
+		suppressed += rec.Suppressed
+		if rec.Suppressed == 0 {
+			seen[netip.AddrPortFrom(rec.Dst, rec.DstPort).String()]++
+		}
+	}
+	r.Close()
+	for {
+		rec, err := r.Next()
+		if err != nil {
+			break
+		}
+		suppressed += rec.Suppressed
+	}
+	logged := loggedDrops(t, ns)
+	if sent := uint64(2*flood + 4); logged+suppressed != sent || suppressed == 0 || logged >= sent/2 {
+		t.Errorf("%d logged and %d suppressed, want %d in all, most suppressed", logged, suppressed, sent)
+	}
+	t.Logf("denials per destination %v; %d logged, %d suppressed", seen, logged, suppressed)
+}
+
+func allSeen(seen map[string]int, want []string) bool {
+	for _, a := range want {
+		if seen[a] == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// TestSeenBounded: a flood to more distinct keys than the seen set holds fills it to
+// SeenSize and no further; the keys past it meet the limit, and all are dropped.
+func TestSeenBounded(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	const keys = SeenSize + 500
+	ns, inNS := newNetNS(t)
+	if err := Apply(ns, dropFirewall); err != nil {
+		t.Fatal(err)
+	}
+	var addrs []string
+	for i := range keys {
+		addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", 10000+i))
+	}
+	sendUDP(t, inNS, 1, addrs...)
+	conn, closeNS, err := connect(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeNS()
+	table := &nftables.Table{Family: nftables.TableFamilyINet, Name: dropFirewall.Table}
+	elems, err := conn.GetSetElements(&nftables.Set{Table: table, Name: SeenPrefix + "ingress"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(elems) != SeenSize {
+		t.Errorf("the seen set holds %d keys after %d, want %d", len(elems), keys, SeenSize)
+	}
+	if logged := loggedDrops(t, ns); logged < SeenSize || logged > SeenSize+keys-SeenSize {
+		t.Errorf("%d logged of %d keys", logged, keys)
 	}
 }

@@ -23,7 +23,11 @@ func netRaw(op, val string) (string, bool, error) {
 		// up, one after another, and reports "DROPPED SENT": how many the firewall
 		// dropped (an output drop fails the send with EPERM at once) and how many
 		// left; it stops at any other error.
-		out, err := sendMany(val)
+		out, err := sendMany(val, true)
+		return out, true, err
+	case "sendto":
+		// sendto:N/ADDR:PORT is sendmany to ADDR only, N times: one flow key.
+		out, err := sendMany(val, false)
 		return out, true, err
 	case "rawip", "rawframe":
 		// rawip:SRC/HOST:PORT sends a TCP SYN from SRC by a raw IP socket (its own
@@ -36,7 +40,7 @@ func netRaw(op, val string) (string, bool, error) {
 	return "", false, nil
 }
 
-func sendMany(val string) (string, error) {
+func sendMany(val string, next bool) (string, error) {
 	count, addr, _ := strings.Cut(val, "/")
 	n, err := strconv.Atoi(count)
 	if err != nil {
@@ -47,7 +51,10 @@ func sendMany(val string) (string, error) {
 		return "", err
 	}
 	dropped, sent, to := 0, 0, ap.Addr()
-	for i := 0; i < n; i, to = i+1, to.Next() {
+	for i := 0; i < n; i++ {
+		if next && i > 0 {
+			to = to.Next()
+		}
 		c, err := net.Dial("udp4", netip.AddrPortFrom(to, ap.Port()).String())
 		if err != nil {
 			return fmt.Sprint(dropped, sent), err
