@@ -51,6 +51,9 @@ func (k *KeptCgroup) take(g plan.Cgroup, freezer bool, mount string) *Cgroup {
 	// The limits are written again: a hand other than ours may have changed the files
 	// since (only root can: the directories are root's, and no run is given them).
 	if cg.limits == g && cg.freezer == freezer && cg.mount == mount && !cg.frozen.Load() && cg.empty() && cg.update() == nil {
+		// The run's OOM kills count from here: a launch that failed (no Wait) left
+		// its own in oom_kill too.
+		cg.oomSeen = cg.OOMKills()
 		return cg
 	}
 	if !cg.rmdir() { // no retries on the launch's path: Delete tries again
@@ -163,8 +166,8 @@ func hasChild(d string) bool {
 	return false
 }
 
-// ranOOMKills reports whether the OOM killer ended a process since the last call (or
-// since the cgroup was made): a kept cgroup's oom_kill counts every run's.
+// ranOOMKills reports whether the OOM killer ended a process since the run began (the
+// cgroup was made, or taken back: take): a kept cgroup's oom_kill counts every run's.
 func (c *Cgroup) ranOOMKills() bool {
 	if c == nil {
 		return false
