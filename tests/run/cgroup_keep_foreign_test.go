@@ -3,9 +3,11 @@
 package run_test
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -73,6 +75,42 @@ func TestCgroupKeptForeign(t *testing.T) {
 	checkLimits(t, "with a process in a child cgroup", res)
 	if err := keep.Delete(); err != nil {
 		t.Errorf("Delete: %v", err)
+	}
+}
+
+// TestCgroupKeptFrozen: a kept cgroup that a hand other than pause froze between two
+// runs is not reused: the next run starts, in a new cgroup, and runs.
+func TestCgroupKeptFrozen(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	hs := hierarchies(t)
+	c := compile(t, "resources: {pids: 64}\n", "cat:/proc/self/cgroup")
+	keep := &sandbox.KeptCgroup{}
+	defer keep.Delete()
+	run := func() string {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		var out strings.Builder
+		sb, err := sandbox.Launch(context.Background(), c, sandbox.Options{Stdout: &out, Keep: keep, CgroupName: "keep", Freezer: true}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code, err := sb.Wait(); code != 0 || err != nil {
+			t.Fatalf("exit %d, %v", code, err)
+		}
+		return v1Line(results(out.String())["cat:/proc/self/cgroup"].Out, hs[0])
+	}
+	run()
+	path := keep.Path()
+	freeze, frozen := filepath.Join("/sys/fs/cgroup/freezer", path, "freezer.state"), "FROZEN"
+	if hs[0] == "" {
+		freeze, frozen = filepath.Join(cgroupDir("", path), "cgroup.freeze"), "1"
+	}
+	if err := os.WriteFile(freeze, []byte(frozen), 0); err != nil {
+		t.Fatal(err)
+	}
+	defer os.WriteFile(freeze, []byte(map[string]string{"1": "0", "FROZEN": "THAWED"}[frozen]), 0)
+	if in := run(); strings.HasSuffix(in, path) {
+		t.Errorf("the run after %s was frozen started in it", path)
 	}
 }
 
