@@ -68,6 +68,12 @@ func CreateBridge(stack string, n plan.Network) (_ *Bridge, err error) {
 		if err := linkUp("lo"); err != nil {
 			return err
 		}
+		// Links made here from now on, the bridge and the components' ports, are born
+		// without IPv6 (disableIPv6), so Attach needs no thread in this namespace, and
+		// the bridge sends no router solicitations, listener reports or DAD to the ports.
+		if err := disableIPv6("default"); err != nil {
+			return err
+		}
 		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: bridgeName}}
 		if err := netlink.LinkAdd(br); err != nil {
 			return fmt.Errorf("bridge: %w", err)
@@ -90,11 +96,6 @@ func CreateBridge(stack string, n plan.Network) (_ *Bridge, err error) {
 			return fmt.Errorf("bridge address: %w", err)
 		}
 		b.index, b.mac = made.Attrs().Index, made.Attrs().HardwareAddr
-		// Links made here from now on, the components' ports, are born without IPv6
-		// (disableIPv6), so Attach needs no thread in this namespace.
-		if err := disableIPv6("default"); err != nil {
-			return err
-		}
 		// /proc/sys/net is this thread's namespace's: the setting is the stack's alone.
 		if err := os.WriteFile("/proc/sys/net/bridge/bridge-nf-call-iptables", []byte("1"), 0); err != nil {
 			return fmt.Errorf("bridge-nf-call-iptables (CONFIG_BRIDGE_NETFILTER): %w", err)
