@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"time"
 
 	"github.com/vishvananda/netns"
@@ -33,7 +32,12 @@ func NewDialer(nsPath string) (*Dialer, error) {
 	d := &Dialer{reqs: make(chan chan socketResult), done: make(chan struct{})}
 	ready := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread() // no Unlock: the thread dies with this goroutine
+		back, err := lockThread() // the namespace's until Close, then back (Go's main thread must)
+		if err != nil {
+			ready <- err
+			return
+		}
+		defer back()
 		ns, err := netns.GetFromPath(nsPath)
 		if err == nil {
 			err = netns.Set(ns)

@@ -68,6 +68,12 @@ func CreateBridge(stack string, n plan.Network) (_ *Bridge, err error) {
 		if err := linkUp("lo"); err != nil {
 			return err
 		}
+		// Links made here from now on, the bridge and the components' ports, are born
+		// without IPv6 (disableIPv6), so Attach needs no thread in this namespace, and
+		// the bridge sends no router solicitations, listener reports or DAD to the ports.
+		if err := disableIPv6("default"); err != nil {
+			return err
+		}
 		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: bridgeName}}
 		if err := netlink.LinkAdd(br); err != nil {
 			return fmt.Errorf("bridge: %w", err)
@@ -90,11 +96,6 @@ func CreateBridge(stack string, n plan.Network) (_ *Bridge, err error) {
 			return fmt.Errorf("bridge address: %w", err)
 		}
 		b.index, b.mac = made.Attrs().Index, made.Attrs().HardwareAddr
-		// Links made here from now on, the components' ports, are born without IPv6
-		// (disableIPv6), so Attach needs no thread in this namespace.
-		if err := disableIPv6("default"); err != nil {
-			return err
-		}
 		// /proc/sys/net is this thread's namespace's: the setting is the stack's alone.
 		if err := os.WriteFile("/proc/sys/net/bridge/bridge-nf-call-iptables", []byte("1"), 0); err != nil {
 			return fmt.Errorf("bridge-nf-call-iptables (CONFIG_BRIDGE_NETFILTER): %w", err)
@@ -260,12 +261,18 @@ func DialFrom(nsPath, network, address string, timeout time.Duration) (net.Conn,
 }
 
 // InNamespace runs fn on an OS thread of its own that has joined the network namespace
-// at nsPath. The thread is never handed back to the Go scheduler: it exits with the
-// goroutine, so no other goroutine can inherit its namespace.
+// at nsPath. The thread goes back to its own namespace before Go has it again
+// (lockThread); one that cannot is never handed back: it exits with the goroutine, so no
+// other goroutine can inherit its namespace.
 func InNamespace(nsPath string, fn func() error) error {
 	done := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread() // no Unlock: the thread dies with this goroutine
+		back, err := lockThread()
+		if err != nil {
+			done <- err
+			return
+		}
+		defer back()
 		ns, err := netns.GetFromPath(nsPath)
 		if err != nil {
 			done <- err
@@ -279,6 +286,27 @@ func InNamespace(nsPath string, fn func() error) error {
 		done <- fn()
 	}()
 	return <-done
+}
+
+// lockThread locks the calling goroutine to its thread, which may then leave its network
+// namespace: back returns it there and unlocks it. A goroutine that ends locked ends its
+// thread, except Go's main thread, which the runtime parks for good instead: it would
+// stay in the namespace it was left in, and keep it alive (a component's, with its link
+// on the bridge and its address), for the process's life. A thread back fails to move
+// stays locked, and ends (or parks) with the goroutine.
+func lockThread() (back func(), err error) {
+	runtime.LockOSThread()
+	own, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread() // it has not moved
+		return nil, err
+	}
+	return func() {
+		if netns.Set(own) == nil {
+			runtime.UnlockOSThread()
+		}
+		own.Close()
+	}, nil
 }
 
 // pinNewNamespace makes a new network namespace and bind-mounts it at path, on a thread
@@ -297,7 +325,12 @@ func pinNewNamespace(path string) error {
 	f.Close()
 	done := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread() // no Unlock: this thread leaves the host's namespace
+		back, err := lockThread() // this thread leaves the host's namespace, and comes back
+		if err != nil {
+			done <- err
+			return
+		}
+		defer back()
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 			done <- err
 			return

@@ -17,8 +17,8 @@ import (
 // restart does not make the cgroup again (the memory controller's mkdir is most of a
 // v1 make, about 2 ms) nor remove it at the exit before (rmdir). The next run takes it
 // back only when it is the same kind (limits, freezer, hierarchy) and empty in every
-// hierarchy: the last run's pid namespace is gone whole, and no other process was put
-// in. Its counters (memory.failcnt, memory.events, pids.events, oom_kill) then add up
+// hierarchy (no child cgroup, not frozen): the last run's pid namespace is
+// gone whole, and no other process was put in; its limits are then written again. Its counters (memory.failcnt, memory.events, pids.events, oom_kill) then add up
 // over the runs it served; OOMKilled counts only the run's own kills. The page cache the
 // last run left stays charged to it (as it would to a removed cgroup's remains), and
 // the limit reclaims it before it counts against the next run. The zero value
@@ -48,7 +48,12 @@ func (k *KeptCgroup) take(g plan.Cgroup, freezer bool, mount string) *Cgroup {
 	}
 	t := trace.Now()
 	defer trace.Done("parent", "cgroup_reuse", t)
-	if cg.limits == g && cg.freezer == freezer && cg.mount == mount && !cg.frozen.Load() && cg.empty() {
+	// The limits are written again: a hand other than ours may have changed the files
+	// since (only root can: the directories are root's, and no run is given them).
+	if cg.limits == g && cg.freezer == freezer && cg.mount == mount && !cg.frozen.Load() && cg.empty() && cg.update() == nil {
+		// The run's OOM kills count from here: a launch that failed (no Wait) left
+		// its own in oom_kill too.
+		cg.oomSeen = cg.OOMKills()
 		return cg
 	}
 	if !cg.rmdir() { // no retries on the launch's path: Delete tries again
@@ -111,20 +116,58 @@ func (c *Cgroup) rmdir() bool {
 	return gone
 }
 
-// empty: no process in any of the cgroup's directories (a read it cannot make counts
-// as not empty).
+// empty: no process in any of the cgroup's directories nor in a cgroup made beneath
+// them, and none frozen by a hand other than Freeze's (a read it cannot make counts as
+// not empty): a child cgroup shares the limits and the freezer. v2's cgroup.events
+// counts the cgroups beneath (populated) and the freezer, an ancestor's too (frozen).
 func (c *Cgroup) empty() bool {
 	for _, d := range c.dirs {
+		if c.mount != "" {
+			b, err := os.ReadFile(filepath.Join(d, "cgroup.events"))
+			if err != nil || keyed(string(b), "populated") != "0" || keyed(string(b), "frozen") == "1" {
+				return false
+			}
+			continue
+		}
 		b, err := os.ReadFile(filepath.Join(d, "cgroup.procs"))
-		if err != nil || strings.TrimSpace(string(b)) != "" {
+		if err != nil || strings.TrimSpace(string(b)) != "" || hasChild(d) {
+			return false
+		}
+		if b, err := os.ReadFile(filepath.Join(d, "freezer.state")); err == nil && strings.TrimSpace(string(b)) != "THAWED" {
+			return false
+		} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return false
 		}
 	}
 	return true
 }
 
-// ranOOMKills reports whether the OOM killer ended a process since the last call (or
-// since the cgroup was made): a kept cgroup's oom_kill counts every run's.
+// keyed is the value of key in a flat keyed file ("key value" lines), or "".
+func keyed(text, key string) string {
+	for line := range strings.Lines(text) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), key+" "); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// hasChild: a directory (a child cgroup) in d, or d unreadable.
+func hasChild(d string) bool {
+	es, err := os.ReadDir(d)
+	if err != nil {
+		return true
+	}
+	for _, e := range es {
+		if e.IsDir() {
+			return true
+		}
+	}
+	return false
+}
+
+// ranOOMKills reports whether the OOM killer ended a process since the run began (the
+// cgroup was made, or taken back: take): a kept cgroup's oom_kill counts every run's.
 func (c *Cgroup) ranOOMKills() bool {
 	if c == nil {
 		return false

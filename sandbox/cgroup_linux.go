@@ -32,6 +32,9 @@ type Cgroup struct {
 	add          func(pid uint64) error
 	delete       func() error
 	freeze, thaw func() error
+	// update writes the limits again: a kept cgroup's files may have been changed
+	// between its runs (cgroup_keep_linux.go).
+	update func() error
 	// What it was made for, which a kept cgroup must match to serve the next run
 	// (cgroup_keep_linux.go): the limits, the freezer, the v2 mount ("" on v1).
 	limits  plan.Cgroup
@@ -104,7 +107,8 @@ func newCgroup2(mount, path string, g plan.Cgroup) (*Cgroup, error) {
 		return nil, fmt.Errorf("cgroup %s: %w", path, err)
 	}
 	// The v2 freezer is part of every cgroup.
-	return &Cgroup{Path: path, dirs: []string{cgroupDir(mount, path)}, add: m.AddProc, delete: m.Delete, freeze: m.Freeze, thaw: m.Thaw, mount: mount}, nil
+	return &Cgroup{Path: path, dirs: []string{cgroupDir(mount, path)}, add: m.AddProc, delete: m.Delete, freeze: m.Freeze, thaw: m.Thaw, mount: mount,
+		update: func() error { return m.Update(res) }}, nil
 }
 
 // newCgroup1 uses only the cpu, memory and pids hierarchies, and the freezer when asked:
@@ -145,7 +149,7 @@ func newCgroup1(path string, g plan.Cgroup, freezer bool) (*Cgroup, error) {
 		return nil, fmt.Errorf("cgroup %s: %w", path, err)
 	}
 	trace.Done("parent", "cgroup_create", t)
-	cg := &Cgroup{Path: path, delete: cg1.Delete, freeze: cg1.Freeze, thaw: cg1.Thaw}
+	cg := &Cgroup{Path: path, delete: cg1.Delete, freeze: cg1.Freeze, thaw: cg1.Thaw, update: func() error { return cg1.Update(res) }}
 	cg.add = func(pid uint64) error { return cg1.AddProc(pid) }
 	for _, s := range cg1.Subsystems() {
 		if p, ok := s.(interface{ Path(string) string }); ok {

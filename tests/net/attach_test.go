@@ -15,9 +15,10 @@ import (
 
 // TestAttachSetsUp checks what Bridge.Attach leaves on both sides of a component's veth,
 // as it works through netlink sockets bound to the namespaces: eth0 with its address, up,
-// its loopback up, a permanent neighbour entry on each side, and IPv6 off on eth0 and on
-// the bridge's port (born so: CreateBridge). A connection to the bridge then works, and
-// one to an address outside the subnet fails, the stack having no uplink hence no route.
+// its loopback up, a permanent neighbour entry on each side, and IPv6 off on eth0, on
+// the bridge's port and on the bridge (born so: CreateBridge). A connection to the
+// bridge then works, and one to an address outside the subnet fails, the stack having
+// no uplink hence no route.
 func TestAttachSetsUp(t *testing.T) {
 	w := newWorld(t)
 	stack := fmt.Sprintf("attach-%d", os.Getpid())
@@ -51,8 +52,10 @@ func TestAttachSetsUp(t *testing.T) {
 	if v := sysctl(nsPath(ns), "/proc/sys/net/ipv6/conf/eth0/disable_ipv6"); v != "1" {
 		t.Errorf("eth0 disable_ipv6 = %s, want 1", v)
 	}
-	if v := sysctl(b.NSPath, "/proc/sys/net/ipv6/conf/"+port+"/disable_ipv6"); v != "1" {
-		t.Errorf("%s disable_ipv6 = %s, want 1", port, v)
+	for _, link := range []string{port, "confine0"} { // the bridge too: no solicitations to the ports
+		if v := sysctl(b.NSPath, "/proc/sys/net/ipv6/conf/"+link+"/disable_ipv6"); v != "1" {
+			t.Errorf("%s disable_ipv6 = %s, want 1", link, v)
+		}
 	}
 	for _, want := range []string{"inet 10.87.0.5/24", "state UP"} {
 		if out := w.ip("-n", ns, "addr", "show", "eth0"); !strings.Contains(out, want) {

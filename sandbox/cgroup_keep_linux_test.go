@@ -1,0 +1,40 @@
+package sandbox
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/confine-sandbox/confine/policy/plan"
+)
+
+// TestKeptOOMBaseline: a kept cgroup's oom_kill counts every run's kills, the kills of
+// a launch that failed (which no Wait read) too: the next run's OOMKilled counts from
+// its own start. The cgroup is a directory of the files take and OOMKills read.
+func TestKeptOOMBaseline(t *testing.T) {
+	dir := t.TempDir()
+	file := func(name, text string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	file("cgroup.events", "populated 0\nfrozen 0\n")
+	file("memory.events", "low 0\nhigh 0\nmax 3\noom 1\noom_kill 0\n")
+	g := plan.Cgroup{MemoryMax: 1 << 20}
+	cg := &Cgroup{Path: "/confine/t", dirs: []string{dir}, mount: "/m", limits: g, update: func() error { return nil }}
+	keep := &KeptCgroup{}
+	keep.put(cg)
+	// The run kept it, and its launch failed after the OOM killer ended a process of it.
+	file("memory.events", "low 0\nhigh 0\nmax 9\noom 1\noom_kill 1\n")
+	got := keep.take(g, false, "/m")
+	if got != cg {
+		t.Fatalf("take: %v, want the kept cgroup", got)
+	}
+	if got.ranOOMKills() {
+		t.Error("the next run reports OOMKilled for the failed launch's kill")
+	}
+	file("memory.events", "low 0\nhigh 0\nmax 9\noom 2\noom_kill 2\n")
+	if !got.ranOOMKills() {
+		t.Error("the run's own kill is not reported")
+	}
+}
