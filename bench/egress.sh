@@ -56,22 +56,9 @@ chmod 755 "$work"
 CGO_ENABLED=0 go build -o "$work/connrate" ./bench/connrate
 go build -o "$work/confine" ./cmd/confine
 
-ip netns add "$h"
-ip netns add "$o"
-ip -n "$h" link add eth0 type veth peer name eth0 netns "$o"
-for side in "$h":198.51.100.1 "$o":198.51.100.2; do
-	n=${side%%:*} a=${side#*:}
-	ip -n "$n" link set lo up
-	ip -n "$n" addr add "$a/24" dev eth0
-	ip -n "$n" link set eth0 up
-done
+. bench/hostns.sh
+hostns_up "$h" "$o" egress.sh
 ip -n "$o" addr add 203.0.113.10/32 dev lo
-ip -n "$h" route add default via 198.51.100.2
-# No route but the test's own: nothing leaves these namespaces.
-if ip -n "$h" -4 route show | grep -vqE '^(default via 198\.51\.100\.2 dev eth0|198\.51\.100\.0/24 dev eth0)'; then
-	echo "egress.sh: unexpected route in the host namespace" >&2
-	exit 1
-fi
 # The mirror: -o (192.0.2.2) -- -mh (192.0.2.1; 10.98.1.1) -- -mb (uplink 10.98.1.2;
 # bridge br0 10.98.0.1) -- -mc (10.98.0.2); routed clients from 192.0.2.3. Forwarding only in the mirror's namespaces.
 # The lone shape: -mh (192.0.2.4; 10.98.2.1) -- -ml (10.98.2.2).

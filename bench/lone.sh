@@ -34,20 +34,8 @@ chmod 755 "$work" # the component runs as uid 1000 and execs the probe from here
 go build -o "$work/confine" ./cmd/confine
 CGO_ENABLED=0 go build -o "$work/probe" ./tests/probe
 CGO_ENABLED=0 go build -o "$work/connrate" ./bench/connrate
-ip netns add "$h"
-ip netns add "$o"
-ip -n "$h" link add eth0 type veth peer name eth0 netns "$o"
-for side in "$h":198.51.100.1 "$o":198.51.100.2; do
-	n=${side%%:*} a=${side#*:}
-	ip -n "$n" link set lo up
-	ip -n "$n" addr add "$a/24" dev eth0
-	ip -n "$n" link set eth0 up
-done
-ip -n "$h" route add default via 198.51.100.2
-if ip -n "$h" -4 route show | grep -vqE '^(default via 198\.51\.100\.2 dev eth0|198\.51\.100\.0/24 dev eth0)'; then
-	echo "lone.sh: unexpected route in the host namespace" >&2
-	exit 1
-fi
+. bench/hostns.sh
+hostns_up "$h" "$o" lone.sh
 component() { # component NAME NETWORK
 	printf 'version: 1\nname: %s\nrun:\n  command: ["%s", "exit:0"]\n  user: "1000"\n%sfilesystem: {read: [%s]}\nsyscalls: {extends: default}\n' \
 		"$1" "$work/probe" "$2" "$work/probe" >"$work/$1.yaml"

@@ -39,23 +39,10 @@ chmod 755 "$work"
 CGO_ENABLED=0 go build -o "$work/connrate" ./bench/connrate
 go build -o "$work/confine" ./cmd/confine
 
-ip netns add "$h"
-ip netns add "$o"
-ip -n "$h" link add eth0 type veth peer name eth0 netns "$o"
-for side in "$h":198.51.100.1 "$o":198.51.100.2; do
-	n=${side%%:*} a=${side#*:}
-	ip -n "$n" link set lo up
-	ip -n "$n" addr add "$a/24" dev eth0
-	ip -n "$n" link set eth0 up
-done
+. bench/hostns.sh
+hostns_up "$h" "$o" names.sh
 ip -n "$o" addr add 203.0.113.10/32 dev lo
 ip -n "$o" addr add 203.0.113.53/32 dev lo
-ip -n "$h" route add default via 198.51.100.2
-# No route but the script's own: nothing leaves these namespaces.
-if ip -n "$h" -4 route show | grep -vqE '^(default via 198\.51\.100\.2 dev eth0|198\.51\.100\.0/24 dev eth0)'; then
-	echo "names.sh: unexpected route in the host namespace" >&2
-	exit 1
-fi
 tw() { nsenter --net="$1" sh -c 'echo 1 > /proc/sys/net/netfilter/nf_conntrack_tcp_timeout_time_wait' 2>/dev/null || true; }
 tw /run/netns/"$h"
 tw /run/netns/"$o"
