@@ -68,10 +68,24 @@ func proxyAddress(pub plan.Publish) (string, bool) {
 	return "", false
 }
 
-// forward accepts on l and joins each connection to target. The bytes move by splice(2):
-// TCPConn.ReadFrom of another TCPConn splices through a pipe, in the kernel.
+// forward accepts on l and joins each connection to target, dialed from the stack's
+// namespace; a connection that cannot reach it is an event.
 func (s *Supervisor) forward(l *net.TCPListener, pub plan.Publish, target netip.AddrPort) {
-	slots := make(chan struct{}, maxForwards)
+	Relay(s.ctx, l, maxForwards, func(ctx context.Context) (*net.TCPConn, error) {
+		return s.dialer.DialTCP(ctx, target)
+	}, func(in *net.TCPConn, err error) {
+		s.events.emit(pub.Component, EventPublishFailed, map[string]any{
+			"host":   net.JoinHostPort(l.Addr().(*net.TCPAddr).IP.String(), strconv.Itoa(int(pub.HostPort))),
+			"client": in.RemoteAddr().String(), "target": target.String(), "error": err.Error()})
+	})
+}
+
+// Relay accepts on l until it is closed and joins each connection to the one dial makes
+// (given 5 s), at most max at once: a full relay refuses rather than queues. failed hears
+// of each connection dial could not make. The bytes move by splice(2): TCPConn.ReadFrom
+// of another TCPConn splices through a pipe, in the kernel, one goroutine per direction.
+func Relay(ctx context.Context, l *net.TCPListener, max int, dial func(context.Context) (*net.TCPConn, error), failed func(in *net.TCPConn, err error)) {
+	slots := make(chan struct{}, max)
 	for {
 		in, err := l.AcceptTCP()
 		if err != nil {
@@ -86,13 +100,11 @@ func (s *Supervisor) forward(l *net.TCPListener, pub plan.Publish, target netip.
 		go func() {
 			defer func() { <-slots }()
 			defer in.Close()
-			ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
-			out, err := s.dialer.DialTCP(ctx, target)
+			dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			out, err := dial(dctx)
 			cancel()
 			if err != nil {
-				s.events.emit(pub.Component, EventPublishFailed, map[string]any{
-					"host":   net.JoinHostPort(l.Addr().(*net.TCPAddr).IP.String(), strconv.Itoa(int(pub.HostPort))),
-					"client": in.RemoteAddr().String(), "target": target.String(), "error": err.Error()})
+				failed(in, err)
 				return
 			}
 			defer out.Close()

@@ -1,11 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
-	"time"
 
 	"github.com/confine-sandbox/confine/policy/plan"
 	"github.com/confine-sandbox/confine/supervisor"
@@ -38,38 +38,22 @@ func (ln *loneNet) proxy() error {
 	return nil
 }
 
-// forward joins each connection accepted on l to the component; the bytes move by
-// splice(2) (TCPConn.ReadFrom of another TCPConn), one goroutine per direction.
+// forward joins each connection accepted on l to the component (supervisor.Relay); a
+// connection that cannot reach it is said on stderr and recorded.
 func (ln *loneNet) forward(l *net.TCPListener, pub plan.Publish) {
 	target := net.JoinHostPort(pub.Address, strconv.Itoa(int(pub.Port)))
-	slots := make(chan struct{}, maxRunForwards)
-	for {
-		in, err := l.AcceptTCP()
+	var d net.Dialer
+	supervisor.Relay(context.Background(), l, maxRunForwards, func(ctx context.Context) (*net.TCPConn, error) {
+		c, err := d.DialContext(ctx, "tcp4", target)
 		if err != nil {
-			return
+			return nil, err
 		}
-		select {
-		case slots <- struct{}{}:
-		default:
-			in.Close() // full: refuse rather than queue
-			continue
+		return c.(*net.TCPConn), nil
+	}, func(in *net.TCPConn, err error) {
+		fmt.Fprintf(ln.stderr, "confine: publish %s: %s could not reach %s: %v\n", l.Addr(), in.RemoteAddr(), target, err)
+		if ln.ra != nil && ln.ra.enabled() {
+			ln.ra.emit(supervisor.EventPublishFailed, map[string]any{"host": l.Addr().String(),
+				"client": in.RemoteAddr().String(), "target": target, "error": err.Error()})
 		}
-		go func() {
-			defer func() { <-slots }()
-			defer in.Close()
-			c, err := net.DialTimeout("tcp4", target, 5*time.Second)
-			if err != nil {
-				fmt.Fprintf(ln.stderr, "confine: publish %s: %s could not reach %s: %v\n", l.Addr(), in.RemoteAddr(), target, err)
-				if ln.ra != nil && ln.ra.enabled() {
-					ln.ra.emit(supervisor.EventPublishFailed, map[string]any{"host": l.Addr().String(),
-						"client": in.RemoteAddr().String(), "target": target, "error": err.Error()})
-				}
-				return
-			}
-			out := c.(*net.TCPConn)
-			defer out.Close()
-			go func() { out.ReadFrom(in); out.CloseWrite() }()
-			in.ReadFrom(out)
-		}()
-	}
+	})
 }
