@@ -59,29 +59,38 @@ func newCgroupIn(mount, name string, g plan.Cgroup, freezer bool) (*Cgroup, erro
 	return cg, nil
 }
 
-// startInit starts the init stage inside its v2 cgroup when one is made, with a fresh
-// exec.Cmd the old way (attach after the clone) when the kernel refuses
-// CLONE_INTO_CGROUP: Go will not start an exec.Cmd twice. It returns the Cmd that runs.
-func (s *Sandbox) startInit(ctx context.Context, cmd *exec.Cmd, joinNS string) (*exec.Cmd, error) {
+// startInit starts the init stage: through the spawner when it can (spawner_start_linux.go),
+// else with cmd, inside its v2 cgroup when one is made, with a fresh exec.Cmd the old
+// way (attach after the clone) when the kernel refuses CLONE_INTO_CGROUP: Go will not
+// start an exec.Cmd twice.
+func (s *Sandbox) startInit(ctx context.Context, cmd *exec.Cmd, opts Options) error {
 	var dir *os.File
 	if s.cgroup != nil && s.cgroup.made != nil && len(s.cgroup.made.dirs) == 1 {
 		var err error
 		if dir, err = os.OpenFile(s.cgroup.made.dirs[0], unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
-			return cmd, fmt.Errorf("cgroup %s: %w", s.cgroup.made.Path, err)
+			return fmt.Errorf("cgroup %s: %w", s.cgroup.made.Path, err)
 		}
 		defer dir.Close()
 	}
+	if s.spawnable(ctx, cmd, opts) {
+		cloned, err := s.spawnInit(opts.Spawner, cmd, dir)
+		if cloned {
+			return err
+		}
+		s.spawnErr = err // no child: cmd, never started, starts it instead
+	}
+	joinNS := opts.JoinNetNS
 	if dir == nil {
-		return cmd, startIn(cmd, joinNS)
+		return s.startCmd(cmd, joinNS)
 	}
 	cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, int(dir.Fd())
-	err := startIn(cmd, joinNS)
+	err := s.startCmd(cmd, joinNS)
 	if err == nil {
 		s.cgroup.cloned, s.cloned = true, true
-		return cmd, nil
+		return nil
 	}
 	if !cloneIntoRefused(err) {
-		return cmd, err
+		return err
 	}
 	s.cgroupRefused = err
 	fresh := exec.CommandContext(ctx, cmd.Path, cmd.Args[1:]...)
@@ -90,8 +99,16 @@ func (s *Sandbox) startInit(ctx context.Context, cmd *exec.Cmd, joinNS string) (
 	attr := *cmd.SysProcAttr
 	attr.UseCgroupFD, attr.CgroupFD = false, 0
 	fresh.SysProcAttr = &attr
-	s.cmd = fresh
-	return fresh, startIn(fresh, joinNS)
+	return s.startCmd(fresh, joinNS)
+}
+
+// startCmd starts cmd and makes it the sandbox's process.
+func (s *Sandbox) startCmd(cmd *exec.Cmd, joinNS string) error {
+	if err := startIn(cmd, joinNS); err != nil {
+		return err
+	}
+	s.proc = cmdProc{cmd}
+	return nil
 }
 
 // cloneIntoRefused: the kernel has no clone3 (ENOSYS, before 5.3), no CLONE_INTO_CGROUP

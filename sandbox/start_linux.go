@@ -3,7 +3,6 @@ package sandbox
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -70,6 +69,10 @@ type Options struct {
 	// making its own, firewall and all: a health check run beside the component
 	// (netns_join_linux.go). Its firewall, loopback and net sysctls are the component's.
 	JoinNetNS string
+	// Spawner, when set, makes the init stage when it can (a stack's supervisor: root,
+	// the C stage, no TTY); any other start, or a spawner that fails or is gone, is
+	// exec.Cmd's (spawner_linux.go).
+	Spawner *Spawner
 	// Observe receives each call an audit-mode component made that the filter handed to
 	// the supervisor (observe_linux.go), after it was let through; nil drops them.
 	Observe func(observe.Call)
@@ -77,7 +80,7 @@ type Options struct {
 
 // Sandbox is one started component: its init stage is waiting for Go.
 type Sandbox struct {
-	cmd     *exec.Cmd
+	proc    initProc // nil until the init stage has started
 	root    string
 	errPipe *os.File
 	goPipe  *os.File
@@ -106,6 +109,9 @@ type Sandbox struct {
 	// kernel would not (cgroupfd_linux.go).
 	cloned        bool
 	cgroupRefused error
+	// spawned: the spawner made the init stage; spawnErr is why it did not, when asked.
+	spawned  bool
+	spawnErr error
 }
 
 // Start re-executes confine as the init stage in new namespaces, hands it the
@@ -277,13 +283,12 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 		}
 		trace.Done("parent", "render_c_stage", t)
 	}
-	s.cmd = cmd
 	started := trace.Now()
 	early, err := s.sendEarly(cfgW, started)
 	if err != nil {
 		return s, fmt.Errorf("sending the plan: %w", err)
 	}
-	if cmd, err = s.startInit(ctx, cmd, opts.JoinNetNS); err != nil {
+	if err = s.startInit(ctx, cmd, opts); err != nil {
 		return s, fmt.Errorf("starting the init stage: %w", err)
 	}
 	trace.Done("parent", "clone", started)
@@ -292,11 +297,11 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 		go serveNotifications(notifyW, opts.Observe)
 		serving = true
 	}
-	if err := sub.write(cmd.Process.Pid); err != nil {
+	if err := sub.write(s.Pid()); err != nil {
 		return s, &StepError{Step: "ids", Err: err.Error()}
 	}
 	if s.cgroup != nil {
-		s.cgroup.pid <- cmd.Process.Pid
+		s.cgroup.pid <- s.Pid()
 	}
 	if byParent {
 		s.firewall = make(chan error, 1)
@@ -311,7 +316,7 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 	t = trace.Now()
 	var mounts []mountFD
 	if !rootless {
-		if mounts, s.findings, err = idmapMounts(cmd.Process.Pid, c); err != nil {
+		if mounts, s.findings, err = idmapMounts(s.Pid(), c); err != nil {
 			return s, &StepError{Step: "idmap", Err: err.Error()}
 		}
 	}
@@ -325,7 +330,7 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 				return s, &StepError{Step: "image", Err: err.Error()}
 			}
 		}
-		im, err := imageMounts(cmd.Process.Pid, c, opts.Image, opts.Volumes)
+		im, err := imageMounts(s.Pid(), c, opts.Image, opts.Volumes)
 		if err != nil {
 			closeMounts(mounts)
 			return s, &StepError{Step: "image", Err: err.Error()}
@@ -404,7 +409,11 @@ func nsCapabilities() []uintptr {
 }
 
 // Pid is the init stage's process id in the caller's pid namespace.
-func (s *Sandbox) Pid() int { return s.cmd.Process.Pid }
+func (s *Sandbox) Pid() int { return s.proc.Pid() }
+
+// Spawned reports whether the spawner made the init stage, and why not when
+// Options.Spawner was set and it did not (nil: the start was not one it makes).
+func (s *Sandbox) Spawned() (bool, error) { return s.spawned, s.spawnErr }
 
 // NetNS is the path of the sandbox's network namespace.
 func (s *Sandbox) NetNS() string { return fmt.Sprintf("/proc/%d/ns/net", s.Pid()) }
@@ -548,17 +557,15 @@ func (s *Sandbox) sendGo() error {
 func (s *Sandbox) Wait() (int, error) {
 	s.waited = true
 	t := trace.Now()
-	err := s.cmd.Wait()
+	ws, err := s.proc.Wait()
 	trace.Done("parent", "wait", t)
 	s.oomKilled = s.cg.ranOOMKills() // read before release removes the cgroup
 	t = trace.Now()
 	s.release()
 	trace.Done("parent", "release", t)
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
+	if err != nil {
 		return 0, err
 	}
-	ws := s.cmd.ProcessState.Sys().(syscall.WaitStatus)
 	if ws.Signaled() {
 		return 128 + int(ws.Signal()), nil
 	}
@@ -569,14 +576,14 @@ func (s *Sandbox) Wait() (int, error) {
 func (s *Sandbox) OOMKilled() bool { return s.oomKilled }
 
 // Signal sends sig to the init stage, which is the component once exec has happened.
-func (s *Sandbox) Signal(sig os.Signal) error { return s.cmd.Process.Signal(sig) }
+func (s *Sandbox) Signal(sig os.Signal) error { return s.proc.Signal(sig) }
 
 // Kill ends the sandbox and removes what Start made. Killing pid 1 of the sandbox's pid
 // namespace ends every process in it; the namespaces and mounts go with the last one.
 func (s *Sandbox) Kill() {
-	if s.cmd != nil && s.cmd.Process != nil && !s.waited {
-		s.cmd.Process.Kill()
-		s.cmd.Wait()
+	if s.proc != nil && !s.waited {
+		s.proc.Signal(os.Kill)
+		s.proc.Wait()
 		s.waited = true
 	}
 	for _, f := range []*os.File{s.errPipe, s.goPipe, s.idsPipe} {

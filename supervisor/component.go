@@ -200,6 +200,7 @@ func (c *component) once() (int, error) {
 		CgroupName: c.sup.plan.Name + "." + c.plan.Name,
 		Keep:       &c.cgroup, // a restart reuses the last run's cgroup
 		Stack:      c.sup.plan.Name,
+		Spawner:    c.sup.spawner,
 		Attach: func(sb *sandbox.Sandbox) error {
 			defer trace.Done("parent", "attach", trace.Now())
 			// Listen for the component's drops before its first instruction: beside the

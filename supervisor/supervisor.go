@@ -78,6 +78,9 @@ type Supervisor struct {
 	attribute *audit.Attributor
 	// kernel reads the kernel's seccomp and Landlock denials; nil when it could not.
 	kernel *kernelDenials
+	// spawner clones the components' init stages (sandbox.Spawner); nil when it cannot
+	// run (without root, or the Go init), and then exec.Cmd starts them.
+	spawner *sandbox.Spawner
 	// owners names the component of a kernel record by its host ids (attribution.go).
 	owners Owners
 	// drops turns firewall drops into denials, one per refused connection.
@@ -211,6 +214,7 @@ func Up(ctx context.Context, p *plan.Plan, opts Options) (_ *Supervisor, err err
 	for _, name := range order {
 		s.comps = append(s.comps, s.byName[name])
 	}
+	s.spawner, _ = sandbox.StartSpawner() // nil: exec.Cmd starts every component
 	s.ownRanges()
 	s.startKernelDenials()
 	if s.bridgeDrops != nil {
@@ -337,6 +341,9 @@ func (s *Supervisor) Down(grace time.Duration) {
 		}
 		wg.Wait()
 		s.runners.Wait()
+		if s.spawner != nil {
+			s.spawner.Close()
+		}
 		for _, c := range s.comps {
 			c.log.close()
 		}

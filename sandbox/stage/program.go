@@ -15,6 +15,9 @@ import (
 // Marker, in the re-executed binary's environment, makes the constructor run the stage.
 const Marker = "_CONFINE_STAGE=1"
 
+// SpawnerMarker makes the constructor serve as the pre-forked spawner (stage_spawn.c).
+const SpawnerMarker = "_CONFINE_STAGE=spawner"
+
 // MaxMounts bounds the mounts of a program: stage_mounts.c keeps that many detached
 // mounts and read-only binds (MAX_DETACHED, MAX_READONLY).
 const MaxMounts = 4096

@@ -2,7 +2,7 @@
 
 // The C init stage runs from a constructor, before the Go runtime starts (runc's nsexec
 // does the same), when the parent set _CONFINE_STAGE in the re-executed binary's
-// environment: it reads the program the parent rendered from the steps table on fd 3,
+// environment, or in a child of the spawner: it reads the program the parent rendered from the steps table on fd 3,
 // runs its ops in order with raw syscalls and execs the component. Any other start of the
 // binary returns from the constructor at once.
 #define _GNU_SOURCE
@@ -303,10 +303,19 @@ static const unsigned min_ints[OP_MAX] = {
 	[OP_LANDLOCK] = 7, [OP_EXEC] = 1, [OP_MOUNT_HOSTS] = 2,
 };
 
+// The constructor: "1" runs the stage (a re-executed init stage), "spawner" the
+// pre-forked spawner (stage_spawn.c), whose children enter stage_main without an exec.
 __attribute__((constructor)) static void confine_stage(void) {
 	const char *mark = getenv("_CONFINE_STAGE");
-	if (!mark || strcmp(mark, "1") != 0)
+	if (!mark)
 		return;
+	if (strcmp(mark, "1") == 0)
+		stage_main();
+	if (strcmp(mark, "spawner") == 0)
+		spawner_main();
+}
+
+void stage_main(void) {
 	int64_t entered = now();
 	// Non-dumpable until exec (runc CVE-2016-9962): no process of the sandbox can ptrace
 	// this one or open its /proc files while it holds the parent's descriptors.

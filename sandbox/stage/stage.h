@@ -47,6 +47,11 @@ struct op {
 
 uint64_t op_int(const struct op *op, unsigned i);
 
+// stage_main runs the program on fd 3 and execs the component; it never returns.
+void stage_main(void) __attribute__((noreturn));
+// spawner_main serves the supervisor's spawn requests on fd 3 (stage_spawn.c) until EOF.
+void spawner_main(void) __attribute__((noreturn));
+
 // stage_fail reports the failed op to the parent on fd 4 and exits 1. kind and aux say
 // which part of the op failed; detail is the path or call it failed on.
 void stage_fail(const struct op *op, int err, unsigned kind, uint64_t aux, const char *detail)

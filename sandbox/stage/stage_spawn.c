@@ -1,0 +1,174 @@
+//go:build cgo && linux
+
+// The pre-forked spawner (sandbox/spawner_linux.go): a stack's supervisor starts the
+// confine binary once with _CONFINE_STAGE=spawner, and the constructor serves its
+// requests here without ever starting the Go runtime. Each request clones one init
+// stage with the namespace flags and CLONE_PARENT, so that the supervisor is its parent
+// as with exec.Cmd; the child puts the request's descriptors in place, closes every
+// other one, waits for the supervisor to write its id maps, becomes ns-root as
+// exec.Cmd's Credential makes it and enters stage_main without an exec.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "stage.h"
+
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+#define SPAWN_CLONE_INTO_CGROUP 0x200000000ULL
+// The only flags a request may ask for: the init stage's namespaces.
+#define SPAWN_NS_FLAGS (CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | \
+			CLONE_NEWUTS | CLONE_NEWNET | CLONE_NEWCGROUP)
+
+enum { FD_SPAWNER = 3, MAX_FILES = 16, MAX_RIGHTS = MAX_FILES + 2, REQUEST_LEN = 24 };
+
+// The request, after "CSP1": the clone flags, setsid, how many descriptors the child
+// gets (0, 1, 2, ...), and whether a cgroup directory follows them. Its descriptors
+// (SCM_RIGHTS): the id-map pipe's read end, the child's, then the cgroup's.
+struct request {
+	uint64_t flags;
+	uint32_t setsid, nfiles, cgroup;
+};
+
+// clone3's arguments (linux/sched.h, which older build hosts lack).
+struct spawn_clone_args {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls,
+		set_tid, set_tid_size, cgroup;
+};
+
+// close_above closes every descriptor from lo but keep.
+static void close_above(int lo, int keep) {
+	if (keep > lo)
+		syscall(SYS_close_range, lo, keep - 1, 0);
+	if (syscall(SYS_close_range, keep + 1, ~0U, 0) < 0)
+		for (int fd = keep + 1; fd < 65536; fd++)
+			close(fd);
+}
+
+static void child(const struct request *rq, int sync, const int *files) __attribute__((noreturn));
+
+static void child(const struct request *rq, int sync, const int *files) {
+	int n = (int)rq->nfiles, moved[MAX_FILES];
+	// The supervisor is the parent (CLONE_PARENT): die with it from here on.
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	// Every descriptor above 0..n-1 first, so that no dup2 below overwrites one it needs.
+	for (int i = 0; i < n; i++)
+		if ((moved[i] = fcntl(files[i], F_DUPFD_CLOEXEC, n)) < 0)
+			_exit(127);
+	if ((sync = fcntl(sync, F_DUPFD_CLOEXEC, n)) < 0)
+		_exit(127);
+	for (int i = 0; i < n; i++)
+		if (dup2(moved[i], i) < 0) // the copy is not close-on-exec
+			_exit(127);
+	// Nothing else of the spawner's reaches the stage: its socket, the received copies
+	// (CVE-2024-21626).
+	close_above(n, sync);
+	// The id maps, as exec.Cmd's child waits for them. EOF: the supervisor gave up.
+	char b;
+	ssize_t r;
+	do
+		r = read(sync, &b, 1);
+	while (r < 0 && errno == EINTR);
+	if (r != 1)
+		_exit(1);
+	close(sync);
+	// exec.Cmd's SysProcAttr: Setsid, then Credential{Uid: 0, Gid: 0}. The user
+	// namespace's creation cleared the inheritable and ambient sets (CVE-2022-29162);
+	// the stage's OP_CAPS sets all of them to the Plan's.
+	if (rq->setsid && setsid() < 0)
+		stage_fail(NULL, errno, 1, 0, "spawner: setsid");
+	if (syscall(SYS_setgroups, 0, NULL) < 0)
+		stage_fail(NULL, errno, 1, 0, "spawner: setgroups");
+	if (syscall(SYS_setresgid, 0, 0, 0) < 0)
+		stage_fail(NULL, errno, 1, 0, "spawner: setresgid");
+	if (syscall(SYS_setresuid, 0, 0, 0) < 0)
+		stage_fail(NULL, errno, 1, 0, "spawner: setresuid");
+	// A credential change clears the parent-death signal: set it again.
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		stage_fail(NULL, errno, 1, 0, "spawner: PR_SET_PDEATHSIG");
+	stage_main();
+}
+
+// receive reads one request; it returns the number of descriptors, or -1 at EOF.
+static int receive(struct request *rq, int fds[MAX_RIGHTS], int *bad) {
+	unsigned char data[REQUEST_LEN + 1];
+	union { char buf[CMSG_SPACE(sizeof(int) * MAX_RIGHTS)]; struct cmsghdr align; } cbuf;
+	struct iovec iov = {.iov_base = data, .iov_len = sizeof data};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf,
+			     .msg_controllen = sizeof cbuf.buf};
+	ssize_t n;
+	do
+		n = recvmsg(FD_SPAWNER, &msg, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return -1; // the supervisor closed its end, or is gone
+	int k = 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		int m = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		for (int i = 0; i < m && k < MAX_RIGHTS; i++)
+			memcpy(&fds[k++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+	}
+	*bad = n != REQUEST_LEN || memcmp(data, "CSP1", 4) != 0 || (msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC));
+	if (!*bad) {
+		memcpy(&rq->flags, data + 4, 8);
+		memcpy(&rq->setsid, data + 12, 4);
+		memcpy(&rq->nfiles, data + 16, 4);
+		memcpy(&rq->cgroup, data + 20, 4);
+		*bad = (rq->flags & ~(uint64_t)SPAWN_NS_FLAGS) != 0 || rq->nfiles < 3 ||
+		       rq->nfiles > MAX_FILES || rq->cgroup > 1 || k != 1 + (int)rq->nfiles + (int)rq->cgroup;
+	}
+	return k;
+}
+
+// serve clones the child of one request and answers with its pid, or the errno.
+static void serve(void) {
+	struct request rq = {0};
+	int fds[MAX_RIGHTS], bad = 0;
+	int k = receive(&rq, fds, &bad);
+	if (k < 0)
+		_exit(0);
+	int32_t reply[2] = {0, bad ? EINVAL : 0};
+	if (!bad) {
+		// No exit_signal with CLONE_PARENT: the child's is the spawner's own, SIGCHLD,
+		// which the supervisor's exec.Cmd gave it.
+		struct spawn_clone_args a = {.flags = rq.flags | CLONE_PARENT};
+		if (rq.cgroup)
+			a.flags |= SPAWN_CLONE_INTO_CGROUP, a.cgroup = (uint64_t)fds[k - 1];
+		long pid = syscall(SYS_clone3, &a, sizeof a);
+		if (pid == 0)
+			child(&rq, fds[0], fds + 1);
+		reply[0] = (int32_t)pid;
+		if (pid < 0)
+			reply[0] = 0, reply[1] = errno;
+	}
+	for (int i = 0; i < k; i++)
+		close(fds[i]);
+	if (send(FD_SPAWNER, reply, sizeof reply, MSG_NOSIGNAL) != sizeof reply)
+		_exit(1);
+}
+
+void spawner_main(void) {
+	// Non-dumpable, and so each child from its first instruction (the flag is the
+	// memory's, copied by the clone): nothing may ptrace it while it holds the
+	// supervisor's descriptors (CVE-2016-9962).
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	// No directory of the supervisor's is a child's working directory (CVE-2024-21626).
+	if (chdir("/") < 0)
+		_exit(1);
+	for (;;)
+		serve();
+}
