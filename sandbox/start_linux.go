@@ -291,7 +291,11 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 	if err = s.startInit(ctx, cmd, opts); err != nil {
 		return s, fmt.Errorf("starting the init stage: %w", err)
 	}
-	trace.Done("parent", "clone", started)
+	step := "clone"
+	if s.spawned {
+		step = "spawn" // the spawner's clone (spawner_linux.go)
+	}
+	trace.Done("parent", step, started)
 	if notifyW != nil {
 		// Served before Go: the init stage's execve is already observed.
 		go serveNotifications(notifyW, opts.Observe)

@@ -41,7 +41,7 @@ func launchKept(t *testing.T, c *plan.Component, keep *sandbox.KeptCgroup) (map[
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	var out strings.Builder
-	sb, err := sandbox.Launch(context.Background(), c, sandbox.Options{Stdout: &out, Keep: keep, CgroupName: "keep"}, nil)
+	sb, err := sandbox.Launch(context.Background(), c, sandbox.Options{Stdout: &out, Keep: keep, CgroupName: "keep", Spawner: sharedSpawner()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

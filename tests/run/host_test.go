@@ -101,7 +101,7 @@ func launchErr(t *testing.T, c *plan.Component) error {
 	t.Helper()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	sb, err := sandbox.Launch(context.Background(), c, sandbox.Options{}, nil)
+	sb, err := sandbox.Launch(context.Background(), c, sandbox.Options{Spawner: sharedSpawner()}, nil)
 	if err == nil {
 		sb.Wait()
 	}

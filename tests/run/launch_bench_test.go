@@ -23,7 +23,8 @@ import (
 // (sandbox.Launch to Wait, no CLI start, as a stack's restart does), with the C stage and
 // with the Go init, and with the C stage without resources (no cgroup: the make and
 // removal of the cgroup, and for the Go init on a v1 host the supervisor's attach and its
-// RCU grace period, are the difference), against bwrap --unshare-all, interleaved
+// RCU grace period, are the difference), and with the C stage through the spawner
+// (Options.Spawner), against bwrap --unshare-all, interleaved
 // round by round so that a drifting load weighs on all alike. It reports the medians and
 // their ratios to bwrap's.
 //
@@ -36,24 +37,28 @@ func BenchmarkSpawn(b *testing.B) {
 		b.Setenv("CONFINE_STAGE", mode)
 		return spawnOnce(b, c, sandbox.Options{})
 	}
-	var tb, tc, tg, tn []time.Duration
+	sp := benchSpawner(b)
+	var tb, tc, tg, tn, ts []time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		tb = append(tb, bwrapTrue(b, rootfs))
 		tc = append(tc, spawn(full, "c"))
 		tg = append(tg, spawn(full, "go"))
 		tn = append(tn, spawn(nocg, "c"))
+		b.Setenv("CONFINE_STAGE", "c")
+		ts = append(ts, spawnOnce(b, full, sandbox.Options{Spawner: sp}))
 	}
 	b.StopTimer()
-	reportRatios(b, []string{"bwrap", "c-stage", "go-init", "c-no-cgroup"}, tb, tc, tg, tn)
+	reportRatios(b, []string{"bwrap", "c-stage", "go-init", "c-no-cgroup", "spawner"}, tb, tc, tg, tn, ts)
 }
 
 // BenchmarkRestart times a restart as a stack's supervisor makes it: sandbox.Launch to
 // Wait of the C stage's static /true under the full policy, with the cgroup kept from
 // the run before (Options.Keep, as supervisor/component.go passes it: no make, no
 // removal at the exit), against the same spawn with a new cgroup each time, one without
-// resources (no cgroup at all), and bwrap --unshare-all, interleaved round by round. It
-// reports the medians and their ratios to bwrap's.
+// resources (no cgroup at all), the kept and the no-cgroup spawns through the spawner
+// (Options.Spawner, as a stack's supervisor passes it), and bwrap --unshare-all,
+// interleaved round by round. It reports the medians and their ratios to bwrap's.
 //
 //	go test ./tests/run -run '^$' -bench Restart -benchtime 100x
 func BenchmarkRestart(b *testing.B) {
@@ -63,12 +68,18 @@ func BenchmarkRestart(b *testing.B) {
 	b.Setenv("CONFINE_STAGE", "c")
 	keep := &sandbox.KeptCgroup{}
 	defer keep.Delete()
+	sp := benchSpawner(b)
+	spawned := &sandbox.KeptCgroup{}
+	defer spawned.Delete()
 	spawnOnce(b, full, sandbox.Options{Keep: keep}) // the first run makes what the next keep
+	spawnOnce(b, full, sandbox.Options{Keep: spawned, Spawner: sp})
 	runs := []func() time.Duration{
 		func() time.Duration { return bwrapTrue(b, rootfs) },
 		func() time.Duration { return spawnOnce(b, full, sandbox.Options{Keep: keep}) },
 		func() time.Duration { return spawnOnce(b, full, sandbox.Options{}) },
 		func() time.Duration { return spawnOnce(b, nocg, sandbox.Options{}) },
+		func() time.Duration { return spawnOnce(b, full, sandbox.Options{Keep: spawned, Spawner: sp}) },
+		func() time.Duration { return spawnOnce(b, nocg, sandbox.Options{Spawner: sp}) },
 	}
 	times := make([][]time.Duration, len(runs))
 	b.ResetTimer()
@@ -76,13 +87,23 @@ func BenchmarkRestart(b *testing.B) {
 		// bwrap first, then the spawns in an order that turns each round: none always
 		// follows the same one.
 		times[0] = append(times[0], runs[0]())
-		for k := range 3 {
-			j := 1 + (i+k)%3
+		for k := range len(runs) - 1 {
+			j := 1 + (i+k)%(len(runs)-1)
 			times[j] = append(times[j], runs[j]())
 		}
 	}
 	b.StopTimer()
-	reportRatios(b, []string{"bwrap", "kept-cgroup", "new-cgroup", "no-cgroup"}, times...)
+	reportRatios(b, []string{"bwrap", "kept-cgroup", "new-cgroup", "no-cgroup", "spawner-kept", "spawner-no-cgroup"}, times...)
+}
+
+// benchSpawner starts the spawner a stack's supervisor runs (Options.Spawner).
+func benchSpawner(b *testing.B) *sandbox.Spawner {
+	sp, err := sandbox.StartSpawner()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(sp.Close)
+	return sp
 }
 
 // spawnSetup builds a static /true in a rootfs of its own and returns it with a

@@ -78,7 +78,7 @@ func launch(t *testing.T, c *plan.Component) (pid, code int, out string) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	var stdout, stderr bytes.Buffer
-	sb, err := sandbox.Launch(context.Background(), c, sandbox.Options{Stdout: &stdout, Stderr: &stderr}, nil)
+	sb, err := sandbox.Launch(context.Background(), c, sandbox.Options{Stdout: &stdout, Stderr: &stderr, Spawner: sharedSpawner()}, nil)
 	if err != nil {
 		t.Fatalf("launch: %v\nstderr: %s", err, stderr.String())
 	}

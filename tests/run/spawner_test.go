@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,6 +18,14 @@ import (
 	"github.com/confine-sandbox/confine/sandbox"
 	"github.com/confine-sandbox/confine/tests/testenv"
 )
+
+// sharedSpawner is the spawner the probe tests' launches go through (launch, launchErr,
+// launchKept), as a stack's do: started on first use, nil without root or with
+// CONFINE_STAGE=go, when exec.Cmd starts them all.
+var sharedSpawner = sync.OnceValue(func() *sandbox.Spawner {
+	sp, _ := sandbox.StartSpawner()
+	return sp
+})
 
 // startSpawner starts a spawner for one test, closed at its end.
 func startSpawner(t *testing.T) *sandbox.Spawner {

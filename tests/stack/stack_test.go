@@ -339,8 +339,8 @@ func frozen(t *testing.T, pid int) bool {
 	return false
 }
 
-// TestSupervisorKilled: a supervisor killed with SIGKILL takes its components with it, and
-// the next down removes the namespace, cgroups and state it left.
+// TestSupervisorKilled: a supervisor killed with SIGKILL takes its components and its
+// spawner with it, and the next down removes the namespace, cgroups and state it left.
 func TestSupervisorKilled(t *testing.T) {
 	testenv.Require(t, testenv.Root)
 	stack := testenv.StackName("killed")
@@ -354,6 +354,10 @@ func TestSupervisorKilled(t *testing.T) {
 	sup, alive := supervisor.Running(stack)
 	if !alive {
 		t.Fatal("no supervisor")
+	}
+	spawner := spawnerOf(sup)
+	if spawner == 0 && os.Getenv("CONFINE_STAGE") != "go" { // the Go init has none
+		t.Errorf("the supervisor (pid %d) has no spawner", sup)
 	}
 	syscall.Kill(sup, syscall.SIGKILL)
 	for _, c := range st {
@@ -370,6 +374,13 @@ func TestSupervisorKilled(t *testing.T) {
 	}
 	for !testenv.Exited(sup) { // its claim is free only then
 		time.Sleep(10 * time.Millisecond)
+	}
+	for i := 0; spawner != 0 && !sandbox.Gone(spawner); i++ {
+		if i == 100 {
+			syscall.Kill(spawner, syscall.SIGKILL)
+			t.Fatalf("the spawner (pid %d) outlived its supervisor", spawner)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	if _, err := os.Stat("/run/confine/netns/" + stack); err != nil {
 		t.Errorf("the killed supervisor's namespace should still be pinned for down to find: %v", err)
