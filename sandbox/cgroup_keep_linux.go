@@ -13,7 +13,8 @@ import (
 	"github.com/confine-sandbox/confine/policy/plan"
 )
 
-// KeptCgroup holds one component's cgroup between its runs (Options.Keep), so that a
+// KeptCgroup holds one component's cgroup, and its empty root directory, between its
+// runs (Options.Keep), so that a
 // restart does not make the cgroup again (the memory controller's mkdir is most of a
 // v1 make, about 2 ms) nor remove it at the exit before (rmdir). The next run takes it
 // back only when it is the same kind (limits, freezer, hierarchy) and empty in every
@@ -31,6 +32,9 @@ type KeptCgroup struct {
 	// stale are kept cgroups that did not fit and could not be removed at once (a
 	// process outside the run was put in): Delete tries again.
 	stale []*Cgroup
+	// root is the last run's empty root directory, kept beside the cgroup
+	// (root_keep_linux.go); "" when none is kept.
+	root string
 }
 
 // take hands over the kept cgroup when it fits a run with limits g, freezer and the v2
@@ -83,8 +87,12 @@ func (k *KeptCgroup) Delete() error {
 	}
 	k.mu.Lock()
 	all := append(k.stale, k.cg)
-	k.cg, k.stale = nil, nil
+	root := k.root
+	k.cg, k.stale, k.root = nil, nil, ""
 	k.mu.Unlock()
+	if root != "" {
+		os.Remove(root)
+	}
 	var errs []error
 	for _, cg := range all {
 		if err := cg.Delete(); err != nil {

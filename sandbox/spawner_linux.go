@@ -88,27 +88,31 @@ func (sp *Spawner) Close() {
 func (sp *Spawner) Gone() <-chan struct{} { return sp.gone }
 
 // spawnRequest is one clone: the init stage's namespaces, its descriptors from 0 on
-// (stdin, stdout, stderr, then ExtraFiles), the pipe it reads the go-ahead from once
-// its id maps are written, and its v2 cgroup (nil: none, or v1).
+// (stdin, stdout, stderr, then ExtraFiles), its v2 cgroup (nil: none, or v1), and its id
+// maps, which the spawner writes right after the clone.
 type spawnRequest struct {
-	flags  uintptr
-	setsid bool
-	files  []*os.File
-	maps   *os.File
-	cgroup *os.File
+	flags    uintptr
+	setsid   bool
+	files    []*os.File
+	cgroup   *os.File
+	uid, gid []syscall.SysProcIDMap
 }
 
-// spawn sends r and returns the child's pid. Any error leaves no child: the spawner
-// answers only after the clone, with its pid or why it failed.
+// spawn sends r and returns the child's pid. No pid: no child was made. A pid with an
+// error: the child's maps failed, and it exits at once; the caller reaps it.
 func (sp *Spawner) spawn(r spawnRequest) (int, error) {
-	msg := make([]byte, 24)
+	uid, gid := formatIDMap(r.uid), formatIDMap(r.gid)
+	msg := make([]byte, 32, 32+len(uid)+len(gid))
 	copy(msg, "CSP1")
 	binary.LittleEndian.PutUint64(msg[4:], uint64(r.flags))
 	if r.setsid {
 		binary.LittleEndian.PutUint32(msg[12:], 1)
 	}
 	binary.LittleEndian.PutUint32(msg[16:], uint32(len(r.files)))
-	fds := []int{int(r.maps.Fd())}
+	binary.LittleEndian.PutUint32(msg[24:], uint32(len(uid)))
+	binary.LittleEndian.PutUint32(msg[28:], uint32(len(gid)))
+	msg = append(append(msg, uid...), gid...)
+	var fds []int
 	for _, f := range r.files {
 		fds = append(fds, int(f.Fd()))
 	}
@@ -127,9 +131,21 @@ func (sp *Spawner) spawn(r spawnRequest) (int, error) {
 	if err != nil || n != len(reply) {
 		return 0, fmt.Errorf("spawner: no answer (%v)", err)
 	}
-	pid := int32(binary.LittleEndian.Uint32(reply[:]))
-	if errno := binary.LittleEndian.Uint32(reply[4:]); errno != 0 || pid <= 0 {
-		return 0, fmt.Errorf("spawner: clone3: %w", syscall.Errno(errno))
+	pid := int(int32(binary.LittleEndian.Uint32(reply[:])))
+	if errno := syscall.Errno(binary.LittleEndian.Uint32(reply[4:])); errno != 0 {
+		if pid > 0 {
+			return pid, fmt.Errorf("writing the id maps: %w", errno)
+		}
+		return 0, fmt.Errorf("spawner: clone3: %w", errno)
 	}
-	return int(pid), nil
+	return pid, nil
+}
+
+// formatIDMap is an id map's text, as exec.Cmd writes it.
+func formatIDMap(m []syscall.SysProcIDMap) []byte {
+	var b []byte
+	for _, e := range m {
+		b = fmt.Appendf(b, "%d %d %d\n", e.ContainerID, e.HostID, e.Size)
+	}
+	return b
 }

@@ -2,11 +2,8 @@ package sandbox
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
-	"strings"
-	"syscall"
 )
 
 // spawnable: the spawner can make this init stage exactly as exec.Cmd would. It makes
@@ -30,72 +27,34 @@ func (s *Sandbox) spawnable(ctx context.Context, cmd *exec.Cmd, opts Options) bo
 }
 
 // spawnInit starts the init stage through the spawner. cloned is false when no child
-// was made: the caller then starts cmd, which was never started, instead. A child that
-// fails after its clone (its id maps) is killed and reaped.
+// was made: the caller then starts cmd, which was never started, instead. A child made
+// whose id maps failed has exited; it is reaped here.
 func (s *Sandbox) spawnInit(sp *Spawner, cmd *exec.Cmd, cgroup *os.File) (cloned bool, err error) {
 	stdio, ok, err := openStdio(cmd.Stdin, cmd.Stdout, cmd.Stderr)
 	if !ok || err != nil {
 		return false, err
 	}
-	mapsR, mapsW, err := os.Pipe()
-	if err != nil {
+	attr := cmd.SysProcAttr
+	pid, err := sp.spawn(spawnRequest{flags: attr.Cloneflags, setsid: true, cgroup: cgroup,
+		files: append(stdio.child[:], cmd.ExtraFiles...), uid: attr.UidMappings, gid: attr.GidMappings})
+	if pid == 0 {
 		stdio.abort()
 		return false, err
 	}
-	defer mapsW.Close() // the child's go-ahead, or its EOF
-	req := spawnRequest{flags: cmd.SysProcAttr.Cloneflags, setsid: true, maps: mapsR, cgroup: cgroup,
-		files: append(stdio.child[:], cmd.ExtraFiles...)}
-	pid, err := sp.spawn(req)
-	mapsR.Close()
-	if err != nil {
+	p, ferr := os.FindProcess(pid) // never fails on Linux: it is our child, unreaped
+	if ferr != nil {
 		stdio.abort()
-		return false, err
-	}
-	p, err := os.FindProcess(pid)
-	if err != nil { // not on Linux: it is our child, unreaped
-		stdio.abort()
-		return true, err
+		return true, ferr
 	}
 	proc := &spawnedProc{p: p, stdio: stdio}
 	stdio.started()
-	if err := writeIDMaps(pid, cmd.SysProcAttr); err != nil {
-		proc.Signal(syscall.SIGKILL)
+	if err != nil {
 		proc.Wait()
 		return true, err
 	}
-	if _, err := mapsW.Write([]byte{0}); err != nil {
-		proc.Signal(syscall.SIGKILL)
-		proc.Wait()
-		return true, err
-	}
-	s.proc = proc
+	s.proc, s.spawned = proc, true
 	if cgroup != nil {
 		s.cgroup.cloned, s.cloned = true, true
 	}
-	s.spawned = true
 	return true, nil
-}
-
-// writeIDMaps writes the child's uid and gid maps as exec.Cmd does (as root: setgroups
-// stays allowed), each in one write.
-func writeIDMaps(pid int, attr *syscall.SysProcAttr) error {
-	for _, m := range []struct {
-		file string
-		ids  []syscall.SysProcIDMap
-	}{{"uid_map", attr.UidMappings}, {"gid_map", attr.GidMappings}} {
-		var b strings.Builder
-		for _, e := range m.ids {
-			fmt.Fprintf(&b, "%d %d %d\n", e.ContainerID, e.HostID, e.Size)
-		}
-		f, err := os.OpenFile(fmt.Sprintf("/proc/%d/%s", pid, m.file), os.O_WRONLY, 0)
-		if err != nil {
-			return err
-		}
-		_, err = f.Write([]byte(b.String()))
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("writing %s: %w", m.file, err)
-		}
-	}
-	return nil
 }

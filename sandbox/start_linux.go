@@ -112,6 +112,8 @@ type Sandbox struct {
 	// spawned: the spawner made the init stage; spawnErr is why it did not, when asked.
 	spawned  bool
 	spawnErr error
+	// keepRoot: release leaves the root directory in keep for the next run.
+	keepRoot bool
 }
 
 // Start re-executes confine as the init stage in new namespaces, hands it the
@@ -174,10 +176,16 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 		sweepRoots()
 		trace.Done("parent", "sweep_roots", t)
 	}()
-	s.root, err = os.MkdirTemp("", fmt.Sprintf("confine-root-%d-", os.Getpid()))
-	if err == nil && !rootless {
-		// The init stage is the range's first id on the host, not root.
-		err = os.Chown(s.root, int(s.ids.UID), int(s.ids.GID))
+	s.keepRoot = !rootless && opts.Keep != nil
+	if s.keepRoot {
+		s.root = opts.Keep.takeRoot(s.ids.UID, s.ids.GID) // a restart: the last run's
+	}
+	if s.root == "" {
+		s.root, err = os.MkdirTemp("", fmt.Sprintf("confine-root-%d-", os.Getpid()))
+		if err == nil && !rootless {
+			// The init stage is the range's first id on the host, not root.
+			err = os.Chown(s.root, int(s.ids.UID), int(s.ids.GID))
+		}
 	}
 	if err != nil {
 		s.release()
@@ -599,7 +607,7 @@ func (s *Sandbox) Kill() {
 }
 
 // release removes what outlives the sandbox's processes: the cgroup and the empty
-// directory the root was built on.
+// directory the root was built on, or leaves both in keep.
 func (s *Sandbox) release() {
 	if s.swept != nil {
 		<-s.swept
@@ -608,9 +616,12 @@ func (s *Sandbox) release() {
 		s.cgroup.end(s.keep)
 		s.cgroup = nil
 	}
-	if s.root != "" {
+	if s.root != "" && s.keepRoot {
+		s.keep.putRoot(s.root) // the next run's, or Delete's
+	} else if s.root != "" {
 		os.Remove(s.root)
 	}
+	s.root = ""
 }
 
 // sweepRoots removes the empty root directories that supervisors killed with SIGKILL

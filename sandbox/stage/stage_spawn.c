@@ -5,13 +5,16 @@
 // requests here without ever starting the Go runtime. Each request clones one init
 // stage with the namespace flags and CLONE_PARENT, so that the supervisor is its parent
 // as with exec.Cmd; the child puts the request's descriptors in place, closes every
-// other one, waits for the supervisor to write its id maps, becomes ns-root as
-// exec.Cmd's Credential makes it and enters stage_main without an exec.
+// other one, waits for its id maps, becomes ns-root as exec.Cmd's Credential makes it
+// and enters stage_main without an exec. The spawner writes the maps the request holds
+// itself, right after the clone: the child does not wait for a round trip to the
+// supervisor.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -32,14 +35,16 @@
 #define SPAWN_NS_FLAGS (CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | \
 			CLONE_NEWUTS | CLONE_NEWNET | CLONE_NEWCGROUP)
 
-enum { FD_SPAWNER = 3, MAX_FILES = 16, MAX_RIGHTS = MAX_FILES + 2, REQUEST_LEN = 24 };
+enum { FD_SPAWNER = 3, MAX_FILES = 16, MAX_RIGHTS = MAX_FILES + 1, HEADER_LEN = 32, MAX_MAP = 1024 };
 
 // The request, after "CSP1": the clone flags, setsid, how many descriptors the child
-// gets (0, 1, 2, ...), and whether a cgroup directory follows them. Its descriptors
-// (SCM_RIGHTS): the id-map pipe's read end, the child's, then the cgroup's.
+// gets (0, 1, 2, ...), whether a cgroup directory follows them, and the lengths of the
+// uid and gid maps' text, which follow the header. Its descriptors (SCM_RIGHTS): the
+// child's, then the cgroup's.
 struct request {
 	uint64_t flags;
-	uint32_t setsid, nfiles, cgroup;
+	uint32_t setsid, nfiles, cgroup, uidlen, gidlen;
+	char maps[2 * MAX_MAP];
 };
 
 // clone3's arguments (linux/sched.h, which older build hosts lack).
@@ -75,7 +80,8 @@ static void child(const struct request *rq, int sync, const int *files) {
 	// Nothing else of the spawner's reaches the stage: its socket, the received copies
 	// (CVE-2024-21626).
 	close_above(n, sync);
-	// The id maps, as exec.Cmd's child waits for them. EOF: the supervisor gave up.
+	// The id maps, as exec.Cmd's child waits for them. EOF: they failed, or the spawner
+	// is gone.
 	char b;
 	ssize_t r;
 	do
@@ -103,7 +109,7 @@ static void child(const struct request *rq, int sync, const int *files) {
 
 // receive reads one request; it returns the number of descriptors, or -1 at EOF.
 static int receive(struct request *rq, int fds[MAX_RIGHTS], int *bad) {
-	unsigned char data[REQUEST_LEN + 1];
+	unsigned char data[HEADER_LEN + 2 * MAX_MAP + 1];
 	union { char buf[CMSG_SPACE(sizeof(int) * MAX_RIGHTS)]; struct cmsghdr align; } cbuf;
 	struct iovec iov = {.iov_base = data, .iov_len = sizeof data};
 	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf,
@@ -122,39 +128,78 @@ static int receive(struct request *rq, int fds[MAX_RIGHTS], int *bad) {
 		for (int i = 0; i < m && k < MAX_RIGHTS; i++)
 			memcpy(&fds[k++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
 	}
-	*bad = n != REQUEST_LEN || memcmp(data, "CSP1", 4) != 0 || (msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC));
+	*bad = n < HEADER_LEN || memcmp(data, "CSP1", 4) != 0 || (msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC));
 	if (!*bad) {
 		memcpy(&rq->flags, data + 4, 8);
 		memcpy(&rq->setsid, data + 12, 4);
 		memcpy(&rq->nfiles, data + 16, 4);
 		memcpy(&rq->cgroup, data + 20, 4);
+		memcpy(&rq->uidlen, data + 24, 4);
+		memcpy(&rq->gidlen, data + 28, 4);
 		*bad = (rq->flags & ~(uint64_t)SPAWN_NS_FLAGS) != 0 || rq->nfiles < 3 ||
-		       rq->nfiles > MAX_FILES || rq->cgroup > 1 || k != 1 + (int)rq->nfiles + (int)rq->cgroup;
+		       rq->nfiles > MAX_FILES || rq->cgroup > 1 || k != (int)rq->nfiles + (int)rq->cgroup ||
+		       rq->uidlen > MAX_MAP || rq->gidlen > MAX_MAP || n != HEADER_LEN + rq->uidlen + rq->gidlen;
 	}
+	if (!*bad)
+		memcpy(rq->maps, data + HEADER_LEN, rq->uidlen + rq->gidlen);
 	return k;
 }
 
-// serve clones the child of one request and answers with its pid, or the errno.
+// write_map writes one id map of pid, in one write as the kernel wants it.
+static int write_map(long pid, const char *file, const char *text, uint32_t len) {
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%ld/%s", pid, file);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	int err = write(fd, text, len) == (ssize_t)len ? 0 : (errno ? errno : EIO);
+	close(fd);
+	return err;
+}
+
+// clone_one clones the child of rq and writes its maps; the reply's pid is 0 when no
+// child was made, and its errno says why; a pid with an errno is a child whose maps
+// failed, which exits at once and which the supervisor reaps.
+static void clone_one(const struct request *rq, const int *fds, int k, int32_t reply[2]) {
+	int sync[2];
+	if (pipe2(sync, O_CLOEXEC) < 0) {
+		reply[1] = errno;
+		return;
+	}
+	// No exit_signal with CLONE_PARENT: the child's is the spawner's own, SIGCHLD,
+	// which the supervisor's exec.Cmd gave it.
+	struct spawn_clone_args a = {.flags = rq->flags | CLONE_PARENT};
+	if (rq->cgroup)
+		a.flags |= SPAWN_CLONE_INTO_CGROUP, a.cgroup = (uint64_t)fds[k - 1];
+	long pid = syscall(SYS_clone3, &a, sizeof a);
+	if (pid == 0)
+		child(rq, sync[0], fds);
+	close(sync[0]);
+	if (pid < 0) {
+		reply[1] = errno;
+		close(sync[1]);
+		return;
+	}
+	reply[0] = (int32_t)pid;
+	// As exec.Cmd's parent: the uid map, then the gid map (setgroups stays allowed).
+	reply[1] = write_map(pid, "uid_map", rq->maps, rq->uidlen);
+	if (!reply[1])
+		reply[1] = write_map(pid, "gid_map", rq->maps + rq->uidlen, rq->gidlen);
+	if (!reply[1] && write(sync[1], "", 1) != 1)
+		reply[1] = errno;
+	close(sync[1]); // without the byte: EOF, and the child exits
+}
+
+// serve answers one request with the child's pid, or the errno.
 static void serve(void) {
-	struct request rq = {0};
+	static struct request rq;
 	int fds[MAX_RIGHTS], bad = 0;
 	int k = receive(&rq, fds, &bad);
 	if (k < 0)
 		_exit(0);
 	int32_t reply[2] = {0, bad ? EINVAL : 0};
-	if (!bad) {
-		// No exit_signal with CLONE_PARENT: the child's is the spawner's own, SIGCHLD,
-		// which the supervisor's exec.Cmd gave it.
-		struct spawn_clone_args a = {.flags = rq.flags | CLONE_PARENT};
-		if (rq.cgroup)
-			a.flags |= SPAWN_CLONE_INTO_CGROUP, a.cgroup = (uint64_t)fds[k - 1];
-		long pid = syscall(SYS_clone3, &a, sizeof a);
-		if (pid == 0)
-			child(&rq, fds[0], fds + 1);
-		reply[0] = (int32_t)pid;
-		if (pid < 0)
-			reply[0] = 0, reply[1] = errno;
-	}
+	if (!bad)
+		clone_one(&rq, fds, k, reply);
 	for (int i = 0; i < k; i++)
 		close(fds[i]);
 	if (send(FD_SPAWNER, reply, sizeof reply, MSG_NOSIGNAL) != sizeof reply)

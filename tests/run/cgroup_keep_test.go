@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -125,5 +126,49 @@ func TestCgroupKept(t *testing.T) {
 				t.Errorf("after Delete %s is still there in %q (%v)", p, h, err)
 			}
 		}
+	}
+}
+
+// TestRootKept: the empty directory a run's root is built on is kept with its cgroup:
+// the next run takes it back, a kept one that is no longer empty is not reused (nor
+// removed with what was put in it), and Delete removes the kept one.
+func TestRootKept(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	c := compile(t, "resources: {pids: 16}\n", "id:")
+	keep := &sandbox.KeptCgroup{}
+	defer keep.Delete()
+	before := ownRoots()
+	kept := func() []string {
+		var out []string
+		for _, d := range ownRoots() {
+			if !slices.Contains(before, d) {
+				out = append(out, d)
+			}
+		}
+		return out
+	}
+	launchKept(t, c, keep)
+	first := kept()
+	if len(first) != 1 {
+		t.Fatalf("after the first run %v are kept, want one root directory", first)
+	}
+	if launchKept(t, c, keep); !slices.Equal(kept(), first) {
+		t.Errorf("after the second run %v are kept, want the first run's %v", kept(), first)
+	}
+	file := filepath.Join(first[0], "x")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(first[0])
+	launchKept(t, c, keep)
+	if now := kept(); len(now) != 2 || !slices.Contains(now, first[0]) {
+		t.Errorf("with a file in %s, %v are kept; want it left alone and a new one", first[0], now)
+	}
+	os.RemoveAll(first[0])
+	if err := keep.Delete(); err != nil {
+		t.Errorf("Delete: %v", err)
+	}
+	if left := kept(); len(left) > 0 {
+		t.Errorf("after Delete %v are left", left)
 	}
 }
