@@ -66,8 +66,8 @@ func unifiedLine(text string) string {
 // launchInCgroup2 runs the probe printing its own /proc/self/cgroup with its cgroup on
 // parent's hierarchy, and returns the init stage's cgroup as the host saw it before the
 // go signal, the probe's own view, the cgroup's path from the mount, and whether it was
-// cloned in.
-func launchInCgroup2(t *testing.T, parent string) (before, probe, want string, cloned bool, refused error) {
+// cloned in. With sp the spawner starts it, and must.
+func launchInCgroup2(t *testing.T, parent string, sp *sandbox.Spawner) (before, probe, want string, cloned bool, refused error) {
 	t.Helper()
 	c := compile(t, "", "cat:/proc/self/cgroup")
 	runtime.LockOSThread()
@@ -78,10 +78,13 @@ func launchInCgroup2(t *testing.T, parent string) (before, probe, want string, c
 			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", s.Pid()))
 			before = unifiedLine(string(b))
 			return err
-		}}
+		}, Spawner: sp}
 	sb, err := sandbox.Launch(context.Background(), c, opts, nil)
 	if err != nil {
 		t.Fatalf("launch: %v\nstderr: %s", err, stderr.String())
+	}
+	if spawned, why := sb.Spawned(); spawned != (sp != nil) {
+		t.Fatalf("spawned %v (%v), want %v", spawned, why, sp != nil)
 	}
 	cloned, refused = sb.ClonedIntoCgroup()
 	want = filepath.Base(parent) + sb.Cgroup().Path
@@ -103,19 +106,22 @@ func launchInCgroup2(t *testing.T, parent string) (before, probe, want string, c
 // Its cgroup namespace, made by the same clone, is rooted where the clone put it: the
 // probe sees "/", which it could not had it started in the supervisor's cgroup and been
 // moved (the fallback below sees its path from there). The host sees it in its cgroup
-// before the go signal, before any attach could have run.
+// before the go signal, before any attach could have run. The spawner's clone does the
+// same.
 func TestCloneIntoCgroup(t *testing.T) {
 	testenv.Require(t, testenv.Root)
 	parent := cgroup2Parent(t)
-	before, probe, want, cloned, refused := launchInCgroup2(t, parent)
-	if !cloned || refused != nil {
-		t.Fatalf("not cloned into its cgroup (refused: %v)", refused)
-	}
-	if probe != "/" {
-		t.Errorf("the probe's cgroup namespace is rooted elsewhere: it sees %q, want /", probe)
-	}
-	if !strings.HasSuffix(before, want) {
-		t.Errorf("before the go signal the init stage was in %q, want %q", before, want)
+	for _, sp := range []*sandbox.Spawner{nil, sharedSpawner()} {
+		before, probe, want, cloned, refused := launchInCgroup2(t, parent, sp)
+		if !cloned || refused != nil {
+			t.Fatalf("spawner %v: not cloned into its cgroup (refused: %v)", sp != nil, refused)
+		}
+		if probe != "/" {
+			t.Errorf("spawner %v: the probe's cgroup namespace is rooted elsewhere: it sees %q, want /", sp != nil, probe)
+		}
+		if !strings.HasSuffix(before, want) {
+			t.Errorf("spawner %v: before the go signal the init stage was in %q, want %q", sp != nil, before, want)
+		}
 	}
 }
 
@@ -127,7 +133,7 @@ func TestCloneIntoCgroupRefused(t *testing.T) {
 	// The filter stays on this thread, which is never unlocked: it ends with the test.
 	runtime.LockOSThread()
 	refuseClone3(t)
-	_, probe, want, cloned, refused := launchInCgroup2(t, parent)
+	_, probe, want, cloned, refused := launchInCgroup2(t, parent, nil)
 	if cloned || !errors.Is(refused, unix.ENOSYS) {
 		t.Fatalf("cloned %v, refused %v: want the fallback after ENOSYS", cloned, refused)
 	}
