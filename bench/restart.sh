@@ -104,7 +104,7 @@ done
 echo
 echo "| step | $(printf '%s | ' "${bins[@]}")who |"
 echo "| --- | $(printf -- '--- | %.0s' "${bins[@]}")--- |"
-for s in ids sweep_roots cgroup_sweep cgroup_reuse cgroup_create cgroup_make render_c_stage clone idmap send_config nftables cgroup_open_tasks cgroup_attach attach attach_bridge attach_nflog cgroup_wait go_until_exec wait release; do
+for s in ids sweep_roots cgroup_sweep cgroup_reuse cgroup_create cgroup_make render_c_stage clone spawn idmap send_config nftables cgroup_open_tasks cgroup_attach attach attach_bridge attach_nflog cgroup_wait go_until_exec wait release; do
 	line="| $s |"
 	for b in "${bins[@]}"; do v=$(step parent "$s" "$(log "$b")"); line+=" ${v:--} µs |"; done
 	echo "$line supervisor |"
