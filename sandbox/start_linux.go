@@ -407,8 +407,9 @@ func initCredential(p plan.Process, rootless bool) *syscall.Credential {
 	return &syscall.Credential{Uid: 0, Gid: 0}
 }
 
-// nsCapabilities lists every capability this kernel knows (0 to cap_last_cap).
-func nsCapabilities() []uintptr {
+// nsCapabilities lists every capability this kernel knows (0 to cap_last_cap), read once
+// per process: each start needs it, and the kernel's list does not change.
+var nsCapabilities = sync.OnceValue(func() []uintptr {
 	last := 40 // CAP_CHECKPOINT_RESTORE, the last of Linux 5.9 and later
 	if data, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
 		fmt.Sscan(string(data), &last)
@@ -418,7 +419,7 @@ func nsCapabilities() []uintptr {
 		caps[i] = uintptr(i)
 	}
 	return caps
-}
+})
 
 // Pid is the init stage's process id in the caller's pid namespace.
 func (s *Sandbox) Pid() int { return s.proc.Pid() }
