@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/confine-sandbox/confine/supervisor"
 	"github.com/confine-sandbox/confine/tests/testenv"
@@ -42,7 +44,8 @@ func parentOf(pid int) int {
 // TestRestartThroughSpawner: a stack's supervisor starts its components through its
 // spawner, restarts too (the supervisor's trace names each a spawn, not a clone of
 // itself); the restarted run's parent is the supervisor, and in it a forbidden read
-// fails and an allowed one works.
+// fails and an allowed one works. A spawner killed under the supervisor leaves the
+// component running, and the next restart is exec.Cmd's.
 func TestRestartThroughSpawner(t *testing.T) {
 	testenv.Require(t, testenv.Root)
 	if os.Getenv("CONFINE_STAGE") == "go" {
@@ -85,5 +88,29 @@ func TestRestartThroughSpawner(t *testing.T) {
 	res := results(t, stack, "svc", "read:"+probe)
 	if runs < 2 || !res["id:"].OK || res["read:/etc/passwd"].OK || !res["read:"+probe].OK {
 		t.Errorf("the restarted run (%d runs logged): %+v", runs, res)
+	}
+
+	// The spawner killed under the supervisor: the running component stays, and the next
+	// restart is exec.Cmd's clone of the supervisor, whole.
+	syscall.Kill(sp, syscall.SIGKILL)
+	for i := 0; parentOf(sp) != 0; i++ { // reaped by the supervisor
+		if i == 100 {
+			t.Fatalf("the killed spawner %d was not reaped", sp)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if st := status(t, stack)["svc"]; st.State != supervisor.StateRunning || st.Pid != after.Pid {
+		t.Fatalf("after the spawner's death: %+v, want pid %d running", st, after.Pid)
+	}
+	confine(t, "restart", "--grace", "1s", stack, "svc")
+	last := status(t, stack)["svc"]
+	if last.State != supervisor.StateRunning || last.Pid == after.Pid || parentOf(last.Pid) != sup {
+		t.Fatalf("the restart after the spawner's death: %+v (parent %d, want %d)", last, parentOf(last.Pid), sup)
+	}
+	if log, _ := os.ReadFile(supervisor.DetachedLog(stack)); !bytes.Contains(log, []byte("confine-trace parent clone ")) {
+		t.Errorf("no clone in the supervisor's trace after the spawner's death:\n%s", log)
+	}
+	if res := results(t, stack, "svc", "read:"+probe); !res["id:"].OK || res["read:/etc/passwd"].OK {
+		t.Errorf("the run after the spawner's death: %+v", res)
 	}
 }
