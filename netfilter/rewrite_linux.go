@@ -12,6 +12,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
 
 	"github.com/confine-sandbox/confine/policy/plan"
@@ -56,16 +57,28 @@ func LoopbackRewrites(n plan.Network, u *Uplink) []RewriteEntry {
 // supervisor's file descriptors, never pinned: Close, or the process's death (SIGKILL
 // included), detaches both and frees the maps with them.
 type Rewrite struct {
-	ports, reverse *ebpf.Map
-	progs          []*ebpf.Program
-	links          []link.Link
+	ports, reverse, events *ebpf.Map
+	progs                  []*ebpf.Program
+	links                  []link.Link
+	failures               *ringbuf.Reader
+	read                   chan struct{} // closed when the failures are read to the end
 	// Root is the cgroup the programs are attached to.
 	Root string
 }
 
+// RewriteFailure is a rewritten connection that closed before it was established: the
+// component refused it (a reset), its firewall dropped it and the client's SYNs went
+// unanswered, or the client gave up.
+type RewriteFailure struct {
+	RewriteEntry
+	LocalPort   uint16 // the client's
+	Retransmits uint32 // SYNs sent again
+}
+
 // AttachRewrite loads the programs with entries for the calling thread's network
-// namespace and attaches them. All or nothing: on error nothing stays attached.
-func AttachRewrite(entries []RewriteEntry) (_ *Rewrite, err error) {
+// namespace and attaches them; failed, when not nil, hears of each rewritten connection
+// that failed (until Close). All or nothing: on error nothing stays attached.
+func AttachRewrite(entries []RewriteEntry, failed func(RewriteFailure)) (_ *Rewrite, err error) {
 	root, err := cgroup2Root()
 	if err != nil {
 		return nil, err
@@ -95,12 +108,47 @@ func AttachRewrite(entries []RewriteEntry) (_ *Rewrite, err error) {
 			return nil, fmt.Errorf("bpf map: %w", err)
 		}
 	}
-	for _, spec := range []*ebpf.ProgramSpec{connectProgram(r.ports, r.reverse), getpeernameProgram(r.reverse)} {
+	specs := []*ebpf.ProgramSpec{connectProgram(r.ports, r.reverse), getpeernameProgram(r.reverse)}
+	if failed != nil {
+		if r.events, err = ebpf.NewMap(&ebpf.MapSpec{Name: "confine_pubfail", Type: ebpf.RingBuf, MaxEntries: 1 << 16}); err != nil {
+			return nil, fmt.Errorf("bpf ring buffer: %w", err)
+		}
+		if r.failures, err = ringbuf.NewReader(r.events); err != nil {
+			return nil, fmt.Errorf("bpf ring buffer: %w", err)
+		}
+		specs = append(specs, failedProgram(r.reverse, r.events))
+	}
+	for _, spec := range specs {
 		if err := r.attach(spec); err != nil {
 			return nil, err
 		}
 	}
+	if failed != nil {
+		r.read = make(chan struct{})
+		go r.readFailures(entries, failed)
+	}
 	return r, nil
+}
+
+// readFailures hands each failure event to failed until the reader is closed.
+func (r *Rewrite) readFailures(entries []RewriteEntry, failed func(RewriteFailure)) {
+	defer close(r.read)
+	to := map[netip.AddrPort]netip.AddrPort{}
+	for _, e := range entries {
+		to[e.From] = e.To
+	}
+	for {
+		rec, err := r.failures.Read()
+		if err != nil {
+			return
+		}
+		var ev rewriteFailure
+		if _, err := binary.Decode(rec.RawSample, binary.NativeEndian, &ev); err != nil {
+			continue
+		}
+		from := netip.AddrPortFrom(netip.AddrFrom4(ev.IP), binary.BigEndian.Uint16(ev.Port[:]))
+		failed(RewriteFailure{RewriteEntry: RewriteEntry{From: from, To: to[from]}, LocalPort: uint16(ev.LocalPort), Retransmits: ev.Retransmits})
+	}
 }
 
 // attach loads spec and links it at the root. A link, not a legacy attachment (which
@@ -143,15 +191,21 @@ func (r *Rewrite) Close() error {
 	for _, l := range r.links {
 		errs = append(errs, l.Close())
 	}
+	if r.failures != nil {
+		errs = append(errs, r.failures.Close())
+		if r.read != nil {
+			<-r.read // failed is not called after Close
+		}
+	}
 	for _, p := range r.progs {
 		errs = append(errs, p.Close())
 	}
-	for _, m := range []*ebpf.Map{r.ports, r.reverse} {
+	for _, m := range []*ebpf.Map{r.ports, r.reverse, r.events} {
 		if m != nil {
 			errs = append(errs, m.Close())
 		}
 	}
-	r.links, r.progs, r.ports, r.reverse = nil, nil, nil, nil
+	r.links, r.progs, r.ports, r.reverse, r.events, r.failures, r.read = nil, nil, nil, nil, nil, nil, nil
 	return errors.Join(errs...)
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
@@ -16,11 +17,14 @@ import (
 
 // The programs load, attach at the cgroup v2 root and rewrite a connect in the
 // namespace they were made for, give getpeername the dialed address, leave the same
-// address in another namespace alone, and leave no link once closed.
+// address in another namespace alone, report a rewritten connection that was refused,
+// and leave no link once closed.
 func TestRewriteConnect(t *testing.T) {
 	testenv.Require(t, testenv.Root)
 	from := netip.MustParseAddrPort("127.0.0.1:47311")
 	to := netip.MustParseAddrPort("127.0.0.2:47312")
+	refused := RewriteEntry{From: netip.MustParseAddrPort("127.0.0.1:47314"), To: netip.MustParseAddrPort("127.0.0.2:47315")}
+	failures := make(chan RewriteFailure, 8)
 
 	// The test's own namespace: a listener on from, which the rewrite must not divert.
 	own, err := net.Listen("tcp4", from.String())
@@ -52,7 +56,7 @@ func TestRewriteConnect(t *testing.T) {
 			return
 		}
 		defer l.Close()
-		if r, err = AttachRewrite([]RewriteEntry{{From: from, To: to}}); err != nil {
+		if r, err = AttachRewrite([]RewriteEntry{{From: from, To: to}, refused}, func(f RewriteFailure) { failures <- f }); err != nil {
 			if testenv.InCI() {
 				t.Errorf("CI=true and the rewrite cannot be attached: %v", err)
 			} else {
@@ -75,6 +79,14 @@ func TestRewriteConnect(t *testing.T) {
 			return
 		}
 		s.Close()
+		// Nothing listens where refused goes: the client sees the refusal, the
+		// supervisor a failure.
+		if c, err := net.Dial("tcp4", refused.From.String()); !errors.Is(err, unix.ECONNREFUSED) {
+			t.Errorf("dial %s, rewritten to where nothing listens: %v, want ECONNREFUSED", refused.From, err)
+			if c != nil {
+				c.Close()
+			}
+		}
 		// An address that is not in the map is not rewritten.
 		if c, err := net.Dial("tcp4", "127.0.0.1:47313"); err == nil {
 			c.Close()
@@ -99,9 +111,22 @@ func TestRewriteConnect(t *testing.T) {
 	s.Close()
 	c.Close()
 
+	select {
+	case f := <-failures:
+		if f.RewriteEntry != refused || f.Retransmits != 0 || f.LocalPort == 0 {
+			t.Errorf("failure %+v, want one of %v, refused at once", f, refused)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("no failure reported for the refused connection")
+	}
+	select {
+	case f := <-failures:
+		t.Errorf("a second failure: %+v", f)
+	default:
+	}
 	ids := r.LinkIDs()
-	if len(ids) != 2 {
-		t.Fatalf("link ids %v, want 2", ids)
+	if len(ids) != 3 {
+		t.Fatalf("link ids %v, want 3", ids)
 	}
 	if err := r.Close(); err != nil {
 		t.Fatal(err)

@@ -123,3 +123,100 @@ func getpeernameProgram(reverse *ebpf.Map) *ebpf.ProgramSpec {
 func sockAddrSpec(name string, at ebpf.AttachType, insns asm.Instructions) *ebpf.ProgramSpec {
 	return &ebpf.ProgramSpec{Name: name, Type: ebpf.CGroupSockAddr, AttachType: at, Instructions: insns, License: "GPL"}
 }
+
+// Offsets in struct bpf_sock_ops.
+const (
+	offOp           = 0
+	offArg0         = 4 // BPF_SOCK_OPS_STATE_CB: the old state
+	offArg1         = 8 // and the new
+	offLocalPort    = 68
+	offCbFlags      = 84
+	offTotalRetrans = 136
+)
+
+// TCP states (include/net/tcp_states.h).
+const (
+	tcpSynSent = 2
+	tcpClose   = 7
+)
+
+// failedProgram, a sock_ops program, watches the rewritten sockets only: on their
+// connect (BPF_SOCK_OPS_TCP_CONNECT_CB) it asks for state callbacks; a socket that
+// goes from SYN_SENT to CLOSE (a reset, a timeout, or the client giving up) is sent to
+// events as a rewriteFailure, and one that leaves SYN_SENT otherwise stops the
+// callbacks. Other flags on the socket (another program's) are kept.
+func failedProgram(reverse, events *ebpf.Map) *ebpf.ProgramSpec {
+	flags := func(set bool) asm.Instructions {
+		op := asm.Or.Imm(asm.R2, unix.BPF_SOCK_OPS_STATE_CB_FLAG)
+		if !set {
+			op = asm.And.Imm(asm.R2, ^int32(unix.BPF_SOCK_OPS_STATE_CB_FLAG))
+		}
+		return asm.Instructions{
+			asm.LoadMem(asm.R2, asm.R6, offCbFlags, asm.Word),
+			op,
+			asm.Mov.Reg(asm.R1, asm.R6),
+			asm.FnSockOpsCbFlagsSet.Call(),
+			asm.Ja.Label("out"),
+		}
+	}
+	lookup := asm.Instructions{ // r0 = reverse[socket cookie], or out
+		asm.Mov.Reg(asm.R1, asm.R6),
+		asm.FnGetSocketCookie.Call(),
+		asm.StoreMem(asm.RFP, -8, asm.R0, asm.DWord),
+		asm.LoadMapPtr(asm.R1, reverse.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -8),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "out"),
+	}
+	insns := asm.Instructions{
+		asm.Mov.Reg(asm.R6, asm.R1),
+		asm.LoadMem(asm.R2, asm.R6, offOp, asm.Word),
+		asm.JEq.Imm(asm.R2, unix.BPF_SOCK_OPS_TCP_CONNECT_CB, "connect"),
+		asm.JEq.Imm(asm.R2, unix.BPF_SOCK_OPS_STATE_CB, "state"),
+		asm.Ja.Label("out"),
+	}
+	connect := append(asm.Instructions{}, lookup...)
+	connect[0] = connect[0].WithSymbol("connect")
+	insns = append(insns, connect...)
+	insns = append(insns, flags(true)...)
+	insns = append(insns,
+		asm.LoadMem(asm.R2, asm.R6, offArg0, asm.Word).WithSymbol("state"),
+		asm.JNE.Imm(asm.R2, tcpSynSent, "out"),
+		asm.LoadMem(asm.R2, asm.R6, offArg1, asm.Word),
+		asm.JEq.Imm(asm.R2, tcpClose, "closed"),
+	)
+	insns = append(insns, flags(false)...)
+	closed := append(asm.Instructions{}, lookup...)
+	closed[0] = closed[0].WithSymbol("closed")
+	insns = append(insns, closed...)
+	insns = append(insns,
+		// the event at fp-32: dialed address and port, local port, SYN retransmissions
+		asm.LoadMem(asm.R2, asm.R0, 0, asm.Word),
+		asm.StoreMem(asm.RFP, -32, asm.R2, asm.Word),
+		asm.LoadMem(asm.R2, asm.R0, 4, asm.Word),
+		asm.StoreMem(asm.RFP, -28, asm.R2, asm.Word),
+		asm.LoadMem(asm.R2, asm.R6, offLocalPort, asm.Word),
+		asm.StoreMem(asm.RFP, -24, asm.R2, asm.Word),
+		asm.LoadMem(asm.R2, asm.R6, offTotalRetrans, asm.Word),
+		asm.StoreMem(asm.RFP, -20, asm.R2, asm.Word),
+		asm.LoadMapPtr(asm.R1, events.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -32),
+		asm.Mov.Imm(asm.R3, 16),
+		asm.Mov.Imm(asm.R4, 0),
+		asm.FnRingbufOutput.Call(),
+		asm.Mov.Imm(asm.R0, 1).WithSymbol("out"),
+		asm.Return(),
+	)
+	return &ebpf.ProgramSpec{Name: "confine_fail4", Type: ebpf.SockOps, AttachType: ebpf.AttachCGroupSockOps, Instructions: insns, License: "GPL"}
+}
+
+// rewriteFailure is failedProgram's event, as it writes it.
+type rewriteFailure struct {
+	IP          [4]byte
+	Port        [2]byte // big-endian
+	_           [2]byte
+	LocalPort   uint32 // host order
+	Retransmits uint32
+}

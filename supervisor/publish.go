@@ -33,7 +33,7 @@ const maxForwards = 4096
 // instead, where the kernel takes the program (rewrite); the proxy's listener stays bound
 // to reserve the port and to serve where it does not.
 func (s *Supervisor) publish(warn func(string)) error {
-	s.rewrite = AttachRewrite(s.plan.Network, s.uplink, warn, func(d map[string]any) { s.events.emit("", EventPublishRewrite, d) })
+	s.rewrite = AttachRewrite(s.plan.Network, s.uplink, warn, func(kind, comp string, d map[string]any) { s.events.emit(comp, kind, d) })
 	for _, pub := range s.plan.Network.Published {
 		listen, ok := proxyAddress(pub)
 		if !ok {
@@ -128,9 +128,11 @@ func Relay(ctx context.Context, l *net.TCPListener, max int, dial func(context.C
 const LoopbackProxyEnv = "CONFINE_LOOPBACK_PROXY"
 
 // AttachRewrite attaches the rewrite of n's loopback published ports through u (a
-// stack's or a lone run's), and reports it to emit; nil when there is none to make or it could not be made, which
-// warn hears: the proxy then serves those connections, as before.
-func AttachRewrite(n plan.Network, u *netfilter.Uplink, warn func(string), emit func(map[string]any)) *netfilter.Rewrite {
+// stack's or a lone run's) and reports it to emit (EventPublishRewrite), then each
+// rewritten connection that failed (EventPublishFailed, with the component); nil when
+// there is none to make or it could not be made, which warn hears: the proxy then
+// serves those connections, as before.
+func AttachRewrite(n plan.Network, u *netfilter.Uplink, warn func(string), emit func(kind, component string, d map[string]any)) *netfilter.Rewrite {
 	entries := netfilter.LoopbackRewrites(n, u)
 	if len(entries) == 0 {
 		return nil
@@ -140,18 +142,42 @@ func AttachRewrite(n plan.Network, u *netfilter.Uplink, warn func(string), emit 
 		pairs = append(pairs, e.From.String()+" -> "+e.To.String())
 	}
 	if os.Getenv(LoopbackProxyEnv) == "1" {
-		emit(map[string]any{"rewrites": pairs, "chosen": "proxy (" + LoopbackProxyEnv + "=1)"})
+		emit(EventPublishRewrite, "", map[string]any{"rewrites": pairs, "chosen": "proxy (" + LoopbackProxyEnv + "=1)"})
 		return nil
 	}
-	r, err := netfilter.AttachRewrite(entries)
+	r, err := netfilter.AttachRewrite(entries, func(f netfilter.RewriteFailure) {
+		emit(EventPublishFailed, publishedTo(n, f.From.Port()), failureDetails(f, u))
+	})
 	if err != nil {
 		msg := "the host's loopback connections to published ports go through the userspace proxy: the connect-time rewrite cannot be attached: " + err.Error()
 		if warn != nil {
 			warn(msg)
 		}
-		emit(map[string]any{"rewrites": pairs, "error": err.Error(), "finding": msg})
+		emit(EventPublishRewrite, "", map[string]any{"rewrites": pairs, "error": err.Error(), "finding": msg})
 		return nil
 	}
-	emit(map[string]any{"rewrites": pairs, "cgroup": r.Root, "links": r.LinkIDs()})
+	emit(EventPublishRewrite, "", map[string]any{"rewrites": pairs, "cgroup": r.Root, "links": r.LinkIDs()})
 	return r
+}
+
+// publishedTo names the component a tcp port published on 0.0.0.0 goes to.
+func publishedTo(n plan.Network, hostPort uint16) string {
+	for _, p := range n.Published {
+		if p.Kernel && p.Proto == "tcp" && p.HostPort == hostPort {
+			return p.Component
+		}
+	}
+	return ""
+}
+
+// failureDetails are a failed rewritten connection's, in the proxy's words: the kernel
+// says only that it closed before it was established, and how often its SYN was sent
+// again (none: a reset, the component refused; some: no answer, or the client gave up).
+func failureDetails(f netfilter.RewriteFailure, u *netfilter.Uplink) map[string]any {
+	why := "refused (reset)"
+	if f.Retransmits > 0 {
+		why = fmt.Sprintf("no answer after %d SYN retransmissions (dropped, or the client gave up)", f.Retransmits)
+	}
+	return map[string]any{"host": f.From.String(), "client": netip.AddrPortFrom(u.Gateway, f.LocalPort).String(),
+		"target": f.To.String(), "error": "closed before it was established: " + why, "path": "rewrite"}
 }

@@ -23,9 +23,12 @@ const maxRunForwards = 1024
 func (ln *loneNet) proxy() error {
 	ln.rewrite = supervisor.AttachRewrite(ln.n, ln.u, func(msg string) {
 		fmt.Fprintf(ln.stderr, "confine: warning: %s\n", msg)
-	}, func(d map[string]any) {
+	}, func(kind, _ string, d map[string]any) {
+		if kind == supervisor.EventPublishFailed {
+			fmt.Fprintf(ln.stderr, "confine: publish %s: %s could not reach %s: %s\n", d["host"], d["client"], d["target"], d["error"])
+		}
 		if ln.ra != nil && ln.ra.enabled() {
-			ln.ra.emit(supervisor.EventPublishRewrite, d)
+			ln.ra.emit(kind, d)
 		}
 	})
 	for _, pub := range ln.n.Published {

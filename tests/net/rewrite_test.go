@@ -113,6 +113,24 @@ func checkRewritten(t *testing.T, w *world, addr, gw, wantPeer string) {
 	}
 }
 
+// waitFailed waits for a publish.failed record of host in log.
+func waitFailed(t *testing.T, log, host string) audit.Record {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		records, _ := audit.ReadLog(log)
+		for _, r := range records {
+			if r.Kind == supervisor.EventPublishFailed && r.Details["host"] == host {
+				return r
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s record for %s in %s", supervisor.EventPublishFailed, host, log)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // checkOtherNamespace: the outside namespace's own 127.0.0.1:PORT answers there.
 func checkOtherNamespace(t *testing.T, w *world, addr string) {
 	t.Helper()
@@ -147,6 +165,14 @@ func TestPublishRewrite(t *testing.T) {
 		}
 	}
 	checkOtherNamespace(t, w, "127.0.0.1:8080")
+	// web stopped: the host's client is refused, and the supervisor says so.
+	w.confine("stop", "--grace", "1s", stack, "web")
+	if d, err := dialIn(w.host, "127.0.0.1:8080"); err == nil {
+		t.Errorf("127.0.0.1:8080 answered with web stopped: %+v", d)
+	}
+	if r := waitFailed(t, filepath.Join(dir, "audit.log"), "127.0.0.1:8080"); r.Component != "web" || r.Details["target"] != peer+":8080" {
+		t.Errorf("publish.failed: %s %v", r.Component, r.Details)
+	}
 	w.confine("down", "--grace", "1s", stack)
 	linksGone(t, ids, "after down")
 	if d, err := dialIn(w.host, "127.0.0.1:8080"); err == nil {
@@ -191,6 +217,7 @@ func TestLoneRewrite(t *testing.T) {
 	if d, err := dialIn(w.host, "127.0.0.1:8091"); err == nil {
 		t.Errorf("127.0.0.1:8091 answered %+v: the port's listen.from does not name host", d)
 	}
+	waitFailed(t, log, "127.0.0.1:8091")
 	checkOtherNamespace(t, w, "127.0.0.1:8090")
 	run.cmd.Process.Signal(syscall.SIGTERM)
 	run.cmd.Wait()
