@@ -387,7 +387,7 @@ tree() { echo "$1" $(pgrep -P "$1" | while read -r c; do tree "$c"; done); } # t
 echo
 echo "| published stream (perf, µs/MB) $cols"
 echo "$csep"
-for v in direct:/run/confine/netns/"$sn-pub":10.97.0.2:"$spid" dnat:/run/netns/"$o":198.51.100.1:"$spid" \
+for v in direct:/run/confine/netns/"$sn-pub":10.97.0.2:"$spid" dnat:/run/netns/"$o":198.51.100.1:"$spid" rewrite:/run/netns/"$h":127.0.0.1:"$spid" \
 	m-routed:/run/netns/"$o":10.98.0.2:"$msink" m-dnat:/run/netns/"$o":192.0.2.1:"$msink" m-bridge:/run/netns/"$mb":10.98.0.2:"$msink" \
 	m-lone-dnat:/run/netns/"$o":192.0.2.4:"$lsink" m-lone-direct:/run/netns/"$mh":10.98.2.2:"$lsink"; do
 	IFS=: read -r label path addr server <<<"$v"
