@@ -218,6 +218,11 @@ func TestLoneRewrite(t *testing.T) {
 		t.Errorf("127.0.0.1:8091 answered %+v: the port's listen.from does not name host", d)
 	}
 	waitFailed(t, log, "127.0.0.1:8091")
+	waitDenials(t, log, map[string]func(audit.Record) bool{
+		"the host to 8081, which does not name it": func(r audit.Record) bool {
+			return r.Details["dport"] == float64(8081) && r.Details["src"] == gw
+		},
+	})
 	checkOtherNamespace(t, w, "127.0.0.1:8090")
 	run.cmd.Process.Signal(syscall.SIGTERM)
 	run.cmd.Wait()
