@@ -33,7 +33,6 @@ const maxForwards = 4096
 // instead, where the kernel takes the program (rewrite); the proxy's listener stays bound
 // to reserve the port and to serve where it does not.
 func (s *Supervisor) publish(warn func(string)) error {
-	s.rewrite = AttachRewrite(s.plan.Network, s.uplink, warn, func(kind, comp string, d map[string]any) { s.events.emit(comp, kind, d) })
 	for _, pub := range s.plan.Network.Published {
 		listen, ok := proxyAddress(pub)
 		if !ok {
@@ -60,6 +59,8 @@ func (s *Supervisor) publish(warn func(string)) error {
 		}
 		go s.forward(l.(*net.TCPListener), pub, target)
 	}
+	// Once the listeners hold the ports: a stack that cannot take one rewrites nothing.
+	s.rewrite = AttachRewrite(s.plan.Network, s.uplink, warn, func(kind, comp string, d map[string]any) { s.events.emit(comp, kind, d) })
 	return nil
 }
 

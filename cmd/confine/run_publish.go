@@ -21,16 +21,6 @@ const maxRunForwards = 1024
 // connect() to the component itself where the kernel takes the program; the proxy's
 // listener stays, to reserve the port and serve where it does not.
 func (ln *loneNet) proxy() error {
-	ln.rewrite = supervisor.AttachRewrite(ln.n, ln.u, func(msg string) {
-		fmt.Fprintf(ln.stderr, "confine: warning: %s\n", msg)
-	}, func(kind, _ string, d map[string]any) {
-		if kind == supervisor.EventPublishFailed {
-			fmt.Fprintf(ln.stderr, "confine: publish %s: %s could not reach %s: %s\n", d["host"], d["client"], d["target"], d["error"])
-		}
-		if ln.ra != nil && ln.ra.enabled() {
-			ln.ra.emit(kind, d)
-		}
-	})
 	for _, pub := range ln.n.Published {
 		a, _ := netip.ParseAddr(pub.HostAddress)
 		listen := pub.HostAddress
@@ -47,6 +37,17 @@ func (ln *loneNet) proxy() error {
 		ln.listeners = append(ln.listeners, l)
 		go ln.forward(l.(*net.TCPListener), pub)
 	}
+	// Once the listeners hold the ports: a run that cannot take one rewrites nothing.
+	ln.rewrite = supervisor.AttachRewrite(ln.n, ln.u, func(msg string) {
+		fmt.Fprintf(ln.stderr, "confine: warning: %s\n", msg)
+	}, func(kind, _ string, d map[string]any) {
+		if kind == supervisor.EventPublishFailed {
+			fmt.Fprintf(ln.stderr, "confine: publish %s: %s could not reach %s: %s\n", d["host"], d["client"], d["target"], d["error"])
+		}
+		if ln.ra != nil && ln.ra.enabled() {
+			ln.ra.emit(kind, d)
+		}
+	})
 	return nil
 }
 

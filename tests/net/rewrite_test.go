@@ -201,7 +201,8 @@ func TestPublishRewrite(t *testing.T) {
 
 // TestLoneRewrite: the same for a lone run's -p on 0.0.0.0: the rewrite goes straight
 // to the component, which sees the gateway (`host`); -p of a port whose listen.from
-// names no host is refused by the component's table.
+// names no host is refused by the component's table (a denial) and reported
+// (publish.failed). With CONFINE_LOOPBACK_PROXY=1 the proxy serves instead.
 func TestLoneRewrite(t *testing.T) {
 	w := newWorld(t)
 	w.serve(w.outside, "tcp", "127.0.0.1:8090")
@@ -239,4 +240,15 @@ func TestLoneRewrite(t *testing.T) {
 		t.Errorf("127.0.0.1:8090 answered after SIGKILL: %+v", d)
 	}
 	w.confine("version") // sweeps what the run left
+
+	// The proxy, chosen: the same client reaches the component over loopback.
+	w.env = append(w.env, supervisor.LoopbackProxyEnv+"=1")
+	run = w.runLone("-p", "8090:8080", file)
+	run.results(t, "dial:tcp/127.0.0.1:1")
+	d, err := dialIn(w.host, "127.0.0.1:8090")
+	if err != nil || !strings.HasPrefix(d.answer, "you are "+w.gateway()+":") || !strings.HasPrefix(d.local, "127.0.0.1:") {
+		t.Errorf("127.0.0.1:8090 through the proxy: %+v (%v)", d, err)
+	}
+	run.cmd.Process.Signal(syscall.SIGTERM)
+	run.cmd.Wait()
 }
