@@ -9,8 +9,9 @@
 #   then one stream's throughput) with 10 and with 10,000 declared outside CIDRs; the
 #   baseline is the same client in the host namespace, without confine.
 # - published ports: the component serves; clients connect through DNAT from the
-#   outside, through the loopback proxy from the host, and directly to the component's
-#   address from the stack's bridge namespace (the baseline).
+#   outside, from the host's loopback through the connect-time rewrite and, to a second
+#   stack up with CONFINE_LOOPBACK_PROXY=1, through the proxy, and directly to the
+#   component's address from the stack's bridge namespace (the baseline).
 # - the DNAT rule's own cost: confine's host table forwards into the uplink only replies
 #   and DNAT'd connections (by design: only published ports enter), so no routed path
 #   from outside reaches a component. A mirror of the same hops, without confine, in
@@ -41,7 +42,7 @@ egress_on=${EGRESS:-1}
 work=$(mktemp -d /tmp/confine-egb-XXXX)
 pids=()
 cleanup() {
-	for s in "$sn-10" "$sn-10000" "$sn-pub"; do nsenter --net=/run/netns/"$h" "$work/confine" down --grace 1s "$s" >/dev/null 2>&1 || true; done
+	for s in "$sn-10" "$sn-10000" "$sn-pub" "$sn-pubp"; do nsenter --net=/run/netns/"$h" "$work/confine" down --grace 1s "$s" >/dev/null 2>&1 || true; done
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 	ip netns del "$h" 2>/dev/null || true
@@ -211,6 +212,11 @@ component "$d/server.yaml" server "  listen:
     - port: 5202-5203/tcp
       from: [host, 198.51.100.0/24]" -serve :5202 -sink :5203
 printf 'version: 1\nname: %s\nsubnet: 10.97.0.0/24\ncomponents: [server.yaml]\npublish: ["0.0.0.0:5202 -> server:5202/tcp", "0.0.0.0:5203 -> server:5203/tcp"]\n' "$sn-pub" >"$d/stack.yaml"
+# The same server in a second stack whose host loopback goes through the proxy
+# (CONFINE_LOOPBACK_PROXY=1), published on 5302-5303: the rewrite and the proxy, same round.
+mkdir -p "$d/proxy"
+cp "$d/server.yaml" "$d/proxy/"
+printf 'version: 1\nname: %s\nsubnet: 10.97.0.0/24\ncomponents: [server.yaml]\npublish: ["0.0.0.0:5302 -> server:5202/tcp", "0.0.0.0:5303 -> server:5203/tcp"]\n' "$sn-pubp" >"$d/proxy/stack.yaml"
 # The server's CPU is the supervisor's tree: the component (its descendant) and the
 # loopback proxy, which runs in the supervisor.
 spid=$(confine up -d "$d/stack.yaml" | sed -n 's/.*supervisor pid \([0-9]*\).*/\1/p')
@@ -219,13 +225,15 @@ cpid=$(confine ps --json "$sn-pub" | jq '.[0].pid')
 p=$cpid
 while [ "$p" -gt 1 ] && [ "$p" != "$spid" ]; do p=$(awk '{ print $4 }' /proc/"$p"/stat); done
 [ "$p" = "$spid" ] || { echo "egress.sh: the component $cpid is not the supervisor $spid's descendant" >&2; exit 1; }
-measure() { # measure NETNS-PATH HOST SERVE-PID SINK-PID: "RATE GBITS µs/conn µs/MB"
-	local rate g a b c d e
+ppid=$(CONFINE_LOOPBACK_PROXY=1 confine up -d "$d/proxy/stack.yaml" | sed -n 's/.*supervisor pid \([0-9]*\).*/\1/p')
+tune "$sn-pubp"
+measure() { # measure NETNS-PATH HOST SERVE-PID SINK-PID [PORT]: "RATE GBITS µs/conn µs/MB"; PORT (5202) and PORT+1
+	local rate g a b c d e port=${5:-5202}
 	a=$(pcpu "$3")
-	read -r rate _ c < <(nsenter --net="$1" "$work/connrate" -cpu -dial "$2:5202" -d "${secs}s" -c 4 | awk '$1 == "cpu" { c = $3 } $1 != "cpu" { r = $1 } END { print r, 0, c }')
+	read -r rate _ c < <(nsenter --net="$1" "$work/connrate" -cpu -dial "$2:$port" -d "${secs}s" -c 4 | awk '$1 == "cpu" { c = $3 } $1 != "cpu" { r = $1 } END { print r, 0, c }')
 	b=$(pcpu "$3")
 	d=$(pcpu "$4")
-	read -r g _ e < <(nsenter --net="$1" "$work/connrate" -cpu -send "$2:5203" -d "${secs}s" | awk '$1 == "cpu" { c = $3 } $1 != "cpu" { r = $1 } END { print r, 0, c }')
+	read -r g _ e < <(nsenter --net="$1" "$work/connrate" -cpu -send "$2:$((port + 1))" -d "${secs}s" | awk '$1 == "cpu" { c = $3 } $1 != "cpu" { r = $1 } END { print r, 0, c }')
 	cost "$rate" "$g" "$c" $((b - a)) "$e" $(($(pcpu "$4") - d))
 }
 
@@ -238,13 +246,14 @@ for ((r = 1; r <= rounds; r++)); do
 	done
 	echo "$r direct $(measure /run/confine/netns/"$sn-pub" 10.97.0.2 "$spid" "$spid")" >>"$work/results"
 	echo "$r dnat $(measure /run/netns/"$o" 198.51.100.1 "$spid" "$spid")" >>"$work/results"
-	echo "$r proxy $(measure /run/netns/"$h" 127.0.0.1 "$spid" "$spid")" >>"$work/results"
+	echo "$r rewrite $(measure /run/netns/"$h" 127.0.0.1 "$spid" "$spid")" >>"$work/results"
+	echo "$r proxy $(measure /run/netns/"$h" 127.0.0.1 "$ppid" "$ppid" 5302)" >>"$work/results"
 	echo "$r m-routed $(measure /run/netns/"$o" 10.98.0.2 "$mserve" "$msink")" >>"$work/results"
 	echo "$r m-dnat $(measure /run/netns/"$o" 192.0.2.1 "$mserve" "$msink")" >>"$work/results"
 	echo "$r m-bridge $(measure /run/netns/"$mb" 10.98.0.2 "$mserve" "$msink")" >>"$work/results"
 	echo "$r m-lone-dnat $(measure /run/netns/"$o" 192.0.2.4 "$lserve" "$lsink")" >>"$work/results"
 	echo "$r m-lone-direct $(measure /run/netns/"$mh" 10.98.2.2 "$lserve" "$lsink")" >>"$work/results"
-	tail -$((egress_on == 0 ? 9 : 11)) "$work/results" >&2
+	tail -$((egress_on == 0 ? 10 : 12)) "$work/results" >&2
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -283,7 +292,8 @@ echo "| published port $hdr"
 echo "$sep"
 row "direct to the component from the bridge namespace (baseline)" direct direct
 row "DNAT, from the outside namespace" dnat direct
-row "loopback proxy, from the host's 127.0.0.1" proxy direct
+row "loopback, rewritten at connect(), from the host's 127.0.0.1" rewrite direct
+row "loopback proxy (CONFINE_LOOPBACK_PROXY=1), from the host's 127.0.0.1" proxy direct
 echo
 echo "| mirror of the DNAT'd hops, no confine $hdr"
 echo "$sep"
@@ -304,6 +314,10 @@ printf '| mirror DNAT / routed, per round, throughput; CPU per MB | %s; %s|\n' "
 	"$(awk '$2 == "m-routed" { y = $6 } $2 == "m-dnat" { printf "%.2f ", y / $6 }' "$work/results")"
 printf '| confine DNAT / direct, per round, throughput; CPU per MB | %s; %s|\n' "$(rounds dnat direct 4)" \
 	"$(awk '$2 == "direct" { y = $6 } $2 == "dnat" { printf "%.2f ", y / $6 }' "$work/results")"
+for v in rewrite proxy; do
+	printf '| loopback %s / direct, per round, throughput; CPU per MB | %s; %s|\n' "$v" "$(rounds "$v" direct 4)" \
+		"$(awk -v v="$v" '$2 == "direct" { y = $6 } $2 == v { printf "%.2f ", y / $6 }' "$work/results")"
+done
 [ -z "${KEEP:-}" ] || echo "raw results: $work/results"
 
 # PROFILE=1: where the CPU time goes. The baseline and each egress variant once more,
@@ -373,7 +387,7 @@ tree() { echo "$1" $(pgrep -P "$1" | while read -r c; do tree "$c"; done); } # t
 echo
 echo "| published stream (perf, µs/MB) $cols"
 echo "$csep"
-for v in direct:/run/confine/netns/"$sn-pub":10.97.0.2:"$spid" dnat:/run/netns/"$o":198.51.100.1:"$spid" \
+for v in direct:/run/confine/netns/"$sn-pub":10.97.0.2:"$spid" dnat:/run/netns/"$o":198.51.100.1:"$spid" rewrite:/run/netns/"$h":127.0.0.1:"$spid" \
 	m-routed:/run/netns/"$o":10.98.0.2:"$msink" m-dnat:/run/netns/"$o":192.0.2.1:"$msink" m-bridge:/run/netns/"$mb":10.98.0.2:"$msink" \
 	m-lone-dnat:/run/netns/"$o":192.0.2.4:"$lsink" m-lone-direct:/run/netns/"$mh":10.98.2.2:"$lsink"; do
 	IFS=: read -r label path addr server <<<"$v"

@@ -9,9 +9,10 @@
 #
 # Then a lone server published with -p (bench/connrate: connection rate with 4 workers,
 # one stream's throughput), ROUNDS rounds (default 3) of SECS seconds (default 3), ratios
-# medians of per-round ones: by DNAT from the outside namespace, through the loopback
-# proxy from the host's 127.0.0.1, and (the baseline) directly to the component's address
-# from the host namespace.
+# medians of per-round ones: by DNAT from the outside namespace, from the host's
+# 127.0.0.1 by the connect-time rewrite and, to a second run with CONFINE_LOOPBACK_PROXY=1
+# (-p 5302-5303), through the proxy, and (the baseline) directly to the component's
+# address from the host namespace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${RUNS:-20}
@@ -20,9 +21,9 @@ secs=${SECS:-3}
 ns=confine-lnb-$$
 h=$ns-h o=$ns-o
 work=$(mktemp -d /tmp/confine-lnb-XXXX)
-server=
+server= server2=
 cleanup() {
-	[ -z "$server" ] || kill "$server" 2>/dev/null || true
+	for p in $server $server2; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 	ip netns del "$h" 2>/dev/null || true
 	ip netns del "$o" 2>/dev/null || true
@@ -81,18 +82,21 @@ printf 'version: 1\nname: server\nrun:\n  command: ["%s", "-serve", ":5202", "-s
 	"$work/connrate" "$work/connrate" >"$work/server.yaml"
 nsenter --net=/run/netns/"$h" "$work/confine" run --grace 1s -p 5202:5202 -p 5203:5203 "$work/server.yaml" >"$work/server.out" 2>&1 &
 server=$!
+CONFINE_LOOPBACK_PROXY=1 nsenter --net=/run/netns/"$h" "$work/confine" run --grace 1s -p 5302:5202 -p 5303:5203 "$work/server.yaml" >"$work/server2.out" 2>&1 &
+server2=$!
 for ((i = 0; i < 100; i++)); do
-	peer=$(ip -n "$h" -4 -o addr show | awk '$2 ~ /^cfu/ { split($4, a, "/"); split(a[1], b, "."); print b[1] "." b[2] "." b[3] "." b[4] + 1 }')
-	[ -n "$peer" ] && break
+	# the first run's uplink: the one whose table DNATs 5202
+	peer=$(nsenter --net=/run/netns/"$h" nft list ruleset 2>/dev/null | awk '/dport 5202 dnat ip to/ { sub(/:.*/, "", $NF); print $NF; exit }')
+	[ -n "$peer" ] && [ "$(ip -n "$h" -4 -o addr show | grep -c cfu)" = 2 ] && break
 	sleep 0.1
 done
 [ -n "$peer" ] || { cat "$work/server.out" >&2; exit 1; }
-for p in $(pgrep -P "$server"); do tw /proc/"$p"/ns/net; done
+for p in $(pgrep -P "$server") $(pgrep -P "$server2"); do tw /proc/"$p"/ns/net; done
 sleep 0.3
-measure() { # measure NETNS-PATH HOST: "RATE GBITS"
-	local rate g
-	rate=$(nsenter --net="$1" "$work/connrate" -dial "$2:5202" -d "${secs}s" -c 4 | awk '{ print $1 }')
-	g=$(nsenter --net="$1" "$work/connrate" -send "$2:5203" -d "${secs}s")
+measure() { # measure NETNS-PATH HOST [PORT]: "RATE GBITS", to PORT (5202) and PORT+1
+	local rate g port=${3:-5202}
+	rate=$(nsenter --net="$1" "$work/connrate" -dial "$2:$port" -d "${secs}s" -c 4 | awk '{ print $1 }')
+	g=$(nsenter --net="$1" "$work/connrate" -send "$2:$((port + 1))" -d "${secs}s")
 	echo "$rate $g"
 }
 : >"$work/pub"
@@ -102,6 +106,8 @@ for ((r = 1; r <= rounds; r++)); do
 	read -r a b < <(measure /run/netns/"$o" 198.51.100.1)
 	echo "$r dnat $a $b" >>"$work/pub"
 	read -r a b < <(measure /run/netns/"$h" 127.0.0.1)
+	echo "$r rewrite $a $b" >>"$work/pub"
+	read -r a b < <(measure /run/netns/"$h" 127.0.0.1 5302)
 	echo "$r proxy $a $b" >>"$work/pub"
 done
 med() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
@@ -120,4 +126,5 @@ echo "| a lone run's published port | connections/s | ratio | throughput | ratio
 echo "| --- | --- | --- | --- | --- |"
 prow "direct to the component from the host namespace (baseline)" direct
 prow "DNAT, from the outside namespace" dnat
-prow "loopback proxy, from the host's 127.0.0.1" proxy
+prow "loopback, rewritten at connect(), from the host's 127.0.0.1" rewrite
+prow "loopback proxy (CONFINE_LOOPBACK_PROXY=1), from the host's 127.0.0.1" proxy

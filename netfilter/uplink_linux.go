@@ -160,10 +160,42 @@ func (u *Uplink) openHost(n plan.Network) error {
 
 // makeLink creates the veth and addresses both ends; the bridge namespace's default
 // route goes through it, with forwarding on there (that namespace is the stack's own).
+//
+// The bridge namespace's own connections (the supervisor's checks, the proxy) take their
+// ports from a range apart from the host's: the host's connections to a published port
+// arrive SNAT'd to the bridge address with their port kept, and one that met a
+// TIME_WAIT left by a bridge connection on the same tuple, its timestamps from another
+// clock offset, would have its SYN dropped by PAWS and wait a second to retry.
 func (u *Uplink) makeLink(b *Bridge) error {
+	ports := apartPortRange()
 	return u.makeVeth(b.NSPath, uplinkPeerName, func() error {
+		if ports != "" {
+			if err := os.WriteFile("/proc/sys/net/ipv4/ip_local_port_range", []byte(ports), 0); err != nil {
+				return err
+			}
+		}
 		return os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0)
 	})
+}
+
+// apartPortRange is an ephemeral port range outside the calling namespace's (below it,
+// else above it), or "" when it leaves too little room (fewer than 4096 ports).
+func apartPortRange() string {
+	data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return ""
+	}
+	var lo, hi int
+	if _, err := fmt.Sscan(string(data), &lo, &hi); err != nil {
+		return ""
+	}
+	switch {
+	case lo-1024 >= 4096:
+		return fmt.Sprintf("1024 %d", lo-1)
+	case 65535-hi >= 4096:
+		return fmt.Sprintf("%d 65535", hi+1)
+	}
+	return ""
 }
 
 // makeVeth creates the uplink's veth with its peer, named peerName, in the namespace

@@ -97,9 +97,10 @@ type Supervisor struct {
 	cancel    context.CancelFunc
 	runners   sync.WaitGroup
 	listeners []net.Listener
-	dialer    *netfilter.Dialer // the loopback proxy's sockets, made in the bridge namespace
-	resolver  *resolver         // the stack's DNS resolver (resolver.go), nil without names
-	answers   *DNSAnswers       // what the resolver answered (netnames.go)
+	dialer    *netfilter.Dialer  // the loopback proxy's sockets, made in the bridge namespace
+	rewrite   *netfilter.Rewrite // the loopback's connect-time rewrite (publish.go), or nil
+	resolver  *resolver          // the stack's DNS resolver (resolver.go), nil without names
+	answers   *DNSAnswers        // what the resolver answered (netnames.go)
 	api       *apiServer
 	downOnce  sync.Once
 	closing   atomic.Bool   // set first thing in Down: no start after it
@@ -231,7 +232,7 @@ func Up(ctx context.Context, p *plan.Plan, opts Options) (_ *Supervisor, err err
 	if s.api, err = serveAPI(s, SocketPath(p.Name)); err != nil {
 		return s, err
 	}
-	if err := s.publish(); err != nil {
+	if err := s.publish(opts.Warn); err != nil {
 		return s, err
 	}
 	if err := s.startAll(ctx, opts.StartTimeout); err != nil {
@@ -324,7 +325,8 @@ func ValidName(name string) bool {
 func (s *Supervisor) Down(grace time.Duration) {
 	s.downOnce.Do(func() {
 		s.closing.Store(true)
-		s.cancel() // Up stops waiting to start what is left
+		s.cancel()        // Up stops waiting to start what is left
+		s.rewrite.Close() // the published ports close: no more rewritten connections
 		for _, l := range s.listeners {
 			l.Close()
 		}

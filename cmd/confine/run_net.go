@@ -30,6 +30,7 @@ type loneNet struct {
 	stopResolve func()
 	stderr      io.Writer
 	listeners   []net.Listener
+	rewrite     *netfilter.Rewrite // the loopback's connect-time rewrite, or nil
 	// ra, when it logs, gets the host table's drops as denials.
 	ra    *runAudit
 	drops *netfilter.LogReader
@@ -145,6 +146,7 @@ func (ln *loneNet) close() {
 	if ln == nil {
 		return
 	}
+	ln.rewrite.Close()
 	for _, l := range ln.listeners {
 		l.Close()
 	}

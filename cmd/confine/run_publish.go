@@ -17,7 +17,9 @@ const maxRunForwards = 1024
 // proxy serves what the kernel does not publish: tcp on a loopback address, and the
 // loopback of 0.0.0.0 (never route_localnet: CVE-2020-8558). The host's own namespace
 // routes to the component through the uplink, so the proxy dials from here, and the
-// component sees the gateway: `host`.
+// component sees the gateway: `host`. The loopback of 0.0.0.0 is rewritten at
+// connect() to the component itself where the kernel takes the program; the proxy's
+// listener stays, to reserve the port and serve where it does not.
 func (ln *loneNet) proxy() error {
 	for _, pub := range ln.n.Published {
 		a, _ := netip.ParseAddr(pub.HostAddress)
@@ -35,6 +37,17 @@ func (ln *loneNet) proxy() error {
 		ln.listeners = append(ln.listeners, l)
 		go ln.forward(l.(*net.TCPListener), pub)
 	}
+	// Once the listeners hold the ports: a run that cannot take one rewrites nothing.
+	ln.rewrite = supervisor.AttachRewrite(ln.n, ln.u, func(msg string) {
+		fmt.Fprintf(ln.stderr, "confine: warning: %s\n", msg)
+	}, func(kind, _ string, d map[string]any) {
+		if kind == supervisor.EventPublishFailed {
+			fmt.Fprintf(ln.stderr, "confine: publish %s: %s could not reach %s: %s\n", d["host"], d["client"], d["target"], d["error"])
+		}
+		if ln.ra != nil && ln.ra.enabled() {
+			ln.ra.emit(kind, d)
+		}
+	})
 	return nil
 }
 

@@ -91,7 +91,7 @@ func (w *world) gateway() string {
 // masqueraded behind the host's address, and host:PORT; an undeclared address, an
 // undeclared host port and the host's own address are dropped and logged. Its -p ports,
 // TCP and UDP, see the outside client's address, and the host's own connections (to its
-// address, and to loopback through the proxy) as the gateway: `host`. A client
+// address, and to loopback by the rewrite at connect()) as the gateway: `host`. A client
 // listen.from does not name is dropped. After the run, and after a SIGKILLed run and
 // the next command, the host namespace is as before.
 func TestLoneRun(t *testing.T) {
@@ -142,7 +142,7 @@ func TestLoneRun(t *testing.T) {
 		{"udp from outside", w.outside, "udp", "", hostAddr + ":5353", "you are " + outsideAddr + ":"},
 		{"tcp from the host to its address", w.host, "tcp", "", hostAddr + ":8080", "you are " + gw + ":"},
 		{"udp from the host to its address", w.host, "udp", "", hostAddr + ":5353", "you are " + gw + ":"},
-		{"tcp from the host's loopback (proxy)", w.host, "tcp", "", "127.0.0.1:8080", "you are " + gw + ":"},
+		{"tcp from the host's loopback (rewritten at connect())", w.host, "tcp", "", "127.0.0.1:8080", "you are " + gw + ":"},
 		{"tcp from an outside address listen.from does not name", w.outside, "tcp", "203.0.113.50", hostAddr + ":8080", ""},
 	} {
 		got, err := ask(c.ns, c.proto, c.local, c.addr)

@@ -50,7 +50,7 @@ func ask(ns, proto, local, addr string) (string, error) {
 // TestPublishKernel: TCP and UDP ports published on every host address reach the
 // component by DNAT with the client's address kept; a client listen.from does not name
 // is dropped; the host's own connections, to its address and to its loopback (the
-// proxy), arrive as "host", the bridge address. After down the host is as before.
+// rewrite at connect()), arrive as "host", the bridge address. After down the host is as before.
 func TestPublishKernel(t *testing.T) {
 	w := newWorld(t, "203.0.113.50")
 	before := w.snapshot()
@@ -72,7 +72,7 @@ func TestPublishKernel(t *testing.T) {
 		{"udp from outside", w.outside, "udp", "", hostAddr + ":5353", "you are " + outsideAddr + ":"},
 		{"tcp from the host to its address", w.host, "tcp", "", hostAddr + ":8080", "you are " + bridge + ":"},
 		{"udp from the host to its address", w.host, "udp", "", hostAddr + ":5353", "you are " + bridge + ":"},
-		{"tcp from the host's loopback (proxy)", w.host, "tcp", "", "127.0.0.1:8080", "you are " + bridge + ":"},
+		{"tcp from the host's loopback (rewritten at connect())", w.host, "tcp", "", "127.0.0.1:8080", "you are " + bridge + ":"},
 		{"tcp from an outside address listen.from does not name", w.outside, "tcp", "203.0.113.50", hostAddr + ":8080", ""},
 		{"udp from an outside address listen.from does not name", w.outside, "udp", "203.0.113.50", hostAddr + ":5353", ""},
 	} {

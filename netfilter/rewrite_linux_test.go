@@ -1,0 +1,143 @@
+package netfilter
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/confine-sandbox/confine/tests/testenv"
+)
+
+// The programs load, attach at the cgroup v2 root and rewrite a connect in the
+// namespace they were made for, give getpeername the dialed address, leave the same
+// address in another namespace alone, report a rewritten connection that was refused,
+// and leave no link once closed.
+func TestRewriteConnect(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	from := netip.MustParseAddrPort("127.0.0.1:47311")
+	to := netip.MustParseAddrPort("127.0.0.2:47312")
+	refused := RewriteEntry{From: netip.MustParseAddrPort("127.0.0.1:47314"), To: netip.MustParseAddrPort("127.0.0.2:47315")}
+	failures := make(chan RewriteFailure, 8)
+
+	// The test's own namespace: a listener on from, which the rewrite must not divert.
+	own, err := net.Listen("tcp4", from.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer own.Close()
+
+	done := make(chan struct{})
+	var r *Rewrite
+	var attachErr error
+	go func() { // a thread of its own in a new namespace, thrown away after
+		defer close(done)
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			t.Error(err)
+			return
+		}
+		lo, err := netlink.LinkByName("lo")
+		if err == nil {
+			err = netlink.LinkSetUp(lo)
+		}
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		l, err := net.Listen("tcp4", to.String())
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer l.Close()
+		if r, attachErr = AttachRewrite([]RewriteEntry{{From: from, To: to}, refused}, func(f RewriteFailure) { failures <- f }); attachErr != nil {
+			return
+		}
+		c, err := net.Dial("tcp4", from.String())
+		if err != nil {
+			t.Errorf("dial %s in the rewritten namespace: %v", from, err)
+			return
+		}
+		defer c.Close()
+		if got := c.RemoteAddr().String(); got != from.String() {
+			t.Errorf("getpeername gave %s, want the dialed %s", got, from)
+		}
+		s, err := l.Accept()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		s.Close()
+		// Nothing listens where refused goes: the client sees the refusal, the
+		// supervisor a failure.
+		if c, err := net.Dial("tcp4", refused.From.String()); !errors.Is(err, unix.ECONNREFUSED) {
+			t.Errorf("dial %s, rewritten to where nothing listens: %v, want ECONNREFUSED", refused.From, err)
+			if c != nil {
+				c.Close()
+			}
+		}
+		// An address that is not in the map is not rewritten.
+		if c, err := net.Dial("tcp4", "127.0.0.1:47313"); err == nil {
+			c.Close()
+			t.Error("127.0.0.1:47313 connected: nothing listens there")
+		}
+	}()
+	<-done
+	if attachErr != nil {
+		testenv.Missing(t, "the rewrite cannot be attached: %v", attachErr)
+	}
+	if r == nil {
+		return
+	}
+	defer r.Close() // twice is safe
+	if t.Failed() {
+		return
+	}
+	// The test's own namespace, same address: its own listener answers.
+	c, err := net.Dial("tcp4", from.String())
+	if err != nil {
+		t.Fatalf("dial %s in the test's namespace: %v", from, err)
+	}
+	s, err := own.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	c.Close()
+
+	select {
+	case f := <-failures:
+		if f.RewriteEntry != refused || f.Retransmits != 0 || f.LocalPort == 0 {
+			t.Errorf("failure %+v, want one of %v, refused at once", f, refused)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("no failure reported for the refused connection")
+	}
+	select {
+	case f := <-failures:
+		t.Errorf("a second failure: %+v", f)
+	default:
+	}
+	ids := r.LinkIDs()
+	if len(ids) != 3 {
+		t.Fatalf("link ids %v, want 3", ids)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if l, err := link.NewFromID(link.ID(id)); !errors.Is(err, unix.ENOENT) {
+			if l != nil {
+				l.Close()
+			}
+			t.Errorf("link %d after Close: %v", id, err)
+		}
+	}
+}

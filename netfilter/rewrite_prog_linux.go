@@ -1,0 +1,222 @@
+package netfilter
+
+import (
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"golang.org/x/sys/unix"
+)
+
+// The connect-time rewrite of published loopback ports (rewrite_linux.go), two cgroup
+// sock_addr programs written with cilium/ebpf's asm (no clang), as Cilium's socket-level
+// load balancer serves host-reachable services.
+//
+// Offsets in struct bpf_sock_addr (include/uapi/linux/bpf.h): every field is a __u32;
+// the address and port are in network byte order, the port in the low 16 bits.
+const (
+	offFamily = 0  // user_family
+	offIP4    = 4  // user_ip4
+	offPort   = 24 // user_port
+	offType   = 32 // type (SOCK_STREAM, ...)
+)
+
+// rewriteKey is a ports map key: the namespace's cookie (bpf_get_netns_cookie), so only
+// sockets of the supervisor's own network namespace match, then the address and port
+// the client dialed, as the context holds them. rewriteValue is where it goes instead.
+type rewriteKey struct {
+	Cookie uint64
+	IP     [4]byte
+	Port   [2]byte // big-endian
+	_      [2]byte
+}
+
+type rewriteValue struct {
+	IP   [4]byte
+	Port [2]byte // big-endian
+	_    [2]byte
+}
+
+// reverseEntries bounds the sockets whose dialed address getpeername gives back: an LRU
+// map keyed by socket cookie (never reused), so the oldest rewritten sockets lose it
+// first (docs/network.md, "Published ports").
+const reverseEntries = 16384
+
+func newRewriteMaps(entries int) (ports, reverse *ebpf.Map, err error) {
+	ports, err = ebpf.NewMap(&ebpf.MapSpec{Name: "confine_pub", Type: ebpf.Hash, KeySize: 16, ValueSize: 8, MaxEntries: uint32(max(entries, 1))})
+	if err != nil {
+		return nil, nil, err
+	}
+	reverse, err = ebpf.NewMap(&ebpf.MapSpec{Name: "confine_pubrev", Type: ebpf.LRUHash, KeySize: 8, ValueSize: 8, MaxEntries: reverseEntries})
+	if err != nil {
+		ports.Close()
+		return nil, nil, err
+	}
+	return ports, reverse, nil
+}
+
+// connectProgram rewrites an AF_INET stream connect() whose (netns cookie, address,
+// port) is in ports to the value's address and port, and remembers what was dialed in
+// reverse under the socket's cookie. Every connect returns 1 (allowed): the program
+// only redirects; the firewall on the way decides.
+func connectProgram(ports, reverse *ebpf.Map) *ebpf.ProgramSpec {
+	return sockAddrSpec("confine_conn4", ebpf.AttachCGroupInet4Connect, asm.Instructions{
+		asm.Mov.Reg(asm.R6, asm.R1),
+		asm.LoadMem(asm.R2, asm.R6, offFamily, asm.Word),
+		asm.JNE.Imm(asm.R2, unix.AF_INET, "allow"),
+		asm.LoadMem(asm.R2, asm.R6, offType, asm.Word),
+		asm.JNE.Imm(asm.R2, unix.SOCK_STREAM, "allow"),
+		// key at fp-16: cookie, address, port
+		asm.Mov.Reg(asm.R1, asm.R6),
+		asm.FnGetNetnsCookie.Call(),
+		asm.StoreMem(asm.RFP, -16, asm.R0, asm.DWord),
+		asm.LoadMem(asm.R2, asm.R6, offIP4, asm.Word),
+		asm.StoreMem(asm.RFP, -8, asm.R2, asm.Word),
+		asm.LoadMem(asm.R2, asm.R6, offPort, asm.Word),
+		asm.StoreMem(asm.RFP, -4, asm.R2, asm.Word),
+		asm.LoadMapPtr(asm.R1, ports.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -16),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "allow"),
+		asm.Mov.Reg(asm.R7, asm.R0),
+		// reverse[socket cookie] = what was dialed (fp-8: address and port, still there)
+		asm.Mov.Reg(asm.R1, asm.R6),
+		asm.FnGetSocketCookie.Call(),
+		asm.StoreMem(asm.RFP, -24, asm.R0, asm.DWord),
+		asm.LoadMapPtr(asm.R1, reverse.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -24),
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		asm.Add.Imm(asm.R3, -8),
+		asm.Mov.Imm(asm.R4, 0), // BPF_ANY
+		asm.FnMapUpdateElem.Call(),
+		// the rewrite itself
+		asm.LoadMem(asm.R2, asm.R7, 0, asm.Word),
+		asm.StoreMem(asm.R6, offIP4, asm.R2, asm.Word),
+		asm.LoadMem(asm.R2, asm.R7, 4, asm.Word),
+		asm.StoreMem(asm.R6, offPort, asm.R2, asm.Word),
+		asm.Mov.Imm(asm.R0, 1).WithSymbol("allow"),
+		asm.Return(),
+	})
+}
+
+// getpeernameProgram gives a rewritten socket's getpeername(2) the address and port
+// its client dialed, from reverse.
+func getpeernameProgram(reverse *ebpf.Map) *ebpf.ProgramSpec {
+	return sockAddrSpec("confine_peer4", ebpf.AttachCgroupInet4GetPeername, asm.Instructions{
+		asm.Mov.Reg(asm.R6, asm.R1),
+		asm.FnGetSocketCookie.Call(),
+		asm.StoreMem(asm.RFP, -8, asm.R0, asm.DWord),
+		asm.LoadMapPtr(asm.R1, reverse.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -8),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "allow"),
+		asm.LoadMem(asm.R2, asm.R0, 0, asm.Word),
+		asm.StoreMem(asm.R6, offIP4, asm.R2, asm.Word),
+		asm.LoadMem(asm.R2, asm.R0, 4, asm.Word),
+		asm.StoreMem(asm.R6, offPort, asm.R2, asm.Word),
+		asm.Mov.Imm(asm.R0, 1).WithSymbol("allow"),
+		asm.Return(),
+	})
+}
+
+func sockAddrSpec(name string, at ebpf.AttachType, insns asm.Instructions) *ebpf.ProgramSpec {
+	return &ebpf.ProgramSpec{Name: name, Type: ebpf.CGroupSockAddr, AttachType: at, Instructions: insns, License: "GPL"}
+}
+
+// Offsets in struct bpf_sock_ops.
+const (
+	offOp           = 0
+	offArg0         = 4 // BPF_SOCK_OPS_STATE_CB: the old state
+	offArg1         = 8 // and the new
+	offLocalPort    = 68
+	offCbFlags      = 84
+	offTotalRetrans = 136
+)
+
+// TCP states (include/net/tcp_states.h).
+const (
+	tcpSynSent = 2
+	tcpClose   = 7
+)
+
+// failedProgram, a sock_ops program, watches the rewritten sockets only: on their
+// connect (BPF_SOCK_OPS_TCP_CONNECT_CB) it asks for state callbacks; a socket that
+// goes from SYN_SENT to CLOSE (a reset, a timeout, or the client giving up) is sent to
+// events as a rewriteFailure, and one that leaves SYN_SENT otherwise stops the
+// callbacks. Other flags on the socket (another program's) are kept.
+func failedProgram(reverse, events *ebpf.Map) *ebpf.ProgramSpec {
+	flags := func(set bool) asm.Instructions {
+		op := asm.Or.Imm(asm.R2, unix.BPF_SOCK_OPS_STATE_CB_FLAG)
+		if !set {
+			op = asm.And.Imm(asm.R2, ^int32(unix.BPF_SOCK_OPS_STATE_CB_FLAG))
+		}
+		return asm.Instructions{
+			asm.LoadMem(asm.R2, asm.R6, offCbFlags, asm.Word),
+			op,
+			asm.Mov.Reg(asm.R1, asm.R6),
+			asm.FnSockOpsCbFlagsSet.Call(),
+			asm.Ja.Label("out"),
+		}
+	}
+	lookup := asm.Instructions{ // r0 = reverse[socket cookie], or out
+		asm.Mov.Reg(asm.R1, asm.R6),
+		asm.FnGetSocketCookie.Call(),
+		asm.StoreMem(asm.RFP, -8, asm.R0, asm.DWord),
+		asm.LoadMapPtr(asm.R1, reverse.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -8),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "out"),
+	}
+	insns := asm.Instructions{
+		asm.Mov.Reg(asm.R6, asm.R1),
+		asm.LoadMem(asm.R2, asm.R6, offOp, asm.Word),
+		asm.JEq.Imm(asm.R2, unix.BPF_SOCK_OPS_TCP_CONNECT_CB, "connect"),
+		asm.JEq.Imm(asm.R2, unix.BPF_SOCK_OPS_STATE_CB, "state"),
+		asm.Ja.Label("out"),
+	}
+	connect := append(asm.Instructions{}, lookup...)
+	connect[0] = connect[0].WithSymbol("connect")
+	insns = append(insns, connect...)
+	insns = append(insns, flags(true)...)
+	insns = append(insns,
+		asm.LoadMem(asm.R2, asm.R6, offArg0, asm.Word).WithSymbol("state"),
+		asm.JNE.Imm(asm.R2, tcpSynSent, "out"),
+		asm.LoadMem(asm.R2, asm.R6, offArg1, asm.Word),
+		asm.JEq.Imm(asm.R2, tcpClose, "closed"),
+	)
+	insns = append(insns, flags(false)...)
+	closed := append(asm.Instructions{}, lookup...)
+	closed[0] = closed[0].WithSymbol("closed")
+	insns = append(insns, closed...)
+	insns = append(insns,
+		// the event at fp-32: dialed address and port, local port, SYN retransmissions
+		asm.LoadMem(asm.R2, asm.R0, 0, asm.Word),
+		asm.StoreMem(asm.RFP, -32, asm.R2, asm.Word),
+		asm.LoadMem(asm.R2, asm.R0, 4, asm.Word),
+		asm.StoreMem(asm.RFP, -28, asm.R2, asm.Word),
+		asm.LoadMem(asm.R2, asm.R6, offLocalPort, asm.Word),
+		asm.StoreMem(asm.RFP, -24, asm.R2, asm.Word),
+		asm.LoadMem(asm.R2, asm.R6, offTotalRetrans, asm.Word),
+		asm.StoreMem(asm.RFP, -20, asm.R2, asm.Word),
+		asm.LoadMapPtr(asm.R1, events.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -32),
+		asm.Mov.Imm(asm.R3, 16),
+		asm.Mov.Imm(asm.R4, 0),
+		asm.FnRingbufOutput.Call(),
+		asm.Mov.Imm(asm.R0, 1).WithSymbol("out"),
+		asm.Return(),
+	)
+	return &ebpf.ProgramSpec{Name: "confine_fail4", Type: ebpf.SockOps, AttachType: ebpf.AttachCGroupSockOps, Instructions: insns, License: "GPL"}
+}
+
+// rewriteFailure is failedProgram's event, as it writes it.
+type rewriteFailure struct {
+	IP          [4]byte
+	Port        [2]byte // big-endian
+	_           [2]byte
+	LocalPort   uint32 // host order
+	Retransmits uint32
+}
