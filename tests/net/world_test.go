@@ -142,7 +142,16 @@ func (w *world) snapshot() string {
 		{"nft", "list", "ruleset"},
 		{"sh", "-c", "grep -r . /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv4/conf/"},
 	} {
-		out, err := exec.Command("nsenter", append([]string{"--net=" + nsPath(w.host), "--"}, c...)...).CombinedOutput()
+		// Retried: a link that goes away while grep walks conf/ (a killed run's veth,
+		// removed with its namespace by the kernel's cleanup work) is an error of grep's.
+		var out []byte
+		var err error
+		for try := 0; try < 20; try++ {
+			if out, err = exec.Command("nsenter", append([]string{"--net=" + nsPath(w.host), "--"}, c...)...).CombinedOutput(); err == nil {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 		if err != nil {
 			w.t.Fatalf("%v: %v\n%s", c, err, out)
 		}
