@@ -3,16 +3,22 @@
 package run_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/confine-sandbox/confine/policy/plan"
 	"github.com/confine-sandbox/confine/sandbox"
@@ -186,4 +192,135 @@ func parentOf(t *testing.T, pid int) int {
 	}
 	t.Fatalf("no PPid in /proc/%d/status", pid)
 	return 0
+}
+
+// killAtSendEnv, in this test binary's environment, makes it a tracer that kills the
+// process it names at its first sendto(2): the spawner's answer to a request.
+const killAtSendEnv = "CONFINE_TEST_KILL_AT_SEND"
+
+func init() {
+	if v := os.Getenv(killAtSendEnv); v != "" {
+		os.Exit(killAtSend(v))
+	}
+}
+
+// killAtSend traces pid (a separate process: the supervisor's own waits would take its
+// stops) and SIGKILLs it at the entry of its first sendto, before the call runs.
+func killAtSend(v string) int {
+	pid, _ := strconv.Atoi(v)
+	runtime.LockOSThread() // ptrace's requests come from the tracing thread
+	fail := func(err error) int { fmt.Fprintln(os.Stderr, "tracer:", err); return 1 }
+	if err := unix.PtraceSeize(pid); err != nil {
+		return fail(err)
+	}
+	if err := unix.PtraceInterrupt(pid); err != nil {
+		return fail(err)
+	}
+	var ws unix.WaitStatus
+	if _, err := unix.Wait4(pid, &ws, unix.WALL, nil); err != nil {
+		return fail(err)
+	}
+	fmt.Println("attached")
+	for {
+		if err := unix.PtraceSyscall(pid, 0); err != nil {
+			return fail(err)
+		}
+		if _, err := unix.Wait4(pid, &ws, unix.WALL, nil); err != nil || ws.Exited() || ws.Signaled() {
+			return fail(fmt.Errorf("the traced process ended (%v)", err))
+		}
+		data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/syscall", pid))
+		if f := strings.Fields(string(data)); len(f) > 0 && f[0] == strconv.Itoa(unix.SYS_SENDTO) {
+			unix.Kill(pid, unix.SIGKILL)
+			return 0
+		}
+	}
+}
+
+// childrenOf lists the processes whose parent is pid, with their state (R, S, Z, ...).
+func childrenOf(pid int) map[int]string {
+	kids := map[int]string{}
+	dirs, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, d := range dirs {
+		data, err := os.ReadFile(d)
+		i := bytes.LastIndexByte(data, ')')
+		if err != nil || i < 0 {
+			continue
+		}
+		var state string
+		var child, ppid int
+		fmt.Sscan(filepath.Base(filepath.Dir(d)), &child)
+		if _, err := fmt.Sscan(string(data[i+1:]), &state, &ppid); err == nil && ppid == pid {
+			kids[child] = state
+		}
+	}
+	return kids
+}
+
+// TestSpawnerKilledBeforeItsAnswer: a spawner killed after its clone but before the
+// supervisor has the child's pid leaves no second child: the one it cloned never goes
+// on to read the descriptors the fallback's exec.Cmd child gets as well (the program,
+// the go signal, the mounts), and exits; the fallback starts the component whole.
+func TestSpawnerKilledBeforeItsAnswer(t *testing.T) {
+	sp := startSpawner(t)
+	tracer := exec.Command("/proc/self/exe")
+	tracer.Env = append(os.Environ(), killAtSendEnv+"="+strconv.Itoa(sp.Pid()))
+	var tracerErr bytes.Buffer
+	tracer.Stderr = &tracerErr
+	stdout, err := tracer.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tracer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer tracer.Process.Kill()
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); line != "attached\n" {
+		tracer.Wait()
+		t.Fatalf("the tracer: %q, %v: %s", line, err, tracerErr.String())
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	before := childrenOf(os.Getpid())
+	// A start that hangs (a second child took its program) fails instead: its new
+	// processes, ours all, are killed.
+	guard := time.AfterFunc(time.Minute, func() {
+		for pid := range childrenOf(os.Getpid()) {
+			if _, ok := before[pid]; !ok {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
+	next, out := launchWith(t, compile(t, "", "id:", "read:/etc/passwd"), sandbox.Options{Spawner: sp})
+	guard.Stop()
+	defer next.Kill()
+	if err := tracer.Wait(); err != nil {
+		t.Fatalf("the tracer did not kill the spawner at its answer: %v: %s", err, tracerErr.String())
+	}
+	got, why := next.Spawned()
+	code, err := next.Wait()
+	if got || code != 0 || err != nil {
+		t.Fatalf("spawned %v (%v), exit %d, %v", got, why, code, err)
+	}
+	if res := results(out.String()); !res["id:"].OK || res["read:/etc/passwd"].OK {
+		t.Errorf("the fallback's probes: %+v", res)
+	}
+	// The clone the spawner made: no one has its pid, and it must end on its own (a
+	// zombie is left: no one knows its pid to reap it).
+	clones := 0
+	for pid := range childrenOf(os.Getpid()) {
+		if _, ok := before[pid]; ok || pid == tracer.Process.Pid {
+			continue
+		}
+		clones++
+		for i := 0; childrenOf(os.Getpid())[pid] != "Z" && !sandbox.Gone(pid); i++ {
+			if i == 500 {
+				cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+				t.Fatalf("a second child %d (%q) runs beside the fallback's", pid, cmdline)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if clones != 1 {
+		t.Errorf("%d children left beside the fallback's, want the spawner's one clone", clones)
+	}
 }
