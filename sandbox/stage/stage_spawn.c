@@ -53,13 +53,14 @@ struct spawn_clone_args {
 		set_tid, set_tid_size, cgroup;
 };
 
-// close_above closes every descriptor from lo but keep.
+// close_above closes every descriptor from lo but keep; one at a time where the kernel
+// has no close_range (before 5.9: clone3 is 5.3).
 static void close_above(int lo, int keep) {
-	if (keep > lo)
-		syscall(SYS_close_range, lo, keep - 1, 0);
-	if (syscall(SYS_close_range, keep + 1, ~0U, 0) < 0)
-		for (int fd = keep + 1; fd < 65536; fd++)
-			close(fd);
+	if ((keep > lo && syscall(SYS_close_range, lo, keep - 1, 0) < 0) ||
+	    syscall(SYS_close_range, keep + 1, ~0U, 0) < 0)
+		for (int fd = lo; fd < 65536; fd++)
+			if (fd != keep)
+				close(fd);
 }
 
 static void child(const struct request *rq, int sync, const int *files) __attribute__((noreturn));

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	libseccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/sys/unix"
 
 	"github.com/confine-sandbox/confine/policy/plan"
@@ -322,5 +324,110 @@ func TestSpawnerKilledBeforeItsAnswer(t *testing.T) {
 	}
 	if clones != 1 {
 		t.Errorf("%d children left beside the fallback's, want the spawner's one clone", clones)
+	}
+}
+
+// noCloseRangeEnv makes TestSpawnerStageDescriptors refuse close_range(2) (ENOSYS) to
+// this process and all it starts, as Linux 5.3 to 5.8 do, which have clone3.
+const noCloseRangeEnv = "CONFINE_TEST_NO_CLOSE_RANGE"
+
+// stageFDs waits for pid's init stage to wait for the go signal (recvmsg on fd 5) and
+// lists its descriptors, each with what it is (pipe, socket, file).
+func stageFDs(t *testing.T, pid int) string {
+	t.Helper()
+	want := strconv.Itoa(unix.SYS_RECVMSG) + " 0x5 "
+	for i := 0; ; i++ {
+		if data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/syscall", pid)); strings.HasPrefix(string(data), want) {
+			break
+		}
+		if i == 500 {
+			t.Fatalf("the init stage %d never waited for the go signal", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fds []string
+	for _, e := range ents {
+		target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, e.Name()))
+		kind, _, _ := strings.Cut(target, ":[") // pipe:[123] -> pipe
+		fds = append(fds, e.Name()+"="+kind)
+	}
+	return strings.Join(fds, " ")
+}
+
+// TestSpawnerStageDescriptors: the init stage the spawner made holds no descriptor
+// exec.Cmd's does not: no spawner socket, no received copy, no cgroup
+// directory, no end of its own go-on socket (which would keep it from ever seeing EOF).
+func TestSpawnerStageDescriptors(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	if os.Getenv(noCloseRangeEnv) != "" {
+		f, err := libseccomp.NewFilter(libseccomp.ActAllow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.SetNoNewPrivsBit(false) // root needs none; TSYNC is the binding's default
+		if err := f.AddRule(libseccomp.ScmpSyscall(unix.SYS_CLOSE_RANGE), libseccomp.ActErrno.SetReturnCode(int16(unix.ENOSYS))); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Load(); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.CloseRange(100, 100, 0); err != unix.ENOSYS {
+			t.Fatalf("close_range: %v, want ENOSYS", err)
+		}
+	}
+	sp := startSpawner(t)
+	c := compile(t, "resources: {pids: 16}\n", "fds:")
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	fds := map[bool]string{}
+	for _, spawned := range []bool{true, false} {
+		opts := sandbox.Options{Attach: func(sb *sandbox.Sandbox) error {
+			fds[spawned] = stageFDs(t, sb.Pid())
+			return nil
+		}}
+		if spawned {
+			opts.Spawner = sp
+		}
+		sb, out := launchWith(t, c, opts)
+		if got, err := sb.Spawned(); got != spawned || err != nil {
+			t.Fatalf("spawned %v (%v), want %v", got, err, spawned)
+		}
+		if code, err := sb.Wait(); code != 0 || err != nil {
+			t.Fatalf("spawned %v: exit %d, %v", spawned, code, err)
+		}
+		if r := results(out.String())["fds:"]; r.Out != "0 1 2 3" {
+			t.Errorf("spawned %v: the component's descriptors %q, want 0 1 2 3", spawned, r.Out)
+		}
+	}
+	// exec.Cmd's also has what this process left inheritable (the stage closes those
+	// before the component's exec): the spawner's may have no more than it.
+	cmds := strings.Fields(fds[false])
+	var extra []string
+	for _, fd := range strings.Fields(fds[true]) {
+		if !slices.Contains(cmds, fd) {
+			extra = append(extra, fd)
+		}
+	}
+	if len(extra) > 0 {
+		t.Errorf("the spawned init stage also holds %v: spawned %s, exec.Cmd %s", extra, fds[true], fds[false])
+	}
+}
+
+// TestSpawnerWithoutCloseRange runs TestSpawnerStageDescriptors where close_range(2) is
+// refused: the spawner's child closes what it must the slow way.
+func TestSpawnerWithoutCloseRange(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	if os.Getenv(noCloseRangeEnv) != "" {
+		t.Skip("running inside it")
+	}
+	cmd := exec.Command("/proc/self/exe", "-test.run=^TestSpawnerStageDescriptors$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), noCloseRangeEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !bytes.Contains(out, []byte("--- PASS: TestSpawnerStageDescriptors")) {
+		t.Fatalf("without close_range: %v\n%s", err, out)
 	}
 }
