@@ -431,3 +431,13 @@ func TestSpawnerWithoutCloseRange(t *testing.T) {
 		t.Fatalf("without close_range: %v\n%s", err, out)
 	}
 }
+
+// TestSpawnerPid: the spawner's pid is set when StartSpawner returns (0 would make a
+// kill of it one of the whole process group); run under -race, it is ordered too.
+func TestSpawnerPid(t *testing.T) {
+	sp := startSpawner(t)
+	pid := sp.Pid()
+	if cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); pid <= 0 || string(cmdline) != "confine-spawner\x00" {
+		t.Fatalf("Pid() is %d (%q), not the spawner", pid, cmdline)
+	}
+}
