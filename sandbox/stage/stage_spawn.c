@@ -228,6 +228,11 @@ void spawner_main(void) {
 	// No directory of the supervisor's is a child's working directory (CVE-2024-21626).
 	if (chdir("/") < 0)
 		_exit(1);
+	// Nor does the spawner hold what the supervisor's caller left inheritable: it lives
+	// as long as the stack, and a moment past a killed supervisor.
+	if (syscall(SYS_close_range, FD_SPAWNER + 1, ~0U, 0) < 0)
+		for (int fd = FD_SPAWNER + 1; fd < 65536; fd++)
+			close(fd);
 	for (;;)
 		serve();
 }

@@ -331,20 +331,26 @@ func TestSpawnerKilledBeforeItsAnswer(t *testing.T) {
 // this process and all it starts, as Linux 5.3 to 5.8 do, which have clone3.
 const noCloseRangeEnv = "CONFINE_TEST_NO_CLOSE_RANGE"
 
+// waitRecvmsg waits until pid blocks in recvmsg(2) on fd.
+func waitRecvmsg(t *testing.T, pid, fd int) {
+	t.Helper()
+	want := fmt.Sprintf("%d %#x ", unix.SYS_RECVMSG, fd)
+	for i := 0; ; i++ {
+		if data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/syscall", pid)); strings.HasPrefix(string(data), want) {
+			return
+		}
+		if i == 500 {
+			t.Fatalf("%d never waited in recvmsg on %d", pid, fd)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // stageFDs waits for pid's init stage to wait for the go signal (recvmsg on fd 5) and
 // lists its descriptors, each with what it is (pipe, socket, file).
 func stageFDs(t *testing.T, pid int) string {
 	t.Helper()
-	want := strconv.Itoa(unix.SYS_RECVMSG) + " 0x5 "
-	for i := 0; ; i++ {
-		if data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/syscall", pid)); strings.HasPrefix(string(data), want) {
-			break
-		}
-		if i == 500 {
-			t.Fatalf("the init stage %d never waited for the go signal", pid)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitRecvmsg(t, pid, 5)
 	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 	if err != nil {
 		t.Fatal(err)
@@ -439,5 +445,33 @@ func TestSpawnerPid(t *testing.T) {
 	pid := sp.Pid()
 	if cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); pid <= 0 || string(cmdline) != "confine-spawner\x00" {
 		t.Fatalf("Pid() is %d (%q), not the spawner", pid, cmdline)
+	}
+}
+
+// TestSpawnerInherits: the spawner holds its socket and /dev/null stdio, none of the
+// descriptors the supervisor's caller left inheritable, which exec.Cmd hands on to every
+// child: the spawner lives as long as the stack.
+func TestSpawnerInherits(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	leak, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leak.Close()
+	if _, err := unix.FcntlInt(leak.Fd(), unix.F_SETFD, 0); err != nil { // inheritable
+		t.Fatal(err)
+	}
+	sp := startSpawner(t)
+	waitRecvmsg(t, sp.Pid(), 3) // serving: the constructor has run
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", sp.Pid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fds []string
+	for _, e := range ents {
+		fds = append(fds, e.Name())
+	}
+	if got := strings.Join(fds, " "); got != "0 1 2 3" {
+		t.Errorf("the spawner holds %s, want 0 1 2 3 (the supervisor's inheritable %d is not its)", got, leak.Fd())
 	}
 }
