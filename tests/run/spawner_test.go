@@ -195,8 +195,9 @@ func parentOf(t *testing.T, pid int) int {
 	return 0
 }
 
-// killAtSendEnv, in this test binary's environment, makes it a tracer that kills the
-// process it names at its first sendto(2): the spawner's answer to a request.
+// killAtSendEnv ("PID N"), in this test binary's environment, makes it a tracer that
+// kills process PID at its Nth sendto(2): the spawner's first is its answer to a
+// request, its second the byte that lets the child go on.
 const killAtSendEnv = "CONFINE_TEST_KILL_AT_SEND"
 
 func init() {
@@ -206,9 +207,10 @@ func init() {
 }
 
 // killAtSend traces pid (a separate process: the supervisor's own waits would take its
-// stops) and SIGKILLs it at the entry of its first sendto, before the call runs.
+// stops) and SIGKILLs it at the entry of its Nth sendto, before the call runs.
 func killAtSend(v string) int {
-	pid, _ := strconv.Atoi(v)
+	var pid, n int
+	fmt.Sscan(v, &pid, &n)
 	runtime.LockOSThread() // ptrace's requests come from the tracing thread
 	fail := func(err error) int { fmt.Fprintln(os.Stderr, "tracer:", err); return 1 }
 	if err := unix.PtraceSeize(pid); err != nil {
@@ -231,10 +233,41 @@ func killAtSend(v string) int {
 		}
 		data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/syscall", pid))
 		if f := strings.Fields(string(data)); len(f) > 0 && f[0] == strconv.Itoa(unix.SYS_SENDTO) {
-			unix.Kill(pid, unix.SIGKILL)
-			return 0
+			if n--; n == 0 {
+				unix.Kill(pid, unix.SIGKILL)
+				return 0
+			}
+			// The call's exit stop: its number shows there too.
+			if err := unix.PtraceSyscall(pid, 0); err != nil {
+				return fail(err)
+			}
+			if _, err := unix.Wait4(pid, &ws, unix.WALL, nil); err != nil {
+				return fail(err)
+			}
 		}
 	}
+}
+
+// traceSpawner starts the tracer that kills sp at its nth sendto, once it is attached.
+func traceSpawner(t *testing.T, sp *sandbox.Spawner, n int) (tracer *exec.Cmd, tracerErr *bytes.Buffer) {
+	t.Helper()
+	tracer = exec.Command("/proc/self/exe")
+	tracer.Env = append(os.Environ(), fmt.Sprintf("%s=%d %d", killAtSendEnv, sp.Pid(), n))
+	tracerErr = &bytes.Buffer{}
+	tracer.Stderr = tracerErr
+	stdout, err := tracer.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tracer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tracer.Process.Kill() })
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); line != "attached\n" {
+		tracer.Wait()
+		t.Fatalf("the tracer: %q, %v: %s", line, err, tracerErr.String())
+	}
+	return tracer, tracerErr
 }
 
 // childrenOf lists the processes whose parent is pid, with their state (R, S, Z, ...).
@@ -263,22 +296,7 @@ func childrenOf(pid int) map[int]string {
 // the go signal, the mounts), and exits; the fallback starts the component whole.
 func TestSpawnerKilledBeforeItsAnswer(t *testing.T) {
 	sp := startSpawner(t)
-	tracer := exec.Command("/proc/self/exe")
-	tracer.Env = append(os.Environ(), killAtSendEnv+"="+strconv.Itoa(sp.Pid()))
-	var tracerErr bytes.Buffer
-	tracer.Stderr = &tracerErr
-	stdout, err := tracer.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tracer.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer tracer.Process.Kill()
-	if line, err := bufio.NewReader(stdout).ReadString('\n'); line != "attached\n" {
-		tracer.Wait()
-		t.Fatalf("the tracer: %q, %v: %s", line, err, tracerErr.String())
-	}
+	tracer, tracerErr := traceSpawner(t, sp, 1)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	before := childrenOf(os.Getpid())
@@ -462,5 +480,47 @@ func TestSpawnerInherits(t *testing.T) {
 	}
 	if got := strings.Join(fds, " "); got != "0 1 2 3" {
 		t.Errorf("the spawner holds %s, want 0 1 2 3 (the supervisor's inheritable %d is not its)", got, leak.Fd())
+	}
+}
+
+// TestSpawnerKilledAfterItsAnswer: a spawner killed after its answer but before its
+// child's go-on byte: the supervisor has the child, which exits having run nothing, and
+// the start fails as one whose init stage died; nothing is left of it, and the next
+// start is exec.Cmd's, whole.
+func TestSpawnerKilledAfterItsAnswer(t *testing.T) {
+	sp := startSpawner(t)
+	tracer, tracerErr := traceSpawner(t, sp, 2)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	before := childrenOf(os.Getpid())
+	c := compile(t, "", "id:", "read:/etc/passwd")
+	var stdout, stderr bytes.Buffer
+	sb, err := sandbox.Launch(context.Background(), c, sandbox.Options{Spawner: sp, Stdout: &stdout, Stderr: &stderr}, nil)
+	if terr := tracer.Wait(); terr != nil {
+		t.Fatalf("the tracer did not kill the spawner at its second send: %v: %s", terr, tracerErr.String())
+	}
+	if err == nil {
+		// The init stage died after the go signal was queued: it exits, having run nothing.
+		spawned, _ := sb.Spawned()
+		if code, werr := sb.Wait(); !spawned || code == 0 || werr != nil || stdout.Len() > 0 {
+			t.Fatalf("spawned %v, exit %d, %v, output %q: want the spawned init stage's failure", spawned, code, werr, stdout.String())
+		}
+	}
+	t.Logf("the start: %v", err)
+	for pid, state := range childrenOf(os.Getpid()) {
+		if _, ok := before[pid]; !ok && pid != tracer.Process.Pid {
+			t.Errorf("child %d (%s) is left of the failed start", pid, state)
+		}
+	}
+	next, out := launchWith(t, c, sandbox.Options{Spawner: sp})
+	defer next.Kill()
+	if got, _ := next.Spawned(); got {
+		t.Error("a dead spawner made a component")
+	}
+	if code, err := next.Wait(); code != 0 || err != nil {
+		t.Fatalf("after the spawner's death: exit %d, %v", code, err)
+	}
+	if res := results(out.String()); !res["id:"].OK || res["read:/etc/passwd"].OK {
+		t.Errorf("the fallback's probes: %+v", res)
 	}
 }
