@@ -56,11 +56,13 @@ func StartSpawner() (*Spawner, error) {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Pdeathsig: unix.SIGKILL}
 		err := cmd.Start()
 		theirs.Close()
+		if err == nil {
+			sp.pid = cmd.Process.Pid // before StartSpawner returns sp
+		}
 		started <- err
 		if err != nil {
 			return // no child has this thread as its parent
 		}
-		sp.pid = cmd.Process.Pid
 		cmd.Wait()
 		close(sp.gone)
 		select {} // its children still run under this thread

@@ -53,13 +53,14 @@ struct spawn_clone_args {
 		set_tid, set_tid_size, cgroup;
 };
 
-// close_above closes every descriptor from lo but keep.
+// close_above closes every descriptor from lo but keep; one at a time where the kernel
+// has no close_range (before 5.9: clone3 is 5.3).
 static void close_above(int lo, int keep) {
-	if (keep > lo)
-		syscall(SYS_close_range, lo, keep - 1, 0);
-	if (syscall(SYS_close_range, keep + 1, ~0U, 0) < 0)
-		for (int fd = keep + 1; fd < 65536; fd++)
-			close(fd);
+	if ((keep > lo && syscall(SYS_close_range, lo, keep - 1, 0) < 0) ||
+	    syscall(SYS_close_range, keep + 1, ~0U, 0) < 0)
+		for (int fd = lo; fd < 65536; fd++)
+			if (fd != keep)
+				close(fd);
 }
 
 static void child(const struct request *rq, int sync, const int *files) __attribute__((noreturn));
@@ -80,8 +81,8 @@ static void child(const struct request *rq, int sync, const int *files) {
 	// Nothing else of the spawner's reaches the stage: its socket, the received copies
 	// (CVE-2024-21626).
 	close_above(n, sync);
-	// The id maps, as exec.Cmd's child waits for them. EOF: they failed, or the spawner
-	// is gone.
+	// The id maps, as exec.Cmd's child waits for them, and the supervisor's having this
+	// pid. EOF: the maps failed, or the spawner is gone.
 	char b;
 	ssize_t r;
 	do
@@ -159,12 +160,15 @@ static int write_map(long pid, const char *file, const char *text, uint32_t len)
 
 // clone_one clones the child of rq and writes its maps; the reply's pid is 0 when no
 // child was made, and its errno says why; a pid with an errno is a child whose maps
-// failed, which exits at once and which the supervisor reaps.
-static void clone_one(const struct request *rq, const int *fds, int k, int32_t reply[2]) {
+// failed, which exits at once and which the supervisor reaps. It returns the socket
+// that lets the child go on (serve, once the supervisor has its pid), or -1.
+static int clone_one(const struct request *rq, const int *fds, int k, int32_t reply[2]) {
+	// A socket, not a pipe: the byte goes with MSG_NOSIGNAL, and a child the supervisor
+	// killed first costs no SIGPIPE.
 	int sync[2];
-	if (pipe2(sync, O_CLOEXEC) < 0) {
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sync) < 0) {
 		reply[1] = errno;
-		return;
+		return -1;
 	}
 	// No exit_signal with CLONE_PARENT: the child's is the spawner's own, SIGCHLD,
 	// which the supervisor's exec.Cmd gave it.
@@ -178,32 +182,42 @@ static void clone_one(const struct request *rq, const int *fds, int k, int32_t r
 	if (pid < 0) {
 		reply[1] = errno;
 		close(sync[1]);
-		return;
+		return -1;
 	}
 	reply[0] = (int32_t)pid;
 	// As exec.Cmd's parent: the uid map, then the gid map (setgroups stays allowed).
 	reply[1] = write_map(pid, "uid_map", rq->maps, rq->uidlen);
 	if (!reply[1])
 		reply[1] = write_map(pid, "gid_map", rq->maps + rq->uidlen, rq->gidlen);
-	if (!reply[1] && write(sync[1], "", 1) != 1)
-		reply[1] = errno;
-	close(sync[1]); // without the byte: EOF, and the child exits
+	if (reply[1]) {
+		close(sync[1]); // EOF: the child exits
+		return -1;
+	}
+	return sync[1];
 }
 
-// serve answers one request with the child's pid, or the errno.
+// serve answers one request with the child's pid, or the errno, and only then lets the
+// child go on: a spawner killed before its answer leaves a child that exits at EOF
+// without reading a descriptor, which the supervisor's fallback (exec.Cmd, never told
+// of this child) hands to a second one.
 static void serve(void) {
 	static struct request rq;
-	int fds[MAX_RIGHTS], bad = 0;
+	int fds[MAX_RIGHTS], bad = 0, go = -1;
 	int k = receive(&rq, fds, &bad);
 	if (k < 0)
 		_exit(0);
 	int32_t reply[2] = {0, bad ? EINVAL : 0};
 	if (!bad)
-		clone_one(&rq, fds, k, reply);
+		go = clone_one(&rq, fds, k, reply);
 	for (int i = 0; i < k; i++)
 		close(fds[i]);
 	if (send(FD_SPAWNER, reply, sizeof reply, MSG_NOSIGNAL) != sizeof reply)
 		_exit(1);
+	if (go >= 0) {
+		// Refused only when the child is gone already: the supervisor reaps it.
+		send(go, "", 1, MSG_NOSIGNAL);
+		close(go);
+	}
 }
 
 void spawner_main(void) {
@@ -214,6 +228,11 @@ void spawner_main(void) {
 	// No directory of the supervisor's is a child's working directory (CVE-2024-21626).
 	if (chdir("/") < 0)
 		_exit(1);
+	// Nor does the spawner hold what the supervisor's caller left inheritable: it lives
+	// as long as the stack, and a moment past a killed supervisor.
+	if (syscall(SYS_close_range, FD_SPAWNER + 1, ~0U, 0) < 0)
+		for (int fd = FD_SPAWNER + 1; fd < 65536; fd++)
+			close(fd);
 	for (;;)
 		serve();
 }

@@ -143,7 +143,11 @@ func TestCloneIntoCgroupRefused(t *testing.T) {
 }
 
 // refuseClone3 makes clone3(2) fail with ENOSYS on this thread (and its children) only.
-func refuseClone3(t *testing.T) {
+func refuseClone3(t *testing.T) { t.Helper(); refuseSyscall(t, unix.SYS_CLONE3, 0) }
+
+// refuseSyscall makes system call nr fail with ENOSYS on this thread (every thread with
+// SECCOMP_FILTER_FLAG_TSYNC in flags) and its children.
+func refuseSyscall(t *testing.T, nr uint32, flags uintptr) {
 	t.Helper()
 	const (
 		ld  = unix.BPF_LD | unix.BPF_W | unix.BPF_ABS
@@ -154,15 +158,15 @@ func refuseClone3(t *testing.T) {
 		{Code: ld, K: 4}, // seccomp_data.arch
 		{Code: jeq, Jt: 0, Jf: 3, K: unix.AUDIT_ARCH_X86_64},
 		{Code: ld, K: 0}, // seccomp_data.nr
-		{Code: jeq, Jt: 0, Jf: 1, K: unix.SYS_CLONE3},
+		{Code: jeq, Jt: 0, Jf: 1, K: nr},
 		{Code: ret, K: unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)},
 		{Code: ret, K: unix.SECCOMP_RET_ALLOW},
 	}
 	if runtime.GOARCH != "amd64" {
-		testenv.Missing(t, "the clone3 filter is written for x86_64, this is %s", runtime.GOARCH)
+		testenv.Missing(t, "the filter is written for x86_64, this is %s", runtime.GOARCH)
 	}
 	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
-	if _, _, e := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, 0, uintptr(unsafe.Pointer(&fprog))); e != 0 {
+	if _, _, e := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, flags, uintptr(unsafe.Pointer(&fprog))); e != 0 {
 		t.Fatalf("seccomp: %v", e)
 	}
 }

@@ -3,16 +3,23 @@
 package run_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/confine-sandbox/confine/policy/plan"
 	"github.com/confine-sandbox/confine/sandbox"
@@ -186,4 +193,334 @@ func parentOf(t *testing.T, pid int) int {
 	}
 	t.Fatalf("no PPid in /proc/%d/status", pid)
 	return 0
+}
+
+// killAtSendEnv ("PID N"), in this test binary's environment, makes it a tracer that
+// kills process PID at its Nth sendto(2): the spawner's first is its answer to a
+// request, its second the byte that lets the child go on.
+const killAtSendEnv = "CONFINE_TEST_KILL_AT_SEND"
+
+func init() {
+	if v := os.Getenv(killAtSendEnv); v != "" {
+		os.Exit(killAtSend(v))
+	}
+}
+
+// killAtSend traces pid (a separate process: the supervisor's own waits would take its
+// stops) and SIGKILLs it at the entry of its Nth sendto, before the call runs.
+func killAtSend(v string) int {
+	var pid, n int
+	fmt.Sscan(v, &pid, &n)
+	runtime.LockOSThread() // ptrace's requests come from the tracing thread
+	fail := func(err error) int { fmt.Fprintln(os.Stderr, "tracer:", err); return 1 }
+	if err := unix.PtraceSeize(pid); err != nil {
+		return fail(err)
+	}
+	if err := unix.PtraceInterrupt(pid); err != nil {
+		return fail(err)
+	}
+	var ws unix.WaitStatus
+	if _, err := unix.Wait4(pid, &ws, unix.WALL, nil); err != nil {
+		return fail(err)
+	}
+	fmt.Println("attached")
+	for {
+		if err := unix.PtraceSyscall(pid, 0); err != nil {
+			return fail(err)
+		}
+		if _, err := unix.Wait4(pid, &ws, unix.WALL, nil); err != nil || ws.Exited() || ws.Signaled() {
+			return fail(fmt.Errorf("the traced process ended (%v)", err))
+		}
+		data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/syscall", pid))
+		if f := strings.Fields(string(data)); len(f) > 0 && f[0] == strconv.Itoa(unix.SYS_SENDTO) {
+			if n--; n == 0 {
+				unix.Kill(pid, unix.SIGKILL)
+				return 0
+			}
+			// The call's exit stop: its number shows there too.
+			if err := unix.PtraceSyscall(pid, 0); err != nil {
+				return fail(err)
+			}
+			if _, err := unix.Wait4(pid, &ws, unix.WALL, nil); err != nil {
+				return fail(err)
+			}
+		}
+	}
+}
+
+// traceSpawner starts the tracer that kills sp at its nth sendto, once it is attached.
+func traceSpawner(t *testing.T, sp *sandbox.Spawner, n int) (tracer *exec.Cmd, tracerErr *bytes.Buffer) {
+	t.Helper()
+	tracer = exec.Command("/proc/self/exe")
+	tracer.Env = append(os.Environ(), fmt.Sprintf("%s=%d %d", killAtSendEnv, sp.Pid(), n))
+	tracerErr = &bytes.Buffer{}
+	tracer.Stderr = tracerErr
+	stdout, err := tracer.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tracer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tracer.Process.Kill() })
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); line != "attached\n" {
+		tracer.Wait()
+		t.Fatalf("the tracer: %q, %v: %s", line, err, tracerErr.String())
+	}
+	return tracer, tracerErr
+}
+
+// childrenOf lists the processes whose parent is pid, with their state (R, S, Z, ...).
+func childrenOf(pid int) map[int]string {
+	kids := map[int]string{}
+	dirs, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, d := range dirs {
+		data, err := os.ReadFile(d)
+		i := bytes.LastIndexByte(data, ')')
+		if err != nil || i < 0 {
+			continue
+		}
+		var state string
+		var child, ppid int
+		fmt.Sscan(filepath.Base(filepath.Dir(d)), &child)
+		if _, err := fmt.Sscan(string(data[i+1:]), &state, &ppid); err == nil && ppid == pid {
+			kids[child] = state
+		}
+	}
+	return kids
+}
+
+// TestSpawnerKilledBeforeItsAnswer: a spawner killed after its clone but before the
+// supervisor has the child's pid leaves no second child: the one it cloned never goes
+// on to read the descriptors the fallback's exec.Cmd child gets as well (the program,
+// the go signal, the mounts), and exits; the fallback starts the component whole.
+func TestSpawnerKilledBeforeItsAnswer(t *testing.T) {
+	sp := startSpawner(t)
+	tracer, tracerErr := traceSpawner(t, sp, 1)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	before := childrenOf(os.Getpid())
+	// A start that hangs (a second child took its program) fails instead: its new
+	// processes, ours all, are killed.
+	guard := time.AfterFunc(time.Minute, func() {
+		for pid := range childrenOf(os.Getpid()) {
+			if _, ok := before[pid]; !ok {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
+	next, out := launchWith(t, compile(t, "", "id:", "read:/etc/passwd"), sandbox.Options{Spawner: sp})
+	guard.Stop()
+	defer next.Kill()
+	if err := tracer.Wait(); err != nil {
+		t.Fatalf("the tracer did not kill the spawner at its answer: %v: %s", err, tracerErr.String())
+	}
+	got, why := next.Spawned()
+	code, err := next.Wait()
+	if got || code != 0 || err != nil {
+		t.Fatalf("spawned %v (%v), exit %d, %v", got, why, code, err)
+	}
+	if res := results(out.String()); !res["id:"].OK || res["read:/etc/passwd"].OK {
+		t.Errorf("the fallback's probes: %+v", res)
+	}
+	// The clone the spawner made: no one has its pid, and it must end on its own (a
+	// zombie is left: no one knows its pid to reap it).
+	clones := 0
+	for pid := range childrenOf(os.Getpid()) {
+		if _, ok := before[pid]; ok || pid == tracer.Process.Pid {
+			continue
+		}
+		clones++
+		for i := 0; childrenOf(os.Getpid())[pid] != "Z" && !sandbox.Gone(pid); i++ {
+			if i == 500 {
+				cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+				t.Fatalf("a second child %d (%q) runs beside the fallback's", pid, cmdline)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if clones != 1 {
+		t.Errorf("%d children left beside the fallback's, want the spawner's one clone", clones)
+	}
+}
+
+// noCloseRangeEnv makes TestSpawnerStageDescriptors refuse close_range(2) (ENOSYS) to
+// this process and all it starts, as Linux 5.3 to 5.8 do, which have clone3.
+const noCloseRangeEnv = "CONFINE_TEST_NO_CLOSE_RANGE"
+
+// waitRecvmsg waits until pid blocks in recvmsg(2) on fd.
+func waitRecvmsg(t *testing.T, pid, fd int) {
+	t.Helper()
+	want := fmt.Sprintf("%d %#x ", unix.SYS_RECVMSG, fd)
+	for i := 0; ; i++ {
+		if data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/syscall", pid)); strings.HasPrefix(string(data), want) {
+			return
+		}
+		if i == 500 {
+			t.Fatalf("%d never waited in recvmsg on %d", pid, fd)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// stageFDs waits for pid's init stage to wait for the go signal (recvmsg on fd 5) and
+// lists its descriptors, each with what it is (pipe, socket, file).
+func stageFDs(t *testing.T, pid int) string {
+	t.Helper()
+	waitRecvmsg(t, pid, 5)
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fds []string
+	for _, e := range ents {
+		target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, e.Name()))
+		kind, _, _ := strings.Cut(target, ":[") // pipe:[123] -> pipe
+		fds = append(fds, e.Name()+"="+kind)
+	}
+	return strings.Join(fds, " ")
+}
+
+// TestSpawnerStageDescriptors: the init stage the spawner made holds no descriptor
+// exec.Cmd's does not: no spawner socket, no received copy, no cgroup
+// directory, no end of its own go-on socket (which would keep it from ever seeing EOF).
+func TestSpawnerStageDescriptors(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	if os.Getenv(noCloseRangeEnv) != "" {
+		refuseSyscall(t, unix.SYS_CLOSE_RANGE, unix.SECCOMP_FILTER_FLAG_TSYNC) // this process is the test's own
+		if err := unix.CloseRange(100, 100, 0); err != unix.ENOSYS {
+			t.Fatalf("close_range: %v, want ENOSYS", err)
+		}
+	}
+	sp := startSpawner(t)
+	c := compile(t, "resources: {pids: 16}\n", "fds:")
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	fds := map[bool]string{}
+	for _, spawned := range []bool{true, false} {
+		opts := sandbox.Options{Attach: func(sb *sandbox.Sandbox) error {
+			fds[spawned] = stageFDs(t, sb.Pid())
+			return nil
+		}}
+		if spawned {
+			opts.Spawner = sp
+		}
+		sb, out := launchWith(t, c, opts)
+		if got, err := sb.Spawned(); got != spawned || err != nil {
+			t.Fatalf("spawned %v (%v), want %v", got, err, spawned)
+		}
+		if code, err := sb.Wait(); code != 0 || err != nil {
+			t.Fatalf("spawned %v: exit %d, %v", spawned, code, err)
+		}
+		if r := results(out.String())["fds:"]; r.Out != "0 1 2 3" {
+			t.Errorf("spawned %v: the component's descriptors %q, want 0 1 2 3", spawned, r.Out)
+		}
+	}
+	// exec.Cmd's also has what this process left inheritable (the stage closes those
+	// before the component's exec): the spawner's may have no more than it.
+	cmds := strings.Fields(fds[false])
+	var extra []string
+	for _, fd := range strings.Fields(fds[true]) {
+		if !slices.Contains(cmds, fd) {
+			extra = append(extra, fd)
+		}
+	}
+	if len(extra) > 0 {
+		t.Errorf("the spawned init stage also holds %v: spawned %s, exec.Cmd %s", extra, fds[true], fds[false])
+	}
+}
+
+// TestSpawnerWithoutCloseRange runs TestSpawnerStageDescriptors where close_range(2) is
+// refused: the spawner's child closes what it must the slow way.
+func TestSpawnerWithoutCloseRange(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	if os.Getenv(noCloseRangeEnv) != "" || os.Getenv("CONFINE_STAGE") == "go" {
+		t.Skip("running inside it, or the Go init, which has no spawner")
+	}
+	cmd := exec.Command("/proc/self/exe", "-test.run=^TestSpawnerStageDescriptors$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), noCloseRangeEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !bytes.Contains(out, []byte("--- PASS: TestSpawnerStageDescriptors")) {
+		t.Fatalf("without close_range: %v\n%s", err, out)
+	}
+}
+
+// TestSpawnerPid: the spawner's pid is set when StartSpawner returns (0 would make a
+// kill of it one of the whole process group); run under -race, it is ordered too.
+func TestSpawnerPid(t *testing.T) {
+	sp := startSpawner(t)
+	pid := sp.Pid()
+	if cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); pid <= 0 || string(cmdline) != "confine-spawner\x00" {
+		t.Fatalf("Pid() is %d (%q), not the spawner", pid, cmdline)
+	}
+}
+
+// TestSpawnerInherits: the spawner holds its socket and /dev/null stdio, none of the
+// descriptors the supervisor's caller left inheritable, which exec.Cmd hands on to every
+// child: the spawner lives as long as the stack.
+func TestSpawnerInherits(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	leak, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leak.Close()
+	if _, err := unix.FcntlInt(leak.Fd(), unix.F_SETFD, 0); err != nil { // inheritable
+		t.Fatal(err)
+	}
+	sp := startSpawner(t)
+	waitRecvmsg(t, sp.Pid(), 3) // serving: the constructor has run
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", sp.Pid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fds []string
+	for _, e := range ents {
+		fds = append(fds, e.Name())
+	}
+	if got := strings.Join(fds, " "); got != "0 1 2 3" {
+		t.Errorf("the spawner holds %s, want 0 1 2 3 (the supervisor's inheritable %d is not its)", got, leak.Fd())
+	}
+}
+
+// TestSpawnerKilledAfterItsAnswer: a spawner killed after its answer but before its
+// child's go-on byte: the supervisor has the child, which exits having run nothing, and
+// the start fails as one whose init stage died; nothing is left of it, and the next
+// start is exec.Cmd's, whole.
+func TestSpawnerKilledAfterItsAnswer(t *testing.T) {
+	sp := startSpawner(t)
+	tracer, tracerErr := traceSpawner(t, sp, 2)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	before := childrenOf(os.Getpid())
+	c := compile(t, "", "id:", "read:/etc/passwd")
+	var stdout, stderr bytes.Buffer
+	sb, err := sandbox.Launch(context.Background(), c, sandbox.Options{Spawner: sp, Stdout: &stdout, Stderr: &stderr}, nil)
+	if terr := tracer.Wait(); terr != nil {
+		t.Fatalf("the tracer did not kill the spawner at its second send: %v: %s", terr, tracerErr.String())
+	}
+	if err == nil {
+		// The init stage died after the go signal was queued: it exits, having run nothing.
+		spawned, _ := sb.Spawned()
+		if code, werr := sb.Wait(); !spawned || code == 0 || werr != nil || stdout.Len() > 0 {
+			t.Fatalf("spawned %v, exit %d, %v, output %q: want the spawned init stage's failure", spawned, code, werr, stdout.String())
+		}
+	}
+	t.Logf("the start: %v", err)
+	for pid, state := range childrenOf(os.Getpid()) {
+		if _, ok := before[pid]; !ok && pid != tracer.Process.Pid {
+			t.Errorf("child %d (%s) is left of the failed start", pid, state)
+		}
+	}
+	next, out := launchWith(t, c, sandbox.Options{Spawner: sp})
+	defer next.Kill()
+	if got, _ := next.Spawned(); got {
+		t.Error("a dead spawner made a component")
+	}
+	if code, err := next.Wait(); code != 0 || err != nil {
+		t.Fatalf("after the spawner's death: exit %d, %v", code, err)
+	}
+	if res := results(out.String()); !res["id:"].OK || res["read:/etc/passwd"].OK {
+		t.Errorf("the fallback's probes: %+v", res)
+	}
 }

@@ -64,6 +64,16 @@ func TestRestartThroughSpawner(t *testing.T) {
 	if sp == 0 {
 		t.Fatalf("the supervisor (pid %d) has no spawner", sup)
 	}
+	// The spawner holds its socket and stdio, not what the supervisor inherited (here
+	// from go test) for the stack's life.
+	if fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", sp)); len(fds) != 4 {
+		var held []string
+		for _, fd := range fds {
+			target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", sp, fd.Name()))
+			held = append(held, fd.Name()+"="+target)
+		}
+		t.Errorf("the spawner holds %v, want 0 1 2 and its socket", held)
+	}
 	results(t, stack, "svc", "read:"+probe)
 	before := status(t, stack)["svc"]
 	confine(t, "restart", "--grace", "1s", stack, "svc")
