@@ -137,7 +137,10 @@ static int receive(struct request *rq, int fds[MAX_RIGHTS], int *bad) {
 		memcpy(&rq->cgroup, data + 20, 4);
 		memcpy(&rq->uidlen, data + 24, 4);
 		memcpy(&rq->gidlen, data + 28, 4);
-		*bad = (rq->flags & ~(uint64_t)SPAWN_NS_FLAGS) != 0 || rq->nfiles < 3 ||
+		// Only an init stage in a user namespace of its own, both maps given: nothing
+		// the spawner clones is ever root of the host's.
+		*bad = (rq->flags & ~(uint64_t)SPAWN_NS_FLAGS) != 0 || !(rq->flags & CLONE_NEWUSER) ||
+		       rq->uidlen == 0 || rq->gidlen == 0 || rq->nfiles < 3 ||
 		       rq->nfiles > MAX_FILES || rq->cgroup > 1 || k != (int)rq->nfiles + (int)rq->cgroup ||
 		       rq->uidlen > MAX_MAP || rq->gidlen > MAX_MAP || n != HEADER_LEN + rq->uidlen + rq->gidlen;
 	}
