@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"syscall"
 	"testing"
 	"time"
 
@@ -88,6 +89,7 @@ func TestRewriteConnect(t *testing.T) {
 			c.Close()
 			t.Error("127.0.0.1:47313 connected: nothing listens there")
 		}
+		checkBoundLeft(t, from)
 	}()
 	<-done
 	if attachErr != nil {
@@ -139,5 +141,43 @@ func TestRewriteConnect(t *testing.T) {
 			}
 			t.Errorf("link %d after Close: %v", id, err)
 		}
+	}
+}
+
+// checkBoundLeft: a socket bound to an address (127.0.0.1, from which a rewritten
+// connection could not leave by the uplink) or to a device (lo) reaches the listener on
+// the address it dialed, the proxy's, not the rewrite's target.
+func checkBoundLeft(t *testing.T, from netip.AddrPort) {
+	proxy, err := net.Listen("tcp4", from.String())
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer proxy.Close()
+	toLo := func(_, _ string, rc syscall.RawConn) error {
+		var err error
+		if cerr := rc.Control(func(fd uintptr) { err = unix.BindToDevice(int(fd), "lo") }); cerr != nil {
+			return cerr
+		}
+		return err
+	}
+	for name, d := range map[string]net.Dialer{
+		"bound to 127.0.0.1": {LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}},
+		"bound to lo":        {Control: toLo},
+	} {
+		c, err := d.Dial("tcp4", from.String())
+		if err != nil {
+			t.Errorf("dial %s %s: %v", from, name, err)
+			continue
+		}
+		// Connected: the connection waits in the accept queue of the listener it reached.
+		proxy.(*net.TCPListener).SetDeadline(time.Now().Add(5 * time.Second))
+		s, err := proxy.Accept()
+		if err != nil {
+			t.Errorf("dial %s %s: rewritten, not left to the listener on %s (%v)", from, name, from, err)
+		} else {
+			s.Close()
+		}
+		c.Close()
 	}
 }
