@@ -90,6 +90,7 @@ func TestRewriteConnect(t *testing.T) {
 			t.Error("127.0.0.1:47313 connected: nothing listens there")
 		}
 		checkBoundLeft(t, from)
+		checkReconnect(t, refused.From, to)
 	}()
 	<-done
 	if attachErr != nil {
@@ -114,18 +115,34 @@ func TestRewriteConnect(t *testing.T) {
 	s.Close()
 	c.Close()
 
-	select {
-	case f := <-failures:
-		if f.RewriteEntry != refused || f.Retransmits != 0 || f.LocalPort == 0 {
-			t.Errorf("failure %+v, want one of %v, refused at once", f, refused)
+	for range 2 { // net.Dial's and checkReconnect's
+		select {
+		case f := <-failures:
+			if f.RewriteEntry != refused || f.Retransmits != 0 || f.LocalPort == 0 {
+				t.Errorf("failure %+v, want one of %v, refused at once", f, refused)
+			}
+		case <-time.After(5 * time.Second):
+			t.Error("no failure reported for a refused connection")
 		}
-	case <-time.After(5 * time.Second):
-		t.Error("no failure reported for the refused connection")
 	}
 	select {
 	case f := <-failures:
 		t.Errorf("a second failure: %+v", f)
 	default:
+	}
+	// Every rewritten socket has closed: none is remembered any more.
+	for i := 0; ; i++ {
+		var k uint64
+		var v rewriteValue
+		it := r.reverse.Iterate()
+		if !it.Next(&k, &v) {
+			break
+		}
+		if i == 100 {
+			t.Errorf("socket %d still in the reverse map after it closed", k)
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	ids := r.LinkIDs()
 	if len(ids) != 3 {
@@ -179,5 +196,29 @@ func checkBoundLeft(t *testing.T, from netip.AddrPort) {
 			s.Close()
 		}
 		c.Close()
+	}
+}
+
+// checkReconnect: a socket whose rewritten connect to refused failed, connected again
+// to to (not rewritten), has to for its peer, not the address it dialed first.
+func checkReconnect(t *testing.T, refused, to netip.AddrPort) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer unix.Close(fd)
+	sa := func(a netip.AddrPort) *unix.SockaddrInet4 { return &unix.SockaddrInet4{Addr: a.Addr().As4(), Port: int(a.Port())} }
+	if err := unix.Connect(fd, sa(refused)); !errors.Is(err, unix.ECONNREFUSED) {
+		t.Errorf("connect %s: %v, want ECONNREFUSED", refused, err)
+		return
+	}
+	if err := unix.Connect(fd, sa(to)); err != nil {
+		t.Errorf("connect %s again, to %s: %v", refused, to, err)
+		return
+	}
+	peer, err := unix.Getpeername(fd)
+	if p, ok := peer.(*unix.SockaddrInet4); err != nil || !ok || netip.AddrPortFrom(netip.AddrFrom4(p.Addr), uint16(p.Port)) != to {
+		t.Errorf("getpeername of a socket refused at %s, then connected to %s: %+v (%v)", refused, to, peer, err)
 	}
 }

@@ -163,25 +163,14 @@ const (
 )
 
 // failedProgram, a sock_ops program, watches the rewritten sockets only: on their
-// connect (BPF_SOCK_OPS_TCP_CONNECT_CB) it asks for state callbacks; a socket that
-// goes from SYN_SENT to CLOSE (a reset, a timeout, or the client giving up) is sent to
-// events as a rewriteFailure, and one that leaves SYN_SENT otherwise stops the
-// callbacks. Other flags on the socket (another program's) are kept.
+// connect (BPF_SOCK_OPS_TCP_CONNECT_CB) it asks for state callbacks (other flags on the
+// socket, another program's, are kept); when one closes, it forgets the socket in
+// reverse (a socket may connect again, elsewhere, after a failed connect or a
+// disconnect, and getpeername must not say the old address; and the LRU map holds open
+// sockets only), after sending one that goes from SYN_SENT to CLOSE (a reset, a timeout,
+// or the client giving up) to events as a rewriteFailure.
 func failedProgram(reverse, events *ebpf.Map) *ebpf.ProgramSpec {
-	flags := func(set bool) asm.Instructions {
-		op := asm.Or.Imm(asm.R2, unix.BPF_SOCK_OPS_STATE_CB_FLAG)
-		if !set {
-			op = asm.And.Imm(asm.R2, ^int32(unix.BPF_SOCK_OPS_STATE_CB_FLAG))
-		}
-		return asm.Instructions{
-			asm.LoadMem(asm.R2, asm.R6, offCbFlags, asm.Word),
-			op,
-			asm.Mov.Reg(asm.R1, asm.R6),
-			asm.FnSockOpsCbFlagsSet.Call(),
-			asm.Ja.Label("out"),
-		}
-	}
-	lookup := asm.Instructions{ // r0 = reverse[socket cookie], or out
+	lookup := asm.Instructions{ // r0 = reverse[socket cookie] (key at fp-8), or out
 		asm.Mov.Reg(asm.R1, asm.R6),
 		asm.FnGetSocketCookie.Call(),
 		asm.StoreMem(asm.RFP, -8, asm.R0, asm.DWord),
@@ -201,18 +190,19 @@ func failedProgram(reverse, events *ebpf.Map) *ebpf.ProgramSpec {
 	connect := append(asm.Instructions{}, lookup...)
 	connect[0] = connect[0].WithSymbol("connect")
 	insns = append(insns, connect...)
-	insns = append(insns, flags(true)...)
 	insns = append(insns,
-		asm.LoadMem(asm.R2, asm.R6, offArg0, asm.Word).WithSymbol("state"),
-		asm.JNE.Imm(asm.R2, tcpSynSent, "out"),
-		asm.LoadMem(asm.R2, asm.R6, offArg1, asm.Word),
-		asm.JEq.Imm(asm.R2, tcpClose, "closed"),
+		asm.LoadMem(asm.R2, asm.R6, offCbFlags, asm.Word),
+		asm.Or.Imm(asm.R2, unix.BPF_SOCK_OPS_STATE_CB_FLAG),
+		asm.Mov.Reg(asm.R1, asm.R6),
+		asm.FnSockOpsCbFlagsSet.Call(),
+		asm.Ja.Label("out"),
+		asm.LoadMem(asm.R2, asm.R6, offArg1, asm.Word).WithSymbol("state"),
+		asm.JNE.Imm(asm.R2, tcpClose, "out"),
 	)
-	insns = append(insns, flags(false)...)
-	closed := append(asm.Instructions{}, lookup...)
-	closed[0] = closed[0].WithSymbol("closed")
-	insns = append(insns, closed...)
+	insns = append(insns, lookup...)
 	insns = append(insns,
+		asm.LoadMem(asm.R2, asm.R6, offArg0, asm.Word),
+		asm.JNE.Imm(asm.R2, tcpSynSent, "forget"),
 		// the event at fp-32: dialed address and port, local port, SYN retransmissions
 		asm.LoadMem(asm.R2, asm.R0, 0, asm.Word),
 		asm.StoreMem(asm.RFP, -32, asm.R2, asm.Word),
@@ -228,6 +218,11 @@ func failedProgram(reverse, events *ebpf.Map) *ebpf.ProgramSpec {
 		asm.Mov.Imm(asm.R3, 16),
 		asm.Mov.Imm(asm.R4, 0),
 		asm.FnRingbufOutput.Call(),
+		// reverse[socket cookie] forgotten (the key at fp-8 still there)
+		asm.LoadMapPtr(asm.R1, reverse.FD()).WithSymbol("forget"),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -8),
+		asm.FnMapDeleteElem.Call(),
 		asm.Mov.Imm(asm.R0, 1).WithSymbol("out"),
 		asm.Return(),
 	)
