@@ -208,7 +208,9 @@ func checkReconnect(t *testing.T, refused, to netip.AddrPort) {
 		return
 	}
 	defer unix.Close(fd)
-	sa := func(a netip.AddrPort) *unix.SockaddrInet4 { return &unix.SockaddrInet4{Addr: a.Addr().As4(), Port: int(a.Port())} }
+	sa := func(a netip.AddrPort) *unix.SockaddrInet4 {
+		return &unix.SockaddrInet4{Addr: a.Addr().As4(), Port: int(a.Port())}
+	}
 	if err := unix.Connect(fd, sa(refused)); !errors.Is(err, unix.ECONNREFUSED) {
 		t.Errorf("connect %s: %v, want ECONNREFUSED", refused, err)
 		return
