@@ -4,7 +4,9 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -90,6 +92,7 @@ func TestRewriteConnect(t *testing.T) {
 			t.Error("127.0.0.1:47313 connected: nothing listens there")
 		}
 		checkBoundLeft(t, from)
+		checkUDPLeft(t, from)
 		checkReconnect(t, refused.From, to)
 	}()
 	<-done
@@ -162,8 +165,8 @@ func TestRewriteConnect(t *testing.T) {
 }
 
 // checkBoundLeft: a socket bound to an address (127.0.0.1, from which a rewritten
-// connection could not leave by the uplink) or to a device (lo) reaches the listener on
-// the address it dialed, the proxy's, not the rewrite's target.
+// connection could not leave by the uplink) or to a device (lo), and an IPv6 socket,
+// reach the listener on the address they dialed, the proxy's, not the rewrite's target.
 func checkBoundLeft(t *testing.T, from netip.AddrPort) {
 	proxy, err := net.Listen("tcp4", from.String())
 	if err != nil {
@@ -181,8 +184,13 @@ func checkBoundLeft(t *testing.T, from netip.AddrPort) {
 	for name, d := range map[string]net.Dialer{
 		"bound to 127.0.0.1": {LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}},
 		"bound to lo":        {Control: toLo},
+		"an IPv6 socket":     {},
 	} {
-		c, err := d.Dial("tcp4", from.String())
+		network, addr := "tcp4", from.String()
+		if name == "an IPv6 socket" { // its v4-mapped address, which connect4 does not see
+			network, addr = "tcp6", "[::ffff:"+from.Addr().String()+"]:"+strconv.Itoa(int(from.Port()))
+		}
+		c, err := dialAs(d, network, addr)
 		if err != nil {
 			t.Errorf("dial %s %s: %v", from, name, err)
 			continue
@@ -222,5 +230,53 @@ func checkReconnect(t *testing.T, refused, to netip.AddrPort) {
 	peer, err := unix.Getpeername(fd)
 	if p, ok := peer.(*unix.SockaddrInet4); err != nil || !ok || netip.AddrPortFrom(netip.AddrFrom4(p.Addr), uint16(p.Port)) != to {
 		t.Errorf("getpeername of a socket refused at %s, then connected to %s: %+v (%v)", refused, to, peer, err)
+	}
+}
+
+// dialAs dials with d, from an AF_INET6 socket when network is tcp6 (net.Dial would
+// take a v4-mapped address for IPv4's).
+func dialAs(d net.Dialer, network, addr string) (net.Conn, error) {
+	if network != "tcp6" {
+		return d.Dial(network, addr)
+	}
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Connect(fd, &unix.SockaddrInet6{Addr: ap.Addr().As16(), Port: int(ap.Port())}); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), "tcp6")
+	defer f.Close()
+	return net.FileConn(f)
+}
+
+// checkUDPLeft: a UDP socket connected to from is not rewritten: its datagram reaches
+// from's UDP listener.
+func checkUDPLeft(t *testing.T, from netip.AddrPort) {
+	pc, err := net.ListenPacket("udp4", from.String())
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer pc.Close()
+	c, err := net.Dial("udp4", from.String())
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("x")); err != nil {
+		t.Error(err)
+		return
+	}
+	pc.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, _, err := pc.ReadFrom(make([]byte, 1)); err != nil {
+		t.Errorf("a UDP datagram to %s: rewritten? (%v)", from, err)
 	}
 }
