@@ -108,7 +108,8 @@ func AttachRewrite(entries []RewriteEntry, failed func(RewriteFailure)) (_ *Rewr
 			return nil, fmt.Errorf("bpf map: %w", err)
 		}
 	}
-	specs := []*ebpf.ProgramSpec{connectProgram(r.ports, r.reverse), getpeernameProgram(r.reverse)}
+	// connect4 last, once what follows a rewrite is there (Close detaches it first).
+	specs := []*ebpf.ProgramSpec{getpeernameProgram(r.reverse)}
 	if failed != nil {
 		if r.events, err = ebpf.NewMap(&ebpf.MapSpec{Name: "confine_pubfail", Type: ebpf.RingBuf, MaxEntries: 1 << 16}); err != nil {
 			return nil, fmt.Errorf("bpf ring buffer: %w", err)
@@ -118,6 +119,7 @@ func AttachRewrite(entries []RewriteEntry, failed func(RewriteFailure)) (_ *Rewr
 		}
 		specs = append(specs, failedProgram(r.reverse, r.events))
 	}
+	specs = append(specs, connectProgram(r.ports, r.reverse))
 	for _, spec := range specs {
 		if err := r.attach(spec); err != nil {
 			return nil, err
@@ -188,8 +190,8 @@ func (r *Rewrite) Close() error {
 		return nil
 	}
 	var errs []error
-	for _, l := range r.links {
-		errs = append(errs, l.Close())
+	for i := len(r.links) - 1; i >= 0; i-- { // connect4 first: no more rewrites
+		errs = append(errs, r.links[i].Close())
 	}
 	if r.failures != nil {
 		errs = append(errs, r.failures.Close())

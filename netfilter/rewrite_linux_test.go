@@ -4,7 +4,10 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
+	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -88,6 +91,9 @@ func TestRewriteConnect(t *testing.T) {
 			c.Close()
 			t.Error("127.0.0.1:47313 connected: nothing listens there")
 		}
+		checkBoundLeft(t, from)
+		checkUDPLeft(t, from)
+		checkReconnect(t, refused.From, to)
 	}()
 	<-done
 	if attachErr != nil {
@@ -112,18 +118,34 @@ func TestRewriteConnect(t *testing.T) {
 	s.Close()
 	c.Close()
 
-	select {
-	case f := <-failures:
-		if f.RewriteEntry != refused || f.Retransmits != 0 || f.LocalPort == 0 {
-			t.Errorf("failure %+v, want one of %v, refused at once", f, refused)
+	for range 2 { // net.Dial's and checkReconnect's
+		select {
+		case f := <-failures:
+			if f.RewriteEntry != refused || f.Retransmits != 0 || f.LocalPort == 0 {
+				t.Errorf("failure %+v, want one of %v, refused at once", f, refused)
+			}
+		case <-time.After(5 * time.Second):
+			t.Error("no failure reported for a refused connection")
 		}
-	case <-time.After(5 * time.Second):
-		t.Error("no failure reported for the refused connection")
 	}
 	select {
 	case f := <-failures:
 		t.Errorf("a second failure: %+v", f)
 	default:
+	}
+	// Every rewritten socket has closed: none is remembered any more.
+	for i := 0; ; i++ {
+		var k uint64
+		var v rewriteValue
+		it := r.reverse.Iterate()
+		if !it.Next(&k, &v) {
+			break
+		}
+		if i == 100 {
+			t.Errorf("socket %d still in the reverse map after it closed", k)
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	ids := r.LinkIDs()
 	if len(ids) != 3 {
@@ -139,5 +161,122 @@ func TestRewriteConnect(t *testing.T) {
 			}
 			t.Errorf("link %d after Close: %v", id, err)
 		}
+	}
+}
+
+// checkBoundLeft: a socket bound to an address (127.0.0.1, from which a rewritten
+// connection could not leave by the uplink) or to a device (lo), and an IPv6 socket,
+// reach the listener on the address they dialed, the proxy's, not the rewrite's target.
+func checkBoundLeft(t *testing.T, from netip.AddrPort) {
+	proxy, err := net.Listen("tcp4", from.String())
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer proxy.Close()
+	toLo := func(_, _ string, rc syscall.RawConn) error {
+		var err error
+		if cerr := rc.Control(func(fd uintptr) { err = unix.BindToDevice(int(fd), "lo") }); cerr != nil {
+			return cerr
+		}
+		return err
+	}
+	for name, d := range map[string]net.Dialer{
+		"bound to 127.0.0.1": {LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}},
+		"bound to lo":        {Control: toLo},
+		"an IPv6 socket":     {},
+	} {
+		network, addr := "tcp4", from.String()
+		if name == "an IPv6 socket" { // its v4-mapped address, which connect4 does not see
+			network, addr = "tcp6", "[::ffff:"+from.Addr().String()+"]:"+strconv.Itoa(int(from.Port()))
+		}
+		c, err := dialAs(d, network, addr)
+		if err != nil {
+			t.Errorf("dial %s %s: %v", from, name, err)
+			continue
+		}
+		// Connected: the connection waits in the accept queue of the listener it reached.
+		proxy.(*net.TCPListener).SetDeadline(time.Now().Add(5 * time.Second))
+		s, err := proxy.Accept()
+		if err != nil {
+			t.Errorf("dial %s %s: rewritten, not left to the listener on %s (%v)", from, name, from, err)
+		} else {
+			s.Close()
+		}
+		c.Close()
+	}
+}
+
+// checkReconnect: a socket whose rewritten connect to refused failed, connected again
+// to to (not rewritten), has to for its peer, not the address it dialed first.
+func checkReconnect(t *testing.T, refused, to netip.AddrPort) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer unix.Close(fd)
+	sa := func(a netip.AddrPort) *unix.SockaddrInet4 {
+		return &unix.SockaddrInet4{Addr: a.Addr().As4(), Port: int(a.Port())}
+	}
+	if err := unix.Connect(fd, sa(refused)); !errors.Is(err, unix.ECONNREFUSED) {
+		t.Errorf("connect %s: %v, want ECONNREFUSED", refused, err)
+		return
+	}
+	if err := unix.Connect(fd, sa(to)); err != nil {
+		t.Errorf("connect %s again, to %s: %v", refused, to, err)
+		return
+	}
+	peer, err := unix.Getpeername(fd)
+	if p, ok := peer.(*unix.SockaddrInet4); err != nil || !ok || netip.AddrPortFrom(netip.AddrFrom4(p.Addr), uint16(p.Port)) != to {
+		t.Errorf("getpeername of a socket refused at %s, then connected to %s: %+v (%v)", refused, to, peer, err)
+	}
+}
+
+// dialAs dials with d, from an AF_INET6 socket when network is tcp6 (net.Dial would
+// take a v4-mapped address for IPv4's).
+func dialAs(d net.Dialer, network, addr string) (net.Conn, error) {
+	if network != "tcp6" {
+		return d.Dial(network, addr)
+	}
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Connect(fd, &unix.SockaddrInet6{Addr: ap.Addr().As16(), Port: int(ap.Port())}); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), "tcp6")
+	defer f.Close()
+	return net.FileConn(f)
+}
+
+// checkUDPLeft: a UDP socket connected to from is not rewritten: its datagram reaches
+// from's UDP listener.
+func checkUDPLeft(t *testing.T, from netip.AddrPort) {
+	pc, err := net.ListenPacket("udp4", from.String())
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer pc.Close()
+	c, err := net.Dial("udp4", from.String())
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("x")); err != nil {
+		t.Error(err)
+		return
+	}
+	pc.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, _, err := pc.ReadFrom(make([]byte, 1)); err != nil {
+		t.Errorf("a UDP datagram to %s: rewritten? (%v)", from, err)
 	}
 }

@@ -17,6 +17,14 @@ const (
 	offIP4    = 4  // user_ip4
 	offPort   = 24 // user_port
 	offType   = 32 // type (SOCK_STREAM, ...)
+	offProto  = 36 // protocol
+	offSk     = 64 // sk, a struct bpf_sock pointer
+)
+
+// Offsets in struct bpf_sock.
+const (
+	offSkBoundDev = 0  // bound_dev_if (SO_BINDTODEVICE)
+	offSkSrcIP4   = 24 // src_ip4, the address bind() gave the socket, 0 if none
 )
 
 // rewriteKey is a ports map key: the namespace's cookie (bpf_get_netns_cookie), so only
@@ -53,10 +61,13 @@ func newRewriteMaps(entries int) (ports, reverse *ebpf.Map, err error) {
 	return ports, reverse, nil
 }
 
-// connectProgram rewrites an AF_INET stream connect() whose (netns cookie, address,
+// connectProgram rewrites an AF_INET TCP connect() whose (netns cookie, address,
 // port) is in ports to the value's address and port, and remembers what was dialed in
 // reverse under the socket's cookie. Every connect returns 1 (allowed): the program
-// only redirects; the firewall on the way decides.
+// only redirects; the firewall on the way decides. A socket bound to an address or a
+// device is left alone, to the proxy that still listens on the loopback: from
+// 127.0.0.1 (or bound to lo) it could not leave by the uplink (EINVAL), and from
+// another address it would reach the component as that address, not as the host.
 func connectProgram(ports, reverse *ebpf.Map) *ebpf.ProgramSpec {
 	return sockAddrSpec("confine_conn4", ebpf.AttachCGroupInet4Connect, asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),
@@ -64,14 +75,25 @@ func connectProgram(ports, reverse *ebpf.Map) *ebpf.ProgramSpec {
 		asm.JNE.Imm(asm.R2, unix.AF_INET, "allow"),
 		asm.LoadMem(asm.R2, asm.R6, offType, asm.Word),
 		asm.JNE.Imm(asm.R2, unix.SOCK_STREAM, "allow"),
-		// key at fp-16: cookie, address, port
+		asm.LoadMem(asm.R2, asm.R6, offProto, asm.Word),
+		asm.JNE.Imm(asm.R2, unix.IPPROTO_TCP, "allow"), // not SCTP's SOCK_STREAM
+		asm.LoadMem(asm.R2, asm.R6, offSk, asm.DWord),
+		asm.JEq.Imm(asm.R2, 0, "allow"),
+		asm.LoadMem(asm.R3, asm.R2, offSkSrcIP4, asm.Word),
+		asm.JNE.Imm(asm.R3, 0, "allow"),
+		asm.LoadMem(asm.R3, asm.R2, offSkBoundDev, asm.Word),
+		asm.JNE.Imm(asm.R3, 0, "allow"),
+		// key at fp-16: cookie, address, port (16 bits, as the socket's address holds
+		// them: the context's 32-bit field has them in its low half, so a 16-bit
+		// store, the same bytes on either byte order), then zeros
 		asm.Mov.Reg(asm.R1, asm.R6),
 		asm.FnGetNetnsCookie.Call(),
 		asm.StoreMem(asm.RFP, -16, asm.R0, asm.DWord),
 		asm.LoadMem(asm.R2, asm.R6, offIP4, asm.Word),
 		asm.StoreMem(asm.RFP, -8, asm.R2, asm.Word),
 		asm.LoadMem(asm.R2, asm.R6, offPort, asm.Word),
-		asm.StoreMem(asm.RFP, -4, asm.R2, asm.Word),
+		asm.StoreMem(asm.RFP, -4, asm.R2, asm.Half),
+		asm.StoreImm(asm.RFP, -2, 0, asm.Half),
 		asm.LoadMapPtr(asm.R1, ports.FD()),
 		asm.Mov.Reg(asm.R2, asm.RFP),
 		asm.Add.Imm(asm.R2, -16),
@@ -89,10 +111,10 @@ func connectProgram(ports, reverse *ebpf.Map) *ebpf.ProgramSpec {
 		asm.Add.Imm(asm.R3, -8),
 		asm.Mov.Imm(asm.R4, 0), // BPF_ANY
 		asm.FnMapUpdateElem.Call(),
-		// the rewrite itself
+		// the rewrite itself (the port loaded as 16 bits, for the context's low half)
 		asm.LoadMem(asm.R2, asm.R7, 0, asm.Word),
 		asm.StoreMem(asm.R6, offIP4, asm.R2, asm.Word),
-		asm.LoadMem(asm.R2, asm.R7, 4, asm.Word),
+		asm.LoadMem(asm.R2, asm.R7, 4, asm.Half),
 		asm.StoreMem(asm.R6, offPort, asm.R2, asm.Word),
 		asm.Mov.Imm(asm.R0, 1).WithSymbol("allow"),
 		asm.Return(),
@@ -113,7 +135,7 @@ func getpeernameProgram(reverse *ebpf.Map) *ebpf.ProgramSpec {
 		asm.JEq.Imm(asm.R0, 0, "allow"),
 		asm.LoadMem(asm.R2, asm.R0, 0, asm.Word),
 		asm.StoreMem(asm.R6, offIP4, asm.R2, asm.Word),
-		asm.LoadMem(asm.R2, asm.R0, 4, asm.Word),
+		asm.LoadMem(asm.R2, asm.R0, 4, asm.Half),
 		asm.StoreMem(asm.R6, offPort, asm.R2, asm.Word),
 		asm.Mov.Imm(asm.R0, 1).WithSymbol("allow"),
 		asm.Return(),
@@ -141,25 +163,14 @@ const (
 )
 
 // failedProgram, a sock_ops program, watches the rewritten sockets only: on their
-// connect (BPF_SOCK_OPS_TCP_CONNECT_CB) it asks for state callbacks; a socket that
-// goes from SYN_SENT to CLOSE (a reset, a timeout, or the client giving up) is sent to
-// events as a rewriteFailure, and one that leaves SYN_SENT otherwise stops the
-// callbacks. Other flags on the socket (another program's) are kept.
+// connect (BPF_SOCK_OPS_TCP_CONNECT_CB) it asks for state callbacks (other flags on the
+// socket, another program's, are kept); when one closes, it forgets the socket in
+// reverse (a socket may connect again, elsewhere, after a failed connect or a
+// disconnect, and getpeername must not say the old address; and the LRU map holds open
+// sockets only), after sending one that goes from SYN_SENT to CLOSE (a reset, a timeout,
+// or the client giving up) to events as a rewriteFailure.
 func failedProgram(reverse, events *ebpf.Map) *ebpf.ProgramSpec {
-	flags := func(set bool) asm.Instructions {
-		op := asm.Or.Imm(asm.R2, unix.BPF_SOCK_OPS_STATE_CB_FLAG)
-		if !set {
-			op = asm.And.Imm(asm.R2, ^int32(unix.BPF_SOCK_OPS_STATE_CB_FLAG))
-		}
-		return asm.Instructions{
-			asm.LoadMem(asm.R2, asm.R6, offCbFlags, asm.Word),
-			op,
-			asm.Mov.Reg(asm.R1, asm.R6),
-			asm.FnSockOpsCbFlagsSet.Call(),
-			asm.Ja.Label("out"),
-		}
-	}
-	lookup := asm.Instructions{ // r0 = reverse[socket cookie], or out
+	lookup := asm.Instructions{ // r0 = reverse[socket cookie] (key at fp-8), or out
 		asm.Mov.Reg(asm.R1, asm.R6),
 		asm.FnGetSocketCookie.Call(),
 		asm.StoreMem(asm.RFP, -8, asm.R0, asm.DWord),
@@ -179,18 +190,19 @@ func failedProgram(reverse, events *ebpf.Map) *ebpf.ProgramSpec {
 	connect := append(asm.Instructions{}, lookup...)
 	connect[0] = connect[0].WithSymbol("connect")
 	insns = append(insns, connect...)
-	insns = append(insns, flags(true)...)
 	insns = append(insns,
-		asm.LoadMem(asm.R2, asm.R6, offArg0, asm.Word).WithSymbol("state"),
-		asm.JNE.Imm(asm.R2, tcpSynSent, "out"),
-		asm.LoadMem(asm.R2, asm.R6, offArg1, asm.Word),
-		asm.JEq.Imm(asm.R2, tcpClose, "closed"),
+		asm.LoadMem(asm.R2, asm.R6, offCbFlags, asm.Word),
+		asm.Or.Imm(asm.R2, unix.BPF_SOCK_OPS_STATE_CB_FLAG),
+		asm.Mov.Reg(asm.R1, asm.R6),
+		asm.FnSockOpsCbFlagsSet.Call(),
+		asm.Ja.Label("out"),
+		asm.LoadMem(asm.R2, asm.R6, offArg1, asm.Word).WithSymbol("state"),
+		asm.JNE.Imm(asm.R2, tcpClose, "out"),
 	)
-	insns = append(insns, flags(false)...)
-	closed := append(asm.Instructions{}, lookup...)
-	closed[0] = closed[0].WithSymbol("closed")
-	insns = append(insns, closed...)
+	insns = append(insns, lookup...)
 	insns = append(insns,
+		asm.LoadMem(asm.R2, asm.R6, offArg0, asm.Word),
+		asm.JNE.Imm(asm.R2, tcpSynSent, "forget"),
 		// the event at fp-32: dialed address and port, local port, SYN retransmissions
 		asm.LoadMem(asm.R2, asm.R0, 0, asm.Word),
 		asm.StoreMem(asm.RFP, -32, asm.R2, asm.Word),
@@ -206,6 +218,11 @@ func failedProgram(reverse, events *ebpf.Map) *ebpf.ProgramSpec {
 		asm.Mov.Imm(asm.R3, 16),
 		asm.Mov.Imm(asm.R4, 0),
 		asm.FnRingbufOutput.Call(),
+		// reverse[socket cookie] forgotten (the key at fp-8 still there)
+		asm.LoadMapPtr(asm.R1, reverse.FD()).WithSymbol("forget"),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -8),
+		asm.FnMapDeleteElem.Call(),
 		asm.Mov.Imm(asm.R0, 1).WithSymbol("out"),
 		asm.Return(),
 	)

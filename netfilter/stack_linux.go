@@ -266,26 +266,27 @@ func DialFrom(nsPath, network, address string, timeout time.Duration) (net.Conn,
 // other goroutine can inherit its namespace.
 func InNamespace(nsPath string, fn func() error) error {
 	done := make(chan error, 1)
-	go func() {
-		back, err := lockThread()
-		if err != nil {
-			done <- err
-			return
-		}
-		defer back()
-		ns, err := netns.GetFromPath(nsPath)
-		if err != nil {
-			done <- err
-			return
-		}
-		defer ns.Close()
-		if err := netns.Set(ns); err != nil {
-			done <- fmt.Errorf("setns %s: %w", nsPath, err)
-			return
-		}
-		done <- fn()
-	}()
+	go func() { done <- inNamespace(nsPath, fn) }()
 	return <-done
+}
+
+// inNamespace is InNamespace's goroutine: it returns once the thread is back and the
+// namespace's handle closed, so that the caller never sees either still there.
+func inNamespace(nsPath string, fn func() error) error {
+	back, err := lockThread()
+	if err != nil {
+		return err
+	}
+	defer back()
+	ns, err := netns.GetFromPath(nsPath)
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	if err := netns.Set(ns); err != nil {
+		return fmt.Errorf("setns %s: %w", nsPath, err)
+	}
+	return fn()
 }
 
 // lockThread locks the calling goroutine to its thread, which may then leave its network

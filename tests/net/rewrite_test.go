@@ -113,6 +113,16 @@ func checkRewritten(t *testing.T, w *world, addr, gw, wantPeer string) {
 	}
 }
 
+// checkBoundProxied: a host client that binds 127.0.0.1 before it connects to addr,
+// which the rewrite would send where a loopback source cannot go (EINVAL), is served by
+// the proxy, seen by the component as wantPeer (`host`).
+func checkBoundProxied(t *testing.T, w *world, addr, wantPeer string) {
+	t.Helper()
+	if got, err := ask(w.host, "tcp", "127.0.0.1", addr); err != nil || !strings.HasPrefix(got, "you are "+wantPeer+":") {
+		t.Errorf("%s from the host, bound to 127.0.0.1: %q (%v), want the proxy's answer from %s", addr, got, err, wantPeer)
+	}
+}
+
 // waitFailed waits for a publish.failed record of host in log.
 func waitFailed(t *testing.T, log, host string) audit.Record {
 	t.Helper()
@@ -159,6 +169,7 @@ func TestPublishRewrite(t *testing.T) {
 	ids := rewriteLinks(t, filepath.Join(dir, "audit.log"))
 	gw, peer := w.gateway(), uplinkPeer(t, w)
 	checkRewritten(t, w, "127.0.0.1:8080", gw, "10.84.0.1")
+	checkBoundProxied(t, w, "127.0.0.1:8080", "10.84.0.1")
 	for _, a := range []string{"127.0.0.1:8081", peer + ":8081", "10.84.0.3:8081", "10.84.0.2:8080"} {
 		if d, err := dialIn(w.host, a); err == nil {
 			t.Errorf("%s answered the host %+v: only the published port may", a, d)
@@ -215,6 +226,7 @@ func TestLoneRewrite(t *testing.T) {
 	ids := rewriteLinks(t, log)
 	gw := w.gateway()
 	checkRewritten(t, w, "127.0.0.1:8090", gw, gw)
+	checkBoundProxied(t, w, "127.0.0.1:8090", gw)
 	if d, err := dialIn(w.host, "127.0.0.1:8091"); err == nil {
 		t.Errorf("127.0.0.1:8091 answered %+v: the port's listen.from does not name host", d)
 	}
