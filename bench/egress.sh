@@ -30,7 +30,9 @@
 # charged to the sender, so client + server holds the path's netfilter, NAT and veth
 # work in both directions (unless ksoftirqd took it: under heavy load some). The CPU
 # ratio is the baseline's CPU over the variant's, as a throughput would be at equal CPU.
-# The load average is printed before and after.
+# The load average is printed before and after. PIN=1 pins every client to CPU 0 and every
+# server (the outside servers, the mirrors' and the stacks: supervisor and component) to
+# CPU 1, so that no variant's ratio depends on where the scheduler put the two ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${ROUNDS:-3}
@@ -38,6 +40,8 @@ secs=${SECS:-3}
 ns=confine-egb-$$
 sn=egb$$ # the stacks' names: /run/confine/stacks is the whole host's
 h=$ns-h o=$ns-o mh=$ns-mh mb=$ns-mb mc=$ns-mc ml=$ns-ml
+client_cpu=() server_cpu=()
+if [ "${PIN:-0}" = 1 ]; then client_cpu=(taskset -c 0) server_cpu=(taskset -c 1); fi
 egress_on=${EGRESS:-1}
 work=$(mktemp -d /tmp/confine-egb-XXXX)
 pids=()
@@ -121,22 +125,22 @@ tw /run/netns/"$h"
 tw /run/netns/"$o"
 for n in "$mh" "$mb" "$mc" "$ml"; do tw /run/netns/"$n"; done
 # Two outside servers, so that each phase's server CPU is one process's.
-nsenter --net=/run/netns/"$o" "$work/connrate" -serve 203.0.113.10:5202 &
+"${server_cpu[@]}" nsenter --net=/run/netns/"$o" "$work/connrate" -serve 203.0.113.10:5202 &
 pids+=($!)
 oserve=$!
-nsenter --net=/run/netns/"$o" "$work/connrate" -sink 203.0.113.10:5203 &
+"${server_cpu[@]}" nsenter --net=/run/netns/"$o" "$work/connrate" -sink 203.0.113.10:5203 &
 pids+=($!)
 osink=$!
-nsenter --net=/run/netns/"$mc" "$work/connrate" -serve 10.98.0.2:5202 &
+"${server_cpu[@]}" nsenter --net=/run/netns/"$mc" "$work/connrate" -serve 10.98.0.2:5202 &
 pids+=($!)
 mserve=$!
-nsenter --net=/run/netns/"$mc" "$work/connrate" -sink 10.98.0.2:5203 &
+"${server_cpu[@]}" nsenter --net=/run/netns/"$mc" "$work/connrate" -sink 10.98.0.2:5203 &
 pids+=($!)
 msink=$!
-nsenter --net=/run/netns/"$ml" "$work/connrate" -serve 10.98.2.2:5202 &
+"${server_cpu[@]}" nsenter --net=/run/netns/"$ml" "$work/connrate" -serve 10.98.2.2:5202 &
 pids+=($!)
 lserve=$!
-nsenter --net=/run/netns/"$ml" "$work/connrate" -sink 10.98.2.2:5203 &
+"${server_cpu[@]}" nsenter --net=/run/netns/"$ml" "$work/connrate" -sink 10.98.2.2:5203 &
 pids+=($!)
 lsink=$!
 sleep 0.3
@@ -160,6 +164,8 @@ cost() {
 }
 
 confine() { nsenter --net=/run/netns/"$h" "$work/confine" "$@"; }
+# The published stacks run pinned with the servers (PIN=1).
+confine_server() { "${server_cpu[@]}" nsenter --net=/run/netns/"$h" "$work/confine" "$@"; }
 component() { # component FILE NAME NETWORK ARGS...
 	local file=$1 name=$2 net=$3 args="\"$work/connrate\""
 	shift 3
@@ -219,21 +225,21 @@ cp "$d/server.yaml" "$d/proxy/"
 printf 'version: 1\nname: %s\nsubnet: 10.97.0.0/24\ncomponents: [server.yaml]\npublish: ["0.0.0.0:5302 -> server:5202/tcp", "0.0.0.0:5303 -> server:5203/tcp"]\n' "$sn-pubp" >"$d/proxy/stack.yaml"
 # The server's CPU is the supervisor's tree: the component (its descendant) and the
 # loopback proxy, which runs in the supervisor.
-spid=$(confine up -d "$d/stack.yaml" | sed -n 's/.*supervisor pid \([0-9]*\).*/\1/p')
+spid=$(confine_server up -d "$d/stack.yaml" | sed -n 's/.*supervisor pid \([0-9]*\).*/\1/p')
 tune "$sn-pub"
 cpid=$(confine ps --json "$sn-pub" | jq '.[0].pid')
 p=$cpid
 while [ "$p" -gt 1 ] && [ "$p" != "$spid" ]; do p=$(awk '{ print $4 }' /proc/"$p"/stat); done
 [ "$p" = "$spid" ] || { echo "egress.sh: the component $cpid is not the supervisor $spid's descendant" >&2; exit 1; }
-ppid=$(CONFINE_LOOPBACK_PROXY=1 confine up -d "$d/proxy/stack.yaml" | sed -n 's/.*supervisor pid \([0-9]*\).*/\1/p')
+ppid=$(CONFINE_LOOPBACK_PROXY=1 confine_server up -d "$d/proxy/stack.yaml" | sed -n 's/.*supervisor pid \([0-9]*\).*/\1/p')
 tune "$sn-pubp"
 measure() { # measure NETNS-PATH HOST SERVE-PID SINK-PID [PORT]: "RATE GBITS µs/conn µs/MB"; PORT (5202) and PORT+1
 	local rate g a b c d e port=${5:-5202}
 	a=$(pcpu "$3")
-	read -r rate _ c < <(nsenter --net="$1" "$work/connrate" -cpu -dial "$2:$port" -d "${secs}s" -c 4 | awk '$1 == "cpu" { c = $3 } $1 != "cpu" { r = $1 } END { print r, 0, c }')
+	read -r rate _ c < <("${client_cpu[@]}" nsenter --net="$1" "$work/connrate" -cpu -dial "$2:$port" -d "${secs}s" -c 4 | awk '$1 == "cpu" { c = $3 } $1 != "cpu" { r = $1 } END { print r, 0, c }')
 	b=$(pcpu "$3")
 	d=$(pcpu "$4")
-	read -r g _ e < <(nsenter --net="$1" "$work/connrate" -cpu -send "$2:$((port + 1))" -d "${secs}s" | awk '$1 == "cpu" { c = $3 } $1 != "cpu" { r = $1 } END { print r, 0, c }')
+	read -r g _ e < <("${client_cpu[@]}" nsenter --net="$1" "$work/connrate" -cpu -send "$2:$((port + 1))" -d "${secs}s" | awk '$1 == "cpu" { c = $3 } $1 != "cpu" { r = $1 } END { print r, 0, c }')
 	cost "$rate" "$g" "$c" $((b - a)) "$e" $(($(pcpu "$4") - d))
 }
 
