@@ -124,22 +124,30 @@ func connectProgram(ports, reverse *ebpf.Map) *ebpf.ProgramSpec {
 // getpeernameProgram gives a rewritten socket's getpeername(2) the address and port
 // its client dialed, from reverse.
 func getpeernameProgram(reverse *ebpf.Map) *ebpf.ProgramSpec {
-	return sockAddrSpec("confine_peer4", ebpf.AttachCgroupInet4GetPeername, asm.Instructions{
-		asm.Mov.Reg(asm.R6, asm.R1),
-		asm.FnGetSocketCookie.Call(),
-		asm.StoreMem(asm.RFP, -8, asm.R0, asm.DWord),
-		asm.LoadMapPtr(asm.R1, reverse.FD()),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, -8),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, "allow"),
+	insns := append(asm.Instructions{asm.Mov.Reg(asm.R6, asm.R1)}, bySocketCookie(reverse, "allow")...)
+	return sockAddrSpec("confine_peer4", ebpf.AttachCgroupInet4GetPeername, append(insns,
 		asm.LoadMem(asm.R2, asm.R0, 0, asm.Word),
 		asm.StoreMem(asm.R6, offIP4, asm.R2, asm.Word),
 		asm.LoadMem(asm.R2, asm.R0, 4, asm.Half),
 		asm.StoreMem(asm.R6, offPort, asm.R2, asm.Word),
 		asm.Mov.Imm(asm.R0, 1).WithSymbol("allow"),
 		asm.Return(),
-	})
+	))
+}
+
+// bySocketCookie looks up the socket of the context in R6 in m by its cookie (the key
+// left at fp-8): R0 is the value, or the program jumps to miss.
+func bySocketCookie(m *ebpf.Map, miss string) asm.Instructions {
+	return asm.Instructions{
+		asm.Mov.Reg(asm.R1, asm.R6),
+		asm.FnGetSocketCookie.Call(),
+		asm.StoreMem(asm.RFP, -8, asm.R0, asm.DWord),
+		asm.LoadMapPtr(asm.R1, m.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -8),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, miss),
+	}
 }
 
 func sockAddrSpec(name string, at ebpf.AttachType, insns asm.Instructions) *ebpf.ProgramSpec {
@@ -170,16 +178,7 @@ const (
 // sockets only), after sending one that goes from SYN_SENT to CLOSE (a reset, a timeout,
 // or the client giving up) to events as a rewriteFailure.
 func failedProgram(reverse, events *ebpf.Map) *ebpf.ProgramSpec {
-	lookup := asm.Instructions{ // r0 = reverse[socket cookie] (key at fp-8), or out
-		asm.Mov.Reg(asm.R1, asm.R6),
-		asm.FnGetSocketCookie.Call(),
-		asm.StoreMem(asm.RFP, -8, asm.R0, asm.DWord),
-		asm.LoadMapPtr(asm.R1, reverse.FD()),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, -8),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, "out"),
-	}
+	lookup := bySocketCookie(reverse, "out")
 	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),
 		asm.LoadMem(asm.R2, asm.R6, offOp, asm.Word),
