@@ -34,19 +34,29 @@ var hooks = map[string]*nftables.ChainHook{
 // the caller's own when nsPath is "", in one netlink transaction: the table is replaced
 // whole, or nothing changes. It is the netlink twin of Render; tests/nft compares what
 // the kernel lists for both.
-func Apply(nsPath string, fw plan.Firewall) error {
+func Apply(nsPath string, fw plan.Firewall) error { return apply(nsPath, fw, false) }
+
+// ApplyNew is Apply into a network namespace made for the run, which holds no table yet:
+// it skips the listing of its tables (a netlink connection and round trip of its own),
+// on the path of every start. Should the namespace hold the table after all, the load
+// fails with EEXIST and changes nothing.
+func ApplyNew(nsPath string, fw plan.Firewall) error { return apply(nsPath, fw, true) }
+
+func apply(nsPath string, fw plan.Firewall, fresh bool) error {
+	if fw.Family != "inet" {
+		return fmt.Errorf("nftables: bug: family %q", fw.Family)
+	}
 	conn, closeNS, err := connect(nsPath)
 	if err != nil {
 		return fmt.Errorf("nftables: %w", err)
 	}
 	defer closeNS()
 	table := &nftables.Table{Family: nftables.TableFamilyINet, Name: fw.Table}
-	if fw.Family != "inet" {
-		return fmt.Errorf("nftables: bug: family %q", fw.Family)
-	}
-	exists, err := hasTable(conn, table)
-	if err != nil {
-		return fmt.Errorf("nftables: listing tables: %w", err)
+	exists := false
+	if !fresh {
+		if exists, err = hasTable(conn, table); err != nil {
+			return fmt.Errorf("nftables: listing tables: %w", err)
+		}
 	}
 	if exists {
 		// Add, then delete, then add: replaces the earlier table in the same transaction.

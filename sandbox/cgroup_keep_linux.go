@@ -160,8 +160,14 @@ func keyed(text, key string) string {
 	return ""
 }
 
-// hasChild: a directory (a child cgroup) in d, or d unreadable.
+// hasChild: a directory (a child cgroup) in d, or d unreadable. A cgroup directory's
+// link count is 2 plus its subdirectories (kernfs keeps it so): a stat that reads 2
+// needs no listing of the controller's few dozen files; any other count is listed.
 func hasChild(d string) bool {
+	var st unix.Stat_t
+	if unix.Stat(d, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR && st.Nlink == 2 {
+		return false
+	}
 	es, err := os.ReadDir(d)
 	if err != nil {
 		return true

@@ -38,3 +38,27 @@ func TestKeptOOMBaseline(t *testing.T) {
 		t.Error("the run's own kill is not reported")
 	}
 }
+
+// TestHasChild: a directory beneath counts, a file does not, and neither does a
+// directory's link count alone (tests/run TestCgroupKeptForeign makes a child cgroup).
+func TestHasChild(t *testing.T) {
+	dir := t.TempDir()
+	if hasChild(dir) {
+		t.Error("an empty directory has a child")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "memory.limit_in_bytes"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if hasChild(dir) {
+		t.Error("a directory of one file has a child")
+	}
+	if err := os.Mkdir(filepath.Join(dir, "child"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if !hasChild(dir) {
+		t.Error("a directory with a subdirectory has no child")
+	}
+	if !hasChild(filepath.Join(dir, "gone")) {
+		t.Error("a directory that cannot be read has no child")
+	}
+}

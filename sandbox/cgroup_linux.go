@@ -35,6 +35,9 @@ type Cgroup struct {
 	// update writes the limits again: a kept cgroup's files may have been changed
 	// between its runs (cgroup_keep_linux.go).
 	update func() error
+	// oomFile is the file OOMKills reads (the memory controller's), "" to look in
+	// every directory: a kept cgroup reads it twice a run.
+	oomFile string
 	// What it was made for, which a kept cgroup must match to serve the next run
 	// (cgroup_keep_linux.go): the limits, the freezer, the v2 mount ("" on v1).
 	limits  plan.Cgroup
@@ -107,8 +110,10 @@ func newCgroup2(mount, path string, g plan.Cgroup) (*Cgroup, error) {
 		return nil, fmt.Errorf("cgroup %s: %w", path, err)
 	}
 	// The v2 freezer is part of every cgroup.
-	return &Cgroup{Path: path, dirs: []string{cgroupDir(mount, path)}, add: m.AddProc, delete: m.Delete, freeze: m.Freeze, thaw: m.Thaw, mount: mount,
-		update: func() error { return m.Update(res) }}, nil
+	cg := &Cgroup{Path: path, dirs: []string{cgroupDir(mount, path)}, add: m.AddProc, delete: m.Delete, freeze: m.Freeze, thaw: m.Thaw, mount: mount,
+		update: func() error { return m.Update(res) }}
+	cg.oomFile = filepath.Join(cg.dirs[0], "memory.events")
+	return cg, nil
 }
 
 // newCgroup1 uses only the cpu, memory and pids hierarchies, and the freezer when asked:
@@ -154,6 +159,9 @@ func newCgroup1(path string, g plan.Cgroup, freezer bool) (*Cgroup, error) {
 	for _, s := range cg1.Subsystems() {
 		if p, ok := s.(interface{ Path(string) string }); ok {
 			cg.dirs = append(cg.dirs, p.Path(path))
+			if s.Name() == cgroup1.Memory {
+				cg.oomFile = filepath.Join(p.Path(path), "memory.oom_control")
+			}
 		}
 	}
 	return cg, nil
@@ -165,17 +173,22 @@ func (c *Cgroup) OOMKills() int {
 	if c == nil {
 		return 0
 	}
-	for _, dir := range c.dirs {
-		for _, file := range []string{"memory.events", "memory.oom_control"} {
-			b, err := os.ReadFile(filepath.Join(dir, file))
-			if err != nil {
-				continue
-			}
-			for line := range strings.Lines(string(b)) {
-				if n, ok := strings.CutPrefix(strings.TrimSpace(line), "oom_kill "); ok {
-					v, _ := strconv.Atoi(n)
-					return v
-				}
+	files := []string{c.oomFile}
+	if c.oomFile == "" {
+		files = nil
+		for _, dir := range c.dirs {
+			files = append(files, filepath.Join(dir, "memory.events"), filepath.Join(dir, "memory.oom_control"))
+		}
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for line := range strings.Lines(string(b)) {
+			if n, ok := strings.CutPrefix(strings.TrimSpace(line), "oom_kill "); ok {
+				v, _ := strconv.Atoi(n)
+				return v
 			}
 		}
 	}

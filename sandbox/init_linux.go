@@ -102,7 +102,7 @@ func loadFirewall(cfg *initConfig) error {
 	if cfg.SkipFirewall {
 		return nil
 	}
-	return netfilter.Apply("", cfg.Component.Net.Firewall)
+	return netfilter.ApplyNew("", cfg.Component.Net.Firewall) // the clone's new namespace (SharedNet skips it)
 }
 
 // loopbackUp brings lo up: a component's own loopback is always allowed.

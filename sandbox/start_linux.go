@@ -319,7 +319,7 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 		s.firewall = make(chan error, 1)
 		go func(fw plan.Firewall) {
 			t := trace.Now()
-			s.firewall <- netfilter.Apply(s.NetNS(), fw)
+			s.firewall <- netfilter.ApplyNew(s.NetNS(), fw) // the clone's new namespace: no table yet
 			trace.Done("parent", "nftables", t)
 		}(c.Net.Firewall)
 	}
