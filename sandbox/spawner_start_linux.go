@@ -4,6 +4,10 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"reflect"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // spawnable: the spawner can make this init stage exactly as exec.Cmd would. It makes
@@ -12,6 +16,9 @@ import (
 func (s *Sandbox) spawnable(ctx context.Context, cmd *exec.Cmd, opts Options) bool {
 	sp, attr := opts.Spawner, cmd.SysProcAttr
 	if sp == nil || s.stage == nil || os.Geteuid() != 0 || opts.JoinNetNS != "" || ctx.Done() != nil {
+		return false
+	}
+	if !onlySpawnerFields(attr) || attr.Pdeathsig != unix.SIGKILL {
 		return false
 	}
 	if !attr.Setsid || !attr.GidMappingsEnableSetgroups || attr.Credential == nil ||
@@ -24,6 +31,26 @@ func (s *Sandbox) spawnable(ctx context.Context, cmd *exec.Cmd, opts Options) bo
 	default:
 		return true
 	}
+}
+
+// spawnerFields are the SysProcAttr fields stage_spawn.c makes as exec.Cmd would:
+// the namespaces, the maps and setgroups, the credential, the session and the death
+// signal. AmbientCaps it leaves empty: the user namespace's creation clears them and the
+// stage's OP_CAPS sets every set to the Plan's.
+var spawnerFields = map[string]bool{"Cloneflags": true, "UidMappings": true, "GidMappings": true,
+	"GidMappingsEnableSetgroups": true, "Credential": true, "Setsid": true, "Pdeathsig": true, "AmbientCaps": true}
+
+// onlySpawnerFields: attr sets no field the spawner would not make. A field set here
+// later, and not taught to the spawner, sends the start to exec.Cmd instead of being
+// dropped.
+func onlySpawnerFields(attr *syscall.SysProcAttr) bool {
+	v := reflect.ValueOf(attr).Elem()
+	for i := range v.NumField() {
+		if !v.Field(i).IsZero() && !spawnerFields[v.Type().Field(i).Name] {
+			return false
+		}
+	}
+	return true
 }
 
 // spawnInit starts the init stage through the spawner. cloned is false when no child
