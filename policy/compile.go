@@ -24,10 +24,10 @@ func Compile(s *Stack) (*plan.Plan, error) { return CompileWith(s, nil) }
 
 // compile is Compile of a validated stack, with its members' effective policies and
 // their resolved images.
-func compile(s *Stack, effective map[string]*Component, images map[string]*ImageFacts) (*plan.Plan, error) {
+func compile(s *Stack, effective map[string]*Component, images map[string]*ImageFacts, programs ProgramStore) (*plan.Plan, error) {
 	p := &plan.Plan{Version: plan.Version, Name: s.Name, Single: s.IsSingle()}
 	addrs, net := assignAddresses(s)
-	cache := newSeccompCache()
+	cache := newSeccompCache(programs)
 	for _, c := range s.Members {
 		eff, img := effective[c.Name], images[c.Name]
 		var defaults []string

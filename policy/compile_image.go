@@ -53,7 +53,9 @@ func ImageRef(c *Component) string {
 
 // CompileWith is Compile for policies that name images: r gives each run.image's facts.
 // Compile is CompileWith without a resolver, which refuses run.image.
-func CompileWith(s *Stack, r ImageResolver) (*plan.Plan, error) {
+func CompileWith(s *Stack, r ImageResolver) (*plan.Plan, error) { return compileWith(s, r, nil) }
+
+func compileWith(s *Stack, r ImageResolver, programs ProgramStore) (*plan.Plan, error) {
 	errs, effective := validate(s)
 	if len(errs) > 0 {
 		return nil, errs
@@ -77,7 +79,7 @@ func CompileWith(s *Stack, r ImageResolver) (*plan.Plan, error) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	return compile(s, effective, images)
+	return compile(s, effective, images, programs)
 }
 
 // withImageDefaults fills in what the policy left out from the image's config: the

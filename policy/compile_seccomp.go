@@ -67,7 +67,7 @@ func compileSeccomp(c *Component, cp *plan.Component, cache *seccompCache) error
 		if cache.conditions += argConditions(s.Rules); cache.conditions > maxStackArgConditions {
 			return fmt.Errorf("the stack's distinct syscall filters hold more than %d argument conditions together, the most confine compiles for one stack (libseccomp's time grows about with their cube)", maxStackArgConditions)
 		}
-		if s.Program, err = seccomp.Build(&s); err != nil {
+		if s.Program, err = cache.buildProgram(&s); err != nil {
 			return err
 		}
 		cache.programs[pkey] = s.Program
@@ -118,10 +118,11 @@ type seccompCache struct {
 	programs map[string][]byte
 	// conditions counts the argument conditions of the programs built so far.
 	conditions int
+	store      ProgramStore // programs of earlier compiles, or nil
 }
 
-func newSeccompCache() *seccompCache {
-	return &seccompCache{rules: map[string][]plan.SeccompRule{}, programs: map[string][]byte{}}
+func newSeccompCache(store ProgramStore) *seccompCache {
+	return &seccompCache{rules: map[string][]plan.SeccompRule{}, programs: map[string][]byte{}, store: store}
 }
 
 // syscallsKey is what the rules of a syscalls section depend on: its allow and deny

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/confine-sandbox/confine/audit"
+	"github.com/confine-sandbox/confine/cmd/confine/internal/compileahead"
 	"github.com/confine-sandbox/confine/learn"
 	"github.com/confine-sandbox/confine/netfilter"
 	"github.com/confine-sandbox/confine/policy"
@@ -173,7 +174,7 @@ func checkBase(file string, command bool) error {
 // learnRun runs the component in audit mode with its log at logFile, and the workload
 // beside it; it returns the workload's failure apart from the run's.
 func learnRun(cmd *cobra.Command, f learnFlags, runFile, logFile string) (workErr error, err error) {
-	p, err := compilePolicyWith(runFile, &storeResolver{pull: true, progress: cmd.ErrOrStderr()})
+	p, err := compilePolicyWith(runFile, &storeResolver{pull: true, progress: cmd.ErrOrStderr()}, compileahead.Programs())
 	if err != nil {
 		return nil, err
 	}

@@ -155,13 +155,15 @@ func (f failFS) Open(string) (fs.File, error) { return nil, f.err }
 // (Compile validates); only a failure reloads it through Check, which lists every error
 // where Compile stops at the first file that fails.
 func compilePolicy(file string) (*plan.Plan, error) {
-	return compilePolicyWith(file, &storeResolver{progress: os.Stderr})
+	return compilePolicyWith(file, &storeResolver{progress: os.Stderr}, nil)
 }
 
-// compilePolicyWith is compilePolicy with the resolver of run.image (which may pull).
-// The way that succeeds is compileahead.Compile's, which run takes ahead of time.
-func compilePolicyWith(file string, r policy.ImageResolver) (*plan.Plan, error) {
-	p, err := compileahead.Compile(file, r)
+// compilePolicyWith is compilePolicy with the resolver of run.image (which may pull) and
+// the store of seccomp programs (compileahead.Programs for the commands that start
+// components, nil for those that show a Plan). The way that succeeds is
+// compileahead.Compile's, which run takes ahead of time.
+func compilePolicyWith(file string, r policy.ImageResolver, programs policy.ProgramStore) (*plan.Plan, error) {
+	p, err := compileahead.Compile(file, r, programs)
 	if err == nil {
 		return p, nil
 	}

@@ -35,6 +35,10 @@ appended to run.command. stdout and stderr pass through; SIGINT, SIGTERM and SIG
 forwarded; confine exits with the component's status (128+signal when it was killed), or
 2 when enforcement could not be set up.
 
+As root the seccomp program is built once and kept for later starts of the same filter
+in /var/cache/confine/seccomp, a directory only root may enter (CONFINE_SECCOMP_CACHE=off:
+none; docs/policy.md "syscalls").
+
 --plan runs a Plan that 'confine compile FILE --format json' wrote, instead of compiling
 FILE on every start: it skips the YAML, the profile merge and the seccomp build (about
 2-4 ms). The Plan must come from this version of confine; recompile it when the policy
@@ -57,7 +61,7 @@ or confine changes.`,
 			} else {
 				var ok bool
 				if p, ok = compileahead.Take(args[0]); !ok { // compiled while the binary started
-					p, err = compilePolicyWith(args[0], &storeResolver{pull: true, progress: cmd.ErrOrStderr()})
+					p, err = compilePolicyWith(args[0], &storeResolver{pull: true, progress: cmd.ErrOrStderr()}, compileahead.Programs())
 				}
 				args = args[1:]
 			}

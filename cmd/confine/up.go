@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/confine-sandbox/confine/cmd/confine/internal/compileahead"
 	"github.com/confine-sandbox/confine/host"
 	"github.com/confine-sandbox/confine/policy/plan"
 	"github.com/confine-sandbox/confine/sandbox"
@@ -63,7 +64,7 @@ Reading the kernel's denials turns the kernel's audit on while stacks run
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			deadline := time.Now().Add(o.wait)
-			p, err := compilePolicyWith(args[0], &storeResolver{pull: true, progress: cmd.ErrOrStderr()})
+			p, err := compilePolicyWith(args[0], &storeResolver{pull: true, progress: cmd.ErrOrStderr()}, compileahead.Programs())
 			if err != nil {
 				return err
 			}

@@ -19,6 +19,9 @@ func NativeArch() (string, error) { return "", ErrNoCgo }
 // Known reports false without cgo, so validation fails closed.
 func Known(string) bool { return false }
 
+// Recipe is empty without cgo: nothing is built.
+func Recipe() string { return "" }
+
 // Build fails without cgo.
 func Build(*plan.Seccomp) ([]byte, error) { return nil, ErrNoCgo }
 

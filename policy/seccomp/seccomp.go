@@ -69,6 +69,18 @@ func action(name string, errno int) (libseccomp.ScmpAction, error) {
 	return 0, fmt.Errorf("seccomp: unknown action %q", name)
 }
 
+// Recipe names what Build's output depends on besides the Plan's seccomp section: the
+// library's version and Build's own settings. A kept program (policy.ProgramStore) is
+// keyed by it, so a new libseccomp or a change of the settings below builds anew; change
+// the settings' part with them.
+func Recipe() string {
+	maj, mnr, mic := libseccomp.GetLibraryVersion()
+	return fmt.Sprintf("libseccomp %d.%d.%d; nnp off, bad arch kill_process, optimize %d", maj, mnr, mic, optimize)
+}
+
+// optimize is libseccomp's binary-tree optimisation (log n syscall lookups).
+const optimize = 2
+
 // Build compiles s.Rules into a BPF program for the native architecture, with libseccomp's
 // binary-tree optimisation. Syscalls of other architectures (the i386 and x32 ABIs on
 // x86_64) hit the bad-architecture action, which kills the process.
@@ -93,7 +105,7 @@ func Build(s *plan.Seccomp) ([]byte, error) {
 	if err := f.SetBadArchAction(libseccomp.ActKillProcess); err != nil {
 		return nil, fmt.Errorf("seccomp: %w", err)
 	}
-	if err := f.SetOptimize(2); err != nil {
+	if err := f.SetOptimize(optimize); err != nil {
 		return nil, fmt.Errorf("seccomp: binary tree optimisation: %w", err)
 	}
 	for _, r := range s.Rules {

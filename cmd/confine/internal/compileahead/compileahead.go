@@ -15,6 +15,7 @@ import (
 
 	"github.com/confine-sandbox/confine/policy"
 	"github.com/confine-sandbox/confine/policy/plan"
+	"github.com/confine-sandbox/confine/sandbox/progcache"
 )
 
 // ahead is the compile started by init, or nil.
@@ -47,9 +48,10 @@ func start(args []string) {
 	}()
 }
 
-// compile is Compile with no image resolver, or nil when it fails.
+// compile is Compile with no image resolver and run's program store, or nil when it
+// fails.
 func compile(file string) *plan.Plan {
-	p, err := Compile(file, nil)
+	p, err := Compile(file, nil, Programs())
 	if err != nil {
 		return nil
 	}
@@ -57,10 +59,11 @@ func compile(file string) *plan.Plan {
 }
 
 // Compile loads FILE once, through a policy.Tree on its directory, and compiles it with
-// r for run.image. It is how every command compiles a policy that has no errors
-// (cmd/confine's compilePolicyWith), so that a Plan compiled ahead is the one the
-// command would have compiled; on an error the command lists them all itself.
-func Compile(file string, r policy.ImageResolver) (*plan.Plan, error) {
+// r for run.image and programs (nil: none) for the seccomp programs. It is how every
+// command compiles a policy that has no errors (cmd/confine's compilePolicyWith), so that
+// a Plan compiled ahead is the one the command would have compiled; on an error the
+// command lists them all itself.
+func Compile(file string, r policy.ImageResolver, programs policy.ProgramStore) (*plan.Plan, error) {
 	t, err := policy.OpenTree(file)
 	if err != nil {
 		return nil, err
@@ -73,7 +76,16 @@ func Compile(file string, r policy.ImageResolver) (*plan.Plan, error) {
 	if s == nil {
 		return nil, fmt.Errorf("%s: nothing to compile", file)
 	}
-	return policy.CompileWith(s, r)
+	return policy.CompileWithPrograms(s, r, programs)
+}
+
+// Programs is the store of the commands that start components (run, up, learn): root's
+// kept seccomp programs, or nil. The commands a reviewer runs compile without one.
+func Programs() policy.ProgramStore {
+	if s := progcache.Open(); s != nil {
+		return s
+	}
+	return nil
 }
 
 // Take returns the Plan that init compiled from file, waiting for a compile still

@@ -1,0 +1,171 @@
+// Package progcache keeps the seccomp programs confine's start commands built, so that a
+// start of a policy built before does not pay libseccomp again (policy.ProgramStore). The
+// programs are loaded into the kernel as a component's filter, so the store is root's
+// alone: a directory only root can write (/var/cache/confine/seccomp), entries only root
+// wrote, each holding the key it was kept under, and named after that key and the
+// running binary, so that a new confine builds anew.
+package progcache
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// DefaultDir is where root's start commands keep programs.
+const DefaultDir = "/var/cache/confine/seccomp"
+
+// EnvDir names another directory (tests), or "off" for no store.
+const EnvDir = "CONFINE_SECCOMP_CACHE"
+
+const (
+	magic       = "confine seccomp program 1\n"
+	maxProgram  = 4096 * 8 // BPF_MAXINSNS instructions of 8 bytes
+	maxEntries  = 256      // pruned to keepEntries when a store finds more
+	keepEntries = 192
+)
+
+// Store is a directory of kept programs, written and read as owner, for one binary.
+type Store struct {
+	dir    string
+	owner  int
+	binary string // the running binary's identity (binaryID)
+}
+
+// Open is the store of this process: nil without root, or when EnvDir says "off".
+func Open() *Store {
+	dir := os.Getenv(EnvDir)
+	switch {
+	case os.Geteuid() != 0 || dir == "off":
+		return nil
+	case dir == "" || !filepath.IsAbs(dir):
+		dir = DefaultDir
+	}
+	id, err := binaryID()
+	if err != nil {
+		return nil
+	}
+	return &Store{dir: dir, owner: 0, binary: id}
+}
+
+// Program is the program kept under key, or nil: nothing kept, or an entry that is not
+// root's own (another owner, writable by others, a symlink, another key's).
+func (s *Store) Program(key string) []byte {
+	d, err := s.openDir()
+	if err != nil {
+		return nil
+	}
+	defer unix.Close(d)
+	fd, err := unix.Openat(d, s.entryName(key), unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil
+	}
+	f := os.NewFile(uintptr(fd), key)
+	defer f.Close()
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || !s.owned(&st, 0o022) ||
+		st.Size > int64(len(magic)+len(key)+1+maxProgram) {
+		return nil
+	}
+	data := make([]byte, st.Size)
+	if n, _ := f.ReadAt(data, 0); n != len(data) {
+		return nil
+	}
+	head := magic + key + "\n"
+	if !bytes.HasPrefix(data, []byte(head)) {
+		return nil
+	}
+	return data[len(head):]
+}
+
+// Keep keeps program under key, replacing what was there. It never fails the compile: a
+// store that cannot be written only costs the next one a build.
+func (s *Store) Keep(key string, program []byte) {
+	if len(program) == 0 || len(program) > maxProgram {
+		return
+	}
+	if err := os.MkdirAll(s.dir, 0o700); err != nil {
+		return
+	}
+	d, err := s.openDir()
+	if err != nil {
+		return // a directory that is not root's alone is not written either
+	}
+	unix.Close(d)
+	tmp, err := os.CreateTemp(s.dir, ".new-*")
+	if err != nil {
+		return
+	}
+	_, werr := tmp.Write(append([]byte(magic+key+"\n"), program...))
+	if cerr := tmp.Close(); werr != nil || cerr != nil || os.Rename(tmp.Name(), filepath.Join(s.dir, s.entryName(key))) != nil {
+		os.Remove(tmp.Name())
+		return
+	}
+	s.prune()
+}
+
+// openDir opens the store's directory, refusing one that is a symlink or that anyone
+// but its owner may write, list or enter.
+func (s *Store) openDir() (int, error) {
+	d, err := unix.Open(s.dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(d, &st); err != nil || !s.owned(&st, 0o077) {
+		unix.Close(d)
+		return -1, fmt.Errorf("progcache: %s is not %d's alone", s.dir, s.owner)
+	}
+	return d, nil
+}
+
+// owned: st is the owner's, and none of the bits of others is set.
+func (s *Store) owned(st *unix.Stat_t, others uint32) bool {
+	return int(st.Uid) == s.owner && st.Mode&others == 0
+}
+
+// prune removes the oldest entries (a killed start's ".new-" file among them) once
+// there are more than maxEntries.
+func (s *Store) prune() {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil || len(entries) <= maxEntries {
+		return
+	}
+	type aged struct {
+		name string
+		mod  time.Time
+	}
+	var all []aged
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil {
+			all = append(all, aged{e.Name(), fi.ModTime()})
+		}
+	}
+	slices.SortFunc(all, func(a, b aged) int { return a.mod.Compare(b.mod) })
+	for _, e := range all[:max(0, len(all)-keepEntries)] {
+		os.Remove(filepath.Join(s.dir, e.name))
+	}
+}
+
+// entryName is key's file: the key and the running binary's identity, hashed.
+func (s *Store) entryName(key string) string {
+	sum := sha256.Sum256([]byte(s.binary + "\n" + key))
+	return hex.EncodeToString(sum[:])
+}
+
+// binaryID tells this confine binary from any other built or installed since: a
+// program another binary kept is not taken, whatever that binary's Build did.
+func binaryID() (string, error) {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/self/exe", &st); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%d:%d:%d:%d.%d:%d.%d", st.Dev, st.Ino, st.Size, st.Mtim.Sec, st.Mtim.Nsec, st.Ctim.Sec, st.Ctim.Nsec), nil
+}

@@ -1,0 +1,92 @@
+package progcache
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func testStore(t *testing.T) *Store {
+	return &Store{dir: filepath.Join(t.TempDir(), "seccomp"), owner: os.Geteuid(), binary: "test binary"}
+}
+
+// TestKeepAndTake: a kept program comes back under its key only; another binary's store
+// does not take it; an entry renamed to another key's name, one others may write, a
+// symlink and a directory others may enter are not read.
+func TestKeepAndTake(t *testing.T) {
+	s := testStore(t)
+	prog := bytes.Repeat([]byte{6, 0, 0, 0, 0, 0, 0xff, 0x7f}, 3)
+	if s.Program("k1") != nil {
+		t.Fatal("an empty store gave a program")
+	}
+	s.Keep("k1", prog)
+	if got := s.Program("k1"); !bytes.Equal(got, prog) {
+		t.Fatalf("kept %x, took %x", prog, got)
+	}
+	if s.Program("k2") != nil {
+		t.Fatal("another key gave k1's program")
+	}
+	if other := (&Store{dir: s.dir, owner: s.owner, binary: "another binary"}); other.Program("k1") != nil {
+		t.Fatal("another binary took this one's program")
+	}
+	if fi, err := os.Stat(s.dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("the directory: %v, %v; want 0700", fi, err)
+	}
+	k1 := filepath.Join(s.dir, s.entryName("k1"))
+	k2 := filepath.Join(s.dir, s.entryName("k2"))
+	os.Link(k1, k2)
+	if s.Program("k2") != nil {
+		t.Error("an entry holding k1 was taken under k2's name")
+	}
+	os.Remove(k2)
+	os.Chmod(k1, 0o660)
+	if s.Program("k1") != nil {
+		t.Error("an entry its group may write was taken")
+	}
+	os.Chmod(k1, 0o600)
+	os.Rename(k1, k1+".real")
+	os.Symlink(k1+".real", k1)
+	if s.Program("k1") != nil {
+		t.Error("a symlinked entry was taken")
+	}
+	os.Remove(k1)
+	os.Rename(k1+".real", k1)
+	os.Chmod(s.dir, 0o755)
+	if s.Program("k1") != nil {
+		t.Error("an entry in a directory others may enter was taken")
+	}
+	s.Keep("k3", prog)
+	if _, err := os.Stat(filepath.Join(s.dir, s.entryName("k3"))); err == nil {
+		t.Error("a program was kept in a directory others may enter")
+	}
+	os.Chmod(s.dir, 0o700)
+	if got := s.Program("k1"); !bytes.Equal(got, prog) {
+		t.Error("the entry was not taken once the directory was root's alone again")
+	}
+}
+
+// TestPrune: the store holds at most maxEntries programs.
+func TestPrune(t *testing.T) {
+	s := testStore(t)
+	for i := range maxEntries + 10 {
+		s.Keep(fmt.Sprint(i), []byte{6, 0, 0, 0, 0, 0, 0xff, 0x7f})
+	}
+	entries, _ := os.ReadDir(s.dir)
+	if len(entries) > maxEntries || len(entries) < keepEntries {
+		t.Fatalf("%d entries, want between %d and %d", len(entries), keepEntries, maxEntries)
+	}
+}
+
+// TestOpen: no store without root or when it is turned off.
+func TestOpen(t *testing.T) {
+	t.Setenv(EnvDir, "off")
+	if Open() != nil {
+		t.Error(EnvDir + "=off gave a store")
+	}
+	t.Setenv(EnvDir, "")
+	if s := Open(); (s != nil) != (os.Geteuid() == 0) {
+		t.Errorf("store %v for euid %d", s, os.Geteuid())
+	}
+}
