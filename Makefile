@@ -1,7 +1,7 @@
 # confine: `make demo` shows the policy pipeline on the example stack and (as root) runs
 # the demo stack; `make test` runs every test. Both install what they need first (Debian packages, Go modules).
 GO ?= go
-APT_PACKAGES := gcc pkg-config libseccomp-dev nftables iproute2 jq util-linux chromium uidmap runc systemd \
+APT_PACKAGES := gcc libc6-dev pkg-config libseccomp-dev nftables iproute2 jq util-linux chromium uidmap runc systemd \
 	nginx redis-server redis-tools postgresql ssl-cert curl wrk iptables
 FUZZTIME ?= 20s
 AUDIT_FUZZTIME ?= 10s
