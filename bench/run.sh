@@ -17,7 +17,8 @@ need() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok ins
 for p in bubblewrap crun hyperfine jq gcc libc6-dev; do need "$p"; done
 work=$(mktemp -d /tmp/confine-bench-XXXX)
 trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
-go build -o "$work/confine" ./cmd/confine
+# As `make build` builds it (the Makefile's BUILD_FLAGS: static), unless CONFINE_BUILD_FLAGS says otherwise.
+go build ${CONFINE_BUILD_FLAGS-$(sed -n 's/^BUILD_FLAGS := //p' Makefile)} -o "$work/confine" ./cmd/confine
 go build -o "$work/floor" ./bench/floor
 mkdir -p "$work/rootfs" "$work/bundle"
 printf 'int main(void){return 0;}\n' > "$work/true.c"

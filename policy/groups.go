@@ -78,14 +78,14 @@ func argValue(s string) (uint64, error) {
 	var v uint64
 	for _, part := range strings.Split(s, "|") {
 		part = strings.TrimSpace(part)
-		if n, ok := argConstants[part]; ok {
+		if n, ok := argConstants()[part]; ok {
 			v |= n
 			continue
 		}
 		n, err := strconv.ParseUint(part, 0, 64)
 		if err != nil {
 			var names []string
-			for k := range argConstants {
+			for k := range argConstants() {
 				names = append(names, k)
 			}
 			return 0, fmt.Errorf("expected an integer or a named constant (AF_INET, CLONE_NEWUSER|CLONE_NEWNS, TIOCSTI), found %q%s", part, suggest(part, names))

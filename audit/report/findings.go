@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/confine-sandbox/confine/audit/privileges"
 	"github.com/confine-sandbox/confine/policy/plan"
@@ -165,19 +166,13 @@ func findSeccompLog(s *subject) []Finding {
 }
 
 // riskySyscallReasons are syscalls the default profile leaves out for their attack
-// surface or their reach beyond the sandbox, with why; ranked high or medium.
-var riskySyscallReasons = map[string]struct {
-	sev Severity
-	why string
-}{}
-
-func init() {
+// surface or their reach beyond the sandbox, with why; ranked high or medium. Built on
+// first use: only a report reads it, and every start of the binary paid for it.
+var riskySyscallReasons = sync.OnceValue(func() map[string]syscallRisk {
+	m := map[string]syscallRisk{}
 	add := func(sev Severity, why string, names ...string) {
 		for _, n := range names {
-			riskySyscallReasons[n] = struct {
-				sev Severity
-				why string
-			}{sev, why}
+			m[n] = syscallRisk{sev, why}
 		}
 	}
 	add(High, "rearranges the sandbox's own mounts or namespaces", "mount", "umount2", "pivot_root", "unshare", "setns",
@@ -192,13 +187,20 @@ func init() {
 		"clock_settime", "clock_adjtime", "adjtimex", "sethostname", "setdomainname", "vhangup")
 	add(Medium, "rarely needed, with a history of kernel bugs", "modify_ldt", "fanotify_init", "mknod", "mknodat",
 		"mbind", "set_mempolicy", "migrate_pages", "move_pages", "chroot")
+	return m
+})
+
+// syscallRisk is how severe allowing a syscall is, and why.
+type syscallRisk struct {
+	sev Severity
+	why string
 }
 
 // riskySyscalls are the allowed syscalls riskySyscallReasons names, sorted.
 func riskySyscalls(allowed []string) []string {
 	var out []string
 	for _, n := range allowed {
-		if _, ok := riskySyscallReasons[n]; ok {
+		if _, ok := riskySyscallReasons()[n]; ok {
 			out = append(out, n)
 		}
 	}
@@ -208,7 +210,7 @@ func riskySyscalls(allowed []string) []string {
 func findRiskySyscalls(s *subject) []Finding {
 	var out []Finding
 	for _, n := range riskySyscalls(s.pr.Syscalls.Allowed) {
-		r := riskySyscallReasons[n]
+		r := riskySyscallReasons()[n]
 		title := "allows " + n
 		if slices.Contains(s.pr.Syscalls.Conditional, n) {
 			title += " (under argument conditions)"
@@ -221,7 +223,7 @@ func findRiskySyscalls(s *subject) []Finding {
 func findBeyondBaseline(s *subject) []Finding {
 	var rest []string
 	for _, n := range s.pr.Syscalls.BeyondBaseline {
-		if _, risky := riskySyscallReasons[n]; !risky {
+		if _, risky := riskySyscallReasons()[n]; !risky {
 			rest = append(rest, n)
 		}
 	}

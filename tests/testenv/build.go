@@ -9,6 +9,10 @@ import (
 	"testing"
 )
 
+// BuildFlags are the Makefile's BUILD_FLAGS, with which `make build` links confine
+// statically; the suites test the binary so built (TestBuildFlags holds them equal).
+var BuildFlags = []string{"-tags=netgo,osusergo", "-ldflags=-extldflags=-static"}
+
 // Binaries builds confine and the static probe (tests/probe) into a new directory named
 // after prefix, readable by anyone, since components run as unprivileged ids: DIR/confine
 // and DIR/probe. It is for a TestMain of a package under tests/ (the paths are relative to
@@ -19,11 +23,15 @@ func Binaries(prefix string) string {
 		panic(err)
 	}
 	os.Chmod(dir, 0o755)
-	for _, b := range []struct{ out, pkg, cgo string }{
-		{"confine", "../../cmd/confine", "1"}, // libseccomp
-		{"probe", "../probe", "0"},            // static: it runs in any root
+	for _, b := range []struct {
+		out, pkg, cgo string
+		flags         []string
+	}{
+		{"confine", "../../cmd/confine", "1", BuildFlags}, // libseccomp, linked in
+		{"probe", "../probe", "0", nil},                   // static: it runs in any root
 	} {
-		build := exec.Command("go", "build", "-o", filepath.Join(dir, b.out), b.pkg)
+		args := append(append([]string{"build"}, b.flags...), "-o", filepath.Join(dir, b.out), b.pkg)
+		build := exec.Command("go", args...)
 		build.Env = append(os.Environ(), "CGO_ENABLED="+b.cgo)
 		if out, err := build.CombinedOutput(); err != nil {
 			os.RemoveAll(dir)
