@@ -31,6 +31,8 @@ type Spawner struct {
 	// request, stage_spare.c) that no answer has used yet: this process is their parent
 	// (CLONE_PARENT), and Close reaps them.
 	spares []int
+	// last: the spawner serves one request, its last (EarlySpawner), and exits after it.
+	last bool
 }
 
 // errNoSpawner: this build or user cannot run the spawner (no C stage, CONFINE_STAGE=go,
@@ -86,6 +88,9 @@ func (sp *Spawner) Pid() int { return sp.pid }
 // spare, which exits at the spawner's EOF. The children it made are the supervisor's and
 // run on.
 func (sp *Spawner) Close() {
+	if sp == nil {
+		return
+	}
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
 	fd := int(sp.sock.Fd())
