@@ -12,8 +12,8 @@
 // (stage_spare.c), which the next request without a cgroup descriptor takes.
 #define _GNU_SOURCE
 #include <errno.h>
-#include <poll.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,13 +25,12 @@
 #include <unistd.h>
 
 #include "stage.h"
-
 #include "stage_spawn.h"
 
-// How long after a request the spare's clone waits, so as not to share the 2 cores with
-// the start it follows (docs/BENCHMARKS.md, session 21).
+// How long after a request the next spare's clone waits (serve; docs/BENCHMARKS.md,
+// session 21).
 #ifndef SPARE_DELAY_MS
-#define SPARE_DELAY_MS 0
+#define SPARE_DELAY_MS 20
 #endif
 
 // close_above closes every descriptor from lo but keep; one at a time where the kernel
@@ -208,10 +207,11 @@ static void serve(void) {
 	}
 	if (!bad && (rq.opts & SPAWN_LAST))
 		_exit(0); // the lone run's one request: no spare, nor a process left waiting
-	// A next request within the delay (a crash loop's restart) clones fresh rather than
-	// wait for the spare's clone.
+	// The next spare's clone (0.5-0.7 ms of CPU, most of it CLONE_NEWNET's) waits until
+	// the start just served is likely over: made at once, it took a core from that
+	// start's stage on 2 cores. A request within the delay is served first, fresh.
 	struct pollfd p = {.fd = FD_SPAWNER, .events = POLLIN};
-	if (SPARE_DELAY_MS > 0 && poll(&p, 1, SPARE_DELAY_MS) != 0)
+	if (SPARE_DELAY_MS > 0 && poll(&p, 1, SPARE_DELAY_MS) > 0)
 		return;
 	spare_make();
 }
