@@ -37,10 +37,25 @@ static void early_defaults(void) {
 			signal(sig, SIG_DFL);
 }
 
+// above_stdio moves fd past 0-2: a caller that closed its stdin would otherwise have
+// the run's os.Stdin, and so the component's, be the spawner's socket.
+static int above_stdio(int fd) {
+	if (fd > 2)
+		return fd;
+	int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	close(fd);
+	return moved;
+}
+
 void early_spawner(void) {
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return; // no early spawner: the run starts its init stage as without one
+	sv[0] = above_stdio(sv[0]), sv[1] = above_stdio(sv[1]);
+	if (sv[0] < 0 || sv[1] < 0) {
+		close(sv[0]), close(sv[1]);
+		return;
+	}
 	pid_t parent = getpid(), pid = fork();
 	if (pid < 0) {
 		close(sv[0]), close(sv[1]);
@@ -51,7 +66,9 @@ void early_spawner(void) {
 		confine_early_sock = sv[0], confine_early_pid = pid; // close-on-exec
 		return;
 	}
-	// Dies with the run (its initial thread) from here on; a run already gone is EOF.
+	// Non-dumpable at once, as spawner_main makes it: it holds the caller's descriptors
+	// until then (CVE-2016-9962). It dies with the run (its initial thread).
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	if (getppid() != parent)
 		_exit(1);
