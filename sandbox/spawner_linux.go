@@ -198,9 +198,9 @@ func (sp *Spawner) spawn(r spawnRequest) (int, error) {
 	return pid, nil
 }
 
-// receive reads one message of the spawner's. A spare's notice is recorded, and comes
-// back as pid -1; an answer with a spare's pid takes it off the list (the caller waits
-// for it now).
+// receive reads one message of the spawner's. A spare's notice is recorded, a gone
+// spare's reaped; both come back as pid -1. An answer with a spare's pid takes it off
+// the list (the caller waits for it now).
 func (sp *Spawner) receive(fd, flags int) (pid int, errno syscall.Errno, err error) {
 	var m [12]byte
 	n, _, _, _, err := unix.Recvmsg(fd, m[:], nil, flags)
@@ -216,6 +216,11 @@ func (sp *Spawner) receive(fd, flags int) (pid int, errno syscall.Errno, err err
 	kind, pid := binary.LittleEndian.Uint32(m[:]), int(int32(binary.LittleEndian.Uint32(m[4:])))
 	if kind == 2 && pid > 0 {
 		sp.spares = append(sp.spares, pid)
+		return -1, 0, nil
+	}
+	if kind == 3 && slices.Contains(sp.spares, pid) { // its socket closed: it has exited
+		sp.spares = slices.DeleteFunc(sp.spares, func(p int) bool { return p == pid })
+		reap(pid)
 		return -1, 0, nil
 	}
 	if kind != 1 {

@@ -88,8 +88,8 @@ int spare_fits(const struct request *rq) {
 }
 
 // spare_take hands rq's descriptors to the spare and writes its maps; it returns the
-// socket that lets it go on, or -1. A spare that is gone (killed) is dropped and the
-// request clones fresh: the supervisor, told of its pid, reaps it.
+// socket that lets it go on, or -1. A spare that is gone (killed) is dropped, the
+// supervisor told so reaps it, and the request clones fresh (-2).
 int spare_take(const struct request *rq, const int *fds, int32_t reply[2]) {
 	int sock = spare_sock;
 	spare_sock = -1;
@@ -104,6 +104,7 @@ int spare_take(const struct request *rq, const int *fds, int32_t reply[2]) {
 	memcpy(CMSG_DATA(c), fds, sizeof(int) * rq->nfiles);
 	if (sendmsg(sock, &msg, MSG_NOSIGNAL) != (ssize_t)SPARE_HEAD) {
 		close(sock);
+		tell(MSG_SPARE_GONE, spare_pid, 0);
 		return -2; // the caller clones fresh
 	}
 	reply[0] = spare_pid;

@@ -23,9 +23,10 @@ enum { FD_SPAWNER = 3, MAX_FILES = 16, MAX_RIGHTS = MAX_FILES + 1, HEADER_LEN = 
 // A request's options: a new session, and no spare after it (the lone run's only one).
 enum { SPAWN_SETSID = 1, SPAWN_LAST = 2 };
 
-// The spawner's messages to the supervisor: the answer to a request, and the pid of each
-// spare it cloned (its parent is the supervisor, which must reap it).
-enum { MSG_REPLY = 1, MSG_SPARE = 2 };
+// The spawner's messages to the supervisor: the answer to a request, the pid of each
+// spare it cloned (its parent is the supervisor, which must reap it), and of a spare
+// found gone (killed) at a request, which the supervisor reaps then.
+enum { MSG_REPLY = 1, MSG_SPARE = 2, MSG_SPARE_GONE = 3 };
 
 // The request, after "CSP1": the clone flags, the options, how many descriptors the
 // child gets (0, 1, 2, ...), whether a cgroup directory follows them, and the lengths

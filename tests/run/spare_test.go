@@ -214,3 +214,30 @@ func TestSpareSupervisorKilled(t *testing.T) {
 		}
 	}
 }
+
+// TestSpareKilled: a spare killed while it waits is not used: the next start is cloned
+// fresh and runs whole, and the dead spare is reaped then, not left a zombie till Close.
+func TestSpareKilled(t *testing.T) {
+	sp := startSpawner(t)
+	spare := waitSpare(t, sp, 0)
+	syscall.Kill(spare, syscall.SIGKILL)
+	for i := 0; childrenOf(os.Getpid())[spare] != "Z"; i++ {
+		if i == 500 {
+			t.Fatalf("the killed spare %d is not a zombie", spare)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	sb, out := launchWith(t, compile(t, "", "id:", "read:/etc/passwd"), sandbox.Options{Spawner: sp})
+	got, why := sb.Spawned()
+	if code, err := sb.Wait(); !got || why != nil || code != 0 || err != nil || sb.Pid() == spare {
+		t.Fatalf("spawned %v (%v) as %d, exit %d, %v", got, why, sb.Pid(), code, err)
+	}
+	if res := results(out.String()); !res["id:"].OK || res["read:/etc/passwd"].OK {
+		t.Errorf("probes %+v", res)
+	}
+	if state, ok := childrenOf(os.Getpid())[spare]; ok {
+		t.Errorf("the killed spare %d is still this process's child (%s)", spare, state)
+	}
+}
