@@ -72,12 +72,19 @@ func (s *Sandbox) startInit(ctx context.Context, cmd *exec.Cmd, opts Options) er
 		}
 		defer dir.Close()
 	}
+	sp := opts.Spawner
 	if s.spawnable(ctx, cmd, opts) {
-		cloned, err := s.spawnInit(opts.Spawner, cmd, dir)
+		cloned, err := s.spawnInit(sp, cmd, dir)
 		if cloned {
+			if sp.last {
+				go sp.Close() // it exits after its last answer: reaped off the start's path
+			}
 			return err
 		}
 		s.spawnErr = err // no child: cmd, never started, starts it instead
+	}
+	if sp != nil && sp.last {
+		sp.Close() // the lone run's spawner is gone before exec.Cmd's child runs
 	}
 	joinNS := opts.JoinNetNS
 	if dir == nil {

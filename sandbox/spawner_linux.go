@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"sync"
 	"syscall"
 
@@ -26,6 +27,12 @@ type Spawner struct {
 	sock *os.File
 	pid  int
 	gone chan struct{} // closed once the spawner process has exited
+	// spares are the pids of the spares the spawner announced (cloned ahead of a
+	// request, stage_spare.c) that no answer has used yet: this process is their parent
+	// (CLONE_PARENT), and Close reaps them.
+	spares []int
+	// last: the spawner serves one request, its last (EarlySpawner), and exits after it.
+	last bool
 }
 
 // errNoSpawner: this build or user cannot run the spawner (no C stage, CONFINE_STAGE=go,
@@ -77,13 +84,54 @@ func StartSpawner() (*Spawner, error) {
 // Pid is the spawner's process id.
 func (sp *Spawner) Pid() int { return sp.pid }
 
-// Close ends the spawner (EOF on its socket) and waits for it to exit. The children it
-// made are the supervisor's and run on.
+// Close ends the spawner (EOF on its socket) and waits for it to exit, and for its last
+// spare, which exits at the spawner's EOF. The children it made are the supervisor's and
+// run on.
 func (sp *Spawner) Close() {
+	if sp == nil {
+		return
+	}
 	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	fd := int(sp.sock.Fd())
+	unix.Shutdown(fd, unix.SHUT_WR)
+	for { // the notices sent before the spawner saw EOF; then EOF (it exited)
+		if _, _, err := sp.receive(fd, 0); err != nil {
+			break
+		}
+	}
 	sp.sock.Close()
-	sp.mu.Unlock()
 	<-sp.gone
+	for _, pid := range sp.spares {
+		reap(pid)
+	}
+	sp.spares = nil
+}
+
+// reap waits for pid, a child of this process.
+func reap(pid int) {
+	var ws unix.WaitStatus
+	for {
+		if _, err := unix.Wait4(pid, &ws, 0, nil); err != unix.EINTR {
+			return
+		}
+	}
+}
+
+// Spare is the pid of the spare the spawner holds for the next start, 0 when it has
+// announced none (yet): it reads the notices that came since the last start.
+func (sp *Spawner) Spare() int {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	for {
+		if pid, _, err := sp.receive(int(sp.sock.Fd()), unix.MSG_DONTWAIT); err != nil || pid >= 0 {
+			break // no message waits (a reply never does outside spawn)
+		}
+	}
+	if len(sp.spares) == 0 {
+		return 0
+	}
+	return sp.spares[len(sp.spares)-1]
 }
 
 // Gone is closed once the spawner has exited.
@@ -95,6 +143,7 @@ func (sp *Spawner) Gone() <-chan struct{} { return sp.gone }
 type spawnRequest struct {
 	flags    uintptr
 	setsid   bool
+	last     bool // the spawner's last request: it exits after, with no spare
 	files    []*os.File
 	cgroup   *os.File
 	uid, gid []syscall.SysProcIDMap
@@ -107,9 +156,14 @@ func (sp *Spawner) spawn(r spawnRequest) (int, error) {
 	msg := make([]byte, 32, 32+len(uid)+len(gid))
 	copy(msg, "CSP1")
 	binary.LittleEndian.PutUint64(msg[4:], uint64(r.flags))
+	var opts uint32
 	if r.setsid {
-		binary.LittleEndian.PutUint32(msg[12:], 1)
+		opts |= 1
 	}
+	if r.last {
+		opts |= 2
+	}
+	binary.LittleEndian.PutUint32(msg[12:], opts)
 	binary.LittleEndian.PutUint32(msg[16:], uint32(len(r.files)))
 	binary.LittleEndian.PutUint32(msg[24:], uint32(len(uid)))
 	binary.LittleEndian.PutUint32(msg[28:], uint32(len(gid)))
@@ -128,19 +182,52 @@ func (sp *Spawner) spawn(r spawnRequest) (int, error) {
 	if err := unix.Sendmsg(fd, msg, unix.UnixRights(fds...), nil, unix.MSG_NOSIGNAL); err != nil {
 		return 0, fmt.Errorf("spawner: %w", err)
 	}
-	var reply [8]byte
-	n, _, _, _, err := unix.Recvmsg(fd, reply[:], nil, 0)
-	if err != nil || n != len(reply) {
+	pid, errno, err := sp.receive(fd, 0)
+	for err == nil && pid < 0 { // a spare's notice
+		pid, errno, err = sp.receive(fd, 0)
+	}
+	if err != nil {
 		return 0, fmt.Errorf("spawner: no answer (%v)", err)
 	}
-	pid := int(int32(binary.LittleEndian.Uint32(reply[:])))
-	if errno := syscall.Errno(binary.LittleEndian.Uint32(reply[4:])); errno != 0 {
+	if errno != 0 {
 		if pid > 0 {
 			return pid, fmt.Errorf("writing the id maps: %w", errno)
 		}
 		return 0, fmt.Errorf("spawner: clone3: %w", errno)
 	}
 	return pid, nil
+}
+
+// receive reads one message of the spawner's. A spare's notice is recorded, a gone
+// spare's reaped; both come back as pid -1. An answer with a spare's pid takes it off
+// the list (the caller waits for it now).
+func (sp *Spawner) receive(fd, flags int) (pid int, errno syscall.Errno, err error) {
+	var m [12]byte
+	n, _, _, _, err := unix.Recvmsg(fd, m[:], nil, flags)
+	for err == unix.EINTR {
+		n, _, _, _, err = unix.Recvmsg(fd, m[:], nil, flags)
+	}
+	if err == nil && n != len(m) {
+		err = fmt.Errorf("a message of %d bytes", n)
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	kind, pid := binary.LittleEndian.Uint32(m[:]), int(int32(binary.LittleEndian.Uint32(m[4:])))
+	if kind == 2 && pid > 0 {
+		sp.spares = append(sp.spares, pid)
+		return -1, 0, nil
+	}
+	if kind == 3 && slices.Contains(sp.spares, pid) { // its socket closed: it has exited
+		sp.spares = slices.DeleteFunc(sp.spares, func(p int) bool { return p == pid })
+		reap(pid)
+		return -1, 0, nil
+	}
+	if kind != 1 {
+		return 0, 0, fmt.Errorf("a message of kind %d", kind)
+	}
+	sp.spares = slices.DeleteFunc(sp.spares, func(p int) bool { return p == pid })
+	return pid, syscall.Errno(binary.LittleEndian.Uint32(m[8:])), nil
 }
 
 // formatIDMap is an id map's text, as exec.Cmd writes it.

@@ -62,7 +62,7 @@ func (s *Sandbox) spawnInit(sp *Spawner, cmd *exec.Cmd, cgroup *os.File) (cloned
 		return false, err
 	}
 	attr := cmd.SysProcAttr
-	pid, err := sp.spawn(spawnRequest{flags: attr.Cloneflags, setsid: true, cgroup: cgroup,
+	pid, err := sp.spawn(spawnRequest{flags: attr.Cloneflags, setsid: true, last: sp.last, cgroup: cgroup,
 		files: append(stdio.child[:], cmd.ExtraFiles...), uid: attr.UidMappings, gid: attr.GidMappings})
 	if pid == 0 {
 		stdio.abort()

@@ -42,7 +42,9 @@ func main() {
 		sandbox.ExecInit() // after sandbox/nsenter's C stage joined the component
 	}
 	trace.FromEnv()
-	os.Exit(execute(os.Args[1:], os.Stdout, os.Stderr))
+	code := execute(os.Args[1:], os.Stdout, os.Stderr)
+	sandbox.EarlySpawner().Close() // a run that did not start through it, or --help: reaped
+	os.Exit(code)
 }
 
 // execute runs one command line and returns the exit status; only it and main print errors.

@@ -133,7 +133,10 @@ func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack str
 	// The parent-death signal follows the thread that started the child: keep this one.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	opts := sandbox.Options{Stdin: os.Stdin, Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr(), TTY: tty, Stack: stack}
+	// The early spawner (root, the C stage) makes the init stage when it can; Start
+	// closes it otherwise, and main closes it on every path that does not get here.
+	opts := sandbox.Options{Stdin: os.Stdin, Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr(), TTY: tty, Stack: stack,
+		Spawner: sandbox.EarlySpawner()}
 	release, err := prepareStorage(c, &opts)
 	if err != nil {
 		return 0, &codeError{code: exitEnforcement, msg: "confine: " + err.Error()}

@@ -4,3 +4,6 @@ package stage
 
 // Linked is false without cgo: the binary has no C stage, and the Go init runs.
 const Linked = false
+
+// Early is -1, 0: without the C stage there is no early spawner.
+func Early() (fd, pid int) { return -1, 0 }

@@ -305,10 +305,16 @@ static const unsigned min_ints[OP_MAX] = {
 
 // The constructor: "1" runs the stage (a re-executed init stage), "spawner" the
 // pre-forked spawner (stage_spawn.c), whose children enter stage_main without an exec.
-__attribute__((constructor)) static void confine_stage(void) {
+// Unmarked, `confine run` as root forks its early spawner (stage_early.c), unless the
+// Go init is asked for. glibc passes main's arguments to constructors.
+__attribute__((constructor)) static void confine_stage(int argc, char **argv) {
 	const char *mark = getenv("_CONFINE_STAGE");
-	if (!mark)
+	if (!mark) {
+		const char *go = getenv("CONFINE_STAGE");
+		if (argc > 1 && strcmp(argv[1], "run") == 0 && geteuid() == 0 && !(go && strcmp(go, "go") == 0))
+			early_spawner();
 		return;
+	}
 	if (strcmp(mark, "1") == 0)
 		stage_main();
 	if (strcmp(mark, "spawner") == 0)

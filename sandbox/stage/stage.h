@@ -51,6 +51,10 @@ uint64_t op_int(const struct op *op, unsigned i);
 void stage_main(void) __attribute__((noreturn));
 // spawner_main serves the supervisor's spawn requests on fd 3 (stage_spawn.c) until EOF.
 void spawner_main(void) __attribute__((noreturn));
+// early_spawner forks the lone run's spawner (stage_early.c); the run reads its socket
+// and pid from confine_early_sock and confine_early_pid (-1 and 0: none).
+void early_spawner(void);
+extern int confine_early_sock, confine_early_pid;
 
 // stage_fail reports the failed op to the parent on fd 4 and exits 1. kind and aux say
 // which part of the op failed; detail is the path or call it failed on.

@@ -8,10 +8,12 @@
 // other one, waits for its id maps, becomes ns-root as exec.Cmd's Credential makes it
 // and enters stage_main without an exec. The spawner writes the maps the request holds
 // itself, right after the clone: the child does not wait for a round trip to the
-// supervisor.
+// supervisor. Between requests it keeps one child cloned ahead, the spare
+// (stage_spare.c), which the next request without a cgroup descriptor takes.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,39 +25,17 @@
 #include <unistd.h>
 
 #include "stage.h"
+#include "stage_spawn.h"
 
-#ifndef SYS_clone3
-#define SYS_clone3 435
+// How long after a request the next spare's clone waits (serve; docs/BENCHMARKS.md,
+// session 21).
+#ifndef SPARE_DELAY_MS
+#define SPARE_DELAY_MS 20
 #endif
-#ifndef SYS_close_range
-#define SYS_close_range 436
-#endif
-#define SPAWN_CLONE_INTO_CGROUP 0x200000000ULL
-// The only flags a request may ask for: the init stage's namespaces.
-#define SPAWN_NS_FLAGS (CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | \
-			CLONE_NEWUTS | CLONE_NEWNET | CLONE_NEWCGROUP)
-
-enum { FD_SPAWNER = 3, MAX_FILES = 16, MAX_RIGHTS = MAX_FILES + 1, HEADER_LEN = 32, MAX_MAP = 1024 };
-
-// The request, after "CSP1": the clone flags, setsid, how many descriptors the child
-// gets (0, 1, 2, ...), whether a cgroup directory follows them, and the lengths of the
-// uid and gid maps' text, which follow the header. Its descriptors (SCM_RIGHTS): the
-// child's, then the cgroup's.
-struct request {
-	uint64_t flags;
-	uint32_t setsid, nfiles, cgroup, uidlen, gidlen;
-	char maps[2 * MAX_MAP];
-};
-
-// clone3's arguments (linux/sched.h, which older build hosts lack).
-struct spawn_clone_args {
-	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls,
-		set_tid, set_tid_size, cgroup;
-};
 
 // close_above closes every descriptor from lo but keep; one at a time where the kernel
 // has no close_range (before 5.9: clone3 is 5.3).
-static void close_above(int lo, int keep) {
+void close_above(int lo, int keep) {
 	if ((keep > lo && syscall(SYS_close_range, lo, keep - 1, 0) < 0) ||
 	    syscall(SYS_close_range, keep + 1, ~0U, 0) < 0)
 		for (int fd = lo; fd < 65536; fd++)
@@ -63,9 +43,7 @@ static void close_above(int lo, int keep) {
 				close(fd);
 }
 
-static void child(const struct request *rq, int sync, const int *files) __attribute__((noreturn));
-
-static void child(const struct request *rq, int sync, const int *files) {
+void spawn_child(const struct request *rq, int sync, const int *files) {
 	int n = (int)rq->nfiles, moved[MAX_FILES];
 	// The supervisor is the parent (CLONE_PARENT): die with it from here on.
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -94,7 +72,7 @@ static void child(const struct request *rq, int sync, const int *files) {
 	// exec.Cmd's SysProcAttr: Setsid, then Credential{Uid: 0, Gid: 0}. The user
 	// namespace's creation cleared the inheritable and ambient sets (CVE-2022-29162);
 	// the stage's OP_CAPS sets all of them to the Plan's.
-	if (rq->setsid && setsid() < 0)
+	if ((rq->opts & SPAWN_SETSID) && setsid() < 0)
 		stage_fail(NULL, errno, 1, 0, "spawner: setsid");
 	if (syscall(SYS_setgroups, 0, NULL) < 0)
 		stage_fail(NULL, errno, 1, 0, "spawner: setgroups");
@@ -132,7 +110,7 @@ static int receive(struct request *rq, int fds[MAX_RIGHTS], int *bad) {
 	*bad = n < HEADER_LEN || memcmp(data, "CSP1", 4) != 0 || (msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC));
 	if (!*bad) {
 		memcpy(&rq->flags, data + 4, 8);
-		memcpy(&rq->setsid, data + 12, 4);
+		memcpy(&rq->opts, data + 12, 4);
 		memcpy(&rq->nfiles, data + 16, 4);
 		memcpy(&rq->cgroup, data + 20, 4);
 		memcpy(&rq->uidlen, data + 24, 4);
@@ -140,7 +118,7 @@ static int receive(struct request *rq, int fds[MAX_RIGHTS], int *bad) {
 		// Only an init stage in a user namespace of its own, both maps given: nothing
 		// the spawner clones is ever root of the host's.
 		*bad = (rq->flags & ~(uint64_t)SPAWN_NS_FLAGS) != 0 || !(rq->flags & CLONE_NEWUSER) ||
-		       rq->uidlen == 0 || rq->gidlen == 0 || rq->nfiles < 3 ||
+		       rq->uidlen == 0 || rq->gidlen == 0 || rq->opts > (SPAWN_SETSID | SPAWN_LAST) || rq->nfiles < 3 ||
 		       rq->nfiles > MAX_FILES || rq->cgroup > 1 || k != (int)rq->nfiles + (int)rq->cgroup ||
 		       rq->uidlen > MAX_MAP || rq->gidlen > MAX_MAP || n != HEADER_LEN + rq->uidlen + rq->gidlen;
 	}
@@ -150,7 +128,7 @@ static int receive(struct request *rq, int fds[MAX_RIGHTS], int *bad) {
 }
 
 // write_map writes one id map of pid, in one write as the kernel wants it.
-static int write_map(long pid, const char *file, const char *text, uint32_t len) {
+int write_map(long pid, const char *file, const char *text, uint32_t len) {
 	char path[64];
 	snprintf(path, sizeof path, "/proc/%ld/%s", pid, file);
 	int fd = open(path, O_WRONLY | O_CLOEXEC);
@@ -180,7 +158,7 @@ static int clone_one(const struct request *rq, const int *fds, int k, int32_t re
 		a.flags |= SPAWN_CLONE_INTO_CGROUP, a.cgroup = (uint64_t)fds[k - 1];
 	long pid = syscall(SYS_clone3, &a, sizeof a);
 	if (pid == 0)
-		child(rq, sync[0], fds);
+		spawn_child(rq, sync[0], fds);
 	close(sync[0]);
 	if (pid < 0) {
 		reply[1] = errno;
@@ -199,10 +177,17 @@ static int clone_one(const struct request *rq, const int *fds, int k, int32_t re
 	return sync[1];
 }
 
+// tell sends one message to the supervisor, or exits: it is gone.
+void tell(int32_t kind, int32_t pid, int32_t err) {
+	int32_t m[3] = {kind, pid, err};
+	if (send(FD_SPAWNER, m, sizeof m, MSG_NOSIGNAL) != sizeof m)
+		_exit(1);
+}
+
 // serve answers one request with the child's pid, or the errno, and only then lets the
 // child go on: a spawner killed before its answer leaves a child that exits at EOF
 // without reading a descriptor, which the supervisor's fallback (exec.Cmd, never told
-// of this child) hands to a second one.
+// of this child) hands to a second one. Then it makes the next spare.
 static void serve(void) {
 	static struct request rq;
 	int fds[MAX_RIGHTS], bad = 0, go = -1;
@@ -210,17 +195,25 @@ static void serve(void) {
 	if (k < 0)
 		_exit(0);
 	int32_t reply[2] = {0, bad ? EINVAL : 0};
-	if (!bad)
+	if (!bad && (!spare_fits(&rq) || (go = spare_take(&rq, fds, reply)) == -2))
 		go = clone_one(&rq, fds, k, reply);
 	for (int i = 0; i < k; i++)
 		close(fds[i]);
-	if (send(FD_SPAWNER, reply, sizeof reply, MSG_NOSIGNAL) != sizeof reply)
-		_exit(1);
+	tell(MSG_REPLY, reply[0], reply[1]);
 	if (go >= 0) {
 		// Refused only when the child is gone already: the supervisor reaps it.
 		send(go, "", 1, MSG_NOSIGNAL);
 		close(go);
 	}
+	if (!bad && (rq.opts & SPAWN_LAST))
+		_exit(0); // the lone run's one request: no spare, nor a process left waiting
+	// The next spare's clone (0.5-0.7 ms of CPU, most of it CLONE_NEWNET's) waits until
+	// the start just served is likely over: made at once, it took a core from that
+	// start's stage on 2 cores. A request within the delay is served first, fresh.
+	struct pollfd p = {.fd = FD_SPAWNER, .events = POLLIN};
+	if (SPARE_DELAY_MS > 0 && poll(&p, 1, SPARE_DELAY_MS) > 0)
+		return;
+	spare_make();
 }
 
 void spawner_main(void) {
@@ -236,6 +229,7 @@ void spawner_main(void) {
 	if (syscall(SYS_close_range, FD_SPAWNER + 1, ~0U, 0) < 0)
 		for (int fd = FD_SPAWNER + 1; fd < 65536; fd++)
 			close(fd);
+	spare_make();
 	for (;;)
 		serve();
 }

@@ -301,11 +301,12 @@ func childrenOf(pid int) map[int]string {
 // on to read the descriptors the fallback's exec.Cmd child gets as well (the program,
 // the go signal, the mounts), and exits; the fallback starts the component whole.
 func TestSpawnerKilledBeforeItsAnswer(t *testing.T) {
+	before := childrenOf(os.Getpid())
 	sp := startSpawner(t)
+	waitRecvmsg(t, sp.Pid(), 3) // its spare is made and announced: its sends are counted from here
 	tracer, tracerErr := traceSpawner(t, sp, 1)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	before := childrenOf(os.Getpid())
 	// A start that hangs (a second child took its program) fails instead: its new
 	// processes, ours all, are killed.
 	guard := time.AfterFunc(time.Minute, func() {
@@ -329,11 +330,11 @@ func TestSpawnerKilledBeforeItsAnswer(t *testing.T) {
 	if res := results(out.String()); !res["id:"].OK || res["read:/etc/passwd"].OK {
 		t.Errorf("the fallback's probes: %+v", res)
 	}
-	// The clone the spawner made: no one has its pid, and it must end on its own (a
-	// zombie is left: no one knows its pid to reap it).
+	// The clone the spawner made, its spare: the start never had its pid, and it must end
+	// on its own; the Spawner, told of it, reaps it at Close.
 	clones := 0
 	for pid := range childrenOf(os.Getpid()) {
-		if _, ok := before[pid]; ok || pid == tracer.Process.Pid {
+		if _, ok := before[pid]; ok || pid == tracer.Process.Pid || pid == sp.Pid() {
 			continue
 		}
 		clones++
@@ -347,6 +348,12 @@ func TestSpawnerKilledBeforeItsAnswer(t *testing.T) {
 	}
 	if clones != 1 {
 		t.Errorf("%d children left beside the fallback's, want the spawner's one clone", clones)
+	}
+	sp.Close()
+	for pid, state := range childrenOf(os.Getpid()) {
+		if _, ok := before[pid]; !ok && pid != tracer.Process.Pid {
+			t.Errorf("child %d (%s) is left after Close", pid, state)
+		}
 	}
 }
 
@@ -482,10 +489,14 @@ func TestSpawnerInherits(t *testing.T) {
 	}
 	var fds []string
 	for _, e := range ents {
+		target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", sp.Pid(), e.Name()))
+		if kind, _, _ := strings.Cut(target, ":["); e.Name() != "3" && kind == "socket" {
+			continue // its end of its spare's socket
+		}
 		fds = append(fds, e.Name())
 	}
 	if got := strings.Join(fds, " "); got != "0 1 2 3" {
-		t.Errorf("the spawner holds %s, want 0 1 2 3 (the supervisor's inheritable %d is not its)", got, leak.Fd())
+		t.Errorf("the spawner holds %s, want 0 1 2 3 and its spare's socket (the supervisor's inheritable %d is not its)", got, leak.Fd())
 	}
 }
 
@@ -495,6 +506,7 @@ func TestSpawnerInherits(t *testing.T) {
 // start is exec.Cmd's, whole.
 func TestSpawnerKilledAfterItsAnswer(t *testing.T) {
 	sp := startSpawner(t)
+	waitRecvmsg(t, sp.Pid(), 3) // its spare is made and announced: its sends are counted from here
 	tracer, tracerErr := traceSpawner(t, sp, 2)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()

@@ -20,7 +20,9 @@ import (
 func TestLogsOutliveDown(t *testing.T) {
 	require(t)
 	dir := workDir(t)
-	src := "version: 1\nname: talk\nextends: [service, host-runtime]\nrun:\n  command: [/usr/bin/printf, 'a\\rb\\033[31mc\\n']\nsyscalls: {extends: default}\n"
+	// It stays a moment: up -d reports a component gone before its start returned
+	// ("exited at once"), which a printf alone may be.
+	src := "version: 1\nname: talk\nextends: [service, host-runtime]\nrun:\n  command: [/bin/sh, -c, \"printf 'a\\\\rb\\\\033[31mc\\\\n'; sleep 0.5\"]\nsyscalls: {extends: default}\n"
 	os.WriteFile(filepath.Join(dir, "talk.yaml"), []byte(src), 0o644)
 	name := testenv.StackName("svc-logs")
 	os.WriteFile(filepath.Join(dir, "stack.yaml"), []byte("version: 1\nname: "+name+"\nsubnet: 10.89.8.0/24\ncomponents: [talk.yaml]\n"), 0o644)

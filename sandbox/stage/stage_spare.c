@@ -1,0 +1,119 @@
+//go:build cgo && linux
+
+// The spare: a child the spawner clones ahead of the next request, with every namespace
+// of the init stage but the mount namespace, so that a restart does not wait for the
+// clone (most of it CLONE_NEWNET's). What it holds from its clone time, and why that is
+// not stale:
+// - user: new and empty; the spawner writes the request's maps into it at the request.
+// - pid, ipc: new and empty until the stage runs in them.
+// - net: new, empty, lo down; the stage brings lo up, writes its sysctls, and the
+//   supervisor loads the firewall, all after the request.
+// - uts: the host's name at clone time, which the stage's hostname step replaces always.
+// - cgroup: its root is the spawner's cgroup, as a fresh clone's is (both are the
+//   spawner's; v1 moves the stage into its own later, as today); v2 requests that need
+//   CLONE_INTO_CGROUP never take the spare.
+// - mount: not made ahead. A table copied hours before would miss the host's mounts
+//   made since; the spare unshares it at the request, ns-root of its user namespace.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "stage_spawn.h"
+
+#define SPARE_FLAGS (SPAWN_NS_FLAGS & ~(uint64_t)CLONE_NEWNS)
+
+static int spare_pid, spare_sock = -1; // the spare and the spawner's end of its socket
+
+// The part of a request the spare gets: the header, not the maps (the spawner's).
+#define SPARE_HEAD offsetof(struct request, maps)
+
+// spare waits for a request on sock: its header and descriptors, then the go byte.
+static void spare(int sock) __attribute__((noreturn));
+static void spare(int sock) {
+	// The supervisor is the parent (CLONE_PARENT): die with it; EOF: the spawner is gone.
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	prctl(PR_SET_NAME, "confine-spare", 0, 0, 0); // ps tells it from the spawner
+	// It may wait hours: nothing of the spawner's but its socket (CVE-2024-21626).
+	close_above(0, sock);
+	static struct request rq;
+	int files[MAX_FILES];
+	union { char buf[CMSG_SPACE(sizeof(int) * MAX_FILES)]; struct cmsghdr align; } cbuf;
+	struct iovec iov = {.iov_base = &rq, .iov_len = SPARE_HEAD};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf,
+			     .msg_controllen = sizeof cbuf.buf};
+	ssize_t n;
+	do
+		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	if (n != (ssize_t)SPARE_HEAD || !c || c->cmsg_type != SCM_RIGHTS || rq.nfiles > MAX_FILES ||
+	    c->cmsg_len != CMSG_LEN(sizeof(int) * rq.nfiles))
+		_exit(n == 0 ? 0 : 127);
+	memcpy(files, CMSG_DATA(c), sizeof(int) * rq.nfiles);
+	// The mount table of now, owned by the spare's user namespace, as CLONE_NEWNS with
+	// CLONE_NEWUSER makes it (the host's mounts locked); its cwd stays the spawner's /.
+	if (unshare(CLONE_NEWNS) < 0)
+		_exit(127);
+	spawn_child(&rq, sock, files);
+}
+
+void spare_make(void) {
+	if (spare_sock >= 0)
+		return;
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return; // no spare: the next request clones fresh
+	struct spawn_clone_args a = {.flags = SPARE_FLAGS | CLONE_PARENT};
+	long pid = syscall(SYS_clone3, &a, sizeof a);
+	if (pid == 0)
+		spare(sv[0]);
+	close(sv[0]);
+	if (pid < 0) {
+		close(sv[1]);
+		return;
+	}
+	spare_pid = (int)pid, spare_sock = sv[1];
+	tell(MSG_SPARE, spare_pid, 0);
+}
+
+int spare_fits(const struct request *rq) {
+	return spare_sock >= 0 && rq->flags == SPAWN_NS_FLAGS && !rq->cgroup;
+}
+
+// spare_take hands rq's descriptors to the spare and writes its maps; it returns the
+// socket that lets it go on, or -1. A spare that is gone (killed) is dropped, the
+// supervisor told so reaps it, and the request clones fresh (-2).
+int spare_take(const struct request *rq, const int *fds, int32_t reply[2]) {
+	int sock = spare_sock;
+	spare_sock = -1;
+	union { char buf[CMSG_SPACE(sizeof(int) * MAX_FILES)]; struct cmsghdr align; } cbuf;
+	memset(&cbuf, 0, sizeof cbuf);
+	struct iovec iov = {.iov_base = (void *)rq, .iov_len = SPARE_HEAD};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf,
+			     .msg_controllen = CMSG_SPACE(sizeof(int) * rq->nfiles)};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET, c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int) * rq->nfiles);
+	memcpy(CMSG_DATA(c), fds, sizeof(int) * rq->nfiles);
+	if (sendmsg(sock, &msg, MSG_NOSIGNAL) != (ssize_t)SPARE_HEAD) {
+		close(sock);
+		tell(MSG_SPARE_GONE, spare_pid, 0);
+		return -2; // the caller clones fresh
+	}
+	reply[0] = spare_pid;
+	reply[1] = write_map(spare_pid, "uid_map", rq->maps, rq->uidlen);
+	if (!reply[1])
+		reply[1] = write_map(spare_pid, "gid_map", rq->maps + rq->uidlen, rq->gidlen);
+	if (reply[1]) {
+		close(sock); // EOF: the spare exits
+		return -1;
+	}
+	return sock;
+}
