@@ -8,13 +8,14 @@ package progcache
 
 import (
 	"bytes"
+	"cmp"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -86,7 +87,9 @@ func (s *Store) Program(key string) []byte {
 }
 
 // Keep keeps program under key, replacing what was there. It never fails the compile: a
-// store that cannot be written only costs the next one a build.
+// store that cannot be written only costs the next one a build. Everything after the
+// check is done through the directory's descriptor: a parent writable by another user
+// could swap the path for a symlink meanwhile.
 func (s *Store) Keep(key string, program []byte) {
 	if len(program) == 0 || len(program) > maxProgram {
 		return
@@ -98,18 +101,26 @@ func (s *Store) Keep(key string, program []byte) {
 	if err != nil {
 		return // a directory that is not root's alone is not written either
 	}
-	unix.Close(d)
-	tmp, err := os.CreateTemp(s.dir, ".new-*")
+	defer unix.Close(d)
+	afterOpen()
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	tmp := ".new-" + hex.EncodeToString(rnd[:])
+	fd, err := unix.Openat(d, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return
 	}
-	_, werr := tmp.Write(append([]byte(magic+key+"\n"), program...))
-	if cerr := tmp.Close(); werr != nil || cerr != nil || os.Rename(tmp.Name(), filepath.Join(s.dir, s.entryName(key))) != nil {
-		os.Remove(tmp.Name())
+	f := os.NewFile(uintptr(fd), tmp)
+	_, werr := f.Write(append([]byte(magic+key+"\n"), program...))
+	if cerr := f.Close(); werr != nil || cerr != nil || unix.Renameat(d, tmp, d, s.entryName(key)) != nil {
+		unix.Unlinkat(d, tmp, 0)
 		return
 	}
-	s.prune()
+	prune(d)
 }
+
+// afterOpen runs once Keep has checked the directory (a test swaps it there).
+var afterOpen = func() {}
 
 // openDir opens the store's directory, refusing one that is a symlink or that anyone
 // but its owner may write, list or enter.
@@ -131,26 +142,35 @@ func (s *Store) owned(st *unix.Stat_t, others uint32) bool {
 	return int(st.Uid) == s.owner && st.Mode&others == 0
 }
 
-// prune removes the oldest entries (a killed start's ".new-" file among them) once
-// there are more than maxEntries.
-func (s *Store) prune() {
-	entries, err := os.ReadDir(s.dir)
-	if err != nil || len(entries) <= maxEntries {
+// prune removes the oldest entries of the directory d (a killed start's ".new-" file
+// among them) once there are more than maxEntries.
+func prune(d int) {
+	dup, err := unix.Dup(d)
+	if err != nil {
+		return
+	}
+	dir := os.NewFile(uintptr(dup), "store")
+	defer dir.Close()
+	names, err := dir.Readdirnames(-1)
+	if err != nil || len(names) <= maxEntries {
 		return
 	}
 	type aged struct {
 		name string
-		mod  time.Time
+		mod  unix.Timespec
 	}
 	var all []aged
-	for _, e := range entries {
-		if fi, err := e.Info(); err == nil {
-			all = append(all, aged{e.Name(), fi.ModTime()})
+	for _, n := range names {
+		var st unix.Stat_t
+		if unix.Fstatat(d, n, &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
+			all = append(all, aged{n, st.Mtim})
 		}
 	}
-	slices.SortFunc(all, func(a, b aged) int { return a.mod.Compare(b.mod) })
+	slices.SortFunc(all, func(a, b aged) int {
+		return cmp.Or(cmp.Compare(a.mod.Sec, b.mod.Sec), cmp.Compare(a.mod.Nsec, b.mod.Nsec))
+	})
 	for _, e := range all[:max(0, len(all)-keepEntries)] {
-		os.Remove(filepath.Join(s.dir, e.name))
+		unix.Unlinkat(d, e.name, 0)
 	}
 }
 

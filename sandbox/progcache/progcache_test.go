@@ -90,3 +90,32 @@ func TestOpen(t *testing.T) {
 		t.Errorf("store %v for euid %d", s, os.Geteuid())
 	}
 }
+
+// TestKeepSwappedDirectory: a store directory swapped for a symlink once Keep checked it
+// (its parent writable by someone else) is neither written through nor pruned through:
+// Keep works on the directory it checked, by its descriptor.
+func TestKeepSwappedDirectory(t *testing.T) {
+	s := testStore(t)
+	prog := []byte{6, 0, 0, 0, 0, 0, 0xff, 0x7f}
+	for i := range maxEntries {
+		s.Keep(fmt.Sprint(i), prog)
+	}
+	victim := filepath.Join(filepath.Dir(s.dir), "victim")
+	os.Mkdir(victim, 0o700)
+	for i := range maxEntries + 10 {
+		os.WriteFile(filepath.Join(victim, fmt.Sprint("file", i)), nil, 0o600)
+	}
+	moved := s.dir + ".checked"
+	afterOpen = func() {
+		os.Rename(s.dir, moved)
+		os.Symlink(victim, s.dir)
+	}
+	defer func() { afterOpen = func() {} }()
+	s.Keep("last", prog)
+	if entries, _ := os.ReadDir(victim); len(entries) != maxEntries+10 {
+		t.Errorf("the symlinked directory holds %d files, want its %d untouched", len(entries), maxEntries+10)
+	}
+	if _, err := os.Stat(filepath.Join(moved, s.entryName("last"))); err != nil {
+		t.Errorf("the program was not kept in the directory Keep checked: %v", err)
+	}
+}
