@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -181,11 +182,41 @@ func (s *Store) entryName(key string) string {
 }
 
 // binaryID tells this confine binary from any other built or installed since: a
-// program another binary kept is not taken, whatever that binary's Build did.
+// program another binary kept is not taken, whatever that binary's Build did. A binary
+// linked dynamically (go build, go test) builds with the shared libseccomp it mapped,
+// whose update within one version (a distribution's fix) Recipe does not see: the
+// identity of each file mapped executable is part of it too.
 func binaryID() (string, error) {
-	var st unix.Stat_t
-	if err := unix.Stat("/proc/self/exe", &st); err != nil {
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%d:%d:%d:%d.%d:%d.%d", st.Dev, st.Ino, st.Size, st.Mtim.Sec, st.Mtim.Nsec, st.Ctim.Sec, st.Ctim.Nsec), nil
+	return identity("/proc/self/exe", maps)
+}
+
+// identity is exe's, and that of each file maps (a /proc/PID/maps) has mapped executable.
+func identity(exe string, maps []byte) (string, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(exe, &st); err != nil {
+		return "", err
+	}
+	id := statID(&st)
+	seen := map[string]bool{}
+	for _, line := range strings.Split(string(maps), "\n") {
+		f := strings.Fields(line) // address perms offset dev inode path
+		if len(f) < 6 || !strings.Contains(f[1], "x") || !strings.HasPrefix(f[5], "/") || seen[f[5]] {
+			continue
+		}
+		seen[f[5]] = true
+		mapped := f[3] + ":" + f[4] // the file mapped, even when its path names another since
+		if unix.Stat(f[5], &st) == nil && fmt.Sprint(st.Ino) == f[4] {
+			mapped = statID(&st)
+		}
+		id += " " + f[5] + "=" + mapped
+	}
+	return id, nil
+}
+
+func statID(st *unix.Stat_t) string {
+	return fmt.Sprintf("%d:%d:%d:%d.%d:%d.%d", st.Dev, st.Ino, st.Size, st.Mtim.Sec, st.Mtim.Nsec, st.Ctim.Sec, st.Ctim.Nsec)
 }

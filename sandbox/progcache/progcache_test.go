@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 )
 
@@ -117,5 +118,35 @@ func TestKeepSwappedDirectory(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(moved, s.entryName("last"))); err != nil {
 		t.Errorf("the program was not kept in the directory Keep checked: %v", err)
+	}
+}
+
+// TestIdentityOfMappedLibraries: a shared library the binary mapped executable (a
+// dynamic build's libseccomp) is part of its identity: the same binary with that library
+// replaced, even by one of the same version, keeps apart.
+func TestIdentityOfMappedLibraries(t *testing.T) {
+	dir := t.TempDir()
+	exe, lib := filepath.Join(dir, "confine"), filepath.Join(dir, "libseccomp.so.2")
+	os.WriteFile(exe, []byte("binary"), 0o755)
+	os.WriteFile(lib, []byte("library 2.5.4"), 0o644)
+	maps := func() []byte {
+		var st syscall.Stat_t
+		if err := syscall.Stat(lib, &st); err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Appendf(nil, "7f0000000000-7f0000001000 r-xp 00000000 00:00 %d %s\n", st.Ino, lib)
+	}
+	before, err := identity(exe, maps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(lib)
+	os.WriteFile(lib, []byte("library 2.5.4+fix"), 0o644)
+	after, err := identity(exe, maps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before == after {
+		t.Fatalf("the binary with its library replaced has the same identity %q", before)
 	}
 }
