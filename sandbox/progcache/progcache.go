@@ -162,6 +162,9 @@ func prune(d int) {
 	}
 	var all []aged
 	for _, n := range names {
+		if !entryLike(n) {
+			continue // not the store's: EnvDir may name a directory that holds other files
+		}
 		var st unix.Stat_t
 		if unix.Fstatat(d, n, &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
 			all = append(all, aged{n, st.Mtim})
@@ -173,6 +176,16 @@ func prune(d int) {
 	for _, e := range all[:max(0, len(all)-keepEntries)] {
 		unix.Unlinkat(d, e.name, 0)
 	}
+}
+
+// entryLike: name is an entry's (entryName) or a temporary one's (Keep).
+func entryLike(name string) bool {
+	want := 2 * sha256.Size
+	if rest, tmp := strings.CutPrefix(name, ".new-"); tmp {
+		name, want = rest, 16
+	}
+	_, err := hex.DecodeString(name)
+	return len(name) == want && err == nil
 }
 
 // entryName is key's file: the key and the running binary's identity, hashed.

@@ -150,3 +150,24 @@ func TestIdentityOfMappedLibraries(t *testing.T) {
 		t.Fatalf("the binary with its library replaced has the same identity %q", before)
 	}
 }
+
+// TestPruneOnlyEntries: a store in a directory that holds other files (EnvDir naming
+// one) prunes its own entries alone.
+func TestPruneOnlyEntries(t *testing.T) {
+	s := testStore(t)
+	os.Mkdir(s.dir, 0o700)
+	for i := range maxEntries + 10 {
+		os.WriteFile(filepath.Join(s.dir, fmt.Sprint("other", i)), nil, 0o600)
+	}
+	prog := []byte{6, 0, 0, 0, 0, 0, 0xff, 0x7f}
+	for i := range maxEntries + 10 {
+		s.Keep(fmt.Sprint(i), prog)
+	}
+	others, _ := filepath.Glob(filepath.Join(s.dir, "other*"))
+	if len(others) != maxEntries+10 {
+		t.Errorf("%d of the directory's %d other files are left", len(others), maxEntries+10)
+	}
+	if entries, _ := os.ReadDir(s.dir); len(entries)-len(others) > maxEntries {
+		t.Errorf("%d entries kept, want at most %d", len(entries)-len(others), maxEntries)
+	}
+}
