@@ -76,3 +76,77 @@ func ancestors(dir string) []string {
 	}
 	return out
 }
+
+// ExposesFD is Exposes of the file fd is open on (O_PATH will do), told from the
+// descriptor alone: a path the caller resolved once, so that a symlink swapped after
+// the check cannot point the bind elsewhere. A directory is walked up by "..": itself
+// or one of its ancestors may not be a store's directory. A file may not be a store's
+// entry.
+func ExposesFD(fd int) string {
+	var src unix.Stat_t
+	if unix.Fstat(fd, &src) != nil {
+		return ""
+	}
+	for _, dir := range Dirs() {
+		for _, a := range ancestors(dir) {
+			if sameFile(a, &src) {
+				return dir
+			}
+		}
+		var st unix.Stat_t
+		if unix.Stat(dir, &st) != nil {
+			continue
+		}
+		if src.Mode&unix.S_IFMT != unix.S_IFDIR {
+			if holds(dir, &src) {
+				return dir
+			}
+			continue
+		}
+		if below(fd, &st) {
+			return dir
+		}
+	}
+	return ""
+}
+
+// below: the directory fd is open on lies below the directory st describes.
+func below(fd int, st *unix.Stat_t) bool {
+	cur, err := unix.Openat(fd, "..", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	for i := 0; err == nil && i < 4096; i++ {
+		var a unix.Stat_t
+		if unix.Fstat(cur, &a) != nil {
+			break
+		}
+		if a.Dev == st.Dev && a.Ino == st.Ino {
+			unix.Close(cur)
+			return true
+		}
+		next, nerr := unix.Openat(cur, "..", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		var n unix.Stat_t
+		if nerr == nil && unix.Fstat(next, &n) == nil && n.Dev == a.Dev && n.Ino == a.Ino {
+			unix.Close(next) // "/" is its own parent
+			break
+		}
+		unix.Close(cur)
+		cur, err = next, nerr
+	}
+	if err == nil {
+		unix.Close(cur)
+	}
+	return false
+}
+
+// holds: the file st describes is one of dir's entries.
+func holds(dir string, st *unix.Stat_t) bool {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		if sameFile(filepath.Join(dir, e.Name()), st) {
+			return true
+		}
+	}
+	return false
+}
