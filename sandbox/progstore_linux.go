@@ -15,11 +15,15 @@ import (
 // directory (sandbox/progcache): through it the component, host root's id on an
 // idmapped bind, could plant the filter of later starts. A read-only bind may show them.
 func checkProgramStore(c *plan.Component) error {
+	var g *progcache.Guard
 	for _, m := range c.Mounts {
 		if m.Type != "bind" || slices.Contains(m.Options, "ro") {
 			continue
 		}
-		if dir := progcache.Exposes(m.Source); dir != "" {
+		if g == nil {
+			g = progcache.NewGuard()
+		}
+		if dir := g.Exposes(m.Source); dir != "" {
 			return &storeExposed{m: m, dir: dir}
 		}
 	}
