@@ -47,7 +47,10 @@ func idmapMounts(pid int, c *plan.Component) (_ []mountFD, findings []Finding, e
 			}
 			defer userns.Close()
 		}
-		fd, err := unix.OpenTree(unix.AT_FDCWD, m.Source, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+		fd, err := openTreeChecked(m)
+		if se := (*storeExposed)(nil); errors.As(err, &se) {
+			return nil, nil, err
+		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s %s (%s): open_tree %s: %w", m.Type, m.Target, m.Why, m.Source, err)
 		}

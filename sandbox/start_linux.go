@@ -128,6 +128,11 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 	if err != nil {
 		return nil, &StepError{Step: "env", Err: err.Error()}
 	}
+	if os.Geteuid() == 0 {
+		if err := checkProgramStore(c); err != nil {
+			return nil, &StepError{Step: "mounts", Err: err.Error()}
+		}
+	}
 	s.uid, s.gid = c.Process.UID, c.Process.GID
 	if named := userSpec(c.Process); os.Geteuid() != 0 && (c.Process.User != "" || c.Process.Group != "") {
 		// The id map is written before the init stage can read the sandbox's files.

@@ -8,13 +8,15 @@ package progcache
 
 import (
 	"bytes"
+	"cmp"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
-	"time"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -86,7 +88,9 @@ func (s *Store) Program(key string) []byte {
 }
 
 // Keep keeps program under key, replacing what was there. It never fails the compile: a
-// store that cannot be written only costs the next one a build.
+// store that cannot be written only costs the next one a build. Everything after the
+// check is done through the directory's descriptor: a parent writable by another user
+// could swap the path for a symlink meanwhile.
 func (s *Store) Keep(key string, program []byte) {
 	if len(program) == 0 || len(program) > maxProgram {
 		return
@@ -98,18 +102,26 @@ func (s *Store) Keep(key string, program []byte) {
 	if err != nil {
 		return // a directory that is not root's alone is not written either
 	}
-	unix.Close(d)
-	tmp, err := os.CreateTemp(s.dir, ".new-*")
+	defer unix.Close(d)
+	afterOpen()
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	tmp := ".new-" + hex.EncodeToString(rnd[:])
+	fd, err := unix.Openat(d, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return
 	}
-	_, werr := tmp.Write(append([]byte(magic+key+"\n"), program...))
-	if cerr := tmp.Close(); werr != nil || cerr != nil || os.Rename(tmp.Name(), filepath.Join(s.dir, s.entryName(key))) != nil {
-		os.Remove(tmp.Name())
+	f := os.NewFile(uintptr(fd), tmp)
+	_, werr := f.Write(append([]byte(magic+key+"\n"), program...))
+	if cerr := f.Close(); werr != nil || cerr != nil || unix.Renameat(d, tmp, d, s.entryName(key)) != nil {
+		unix.Unlinkat(d, tmp, 0)
 		return
 	}
-	s.prune()
+	prune(d)
 }
+
+// afterOpen runs once Keep has checked the directory (a test swaps it there).
+var afterOpen = func() {}
 
 // openDir opens the store's directory, refusing one that is a symlink or that anyone
 // but its owner may write, list or enter.
@@ -131,27 +143,49 @@ func (s *Store) owned(st *unix.Stat_t, others uint32) bool {
 	return int(st.Uid) == s.owner && st.Mode&others == 0
 }
 
-// prune removes the oldest entries (a killed start's ".new-" file among them) once
-// there are more than maxEntries.
-func (s *Store) prune() {
-	entries, err := os.ReadDir(s.dir)
-	if err != nil || len(entries) <= maxEntries {
+// prune removes the oldest entries of the directory d (a killed start's ".new-" file
+// among them) once there are more than maxEntries.
+func prune(d int) {
+	dup, err := unix.Dup(d)
+	if err != nil {
+		return
+	}
+	dir := os.NewFile(uintptr(dup), "store")
+	defer dir.Close()
+	names, err := dir.Readdirnames(-1)
+	if err != nil || len(names) <= maxEntries {
 		return
 	}
 	type aged struct {
 		name string
-		mod  time.Time
+		mod  unix.Timespec
 	}
 	var all []aged
-	for _, e := range entries {
-		if fi, err := e.Info(); err == nil {
-			all = append(all, aged{e.Name(), fi.ModTime()})
+	for _, n := range names {
+		if !entryLike(n) {
+			continue // not the store's: EnvDir may name a directory that holds other files
+		}
+		var st unix.Stat_t
+		if unix.Fstatat(d, n, &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
+			all = append(all, aged{n, st.Mtim})
 		}
 	}
-	slices.SortFunc(all, func(a, b aged) int { return a.mod.Compare(b.mod) })
+	slices.SortFunc(all, func(a, b aged) int {
+		return cmp.Or(cmp.Compare(a.mod.Sec, b.mod.Sec), cmp.Compare(a.mod.Nsec, b.mod.Nsec))
+	})
 	for _, e := range all[:max(0, len(all)-keepEntries)] {
-		os.Remove(filepath.Join(s.dir, e.name))
+		unix.Unlinkat(d, e.name, 0)
 	}
+}
+
+// entryLike: name is an entry's (entryName) or a temporary one's (Keep).
+func entryLike(name string) bool {
+	want := 2 * sha256.Size
+	if rest, tmp := strings.CutPrefix(name, ".new-"); tmp {
+		name, want = rest, 16
+	}
+	_, err := hex.DecodeString(name)
+	return len(name) == want && err == nil
 }
 
 // entryName is key's file: the key and the running binary's identity, hashed.
@@ -161,11 +195,41 @@ func (s *Store) entryName(key string) string {
 }
 
 // binaryID tells this confine binary from any other built or installed since: a
-// program another binary kept is not taken, whatever that binary's Build did.
+// program another binary kept is not taken, whatever that binary's Build did. A binary
+// linked dynamically (go build, go test) builds with the shared libseccomp it mapped,
+// whose update within one version (a distribution's fix) Recipe does not see: the
+// identity of each file mapped executable is part of it too.
 func binaryID() (string, error) {
-	var st unix.Stat_t
-	if err := unix.Stat("/proc/self/exe", &st); err != nil {
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%d:%d:%d:%d.%d:%d.%d", st.Dev, st.Ino, st.Size, st.Mtim.Sec, st.Mtim.Nsec, st.Ctim.Sec, st.Ctim.Nsec), nil
+	return identity("/proc/self/exe", maps)
+}
+
+// identity is exe's, and that of each file maps (a /proc/PID/maps) has mapped executable.
+func identity(exe string, maps []byte) (string, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(exe, &st); err != nil {
+		return "", err
+	}
+	id := statID(&st)
+	seen := map[string]bool{}
+	for _, line := range strings.Split(string(maps), "\n") {
+		f := strings.Fields(line) // address perms offset dev inode path
+		if len(f) < 6 || !strings.Contains(f[1], "x") || !strings.HasPrefix(f[5], "/") || seen[f[5]] {
+			continue
+		}
+		seen[f[5]] = true
+		mapped := f[3] + ":" + f[4] // the file mapped, even when its path names another since
+		if unix.Stat(f[5], &st) == nil && fmt.Sprint(st.Ino) == f[4] {
+			mapped = statID(&st)
+		}
+		id += " " + f[5] + "=" + mapped
+	}
+	return id, nil
+}
+
+func statID(st *unix.Stat_t) string {
+	return fmt.Sprintf("%d:%d:%d:%d.%d:%d.%d", st.Dev, st.Ino, st.Size, st.Mtim.Sec, st.Mtim.Nsec, st.Ctim.Sec, st.Ctim.Nsec)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 )
 
@@ -88,5 +89,85 @@ func TestOpen(t *testing.T) {
 	t.Setenv(EnvDir, "")
 	if s := Open(); (s != nil) != (os.Geteuid() == 0) {
 		t.Errorf("store %v for euid %d", s, os.Geteuid())
+	}
+}
+
+// TestKeepSwappedDirectory: a store directory swapped for a symlink once Keep checked it
+// (its parent writable by someone else) is neither written through nor pruned through:
+// Keep works on the directory it checked, by its descriptor.
+func TestKeepSwappedDirectory(t *testing.T) {
+	s := testStore(t)
+	prog := []byte{6, 0, 0, 0, 0, 0, 0xff, 0x7f}
+	for i := range maxEntries {
+		s.Keep(fmt.Sprint(i), prog)
+	}
+	victim := filepath.Join(filepath.Dir(s.dir), "victim")
+	os.Mkdir(victim, 0o700)
+	for i := range maxEntries + 10 {
+		os.WriteFile(filepath.Join(victim, fmt.Sprint("file", i)), nil, 0o600)
+	}
+	moved := s.dir + ".checked"
+	afterOpen = func() {
+		os.Rename(s.dir, moved)
+		os.Symlink(victim, s.dir)
+	}
+	defer func() { afterOpen = func() {} }()
+	s.Keep("last", prog)
+	if entries, _ := os.ReadDir(victim); len(entries) != maxEntries+10 {
+		t.Errorf("the symlinked directory holds %d files, want its %d untouched", len(entries), maxEntries+10)
+	}
+	if _, err := os.Stat(filepath.Join(moved, s.entryName("last"))); err != nil {
+		t.Errorf("the program was not kept in the directory Keep checked: %v", err)
+	}
+}
+
+// TestIdentityOfMappedLibraries: a shared library the binary mapped executable (a
+// dynamic build's libseccomp) is part of its identity: the same binary with that library
+// replaced, even by one of the same version, keeps apart.
+func TestIdentityOfMappedLibraries(t *testing.T) {
+	dir := t.TempDir()
+	exe, lib := filepath.Join(dir, "confine"), filepath.Join(dir, "libseccomp.so.2")
+	os.WriteFile(exe, []byte("binary"), 0o755)
+	os.WriteFile(lib, []byte("library 2.5.4"), 0o644)
+	maps := func() []byte {
+		var st syscall.Stat_t
+		if err := syscall.Stat(lib, &st); err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Appendf(nil, "7f0000000000-7f0000001000 r-xp 00000000 00:00 %d %s\n", st.Ino, lib)
+	}
+	before, err := identity(exe, maps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(lib)
+	os.WriteFile(lib, []byte("library 2.5.4+fix"), 0o644)
+	after, err := identity(exe, maps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before == after {
+		t.Fatalf("the binary with its library replaced has the same identity %q", before)
+	}
+}
+
+// TestPruneOnlyEntries: a store in a directory that holds other files (EnvDir naming
+// one) prunes its own entries alone.
+func TestPruneOnlyEntries(t *testing.T) {
+	s := testStore(t)
+	os.Mkdir(s.dir, 0o700)
+	for i := range maxEntries + 10 {
+		os.WriteFile(filepath.Join(s.dir, fmt.Sprint("other", i)), nil, 0o600)
+	}
+	prog := []byte{6, 0, 0, 0, 0, 0, 0xff, 0x7f}
+	for i := range maxEntries + 10 {
+		s.Keep(fmt.Sprint(i), prog)
+	}
+	others, _ := filepath.Glob(filepath.Join(s.dir, "other*"))
+	if len(others) != maxEntries+10 {
+		t.Errorf("%d of the directory's %d other files are left", len(others), maxEntries+10)
+	}
+	if entries, _ := os.ReadDir(s.dir); len(entries)-len(others) > maxEntries {
+		t.Errorf("%d entries kept, want at most %d", len(entries)-len(others), maxEntries)
 	}
 }
