@@ -109,6 +109,9 @@ type Sandbox struct {
 	// kernel would not (cgroupfd_linux.go).
 	cloned        bool
 	cgroupRefused error
+	// ahead is the firewall the spawner's spare got before this start took it
+	// (firewall_ahead_linux.go): Go waits for it as for the parent's own load.
+	ahead *firewallAhead
 	// spawned: the spawner made the init stage; spawnErr is why it did not, when asked.
 	spawned  bool
 	spawnErr error
@@ -291,6 +294,9 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 		}
 		trace.Done("parent", "render_c_stage", t)
 	}
+	if byParent && s.stage != nil {
+		s.ahead = opts.Spawner.takeFirewallAhead(c.Net.Firewall)
+	}
 	started := trace.Now()
 	early, err := s.sendEarly(cfgW, started)
 	if err != nil {
@@ -315,7 +321,7 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 	if s.cgroup != nil {
 		s.cgroup.pid <- s.Pid()
 	}
-	if byParent {
+	if byParent && s.ahead == nil {
 		s.firewall = make(chan error, 1)
 		go func(fw plan.Firewall) {
 			t := trace.Now()
@@ -524,6 +530,11 @@ func (s *Sandbox) Go() error {
 		}
 		s.firewall = nil
 	}
+	if s.ahead != nil { // loaded into the spare's namespace, which is the init stage's
+		if err := s.ahead.wait(); err != nil {
+			return s.firstFailure(&StepError{Step: "nftables", Err: err.Error()})
+		}
+	}
 	t = trace.Now()
 	werr := s.sendGo()
 	s.goPipe.Close()
@@ -612,6 +623,9 @@ func (s *Sandbox) Kill() {
 func (s *Sandbox) release() {
 	if s.swept != nil {
 		<-s.swept
+	}
+	if s.ahead != nil {
+		s.ahead.wait() // its descriptor of the namespace is closed
 	}
 	if s.cgroup != nil {
 		s.cgroup.end(s.keep)
