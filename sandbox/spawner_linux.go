@@ -102,6 +102,13 @@ func (sp *Spawner) Close() {
 	if sp == nil {
 		return
 	}
+	// A load ahead no start took: over first (it reads the spare's notice, under mu),
+	// and its descriptor of the spare's namespace closed.
+	for _, a := range []*firewallAhead{sp.ahead, sp.dropped} {
+		if a != nil {
+			a.wait()
+		}
+	}
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
 	if sp.closed {
@@ -121,12 +128,6 @@ func (sp *Spawner) Close() {
 	} else {
 		<-sp.gone
 	}
-	for _, a := range []*firewallAhead{sp.ahead, sp.dropped} {
-		if a != nil {
-			a.wait() // its descriptor of a spare's namespace is closed
-		}
-	}
-	sp.ahead, sp.dropped = nil, nil
 	for _, pid := range sp.spares {
 		reap(pid)
 	}
