@@ -3,13 +3,16 @@
 package run_test
 
 import (
+	"bufio"
 	"bytes"
+	"io"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/confine-sandbox/confine/policy/plan"
@@ -107,5 +110,31 @@ func leftNothing(t *testing.T, before map[int]string, what string) {
 	for pid, state := range newChildren(before) {
 		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
 		t.Errorf("%s: process %d (%s, %s) left behind", what, pid, strings.TrimSpace(string(comm)), state)
+	}
+}
+
+// TestCLIForwardsSignals: a SIGTERM to `confine run` once its component runs reaches the
+// component (its handler reports it), and the run exits with the component's status.
+func TestCLIForwardsSignals(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	file := filepath.Join(t.TempDir(), "term.yaml")
+	if err := os.WriteFile(file, []byte(probePolicy("", "term:ready")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(confineBin, "run", file)
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(stdout)
+	if line, err := r.ReadString('\n'); err != nil || strings.TrimSpace(line) != "ready" {
+		cmd.Process.Kill()
+		t.Fatalf("no ready line: %q, %v", line, err)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	rest, _ := io.ReadAll(r)
+	err := cmd.Wait()
+	if err != nil || !strings.Contains(string(rest), `"out":"terminated"`) {
+		t.Errorf("after SIGTERM: %v, output %s; want the component to report it and exit 0", err, rest)
 	}
 }
