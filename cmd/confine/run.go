@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/signal"
 	"runtime"
 	"syscall"
 	"time"
@@ -113,8 +114,6 @@ func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack str
 	if ln != nil {
 		ln.ra = ra
 	}
-	signals := forwardSignals(stop.grace)
-	defer signals.stop()
 	// The early spawner's spare has its network namespace already: its firewall loads
 	// beside preflight and the start, which then takes that spare (sandbox.Start).
 	early := sandbox.EarlySpawner()
@@ -188,7 +187,17 @@ func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack str
 	for _, f := range sb.Findings() {
 		fmt.Fprintf(cmd.ErrOrStderr(), "confine: warning: %s\n", f)
 	}
-	signals.to(sb)
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(signals)
+	go func() {
+		for s := range signals {
+			sb.Signal(s)
+			// The component is pid 1 of its namespace, where a signal it has no handler
+			// for is ignored: after a grace period, as docker stop does, kill it.
+			time.AfterFunc(stop.grace, func() { sb.Signal(syscall.SIGKILL) })
+		}
+	}()
 	if stop.timeout > 0 {
 		t := time.AfterFunc(stop.timeout, func() {
 			sb.Signal(syscall.SIGTERM)
