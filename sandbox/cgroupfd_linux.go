@@ -78,7 +78,10 @@ func (s *Sandbox) startInit(ctx context.Context, cmd *exec.Cmd, opts Options) er
 		s.settleAhead(sp)
 		if cloned {
 			if sp.last {
-				go sp.Close() // it exits after its last answer: reaped off the start's path
+				// It exits after its last answer: reaped once the go signal is sent (Go),
+				// when the parent waits for the exec anyway, and by then without a
+				// blocking call (no thread of the runtime's blocked for it).
+				s.lastSpawner = sp
 			}
 			return err
 		}

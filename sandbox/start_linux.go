@@ -112,6 +112,9 @@ type Sandbox struct {
 	// ahead is the firewall the spawner's spare got before this start took it
 	// (firewall_ahead_linux.go): Go waits for it as for the parent's own load.
 	ahead *firewallAhead
+	// lastSpawner is the spawner that served its last request for this start: closed
+	// (reaped) after the go signal, or by release.
+	lastSpawner *Spawner
 	// spawned: the spawner made the init stage; spawnErr is why it did not, when asked.
 	spawned  bool
 	spawnErr error
@@ -538,6 +541,7 @@ func (s *Sandbox) Go() error {
 	t = trace.Now()
 	werr := s.sendGo()
 	s.goPipe.Close()
+	s.closeSpawner()
 	if s.cgroup != nil {
 		s.cgroup.letSweep()
 	}
@@ -621,6 +625,7 @@ func (s *Sandbox) Kill() {
 // release removes what outlives the sandbox's processes: the cgroup and the empty
 // directory the root was built on, or leaves both in keep.
 func (s *Sandbox) release() {
+	s.closeSpawner()
 	if s.swept != nil {
 		<-s.swept
 	}
@@ -637,6 +642,14 @@ func (s *Sandbox) release() {
 		os.Remove(s.root)
 	}
 	s.root = ""
+}
+
+// closeSpawner reaps the spawner that served its last request, if any.
+func (s *Sandbox) closeSpawner() {
+	if s.lastSpawner != nil {
+		s.lastSpawner.Close()
+		s.lastSpawner = nil
+	}
 }
 
 // sweepRoots removes the empty root directories that supervisors killed with SIGKILL
