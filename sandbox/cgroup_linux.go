@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -262,11 +263,30 @@ func SweepCgroups(prefix string) (busy int) {
 }
 
 // cgroupDirs lists confine's cgroups whose names start with prefix, in every v1
-// hierarchy and on v2.
+// hierarchy (a symlink's name too, as cpu for cpu,cpuacct) and on v2. It reads only
+// CgroupParent's directories, and their entries' types from the listing: every start
+// runs the sweep, and a glob of the whole pattern read each hierarchy's root and listed
+// every control file (docs/BENCHMARKS.md, session 21).
 func cgroupDirs(prefix string) []string {
-	dirs, _ := filepath.Glob("/sys/fs/cgroup/*" + CgroupParent + "/" + prefix + "*")
-	more, _ := filepath.Glob("/sys/fs/cgroup" + CgroupParent + "/" + prefix + "*")
-	return append(dirs, more...)
+	var dirs []string
+	hs, _ := os.ReadDir("/sys/fs/cgroup")
+	for _, h := range hs {
+		if h.IsDir() || h.Type()&fs.ModeSymlink != 0 {
+			dirs = cgroupsIn(dirs, "/sys/fs/cgroup/"+h.Name()+CgroupParent, prefix)
+		}
+	}
+	return cgroupsIn(dirs, "/sys/fs/cgroup"+CgroupParent, prefix)
+}
+
+// cgroupsIn appends the cgroups (directories) in parent whose names start with prefix.
+func cgroupsIn(dirs []string, parent, prefix string) []string {
+	es, _ := os.ReadDir(parent)
+	for _, e := range es {
+		if e.IsDir() && strings.HasPrefix(e.Name(), prefix) {
+			dirs = append(dirs, parent+"/"+e.Name())
+		}
+	}
+	return dirs
 }
 
 // supervisorOf reads the supervisor's pid from a cgroup name NAME-PID-N, or returns 0.

@@ -75,14 +75,19 @@ func (s *Sandbox) startInit(ctx context.Context, cmd *exec.Cmd, opts Options) er
 	sp := opts.Spawner
 	if s.spawnable(ctx, cmd, opts) {
 		cloned, err := s.spawnInit(sp, cmd, dir)
+		s.settleAhead(sp)
 		if cloned {
 			if sp.last {
-				go sp.Close() // it exits after its last answer: reaped off the start's path
+				// It exits after its last answer: reaped once the go signal is sent (Go),
+				// when the parent waits for the exec anyway, and by then without a
+				// blocking call (no thread of the runtime's blocked for it).
+				s.lastSpawner = sp
 			}
 			return err
 		}
 		s.spawnErr = err // no child: cmd, never started, starts it instead
 	}
+	s.settleAhead(sp)
 	if sp != nil && sp.last {
 		sp.Close() // the lone run's spawner is gone before exec.Cmd's child runs
 	}

@@ -17,15 +17,5 @@ var EarlySpawner = sync.OnceValue(func() *Spawner {
 	if fd < 0 {
 		return nil
 	}
-	sp := &Spawner{sock: os.NewFile(uintptr(fd), "spawner"), pid: pid, gone: make(chan struct{}), last: true}
-	p, err := os.FindProcess(pid) // our child, unreaped: never fails on Linux
-	if err != nil {
-		close(sp.gone)
-		return sp
-	}
-	go func() {
-		p.Wait()
-		close(sp.gone)
-	}()
-	return sp
+	return &Spawner{sock: os.NewFile(uintptr(fd), "spawner"), pid: pid, last: true, early: true}
 })

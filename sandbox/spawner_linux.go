@@ -33,11 +33,22 @@ type Spawner struct {
 	spares []int
 	// last: the spawner serves one request, its last (EarlySpawner), and exits after it.
 	last bool
+	// ahead is the firewall loaded into the spare's namespace for the next start
+	// (firewall_ahead_linux.go); dropped one no start took, which Close waits for.
+	ahead, dropped *firewallAhead
+	// early: gone is nil, and the spawner is this process's child, reaped by Close
+	// (EarlySpawner: no goroutine waits for it, nor a thread of its own).
+	early  bool
+	closed bool // Close is done: a second one does nothing (it would wait for a pid reused)
 }
 
 // errNoSpawner: this build or user cannot run the spawner (no C stage, CONFINE_STAGE=go,
 // not root); the caller starts every init stage with exec.Cmd.
 var errNoSpawner = errors.New("no spawner: it needs root and the C stage")
+
+// errSpareTaken: the spawner does not hold the spare a request named (gone, or
+// another); it made no child.
+var errSpareTaken = errors.New("spawner: the spare named is not the one it holds")
 
 // StartSpawner starts the spawner. It dies with the supervisor: its parent-death signal,
 // and EOF on its socket. Close ends it.
@@ -91,8 +102,19 @@ func (sp *Spawner) Close() {
 	if sp == nil {
 		return
 	}
+	// A load ahead no start took: over first (it reads the spare's notice, under mu),
+	// and its descriptor of the spare's namespace closed.
+	for _, a := range []*firewallAhead{sp.ahead, sp.dropped} {
+		if a != nil {
+			a.wait()
+		}
+	}
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
+	if sp.closed {
+		return
+	}
+	sp.closed = true
 	fd := int(sp.sock.Fd())
 	unix.Shutdown(fd, unix.SHUT_WR)
 	for { // the notices sent before the spawner saw EOF; then EOF (it exited)
@@ -101,7 +123,11 @@ func (sp *Spawner) Close() {
 		}
 	}
 	sp.sock.Close()
-	<-sp.gone
+	if sp.early {
+		reap(sp.pid)
+	} else {
+		<-sp.gone
+	}
 	for _, pid := range sp.spares {
 		reap(pid)
 	}
@@ -134,8 +160,23 @@ func (sp *Spawner) Spare() int {
 	return sp.spares[len(sp.spares)-1]
 }
 
-// Gone is closed once the spawner has exited.
+// Gone is closed once the spawner has exited (not for the EarlySpawner: exited).
 func (sp *Spawner) Gone() <-chan struct{} { return sp.gone }
+
+// exited reports whether the spawner has exited, without reaping it.
+func (sp *Spawner) exited() bool {
+	if !sp.early {
+		select {
+		case <-sp.gone:
+			return true
+		default:
+			return false
+		}
+	}
+	var info unix.Siginfo
+	err := unix.Waitid(unix.P_PID, sp.pid, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+	return err != nil || info.Signo != 0 // a child no more, or one that exited
+}
 
 // spawnRequest is one clone: the init stage's namespaces, its descriptors from 0 on
 // (stdin, stdout, stderr, then ExtraFiles), its v2 cgroup (nil: none, or v1), and its id
@@ -144,6 +185,7 @@ type spawnRequest struct {
 	flags    uintptr
 	setsid   bool
 	last     bool // the spawner's last request: it exits after, with no spare
+	spare    int  // the spare it must take (its firewall is loaded ahead), 0: any
 	files    []*os.File
 	cgroup   *os.File
 	uid, gid []syscall.SysProcIDMap
@@ -153,7 +195,7 @@ type spawnRequest struct {
 // error: the child's maps failed, and it exits at once; the caller reaps it.
 func (sp *Spawner) spawn(r spawnRequest) (int, error) {
 	uid, gid := formatIDMap(r.uid), formatIDMap(r.gid)
-	msg := make([]byte, 32, 32+len(uid)+len(gid))
+	msg := make([]byte, 36, 36+len(uid)+len(gid))
 	copy(msg, "CSP1")
 	binary.LittleEndian.PutUint64(msg[4:], uint64(r.flags))
 	var opts uint32
@@ -167,6 +209,7 @@ func (sp *Spawner) spawn(r spawnRequest) (int, error) {
 	binary.LittleEndian.PutUint32(msg[16:], uint32(len(r.files)))
 	binary.LittleEndian.PutUint32(msg[24:], uint32(len(uid)))
 	binary.LittleEndian.PutUint32(msg[28:], uint32(len(gid)))
+	binary.LittleEndian.PutUint32(msg[32:], uint32(r.spare))
 	msg = append(append(msg, uid...), gid...)
 	var fds []int
 	for _, f := range r.files {
@@ -188,6 +231,9 @@ func (sp *Spawner) spawn(r spawnRequest) (int, error) {
 	}
 	if err != nil {
 		return 0, fmt.Errorf("spawner: no answer (%v)", err)
+	}
+	if errno == unix.ESRCH && r.spare != 0 && pid == 0 {
+		return 0, errSpareTaken
 	}
 	if errno != 0 {
 		if pid > 0 {

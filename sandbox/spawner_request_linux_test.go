@@ -5,6 +5,7 @@ import (
 	"os"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -42,5 +43,52 @@ func TestSpawnerRefusesNoUserNamespace(t *testing.T) {
 		if !errors.Is(err, unix.EINVAL) {
 			t.Errorf("%s: %v, want EINVAL", name, err)
 		}
+	}
+}
+
+// A request that names a spare (its firewall loaded ahead) is refused, with no child
+// made, when the spawner holds another: the init stage would run in a namespace
+// without that firewall. The spare it holds stays, and a request naming it takes it.
+func TestSpawnerRefusesAnotherSpare(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	if !stage.Linked {
+		testenv.Missing(t, "the C stage is not linked (CGO_ENABLED=0)")
+	}
+	sp, err := StartSpawner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	spare := 0
+	for i := 0; i < 500 && spare == 0; i++ {
+		if spare = sp.Spare(); spare == 0 {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if spare == 0 {
+		t.Fatal("the spawner announced no spare")
+	}
+	maps := []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}}
+	r := spawnRequest{flags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWIPC |
+		unix.CLONE_NEWUTS | unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP, files: []*os.File{os.Stdin, os.Stdout, os.Stderr},
+		uid: maps, gid: maps, spare: spare + 1}
+	if pid, err := sp.spawn(r); pid != 0 || !errors.Is(err, errSpareTaken) {
+		if pid != 0 {
+			var ws unix.WaitStatus
+			unix.Wait4(pid, &ws, 0, nil)
+		}
+		t.Fatalf("a request naming pid %d, the spare being %d: pid %d, %v; want it refused", spare+1, spare, pid, err)
+	}
+	if got := sp.Spare(); got != spare {
+		t.Fatalf("after the refusal the spare is %d, want %d still", got, spare)
+	}
+	r.spare = spare
+	pid, err := sp.spawn(r)
+	if pid != 0 { // the stage fails at once without its descriptors: reap it
+		var ws unix.WaitStatus
+		unix.Wait4(pid, &ws, 0, nil)
+	}
+	if err != nil || pid != spare {
+		t.Fatalf("a request naming the spare %d: pid %d, %v; want that spare", spare, pid, err)
 	}
 }

@@ -25,12 +25,7 @@ func (s *Sandbox) spawnable(ctx context.Context, cmd *exec.Cmd, opts Options) bo
 		attr.Credential.Uid != 0 || attr.Credential.Gid != 0 || len(attr.Credential.Groups) > 0 {
 		return false
 	}
-	select {
-	case <-sp.gone:
-		return false
-	default:
-		return true
-	}
+	return !sp.exited()
 }
 
 // spawnerFields are the SysProcAttr fields stage_spawn.c makes as exec.Cmd would:
@@ -62,7 +57,11 @@ func (s *Sandbox) spawnInit(sp *Spawner, cmd *exec.Cmd, cgroup *os.File) (cloned
 		return false, err
 	}
 	attr := cmd.SysProcAttr
-	pid, err := sp.spawn(spawnRequest{flags: attr.Cloneflags, setsid: true, last: sp.last, cgroup: cgroup,
+	spare := 0
+	if s.ahead != nil && cgroup == nil { // a v2 cgroup's start is a fresh clone, never a spare's
+		spare = s.ahead.pid
+	}
+	pid, err := sp.spawn(spawnRequest{flags: attr.Cloneflags, setsid: true, last: sp.last, cgroup: cgroup, spare: spare,
 		files: append(stdio.child[:], cmd.ExtraFiles...), uid: attr.UidMappings, gid: attr.GidMappings})
 	if pid == 0 {
 		stdio.abort()
@@ -84,4 +83,13 @@ func (s *Sandbox) spawnInit(sp *Spawner, cmd *exec.Cmd, cgroup *os.File) (cloned
 		s.cgroup.cloned, s.cloned = true, true
 	}
 	return true, nil
+}
+
+// settleAhead keeps the firewall loaded ahead only when the init stage is the spare it
+// was loaded for; otherwise sp's Close waits for the load, and the parent loads the
+// firewall again into the init stage's namespace (Start).
+func (s *Sandbox) settleAhead(sp *Spawner) {
+	if s.ahead != nil && (!s.spawned || s.Pid() != s.ahead.pid) {
+		sp.dropped, s.ahead = s.ahead, nil
+	}
 }

@@ -109,6 +109,12 @@ type Sandbox struct {
 	// kernel would not (cgroupfd_linux.go).
 	cloned        bool
 	cgroupRefused error
+	// ahead is the firewall the spawner's spare got before this start took it
+	// (firewall_ahead_linux.go): Go waits for it as for the parent's own load.
+	ahead *firewallAhead
+	// lastSpawner is the spawner that served its last request for this start: closed
+	// (reaped) after the go signal, or by release.
+	lastSpawner *Spawner
 	// spawned: the spawner made the init stage; spawnErr is why it did not, when asked.
 	spawned  bool
 	spawnErr error
@@ -296,6 +302,9 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 		}
 		trace.Done("parent", "render_c_stage", t)
 	}
+	if byParent && s.stage != nil {
+		s.ahead = opts.Spawner.takeFirewallAhead(c.Net.Firewall)
+	}
 	started := trace.Now()
 	early, err := s.sendEarly(cfgW, started)
 	if err != nil {
@@ -320,7 +329,7 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 	if s.cgroup != nil {
 		s.cgroup.pid <- s.Pid()
 	}
-	if byParent {
+	if byParent && s.ahead == nil {
 		s.firewall = make(chan error, 1)
 		go func(fw plan.Firewall) {
 			t := trace.Now()
@@ -529,9 +538,15 @@ func (s *Sandbox) Go() error {
 		}
 		s.firewall = nil
 	}
+	if s.ahead != nil { // loaded into the spare's namespace, which is the init stage's
+		if err := s.ahead.wait(); err != nil {
+			return s.firstFailure(&StepError{Step: "nftables", Err: err.Error()})
+		}
+	}
 	t = trace.Now()
 	werr := s.sendGo()
 	s.goPipe.Close()
+	s.closeSpawner()
 	if s.cgroup != nil {
 		s.cgroup.letSweep()
 	}
@@ -615,8 +630,12 @@ func (s *Sandbox) Kill() {
 // release removes what outlives the sandbox's processes: the cgroup and the empty
 // directory the root was built on, or leaves both in keep.
 func (s *Sandbox) release() {
+	s.closeSpawner()
 	if s.swept != nil {
 		<-s.swept
+	}
+	if s.ahead != nil {
+		s.ahead.wait() // its descriptor of the namespace is closed
 	}
 	if s.cgroup != nil {
 		s.cgroup.end(s.keep)
@@ -628,6 +647,14 @@ func (s *Sandbox) release() {
 		os.Remove(s.root)
 	}
 	s.root = ""
+}
+
+// closeSpawner reaps the spawner that served its last request, if any.
+func (s *Sandbox) closeSpawner() {
+	if s.lastSpawner != nil {
+		s.lastSpawner.Close()
+		s.lastSpawner = nil
+	}
 }
 
 // sweepRoots removes the empty root directories that supervisors killed with SIGKILL

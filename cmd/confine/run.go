@@ -114,6 +114,12 @@ func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack str
 	if ln != nil {
 		ln.ra = ra
 	}
+	// The early spawner's spare has its network namespace already: its firewall loads
+	// beside preflight and the start, which then takes that spare (sandbox.Start).
+	early := sandbox.EarlySpawner()
+	if !tty && c.Mode != plan.ModeAudit {
+		early.LoadFirewallAhead(c.Net.Firewall)
+	}
 	t := trace.Now()
 	findings, err := sandbox.Preflight(&plan.Plan{Components: []plan.Component{*c}}, host.Probe())
 	trace.Done("parent", "preflight", t)
@@ -136,7 +142,7 @@ func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack str
 	// The early spawner (root, the C stage) makes the init stage when it can; Start
 	// closes it otherwise, and main closes it on every path that does not get here.
 	opts := sandbox.Options{Stdin: os.Stdin, Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr(), TTY: tty, Stack: stack,
-		Spawner: sandbox.EarlySpawner()}
+		Spawner: early}
 	release, err := prepareStorage(c, &opts)
 	if err != nil {
 		return 0, &codeError{code: exitEnforcement, msg: "confine: " + err.Error()}

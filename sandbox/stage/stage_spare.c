@@ -83,6 +83,8 @@ void spare_make(void) {
 	tell(MSG_SPARE, spare_pid, 0);
 }
 
+int spare_is(int32_t pid) { return spare_sock >= 0 && spare_pid == pid; }
+
 int spare_fits(const struct request *rq) {
 	return spare_sock >= 0 && rq->flags == SPAWN_NS_FLAGS && !rq->cgroup;
 }

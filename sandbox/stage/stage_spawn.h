@@ -18,7 +18,7 @@
 #define SPAWN_NS_FLAGS (CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | \
 			CLONE_NEWUTS | CLONE_NEWNET | CLONE_NEWCGROUP)
 
-enum { FD_SPAWNER = 3, MAX_FILES = 16, MAX_RIGHTS = MAX_FILES + 1, HEADER_LEN = 32, MAX_MAP = 1024 };
+enum { FD_SPAWNER = 3, MAX_FILES = 16, MAX_RIGHTS = MAX_FILES + 1, HEADER_LEN = 36, MAX_MAP = 1024 };
 
 // A request's options: a new session, and no spare after it (the lone run's only one).
 enum { SPAWN_SETSID = 1, SPAWN_LAST = 2 };
@@ -30,11 +30,12 @@ enum { MSG_REPLY = 1, MSG_SPARE = 2, MSG_SPARE_GONE = 3 };
 
 // The request, after "CSP1": the clone flags, the options, how many descriptors the
 // child gets (0, 1, 2, ...), whether a cgroup directory follows them, and the lengths
-// of the uid and gid maps' text, which follow the header. Its descriptors (SCM_RIGHTS):
-// the child's, then the cgroup's.
+// of the uid and gid maps' text, which follow the header, and the pid of the spare it
+// must take (0: any, or a fresh clone): the supervisor loaded that spare's firewall
+// ahead. Its descriptors (SCM_RIGHTS): the child's, then the cgroup's.
 struct request {
 	uint64_t flags;
-	uint32_t opts, nfiles, cgroup, uidlen, gidlen;
+	uint32_t opts, nfiles, cgroup, uidlen, gidlen, spare;
 	char maps[2 * MAX_MAP];
 };
 
@@ -56,6 +57,7 @@ int write_map(long pid, const char *file, const char *text, uint32_t len);
 // take it; spare_take hands it rq and writes its maps, as clone_one does for a fresh one.
 void spare_make(void);
 int spare_fits(const struct request *rq);
+int spare_is(int32_t pid);
 int spare_take(const struct request *rq, const int *fds, int32_t reply[2]);
 
 #endif

@@ -23,6 +23,18 @@ func netAdmin(op, val string) (string, bool, error) {
 		}
 		conn.FlushRuleset()
 		return "", true, conn.Flush()
+	case "nfttables":
+		// nfttables: lists the namespace's nftables tables, "family name" each, by ",".
+		conn, err := nftables.New()
+		if err != nil {
+			return "", true, err
+		}
+		tables, err := conn.ListTables()
+		var names []string
+		for _, t := range tables {
+			names = append(names, fmt.Sprintf("%d %s", t.Family, t.Name))
+		}
+		return strings.Join(names, ","), true, err
 	case "spoofdial":
 		// spoofdial:SRC/HOST:PORT adds SRC to eth0, makes it the default route's source
 		// and dials HOST:PORT over tcp.
