@@ -192,7 +192,7 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 		s.root = opts.Keep.takeRoot(s.ids.UID, s.ids.GID) // a restart: the last run's
 	}
 	if s.root == "" {
-		s.root, err = os.MkdirTemp("", fmt.Sprintf("confine-root-%d-", os.Getpid()))
+		s.root, err = os.MkdirTemp(RootsDir(), fmt.Sprintf("confine-root-%d-", os.Getpid()))
 		if err == nil && !rootless {
 			// The init stage is the range's first id on the host, not root.
 			err = os.Chown(s.root, int(s.ids.UID), int(s.ids.GID))
@@ -657,6 +657,24 @@ func (s *Sandbox) closeSpawner() {
 	}
 }
 
+// RootsDir is where a run makes its empty root directory, the init stage's mount point:
+// /dev/shm where it is root's sticky tmpfs, as on every systemd host, else the temporary
+// directory. A directory there costs microseconds to make and remove and the sweep reads
+// a few entries; on an ext4 /tmp mounted with discard each rmdir took 0.1-0.5 ms and the
+// sweep read its 400 entries, every run (docs/BENCHMARKS.md).
+var RootsDir = sync.OnceValue(func() string {
+	var fs unix.Statfs_t
+	var st unix.Stat_t
+	if unix.Statfs(shmDir, &fs) == nil && fs.Type == unix.TMPFS_MAGIC &&
+		unix.Lstat(shmDir, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR && st.Uid == 0 &&
+		st.Mode&unix.S_ISVTX != 0 {
+		return shmDir
+	}
+	return os.TempDir()
+})
+
+const shmDir = "/dev/shm"
+
 // sweepRoots removes the empty root directories that supervisors killed with SIGKILL
 // left behind (DESIGN.md invariant 7). The name holds the supervisor's pid: a directory
 // whose supervisor still runs is left alone. Once per process, as sweepCgroups.
@@ -666,7 +684,7 @@ var rootsSwept sync.Once
 
 // SweepRoots is sweepRoots for a stack's clean-up (confine down after a killed supervisor).
 func SweepRoots() {
-	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "confine-root-*-*"))
+	dirs, _ := filepath.Glob(filepath.Join(RootsDir(), "confine-root-*-*"))
 	for _, d := range dirs {
 		var pid int
 		if _, err := fmt.Sscanf(filepath.Base(d), "confine-root-%d-", &pid); err != nil || pid <= 0 {

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/confine-sandbox/confine/policy/plan"
+	"github.com/confine-sandbox/confine/sandbox"
 	"github.com/confine-sandbox/confine/tests/testenv"
 )
 
@@ -98,7 +99,7 @@ func tracedRun(t *testing.T, args ...string) (string, string, int) {
 			}
 		}
 	}
-	if roots, _ := filepath.Glob(filepath.Join(os.TempDir(), "confine-root"+mine+"*")); len(roots) > 0 {
+	if roots, _ := filepath.Glob(filepath.Join(sandbox.RootsDir(), "confine-root"+mine+"*")); len(roots) > 0 {
 		t.Errorf("%v: root directories left behind: %v", args, roots)
 	}
 	return stdout.String(), stderr.String(), cmd.ProcessState.ExitCode()

@@ -287,7 +287,7 @@ func assertNoCgroups(t *testing.T) {
 // ownRoots lists the sandbox root directories this test process made (sandbox.Start names
 // them confine-root-PID-*): other suites on the host make theirs at the same time.
 func ownRoots() []string {
-	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), fmt.Sprintf("confine-root-%d-*", os.Getpid())))
+	dirs, _ := filepath.Glob(filepath.Join(sandbox.RootsDir(), fmt.Sprintf("confine-root-%d-*", os.Getpid())))
 	return dirs
 }
 
@@ -478,7 +478,7 @@ func TestSupervisorDeathKillsComponent(t *testing.T) {
 	cmd.Wait()
 	defer func() {
 		// The next launch sweeps the killed supervisor's root directory too.
-		left, _ := filepath.Glob(filepath.Join(os.TempDir(), fmt.Sprintf("confine-root-%d-*", supervisor)))
+		left, _ := filepath.Glob(filepath.Join(sandbox.RootsDir(), fmt.Sprintf("confine-root-%d-*", supervisor)))
 		if len(left) > 0 {
 			t.Errorf("root directories of the killed supervisor survived the next launch: %v", left)
 		}
