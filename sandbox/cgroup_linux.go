@@ -5,7 +5,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -138,13 +137,7 @@ func newCgroup1(path string, g plan.Cgroup, freezer bool) (*Cgroup, error) {
 		res.CPU = &specs.LinuxCPU{Quota: &g.CPUQuota, Period: &period}
 		wanted = append(wanted, cgroup1.Cpu)
 	}
-	hierarchy := func() ([]cgroup1.Subsystem, error) {
-		all, err := cgroup1.Default()
-		if err != nil {
-			return nil, err
-		}
-		return slices.DeleteFunc(all, func(s cgroup1.Subsystem) bool { return !slices.Contains(wanted, s.Name()) }), nil
-	}
+	hierarchy := func() ([]cgroup1.Subsystem, error) { return v1Subsystems(wanted) }
 	t := trace.Now()
 	cg1, err := cgroup1.New(cgroup1.StaticPath(path), res, cgroup1.WithHierarchy(hierarchy))
 	if err != nil {

@@ -1,0 +1,68 @@
+package sandbox
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/containerd/cgroups/v3/cgroup1"
+)
+
+// v1Subsystems are the wanted controllers of the v1 hierarchies, those this host has,
+// made by cgroup1's own constructors. cgroup1.Default makes all thirteen to keep these
+// few: it reads the huge page sizes and the user namespace's map on every call, 0.36 ms
+// of CPU in each start on this host (docs/BENCHMARKS.md).
+func v1Subsystems(wanted []cgroup1.Name) ([]cgroup1.Subsystem, error) {
+	root, err := v1MountPoint()
+	if err != nil {
+		return nil, err
+	}
+	var subs []cgroup1.Subsystem
+	for _, name := range wanted {
+		var s cgroup1.Subsystem
+		switch name {
+		case cgroup1.Freezer:
+			s = cgroup1.NewFreezer(root)
+		case cgroup1.Memory:
+			s = cgroup1.NewMemory(root)
+		case cgroup1.Pids:
+			s = cgroup1.NewPids(root)
+		case cgroup1.Cpu:
+			s = cgroup1.NewCpu(root)
+		default: // newCgroup1 wants no other
+			return nil, fmt.Errorf("cgroup v1: no %s controller here", name)
+		}
+		// As Default, only the hierarchies that are mounted.
+		if p, ok := s.(interface{ Path(string) string }); ok {
+			if _, err := os.Lstat(p.Path("/")); err == nil {
+				subs = append(subs, s)
+			}
+		}
+	}
+	return subs, nil
+}
+
+// v1MountPoint is where the v1 hierarchies are mounted, found as cgroup1.Default finds
+// it: the directory of the first cgroup mount in the mount table. Read once: the
+// hierarchies do not move while confine runs.
+var v1MountPoint = sync.OnceValues(func() (string, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Split(sc.Text(), " ")
+		if n := len(fields); n >= 10 && fields[n-3] == "cgroup" {
+			return filepath.Dir(fields[4]), nil
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return "", err
+	}
+	return "", cgroup1.ErrMountPointNotExist
+})

@@ -1,0 +1,37 @@
+package sandbox
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/containerd/cgroups/v3/cgroup1"
+)
+
+// TestV1Subsystems: the controllers made by their constructors are those cgroup1.Default
+// would have kept, at the same paths.
+func TestV1Subsystems(t *testing.T) {
+	all, err := cgroup1.Default()
+	if err != nil {
+		t.Skipf("no v1 hierarchies: %v", err)
+	}
+	wanted := []cgroup1.Name{cgroup1.Freezer, cgroup1.Memory, cgroup1.Pids, cgroup1.Cpu}
+	got, err := v1Subsystems(wanted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := func(subs []cgroup1.Subsystem) (ps []string) {
+		for _, s := range subs {
+			if p, ok := s.(interface{ Path(string) string }); ok && slices.Contains(wanted, s.Name()) {
+				ps = append(ps, string(s.Name())+"="+p.Path("/x"))
+			}
+		}
+		slices.Sort(ps)
+		return ps
+	}
+	if g, w := paths(got), paths(all); !slices.Equal(g, w) {
+		t.Fatalf("v1Subsystems: %v, Default kept %v", g, w)
+	}
+	if _, err := v1Subsystems([]cgroup1.Name{cgroup1.Blkio}); err == nil {
+		t.Fatal("a controller it has no constructor for was dropped without an error")
+	}
+}
