@@ -186,6 +186,7 @@ type spawnRequest struct {
 	setsid   bool
 	last     bool // the spawner's last request: it exits after, with no spare
 	spare    int  // the spare it must take (its firewall is loaded ahead), 0: any
+	fresh    bool // never the spare: a fresh clone (the spare holds another's firewall)
 	files    []*os.File
 	cgroup   *os.File
 	uid, gid []syscall.SysProcIDMap
@@ -204,6 +205,9 @@ func (sp *Spawner) spawn(r spawnRequest) (int, error) {
 	}
 	if r.last {
 		opts |= 2
+	}
+	if r.fresh {
+		opts |= 4
 	}
 	binary.LittleEndian.PutUint32(msg[12:], opts)
 	binary.LittleEndian.PutUint32(msg[16:], uint32(len(r.files)))

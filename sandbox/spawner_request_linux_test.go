@@ -92,3 +92,46 @@ func TestSpawnerRefusesAnotherSpare(t *testing.T) {
 		t.Fatalf("a request naming the spare %d: pid %d, %v; want that spare", spare, pid, err)
 	}
 }
+
+// TestSpawnerFreshLeavesSpare: a request for a fresh clone (a start whose spare holds a
+// firewall loaded for another) gets a child that is not the spare, and the spare stays;
+// one that asks for both a fresh clone and a spare is refused.
+func TestSpawnerFreshLeavesSpare(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	if !stage.Linked {
+		testenv.Missing(t, "the C stage is not linked (CGO_ENABLED=0)")
+	}
+	sp, err := StartSpawner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	spare := 0
+	for i := 0; i < 500 && spare == 0; i++ {
+		if spare = sp.Spare(); spare == 0 {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if spare == 0 {
+		t.Fatal("the spawner announced no spare")
+	}
+	maps := []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}}
+	r := spawnRequest{flags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWIPC |
+		unix.CLONE_NEWUTS | unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP, files: []*os.File{os.Stdin, os.Stdout, os.Stderr},
+		uid: maps, gid: maps, fresh: true, spare: spare}
+	if pid, err := sp.spawn(r); pid != 0 || err == nil {
+		t.Fatalf("a request for a fresh clone and the spare: pid %d, %v; want it refused", pid, err)
+	}
+	r.spare = 0
+	pid, err := sp.spawn(r)
+	if pid != 0 { // the stage fails at once without its descriptors: reap it
+		var ws unix.WaitStatus
+		unix.Wait4(pid, &ws, 0, nil)
+	}
+	if err != nil || pid == 0 || pid == spare {
+		t.Fatalf("a request for a fresh clone: pid %d (the spare is %d), %v; want a new child", pid, spare, err)
+	}
+	if got := sp.Spare(); got != spare {
+		t.Fatalf("after a fresh clone the spare is %d, want %d still", got, spare)
+	}
+}

@@ -61,7 +61,10 @@ func (s *Sandbox) spawnInit(sp *Spawner, cmd *exec.Cmd, cgroup *os.File) (cloned
 	if s.ahead != nil && cgroup == nil { // a v2 cgroup's start is a fresh clone, never a spare's
 		spare = s.ahead.pid
 	}
-	pid, err := sp.spawn(spawnRequest{flags: attr.Cloneflags, setsid: true, last: sp.last, cgroup: cgroup, spare: spare,
+	// A firewall loaded ahead that this start did not take is in the spare's namespace:
+	// the start is a fresh clone, whose namespace the parent loads its own into.
+	fresh := spare == 0 && sp.dropped != nil
+	pid, err := sp.spawn(spawnRequest{flags: attr.Cloneflags, setsid: true, last: sp.last, cgroup: cgroup, spare: spare, fresh: fresh,
 		files: append(stdio.child[:], cmd.ExtraFiles...), uid: attr.UidMappings, gid: attr.GidMappings})
 	if pid == 0 {
 		stdio.abort()

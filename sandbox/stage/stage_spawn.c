@@ -119,10 +119,10 @@ static int receive(struct request *rq, int fds[MAX_RIGHTS], int *bad) {
 		// Only an init stage in a user namespace of its own, both maps given: nothing
 		// the spawner clones is ever root of the host's.
 		*bad = (rq->flags & ~(uint64_t)SPAWN_NS_FLAGS) != 0 || !(rq->flags & CLONE_NEWUSER) ||
-		       rq->uidlen == 0 || rq->gidlen == 0 || rq->opts > (SPAWN_SETSID | SPAWN_LAST) || rq->nfiles < 3 ||
+		       rq->uidlen == 0 || rq->gidlen == 0 || rq->opts > (SPAWN_SETSID | SPAWN_LAST | SPAWN_FRESH) || rq->nfiles < 3 ||
 		       rq->nfiles > MAX_FILES || rq->cgroup > 1 || k != (int)rq->nfiles + (int)rq->cgroup ||
 		       rq->uidlen > MAX_MAP || rq->gidlen > MAX_MAP || n != HEADER_LEN + rq->uidlen + rq->gidlen ||
-		       (int32_t)rq->spare < 0;
+		       (int32_t)rq->spare < 0 || (rq->spare && (rq->opts & SPAWN_FRESH));
 	}
 	if (!*bad)
 		memcpy(rq->maps, data + HEADER_LEN, rq->uidlen + rq->gidlen);
@@ -203,7 +203,7 @@ static void serve(void) {
 		// supervisor starts the init stage another way and loads it again.
 		if (!spare_fits(&rq) || !spare_is((int32_t)rq.spare) || (go = spare_take(&rq, fds, reply)) == -2)
 			reply[1] = ESRCH, go = -1;
-	} else if (!bad && (!spare_fits(&rq) || (go = spare_take(&rq, fds, reply)) == -2))
+	} else if (!bad && ((rq.opts & SPAWN_FRESH) || !spare_fits(&rq) || (go = spare_take(&rq, fds, reply)) == -2))
 		go = clone_one(&rq, fds, k, reply);
 	for (int i = 0; i < k; i++)
 		close(fds[i]);

@@ -20,8 +20,9 @@
 
 enum { FD_SPAWNER = 3, MAX_FILES = 16, MAX_RIGHTS = MAX_FILES + 1, HEADER_LEN = 36, MAX_MAP = 1024 };
 
-// A request's options: a new session, and no spare after it (the lone run's only one).
-enum { SPAWN_SETSID = 1, SPAWN_LAST = 2 };
+// A request's options: a new session, no spare after it (the lone run's only one), and
+// a fresh clone, never the spare (whose namespace holds a firewall loaded for another).
+enum { SPAWN_SETSID = 1, SPAWN_LAST = 2, SPAWN_FRESH = 4 };
 
 // The spawner's messages to the supervisor: the answer to a request, the pid of each
 // spare it cloned (its parent is the supervisor, which must reap it), and of a spare
