@@ -50,28 +50,8 @@ func TestSpawnerRefusesNoUserNamespace(t *testing.T) {
 // made, when the spawner holds another: the init stage would run in a namespace
 // without that firewall. The spare it holds stays, and a request naming it takes it.
 func TestSpawnerRefusesAnotherSpare(t *testing.T) {
-	testenv.Require(t, testenv.Root)
-	if !stage.Linked {
-		testenv.Missing(t, "the C stage is not linked (CGO_ENABLED=0)")
-	}
-	sp, err := StartSpawner()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Close()
-	spare := 0
-	for i := 0; i < 500 && spare == 0; i++ {
-		if spare = sp.Spare(); spare == 0 {
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
-	if spare == 0 {
-		t.Fatal("the spawner announced no spare")
-	}
-	maps := []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}}
-	r := spawnRequest{flags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWIPC |
-		unix.CLONE_NEWUTS | unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP, files: []*os.File{os.Stdin, os.Stdout, os.Stderr},
-		uid: maps, gid: maps, spare: spare + 1}
+	sp, spare, r := spawnerWithSpare(t)
+	r.spare = spare + 1
 	if pid, err := sp.spawn(r); pid != 0 || !errors.Is(err, errSpareTaken) {
 		if pid != 0 {
 			var ws unix.WaitStatus
@@ -97,28 +77,8 @@ func TestSpawnerRefusesAnotherSpare(t *testing.T) {
 // firewall loaded for another) gets a child that is not the spare, and the spare stays;
 // one that asks for both a fresh clone and a spare is refused.
 func TestSpawnerFreshLeavesSpare(t *testing.T) {
-	testenv.Require(t, testenv.Root)
-	if !stage.Linked {
-		testenv.Missing(t, "the C stage is not linked (CGO_ENABLED=0)")
-	}
-	sp, err := StartSpawner()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Close()
-	spare := 0
-	for i := 0; i < 500 && spare == 0; i++ {
-		if spare = sp.Spare(); spare == 0 {
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
-	if spare == 0 {
-		t.Fatal("the spawner announced no spare")
-	}
-	maps := []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}}
-	r := spawnRequest{flags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWIPC |
-		unix.CLONE_NEWUTS | unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP, files: []*os.File{os.Stdin, os.Stdout, os.Stderr},
-		uid: maps, gid: maps, fresh: true, spare: spare}
+	sp, spare, r := spawnerWithSpare(t)
+	r.fresh, r.spare = true, spare
 	if pid, err := sp.spawn(r); pid != 0 || err == nil {
 		t.Fatalf("a request for a fresh clone and the spare: pid %d, %v; want it refused", pid, err)
 	}
@@ -134,4 +94,32 @@ func TestSpawnerFreshLeavesSpare(t *testing.T) {
 	if got := sp.Spare(); got != spare {
 		t.Fatalf("after a fresh clone the spare is %d, want %d still", got, spare)
 	}
+}
+
+// spawnerWithSpare starts a spawner, closed at the test's end, waits for its spare, and
+// returns a request for the seven namespaces that names no spare.
+func spawnerWithSpare(t *testing.T) (*Spawner, int, spawnRequest) {
+	t.Helper()
+	testenv.Require(t, testenv.Root)
+	if !stage.Linked {
+		testenv.Missing(t, "the C stage is not linked (CGO_ENABLED=0)")
+	}
+	sp, err := StartSpawner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sp.Close)
+	spare := 0
+	for i := 0; i < 500 && spare == 0; i++ {
+		if spare = sp.Spare(); spare == 0 {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if spare == 0 {
+		t.Fatal("the spawner announced no spare")
+	}
+	maps := []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}}
+	return sp, spare, spawnRequest{flags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWIPC |
+		unix.CLONE_NEWUTS | unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP, files: []*os.File{os.Stdin, os.Stdout, os.Stderr},
+		uid: maps, gid: maps}
 }
