@@ -46,10 +46,32 @@ func v1Subsystems(wanted []cgroup1.Name) ([]cgroup1.Subsystem, error) {
 }
 
 // v1MountPoint is where the v1 hierarchies are mounted, found as cgroup1.Default finds
-// it: the directory of the first cgroup mount in the mount table. Read once: the
-// hierarchies do not move while confine runs.
-var v1MountPoint = sync.OnceValues(func() (string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
+// it: the directory of the first cgroup mount in the mount table. Kept once found: the
+// hierarchies do not move while confine runs. An error is not kept: a stack's
+// supervisor that once failed to read the table (EMFILE) would fail every later start.
+func v1MountPoint() (string, error) {
+	v1Mount.mu.Lock()
+	defer v1Mount.mu.Unlock()
+	if v1Mount.root == "" {
+		root, err := readV1MountPoint(mountinfoPath)
+		if err != nil {
+			return "", err
+		}
+		v1Mount.root = root
+	}
+	return v1Mount.root, nil
+}
+
+var v1Mount struct {
+	mu   sync.Mutex
+	root string
+}
+
+// mountinfoPath is the mount table v1MountPoint reads (a test's other file).
+var mountinfoPath = "/proc/self/mountinfo"
+
+func readV1MountPoint(mountinfo string) (string, error) {
+	f, err := os.Open(mountinfo)
 	if err != nil {
 		return "", err
 	}
@@ -65,4 +87,4 @@ var v1MountPoint = sync.OnceValues(func() (string, error) {
 		return "", err
 	}
 	return "", cgroup1.ErrMountPointNotExist
-})
+}

@@ -35,3 +35,24 @@ func TestV1Subsystems(t *testing.T) {
 		t.Fatal("a controller it has no constructor for was dropped without an error")
 	}
 }
+
+// TestV1MountPointRetries: a mount table that could not be read once is read again at
+// the next cgroup, rather than failing it and every later one.
+func TestV1MountPointRetries(t *testing.T) {
+	if _, err := cgroup1.Default(); err != nil {
+		t.Skipf("no v1 hierarchies: %v", err)
+	}
+	saved := mountinfoPath
+	mountinfoPath = t.TempDir() + "/gone"
+	v1Mount.mu.Lock()
+	kept := v1Mount.root
+	v1Mount.root = ""
+	v1Mount.mu.Unlock()
+	if _, err := v1MountPoint(); err == nil {
+		t.Fatal("a mount table that cannot be read: no error")
+	}
+	mountinfoPath = saved
+	if root, err := v1MountPoint(); err != nil || (kept != "" && root != kept) {
+		t.Fatalf("after the mount table is readable again: %q, %v; want %q", root, err, kept)
+	}
+}

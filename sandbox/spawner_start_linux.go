@@ -61,9 +61,7 @@ func (s *Sandbox) spawnInit(sp *Spawner, cmd *exec.Cmd, cgroup *os.File) (cloned
 	if s.ahead != nil && cgroup == nil { // a v2 cgroup's start is a fresh clone, never a spare's
 		spare = s.ahead.pid
 	}
-	// A firewall loaded ahead that this start did not take is in the spare's namespace:
-	// the start is a fresh clone, whose namespace the parent loads its own into.
-	fresh := spare == 0 && sp.dropped != nil
+	fresh := spare == 0 && (sp.ahead != nil || sp.spareLoaded()) // a load no start took: maybe in the spare
 	pid, err := sp.spawn(spawnRequest{flags: attr.Cloneflags, setsid: true, last: sp.last, cgroup: cgroup, spare: spare, fresh: fresh,
 		files: append(stdio.child[:], cmd.ExtraFiles...), uid: attr.UidMappings, gid: attr.GidMappings})
 	if pid == 0 {
@@ -86,6 +84,14 @@ func (s *Sandbox) spawnInit(sp *Spawner, cmd *exec.Cmd, cgroup *os.File) (cloned
 		s.cgroup.cloned, s.cloned = true, true
 	}
 	return true, nil
+}
+
+// spareLoaded: a firewall loaded ahead that no start took went into a spare's namespace,
+// so a start that names no spare must be a fresh clone, whose namespace the parent loads
+// its own into. A load that found no spare (none announced in time) loaded nothing: the
+// spare, announced later, is clean. Its pid is final (takeFirewallAhead waited found).
+func (sp *Spawner) spareLoaded() bool {
+	return sp.dropped != nil && sp.dropped.pid > 0
 }
 
 // settleAhead keeps the firewall loaded ahead only when the init stage is the spare it

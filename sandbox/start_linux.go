@@ -678,13 +678,24 @@ const shmDir = "/dev/shm"
 // sweepRoots removes the empty root directories that supervisors killed with SIGKILL
 // left behind (DESIGN.md invariant 7). The name holds the supervisor's pid: a directory
 // whose supervisor still runs is left alone. Once per process, as sweepCgroups.
-func sweepRoots() { rootsSwept.Do(SweepRoots) }
+func sweepRoots() { rootsSwept.Do(func() { sweepRootsIn(RootsDir()) }) }
 
 var rootsSwept sync.Once
 
 // SweepRoots is sweepRoots for a stack's clean-up (confine down after a killed supervisor).
+// It sweeps the temporary directory too, where the roots were made before RootsDir
+// (and still are without root's sticky /dev/shm): each start's sweep reads only
+// RootsDir, as the reason for it was the cost of reading /tmp.
 func SweepRoots() {
-	dirs, _ := filepath.Glob(filepath.Join(RootsDir(), "confine-root-*-*"))
+	sweepRootsIn(RootsDir())
+	if tmp := os.TempDir(); filepath.Clean(tmp) != filepath.Clean(RootsDir()) {
+		sweepRootsIn(tmp)
+	}
+}
+
+// sweepRootsIn removes the root directories in dir whose supervisor is gone.
+func sweepRootsIn(dir string) {
+	dirs, _ := filepath.Glob(filepath.Join(dir, "confine-root-*-*"))
 	for _, d := range dirs {
 		var pid int
 		if _, err := fmt.Sscanf(filepath.Base(d), "confine-root-%d-", &pid); err != nil || pid <= 0 {
