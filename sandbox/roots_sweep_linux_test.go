@@ -3,38 +3,38 @@ package sandbox
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 )
 
-// TestSweepRootsTempDir: the clean-up sweep removes a killed supervisor's root directory
-// left in the temporary directory, where the roots were made before RootsDir, and keeps
-// one whose supervisor runs.
+// TestSweepRootsTempDir: the clean-up sweep looks in RootsDir and in the temporary
+// directory, where the roots were made before RootsDir, and there removes a killed
+// supervisor's root directory and keeps one whose supervisor runs.
 func TestSweepRootsTempDir(t *testing.T) {
-	tmp := os.TempDir()
-	if filepath.Clean(tmp) == filepath.Clean(RootsDir()) {
-		t.Skipf("the roots are made in %s already", tmp)
+	if dirs := rootsSweptDirs(); !slices.Contains(dirs, RootsDir()) || !slices.Contains(dirs, os.TempDir()) {
+		t.Fatalf("SweepRoots looks in %v, want %s and %s", dirs, RootsDir(), os.TempDir())
 	}
-	cmd := exec.Command("true")
-	if err := cmd.Run(); err != nil {
-		t.Fatal(err)
-	}
-	dead := cmd.Process.Pid // reaped: gone, unless reused meanwhile
-	if !Gone(dead) {
-		t.Skipf("pid %d was reused", dead)
-	}
-	left, err := os.MkdirTemp(tmp, fmt.Sprintf("confine-root-%d-", dead))
+	dir := t.TempDir()
+	// pid_max itself is never a process's id: the supervisor of this one is gone.
+	data, err := os.ReadFile("/proc/sys/kernel/pid_max")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer os.Remove(left)
-	live, err := os.MkdirTemp(tmp, fmt.Sprintf("confine-root-%d-", os.Getpid()))
+	dead, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || !Gone(dead) {
+		t.Fatalf("pid_max %q: %v, gone %v", data, err, Gone(dead))
+	}
+	left, err := os.MkdirTemp(dir, fmt.Sprintf("confine-root-%d-", dead))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer os.Remove(live)
-	SweepRoots()
+	live, err := os.MkdirTemp(dir, fmt.Sprintf("confine-root-%d-", os.Getpid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sweepRootsIn(dir)
 	if _, err := os.Lstat(left); err == nil {
 		t.Errorf("%s, of a supervisor that is gone, survived the sweep", left)
 	}

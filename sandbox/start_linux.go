@@ -687,10 +687,18 @@ var rootsSwept sync.Once
 // (and still are without root's sticky /dev/shm): each start's sweep reads only
 // RootsDir, as the reason for it was the cost of reading /tmp.
 func SweepRoots() {
-	sweepRootsIn(RootsDir())
-	if tmp := os.TempDir(); filepath.Clean(tmp) != filepath.Clean(RootsDir()) {
-		sweepRootsIn(tmp)
+	for _, dir := range rootsSweptDirs() {
+		sweepRootsIn(dir)
 	}
+}
+
+// rootsSweptDirs are where SweepRoots looks: RootsDir, and the temporary directory where
+// supervisors before RootsDir made theirs.
+func rootsSweptDirs() []string {
+	if tmp := os.TempDir(); filepath.Clean(tmp) != filepath.Clean(RootsDir()) {
+		return []string{RootsDir(), tmp}
+	}
+	return []string{RootsDir()}
 }
 
 // sweepRootsIn removes the root directories in dir whose supervisor is gone.

@@ -28,9 +28,7 @@ import (
 // directory behind.
 func TestFirewallAhead(t *testing.T) {
 	testenv.Require(t, testenv.Root, testenv.Nftables)
-	if os.Getenv("CONFINE_STAGE") == "go" {
-		t.Skip("the Go init: the constructor forks no spawner")
-	}
+	skipInGoInitPass(t)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "fw.yaml")
 	src := strings.Replace(probePolicy("capabilities: [NET_ADMIN]\nresources: {pids: 16}\nnetwork:\n  listen:\n    - port: 8080/tcp\n      from: [10.1.2.0/24]\n",
