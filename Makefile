@@ -41,9 +41,14 @@ deps:
 # static binary could only dlopen) out: Go's own resolver and /etc/passwd reader.
 # tests/testenv builds with the same (TestBuildFlags holds them equal).
 BUILD_FLAGS := -tags=netgo,osusergo -ldflags=-extldflags=-static
+# SLIM_FLAGS build bin/confine-run, the slim binary to which bin/confine hands `confine
+# run` before its Go runtime starts (cmd/confine/slim.go): the run path's packages only,
+# without the libraries of the other commands, whose package inits cost every run.
+SLIM_FLAGS := -tags=confine_slim,netgo,osusergo -ldflags=-extldflags=-static
 
 build: deps
 	$(GO) build $(BUILD_FLAGS) -o bin/confine ./cmd/confine
+	$(GO) build $(SLIM_FLAGS) -o bin/confine-run ./cmd/confine
 
 # test: vet (also without cgo, which proves only policy/seccomp, sandbox/stage and sandbox/nsenter need
 # it), every test package (tests/ needs root, tests/report chromium; under CI=true a
@@ -53,6 +58,7 @@ build: deps
 # record parser, the audit log reader and the image layer unpacker.
 test: deps
 	$(GO) vet ./...
+	$(GO) vet -tags confine_slim ./cmd/confine
 	CGO_ENABLED=0 $(GO) vet ./...
 	$(GO) test -count=1 ./...
 	CONFINE_STAGE=go CONFINE_TRIM_DELAY=0 $(GO) test -count=1 ./tests/run/...

@@ -19,6 +19,8 @@ work=$(mktemp -d /tmp/confine-bench-XXXX)
 trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 # As `make build` builds it (the Makefile's BUILD_FLAGS: static), unless CONFINE_BUILD_FLAGS says otherwise.
 go build ${CONFINE_BUILD_FLAGS-$(sed -n 's/^BUILD_FLAGS := //p' Makefile)} -o "$work/confine" ./cmd/confine
+# and the slim binary `confine run` hands itself to, beside it (CONFINE_SLIM=off keeps runs in the full one)
+go build ${CONFINE_SLIM_FLAGS-$(sed -n 's/^SLIM_FLAGS := //p' Makefile)} -o "$work/confine-run" ./cmd/confine
 go build -o "$work/floor" ./bench/floor
 mkdir -p "$work/rootfs" "$work/bundle"
 printf 'int main(void){return 0;}\n' > "$work/true.c"
@@ -77,6 +79,8 @@ echo
 	"confine=$work/confine run $work/true.yaml" \
 	"confine --plan=$work/confine run --plan $work/true.plan.json" \
 	"confine --plan, no cgroup=$work/confine run --plan $work/nocg.plan.json" \
+	"confine --plan (env)=env CONFINE_SLIM=on $work/confine run --plan $work/true.plan.json" \
+	"confine --plan, full binary (env)=env CONFINE_SLIM=off $work/confine run --plan $work/true.plan.json" \
 	"confine (Go init)=env CONFINE_STAGE=go $work/confine run $work/true.yaml" \
 	"confine --plan (Go init)=env CONFINE_STAGE=go $work/confine run --plan $work/true.plan.json" \
 	"confine --plan, no cgroup (Go init)=env CONFINE_STAGE=go $work/confine run --plan $work/nocg.plan.json"

@@ -1,3 +1,5 @@
+//go:build !confine_slim
+
 package main
 
 import (
@@ -22,9 +24,6 @@ import (
 // two differ in their output: growth prints the diff on stdout and nothing on stderr, an
 // error prints nothing on stdout and says why on stderr.
 const exitGrew = 1
-
-// maxPipedInput bounds what OLD or NEW may hold when read from a pipe.
-const maxPipedInput = 64 << 20
 
 func newAuditDiffCmd() *cobra.Command {
 	var format string

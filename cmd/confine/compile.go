@@ -1,14 +1,14 @@
+//go:build !confine_slim
+
 package main
 
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/confine-sandbox/confine/netfilter"
-	"github.com/confine-sandbox/confine/policy/plan"
 )
 
 func newCompile() *cobra.Command {
@@ -62,22 +62,4 @@ func newCompile() *cobra.Command {
 	cmd.Flags().StringVar(&format, "format", "json", "json, bpf or nft")
 	cmd.Flags().StringVar(&component, "component", "", "which component of a stack (bpf, nft)")
 	return cmd
-}
-
-// pick returns the named component, or the only one; required says a stack needs a name.
-func pick(p *plan.Plan, name string, required bool) (*plan.Component, error) {
-	if name == "" && len(p.Components) == 1 {
-		return &p.Components[0], nil
-	}
-	var names []string
-	for i := range p.Components {
-		if p.Components[i].Name == name {
-			return &p.Components[i], nil
-		}
-		names = append(names, p.Components[i].Name)
-	}
-	if name == "" && required {
-		return nil, policyError(fmt.Errorf("confine: a stack has several programs; choose one with --component (%s)", strings.Join(names, ", ")))
-	}
-	return nil, policyError(fmt.Errorf("confine: --component: no component %q; the stack has %s", name, strings.Join(names, ", ")))
 }

@@ -1,3 +1,5 @@
+//go:build !confine_slim
+
 package main
 
 import (
@@ -92,15 +94,6 @@ func prepareStorage(c *plan.Component, opts *sandbox.Options) (func(), error) {
 		return nil, err
 	}
 	return supervisor.PrepareStorage(s, c, opts)
-}
-
-func needsStore(c *plan.Component) bool {
-	for _, m := range c.Mounts {
-		if m.Type == "overlay" || m.Type == "volume" {
-			return true
-		}
-	}
-	return false
 }
 
 // planStore is the store for a stack's supervisor, or nil when no component needs it.

@@ -1,3 +1,5 @@
+//go:build !confine_slim
+
 package main
 
 import (
@@ -11,13 +13,6 @@ import (
 
 	"github.com/confine-sandbox/confine/image"
 )
-
-// storeFlag is the global --store; CONFINE_STORE stands in when it is not given.
-var storeFlag string
-
-func addStoreFlag(root *cobra.Command) {
-	root.PersistentFlags().StringVar(&storeFlag, "store", "", "image store `DIR` (default $CONFINE_STORE, else /var/lib/confine as root)")
-}
 
 func openStore() (*image.Store, error) {
 	dir := storeFlag

@@ -60,3 +60,6 @@ func readInput(file string, limit int64) ([]byte, error) {
 	}
 	return data, err
 }
+
+// maxPipedInput bounds what OLD or NEW may hold when read from a pipe.
+const maxPipedInput = 64 << 20

@@ -1,3 +1,5 @@
+//go:build !confine_slim
+
 package main
 
 import (
@@ -182,7 +184,7 @@ func learnRun(cmd *cobra.Command, f learnFlags, runFile, logFile string) (workEr
 	if err != nil {
 		return nil, err
 	}
-	ra := runAudit{logPath: logFile, calls: map[string]int{}}
+	ra := runAudit{runAuditFlags: runAuditFlags{logPath: logFile}, calls: map[string]int{}}
 	var wg sync.WaitGroup
 	if f.workload != "" {
 		ra.onStart = func(sb *sandbox.Sandbox) {

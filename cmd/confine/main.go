@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -19,7 +20,6 @@ import (
 	"github.com/confine-sandbox/confine/policy"
 	"github.com/confine-sandbox/confine/policy/plan"
 	"github.com/confine-sandbox/confine/sandbox"
-	_ "github.com/confine-sandbox/confine/sandbox/nsenter" // confine exec's pre-runtime stage
 )
 
 // Exit codes, as DESIGN.md fixes them; a run passes its component's own status through.
@@ -41,6 +41,7 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == sandbox.ExecArg {
 		sandbox.ExecInit() // after sandbox/nsenter's C stage joined the component
 	}
+	fullFor(os.Args[1:]) // the slim binary hands what it does not have to the full one
 	trace.FromEnv()
 	code := execute(os.Args[1:], os.Stdout, os.Stderr)
 	sandbox.EarlySpawner().Close() // a run that did not start through it, or --help: reaped
@@ -93,24 +94,10 @@ func newRoot(args []string) *cobra.Command {
 	return root
 }
 
-// commands are the top-level commands in the order help lists them, each by its name
-// (TestCommandNames holds a name to its command's).
-var commands = []struct {
+// command is a top-level command by its name (TestCommandNames holds a name to its command's).
+type command struct {
 	name  string
 	build func() *cobra.Command
-}{
-	{"check", newCheck}, {"explain", newExplain}, {"compile", newCompile}, {"preflight", newPreflight},
-	{"run", newRun}, {"version", newVersion}, {"up", newUp}, {"down", newDown}, {"ps", newPs},
-	{"exec", newExec}, {"logs", newLogs}, {"events", newEvents}, {"audit", newAuditCmd},
-	{"stop", func() *cobra.Command {
-		return newAction("stop", "Stop components (SIGTERM, then SIGKILL after --grace); they stay stopped")
-	}},
-	{"start", func() *cobra.Command { return newAction("start", "Start stopped components") }},
-	{"restart", func() *cobra.Command { return newAction("restart", "Stop and start components") }},
-	{"pause", func() *cobra.Command { return newAction("pause", "Freeze components (cgroup freezer)") }},
-	{"unpause", func() *cobra.Command { return newAction("unpause", "Thaw paused components") }},
-	{"pull", newPull}, {"images", newImages}, {"image", newImageCmd}, {"load", newLoad},
-	{"volume", newVolumeCmd}, {"export", newExport}, {"learn", newLearn},
 }
 
 // newRootOnly is the root command without its subcommands.
@@ -215,4 +202,22 @@ func readPlan(file string) (*plan.Plan, error) {
 
 func policyError(err error) error {
 	return &codeError{code: exitPolicy, msg: err.Error()}
+}
+
+// pick returns the named component, or the only one; required says a stack needs a name.
+func pick(p *plan.Plan, name string, required bool) (*plan.Component, error) {
+	if name == "" && len(p.Components) == 1 {
+		return &p.Components[0], nil
+	}
+	var names []string
+	for i := range p.Components {
+		if p.Components[i].Name == name {
+			return &p.Components[i], nil
+		}
+		names = append(names, p.Components[i].Name)
+	}
+	if name == "" && required {
+		return nil, policyError(fmt.Errorf("confine: a stack has several programs; choose one with --component (%s)", strings.Join(names, ", ")))
+	}
+	return nil, policyError(fmt.Errorf("confine: --component: no component %q; the stack has %s", name, strings.Join(names, ", ")))
 }

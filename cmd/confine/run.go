@@ -106,6 +106,7 @@ const stopGrace = 10 * time.Second
 type stopTimes struct{ timeout, grace time.Duration }
 
 func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack string, stop stopTimes, tty bool, ra *runAudit, publish []string) (int, error) {
+	beforeRun(p, c, publish, ra) // the slim binary hands a run it cannot serve to the full one
 	ln, err := openLoneNet(p, c, publish, cmd.ErrOrStderr())
 	if err != nil {
 		return 0, err

@@ -1,3 +1,5 @@
+//go:build !confine_slim
+
 package main
 
 import (
@@ -10,8 +12,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/spf13/cobra"
 
 	"github.com/confine-sandbox/confine/audit"
 	"github.com/confine-sandbox/confine/learn"
@@ -28,8 +28,7 @@ import (
 // while the kernel's audit is off, so the run holds it on (sandbox.EnableKernelAudit)
 // from before the init stage forks, and only when a flag asks.
 type runAudit struct {
-	logPath string
-	show    bool
+	runAuditFlags
 	// onStart, when set, is called once the component runs (confine learn's workload).
 	onStart func(*sandbox.Sandbox)
 	// calls, when not nil, counts the observed calls by syscall (confine learn): a call
@@ -57,13 +56,6 @@ type runAudit struct {
 	pidNS    string // the component's pid namespace, once it runs
 	reported sandbox.AuditLoss
 }
-
-func (r *runAudit) flags(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&r.logPath, "audit-log", "", "append the run's events and denials to this hash-chained audit log (as `confine up --audit-log`)")
-	cmd.Flags().BoolVar(&r.show, "show-denials", false, "print each denial with its reason on stderr as it happens")
-}
-
-func (r *runAudit) enabled() bool { return r.logPath != "" || r.show }
 
 // open starts the log and the kernel's denial reader before the launch; what cannot be
 // read is said on stderr and in the log's audit.open record, and the run goes on.

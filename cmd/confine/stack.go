@@ -1,3 +1,5 @@
+//go:build !confine_slim
+
 package main
 
 import (
@@ -15,7 +17,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/confine-sandbox/confine/netfilter"
 	"github.com/confine-sandbox/confine/policy"
 	"github.com/confine-sandbox/confine/sandbox"
 	"github.com/confine-sandbox/confine/supervisor"
@@ -80,29 +81,6 @@ func downLeftovers(cmd *cobra.Command, name string) error {
 	os.Remove(supervisor.DetachedLog(name))
 	fmt.Fprintf(cmd.OutOrStdout(), "stack %s is down\n", name)
 	return nil
-}
-
-// sweepKernelAudit puts the kernel's audit back if confine processes that died were its
-// last holders (sandbox.SweepKernelAudit); a failure is only warned of.
-func sweepKernelAudit(cmd *cobra.Command) {
-	if os.Geteuid() != 0 {
-		return
-	}
-	if err := sandbox.SweepKernelAudit(); err != nil {
-		fmt.Fprintf(cmd.ErrOrStderr(), "confine: warning: putting the kernel's audit settings back: %v\n", err)
-	}
-
-}
-
-// sweepUplinks removes what killed supervisors' uplinks left in this host namespace
-// (netfilter.SweepUplinks); a failure is only warned of.
-func sweepUplinks(cmd *cobra.Command) {
-	if os.Geteuid() != 0 {
-		return
-	}
-	if err := netfilter.SweepUplinks(); err != nil {
-		fmt.Fprintf(cmd.ErrOrStderr(), "confine: warning: removing the uplinks of killed supervisors: %v\n", err)
-	}
 }
 
 func newPs() *cobra.Command {

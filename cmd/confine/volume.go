@@ -1,3 +1,5 @@
+//go:build !confine_slim
+
 package main
 
 import (

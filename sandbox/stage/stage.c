@@ -305,13 +305,16 @@ static const unsigned min_ints[OP_MAX] = {
 
 // The constructor: "1" runs the stage (a re-executed init stage), "spawner" the
 // pre-forked spawner (stage_spawn.c), whose children enter stage_main without an exec.
-// Unmarked, `confine run` as root forks its early spawner (stage_early.c), unless the
-// Go init is asked for. glibc passes main's arguments to constructors.
+// Unmarked, `confine run` goes to the slim binary when there is one (stage_slim.c), and
+// as root forks its early spawner (stage_early.c), unless the Go init is asked for. glibc passes main's arguments to constructors.
 __attribute__((constructor)) static void confine_stage(int argc, char **argv) {
 	const char *mark = getenv("_CONFINE_STAGE");
 	if (!mark) {
+		if (argc < 2 || strcmp(argv[1], "run") != 0)
+			return;
+		slim_run(argv); // returns only when the run stays in this binary
 		const char *go = getenv("CONFINE_STAGE");
-		if (argc > 1 && strcmp(argv[1], "run") == 0 && geteuid() == 0 && !(go && strcmp(go, "go") == 0))
+		if (geteuid() == 0 && !(go && strcmp(go, "go") == 0))
 			early_spawner();
 		return;
 	}

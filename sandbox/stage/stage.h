@@ -51,6 +51,8 @@ uint64_t op_int(const struct op *op, unsigned i);
 void stage_main(void) __attribute__((noreturn));
 // spawner_main serves the supervisor's spawn requests on fd 3 (stage_spawn.c) until EOF.
 void spawner_main(void) __attribute__((noreturn));
+// slim_run execs bin/confine-run for `confine run` when it is there (stage_slim.c).
+void slim_run(char **argv);
 // early_spawner forks the lone run's spawner (stage_early.c); the run reads its socket
 // and pid from confine_early_sock and confine_early_pid (-1 and 0: none).
 void early_spawner(void);

@@ -13,9 +13,13 @@ import (
 // statically; the suites test the binary so built (TestBuildFlags holds them equal).
 var BuildFlags = []string{"-tags=netgo,osusergo", "-ldflags=-extldflags=-static"}
 
-// Binaries builds confine and the static probe (tests/probe) into a new directory named
-// after prefix, readable by anyone, since components run as unprivileged ids: DIR/confine
-// and DIR/probe. It is for a TestMain of a package under tests/ (the paths are relative to
+// SlimBuildFlags are the Makefile's SLIM_FLAGS, which build bin/confine-run, the slim
+// binary confine hands `confine run` to (cmd/confine/slim.go).
+var SlimBuildFlags = []string{"-tags=confine_slim,netgo,osusergo", "-ldflags=-extldflags=-static"}
+
+// Binaries builds confine, the slim confine-run beside it, and the static probe
+// (tests/probe) into a new directory named after prefix, readable by anyone, since
+// components run as unprivileged ids: DIR/confine, DIR/confine-run and DIR/probe. It is for a TestMain of a package under tests/ (the paths are relative to
 // it), which removes DIR when its tests are done; a failed build panics with its output.
 func Binaries(prefix string) string {
 	dir, err := os.MkdirTemp("", prefix)
@@ -28,7 +32,8 @@ func Binaries(prefix string) string {
 		flags         []string
 	}{
 		{"confine", "../../cmd/confine", "1", BuildFlags}, // libseccomp, linked in
-		{"probe", "../probe", "0", nil},                   // static: it runs in any root
+		{"confine-run", "../../cmd/confine", "1", SlimBuildFlags},
+		{"probe", "../probe", "0", nil}, // static: it runs in any root
 	} {
 		args := append(append([]string{"build"}, b.flags...), "-o", filepath.Join(dir, b.out), b.pkg)
 		build := exec.Command("go", args...)

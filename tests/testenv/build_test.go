@@ -25,4 +25,14 @@ func TestBuildFlags(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^\t\$\(GO\) build \$\(BUILD_FLAGS\) -o bin/confine ./cmd/confine$`).Match(data) {
 		t.Error("make build does not build bin/confine with $(BUILD_FLAGS)")
 	}
+	m = regexp.MustCompile(`(?m)^SLIM_FLAGS := (.*)$`).FindSubmatch(data)
+	if m == nil {
+		t.Fatal("the Makefile sets no SLIM_FLAGS")
+	}
+	if got := strings.Fields(string(m[1])); !slices.Equal(got, SlimBuildFlags) {
+		t.Errorf("the Makefile's SLIM_FLAGS are %q, testenv.SlimBuildFlags %q", got, SlimBuildFlags)
+	}
+	if !regexp.MustCompile(`(?m)^\t\$\(GO\) build \$\(SLIM_FLAGS\) -o bin/confine-run ./cmd/confine$`).Match(data) {
+		t.Error("make build does not build bin/confine-run with $(SLIM_FLAGS)")
+	}
 }
