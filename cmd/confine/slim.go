@@ -16,7 +16,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/confine-sandbox/confine/policy"
 	"github.com/confine-sandbox/confine/policy/observe"
@@ -26,22 +29,12 @@ import (
 
 var commands = []command{{"run", newRun}}
 
-// fullEnv names the full binary to the slim one, and tells either binary's constructor
-// not to hand the run over again (stage_slim.c).
+// fullEnv marks a binary that the other started, and tells either binary's constructor
+// not to hand the run over again (stage_slim.c). Its value is not read: a caller may set
+// it, and the full binary this one hands back to is always confine beside it.
 const fullEnv = "_CONFINE_FULL"
 
-// fullExe is the full binary: where the constructor that started this one said it is,
-// else confine beside this binary.
-var fullExe = func() string {
-	exe := os.Getenv(fullEnv)
-	os.Unsetenv(fullEnv) // not for the component, nor for what the run starts
-	if exe == "" {
-		if self, err := os.Executable(); err == nil {
-			exe = filepath.Join(filepath.Dir(self), "confine")
-		}
-	}
-	return exe
-}()
+func init() { os.Unsetenv(fullEnv) } // not for the component, nor for what the run starts
 
 // fullFor hands every command but run to the full binary.
 func fullFor(args []string) {
@@ -63,9 +56,38 @@ func beforeRun(p *plan.Plan, c *plan.Component, publish []string, ra *runAudit) 
 // fails, by exiting with status 2.
 func handOver() {
 	sandbox.EarlySpawner().Close()
-	err := syscall.Exec(fullExe, os.Args, append(os.Environ(), fullEnv+"="+fullExe))
-	fmt.Fprintf(os.Stderr, "confine: running the full binary %s: %v\n", fullExe, err)
+	exe, err := fullExe()
+	if err == nil {
+		err = syscall.Exec(exe, os.Args, append(os.Environ(), fullEnv+"=1"))
+	}
+	fmt.Fprintf(os.Stderr, "confine: running the full binary: %v\n", err)
 	os.Exit(exitEnforcement)
+}
+
+// fullExe is confine beside this binary, as a path to the descriptor it was checked on:
+// as the full binary checks this one before it hands a run over (stage_slim.c), it must
+// be a regular file (no symlink) of this binary's owner, writable by nobody else.
+func fullExe() (string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	var me, st unix.Stat_t
+	if err := unix.Stat("/proc/self/exe", &me); err != nil {
+		return "", err
+	}
+	path := filepath.Join(filepath.Dir(self), "confine")
+	fd, err := unix.Open(path, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	if err := unix.Fstat(fd, &st); err != nil ||
+		st.Mode&unix.S_IFMT != unix.S_IFREG || st.Uid != me.Uid || st.Mode&0o022 != 0 || st.Dev == me.Dev && st.Ino == me.Ino {
+		unix.Close(fd)
+		return "", fmt.Errorf("%s is not a regular file owned by uid %d and writable by nobody else", path, me.Uid)
+	}
+	// An ELF binary runs from its descriptor even when that is close-on-exec.
+	return "/proc/self/fd/" + strconv.Itoa(fd), nil
 }
 
 // What follows is reached only for a run beforeRun kept, which needs none of it; each

@@ -6,9 +6,10 @@
 // what a run needs. The exec happens here, before the Go runtime starts, so the full
 // binary costs the run only its exec. The slim binary must be a regular file (no
 // symlink) owned by this binary's owner and writable by nobody else; it is executed from
-// the descriptor so checked. _CONFINE_FULL names this binary to it (for what it hands
-// back) and, set, tells this constructor not to hand over again (in either binary). CONFINE_SLIM=off keeps
-// the run here.
+// the descriptor so checked. It hands back to confine beside it, checked the same way
+// (cmd/confine/slim.go), so only a binary named confine hands over. _CONFINE_FULL, set,
+// tells this constructor not to hand over again (in either binary); a caller may set it,
+// and neither binary reads its value. CONFINE_SLIM=off keeps the run here.
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <limits.h>
@@ -23,6 +24,7 @@
 
 #define FULL_ENV "_CONFINE_FULL"
 #define SLIM_NAME "confine-run"
+#define FULL_NAME "confine"
 
 extern char **environ;
 
@@ -39,7 +41,7 @@ void slim_run(char **argv) {
 	exe[n] = 0;
 	char *slash = strrchr(exe, '/');
 	struct stat self, st;
-	if (!slash || strstr(exe, " (deleted)") || stat("/proc/self/exe", &self) < 0)
+	if (!slash || strcmp(slash + 1, FULL_NAME) != 0 || strstr(exe, " (deleted)") || stat("/proc/self/exe", &self) < 0)
 		return;
 	if (snprintf(path, sizeof path, "%.*s/" SLIM_NAME, (int)(slash - exe), exe) >= (int)sizeof path)
 		return;
@@ -48,7 +50,7 @@ void slim_run(char **argv) {
 		return;
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == self.st_uid &&
 	    !(st.st_mode & (S_IWGRP | S_IWOTH)) && (st.st_mode & S_IXUSR) &&
-	    (st.st_dev != self.st_dev || st.st_ino != self.st_ino) && setenv(FULL_ENV, exe, 1) == 0) {
+	    (st.st_dev != self.st_dev || st.st_ino != self.st_ino) && setenv(FULL_ENV, "1", 1) == 0) {
 		syscall(SYS_execveat, fd, "", argv, environ, AT_EMPTY_PATH);
 		unsetenv(FULL_ENV); // the exec failed: the run goes on here
 	}

@@ -4,6 +4,7 @@ package run_test
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/confine-sandbox/confine/tests/testenv"
 )
@@ -149,5 +151,94 @@ func TestSlimNotTrusted(t *testing.T) {
 		if exe, _ := runExe(t, full, nil, "run", file); exe != want {
 			t.Errorf("confine-run %s: the run's process runs %s, want %s", tc.name, exe, want)
 		}
+	}
+}
+
+// TestSlimHandBackNotTrusted: confine-run hands back only to confine beside it, checked as
+// confine checks confine-run (a regular file of its owner, writable by nobody else), and
+// never to a binary its environment names; and only a binary named confine hands a run
+// over (to what would hand back to another).
+func TestSlimHandBackNotTrusted(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	built := filepath.Dir(confineBin)
+	copyTo := func(dir, name, to string) string {
+		data, err := os.ReadFile(filepath.Join(built, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(dir, to)
+		if err := os.WriteFile(out, data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	script := func(dir string) string { // what must never run
+		out := filepath.Join(dir, "confine")
+		if err := os.WriteFile(out, []byte("#!/bin/sh\necho planted \"$@\"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name  string
+		plant func(dir string) error
+		env   []string
+		ok    bool
+	}{
+		{"as built", func(dir string) error { copyTo(dir, "confine", "confine"); return nil }, nil, true},
+		{"named by _CONFINE_FULL", func(dir string) error { copyTo(dir, "confine", "confine"); return nil },
+			[]string{"_CONFINE_FULL=" + script(t.TempDir())}, true},
+		{"another owner's", func(dir string) error { return os.Chown(script(dir), 65534, 65534) }, nil, false},
+		{"group-writable", func(dir string) error { return os.Chmod(script(dir), 0o775) }, nil, false},
+		{"writable by others", func(dir string) error { return os.Chmod(copyTo(dir, "confine", "confine"), 0o757) }, nil, false},
+		{"a symlink", func(dir string) error {
+			return os.Symlink(copyTo(dir, "confine", "confine.real"), filepath.Join(dir, "confine"))
+		}, nil, false},
+		{"confine-run itself", func(dir string) error {
+			return os.Link(filepath.Join(dir, "confine-run"), filepath.Join(dir, "confine"))
+		}, nil, false},
+		{"missing", func(string) error { return nil }, nil, false},
+	} {
+		dir, err := os.MkdirTemp("", "confine-slim-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(dir)
+		os.Chmod(dir, 0o755)
+		slim := copyTo(dir, "confine-run", "confine-run")
+		if err := tc.plant(dir); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a hand-back to itself loops
+		defer cancel()
+		cmd := exec.CommandContext(ctx, slim, "version")
+		cmd.Env = append(os.Environ(), tc.env...)
+		out, err := cmd.CombinedOutput()
+		if strings.Contains(string(out), "planted") {
+			t.Errorf("%s: confine-run ran the planted binary: %s", tc.name, out)
+		}
+		if tc.ok && (err != nil || !strings.HasPrefix(string(out), "confine ")) {
+			t.Errorf("%s: confine-run version: %v\n%s", tc.name, err, out)
+		}
+		if !tc.ok && (err == nil || !strings.Contains(string(out), "running the full binary")) {
+			t.Errorf("%s: confine-run version: %v, want it refused\n%s", tc.name, err, out)
+		}
+	}
+	// A full binary under another name keeps its runs: confine-run would hand them back
+	// to another binary.
+	file := filepath.Join(t.TempDir(), "slim.yaml")
+	if err := os.WriteFile(file, []byte(probePolicy("", "env:")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "confine-slim-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o755)
+	other := copyTo(dir, "confine", "confine-other")
+	copyTo(dir, "confine-run", "confine-run")
+	if exe, _ := runExe(t, other, nil, "run", file); exe != other {
+		t.Errorf("confine-other run: the run's process runs %s, want %s", exe, other)
 	}
 }
