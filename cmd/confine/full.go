@@ -34,5 +34,8 @@ func init() { os.Unsetenv("_CONFINE_FULL") }
 // fullFor does nothing in the full binary: it runs every command itself (slim.go).
 func fullFor(args []string) {}
 
+// beforeInput does nothing in the full binary: it reads a piped Plan once (slim.go).
+func beforeInput(planFile string) {}
+
 // beforeRun does nothing in the full binary: it has every part of a run (slim.go).
 func beforeRun(p *plan.Plan, c *plan.Component, publish []string, ra *runAudit) {}

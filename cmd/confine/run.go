@@ -56,6 +56,7 @@ or confine changes.`,
 			t := trace.Now()
 			var p *plan.Plan
 			var err error
+			beforeInput(planFile) // the slim binary hands a piped Plan to the full one unread
 			if planFile != "" {
 				p, err = readPlan(planFile)
 			} else {

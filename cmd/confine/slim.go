@@ -43,6 +43,15 @@ func fullFor(args []string) {
 	}
 }
 
+// beforeInput hands a run to the full binary before its Plan is read when that is a
+// pipe: one read here would leave nothing for the full binary to read, should the run
+// need it (beforeRun).
+func beforeInput(planFile string) {
+	if planFile != "" && isPipe(planFile) {
+		handOver()
+	}
+}
+
 // beforeRun hands a run to the full binary when it needs a part this one lacks: the
 // lone run's uplink and published ports, the audit log, the image store.
 func beforeRun(p *plan.Plan, c *plan.Component, publish []string, ra *runAudit) {

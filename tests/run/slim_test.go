@@ -242,3 +242,25 @@ func TestSlimHandBackNotTrusted(t *testing.T) {
 		t.Errorf("confine-other run: the run's process runs %s, want %s", exe, other)
 	}
 }
+
+// TestSlimPipedPlan: a Plan read from a pipe reaches the full binary unread when the run
+// goes there (here for --show-denials): a hand-back after reading it left an empty pipe.
+func TestSlimPipedPlan(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	file := filepath.Join(t.TempDir(), "slim.yaml")
+	if err := os.WriteFile(file, []byte(probePolicy("", "env:")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	planJSON := testenv.Run(t, confineBin, "compile", file, "--format", "json")
+	for _, args := range [][]string{
+		{"run", "--plan", "/dev/stdin"},
+		{"run", "--show-denials", "--plan", "/dev/stdin"},
+	} {
+		cmd := exec.Command(confineBin, args...)
+		cmd.Stdin = strings.NewReader(planJSON) // a pipe
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), `"ok":true`) {
+			t.Errorf("confine %v with the Plan on a pipe: %v\n%s", args, err, out)
+		}
+	}
+}
