@@ -16,7 +16,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -73,9 +72,12 @@ func handOver() {
 	os.Exit(exitEnforcement)
 }
 
-// fullExe is confine beside this binary, as a path to the descriptor it was checked on:
-// as the full binary checks this one before it hands a run over (stage_slim.c), it must
-// be a regular file (no symlink) of this binary's owner, writable by nobody else.
+// fullExe is confine beside this binary, checked as the full binary checks this one
+// before it hands a run over (stage_slim.c): a regular file (no symlink) of this binary's
+// owner, writable by nobody else. It is executed by its path, as its caller executes it,
+// and not from the descriptor checked: that would name the process after the descriptor
+// (/proc/PID/comm), and syscall.Exec puts back the caller's RLIMIT_NOFILE. Only who may
+// write the directory can swap it after the check, and they could swap it before.
 func fullExe() (string, error) {
 	self, err := os.Executable()
 	if err != nil {
@@ -86,17 +88,13 @@ func fullExe() (string, error) {
 		return "", err
 	}
 	path := filepath.Join(filepath.Dir(self), "confine")
-	fd, err := unix.Open(path, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return "", &os.PathError{Op: "open", Path: path, Err: err}
+	if err := unix.Lstat(path, &st); err != nil {
+		return "", &os.PathError{Op: "lstat", Path: path, Err: err}
 	}
-	if err := unix.Fstat(fd, &st); err != nil ||
-		st.Mode&unix.S_IFMT != unix.S_IFREG || st.Uid != me.Uid || st.Mode&0o022 != 0 || st.Dev == me.Dev && st.Ino == me.Ino {
-		unix.Close(fd)
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Uid != me.Uid || st.Mode&0o022 != 0 || st.Dev == me.Dev && st.Ino == me.Ino {
 		return "", fmt.Errorf("%s is not a regular file owned by uid %d and writable by nobody else", path, me.Uid)
 	}
-	// An ELF binary runs from its descriptor even when that is close-on-exec.
-	return "/proc/self/fd/" + strconv.Itoa(fd), nil
+	return path, nil
 }
 
 // What follows is reached only for a run beforeRun kept, which needs none of it; each

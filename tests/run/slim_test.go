@@ -22,6 +22,12 @@ import (
 // the component's first line is out (the process keeps its pid across the hand-over),
 // and all the component printed.
 func runExe(t *testing.T, bin string, env []string, args ...string) (exe, out string) {
+	exe, _, out = runExeComm(t, bin, env, args...)
+	return exe, out
+}
+
+// runExeComm is runExe that also returns the process's name then (/proc/PID/comm).
+func runExeComm(t *testing.T, bin string, env []string, args ...string) (exe, comm, out string) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
@@ -39,11 +45,12 @@ func runExe(t *testing.T, bin string, env []string, args ...string) (exe, out st
 		t.Fatalf("%s %v: no output (%v)\n%s", bin, args, err, stderr.String())
 	}
 	exe, _ = os.Readlink("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/exe")
+	name, _ := os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/comm")
 	rest, _ := io.ReadAll(r)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("%s %v: %v\n%s", bin, args, err, stderr.String())
 	}
-	return exe, first + string(rest)
+	return exe, strings.TrimSpace(string(name)), first + string(rest)
 }
 
 // TestSlimHandOver: `confine run` runs in the slim confine-run beside confine
@@ -79,9 +86,12 @@ func TestSlimHandOver(t *testing.T) {
 		{"confine-run itself", slim, nil, []string{"run", file}, slim},
 		{"confine-run --show-denials", slim, nil, []string{"run", "--show-denials", file}, confineBin},
 	} {
-		exe, out := runExe(t, tc.bin, append(tc.env, "SLIM_TEST=yes"), tc.args...)
+		exe, comm, out := runExeComm(t, tc.bin, append(tc.env, "SLIM_TEST=yes"), tc.args...)
 		if exe != tc.want {
 			t.Errorf("%s: the run's process runs %s, want %s", tc.name, exe, tc.want)
+		}
+		if tc.want == confineBin && comm != "confine" { // ps and pgrep name it as before
+			t.Errorf("%s: the run's process is named %q, want confine", tc.name, comm)
 		}
 		if strings.Contains(out, "_CONFINE") || !strings.Contains(out, "SLIM_TEST=yes") {
 			t.Errorf("%s: the component's environment: %s", tc.name, out)
