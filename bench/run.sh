@@ -19,8 +19,10 @@ work=$(mktemp -d /tmp/confine-bench-XXXX)
 trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 # As `make build` builds it (the Makefile's BUILD_FLAGS: static), unless CONFINE_BUILD_FLAGS says otherwise.
 go build ${CONFINE_BUILD_FLAGS-$(sed -n 's/^BUILD_FLAGS := //p' Makefile)} -o "$work/confine" ./cmd/confine
-# and the slim binary `confine run` hands itself to, beside it (CONFINE_SLIM=off keeps runs in the full one)
-go build ${CONFINE_SLIM_FLAGS-$(sed -n 's/^SLIM_FLAGS := //p' Makefile)} -o "$work/confine-run" ./cmd/confine
+# and the slim binary `confine run` hands itself to, beside it and paired with it as the Makefile's
+# PAIR does (CONFINE_SLIM=off keeps runs in the full one)
+pair=$(go tool buildid "$work/confine" | sed 's|.*/||' | head -c 16 | od -An -v -tx1 | tr -d ' \n')
+go build ${CONFINE_SLIM_FLAGS-$(sed -n 's/^SLIM_FLAGS := //p' Makefile)} -ldflags="-extldflags=-static -B 0x$pair" -o "$work/confine-run" ./cmd/confine
 go build -o "$work/floor" ./bench/floor
 mkdir -p "$work/rootfs" "$work/bundle"
 printf 'int main(void){return 0;}\n' > "$work/true.c"

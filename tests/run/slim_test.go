@@ -5,6 +5,8 @@ package run_test
 import (
 	"bufio"
 	"context"
+	"debug/elf"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -142,6 +144,7 @@ func TestSlimNotTrusted(t *testing.T) {
 			return os.Symlink(slim+".real", slim)
 		}, false},
 		{"not executable", func(slim string) error { return os.Chmod(slim, 0o644) }, false},
+		{"another build's", otherBuild, false},
 	} {
 		dir, err := os.MkdirTemp("", "confine-slim-")
 		if err != nil {
@@ -162,6 +165,26 @@ func TestSlimNotTrusted(t *testing.T) {
 			t.Errorf("confine-run %s: the run's process runs %s, want %s", tc.name, exe, want)
 		}
 	}
+}
+
+// otherBuild makes the confine-run at slim one of another build than the confine beside
+// it, as far as its pairing tells (the Makefile's PAIR): its GNU build ID differs.
+func otherBuild(slim string) error {
+	f, err := elf.Open(slim)
+	if err != nil {
+		return err
+	}
+	note := f.Section(".note.gnu.build-id")
+	f.Close()
+	if note == nil {
+		return fmt.Errorf("%s has no GNU build ID", slim)
+	}
+	data, err := os.ReadFile(slim)
+	if err != nil {
+		return err
+	}
+	data[note.Offset+16] ^= 1 // the descriptor, after the note's header and "GNU\0"
+	return os.WriteFile(slim, data, 0o755)
 }
 
 // TestSlimHandBackNotTrusted: confine-run hands back only to confine beside it, checked as

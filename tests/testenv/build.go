@@ -2,9 +2,12 @@ package testenv
 
 import (
 	"bytes"
+	"encoding/hex"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -14,8 +17,33 @@ import (
 var BuildFlags = []string{"-tags=netgo,osusergo", "-ldflags=-extldflags=-static"}
 
 // SlimBuildFlags are the Makefile's SLIM_FLAGS, which build bin/confine-run, the slim
-// binary confine hands `confine run` to (cmd/confine/slim.go).
-var SlimBuildFlags = []string{"-tags=confine_slim,netgo,osusergo", "-ldflags=-extldflags=-static"}
+// binary confine hands `confine run` to (cmd/confine/slim.go), with SlimLinkFlag.
+var SlimBuildFlags = []string{"-tags=confine_slim,netgo,osusergo"}
+
+// SlimLinkFlag is the -ldflags of the Makefile's slim build for the confine binary full:
+// static, and paired with full by its GNU build ID (the Makefile's PAIR).
+func SlimLinkFlag(full string) (string, error) {
+	pair, err := Pair(full)
+	if err != nil {
+		return "", err
+	}
+	return "-ldflags=-extldflags=-static -B 0x" + pair, nil
+}
+
+// Pair is the Makefile's PAIR for the binary full: the first 16 bytes of the last part of
+// its Go build ID, in hex.
+func Pair(full string) (string, error) {
+	out, err := exec.Command("go", "tool", "buildid", full).Output()
+	if err != nil {
+		return "", fmt.Errorf("go tool buildid %s: %w", full, err)
+	}
+	id := strings.TrimSpace(string(out))
+	id = id[strings.LastIndex(id, "/")+1:]
+	if len(id) < 16 {
+		return "", fmt.Errorf("%s: build ID %q is short", full, id)
+	}
+	return hex.EncodeToString([]byte(id[:16])), nil
+}
 
 // Binaries builds confine, the slim confine-run beside it, and the static probe
 // (tests/probe) into a new directory named after prefix, readable by anyone, since
@@ -35,7 +63,16 @@ func Binaries(prefix string) string {
 		{"confine-run", "../../cmd/confine", "1", SlimBuildFlags},
 		{"probe", "../probe", "0", nil}, // static: it runs in any root
 	} {
-		args := append(append([]string{"build"}, b.flags...), "-o", filepath.Join(dir, b.out), b.pkg)
+		flags := b.flags
+		if b.out == "confine-run" { // paired with the confine just built
+			link, err := SlimLinkFlag(filepath.Join(dir, "confine"))
+			if err != nil {
+				os.RemoveAll(dir)
+				panic(err)
+			}
+			flags = append(slices.Clip(flags), link)
+		}
+		args := append(append([]string{"build"}, flags...), "-o", filepath.Join(dir, b.out), b.pkg)
 		build := exec.Command("go", args...)
 		build.Env = append(os.Environ(), "CGO_ENABLED="+b.cgo)
 		if out, err := build.CombinedOutput(); err != nil {

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"os"
+	"os/exec"
 	"regexp"
 	"slices"
 	"strings"
@@ -32,7 +33,20 @@ func TestBuildFlags(t *testing.T) {
 	if got := strings.Fields(string(m[1])); !slices.Equal(got, SlimBuildFlags) {
 		t.Errorf("the Makefile's SLIM_FLAGS are %q, testenv.SlimBuildFlags %q", got, SlimBuildFlags)
 	}
-	if !regexp.MustCompile(`(?m)^\t\$\(GO\) build \$\(SLIM_FLAGS\) -o bin/confine-run ./cmd/confine$`).Match(data) {
-		t.Error("make build does not build bin/confine-run with $(SLIM_FLAGS)")
+	if !regexp.MustCompile(`(?m)^\t\$\(GO\) build \$\(SLIM_FLAGS\) -ldflags="-extldflags=-static -B 0x\$\(PAIR\)" -o bin/confine-run ./cmd/confine$`).Match(data) {
+		t.Error("make build does not build bin/confine-run with $(SLIM_FLAGS), static and paired (SlimLinkFlag)")
+	}
+	// The Makefile's PAIR, run on this test binary, is Pair's.
+	m = regexp.MustCompile(`(?m)^PAIR = \$\$\((.*)\)$`).FindSubmatch(data)
+	if m == nil {
+		t.Fatal("the Makefile sets no PAIR")
+	}
+	script := strings.NewReplacer("$(GO)", "go", "bin/confine", os.Args[0]).Replace(string(m[1]))
+	out, err := exec.Command("sh", "-c", script).Output()
+	if err != nil {
+		t.Fatalf("the Makefile's PAIR: %v", err)
+	}
+	if want, err := Pair(os.Args[0]); err != nil || string(out) != want {
+		t.Errorf("the Makefile's PAIR is %q, Pair %q (%v)", out, want, err)
 	}
 }
