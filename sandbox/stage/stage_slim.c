@@ -94,8 +94,22 @@ static int paired(int fd) {
 	       memcmp(got, last, PAIR_LEN) == 0;
 }
 
+// needs_full guesses from run's flags (those before "--") whether the slim binary would
+// hand the run back at once (slim.go's beforeRun): -p, --audit-log, --show-denials. A
+// wrong guess costs only time: the full binary runs everything, and the slim one still
+// hands back what it must.
+static int needs_full(char **argv) {
+	for (char **a = argv + 2; *a && strcmp(*a, "--") != 0; a++) {
+		const char *f = *a;
+		if (strncmp(f, "-p", 2) == 0 || strncmp(f, "--publish", 9) == 0 || strncmp(f, "--audit-log", 11) == 0 ||
+		    strncmp(f, "--show-denials", 14) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 void slim_run(char **argv) {
-	if (getenv(FULL_ENV)) // handed over already (Go unsets it: cmd/confine's full.go, slim.go)
+	if (getenv(FULL_ENV) || needs_full(argv)) // handed over already (Go unsets it: cmd/confine's full.go, slim.go)
 		return;
 	const char *off = getenv("CONFINE_SLIM");
 	if (off && strcmp(off, "off") == 0)

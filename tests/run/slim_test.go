@@ -73,6 +73,12 @@ func TestSlimHandOver(t *testing.T) {
 	if err := os.WriteFile(planFile, []byte(testenv.Run(t, confineBin, "compile", file, "--format", "json")), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// An outside destination: the lone run's uplink, which confine-run hands back after
+	// its compile (no packet is sent).
+	uplink := filepath.Join(dir, "uplink.yaml")
+	if err := os.WriteFile(uplink, []byte(policy+"network:\n  connect:\n    - to: 203.0.113.10:80/tcp\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	slim := filepath.Join(filepath.Dir(confineBin), "confine-run")
 	before := subreaper(t)
 	for _, tc := range []struct {
@@ -84,6 +90,7 @@ func TestSlimHandOver(t *testing.T) {
 		{"a policy", confineBin, nil, []string{"run", file}, slim},
 		{"a Plan", confineBin, nil, []string{"run", "--plan", planFile}, slim},
 		{"--show-denials", confineBin, nil, []string{"run", "--show-denials", file}, confineBin},
+		{"an uplink", confineBin, nil, []string{"run", uplink}, confineBin},
 		{"CONFINE_SLIM=off", confineBin, []string{"CONFINE_SLIM=off"}, []string{"run", file}, confineBin},
 		{"confine-run itself", slim, nil, []string{"run", file}, slim},
 		{"confine-run --show-denials", slim, nil, []string{"run", "--show-denials", file}, confineBin},
@@ -285,15 +292,19 @@ func TestSlimPipedPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	planJSON := testenv.Run(t, confineBin, "compile", file, "--format", "json")
-	for _, args := range [][]string{
-		{"run", "--plan", "/dev/stdin"},
-		{"run", "--show-denials", "--plan", "/dev/stdin"},
-	} {
-		cmd := exec.Command(confineBin, args...)
-		cmd.Stdin = strings.NewReader(planJSON) // a pipe
-		out, err := cmd.CombinedOutput()
-		if err != nil || !strings.Contains(string(out), `"ok":true`) {
-			t.Errorf("confine %v with the Plan on a pipe: %v\n%s", args, err, out)
+	// confine keeps a run with --show-denials itself (stage_slim.c's needs_full):
+	// confine-run started directly hands it back.
+	for _, bin := range []string{confineBin, filepath.Join(filepath.Dir(confineBin), "confine-run")} {
+		for _, args := range [][]string{
+			{"run", "--plan", "/dev/stdin"},
+			{"run", "--show-denials", "--plan", "/dev/stdin"},
+		} {
+			cmd := exec.Command(bin, args...)
+			cmd.Stdin = strings.NewReader(planJSON) // a pipe
+			out, err := cmd.CombinedOutput()
+			if err != nil || !strings.Contains(string(out), `"ok":true`) {
+				t.Errorf("%s %v with the Plan on a pipe: %v\n%s", filepath.Base(bin), args, err, out)
+			}
 		}
 	}
 }
