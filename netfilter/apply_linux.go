@@ -72,21 +72,21 @@ func apply(nsPath string, fw plan.Firewall, fresh bool) error {
 		conn.CreateTable(table)
 	}
 	sets := map[string]*nftables.Set{}
+	flowType := nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService)
 	for _, c := range fw.Chains {
-		set := &nftables.Set{
-			Table: table, Name: c.FlowsSet, Interval: true, Concatenation: true,
-			KeyType: nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService),
-		}
 		elems, err := setElements(fw.Flows, c)
 		if err != nil {
 			return err
 		}
-		if err := addSetChunked(conn, set, elems); err != nil {
-			return fmt.Errorf("nftables: set %s: %w", c.FlowsSet, err)
+		if len(elems) > 0 { // an empty flows set is left out, with its lookup (HasFlows)
+			set := &nftables.Set{Table: table, Name: c.FlowsSet, Interval: true, Concatenation: true, KeyType: flowType}
+			if err := addSetChunked(conn, set, elems); err != nil {
+				return fmt.Errorf("nftables: set %s: %w", c.FlowsSet, err)
+			}
+			sets[c.FlowsSet] = set
 		}
-		sets[c.FlowsSet] = set
 		if c.NamesSet != "" {
-			names := &nftables.Set{Table: table, Name: c.NamesSet, Interval: true, Concatenation: true, HasTimeout: true, KeyType: set.KeyType}
+			names := &nftables.Set{Table: table, Name: c.NamesSet, Interval: true, Concatenation: true, HasTimeout: true, KeyType: flowType}
 			if err := conn.AddSet(names, nil); err != nil {
 				return fmt.Errorf("nftables: set %s: %w", c.NamesSet, err)
 			}
@@ -229,7 +229,9 @@ func chainRules(c plan.Chain, set, names, seen *nftables.Set, fw plan.Firewall) 
 			&expr.Verdict{Kind: expr.VerdictAccept},
 		}
 	}
-	rules = append(rules, lookup(set))
+	if set != nil {
+		rules = append(rules, lookup(set))
+	}
 	if names != nil {
 		rules = append(rules, lookup(names))
 	}

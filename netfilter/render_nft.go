@@ -29,6 +29,20 @@ const (
 // outside clients named by listen.from are only in the member's own ingress set.
 func DstFirst(c plan.Chain) bool { return c.Hook != "input" }
 
+// HasFlows reports whether any flow is in c's flows set. Nothing fills that set after
+// the load (the names set is the one filled at run time), so an empty one and its
+// lookup are left out: a lookup in an empty set matches no packet, and a chain without
+// it drops and logs the same packets, at one set and one rule less to load on every
+// start (a lone run without listen or egress has two such chains).
+func HasFlows(flows []plan.Flow, c plan.Chain) bool {
+	for _, f := range flows {
+		if f.Set == c.FlowsSet {
+			return true
+		}
+	}
+	return false
+}
+
 func flowKey(c plan.Chain) string {
 	if DstFirst(c) {
 		return dstFirstKey
@@ -43,7 +57,9 @@ func Render(fw plan.Firewall) string {
 	fmt.Fprintf(&b, "table %s %s\ndelete table %s %s\n\n", fw.Family, fw.Table, fw.Family, fw.Table)
 	fmt.Fprintf(&b, "table %s %s {\n", fw.Family, fw.Table)
 	for _, c := range fw.Chains {
-		renderSet(&b, c, fw.Flows)
+		if HasFlows(fw.Flows, c) {
+			renderSet(&b, c, fw.Flows)
+		}
 		if c.NamesSet != "" {
 			// Filled at run time by the stack's resolver, each element for its TTL.
 			fmt.Fprintf(&b, "\tset %s {\n\t\ttype ipv4_addr . ipv4_addr . inet_proto . inet_service\n\t\tflags interval,timeout\n\t}\n\n", c.NamesSet)
@@ -99,7 +115,9 @@ func renderChain(b *strings.Builder, fw plan.Firewall, c plan.Chain) {
 		fmt.Fprintf(b, "\t\t%s \"lo\" accept\n", iface)
 	}
 	b.WriteString("\t\tct state established,related accept\n")
-	fmt.Fprintf(b, "\t\t%s @%s accept\n", flowKey(c), c.FlowsSet)
+	if HasFlows(fw.Flows, c) {
+		fmt.Fprintf(b, "\t\t%s @%s accept\n", flowKey(c), c.FlowsSet)
+	}
 	if c.NamesSet != "" {
 		fmt.Fprintf(b, "\t\t%s @%s accept\n", flowKey(c), c.NamesSet)
 	}
