@@ -42,15 +42,41 @@ func Apply(nsPath string, fw plan.Firewall) error { return apply(nsPath, fw, fal
 // fails with EEXIST and changes nothing.
 func ApplyNew(nsPath string, fw plan.Firewall) error { return apply(nsPath, fw, true) }
 
-func apply(nsPath string, fw plan.Firewall, fresh bool) error {
-	if fw.Family != "inet" {
-		return fmt.Errorf("nftables: bug: family %q", fw.Family)
+// ApplyNewPid is ApplyNew into the network namespace of process pid, which the caller
+// keeps from being reaped meanwhile (its unreaped child: a spawner's spare). The
+// namespace is joined through a pidfd (setns takes one since Linux 5.8, as `confine
+// exec` needs), not /proc/PID/ns/net: a fresh pid's /proc entries are looked up and
+// made on their first open, which is on every start.
+func ApplyNewPid(pid int, fw plan.Firewall) error {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return ApplyNew(fmt.Sprintf("/proc/%d/ns/net", pid), fw)
 	}
-	conn, closeNS, err := connect(nsPath)
+	defer unix.Close(fd)
+	return applyConn(nftables.WithNetNSFd(fd), fw, true)
+}
+
+func apply(nsPath string, fw plan.Firewall, fresh bool) error {
+	if nsPath == "" {
+		return applyConn(func(*nftables.Conn) {}, fw, fresh)
+	}
+	ns, err := os.Open(nsPath)
 	if err != nil {
 		return fmt.Errorf("nftables: %w", err)
 	}
-	defer closeNS()
+	defer ns.Close()
+	return applyConn(nftables.WithNetNSFd(int(ns.Fd())), fw, fresh)
+}
+
+// applyConn is apply over a connection made with netns (a namespace option).
+func applyConn(netns nftables.ConnOption, fw plan.Firewall, fresh bool) error {
+	if fw.Family != "inet" {
+		return fmt.Errorf("nftables: bug: family %q", fw.Family)
+	}
+	conn, err := nftables.New(netns, nftables.WithSockOptions(bigSendBuffer))
+	if err != nil {
+		return fmt.Errorf("nftables: %w", err)
+	}
 	table := &nftables.Table{Family: nftables.TableFamilyINet, Name: fw.Table}
 	exists := false
 	if !fresh {
