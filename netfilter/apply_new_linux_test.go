@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os/exec"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -153,5 +155,34 @@ func TestApplyNewWithoutFlows(t *testing.T) {
 	}
 	if want := key(src, dst, unix.IPPROTO_UDP, 53); len(elems) != 1 || !bytes.Equal(elems[0].Key, want) {
 		t.Errorf("seen_egress holds %v, want the one key %x", elems, want)
+	}
+}
+
+// TestApplyNewPid loads the table into a child's network namespace through its pidfd:
+// the child's namespace holds it; a second load fails with EEXIST, and a load into a
+// process that is gone is an error.
+func TestApplyNewPid(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	child := exec.Command("sleep", "60")
+	child.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { child.Process.Kill(); child.Wait() }) // a second Wait only errs
+	pid := child.Process.Pid
+	if err := ApplyNewPid(pid, dropFirewall); err != nil {
+		t.Fatal(err)
+	}
+	ns := fmt.Sprintf("/proc/%d/ns/net", pid)
+	if got := ingressPorts(t, ns); !slices.Equal(got, []uint16{8080}) {
+		t.Fatalf("the child's namespace holds ports %v, want [8080]", got)
+	}
+	if err := ApplyNewPid(pid, dropFirewall); !errors.Is(err, unix.EEXIST) {
+		t.Errorf("a second load: %v, want EEXIST", err)
+	}
+	child.Process.Kill()
+	child.Wait()
+	if err := ApplyNewPid(pid, dropFirewall); err == nil {
+		t.Error("a load into a process that is gone succeeded")
 	}
 }
