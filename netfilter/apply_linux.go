@@ -143,10 +143,8 @@ func applyConn(netns nftables.ConnOption, fw plan.Firewall, fresh bool) error {
 			conn.AddRule(suppressedRule(table, chain, c.Name, nil))
 		}
 	}
-	for _, c := range fw.Chains {
-		if u, ok := untracked(c); ok {
-			addUntracked(conn, table, u)
-		}
+	for _, u := range untracked(fw.Chains) {
+		addUntracked(conn, table, u)
 	}
 	if err := conn.Flush(); err != nil {
 		return fmt.Errorf("nftables: loading table %s: %w", fw.Table, err)

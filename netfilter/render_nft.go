@@ -73,11 +73,9 @@ func Render(fw plan.Firewall) string {
 	for _, c := range fw.Chains {
 		renderChain(&b, fw, c)
 	}
-	for _, c := range fw.Chains {
-		if u, ok := untracked(c); ok {
-			fmt.Fprintf(&b, "\tchain %s {\n\t\ttype filter hook %s priority raw; policy accept;\n", u.name, u.hook)
-			fmt.Fprintf(&b, "\t\t%s \"lo\" notrack\n\t}\n", u.iface)
-		}
+	for _, u := range untracked(fw.Chains) {
+		fmt.Fprintf(&b, "\tchain %s {\n\t\ttype filter hook %s priority raw; policy accept;\n", u.name, u.hook)
+		fmt.Fprintf(&b, "\t\t%s \"lo\" notrack\n\t}\n", u.iface)
 	}
 	b.WriteString("}\n")
 	return b.String()
@@ -144,15 +142,27 @@ func renderChain(b *strings.Builder, fw plan.Firewall, c plan.Chain) {
 // packet over lo (measured in docs/BENCHMARKS.md). Other interfaces stay tracked.
 type loopbackRaw struct{ name, hook, iface string }
 
-func untracked(c plan.Chain) (loopbackRaw, bool) {
-	if !c.AcceptLoopback {
-		return loopbackRaw{}, false
+// untracked are the notrack chains of chains: output's when it accepts loopback, and
+// input's only when no output chain does. A packet on lo was sent in this namespace, so
+// it passed output first, and conntrack at prerouting leaves a packet alone that
+// carries an entry or the untracked mark already (lo keeps it): output's notrack
+// covers both ways, and one chain fewer is loaded on every start and run for every
+// packet received.
+func untracked(chains []plan.Chain) []loopbackRaw {
+	var out []loopbackRaw
+	outputs := false
+	for _, c := range chains {
+		if c.AcceptLoopback && c.Hook == "output" {
+			out, outputs = append(out, loopbackRaw{c.Name + "_lo", "output", "oif"}), true
+		}
 	}
-	if c.Hook == "output" {
-		return loopbackRaw{c.Name + "_lo", "output", "oif"}, true
+	for _, c := range chains {
+		if c.AcceptLoopback && c.Hook == "input" && !outputs {
+			// input's packets are tracked at prerouting, before input
+			out = append(out, loopbackRaw{c.Name + "_lo", "prerouting", "iif"})
+		}
 	}
-	// input's packets are tracked at prerouting, before input
-	return loopbackRaw{c.Name + "_lo", "prerouting", "iif"}, true
+	return out
 }
 
 // cidr writes a /32 as a bare address, as nft lists it.
