@@ -104,7 +104,7 @@ func applyConn(netns nftables.ConnOption, fw plan.Firewall, fresh bool) error {
 		if err != nil {
 			return err
 		}
-		if len(elems) > 0 { // an empty flows set is left out, with its lookup (HasFlows)
+		if len(elems) > 0 { // an empty flows set is left out, with its lookup (hasFlows)
 			set := &nftables.Set{Table: table, Name: c.FlowsSet, Interval: true, Concatenation: true, KeyType: flowType}
 			if err := addSetChunked(conn, set, elems); err != nil {
 				return fmt.Errorf("nftables: set %s: %w", c.FlowsSet, err)

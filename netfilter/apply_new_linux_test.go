@@ -77,7 +77,7 @@ func ingressPorts(t *testing.T, ns string) []uint16 {
 }
 
 // TestApplyNewWithoutFlows: the lone run's table with no listen and no egress has no
-// flows sets nor lookups (HasFlows), only the seen sets, and still enforces: loopback
+// flows sets nor lookups (hasFlows), only the seen sets, and still enforces: loopback
 // connects, a datagram out of another interface is dropped
 // and logged under egress, its key added to seen_egress as the logged drop's. The
 // other interface is a veth whose peer stays in the namespace: the output hook comes

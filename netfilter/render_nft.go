@@ -29,12 +29,12 @@ const (
 // outside clients named by listen.from are only in the member's own ingress set.
 func DstFirst(c plan.Chain) bool { return c.Hook != "input" }
 
-// HasFlows reports whether any flow is in c's flows set. Nothing fills that set after
+// hasFlows reports whether any flow is in c's flows set. Nothing fills that set after
 // the load (the names set is the one filled at run time), so an empty one and its
 // lookup are left out: a lookup in an empty set matches no packet, and a chain without
 // it drops and logs the same packets, at one set and one rule less to load on every
 // start (a lone run without listen or egress has two such chains).
-func HasFlows(flows []plan.Flow, c plan.Chain) bool {
+func hasFlows(flows []plan.Flow, c plan.Chain) bool {
 	for _, f := range flows {
 		if f.Set == c.FlowsSet {
 			return true
@@ -57,7 +57,7 @@ func Render(fw plan.Firewall) string {
 	fmt.Fprintf(&b, "table %s %s\ndelete table %s %s\n\n", fw.Family, fw.Table, fw.Family, fw.Table)
 	fmt.Fprintf(&b, "table %s %s {\n", fw.Family, fw.Table)
 	for _, c := range fw.Chains {
-		if HasFlows(fw.Flows, c) {
+		if hasFlows(fw.Flows, c) {
 			renderSet(&b, c, fw.Flows)
 		}
 		if c.NamesSet != "" {
@@ -113,7 +113,7 @@ func renderChain(b *strings.Builder, fw plan.Firewall, c plan.Chain) {
 		fmt.Fprintf(b, "\t\t%s \"lo\" accept\n", iface)
 	}
 	b.WriteString("\t\tct state established,related accept\n")
-	if HasFlows(fw.Flows, c) {
+	if hasFlows(fw.Flows, c) {
 		fmt.Fprintf(b, "\t\t%s @%s accept\n", flowKey(c), c.FlowsSet)
 	}
 	if c.NamesSet != "" {
