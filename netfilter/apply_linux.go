@@ -42,15 +42,41 @@ func Apply(nsPath string, fw plan.Firewall) error { return apply(nsPath, fw, fal
 // fails with EEXIST and changes nothing.
 func ApplyNew(nsPath string, fw plan.Firewall) error { return apply(nsPath, fw, true) }
 
-func apply(nsPath string, fw plan.Firewall, fresh bool) error {
-	if fw.Family != "inet" {
-		return fmt.Errorf("nftables: bug: family %q", fw.Family)
+// ApplyNewPid is ApplyNew into the network namespace of process pid, which the caller
+// keeps from being reaped meanwhile (its unreaped child: a spawner's spare). The
+// namespace is joined through a pidfd (setns takes one since Linux 5.8, as `confine
+// exec` needs), not /proc/PID/ns/net: a fresh pid's /proc entries are looked up and
+// made on their first open, which is on every start.
+func ApplyNewPid(pid int, fw plan.Firewall) error {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return ApplyNew(fmt.Sprintf("/proc/%d/ns/net", pid), fw)
 	}
-	conn, closeNS, err := connect(nsPath)
+	defer unix.Close(fd)
+	return applyConn(nftables.WithNetNSFd(fd), fw, true)
+}
+
+func apply(nsPath string, fw plan.Firewall, fresh bool) error {
+	if nsPath == "" {
+		return applyConn(func(*nftables.Conn) {}, fw, fresh)
+	}
+	ns, err := os.Open(nsPath)
 	if err != nil {
 		return fmt.Errorf("nftables: %w", err)
 	}
-	defer closeNS()
+	defer ns.Close()
+	return applyConn(nftables.WithNetNSFd(int(ns.Fd())), fw, fresh)
+}
+
+// applyConn is apply over a connection made with netns (a namespace option).
+func applyConn(netns nftables.ConnOption, fw plan.Firewall, fresh bool) error {
+	if fw.Family != "inet" {
+		return fmt.Errorf("nftables: bug: family %q", fw.Family)
+	}
+	conn, err := nftables.New(netns, nftables.WithSockOptions(bigSendBuffer))
+	if err != nil {
+		return fmt.Errorf("nftables: %w", err)
+	}
 	table := &nftables.Table{Family: nftables.TableFamilyINet, Name: fw.Table}
 	exists := false
 	if !fresh {
@@ -72,21 +98,21 @@ func apply(nsPath string, fw plan.Firewall, fresh bool) error {
 		conn.CreateTable(table)
 	}
 	sets := map[string]*nftables.Set{}
+	flowType := nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService)
 	for _, c := range fw.Chains {
-		set := &nftables.Set{
-			Table: table, Name: c.FlowsSet, Interval: true, Concatenation: true,
-			KeyType: nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService),
-		}
 		elems, err := setElements(fw.Flows, c)
 		if err != nil {
 			return err
 		}
-		if err := addSetChunked(conn, set, elems); err != nil {
-			return fmt.Errorf("nftables: set %s: %w", c.FlowsSet, err)
+		if len(elems) > 0 { // an empty flows set is left out, with its lookup (hasFlows)
+			set := &nftables.Set{Table: table, Name: c.FlowsSet, Interval: true, Concatenation: true, KeyType: flowType}
+			if err := addSetChunked(conn, set, elems); err != nil {
+				return fmt.Errorf("nftables: set %s: %w", c.FlowsSet, err)
+			}
+			sets[c.FlowsSet] = set
 		}
-		sets[c.FlowsSet] = set
 		if c.NamesSet != "" {
-			names := &nftables.Set{Table: table, Name: c.NamesSet, Interval: true, Concatenation: true, HasTimeout: true, KeyType: set.KeyType}
+			names := &nftables.Set{Table: table, Name: c.NamesSet, Interval: true, Concatenation: true, HasTimeout: true, KeyType: flowType}
 			if err := conn.AddSet(names, nil); err != nil {
 				return fmt.Errorf("nftables: set %s: %w", c.NamesSet, err)
 			}
@@ -117,10 +143,8 @@ func apply(nsPath string, fw plan.Firewall, fresh bool) error {
 			conn.AddRule(suppressedRule(table, chain, c.Name, nil))
 		}
 	}
-	for _, c := range fw.Chains {
-		if u, ok := untracked(c); ok {
-			addUntracked(conn, table, u)
-		}
+	for _, u := range untracked(fw.Chains) {
+		addUntracked(conn, table, u)
 	}
 	if err := conn.Flush(); err != nil {
 		return fmt.Errorf("nftables: loading table %s: %w", fw.Table, err)
@@ -229,7 +253,9 @@ func chainRules(c plan.Chain, set, names, seen *nftables.Set, fw plan.Firewall) 
 			&expr.Verdict{Kind: expr.VerdictAccept},
 		}
 	}
-	rules = append(rules, lookup(set))
+	if set != nil {
+		rules = append(rules, lookup(set))
+	}
 	if names != nil {
 		rules = append(rules, lookup(names))
 	}

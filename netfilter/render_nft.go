@@ -29,6 +29,20 @@ const (
 // outside clients named by listen.from are only in the member's own ingress set.
 func DstFirst(c plan.Chain) bool { return c.Hook != "input" }
 
+// hasFlows reports whether any flow is in c's flows set. Nothing fills that set after
+// the load (the names set is the one filled at run time), so an empty one and its
+// lookup are left out: a lookup in an empty set matches no packet, and a chain without
+// it drops and logs the same packets, at one set and one rule less to load on every
+// start (a lone run without listen or egress has two such chains).
+func hasFlows(flows []plan.Flow, c plan.Chain) bool {
+	for _, f := range flows {
+		if f.Set == c.FlowsSet {
+			return true
+		}
+	}
+	return false
+}
+
 func flowKey(c plan.Chain) string {
 	if DstFirst(c) {
 		return dstFirstKey
@@ -43,7 +57,9 @@ func Render(fw plan.Firewall) string {
 	fmt.Fprintf(&b, "table %s %s\ndelete table %s %s\n\n", fw.Family, fw.Table, fw.Family, fw.Table)
 	fmt.Fprintf(&b, "table %s %s {\n", fw.Family, fw.Table)
 	for _, c := range fw.Chains {
-		renderSet(&b, c, fw.Flows)
+		if hasFlows(fw.Flows, c) {
+			renderSet(&b, c, fw.Flows)
+		}
 		if c.NamesSet != "" {
 			// Filled at run time by the stack's resolver, each element for its TTL.
 			fmt.Fprintf(&b, "\tset %s {\n\t\ttype ipv4_addr . ipv4_addr . inet_proto . inet_service\n\t\tflags interval,timeout\n\t}\n\n", c.NamesSet)
@@ -57,11 +73,9 @@ func Render(fw plan.Firewall) string {
 	for _, c := range fw.Chains {
 		renderChain(&b, fw, c)
 	}
-	for _, c := range fw.Chains {
-		if u, ok := untracked(c); ok {
-			fmt.Fprintf(&b, "\tchain %s {\n\t\ttype filter hook %s priority raw; policy accept;\n", u.name, u.hook)
-			fmt.Fprintf(&b, "\t\t%s \"lo\" notrack\n\t}\n", u.iface)
-		}
+	for _, u := range untracked(fw.Chains) {
+		fmt.Fprintf(&b, "\tchain %s {\n\t\ttype filter hook %s priority raw; policy accept;\n", u.name, u.hook)
+		fmt.Fprintf(&b, "\t\t%s \"lo\" notrack\n\t}\n", u.iface)
 	}
 	b.WriteString("}\n")
 	return b.String()
@@ -99,7 +113,9 @@ func renderChain(b *strings.Builder, fw plan.Firewall, c plan.Chain) {
 		fmt.Fprintf(b, "\t\t%s \"lo\" accept\n", iface)
 	}
 	b.WriteString("\t\tct state established,related accept\n")
-	fmt.Fprintf(b, "\t\t%s @%s accept\n", flowKey(c), c.FlowsSet)
+	if hasFlows(fw.Flows, c) {
+		fmt.Fprintf(b, "\t\t%s @%s accept\n", flowKey(c), c.FlowsSet)
+	}
 	if c.NamesSet != "" {
 		fmt.Fprintf(b, "\t\t%s @%s accept\n", flowKey(c), c.NamesSet)
 	}
@@ -126,15 +142,27 @@ func renderChain(b *strings.Builder, fw plan.Firewall, c plan.Chain) {
 // packet over lo (measured in docs/BENCHMARKS.md). Other interfaces stay tracked.
 type loopbackRaw struct{ name, hook, iface string }
 
-func untracked(c plan.Chain) (loopbackRaw, bool) {
-	if !c.AcceptLoopback {
-		return loopbackRaw{}, false
+// untracked are the notrack chains of chains: output's when it accepts loopback, and
+// input's only when no output chain does. A packet on lo was sent in this namespace, so
+// it passed output first, and conntrack at prerouting leaves a packet alone that
+// carries an entry or the untracked mark already (lo keeps it): output's notrack
+// covers both ways, and one chain fewer is loaded on every start and run for every
+// packet received.
+func untracked(chains []plan.Chain) []loopbackRaw {
+	var out []loopbackRaw
+	outputs := false
+	for _, c := range chains {
+		if c.AcceptLoopback && c.Hook == "output" {
+			out, outputs = append(out, loopbackRaw{c.Name + "_lo", "output", "oif"}), true
+		}
 	}
-	if c.Hook == "output" {
-		return loopbackRaw{c.Name + "_lo", "output", "oif"}, true
+	for _, c := range chains {
+		if c.AcceptLoopback && c.Hook == "input" && !outputs {
+			// input's packets are tracked at prerouting, before input
+			out = append(out, loopbackRaw{c.Name + "_lo", "prerouting", "iif"})
+		}
 	}
-	// input's packets are tracked at prerouting, before input
-	return loopbackRaw{c.Name + "_lo", "prerouting", "iif"}, true
+	return out
 }
 
 // cidr writes a /32 as a bare address, as nft lists it.

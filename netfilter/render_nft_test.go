@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"flag"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -76,6 +77,27 @@ func TestLogChain(t *testing.T) {
 	} {
 		if chain, audit := LogChain(tc.prefix); chain != tc.chain || audit != tc.audit {
 			t.Errorf("LogChain(%q) = %q, %v", tc.prefix, chain, audit)
+		}
+	}
+}
+
+// Loopback is exempted from conntrack at output when an output chain accepts it, which
+// covers its packets both ways; at prerouting only when no output chain does.
+func TestUntrackedChains(t *testing.T) {
+	in := plan.Chain{Name: "ingress", Hook: "input", AcceptLoopback: true}
+	out := plan.Chain{Name: "egress", Hook: "output", AcceptLoopback: true}
+	filtered := plan.Chain{Name: "egress", Hook: "output"}
+	for _, tc := range []struct {
+		chains []plan.Chain
+		want   []loopbackRaw
+	}{
+		{[]plan.Chain{in, out}, []loopbackRaw{{"egress_lo", "output", "oif"}}},
+		{[]plan.Chain{in, filtered}, []loopbackRaw{{"ingress_lo", "prerouting", "iif"}}},
+		{[]plan.Chain{in}, []loopbackRaw{{"ingress_lo", "prerouting", "iif"}}},
+		{[]plan.Chain{{Name: "forward", Hook: "forward"}}, nil},
+	} {
+		if got := untracked(tc.chains); !slices.Equal(got, tc.want) {
+			t.Errorf("untracked(%v) = %v, want %v", tc.chains, got, tc.want)
 		}
 	}
 }

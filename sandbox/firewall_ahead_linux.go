@@ -1,7 +1,6 @@
 package sandbox
 
 import (
-	"fmt"
 	"reflect"
 	"time"
 
@@ -50,7 +49,7 @@ func (sp *Spawner) LoadFirewallAhead(fw plan.Firewall) {
 			return
 		}
 		t := trace.Now()
-		a.err = netfilter.ApplyNew(fmt.Sprintf("/proc/%d/ns/net", a.pid), fw) // a spare's namespace: no table yet
+		a.err = netfilter.ApplyNewPid(a.pid, fw) // a spare's namespace: no table yet
 		trace.Done("parent", "nftables_ahead", t)
 	}()
 }

@@ -165,6 +165,29 @@ func TestNetlinkMatchesText(t *testing.T) {
 	}
 }
 
+// TestLoneRulesetWithoutFlowsMatchesText: a lone run that neither listens nor connects
+// (bench/run.sh's policy) has no flows sets and no lookup of one, and its table is the
+// same by netlink and by nft -f.
+func TestLoneRulesetWithoutFlowsMatchesText(t *testing.T) {
+	testenv.Require(t, testenv.Root, testenv.IP, testenv.Nftables)
+	dir := t.TempDir()
+	src := "version: 1\nname: lone\nrun: {command: [/true]}\nfilesystem: {read: [/true]}\nsyscalls: {extends: default}\n"
+	if err := os.WriteFile(filepath.Join(dir, "lone.yaml"), []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	text := sameByNetlinkAndText(t, compile(t, dir, "lone.yaml").Components[0].Net.Firewall)
+	for _, unwanted := range []string{"set ingress ", "set egress ", "@ingress", "@egress"} {
+		if strings.Contains(text, unwanted) {
+			t.Errorf("the lone table holds %q:\n%s", unwanted, text)
+		}
+	}
+	for _, want := range []string{"set seen_ingress ", "set seen_egress ", `oif "lo" accept`, `iif "lo" accept`, `log prefix "confine-drop egress: " group 7 drop`} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the lone table lacks %q:\n%s", want, text)
+		}
+	}
+}
+
 // TestAuditRulesetsMatchText: audit mode's rules (a component's log-and-accept, the
 // bridge's per-address accepts) load, and the same, by netlink and by nft -f.
 func TestAuditRulesetsMatchText(t *testing.T) {
