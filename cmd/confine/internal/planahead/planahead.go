@@ -20,8 +20,17 @@ import (
 )
 
 // Decode decodes a Plan as every reader of one does: strictly, refusing unknown fields.
-// The caller checks what is in it.
+// The caller checks what is in it. The fast path (fast.go) decodes what compile writes;
+// whatever it is not sure of, encoding/json decodes, as it decodes every Plan's errors.
 func Decode(data []byte) (*plan.Plan, error) {
+	if p, ok := decodeFast(data); ok {
+		return p, nil
+	}
+	return decodeStd(data)
+}
+
+// decodeStd is encoding/json's decode, strict.
+func decodeStd(data []byte) (*plan.Plan, error) {
 	var p plan.Plan
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
