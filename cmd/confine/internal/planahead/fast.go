@@ -21,8 +21,17 @@ import (
 // value) ends it with ok false, and Decode asks encoding/json, whose answer and error
 // stand. FuzzDecode holds it to that.
 
+// fastMax is the largest Plan the fast path takes: fastjson's tree costs up to some 240
+// bytes a byte of input (`[1,1,…]`), where encoding/json refuses such input having
+// allocated only its copy. A component's Plan is some 25 KB; a stack's, for audit diff,
+// can be larger, and is left to encoding/json.
+const fastMax = 256 << 10
+
 // decodeFast is encoding/json's decode of data, when ok.
 func decodeFast(data []byte) (*plan.Plan, bool) {
+	if len(data) > fastMax {
+		return nil, false
+	}
 	// Parse first: it refuses nesting deeper than fastjson.MaxDepth, which Validate,
 	// recursive too, would follow as deep as the bytes go.
 	var parser fastjson.Parser
