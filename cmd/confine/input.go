@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"io/fs"
@@ -47,14 +48,23 @@ func openInput(file string) (io.ReadCloser, error) {
 	return t.Open(file)
 }
 
-// readInput reads at most limit bytes of what openInput opens.
+// readInput reads at most limit bytes of what openInput opens, into a buffer of the
+// file's size when it has one: io.ReadAll grows from 512 bytes, copying, and a run
+// --plan's fresh heap pays a page fault for each new page.
 func readInput(file string, limit int64) ([]byte, error) {
 	f, err := openInput(file)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	var buf bytes.Buffer
+	if st, ok := f.(interface{ Stat() (fs.FileInfo, error) }); ok {
+		if fi, err := st.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() <= limit {
+			buf.Grow(int(fi.Size()) + bytes.MinRead)
+		}
+	}
+	_, err = buf.ReadFrom(io.LimitReader(f, limit+1))
+	data := buf.Bytes()
 	if err == nil && int64(len(data)) > limit {
 		err = fmt.Errorf("larger than %d MiB", limit>>20)
 	}

@@ -1,12 +1,12 @@
 // Package planahead decodes the Plan of `confine run --plan FILE` while the rest of the
 // binary initialises. Go initialises packages in import path order, each as soon as
-// what it imports is: this one needs only encoding/json and policy/plan, so its init
-// runs about halfway through the binary's package inits (cobra, the image, network and cgroup libraries come after),
+// what it imports is: this one needs only encoding/json, fastjson and policy/plan, so its
+// init runs about halfway through the binary's package inits (cobra, the image, network and cgroup libraries come after),
 // and the decode runs on another core beside them. It is only ahead of time, never
 // instead: readPlan reads FILE itself, as every Plan is read, and takes this decode only
 // when it came from the very bytes it read (Take). Decoding the 25 KB Plan of
-// bench/run.sh cold takes about 1 ms, nearly half of it encoding/json learning the
-// Plan's types.
+// bench/run.sh with encoding/json took about 1 ms in a fresh process, half of it
+// encoding/json learning the Plan's types; the fast path (fast.go) takes under half that.
 package planahead
 
 import (
@@ -20,8 +20,17 @@ import (
 )
 
 // Decode decodes a Plan as every reader of one does: strictly, refusing unknown fields.
-// The caller checks what is in it.
+// The caller checks what is in it. The fast path (fast.go) decodes what compile writes;
+// whatever it is not sure of, encoding/json decodes, as it decodes every Plan's errors.
 func Decode(data []byte) (*plan.Plan, error) {
+	if p, ok := decodeFast(data); ok {
+		return p, nil
+	}
+	return decodeStd(data)
+}
+
+// decodeStd is encoding/json's decode, strict.
+func decodeStd(data []byte) (*plan.Plan, error) {
 	var p plan.Plan
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -112,12 +121,15 @@ func readRegular(file string) []byte {
 		return nil
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() || fi.Size() > maxSize {
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() > maxSize {
 		return nil
 	}
-	data, err := io.ReadAll(io.LimitReader(f, maxSize+1))
-	if err != nil || len(data) > maxSize {
+	// Sized by the file, as readInput's buffer is: io.ReadAll grows from 512 bytes.
+	var buf bytes.Buffer
+	buf.Grow(int(fi.Size()) + bytes.MinRead)
+	if _, err := buf.ReadFrom(io.LimitReader(f, maxSize+1)); err != nil || buf.Len() > maxSize {
 		return nil
 	}
-	return data
+	return buf.Bytes()
 }
