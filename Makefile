@@ -13,6 +13,7 @@ FUZZ_AUDIT_RECORD ?= 80000x
 FUZZ_SCAN_LOG ?= 120000x
 FUZZ_UNPACK ?= 5000x
 FUZZ_SYNTHESIZE ?= 60000x
+FUZZ_DECODE ?= 20000x
 
 .PHONY: all deps build test fuzz bench demo clean
 
@@ -72,6 +73,7 @@ test: deps
 	$(GO) test ./audit -run '^$$' -fuzz FuzzScanLog -fuzztime $(FUZZ_SCAN_LOG)
 	$(GO) test ./image -run '^$$' -fuzz FuzzUnpack -fuzztime $(FUZZ_UNPACK) -fuzzminimizetime 5s
 	$(GO) test ./learn -run '^$$' -fuzz FuzzSynthesize -fuzztime $(FUZZ_SYNTHESIZE)
+	$(GO) test ./cmd/confine/internal/planahead -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZ_DECODE) -fuzzminimizetime 5s
 
 fuzz: deps
 	$(GO) test ./policy -run '^$$' -fuzz FuzzLoad -fuzztime 5m
@@ -80,6 +82,7 @@ fuzz: deps
 	$(GO) test ./learn -run '^$$' -fuzz FuzzSynthesize -fuzztime 5m
 	$(GO) test ./sandbox -run '^$$' -fuzz FuzzParseAuditRecord -fuzztime 5m
 	$(GO) test ./image -run '^$$' -fuzz FuzzUnpack -fuzztime 5m
+	$(GO) test ./cmd/confine/internal/planahead -run '^$$' -fuzz FuzzDecode -fuzztime 5m -fuzzminimizetime 5s
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./policy/... ./audit/... | tee bench/results.txt
