@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -105,6 +106,23 @@ const stopGrace = 10 * time.Second
 // stopTimes are run's --timeout (0: none) and --grace.
 type stopTimes struct{ timeout, grace time.Duration }
 
+// forward passes the supervisor's signals on to the component. The component is pid 1
+// of its namespace, where a signal it has no handler for is ignored: after a grace
+// period, as docker stop does, it is killed. Once it is gone (reaped) a signal takes
+// its default action on the supervisor, as it did when signal.Stop ran after Wait.
+func forward(signals chan os.Signal, sb *sandbox.Sandbox, grace time.Duration) {
+	for s := range signals {
+		if err := sb.Signal(s); errors.Is(err, os.ErrProcessDone) {
+			signal.Reset(s)
+			if sig, ok := s.(syscall.Signal); ok {
+				syscall.Kill(os.Getpid(), sig)
+			}
+			continue
+		}
+		time.AfterFunc(grace, func() { sb.Signal(syscall.SIGKILL) })
+	}
+}
+
 func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack string, stop stopTimes, tty bool, ra *runAudit, publish []string) (int, error) {
 	ln, err := openLoneNet(p, c, publish, cmd.ErrOrStderr())
 	if err != nil {
@@ -136,6 +154,12 @@ func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack str
 	swept := make(chan struct{})
 	go func() { defer close(swept); sweepKernelAudit(cmd) }()
 	defer func() { <-swept }()
+	// Caught from before the start, which forwards them once the component runs: each
+	// signal Notify enables is a round trip to the runtime's signal-mask thread, which
+	// costs a locked goroutine two thread hand-offs more than this one. Never stopped:
+	// once the component is gone a signal is the supervisor's own again (forward).
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	// The parent-death signal follows the thread that started the child: keep this one.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -187,17 +211,7 @@ func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack str
 	for _, f := range sb.Findings() {
 		fmt.Fprintf(cmd.ErrOrStderr(), "confine: warning: %s\n", f)
 	}
-	signals := make(chan os.Signal, 4)
-	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(signals)
-	go func() {
-		for s := range signals {
-			sb.Signal(s)
-			// The component is pid 1 of its namespace, where a signal it has no handler
-			// for is ignored: after a grace period, as docker stop does, kill it.
-			time.AfterFunc(stop.grace, func() { sb.Signal(syscall.SIGKILL) })
-		}
-	}()
+	go forward(signals, sb, stop.grace)
 	if stop.timeout > 0 {
 		t := time.AfterFunc(stop.timeout, func() {
 			sb.Signal(syscall.SIGTERM)
