@@ -645,7 +645,7 @@ func (s *Sandbox) release() {
 	if s.root != "" && s.keepRoot {
 		s.keep.putRoot(s.root) // the next run's, or Delete's
 	} else if s.root != "" {
-		os.Remove(s.root)
+		unix.Rmdir(s.root) // an empty directory: os.Remove would try unlink(2) first
 	}
 	s.root = ""
 }
