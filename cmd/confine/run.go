@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -108,13 +109,15 @@ type stopTimes struct{ timeout, grace time.Duration }
 
 // forward passes the supervisor's signals on to the component. The component is pid 1
 // of its namespace, where a signal it has no handler for is ignored: after a grace
-// period, as docker stop does, it is killed. Once it is gone (reaped) a signal takes
-// its default action on the supervisor, as it did when signal.Stop ran after Wait.
-func forward(signals chan os.Signal, sb *sandbox.Sandbox, grace time.Duration) {
+// period, as docker stop does, it is killed. Once the component is reaped a signal goes
+// nowhere until the run is over (done), and then takes its default action on the
+// supervisor: what signal.Stop at the run's end gave, without Stop's round trips to the
+// runtime's signal-mask thread.
+func forward(signals chan os.Signal, sb *sandbox.Sandbox, grace time.Duration, done *atomic.Bool) {
 	for s := range signals {
 		if err := sb.Signal(s); errors.Is(err, os.ErrProcessDone) {
-			signal.Reset(s)
-			if sig, ok := s.(syscall.Signal); ok {
+			if sig, ok := s.(syscall.Signal); ok && done.Load() {
+				signal.Reset(s)
 				syscall.Kill(os.Getpid(), sig)
 			}
 			continue
@@ -157,7 +160,7 @@ func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack str
 	// Caught from before the start, which forwards them once the component runs: each
 	// signal Notify enables is a round trip to the runtime's signal-mask thread, which
 	// costs a locked goroutine two thread hand-offs more than this one. Never stopped:
-	// once the component is gone a signal is the supervisor's own again (forward).
+	// once the run is over a signal is the supervisor's own again (forward).
 	signals := make(chan os.Signal, 4)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	// The parent-death signal follows the thread that started the child: keep this one.
@@ -211,7 +214,9 @@ func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack str
 	for _, f := range sb.Findings() {
 		fmt.Fprintf(cmd.ErrOrStderr(), "confine: warning: %s\n", f)
 	}
-	go forward(signals, sb, stop.grace)
+	var done atomic.Bool
+	defer done.Store(true) // where signal.Stop was: the run's clean-up runs after it
+	go forward(signals, sb, stop.grace, &done)
 	if stop.timeout > 0 {
 		t := time.AfterFunc(stop.timeout, func() {
 			sb.Signal(syscall.SIGTERM)
