@@ -201,33 +201,6 @@ func (c *Cgroup) OOMKills() int {
 	return 0
 }
 
-// readKernelFile reads a small cgroupfs or procfs file whole. Not os.ReadFile: its
-// os.File registers the file with the runtime's poller (kernfs files poll; procfs's
-// are tried) and unregisters it, and stats it, up to six system calls more than open,
-// read and close.
-func readKernelFile(name string) ([]byte, error) {
-	fd, err := unix.Open(name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: name, Err: err}
-	}
-	defer unix.Close(fd)
-	var b []byte
-	buf := make([]byte, 4096)
-	for {
-		n, err := unix.Read(fd, buf)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, &os.PathError{Op: "read", Path: name, Err: err}
-		}
-		if n == 0 {
-			return b, nil
-		}
-		b = append(b, buf[:n]...)
-	}
-}
-
 // Freeze stops every process of the cgroup until Thaw (the cgroup freezer).
 func (c *Cgroup) Freeze() error {
 	if c == nil || c.freeze == nil {

@@ -8,8 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 
@@ -428,17 +426,6 @@ var nsCapabilities = sync.OnceValue(func() []uintptr {
 	return caps
 })
 
-// capLastCap is the last capability this kernel knows, read once per process (the
-// clone's ambient set and the C stage's caps step both need it).
-var capLastCap = sync.OnceValue(func() int {
-	if data, err := readKernelFile("/proc/sys/kernel/cap_last_cap"); err == nil {
-		if n, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil && n > 0 {
-			return n
-		}
-	}
-	return 40 // CAP_CHECKPOINT_RESTORE, the last of Linux 5.9 and later
-})
-
 // Pid is the init stage's process id in the caller's pid namespace.
 func (s *Sandbox) Pid() int { return s.proc.Pid() }
 
@@ -675,20 +662,6 @@ var RootsDir = sync.OnceValue(func() string {
 })
 
 const shmDir = "/dev/shm"
-
-// pipeBlocking is os.Pipe in blocking mode: os.NewFile of a blocking descriptor is
-// not registered with the runtime's poller, so a read that waits blocks the thread in
-// read(2). The start's goroutine is locked to its thread, and the poller's park of a
-// locked goroutine hands its thread's P to another thread and back (stoplockedm,
-// startlockedm: four context switches); os.Pipe's also costs two fcntl and an epoll_ctl
-// per end.
-func pipeBlocking() (r, w *os.File, err error) {
-	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
-		return nil, nil, os.NewSyscallError("pipe2", err)
-	}
-	return os.NewFile(uintptr(p[0]), "|0"), os.NewFile(uintptr(p[1]), "|1"), nil
-}
 
 // sweepRoots removes the empty root directories that supervisors killed with SIGKILL
 // left behind (DESIGN.md invariant 7). The name holds the supervisor's pid: a directory
