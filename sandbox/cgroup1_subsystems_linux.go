@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/containerd/cgroups/v3/cgroup1"
+	"golang.org/x/sys/unix"
 )
 
 // v1Subsystems are the wanted controllers of the v1 hierarchies, those this host has,
@@ -52,6 +53,12 @@ func v1Subsystems(wanted []cgroup1.Name) ([]cgroup1.Subsystem, error) {
 func v1MountPoint() (string, error) {
 	v1Mount.mu.Lock()
 	defer v1Mount.mu.Unlock()
+	if v1Mount.root == "" && mountinfoPath == hostMountinfo && isCgroup1("/sys/fs/cgroup/memory") {
+		// systemd's layout, every v1 host's: one statfs instead of reading and
+		// splitting the mount table (1% of a lone run's CPU, docs/BENCHMARKS.md,
+		// session 22). Any other finds the table's answer.
+		v1Mount.root = "/sys/fs/cgroup"
+	}
 	if v1Mount.root == "" {
 		root, err := readV1MountPoint(mountinfoPath)
 		if err != nil {
@@ -68,7 +75,15 @@ var v1Mount struct {
 }
 
 // mountinfoPath is the mount table v1MountPoint reads (a test's other file).
-var mountinfoPath = "/proc/self/mountinfo"
+var mountinfoPath = hostMountinfo
+
+const hostMountinfo = "/proc/self/mountinfo"
+
+// isCgroup1 reports whether dir is a v1 hierarchy's mount.
+func isCgroup1(dir string) bool {
+	var fs unix.Statfs_t
+	return unix.Statfs(dir, &fs) == nil && fs.Type == unix.CGROUP_SUPER_MAGIC
+}
 
 func readV1MountPoint(mountinfo string) (string, error) {
 	f, err := os.Open(mountinfo)

@@ -196,17 +196,17 @@ func (c *Cgroup) ranOOMKills() bool {
 // on v2 the clone starts the init stage inside it, on v1 the C stage moves itself in
 // (or the supervisor moves the Go init), as with a new one.
 func reuseCgroupJob(cg *Cgroup) *cgroupJob {
-	j := startCgroupJobWith(func() (*Cgroup, error) { return cg, nil })
+	j := newCgroupJob(func() (*Cgroup, error) { return cg, nil })
 	if cg.mount != "" {
 		j.made = cg
 	}
 	return j
 }
 
-// startKeptCgroupJob is the v1 cgroup job: it takes the kept cgroup when it fits, or makes one;
+// keptCgroupJob is the v1 cgroup job: it takes the kept cgroup when it fits, or makes one;
 // the check of its hierarchies runs in the job, off the path to the clone.
-func startKeptCgroupJob(keep *KeptCgroup, name string, g plan.Cgroup, freezer bool) *cgroupJob {
-	return startCgroupJobWith(func() (*Cgroup, error) {
+func keptCgroupJob(keep *KeptCgroup, name string, g plan.Cgroup, freezer bool) *cgroupJob {
+	return newCgroupJob(func() (*Cgroup, error) {
 		if cg := keep.take(g, freezer, ""); cg != nil {
 			return cg, nil
 		}

@@ -132,14 +132,22 @@ func newCgroup1(path string, g plan.Cgroup, freezer bool) (*Cgroup, error) {
 		res.Pids = &specs.LinuxPids{Limit: &g.PidsMax}
 		wanted = append(wanted, cgroup1.Pids)
 	}
+	made := res // what New writes: the limits that differ from a new cgroup's
 	if g.CPUQuota > 0 {
 		period := uint64(g.CPUPeriod)
 		res.CPU = &specs.LinuxCPU{Quota: &g.CPUQuota, Period: &period}
 		wanted = append(wanted, cgroup1.Cpu)
+		if period == v1DefaultCFSPeriod {
+			// A new cgroup's period is the kernel's default, not its parent's: one
+			// open, write and close fewer. update writes it (a kept cgroup's may differ).
+			m := *res
+			m.CPU = &specs.LinuxCPU{Quota: &g.CPUQuota}
+			made = &m
+		}
 	}
 	hierarchy := func() ([]cgroup1.Subsystem, error) { return v1Subsystems(wanted) }
 	t := trace.Now()
-	cg1, err := cgroup1.New(cgroup1.StaticPath(path), res, cgroup1.WithHierarchy(hierarchy))
+	cg1, err := cgroup1.New(cgroup1.StaticPath(path), made, cgroup1.WithHierarchy(hierarchy))
 	if err != nil {
 		// New can fail after making some hierarchies' directories: remove them.
 		if loaded, lerr := cgroup1.Load(cgroup1.StaticPath(path), cgroup1.WithHierarchy(hierarchy)); lerr == nil {
@@ -161,6 +169,10 @@ func newCgroup1(path string, g plan.Cgroup, freezer bool) (*Cgroup, error) {
 	return cg, nil
 }
 
+// v1DefaultCFSPeriod is cpu.cfs_period_us in a new v1 cgroup: the kernel's
+// default_cfs_period, 100 ms, whatever its parent's.
+const v1DefaultCFSPeriod = 100000
+
 // OOMKills is how many processes the OOM killer ended in the cgroup: oom_kill in
 // memory.events (v2) or memory.oom_control (v1). 0 without a memory controller.
 func (c *Cgroup) OOMKills() int {
@@ -175,7 +187,7 @@ func (c *Cgroup) OOMKills() int {
 		}
 	}
 	for _, f := range files {
-		b, err := os.ReadFile(f)
+		b, err := readKernelFile(f)
 		if err != nil {
 			continue
 		}
@@ -230,19 +242,24 @@ func (c *Cgroup) Delete() error {
 // (NAME-PID-N, the pid alive) is left alone even when empty, since it may be about to
 // receive its process; one that still holds a process belongs to a running sandbox and
 // stays too. Once per process: what a supervisor killed later is the next start's, and
-// a stack's supervisor does not scan the host's cgroups on every restart.
-func sweepCgroups() { cgroupsSwept.Do(func() { SweepCgroups("") }) }
+// a stack's supervisor does not scan the host's cgroups on every restart. ours, the
+// cgroup just made (or nil), is known not to need a listing (cgroupsIn).
+func sweepCgroups(ours *Cgroup) { cgroupsSwept.Do(func() { sweepDirs(cgroupDirs("", ours)) }) }
 
 var cgroupsSwept sync.Once
 
 // SweepCgroups sweeps the cgroups whose names start with prefix, as sweepCgroups does,
 // and returns how many of them still hold processes.
-func SweepCgroups(prefix string) (busy int) {
-	for _, dir := range cgroupDirs(prefix) {
-		if pid := supervisorOf(filepath.Base(dir)); pid > 0 && !Gone(pid) {
+func SweepCgroups(prefix string) (busy int) { return sweepDirs(cgroupDirs(prefix, nil)) }
+
+func sweepDirs(dirs []string) (busy int) {
+	self := os.Getpid()
+	for _, dir := range dirs {
+		// This supervisor's own need no look at /proc: it runs.
+		if pid := supervisorOf(filepath.Base(dir)); pid > 0 && (pid == self || !Gone(pid)) {
 			continue
 		}
-		procs, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+		procs, err := readKernelFile(dir + "/cgroup.procs")
 		if err != nil {
 			continue
 		}
@@ -260,19 +277,30 @@ func SweepCgroups(prefix string) (busy int) {
 // CgroupParent's directories, and their entries' types from the listing: every start
 // runs the sweep, and a glob of the whole pattern read each hierarchy's root and listed
 // every control file (docs/BENCHMARKS.md, session 21).
-func cgroupDirs(prefix string) []string {
+func cgroupDirs(prefix string, ours *Cgroup) []string {
 	var dirs []string
 	hs, _ := os.ReadDir("/sys/fs/cgroup")
 	for _, h := range hs {
 		if h.IsDir() || h.Type()&fs.ModeSymlink != 0 {
-			dirs = cgroupsIn(dirs, "/sys/fs/cgroup/"+h.Name()+CgroupParent, prefix)
+			dirs = cgroupsIn(dirs, "/sys/fs/cgroup/"+h.Name()+CgroupParent, prefix, ours)
 		}
 	}
-	return cgroupsIn(dirs, "/sys/fs/cgroup"+CgroupParent, prefix)
+	return cgroupsIn(dirs, "/sys/fs/cgroup"+CgroupParent, prefix, ours)
 }
 
 // cgroupsIn appends the cgroups (directories) in parent whose names start with prefix.
-func cgroupsIn(dirs []string, parent, prefix string) []string {
+// A cgroup directory's link count is 2 plus its subdirectories (kernfs keeps it so, as
+// hasChild reads it): a parent that holds no cgroup but ours is not listed, since a
+// listing reads every control file's entry too, and the sweep's four listings were
+// a third of its CPU in each lone run (docs/BENCHMARKS.md, session 22).
+func cgroupsIn(dirs []string, parent, prefix string, ours *Cgroup) []string {
+	var st unix.Stat_t
+	if unix.Stat(parent, &st) != nil {
+		return dirs // no such hierarchy, or no parent of confine's in it
+	}
+	if st.Nlink >= 2 && st.Nlink <= 2+uint64(ours.dirsIn(parent)) {
+		return dirs
+	}
 	es, _ := os.ReadDir(parent)
 	for _, e := range es {
 		if e.IsDir() && strings.HasPrefix(e.Name(), prefix) {
@@ -280,6 +308,20 @@ func cgroupsIn(dirs []string, parent, prefix string) []string {
 		}
 	}
 	return dirs
+}
+
+// dirsIn counts the cgroup's directories directly in parent.
+func (c *Cgroup) dirsIn(parent string) int {
+	if c == nil {
+		return 0
+	}
+	n := 0
+	for _, d := range c.dirs {
+		if filepath.Dir(d) == parent {
+			n++
+		}
+	}
+	return n
 }
 
 // supervisorOf reads the supervisor's pid from a cgroup name NAME-PID-N, or returns 0.
@@ -303,7 +345,7 @@ func supervisorOf(base string) int {
 // it, except a frozen one, which keeps its pending SIGKILL until thawed. It thaws them,
 // kills what they hold and sweeps them; it returns how many still hold processes.
 func KillCgroups(prefix string) int {
-	for _, dir := range cgroupDirs(prefix) {
+	for _, dir := range cgroupDirs(prefix, nil) {
 		if pid := supervisorOf(filepath.Base(dir)); pid > 0 && !Gone(pid) {
 			continue // its supervisor runs
 		}

@@ -31,17 +31,17 @@ func cgroup2Root(opts Options) string {
 	return ""
 }
 
-// startMadeCgroupJob makes the cgroup now, before the clone, so that the init stage can
+// madeCgroupJob makes the cgroup now, before the clone, so that the init stage can
 // start inside it (CLONE_INTO_CGROUP): the job then only attaches when the clone could
 // not (cloned stays false), and sweeps. Nothing is left made on an error.
-func startMadeCgroupJob(mount, name string, g plan.Cgroup, freezer bool) (*cgroupJob, error) {
+func madeCgroupJob(mount, name string, g plan.Cgroup, freezer bool) (*cgroupJob, error) {
 	t := trace.Now()
 	cg, err := newCgroupIn(mount, name, g, freezer)
 	trace.Done("parent", "cgroup_make_v2", t)
 	if err != nil {
 		return nil, err
 	}
-	j := startCgroupJobWith(func() (*Cgroup, error) { return cg, nil })
+	j := newCgroupJob(func() (*Cgroup, error) { return cg, nil })
 	j.made = cg
 	return j, nil
 }
@@ -91,6 +91,7 @@ func (s *Sandbox) startInit(ctx context.Context, cmd *exec.Cmd, opts Options) er
 	if sp != nil && sp.last {
 		sp.Close() // the lone run's spawner is gone before exec.Cmd's child runs
 	}
+	s.cgroup.startAsync() // exec.Cmd's clone blocks this thread: the job runs beside it
 	joinNS := opts.JoinNetNS
 	if dir == nil {
 		return s.startCmd(cmd, joinNS)

@@ -33,7 +33,7 @@ func idmapMounts(pid int, c *plan.Component) (_ []mountFD, findings []Finding, e
 			closeMounts(out)
 		}
 	}()
-	var userns *os.File
+	userns := -1 // raw: an os.File of an nsfs file tries the runtime's poller first
 	for i, m := range c.Mounts {
 		if !m.Idmap || m.Type != "bind" {
 			continue
@@ -41,11 +41,12 @@ func idmapMounts(pid int, c *plan.Component) (_ []mountFD, findings []Finding, e
 		if fi, err := os.Lstat(m.Source); err == nil && fi.Mode()&os.ModeSymlink != 0 && m.Target == m.Source {
 			continue // the init stage recreates the link (mountOne)
 		}
-		if userns == nil {
-			if userns, err = os.Open(fmt.Sprintf("/proc/%d/ns/user", pid)); err != nil {
-				return nil, nil, fmt.Errorf("the component's user namespace: %w", err)
+		if userns < 0 {
+			name := fmt.Sprintf("/proc/%d/ns/user", pid)
+			if userns, err = unix.Open(name, unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
+				return nil, nil, fmt.Errorf("the component's user namespace: open %s: %w", name, err)
 			}
-			defer userns.Close()
+			defer unix.Close(userns)
 		}
 		fd, err := openTreeChecked(m)
 		if se := (*storeExposed)(nil); errors.As(err, &se) {
@@ -56,7 +57,7 @@ func idmapMounts(pid int, c *plan.Component) (_ []mountFD, findings []Finding, e
 		}
 		f := os.NewFile(uintptr(fd), m.Source)
 		out = append(out, mountFD{index: i, file: f})
-		attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV, Userns_fd: uint64(userns.Fd())}
+		attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV, Userns_fd: uint64(userns)}
 		err = unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr)
 		switch {
 		case err == nil:

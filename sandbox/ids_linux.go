@@ -130,8 +130,8 @@ func (st idStore) recorded(key string) (idRange, error) {
 	if err != nil {
 		return idRange{}, err
 	}
-	var r idRange
-	if err := json.Unmarshal(data, &r); err != nil {
+	r, err := decodeRange(data)
+	if err != nil {
 		return idRange{}, fmt.Errorf("id ranges: %s: %w", filepath.Join(st.dir, key), err)
 	}
 	uids, gids, err := st.reservations(false)
@@ -142,6 +142,35 @@ func (st idStore) recorded(key string) (idRange, error) {
 		return idRange{}, fmt.Errorf("id ranges: %s records uids %d and gids %d, outside the %q entries of %s and %s; remove the record to get a new range (its files' owners then change)", filepath.Join(st.dir, key), r.UID, r.GID, reserveName, st.subuid, st.subgid)
 	}
 	return r, nil
+}
+
+// decodeRange reads a record as record wrote it, {"uid":N,"gid":N}, without
+// encoding/json, whose first use in a process learns the type (a tenth of the start's
+// ids step); anything else is json.Unmarshal's, answer and error alike.
+func decodeRange(data []byte) (idRange, error) {
+	rest, ok := strings.CutPrefix(strings.TrimRight(string(data), "\n"), `{"uid":`)
+	uid, rest, ok1 := strings.Cut(rest, `,"gid":`)
+	gid, ok2 := strings.CutSuffix(rest, "}")
+	if ok && ok1 && ok2 {
+		u, uerr := canonicalUint32(uid)
+		g, gerr := canonicalUint32(gid)
+		if uerr == nil && gerr == nil {
+			return idRange{UID: u, GID: g}, nil
+		}
+	}
+	var r idRange
+	err := json.Unmarshal(data, &r)
+	return r, err
+}
+
+// canonicalUint32 parses a JSON number that is a uint32 as json.Marshal writes one:
+// digits, no leading zero.
+func canonicalUint32(s string) (uint32, error) {
+	if len(s) == 0 || len(s) > 1 && s[0] == '0' || strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' }) >= 0 {
+		return 0, strconv.ErrSyntax
+	}
+	n, err := strconv.ParseUint(s, 10, 32)
+	return uint32(n), err
 }
 
 func within(spans []span, id uint32) bool {
@@ -166,7 +195,10 @@ func (st idStore) used() (map[uint32]bool, error) {
 		}
 		data, err := os.ReadFile(filepath.Join(st.dir, e.Name()))
 		var r idRange
-		if err != nil || json.Unmarshal(data, &r) != nil {
+		if err == nil {
+			r, err = decodeRange(data)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("id ranges: unreadable record %s (%v); fix or remove it", filepath.Join(st.dir, e.Name()), err)
 		}
 		used[r.UID] = true

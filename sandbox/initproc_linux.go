@@ -5,7 +5,10 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"sync"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // initProc is the init stage's process, which becomes the component: exec.Cmd's, or the
@@ -33,28 +36,67 @@ func (p cmdProc) Wait() (syscall.WaitStatus, error) {
 }
 
 // spawnedProc is a child of the spawner. It is the supervisor's own child
-// (CLONE_PARENT), so its pid cannot be reused before the supervisor reaps it, and
-// os.FindProcess holds a pidfd to it for Wait and Signal.
+// (CLONE_PARENT), so its pid cannot be reused before the supervisor reaps it: Wait
+// marks it done, under mu, only between its exit (waitid WNOWAIT) and its reaping, so a
+// Signal never reaches a pid reused. Not os.FindProcess: its first call checks the
+// kernel's pidfd support with a clone of the whole supervisor (os.checkClonePidfd),
+// 1% of a lone run's CPU (docs/BENCHMARKS.md, session 22).
 type spawnedProc struct {
-	p     *os.Process
+	pid   int
 	stdio *spawnStdio
+	mu    sync.Mutex
+	done  bool
 }
 
-func (p *spawnedProc) Pid() int                   { return p.p.Pid }
-func (p *spawnedProc) Signal(sig os.Signal) error { return p.p.Signal(sig) }
+func (p *spawnedProc) Pid() int { return p.pid }
+
+// Signal sends sig, as os.Process.Signal does: os.ErrProcessDone once reaped.
+func (p *spawnedProc) Signal(sig os.Signal) error {
+	s, ok := sig.(syscall.Signal)
+	if !ok {
+		return errors.New("unsupported signal type")
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.done {
+		return os.ErrProcessDone
+	}
+	return os.NewSyscallError("kill", unix.Kill(p.pid, s))
+}
 
 // Wait is exec.Cmd's: the exit status, then the output copies to their end; a copy's
 // error only when the process itself succeeded.
 func (p *spawnedProc) Wait() (syscall.WaitStatus, error) {
-	st, err := p.p.Wait()
-	if err != nil {
-		return 0, err
+	var info unix.Siginfo
+	if err := ignoringEINTR(func() error {
+		return unix.Waitid(unix.P_PID, p.pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+	}); err != nil {
+		return 0, os.NewSyscallError("waitid", err)
 	}
-	ws := st.Sys().(syscall.WaitStatus)
+	p.mu.Lock()
+	p.done = true
+	var ws syscall.WaitStatus
+	err := ignoringEINTR(func() error {
+		_, err := syscall.Wait4(p.pid, &ws, 0, nil)
+		return err
+	})
+	p.mu.Unlock()
+	if err != nil {
+		return 0, os.NewSyscallError("wait4", err)
+	}
 	if cerr := p.stdio.wait(); cerr != nil && ws.Exited() && ws.ExitStatus() == 0 {
 		return 0, cerr
 	}
 	return ws, nil
+}
+
+// ignoringEINTR calls f until it returns anything but EINTR.
+func ignoringEINTR(f func() error) error {
+	for {
+		if err := f(); err != unix.EINTR {
+			return err
+		}
+	}
 }
 
 // spawnStdio is what exec.Cmd makes of Stdin, Stdout and Stderr, for a spawned child:

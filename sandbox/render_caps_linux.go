@@ -2,7 +2,6 @@ package sandbox
 
 import (
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/syndtr/gocapability/capability"
@@ -33,10 +32,7 @@ func renderCaps(cfg *initConfig, p *stage.Program) error {
 		}
 		sets[i] = m
 	}
-	last := 40
-	if data, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
-		fmt.Sscan(string(data), &last)
-	}
+	last := capLastCap()
 	proc := c.Process
 	setgroups := uint64(1)
 	if cfg.Rootless {

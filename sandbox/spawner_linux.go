@@ -190,6 +190,9 @@ type spawnRequest struct {
 	files    []*os.File
 	cgroup   *os.File
 	uid, gid []syscall.SysProcIDMap
+	// during runs between the request and the answer, while the spawner clones: the
+	// caller's own work, on its thread, instead of a goroutine's beside the wait.
+	during func()
 }
 
 // spawn sends r and returns the child's pid. No pid: no child was made. A pid with an
@@ -228,6 +231,9 @@ func (sp *Spawner) spawn(r spawnRequest) (int, error) {
 	fd := int(sp.sock.Fd())
 	if err := unix.Sendmsg(fd, msg, unix.UnixRights(fds...), nil, unix.MSG_NOSIGNAL); err != nil {
 		return 0, fmt.Errorf("spawner: %w", err)
+	}
+	if r.during != nil {
+		r.during()
 	}
 	pid, errno, err := sp.receive(fd, 0)
 	for err == nil && pid < 0 { // a spare's notice

@@ -62,18 +62,17 @@ func (s *Sandbox) spawnInit(sp *Spawner, cmd *exec.Cmd, cgroup *os.File) (cloned
 		spare = s.ahead.pid
 	}
 	fresh := spare == 0 && (sp.ahead != nil || sp.spareLoaded()) // a load no start took: maybe in the spare
+	var during func()
+	if s.cgroup != nil {
+		during = s.cgroup.makeInline // the cgroup job, while the spawner clones
+	}
 	pid, err := sp.spawn(spawnRequest{flags: attr.Cloneflags, setsid: true, last: sp.last, cgroup: cgroup, spare: spare, fresh: fresh,
-		files: append(stdio.child[:], cmd.ExtraFiles...), uid: attr.UidMappings, gid: attr.GidMappings})
+		files: append(stdio.child[:], cmd.ExtraFiles...), uid: attr.UidMappings, gid: attr.GidMappings, during: during})
 	if pid == 0 {
 		stdio.abort()
 		return false, err
 	}
-	p, ferr := os.FindProcess(pid) // never fails on Linux: it is our child, unreaped
-	if ferr != nil {
-		stdio.abort()
-		return true, ferr
-	}
-	proc := &spawnedProc{p: p, stdio: stdio}
+	proc := &spawnedProc{pid: pid, stdio: stdio}
 	stdio.started()
 	if err != nil {
 		proc.Wait()

@@ -103,8 +103,6 @@ type Sandbox struct {
 	// stage is the C stage's program when it runs instead of the Go init: its errors
 	// are worded from it.
 	stage *stage.Program
-	// swept is closed once the sweep of killed supervisors' root directories is over.
-	swept chan struct{}
 	// cloned: the init stage started inside its v2 cgroup; cgroupRefused is why the
 	// kernel would not (cgroupfd_linux.go).
 	cloned        bool
@@ -154,13 +152,16 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 			// stage inside it.
 			if kept := opts.Keep.take(c.Cgroup, opts.Freezer, mount); kept != nil {
 				s.cgroup = reuseCgroupJob(kept) // a restart: the last run's, empty
-			} else if s.cgroup, err = startMadeCgroupJob(mount, name, c.Cgroup, opts.Freezer); err != nil {
+			} else if s.cgroup, err = madeCgroupJob(mount, name, c.Cgroup, opts.Freezer); err != nil {
 				return nil, &StepError{Step: "cgroups", Err: err.Error()}
 			}
 		} else {
 			// v1: the job takes the kept one, or makes one, beside the clone.
-			s.cgroup = startKeptCgroupJob(opts.Keep, name, c.Cgroup, opts.Freezer)
+			s.cgroup = keptCgroupJob(opts.Keep, name, c.Cgroup, opts.Freezer)
 		}
+		if opts.Spawner == nil {
+			s.cgroup.startAsync() // exec.Cmd's start: beside everything from here on
+		} // else inline while the spawner clones, or async before exec.Cmd's (startInit)
 	}
 	rootless := os.Geteuid() != 0
 	t := trace.Now()
@@ -178,15 +179,6 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 		}
 	}
 	trace.Done("parent", "ids", t)
-	// The killed supervisors' root directories go beside the start (release waits): no
-	// name the sweep could remove is ours.
-	s.swept = make(chan struct{})
-	go func() {
-		defer close(s.swept)
-		t := trace.Now()
-		sweepRoots()
-		trace.Done("parent", "sweep_roots", t)
-	}()
 	s.keepRoot = !rootless && opts.Keep != nil
 	if s.keepRoot {
 		s.root = opts.Keep.takeRoot(s.ids.UID, s.ids.GID) // a restart: the last run's
@@ -208,13 +200,15 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 			s.Kill()
 		}
 	}()
-	cfgR, cfgW, err := os.Pipe()
+	// Pipes the runtime's poller does not know (pipeBlocking): this goroutine's reads
+	// and writes of them block its locked thread, not park it.
+	cfgR, cfgW, err := pipeBlocking()
 	if err != nil {
 		return s, err
 	}
 	defer cfgR.Close()
 	defer cfgW.Close() // sent and closed below, unless Start fails before
-	errR, errW, err := os.Pipe()
+	errR, errW, err := pipeBlocking()
 	if err != nil {
 		return s, err
 	}
@@ -226,7 +220,7 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 	}
 	defer goR.Close()
 	s.goPipe = goW
-	idsR, idsW, err := os.Pipe()
+	idsR, idsW, err := pipeBlocking()
 	if err != nil {
 		return s, err
 	}
@@ -327,7 +321,7 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 		return s, &StepError{Step: "ids", Err: err.Error()}
 	}
 	if s.cgroup != nil {
-		s.cgroup.pid <- s.Pid()
+		s.cgroup.gotPid(s.Pid())
 	}
 	if byParent && s.ahead == nil {
 		s.firewall = make(chan error, 1)
@@ -424,10 +418,7 @@ func initCredential(p plan.Process, rootless bool) *syscall.Credential {
 // nsCapabilities lists every capability this kernel knows (0 to cap_last_cap), read once
 // per process: each start needs it, and the kernel's list does not change.
 var nsCapabilities = sync.OnceValue(func() []uintptr {
-	last := 40 // CAP_CHECKPOINT_RESTORE, the last of Linux 5.9 and later
-	if data, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
-		fmt.Sscan(string(data), &last)
-	}
+	last := capLastCap()
 	caps := make([]uintptr, last+1)
 	for i := range caps {
 		caps[i] = uintptr(i)
@@ -548,8 +539,13 @@ func (s *Sandbox) Go() error {
 	s.goPipe.Close()
 	s.closeSpawner()
 	if s.cgroup != nil {
-		s.cgroup.letSweep()
+		s.cgroup.letSweep() // inline: the sweep runs here, while the stage execs
 	}
+	// The killed supervisors' root directories go while the stage execs, too: no name
+	// the sweep could remove is ours.
+	t1 := trace.Now()
+	sweepRoots()
+	trace.Done("parent", "sweep_roots", t1)
 	data, err := io.ReadAll(s.errPipe) // EOF without data: exec closed the pipe
 	s.errPipe.Close()
 	trace.Done("parent", "go_until_exec", t)
@@ -571,17 +567,12 @@ func (s *Sandbox) Go() error {
 // moves itself in by, if the cgroup job opened them.
 func (s *Sandbox) sendGo() error {
 	var rights []byte
-	var tasks []*os.File
 	if s.cgroup != nil {
-		tasks = s.cgroup.takeTasks()
-		defer closeFiles(tasks)
-	}
-	if len(tasks) > 0 {
-		fds := make([]int, len(tasks))
-		for i, f := range tasks {
-			fds[i] = int(f.Fd())
+		tasks := s.cgroup.takeTasks()
+		defer closeFDs(tasks)
+		if len(tasks) > 0 {
+			rights = unix.UnixRights(tasks...)
 		}
-		rights = unix.UnixRights(fds...)
 	}
 	return unix.Sendmsg(int(s.goPipe.Fd()), []byte{1}, rights, nil, unix.MSG_NOSIGNAL)
 }
@@ -631,9 +622,6 @@ func (s *Sandbox) Kill() {
 // directory the root was built on, or leaves both in keep.
 func (s *Sandbox) release() {
 	s.closeSpawner()
-	if s.swept != nil {
-		<-s.swept
-	}
 	if s.ahead != nil {
 		s.ahead.wait() // its descriptor of the namespace is closed
 	}
@@ -644,7 +632,7 @@ func (s *Sandbox) release() {
 	if s.root != "" && s.keepRoot {
 		s.keep.putRoot(s.root) // the next run's, or Delete's
 	} else if s.root != "" {
-		os.Remove(s.root)
+		unix.Rmdir(s.root) // an empty directory: os.Remove would try unlink(2) first
 	}
 	s.root = ""
 }
@@ -704,12 +692,14 @@ func rootsSweptDirs() []string {
 // sweepRootsIn removes the root directories in dir whose supervisor is gone.
 func sweepRootsIn(dir string) {
 	dirs, _ := filepath.Glob(filepath.Join(dir, "confine-root-*-*"))
+	self := os.Getpid()
 	for _, d := range dirs {
 		var pid int
 		if _, err := fmt.Sscanf(filepath.Base(d), "confine-root-%d-", &pid); err != nil || pid <= 0 {
 			continue
 		}
-		if Gone(pid) {
+		// This supervisor's own (the run's root) needs no look at /proc: it runs.
+		if pid != self && Gone(pid) {
 			os.Remove(d) // only if empty
 		}
 	}

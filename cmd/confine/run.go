@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"runtime"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -106,6 +108,25 @@ const stopGrace = 10 * time.Second
 // stopTimes are run's --timeout (0: none) and --grace.
 type stopTimes struct{ timeout, grace time.Duration }
 
+// forward passes the supervisor's signals on to the component. The component is pid 1
+// of its namespace, where a signal it has no handler for is ignored: after a grace
+// period, as docker stop does, it is killed. Once the component is reaped a signal goes
+// nowhere until the run is over (done), and then takes its default action on the
+// supervisor: what signal.Stop at the run's end gave, without Stop's round trips to the
+// runtime's signal-mask thread.
+func forward(signals chan os.Signal, sb *sandbox.Sandbox, grace time.Duration, done *atomic.Bool) {
+	for s := range signals {
+		if err := sb.Signal(s); errors.Is(err, os.ErrProcessDone) {
+			if sig, ok := s.(syscall.Signal); ok && done.Load() {
+				signal.Reset(s)
+				syscall.Kill(os.Getpid(), sig)
+			}
+			continue
+		}
+		time.AfterFunc(grace, func() { sb.Signal(syscall.SIGKILL) })
+	}
+}
+
 func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack string, stop stopTimes, tty bool, ra *runAudit, publish []string) (int, error) {
 	beforeRun(p, c, publish, ra) // the slim binary hands a run it cannot serve to the full one
 	ln, err := openLoneNet(p, c, publish, cmd.ErrOrStderr())
@@ -138,6 +159,12 @@ func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack str
 	swept := make(chan struct{})
 	go func() { defer close(swept); sweepKernelAudit(cmd) }()
 	defer func() { <-swept }()
+	// Caught from before the start, which forwards them once the component runs: each
+	// signal Notify enables is a round trip to the runtime's signal-mask thread, which
+	// costs a locked goroutine two thread hand-offs more than this one. Never stopped:
+	// once the run is over a signal is the supervisor's own again (forward).
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	// The parent-death signal follows the thread that started the child: keep this one.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -189,17 +216,9 @@ func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack str
 	for _, f := range sb.Findings() {
 		fmt.Fprintf(cmd.ErrOrStderr(), "confine: warning: %s\n", f)
 	}
-	signals := make(chan os.Signal, 4)
-	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(signals)
-	go func() {
-		for s := range signals {
-			sb.Signal(s)
-			// The component is pid 1 of its namespace, where a signal it has no handler
-			// for is ignored: after a grace period, as docker stop does, kill it.
-			time.AfterFunc(stop.grace, func() { sb.Signal(syscall.SIGKILL) })
-		}
-	}()
+	var done atomic.Bool
+	defer done.Store(true) // where signal.Stop was: the run's clean-up runs after it
+	go forward(signals, sb, stop.grace, &done)
 	if stop.timeout > 0 {
 		t := time.AfterFunc(stop.timeout, func() {
 			sb.Signal(syscall.SIGTERM)

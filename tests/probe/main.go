@@ -238,6 +238,13 @@ func run(op, val string) (string, error) {
 		return out, err
 	case "sleep":
 		time.Sleep(time.Hour)
+	case "spin":
+		// spin:DURATION burns CPU for that long of wall time (a cpu limit's test reads
+		// its cgroup's throttling meanwhile).
+		d, err := time.ParseDuration(val)
+		for end := time.Now().Add(d); time.Now().Before(end); {
+		}
+		return "", err
 	case "pause":
 		// pause:DURATION waits before the next probe, e.g. a server that starts late.
 		d, err := time.ParseDuration(val)
