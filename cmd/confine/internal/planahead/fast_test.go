@@ -215,6 +215,16 @@ func FuzzDecode(f *testing.F) {
 		if ok && (err != nil || !reflect.DeepEqual(p, want)) {
 			t.Fatalf("the fast path decoded %q, which encoding/json decodes otherwise (%v)", data, err)
 		}
+		w := listWeights() // bounded's shortcut holds for the JSON encoding/json decodes
+		if n := listBytes(data, w.at); json.Valid(data) && n > int64(len(data)+1)/2*w.max {
+			t.Fatalf("%q: its lists count %d bytes, over the %d bounded's shortcut allows", data, n, int64(len(data)+1)/2*w.max)
+		}
+		if bounded(data) != nil { // bound.go: refused before either decode
+			if _, gotErr := Decode(data); gotErr == nil {
+				t.Fatalf("Decode took %q, which bounded refuses", data)
+			}
+			return
+		}
 		if got, gotErr := Decode(data); (gotErr == nil) != (err == nil) || !ok && !reflect.DeepEqual(got, want) {
 			t.Fatalf("Decode = %v, %v; encoding/json: %v, %v", got, gotErr, want, err)
 		}

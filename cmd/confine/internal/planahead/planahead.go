@@ -19,10 +19,14 @@ import (
 	"github.com/confine-sandbox/confine/policy/plan"
 )
 
-// Decode decodes a Plan as every reader of one does: strictly, refusing unknown fields.
-// The caller checks what is in it. The fast path (fast.go) decodes what compile writes;
+// Decode decodes a Plan as every reader of one does: strictly, refusing unknown fields
+// and lists that would take more memory than a Plan may (bound.go). The caller checks
+// what is in it. The fast path (fast.go) decodes what compile writes;
 // whatever it is not sure of, encoding/json decodes, as it decodes every Plan's errors.
 func Decode(data []byte) (*plan.Plan, error) {
+	if err := bounded(data); err != nil { // bound.go
+		return nil, err
+	}
 	if p, ok := decodeFast(data); ok {
 		return p, nil
 	}
