@@ -2,6 +2,7 @@ package planahead
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"reflect"
@@ -177,6 +178,21 @@ func TestFastLeavesToStd(t *testing.T) {
 		want, wantErr := decodeStd([]byte(in))
 		if (err == nil) != (wantErr == nil) || err != nil && err.Error() != wantErr.Error() || !reflect.DeepEqual(p, want) {
 			t.Errorf("%s: Decode = %v, %v; encoding/json: %v, %v", name, p, err, want, wantErr)
+		}
+	}
+}
+
+// TestStdRefusesAfter: a second value after the Plan, or any text, is refused; the
+// whitespace compile ends with is not.
+func TestStdRefusesAfter(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"version": 1} {"version": 2}`: "text after the Plan, at offset 15",
+		"{\"version\": 1}\n\t x":        "text after the Plan, at offset 17",
+		"{\"version\": 1}\n":            "",
+	} {
+		_, err := Decode([]byte(in))
+		if got := fmt.Sprint(err); want == "" && err != nil || want != "" && got != want {
+			t.Errorf("%q: %v, want %q", in, err, want)
 		}
 	}
 }

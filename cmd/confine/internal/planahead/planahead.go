@@ -12,6 +12,7 @@ package planahead
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"syscall"
@@ -33,13 +34,18 @@ func Decode(data []byte) (*plan.Plan, error) {
 	return decodeStd(data)
 }
 
-// decodeStd is encoding/json's decode, strict.
+// decodeStd is encoding/json's decode, strict: a Decoder stops after the first value,
+// and what follows it is refused, as json.Unmarshal refuses it (a second Plan after
+// the first would be read by other tools, and not run).
 func decodeStd(data []byte) (*plan.Plan, error) {
 	var p plan.Plan
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
 		return nil, err
+	}
+	if rest := bytes.TrimLeft(data[dec.InputOffset():], " \t\r\n"); len(rest) > 0 {
+		return nil, fmt.Errorf("text after the Plan, at offset %d", len(data)-len(rest))
 	}
 	return &p, nil
 }
