@@ -103,6 +103,8 @@ type weights struct {
 
 // listWeights derives the weights from policy/plan's types, once: an element's size
 // counts the values its pointers may hold; its own lists are counted at their depth.
+// The Plan has no maps nor interfaces, whose entries this would miss: fast_test's fill
+// fails on a field of such a kind.
 var listWeights = sync.OnceValue(func() weights {
 	var w weights
 	var walk func(t reflect.Type, depth int)
@@ -112,7 +114,12 @@ var listWeights = sync.OnceValue(func() weights {
 			walk(t.Elem(), depth)
 		case reflect.Struct:
 			for i := range t.NumField() {
-				walk(t.Field(i).Type, depth+1)
+				f := t.Field(i)
+				if f.Anonymous {
+					walk(f.Type, depth) // encoding/json lifts its fields into t
+				} else {
+					walk(f.Type, depth+1)
+				}
 			}
 		case reflect.Slice:
 			if t.Elem().Kind() == reflect.Uint8 {
