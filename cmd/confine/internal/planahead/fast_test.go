@@ -11,6 +11,8 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/valyala/fastjson"
+
 	"github.com/confine-sandbox/confine/policy"
 	"github.com/confine-sandbox/confine/policy/plan"
 )
@@ -178,6 +180,21 @@ func TestFastLeavesToStd(t *testing.T) {
 		want, wantErr := decodeStd([]byte(in))
 		if (err == nil) != (wantErr == nil) || err != nil && err.Error() != wantErr.Error() || !reflect.DeepEqual(p, want) {
 			t.Errorf("%s: Decode = %v, %v; encoding/json: %v, %v", name, p, err, want, wantErr)
+		}
+	}
+}
+
+// TestObjectFieldNumbers: a field numbered past what object tracks ends the fast path
+// rather than letting its duplicate through.
+func TestObjectFieldNumbers(t *testing.T) {
+	var parser fastjson.Parser
+	v, err := parser.Parse(`{"a": 1, "a": 2}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []int{31, 32, 40} {
+		if object(v, func([]byte, *value) (int, bool) { return f, true }) {
+			t.Errorf("field %d: a duplicate key passed", f)
 		}
 	}
 }
