@@ -237,6 +237,16 @@ func FuzzDecode(f *testing.F) {
 	for _, data := range compiled(f) {
 		f.Add(data)
 	}
+	for _, max := range []bool{false, true} { // every field set, in a few KB
+		var every plan.Plan
+		n := 0
+		fill(reflect.ValueOf(&every).Elem(), &n, max)
+		data, err := json.Marshal(&every)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
 	for _, in := range slowCases {
 		if len(in) < 4096 { // the deep and the large are TestFastLeavesToStd's
 			f.Add([]byte(in))
