@@ -15,10 +15,13 @@ import (
 // took 2.3 GB and 64 MiB would take far more than a host has. Before any decode, the
 // lists' elements are counted, each at the size of the largest element a list at its
 // depth can hold, and a Plan whose lists would take more than maxListBytes is refused.
-// A compiled Plan stays far below: a component's takes some 30 KB, 10,000 flows 0.9 MB.
+// A compiled Plan's lists take about as many bytes as its JSON (a component's some 30
+// KB for 25-30 KB, 10,000 flows 0.9 MB for 1.4 MB), so any compiled Plan readPlan reads
+// (64 MiB, some 2,500 components) passes.
 
-// maxListBytes bounds the memory a Plan's lists may take once decoded.
-const maxListBytes = 64 << 20
+// maxListBytes bounds the memory a Plan's lists may take once decoded: four times the
+// most readPlan reads, at twice a compiled Plan's ratio (TestBoundKeepsLarge).
+const maxListBytes = 256 << 20
 
 // maxScanDepth is encoding/json's nesting limit: it refuses a deeper value before it
 // decodes any of it, so the count stops there.
