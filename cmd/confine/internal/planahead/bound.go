@@ -19,8 +19,9 @@ import (
 // KB for 25-30 KB, 10,000 flows 0.9 MB for 1.4 MB), so any compiled Plan readPlan reads
 // (64 MiB, some 2,500 components) passes.
 
-// maxListBytes bounds the memory a Plan's lists may take once decoded: four times the
-// most readPlan reads, at twice a compiled Plan's ratio (TestBoundKeepsLarge).
+// maxListBytes bounds the memory a Plan's lists may take once decoded: four times
+// readPlan's 64 MiB, where a compiled Plan's lists take at most twice its bytes
+// (TestBoundKeepsLarge), so the largest passes with room.
 const maxListBytes = 256 << 20
 
 // maxScanDepth is encoding/json's nesting limit: it refuses a deeper value before it
