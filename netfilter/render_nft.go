@@ -29,11 +29,13 @@ const (
 // outside clients named by listen.from are only in the member's own ingress set.
 func DstFirst(c plan.Chain) bool { return c.Hook != "input" }
 
-// hasFlows reports whether any flow is in c's flows set. Nothing fills that set after
-// the load (the names set is the one filled at run time), so an empty one and its
-// lookup are left out: a lookup in an empty set matches no packet, and a chain without
-// it drops and logs the same packets, at one set and one rule less to load on every
-// start (a lone run without listen or egress has two such chains).
+// hasFlows reports whether any flow is in c's flows set. Only the uplink adds to one
+// after the load (applyBridgeNAT: the stack's flows to the host, DNAT'd to the
+// gateway), and compile puts each of those flows in that set already; the names set is
+// the one filled at run time. So an empty one and its lookup are left out: a lookup in
+// an empty set matches no packet, and a chain without it drops and logs the same
+// packets, at one set and one rule less to load on every start (a lone run without
+// listen or egress has two such chains).
 func hasFlows(flows []plan.Flow, c plan.Chain) bool {
 	for _, f := range flows {
 		if f.Set == c.FlowsSet {

@@ -72,7 +72,7 @@ func object(v *value, set func(key []byte, v *value) (field int, ok bool)) bool 
 			return
 		}
 		f, known := set(key, v)
-		ok = known && seen&(1<<f) == 0
+		ok = known && f < 32 && seen&(1<<f) == 0 // past 31 a second would pass unseen
 		seen |= 1 << f
 	})
 	return ok

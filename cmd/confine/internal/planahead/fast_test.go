@@ -2,6 +2,7 @@ package planahead
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"reflect"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/valyala/fastjson"
 
 	"github.com/confine-sandbox/confine/policy"
 	"github.com/confine-sandbox/confine/policy/plan"
@@ -181,6 +184,36 @@ func TestFastLeavesToStd(t *testing.T) {
 	}
 }
 
+// TestObjectFieldNumbers: a field numbered past what object tracks ends the fast path
+// rather than letting its duplicate through.
+func TestObjectFieldNumbers(t *testing.T) {
+	var parser fastjson.Parser
+	v, err := parser.Parse(`{"a": 1, "a": 2}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []int{31, 32, 40} {
+		if object(v, func([]byte, *value) (int, bool) { return f, true }) {
+			t.Errorf("field %d: a duplicate key passed", f)
+		}
+	}
+}
+
+// TestStdRefusesAfter: a second value after the Plan, or any text, is refused; the
+// whitespace compile ends with is not.
+func TestStdRefusesAfter(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"version": 1} {"version": 2}`: "text after the Plan, at offset 15",
+		"{\"version\": 1}\n\t x":        "text after the Plan, at offset 17",
+		"{\"version\": 1}\n":            "",
+	} {
+		_, err := Decode([]byte(in))
+		if got := fmt.Sprint(err); want == "" && err != nil || want != "" && got != want {
+			t.Errorf("%q: %v, want %q", in, err, want)
+		}
+	}
+}
+
 // TestFastNulls: null, [] and escapes decode as encoding/json decodes them.
 func TestFastNulls(t *testing.T) {
 	for _, in := range []string{
@@ -204,6 +237,16 @@ func FuzzDecode(f *testing.F) {
 	for _, data := range compiled(f) {
 		f.Add(data)
 	}
+	for _, max := range []bool{false, true} { // every field set, in a few KB
+		var every plan.Plan
+		n := 0
+		fill(reflect.ValueOf(&every).Elem(), &n, max)
+		data, err := json.Marshal(&every)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
 	for _, in := range slowCases {
 		if len(in) < 4096 { // the deep and the large are TestFastLeavesToStd's
 			f.Add([]byte(in))
@@ -214,6 +257,16 @@ func FuzzDecode(f *testing.F) {
 		want, err := decodeStd(data)
 		if ok && (err != nil || !reflect.DeepEqual(p, want)) {
 			t.Fatalf("the fast path decoded %q, which encoding/json decodes otherwise (%v)", data, err)
+		}
+		w := listWeights() // bounded's shortcut holds for the JSON encoding/json decodes
+		if n := listBytes(data, w.at); json.Valid(data) && n > int64(len(data)+1)/2*w.max {
+			t.Fatalf("%q: its lists count %d bytes, over the %d bounded's shortcut allows", data, n, int64(len(data)+1)/2*w.max)
+		}
+		if bounded(data) != nil { // bound.go: refused before either decode
+			if _, gotErr := Decode(data); gotErr == nil {
+				t.Fatalf("Decode took %q, which bounded refuses", data)
+			}
+			return
 		}
 		if got, gotErr := Decode(data); (gotErr == nil) != (err == nil) || !ok && !reflect.DeepEqual(got, want) {
 			t.Fatalf("Decode = %v, %v; encoding/json: %v, %v", got, gotErr, want, err)

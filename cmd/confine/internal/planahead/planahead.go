@@ -12,6 +12,7 @@ package planahead
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"syscall"
@@ -19,23 +20,32 @@ import (
 	"github.com/confine-sandbox/confine/policy/plan"
 )
 
-// Decode decodes a Plan as every reader of one does: strictly, refusing unknown fields.
-// The caller checks what is in it. The fast path (fast.go) decodes what compile writes;
+// Decode decodes a Plan as every reader of one does: strictly, refusing unknown fields
+// and lists that would take more memory than a Plan may (bound.go). The caller checks
+// what is in it. The fast path (fast.go) decodes what compile writes;
 // whatever it is not sure of, encoding/json decodes, as it decodes every Plan's errors.
 func Decode(data []byte) (*plan.Plan, error) {
+	if err := bounded(data); err != nil { // bound.go
+		return nil, err
+	}
 	if p, ok := decodeFast(data); ok {
 		return p, nil
 	}
 	return decodeStd(data)
 }
 
-// decodeStd is encoding/json's decode, strict.
+// decodeStd is encoding/json's decode, strict: a Decoder stops after the first value,
+// and what follows it is refused, as json.Unmarshal refuses it (a second Plan after
+// the first would be read by other tools, and not run).
 func decodeStd(data []byte) (*plan.Plan, error) {
 	var p plan.Plan
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
 		return nil, err
+	}
+	if rest := bytes.TrimLeft(data[dec.InputOffset():], " \t\r\n"); len(rest) > 0 {
+		return nil, fmt.Errorf("text after the Plan, at offset %d", len(data)-len(rest))
 	}
 	return &p, nil
 }
