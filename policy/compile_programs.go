@@ -3,7 +3,7 @@ package policy
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
+	"fmt"
 
 	"github.com/confine-sandbox/confine/policy/plan"
 	"github.com/confine-sandbox/confine/policy/seccomp"
@@ -28,15 +28,18 @@ func CompileWithPrograms(s *Stack, r ImageResolver, programs ProgramStore) (*pla
 	return compileWith(s, r, programs)
 }
 
-// programKey names everything seccomp.Build reads of s, and how it builds.
+// programKey names everything seccomp.Build reads of s, and how it builds. It hashes
+// Go's own syntax of them (%#v: every field by name, strings quoted, whatever fields
+// SeccompRule and SeccompArg gain), not their JSON: encoding/json learning these types
+// cold cost about 0.2 ms of every start.
 func programKey(s *plan.Seccomp) string {
-	in, _ := json.Marshal(struct { // marshalling these types cannot fail
+	h := sha256.New()
+	fmt.Fprintf(h, "%#v", struct {
 		Recipe, Arch, DefaultAction string
 		DefaultErrno                int
 		Rules                       []plan.SeccompRule
 	}{seccomp.Recipe(), s.Arch, s.DefaultAction, s.DefaultErrno, s.Rules})
-	sum := sha256.Sum256(in)
-	return hex.EncodeToString(sum[:])
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // buildProgram is seccomp.Build of s, through the store when there is one.

@@ -4,8 +4,11 @@ package policy
 
 import (
 	"bytes"
+	"reflect"
 	"testing"
 	"testing/fstest"
+
+	"github.com/confine-sandbox/confine/policy/plan"
 )
 
 // mapStore is a ProgramStore in memory.
@@ -57,5 +60,61 @@ func TestCompileWithPrograms(t *testing.T) {
 	store[key] = plain[:len(plain)-3] // not whole instructions
 	if got := compileIn(store, "syscalls: {extends: default}\n"); !bytes.Equal(got, plain) || !bytes.Equal(store[key], plain) {
 		t.Fatal("a kept program of partial instructions was taken, or not rebuilt and kept")
+	}
+}
+
+// TestProgramKey: the key changes with every field of every rule and argument (walked by
+// reflection, so a field added later is covered), and with where strings split; it does
+// not change between two computations of the same section.
+func TestProgramKey(t *testing.T) {
+	base := func() *plan.Seccomp {
+		return &plan.Seccomp{Arch: "amd64", DefaultAction: "errno", DefaultErrno: 1, Rules: []plan.SeccompRule{
+			{Syscalls: []string{"ab", "c"}, Action: "allow", Errno: 0, Args: []plan.SeccompArg{{Index: 0, Op: "eq", Value: 1, Mask: 0}}},
+		}}
+	}
+	want := programKey(base())
+	if programKey(base()) != want {
+		t.Fatal("two keys of the same section differ")
+	}
+	changed := map[string]*plan.Seccomp{}
+	s := base()
+	s.Arch = "arm64"
+	changed["Arch"] = s
+	s = base()
+	s.DefaultAction = "kill"
+	changed["DefaultAction"] = s
+	s = base()
+	s.DefaultErrno = 2
+	changed["DefaultErrno"] = s
+	s = base()
+	s.Rules[0].Syscalls = []string{"a", "bc"}
+	changed["where strings split"] = s
+	for _, v := range []reflect.Value{reflect.ValueOf(&base().Rules[0]).Elem(), reflect.ValueOf(&base().Rules[0].Args[0]).Elem()} {
+		for i := 0; i < v.NumField(); i++ {
+			s := base()
+			target := reflect.ValueOf(&s.Rules[0]).Elem()
+			if v.Type() == reflect.TypeOf(plan.SeccompArg{}) {
+				target = reflect.ValueOf(&s.Rules[0].Args[0]).Elem()
+			}
+			f := target.Field(i)
+			switch f.Kind() {
+			case reflect.String:
+				f.SetString(f.String() + "x")
+			case reflect.Int, reflect.Int64:
+				f.SetInt(f.Int() + 1)
+			case reflect.Uint, reflect.Uint64:
+				f.SetUint(f.Uint() + 1)
+			case reflect.Slice:
+				f.Set(reflect.Append(f, reflect.Zero(f.Type().Elem())))
+			default:
+				t.Fatalf("%s.%s: a %s the test does not change", v.Type(), v.Type().Field(i).Name, f.Kind())
+			}
+			changed[v.Type().String()+"."+v.Type().Field(i).Name] = s
+		}
+	}
+	for what, s := range changed {
+		if programKey(s) == want {
+			t.Errorf("the key does not change with %s", what)
+		}
 	}
 }

@@ -2,9 +2,11 @@ package progcache
 
 import (
 	"bytes"
+	"debug/elf"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -169,5 +171,24 @@ func TestPruneOnlyEntries(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(s.dir); len(entries)-len(others) > maxEntries {
 		t.Errorf("%d entries kept, want at most %d", len(entries)-len(others), maxEntries)
+	}
+}
+
+// TestStatic: static says what the running binary's ELF says: no PT_INTERP.
+func TestStatic(t *testing.T) {
+	f, err := elf.Open("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	interp := false
+	for _, p := range f.Progs {
+		interp = interp || p.Type == elf.PT_INTERP
+	}
+	if static() == interp {
+		t.Errorf("static() is %v for a binary with a PT_INTERP %v", static(), interp)
+	}
+	if id, err := binaryID(); err != nil || static() && strings.Contains(id, " ") {
+		t.Errorf("binaryID of a static binary: %q, %v", id, err)
 	}
 }
