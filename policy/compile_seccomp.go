@@ -130,6 +130,7 @@ func newSeccompCache(store ProgramStore) *seccompCache {
 // so they hold none of the separators.
 func syscallsKey(sc Syscalls) string {
 	var b strings.Builder
+	b.Grow(keyLen(sc.Allow) + keyLen(sc.Deny)) // a profile's hundred rules, written once
 	for _, l := range []struct {
 		kind  string
 		rules []SyscallRule
@@ -142,6 +143,15 @@ func syscallsKey(sc Syscalls) string {
 		}
 	}
 	return b.String()
+}
+
+// keyLen is about the length of the rules' part of syscallsKey.
+func keyLen(rules []SyscallRule) int {
+	n := 0
+	for _, r := range rules {
+		n += len("allow") + len(r.key)
+	}
+	return n
 }
 
 // ruleKey is a syscall rule's part of syscallsKey.
@@ -184,16 +194,15 @@ func seccompDenies(c *Component, groups map[string][]string) []plan.SeccompDeny 
 
 // seccompRuleSet works out the rules of a syscalls section.
 func seccompRuleSet(sc Syscalls, groups map[string][]string) []plan.SeccompRule {
-	allowed := map[string]*altSet{}
+	allowed := newAllowSet(sc.Allow, groups)
 	errnoOf := map[string]int{}
 	for _, r := range sc.Allow {
 		conds := argConds(r.Args)
 		key := altKey(conds)
-		for _, name := range expandNames(r.Names, groups) {
-			if allowed[name] == nil {
-				allowed[name] = &altSet{}
+		for _, written := range r.Names {
+			for _, name := range members(written, groups) {
+				allowed.at(name).add(conds, key)
 			}
-			allowed[name].add(conds, key)
 		}
 	}
 	// Argument denies, one per syscall and conditions: a profile merged twice repeats
@@ -204,19 +213,21 @@ func seccompRuleSet(sc Syscalls, groups map[string][]string) []plan.SeccompRule 
 		conds := argConds(r.Args)
 		condKey := altKey(conds)
 		errno := errnos[or(r.Errno, "EACCES")]
-		for _, name := range expandNames(r.Names, groups) {
-			if len(conds) == 0 {
-				delete(allowed, name)
-				if r.Errno != "" {
-					errnoOf[name] = errno
+		for _, written := range r.Names {
+			for _, name := range members(written, groups) {
+				if len(conds) == 0 {
+					allowed.remove(name)
+					if r.Errno != "" {
+						errnoOf[name] = errno
+					}
+					continue
 				}
-				continue
+				key := name + "/" + condKey
+				if _, seen := denyErrno[key]; !seen {
+					denies = append(denies, plan.SeccompRule{Syscalls: []string{name}, Action: "errno", Args: conds})
+				}
+				denyErrno[key] = errno
 			}
-			key := name + "/" + condKey
-			if _, seen := denyErrno[key]; !seen {
-				denies = append(denies, plan.SeccompRule{Syscalls: []string{name}, Action: "errno", Args: conds})
-			}
-			denyErrno[key] = errno
 		}
 	}
 	kept := denies[:0]
@@ -226,15 +237,15 @@ func seccompRuleSet(sc Syscalls, groups map[string][]string) []plan.SeccompRule 
 		d.Errno = denyErrno[name+"/"+key]
 		// A deny with the very conditions of an allow takes that allow back; a deny of
 		// a syscall no longer allowed adds nothing to the default.
-		set := allowed[name]
+		set := allowed.lookup(name)
 		if set == nil || set.remove(key) == 0 {
-			delete(allowed, name)
+			allowed.remove(name)
 			continue
 		}
 		set.compareArg0()
 		kept = append(kept, d)
 	}
-	return seccompRules(liveAlts(allowed), kept, errnoOf)
+	return seccompRules(allowed.live(), kept, errnoOf)
 }
 
 // expandNames replaces @groups by their members.
@@ -276,19 +287,20 @@ func altKey(a alt) string {
 
 // seccompRules orders the rules deterministically: one rule for every unconditional
 // allow, then conditional allows and argument denies by syscall, then errno rules by errno.
-func seccompRules(allowed map[string][]alt, denies []plan.SeccompRule, errnoOf map[string]int) []plan.SeccompRule {
-	var plain []string
+// allowed may come in any order: the rules are sorted.
+func seccompRules(allowed []syscallAlts, denies []plan.SeccompRule, errnoOf map[string]int) []plan.SeccompRule {
+	plain := make([]string, 0, len(allowed))
 	var conditional []plan.SeccompRule
-	for name, alts := range allowed {
-		if len(alts) == 1 && len(alts[0]) == 0 {
-			plain = append(plain, name)
+	for _, s := range allowed {
+		if len(s.alts) == 1 && len(s.alts[0]) == 0 {
+			plain = append(plain, s.name)
 			continue
 		}
-		for _, a := range alts {
-			conditional = append(conditional, plan.SeccompRule{Syscalls: []string{name}, Action: "allow", Args: a})
+		for _, a := range s.alts {
+			conditional = append(conditional, plan.SeccompRule{Syscalls: []string{s.name}, Action: "allow", Args: a})
 		}
 	}
-	sort.Strings(plain)
+	slices.Sort(plain)
 	conditional = append(conditional, denies...)
 	keyed := make([]keyedRule, len(conditional))
 	for i, r := range conditional {

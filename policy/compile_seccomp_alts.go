@@ -17,7 +17,7 @@ func (s *altSet) add(conds alt, key string) {
 		return
 	}
 	if len(conds) == 0 { // no deny has empty conditions, so this one needs no key
-		*s = altSet{alts: []alt{{}}, gone: []bool{false}, live: 1, absolute: true}
+		*s = altSet{alts: unconditional, gone: notGone, live: 1, absolute: true}
 		return
 	}
 	if s.keys == nil {
@@ -48,6 +48,9 @@ func (s *altSet) compareArg0() {
 	if s.widened {
 		return
 	}
+	if s.absolute { // its lists are the shared ones: give it its own
+		s.alts, s.gone = []alt{{}}, []bool{false}
+	}
 	s.widened, s.absolute = true, false
 	s.keys = map[string][]int{}
 	for i, a := range s.alts {
@@ -62,17 +65,10 @@ func (s *altSet) compareArg0() {
 	}
 }
 
-// liveAlts lists each syscall's remaining alternatives, in order.
-func liveAlts(allowed map[string]*altSet) map[string][]alt {
-	out := make(map[string][]alt, len(allowed))
-	for name, s := range allowed {
-		alts := make([]alt, 0, s.live)
-		for i, a := range s.alts {
-			if !s.gone[i] {
-				alts = append(alts, a)
-			}
-		}
-		out[name] = alts
-	}
-	return out
-}
+// unconditional and notGone are the lists of every absolute altSet, shared: most
+// syscalls are allowed unconditionally, and nothing writes them (compareArg0 gives a set
+// its own before it changes one).
+var (
+	unconditional = []alt{{}}
+	notGone       = []bool{false}
+)
