@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"iter"
 	"maps"
 	"slices"
 	"sort"
@@ -201,7 +202,7 @@ func seccompRuleSet(sc Syscalls, groups map[string][]string) []plan.SeccompRule 
 		key := altKey(conds)
 		for _, written := range r.Names {
 			for _, name := range members(written, groups) {
-				allowed.at(name).add(conds, key)
+				allowed.add(name, conds, key)
 			}
 		}
 	}
@@ -237,7 +238,7 @@ func seccompRuleSet(sc Syscalls, groups map[string][]string) []plan.SeccompRule 
 		d.Errno = denyErrno[name+"/"+key]
 		// A deny with the very conditions of an allow takes that allow back; a deny of
 		// a syscall no longer allowed adds nothing to the default.
-		set := allowed.lookup(name)
+		set := allowed.alts(name)
 		if set == nil || set.remove(key) == 0 {
 			allowed.remove(name)
 			continue
@@ -245,7 +246,7 @@ func seccompRuleSet(sc Syscalls, groups map[string][]string) []plan.SeccompRule 
 		set.compareArg0()
 		kept = append(kept, d)
 	}
-	return seccompRules(allowed.live(), kept, errnoOf)
+	return seccompRules(allowed.live, len(allowed.index), kept, errnoOf)
 }
 
 // expandNames replaces @groups by their members.
@@ -287,17 +288,17 @@ func altKey(a alt) string {
 
 // seccompRules orders the rules deterministically: one rule for every unconditional
 // allow, then conditional allows and argument denies by syscall, then errno rules by errno.
-// allowed may come in any order: the rules are sorted.
-func seccompRules(allowed []syscallAlts, denies []plan.SeccompRule, errnoOf map[string]int) []plan.SeccompRule {
-	plain := make([]string, 0, len(allowed))
+// allowed (each syscall and its alternatives) may come in any order: the rules are sorted.
+func seccompRules(allowed iter.Seq2[string, []alt], n int, denies []plan.SeccompRule, errnoOf map[string]int) []plan.SeccompRule {
+	plain := make([]string, 0, n)
 	var conditional []plan.SeccompRule
-	for _, s := range allowed {
-		if len(s.alts) == 1 && len(s.alts[0]) == 0 {
-			plain = append(plain, s.name)
+	for name, alts := range allowed {
+		if len(alts) == 1 && len(alts[0]) == 0 {
+			plain = append(plain, name)
 			continue
 		}
-		for _, a := range s.alts {
-			conditional = append(conditional, plan.SeccompRule{Syscalls: []string{s.name}, Action: "allow", Args: a})
+		for _, a := range alts {
+			conditional = append(conditional, plan.SeccompRule{Syscalls: []string{name}, Action: "allow", Args: a})
 		}
 	}
 	slices.Sort(plain)

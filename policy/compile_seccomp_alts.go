@@ -17,7 +17,7 @@ func (s *altSet) add(conds alt, key string) {
 		return
 	}
 	if len(conds) == 0 { // no deny has empty conditions, so this one needs no key
-		*s = altSet{alts: unconditional, gone: notGone, live: 1, absolute: true}
+		*s = altSet{alts: []alt{{}}, gone: []bool{false}, live: 1, absolute: true}
 		return
 	}
 	if s.keys == nil {
@@ -48,9 +48,6 @@ func (s *altSet) compareArg0() {
 	if s.widened {
 		return
 	}
-	if s.absolute { // its lists are the shared ones: give it its own
-		s.alts, s.gone = []alt{{}}, []bool{false}
-	}
 	s.widened, s.absolute = true, false
 	s.keys = map[string][]int{}
 	for i, a := range s.alts {
@@ -64,11 +61,3 @@ func (s *altSet) compareArg0() {
 		s.keys[k] = append(s.keys[k], i)
 	}
 }
-
-// unconditional and notGone are the lists of every absolute altSet, shared: most
-// syscalls are allowed unconditionally, and nothing writes them (compareArg0 gives a set
-// its own before it changes one).
-var (
-	unconditional = []alt{{}}
-	notGone       = []bool{false}
-)

@@ -2,20 +2,30 @@ package policy
 
 import "strings"
 
-// allowSet is the allowed syscalls while seccompRuleSet works them out, each with its
-// alternatives: an index by name into one slice of altSets, both sized at once from the
-// allow rules. A default profile allows about 300 syscalls, nearly all unconditionally;
-// a map of *altSet growing from empty, an altSet and two slices each, cost a fresh
-// process about a fifth of the whole compile (its heap's first page faults included).
+// allowSet is the allowed syscalls while seccompRuleSet works them out: an index by
+// name into one slice, both sized at once from the allow rules, each syscall with an
+// altSet of its own only once it has conditions. A default profile allows about 300
+// syscalls, nearly all unconditionally; a map of *altSet growing from empty, with an
+// altSet and two slices for each, cost a fresh process about a fifth of the compile
+// (its heap's first page faults included).
 type allowSet struct {
-	index map[string]int32 // name → its set in sets
-	sets  []namedAlts
+	index map[string]int32 // name → its entry in sets
+	sets  []allowed
 }
 
-type namedAlts struct {
-	name string
-	altSet
+// allowed is one syscall's entry.
+type allowed struct {
+	name  string
+	state uint8
+	set   *altSet // when state is own
 }
+
+const (
+	unset    uint8 = iota // no alternative yet
+	absolute              // allowed unconditionally: one empty alternative
+	own                   // its alternatives in set
+	removed               // denied
+)
 
 // newAllowSet sizes the set for the names the allow rules expand to (repeats counted).
 func newAllowSet(allow []SyscallRule, groups map[string][]string) *allowSet {
@@ -25,65 +35,79 @@ func newAllowSet(allow []SyscallRule, groups map[string][]string) *allowSet {
 			n += len(members(written, groups))
 		}
 	}
-	return &allowSet{index: make(map[string]int32, n), sets: make([]namedAlts, 0, n)}
+	return &allowSet{index: make(map[string]int32, n), sets: make([]allowed, 0, n)}
 }
 
-// at is name's set, added empty if it has none. The pointer holds until the next at.
-func (a *allowSet) at(name string) *altSet {
+// add allows name under conds (whose altKey is key), as altSet.add does.
+func (a *allowSet) add(name string, conds alt, key string) {
 	i, ok := a.index[name]
 	if !ok {
 		i = int32(len(a.sets))
 		a.index[name] = i
-		a.sets = append(a.sets, namedAlts{name: name})
+		a.sets = append(a.sets, allowed{name: name})
 	}
-	return &a.sets[i].altSet
+	e := &a.sets[i]
+	switch {
+	case e.state == absolute: // it absorbs the rest
+	case len(conds) == 0:
+		e.state, e.set = absolute, nil
+	default:
+		if e.state != own {
+			e.state, e.set = own, &altSet{}
+		}
+		e.set.add(conds, key)
+	}
 }
 
-// lookup is name's set, or nil when it has none (never allowed, or removed).
-func (a *allowSet) lookup(name string) *altSet {
-	if i, ok := a.index[name]; ok {
-		return &a.sets[i].altSet
+// alts is name's altSet, made for one allowed unconditionally, or nil when it is not
+// allowed (never, or no longer).
+func (a *allowSet) alts(name string) *altSet {
+	i, ok := a.index[name]
+	if !ok {
+		return nil
 	}
-	return nil
+	e := &a.sets[i]
+	if e.state == absolute {
+		e.state, e.set = own, &altSet{}
+		e.set.add(nil, "")
+	}
+	return e.set
 }
 
-// remove takes name's set away.
+// remove takes name's alternatives away.
 func (a *allowSet) remove(name string) {
 	if i, ok := a.index[name]; ok {
-		a.sets[i].live = 0
+		a.sets[i] = allowed{name: name, state: removed}
 		delete(a.index, name)
 	}
 }
 
-// live lists each syscall still allowed with its remaining alternatives, in order; an
-// unconditional one shares one alternative list.
-func (a *allowSet) live() []syscallAlts {
-	out := make([]syscallAlts, 0, len(a.index))
-	for i := range a.sets {
-		s := &a.sets[i]
-		if s.live == 0 {
-			continue
-		}
-		if s.absolute {
-			out = append(out, syscallAlts{s.name, unconditional})
-			continue
-		}
-		alts := make([]alt, 0, s.live)
-		for j, c := range s.alts {
-			if !s.gone[j] {
-				alts = append(alts, c)
+// live yields each syscall still allowed with its remaining alternatives, in order.
+func (a *allowSet) live(yield func(string, []alt) bool) {
+	for _, e := range a.sets {
+		var alts []alt
+		switch e.state {
+		case absolute:
+			alts = unconditional
+		case own:
+			alts = make([]alt, 0, e.set.live)
+			for j, c := range e.set.alts {
+				if !e.set.gone[j] {
+					alts = append(alts, c)
+				}
 			}
+		default:
+			continue
 		}
-		out = append(out, syscallAlts{s.name, alts})
+		if !yield(e.name, alts) {
+			return
+		}
 	}
-	return out
 }
 
-// syscallAlts is one allowed syscall and its alternatives.
-type syscallAlts struct {
-	name string
-	alts []alt
-}
+// unconditional is the alternatives of a syscall allowed unconditionally, shared: the
+// rules only read it.
+var unconditional = []alt{{}}
 
 // members is the syscalls a written name stands for: a @group's members, or itself.
 func members(written string, groups map[string][]string) []string {

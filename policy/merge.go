@@ -11,8 +11,11 @@ import (
 	"github.com/confine-sandbox/confine/profiles"
 )
 
-// profileNames lists the built-in profiles, for "did you mean" hints.
-func profileNames() []string {
+// profileNames lists the built-in profiles, for "did you mean" hints. They are embedded,
+// so listed once: every compile that extends a profile asks.
+func profileNames() []string { return slices.Clone(builtinProfiles()) }
+
+var builtinProfiles = sync.OnceValue(func() []string {
 	entries, _ := fs.Glob(profiles.FS, "*.yaml")
 	var names []string
 	for _, e := range entries {
@@ -21,7 +24,7 @@ func profileNames() []string {
 		}
 	}
 	return names
-}
+})
 
 // loadedProfiles caches parsed built-in profiles by name: they are embedded, so never
 // change, and merging only reads them.

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/netip"
 	"reflect"
@@ -235,11 +236,7 @@ func seccompRuleSetScan(sc Syscalls, groups map[string][]string) []plan.SeccompR
 		allowed[name] = alts
 		kept = append(kept, d)
 	}
-	var live []syscallAlts
-	for name, alts := range allowed {
-		live = append(live, syscallAlts{name, alts})
-	}
-	return seccompRules(live, kept, errnoOf)
+	return seccompRules(maps.All(allowed), len(allowed), kept, errnoOf)
 }
 
 func TestSeccompRuleSetMatchesScan(t *testing.T) {

@@ -65,19 +65,20 @@ func (s *Store) Program(key string) []byte {
 		return nil
 	}
 	defer unix.Close(d)
+	// A bare descriptor, not an os.File: a regular file gains nothing from the poller,
+	// and os.NewFile's try to register it (fcntl, epoll_ctl) is on every start's path.
 	fd, err := unix.Openat(d, s.entryName(key), unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return nil
 	}
-	f := os.NewFile(uintptr(fd), key)
-	defer f.Close()
+	defer unix.Close(fd)
 	var st unix.Stat_t
 	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || !s.owned(&st, 0o022) ||
 		st.Size > int64(len(magic)+len(key)+1+maxProgram) {
 		return nil
 	}
 	data := make([]byte, st.Size)
-	if n, _ := f.ReadAt(data, 0); n != len(data) {
+	if !readAt(fd, data) {
 		return nil
 	}
 	head := magic + key + "\n"
@@ -85,6 +86,21 @@ func (s *Store) Program(key string) []byte {
 		return nil
 	}
 	return data[len(head):]
+}
+
+// readAt fills data from the start of fd, false on an error or a shorter file.
+func readAt(fd int, data []byte) bool {
+	for off := 0; off < len(data); {
+		n, err := unix.Pread(fd, data[off:], int64(off))
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil || n == 0:
+			return false
+		}
+		off += n
+	}
+	return true
 }
 
 // Keep keeps program under key, replacing what was there. It never fails the compile: a
