@@ -201,12 +201,21 @@ func merge(dst, src *Component) {
 	dst.Mode = or(src.Mode, dst.Mode)
 }
 
-// mergeSyscalls lays over on base, appending to base's own lists.
+// mergeSyscalls lays over on base, appending to base's own lists. An empty list takes
+// over's clipped instead of a copy (a profile's hundred rules): the first append copies
+// it, and nothing writes a merged rule in place (resolve's self shares a profile's so).
 func mergeSyscalls(base *Syscalls, over Syscalls) {
 	base.Extends = over.Extends
-	base.Allow = append(base.Allow, over.Allow...)
-	base.Deny = append(base.Deny, over.Deny...)
+	base.Allow = appendRules(base.Allow, over.Allow)
+	base.Deny = appendRules(base.Deny, over.Deny)
 	base.OnViolation = or(over.OnViolation, base.OnViolation)
+}
+
+func appendRules(base, over []SyscallRule) []SyscallRule {
+	if len(base) == 0 {
+		return slices.Clip(over)
+	}
+	return append(base, over...)
 }
 
 func or[T comparable](v, fallback T) T {
