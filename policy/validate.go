@@ -431,6 +431,9 @@ func NormalizeCap(s string) string {
 }
 
 func (v *validator) capabilities() {
+	if len(v.c.Capabilities) == 0 {
+		return // capabilityNames upper-cases some forty names: not for none
+	}
 	known := capabilityNames()
 	seen := map[string]bool{}
 	for i, c := range v.c.Capabilities {
