@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -110,20 +109,68 @@ type stopTimes struct{ timeout, grace time.Duration }
 
 // forward passes the supervisor's signals on to the component. The component is pid 1
 // of its namespace, where a signal it has no handler for is ignored: after a grace
-// period, as docker stop does, it is killed. Once the component is reaped a signal goes
-// nowhere until the run is over (done), and then takes its default action on the
-// supervisor: what signal.Stop at the run's end gave, without Stop's round trips to the
-// runtime's signal-mask thread.
-func forward(signals chan os.Signal, sb *sandbox.Sandbox, grace time.Duration, done *atomic.Bool) {
-	for s := range signals {
-		if err := sb.Signal(s); errors.Is(err, os.ErrProcessDone) {
-			if sig, ok := s.(syscall.Signal); ok && done.Load() {
-				signal.Reset(s)
-				syscall.Kill(os.Getpid(), sig)
+// period, as docker stop does, it is killed. A signal during the start waits for it and
+// reaches the component once it runs (launched), unless the start has not ended within
+// the grace period: a start blocked (an audit log that is a FIFO, a mount or an exec that
+// hangs) is not waited for, and the signal ends the supervisor as it did when it came
+// before signal.Notify, the init stage with it (its parent-death signal). Once the
+// component is reaped a signal goes nowhere until the run is over (over), and then takes
+// its default action on the supervisor, as after a failed start: what signal.Stop at the
+// run's end gave, without Stop's round trips to the runtime's signal-mask thread.
+func forward(signals <-chan os.Signal, launched <-chan *sandbox.Sandbox, over <-chan struct{}, grace time.Duration) {
+	var pending []os.Signal
+	var stuck <-chan time.Time
+	var sb *sandbox.Sandbox
+	for sb == nil {
+		select {
+		case s := <-signals:
+			pending = append(pending, s)
+			if stuck == nil {
+				stuck = time.After(grace)
 			}
-			continue
+		case <-stuck:
+			for _, s := range pending {
+				raise(s)
+			}
+			pending, stuck = nil, nil
+		case sb = <-launched:
+		case <-over: // the start failed
+			for _, s := range pending {
+				raise(s)
+			}
+			for s := range signals {
+				raise(s)
+			}
+			return
 		}
-		time.AfterFunc(grace, func() { sb.Signal(syscall.SIGKILL) })
+	}
+	for _, s := range pending {
+		pass(sb, s, grace, over)
+	}
+	for s := range signals {
+		pass(sb, s, grace, over)
+	}
+}
+
+// pass sends s to the component, and SIGKILL after grace; a component reaped takes none.
+func pass(sb *sandbox.Sandbox, s os.Signal, grace time.Duration, over <-chan struct{}) {
+	if err := sb.Signal(s); errors.Is(err, os.ErrProcessDone) {
+		select {
+		case <-over:
+			raise(s)
+		default:
+		}
+		return
+	}
+	time.AfterFunc(grace, func() { sb.Signal(syscall.SIGKILL) })
+}
+
+// raise gives s its default action on the supervisor (none for one it was started
+// ignoring: Reset gives that back).
+func raise(s os.Signal) {
+	if sig, ok := s.(syscall.Signal); ok {
+		signal.Reset(s)
+		syscall.Kill(os.Getpid(), sig)
 	}
 }
 
@@ -165,6 +212,9 @@ func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack str
 	// once the run is over a signal is the supervisor's own again (forward).
 	signals := make(chan os.Signal, 4)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	launched, over := make(chan *sandbox.Sandbox, 1), make(chan struct{})
+	defer close(over) // the run is over: after the storage's clean-up, before the network's and the audit sweep's
+	go forward(signals, launched, over, stop.grace)
 	// The parent-death signal follows the thread that started the child: keep this one.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -216,9 +266,7 @@ func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack str
 	for _, f := range sb.Findings() {
 		fmt.Fprintf(cmd.ErrOrStderr(), "confine: warning: %s\n", f)
 	}
-	var done atomic.Bool
-	defer done.Store(true) // where signal.Stop was: the run's clean-up runs after it
-	go forward(signals, sb, stop.grace, &done)
+	launched <- sb
 	if stop.timeout > 0 {
 		t := time.AfterFunc(stop.timeout, func() {
 			sb.Signal(syscall.SIGTERM)

@@ -215,9 +215,9 @@ func (s *Store) entryName(key string) string {
 // linked dynamically (go build, go test) builds with the shared libseccomp it mapped,
 // whose update within one version (a distribution's fix) Recipe does not see: the
 // identity of each file mapped executable is part of it too.
-// A static binary (no program interpreter: AT_BASE is 0) maps no other file at its start,
-// and confine opens no library later: its own identity is all there is, and reading
-// /proc/self/maps (the kernel walks every mapping for it) cost about 0.1 ms of a start.
+// A static binary (static.go) maps no other file at its start, and confine opens no
+// library later: its own identity is all there is, and reading /proc/self/maps (the
+// kernel walks every mapping for it) cost about 0.1 ms of a start.
 func binaryID() (string, error) {
 	if static() {
 		return identity("/proc/self/exe", nil)
@@ -227,23 +227,6 @@ func binaryID() (string, error) {
 		return "", err
 	}
 	return identity("/proc/self/exe", maps)
-}
-
-const atBase = 7 // AT_BASE of <elf.h>
-
-// static reports whether the running binary was started without a program interpreter
-// (ld.so), from the auxiliary vector's AT_BASE, the interpreter's load address.
-func static() bool {
-	auxv, err := unix.Auxv()
-	if err != nil {
-		return false
-	}
-	for _, kv := range auxv {
-		if kv[0] == atBase {
-			return kv[1] == 0
-		}
-	}
-	return false
 }
 
 // identity is exe's, and that of each file maps (a /proc/PID/maps) has mapped executable.
