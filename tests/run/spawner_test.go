@@ -463,7 +463,14 @@ func TestSpawnerWithoutCloseRange(t *testing.T) {
 func TestSpawnerPid(t *testing.T) {
 	sp := startSpawner(t)
 	pid := sp.Pid()
-	if cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); pid <= 0 || string(cmdline) != "confine-spawner\x00" {
+	// exec.Cmd's Start returns once the exec is past its point of no return (the close
+	// of its CLOEXEC pipe), before the kernel has set the new arguments: until then the
+	// command line reads empty.
+	var cmdline []byte
+	for deadline := time.Now().Add(2 * time.Second); pid > 0 && len(cmdline) == 0 && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		cmdline, _ = os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	}
+	if pid <= 0 || string(cmdline) != "confine-spawner\x00" {
 		t.Fatalf("Pid() is %d (%q), not the spawner", pid, cmdline)
 	}
 }
