@@ -112,6 +112,17 @@ func TestProgramKey(t *testing.T) {
 			changed[v.Type().String()+"."+v.Type().Field(i).Name] = s
 		}
 	}
+	// The section's own fields are written one by one: one added to plan.Seccomp must be
+	// put in the key and changed above (if Build reads it) or listed here (if it does not).
+	// Rules is changed field by field above; Denies and the program are not Build's input.
+	notRead := map[string]bool{"Rules": true, "Denies": true, "Program": true, "ProgramSHA256": true}
+	st := reflect.TypeOf(plan.Seccomp{})
+	for i := 0; i < st.NumField(); i++ {
+		name := st.Field(i).Name
+		if _, ok := changed[name]; !ok && !notRead[name] {
+			t.Errorf("plan.Seccomp.%s: neither in programKey's test nor listed as what Build does not read", name)
+		}
+	}
 	for what, s := range changed {
 		if programKey(s) == want {
 			t.Errorf("the key does not change with %s", what)

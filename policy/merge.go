@@ -66,6 +66,8 @@ func loadProfileYAML(name string, errs *ErrorList) *Component {
 // way. Path, capability and best_effort lists are unioned (base entries first), network
 // and syscall lists are appended (compile removes repeats), maps merge per key, and
 // scalars set in c override the profile's; a file cannot unset what a profile sets. Deny winning over allow is applied at compile time.
+// The result's syscall rule lists may be a cached built-in profile's (clipped): append to
+// them, but never write one of their rules in place.
 func Effective(c *Component) (*Component, ErrorList) {
 	var errs ErrorList
 	out := resolve(c, nil, &errs)
