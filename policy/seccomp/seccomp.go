@@ -91,6 +91,7 @@ func Build(s *plan.Seccomp) ([]byte, error) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
+	defer watch()()
 	f, err := libseccomp.NewFilter(def)
 	if err != nil {
 		return nil, fmt.Errorf("seccomp: new filter: %w", err)
@@ -109,6 +110,7 @@ func Build(s *plan.Seccomp) ([]byte, error) {
 		return nil, fmt.Errorf("seccomp: binary tree optimisation: %w", err)
 	}
 	for _, r := range s.Rules {
+		nowAdding(r.Syscalls)
 		if err := addRule(f, r); err != nil {
 			return nil, err
 		}

@@ -1,0 +1,41 @@
+//go:build cgo
+
+package seccomp
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// BuildLimit bounds one Build. libseccomp 2.5.4 never returns from seccomp_rule_add_array
+// for some rule sets a short policy can write (two conditional allows of one syscall on
+// different arguments, behind an always-true `ge 0`; review24), and a C thread that
+// spins cannot be stopped: past the limit the process ends, saying which rule it was
+// adding, instead of hanging a start, or a reviewer's `confine compile` or `audit diff`,
+// forever. CONFINE_SECCOMP_BUILD_LIMIT (a duration) sets it; a normal build takes
+// milliseconds, the largest rule sets validate allows a few seconds.
+var BuildLimit = func() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("CONFINE_SECCOMP_BUILD_LIMIT")); err == nil && d > 0 {
+		return d
+	}
+	return time.Minute
+}()
+
+// adding is the syscalls of the rule Build is adding, for Stuck's message.
+var adding atomic.Value
+
+// watch starts the limit of one Build; stop it when the build returns.
+func watch() (stop func() bool) {
+	adding.Store("")
+	t := time.AfterFunc(BuildLimit, func() {
+		fmt.Fprintf(os.Stderr, "confine: seccomp: libseccomp did not build the filter within %s: it hangs on the conditional rules of %s (a libseccomp 2.5 fault); write those rules' conditions otherwise\n", BuildLimit, adding.Load())
+		os.Exit(1) // the policy's fault: as a policy error; nothing is set up yet
+	})
+	return t.Stop
+}
+
+// nowAdding records the rule being added.
+func nowAdding(syscalls []string) { adding.Store(strings.Join(syscalls, ", ")) }
