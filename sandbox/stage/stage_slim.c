@@ -94,18 +94,92 @@ static int paired(int fd) {
 	       memcmp(got, last, PAIR_LEN) == 0;
 }
 
-// needs_full guesses from run's flags (those before "--") whether the slim binary would
-// hand the run back at once (slim.go's beforeRun): -p, --audit-log, --show-denials. A
-// wrong guess costs only time: the full binary runs everything, and the slim one still
-// hands back what it must.
+// Run's flags that take a value (pflag: "--flag value" or "--flag=value"); -p/--publish
+// and --audit-log send the run to the full binary before their value matters.
+static const char *const value_flags[] = {"--component", "--grace", "--timeout", "--plan", "--store", NULL};
+
+static int takes_value(const char *f) {
+	for (const char *const *v = value_flags; *v; v++)
+		if (strcmp(f, *v) == 0)
+			return 1;
+	return 0;
+}
+
+// MAX_PEEK bounds what input_needs_full reads of a policy or Plan: a larger file goes to
+// the slim binary unread, which still hands back what it must.
+enum { MAX_PEEK = 256 << 10 };
+
+static int name_char(char c) {
+	return c == '_' || c == '-' || c == '.' || (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
+}
+
+// has_key reports whether buf holds word as a YAML or JSON key: after a character that
+// cannot be part of a name, then an optional quote, blanks and a colon ("image:",
+// "\"uplink\": {", "volume :"). A comment or a string that reads so is a wrong guess,
+// which costs only time.
+static int has_key(const char *buf, size_t n, const char *word) {
+	size_t w = strlen(word);
+	for (const char *p = buf; (p = memmem(p, n - (size_t)(p - buf), word, w)) != NULL; p++) {
+		if (p > buf && name_char(p[-1]))
+			continue;
+		const char *q = p + w, *end = buf + n;
+		if (q < end && (*q == '"' || *q == '\''))
+			q++;
+		while (q < end && (*q == ' ' || *q == '\t'))
+			q++;
+		if (q < end && *q == ':')
+			return 1;
+	}
+	return 0;
+}
+
+// input_needs_full guesses from the run's policy or Plan, when it is a regular file of
+// at most MAX_PEEK bytes, whether it names what the slim binary hands back for after its
+// compile (slim.go's beforeRun): an image or a volume (the image store), a connect (the
+// lone run's uplink, unless every one stays on loopback), a Plan's uplink. The full
+// binary reads the file anyway: only a regular one is opened here (stat first: opening a
+// device or a FIFO could block or do something), without following the answer further.
+static int input_needs_full(const char *path) {
+	struct stat st;
+	if (!path || stat(path, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_PEEK)
+		return 0;
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	static char buf[MAX_PEEK];
+	ssize_t n = 0;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+		n = read(fd, buf, sizeof buf);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	return has_key(buf, (size_t)n, "image") || has_key(buf, (size_t)n, "volume") ||
+	       memmem(buf, (size_t)n, "\"volume\"", 8) || has_key(buf, (size_t)n, "connect") ||
+	       has_key(buf, (size_t)n, "uplink");
+}
+
+// needs_full guesses from run's command line (before "--") whether the slim binary would
+// hand the run back (slim.go's beforeRun): -p, --audit-log, --show-denials, or an input
+// that names what it lacks (input_needs_full). A wrong guess costs only time: the full
+// binary runs everything, and the slim one still hands back what it must; a handed-back
+// run pays both binaries' starts.
 static int needs_full(char **argv) {
+	const char *input = NULL, *plan = NULL;
 	for (char **a = argv + 2; *a && strcmp(*a, "--") != 0; a++) {
 		const char *f = *a;
 		if (strncmp(f, "-p", 2) == 0 || strncmp(f, "--publish", 9) == 0 || strncmp(f, "--audit-log", 11) == 0 ||
 		    strncmp(f, "--show-denials", 14) == 0)
 			return 1;
+		if (strncmp(f, "--plan=", 7) == 0)
+			plan = f + 7;
+		else if (strcmp(f, "--plan") == 0 && a[1])
+			plan = *++a;
+		else if (takes_value(f) && a[1])
+			a++;
+		else if (f[0] != '-' && !input)
+			input = f;
 	}
-	return 0;
+	return input_needs_full(plan ? plan : input);
 }
 
 void slim_run(char **argv) {

@@ -116,6 +116,54 @@ func TestSlimHandOver(t *testing.T) {
 	}
 }
 
+// TestSlimGuess: confine keeps a run whose policy or Plan names what confine-run would
+// hand back after its compile (an uplink here; an image or a volume alike) without
+// starting confine-run at all (stage_slim.c's input_needs_full): the run starts one Go
+// runtime, so its trace has one cli step, where a hand-back has two.
+func TestSlimGuess(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	dir := t.TempDir()
+	uplink := filepath.Join(dir, "uplink.yaml")
+	policy := probePolicy("network:\n  connect:\n    - to: 203.0.113.10:80/tcp\n", "env:", "pause:50ms")
+	if err := os.WriteFile(uplink, []byte(policy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	planFile := filepath.Join(dir, "uplink.plan.json")
+	if err := os.WriteFile(planFile, []byte(testenv.Run(t, confineBin, "compile", uplink, "--format", "json")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	plain := filepath.Join(dir, "plain.yaml")
+	if err := os.WriteFile(plain, []byte(probePolicy("", "env:", "pause:50ms")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Past what the guess reads: confine-run starts, and hands the run back.
+	big := filepath.Join(dir, "big.yaml")
+	if err := os.WriteFile(big, []byte("# "+strings.Repeat("x", 300<<10)+"\n"+policy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args   []string
+		starts int
+	}{
+		{[]string{"run", uplink}, 1},
+		{[]string{"run", "--timeout", "20s", uplink}, 1},
+		{[]string{"run", "--plan", planFile}, 1},
+		{[]string{"run", "--plan=" + planFile}, 1},
+		{[]string{"run", plain}, 1}, // in confine-run
+		{[]string{"run", big}, 2},
+	} {
+		cmd := exec.Command(confineBin, tc.args...)
+		cmd.Env = append(os.Environ(), "CONFINE_TRACE=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", tc.args, err, out)
+		}
+		if n := strings.Count(string(out), "confine-trace parent cli "); n != tc.starts {
+			t.Errorf("%v: %d Go starts, want %d:\n%s", tc.args, n, tc.starts, out)
+		}
+	}
+}
+
 // TestSlimNotTrusted: confine hands a run only to a confine-run that is a regular file
 // owned by confine's owner and writable by nobody else; otherwise it runs it itself.
 func TestSlimNotTrusted(t *testing.T) {
