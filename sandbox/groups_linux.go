@@ -38,24 +38,35 @@ func resolveGroups(cfg *initConfig) error {
 		}
 		if table == nil {
 			var err error
-			if table, err = readGroupFile("/etc/group"); errors.Is(err, fs.ErrNotExist) && cfg.Component.Process.Rootfs == "" {
-				return fmt.Errorf("run.groups: resolving %q: the sandbox has no /etc/group; list /etc/group under filesystem.read, or give the gid", n)
-			} else if err != nil {
-				return fmt.Errorf("run.groups: resolving %q: %w", n, err)
+			if table, err = readGroupFile("/etc/group"); err != nil {
+				return groupLookupFailed(n, cfg, err)
 			}
 		}
 		id, ok := table[n]
 		if !ok {
-			return fmt.Errorf("run.groups: no group %q in the sandbox's /etc/group", n)
+			return errNoGroup("run.groups", n)
 		}
 		cfg.groups = append(cfg.groups, id)
 	}
 	for i, id := range cfg.groups {
 		if id >= RangeSize {
-			return fmt.Errorf("run.groups: %s is gid %d, outside the component's ids 0-%d", names[i], id, RangeSize-1)
+			return errGroupRange(names[i], id)
 		}
 	}
 	return nil
+}
+
+// groupLookupFailed says why /etc/group could not be read for name, with the remedy
+// when the host-view sandbox simply lacks it.
+func groupLookupFailed(name string, cfg *initConfig, err error) error {
+	if errors.Is(err, fs.ErrNotExist) && cfg.Component.Process.Rootfs == "" {
+		return fmt.Errorf("run.groups: resolving %q: the sandbox has no /etc/group; list /etc/group under filesystem.read, or give the gid", name)
+	}
+	return fmt.Errorf("run.groups: resolving %q: %w", name, err)
+}
+
+func errGroupRange(name string, id int) error {
+	return fmt.Errorf("run.groups: %s is gid %d, outside the component's ids 0-%d", name, id, RangeSize-1)
 }
 
 // readGroupFile parses group(5) lines NAME:PASSWORD:GID:MEMBERS; the first line for a
@@ -82,7 +93,7 @@ func scanIDFile(path string, n int, line func(fields []string)) error {
 	}
 	defer f.Close()
 	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s is not a regular file", path)
+		return errNotRegular(path)
 	}
 	sc := bufio.NewScanner(io.LimitReader(f, maxGroupFile))
 	for sc.Scan() {
@@ -92,3 +103,5 @@ func scanIDFile(path string, n int, line func(fields []string)) error {
 	}
 	return sc.Err()
 }
+
+func errNotRegular(path string) error { return fmt.Errorf("%s is not a regular file", path) }

@@ -50,9 +50,9 @@ func renderCaps(cfg *initConfig, p *stage.Program) error {
 		case 3:
 			return fmt.Sprintf("setgroups %v: %v", groups, e.Errno)
 		case 4:
-			return fmt.Sprintf("setresgid %d: %v", proc.GID, e.Errno)
+			return fmt.Sprintf("setresgid %d: %v", e.Aux, e.Errno) // OP_USER's, when named
 		case 5:
-			return fmt.Sprintf("setresuid %d: %v", proc.UID, e.Errno)
+			return fmt.Sprintf("setresuid %d: %v", e.Aux, e.Errno)
 		case 6:
 			return "parent-death signal: " + e.Cause()
 		case 7:

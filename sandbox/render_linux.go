@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/landlock-lsm/go-landlock/landlock"
@@ -25,8 +24,8 @@ func goInitForced() bool { return os.Getenv("CONFINE_STAGE") == "go" }
 
 // renderStage renders the steps table into the C stage's program, or returns nil when
 // the Go init must run: CONFINE_STAGE=go, a build without cgo, or a step needs the Go
-// init (without root: the firewall from inside and newuidmap; an image; volumes; group
-// names; Landlock under best_effort). Each step renders its
+// init (without root: the firewall from inside and newuidmap; an image; volumes;
+// Landlock under best_effort). Each step renders its
 // ops in the table's order, so the table stays the one description of the order.
 func renderStage(cfg *initConfig) *stage.Program {
 	if !stage.Linked || goInitForced() || cfg.Rootless || cfg.SubIDs || cfg.Component.Audit != nil {
@@ -72,27 +71,6 @@ func renderSysctls(cfg *initConfig, p *stage.Program) error {
 		}
 		path := filepath.Join("/proc/sys", strings.ReplaceAll(s.Key, ".", "/"))
 		p.Add(stage.OpWrite, nil, []string{path, s.Value}, stage.Prefixed(fmt.Sprintf("sysctl %s=%s (%s)", s.Key, s.Value, s.Why)))
-	}
-	return nil
-}
-
-// renderGroups resolves numeric run.groups here; names need the sandbox's /etc/group.
-func renderGroups(cfg *initConfig, _ *stage.Program) error {
-	for _, n := range cfg.Component.Process.Groups {
-		id, err := strconv.ParseUint(n, 10, 32)
-		if err != nil || id >= RangeSize {
-			return errGoInit
-		}
-		cfg.groups = append(cfg.groups, int(id))
-	}
-	return nil
-}
-
-// renderUser: run.user's names are read from the sandbox's /etc/passwd by the Go init;
-// numeric ids need no step.
-func renderUser(cfg *initConfig, _ *stage.Program) error {
-	if p := cfg.Component.Process; p.User != "" || p.Group != "" {
-		return errGoInit
 	}
 	return nil
 }

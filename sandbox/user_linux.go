@@ -44,7 +44,7 @@ func resolveUser(cfg *initConfig) error {
 		}
 		e, ok := users[p.User]
 		if !ok {
-			return fmt.Errorf("run.user: no user %q in the sandbox's /etc/passwd", p.User)
+			return errNoUser(p.User)
 		}
 		p.UID = uint32(e.uid)
 		if p.Group == "" {
@@ -58,21 +58,39 @@ func resolveUser(cfg *initConfig) error {
 		}
 		id, ok := groups[p.Group]
 		if !ok {
-			return fmt.Errorf("run.user: no group %q in the sandbox's /etc/group", p.Group)
+			return errNoGroup("run.user", p.Group)
 		}
 		p.GID = uint32(id)
 	}
 	if p.UID >= RangeSize || p.GID >= RangeSize {
-		return fmt.Errorf("run.user: %s is uid %d, gid %d, outside the component's ids 0-%d", userSpec(*p), p.UID, p.GID, RangeSize-1)
+		return errUserRange(*p)
 	}
 	for _, dir := range cfg.chownLater {
 		if err := os.Lchown(dir, int(p.UID), int(p.GID)); err != nil {
-			return fmt.Errorf("giving %s to %s: %w", dir, userSpec(*p), err)
+			return errGiving(dir, *p, err)
 		}
 	}
 	data, _ := json.Marshal(resolvedIDs{p.UID, p.GID})
 	_, err := unix.Write(fdIDs, data)
 	return err
+}
+
+// The Go init's errors for run.user, which the C stage's OP_USER failures are worded as
+// (render_user_linux.go).
+func errNoUser(name string) error {
+	return fmt.Errorf("run.user: no user %q in the sandbox's /etc/passwd", name)
+}
+
+func errNoGroup(field, name string) error {
+	return fmt.Errorf("%s: no group %q in the sandbox's /etc/group", field, name)
+}
+
+func errUserRange(p plan.Process) error {
+	return fmt.Errorf("run.user: %s is uid %d, gid %d, outside the component's ids 0-%d", userSpec(p), p.UID, p.GID, RangeSize-1)
+}
+
+func errGiving(dir string, p plan.Process, err error) error {
+	return fmt.Errorf("giving %s to %s: %w", dir, userSpec(p), err)
 }
 
 // lookupFailed says why a name could not be looked up, with the remedy when the host-view

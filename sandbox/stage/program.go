@@ -49,6 +49,8 @@ const (
 	OpStageHosts
 	OpMountHosts
 	OpCgroupSelf
+	OpGroups
+	OpUser
 )
 
 // Error is the stage's report of a failed op.

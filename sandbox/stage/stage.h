@@ -34,6 +34,8 @@ enum {
 	OP_STAGE_HOSTS,  // strs: root, hosts, resolv ("": none)
 	OP_MOUNT_HOSTS,  // ints: which (0 hosts, 1 resolv), in_rootfs; strs: target
 	OP_CGROUP_SELF,  // "0" to each v1 tasks descriptor OP_WAIT_GO received; aux of a failure: its index
+	OP_GROUPS,       // ints: range; strs: run.groups' names (stage_user.c)
+	OP_USER,         // ints: uid, gid, range; strs: user, group ("": a number), paths to lchown...
 	OP_MAX,
 };
 
@@ -77,6 +79,8 @@ void op_stage_hosts(const struct op *op);
 void op_mount_hosts(const struct op *op);
 void op_caps(const struct op *op);
 void op_landlock(const struct op *op);
+void op_groups(const struct op *op);
+void op_user(const struct op *op);
 void op_exec(const struct op *op) __attribute__((noreturn));
 
 #endif

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "stage.h"
+#include "stage_user.h"
 
 #ifndef PR_CAP_AMBIENT
 #define PR_CAP_AMBIENT 47
@@ -51,6 +52,8 @@ void op_caps(const struct op *op) {
 	uint64_t inh = op_int(op, 3), amb = op_int(op, 4);
 	unsigned uid = (unsigned)op_int(op, 5), gid = (unsigned)op_int(op, 6);
 	unsigned last = (unsigned)op_int(op, 8);
+	if (user_resolved) // run.user's names, as OP_USER found them
+		uid = resolved_uid, gid = resolved_gid;
 	struct __user_cap_data_struct d[2];
 	if (capget_sets(d) < 0)
 		stage_fail(op, errno, CAPS_BOUNDING, 0, NULL);
@@ -63,18 +66,22 @@ void op_caps(const struct op *op) {
 		stage_fail(op, errno, CAPS_KEEPCAPS, 0, NULL);
 	if (op_int(op, 7)) {
 		unsigned n = op->nint - 9;
-		gid_t *groups = calloc(n + 1, sizeof(gid_t));
+		gid_t *groups = calloc(n + nresolved_groups + 1, sizeof(gid_t));
+		if (!groups)
+			stage_fail(op, ENOMEM, CAPS_SETGROUPS, 0, NULL);
 		for (unsigned i = 0; i < n; i++)
 			groups[i] = (gid_t)op_int(op, 9 + i);
-		if (syscall(SYS_setgroups, n, groups) < 0)
+		for (unsigned i = 0; i < nresolved_groups; i++) // run.groups' names (OP_GROUPS)
+			groups[n + i] = (gid_t)resolved_groups[i];
+		if (syscall(SYS_setgroups, n + nresolved_groups, groups) < 0)
 			stage_fail(op, errno, CAPS_SETGROUPS, 0, NULL);
 		free(groups);
 	}
 	// Raw syscalls: this process has one thread, and libc's wrappers would signal others.
 	if (syscall(SYS_setresgid, gid, gid, gid) < 0)
-		stage_fail(op, errno, CAPS_SETRESGID, 0, NULL);
+		stage_fail(op, errno, CAPS_SETRESGID, gid, NULL);
 	if (syscall(SYS_setresuid, uid, uid, uid) < 0)
-		stage_fail(op, errno, CAPS_SETRESUID, 0, NULL);
+		stage_fail(op, errno, CAPS_SETRESUID, uid, NULL);
 	// A credential change clears the parent-death signal: set it again.
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
 		stage_fail(op, errno, CAPS_PDEATHSIG, 0, NULL);
