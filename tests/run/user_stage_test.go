@@ -1,0 +1,96 @@
+//go:build linux
+
+package run_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/confine-sandbox/confine/tests/testenv"
+)
+
+// namedRootfs is a rootfs holding the probe and the given /etc/passwd and /etc/group.
+func namedRootfs(t *testing.T, passwd, group string) string {
+	t.Helper()
+	rootfs := openDir(t)
+	for _, d := range []string{"probe", "etc", "proc", "dev"} {
+		os.MkdirAll(filepath.Join(rootfs, d), 0o755)
+	}
+	os.WriteFile(filepath.Join(rootfs, "etc", "passwd"), []byte(passwd), 0o644)
+	os.WriteFile(filepath.Join(rootfs, "etc", "group"), []byte(group), 0o644)
+	bin, err := os.ReadFile(filepath.Join(probeDir, "probe"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(rootfs, "probe", "probe"), bin, 0o755)
+	return rootfs
+}
+
+// runNamed runs the probe in rootfs as run.user user with run.groups groups, under the
+// init stage mode ("c" or "go"), traced: its exit status, output and standard error.
+func runNamed(t *testing.T, rootfs, mode, user, groups string, args ...string) (int, string, string) {
+	t.Helper()
+	src := fmt.Sprintf("version: 1\nname: named\nrun:\n  command: [/probe/probe, \"%s\"]\n  rootfs: %s\n  user: %q\n  groups: [%s]\nfilesystem: {read: [/probe, /etc]}\nsyscalls: {extends: default}\n",
+		strings.Join(args, `", "`), rootfs, user, groups)
+	file := filepath.Join(t.TempDir(), "named.yaml")
+	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(confineBin, "run", file)
+	cmd.Env = append(os.Environ(), "CONFINE_STAGE="+mode, "CONFINE_TRACE=1")
+	var out strings.Builder
+	cmd.Stdout = &out
+	code, stderr := exitOf(cmd)
+	if chosen := strings.Contains(stderr, "render_c_stage"); chosen != (mode == "c") {
+		t.Errorf("%s: run.user %s: the C stage ran: %v, want %v:\n%s", mode, user, chosen, mode == "c", stderr)
+	}
+	return code, out.String(), stderr
+}
+
+const namedPasswd = "root:x:0:0::/:/bin/sh\nsvc:x:4321:4322::/:/bin/sh\nsvc:x:1:1::/:/bin/sh\nbig:x:70000:1::/:/bin/sh\nodd:x:12a:1::/:/bin/sh\n"
+
+// TestNamedUserStage: a run whose run.user and run.groups are names takes the C stage
+// (CONFINE_STAGE=go the Go init), and under both the component runs as the ids and with
+// the groups the rootfs's own /etc/passwd and /etc/group give (the first valid line of a
+// name). A hostile /etc/passwd (a line past bufio's 64 KiB, a file past 1 MiB, ids that
+// are not numbers, an id past the component's range, a name that is not there) fails the
+// start closed, exit 2, in the same words under both.
+func TestNamedUserStage(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	group := "root:x:0:\nsvc:x:4322:\nssl-cert:x:4242:svc\n"
+	huge := strings.Repeat("filler:x:1:1:"+strings.Repeat("f", 1000)+"\n", 1100) + "late:x:5:5::/:/bin/sh\n"
+	rootfs := namedRootfs(t, namedPasswd+huge, group)
+	long := namedRootfs(t, namedPasswd+"pad:x:1:1:"+strings.Repeat("g", 70000)+"\n", group)
+	for _, mode := range []string{"c", "go"} {
+		code, out, stderr := runNamed(t, rootfs, mode, "svc", `ssl-cert, "50"`, "id:", "groups:")
+		if code != 0 {
+			t.Fatalf("%s: exit %d:\n%s", mode, code, stderr)
+		}
+		if !strings.Contains(stderr, "confine-trace init   user") {
+			t.Errorf("%s: no user step in the trace:\n%s", mode, stderr)
+		}
+		res := results(out)
+		if r := res["id:"]; r.Out != "4321:4322" {
+			t.Errorf("%s: id: %+v, want 4321:4322 (svc's first valid line)", mode, r)
+		}
+		if r := res["groups:"]; r.Out != "50,4242" {
+			t.Errorf("%s: groups: %+v, want 50,4242 (ssl-cert and 50)", mode, r)
+		}
+		for _, c := range []struct{ root, user, want string }{
+			{rootfs, "ghost", `enforcement failed at user: run.user: no user "ghost" in the sandbox's /etc/passwd`},
+			{rootfs, "odd", `enforcement failed at user: run.user: no user "odd" in the sandbox's /etc/passwd`},
+			{rootfs, "late", `enforcement failed at user: run.user: no user "late" in the sandbox's /etc/passwd`},
+			{rootfs, "big", "enforcement failed at user: run.user: big is uid 70000, gid 1, outside the component's ids 0-65535"},
+			{long, "svc", `enforcement failed at user: run.user: resolving "svc": bufio.Scanner: token too long`},
+		} {
+			code, out, stderr := runNamed(t, c.root, mode, c.user, "", "id:")
+			if code != 2 || !strings.Contains(stderr, c.want) || out != "" {
+				t.Errorf("%s: run.user %s: exit %d, output %q, stderr %q; want exit 2, no output and %q", mode, c.user, code, out, stderr, c.want)
+			}
+		}
+	}
+}
