@@ -14,6 +14,7 @@ FUZZ_SCAN_LOG ?= 120000x
 FUZZ_UNPACK ?= 5000x
 FUZZ_SYNTHESIZE ?= 60000x
 FUZZ_DECODE ?= 20000x
+FUZZ_ID_FILE ?= 10000x
 
 .PHONY: all deps build test fuzz bench demo clean
 
@@ -70,6 +71,7 @@ test: deps
 	$(GO) test ./policy -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZ_LOAD)
 	$(GO) test ./policy -run '^$$' -fuzz FuzzExcerpt -fuzztime $(FUZZ_EXCERPT)
 	$(GO) test ./sandbox -run '^$$' -fuzz FuzzParseAuditRecord -fuzztime $(FUZZ_AUDIT_RECORD)
+	$(GO) test ./sandbox -run '^$$' -fuzz FuzzStageIDFile -fuzztime $(FUZZ_ID_FILE)
 	$(GO) test ./audit -run '^$$' -fuzz FuzzScanLog -fuzztime $(FUZZ_SCAN_LOG)
 	$(GO) test ./image -run '^$$' -fuzz FuzzUnpack -fuzztime $(FUZZ_UNPACK) -fuzzminimizetime 5s
 	$(GO) test ./learn -run '^$$' -fuzz FuzzSynthesize -fuzztime $(FUZZ_SYNTHESIZE)
@@ -81,6 +83,7 @@ fuzz: deps
 	$(GO) test ./audit -run '^$$' -fuzz FuzzScanLog -fuzztime 5m
 	$(GO) test ./learn -run '^$$' -fuzz FuzzSynthesize -fuzztime 5m
 	$(GO) test ./sandbox -run '^$$' -fuzz FuzzParseAuditRecord -fuzztime 5m
+	$(GO) test ./sandbox -run '^$$' -fuzz FuzzStageIDFile -fuzztime 5m
 	$(GO) test ./image -run '^$$' -fuzz FuzzUnpack -fuzztime 5m
 	$(GO) test ./cmd/confine/internal/planahead -run '^$$' -fuzz FuzzDecode -fuzztime 5m -fuzzminimizetime 5s
 

@@ -129,8 +129,8 @@ func TestStageIDFileBounds(t *testing.T) {
 func FuzzStageIDFile(f *testing.F) {
 	f.Add([]byte("root:x:0:0:root:/root:/bin/sh\nredis:x:103:111::/:/bin/false\nredis:x:9:9\n"), "redis")
 	f.Add([]byte("ssl-cert:x:4242:postgres\r\nbad:x:99999999999:\n:::\n"), "bad")
+	p := filepath.Join(f.TempDir(), "f") // one per process: its inputs run in turn
 	f.Fuzz(func(t *testing.T, data []byte, name string) {
-		p := filepath.Join(t.TempDir(), "f")
 		if err := os.WriteFile(p, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
