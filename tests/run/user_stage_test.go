@@ -3,13 +3,17 @@
 package run_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/confine-sandbox/confine/policy"
+	"github.com/confine-sandbox/confine/sandbox"
 	"github.com/confine-sandbox/confine/tests/testenv"
 )
 
@@ -34,13 +38,7 @@ func namedRootfs(t *testing.T, passwd, group string) string {
 // init stage mode ("c" or "go"), traced: its exit status, output and standard error.
 func runNamed(t *testing.T, rootfs, mode, user, groups string, args ...string) (int, string, string) {
 	t.Helper()
-	src := fmt.Sprintf("version: 1\nname: named\nrun:\n  command: [/probe/probe, \"%s\"]\n  rootfs: %s\n  user: %q\n  groups: [%s]\nfilesystem: {read: [/probe, /etc]}\nsyscalls: {extends: default}\n",
-		strings.Join(args, `", "`), rootfs, user, groups)
-	file := filepath.Join(t.TempDir(), "named.yaml")
-	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(confineBin, "run", file)
+	cmd := exec.Command(confineBin, "run", namedPolicy(t, rootfs, user, groups, args...))
 	cmd.Env = append(os.Environ(), "CONFINE_STAGE="+mode, "CONFINE_TRACE=1")
 	var out strings.Builder
 	cmd.Stdout = &out
@@ -49,6 +47,18 @@ func runNamed(t *testing.T, rootfs, mode, user, groups string, args ...string) (
 		t.Errorf("%s: run.user %s: the C stage ran: %v, want %v:\n%s", mode, user, chosen, mode == "c", stderr)
 	}
 	return code, out.String(), stderr
+}
+
+// namedPolicy writes the policy runNamed runs.
+func namedPolicy(t *testing.T, rootfs, user, groups string, args ...string) string {
+	t.Helper()
+	src := fmt.Sprintf("version: 1\nname: named\nrun:\n  command: [/probe/probe, \"%s\"]\n  rootfs: %s\n  user: %q\n  groups: [%s]\nfilesystem: {read: [/probe, /etc]}\nsyscalls: {extends: default}\n",
+		strings.Join(args, `", "`), rootfs, user, groups)
+	file := filepath.Join(t.TempDir(), "named.yaml")
+	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file
 }
 
 const namedPasswd = "root:x:0:0::/:/bin/sh\nsvc:x:4321:4322::/:/bin/sh\nsvc:x:1:1::/:/bin/sh\nbig:x:70000:1::/:/bin/sh\nodd:x:12a:1::/:/bin/sh\n"
@@ -91,6 +101,30 @@ func TestNamedUserStage(t *testing.T) {
 			if code != 2 || !strings.Contains(stderr, c.want) || out != "" {
 				t.Errorf("%s: run.user %s: exit %d, output %q, stderr %q; want exit 2, no output and %q", mode, c.user, code, out, stderr, c.want)
 			}
+		}
+	}
+
+	// The parent learns the ids from the stage (fdIDs), through the spawner or not.
+	file := namedPolicy(t, rootfs, "svc", "", "id:")
+	s, err := policy.Open(os.DirFS(filepath.Dir(file)), filepath.Base(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := policy.Compile(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	for _, sp := range []*sandbox.Spawner{nil, sharedSpawner()} {
+		var out strings.Builder
+		sb, err := sandbox.Launch(context.Background(), &p.Components[0], sandbox.Options{Stdout: &out, Spawner: sp}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sb.Wait()
+		if uid, gid := sb.IDs(); uid != 4321 || gid != 4322 || results(out.String())["id:"].Out != "4321:4322" {
+			t.Errorf("spawner %v: the parent has ids %d:%d, the component %+v; want 4321:4322", sp != nil, uid, gid, results(out.String())["id:"])
 		}
 	}
 }
