@@ -9,10 +9,10 @@
 package compileahead
 
 import (
-	"fmt"
 	"os"
 	"strings"
 
+	"github.com/confine-sandbox/confine/cmd/confine/internal/plancache"
 	"github.com/confine-sandbox/confine/policy"
 	"github.com/confine-sandbox/confine/policy/plan"
 	"github.com/confine-sandbox/confine/sandbox/progcache"
@@ -48,10 +48,10 @@ func start(args []string) {
 	}()
 }
 
-// compile is Compile with no image resolver and run's program store, or nil when it
-// fails.
+// compile is Compile with no image resolver, run's program store and run's kept Plans,
+// or nil when it fails.
 func compile(file string) *plan.Plan {
-	p, err := Compile(file, nil, Programs())
+	p, err := plancache.Compile(plancache.Open(), file, nil, Programs())
 	if err != nil {
 		return nil
 	}
@@ -64,19 +64,7 @@ func compile(file string) *plan.Plan {
 // a Plan compiled ahead is the one the command would have compiled; on an error the
 // command lists them all itself.
 func Compile(file string, r policy.ImageResolver, programs policy.ProgramStore) (*plan.Plan, error) {
-	t, err := policy.OpenTree(file)
-	if err != nil {
-		return nil, err
-	}
-	defer t.Close()
-	s, err := policy.Open(t, file)
-	if err != nil {
-		return nil, err
-	}
-	if s == nil {
-		return nil, fmt.Errorf("%s: nothing to compile", file)
-	}
-	return policy.CompileWithPrograms(s, r, programs)
+	return plancache.Compile(nil, file, r, programs)
 }
 
 // Programs is the store of the commands that start components (run, up, learn): root's
