@@ -42,7 +42,8 @@ As root the seccomp program is built once and kept for later starts of the same 
 in /var/cache/confine/seccomp, a directory only root may enter (CONFINE_SECCOMP_CACHE=off:
 none; docs/policy.md "syscalls"), and so is the Plan FILE compiled to, in
 /var/cache/confine/plans: a later run of the same files by the same confine takes it
-instead of compiling them again (CONFINE_PLAN_CACHE=off: none; docs/cli.md "run").
+instead of compiling them again (CONFINE_PLAN_CACHE=off: none; docs/policy.md "The
+host").
 
 --plan runs a Plan that 'confine compile FILE --format json' wrote, instead of compiling
 FILE on every start: it skips the YAML, the profile merge and the seccomp build (about
