@@ -108,7 +108,7 @@ or confine changes.`,
 // compileRun is compilePolicyWith for run: through root's kept Plans (plancache), as
 // compileahead compiles ahead of time.
 func compileRun(file string, r policy.ImageResolver) (*plan.Plan, error) {
-	p, err := plancache.Compile(plancache.Open(), file, r, compileahead.Programs())
+	p, err := compileahead.CompileKept(plancache.Open(), file, r, compileahead.Programs())
 	if err != nil {
 		return nil, compileErrors(file, err)
 	}

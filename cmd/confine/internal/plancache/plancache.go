@@ -13,24 +13,27 @@
 // Kept Plans are root's alone, as kept seccomp programs are: a directory only root may
 // enter (/var/cache/confine/plans), entries root wrote, each checked against its key,
 // its own checksum and the files it names before it is used; anything else is ignored,
-// and the policy compiled as before.
+// and the policy compiled as before (cmd/confine/internal/compileahead, which keeps the
+// Plan it compiles).
+//
+// The package needs neither the YAML library nor package policy: its init runs early
+// among the binary's, and takes the kept Plan of `confine run FILE` (ahead.go) on another
+// core while the rest initialise, as planahead decodes the Plan of `run --plan`.
 package plancache
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/confine-sandbox/confine/cmd/confine/internal/planahead"
-	"github.com/confine-sandbox/confine/policy"
 	"github.com/confine-sandbox/confine/policy/plan"
+	"github.com/confine-sandbox/confine/policy/tree"
 	"github.com/confine-sandbox/confine/sandbox/progcache"
 )
 
@@ -59,6 +62,12 @@ func Open() *Cache {
 	case dir == "" || !filepath.IsAbs(dir):
 		dir = DefaultDir
 	}
+	return At(dir)
+}
+
+// At is the cache in dir, of whoever this process runs as (root's, from Open), or nil
+// when this binary or kernel cannot be told.
+func At(dir string) *Cache {
 	id, err := progcache.BinaryID()
 	if err != nil {
 		return nil
@@ -68,49 +77,7 @@ func Open() *Cache {
 		return nil
 	}
 	kernel := unix.ByteSliceToString(u.Release[:]) + " " + unix.ByteSliceToString(u.Version[:]) + " " + unix.ByteSliceToString(u.Machine[:])
-	return &Cache{store: store{dir: dir, owner: 0}, host: id + "\n" + kernel}
-}
-
-// Compile loads FILE once, through a policy.Tree on its directory, and compiles it with
-// r for run.image and programs for the seccomp programs, taking the Plan kept in c
-// (nil: none) when there is one and keeping the one it compiles. Its Plan and its
-// errors are those of the same compile without c: the loader reads through c's
-// recorder, which passes everything on as it is.
-func Compile(c *Cache, file string, r policy.ImageResolver, programs policy.ProgramStore) (*plan.Plan, error) {
-	t, err := policy.OpenTree(file)
-	if err != nil {
-		return nil, err
-	}
-	defer t.Close()
-	if c == nil {
-		return compile(t, file, r, programs)
-	}
-	if p := c.take(t, file); p != nil {
-		return p, nil
-	}
-	rec := &recorder{t: t}
-	var res *resolver
-	if r != nil { // compile tells no resolver from one
-		res = &resolver{r: r}
-		r = res
-	}
-	p, err := compile(rec, file, r, programs)
-	if err == nil && (res == nil || !res.called) {
-		c.keep(file, rec, p)
-	}
-	return p, err
-}
-
-// compile is policy.Open of file from fsys, compiled.
-func compile(fsys fs.FS, file string, r policy.ImageResolver, programs policy.ProgramStore) (*plan.Plan, error) {
-	s, err := policy.Open(fsys, file)
-	if err != nil {
-		return nil, err
-	}
-	if s == nil {
-		return nil, fmt.Errorf("%s: nothing to compile", file)
-	}
-	return policy.CompileWithPrograms(s, r, programs)
+	return &Cache{store: store{dir: dir, owner: os.Geteuid()}, host: id + "\n" + kernel}
 }
 
 // key names an entry: the binary, the kernel, the name FILE was given by and the bytes
@@ -124,8 +91,9 @@ func (c *Cache) key(file string, sum [sha256.Size]byte) string {
 	return hex.EncodeToString(k[:])
 }
 
-// take is the Plan kept for file, or nil: none kept, or one kept from other files.
-func (c *Cache) take(t *policy.Tree, file string) *plan.Plan {
+// Take is the Plan kept for file, read through t, or nil: none kept, or one kept from
+// other files.
+func (c *Cache) Take(t *tree.Tree, file string) *plan.Plan {
 	top, ok := sumOf(t, file)
 	if !ok {
 		return nil
@@ -168,7 +136,7 @@ func whole(p *plan.Plan) bool {
 }
 
 // sumOf is the SHA-256 of name, opened through t as the loader opens it.
-func sumOf(t *policy.Tree, name string) (sum [sha256.Size]byte, ok bool) {
+func sumOf(t *tree.Tree, name string) (sum [sha256.Size]byte, ok bool) {
 	f, err := t.Open(name)
 	if err != nil {
 		return sum, false
@@ -183,8 +151,9 @@ func sumOf(t *policy.Tree, name string) (sum [sha256.Size]byte, ok bool) {
 	return sum, true
 }
 
-// keep keeps p, compiled from what rec saw, when that was all it was compiled from.
-func (c *Cache) keep(file string, rec *recorder, p *plan.Plan) {
+// Keep keeps p, compiled from file through rec, when that was all it was compiled from:
+// the caller keeps no Plan whose compile failed or asked the image store.
+func (c *Cache) Keep(file string, rec *Recorder, p *plan.Plan) {
 	deps, ok := rec.deps()
 	if !ok || deps[0].name != file {
 		return

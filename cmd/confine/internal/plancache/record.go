@@ -6,16 +6,16 @@ import (
 	"io"
 	"io/fs"
 
-	"github.com/confine-sandbox/confine/policy"
+	"github.com/confine-sandbox/confine/policy/tree"
 )
 
-// recorder is the policy.Tree the loader reads a policy through, noting every file it
-// opens with the bytes it reads of it, and every absolute path it asks the tree for
-// (policy's absResolver: a relative bind source becomes absolute in the Plan). They are
-// all the loader and compile consult besides the policy's own text and this binary; a
-// kept Plan is taken only when each of them is as noted.
-type recorder struct {
-	t      *policy.Tree
+// Recorder is the tree the loader reads a policy through, noting every file it opens
+// with the bytes it reads of it, and every absolute path it asks the tree for (policy's
+// absResolver: a relative bind source becomes absolute in the Plan). They are all the
+// loader and compile consult besides this binary; a kept Plan is taken only when each
+// of them is as noted.
+type Recorder struct {
+	t      *tree.Tree
 	files  []*recFile
 	abs    []absName
 	failed bool // an open or Abs failed: the Plan, if any, also depends on why
@@ -24,13 +24,16 @@ type recorder struct {
 // absName is what Abs gave for name.
 type absName struct{ name, abs string }
 
+// NewRecorder is a Recorder reading through t.
+func NewRecorder(t *tree.Tree) *Recorder { return &Recorder{t: t} }
+
 // dep is a file the loader read whole, and the SHA-256 of what it read.
 type dep struct {
 	name string
 	sum  [sha256.Size]byte
 }
 
-func (r *recorder) Open(name string) (fs.File, error) {
+func (r *Recorder) Open(name string) (fs.File, error) {
 	f, err := r.t.Open(name)
 	if err != nil {
 		r.failed = true
@@ -41,7 +44,7 @@ func (r *recorder) Open(name string) (fs.File, error) {
 	return rf, nil
 }
 
-func (r *recorder) Abs(name string) (string, error) {
+func (r *Recorder) Abs(name string) (string, error) {
 	abs, err := r.t.Abs(name)
 	if err != nil {
 		r.failed = true
@@ -52,7 +55,7 @@ func (r *recorder) Abs(name string) (string, error) {
 
 // deps are the files read, in order, or ok false when the Plan may depend on more than
 // them: a failed open or Abs, or a file not read to its end.
-func (r *recorder) deps() (deps []dep, ok bool) {
+func (r *Recorder) deps() (deps []dep, ok bool) {
 	if r.failed || len(r.files) == 0 {
 		return nil, false
 	}
@@ -83,16 +86,4 @@ func (f *recFile) Read(p []byte) (int, error) {
 		f.eof = true
 	}
 	return n, err
-}
-
-// resolver passes run.image to the command's resolver, noting that it was asked: an
-// image's facts come from the host's image store, which no key covers.
-type resolver struct {
-	r      policy.ImageResolver
-	called bool
-}
-
-func (r *resolver) ResolveImage(ref string) (*policy.ImageFacts, error) {
-	r.called = true
-	return r.r.ResolveImage(ref)
 }

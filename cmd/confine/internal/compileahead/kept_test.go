@@ -1,4 +1,4 @@
-package plancache
+package compileahead
 
 import (
 	"bytes"
@@ -8,37 +8,43 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/confine-sandbox/confine/cmd/confine/internal/plancache"
 	"github.com/confine-sandbox/confine/policy"
 	"github.com/confine-sandbox/confine/policy/plan"
 )
 
-// testCache is a cache in a directory of the test's, owned by whoever runs it.
-func testCache(t *testing.T) *Cache {
-	return &Cache{store: store{dir: filepath.Join(t.TempDir(), "plans"), owner: os.Geteuid()}, host: "test binary\ntest kernel"}
+// testCache is a cache in a directory of the test's, owned by whoever runs it, and its
+// directory.
+func testCache(t *testing.T) (*plancache.Cache, string) {
+	dir := filepath.Join(t.TempDir(), "plans")
+	c := plancache.At(dir)
+	if c == nil {
+		t.Fatal("no cache")
+	}
+	return c, dir
 }
 
 // fresh is file compiled as every command compiles it, without kept Plans.
 func fresh(t *testing.T, file string) (*plan.Plan, error) {
 	t.Helper()
-	return Compile(nil, file, nil, nil)
+	return Compile(file, nil, nil)
 }
 
 // taken is the Plan c keeps for file, or nil.
-func taken(t *testing.T, c *Cache, file string) *plan.Plan {
+func taken(t *testing.T, c *plancache.Cache, file string) *plan.Plan {
 	t.Helper()
 	tree, err := policy.OpenTree(file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tree.Close()
-	return c.take(tree, file)
+	return c.Take(tree, file)
 }
 
-func entries(t *testing.T, c *Cache) []string {
+func entries(t *testing.T, dir string) []string {
 	t.Helper()
-	names, _ := filepath.Glob(filepath.Join(c.dir, "*"))
+	names, _ := filepath.Glob(filepath.Join(dir, "*"))
 	return names
 }
 
@@ -63,11 +69,11 @@ func policies(t *testing.T) []string {
 // takes from the cache is the one a fresh compile gives; a policy with errors, and one
 // with run.image, are not kept.
 func TestSamePlan(t *testing.T) {
-	c := testCache(t)
+	c, _ := testCache(t)
 	kept := 0
 	for _, file := range policies(t) {
 		want, err := fresh(t, file)
-		got, gerr := Compile(c, file, nil, nil)
+		got, gerr := CompileKept(c, file, nil, nil)
 		if (err == nil) != (gerr == nil) || err != nil && err.Error() != gerr.Error() {
 			t.Errorf("%s: compiled through the cache: %v; without: %v", file, gerr, err)
 		}
@@ -89,7 +95,7 @@ func TestSamePlan(t *testing.T) {
 		if !reflect.DeepEqual(p, want) {
 			t.Errorf("%s: the kept Plan differs from a fresh compile: %s", file, differences(p, want))
 		}
-		if again, err := Compile(c, file, nil, nil); err != nil || !reflect.DeepEqual(again, want) {
+		if again, err := CompileKept(c, file, nil, nil); err != nil || !reflect.DeepEqual(again, want) {
 			t.Errorf("%s: a compile that takes the kept Plan: %v, or another Plan", file, err)
 		}
 	}
@@ -130,7 +136,7 @@ func differences(a, b any) []string {
 	return out
 }
 
-func write(t *testing.T, file, text string) {
+func writeAt(t *testing.T, file, text string) {
 	t.Helper()
 	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
@@ -149,7 +155,7 @@ func rewrite(t *testing.T, file, old, new string) {
 	if len(old) != len(new) || !strings.Contains(string(data), old) {
 		t.Fatalf("rewrite %s: %q is not in it, or %q is of another length", file, old, new)
 	}
-	write(t, file, strings.Replace(string(data), old, new, 1))
+	writeAt(t, file, strings.Replace(string(data), old, new, 1))
 	if err := os.Chtimes(file, fi.ModTime(), fi.ModTime()); err != nil {
 		t.Fatal(err)
 	}
@@ -163,17 +169,17 @@ const one = "version: 1\nname: one\nrun: {command: [/true]}\nfilesystem: {read: 
 // TestChangedFile: a policy changed since its Plan was kept, to the same size and
 // modification time, compiles anew; so does a stack whose component file alone changed.
 func TestChangedFile(t *testing.T) {
-	c := testCache(t)
+	c, _ := testCache(t)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "one.yaml")
-	write(t, file, one)
+	writeAt(t, file, one)
 	check := func(what, file string) {
 		t.Helper()
 		want, err := fresh(t, file)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := Compile(c, file, nil, nil)
+		got, err := CompileKept(c, file, nil, nil)
 		if err != nil || !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: %v; the Plan differs from a fresh compile: %s", what, err, differences(got, want))
 		}
@@ -186,8 +192,8 @@ func TestChangedFile(t *testing.T) {
 	}
 
 	stack := filepath.Join(dir, "stack.yaml")
-	write(t, stack, "version: 1\nname: st\nsubnet: 10.88.7.0/24\ncomponents: [one.yaml, two.yaml]\n")
-	write(t, filepath.Join(dir, "two.yaml"), strings.ReplaceAll(one, "one", "two"))
+	writeAt(t, stack, "version: 1\nname: st\nsubnet: 10.88.7.0/24\ncomponents: [one.yaml, two.yaml]\n")
+	writeAt(t, filepath.Join(dir, "two.yaml"), strings.ReplaceAll(one, "one", "two"))
 	check("stack", stack)
 	rewrite(t, filepath.Join(dir, "two.yaml"), "pids: 16", "pids: 18")
 	check("stack, a component changed", stack)
@@ -198,7 +204,7 @@ func TestChangedFile(t *testing.T) {
 	if p := taken(t, c, stack); p != nil {
 		t.Error("a stack whose component file is gone was taken from the cache")
 	}
-	if _, err := Compile(c, stack, nil, nil); err == nil {
+	if _, err := CompileKept(c, stack, nil, nil); err == nil {
 		t.Error("a stack whose component file is gone compiled")
 	}
 }
@@ -206,15 +212,15 @@ func TestChangedFile(t *testing.T) {
 // TestWorkingDirectory: a relative bind source is absolute in the Plan, from the working
 // directory: the same file named the same way from another directory compiles anew.
 func TestWorkingDirectory(t *testing.T) {
-	c := testCache(t)
+	c, _ := testCache(t)
 	a, b := t.TempDir(), t.TempDir()
 	src := strings.Replace(one, "filesystem: {read: [/true]}", "filesystem: {read: [/true], bind: [{source: data, target: /data}]}", 1)
 	for _, d := range []string{a, b} {
-		write(t, filepath.Join(d, "one.yaml"), src)
+		writeAt(t, filepath.Join(d, "one.yaml"), src)
 	}
 	for _, d := range []string{a, b, a} {
 		t.Chdir(d)
-		p, err := Compile(c, "one.yaml", nil, nil)
+		p, err := CompileKept(c, "one.yaml", nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -235,19 +241,19 @@ func (i *images) ResolveImage(string) (*policy.ImageFacts, error) { return &i.fa
 // TestNotKept: a Plan whose compile asked the image store is not kept; nor is one when
 // the cache is off.
 func TestNotKept(t *testing.T) {
-	c := testCache(t)
+	c, cdir := testCache(t)
 	file := filepath.Join(t.TempDir(), "img.yaml")
-	write(t, file, "version: 1\nname: img\nrun: {image: \"alpine:3\"}\nsyscalls: {extends: default}\n")
+	writeAt(t, file, "version: 1\nname: img\nrun: {image: \"alpine:3\"}\nsyscalls: {extends: default}\n")
 	r := &images{policy.ImageFacts{Digest: "sha256:" + strings.Repeat("a", 64), ConfigDigest: "sha256:" + strings.Repeat("b", 64), Cmd: []string{"/bin/sh"}}}
-	if _, err := Compile(c, file, r, nil); err != nil {
+	if _, err := CompileKept(c, file, r, nil); err != nil {
 		t.Fatal(err)
 	}
-	if n := entries(t, c); len(n) != 0 {
+	if n := entries(t, cdir); len(n) != 0 {
 		t.Errorf("a Plan of an image was kept: %v", n)
 	}
-	t.Setenv(EnvDir, "off")
-	if Open() != nil {
-		t.Errorf("%s=off gave a cache", EnvDir)
+	t.Setenv(plancache.EnvDir, "off")
+	if plancache.Open() != nil {
+		t.Errorf("%s=off gave a cache", plancache.EnvDir)
 	}
 }
 
@@ -255,30 +261,32 @@ func TestNotKept(t *testing.T) {
 // write, that is a symlink, or in a directory others may enter is not taken; the policy
 // compiles as before.
 func TestDamagedEntries(t *testing.T) {
-	c := testCache(t)
+	c, cdir := testCache(t)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "one.yaml")
-	write(t, file, one)
+	writeAt(t, file, one)
 	want, err := fresh(t, file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	other := filepath.Join(dir, "other.yaml")
-	write(t, other, strings.Replace(one, "pids: 16", "pids: 99", 1))
-	Compile(c, other, nil, nil)
-	Compile(c, file, nil, nil)
-	tree, _ := policy.OpenTree(file)
-	top, _ := sumOf(tree, file)
-	tree.Close()
-	entry := filepath.Join(c.dir, c.key(file, top))
+	writeAt(t, other, strings.Replace(one, "pids: 16", "pids: 99", 1))
+	CompileKept(c, other, nil, nil)
+	before := entries(t, cdir)
+	CompileKept(c, file, nil, nil)
+	after := entries(t, cdir)
+	if len(before) != 1 || len(after) != 2 {
+		t.Fatalf("kept %v, then %v; want one entry, then two", before, after)
+	}
+	entry := after[0]
+	if entry == before[0] {
+		entry = after[1]
+	}
 	good, err := os.ReadFile(entry)
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherTree, _ := policy.OpenTree(other)
-	otherTop, _ := sumOf(otherTree, other)
-	otherTree.Close()
-	otherEntry, _ := os.ReadFile(filepath.Join(c.dir, c.key(other, otherTop)))
+	otherEntry, _ := os.ReadFile(before[0])
 	// The Plan of pids 61, which decodes: only the checksum tells.
 	flipped := bytes.Replace(good, []byte(`"pids_max":16`), []byte(`"pids_max":61`), 1)
 	if bytes.Equal(flipped, good) {
@@ -290,7 +298,7 @@ func TestDamagedEntries(t *testing.T) {
 		setup func()
 	}{
 		{"cut short", good[:len(good)-1], nil},
-		{"cut in its header", good[:len(magic)+3], nil},
+		{"cut in its header", good[:24], nil},
 		{"empty", nil, nil},
 		{"a byte changed", flipped, nil},
 		{"another key's", otherEntry, nil},
@@ -300,7 +308,7 @@ func TestDamagedEntries(t *testing.T) {
 			os.WriteFile(entry+".real", good, 0o600)
 			os.Symlink(entry+".real", entry)
 		}},
-		{"in an open directory", good, func() { os.Chmod(c.dir, 0o755) }},
+		{"in an open directory", good, func() { os.Chmod(cdir, 0o755) }},
 	} {
 		os.Remove(entry)
 		os.WriteFile(entry, d.data, 0o600)
@@ -310,10 +318,10 @@ func TestDamagedEntries(t *testing.T) {
 		if p := taken(t, c, file); p != nil {
 			t.Errorf("an entry %s was taken", d.name)
 		}
-		if p, err := Compile(c, file, nil, nil); err != nil || !reflect.DeepEqual(p, want) {
+		if p, err := CompileKept(c, file, nil, nil); err != nil || !reflect.DeepEqual(p, want) {
 			t.Errorf("with an entry %s: %v, or a Plan other than a fresh compile's", d.name, err)
 		}
-		os.Chmod(c.dir, 0o700)
+		os.Chmod(cdir, 0o700)
 		os.Remove(entry + ".real")
 	}
 	if p := taken(t, c, file); p == nil {
@@ -324,50 +332,5 @@ func TestDamagedEntries(t *testing.T) {
 		if p := taken(t, c, file); p != nil {
 			t.Error("an entry of another user was taken")
 		}
-	}
-}
-
-// TestEntryRoundTrip: decodeEntry reads what encode wrote, and refuses it under another
-// key or with anything after it.
-func TestEntryRoundTrip(t *testing.T) {
-	e := entry{key: "k", deps: []dep{{name: "a.yaml"}, {name: "b\nc.yaml"}}, abs: []absName{{"a.yaml", "/x/a.yaml"}}, plan: []byte(`{"version":1}`)}
-	e.deps[1].sum[3] = 7
-	data := e.encode()
-	got, ok := decodeEntry(data, "k")
-	if !ok || !reflect.DeepEqual(got, e) {
-		t.Errorf("decoded %+v, %v; want %+v", got, ok, e)
-	}
-	if _, ok := decodeEntry(data, "k2"); ok {
-		t.Error("an entry was read under another key")
-	}
-	if _, ok := decodeEntry(append(data, 0), "k"); ok {
-		t.Error("an entry with a byte after it was read")
-	}
-}
-
-// TestPrune: a store holding more entries than it keeps loses its oldest.
-func TestPrune(t *testing.T) {
-	s := &store{dir: t.TempDir(), owner: os.Geteuid()}
-	os.Chmod(s.dir, 0o700)
-	os.WriteFile(filepath.Join(s.dir, "not-an-entry"), nil, 0o600)
-	base := time.Now().Add(-time.Hour)
-	name := func(i int) string { return fmt.Sprintf("%064x", i) }
-	for i := range maxEntries {
-		p := filepath.Join(s.dir, name(i))
-		os.WriteFile(p, []byte("x"), 0o600)
-		os.Chtimes(p, base.Add(time.Duration(i)*time.Second), base.Add(time.Duration(i)*time.Second))
-	}
-	s.write(name(maxEntries), []byte("new"))
-	left, _ := filepath.Glob(filepath.Join(s.dir, "*"))
-	if len(left) != keepEntries+1 {
-		t.Errorf("%d files left, want %d entries and the file not the store's", len(left), keepEntries)
-	}
-	for _, i := range []int{0, maxEntries - keepEntries} {
-		if _, err := os.Stat(filepath.Join(s.dir, name(i))); err == nil {
-			t.Errorf("entry %d, among the oldest, is left", i)
-		}
-	}
-	if data, _ := os.ReadFile(filepath.Join(s.dir, name(maxEntries))); string(data) != "new" {
-		t.Error("the newest entry is gone")
 	}
 }
