@@ -12,6 +12,7 @@ import (
 	"github.com/confine-sandbox/confine/cmd/confine/internal/plancache"
 	"github.com/confine-sandbox/confine/policy"
 	"github.com/confine-sandbox/confine/policy/plan"
+	"github.com/confine-sandbox/confine/sandbox/progcache"
 )
 
 // testCache is a cache in a directory of the test's, owned by whoever runs it, and its
@@ -251,9 +252,12 @@ func TestNotKept(t *testing.T) {
 	if n := entries(t, cdir); len(n) != 0 {
 		t.Errorf("a Plan of an image was kept: %v", n)
 	}
-	t.Setenv(plancache.EnvDir, "off")
-	if plancache.Open() != nil {
-		t.Errorf("%s=off gave a cache", plancache.EnvDir)
+	for _, env := range []string{plancache.EnvDir, progcache.EnvDir} {
+		t.Setenv(env, "off")
+		if plancache.Open() != nil {
+			t.Errorf("%s=off gave a cache", env)
+		}
+		t.Setenv(env, "")
 	}
 }
 

@@ -53,11 +53,13 @@ type Cache struct {
 	host string // the binary's identity and the kernel's
 }
 
-// Open is the cache of this process: nil without root, or when EnvDir says "off".
+// Open is the cache of this process: nil without root, or when EnvDir says "off", or
+// progcache's does: a kept Plan holds its seccomp programs, and who turned the program
+// store off wants them built.
 func Open() *Cache {
 	dir := os.Getenv(EnvDir)
 	switch {
-	case os.Geteuid() != 0 || dir == "off":
+	case os.Geteuid() != 0 || dir == "off" || os.Getenv(progcache.EnvDir) == "off":
 		return nil
 	case dir == "" || !filepath.IsAbs(dir):
 		dir = DefaultDir
