@@ -18,6 +18,8 @@ import (
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/confine-sandbox/confine/policy/tree"
 )
 
 // Load decodes one component policy from fsys. Every decoding error in the file is
@@ -212,7 +214,7 @@ func readFile(fsys fs.FS, name string) ([]byte, error) {
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, notRegular(fi.Mode())
+		return nil, tree.NotRegular(fi.Mode())
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {
@@ -222,24 +224,6 @@ func readFile(fsys fs.FS, name string) ([]byte, error) {
 		return nil, fmt.Errorf("the file is larger than %d bytes (%d MiB), the limit for one file", maxFileSize, maxFileSize>>20)
 	}
 	return data, nil
-}
-
-// notRegular is the error for a policy path that is not a regular file.
-func notRegular(m fs.FileMode) error {
-	kind := "of mode " + m.Type().String()
-	switch {
-	case m.IsDir():
-		kind = "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		kind = "a FIFO"
-	case m&fs.ModeSocket != 0:
-		kind = "a socket"
-	case m&fs.ModeCharDevice != 0:
-		kind = "a character device"
-	case m&fs.ModeDevice != 0:
-		kind = "a block device"
-	}
-	return fmt.Errorf("it is %s, %w", kind, ErrNotRegular)
 }
 
 // parseBytes parses one YAML document under the limits, returning its root and the

@@ -120,8 +120,13 @@ func findCycle(nodes []string, edges map[string][]string) []string {
 }
 
 // compileSupervise copies the component's lifecycle into the Plan, with defaults filled in.
+// No depends_on is nil, as the Plan's JSON (omitempty) decodes it: a kept Plan
+// (cmd/confine's plancache) is the very one compile gives.
 func compileSupervise(c *Component, cp *plan.Component) {
-	cp.Supervise = plan.Supervise{Restart: or(c.Run.Restart, "no"), DependsOn: sorted(c.Run.DependsOn)}
+	cp.Supervise = plan.Supervise{Restart: or(c.Run.Restart, "no")}
+	if len(c.Run.DependsOn) > 0 {
+		cp.Supervise.DependsOn = sorted(c.Run.DependsOn)
+	}
 	h := c.Run.Health
 	if h.empty() {
 		return

@@ -11,9 +11,10 @@ import (
 	"github.com/confine-sandbox/confine/sandbox/progcache"
 )
 
-// checkProgramStore refuses a writable bind that holds the kept seccomp programs'
-// directory (sandbox/progcache): through it the component, host root's id on an
-// idmapped bind, could plant the filter of later starts. A read-only bind may show them.
+// checkProgramStore refuses a writable bind that holds the directory of the kept seccomp
+// programs or of the kept Plans (sandbox/progcache): through it the component, host
+// root's id on an idmapped bind, could plant the filter or the Plan of later starts. A
+// read-only bind may show them.
 func checkProgramStore(c *plan.Component) error {
 	var g *progcache.Guard
 	for _, m := range c.Mounts {
@@ -56,5 +57,5 @@ type storeExposed struct {
 }
 
 func (e *storeExposed) Error() string {
-	return fmt.Sprintf("%s %s (%s) holds %s, where confine keeps the seccomp programs of later starts: a component that may write there could choose their filters; bind a directory beside it", e.m.Type, e.m.Target, e.m.Why, e.dir)
+	return fmt.Sprintf("%s %s (%s) holds %s, where confine keeps the seccomp programs and Plans of later starts: a component that may write there could choose their filters; bind a directory beside it", e.m.Type, e.m.Target, e.m.Why, e.dir)
 }

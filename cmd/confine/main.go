@@ -156,12 +156,18 @@ func compilePolicyWith(file string, r policy.ImageResolver, programs policy.Prog
 	if err == nil {
 		return p, nil
 	}
+	return nil, compileErrors(file, err)
+}
+
+// compileErrors is the error of a compile of file that failed with err: every error
+// check finds in it, or else err.
+func compileErrors(file string, err error) error {
 	fsys, done := policyFS(file)
 	defer done()
 	if errs := policy.Check(fsys, file); len(errs) > 0 {
-		return nil, policyError(errs)
+		return policyError(errs)
 	}
-	return nil, policyError(err)
+	return policyError(err)
 }
 
 // readPlan reads a Plan that `confine compile --format json` wrote, refusing another

@@ -13,9 +13,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/confine-sandbox/confine/cmd/confine/internal/compileahead"
+	"github.com/confine-sandbox/confine/cmd/confine/internal/plancache"
 	"github.com/confine-sandbox/confine/host"
 	"github.com/confine-sandbox/confine/internal/memtrim"
 	"github.com/confine-sandbox/confine/internal/trace"
+	"github.com/confine-sandbox/confine/policy"
 	"github.com/confine-sandbox/confine/policy/plan"
 	"github.com/confine-sandbox/confine/sandbox"
 )
@@ -38,7 +40,10 @@ forwarded; confine exits with the component's status (128+signal when it was kil
 
 As root the seccomp program is built once and kept for later starts of the same filter
 in /var/cache/confine/seccomp, a directory only root may enter (CONFINE_SECCOMP_CACHE=off:
-none; docs/policy.md "syscalls").
+none; docs/policy.md "syscalls"), and so is the Plan FILE compiled to, in
+/var/cache/confine/plans: a later run of the same files by the same confine takes it
+instead of compiling them again (CONFINE_PLAN_CACHE=off: none; docs/policy.md "The
+host").
 
 --plan runs a Plan that 'confine compile FILE --format json' wrote, instead of compiling
 FILE on every start: it skips the YAML, the profile merge and the seccomp build (about
@@ -63,7 +68,7 @@ or confine changes.`,
 			} else {
 				var ok bool
 				if p, ok = compileahead.Take(args[0]); !ok { // compiled while the binary started
-					p, err = compilePolicyWith(args[0], &storeResolver{pull: true, progress: cmd.ErrOrStderr()}, compileahead.Programs())
+					p, err = compileRun(args[0], &storeResolver{pull: true, progress: cmd.ErrOrStderr()})
 				}
 				args = args[1:]
 			}
@@ -98,6 +103,16 @@ or confine changes.`,
 	ra.flags(cmd) // --audit-log, --show-denials (run_audit.go)
 	cmd.Flags().StringArrayVarP(&publish, "publish", "p", nil, "publish a port of a lone component, [ADDR:]HOSTPORT:PORT[/tcp|/udp] as docker run -p (repeatable); its network.listen must name host or the clients")
 	return cmd
+}
+
+// compileRun is compilePolicyWith for run: through root's kept Plans (plancache), as
+// compileahead compiles ahead of time.
+func compileRun(file string, r policy.ImageResolver) (*plan.Plan, error) {
+	p, err := compileahead.CompileKept(plancache.Open(), file, r, compileahead.Programs())
+	if err != nil {
+		return nil, compileErrors(file, err)
+	}
+	return p, nil
 }
 
 // stopGrace is how long a forwarded SIGINT, SIGTERM or SIGHUP, or --timeout's SIGTERM,

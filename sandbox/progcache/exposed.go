@@ -3,17 +3,29 @@ package progcache
 import (
 	"os"
 	"path/filepath"
+	"slices"
 
 	"golang.org/x/sys/unix"
 )
 
+// PlanDir is where root's runs keep the Plans they compiled (cmd/confine's plancache),
+// and PlanEnvDir the variable that names another: a Plan planted there would be run by
+// a later start as its policy's, so starts keep it out of reach as they keep this store.
+const (
+	PlanDir    = "/var/cache/confine/plans"
+	PlanEnvDir = "CONFINE_PLAN_CACHE"
+)
+
 // Dirs are the directories a start must keep out of a component's reach: the default
-// store, and the one EnvDir names. Both, whichever this start uses: an entry planted in
-// either is taken by a later start that uses it.
+// stores of programs and of Plans, and those EnvDir and PlanEnvDir name. All of them,
+// whichever this start uses: an entry planted in one is taken by a later start that
+// uses it.
 func Dirs() []string {
-	dirs := []string{DefaultDir}
-	if d := os.Getenv(EnvDir); filepath.IsAbs(d) && filepath.Clean(d) != DefaultDir {
-		dirs = append(dirs, filepath.Clean(d))
+	dirs := []string{DefaultDir, PlanDir}
+	for _, env := range []string{EnvDir, PlanEnvDir} {
+		if d := os.Getenv(env); filepath.IsAbs(d) && !slices.Contains(dirs, filepath.Clean(d)) {
+			dirs = append(dirs, filepath.Clean(d))
+		}
 	}
 	return dirs
 }

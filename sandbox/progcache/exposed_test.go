@@ -3,6 +3,7 @@ package progcache
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -38,5 +39,25 @@ func TestExposes(t *testing.T) {
 			t.Errorf("ExposesFD(%s) = %v, want %v", c.path, got, c.exposes)
 		}
 		unix.Close(fd)
+	}
+}
+
+// TestExposesPlans: the directory of kept Plans is kept out of reach as the programs'
+// is, the one PlanEnvDir names as well.
+func TestExposesPlans(t *testing.T) {
+	dir := t.TempDir()
+	plans := filepath.Join(dir, "plans")
+	t.Setenv(EnvDir, filepath.Join(dir, "seccomp"))
+	t.Setenv(PlanEnvDir, plans)
+	os.Mkdir(plans, 0o700)
+	os.Mkdir(filepath.Join(dir, "sibling"), 0o700)
+	if got := Exposes(plans); got != plans {
+		t.Errorf("Exposes(%s) = %q, want the plans directory", plans, got)
+	}
+	if got := Exposes(filepath.Join(dir, "sibling")); got != "" {
+		t.Errorf("Exposes(sibling) = %q", got)
+	}
+	if !slices.Contains(Dirs(), PlanDir) {
+		t.Errorf("Dirs() = %q, without %s", Dirs(), PlanDir)
 	}
 }

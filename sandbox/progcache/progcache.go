@@ -210,6 +210,10 @@ func (s *Store) entryName(key string) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// BinaryID is the running binary's identity as the store keys it (binaryID), for the
+// other kept things a new confine must not take (cmd/confine's kept Plans).
+func BinaryID() (string, error) { return binaryID() }
+
 // binaryID tells this confine binary from any other built or installed since: a
 // program another binary kept is not taken, whatever that binary's Build did. A binary
 // linked dynamically (go build, go test) builds with the shared libseccomp it mapped,

@@ -19,7 +19,7 @@ import (
 
 // TestProgramStoreNotWritable: a component whose policy makes the directory of the kept
 // seccomp programs writable (the directory's parent, or the same parent through a
-// symlink) is refused before it starts: on its idmapped bind the component's root is
+// symlink), or the directory of the kept Plans, is refused before it starts: on its idmapped bind the component's root is
 // host root, and an entry it wrote there would be taken by a later start as another
 // policy's filter. A read-only bind of it runs.
 func TestProgramStoreNotWritable(t *testing.T) {
@@ -32,7 +32,11 @@ func TestProgramStoreNotWritable(t *testing.T) {
 	}
 	store := filepath.Join(dir, "store")
 	cache := filepath.Join(store, "seccomp")
+	plans := filepath.Join(dir, "plans") // the kept Plans' directory, elsewhere
 	if err := os.Mkdir(store, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(plans, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	alias := filepath.Join(dir, "alias")
@@ -47,7 +51,7 @@ func TestProgramStoreNotWritable(t *testing.T) {
 			t.Fatal(err)
 		}
 		cmd := exec.Command(confineBin, append([]string{"run", file, "--"}, args...)...)
-		cmd.Env = append(os.Environ(), progcache.EnvDir+"="+cache)
+		cmd.Env = append(os.Environ(), progcache.EnvDir+"="+cache, progcache.PlanEnvDir+"="+plans)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()
@@ -69,8 +73,12 @@ func TestProgramStoreNotWritable(t *testing.T) {
 		{"parent", "read: [" + probeDir + "], write: [" + store + "]", cache + "/planted-parent"},
 		{"alias", "read: [" + probeDir + "], tmpfs: [/data], bind: [{source: " + alias + ", target: /data/c, write: true}]", "/data/c/seccomp/planted-alias"},
 		{"entry", "read: [" + probeDir + "], tmpfs: [/data], bind: [{source: " + kept[0] + ", target: /data/e, write: true}]", "/data/e"},
+		{"plans", "read: [" + probeDir + "], write: [" + plans + "]", plans + "/planted-plans"},
 	} {
 		planted := filepath.Join(cache, "planted-"+c.name)
+		if c.name == "plans" {
+			planted = filepath.Join(plans, "planted-plans")
+		}
 		if c.name == "entry" {
 			planted = kept[0]
 		}

@@ -22,6 +22,7 @@ import (
 // next take it and the kernel still denies what the policy denies; an entry that is not
 // root's alone, or that holds another key, is never loaded (an allow-all program planted
 // there would let the denied syscall through); the commands a reviewer runs keep nothing.
+// No Plan is kept (plancache): each run compiles, and so reads the store.
 func TestKeptPrograms(t *testing.T) {
 	testenv.Require(t, testenv.Root)
 	dir := t.TempDir()
@@ -40,7 +41,7 @@ func TestKeptPrograms(t *testing.T) {
 	runOnce := func(name string) {
 		t.Helper()
 		cmd := exec.Command(confineBin, "run", file, "--", ppid, pid)
-		cmd.Env = append(os.Environ(), progcache.EnvDir+"="+cache)
+		cmd.Env = append(os.Environ(), progcache.EnvDir+"="+cache, progcache.PlanEnvDir+"=off")
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()
@@ -63,7 +64,7 @@ func TestKeptPrograms(t *testing.T) {
 
 	for _, cmd := range [][]string{{"compile", file, "--format", "json"}, {"check", file}, {"audit", "report", file}} {
 		c := exec.Command(confineBin, cmd...)
-		c.Env = append(os.Environ(), progcache.EnvDir+"="+cache)
+		c.Env = append(os.Environ(), progcache.EnvDir+"="+cache, progcache.PlanEnvDir+"=off")
 		c.Run()
 		if n := entries(); len(n) != 0 {
 			t.Fatalf("confine %s kept %v: the commands a reviewer runs use no store", cmd[0], n)

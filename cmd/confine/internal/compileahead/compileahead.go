@@ -5,14 +5,16 @@
 // compile run would make a moment later, by the same calls, without an image store:
 // run takes it (Take) only for the file cobra then names, and only when it succeeded;
 // anything else, a policy with run.image or with errors to list, is compiled again by
-// run itself.
+// run itself. When root's kept Plans hold FILE's (plancache, which looked it up earlier
+// still), that Plan is taken instead, and the one compiled here is kept.
 package compileahead
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
-	"strings"
 
+	"github.com/confine-sandbox/confine/cmd/confine/internal/plancache"
 	"github.com/confine-sandbox/confine/policy"
 	"github.com/confine-sandbox/confine/policy/plan"
 	"github.com/confine-sandbox/confine/sandbox/progcache"
@@ -44,14 +46,23 @@ func start(args []string) {
 	ahead = e
 	go func() {
 		defer close(e.done)
+		if p, ok := plancache.Ahead(file); ok {
+			e.p = p
+			return
+		}
 		e.p = compile(file)
 	}()
 }
 
-// compile is Compile with no image resolver and run's program store, or nil when it
-// fails.
+// compile is Compile with no image resolver and run's program store, kept in run's kept
+// Plans, or nil when it fails.
 func compile(file string) *plan.Plan {
-	p, err := Compile(file, nil, Programs())
+	t, err := policy.OpenTree(file)
+	if err != nil {
+		return nil
+	}
+	defer t.Close()
+	p, err := compileIn(plancache.Open(), t, file, nil, Programs())
 	if err != nil {
 		return nil
 	}
@@ -64,19 +75,64 @@ func compile(file string) *plan.Plan {
 // a Plan compiled ahead is the one the command would have compiled; on an error the
 // command lists them all itself.
 func Compile(file string, r policy.ImageResolver, programs policy.ProgramStore) (*plan.Plan, error) {
+	return CompileKept(nil, file, r, programs)
+}
+
+// CompileKept is Compile through the kept Plans c (nil: none): it takes the Plan kept for
+// FILE when there is one, and otherwise keeps the one it compiles, unless the compile
+// asked the image store. Its Plan and its errors are Compile's.
+func CompileKept(c *plancache.Cache, file string, r policy.ImageResolver, programs policy.ProgramStore) (*plan.Plan, error) {
 	t, err := policy.OpenTree(file)
 	if err != nil {
 		return nil, err
 	}
 	defer t.Close()
-	s, err := policy.Open(t, file)
+	if c != nil {
+		if p := c.Take(t, file); p != nil {
+			return p, nil
+		}
+	}
+	return compileIn(c, t, file, r, programs)
+}
+
+// compileIn is Compile of file through t, keeping the Plan in c (nil: none). The loader
+// then reads through a plancache.Recorder, which passes everything on as it is.
+func compileIn(c *plancache.Cache, t *policy.Tree, file string, r policy.ImageResolver, programs policy.ProgramStore) (*plan.Plan, error) {
+	var fsys fs.FS = t
+	var rec *plancache.Recorder
+	var res *resolver
+	if c != nil {
+		rec = plancache.NewRecorder(t)
+		fsys = rec
+		if r != nil { // compile tells no resolver from one
+			res = &resolver{r: r}
+			r = res
+		}
+	}
+	s, err := policy.Open(fsys, file)
 	if err != nil {
 		return nil, err
 	}
 	if s == nil {
 		return nil, fmt.Errorf("%s: nothing to compile", file)
 	}
-	return policy.CompileWithPrograms(s, r, programs)
+	p, err := policy.CompileWithPrograms(s, r, programs)
+	if err == nil && c != nil && (res == nil || !res.called) {
+		c.Keep(file, rec, p)
+	}
+	return p, err
+}
+
+// resolver passes run.image to the command's resolver, noting that it was asked: an
+// image's facts come from the host's image store, which no key of a kept Plan covers.
+type resolver struct {
+	r      policy.ImageResolver
+	called bool
+}
+
+func (r *resolver) ResolveImage(ref string) (*policy.ImageFacts, error) {
+	r.called = true
+	return r.r.ResolveImage(ref)
 }
 
 // Programs is the store of the commands that start components (run, up, learn): root's
@@ -101,12 +157,5 @@ func Take(file string) (p *plan.Plan, ok bool) {
 	return e.p, e.p != nil
 }
 
-// policyArg is FILE of a command line "confine run FILE …", or "". It guesses ahead of
-// cobra only in that simplest form (FILE right after run); a wrong guess costs a
-// compile that Take then refuses.
-func policyArg(args []string) string {
-	if len(args) < 3 || args[1] != "run" || args[2] == "" || strings.HasPrefix(args[2], "-") {
-		return ""
-	}
-	return args[2]
-}
+// policyArg is FILE of a command line "confine run FILE …", or "" (plancache.PolicyArg).
+func policyArg(args []string) string { return plancache.PolicyArg(args) }
