@@ -25,8 +25,8 @@ func goInitForced() bool { return os.Getenv("CONFINE_STAGE") == "go" }
 
 // renderStage renders the steps table into the C stage's program, or returns nil when
 // the Go init must run: CONFINE_STAGE=go, a build without cgo, or a step needs the Go
-// init (without root: the firewall from inside and newuidmap; an image; volumes; group
-// names; Landlock under best_effort). Each step renders its
+// init (without root: the firewall from inside and newuidmap; user and group names;
+// Landlock under best_effort). Each step renders its
 // ops in the table's order, so the table stays the one description of the order.
 func renderStage(cfg *initConfig) *stage.Program {
 	if !stage.Linked || goInitForced() || cfg.Rootless || cfg.SubIDs || cfg.Component.Audit != nil {

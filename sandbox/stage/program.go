@@ -49,6 +49,9 @@ const (
 	OpStageHosts
 	OpMountHosts
 	OpCgroupSelf
+	OpSafeTarget
+	OpUpper
+	OpAttach
 )
 
 // Error is the stage's report of a failed op.

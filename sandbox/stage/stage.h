@@ -34,6 +34,9 @@ enum {
 	OP_STAGE_HOSTS,  // strs: root, hosts, resolv ("": none)
 	OP_MOUNT_HOSTS,  // ints: which (0 hosts, 1 resolv), in_rootfs; strs: target
 	OP_CGROUP_SELF,  // "0" to each v1 tasks descriptor OP_WAIT_GO received; aux of a failure: its index
+	OP_SAFE_TARGET,  // ints: mkdir; strs: root, rel, source (stage_image.c)
+	OP_UPPER,        // ints: uid, gid; strs: root, rel, target
+	OP_ATTACH,       // OP_BIND's fields; the parent's detached mount, which it requires
 	OP_MAX,
 };
 
@@ -78,5 +81,11 @@ void op_mount_hosts(const struct op *op);
 void op_caps(const struct op *op);
 void op_landlock(const struct op *op);
 void op_exec(const struct op *op) __attribute__((noreturn));
+void op_safe_target(const struct op *op);
+void op_upper(const struct op *op);
+void op_attach(const struct op *op);
+// For stage_image.c: whether the parent sent mount idx; stage_mounts.c's remount.
+int stage_detached(unsigned idx);
+void stage_remount(const char *target, unsigned long flags, const struct op *op);
 
 #endif
