@@ -41,11 +41,15 @@ func renderImageOne(cfg *initConfig, i int, m plan.Mount, prefix string, p *stag
 	return false, nil
 }
 
-// renderImageHosts is setupRootfs's check of /etc/hosts in an image before the stack's
-// names are mounted over it.
+// renderImageHosts is setupRootfs's check of /etc/hosts and resolv.conf in an image
+// before the stack's files are mounted over them.
 func renderImageHosts(cfg *initConfig, p *stage.Program) {
-	if cfg.Component.Image != nil {
-		p.Add(stage.OpSafeTarget, []uint64{0}, []string{cfg.Root, "etc/hosts", ""}, imageFormat("/etc/hosts"))
+	if cfg.Component.Image == nil {
+		return
+	}
+	p.Add(stage.OpSafeTarget, []uint64{0}, []string{cfg.Root, "etc/hosts", ""}, imageFormat("/etc/hosts"))
+	if cfg.Resolv != "" {
+		p.Add(stage.OpSafeTarget, []uint64{0}, []string{cfg.Root, "etc/resolv.conf", ""}, imageFormat("/etc/resolv.conf"))
 	}
 }
 

@@ -28,7 +28,7 @@ func opCodes(p *stage.Program) []uint16 {
 }
 
 func imageConfig() *initConfig {
-	cfg := &initConfig{Root: "/tmp/root", Hosts: "127.0.0.1 db\n"}
+	cfg := &initConfig{Root: "/tmp/root", Hosts: "127.0.0.1 db\n", Resolv: "nameserver 10.96.0.1\n"}
 	c := &cfg.Component
 	c.Image = &plan.Image{Ref: "oci:/img"}
 	c.Process.UID, c.Process.GID = 1000, 1001
@@ -44,8 +44,8 @@ func imageConfig() *initConfig {
 
 // TestRenderImage: an image renders into the C stage, each mount in setupRootfs's
 // order: the overlay and the volume attach the parent's mounts, every other target but
-// an upper's is walked by safeTarget first, /etc/hosts is checked before the stack's
-// names go over it, and the root stays as the overlay made it (no read-only tmpfs
+// an upper's is walked by safeTarget first, /etc/hosts and resolv.conf are checked
+// before the stack's files go over them, and the root stays as the overlay made it (no read-only tmpfs
 // remount). A named user with a write path stays with the Go init, which chowns the
 // directories it makes once the name resolves.
 func TestRenderImage(t *testing.T) {
@@ -60,7 +60,7 @@ func TestRenderImage(t *testing.T) {
 		stage.OpUpper,
 		stage.OpSafeTarget, stage.OpAttach,
 		stage.OpSymlink, stage.OpSymlink, stage.OpSymlink, stage.OpSymlink, stage.OpSymlink,
-		stage.OpSafeTarget, stage.OpMountHosts,
+		stage.OpSafeTarget, stage.OpSafeTarget, stage.OpMountHosts, stage.OpMountHosts,
 		stage.OpReadonly, stage.OpPivot}
 	if got := opCodes(p); !slices.Equal(got, want) {
 		t.Errorf("ops %v, want %v", got, want)
