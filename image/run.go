@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/confine-sandbox/confine/internal/trace"
 	"github.com/confine-sandbox/confine/policy/plan"
 )
 
@@ -31,6 +32,7 @@ type Run struct {
 // what was compiled is refused: what runs is what the reviewer saw. The caller chowns
 // the upper to the component's host root once it knows its id range.
 func (s *Store) RunImage(p *plan.Image) (*Run, error) {
+	defer trace.Done("parent", "image_run", trace.Now())
 	img, err := s.ImageByDigest(p.Digest)
 	if err != nil {
 		return nil, fmt.Errorf("the Plan's image %s (%s) is not in the store; confine pull %s: %w", p.Ref, short12(p.Digest), p.Ref, err)
@@ -117,6 +119,7 @@ func (r *Run) Close() error {
 		return nil
 	}
 	r.closed = true
+	defer trace.Done("parent", "image_close", trace.Now())
 	err := removeTree(r.dir)
 	r.store.RemoveRef(r.ID)
 	if r.lock != nil {

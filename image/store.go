@@ -157,7 +157,10 @@ func (s *Store) AddRef(id string, digests ...v1.Hash) error {
 		return err
 	}
 	defer unlock()
-	return writeAtomic(filepath.Join(s.Dir, "refs", id), b, filepath.Join(s.Dir, "tmp"))
+	// Renamed whole, for prune to read, but not synced: no run outlives a crash, and
+	// SweepRuns removes the reference of one that is gone. The sync was a journal
+	// commit on every run's path.
+	return writeRenamed(filepath.Join(s.Dir, "refs", id), b, filepath.Join(s.Dir, "tmp"), false)
 }
 
 // RemoveRef drops a run's reference; a missing one is not an error.
@@ -175,14 +178,18 @@ func validID(id string) bool {
 	return id != "" && len(id) < 200 && !strings.ContainsAny(id, "/\x00") && id != "." && id != ".."
 }
 
-// writeAtomic writes a file through a temp file in tmpDir and a rename.
-func writeAtomic(p string, b []byte, tmpDir string) error {
+// writeAtomic writes a file through a synced temp file in tmpDir and a rename.
+func writeAtomic(p string, b []byte, tmpDir string) error { return writeRenamed(p, b, tmpDir, true) }
+
+// writeRenamed writes a file through a temp file in tmpDir, synced when sync is set,
+// and a rename.
+func writeRenamed(p string, b []byte, tmpDir string, sync bool) error {
 	f, err := os.CreateTemp(tmpDir, "w-*")
 	if err != nil {
 		return err
 	}
 	_, err = f.Write(b)
-	if err == nil {
+	if err == nil && sync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {

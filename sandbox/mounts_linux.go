@@ -69,6 +69,13 @@ func setupRootfs(cfg *initConfig) error {
 			return fmt.Errorf("/etc/hosts: %w", err)
 		}
 	}
+	if resolv != nil && c.Image != nil {
+		// As /etc/hosts: a link there would take the mount, and the empty file made for
+		// a missing one, wherever the image points it.
+		if _, err := safeTarget(cfg.Root, "/etc/resolv.conf", false); err != nil {
+			return fmt.Errorf("/etc/resolv.conf: %w", err)
+		}
+	}
 	if hosts != nil {
 		if err := mountHosts(hosts, filepath.Join(cfg.Root, "etc/hosts"), c.Process.Rootfs != ""); err != nil {
 			return fmt.Errorf("/etc/hosts: %w", err)

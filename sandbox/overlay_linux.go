@@ -110,6 +110,12 @@ func mountOverlay(root *ImageRoot, userns *os.File) (int, error) {
 			return -1, fmt.Errorf("fsconfig %s %s: %w", o[0], o[1], err)
 		}
 	}
+	// volatile: the upper is the run's own and removed after it (image.Run), so the
+	// overlay's unmount, when the component's last process exits, skips the syncfs of the
+	// store's filesystem it would otherwise wait for.
+	if err := unix.FsconfigSetFlag(fsfd, "volatile"); err != nil {
+		return -1, fmt.Errorf("fsconfig volatile: %w", err)
+	}
 	if root.UserXattr {
 		if err := unix.FsconfigSetFlag(fsfd, "userxattr"); err != nil {
 			return -1, fmt.Errorf("fsconfig userxattr: %w", err)

@@ -24,7 +24,7 @@ func goInitForced() bool { return os.Getenv("CONFINE_STAGE") == "go" }
 
 // renderStage renders the steps table into the C stage's program, or returns nil when
 // the Go init must run: CONFINE_STAGE=go, a build without cgo, or a step needs the Go
-// init (without root: the firewall from inside and newuidmap; an image; volumes;
+// init (without root: the firewall from inside and newuidmap; an image's upper for a named user;
 // Landlock under best_effort). Each step renders its
 // ops in the table's order, so the table stays the one description of the order.
 func renderStage(cfg *initConfig) *stage.Program {

@@ -11,11 +11,11 @@ import (
 	"github.com/confine-sandbox/confine/sandbox/stage"
 )
 
-// renderMounts is setupRootfs as C stage ops, call for call. An image, volumes and the
-// stack's /etc/hosts stay with the Go init.
+// renderMounts is setupRootfs as C stage ops, call for call, an image's and volumes'
+// mounts included (render_image_linux.go).
 func renderMounts(cfg *initConfig, p *stage.Program) error {
 	c := &cfg.Component
-	if c.Image != nil || len(c.Mounts) > stage.MaxMounts {
+	if len(c.Mounts) > stage.MaxMounts {
 		return errGoInit
 	}
 	p.Add(stage.OpMount, []uint64{unix.MS_REC | unix.MS_PRIVATE, 0}, []string{"", "/", "", ""}, stage.Prefixed("making mounts private"))
@@ -37,10 +37,15 @@ func renderMounts(cfg *initConfig, p *stage.Program) error {
 				})
 			}
 		}
+		handled, err := renderImageOne(cfg, i, m, prefix, p)
+		if err != nil {
+			return err
+		}
+		if handled {
+			continue
+		}
 		flags, data := mountOptions(m)
 		switch m.Type {
-		case "overlay", "volume", "upper":
-			return errGoInit
 		case "bind":
 			same := uint64(0)
 			if m.Target == m.Source {
@@ -55,6 +60,7 @@ func renderMounts(cfg *initConfig, p *stage.Program) error {
 		p.Add(stage.OpSymlink, nil, []string{link[0], filepath.Join(cfg.Root, link[1])}, nil)
 	}
 	if cfg.Hosts != "" {
+		renderImageHosts(cfg, p)
 		renderHosts(cfg, p)
 	}
 	root := cfg.Root
@@ -68,7 +74,7 @@ func renderMounts(cfg *initConfig, p *stage.Program) error {
 	for _, path := range c.ReadonlyPaths {
 		p.Add(stage.OpBindRO, nil, []string{path}, stage.Prefixed("read-only "+path))
 	}
-	if c.Process.Rootfs == "" {
+	if c.Process.Rootfs == "" && c.Image == nil {
 		p.Add(stage.OpMount, []uint64{unix.MS_REMOUNT | unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV, 0},
 			[]string{"", "/", "", ""}, stage.Prefixed("read-only root"))
 	}

@@ -33,6 +33,10 @@ func stageUser(t *testing.T, etc string, proc plan.Process, chown []string) (ids
 	p.Step("mounts")
 	p.Add(stage.OpMount, []uint64{unix.MS_REC | unix.MS_PRIVATE, 0}, []string{"", "/", "", ""}, nil)
 	p.Add(stage.OpMount, []uint64{unix.MS_BIND, 0}, []string{etc, "/etc", "", ""}, nil)
+	for i, path := range chown { // an image's write paths, as renderImageMount renders them
+		p.Add(stage.OpUpper, []uint64{uint64(proc.UID), uint64(proc.GID), 1, uint64(i)},
+			[]string{filepath.Dir(path), filepath.Base(path), path}, nil)
+	}
 	for _, s := range steps {
 		if s.name != "groups" && s.name != "user" && s.name != "capabilities" && s.name != "sanitize" {
 			continue
@@ -105,13 +109,15 @@ const (
 
 // TestStageUserOp: OP_GROUPS and OP_USER resolve names from the sandbox's files (the
 // first valid line of a name), OP_CAPS then runs the process as those ids with those
-// groups, the paths to give are lchowned to them, and the parent reads them on fdIDs.
+// groups, the image's write paths the stage made are lchowned to them (not one the image
+// had), and the parent reads them on fdIDs.
 func TestStageUserOp(t *testing.T) {
 	testenv.Require(t, testenv.Root)
 	etc := etcDir(t, map[string]string{"passwd": stagePasswd, "group": stageGroup})
-	given := filepath.Join(t.TempDir(), "upper")
-	os.Mkdir(given, 0o755)
-	for _, c := range []struct {
+	// An upper the stage makes is given to the ids; one the image has keeps its owner.
+	had := filepath.Join(t.TempDir(), "upper")
+	os.Mkdir(had, 0o755)
+	for i, c := range []struct {
 		proc      plan.Process
 		ids, out  string
 		chownedTo string
@@ -122,8 +128,9 @@ func TestStageUserOp(t *testing.T) {
 		{plan.Process{UID: 1000, GID: 1000, Groups: []string{"extra"}}, "", "1000\n1000\n1000 777\n", ""},
 	} {
 		var chown []string
+		given := filepath.Join(t.TempDir(), fmt.Sprintf("upper%d", i))
 		if c.chownedTo != "" {
-			chown = []string{given}
+			chown = []string{given, had}
 		}
 		ids, out, failure := stageUser(t, etc, c.proc, chown)
 		if failure != "" || ids != c.ids || out != c.out {
@@ -133,14 +140,18 @@ func TestStageUserOp(t *testing.T) {
 			var st unix.Stat_t
 			unix.Lstat(given, &st)
 			if got := fmt.Sprintf("%d:%d", st.Uid, st.Gid); got != c.chownedTo {
-				t.Errorf("%+v: the path to give is %s, want %s", c.proc, got, c.chownedTo)
+				t.Errorf("%+v: the upper made is %s, want %s", c.proc, got, c.chownedTo)
+			}
+			unix.Lstat(had, &st)
+			if st.Uid != 0 || st.Gid != 0 {
+				t.Errorf("%+v: the upper the image had is %d:%d, want it kept 0:0", c.proc, st.Uid, st.Gid)
 			}
 		}
 	}
 }
 
 // TestStageUserOpFailsClosed: a name the files lack, a file the bounds refuse, an id past
-// the range, a path that cannot be given: the stage stops before the identity changes,
+// the range: the stage stops before the identity changes,
 // worded as the Go init words it, and the parent gets no ids.
 func TestStageUserOpFailsClosed(t *testing.T) {
 	testenv.Require(t, testenv.Root)
@@ -169,7 +180,6 @@ func TestStageUserOpFailsClosed(t *testing.T) {
 		{nil, inRootfs, nil, `user: run.user: resolving "svc": open /etc/passwd: no such file or directory`},
 		{map[string]string{"passwd": stagePasswd}, plan.Process{User: "svc", Group: "extra"}, nil, `user: run.user: resolving "extra": the sandbox has no /etc/group; list /etc/group under filesystem.read (or extend host-runtime), or give the number`},
 		{nil, plan.Process{UID: 1, GID: 1, Groups: []string{"extra"}}, nil, `groups: run.groups: resolving "extra": the sandbox has no /etc/group; list /etc/group under filesystem.read, or give the gid`},
-		{good, svc, []string{"/nonexistent/upper"}, "user: giving /nonexistent/upper to svc: lchown /nonexistent/upper: no such file or directory"},
 	} {
 		ids, out, failure := stageUser(t, etcDir(t, c.files), c.proc, c.chown)
 		if failure != c.want || ids != "" || out != "" {

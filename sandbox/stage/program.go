@@ -51,6 +51,9 @@ const (
 	OpCgroupSelf
 	OpGroups
 	OpUser
+	OpSafeTarget
+	OpUpper
+	OpAttach
 )
 
 // Error is the stage's report of a failed op.

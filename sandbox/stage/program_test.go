@@ -3,6 +3,9 @@ package stage
 import (
 	"bytes"
 	"encoding/binary"
+	"os"
+	"slices"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -54,5 +57,31 @@ func TestExplain(t *testing.T) {
 	e.Op = 99
 	if step, _ := p.Explain(e); step != "config" {
 		t.Errorf("an op out of range is in step %s, want config", step)
+	}
+}
+
+// TestOpCodesMatchHeader: the Go op codes are stage.h's enum, in its order.
+func TestOpCodesMatchHeader(t *testing.T) {
+	h, err := os.ReadFile("stage.h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := string(h)
+	body = body[strings.Index(body, "OP_STEP = 1"):strings.Index(body, "OP_MAX,")]
+	var names []string
+	for _, line := range strings.Split(body, "\n") {
+		if name, _, ok := strings.Cut(strings.TrimSpace(line), ","); ok {
+			names = append(names, strings.Fields(name)[0])
+		}
+	}
+	want := map[string]int{"OP_STEP": OpStep, "OP_MOUNT_HOSTS": OpMountHosts, "OP_CGROUP_SELF": OpCgroupSelf,
+		"OP_SAFE_TARGET": OpSafeTarget, "OP_UPPER": OpUpper, "OP_ATTACH": OpAttach}
+	if len(names) != OpAttach {
+		t.Errorf("stage.h has %d ops, program.go %d", len(names), OpAttach)
+	}
+	for name, code := range want {
+		if i := slices.Index(names, name); i+1 != code {
+			t.Errorf("%s is op %d in stage.h, %d in program.go", name, i+1, code)
+		}
 	}
 }

@@ -287,6 +287,9 @@ static void run(const struct op *op) {
 	case OP_CGROUP_SELF: op_cgroup_self(op); return;
 	case OP_GROUPS: op_groups(op); return;
 	case OP_USER: op_user(op); return;
+	case OP_SAFE_TARGET: op_safe_target(op); return;
+	case OP_UPPER: op_upper(op); return;
+	case OP_ATTACH: op_attach(op); return;
 	case OP_EXEC:
 		step_done();
 		op_exec(op);
@@ -299,11 +302,12 @@ static const unsigned min_strs[OP_MAX] = {
 	[OP_STEP] = 1, [OP_MOUNT] = 4, [OP_BIND] = 2, [OP_REQUIRE] = 1, [OP_SYMLINK] = 2,
 	[OP_PIVOT] = 1, [OP_MASK] = 1, [OP_BIND_RO] = 1, [OP_HOSTNAME] = 1, [OP_WRITE] = 2,
 	[OP_CHDIR] = 1, [OP_SECCOMP] = 1, [OP_EXEC] = 1, [OP_STAGE_HOSTS] = 3, [OP_MOUNT_HOSTS] = 1,
-	[OP_USER] = 2,
+	[OP_USER] = 2, [OP_SAFE_TARGET] = 3, [OP_UPPER] = 3, [OP_ATTACH] = 2,
 };
 static const unsigned min_ints[OP_MAX] = {
 	[OP_MOUNT] = 2, [OP_BIND] = 3, [OP_RLIMIT] = 3, [OP_PRCTL] = 2, [OP_CAPS] = 9,
 	[OP_LANDLOCK] = 7, [OP_EXEC] = 1, [OP_MOUNT_HOSTS] = 2, [OP_GROUPS] = 1, [OP_USER] = 3,
+	[OP_SAFE_TARGET] = 1, [OP_UPPER] = 2, [OP_ATTACH] = 3,
 };
 
 // The constructor: "1" runs the stage (a re-executed init stage), "spawner" the

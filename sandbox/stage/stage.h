@@ -36,6 +36,9 @@ enum {
 	OP_CGROUP_SELF,  // "0" to each v1 tasks descriptor OP_WAIT_GO received; aux of a failure: its index
 	OP_GROUPS,       // ints: range; strs: run.groups' names (stage_user.c)
 	OP_USER,         // ints: uid, gid, range; strs: user, group ("": a number), paths to lchown...
+	OP_SAFE_TARGET,  // ints: mkdir; strs: root, rel, source (stage_image.c)
+	OP_UPPER,        // ints: uid, gid; strs: root, rel, target
+	OP_ATTACH,       // OP_BIND's fields; the parent's detached mount, which it requires
 	OP_MAX,
 };
 
@@ -82,5 +85,14 @@ void op_landlock(const struct op *op);
 void op_groups(const struct op *op);
 void op_user(const struct op *op);
 void op_exec(const struct op *op) __attribute__((noreturn));
+void op_safe_target(const struct op *op);
+void op_upper(const struct op *op);
+void op_attach(const struct op *op);
+// For stage_image.c: whether the parent sent mount idx; stage_mounts.c's remount.
+int stage_detached(unsigned idx);
+void stage_remount(const char *target, unsigned long flags, const struct op *op);
+// For stage_user.c: whether op_upper made the image write path of OP_USER's index i.
+enum { MAX_UPPERS = 4096 }; // stage.MaxMounts
+int stage_upper_made(unsigned i);
 
 #endif

@@ -301,3 +301,7 @@ void op_mount_hosts(const struct op *op) {
 		stage_fail(op, errno, 0, 0, NULL);
 	close(fd);
 }
+
+int stage_detached(unsigned idx) { return idx < MAX_DETACHED && detached[idx]; }
+
+void stage_remount(const char *target, unsigned long flags, const struct op *op) { remount(target, flags, op); }

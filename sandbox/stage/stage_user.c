@@ -58,8 +58,8 @@ static void lookup(const struct op *op, unsigned which, const char *path, unsign
 }
 
 // op_user: ints: the Plan's uid and gid, range; strs: run.user's user name and group name
-// ("" where it gave a number), then the paths to give to the ids (the Go init's
-// chownLater). The ids go to OP_CAPS and, as resolvedIDs' JSON, to the parent on fd 7.
+// ("" where it gave a number), then the image's write paths that, when op_upper made
+// them, it gives to the ids (the Go init's chownLater). The ids go to OP_CAPS and, as resolvedIDs' JSON, to the parent on fd 7.
 // aux of ID_RANGE: uid << 32 | gid; of ID_CHOWN: the path's index.
 void op_user(const struct op *op) {
 	uint32_t uid = (uint32_t)op_int(op, 0), gid = (uint32_t)op_int(op, 1), id[2];
@@ -77,7 +77,7 @@ void op_user(const struct op *op) {
 	if (uid >= range || gid >= range)
 		stage_fail(op, 0, ID_RANGE, (uint64_t)uid << 32 | gid, NULL);
 	for (unsigned i = 2; i < op->nstr; i++)
-		if (lchown(op->strs[i], uid, gid) < 0)
+		if (stage_upper_made(i - 2) && lchown(op->strs[i], uid, gid) < 0)
 			stage_fail(op, errno, ID_CHOWN, i - 2, NULL);
 	char ids[64];
 	int len = snprintf(ids, sizeof ids, "{\"uid\":%u,\"gid\":%u}", uid, gid);
