@@ -310,6 +310,17 @@ static const unsigned min_ints[OP_MAX] = {
 	[OP_SAFE_TARGET] = 1, [OP_UPPER] = 2, [OP_ATTACH] = 3,
 };
 
+// run_at is the index of "run" in `confine run …` or `confine --store DIR run …` (the
+// one global flag that takes a value), else 0.
+static int run_at(int argc, char **argv) {
+	int i = 1;
+	if (i < argc && strcmp(argv[i], "--store") == 0)
+		i += 2;
+	else if (i < argc && strncmp(argv[i], "--store=", 8) == 0)
+		i++;
+	return i < argc && strcmp(argv[i], "run") == 0 ? i : 0;
+}
+
 // The constructor: "1" runs the stage (a re-executed init stage), "spawner" the
 // pre-forked spawner (stage_spawn.c), whose children enter stage_main without an exec.
 // Unmarked, `confine run` goes to the slim binary when there is one (stage_slim.c), and
@@ -317,9 +328,11 @@ static const unsigned min_ints[OP_MAX] = {
 __attribute__((constructor)) static void confine_stage(int argc, char **argv) {
 	const char *mark = getenv("_CONFINE_STAGE");
 	if (!mark) {
-		if (argc < 2 || strcmp(argv[1], "run") != 0)
+		int at = run_at(argc, argv);
+		if (!at)
 			return;
-		slim_run(argv); // returns only when the run stays in this binary
+		if (at == 1) // --store: the image store's, which the slim binary would hand back
+			slim_run(argv); // returns only when the run stays in this binary
 		const char *go = getenv("CONFINE_STAGE");
 		if (geteuid() == 0 && !(go && strcmp(go, "go") == 0))
 			early_spawner();

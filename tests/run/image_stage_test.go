@@ -198,4 +198,12 @@ func TestImageNamedUserCStage(t *testing.T) {
 			t.Errorf("%s: /scratch owned by %q (write ok %v), want made for app, 1000:1001", mode, got, res["write:/scratch/x"].OK)
 		}
 	}
+	// The store named by the global flag: the early spawner is forked all the same.
+	cmd := exec.Command(confineBin, "--store", store, "run", policyFile, "--", "id:")
+	cmd.Env = append(os.Environ(), "CONFINE_TRACE=1")
+	code, stderr := exitOf(cmd)
+	if code != 0 {
+		t.Fatalf("--store run: %d\n%s", code, stderr)
+	}
+	checkStageTaken(t, "c", stderr)
 }
