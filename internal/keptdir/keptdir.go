@@ -164,7 +164,7 @@ func prune(dfd int, l Limits) {
 	var total int64
 	for _, n := range names {
 		if !entryLike(n) {
-			continue // not the store's: a test's store may share a directory with other files
+			continue // not the store's: its variable (tests) may name a directory holding others
 		}
 		var st unix.Stat_t
 		if unix.Fstatat(dfd, n, &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
