@@ -4,16 +4,13 @@ package run_test
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
-	"github.com/confine-sandbox/confine/sandbox/progcache"
 	"github.com/confine-sandbox/confine/tests/testenv"
 )
 
@@ -50,21 +47,12 @@ func TestProgramStoreNotWritable(t *testing.T) {
 		if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.Command(confineBin, append([]string{"run", file, "--"}, args...)...)
-		cmd.Env = append(os.Environ(), progcache.EnvDir+"="+cache, progcache.PlanEnvDir+"="+plans)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		var ee *exec.ExitError
-		if err != nil && !errors.As(err, &ee) {
-			t.Fatal(err)
-		}
-		return cmd.ProcessState.ExitCode(), string(out), stderr.String()
+		return runFile(t, keptEnv(cache, plans), file, args...)
 	}
 	if code, _, stderr := run("plain", "read: ["+probeDir+"]", "pid"); code != 0 {
 		t.Fatalf("a plain run: exit %d: %s", code, stderr)
 	}
-	kept, _ := filepath.Glob(filepath.Join(cache, "*"))
+	kept := keptIn(cache)
 	if len(kept) != 1 {
 		t.Fatalf("the plain run kept %v, want one program", kept)
 	}

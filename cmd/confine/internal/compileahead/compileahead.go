@@ -21,37 +21,18 @@ import (
 )
 
 // ahead is the compile started by init, or nil.
-var ahead *early
-
-type early struct {
-	file string
-	done chan struct{}
-	p    *plan.Plan // nil when the compile failed
-}
+var ahead *plancache.Early
 
 func init() { start(os.Args) }
 
 // start begins the compile for the command line args, if it runs a policy file.
 func start(args []string) {
-	file := policyArg(args)
-	if file == "" {
-		return
-	}
-	// A pipe is read once, by run; Tree opens only regular files, but a FIFO must not
-	// even be opened here.
-	if fi, err := os.Stat(file); err != nil || !fi.Mode().IsRegular() {
-		return
-	}
-	e := &early{file: file, done: make(chan struct{})}
-	ahead = e
-	go func() {
-		defer close(e.done)
+	ahead = plancache.StartEarly(args, func(file string) *plan.Plan {
 		if p, ok := plancache.Ahead(file); ok {
-			e.p = p
-			return
+			return p
 		}
-		e.p = compile(file)
-	}()
+		return compile(file)
+	})
 }
 
 // compile is Compile with no image resolver and run's program store, kept in run's kept
@@ -147,15 +128,7 @@ func Programs() policy.ProgramStore {
 // Take returns the Plan that init compiled from file, waiting for a compile still
 // running, or ok false when there is none: another file, a failed compile, or one
 // already taken.
-func Take(file string) (p *plan.Plan, ok bool) {
-	e := ahead
-	if e == nil || e.file != file {
-		return nil, false
-	}
-	ahead = nil
-	<-e.done
-	return e.p, e.p != nil
-}
+func Take(file string) (p *plan.Plan, ok bool) { return ahead.Take(file) }
 
 // policyArg is FILE of a command line "confine run FILE …", or "" (plancache.PolicyArg).
 func policyArg(args []string) string { return plancache.PolicyArg(args) }
