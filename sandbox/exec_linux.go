@@ -51,7 +51,8 @@ type execConfig struct {
 	Root       nsID            `json:"root"`
 	TTY        bool            `json:"tty"`
 
-	path string // Args[0] found on the component's PATH
+	path     string        // Args[0] found on the component's PATH
+	prepared *preparedExec // the execve of path (lookPath)
 }
 
 // execNamespaces are the namespaces nsenter.c joins, by their /proc/PID/ns names.
@@ -76,8 +77,8 @@ func execSteps(x *execConfig) []step {
 		{name: "landlock", run: restrictLandlock},
 		{name: "sanitize", run: markFDsCloseOnExec},
 		{name: "workdir", run: with(enterWorkdirInRoot)},
+		{name: "lookup", run: with(lookPath)}, // and exec's arguments, before the fallback bounds this process's data
 		{name: "rlimit_fallback", run: setFallbackRlimits},
-		{name: "lookup", run: with(lookPath)},
 		{name: "seccomp", run: loadSeccompBPF},
 	}
 }
@@ -99,7 +100,7 @@ func ExecInit() {
 			execFail(&StepError{Step: s.name, Err: err.Error()})
 		}
 	}
-	err = unix.Exec(x.path, x.Args, x.Env)
+	err = x.prepared.exec()
 	execFail(&StepError{Step: "exec", Err: explainExec(x.path, err)})
 }
 
@@ -182,8 +183,17 @@ func enterWorkdirInRoot(x *execConfig) error {
 }
 
 // lookPath finds the command on the component's PATH, as the component sees it, once
-// Landlock is in place (execute rights decide what is found).
+// Landlock is in place (execute rights decide what is found), and prepares its execve.
 func lookPath(x *execConfig) error {
+	if err := findPath(x); err != nil {
+		return err
+	}
+	var err error
+	x.prepared, err = prepareExec(x.path, x.Args, x.Env)
+	return err
+}
+
+func findPath(x *execConfig) error {
 	name := x.Args[0]
 	if strings.Contains(name, "/") {
 		x.path = name

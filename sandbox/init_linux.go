@@ -67,6 +67,11 @@ func Init() {
 	trace.Enable(cfg.TraceOrigin)
 	trace.Span("init", "runtime_start", cfg.TraceStarted, entered)
 	trace.Done("init", "config", entered)
+	p := cfg.Component.Process
+	x, err := prepareExec(p.Args[0], p.Args, p.Env)
+	if err != nil {
+		fail(&StepError{Step: "exec", Err: explainExec(p.Args[0], err)})
+	}
 	for _, s := range steps {
 		t := trace.Now()
 		if err := s.run(cfg); err != nil {
@@ -74,8 +79,7 @@ func Init() {
 		}
 		trace.Done("init", s.name, t)
 	}
-	p := cfg.Component.Process
-	err = unix.Exec(p.Args[0], p.Args, p.Env)
+	err = x.exec()
 	fail(&StepError{Step: "exec", Err: explainExec(p.Args[0], err)})
 }
 

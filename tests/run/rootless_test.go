@@ -232,3 +232,26 @@ func TestRootlessLimits(t *testing.T) {
 		t.Errorf("without best_effort: exit %d, want 2 and the remedy:\n%s", code, stderr)
 	}
 }
+
+// TestRootlessSmallMemory: a memory limit near what the Go init stage has mapped (its
+// runtime maps ahead, ~45 MB) bounds the component through RLIMIT_DATA: the init stage
+// makes exec's arguments before the fallback limits it (sandbox/execve_linux.go), where
+// a heap that had to grow for them ended it with "fatal error: runtime: cannot allocate
+// memory" (at 48Mi on every start; at 96Mi by chance). Below ~48Mi the probe's own Go
+// runtime gets no mapping either.
+func TestRootlessSmallMemory(t *testing.T) {
+	u := newTestUser(t)
+	for range 3 { // the failure it guards against came by chance above the runtime's size
+		out, stderr, code := u.run(t, probePolicy("resources: {memory: 48Mi}\nbest_effort: [cgroups]\n", "hog:8", "hog:64"))
+		if code != 0 {
+			t.Fatalf("exit %d\n%s", code, stderr)
+		}
+		res := results(out)
+		if r := res["hog:8"]; !r.OK {
+			t.Errorf("hog:8 under memory: 40Mi: %+v", r)
+		}
+		if r := res["hog:64"]; r.OK || !strings.Contains(r.Err, "cannot allocate memory") {
+			t.Errorf("the memory hog was not stopped: %+v", r)
+		}
+	}
+}
