@@ -123,6 +123,9 @@ func TestNamedUserStage(t *testing.T) {
 			t.Fatal(err)
 		}
 		sb.Wait()
+		if spawned, why := sb.Spawned(); spawned != (sp != nil) {
+			t.Errorf("spawner %v: the spawner made the init stage: %v (%v)", sp != nil, spawned, why)
+		}
 		if uid, gid := sb.IDs(); uid != 4321 || gid != 4322 || results(out.String())["id:"].Out != "4321:4322" {
 			t.Errorf("spawner %v: the parent has ids %d:%d, the component %+v; want 4321:4322", sp != nil, uid, gid, results(out.String())["id:"])
 		}
