@@ -110,7 +110,11 @@ const (
 func TestStageUserOp(t *testing.T) {
 	testenv.Require(t, testenv.Root)
 	etc := etcDir(t, map[string]string{"passwd": stagePasswd, "group": stageGroup})
-	given := filepath.Join(t.TempDir(), "upper")
+	tmp, err := filepath.EvalSymlinks(t.TempDir()) // a path to give may have no link on the way
+	if err != nil {
+		t.Fatal(err)
+	}
+	given := filepath.Join(tmp, "upper")
 	os.Mkdir(given, 0o755)
 	for _, c := range []struct {
 		proc      plan.Process
@@ -184,6 +188,38 @@ func TestStageUserOpFailsClosed(t *testing.T) {
 			t.Errorf("%+v: failure %q, ids %q, output %q; want %q and nothing run", c.proc, failure, ids, out, c.want)
 		}
 	}
+	// A path to give that a symlink leads to (a link a later mount brought in, say a
+	// volume another component writes) is refused, not followed: its target keeps its
+	// owner. Its own last component may be a link: that link is given, as lchown does.
+	base, err := filepath.EvalSymlinks(t.TempDir()) // a path to give may have no link on the way
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := filepath.Join(base, "victim")
+	os.Mkdir(victim, 0o755)
+	os.Mkdir(filepath.Join(victim, "upper"), 0o755)
+	os.Symlink(victim, filepath.Join(base, "link"))
+	via := filepath.Join(base, "link", "upper")
+	want := fmt.Sprintf("user: giving %s to svc: lchown %s: too many levels of symbolic links", via, via)
+	if ids, _, failure := stageUser(t, etcDir(t, good), svc, []string{via}); failure != want || ids != "" {
+		t.Errorf("a path to give through a symlink: failure %q, ids %q; want %q", failure, ids, want)
+	}
+	var st unix.Stat_t
+	if unix.Lstat(filepath.Join(victim, "upper"), &st); st.Uid != 0 || st.Gid != 0 {
+		t.Errorf("the symlink's target was given to %d:%d", st.Uid, st.Gid)
+	}
+	last := filepath.Join(base, "lastlink")
+	os.Symlink(victim, last)
+	if _, _, failure := stageUser(t, etcDir(t, good), svc, []string{last}); failure != "" {
+		t.Errorf("a path to give that is itself a symlink: %s", failure)
+	}
+	unix.Lstat(last, &st)
+	var vst unix.Stat_t
+	unix.Lstat(victim, &vst)
+	if st.Uid != 4321 || st.Gid != 4322 || vst.Uid != 0 {
+		t.Errorf("a path to give that is itself a symlink: the link is %d:%d, its target %d:%d; want 4321:4322 and 0:0", st.Uid, st.Gid, vst.Uid, vst.Gid)
+	}
+
 	// Not a regular file, or through a last symlink.
 	for name, make := range map[string]func(etc string) error{
 		"/etc/passwd is not a regular file": func(etc string) error { return os.Mkdir(filepath.Join(etc, "passwd"), 0o755) },
