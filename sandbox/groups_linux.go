@@ -57,9 +57,9 @@ func resolveGroups(cfg *initConfig) error {
 }
 
 // groupLookupFailed says why /etc/group could not be read for name, with the remedy
-// when the host-view sandbox simply lacks it.
+// when the host-view sandbox simply lacks it (a rootfs's or an image's lack is its own).
 func groupLookupFailed(name string, cfg *initConfig, err error) error {
-	if errors.Is(err, fs.ErrNotExist) && cfg.Component.Process.Rootfs == "" {
+	if errors.Is(err, fs.ErrNotExist) && cfg.Component.Process.Rootfs == "" && cfg.Component.Image == nil {
 		return fmt.Errorf("run.groups: resolving %q: the sandbox has no /etc/group; list /etc/group under filesystem.read, or give the gid", name)
 	}
 	return fmt.Errorf("run.groups: resolving %q: %w", name, err)

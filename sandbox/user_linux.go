@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -66,7 +65,7 @@ func resolveUser(cfg *initConfig) error {
 		return errUserRange(*p)
 	}
 	for _, dir := range cfg.chownLater {
-		if err := os.Lchown(dir, int(p.UID), int(p.GID)); err != nil {
+		if err := give(dir, int(p.UID), int(p.GID)); err != nil {
 			return errGiving(dir, *p, err)
 		}
 	}

@@ -18,13 +18,13 @@ import (
 
 // stageMatchesGo reads path with the C stage's reader (stage_idfile.c) and the Go init's
 // (readPasswdFile, readGroupFile), and fails unless both give the same error, worded as
-// the parent words the stage's, or the same ids for every name either knows and for
-// extra names.
+// the parent words the stage's, or the same ids for every name either knows, every name
+// a line of the file starts with (a line Go skips must not resolve in C), and extra names.
 func stageMatchesGo(t *testing.T, path string, extra ...string) {
 	t.Helper()
 	users, uerr := readPasswdFile(path)
 	groups, gerr := readGroupFile(path)
-	names := slices.Concat(slices.Collect(maps.Keys(users)), slices.Collect(maps.Keys(groups)), extra)
+	names := slices.Concat(slices.Collect(maps.Keys(users)), slices.Collect(maps.Keys(groups)), extra, lineNames(path))
 	for _, nfields := range []int{4, 3} {
 		ids, kind, errno := stage.LookupIDs(path, nfields, names)
 		goErr := uerr
@@ -56,6 +56,23 @@ func stageMatchesGo(t *testing.T, path string, extra ...string) {
 			}
 		}
 	}
+}
+
+// lineNames are the distinct first fields of path's lines, if it is a regular file.
+func lineNames(path string) []string {
+	if fi, err := os.Lstat(path); err != nil || !fi.Mode().IsRegular() {
+		return nil // a FIFO would block the read
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	for _, line := range strings.Split(string(data), "\n") {
+		name, _, _ := strings.Cut(line, ":")
+		seen[name] = true
+	}
+	return slices.Collect(maps.Keys(seen))
 }
 
 // TestStageIDFileBounds holds the C stage's reader to the Go init's at scanIDFile's

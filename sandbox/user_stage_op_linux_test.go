@@ -103,8 +103,9 @@ func etcDir(t *testing.T, files map[string]string) string {
 }
 
 const (
-	stagePasswd = "root:x:0:0::/:/bin/sh\nsvc:x:4321:4322::/:/bin/sh\nsvc:x:1:1::/:/bin/sh\nbig:x:70000:1::/:/bin/sh\nodd:x:12a:1::/:/bin/sh\n"
-	stageGroup  = "root:x:0:\nsvc:x:4322:\nssl-cert:x:4242:svc\nextra:x:777:\nbiggrp:x:70000:\n"
+	stagePasswd = "root:x:0:0::/:/bin/sh\nsvc:x:4321:4322::/:/bin/sh\nsvc:x:1:1::/:/bin/sh\nbig:x:70000:1::/:/bin/sh\nodd:x:12a:1::/:/bin/sh\n" +
+		"top:x:65535:65535::/:/bin/sh\nedge:x:65536:1::/:/bin/sh\nedgegid:x:1:65536::/:/bin/sh\n"
+	stageGroup = "root:x:0:\nsvc:x:4322:\nssl-cert:x:4242:svc\nextra:x:777:\nbiggrp:x:70000:\ntopgrp:x:65535:\nedgegrp:x:65536:\n"
 )
 
 // TestStageUserOp: OP_GROUPS and OP_USER resolve names from the sandbox's files (the
@@ -115,7 +116,11 @@ func TestStageUserOp(t *testing.T) {
 	testenv.Require(t, testenv.Root)
 	etc := etcDir(t, map[string]string{"passwd": stagePasswd, "group": stageGroup})
 	// An upper the stage makes is given to the ids; one the image has keeps its owner.
-	had := filepath.Join(t.TempDir(), "upper")
+	tmp, err := filepath.EvalSymlinks(t.TempDir()) // a path to give may have no link on the way
+	if err != nil {
+		t.Fatal(err)
+	}
+	had := filepath.Join(tmp, "upper")
 	os.Mkdir(had, 0o755)
 	for i, c := range []struct {
 		proc      plan.Process
@@ -126,9 +131,11 @@ func TestStageUserOp(t *testing.T) {
 		{plan.Process{User: "svc", Group: "extra"}, `{"uid":4321,"gid":777}`, "4321\n777\n777\n", "4321:777"},
 		{plan.Process{UID: 1000, GID: 1000, Group: "ssl-cert"}, `{"uid":1000,"gid":4242}`, "1000\n4242\n4242\n", "1000:4242"},
 		{plan.Process{UID: 1000, GID: 1000, Groups: []string{"extra"}}, "", "1000\n1000\n1000 777\n", ""},
+		// The range's last id is inside it.
+		{plan.Process{User: "top", Groups: []string{"topgrp"}}, `{"uid":65535,"gid":65535}`, "65535\n65535\n65535\n", "65535:65535"},
 	} {
 		var chown []string
-		given := filepath.Join(t.TempDir(), fmt.Sprintf("upper%d", i))
+		given := filepath.Join(tmp, fmt.Sprintf("upper%d", i))
 		if c.chownedTo != "" {
 			chown = []string{given, had}
 		}
@@ -173,6 +180,11 @@ func TestStageUserOpFailsClosed(t *testing.T) {
 		{good, plan.Process{User: "big"}, nil, "user: run.user: big is uid 70000, gid 1, outside the component's ids 0-65535"},
 		{good, plan.Process{User: "svc", Group: "biggrp"}, nil, "user: run.user: svc:biggrp is uid 4321, gid 70000, outside the component's ids 0-65535"},
 		{good, plan.Process{UID: 1, GID: 1, Groups: []string{"7", "biggrp"}}, nil, "groups: run.groups: biggrp is gid 70000, outside the component's ids 0-65535"},
+		// The first id past the range (RangeSize) is outside it.
+		{good, plan.Process{User: "edge"}, nil, "user: run.user: edge is uid 65536, gid 1, outside the component's ids 0-65535"},
+		{good, plan.Process{User: "edgegid"}, nil, "user: run.user: edgegid is uid 1, gid 65536, outside the component's ids 0-65535"},
+		{good, plan.Process{User: "svc", Group: "edgegrp"}, nil, "user: run.user: svc:edgegrp is uid 4321, gid 65536, outside the component's ids 0-65535"},
+		{good, plan.Process{UID: 1, GID: 1, Groups: []string{"edgegrp"}}, nil, "groups: run.groups: edgegrp is gid 65536, outside the component's ids 0-65535"},
 		{map[string]string{"passwd": stagePasswd + long}, svc, nil, `user: run.user: resolving "svc": bufio.Scanner: token too long`},
 		{map[string]string{"passwd": huge}, plan.Process{User: "late"}, nil, `user: run.user: no user "late" in the sandbox's /etc/passwd`},
 		{map[string]string{"group": stageGroup + long}, plan.Process{UID: 1, GID: 1, Groups: []string{"extra"}}, nil, `groups: run.groups: resolving "extra": bufio.Scanner: token too long`},
@@ -186,6 +198,10 @@ func TestStageUserOpFailsClosed(t *testing.T) {
 			t.Errorf("%+v: failure %q, ids %q, output %q; want %q and nothing run", c.proc, failure, ids, out, c.want)
 		}
 	}
+	// A made upper whose path a link steers is refused before OP_USER (safeTarget: the
+	// image stage's tests); give() itself, which refuses links on the way, is the Go
+	// init's too (TestGiveFollowsNoSymlink).
+
 	// Not a regular file, or through a last symlink.
 	for name, make := range map[string]func(etc string) error{
 		"/etc/passwd is not a regular file": func(etc string) error { return os.Mkdir(filepath.Join(etc, "passwd"), 0o755) },

@@ -104,6 +104,22 @@ func TestNamedUserStage(t *testing.T) {
 		}
 	}
 
+	// A rootfs whose /etc is an absolute symlink: it resolves in the rootfs, after
+	// pivot_root (on the host, /etc.named-inner does not exist).
+	linked := namedRootfs(t, namedPasswd, group)
+	if err := os.Rename(filepath.Join(linked, "etc"), filepath.Join(linked, "etc.named-inner")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/etc.named-inner", filepath.Join(linked, "etc")); err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []string{"c", "go"} {
+		code, out, stderr := runNamed(t, linked, mode, "svc", "", "id:")
+		if r := results(out)["id:"]; code != 0 || r.Out != "4321:4322" {
+			t.Errorf("%s: /etc a symlink in the rootfs: exit %d, id: %+v; want 4321:4322:\n%s", mode, code, r, stderr)
+		}
+	}
+
 	// The parent learns the ids from the stage (fdIDs), through the spawner or not.
 	file := namedPolicy(t, rootfs, "svc", "", "id:")
 	s, err := policy.Open(os.DirFS(filepath.Dir(file)), filepath.Base(file))
@@ -123,6 +139,9 @@ func TestNamedUserStage(t *testing.T) {
 			t.Fatal(err)
 		}
 		sb.Wait()
+		if spawned, why := sb.Spawned(); spawned != (sp != nil) {
+			t.Errorf("spawner %v: the spawner made the init stage: %v (%v)", sp != nil, spawned, why)
+		}
 		if uid, gid := sb.IDs(); uid != 4321 || gid != 4322 || results(out.String())["id:"].Out != "4321:4322" {
 			t.Errorf("spawner %v: the parent has ids %d:%d, the component %+v; want 4321:4322", sp != nil, uid, gid, results(out.String())["id:"])
 		}
