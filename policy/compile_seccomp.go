@@ -232,6 +232,7 @@ func seccompRuleSet(sc Syscalls, groups map[string][]string) []plan.SeccompRule 
 		}
 	}
 	kept := denies[:0]
+	var widened []string // syscalls with argument denies, in the order first denied
 	for _, d := range denies {
 		name := d.Syscalls[0]
 		key := altKey(d.Args)
@@ -243,10 +244,37 @@ func seccompRuleSet(sc Syscalls, groups map[string][]string) []plan.SeccompRule 
 			allowed.remove(name)
 			continue
 		}
+		if !set.widened {
+			widened = append(widened, name)
+		}
 		set.compareArg0()
 		kept = append(kept, d)
 	}
-	return seccompRules(allowed.live, len(allowed.index), kept, errnoOf)
+	return seccompRules(allowed.live, len(allowed.index), widenAll(allowed, widened, kept), errnoOf)
+}
+
+// widenAll widens the alternatives of each syscall in names against its kept denies
+// (altSet.widen) and returns the denies still needed: none for a syscall whose every
+// alternative a deny covers (or a later deny took back), which is then not allowed.
+func widenAll(allowed *allowSet, names []string, kept []plan.SeccompRule) []plan.SeccompRule {
+	if len(names) == 0 {
+		return kept
+	}
+	denies := map[string][]alt{}
+	for _, d := range kept {
+		denies[d.Syscalls[0]] = append(denies[d.Syscalls[0]], d.Args)
+	}
+	gone := map[string]bool{}
+	for _, name := range names {
+		if set := allowed.alts(name); set == nil || set.widen(denies[name]) == 0 {
+			allowed.remove(name)
+			gone[name] = true
+		}
+	}
+	if len(gone) == 0 {
+		return kept
+	}
+	return slices.DeleteFunc(kept, func(d plan.SeccompRule) bool { return gone[d.Syscalls[0]] })
 }
 
 // expandNames replaces @groups by their members.
