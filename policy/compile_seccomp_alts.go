@@ -1,5 +1,7 @@
 package policy
 
+import "github.com/confine-sandbox/confine/policy/seccomp"
+
 // altSet is one syscall's allowed alternatives, in the order first allowed, indexed by
 // altKey so that adding or taking back an alternative does not rescan the others.
 type altSet struct {
@@ -63,7 +65,7 @@ func (s *altSet) compareArg0() {
 }
 
 // widen rewrites the alternatives so that libseccomp 2.5 tries each of the syscall's
-// argument denies before an allow it overlaps (policy/compile_seccomp_tree.go), and
+// argument denies before an allow it overlaps (policy/seccomp/tree.go), and
 // returns how many are left. An alternative all of a deny's conditions hold for is taken
 // back (the deny covers it: libseccomp would drop one of the two, or refuse both with
 // "file exists"). Where the alternative and a deny part, the alternative must compare
@@ -71,7 +73,7 @@ func (s *altSet) compareArg0() {
 // argument, it gets the always-true "argument >= 0" on the deny's argument there, which
 // libseccomp ranks after every deny's node on that argument. What is left (the two
 // compare one argument where they part, in an order libseccomp does not keep) validate
-// refuses (seccompConflicts). Run after compareArg0.
+// refuses (seccomp.Mixes). Run after compareArg0.
 func (s *altSet) widen(denies []alt) int {
 	s.keys = map[string][]int{}
 	for i, a := range s.alts {
@@ -101,29 +103,10 @@ func widenAlt(a alt, denies []alt) (alt, bool) {
 			}
 			// d is not a's prefix (holdsAll), so p < len(d); each insertion is of an
 			// argument a does not compare, so this ends.
-			if p := parting(a, d); p == len(a) || a[p].Index > d[p].Index {
+			if p := seccomp.Parting(a, d); p == len(a) || a[p].Index > d[p].Index {
 				a, again = withAlways(a, d[p].Index), true
 			}
 		}
 	}
 	return a, true
-}
-
-// conflicts reports whether libseccomp 2.5 may try allow a before deny d where both
-// hold (a widened, d not covering it).
-func conflicts(a, d alt) bool {
-	p := parting(a, d)
-	if p == len(a) || p == len(d) || a[p].Index != d[p].Index {
-		return false
-	}
-	x, y := a[p], d[p]
-	switch {
-	case disjoint(x, y), denyFirst(x, y):
-		return false
-	case x == always(x.Index) && p == len(a)-1 && p == len(d)-1 && (y.Op == "ge" || y.Op == "gt"):
-		// One shared node on the high word: libseccomp gives its "greater" branch to
-		// the rule with the larger bound, the deny.
-		return false
-	}
-	return true
 }
