@@ -83,6 +83,12 @@ func ahead(x, y plan.SeccompArg, n, m node) bool {
 	return n.datum > m.datum
 }
 
+// forks reports whether any of conds is a range or ne, after which the next level is
+// reached from two nodes.
+func forks(conds []plan.SeccompArg) bool {
+	return slices.ContainsFunc(conds, func(c plan.SeccompArg) bool { return branches(c.Op) })
+}
+
 // branches reports whether a comparison's later conditions hang from two of its nodes
 // (a range's "high >" and its low word; ne's two "==" on their false side): libseccomp
 // then merges another rule's later conditions that share the first node into both.
@@ -99,7 +105,10 @@ func branches(op string) bool { return op != "eq" && op != "masked_eq" }
 //   - the rule tried first there is a range or ne: its test of the low word falls
 //     through to the other's test of the high word without reloading the word, unless
 //     that test is the always-true "argument >= 0", which holds either way;
-//   - an allow tried before a deny that can hold with it, or sharing all its nodes.
+//   - an allow tried before a deny that can hold with it, or sharing all its nodes;
+//   - an allow whose node comes ahead of a deny's on a level two nodes lead to (their
+//     shared conditions hold a range or ne): added after the deny, it would make
+//     libseccomp loop forever (see addOrder).
 func Mixes(a, b []plan.SeccompArg, allowDeny bool) bool {
 	p := Parting(a, b)
 	if p == len(a) || p == len(b) || a[p].Index != b[p].Index {
@@ -107,6 +116,9 @@ func Mixes(a, b []plan.SeccompArg, allowDeny bool) bool {
 	}
 	x, y := a[p], b[p]
 	nx, ny := nodes(x), nodes(y)
+	if allowDeny && forks(a[:p]) && ahead(x, y, nx[0], ny[0]) {
+		return true
+	}
 	k := 0
 	for k < len(nx) && k < len(ny) && nx[k] == ny[k] {
 		k++
@@ -118,19 +130,18 @@ func Mixes(a, b []plan.SeccompArg, allowDeny bool) bool {
 		return !(x == Always(x.Index) && (y.Op == "ge" || y.Op == "gt") && p == len(a)-1 && p == len(b)-1)
 	}
 	if k == 0 {
-		// Nodes ranked equal keep the order they were added in: denies first
-		// (policy/seccomp adds a syscall's denies before its allows).
-		yFirst := !ahead(x, y, nx[0], ny[0])
-		xFirst := !ahead(y, x, ny[0], nx[0]) && !allowDeny
+		// Nodes ranked equal keep the order they were added in, which a third rule
+		// sharing one of them decides: either may come first.
+		xFirst, yFirst := !ahead(y, x, ny[0], nx[0]), !ahead(x, y, nx[0], ny[0])
 		if yFirst && branches(y.Op) && x != Always(x.Index) || xFirst && branches(x.Op) && y != Always(y.Index) {
 			return true
 		}
-		return allowDeny && !yFirst && !disjoint(x, y)
+		return allowDeny && xFirst && !disjoint(x, y)
 	}
 	if !allowDeny || disjoint(x, y) {
 		return false
 	}
-	return k == len(nx) || k == len(ny) || ahead(x, y, nx[k], ny[k])
+	return k == len(nx) || k == len(ny) || !ahead(y, x, ny[k], nx[k])
 }
 
 // disjoint reports whether no value satisfies both a and d, which compare one argument;
@@ -196,7 +207,7 @@ func CondHolds(c plan.SeccompArg, x uint64) bool {
 
 // addOrder is the order Build hands rules to libseccomp: the rules that name one syscall
 // with conditions (how policy writes every conditional rule) grouped by syscall, its
-// denies before its allows (the order mixes counts on for nodes ranked equal), each
+// denies before its allows (the order in which the shapes Mixes lets through build), each
 // group from its greatest chain of nodes down. A rule libseccomp adds whose node comes
 // ahead of the first node of a level two nodes lead to (after a range or ne with more
 // conditions) is linked in through one of them only, and the next rule added through
