@@ -44,7 +44,9 @@ func compileSeccomp(c *Component, cp *plan.Component, cache *seccompCache) error
 	key := syscallsKey(c.Syscalls)
 	rules, ok := cache.rules[key]
 	if !ok {
-		rules = seccompRuleSet(c.Syscalls, groups)
+		if rules = c.rules; rules == nil {
+			rules = seccompRuleSet(c.Syscalls, groups)
+		}
 		cache.rules[key] = rules
 	}
 	s.Rules = cloneRules(rules)

@@ -473,6 +473,7 @@ func (v *validator) resources() {
 // effective checks what only the merged policy shows.
 func (v *validator) effective(eff *Component) {
 	v.effectiveIDs(eff)
+	v.seccompShapes(eff)
 	if len(eff.Syscalls.Allow) == 0 {
 		v.add("syscalls", "no syscall is allowed; add `extends: default` under syscalls, or list what the component needs")
 	}
