@@ -109,7 +109,7 @@ func Build(s *plan.Seccomp) ([]byte, error) {
 	if err := f.SetOptimize(optimize); err != nil {
 		return nil, fmt.Errorf("seccomp: binary tree optimisation: %w", err)
 	}
-	for _, r := range addOrder(s.Rules) {
+	for _, r := range order(s.Rules) {
 		nowAdding(r.Syscalls)
 		if err := addRule(f, r); err != nil {
 			return nil, err
