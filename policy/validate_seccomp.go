@@ -25,6 +25,9 @@ func (v *validator) seccompShapes(eff *Component) {
 		}
 	}
 	eff.rules = seccompRuleSet(eff.Syscalls, groups)
+	if argConditions(eff.rules) > maxArgConditions {
+		return // compile refuses them all; the pairs below grow with the square
+	}
 	bySyscall := map[string][]plan.SeccompRule{}
 	for _, r := range eff.rules {
 		if len(r.Args) > 0 && len(r.Syscalls) == 1 {
@@ -39,8 +42,8 @@ func (v *validator) seccompShapes(eff *Component) {
 				if i == j || a.Action != "allow" && b.Action == "allow" {
 					continue
 				}
-				if seccomp.Mixes(a.Args, b.Args, a.Action == "allow" && b.Action != "allow") {
-					v.mixed(eff, name, a, b, reported)
+				if x, y, bad := seccomp.Mixes(a.Args, b.Args, a.Action == "allow" && b.Action != "allow"); bad {
+					v.mixed(eff, name, a, b, x, y, reported)
 				}
 			}
 		}
@@ -49,7 +52,7 @@ func (v *validator) seccompShapes(eff *Component) {
 
 // mixed reports the pair a, b of rules of syscall name once, at b's rule of the file
 // (the deny of an allow and a deny), else at a's, naming the other.
-func (v *validator) mixed(eff *Component, name string, a, b plan.SeccompRule, reported map[string]bool) {
+func (v *validator) mixed(eff *Component, name string, a, b plan.SeccompRule, x, y plan.SeccompArg, reported map[string]bool) {
 	field, other := v.ruleField(eff, name, b), v.ruleField(eff, name, a)
 	if !v.own(field) {
 		field, other = other, field
@@ -61,9 +64,7 @@ func (v *validator) mixed(eff *Component, name string, a, b plan.SeccompRule, re
 		return
 	}
 	reported[field+" "+other] = true
-	p := seccomp.Parting(a.Args, b.Args)
-	x, y := a.Args[p], b.Args[p]
-	v.add(field, "libseccomp 2.5 cannot build this rule of %s beside the one at %s: where their conditions part both compare argument %d (%s; %s), which it does not keep apart: it may never finish building, or decide one rule's calls by the other's action or conditions; compare argument %d in only one of them there, or rewrite them so that no call matches both",
+	v.add(field, "libseccomp 2.5 cannot build this rule of %s beside the one at %s: both compare argument %d (%s; %s) in a way it does not keep apart: it may never finish building, or decide one rule's calls by the other's action or conditions; compare argument %d in only one of them there, or rewrite them so that no call matches both",
 		name, other, x.Index, condText(x), condText(y), x.Index)
 }
 

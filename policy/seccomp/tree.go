@@ -41,6 +41,12 @@ type node struct {
 }
 
 func nodes(c plan.SeccompArg) []node {
+	ns, n := nodeArray(c)
+	return ns[:n]
+}
+
+// nodeArray is nodes without an allocation: the nodes and how many.
+func nodeArray(c plan.SeccompArg) (ns [3]node, n int) {
 	mask := ^uint64(0)
 	if c.Op == "masked_eq" {
 		mask = c.Mask
@@ -55,9 +61,9 @@ func nodes(c plan.SeccompArg) []node {
 		if c.Op == "ge" || c.Op == "lt" {
 			lo.op = "ge"
 		}
-		return []node{{"gt", hi.datum, hi.mask}, hi, lo}
+		return [3]node{{"gt", hi.datum, hi.mask}, hi, lo}, 3
 	}
-	return []node{hi, lo}
+	return [3]node{hi, lo}, 2
 }
 
 // rank is the level order's rank of a written operator: higher first.
@@ -95,8 +101,8 @@ func forks(conds []plan.SeccompArg) bool {
 func branches(op string) bool { return op != "eq" && op != "masked_eq" }
 
 // Mixes reports whether libseccomp 2.5 may build rules with conditions a and b of one
-// syscall wrongly where they part comparing one argument (allowDeny: a is an allow, b a
-// deny). Found by reading libseccomp 2.5.4's db.c and gen_bpf.c and by building random
+// syscall wrongly (allowDeny: a is an allow, b a deny), and the conditions to blame:
+// where they part comparing one argument, or a pair of twins. Found by reading libseccomp 2.5.4's db.c and gen_bpf.c and by building random
 // rule sets (policy/seccomp_shapes_test.go):
 //   - they share the first node, and one's later conditions hang from it: each rule's
 //     later conditions then stand for the other's comparison too;
@@ -108,12 +114,41 @@ func branches(op string) bool { return op != "eq" && op != "masked_eq" }
 //   - an allow tried before a deny that can hold with it, or sharing all its nodes;
 //   - an allow whose node comes ahead of a deny's on a level two nodes lead to (their
 //     shared conditions hold a range or ne): added after the deny, it would make
-//     libseccomp loop forever (see addOrder).
-func Mixes(a, b []plan.SeccompArg, allowDeny bool) bool {
+//     libseccomp loop forever (see addOrder);
+//   - anywhere, twins (see twins): libseccomp dropped a deny "arg1 > 9, arg2 != 0" as
+//     covered by another deny "arg2 == 0".
+func Mixes(a, b []plan.SeccompArg, allowDeny bool) (x, y plan.SeccompArg, bad bool) {
+	if x, y, ok := twins(a, b); ok {
+		return x, y, true
+	}
 	p := Parting(a, b)
 	if p == len(a) || p == len(b) || a[p].Index != b[p].Index {
-		return false
+		return x, y, false
 	}
+	x, y = a[p], b[p]
+	return x, y, mixesAt(a, b, p, allowDeny)
+}
+
+// twins finds a condition of a and one of b on the same argument that differ but make
+// the same nodes (eq and ne of one value, gt and le, ge and lt): libseccomp takes one
+// for the other when it prunes rules another covers.
+func twins(a, b []plan.SeccompArg) (x, y plan.SeccompArg, ok bool) {
+	for _, x := range a {
+		for _, y := range b {
+			if x.Index != y.Index || x == y {
+				continue
+			}
+			nx, n := nodeArray(x)
+			if ny, m := nodeArray(y); n == m && nx == ny {
+				return x, y, true
+			}
+		}
+	}
+	return x, y, false
+}
+
+// mixesAt is Mixes where a and b part, at p, both comparing one argument.
+func mixesAt(a, b []plan.SeccompArg, p int, allowDeny bool) bool {
 	x, y := a[p], b[p]
 	nx, ny := nodes(x), nodes(y)
 	if allowDeny && forks(a[:p]) && ahead(x, y, nx[0], ny[0]) {
