@@ -54,8 +54,9 @@ func (v *validator) seccompShapes(eff *Component) {
 // (the deny of an allow and a deny), else at a's, naming the other.
 func (v *validator) mixed(eff *Component, name string, a, b plan.SeccompRule, x, y plan.SeccompArg, reported map[string]bool) {
 	field, other := v.ruleField(eff, name, b), v.ruleField(eff, name, a)
+	here, there := y, x
 	if !v.own(field) {
-		field, other = other, field
+		field, other, here, there = other, field, x, y
 	}
 	if !v.own(field) {
 		field = "syscalls"
@@ -64,8 +65,8 @@ func (v *validator) mixed(eff *Component, name string, a, b plan.SeccompRule, x,
 		return
 	}
 	reported[field+" "+other] = true
-	v.add(field, "libseccomp 2.5 cannot build this rule of %s beside the one at %s: both compare argument %d (%s; %s) in a way it does not keep apart: it may never finish building, or decide one rule's calls by the other's action or conditions; compare argument %d in only one of them there, or rewrite them so that no call matches both",
-		name, other, x.Index, condText(x), condText(y), x.Index)
+	v.add(field, "libseccomp 2.5 cannot build this rule of %s beside the one at %s: both compare argument %d (%s here, %s there) in a way it does not keep apart: it may never finish building, or decide one rule's calls by the other's action or conditions; compare argument %d in only one of them, or rewrite them so that no call matches both",
+		name, other, x.Index, condText(here), condText(there), x.Index)
 }
 
 // own reports whether field names a rule of the file itself.
