@@ -42,7 +42,18 @@ func (v *validator) seccompShapes(eff *Component) {
 				if i == j || a.Action != "allow" && b.Action == "allow" {
 					continue
 				}
-				if x, y, bad := seccomp.Mixes(a.Args, b.Args, a.Action == "allow" && b.Action != "allow"); bad {
+				pair := seccomp.SameAction
+				switch {
+				case a.Action == "allow" && b.Action != "allow":
+					pair = seccomp.AllowDeny
+				case a.Action != "allow" && a.Errno != b.Errno:
+					if holdsAll(b.Args, a.Args) { // b's calls all match a
+						v.twoErrnos(eff, name, a, b, reported)
+						continue
+					}
+					pair = seccomp.TwoErrnos
+				}
+				if x, y, bad := seccomp.Mixes(a.Args, b.Args, pair); bad {
 					v.mixed(eff, name, a, b, x, y, reported)
 				}
 			}
@@ -67,6 +78,34 @@ func (v *validator) mixed(eff *Component, name string, a, b plan.SeccompRule, x,
 	reported[field+" "+other] = true
 	v.add(field, "libseccomp 2.5 cannot build this rule of %s beside the one at %s: both compare argument %d (%s here, %s there) in a way it does not keep apart: it may never finish building, or decide one rule's calls by the other's action or conditions; compare argument %d in only one of them, or rewrite them so that no call matches both",
 		name, other, x.Index, condText(here), condText(there), x.Index)
+}
+
+// twoErrnos reports deny b, all of whose calls deny a matches, returning another errno.
+func (v *validator) twoErrnos(eff *Component, name string, a, b plan.SeccompRule, reported map[string]bool) {
+	field, other := v.ruleField(eff, name, b), v.ruleField(eff, name, a)
+	here, there := b.Errno, a.Errno
+	if !v.own(field) {
+		field, other, here, there = other, field, there, here
+	}
+	if !v.own(field) {
+		field = "syscalls"
+	}
+	if reported[field+" "+other] || reported[other+" "+field] {
+		return
+	}
+	reported[field+" "+other] = true
+	v.add(field, "this deny of %s and the one at %s both match some calls (one matches every call the other does) with different errnos (%s here, %s there): libseccomp 2.5 keeps one rule's errno for them; give them one errno, or leave the narrower out",
+		name, other, errnoName(here), errnoName(there))
+}
+
+// errnoName is the name of errno n as a policy writes it.
+func errnoName(n int) string {
+	for name, v := range errnos {
+		if v == n {
+			return name
+		}
+	}
+	return fmt.Sprint(n)
 }
 
 // own reports whether field names a rule of the file itself.

@@ -101,7 +101,7 @@ func forks(conds []plan.SeccompArg) bool {
 func branches(op string) bool { return op != "eq" && op != "masked_eq" }
 
 // Mixes reports whether libseccomp 2.5 may build rules with conditions a and b of one
-// syscall wrongly (allowDeny: a is an allow, b a deny), and the conditions to blame:
+// syscall wrongly, and the conditions to blame:
 // where they part comparing one argument, or a pair of twins. Found by reading libseccomp 2.5.4's db.c and gen_bpf.c and by building random
 // rule sets (policy/seccomp_shapes_test.go):
 //   - they share the first node, and one's later conditions hang from it: each rule's
@@ -117,7 +117,7 @@ func branches(op string) bool { return op != "eq" && op != "masked_eq" }
 //     libseccomp loop forever (see addOrder);
 //   - anywhere, twins (see twins): libseccomp dropped a deny "arg1 > 9, arg2 != 0" as
 //     covered by another deny "arg2 == 0".
-func Mixes(a, b []plan.SeccompArg, allowDeny bool) (x, y plan.SeccompArg, bad bool) {
+func Mixes(a, b []plan.SeccompArg, pair Pair) (x, y plan.SeccompArg, bad bool) {
 	if x, y, ok := twins(a, b); ok {
 		return x, y, true
 	}
@@ -126,8 +126,17 @@ func Mixes(a, b []plan.SeccompArg, allowDeny bool) (x, y plan.SeccompArg, bad bo
 		return x, y, false
 	}
 	x, y = a[p], b[p]
-	return x, y, mixesAt(a, b, p, allowDeny)
+	return x, y, mixesAt(a, b, p, pair)
 }
+
+// Pair says what two rules of one syscall do, for Mixes.
+type Pair int
+
+const (
+	SameAction Pair = iota // two allows, or two denies with one errno
+	AllowDeny              // a is an allow, b a deny
+	TwoErrnos              // two denies with different errnos
+)
 
 // twins finds a condition of a and one of b on the same argument that differ but make
 // the same nodes (eq and ne of one value, gt and le, ge and lt): libseccomp takes one
@@ -148,7 +157,8 @@ func twins(a, b []plan.SeccompArg) (x, y plan.SeccompArg, ok bool) {
 }
 
 // mixesAt is Mixes where a and b part, at p, both comparing one argument.
-func mixesAt(a, b []plan.SeccompArg, p int, allowDeny bool) bool {
+func mixesAt(a, b []plan.SeccompArg, p int, pair Pair) bool {
+	allowDeny := pair == AllowDeny
 	x, y := a[p], b[p]
 	nx, ny := nodes(x), nodes(y)
 	if allowDeny && forks(a[:p]) && ahead(x, y, nx[0], ny[0]) {
@@ -161,8 +171,8 @@ func mixesAt(a, b []plan.SeccompArg, p int, allowDeny bool) bool {
 	if k > 0 && (branches(x.Op) && p < len(a)-1 || branches(y.Op) && p < len(b)-1) {
 		return true
 	}
-	if allowDeny && k > 0 && (branches(x.Op) || branches(y.Op)) {
-		return !(x == Always(x.Index) && (y.Op == "ge" || y.Op == "gt") && p == len(a)-1 && p == len(b)-1)
+	if pair != SameAction && k > 0 && (branches(x.Op) || branches(y.Op)) {
+		return !(allowDeny && x == Always(x.Index) && (y.Op == "ge" || y.Op == "gt") && p == len(a)-1 && p == len(b)-1)
 	}
 	if k == 0 {
 		// Nodes ranked equal keep the order they were added in, which a third rule
@@ -173,10 +183,10 @@ func mixesAt(a, b []plan.SeccompArg, p int, allowDeny bool) bool {
 		}
 		return allowDeny && xFirst && !disjoint(x, y)
 	}
-	if !allowDeny || disjoint(x, y) {
+	if pair == SameAction || disjoint(x, y) {
 		return false
 	}
-	return k == len(nx) || k == len(ny) || !ahead(y, x, ny[k], nx[k])
+	return k == len(nx) || k == len(ny) || allowDeny && !ahead(y, x, ny[k], nx[k])
 }
 
 // disjoint reports whether no value satisfies both a and d, which compare one argument;
