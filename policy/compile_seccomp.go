@@ -24,9 +24,12 @@ type alt []plan.SeccompArg
 // the syscall (or, naming an errno, returns it); a deny with arguments becomes an ERRNO
 // rule of its own (EACCES unless it names an errno: libseccomp refuses a rule whose action
 // equals the default). libseccomp drops a conditional rule that an unconditional one on
-// the same syscall covers, so an unconditional allow of a syscall with argument denies is
-// written as "argument 0 >= 0", which holds for every value; the more specific deny is
-// then matched first. policy/seccomp_test.go runs the programs to hold libseccomp to this.
+// the same syscall covers, and tries a syscall's rules in its own order, so the allows of
+// a syscall with argument denies are widened with "argument >= 0", which holds for every
+// value, until each deny is matched first (altSet.widen); validate refuses what is left
+// that libseccomp cannot build (seccomp.Mixes). policy/seccomp_test.go,
+// seccomp_shapes_linux_test.go and seccomp_shapes_test.go run the programs to hold
+// libseccomp to this.
 func compileSeccomp(c *Component, cp *plan.Component, cache *seccompCache) error {
 	groups, err := syscallGroups()
 	if err != nil {
