@@ -31,7 +31,7 @@ func Parting(a, b []plan.SeccompArg) int {
 }
 
 // node is one of the nodes libseccomp makes of a comparison: eq and masked_eq compare
-// the high word, then the low one; the others test high > , then high ==, then the low
+// the high word, then the low one; the others test high >, then high ==, then the low
 // word. Nodes with equal op, datum and mask are shared between rules; which comes
 // first on a level is decided by the written operator's rank and the datum.
 type node struct {
