@@ -97,7 +97,7 @@ func TestSeccompRandomShapes(t *testing.T) {
 	if os.Getenv("CONFINE_TEST_SHAPES_CHILD") != "" {
 		shapesChild()
 	}
-	n, seed := 1000, uint64(1)
+	n, seed := 2000, uint64(1)
 	if v, err := strconv.Atoi(os.Getenv("CONFINE_TEST_SHAPES")); err == nil {
 		n = v
 	}
