@@ -44,7 +44,10 @@ func compileSeccomp(c *Component, cp *plan.Component, cache *seccompCache) error
 	}
 	// Components of a stack mostly share their syscall policy: work out each rule set
 	// and build each program once.
-	key := syscallsKey(c.Syscalls)
+	key := c.rulesKey
+	if c.rules == nil {
+		key = syscallsKey(c.Syscalls)
+	}
 	rules, ok := cache.rules[key]
 	if !ok {
 		if rules = c.rules; rules == nil {

@@ -35,9 +35,10 @@ type Component struct {
 	// profiles ("filesystem.write /var/lib/api" → "api.yaml:12:10 filesystem.write[0]"),
 	// so the Plan can say which rule decides what. Set by recordOrigins.
 	origins map[string]string
-	// rules is seccompRuleSet of Syscalls, worked out once by validate (an effective
-	// policy's) for compile.
-	rules []plan.SeccompRule
+	// rules is seccompRuleSet of Syscalls and rulesKey its syscallsKey, worked out once
+	// by validate (an effective policy's) for compile.
+	rules    []plan.SeccompRule
+	rulesKey string
 }
 
 // Run says what to execute and as whom.

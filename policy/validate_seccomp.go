@@ -24,10 +24,20 @@ func (v *validator) seccompShapes(eff *Component) {
 			return // a value not read is no shape to judge
 		}
 	}
-	eff.rules = seccompRuleSet(eff.Syscalls, groups)
-	if argConditions(eff.rules) > maxArgConditions {
-		return // compile refuses them all; the pairs below grow with the square
+	eff.rulesKey = syscallsKey(eff.Syscalls)
+	set := v.ruleSets[eff.rulesKey]
+	if set == nil {
+		set = &ruleSet{rules: seccompRuleSet(eff.Syscalls, groups)}
+		if v.ruleSets != nil {
+			v.ruleSets[eff.rulesKey] = set
+		}
 	}
+	eff.rules = set.rules
+	if set.clean || argConditions(eff.rules) > maxArgConditions {
+		return // checked for another member; or compile refuses them all (the pairs below grow with the square)
+	}
+	before := len(*v.errs)
+	defer func() { set.clean = len(*v.errs) == before }()
 	bySyscall := map[string][]plan.SeccompRule{}
 	for _, r := range eff.rules {
 		if len(r.Args) > 0 && len(r.Syscalls) == 1 {
@@ -59,6 +69,14 @@ func (v *validator) seccompShapes(eff *Component) {
 			}
 		}
 	}
+}
+
+// ruleSet is one syscalls section's rules, worked out once for the members that share it;
+// clean once they were found to hold no pair seccompShapes refuses (the errors of one that
+// does are reported for each file, at its own rules).
+type ruleSet struct {
+	rules []plan.SeccompRule
+	clean bool
 }
 
 // mixed reports the pair a, b of rules of syscall name once, at b's rule of the file
