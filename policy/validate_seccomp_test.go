@@ -75,3 +75,25 @@ func TestSeccompShapeRefusedAtRule(t *testing.T) {
 		})
 	}
 }
+
+// Members sharing a refused syscalls section are each refused at their own rules.
+func TestSeccompShapeRefusedInEachMember(t *testing.T) {
+	member := func(name string) string {
+		return strings.Replace(seccompBase, "name: t", "name: "+name, 1) + `syscalls:
+  allow:
+    - read
+    - {names: [mount], args: [{index: 0, op: eq, value: 9}]}
+  deny:
+    - {names: [mount], args: [{index: 0, op: masked_eq, mask: 1, value: 1}]}
+`
+	}
+	got := checkYAML(t, map[string]string{
+		"s.yaml": "version: 1\nname: s\nsubnet: 10.1.0.0/24\ncomponents: [a.yaml, b.yaml]\n",
+		"a.yaml": member("a"), "b.yaml": member("b"),
+	}, "s.yaml")
+	for _, w := range []string{"a.yaml:10:7: syscalls.deny[0]: libseccomp 2.5 cannot build", "b.yaml:10:7: syscalls.deny[0]: libseccomp 2.5 cannot build"} {
+		if !strings.Contains(got, w) {
+			t.Errorf("missing %q in:\n%s", w, got)
+		}
+	}
+}
