@@ -24,9 +24,12 @@ type alt []plan.SeccompArg
 // the syscall (or, naming an errno, returns it); a deny with arguments becomes an ERRNO
 // rule of its own (EACCES unless it names an errno: libseccomp refuses a rule whose action
 // equals the default). libseccomp drops a conditional rule that an unconditional one on
-// the same syscall covers, so an unconditional allow of a syscall with argument denies is
-// written as "argument 0 >= 0", which holds for every value; the more specific deny is
-// then matched first. policy/seccomp_test.go runs the programs to hold libseccomp to this.
+// the same syscall covers, and tries a syscall's rules in its own order, so the allows of
+// a syscall with argument denies are widened with "argument >= 0", which holds for every
+// value, until each deny is matched first (altSet.widen); validate refuses what is left
+// that libseccomp cannot build (seccomp.Mixes). policy/seccomp_test.go,
+// seccomp_shapes_linux_test.go and seccomp_shapes_test.go run the programs to hold
+// libseccomp to this.
 func compileSeccomp(c *Component, cp *plan.Component, cache *seccompCache) error {
 	groups, err := syscallGroups()
 	if err != nil {
@@ -41,10 +44,15 @@ func compileSeccomp(c *Component, cp *plan.Component, cache *seccompCache) error
 	}
 	// Components of a stack mostly share their syscall policy: work out each rule set
 	// and build each program once.
-	key := syscallsKey(c.Syscalls)
+	key := c.rulesKey
+	if c.rules == nil {
+		key = syscallsKey(c.Syscalls)
+	}
 	rules, ok := cache.rules[key]
 	if !ok {
-		rules = seccompRuleSet(c.Syscalls, groups)
+		if rules = c.rules; rules == nil {
+			rules = seccompRuleSet(c.Syscalls, groups)
+		}
 		cache.rules[key] = rules
 	}
 	s.Rules = cloneRules(rules)
@@ -232,6 +240,7 @@ func seccompRuleSet(sc Syscalls, groups map[string][]string) []plan.SeccompRule 
 		}
 	}
 	kept := denies[:0]
+	var widened []string // syscalls with argument denies, in the order first denied
 	for _, d := range denies {
 		name := d.Syscalls[0]
 		key := altKey(d.Args)
@@ -243,10 +252,37 @@ func seccompRuleSet(sc Syscalls, groups map[string][]string) []plan.SeccompRule 
 			allowed.remove(name)
 			continue
 		}
+		if !set.widened {
+			widened = append(widened, name)
+		}
 		set.compareArg0()
 		kept = append(kept, d)
 	}
-	return seccompRules(allowed.live, len(allowed.index), kept, errnoOf)
+	return seccompRules(allowed.live, len(allowed.index), widenAll(allowed, widened, kept), errnoOf)
+}
+
+// widenAll widens the alternatives of each syscall in names against its kept denies
+// (altSet.widen) and returns the denies still needed: none for a syscall whose every
+// alternative a deny covers (or a later deny took back), which is then not allowed.
+func widenAll(allowed *allowSet, names []string, kept []plan.SeccompRule) []plan.SeccompRule {
+	if len(names) == 0 {
+		return kept
+	}
+	denies := map[string][]alt{}
+	for _, d := range kept {
+		denies[d.Syscalls[0]] = append(denies[d.Syscalls[0]], d.Args)
+	}
+	gone := map[string]bool{}
+	for _, name := range names {
+		if set := allowed.alts(name); set == nil || set.widen(denies[name]) == 0 {
+			allowed.remove(name)
+			gone[name] = true
+		}
+	}
+	if len(gone) == 0 {
+		return kept
+	}
+	return slices.DeleteFunc(kept, func(d plan.SeccompRule) bool { return gone[d.Syscalls[0]] })
 }
 
 // expandNames replaces @groups by their members.

@@ -1,5 +1,7 @@
 package policy
 
+import "github.com/confine-sandbox/confine/policy/seccomp"
+
 // altSet is one syscall's allowed alternatives, in the order first allowed, indexed by
 // altKey so that adding or taking back an alternative does not rescan the others.
 type altSet struct {
@@ -60,4 +62,51 @@ func (s *altSet) compareArg0() {
 		k := altKey(s.alts[i])
 		s.keys[k] = append(s.keys[k], i)
 	}
+}
+
+// widen rewrites the alternatives so that libseccomp 2.5 tries each of the syscall's
+// argument denies before an allow it overlaps (policy/seccomp/tree.go), and
+// returns how many are left. An alternative all of a deny's conditions hold for is taken
+// back (the deny covers it: libseccomp would drop one of the two, or refuse both with
+// "file exists"). Where the alternative and a deny part, the alternative must compare
+// an argument no earlier than the deny's: where it ends first, or compares a later
+// argument, it gets the always-true "argument >= 0" on the deny's argument there, which
+// libseccomp ranks after every deny's node on that argument. What is left (the two
+// compare one argument where they part, in an order libseccomp does not keep) validate
+// refuses (seccomp.Mixes). Run after compareArg0.
+func (s *altSet) widen(denies []alt) int {
+	s.keys = map[string][]int{}
+	for i, a := range s.alts {
+		if s.gone[i] {
+			continue
+		}
+		w, ok := widenAlt(a, denies)
+		k := altKey(w)
+		if !ok || len(s.keys[k]) > 0 { // covered, or (widened) one already there
+			s.gone[i] = true
+			s.live--
+			continue
+		}
+		s.alts[i] = w
+		s.keys[k] = append(s.keys[k], i)
+	}
+	return s.live
+}
+
+// widenAlt is a widened as widen says; ok is false when a deny covers it.
+func widenAlt(a alt, denies []alt) (alt, bool) {
+	for again := true; again; {
+		again = false
+		for _, d := range denies {
+			if holdsAll(a, d) {
+				return nil, false
+			}
+			// d is not a's prefix (holdsAll), so p < len(d); each insertion is of an
+			// argument a does not compare, so this ends.
+			if p := seccomp.Parting(a, d); p == len(a) || a[p].Index > d[p].Index {
+				a, again = withAlways(a, d[p].Index), true
+			}
+		}
+	}
+	return a, true
 }

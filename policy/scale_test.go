@@ -179,7 +179,7 @@ func TestPublishFlowsMatchScan(t *testing.T) {
 }
 
 // seccompRuleSetScan is seccompRuleSet as it was written before altSet: every
-// alternative compared with every other by its altKey.
+// alternative compared with every other by its altKey (then widened as widen does).
 func seccompRuleSetScan(sc Syscalls, groups map[string][]string) []plan.SeccompRule {
 	addAlt := func(alts []alt, conds alt) []alt {
 		for _, a := range alts {
@@ -235,6 +235,24 @@ func seccompRuleSetScan(sc Syscalls, groups map[string][]string) []plan.SeccompR
 		}
 		allowed[name] = alts
 		kept = append(kept, d)
+	}
+	// Then each syscall's alternatives are widened against all its denies.
+	denied := map[string][]alt{}
+	for _, d := range kept {
+		denied[d.Syscalls[0]] = append(denied[d.Syscalls[0]], d.Args)
+	}
+	for name, ds := range denied {
+		var alts []alt
+		for _, a := range allowed[name] {
+			if w, ok := widenAlt(a, ds); ok && !slices.ContainsFunc(alts, func(b alt) bool { return altKey(b) == altKey(w) }) {
+				alts = append(alts, w)
+			}
+		}
+		allowed[name] = alts
+		if len(alts) == 0 {
+			delete(allowed, name)
+			kept = slices.DeleteFunc(kept, func(d plan.SeccompRule) bool { return d.Syscalls[0] == name })
+		}
 	}
 	return seccompRules(maps.All(allowed), len(allowed), kept, errnoOf)
 }

@@ -2,7 +2,11 @@
 // first half of the pipeline: YAML in, a plan.Plan out, with no side effects on the host.
 package policy
 
-import "time"
+import (
+	"time"
+
+	"github.com/confine-sandbox/confine/policy/plan"
+)
 
 // Component is one component's policy file, as written (before profiles are merged).
 // Field names map to snake_case YAML keys; docs/policy.md documents each one.
@@ -31,6 +35,10 @@ type Component struct {
 	// profiles ("filesystem.write /var/lib/api" → "api.yaml:12:10 filesystem.write[0]"),
 	// so the Plan can say which rule decides what. Set by recordOrigins.
 	origins map[string]string
+	// rules is seccompRuleSet of Syscalls and rulesKey its syscallsKey, worked out once
+	// by validate (an effective policy's) for compile.
+	rules    []plan.SeccompRule
+	rulesKey string
 }
 
 // Run says what to execute and as whom.

@@ -80,8 +80,9 @@ func validate(s *Stack) (ErrorList, map[string]*Component) {
 	if !s.IsSingle() {
 		validateStack(s, idx, &errs)
 	}
+	ruleSets := map[string]*ruleSet{} // by syscallsKey: members mostly share them
 	for _, c := range s.Members {
-		v := &validator{c: c, errs: &errs}
+		v := &validator{c: c, errs: &errs, ruleSets: ruleSets}
 		v.component()
 		eff, merr := Effective(c)
 		errs = append(errs, merr...)
@@ -106,8 +107,9 @@ func validate(s *Stack) (ErrorList, map[string]*Component) {
 
 // validator checks one component file; its methods add errors at the file's positions.
 type validator struct {
-	c    *Component
-	errs *ErrorList
+	c        *Component
+	errs     *ErrorList
+	ruleSets map[string]*ruleSet // by syscallsKey, or nil
 }
 
 func (v *validator) add(path, format string, args ...any) {
@@ -473,6 +475,7 @@ func (v *validator) resources() {
 // effective checks what only the merged policy shows.
 func (v *validator) effective(eff *Component) {
 	v.effectiveIDs(eff)
+	v.seccompShapes(eff)
 	if len(eff.Syscalls.Allow) == 0 {
 		v.add("syscalls", "no syscall is allowed; add `extends: default` under syscalls, or list what the component needs")
 	}

@@ -11,11 +11,12 @@ import (
 )
 
 // BuildLimit bounds one Build. libseccomp 2.5.4 never returns from seccomp_rule_add_array
-// for some rule sets a short policy can write (two conditional allows of one syscall on
-// different arguments, behind an always-true `ge 0`; review24), and a C thread that
-// spins cannot be stopped: past the limit the process ends, saying which rule it was
-// adding, instead of hanging a start, or a reviewer's `confine compile` or `audit diff`,
-// forever. CONFINE_SECCOMP_BUILD_LIMIT (a duration) sets it; a normal build takes
+// for some rule sets (two conditional allows of one syscall on different arguments,
+// behind an always-true `ge 0`, added in the wrong order; review24). Build's order
+// (addOrder) and validate (Mixes) keep every rule set confine compiles from it; the limit
+// stays as the backstop, since a C thread that spins cannot be stopped: past it the
+// process ends, saying which rule it was adding, instead of hanging a start, or a
+// reviewer's `confine compile` or `audit diff`, forever. CONFINE_SECCOMP_BUILD_LIMIT (a duration) sets it; a normal build takes
 // milliseconds, the largest rule sets validate allows a few seconds.
 var BuildLimit = func() time.Duration {
 	if d, err := time.ParseDuration(os.Getenv("CONFINE_SECCOMP_BUILD_LIMIT")); err == nil && d > 0 {
@@ -23,6 +24,10 @@ var BuildLimit = func() time.Duration {
 	}
 	return time.Minute
 }()
+
+// order is the order Build adds rules in: addOrder, which keeps libseccomp from the loop;
+// TestBuildLimit takes the Plan's order to make it loop.
+var order = addOrder
 
 // adding is the syscalls of the rule Build is adding, for Stuck's message.
 var adding atomic.Value

@@ -75,7 +75,7 @@ func action(name string, errno int) (libseccomp.ScmpAction, error) {
 // the settings' part with them.
 func Recipe() string {
 	maj, mnr, mic := libseccomp.GetLibraryVersion()
-	return fmt.Sprintf("libseccomp %d.%d.%d; nnp off, bad arch kill_process, optimize %d", maj, mnr, mic, optimize)
+	return fmt.Sprintf("libseccomp %d.%d.%d; nnp off, bad arch kill_process, optimize %d, denies first in tree order", maj, mnr, mic, optimize)
 }
 
 // optimize is libseccomp's binary-tree optimisation (log n syscall lookups).
@@ -109,7 +109,7 @@ func Build(s *plan.Seccomp) ([]byte, error) {
 	if err := f.SetOptimize(optimize); err != nil {
 		return nil, fmt.Errorf("seccomp: binary tree optimisation: %w", err)
 	}
-	for _, r := range s.Rules {
+	for _, r := range order(s.Rules) {
 		nowAdding(r.Syscalls)
 		if err := addRule(f, r); err != nil {
 			return nil, err
