@@ -6,8 +6,15 @@
 // not stale:
 // - user: new and empty; the spawner writes the request's maps into it at the request.
 // - pid, ipc: new and empty until the stage runs in them.
-// - net: new, empty, lo down; the stage brings lo up, writes its sysctls, and the
-//   supervisor loads the firewall, all after the request.
+// - net: new and empty; the spare brings lo up as it starts, which every request it may
+//   take asks for (a start in a namespace of its own has the loopback step first), and
+//   the stage finds it up. The stage writes the sysctls and the supervisor loads the
+//   firewall after the request.
+// - session: the spare leads a new one from its start, as every request it may take asks
+//   (SPAWN_SETSID); spawn_child then skips setsid. A setsid on the request's path cost
+//   0.3 ms (median) there: with autogroups (sched_autogroup_enabled) it moves the caller
+//   into a new task group, which reschedules it, and on two busy cores the stage waited
+//   for a core (docs/BENCHMARKS.md, session 23).
 // - uts: the host's name at clone time, which the stage's hostname step replaces always.
 // - cgroup: its root is the spawner's cgroup, as a fresh clone's is (both are the
 //   spawner's; v1 moves the stage into its own later, as today); v2 requests that need
@@ -16,10 +23,12 @@
 //   made since; the spare unshares it at the request, ns-root of its user namespace.
 #define _GNU_SOURCE
 #include <errno.h>
+#include <net/if.h>
 #include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -34,6 +43,21 @@ static int spare_pid, spare_sock = -1; // the spare and the spawner's end of its
 // The part of a request the spare gets: the header, not the maps (the spawner's).
 #define SPARE_HEAD offsetof(struct request, maps)
 
+// loopback_up brings lo up in the spare's new network namespace, ahead of the request.
+// A failure is left to the stage's loopback step, which reports it.
+static void loopback_up(void) {
+	struct ifreq ifr = {0};
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return;
+	strcpy(ifr.ifr_name, "lo");
+	if (ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
+		ifr.ifr_flags |= IFF_UP;
+		ioctl(s, SIOCSIFFLAGS, &ifr);
+	}
+	close(s);
+}
+
 // spare waits for a request on sock: its header and descriptors, then the go byte.
 static void spare(int sock) __attribute__((noreturn));
 static void spare(int sock) {
@@ -42,6 +66,9 @@ static void spare(int sock) {
 	prctl(PR_SET_NAME, "confine-spare", 0, 0, 0); // ps tells it from the spawner
 	// It may wait hours: nothing of the spawner's but its socket (CVE-2024-21626).
 	close_above(0, sock);
+	// What every request that may take it asks for, done before it comes (spare_fits).
+	int session = setsid() >= 0;
+	loopback_up();
 	static struct request rq;
 	int files[MAX_FILES];
 	union { char buf[CMSG_SPACE(sizeof(int) * MAX_FILES)]; struct cmsghdr align; } cbuf;
@@ -61,7 +88,7 @@ static void spare(int sock) {
 	// CLONE_NEWUSER makes it (the host's mounts locked); its cwd stays the spawner's /.
 	if (unshare(CLONE_NEWNS) < 0)
 		_exit(127);
-	spawn_child(&rq, sock, files);
+	spawn_child(&rq, sock, files, session);
 }
 
 void spare_make(void) {
@@ -85,8 +112,10 @@ void spare_make(void) {
 
 int spare_is(int32_t pid) { return spare_sock >= 0 && spare_pid == pid; }
 
+// A request that takes the spare asks for a new session and every namespace (so the
+// stage's loopback step), as the spare made ahead.
 int spare_fits(const struct request *rq) {
-	return spare_sock >= 0 && rq->flags == SPAWN_NS_FLAGS && !rq->cgroup;
+	return spare_sock >= 0 && rq->flags == SPAWN_NS_FLAGS && !rq->cgroup && (rq->opts & SPAWN_SETSID);
 }
 
 // spare_take hands rq's descriptors to the spare and writes its maps; it returns the

@@ -47,8 +47,9 @@ struct spawn_clone_args {
 };
 
 // spawn_child is the init stage's start in a clone: the request's descriptors in place,
-// every other one closed, the go byte from sync, ns-root, then stage_main.
-void spawn_child(const struct request *rq, int sync, const int *files) __attribute__((noreturn));
+// every other one closed, the go byte from sync, ns-root, then stage_main. session: the
+// child leads a new session already (the spare's, made ahead), so SPAWN_SETSID is done.
+void spawn_child(const struct request *rq, int sync, const int *files, int session) __attribute__((noreturn));
 void close_above(int lo, int keep);
 // tell sends the supervisor one message; it exits when the supervisor is gone.
 void tell(int32_t kind, int32_t pid, int32_t err);
