@@ -537,7 +537,6 @@ func (s *Sandbox) Go() error {
 	t = trace.Now()
 	werr := s.sendGo()
 	s.goPipe.Close()
-	s.closeSpawner()
 	if s.cgroup != nil {
 		s.cgroup.letSweep() // inline: the sweep runs here, while the stage execs
 	}
@@ -549,6 +548,8 @@ func (s *Sandbox) Go() error {
 	data, err := io.ReadAll(s.errPipe) // EOF without data: exec closed the pipe
 	s.errPipe.Close()
 	trace.Done("parent", "go_until_exec", t)
+	// The lone run's spawner exits at this EOF, off the stage's path (stage_spawn.c).
+	s.closeSpawner()
 	switch {
 	case len(data) > 0:
 		if se := s.decodeFailure(data); se != nil {

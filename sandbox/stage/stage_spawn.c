@@ -213,8 +213,18 @@ static void serve(void) {
 		send(go, "", 1, MSG_NOSIGNAL);
 		close(go);
 	}
-	if (!bad && (rq.opts & SPAWN_LAST))
-		_exit(0); // the lone run's one request: no spare, nor a process left waiting
+	if (!bad && (rq.opts & SPAWN_LAST)) {
+		// The lone run's one request: no spare. Its exit waits for the supervisor's EOF
+		// (Close, once the stage has exec'd): made at once, the exit (its address space,
+		// the SIGCHLD) took a core from the stage's start (0.3 ms median on two busy
+		// cores; docs/BENCHMARKS.md, session 23). It holds nothing of the request's.
+		char b;
+		ssize_t r;
+		do
+			r = recv(FD_SPAWNER, &b, 1, 0);
+		while (r > 0 || (r < 0 && errno == EINTR));
+		_exit(0);
+	}
 	// The next spare's clone (0.5-0.7 ms of CPU, most of it CLONE_NEWNET's) waits until
 	// the start just served is likely over: made at once, it took a core from that
 	// start's stage on 2 cores. A request within the delay is served first, fresh.
