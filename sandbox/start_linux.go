@@ -361,6 +361,9 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 		return s, &StepError{Step: "idmap", Err: err.Error()}
 	}
 	trace.Done("parent", "idmap", t)
+	if s.cgroup != nil {
+		s.cgroup.makeInline() // not made while a spare was taken (spawnInit)
+	}
 	if early {
 		return s, nil
 	}
