@@ -551,8 +551,13 @@ func (s *Sandbox) Go() error {
 	data, err := io.ReadAll(s.errPipe) // EOF without data: exec closed the pipe
 	s.errPipe.Close()
 	trace.Done("parent", "go_until_exec", t)
-	// The lone run's spawner exits at this EOF, off the stage's path (stage_spawn.c).
-	s.closeSpawner()
+	// The lone run's spawner exits at this EOF, off the stage's path (stage_spawn.c),
+	// while the component runs.
+	if s.lastSpawner != nil {
+		t2 := trace.Now()
+		s.closeSpawner()
+		trace.Done("parent", "spawner_exit", t2)
+	}
 	switch {
 	case len(data) > 0:
 		if se := s.decodeFailure(data); se != nil {
