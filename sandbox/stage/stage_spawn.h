@@ -58,6 +58,7 @@ int write_map(long pid, const char *file, const char *text, uint32_t len);
 // The spare: spare_make clones one when there is none; spare_fits says whether rq can
 // take it; spare_take hands it rq and writes its maps, as clone_one does for a fresh one.
 void spare_make(void);
+extern int spare_mounts_ahead;
 int spare_fits(const struct request *rq);
 int spare_is(int32_t pid);
 int spare_take(const struct request *rq, const int *fds, int32_t reply[2]);
