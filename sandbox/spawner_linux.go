@@ -135,6 +135,16 @@ func (sp *Spawner) Close() {
 	sp.spares = nil
 }
 
+// endLast shuts the socket of a spawner that served its last request for writing: it
+// exits at that EOF (stage_spawn.c), and Close then finds it gone, or nearly.
+func (sp *Spawner) endLast() {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	if !sp.closed {
+		unix.Shutdown(int(sp.sock.Fd()), unix.SHUT_WR)
+	}
+}
+
 // reap waits for pid, a child of this process.
 func reap(pid int) {
 	var ws unix.WaitStatus

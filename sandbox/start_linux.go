@@ -540,6 +540,11 @@ func (s *Sandbox) Go() error {
 	t = trace.Now()
 	werr := s.sendGo()
 	s.goPipe.Close()
+	if s.lastSpawner != nil {
+		// Its EOF: the lone run's spawner exits now, beside the stage's last steps on the
+		// core the parent leaves free while it waits for the exec (stage_spawn.c).
+		s.lastSpawner.endLast()
+	}
 	if s.cgroup != nil {
 		s.cgroup.letSweep() // inline: the sweep runs here, while the stage execs
 	}
@@ -551,8 +556,7 @@ func (s *Sandbox) Go() error {
 	data, err := io.ReadAll(s.errPipe) // EOF without data: exec closed the pipe
 	s.errPipe.Close()
 	trace.Done("parent", "go_until_exec", t)
-	// The lone run's spawner exits at this EOF, off the stage's path (stage_spawn.c),
-	// while the component runs.
+	// Gone by now, as a rule: Close reaps it without a wait.
 	if s.lastSpawner != nil {
 		t2 := trace.Now()
 		s.closeSpawner()

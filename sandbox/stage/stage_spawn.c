@@ -215,9 +215,9 @@ static void serve(void) {
 	}
 	if (!bad && (rq.opts & SPAWN_LAST)) {
 		// The lone run's one request: no spare. Its exit waits for the supervisor's EOF
-		// (Close, once the stage has exec'd): made at once, the exit (its address space,
-		// the SIGCHLD) took a core from the stage's start (0.3 ms median on two busy
-		// cores; docs/BENCHMARKS.md, session 23). It holds nothing of the request's.
+		// (sent with the go signal): made at once, the exit (its address space, the
+		// SIGCHLD) took a core from the stage's start (0.3 ms median on two busy cores;
+		// docs/BENCHMARKS.md, session 23). It holds nothing of the request's.
 		char b;
 		ssize_t r;
 		do
