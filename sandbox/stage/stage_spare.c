@@ -134,9 +134,6 @@ int spare_fits(const struct request *rq) {
 	return spare_sock >= 0 && rq->flags == SPAWN_NS_FLAGS && !rq->cgroup && (rq->opts & SPAWN_SETSID);
 }
 
-// spare_take hands rq's descriptors to the spare and writes its maps; it returns the
-// socket that lets it go on, or -1. A spare that is gone (killed) is dropped, the
-// supervisor told so reaps it, and the request clones fresh (-2).
 // spare_stale: the host's mount table changed since the spare copied it ahead.
 static int spare_stale(void) {
 	if (spare_mounts < 0)
@@ -148,6 +145,9 @@ static int spare_stale(void) {
 	return changed;
 }
 
+// spare_take hands rq's descriptors to the spare and writes its maps; it returns the
+// socket that lets it go on, or -1. A spare that is gone (killed), or whose mount table
+// is stale, is dropped, the supervisor told so reaps it, and the request clones fresh (-2).
 int spare_take(const struct request *rq, const int *fds, int32_t reply[2]) {
 	int sock = spare_sock;
 	spare_sock = -1;
