@@ -78,9 +78,9 @@ func (s *Sandbox) startInit(ctx context.Context, cmd *exec.Cmd, opts Options) er
 		s.settleAhead(sp)
 		if cloned {
 			if sp.last {
-				// It exits after its last answer: reaped once the go signal is sent (Go),
-				// when the parent waits for the exec anyway, and by then without a
-				// blocking call (no thread of the runtime's blocked for it).
+				// It exits at EOF after its last answer: shut at the go signal and
+				// reaped once the stage has exec'd (Go), so that its exit takes no core
+				// from the stage's start.
 				s.lastSpawner = sp
 			}
 			return err

@@ -26,7 +26,7 @@ type step struct {
 
 var steps = []step{
 	{"nftables", loadFirewall, renderFirewall},        // in this network namespace, before anything runs
-	{"loopback", loopbackUp, renderLoopback},          // behind the firewall's default drop
+	{"loopback", loopbackUp, renderLoopback},          // behind the firewall's default drop; a spare's is up ahead (stage_spare.c)
 	{"sysctls", setSysctls, renderSysctls},            // through the host's /proc, before it is replaced
 	{"mounts", setupRootfs, renderMounts},             // binds, tmpfs, /proc, /dev, pivot_root, masks
 	{"groups", resolveGroups, renderGroups},           // the sandbox's /etc/group, after pivot_root

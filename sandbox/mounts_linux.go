@@ -196,9 +196,29 @@ func makeMountPoint(target string, dir bool) error {
 	return f.Close()
 }
 
-// remount applies flags to a bind mount, keeping the flags the kernel locked on it: in a
-// user namespace a remount may not clear nosuid, nodev, noexec or ro set by the host.
+// remount adds flags to a bind mount, keeping the flags it has, among them those the
+// kernel locked on it (in a user namespace nosuid, nodev, noexec or ro set by the host
+// may not be cleared): mount_setattr sets only what it is given. Without it (before
+// 5.12) a remount sets the flags whole, so it restates the locked ones it reads by
+// statfs. No flags: nothing to add, and the bind keeps the source's. The C stage's
+// remount (stage_mounts.c) makes the same calls.
 func remount(target string, flags uintptr) error {
+	var set uint64
+	for _, a := range mountAttrs {
+		if uint64(flags)&a.flag != 0 {
+			set |= a.attr
+		}
+	}
+	if set == 0 {
+		return nil
+	}
+	if !noSetattr {
+		err := unix.MountSetattr(unix.AT_FDCWD, target, 0, &unix.MountAttr{Attr_set: set})
+		if err != unix.ENOSYS {
+			return err
+		}
+		noSetattr = true
+	}
 	var st unix.Statfs_t
 	if err := unix.Statfs(target, &st); err != nil {
 		return err
@@ -210,6 +230,13 @@ func remount(target string, flags uintptr) error {
 	}
 	return unix.Mount("", target, "", unix.MS_BIND|unix.MS_REMOUNT|flags, "")
 }
+
+// noSetattr: the kernel has no mount_setattr; remount falls back to statfs and a remount.
+var noSetattr bool
+
+// mountAttrs are mount_setattr's names for the mount(2) flags a bind takes.
+var mountAttrs = [...]struct{ flag, attr uint64 }{{unix.MS_RDONLY, unix.MOUNT_ATTR_RDONLY},
+	{unix.MS_NOSUID, unix.MOUNT_ATTR_NOSUID}, {unix.MS_NODEV, unix.MOUNT_ATTR_NODEV}, {unix.MS_NOEXEC, unix.MOUNT_ATTR_NOEXEC}}
 
 func remountReadonly(target string) error {
 	return remount(target, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV)

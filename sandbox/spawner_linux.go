@@ -31,7 +31,8 @@ type Spawner struct {
 	// request, stage_spare.c) that no answer has used yet: this process is their parent
 	// (CLONE_PARENT), and Close reaps them.
 	spares []int
-	// last: the spawner serves one request, its last (EarlySpawner), and exits after it.
+	// last: the spawner serves one request, its last (EarlySpawner), and exits after it,
+	// at the EOF of Close.
 	last bool
 	// ahead is the firewall loaded into the spare's namespace for the next start
 	// (firewall_ahead_linux.go); dropped one no start took, which Close waits for.
@@ -134,6 +135,16 @@ func (sp *Spawner) Close() {
 	sp.spares = nil
 }
 
+// endLast shuts the socket of a spawner that served its last request for writing: it
+// exits at that EOF (stage_spawn.c), and Close then finds it gone, or nearly.
+func (sp *Spawner) endLast() {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	if !sp.closed {
+		unix.Shutdown(int(sp.sock.Fd()), unix.SHUT_WR)
+	}
+}
+
 // reap waits for pid, a child of this process.
 func reap(pid int) {
 	var ws unix.WaitStatus
@@ -184,7 +195,7 @@ func (sp *Spawner) exited() bool {
 type spawnRequest struct {
 	flags    uintptr
 	setsid   bool
-	last     bool // the spawner's last request: it exits after, with no spare
+	last     bool // the spawner's last request: it exits after (at EOF), with no spare
 	spare    int  // the spare it must take (its firewall is loaded ahead), 0: any
 	fresh    bool // never the spare: a fresh clone (the spare holds another's firewall)
 	files    []*os.File

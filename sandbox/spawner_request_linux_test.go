@@ -96,6 +96,25 @@ func TestSpawnerFreshLeavesSpare(t *testing.T) {
 	}
 }
 
+// TestSpawnerSpareOnlyForASession: the spare leads a new session from its start, so a
+// request that asks for none (the supervisor always asks) is a fresh clone, in the
+// spawner's session, and the spare stays.
+func TestSpawnerSpareOnlyForASession(t *testing.T) {
+	sp, spare, r := spawnerWithSpare(t)
+	r.setsid = false
+	pid, err := sp.spawn(r)
+	if pid != 0 {
+		var ws unix.WaitStatus
+		unix.Wait4(pid, &ws, 0, nil)
+	}
+	if err != nil || pid == 0 || pid == spare {
+		t.Fatalf("a request without a new session: pid %d (the spare is %d), %v; want a new child", pid, spare, err)
+	}
+	if got := sp.Spare(); got != spare {
+		t.Fatalf("after it the spare is %d, want %d still", got, spare)
+	}
+}
+
 // spawnerWithSpare starts a spawner, closed at the test's end, waits for its spare, and
 // returns a request for the seven namespaces that names no spare.
 func spawnerWithSpare(t *testing.T) (*Spawner, int, spawnRequest) {
@@ -121,5 +140,5 @@ func spawnerWithSpare(t *testing.T) (*Spawner, int, spawnRequest) {
 	maps := []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}}
 	return sp, spare, spawnRequest{flags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWIPC |
 		unix.CLONE_NEWUTS | unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP, files: []*os.File{os.Stdin, os.Stdout, os.Stderr},
-		uid: maps, gid: maps}
+		uid: maps, gid: maps, setsid: true}
 }

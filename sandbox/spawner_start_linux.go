@@ -63,7 +63,7 @@ func (s *Sandbox) spawnInit(sp *Spawner, cmd *exec.Cmd, cgroup *os.File) (cloned
 	}
 	fresh := spare == 0 && (sp.ahead != nil || sp.spareLoaded()) // a load no start took: maybe in the spare
 	var during func()
-	if s.cgroup != nil {
+	if s.cgroup != nil && spare == 0 {
 		during = s.cgroup.makeInline // the cgroup job, while the spawner clones
 	}
 	pid, err := sp.spawn(spawnRequest{flags: attr.Cloneflags, setsid: true, last: sp.last, cgroup: cgroup, spare: spare, fresh: fresh,

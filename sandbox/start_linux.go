@@ -361,6 +361,9 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 		return s, &StepError{Step: "idmap", Err: err.Error()}
 	}
 	trace.Done("parent", "idmap", t)
+	if s.cgroup != nil {
+		s.cgroup.makeInline() // not made while a spare was taken (spawnInit)
+	}
 	if early {
 		return s, nil
 	}
@@ -537,7 +540,11 @@ func (s *Sandbox) Go() error {
 	t = trace.Now()
 	werr := s.sendGo()
 	s.goPipe.Close()
-	s.closeSpawner()
+	if s.lastSpawner != nil {
+		// Its EOF: the lone run's spawner exits now, beside the stage's last steps on the
+		// core the parent leaves free while it waits for the exec (stage_spawn.c).
+		s.lastSpawner.endLast()
+	}
 	if s.cgroup != nil {
 		s.cgroup.letSweep() // inline: the sweep runs here, while the stage execs
 	}
@@ -549,6 +556,12 @@ func (s *Sandbox) Go() error {
 	data, err := io.ReadAll(s.errPipe) // EOF without data: exec closed the pipe
 	s.errPipe.Close()
 	trace.Done("parent", "go_until_exec", t)
+	// Gone by now, as a rule: Close reaps it without a wait.
+	if s.lastSpawner != nil {
+		t2 := trace.Now()
+		s.closeSpawner()
+		trace.Done("parent", "spawner_exit", t2)
+	}
 	switch {
 	case len(data) > 0:
 		if se := s.decodeFailure(data); se != nil {

@@ -167,9 +167,12 @@ static void op_loopback(const struct op *op) {
 	strcpy(ifr.ifr_name, "lo");
 	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
 		stage_fail(op, errno, 0, 0, "SIOCGIFFLAGS lo");
-	ifr.ifr_flags |= IFF_UP;
-	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
-		stage_fail(op, errno, 0, 0, "SIOCSIFFLAGS lo");
+	// Up already in a spare's namespace: the spare brought it up ahead (stage_spare.c).
+	if (!(ifr.ifr_flags & IFF_UP)) {
+		ifr.ifr_flags |= IFF_UP;
+		if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+			stage_fail(op, errno, 0, 0, "SIOCSIFFLAGS lo");
+	}
 	close(s);
 }
 

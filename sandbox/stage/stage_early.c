@@ -79,5 +79,6 @@ void early_spawner(void) {
 	if (sv[1] != FD_SPAWNER && dup2(sv[1], FD_SPAWNER) < 0)
 		_exit(1);
 	early_defaults();
+	spare_mounts_ahead = 1; // its one spare is taken within milliseconds (stage_spare.c)
 	spawner_main();
 }

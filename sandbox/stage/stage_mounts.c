@@ -87,17 +87,45 @@ static void make_mount_point(const char *target, int dir, const struct op *op) {
 	close(fd);
 }
 
-// remount applies flags to a bind mount, keeping what the kernel locked on it.
-static void remount(const char *target, unsigned long flags, const struct op *op) {
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+struct stage_mount_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
+enum { ATTR_RDONLY = 0x1, ATTR_NOSUID = 0x2, ATTR_NODEV = 0x4, ATTR_NOEXEC = 0x8 };
+static int no_setattr; // the kernel has no mount_setattr (before 5.12)
+
+// remount adds flags to a bind mount, keeping what it has, what the kernel locked on it
+// among them: mount_setattr sets only what it is given, where a remount sets the flags
+// whole and must restate the locked ones (a statfs first). No flags: nothing to add, and
+// the bind keeps the source's. mounts_linux.go's remount makes the same calls.
+static void remount_as(const char *target, unsigned long flags, const struct op *op, const char *detail) {
+	if (!(flags & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)))
+		return;
+	if (!no_setattr) {
+		struct stage_mount_attr a = {0};
+		if (flags & MS_RDONLY) a.attr_set |= ATTR_RDONLY;
+		if (flags & MS_NOSUID) a.attr_set |= ATTR_NOSUID;
+		if (flags & MS_NODEV) a.attr_set |= ATTR_NODEV;
+		if (flags & MS_NOEXEC) a.attr_set |= ATTR_NOEXEC;
+		if (syscall(SYS_mount_setattr, AT_FDCWD, target, 0, &a, sizeof a) == 0)
+			return;
+		if (errno != ENOSYS)
+			stage_fail(op, errno, 0, 0, detail);
+		no_setattr = 1;
+	}
 	struct statvfs st;
 	if (statvfs(target, &st) < 0)
-		stage_fail(op, errno, 0, 0, NULL);
+		stage_fail(op, errno, 0, 0, detail);
 	if (st.f_flag & ST_NOSUID) flags |= MS_NOSUID;
 	if (st.f_flag & ST_NODEV) flags |= MS_NODEV;
 	if (st.f_flag & ST_NOEXEC) flags |= MS_NOEXEC;
 	if (st.f_flag & ST_RDONLY) flags |= MS_RDONLY;
 	if (mount("", target, "", MS_BIND | MS_REMOUNT | flags, "") < 0)
-		stage_fail(op, errno, 0, 0, NULL);
+		stage_fail(op, errno, 0, 0, detail);
+}
+
+static void remount(const char *target, unsigned long flags, const struct op *op) {
+	remount_as(target, flags, op, NULL);
 }
 
 void op_mount(const struct op *op) {
@@ -206,13 +234,7 @@ void op_symlink(const struct op *op) {
 void op_readonly(const struct op *op) {
 	while (nreadonly > 0) {
 		const char *t = readonly[--nreadonly];
-		struct statvfs st;
-		unsigned long flags = MS_RDONLY | MS_NOSUID | MS_NODEV;
-		if (statvfs(t, &st) < 0)
-			stage_fail(op, errno, 0, 0, t);
-		if (st.f_flag & ST_NOEXEC) flags |= MS_NOEXEC;
-		if (mount("", t, "", MS_BIND | MS_REMOUNT | flags, "") < 0)
-			stage_fail(op, errno, 0, 0, t);
+		remount_as(t, MS_RDONLY | MS_NOSUID | MS_NODEV, op, t);
 	}
 }
 

@@ -43,7 +43,7 @@ void close_above(int lo, int keep) {
 				close(fd);
 }
 
-void spawn_child(const struct request *rq, int sync, const int *files) {
+void spawn_child(const struct request *rq, int sync, const int *files, int session) {
 	int n = (int)rq->nfiles, moved[MAX_FILES];
 	// The supervisor is the parent (CLONE_PARENT): die with it from here on.
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -72,7 +72,7 @@ void spawn_child(const struct request *rq, int sync, const int *files) {
 	// exec.Cmd's SysProcAttr: Setsid, then Credential{Uid: 0, Gid: 0}. The user
 	// namespace's creation cleared the inheritable and ambient sets (CVE-2022-29162);
 	// the stage's OP_CAPS sets all of them to the Plan's.
-	if ((rq->opts & SPAWN_SETSID) && setsid() < 0)
+	if ((rq->opts & SPAWN_SETSID) && !session && setsid() < 0)
 		stage_fail(NULL, errno, 1, 0, "spawner: setsid");
 	if (syscall(SYS_setgroups, 0, NULL) < 0)
 		stage_fail(NULL, errno, 1, 0, "spawner: setgroups");
@@ -160,7 +160,7 @@ static int clone_one(const struct request *rq, const int *fds, int k, int32_t re
 		a.flags |= SPAWN_CLONE_INTO_CGROUP, a.cgroup = (uint64_t)fds[k - 1];
 	long pid = syscall(SYS_clone3, &a, sizeof a);
 	if (pid == 0)
-		spawn_child(rq, sync[0], fds);
+		spawn_child(rq, sync[0], fds, 0);
 	close(sync[0]);
 	if (pid < 0) {
 		reply[1] = errno;
@@ -213,8 +213,18 @@ static void serve(void) {
 		send(go, "", 1, MSG_NOSIGNAL);
 		close(go);
 	}
-	if (!bad && (rq.opts & SPAWN_LAST))
-		_exit(0); // the lone run's one request: no spare, nor a process left waiting
+	if (!bad && (rq.opts & SPAWN_LAST)) {
+		// The lone run's one request: no spare. Its exit waits for the supervisor's EOF
+		// (sent with the go signal): made at once, the exit (its address space, the
+		// SIGCHLD) took a core from the stage's start (0.3 ms median on two busy cores;
+		// docs/BENCHMARKS.md, session 23). It holds nothing of the request's.
+		char b;
+		ssize_t r;
+		do
+			r = recv(FD_SPAWNER, &b, 1, 0);
+		while (r > 0 || (r < 0 && errno == EINTR));
+		_exit(0);
+	}
 	// The next spare's clone (0.5-0.7 ms of CPU, most of it CLONE_NEWNET's) waits until
 	// the start just served is likely over: made at once, it took a core from that
 	// start's stage on 2 cores. A request within the delay is served first, fresh.

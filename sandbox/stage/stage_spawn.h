@@ -47,8 +47,9 @@ struct spawn_clone_args {
 };
 
 // spawn_child is the init stage's start in a clone: the request's descriptors in place,
-// every other one closed, the go byte from sync, ns-root, then stage_main.
-void spawn_child(const struct request *rq, int sync, const int *files) __attribute__((noreturn));
+// every other one closed, the go byte from sync, ns-root, then stage_main. session: the
+// child leads a new session already (the spare's, made ahead), so SPAWN_SETSID is done.
+void spawn_child(const struct request *rq, int sync, const int *files, int session) __attribute__((noreturn));
 void close_above(int lo, int keep);
 // tell sends the supervisor one message; it exits when the supervisor is gone.
 void tell(int32_t kind, int32_t pid, int32_t err);
@@ -57,6 +58,7 @@ int write_map(long pid, const char *file, const char *text, uint32_t len);
 // The spare: spare_make clones one when there is none; spare_fits says whether rq can
 // take it; spare_take hands it rq and writes its maps, as clone_one does for a fresh one.
 void spare_make(void);
+extern int spare_mounts_ahead;
 int spare_fits(const struct request *rq);
 int spare_is(int32_t pid);
 int spare_take(const struct request *rq, const int *fds, int32_t reply[2]);

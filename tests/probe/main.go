@@ -70,6 +70,11 @@ func run(op, val string) (string, error) {
 		return os.Getwd()
 	case "pid":
 		return fmt.Sprint(os.Getpid()), nil
+	case "session":
+		// session: its session id and process group, "1 1" when the init stage led a
+		// new session (in its own pid namespace).
+		sid, err := unix.Getsid(0)
+		return fmt.Sprintf("%d %d", sid, unix.Getpgrp()), err
 	case "fds":
 		entries, err := os.ReadDir("/proc/self/fd")
 		var names []string

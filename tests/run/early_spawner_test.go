@@ -193,7 +193,9 @@ func earlyKilled(t *testing.T, dir string, before map[int]string) {
 		ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 		for _, e := range ents {
 			target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, e.Name()))
-			if !strings.HasPrefix(target, "socket:") && target != os.DevNull {
+			// Its own mountinfo (the spawner's, which finds its spare's copy stale).
+			own := name == "confine-spawner" && target == fmt.Sprintf("/proc/%d/mountinfo", pid)
+			if !strings.HasPrefix(target, "socket:") && target != os.DevNull && !own {
 				t.Errorf("the %s holds %s=%s: the caller's", name, e.Name(), target)
 			}
 		}

@@ -38,13 +38,16 @@ func waitSpare(t *testing.T, sp *sandbox.Spawner, last int) int {
 
 // TestSpare: a start takes the spare the spawner cloned ahead, and the next start the
 // next spare. The stage's namespaces are all new: none is the supervisor's or the
-// spawner's (the mount namespace, which the spare makes at the request, too).
+// spawner's (the mount namespace, which the spare makes at the request, too). What the
+// spare made ahead is the request's: a new session it leads, and lo up (a server on
+// 127.0.0.1 answers).
 func TestSpare(t *testing.T) {
 	before := childrenOf(os.Getpid())
 	sp := startSpawner(t)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	c := compile(t, "", "id:", "read:"+probeDir+"/probe", "read:/etc/passwd")
+	c := compile(t, "network:\n  listen:\n    - port: 9099/tcp\n      from: [127.0.0.1]\n", "id:", "read:"+probeDir+"/probe", "read:/etc/passwd",
+		"session:", "serve:tcp/127.0.0.1:9099", "connect:127.0.0.1:9099")
 	spare := 0
 	for round := range 2 {
 		spare = waitSpare(t, sp, spare)
@@ -66,7 +69,8 @@ func TestSpare(t *testing.T) {
 		if code, werr := sb.Wait(); !got || err != nil || sb.Pid() != spare || code != 0 || werr != nil {
 			t.Fatalf("round %d: spawned %v (%v) as pid %d, exit %d (%v); want the spare %d", round, got, err, sb.Pid(), code, werr, spare)
 		}
-		if res := results(out.String()); !res["id:"].OK || !res["read:"+probeDir+"/probe"].OK || res["read:/etc/passwd"].OK {
+		if res := results(out.String()); !res["id:"].OK || !res["read:"+probeDir+"/probe"].OK || res["read:/etc/passwd"].OK ||
+			res["session:"].Out != "1 1" || !res["connect:127.0.0.1:9099"].OK {
 			t.Errorf("round %d: probes %+v", round, res)
 		}
 	}
