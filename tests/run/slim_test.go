@@ -315,7 +315,7 @@ func TestSlimHandBackNotTrusted(t *testing.T) {
 	// A full binary under another name keeps its runs: confine-run would hand them back
 	// to another binary.
 	file := filepath.Join(t.TempDir(), "slim.yaml")
-	if err := os.WriteFile(file, []byte(probePolicy("", "env:")), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte(probePolicy("", "env:", "pause:200ms")), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	dir, err := os.MkdirTemp("", "confine-slim-")
