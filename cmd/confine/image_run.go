@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/confine-sandbox/confine/cmd/confine/internal/compileahead"
 	"github.com/confine-sandbox/confine/image"
 	"github.com/confine-sandbox/confine/policy"
 	"github.com/confine-sandbox/confine/policy/plan"
@@ -56,6 +57,26 @@ func (r *storeResolver) ResolveImage(ref string) (*policy.ImageFacts, error) {
 		return nil, err
 	}
 	return imageFacts(img)
+}
+
+// The compile ahead of `run FILE` reads run.image from the store as it is: an image it
+// lacks fails that compile, and run's own, which pulls, compiles the file again.
+func init() { compileahead.SetImages(storeAhead) }
+
+// storeAhead is a resolver on the store at dir (--store, or else CONFINE_STORE, or the
+// default) that only reads it, or nil when there is no store there.
+func storeAhead(dir string) policy.ImageResolver {
+	if dir == "" {
+		dir = os.Getenv("CONFINE_STORE")
+	}
+	if dir == "" {
+		dir = image.DefaultDir()
+	}
+	s, err := image.OpenExisting(dir)
+	if err != nil {
+		return nil
+	}
+	return &storeResolver{store: s}
 }
 
 // imageFacts is what compile reads of a stored image.
