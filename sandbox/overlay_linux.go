@@ -18,6 +18,8 @@ type ImageRoot struct {
 	Lowers      []string // unpacked layers, top first
 	Upper, Work string   // the run's own, on the store's filesystem
 	UserXattr   bool     // the layers carry user.overlay.* xattrs
+	// Mounted, when set, is called once the overlay is made (image.Run.Mounted).
+	Mounted func()
 }
 
 // imageMounts makes, in the parent, the detached mounts of a Plan's image and volumes:
@@ -123,6 +125,9 @@ func mountOverlay(root *ImageRoot, userns *os.File) (int, error) {
 	}
 	if err := unix.FsconfigCreate(fsfd); err != nil {
 		return -1, fmt.Errorf("fsconfig create: %w", err)
+	}
+	if root.Mounted != nil {
+		root.Mounted()
 	}
 	fd, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV)
 	if err != nil {

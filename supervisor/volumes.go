@@ -37,7 +37,8 @@ func PrepareStorage(s *image.Store, c *plan.Component, opts *sandbox.Options) (r
 				return nil, err
 			}
 			undo = append(undo, func() { run.Close() })
-			opts.Image = &sandbox.ImageRoot{Lowers: run.Lowers(), Upper: run.Upper, Work: run.Work, UserXattr: run.UserXattr()}
+			opts.Image = &sandbox.ImageRoot{Lowers: run.Lowers(), Upper: run.Upper, Work: run.Work, UserXattr: run.UserXattr(),
+				Mounted: run.Mounted}
 			continue
 		}
 		if c.Process.User != "" || c.Process.Group != "" {

@@ -104,17 +104,19 @@ func imageFacts(img *image.Image) (*policy.ImageFacts, error) {
 	return f, nil
 }
 
-// prepareStorage opens the store only for a component that needs it (run.image or a
-// volume) and readies its image and volumes (supervisor.PrepareStorage).
-func prepareStorage(c *plan.Component, opts *sandbox.Options) (func(), error) {
+// prepareStorage readies, beside the caller, the store's part of a component that needs
+// it (run.image or a volume: supervisor.PrepareStorage), or is nil.
+func prepareStorage(c *plan.Component) *storage {
 	if !needsStore(c) {
-		return func() {}, nil
+		return nil
 	}
-	s, err := openStore()
-	if err != nil {
-		return nil, err
-	}
-	return supervisor.PrepareStorage(s, c, opts)
+	return readyStorage(func(opts *sandbox.Options) (func(), error) {
+		s, err := openStore()
+		if err != nil {
+			return nil, err
+		}
+		return supervisor.PrepareStorage(s, c, opts)
+	})
 }
 
 // planStore is the store for a stack's supervisor, or nil when no component needs it.

@@ -144,9 +144,9 @@ func (*runAudit) startFailed(error)                             {}
 func (*runAudit) started(*sandbox.Sandbox)                      {}
 func (*runAudit) exited(int, bool)                              {}
 
-func prepareStorage(c *plan.Component, _ *sandbox.Options) (func(), error) {
+func prepareStorage(c *plan.Component) *storage {
 	if needsStore(c) {
-		return nil, errSlim
+		return readyStorage(func(*sandbox.Options) (func(), error) { return nil, errSlim })
 	}
-	return func() {}, nil
+	return nil
 }
