@@ -31,8 +31,10 @@ type Run struct {
 // RunImage checks the store against the Plan's pins (the manifest, the config and every
 // layer's diff_id) and makes the run's upper and work directories. A store whose content differs from
 // what was compiled is refused: what runs is what the reviewer saw. The caller chowns
-// the upper to the component's host root once it knows its id range.
-func (s *Store) RunImage(p *plan.Image) (*Run, error) {
+// the upper to the component's host root once it knows its id range. points are the
+// directories at the root the run mounts onto: those the image lacks come from a layer of
+// empty directories over the image's (mountPoints), not from the upper.
+func (s *Store) RunImage(p *plan.Image, points ...string) (*Run, error) {
 	defer trace.Done("parent", "image_run", trace.Now())
 	img, err := s.ImageByDigest(p.Digest)
 	if err != nil {
@@ -51,6 +53,14 @@ func (s *Store) RunImage(p *plan.Image) (*Run, error) {
 		if img.Layers[i].Xattr == "user" {
 			r.userXattr = true
 		}
+	}
+	mounts, err := s.mountPoints(r.lowersTopFst, points)
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	if mounts != "" {
+		r.lowersTopFst = append([]string{mounts}, r.lowersTopFst...)
 	}
 	if err := s.AddRef(r.ID, img.Digest); err != nil {
 		r.Close()
