@@ -191,10 +191,6 @@ func raise(s os.Signal) {
 
 func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack string, stop stopTimes, tty bool, ra *runAudit, publish []string) (int, error) {
 	beforeRun(p, c, publish, ra) // the slim binary hands a run it cannot serve to the full one
-	// The store's part (the image's upper, the volumes) is readied beside preflight and
-	// the start, which waits for it where it makes the image's mounts.
-	st := prepareStorage(c)
-	defer st.close() // a return before the start; the close below, after Wait, removes it
 	ln, err := openLoneNet(p, c, publish, cmd.ErrOrStderr())
 	if err != nil {
 		return 0, err
@@ -241,6 +237,9 @@ func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack str
 	// closes it otherwise, and main closes it on every path that does not get here.
 	opts := sandbox.Options{Stdin: os.Stdin, Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr(), TTY: tty, Stack: stack,
 		Spawner: early}
+	// The store's part (the image's upper, the volumes) is readied beside the start,
+	// which waits for it where it makes the image's mounts.
+	st := prepareStorage(c)
 	st.into(&opts)
 	defer st.close() // after Wait: the run's upper goes, its volumes stay
 	if c.Mode == plan.ModeAudit && !ra.enabled() {
