@@ -27,9 +27,8 @@ func needsStore(c *plan.Component) bool {
 }
 
 // storage is the image store's part of one run (its image's upper, its volumes), readied
-// on another goroutine beside preflight and the start (readyStorage): the start waits
-// for it only where it makes the image's mounts (sandbox.Options.Storage). A nil
-// storage is a run without one.
+// on another goroutine beside the start (readyStorage), which waits for it only where it
+// makes the image's mounts (sandbox.Options.Storage). A nil storage is a run without one.
 type storage struct {
 	done    chan struct{}
 	opts    sandbox.Options // Image and Volumes, as prepare set them
