@@ -25,13 +25,16 @@ type Run struct {
 	userXattr    bool
 	closed       bool
 	lowersTopFst []string
+	settled      chan struct{} // closed once Mounted's removal is done; nil before Mounted
 }
 
 // RunImage checks the store against the Plan's pins (the manifest, the config and every
 // layer's diff_id) and makes the run's upper and work directories. A store whose content differs from
 // what was compiled is refused: what runs is what the reviewer saw. The caller chowns
-// the upper to the component's host root once it knows its id range.
-func (s *Store) RunImage(p *plan.Image) (*Run, error) {
+// the upper to the component's host root once it knows its id range. points are the
+// directories at the root the run mounts onto: those the image lacks come from a layer of
+// empty directories over the image's (mountPoints), not from the upper.
+func (s *Store) RunImage(p *plan.Image, points ...string) (*Run, error) {
 	defer trace.Done("parent", "image_run", trace.Now())
 	img, err := s.ImageByDigest(p.Digest)
 	if err != nil {
@@ -50,6 +53,14 @@ func (s *Store) RunImage(p *plan.Image) (*Run, error) {
 		if img.Layers[i].Xattr == "user" {
 			r.userXattr = true
 		}
+	}
+	mounts, err := s.mountPoints(r.lowersTopFst, points)
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	if mounts != "" {
+		r.lowersTopFst = append([]string{mounts}, r.lowersTopFst...)
 	}
 	if err := s.AddRef(r.ID, img.Digest); err != nil {
 		r.Close()
@@ -111,17 +122,51 @@ func (s *Store) newRun() (*Run, error) {
 	return r, nil
 }
 
+// volatileMarks is what a volatile overlay makes in its work dir when mounted, so that a
+// later mount of the same upper after a crash refuses it: a run's upper is never mounted
+// again (a killed run's is swept), and overlayfs does not read them once mounted.
+const volatileMarks = "work/incompat"
+
+// Mounted tells r that its overlay is mounted: the marks it made in the work dir
+// (volatileMarks) are removed now, on another goroutine while the component runs, and
+// not by Close on the way out of the run. A second call does nothing.
+func (r *Run) Mounted() {
+	if r.settled != nil {
+		return
+	}
+	r.settled = make(chan struct{})
+	go func() {
+		defer close(r.settled)
+		removeTree(filepath.Join(r.Work, volatileMarks))
+	}()
+}
+
 // Close removes the run's upper (what the component wrote outside its volumes goes with
 // it), drops its reference and releases its volumes. Call it once the run's processes
-// are gone.
+// are gone. The upper and the work dir are removed side by side: each is a few
+// directories on the store's filesystem, where each removal waits for the journal.
 func (r *Run) Close() error {
 	if r.closed {
 		return nil
 	}
 	r.closed = true
 	defer trace.Done("parent", "image_close", trace.Now())
-	err := removeTree(r.dir)
-	r.store.RemoveRef(r.ID)
+	if r.settled != nil {
+		<-r.settled
+	}
+	work := make(chan error, 1)
+	go func() {
+		err := removeTree(r.Work)
+		r.store.RemoveRef(r.ID)
+		work <- err
+	}()
+	err := removeTree(r.Upper)
+	if werr := <-work; err == nil {
+		err = werr
+	}
+	if rerr := removeTree(r.dir); err == nil {
+		err = rerr
+	}
 	if r.lock != nil {
 		r.lock.Close()
 	}

@@ -3,6 +3,7 @@ package image
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/confine-sandbox/confine/policy/plan"
@@ -38,5 +39,50 @@ func TestRunDirs(t *testing.T) {
 	}
 	if _, err := s.RunImage(&plan.Image{Ref: "x", Digest: "sha256:" + "00000000000000000000000000000000000000000000000000000000000000aa"}); err == nil {
 		t.Error("a Plan's image that is not in the store was accepted")
+	}
+}
+
+// TestRunMounted: once the overlay is mounted the volatile marks in the work dir go
+// while the run lasts, the rest of the work dir and the upper stay; Close then removes
+// the run's dir, upper, work dir and reference, whatever the component wrote.
+func TestRunMounted(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.newRun()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddRef(r.ID, mustHash(t, "sha256:"+strings.Repeat("ab", 32))); err != nil {
+		t.Fatal(err)
+	}
+	marks := filepath.Join(r.Work, "work", "incompat", "volatile")
+	for _, d := range []string{marks, filepath.Join(r.Upper, "proc"), filepath.Join(r.Upper, "data", "deep")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(marks, "dirty"), nil, 0o600)
+	os.WriteFile(filepath.Join(r.Upper, "data", "deep", "f"), []byte("x"), 0o600)
+	r.Mounted()
+	r.Mounted() // a second call does nothing
+	<-r.settled
+	if _, err := os.Stat(filepath.Join(r.Work, "work", "incompat")); err == nil {
+		t.Error("the volatile marks survived Mounted")
+	}
+	for _, p := range []string{filepath.Join(r.Work, "work"), filepath.Join(r.Upper, "data", "deep", "f")} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("Mounted removed %s: %v", p, err)
+		}
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(s.Dir, "runs", "*")); len(left) != 0 {
+		t.Errorf("Close left %v", left)
+	}
+	if _, err := os.Stat(filepath.Join(s.Dir, "refs", r.ID)); err == nil {
+		t.Error("Close left the run's reference")
 	}
 }

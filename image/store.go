@@ -57,6 +57,20 @@ func Open(dir string) (*Store, error) {
 		Transport: remote.DefaultTransport, Jobs: 3}, nil
 }
 
+// OpenExisting opens the store at dir as it is, making nothing: for readers that must
+// leave the disk alone (a compile ahead of the command). A dir that is not a directory
+// is an error.
+func OpenExisting(dir string) (*Store, error) {
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		if err == nil {
+			err = fmt.Errorf("%s is not a directory", dir)
+		}
+		return nil, fmt.Errorf("image store: %w", err)
+	}
+	return &Store{Dir: dir, Limits: DefaultLimits, Keychain: authn.DefaultKeychain,
+		Transport: remote.DefaultTransport, Jobs: 3}, nil
+}
+
 func (s *Store) blobPath(h v1.Hash) string { return filepath.Join(s.Dir, "blobs", h.Algorithm, h.Hex) }
 func (s *Store) layerPath(h v1.Hash) string {
 	return filepath.Join(s.Dir, "layers", h.Algorithm, h.Hex)

@@ -18,6 +18,8 @@ type ImageRoot struct {
 	Lowers      []string // unpacked layers, top first
 	Upper, Work string   // the run's own, on the store's filesystem
 	UserXattr   bool     // the layers carry user.overlay.* xattrs
+	// Mounted, when set, is called once the overlay is made (image.Run.Mounted).
+	Mounted func()
 }
 
 // imageMounts makes, in the parent, the detached mounts of a Plan's image and volumes:
@@ -93,13 +95,17 @@ func mountOverlay(root *ImageRoot, userns *os.File) (int, error) {
 	defer unix.Close(fsfd)
 	// Each clone stays open until the overlay is made: closing a detached mount's last
 	// descriptor unmounts it, and overlayfs then cannot clone it ("failed to clone
-	// lowerpath").
+	// lowerpath"). Then they are closed on another thread: that unmount waits for an RCU
+	// grace period (namespace_unlock), milliseconds on a loaded host, which the start
+	// need not wait for (overlayfs holds clones of its own).
+	var clones []int
+	defer func() { go closeFDs(clones) }()
 	for _, l := range root.Lowers {
 		lfd, err := idmappedClone(l, userns, 0)
 		if err != nil {
 			return -1, err
 		}
-		defer unix.Close(lfd)
+		clones = append(clones, lfd)
 		if err = unix.FsconfigSetFd(fsfd, "lowerdir+", lfd); err != nil {
 			return -1, fmt.Errorf("fsconfig lowerdir+ %s: %w", l, err)
 		}
@@ -123,6 +129,9 @@ func mountOverlay(root *ImageRoot, userns *os.File) (int, error) {
 	}
 	if err := unix.FsconfigCreate(fsfd); err != nil {
 		return -1, fmt.Errorf("fsconfig create: %w", err)
+	}
+	if root.Mounted != nil {
+		root.Mounted()
 	}
 	fd, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV)
 	if err != nil {

@@ -59,6 +59,9 @@ type Options struct {
 	// directory (image.Store.RunImage, UseVolume).
 	Image   *ImageRoot
 	Volumes map[string]string
+	// Storage, when set, gives Image and Volumes instead: the caller readies them beside
+	// the start, which waits for them only where the image's mounts are made.
+	Storage func() (*ImageRoot, map[string]string, error)
 	// rlimitFallback: cgroups are skipped (best_effort); rlimits stand in for the
 	// limits they can (rlimit_fallback.go).
 	rlimitFallback bool
@@ -343,6 +346,11 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 	if c.Image != nil || hasVolumes(c) {
 		if rootless {
 			return s, &StepError{Step: "image", Err: "run.image and volumes need root: the layers are the store's, owned by host root"}
+		}
+		if opts.Storage != nil {
+			if opts.Image, opts.Volumes, err = opts.Storage(); err != nil {
+				return s, err
+			}
 		}
 		if opts.Image != nil {
 			// The overlay's root directory is the upper's: the component's root owns it.

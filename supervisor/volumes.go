@@ -2,6 +2,8 @@ package supervisor
 
 import (
 	"fmt"
+	"path"
+	"strings"
 
 	"github.com/confine-sandbox/confine/image"
 	"github.com/confine-sandbox/confine/policy/plan"
@@ -32,12 +34,13 @@ func PrepareStorage(s *image.Store, c *plan.Component, opts *sandbox.Options) (r
 			return nil, fmt.Errorf("component %s needs the image store", c.Name)
 		}
 		if m.Type == "overlay" {
-			run, err := s.RunImage(c.Image)
+			run, err := s.RunImage(c.Image, mountPoints(c)...)
 			if err != nil {
 				return nil, err
 			}
 			undo = append(undo, func() { run.Close() })
-			opts.Image = &sandbox.ImageRoot{Lowers: run.Lowers(), Upper: run.Upper, Work: run.Work, UserXattr: run.UserXattr()}
+			opts.Image = &sandbox.ImageRoot{Lowers: run.Lowers(), Upper: run.Upper, Work: run.Work, UserXattr: run.UserXattr(),
+				Mounted: run.Mounted}
 			continue
 		}
 		if c.Process.User != "" || c.Process.Group != "" {
@@ -56,6 +59,21 @@ func PrepareStorage(s *image.Store, c *plan.Component, opts *sandbox.Options) (r
 		opts.Volumes[m.Volume] = dir
 	}
 	return undoAll, nil
+}
+
+// mountPoints are the directories at the root of c's image that its /proc and tmpfs
+// mounts go onto (image.Store.RunImage gives those the image lacks).
+func mountPoints(c *plan.Component) []string {
+	var names []string
+	for _, m := range c.Mounts {
+		if m.Type != "proc" && m.Type != "tmpfs" {
+			continue
+		}
+		if n := strings.TrimPrefix(path.Clean(m.Target), "/"); n != "" && !strings.Contains(n, "/") {
+			names = append(names, n)
+		}
+	}
+	return names
 }
 
 // imageOf names a component's pinned image for ps: REF@DIGEST, or "".

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/confine-sandbox/confine/cmd/confine/internal/compileahead"
 	"github.com/confine-sandbox/confine/image"
 	"github.com/confine-sandbox/confine/policy"
 	"github.com/confine-sandbox/confine/policy/plan"
@@ -58,6 +59,26 @@ func (r *storeResolver) ResolveImage(ref string) (*policy.ImageFacts, error) {
 	return imageFacts(img)
 }
 
+// The compile ahead of `run FILE` reads run.image from the store as it is: an image it
+// lacks fails that compile, and run's own, which pulls, compiles the file again.
+func init() { compileahead.SetImages(storeAhead) }
+
+// storeAhead is a resolver on the store at dir (--store, or else CONFINE_STORE, or the
+// default) that only reads it, or nil when there is no store there.
+func storeAhead(dir string) policy.ImageResolver {
+	if dir == "" {
+		dir = os.Getenv("CONFINE_STORE")
+	}
+	if dir == "" {
+		dir = image.DefaultDir()
+	}
+	s, err := image.OpenExisting(dir)
+	if err != nil {
+		return nil
+	}
+	return &storeResolver{store: s}
+}
+
 // imageFacts is what compile reads of a stored image.
 func imageFacts(img *image.Image) (*policy.ImageFacts, error) {
 	cfg := img.Config.Config
@@ -83,17 +104,19 @@ func imageFacts(img *image.Image) (*policy.ImageFacts, error) {
 	return f, nil
 }
 
-// prepareStorage opens the store only for a component that needs it (run.image or a
-// volume) and readies its image and volumes (supervisor.PrepareStorage).
-func prepareStorage(c *plan.Component, opts *sandbox.Options) (func(), error) {
+// prepareStorage readies, beside the caller, the store's part of a component that needs
+// it (run.image or a volume: supervisor.PrepareStorage), or is nil.
+func prepareStorage(c *plan.Component) *storage {
 	if !needsStore(c) {
-		return func() {}, nil
+		return nil
 	}
-	s, err := openStore()
-	if err != nil {
-		return nil, err
-	}
-	return supervisor.PrepareStorage(s, c, opts)
+	return readyStorage(func(opts *sandbox.Options) (func(), error) {
+		s, err := openStore()
+		if err != nil {
+			return nil, err
+		}
+		return supervisor.PrepareStorage(s, c, opts)
+	})
 }
 
 // planStore is the store for a stack's supervisor, or nil when no component needs it.

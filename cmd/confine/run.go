@@ -237,11 +237,11 @@ func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack str
 	// closes it otherwise, and main closes it on every path that does not get here.
 	opts := sandbox.Options{Stdin: os.Stdin, Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr(), TTY: tty, Stack: stack,
 		Spawner: early}
-	release, err := prepareStorage(c, &opts)
-	if err != nil {
-		return 0, &codeError{code: exitEnforcement, msg: "confine: " + err.Error()}
-	}
-	defer release() // after Wait: the run's upper goes, its volumes stay
+	// The store's part (the image's upper, the volumes) is readied beside the start,
+	// which waits for it where it makes the image's mounts.
+	st := prepareStorage(c)
+	st.into(&opts)
+	defer st.close() // after Wait: the run's upper goes, its volumes stay
 	if c.Mode == plan.ModeAudit && !ra.enabled() {
 		fmt.Fprintf(cmd.ErrOrStderr(), "confine: warning: %s runs in audit mode: nothing is enforced, and its would-be denials are recorded only with --audit-log or --show-denials\n", c.Name)
 	}
@@ -270,6 +270,9 @@ func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack str
 	}
 	sb, err := sandbox.Launch(context.Background(), c, opts, skip)
 	if err != nil {
+		if serr := st.wait(); serr != nil {
+			err = serr // the store's own words, as when it was readied before the start
+		}
 		if ra.enabled() {
 			ra.startFailed(err)
 		}

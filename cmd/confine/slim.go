@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/confine-sandbox/confine/cmd/confine/internal/compileahead"
 	"github.com/confine-sandbox/confine/policy"
 	"github.com/confine-sandbox/confine/policy/observe"
 	"github.com/confine-sandbox/confine/policy/plan"
@@ -34,6 +35,10 @@ var commands = []command{{"run", newRun}}
 const fullEnv = "_CONFINE_FULL"
 
 func init() { os.Unsetenv(fullEnv) } // not for the component, nor for what the run starts
+
+// No image store here: a compile ahead of run.image fails, and the run goes to the full
+// binary (beforeRun's needsStore, once run's own compile hands it over).
+func init() { compileahead.SetImages(nil) }
 
 // fullFor hands every command but run to the full binary.
 func fullFor(args []string) {
@@ -139,9 +144,9 @@ func (*runAudit) startFailed(error)                             {}
 func (*runAudit) started(*sandbox.Sandbox)                      {}
 func (*runAudit) exited(int, bool)                              {}
 
-func prepareStorage(c *plan.Component, _ *sandbox.Options) (func(), error) {
+func prepareStorage(c *plan.Component) *storage {
 	if needsStore(c) {
-		return nil, errSlim
+		return readyStorage(func(*sandbox.Options) (func(), error) { return nil, errSlim })
 	}
-	return func() {}, nil
+	return nil
 }

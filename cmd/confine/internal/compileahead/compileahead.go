@@ -2,11 +2,13 @@
 // binary's packages initialise: its init runs as soon as package policy's has, and the
 // compile runs on another core beside the inits that follow (the network, cgroup and
 // image libraries, cobra) and beside cobra's parse of the command line. It is the
-// compile run would make a moment later, by the same calls, without an image store:
-// run takes it (Take) only for the file cobra then names, and only when it succeeded;
-// anything else, a policy with run.image or with errors to list, is compiled again by
-// run itself. When root's kept Plans hold FILE's (plancache, which looked it up earlier
-// still), that Plan is taken instead, and the one compiled here is kept.
+// compile run would make a moment later, by the same calls: run takes it (Take) only for
+// the file cobra then names, and only when it succeeded; anything else, a policy with
+// errors to list or an image the store lacks, is compiled again by run itself. A
+// run.image is resolved against the store as it is (Images): nothing is pulled, and an
+// image not in the store fails the compile here, so that run's own pulls it. When root's
+// kept Plans hold FILE's (plancache, which looked it up earlier still), that Plan is
+// taken instead, and the one compiled here is kept, unless it asked the image store.
 package compileahead
 
 import (
@@ -27,23 +29,38 @@ func init() { start(os.Args) }
 
 // start begins the compile for the command line args, if it runs a policy file.
 func start(args []string) {
-	ahead = plancache.StartEarly(args, func(file string) *plan.Plan {
-		if p, ok := plancache.Ahead(file); ok {
-			return p
+	file, at := policyArg(args)
+	ahead = plancache.StartEarlyFile(file, func(file string) *plan.Plan {
+		if !at.flag {
+			if p, ok := plancache.Ahead(file); ok {
+				return p
+			}
 		}
-		return compile(file)
+		return compile(file, at)
 	})
 }
 
-// compile is Compile with no image resolver and run's program store, kept in run's kept
-// Plans, or nil when it fails.
-func compile(file string) *plan.Plan {
+// compile is Compile with the store as it is for run.image (unless the command line
+// leaves unsure which store run reads) and run's program store, through run's kept
+// Plans, or nil when it fails. plancache's init looked up the Plan kept for `run FILE`;
+// after --store it did not, and the look-up is made here.
+func compile(file string, at storeAt) *plan.Plan {
 	t, err := policy.OpenTree(file)
 	if err != nil {
 		return nil
 	}
 	defer t.Close()
-	p, err := compileIn(plancache.Open(), t, file, nil, Programs())
+	c := plancache.Open()
+	if at.flag && c != nil {
+		if p := c.Take(t, file); p != nil {
+			return p
+		}
+	}
+	var r policy.ImageResolver
+	if !at.unsure {
+		r = &aheadImages{dir: at.dir}
+	}
+	p, err := compileIn(c, t, file, r, Programs())
 	if err != nil {
 		return nil
 	}
@@ -129,6 +146,3 @@ func Programs() policy.ProgramStore {
 // running, or ok false when there is none: another file, a failed compile, or one
 // already taken.
 func Take(file string) (p *plan.Plan, ok bool) { return ahead.Take(file) }
-
-// policyArg is FILE of a command line "confine run FILE …", or "" (plancache.PolicyArg).
-func policyArg(args []string) string { return plancache.PolicyArg(args) }

@@ -15,17 +15,27 @@ func TestPolicyArg(t *testing.T) {
 	for _, c := range []struct {
 		args []string
 		want string
+		at   storeAt
 	}{
-		{[]string{"confine", "run", "api.yaml"}, "api.yaml"},
-		{[]string{"confine", "run", "api.yaml", "--", "x"}, "api.yaml"},
-		{[]string{"confine", "run", "--component", "web", "stack.yaml"}, ""}, // left to cobra
-		{[]string{"confine", "run", "--plan", "p.json"}, ""},
-		{[]string{"confine", "run", ""}, ""},
-		{[]string{"confine", "check", "api.yaml"}, ""},
-		{[]string{"confine", "run"}, ""},
+		{[]string{"confine", "run", "api.yaml"}, "api.yaml", storeAt{}},
+		{[]string{"confine", "run", "api.yaml", "--", "x"}, "api.yaml", storeAt{}},
+		{[]string{"confine", "run", "--component", "web", "stack.yaml"}, "", storeAt{}}, // left to cobra
+		{[]string{"confine", "run", "--plan", "p.json"}, "", storeAt{}},
+		{[]string{"confine", "run", ""}, "", storeAt{}},
+		{[]string{"confine", "check", "api.yaml"}, "", storeAt{}},
+		{[]string{"confine", "run"}, "", storeAt{}},
+		{[]string{"confine", "--store", "/s", "run", "api.yaml"}, "api.yaml", storeAt{dir: "/s", flag: true}},
+		{[]string{"confine", "--store=/s", "run", "api.yaml", "--", "x"}, "api.yaml", storeAt{dir: "/s", flag: true}},
+		{[]string{"confine", "--store", "/s", "check", "api.yaml"}, "", storeAt{}},
+		{[]string{"confine", "--store", "run", "api.yaml"}, "", storeAt{}}, // the store is "run"
+		{[]string{"confine", "--store", "-x", "run", "api.yaml"}, "", storeAt{}},
+		{[]string{"confine", "--store=", "run", "api.yaml"}, "", storeAt{}},
+		// Which --store cobra takes is left to it: no image store ahead.
+		{[]string{"confine", "run", "api.yaml", "--store", "/s"}, "api.yaml", storeAt{unsure: true}},
+		{[]string{"confine", "--store", "/a", "run", "api.yaml", "--store=/b"}, "api.yaml", storeAt{dir: "/a", flag: true, unsure: true}},
 	} {
-		if got := policyArg(c.args); got != c.want {
-			t.Errorf("policyArg(%q) = %q, want %q", c.args, got, c.want)
+		if got, at := policyArg(c.args); got != c.want || at != c.at {
+			t.Errorf("policyArg(%q) = %q, %+v; want %q, %+v", c.args, got, at, c.want, c.at)
 		}
 	}
 }

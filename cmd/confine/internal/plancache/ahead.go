@@ -45,7 +45,11 @@ type Early struct {
 // StartEarly begins find(FILE) on another goroutine, or is nil when args run no policy
 // file or one that is not a regular file.
 func StartEarly(args []string, find func(file string) *plan.Plan) *Early {
-	file := PolicyArg(args)
+	return StartEarlyFile(PolicyArg(args), find)
+}
+
+// StartEarlyFile is StartEarly for a FILE its caller found ("": none).
+func StartEarlyFile(file string, find func(file string) *plan.Plan) *Early {
 	if file == "" {
 		return nil
 	}
