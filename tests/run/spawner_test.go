@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -31,8 +32,13 @@ import (
 // CONFINE_STAGE=go, when exec.Cmd starts them all.
 var sharedSpawner = sync.OnceValue(func() *sandbox.Spawner {
 	sp, _ := sandbox.StartSpawner()
+	shared.Store(sp)
 	return sp
 })
+
+// shared is sharedSpawner's spawner once started: its spare, which it clones 20 ms after
+// each start it serves, is this test process's child, not a run's left-over (newChildren).
+var shared atomic.Pointer[sandbox.Spawner]
 
 // startSpawner starts a spawner for one test, closed at its end.
 func startSpawner(t *testing.T) *sandbox.Spawner {
