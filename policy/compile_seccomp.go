@@ -139,7 +139,10 @@ func newSeccompCache(store ProgramStore) *seccompCache {
 // so they hold none of the separators.
 func syscallsKey(sc Syscalls) string {
 	var b strings.Builder
-	b.Grow(keyLen(sc.Allow) + keyLen(sc.Deny)) // a profile's hundred rules, written once
+	b.Grow(keyLen(sc.Allow) + keyLen(sc.Deny) + 4) // a profile's hundred rules, written once
+	if sc.OnViolation == "log" { // seccompRuleSet keeps more denies
+		b.WriteString("log;")
+	}
 	for _, l := range []struct {
 		kind  string
 		rules []SyscallRule
@@ -241,15 +244,21 @@ func seccompRuleSet(sc Syscalls, groups map[string][]string) []plan.SeccompRule 
 	}
 	kept := denies[:0]
 	var widened []string // syscalls with argument denies, in the order first denied
+	// A deny of a syscall no longer allowed adds nothing to a default that denies; under
+	// on_violation: log, whose default allows, it still fails (docs/policy.md), unless a
+	// deny without args gives the whole syscall an errno.
+	keep := func(name string) bool { _, all := errnoOf[name]; return sc.OnViolation == "log" && !all }
 	for _, d := range denies {
 		name := d.Syscalls[0]
 		key := altKey(d.Args)
 		d.Errno = denyErrno[name+"/"+key]
-		// A deny with the very conditions of an allow takes that allow back; a deny of
-		// a syscall no longer allowed adds nothing to the default.
+		// A deny with the very conditions of an allow takes that allow back.
 		set := allowed.alts(name)
 		if set == nil || set.remove(key) == 0 {
 			allowed.remove(name)
+			if keep(name) {
+				kept = append(kept, d)
+			}
 			continue
 		}
 		if !set.widened {
@@ -258,13 +267,14 @@ func seccompRuleSet(sc Syscalls, groups map[string][]string) []plan.SeccompRule 
 		set.compareArg0()
 		kept = append(kept, d)
 	}
-	return seccompRules(allowed.live, len(allowed.index), widenAll(allowed, widened, kept), errnoOf)
+	return seccompRules(allowed.live, len(allowed.index), widenAll(allowed, widened, kept, keep), errnoOf)
 }
 
 // widenAll widens the alternatives of each syscall in names against its kept denies
-// (altSet.widen) and returns the denies still needed: none for a syscall whose every
-// alternative a deny covers (or a later deny took back), which is then not allowed.
-func widenAll(allowed *allowSet, names []string, kept []plan.SeccompRule) []plan.SeccompRule {
+// (altSet.widen) and returns the denies still needed: for a syscall whose every
+// alternative a deny covers (or a later deny took back), which is then not allowed,
+// only those keep says.
+func widenAll(allowed *allowSet, names []string, kept []plan.SeccompRule, keep func(string) bool) []plan.SeccompRule {
 	if len(names) == 0 {
 		return kept
 	}
@@ -276,11 +286,8 @@ func widenAll(allowed *allowSet, names []string, kept []plan.SeccompRule) []plan
 	for _, name := range names {
 		if set := allowed.alts(name); set == nil || set.widen(denies[name]) == 0 {
 			allowed.remove(name)
-			gone[name] = true
+			gone[name] = !keep(name)
 		}
-	}
-	if len(gone) == 0 {
-		return kept
 	}
 	return slices.DeleteFunc(kept, func(d plan.SeccompRule) bool { return gone[d.Syscalls[0]] })
 }
