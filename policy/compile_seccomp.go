@@ -140,7 +140,8 @@ func newSeccompCache(store ProgramStore) *seccompCache {
 func syscallsKey(sc Syscalls) string {
 	var b strings.Builder
 	b.Grow(keyLen(sc.Allow) + keyLen(sc.Deny) + 4) // a profile's hundred rules, written once
-	if sc.OnViolation == "log" { // seccompRuleSet keeps more denies
+	// Under log seccompRuleSet keeps more denies.
+	if sc.OnViolation == "log" {
 		b.WriteString("log;")
 	}
 	for _, l := range []struct {
