@@ -1,0 +1,124 @@
+//go:build cgo
+
+package policy
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"testing/fstest"
+
+	libseccomp "github.com/seccomp/libseccomp-golang"
+)
+
+// TestSeccompProfilesOracle: every built-in profile, alone and merged in pairs (both
+// orders), each with on_violation errno and log, under each of its conditional rules'
+// syscalls: the program's answer on arguments around the rules' values is what the
+// effective policy's rules say, worked out from them (not from the Plan): a deny
+// without args removes the syscall (its errno, or the default); a deny with args that
+// holds fails with its errno (or, where the default denies, the default); else allowed
+// when an allow holds.
+func TestSeccompProfilesOracle(t *testing.T) {
+	names := []string{"cli", "default", "host-runtime", "learned", "service", "static"}
+	var combos []string
+	for _, a := range names {
+		if a != "host-runtime" { // no syscalls of its own
+			combos = append(combos, "["+a+"]")
+		}
+		for _, b := range names {
+			if a != b {
+				combos = append(combos, "["+a+", "+b+"]")
+			}
+		}
+	}
+	groups, err := syscallGroups()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, combo := range combos {
+		for _, mode := range []string{"errno", "log"} {
+			src := fmt.Sprintf("version: 1\nname: t\nextends: %s\nrun: {command: [/bin/true]}\nfilesystem: {read: [/bin]}\nsyscalls: {on_violation: %s}\n", combo, mode)
+			s, err := Open(fstest.MapFS{"c.yaml": {Data: []byte(src)}}, "c.yaml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if errs := Validate(s); len(errs) > 0 {
+				t.Errorf("%s %s refused: %v", combo, mode, errs)
+				continue
+			}
+			p, err := Compile(s)
+			if err != nil {
+				t.Fatalf("%s: %v", combo, err)
+			}
+			eff, errs := Effective(s.Members[0])
+			if len(errs) > 0 {
+				t.Fatal(errs)
+			}
+			checkOracle(t, combo+" "+mode, p.Components[0].Seccomp.Program, eff.Syscalls, mode, groups)
+		}
+	}
+}
+
+func checkOracle(t *testing.T, what string, prog []byte, sc Syscalls, mode string, groups map[string][]string) {
+	def := map[string]uint32{"errno": retErrno | 1, "log": retLog}[mode]
+	conditional := map[string]bool{}
+	for _, l := range [][]SyscallRule{sc.Allow, sc.Deny} {
+		for _, r := range l {
+			if len(r.Args) > 0 {
+				for _, n := range members1(r.Names, groups) {
+					conditional[n] = true
+				}
+			}
+		}
+	}
+	for name := range conditional {
+		nr, err := libseccomp.GetSyscallFromName(name)
+		if err != nil || int(nr) < 0 {
+			continue
+		}
+		var c shapeCase
+		for _, r := range sc.Allow {
+			if slices.Contains(members1(r.Names, groups), name) {
+				c.allows = append(c.allows, argConds(r.Args))
+			}
+		}
+		var errno []string
+		for _, r := range sc.Deny {
+			if slices.Contains(members1(r.Names, groups), name) {
+				c.denys = append(c.denys, argConds(r.Args))
+				errno = append(errno, r.Errno)
+			}
+		}
+		for _, args := range shapeProbes(c) {
+			var want []uint32
+			allowed := false
+			for _, a := range c.allows {
+				allowed = allowed || holds(a, args)
+			}
+			for i, d := range c.denys {
+				if !holds(d, args) {
+					continue
+				}
+				switch {
+				case errno[i] != "":
+					want = append(want, retErrno|uint32(errnos[errno[i]]))
+				case len(d) > 0:
+					want = append(want, retErrno|13)
+				}
+				if mode != "log" || len(d) == 0 && errno[i] == "" {
+					want = append(want, def)
+				}
+			}
+			switch {
+			case len(want) > 0:
+			case allowed:
+				want = append(want, retAllow)
+			default:
+				want = append(want, def)
+			}
+			if got := runFilter(t, prog, auditArchAMD64, int32(nr), args...); !slices.Contains(want, got) {
+				t.Errorf("%s: %s%#x: %#x, want one of %#x", what, name, args, got, want)
+			}
+		}
+	}
+}
