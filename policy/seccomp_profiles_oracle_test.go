@@ -4,7 +4,11 @@ package policy
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"testing/fstest"
 
@@ -60,7 +64,7 @@ func TestSeccompProfilesOracle(t *testing.T) {
 }
 
 func checkOracle(t *testing.T, what string, prog []byte, sc Syscalls, mode string, groups map[string][]string) {
-	def := map[string]uint32{"errno": retErrno | 1, "log": retLog}[mode]
+	def := map[string]uint32{"errno": retErrno | 1, "kill": retKillProcess, "log": retLog}[mode]
 	conditional := map[string]bool{}
 	for _, l := range [][]SyscallRule{sc.Allow, sc.Deny} {
 		for _, r := range l {
@@ -121,4 +125,79 @@ func checkOracle(t *testing.T, what string, prog []byte, sc Syscalls, mode strin
 			}
 		}
 	}
+}
+
+// TestSeccompRandomOverProfiles: random rules of socket, ioctl and personality (which
+// the profiles compare arguments of) on top of a built-in profile, under each
+// on_violation: what validate accepts builds (in a child) and does what the merged
+// rules say (checkOracle); what it refuses is refused at the file's position.
+// CONFINE_TEST_OVER=N runs more.
+func TestSeccompRandomOverProfiles(t *testing.T) {
+	n := 80
+	if v, err := strconv.Atoi(os.Getenv("CONFINE_TEST_OVER")); err == nil {
+		n = v
+	}
+	groups, err := syscallGroups()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(uint64(n), 7))
+	profiles := []string{"default", "cli", "service", "learned"}
+	var cases []shapeCase
+	var modes []string
+	for range n {
+		mode := []string{"errno", "kill", "log"}[r.IntN(3)]
+		name := []string{"socket", "ioctl", "personality"}[r.IntN(3)]
+		y := fmt.Sprintf("version: 1\nname: t\nextends: [%s]\nrun: {command: [/bin/true]}\nfilesystem: {read: [/bin]}\nsyscalls:\n  on_violation: %s\n  allow:\n", profiles[r.IntN(len(profiles))], mode)
+		for range r.IntN(3) + 1 {
+			rule, _ := wideRule(r, 2)
+			y += strings.Replace(rule, "mount", name, 1)
+		}
+		if nd := r.IntN(3); nd > 0 {
+			y += "  deny:\n"
+			for range nd {
+				rule, a := wideRule(r, 2)
+				for len(a) == 0 {
+					rule, a = wideRule(r, 2)
+				}
+				if e := []string{"", "ENOSYS", "EBADF"}[r.IntN(3)]; e != "" {
+					rule = strings.Replace(rule, "]}\n", "], errno: "+e+"}\n", 1)
+				}
+				y += strings.Replace(rule, "mount", name, 1)
+			}
+		}
+		cases = append(cases, shapeCase{yaml: y})
+		modes = append(modes, mode)
+	}
+	var accepted []shapeCase
+	var effs []*Component
+	var am []string
+	for i, c := range cases {
+		s, err := Open(fstest.MapFS{"c.yaml": {Data: []byte(c.yaml)}}, "c.yaml")
+		if err != nil {
+			t.Fatalf("%v\n%s", err, c.yaml)
+		}
+		if errs := Validate(s); len(errs) > 0 {
+			for _, e := range errs {
+				if !strings.HasPrefix(e.Error(), "c.yaml:") || strings.HasPrefix(e.Error(), "c.yaml:1:1:") {
+					t.Errorf("refused without the rule's position: %v\n%s", e, c.yaml)
+				}
+			}
+			continue
+		}
+		eff, errs := Effective(s.Members[0])
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		accepted, effs, am = append(accepted, c), append(effs, eff), append(am, modes[i])
+	}
+	progs := buildShapes(t, accepted)
+	for i, c := range accepted {
+		before := t.Failed()
+		checkOracle(t, am[i], progs[i], effs[i].Syscalls, am[i], groups)
+		if !before && t.Failed() {
+			t.Logf("the policy:\n%s", c.yaml)
+		}
+	}
+	t.Logf("%d rule sets, %d built", n, len(accepted))
 }
