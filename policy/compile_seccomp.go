@@ -140,9 +140,9 @@ func newSeccompCache(store ProgramStore) *seccompCache {
 func syscallsKey(sc Syscalls) string {
 	var b strings.Builder
 	b.Grow(keyLen(sc.Allow) + keyLen(sc.Deny) + 4) // a profile's hundred rules, written once
-	// Under log seccompRuleSet keeps more denies.
-	if sc.OnViolation == "log" {
-		b.WriteString("log;")
+	// Under log or kill seccompRuleSet keeps more denies.
+	if sc.OnViolation == "log" || sc.OnViolation == "kill" {
+		b.WriteString(sc.OnViolation + ";")
 	}
 	for _, l := range []struct {
 		kind  string
@@ -245,10 +245,14 @@ func seccompRuleSet(sc Syscalls, groups map[string][]string) []plan.SeccompRule 
 	}
 	kept := denies[:0]
 	var widened []string // syscalls with argument denies, in the order first denied
-	// A deny of a syscall no longer allowed adds nothing to a default that denies; under
-	// on_violation: log, whose default allows, it still fails (docs/policy.md), unless a
-	// deny without args gives the whole syscall an errno.
-	keep := func(name string) bool { _, all := errnoOf[name]; return sc.OnViolation == "log" && !all }
+	// A deny of a syscall no longer allowed adds nothing to a default that fails the call
+	// with EPERM, unless it names another errno; under on_violation: log, whose default
+	// allows, and kill, which kills, it keeps its errno (docs/policy.md). A deny without
+	// args that gives the whole syscall an errno covers it.
+	keep := func(d plan.SeccompRule) bool {
+		_, all := errnoOf[d.Syscalls[0]]
+		return !all && (sc.OnViolation == "log" || sc.OnViolation == "kill" || d.Errno != errnos["EACCES"])
+	}
 	for _, d := range denies {
 		name := d.Syscalls[0]
 		key := altKey(d.Args)
@@ -257,7 +261,7 @@ func seccompRuleSet(sc Syscalls, groups map[string][]string) []plan.SeccompRule 
 		set := allowed.alts(name)
 		if set == nil || set.remove(key) == 0 {
 			allowed.remove(name)
-			if keep(name) {
+			if keep(d) {
 				kept = append(kept, d)
 			}
 			continue
@@ -275,7 +279,7 @@ func seccompRuleSet(sc Syscalls, groups map[string][]string) []plan.SeccompRule 
 // (altSet.widen) and returns the denies still needed: for a syscall whose every
 // alternative a deny covers (or a later deny took back), which is then not allowed,
 // only those keep says.
-func widenAll(allowed *allowSet, names []string, kept []plan.SeccompRule, keep func(string) bool) []plan.SeccompRule {
+func widenAll(allowed *allowSet, names []string, kept []plan.SeccompRule, keep func(plan.SeccompRule) bool) []plan.SeccompRule {
 	if len(names) == 0 {
 		return kept
 	}
@@ -287,10 +291,10 @@ func widenAll(allowed *allowSet, names []string, kept []plan.SeccompRule, keep f
 	for _, name := range names {
 		if set := allowed.alts(name); set == nil || set.widen(denies[name]) == 0 {
 			allowed.remove(name)
-			gone[name] = !keep(name)
+			gone[name] = true
 		}
 	}
-	return slices.DeleteFunc(kept, func(d plan.SeccompRule) bool { return gone[d.Syscalls[0]] })
+	return slices.DeleteFunc(kept, func(d plan.SeccompRule) bool { return gone[d.Syscalls[0]] && !keep(d) })
 }
 
 // expandNames replaces @groups by their members.

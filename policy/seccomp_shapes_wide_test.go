@@ -84,7 +84,7 @@ func randomWide(n int, seed uint64, maxAllows, maxDenies, maxConds int) []wideCa
 }
 
 // wideWant: allowed when an allow holds and no deny does; a holding deny's errno
-// (or, under errno or kill, the default, which denies too); else the default.
+// (or, under errno where every holding deny is EACCES, the default EPERM); else the default.
 func wideWant(c wideCase, args []uint64) []uint32 {
 	def := map[string]uint32{"errno": retErrno | 1, "kill": retKillProcess, "log": retLog, "audit": retLog}[c.mode]
 	allowed := false
@@ -92,16 +92,20 @@ func wideWant(c wideCase, args []uint64) []uint32 {
 		allowed = allowed || holds(a, args)
 	}
 	var want []uint32
+	named := false // a holding deny names an errno other than EACCES
 	for i, d := range c.denys {
 		if holds(d, args) && c.mode == "audit" { // observed: notified, or logged where no allow is left
 			want = append(want, retNotify, retLog)
 		} else if holds(d, args) {
 			want = append(want, retErrno|c.errnos[i])
+			named = named || c.errnos[i] != 13
 		}
 	}
 	switch {
 	case len(want) > 0:
-		if c.mode != "log" && c.mode != "audit" {
+		// Only EACCES denies of a syscall left with no allow give way to the default
+		// EPERM; under log and kill every deny keeps its errno.
+		if c.mode == "errno" && !named {
 			want = append(want, def)
 		}
 	case allowed:
