@@ -117,7 +117,7 @@ func wideWant(c wideCase, args []uint64) []uint32 {
 }
 
 func TestSeccompRandomShapesWide(t *testing.T) {
-	n, seed := 300, uint64(1)
+	n, seed := 1500, uint64(1)
 	if v, err := strconv.Atoi(os.Getenv("CONFINE_TEST_WIDE")); err == nil {
 		n = v
 	}
