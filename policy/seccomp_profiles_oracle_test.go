@@ -16,12 +16,13 @@ import (
 )
 
 // TestSeccompProfilesOracle: every built-in profile, alone and merged in pairs (both
-// orders), each with on_violation errno and log, under each of its conditional rules'
-// syscalls: the program's answer on arguments around the rules' values is what the
-// effective policy's rules say, worked out from them (not from the Plan): a deny
-// without args removes the syscall (its errno, or the default); a deny with args that
-// holds fails with its errno (or, under errno for an EACCES deny, the default EPERM);
-// else allowed when an allow holds.
+// orders), under on_violation errno, kill and log (alone, also with the syscalls the
+// profiles compare arguments of denied outright: their argument denies then stand
+// alone). On each conditional syscall the program's answer, on arguments around the
+// rules' values, is what the effective policy's rules say, worked out from them (not
+// from the Plan): a deny without args removes the syscall (its errno, or the default);
+// a deny with args that holds fails with its errno (or, under errno for an EACCES deny,
+// the default EPERM); else allowed when an allow holds.
 func TestSeccompProfilesOracle(t *testing.T) {
 	names := []string{"cli", "default", "host-runtime", "learned", "service", "static"}
 	var combos []string
@@ -40,8 +41,12 @@ func TestSeccompProfilesOracle(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, combo := range combos {
-		for _, mode := range []string{"errno", "log"} {
-			src := fmt.Sprintf("version: 1\nname: t\nextends: %s\nrun: {command: [/bin/true]}\nfilesystem: {read: [/bin]}\nsyscalls: {on_violation: %s}\n", combo, mode)
+		for _, variant := range []string{"errno", "log", "kill", "errno, deny: [socket, ioctl, clone, personality]", "kill, deny: [socket, ioctl, clone, personality]", "log, deny: [socket, ioctl, clone, personality]"} {
+			mode, deny, _ := strings.Cut(variant, ",")
+			if deny != "" && strings.Contains(combo, ",") {
+				continue // the profiles alone stand for the pairs here
+			}
+			src := fmt.Sprintf("version: 1\nname: t\nextends: %s\nrun: {command: [/bin/true]}\nfilesystem: {read: [/bin]}\nsyscalls: {on_violation: %s}\n", combo, variant)
 			s, err := Open(fstest.MapFS{"c.yaml": {Data: []byte(src)}}, "c.yaml")
 			if err != nil {
 				t.Fatal(err)
