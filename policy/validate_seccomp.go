@@ -173,9 +173,20 @@ func (v *validator) ruleField(eff *Component, name string, r plan.SeccompRule) s
 		if j := i - (len(list) - own); j >= 0 {
 			return fmt.Sprintf("syscalls.%s[%d]", kind, j)
 		}
-		return fmt.Sprintf("a %s rule of the profiles extended (%s {%s})", kind, name, altText(conds))
+		if len(conds) == 0 {
+			return fmt.Sprintf("%s rule of the profiles extended (%s, without conditions)", article(kind), name)
+		}
+		return fmt.Sprintf("%s rule of the profiles extended (%s {%s})", article(kind), name, altText(conds))
 	}
-	return fmt.Sprintf("a %s rule of %s", kind, name)
+	return fmt.Sprintf("%s rule of %s", article(kind), name)
+}
+
+// article is "an allow" or "a deny".
+func article(kind string) string {
+	if kind == "allow" {
+		return "an allow"
+	}
+	return "a deny"
 }
 
 // fromWritten reports whether got is written with always-true conditions added.
