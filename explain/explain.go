@@ -217,12 +217,10 @@ func (e *writer) syscalls(c *plan.Component) {
 			errno = append(errno, fmt.Sprintf("%s when %s → refused with errno %d", r.Syscalls[0], args(r.Args), r.Errno))
 		case r.Action == "errno":
 			errno = append(errno, fmt.Sprintf("%s → refused with errno %d", strings.Join(r.Syscalls, ", "), r.Errno))
-		case len(r.Args) == 1 && r.Args[0].Op == "ge" && r.Args[0].Value == 0:
-			plain = append(plain, r.Syscalls...) // "arg0 >= 0": allowed outright but for the refusals below
-		case len(r.Args) > 0:
-			cond = append(cond, fmt.Sprintf("%s when %s", r.Syscalls[0], args(r.Args)))
+		case len(binding(r.Args)) == 0:
+			plain = append(plain, r.Syscalls...) // "argN >= 0" only: allowed outright but for the refusals below
 		default:
-			plain = append(plain, r.Syscalls...)
+			cond = append(cond, fmt.Sprintf("%s when %s", r.Syscalls[0], args(binding(r.Args))))
 		}
 	}
 	action := s.DefaultAction
@@ -272,6 +270,18 @@ func (e *writer) limits(c *plan.Component) {
 		}
 	}
 	e.line(1, "Limits: %s.", strings.Join(l, ", "))
+}
+
+// binding is an allow's conditions without the "argN >= 0" compile adds to order it after
+// the denies (policy's altSet.widen), which holds for every value.
+func binding(a []plan.SeccompArg) []plan.SeccompArg {
+	var out []plan.SeccompArg
+	for _, c := range a {
+		if c.Op != "ge" || c.Value != 0 {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 func args(a []plan.SeccompArg) string {

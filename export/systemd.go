@@ -205,7 +205,9 @@ func seccompSection(c *plan.Component, u *unit, f *findings) {
 		case r.Action == "allow":
 			for _, n := range r.Syscalls {
 				allowed[n] = true
-				if len(r.Args) > 0 {
+				// "argN >= 0" holds for every value: the compiler's way to keep an
+				// unconditional allow beside argument denies (their own findings).
+				if slices.ContainsFunc(r.Args, func(a plan.SeccompArg) bool { return a.Op != "ge" || a.Value != 0 }) {
 					conditional[n] = true
 				}
 			}

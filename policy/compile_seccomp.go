@@ -139,7 +139,11 @@ func newSeccompCache(store ProgramStore) *seccompCache {
 // so they hold none of the separators.
 func syscallsKey(sc Syscalls) string {
 	var b strings.Builder
-	b.Grow(keyLen(sc.Allow) + keyLen(sc.Deny)) // a profile's hundred rules, written once
+	b.Grow(keyLen(sc.Allow) + keyLen(sc.Deny) + 4) // a profile's hundred rules, written once
+	// Under log or kill seccompRuleSet keeps more denies.
+	if sc.OnViolation == "log" || sc.OnViolation == "kill" {
+		b.WriteString(sc.OnViolation + ";")
+	}
 	for _, l := range []struct {
 		kind  string
 		rules []SyscallRule
@@ -241,15 +245,25 @@ func seccompRuleSet(sc Syscalls, groups map[string][]string) []plan.SeccompRule 
 	}
 	kept := denies[:0]
 	var widened []string // syscalls with argument denies, in the order first denied
+	// A deny of a syscall no longer allowed adds nothing to a default that fails the call
+	// with EPERM, unless it names another errno; under on_violation: log, whose default
+	// allows, and kill, which kills, it keeps its errno (docs/policy.md). A deny without
+	// args that gives the whole syscall an errno covers it.
+	keep := func(d plan.SeccompRule) bool {
+		_, all := errnoOf[d.Syscalls[0]]
+		return !all && (sc.OnViolation == "log" || sc.OnViolation == "kill" || d.Errno != errnos["EACCES"])
+	}
 	for _, d := range denies {
 		name := d.Syscalls[0]
 		key := altKey(d.Args)
 		d.Errno = denyErrno[name+"/"+key]
-		// A deny with the very conditions of an allow takes that allow back; a deny of
-		// a syscall no longer allowed adds nothing to the default.
+		// A deny with the very conditions of an allow takes that allow back.
 		set := allowed.alts(name)
 		if set == nil || set.remove(key) == 0 {
 			allowed.remove(name)
+			if keep(d) {
+				kept = append(kept, d)
+			}
 			continue
 		}
 		if !set.widened {
@@ -258,13 +272,14 @@ func seccompRuleSet(sc Syscalls, groups map[string][]string) []plan.SeccompRule 
 		set.compareArg0()
 		kept = append(kept, d)
 	}
-	return seccompRules(allowed.live, len(allowed.index), widenAll(allowed, widened, kept), errnoOf)
+	return seccompRules(allowed.live, len(allowed.index), widenAll(allowed, widened, kept, keep), errnoOf)
 }
 
 // widenAll widens the alternatives of each syscall in names against its kept denies
-// (altSet.widen) and returns the denies still needed: none for a syscall whose every
-// alternative a deny covers (or a later deny took back), which is then not allowed.
-func widenAll(allowed *allowSet, names []string, kept []plan.SeccompRule) []plan.SeccompRule {
+// (altSet.widen) and returns the denies still needed: for a syscall whose every
+// alternative a deny covers (or a later deny took back), which is then not allowed,
+// only those keep says.
+func widenAll(allowed *allowSet, names []string, kept []plan.SeccompRule, keep func(plan.SeccompRule) bool) []plan.SeccompRule {
 	if len(names) == 0 {
 		return kept
 	}
@@ -279,10 +294,7 @@ func widenAll(allowed *allowSet, names []string, kept []plan.SeccompRule) []plan
 			gone[name] = true
 		}
 	}
-	if len(gone) == 0 {
-		return kept
-	}
-	return slices.DeleteFunc(kept, func(d plan.SeccompRule) bool { return gone[d.Syscalls[0]] })
+	return slices.DeleteFunc(kept, func(d plan.SeccompRule) bool { return gone[d.Syscalls[0]] && !keep(d) })
 }
 
 // expandNames replaces @groups by their members.

@@ -220,12 +220,19 @@ func seccompRuleSetScan(sc Syscalls, groups map[string][]string) []plan.SeccompR
 		}
 	}
 	kept := denies[:0]
+	keep := func(d plan.SeccompRule) bool { // a deny of a syscall no longer allowed that still fails its calls
+		_, all := errnoOf[d.Syscalls[0]]
+		return !all && (sc.OnViolation == "log" || sc.OnViolation == "kill" || d.Errno != errnos["EACCES"])
+	}
 	for _, d := range denies {
 		name := d.Syscalls[0]
 		d.Errno = denyErrno[name+"/"+altKey(d.Args)]
 		alts := slices.DeleteFunc(allowed[name], func(a alt) bool { return altKey(a) == altKey(d.Args) })
 		if len(alts) == 0 {
 			delete(allowed, name)
+			if keep(d) {
+				kept = append(kept, d)
+			}
 			continue
 		}
 		for i, a := range alts {
@@ -251,7 +258,7 @@ func seccompRuleSetScan(sc Syscalls, groups map[string][]string) []plan.SeccompR
 		allowed[name] = alts
 		if len(alts) == 0 {
 			delete(allowed, name)
-			kept = slices.DeleteFunc(kept, func(d plan.SeccompRule) bool { return d.Syscalls[0] == name })
+			kept = slices.DeleteFunc(kept, func(d plan.SeccompRule) bool { return d.Syscalls[0] == name && !keep(d) })
 		}
 	}
 	return seccompRules(maps.All(allowed), len(allowed), kept, errnoOf)
@@ -282,7 +289,7 @@ func TestSeccompRuleSetMatchesScan(t *testing.T) {
 		return sr
 	}
 	for round := 0; round < 2000; round++ {
-		var sc Syscalls
+		sc := Syscalls{OnViolation: []string{"", "errno", "kill", "log"}[r.IntN(4)]}
 		for i := 0; i < r.IntN(12); i++ {
 			sc.Allow = append(sc.Allow, rule())
 		}

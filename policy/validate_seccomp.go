@@ -83,9 +83,9 @@ type ruleSet struct {
 // (the deny of an allow and a deny), else at a's, naming the other.
 func (v *validator) mixed(eff *Component, name string, a, b plan.SeccompRule, x, y plan.SeccompArg, reported map[string]bool) {
 	field, other := v.ruleField(eff, name, b), v.ruleField(eff, name, a)
-	here, there := y, x
+	here, there, hr, tr := y, x, b, a
 	if !v.own(field) {
-		field, other, here, there = other, field, x, y
+		field, other, here, there, hr, tr = other, field, x, y, a, b
 	}
 	if !v.own(field) {
 		field = "syscalls"
@@ -94,8 +94,34 @@ func (v *validator) mixed(eff *Component, name string, a, b plan.SeccompRule, x,
 		return
 	}
 	reported[field+" "+other] = true
-	v.add(field, "libseccomp 2.5 cannot build this rule of %s beside the one at %s: both compare argument %d (%s here, %s there) in a way it does not keep apart: it may never finish building, or decide one rule's calls by the other's action or conditions; compare argument %d in only one of them, or rewrite them so that no call matches both",
-		name, other, x.Index, condText(here), condText(there), x.Index)
+	note, advice := "", fmt.Sprintf("compare argument %d in only one of them, or rewrite them so that no call matches both", x.Index)
+	for _, side := range []struct {
+		r    plan.SeccompRule
+		c    plan.SeccompArg
+		text string
+	}{{hr, here, "here"}, {tr, there, "there"}} {
+		if v.added(eff, name, side.r, side.c) {
+			note = fmt.Sprintf(": confine adds the one %s to the allow, true for every value, so that libseccomp tries the deny first", side.text)
+			advice = fmt.Sprintf("write the deny's comparison of argument %d with eq or masked_eq, or compare argument %d in the allow with eq (the values it allows)", x.Index, x.Index)
+		}
+	}
+	v.add(field, "libseccomp 2.5 cannot build this rule of %s beside the one at %s: both compare argument %d (%s here, %s there%s) in a way it does not keep apart: it may never finish building, or decide one rule's calls by the other's action or conditions; %s",
+		name, other, x.Index, condText(here), condText(there), note, advice)
+}
+
+// added reports whether condition c of rule r (of syscall name) is the always-true
+// "argN >= 0" widening added to an allow, which no allow of the file holds.
+func (v *validator) added(eff *Component, name string, r plan.SeccompRule, c plan.SeccompArg) bool {
+	if r.Action != "allow" || c != seccomp.Always(c.Index) {
+		return false
+	}
+	groups, _ := syscallGroups()
+	for _, w := range eff.Syscalls.Allow {
+		if slices.Contains(members1(w.Names, groups), name) && slices.Contains(argConds(w.Args), c) {
+			return false // written so
+		}
+	}
+	return true
 }
 
 // twoErrnos reports deny b, all of whose calls deny a matches, returning another errno.
@@ -147,9 +173,20 @@ func (v *validator) ruleField(eff *Component, name string, r plan.SeccompRule) s
 		if j := i - (len(list) - own); j >= 0 {
 			return fmt.Sprintf("syscalls.%s[%d]", kind, j)
 		}
-		return fmt.Sprintf("a %s rule of the profiles extended (%s {%s})", kind, name, altText(conds))
+		if len(conds) == 0 {
+			return fmt.Sprintf("%s rule of the profiles extended (%s, without conditions)", article(kind), name)
+		}
+		return fmt.Sprintf("%s rule of the profiles extended (%s {%s})", article(kind), name, altText(conds))
 	}
-	return fmt.Sprintf("a %s rule of %s", kind, name)
+	return fmt.Sprintf("%s rule of %s", article(kind), name)
+}
+
+// article is "an allow" or "a deny".
+func article(kind string) string {
+	if kind == "allow" {
+		return "an allow"
+	}
+	return "a deny"
 }
 
 // fromWritten reports whether got is written with always-true conditions added.

@@ -34,6 +34,19 @@ func TestSeccompShapeRefusedAtRule(t *testing.T) {
     - {names: [mount], args: [{index: 1, op: ge, value: 9}, {index: 3, op: eq, value: 1}]}
 `, []string{": syscalls.allow[1]: libseccomp 2.5 cannot build this rule of mount beside the one at syscalls.allow[0]: both compare argument 1 (arg1 ge 0x9 here, arg1 ge 0x5 there)"},
 	}, {
+		// The allow's "arg0 ge 0" is not the file's: the message says whose it is and
+		// what to write instead.
+		"an upper bound deny beside an unconditional allow",
+		`  allow: [mount]
+  deny:
+    - {names: [mount], args: [{index: 0, op: lt, value: 7}]}
+`, []string{": syscalls.deny[0]: libseccomp 2.5 cannot build this rule of mount beside the one at syscalls.allow[0]: both compare argument 0 (arg0 lt 0x7 here, arg0 ge 0x0 there: confine adds the one there to the allow, true for every value, so that libseccomp tries the deny first) in a way it does not keep apart", "; write the deny's comparison of argument 0 with eq or masked_eq, or compare argument 0 in the allow with eq (the values it allows)"},
+	}, {
+		"an upper bound deny beside a profile's unconditional allow",
+		`  deny:
+    - {names: [kill], args: [{index: 0, op: le, value: 1}]}
+`, []string{"c.yaml:8:7: syscalls.deny[0]: libseccomp 2.5 cannot build this rule of kill beside the one at an allow rule of the profiles extended (kill, without conditions): both compare argument 0 (arg0 le 0x1 here, arg0 ge 0x0 there: confine adds the one there"},
+	}, {
 		"review24's rule set, which looped",
 		`  allow:
     - {names: [mount], args: [{index: 1, op: eq, value: 2}, {index: 2, op: eq, value: 0}]}

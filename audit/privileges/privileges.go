@@ -169,9 +169,10 @@ func syscallPrivileges(s *plan.Seccomp, baseline map[string]bool) Syscalls {
 		}
 		for _, name := range r.Syscalls {
 			allowed[name] = true
-			// "argument 0 >= 0" holds for every value: the compiler's way to keep an
-			// unconditional allow beside argument denies.
-			if len(r.Args) == 0 || (len(r.Args) == 1 && r.Args[0].Op == "ge" && r.Args[0].Value == 0) {
+			// "argument N >= 0" holds for every value: the compiler's way to keep an
+			// unconditional allow beside argument denies (on argument 0, and on a deny's
+			// argument where the allow's conditions end).
+			if !slices.ContainsFunc(r.Args, func(a plan.SeccompArg) bool { return a.Op != "ge" || a.Value != 0 }) {
 				unconditional[name] = true
 			} else {
 				conditional[name] = true
