@@ -200,7 +200,7 @@ func TestImageNamedUserCStage(t *testing.T) {
 	}
 	// The store named by the global flag: the early spawner is forked all the same.
 	cmd := exec.Command(confineBin, "--store", store, "run", policyFile, "--", "id:")
-	cmd.Env = append(os.Environ(), "CONFINE_TRACE=1")
+	cmd.Env = append(os.Environ(), "CONFINE_TRACE=1", "CONFINE_STAGE=c") // also in make test's Go init pass
 	code, stderr := exitOf(cmd)
 	if code != 0 {
 		t.Fatalf("--store run: %d\n%s", code, stderr)
