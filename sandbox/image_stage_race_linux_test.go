@@ -1,0 +1,130 @@
+//go:build cgo && linux
+
+package sandbox
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/confine-sandbox/confine/policy/plan"
+	"github.com/confine-sandbox/confine/sandbox/stage"
+	"github.com/confine-sandbox/confine/tests/testenv"
+)
+
+// runStageOps runs the ops add gives, then execs args, as the C stage does, in a child of
+// this test binary in a mount namespace of its own. It returns the exec'd output and the
+// stage's failure as the parent words it ("" when it ran).
+func runStageOps(t *testing.T, add func(p *stage.Program), args ...string) (out, failure string) {
+	t.Helper()
+	cfg := &initConfig{Component: plan.Component{Process: plan.Process{Args: args, Env: []string{"PATH=/usr/bin:/bin"}}}}
+	p := &stage.Program{}
+	p.Step("mounts")
+	p.Add(stage.OpMount, []uint64{unix.MS_REC | unix.MS_PRIVATE, 0}, []string{"", "/", "", ""}, nil)
+	add(p)
+	renderExec(cfg, p)
+	var files [5][2]*os.File // fds 3 to 7: program, error, go, mounts, ids
+	for i := range files {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		defer w.Close()
+		files[i] = [2]*os.File{r, w}
+	}
+	cmd := exec.Command("/proc/self/exe")
+	cmd.Env = []string{stage.Marker}
+	cmd.ExtraFiles = []*os.File{files[0][0], files[1][1], files[2][0], files[3][0], files[4][1]}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNS}
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	files[0][0].Close()
+	files[1][1].Close()
+	files[3][1].Close()
+	files[0][1].Write(p.Bytes())
+	files[0][1].Close()
+	rec, _ := readAll(files[1][0])
+	cmd.Wait()
+	if e, ok := stage.DecodeError(rec); ok {
+		step, msg := p.Explain(e)
+		return stdout.String(), step + ": " + msg
+	}
+	return stdout.String(), ""
+}
+
+// TestSafeTargetHeldAcrossTheMount: OP_SAFE_TARGET checks a target by descriptor, and
+// the mount that follows lands on what it checked, not on what the path names by then.
+// A volume is shared with components that run at the same time: one of them can put a
+// link where the check saw a directory (here a tmpfs over the parent and a link in it
+// stand for that swap). The mount must not follow the link to the host directory.
+func TestSafeTargetHeldAcrossTheMount(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	dir := t.TempDir()
+	root, outside, src := filepath.Join(dir, "root"), filepath.Join(dir, "outside"), filepath.Join(dir, "src")
+	for _, d := range []string{filepath.Join(root, "data", "tmp"), filepath.Join(root, "data", "bind"), filepath.Join(root, "etc"), outside, src} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(src, "marker"), []byte("src"), 0o644)
+	os.WriteFile(filepath.Join(root, "etc", "hosts"), nil, 0o644)
+	swap := func(p *stage.Program, parent, name string) { // what a concurrent writer of the volume can do
+		p.Add(stage.OpMount, []uint64{0, 0}, []string{"tmpfs", filepath.Join(root, parent), "tmpfs", ""}, nil)
+		p.Add(stage.OpSymlink, nil, []string{outside, filepath.Join(root, parent, name)}, nil)
+	}
+	cases := []struct {
+		name, at, opts string // where the mount must be, and its options
+		add            func(p *stage.Program)
+	}{
+		{"tmpfs", "data/tmp", "rw", func(p *stage.Program) {
+			p.Add(stage.OpSafeTarget, []uint64{1}, []string{root, "data/tmp", ""}, nil)
+			swap(p, "data", "tmp")
+			p.Add(stage.OpMount, []uint64{0, 1}, []string{"tmpfs", filepath.Join(root, "data/tmp"), "tmpfs", ""}, nil)
+		}},
+		{"bind", "data/bind", "ro,nosuid,nodev", func(p *stage.Program) {
+			p.Add(stage.OpSafeTarget, []uint64{2}, []string{root, "data/bind", src}, nil)
+			swap(p, "data", "bind")
+			p.Add(stage.OpBind, []uint64{99, unix.MS_NOSUID | unix.MS_NODEV | unix.MS_RDONLY, 0}, []string{src, filepath.Join(root, "data/bind")}, nil)
+			p.Add(stage.OpReadonly, nil, nil, nil)
+		}},
+		{"hosts", "etc/hosts", "ro,nosuid,nodev,noexec", func(p *stage.Program) {
+			p.Add(stage.OpStageHosts, nil, []string{root, "127.0.0.1 x\n", ""}, nil)
+			p.Add(stage.OpSafeTarget, []uint64{0}, []string{root, "etc/hosts", ""}, nil)
+			p.Add(stage.OpMount, []uint64{0, 0}, []string{"tmpfs", filepath.Join(root, "etc"), "tmpfs", ""}, nil)
+			p.Add(stage.OpSymlink, nil, []string{filepath.Join(outside, "hosts"), filepath.Join(root, "etc", "hosts")}, nil)
+			p.Add(stage.OpMountHosts, []uint64{0, 0}, []string{filepath.Join(root, "etc/hosts")}, nil)
+		}},
+	}
+	for _, tc := range cases {
+		out, failure := runStageOps(t, tc.add, "/bin/cat", "/proc/self/mountinfo")
+		if failure != "" {
+			t.Errorf("%s: %s", tc.name, failure)
+		}
+		found := false
+		for _, line := range strings.Split(out, "\n") {
+			f := strings.Fields(line)
+			if len(f) > 5 && strings.HasPrefix(f[4], outside) {
+				t.Errorf("%s: the mount followed the link put there after the check: %s", tc.name, line)
+			}
+			if len(f) > 5 && f[4] == filepath.Join(root, tc.at) && strings.HasPrefix(f[5], tc.opts) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("%s: no %s mount on the checked %s:\n%s", tc.name, tc.opts, tc.at, out)
+		}
+	}
+	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
+		t.Errorf("the link reached the host directory: %v", entries)
+	}
+}
