@@ -4,9 +4,11 @@ package sandbox
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -123,6 +125,108 @@ func TestSafeTargetHeldAcrossTheMount(t *testing.T) {
 		if !found {
 			t.Errorf("%s: no %s mount on the checked %s:\n%s", tc.name, tc.opts, tc.at, out)
 		}
+	}
+	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
+		t.Errorf("the link reached the host directory: %v", entries)
+	}
+}
+
+// TestSafeTargetHeldAcrossTheMountGo: the Go init's mounts after safeTarget, as the C
+// stage's (TestSafeTargetHeldAcrossTheMount): the same swap between the check and the
+// mount, here on a thread of this test in a mount namespace of its own.
+func TestSafeTargetHeldAcrossTheMountGo(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	dir := t.TempDir()
+	root, outside, src := filepath.Join(dir, "root"), filepath.Join(dir, "outside"), filepath.Join(dir, "src")
+	for _, d := range []string{filepath.Join(root, "data", "tmp"), filepath.Join(root, "data", "bind"), filepath.Join(root, "etc"), outside, src} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(root, "etc", "hosts"), nil, 0o644)
+	swap := func(parent, name, link string) error {
+		if err := unix.Mount("tmpfs", filepath.Join(root, parent), "tmpfs", 0, ""); err != nil {
+			return err
+		}
+		return os.Symlink(link, filepath.Join(root, parent, name))
+	}
+	var mountinfo []byte
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread, in its own namespace, ends with it
+		errc <- func() error {
+			if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+				return err
+			}
+			if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+				return err
+			}
+			if _, err := safeTarget(root, "/data/tmp", true); err != nil {
+				return err
+			}
+			if err := swap("data", "tmp", outside); err != nil {
+				return err
+			}
+			if _, err := mountOne(plan.Mount{Type: "tmpfs", Source: "tmpfs", Target: "/data/tmp"}, filepath.Join(root, "data/tmp"), -1); err != nil {
+				return err
+			}
+			if err := unix.Unmount(filepath.Join(root, "data"), unix.MNT_DETACH); err != nil {
+				return err
+			}
+			if _, err := safeTarget(root, "/data/bind", true); err != nil {
+				return err
+			}
+			if err := swap("data", "bind", outside); err != nil {
+				return err
+			}
+			ro, err := mountOne(plan.Mount{Type: "bind", Source: src, Target: "/data/bind", Options: []string{"ro", "nosuid", "nodev"}}, filepath.Join(root, "data/bind"), -1)
+			if err != nil {
+				return err
+			}
+			if ro == nil {
+				return fmt.Errorf("the bind is not to become read-only")
+			}
+			defer ro.close()
+			if err := remountReadonly(heldPath(ro.top, ro.target)); err != nil {
+				return err
+			}
+			if _, err := safeTarget(root, "/etc/hosts", false); err != nil {
+				return err
+			}
+			if err := swap("etc", "hosts", filepath.Join(outside, "hosts")); err != nil {
+				return err
+			}
+			staged, err := os.CreateTemp(dir, "hosts")
+			if err != nil {
+				return err
+			}
+			if err := mountHosts(staged, filepath.Join(root, "etc/hosts"), false); err != nil {
+				return err
+			}
+			mountinfo, err = os.ReadFile("/proc/thread-self/mountinfo")
+			return err
+		}()
+	}()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"data/tmp": "rw", "data/bind": "ro,nosuid,nodev", "etc/hosts": "ro,nosuid,nodev,noexec"}
+	for _, line := range strings.Split(string(mountinfo), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 6 {
+			continue
+		}
+		if strings.HasPrefix(f[4], outside) {
+			t.Errorf("the mount followed the link put there after the check: %s", line)
+		}
+		for at, opts := range want {
+			if f[4] == filepath.Join(root, at) && strings.HasPrefix(f[5], opts) {
+				delete(want, at)
+			}
+		}
+	}
+	if len(want) != 0 {
+		t.Errorf("no mount on the checked %v:\n%s", want, mountinfo)
 	}
 	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
 		t.Errorf("the link reached the host directory: %v", entries)
