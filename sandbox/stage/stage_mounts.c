@@ -274,6 +274,9 @@ void op_readonly(const struct op *op) {
 	while (nreadonly > 0) {
 		--nreadonly;
 		remount_as(readonly_at[nreadonly], MS_RDONLY | MS_NOSUID | MS_NODEV, op, readonly[nreadonly]);
+		int fd;
+		if (sscanf(readonly_at[nreadonly], "/proc/self/fd/%d", &fd) == 1)
+			close(fd); // bound's, held for this remount
 	}
 }
 
