@@ -232,3 +232,79 @@ func TestSafeTargetHeldAcrossTheMountGo(t *testing.T) {
 		t.Errorf("the link reached the host directory: %v", entries)
 	}
 }
+
+// TestMadeUpperGivenByDescriptor: a write path OP_UPPER made for a named run.user is given
+// to the ids by OP_USER through the directory it made, held: not by walking its path again
+// after the other mounts, where a writer of a shared volume may have put another
+// directory in its place meanwhile (a tmpfs over the parent here, with one of that name).
+func TestMadeUpperGivenByDescriptor(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	etc := etcDir(t, map[string]string{"passwd": stagePasswd, "group": stageGroup})
+	tmp, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	given := filepath.Join(tmp, "upper")
+	swap := func(p *stage.Program) {
+		p.Add(stage.OpMount, []uint64{0, 0}, []string{"tmpfs", tmp, "tmpfs", ""}, nil)
+		p.Add(stage.OpMount, []uint64{0, 1}, []string{"tmpfs", given, "tmpfs", ""}, nil)
+	}
+	_, out, failure := stageUser(t, etc, plan.Process{User: "svc"}, []string{given}, swap)
+	if failure != "" || out != "4321\n4322\n4322\n" {
+		t.Fatalf("output %q, failure %q", out, failure)
+	}
+	var st unix.Stat_t
+	unix.Lstat(given, &st)
+	if st.Uid != 4321 || st.Gid != 4322 {
+		t.Errorf("the upper made is %d:%d, want 4321:4322 (the chown went to what stood at its path later)", st.Uid, st.Gid)
+	}
+}
+
+// TestMadeUpperGivenByDescriptorGo: the Go init's mountUpper and giveMade, as the C
+// stage's OP_UPPER and OP_USER (TestMadeUpperGivenByDescriptor), with the same swap.
+func TestMadeUpperGivenByDescriptorGo(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	tmp, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	given := filepath.Join(tmp, "upper")
+	cfg := &initConfig{Root: tmp, Component: plan.Component{Image: &plan.Image{}, Process: plan.Process{User: "svc"}}}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread, in its own namespace, ends with it
+		errc <- func() error {
+			if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+				return err
+			}
+			if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+				return err
+			}
+			if err := mountUpper(cfg, plan.Mount{Type: "upper", Target: "/upper"}); err != nil {
+				return err
+			}
+			if err := unix.Mount("tmpfs", tmp, "tmpfs", 0, ""); err != nil {
+				return err
+			}
+			if err := os.Mkdir(given, 0o755); err != nil {
+				return err
+			}
+			if err := unix.Chroot(tmp); err != nil { // pivot_root's view: the paths are the root's
+				return err
+			}
+			cfg.Component.Process.UID, cfg.Component.Process.GID = 4321, 4322 // resolveUser's
+			return giveMade(cfg)
+		}()
+	}()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	for _, fd := range cfg.chownHeld {
+		unix.Close(fd)
+	}
+	var st unix.Stat_t
+	unix.Lstat(given, &st)
+	if st.Uid != 4321 || st.Gid != 4322 {
+		t.Errorf("the upper made is %d:%d, want 4321:4322 (the chown went to what stood at its path later)", st.Uid, st.Gid)
+	}
+}

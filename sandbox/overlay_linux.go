@@ -201,7 +201,8 @@ func mountUpper(cfg *initConfig, m plan.Mount) error {
 	if err != nil {
 		return err
 	}
-	if made && (p.User != "" || p.Group != "") {
+	named := p.User != "" || p.Group != ""
+	if made && named {
 		cfg.chownLater = append(cfg.chownLater, m.Target)
 	} else if made {
 		if err := unix.Fchownat(held.fd, "", int(p.UID), int(p.GID), unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW); err != nil {
@@ -218,7 +219,19 @@ func mountUpper(cfg *initConfig, m plan.Mount) error {
 	if top != nil {
 		defer top.Close()
 	}
-	return remount(heldPath(top, target), unix.MS_NOSUID|unix.MS_NODEV)
+	if err := remount(heldPath(top, target), unix.MS_NOSUID|unix.MS_NODEV); err != nil {
+		return err
+	}
+	if made && named { // the writable bind's root, for giveMade: the overlay's is read-only by then
+		fd := -1
+		if top != nil {
+			if fd, err = unix.FcntlInt(top.Fd(), unix.F_DUPFD_CLOEXEC, 0); err != nil {
+				return err
+			}
+		}
+		cfg.chownHeld = append(cfg.chownHeld, fd)
+	}
+	return nil
 }
 
 // mountImageOne makes the mounts only images and volumes have; handled is false for

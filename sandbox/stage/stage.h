@@ -99,7 +99,8 @@ int stage_top(const char *target, const struct op *op);
 void stage_checked_done(void);
 int stage_checked_fd(void);
 int stage_checked_dir(const char **name, const char *target);
-// For stage_user.c: whether op_upper made the image write path of OP_USER's index i.
+// For stage_user.c: the image write path of OP_USER's index i op_upper made, held
+// (a descriptor), or -1.
 enum { MAX_UPPERS = 4096 }; // stage.MaxMounts
 int stage_upper_made(unsigned i);
 

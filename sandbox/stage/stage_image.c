@@ -190,14 +190,16 @@ void op_safe_target(const struct op *op) {
 // upper_made marks the uppers op_upper made for a named run.user, by their index in
 // OP_USER's paths (the Go init's chownLater holds only those): OP_USER gives them to
 // the ids once the names resolve.
-static unsigned char upper_made[MAX_UPPERS];
+// Each is held (descriptor + 1): OP_USER gives the directory made, not what its path
+// names after the other mounts (a volume's other writers may rename it away).
+static int upper_made[MAX_UPPERS];
 
-int stage_upper_made(unsigned i) { return i < MAX_UPPERS && upper_made[i]; }
+int stage_upper_made(unsigned i) { return i < MAX_UPPERS ? upper_made[i] - 1 : -1; }
 
 // op_upper is mountUpper: the image's own directory, made (and owned by the component's
 // user) where the image lacks it, bound onto itself so that it stays writable once the
 // root is read-only. ints: uid, gid, named, index; strs: root, rel, target. named: the
-// ids are not known yet, and a made target waits for OP_USER's lchown (path index).
+// ids are not known yet, and a made target, held, waits for OP_USER's chown (path index).
 void op_upper(const struct op *op) {
 	const char *target = op->strs[2];
 	int named = op->nint > 3 && op_int(op, 2);
@@ -206,13 +208,10 @@ void op_upper(const struct op *op) {
 		stage_fail(op, E2BIG, 0, 0, "too many write paths");
 	int made = safe_target(op, op->strs[0], op->strs[1], 1);
 	const char *at = stage_at(target, 1, op);
-	if (made) {
-		if (named)
-			upper_made[idx] = 1;
-		else if (fchownat(chk_fd, "", (uid_t)op_int(op, 0), (gid_t)op_int(op, 1), AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
-			snprintf(where, sizeof where, "lchown %s", target);
-			stage_fail(op, errno, 0, 0, where);
-		}
+	if (made && !named && fchownat(chk_fd, "", (uid_t)op_int(op, 0), (gid_t)op_int(op, 1),
+				    AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+		snprintf(where, sizeof where, "lchown %s", target);
+		stage_fail(op, errno, 0, 0, where);
 	}
 	if (mount(at, at, "", MS_BIND, "") < 0) // at: the checked directory's descriptor
 		stage_fail(op, errno, 0, 0, NULL);
@@ -223,7 +222,10 @@ void op_upper(const struct op *op) {
 	}
 	snprintf(chk_at, sizeof chk_at, "/proc/self/fd/%d", top);
 	stage_remount(chk_at, MS_NOSUID | MS_NODEV, op);
-	close(top);
+	if (made && named)
+		upper_made[idx] = top + 1; // the writable bind's root: the overlay's is read-only by then
+	else
+		close(top);
 }
 
 // op_attach is attachBind for an overlay or a volume, whose mount only the parent makes:
