@@ -200,7 +200,7 @@ func TestImageNamedUserCStage(t *testing.T) {
 	}
 	// The store named by the global flag: the early spawner is forked all the same.
 	cmd := exec.Command(confineBin, "--store", store, "run", policyFile, "--", "id:")
-	cmd.Env = append(os.Environ(), "CONFINE_TRACE=1")
+	cmd.Env = append(os.Environ(), "CONFINE_STAGE=c", "CONFINE_TRACE=1") // also in make test's CONFINE_STAGE=go pass
 	code, stderr := exitOf(cmd)
 	if code != 0 {
 		t.Fatalf("--store run: %d\n%s", code, stderr)
