@@ -57,6 +57,9 @@ type initConfig struct {
 	// chownLater are the write paths mountUpper made for a named run.user, which
 	// resolveUser gives to the user once it knows its ids.
 	chownLater []string
+	// chownHeld, in the Go init, holds each of them (O_PATH: the bind mountUpper made
+	// there; -1: not held), so that what their paths name by then is not given.
+	chownHeld []int
 	// selfCgroup, on a v1 host, is the C stage's own move into its cgroup
 	// (cgroup_self_linux.go); nil when the supervisor moves the init stage.
 	selfCgroup *selfAttach

@@ -36,7 +36,12 @@ func setupRootfs(cfg *initConfig) error {
 			return fmt.Errorf("/etc/hosts: %w", err)
 		}
 	}
-	var readonly []string
+	var readonly []roBind
+	defer func() {
+		for _, r := range readonly {
+			r.close()
+		}
+	}()
 	for i, m := range c.Mounts {
 		target := filepath.Join(cfg.Root, m.Target)
 		fd, ok := detached[i]
@@ -53,10 +58,11 @@ func setupRootfs(cfg *initConfig) error {
 			ro, err = mountOne(m, target, fd)
 		}
 		if err != nil {
+			held.reset()
 			return fmt.Errorf("%s %s (%s): %w", m.Type, m.Target, m.Why, err)
 		}
-		if ro {
-			readonly = append(readonly, target)
+		if ro != nil {
+			readonly = append(readonly, *ro)
 		}
 	}
 	for _, link := range devLinks {
@@ -64,32 +70,30 @@ func setupRootfs(cfg *initConfig) error {
 			return err
 		}
 	}
-	if hosts != nil && c.Image != nil {
-		if _, err := safeTarget(cfg.Root, "/etc/hosts", false); err != nil {
-			return fmt.Errorf("/etc/hosts: %w", err)
+	// Each checked, then mounted on by the descriptor the check held (held_linux.go).
+	// As /etc/hosts, resolv.conf: a link there would take the mount, and the empty file
+	// made for a missing one, wherever the image points it.
+	for _, f := range []struct {
+		staged *os.File
+		name   string
+	}{{hosts, "/etc/hosts"}, {resolv, "/etc/resolv.conf"}} {
+		if f.staged == nil {
+			continue
 		}
-	}
-	if resolv != nil && c.Image != nil {
-		// As /etc/hosts: a link there would take the mount, and the empty file made for
-		// a missing one, wherever the image points it.
-		if _, err := safeTarget(cfg.Root, "/etc/resolv.conf", false); err != nil {
-			return fmt.Errorf("/etc/resolv.conf: %w", err)
+		if c.Image != nil {
+			if _, err := safeTarget(cfg.Root, f.name, false); err != nil {
+				return fmt.Errorf("%s: %w", f.name, err)
+			}
 		}
-	}
-	if hosts != nil {
-		if err := mountHosts(hosts, filepath.Join(cfg.Root, "etc/hosts"), c.Process.Rootfs != ""); err != nil {
-			return fmt.Errorf("/etc/hosts: %w", err)
-		}
-	}
-	if resolv != nil {
-		if err := mountHosts(resolv, filepath.Join(cfg.Root, "etc/resolv.conf"), c.Process.Rootfs != ""); err != nil {
-			return fmt.Errorf("/etc/resolv.conf: %w", err)
+		if err := mountHosts(f.staged, filepath.Join(cfg.Root, f.name), c.Process.Rootfs != ""); err != nil {
+			held.reset()
+			return fmt.Errorf("%s: %w", f.name, err)
 		}
 	}
 	// Read-only binds are remounted once everything beneath them exists.
 	for i := len(readonly) - 1; i >= 0; i-- {
-		if err := remountReadonly(readonly[i]); err != nil {
-			return fmt.Errorf("read-only %s: %w", strings.TrimPrefix(readonly[i], cfg.Root), err)
+		if err := remountReadonly(heldPath(readonly[i].top, readonly[i].target)); err != nil {
+			return fmt.Errorf("read-only %s: %w", strings.TrimPrefix(readonly[i].target, cfg.Root), err)
 		}
 	}
 	if err := pivotRoot(cfg.Root); err != nil {
@@ -114,72 +118,120 @@ func setupRootfs(cfg *initConfig) error {
 	return nil
 }
 
-// mountOne makes one mount and reports whether it must become read-only afterwards. A
-// bind with a detached mount (fd ≥ 0, idmapped by the parent) attaches that instead.
-func mountOne(m plan.Mount, target string, fd int) (readonly bool, err error) {
+// mountOne makes one mount and returns what must become read-only afterwards. A bind
+// with a detached mount (fd ≥ 0, idmapped by the parent) attaches that instead. A target
+// safeTarget checked is mounted on by the descriptor it held (held_linux.go).
+func mountOne(m plan.Mount, target string, fd int) (readonly *roBind, err error) {
 	flags, data := mountOptions(m)
 	if m.Type != "bind" {
-		if err := os.MkdirAll(target, 0o755); err != nil {
-			return false, err
+		at, err := heldAt(target, true)
+		if err == nil && at == target {
+			err = os.MkdirAll(target, 0o755)
 		}
-		return false, unix.Mount(m.Source, target, m.Type, flags, data)
+		if err != nil {
+			return nil, err
+		}
+		if at != target {
+			defer held.reset()
+		}
+		return nil, unix.Mount(m.Source, at, m.Type, flags, data)
 	}
 	if fd >= 0 {
 		return attachBind(fd, target, flags)
 	}
 	fi, err := os.Lstat(m.Source)
 	if err != nil && m.Optional && errors.Is(err, os.ErrNotExist) {
-		return false, nil // audit mode's view of a host directory this host lacks
+		return nil, nil // audit mode's view of a host directory this host lacks
 	}
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	if fi.Mode()&os.ModeSymlink != 0 && m.Target == m.Source {
 		// /lib → usr/lib on merged-/usr hosts: recreate the link, whose target is
 		// declared on its own, rather than bind what it points to.
 		dest, err := os.Readlink(m.Source)
 		if err != nil {
-			return false, err
+			return nil, err
+		}
+		if held.dir >= 0 && held.path == target { // checked: beneath the held parent
+			defer held.reset()
+			return nil, unix.Symlinkat(dest, held.dir, held.name)
 		}
 		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-			return false, err
+			return nil, err
 		}
 		if have, err := os.Readlink(target); err == nil && have == dest {
-			return false, nil // already there, through audit mode's view of the host
+			return nil, nil // already there, through audit mode's view of the host
 		}
-		return false, os.Symlink(dest, target)
+		return nil, os.Symlink(dest, target)
 	}
-	if err := makeMountPoint(target, fi.IsDir()); err != nil {
-		return false, err
+	at, err := heldAt(target, fi.IsDir())
+	if err == nil && at == target {
+		err = makeMountPoint(target, fi.IsDir())
 	}
-	if err := unix.Mount(m.Source, target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-		return false, err
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Mount(m.Source, at, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return nil, err
 	}
 	// Bind mounts ignore flags until remounted; nosuid and nodev take effect now.
-	if err := remount(target, flags&^unix.MS_RDONLY); err != nil {
-		return false, err
-	}
-	return flags&unix.MS_RDONLY != 0, nil
+	return bound(target, flags)
 }
 
 // attachBind puts a detached mount on target, a mount point of the same kind.
-func attachBind(fd int, target string, flags uintptr) (readonly bool, err error) {
+func attachBind(fd int, target string, flags uintptr) (readonly *roBind, err error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		unix.Close(fd)
-		return false, err
+		return nil, err
 	}
-	if err := makeMountPoint(target, st.Mode&unix.S_IFMT == unix.S_IFDIR); err != nil {
+	dir := st.Mode&unix.S_IFMT == unix.S_IFDIR
+	at, err := heldAt(target, dir)
+	if err == nil && at == target {
+		err = makeMountPoint(target, dir)
+	}
+	if err != nil {
 		unix.Close(fd)
-		return false, err
+		return nil, err
 	}
-	if err := attachMount(fd, target); err != nil {
-		return false, fmt.Errorf("move_mount: %w", err)
+	if at != target { // onto the checked descriptor
+		err = unix.MoveMount(fd, "", held.fd, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH)
+		unix.Close(fd)
+	} else {
+		err = attachMount(fd, target)
 	}
-	if err := remount(target, flags&^unix.MS_RDONLY); err != nil {
-		return false, err
+	if err != nil {
+		return nil, fmt.Errorf("move_mount: %w", err)
 	}
-	return flags&unix.MS_RDONLY != 0, nil
+	return bound(target, flags)
+}
+
+// roBind is a bind made read-only once everything beneath it exists: by the descriptor
+// of the mount when its target was checked (top), else by its path.
+type roBind struct {
+	target string
+	top    *os.File
+}
+
+func (r roBind) close() {
+	if r.top != nil {
+		r.top.Close()
+	}
+}
+
+// bound gives a bind just made its flags but ro, and returns it when ro is to follow.
+func bound(target string, flags uintptr) (*roBind, error) {
+	top, err := heldTop(target)
+	if err != nil {
+		return nil, err
+	}
+	r := &roBind{target: target, top: top}
+	if err := remount(heldPath(top, target), flags&^unix.MS_RDONLY); err != nil || flags&unix.MS_RDONLY == 0 {
+		r.close()
+		return nil, err
+	}
+	return r, nil
 }
 
 func makeMountPoint(target string, dir bool) error {
@@ -314,7 +366,11 @@ func stageHosts(root, content, resolvConf string) (hosts, resolv *os.File, err e
 // It mounts a staged resolv.conf the same way.
 func mountHosts(staged *os.File, target string, inRootfs bool) error {
 	defer staged.Close()
-	if _, err := os.Stat(target); errors.Is(err, os.ErrNotExist) {
+	at, err := heldAt(target, false)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(target); at == target && errors.Is(err, os.ErrNotExist) {
 		if inRootfs {
 			return fmt.Errorf("the rootfs has no /etc/hosts for the stack's names to be mounted over; create an empty one")
 		}
@@ -326,8 +382,15 @@ func mountHosts(staged *os.File, target string, inRootfs bool) error {
 		}
 	}
 	src := fmt.Sprintf("/proc/self/fd/%d", staged.Fd())
-	if err := unix.Mount(src, target, "", unix.MS_BIND, ""); err != nil {
+	if err := unix.Mount(src, at, "", unix.MS_BIND, ""); err != nil {
 		return err
 	}
-	return unix.Mount("", target, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
+	top, err := heldTop(target)
+	if err != nil {
+		return err
+	}
+	if top != nil {
+		defer top.Close()
+	}
+	return unix.Mount("", heldPath(top, target), "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
 }

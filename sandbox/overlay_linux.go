@@ -145,7 +145,9 @@ func mountOverlay(root *ImageRoot, userns *os.File) (int, error) {
 // /etc, before pivot_root). Missing parent directories are made, in the run's upper;
 // the last component is made as a directory when mkdir is set. It reports whether it
 // made the last component.
+// The target stays held (held_linux.go) for the mount that follows.
 func safeTarget(root, target string, mkdir bool) (made bool, err error) {
+	held.reset()
 	rel := strings.TrimPrefix(path.Clean("/"+target), "/")
 	if rel == "" {
 		return false, nil
@@ -165,10 +167,15 @@ func safeTarget(root, target string, mkdir bool) (made bool, err error) {
 				fd, err = unix.Openat2(dir, part, &how)
 			}
 		} else if errors.Is(err, unix.ENOENT) {
-			unix.Close(dir)
-			return false, nil // a file target: the mount step makes it
+			// A file target: the mount step makes it, beneath the directory held here.
+			held = heldTarget{dir: dir, fd: -1, name: part, path: path.Join(root, rel)}
+			return false, nil
 		}
-		unix.Close(dir)
+		if last && err == nil {
+			held = heldTarget{dir: dir, fd: fd, name: part, path: path.Join(root, rel)}
+		} else {
+			unix.Close(dir)
+		}
 		if errors.Is(err, unix.ELOOP) {
 			return false, fmt.Errorf("/%s is a symlink in the image: refused (a mount onto it would follow the link)", strings.Join(parts[:i+1], "/"))
 		}
@@ -177,12 +184,14 @@ func safeTarget(root, target string, mkdir bool) (made bool, err error) {
 		}
 		var st unix.Stat_t
 		if err := unix.Fstat(fd, &st); err != nil || (!last && st.Mode&unix.S_IFMT != unix.S_IFDIR) {
-			unix.Close(fd)
+			held.reset()
+			if !last {
+				unix.Close(fd)
+			}
 			return false, fmt.Errorf("/%s is not a directory in the image", strings.Join(parts[:i+1], "/"))
 		}
 		dir = fd
 	}
-	unix.Close(dir)
 	return made, nil
 }
 
@@ -197,27 +206,51 @@ func mountUpper(cfg *initConfig, m plan.Mount) error {
 		return err
 	}
 	target := path.Join(root, m.Target)
-	if made && (p.User != "" || p.Group != "") {
-		cfg.chownLater = append(cfg.chownLater, m.Target)
-	} else if made {
-		if err := os.Lchown(target, int(p.UID), int(p.GID)); err != nil {
-			return err
-		}
-	}
-	if err := unix.Mount(target, target, "", unix.MS_BIND, ""); err != nil {
+	at, err := heldAt(target, true)
+	if err != nil {
 		return err
 	}
-	return remount(target, unix.MS_NOSUID|unix.MS_NODEV)
+	named := p.User != "" || p.Group != ""
+	if made && named {
+		cfg.chownLater = append(cfg.chownLater, m.Target)
+	} else if made {
+		if err := unix.Fchownat(held.fd, "", int(p.UID), int(p.GID), unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return &os.PathError{Op: "lchown", Path: target, Err: err}
+		}
+	}
+	if err := unix.Mount(at, at, "", unix.MS_BIND, ""); err != nil { // at: the checked directory's descriptor
+		return err
+	}
+	top, err := heldTop(target)
+	if err != nil {
+		return err
+	}
+	if top != nil {
+		defer top.Close()
+	}
+	if err := remount(heldPath(top, target), unix.MS_NOSUID|unix.MS_NODEV); err != nil {
+		return err
+	}
+	if made && named { // the writable bind's root, for giveMade: the overlay's is read-only by then
+		fd := -1
+		if top != nil {
+			if fd, err = unix.FcntlInt(top.Fd(), unix.F_DUPFD_CLOEXEC, 0); err != nil {
+				return err
+			}
+		}
+		cfg.chownHeld = append(cfg.chownHeld, fd)
+	}
+	return nil
 }
 
 // mountImageOne makes the mounts only images and volumes have; handled is false for
 // the others, which mountOne makes. In an image every target is checked first
 // (safeTarget): the image's links must not steer a mount.
-func mountImageOne(cfg *initConfig, m plan.Mount, target string, fd int) (handled, readonly bool, err error) {
+func mountImageOne(cfg *initConfig, m plan.Mount, target string, fd int) (handled bool, readonly *roBind, err error) {
 	c := &cfg.Component
 	if c.Image != nil && m.Type != "overlay" && m.Type != "upper" {
 		if _, err := safeTarget(cfg.Root, m.Target, m.Type != "bind" || m.Source == "" || isDir(m.Source)); err != nil {
-			return true, false, err
+			return true, nil, err
 		}
 	}
 	var flags uintptr
@@ -227,14 +260,14 @@ func mountImageOne(cfg *initConfig, m plan.Mount, target string, fd int) (handle
 	switch m.Type {
 	case "overlay", "volume":
 		if fd < 0 {
-			return true, false, fmt.Errorf("the parent passed no mount for it")
+			return true, nil, fmt.Errorf("the parent passed no mount for it")
 		}
 		ro, err := attachBind(fd, target, flags)
 		return true, ro, err
 	case "upper":
-		return true, false, mountUpper(cfg, m)
+		return true, nil, mountUpper(cfg, m)
 	}
-	return false, false, nil
+	return false, nil, nil
 }
 
 func isDir(p string) bool {

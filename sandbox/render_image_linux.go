@@ -22,7 +22,9 @@ func renderImageOne(cfg *initConfig, i int, m plan.Mount, prefix string, p *stag
 		if m.Type == "bind" && m.Source != "" {
 			mkdir = 2 // isDir(m.Source), which the stage stats as the Go init does
 		}
-		p.Add(stage.OpSafeTarget, []uint64{mkdir}, []string{cfg.Root, relTarget(m.Target), m.Source}, format)
+		// The root clean: the stage holds what it checked for the mount op whose target,
+		// filepath.Join(root, target), is root/rel.
+		p.Add(stage.OpSafeTarget, []uint64{mkdir}, []string{filepath.Clean(cfg.Root), relTarget(m.Target), m.Source}, format)
 	}
 	target := filepath.Join(cfg.Root, m.Target)
 	switch m.Type {
@@ -38,7 +40,7 @@ func renderImageOne(cfg *initConfig, i int, m plan.Mount, prefix string, p *stag
 			cfg.chownLater = append(cfg.chownLater, m.Target)
 		}
 		p.Add(stage.OpUpper, []uint64{uint64(c.Process.UID), uint64(c.Process.GID), named, idx},
-			[]string{cfg.Root, relTarget(m.Target), target}, format)
+			[]string{filepath.Clean(cfg.Root), relTarget(m.Target), target}, format)
 		return true, nil
 	}
 	return false, nil
@@ -50,9 +52,9 @@ func renderImageHosts(cfg *initConfig, p *stage.Program) {
 	if cfg.Component.Image == nil {
 		return
 	}
-	p.Add(stage.OpSafeTarget, []uint64{0}, []string{cfg.Root, "etc/hosts", ""}, imageFormat("/etc/hosts"))
+	p.Add(stage.OpSafeTarget, []uint64{0}, []string{filepath.Clean(cfg.Root), "etc/hosts", ""}, imageFormat("/etc/hosts"))
 	if cfg.Resolv != "" {
-		p.Add(stage.OpSafeTarget, []uint64{0}, []string{cfg.Root, "etc/resolv.conf", ""}, imageFormat("/etc/resolv.conf"))
+		p.Add(stage.OpSafeTarget, []uint64{0}, []string{filepath.Clean(cfg.Root), "etc/resolv.conf", ""}, imageFormat("/etc/resolv.conf"))
 	}
 }
 

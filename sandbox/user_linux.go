@@ -64,10 +64,8 @@ func resolveUser(cfg *initConfig) error {
 	if p.UID >= RangeSize || p.GID >= RangeSize {
 		return errUserRange(*p)
 	}
-	for _, dir := range cfg.chownLater {
-		if err := give(dir, int(p.UID), int(p.GID)); err != nil {
-			return errGiving(dir, *p, err)
-		}
+	if err := giveMade(cfg); err != nil {
+		return err
 	}
 	data, _ := json.Marshal(resolvedIDs{p.UID, p.GID})
 	_, err := unix.Write(fdIDs, data)
@@ -76,6 +74,27 @@ func resolveUser(cfg *initConfig) error {
 
 // The Go init's errors for run.user, which the C stage's OP_USER failures are worded as
 // (render_user_linux.go).
+// giveMade gives the write paths mountUpper made to the ids resolved: each directory it
+// made and held, not what its path names by now (a volume's other writers may have put
+// another there); a path not held (the C stage's render) by give.
+func giveMade(cfg *initConfig) error {
+	p := &cfg.Component.Process
+	for i, dir := range cfg.chownLater {
+		var err error
+		if i < len(cfg.chownHeld) && cfg.chownHeld[i] >= 0 {
+			if err = unix.Fchownat(cfg.chownHeld[i], "", int(p.UID), int(p.GID), unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW); err != nil {
+				err = &fs.PathError{Op: "lchown", Path: dir, Err: err}
+			}
+		} else {
+			err = give(dir, int(p.UID), int(p.GID))
+		}
+		if err != nil {
+			return errGiving(dir, *p, err)
+		}
+	}
+	return nil
+}
+
 func errNoUser(name string) error {
 	return fmt.Errorf("run.user: no user %q in the sandbox's /etc/passwd", name)
 }

@@ -24,7 +24,9 @@ import (
 // namespace of its own where etc is /etc, then execs /bin/sh printing its ids. It
 // returns what the parent read on fdIDs, the shell's output, and the stage's failure
 // as the parent words it ("" when it ran).
-func stageUser(t *testing.T, etc string, proc plan.Process, chown []string) (ids, out, failure string) {
+// between, when given, adds ops after the write paths' (what another writer of a volume
+// may do meanwhile).
+func stageUser(t *testing.T, etc string, proc plan.Process, chown []string, between ...func(*stage.Program)) (ids, out, failure string) {
 	t.Helper()
 	proc.Args = []string{"/bin/sh", "-c", "id -u; id -g; id -G"}
 	proc.Env = []string{"PATH=/usr/bin:/bin"}
@@ -36,6 +38,9 @@ func stageUser(t *testing.T, etc string, proc plan.Process, chown []string) (ids
 	for i, path := range chown { // an image's write paths, as renderImageMount renders them
 		p.Add(stage.OpUpper, []uint64{uint64(proc.UID), uint64(proc.GID), 1, uint64(i)},
 			[]string{filepath.Dir(path), filepath.Base(path), path}, nil)
+	}
+	for _, add := range between {
+		add(p)
 	}
 	for _, s := range steps {
 		if s.name != "groups" && s.name != "user" && s.name != "capabilities" && s.name != "sanitize" {

@@ -91,7 +91,16 @@ void op_attach(const struct op *op);
 // For stage_image.c: whether the parent sent mount idx; stage_mounts.c's remount.
 int stage_detached(unsigned idx);
 void stage_remount(const char *target, unsigned long flags, const struct op *op);
-// For stage_user.c: whether op_upper made the image write path of OP_USER's index i.
+// For stage_mounts.c (stage_image.c): the path to mount on for a target OP_SAFE_TARGET
+// checked (its held descriptor's), made when missing; after the mount, a descriptor of
+// the mount made there (-1: not checked); forgetting the checked target.
+const char *stage_at(const char *target, int dir, const struct op *op);
+int stage_top(const char *target, const struct op *op);
+void stage_checked_done(void);
+int stage_checked_fd(void);
+int stage_checked_dir(const char **name, const char *target);
+// For stage_user.c: the image write path of OP_USER's index i op_upper made, held
+// (a descriptor), or -1.
 enum { MAX_UPPERS = 4096 }; // stage.MaxMounts
 int stage_upper_made(unsigned i);
 

@@ -22,9 +22,13 @@ enum { FD_MOUNTS = 6, MAX_DETACHED = 4096, MAX_READONLY = 4096 };
 #ifndef MOVE_MOUNT_F_EMPTY_PATH
 #define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
 #endif
+#ifndef MOVE_MOUNT_T_EMPTY_PATH
+#define MOVE_MOUNT_T_EMPTY_PATH 0x00000040
+#endif
 
 static int detached[MAX_DETACHED]; // mount index + 1 → descriptor + 1 (0: none)
 static char *readonly[MAX_READONLY];
+static char *readonly_at[MAX_READONLY]; // the path remounted: a held descriptor's, or readonly's
 static unsigned nreadonly;
 
 static char detail[PATH_MAX * 2 + 64];
@@ -128,13 +132,17 @@ static void remount(const char *target, unsigned long flags, const struct op *op
 	remount_as(target, flags, op, NULL);
 }
 
+// op_mount: a target OP_SAFE_TARGET checked is mounted on by its held descriptor.
 void op_mount(const struct op *op) {
-	if (op_int(op, 1))
-		mkdir_all(op->strs[1], op);
+	const char *target = op->strs[1], *at = op_int(op, 1) ? stage_at(target, 1, op) : target;
+	if (at == target && op_int(op, 1))
+		mkdir_all(target, op);
 	const char *src = op->lens[0] ? op->strs[0] : "";
-	if (mount(src, op->strs[1], op->lens[2] ? op->strs[2] : NULL, op_int(op, 0),
+	if (mount(src, at, op->lens[2] ? op->strs[2] : NULL, op_int(op, 0),
 		  op->lens[3] ? op->strs[3] : NULL) < 0)
 		stage_fail(op, errno, 0, 0, NULL);
+	if (at != target)
+		stage_checked_done();
 }
 
 void op_recv_mounts(const struct op *op) {
@@ -165,12 +173,26 @@ void op_recv_mounts(const struct op *op) {
 
 // push_readonly keeps a read-only bind for op_readonly; past MAX_READONLY (stage.MaxMounts,
 // which the parent checks) it fails rather than leave the bind writable.
-static void push_readonly(const struct op *op, const char *target, unsigned long flags) {
+static void push_readonly(const struct op *op, const char *target, const char *at, unsigned long flags) {
 	if (!(flags & MS_RDONLY))
 		return;
 	if (nreadonly >= MAX_READONLY)
 		stage_fail(op, E2BIG, 0, 0, "too many read-only mounts");
+	readonly_at[nreadonly] = strdup(at);
 	readonly[nreadonly++] = strdup(target);
+}
+
+// bound is where a bind's flags go once made: the mount on a checked target, by a
+// descriptor held until op_readonly when it becomes read-only; else target.
+static const char *bound(const char *target, unsigned long flags, char *buf, size_t n, const struct op *op) {
+	int top = stage_top(target, op);
+	if (top < 0)
+		return target;
+	snprintf(buf, n, "/proc/self/fd/%d", top);
+	remount(buf, flags & ~MS_RDONLY, op);
+	if (!(flags & MS_RDONLY))
+		close(top);
+	return buf;
 }
 
 // op_bind is mountOne for a bind: the parent's detached mount when it sent one, else a
@@ -185,8 +207,13 @@ void op_bind(const struct op *op) {
 		detached[idx] = 0;
 		if (fstat(fd, &st) < 0)
 			stage_fail(op, errno, 0, 0, NULL);
-		make_mount_point(target, S_ISDIR(st.st_mode), op);
-		if (syscall(SYS_move_mount, fd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		int to = AT_FDCWD, how = MOVE_MOUNT_F_EMPTY_PATH;
+		const char *to_path = target;
+		if (stage_at(target, S_ISDIR(st.st_mode), op) != target) // onto the checked descriptor
+			to = stage_checked_fd(), to_path = "", how |= MOVE_MOUNT_T_EMPTY_PATH;
+		else
+			make_mount_point(target, S_ISDIR(st.st_mode), op);
+		if (syscall(SYS_move_mount, fd, "", to, to_path, how) < 0)
 			stage_fail(op, errno, 0, 0, "move_mount");
 		close(fd);
 	} else {
@@ -198,20 +225,32 @@ void op_bind(const struct op *op) {
 			if (n < 0)
 				failf(op, errno, "readlink", src);
 			dest[n] = 0;
-			dirname_of(target, parent);
-			mkdir_all(parent, op);
-			if (symlink(dest, target) < 0) {
+			const char *name; // a checked target: the link is made beneath its held parent
+			int pdir = stage_checked_dir(&name, target);
+			if (pdir < 0) {
+				pdir = AT_FDCWD, name = target;
+				dirname_of(target, parent);
+				mkdir_all(parent, op);
+			}
+			int r = symlinkat(dest, pdir, name);
+			stage_checked_done();
+			if (r < 0) {
 				snprintf(detail, sizeof detail, "symlink %s %s", dest, target);
 				stage_fail(op, errno, 0, 0, detail);
 			}
 			return;
 		}
-		make_mount_point(target, S_ISDIR(st.st_mode), op);
-		if (mount(src, target, "", MS_BIND | MS_REC, "") < 0)
+		const char *at = stage_at(target, S_ISDIR(st.st_mode), op);
+		if (at == target)
+			make_mount_point(target, S_ISDIR(st.st_mode), op);
+		if (mount(src, at, "", MS_BIND | MS_REC, "") < 0)
 			stage_fail(op, errno, 0, 0, NULL);
 	}
-	remount(target, flags & ~MS_RDONLY, op);
-	push_readonly(op, target, flags);
+	char buf[32];
+	const char *at = bound(target, flags, buf, sizeof buf, op);
+	if (at == target)
+		remount(target, flags & ~MS_RDONLY, op);
+	push_readonly(op, target, at, flags);
 }
 
 void op_require(const struct op *op) {
@@ -233,8 +272,11 @@ void op_symlink(const struct op *op) {
 // op_readonly remounts the read-only binds once everything beneath them exists.
 void op_readonly(const struct op *op) {
 	while (nreadonly > 0) {
-		const char *t = readonly[--nreadonly];
-		remount_as(t, MS_RDONLY | MS_NOSUID | MS_NODEV, op, t);
+		--nreadonly;
+		remount_as(readonly_at[nreadonly], MS_RDONLY | MS_NOSUID | MS_NODEV, op, readonly[nreadonly]);
+		int fd;
+		if (sscanf(readonly_at[nreadonly], "/proc/self/fd/%d", &fd) == 1)
+			close(fd); // bound's, held for this remount
 	}
 }
 
@@ -306,7 +348,8 @@ void op_mount_hosts(const struct op *op) {
 	char src[64], parent[PATH_MAX];
 	if (fd < 0)
 		stage_fail(op, EBADF, 0, 0, NULL);
-	if (stat(target, &st) < 0 && errno == ENOENT) {
+	const char *at = stage_at(target, 0, op);
+	if (at == target && stat(target, &st) < 0 && errno == ENOENT) {
 		if (op_int(op, 1))
 			stage_fail(op, ENOENT, 1, 0, NULL);
 		dirname_of(target, parent);
@@ -317,10 +360,16 @@ void op_mount_hosts(const struct op *op) {
 		close(f);
 	}
 	snprintf(src, sizeof src, "/proc/self/fd/%d", fd);
-	if (mount(src, target, "", MS_BIND, "") < 0)
+	if (mount(src, at, "", MS_BIND, "") < 0)
 		stage_fail(op, errno, 0, 0, NULL);
-	if (mount("", target, "", MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "") < 0)
+	char top[32];
+	int tfd = stage_top(target, op);
+	if (tfd >= 0)
+		snprintf(top, sizeof top, "/proc/self/fd/%d", tfd);
+	if (mount("", tfd >= 0 ? top : target, "", MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "") < 0)
 		stage_fail(op, errno, 0, 0, NULL);
+	if (tfd >= 0)
+		close(tfd);
 	close(fd);
 }
 

@@ -59,31 +59,6 @@ static void lookup(const struct op *op, unsigned which, const char *path, unsign
 	id[0] = q.id[0], id[1] = q.id[1];
 }
 
-#ifndef SYS_openat2
-#define SYS_openat2 437
-#endif
-struct how { uint64_t flags, mode, resolve; }; // linux/openat2.h's struct open_how
-enum { RESOLVE_NO_SYMLINKS_ = 0x04 };
-
-// give is lchown(2) that follows no symlink on the way either (openat2's
-// RESOLVE_NO_SYMLINKS): safeTarget refused the image's links when the path was made, and
-// a link a later mount brought in (a volume another component writes) must not steer the
-// chown onto what it points at. Its last component, a link, is given itself, as lchown
-// gives it. Without openat2 (before Linux 5.6: no image runs there), lchown.
-static int give(const char *path, uint32_t uid, uint32_t gid) {
-	struct how how = {.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC, .resolve = RESOLVE_NO_SYMLINKS_};
-	int fd = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
-	if (fd < 0 && errno == ENOSYS)
-		return lchown(path, uid, gid);
-	if (fd < 0)
-		return -1;
-	int r = fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
-	int e = errno;
-	close(fd);
-	errno = e;
-	return r;
-}
-
 // op_user: ints: the Plan's uid and gid, range; strs: run.user's user name and group name
 // ("" where it gave a number), then the image's write paths that, when op_upper made
 // them, it gives to the ids (the Go init's chownLater). The ids go to OP_CAPS and, as resolvedIDs' JSON, to the parent on fd 7.
@@ -104,7 +79,10 @@ void op_user(const struct op *op) {
 	if (uid >= range || gid >= range)
 		stage_fail(op, 0, ID_RANGE, (uint64_t)uid << 32 | gid, NULL);
 	for (unsigned i = 2; i < op->nstr; i++)
-		if (stage_upper_made(i - 2) && give(op->strs[i], uid, gid) < 0)
+		// The directory op_upper made and held: not what its path names by now (a
+		// volume's other writers may have put a link or another directory there).
+		if (stage_upper_made(i - 2) >= 0 &&
+		    fchownat(stage_upper_made(i - 2), "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 			stage_fail(op, errno, ID_CHOWN, i - 2, NULL);
 	char ids[64];
 	int len = snprintf(ids, sizeof ids, "{\"uid\":%u,\"gid\":%u}", uid, gid);

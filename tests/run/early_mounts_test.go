@@ -54,27 +54,41 @@ func TestEarlySpareSeesNewMounts(t *testing.T) {
 	if err != nil {
 		t.Fatalf("compile: %v", err)
 	}
-	for round, mount := range []bool{false, true} {
-		out, trace := runEarlyFIFO(t, filepath.Join(dir, fmt.Sprintf("plan%d.fifo", round)), planJSON, func() {
-			if !mount {
-				return
-			}
-			if err := unix.Mount("tmpfs", later, "tmpfs", 0, "mode=0755"); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(later, "f"), []byte("made after the copy"), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		})
-		r := results(out)["cat:"+later+"/f"]
-		if mount && (!r.OK || r.Out != "made after the copy") {
-			t.Errorf("the stage does not see the mount made after the spare's copy: %+v\n%s", r, trace)
+	tmpfs := func(content string) {
+		if err := unix.Mount("tmpfs", later, "tmpfs", 0, "mode=0755"); err != nil {
+			t.Fatal(err)
 		}
-		if !mount && (r.OK || !strings.Contains(trace, "confine-trace parent spawn ") || strings.Contains(trace, "confine-trace parent clone ")) {
-			t.Errorf("no mount made: %+v; want the spare taken (a spawn step, no clone):\n%s", r, trace)
+		if err := os.WriteFile(filepath.Join(later, "f"), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
-	unix.Unmount(later, unix.MNT_DETACH)
+	// Each round: what the host does before the run, then between the spare's copy and
+	// the request; the file the stage must read then ("": none, and the spare taken).
+	rounds := []struct {
+		name            string
+		before, between func()
+		want            string
+	}{
+		{"none", func() {}, func() {}, ""},
+		{"mount", func() {}, func() { tmpfs("made after the copy") }, "made after the copy"},
+		// An unmount after the copy: the stage must not see what the host took away.
+		{"unmount", func() { tmpfs("unmounted after the copy") }, func() { unix.Unmount(later, 0) }, ""},
+	}
+	for round, rd := range rounds {
+		rd.before()
+		out, trace := runEarlyFIFO(t, filepath.Join(dir, fmt.Sprintf("plan%d.fifo", round)), planJSON, rd.between)
+		r := results(out)["cat:"+later+"/f"]
+		if rd.want != "" && (!r.OK || r.Out != rd.want) {
+			t.Errorf("%s: the stage does not see the host's table of the request: %+v\n%s", rd.name, r, trace)
+		}
+		if rd.want == "" && r.OK {
+			t.Errorf("%s: the stage sees the host's table of the spare's copy: %+v\n%s", rd.name, r, trace)
+		}
+		if rd.name == "none" && (!strings.Contains(trace, "confine-trace parent spawn ") || strings.Contains(trace, "confine-trace parent clone ")) {
+			t.Errorf("no mount made: %+v; want the spare taken (a spawn step, no clone):\n%s", r, trace)
+		}
+		unix.Unmount(later, unix.MNT_DETACH)
+	}
 }
 
 // runEarlyFIFO runs `confine run --plan FIFO`, and once its spare has its own mount

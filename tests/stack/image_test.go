@@ -82,3 +82,46 @@ network:
 		t.Errorf("the volume did not keep db's write across down and up: %v", dbRes)
 	}
 }
+
+// TestStackHostileImageHosts: an image whose /etc/hosts is a link to a host file does not
+// get the stack's names mounted where the link points: the start is refused, in
+// safeTarget's words, and the host file is untouched. (resolv.conf takes the same check,
+// when the component declares names.)
+func TestStackHostileImageHosts(t *testing.T) {
+	testenv.Require(t, testenv.Root, testenv.Nftables)
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	t.Setenv("CONFINE_STORE", filepath.Join(dir, "store"))
+	data, err := os.ReadFile(probe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostFile := filepath.Join(dir, "host-file")
+	os.WriteFile(hostFile, []byte("the host's\n"), 0o644)
+	for i, name := range []string{"hosts"} {
+		img, err := imagetest.Image(v1.Config{Entrypoint: []string{"/probe"}}, []imagetest.Entry{
+			{Name: "probe", Data: data, Mode: 0o755}, {Name: "etc", Dir: true}, {Name: "etc/" + name, Link: hostFile}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := imagetest.WriteOCI(filepath.Join(dir, "img-"+name), img); err != nil {
+			t.Fatal(err)
+		}
+		stack := uniqueName("imghosts", i)
+		os.WriteFile(filepath.Join(dir, "svc.yaml"), []byte("version: 1\nname: svc\nrun:\n  image: oci:./img-"+name+
+			"\n  command: [/probe, sleep:]\n  user: \"1000\"\nsyscalls: {extends: default}\n"), 0o644)
+		file := filepath.Join(dir, "stack.yaml")
+		os.WriteFile(file, []byte(fmt.Sprintf("version: 1\nname: %s\nsubnet: 10.96.%d.0/24\ncomponents: [svc.yaml]\n", stack, 40+i)), 0o644)
+		_, errOut, code := runConfine("up", "-d", "--wait", "20s", "--grace", "100ms", "--audit-log", filepath.Join(dir, "audit.log"), file)
+		if want := "/etc/" + name + " is a symlink in the image: refused"; code == 0 || !strings.Contains(errOut, want) {
+			t.Errorf("%s a link: up exit %d, want it refused with %q:\n%s", name, code, want, errOut)
+		}
+		if code == 0 {
+			confine(t, "down", "--grace", "1s", stack)
+		}
+		assertNothingLeft(t, stack)
+	}
+	if b, _ := os.ReadFile(hostFile); string(b) != "the host's\n" {
+		t.Errorf("the host file changed: %q", b)
+	}
+}
