@@ -184,8 +184,9 @@ static void push_readonly(const struct op *op, const char *target, const char *a
 
 // bound is where a bind's flags go once made: the mount on a checked target, by a
 // descriptor held until op_readonly when it becomes read-only; else target.
-static const char *bound(const char *target, unsigned long flags, char *buf, size_t n, const struct op *op) {
-	int top = stage_top(target, op);
+static const char *bound(const char *target, unsigned long flags, const struct stat *want, char *buf, size_t n,
+			 const struct op *op) {
+	int top = stage_top(target, op, want);
 	if (top < 0)
 		return target;
 	snprintf(buf, n, "/proc/self/fd/%d", top);
@@ -245,9 +246,11 @@ void op_bind(const struct op *op) {
 			make_mount_point(target, S_ISDIR(st.st_mode), op);
 		if (mount(src, at, "", MS_BIND | MS_REC, "") < 0)
 			stage_fail(op, errno, 0, 0, NULL);
+		if (at != target && stat(src, &st) < 0) // the new mount's root, for bound
+			failf(op, errno, "stat", src);
 	}
 	char buf[32];
-	const char *at = bound(target, flags, buf, sizeof buf, op);
+	const char *at = bound(target, flags, &st, buf, sizeof buf, op);
 	if (at == target)
 		remount(target, flags & ~MS_RDONLY, op);
 	push_readonly(op, target, at, flags);
@@ -363,7 +366,9 @@ void op_mount_hosts(const struct op *op) {
 	if (mount(src, at, "", MS_BIND, "") < 0)
 		stage_fail(op, errno, 0, 0, NULL);
 	char top[32];
-	int tfd = stage_top(target, op);
+	if (fstat(fd, &st) < 0)
+		stage_fail(op, errno, 0, 0, NULL);
+	int tfd = stage_top(target, op, &st);
 	if (tfd >= 0)
 		snprintf(top, sizeof top, "/proc/self/fd/%d", tfd);
 	if (mount("", tfd >= 0 ? top : target, "", MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "") < 0)

@@ -1,0 +1,130 @@
+//go:build cgo && linux
+
+package sandbox
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/confine-sandbox/confine/policy/plan"
+	"github.com/confine-sandbox/confine/sandbox/stage"
+	"github.com/confine-sandbox/confine/tests/testenv"
+)
+
+// runStagePaused is runStageOps with fd 6 a socket: OP_RECV_MOUNTS waits there until
+// pause, given the stage's pid, returns. pause runs in this test's mount namespace, as
+// a volume's co-tenant does in its own.
+func runStagePaused(t *testing.T, add func(p *stage.Program), pause func(pid int), args ...string) (out, failure string) {
+	t.Helper()
+	cfg := &initConfig{Component: plan.Component{Process: plan.Process{Args: args, Env: []string{"PATH=/usr/bin:/bin"}}}}
+	p := &stage.Program{}
+	p.Step("mounts")
+	p.Add(stage.OpMount, []uint64{unix.MS_REC | unix.MS_PRIVATE, 0}, []string{"", "/", "", ""}, nil)
+	add(p)
+	renderExec(cfg, p)
+	var files [5][2]*os.File // fds 3 to 7: program, error, go, mounts, ids
+	for i := range files {
+		r, w, err := os.Pipe()
+		if i == 3 {
+			fds, serr := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+			r, w, err = os.NewFile(uintptr(fds[0]), "mounts"), os.NewFile(uintptr(fds[1]), "mounts"), serr
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		defer w.Close()
+		files[i] = [2]*os.File{r, w}
+	}
+	cmd := exec.Command("/proc/self/exe")
+	cmd.Env = []string{stage.Marker}
+	cmd.ExtraFiles = []*os.File{files[0][0], files[1][1], files[2][0], files[3][0], files[4][1]}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNS}
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	files[0][0].Close()
+	files[1][1].Close()
+	files[3][0].Close()
+	files[0][1].Write(p.Bytes())
+	files[0][1].Close()
+	pause(cmd.Process.Pid)
+	files[3][1].Close()
+	rec, _ := readAll(files[1][0])
+	cmd.Wait()
+	if e, ok := stage.DecodeError(rec); ok {
+		step, msg := p.Explain(e)
+		return stdout.String(), step + ": " + msg
+	}
+	return stdout.String(), ""
+}
+
+// holding waits until pid holds a descriptor of path (OP_SAFE_TARGET has checked it).
+func holding(t *testing.T, pid int, path string) {
+	t.Helper()
+	for {
+		entries, err := os.ReadDir(filepath.Join("/proc", strconv.Itoa(pid), "fd"))
+		if err != nil {
+			t.Fatalf("the stage ended before it held %s: %v", path, err)
+		}
+		for _, e := range entries {
+			if l, _ := os.Readlink(filepath.Join("/proc", strconv.Itoa(pid), "fd", e.Name())); l == path {
+				return
+			}
+		}
+		unix.Nanosleep(&unix.Timespec{Nsec: 1e6}, nil)
+	}
+}
+
+// TestHeldTopIsTheMountMade: after the bind onto a checked target, the stage reopens
+// the name beneath the held parent for the bind's flags and its read-only remount. A
+// volume's co-tenant, between the check and that reopen, renames the checked directory
+// away and another of this run's mount points in the volume (here a tmpfs at data/a) to
+// the name: its mount id is not the one underneath, yet it is not the bind made. The
+// stage must refuse rather than make the tmpfs read-only and leave the bind of src
+// writable at data/x.
+func TestHeldTopIsTheMountMade(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	dir := t.TempDir()
+	root, src := filepath.Join(dir, "root"), filepath.Join(dir, "src")
+	for _, d := range []string{filepath.Join(root, "data", "a"), filepath.Join(root, "data", "b"), src} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add := func(p *stage.Program) {
+		p.Add(stage.OpMount, []uint64{0, 0}, []string{"tmpfs", filepath.Join(root, "data/a"), "tmpfs", ""}, nil)
+		p.Add(stage.OpSafeTarget, []uint64{2}, []string{root, "data/b", src}, nil)
+		p.Add(stage.OpRecvMounts, nil, nil, nil)
+		p.Add(stage.OpBind, []uint64{99, unix.MS_NOSUID | unix.MS_NODEV | unix.MS_RDONLY, 0}, []string{src, filepath.Join(root, "data/b")}, nil)
+		p.Add(stage.OpReadonly, nil, nil, nil)
+	}
+	data := filepath.Join(root, "data")
+	out, failure := runStagePaused(t, add, func(pid int) {
+		holding(t, pid, filepath.Join(data, "b"))
+		if err := os.Rename(filepath.Join(data, "b"), filepath.Join(data, "x")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(filepath.Join(data, "a"), filepath.Join(data, "b")); err != nil {
+			t.Fatal(err)
+		}
+	}, "/bin/cat", "/proc/self/mountinfo")
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) > 5 && strings.HasPrefix(f[4], data) && strings.HasPrefix(f[5], "rw") && !strings.Contains(line, "tmpfs") {
+			t.Errorf("the bind of src is writable: %s", line)
+		}
+	}
+	if !strings.Contains(failure, "not the mount just made") {
+		t.Errorf("failure %q, want the renamed-in mount refused; mounts:\n%s", failure, out)
+	}
+}
