@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -126,5 +127,72 @@ func TestHeldTopIsTheMountMade(t *testing.T) {
 	}
 	if !strings.Contains(failure, "not the mount just made") {
 		t.Errorf("failure %q, want the renamed-in mount refused; mounts:\n%s", failure, out)
+	}
+}
+
+// TestHeldTopIsTheMountMadeGo: the Go init's mountOne, as the C stage's op_bind
+// (TestHeldTopIsTheMountMade): the co-tenant's renames, between safeTarget and the bind,
+// done from this test's mount namespace while the thread that mounts waits in its own.
+func TestHeldTopIsTheMountMadeGo(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	dir := t.TempDir()
+	root, src := filepath.Join(dir, "root"), filepath.Join(dir, "src")
+	data := filepath.Join(root, "data")
+	for _, d := range []string{filepath.Join(data, "a"), filepath.Join(data, "b"), src} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checked, renamed := make(chan error, 1), make(chan struct{})
+	errc := make(chan error, 1)
+	var mountinfo []byte
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread, in its own namespace, ends with it
+		defer held.reset()
+		errc <- func() error {
+			err := unix.Unshare(unix.CLONE_NEWNS)
+			if err == nil {
+				err = unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, "")
+			}
+			if err == nil {
+				err = unix.Mount("tmpfs", filepath.Join(data, "a"), "tmpfs", 0, "")
+			}
+			if err == nil {
+				_, err = safeTarget(root, "/data/b", true)
+			}
+			checked <- err
+			if err != nil {
+				return nil
+			}
+			<-renamed
+			ro, err := mountOne(plan.Mount{Type: "bind", Source: src, Target: "/data/b", Options: []string{"ro", "nosuid", "nodev"}}, filepath.Join(data, "b"), -1)
+			if err == nil && ro != nil {
+				defer ro.close()
+				err = remountReadonly(heldPath(ro.top, ro.target))
+			}
+			mountinfo, _ = os.ReadFile("/proc/thread-self/mountinfo")
+			return err
+		}()
+	}()
+	if err := <-checked; err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range [][2]string{{"b", "x"}, {"a", "b"}} {
+		if err := os.Rename(filepath.Join(data, r[0]), filepath.Join(data, r[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(renamed)
+	err := <-errc
+	for _, line := range strings.Split(string(mountinfo), "\n") {
+		if err != nil {
+			break // refused: the init ends, and its namespace with it
+		}
+		if f := strings.Fields(line); len(f) > 5 && strings.HasPrefix(f[4], data) && strings.HasPrefix(f[5], "rw") && !strings.Contains(line, "tmpfs") {
+			t.Errorf("the bind of src is writable: %s", line)
+		}
+	}
+	if err == nil || !strings.Contains(err.Error(), "not the mount just made") {
+		t.Errorf("mountOne: %v, want the renamed-in mount refused", err)
 	}
 }

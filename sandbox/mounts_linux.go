@@ -175,8 +175,14 @@ func mountOne(m plan.Mount, target string, fd int) (readonly *roBind, err error)
 	if err := unix.Mount(m.Source, at, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return nil, err
 	}
+	var st unix.Stat_t // the new mount's root, for bound
+	if at != target {
+		if err := unix.Stat(m.Source, &st); err != nil {
+			return nil, &os.PathError{Op: "stat", Path: m.Source, Err: err}
+		}
+	}
 	// Bind mounts ignore flags until remounted; nosuid and nodev take effect now.
-	return bound(target, flags)
+	return bound(target, flags, &st)
 }
 
 // attachBind puts a detached mount on target, a mount point of the same kind.
@@ -204,7 +210,7 @@ func attachBind(fd int, target string, flags uintptr) (readonly *roBind, err err
 	if err != nil {
 		return nil, fmt.Errorf("move_mount: %w", err)
 	}
-	return bound(target, flags)
+	return bound(target, flags, &st)
 }
 
 // roBind is a bind made read-only once everything beneath it exists: by the descriptor
@@ -221,8 +227,8 @@ func (r roBind) close() {
 }
 
 // bound gives a bind just made its flags but ro, and returns it when ro is to follow.
-func bound(target string, flags uintptr) (*roBind, error) {
-	top, err := heldTop(target)
+func bound(target string, flags uintptr, want *unix.Stat_t) (*roBind, error) {
+	top, err := heldTop(target, want)
 	if err != nil {
 		return nil, err
 	}
@@ -385,7 +391,11 @@ func mountHosts(staged *os.File, target string, inRootfs bool) error {
 	if err := unix.Mount(src, at, "", unix.MS_BIND, ""); err != nil {
 		return err
 	}
-	top, err := heldTop(target)
+	var st unix.Stat_t
+	if err := unix.Fstat(int(staged.Fd()), &st); err != nil {
+		return err
+	}
+	top, err := heldTop(target, &st)
 	if err != nil {
 		return err
 	}
