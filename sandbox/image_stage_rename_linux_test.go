@@ -23,7 +23,7 @@ import (
 // runStagePaused is runStageOps with fd 6 a socket: OP_RECV_MOUNTS waits there until
 // pause, given the stage's pid, returns. pause runs in this test's mount namespace, as
 // a volume's co-tenant does in its own.
-func runStagePaused(t *testing.T, add func(p *stage.Program), pause func(pid int), args ...string) (out, failure string) {
+func runStagePaused(t *testing.T, add func(p *stage.Program), pause func(pid int, mounts *os.File), args ...string) (out, failure string) {
 	t.Helper()
 	cfg := &initConfig{Component: plan.Component{Process: plan.Process{Args: args, Env: []string{"PATH=/usr/bin:/bin"}}}}
 	p := &stage.Program{}
@@ -59,7 +59,7 @@ func runStagePaused(t *testing.T, add func(p *stage.Program), pause func(pid int
 	files[3][0].Close()
 	files[0][1].Write(p.Bytes())
 	files[0][1].Close()
-	pause(cmd.Process.Pid)
+	pause(cmd.Process.Pid, files[3][1])
 	files[3][1].Close()
 	rec, _ := readAll(files[1][0])
 	cmd.Wait()
@@ -111,7 +111,7 @@ func TestHeldTopIsTheMountMade(t *testing.T) {
 		p.Add(stage.OpReadonly, nil, nil, nil)
 	}
 	data := filepath.Join(root, "data")
-	out, failure := runStagePaused(t, add, func(pid int) {
+	out, failure := runStagePaused(t, add, func(pid int, _ *os.File) {
 		holding(t, pid, filepath.Join(data, "b"))
 		if err := os.Rename(filepath.Join(data, "b"), filepath.Join(data, "x")); err != nil {
 			t.Fatal(err)
@@ -127,6 +127,61 @@ func TestHeldTopIsTheMountMade(t *testing.T) {
 	}
 	if !strings.Contains(failure, "not the mount just made") {
 		t.Errorf("failure %q, want the renamed-in mount refused; mounts:\n%s", failure, out)
+	}
+}
+
+// TestHeldTopDetachedIsTheMountMade: a detached mount (the parent's idmapped bind, a
+// volume) attached onto a checked target takes its flags by its own descriptor, not by
+// the name reopened: with another bind of the same source renamed to the name, the root
+// would match and the read-only remount would go to that other bind, leaving this one,
+// on the checked directory (renamed to data/x), writable.
+func TestHeldTopDetachedIsTheMountMade(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	dir := t.TempDir()
+	root, src := filepath.Join(dir, "root"), filepath.Join(dir, "src")
+	data := filepath.Join(root, "data")
+	for _, d := range []string{filepath.Join(data, "a"), filepath.Join(data, "b"), src} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add := func(p *stage.Program) {
+		p.Add(stage.OpBind, []uint64{98, 0, 0}, []string{src, filepath.Join(data, "a")}, nil) // rw, as declared
+		p.Add(stage.OpSafeTarget, []uint64{2}, []string{root, "data/b", src}, nil)
+		p.Add(stage.OpRecvMounts, nil, nil, nil)
+		p.Add(stage.OpBind, []uint64{99, unix.MS_NOSUID | unix.MS_NODEV | unix.MS_RDONLY, 0}, []string{src, filepath.Join(data, "b")}, nil)
+		p.Add(stage.OpReadonly, nil, nil, nil)
+	}
+	out, failure := runStagePaused(t, add, func(pid int, mounts *os.File) {
+		holding(t, pid, filepath.Join(data, "b"))
+		for _, r := range [][2]string{{"b", "x"}, {"a", "b"}} {
+			if err := os.Rename(filepath.Join(data, r[0]), filepath.Join(data, r[1])); err != nil {
+				t.Fatal(err)
+			}
+		}
+		fd, err := unix.OpenTree(unix.AT_FDCWD, src, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(fd)
+		if err := unix.Sendmsg(int(mounts.Fd()), []byte{99, 0, 0, 0}, unix.UnixRights(fd), nil, 0); err != nil {
+			t.Fatal(err)
+		}
+	}, "/bin/cat", "/proc/self/mountinfo")
+	if failure != "" {
+		t.Fatalf("failure %q", failure)
+	}
+	found := false
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) > 5 && f[4] == filepath.Join(data, "x") {
+			found = true
+			if !strings.HasPrefix(f[5], "ro,nosuid,nodev") {
+				t.Errorf("the detached bind on the checked directory is not read-only: %s", line)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no mount on the checked directory (now data/x):\n%s", out)
 	}
 }
 

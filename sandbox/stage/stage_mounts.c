@@ -183,10 +183,15 @@ static void push_readonly(const struct op *op, const char *target, const char *a
 }
 
 // bound is where a bind's flags go once made: the mount on a checked target, by a
-// descriptor held until op_readonly when it becomes read-only; else target.
-static const char *bound(const char *target, unsigned long flags, const struct stat *want, char *buf, size_t n,
-			 const struct op *op) {
-	int top = stage_top(target, op, want);
+// descriptor held until op_readonly when it becomes read-only; else target. made is
+// the mount itself when known (a detached one attached there), else -1: reopened.
+static const char *bound(const char *target, unsigned long flags, const struct stat *want, int made, char *buf,
+			 size_t n, const struct op *op) {
+	int top = made;
+	if (made >= 0)
+		stage_checked_done();
+	else
+		top = stage_top(target, op, want);
 	if (top < 0)
 		return target;
 	snprintf(buf, n, "/proc/self/fd/%d", top);
@@ -203,12 +208,14 @@ void op_bind(const struct op *op) {
 	unsigned long flags = op_int(op, 1);
 	const char *src = op->strs[0], *target = op->strs[1];
 	struct stat st;
+	int made = -1;
 	if (idx < MAX_DETACHED && detached[idx]) {
 		int fd = detached[idx] - 1;
 		detached[idx] = 0;
 		if (fstat(fd, &st) < 0)
 			stage_fail(op, errno, 0, 0, NULL);
 		int to = AT_FDCWD, how = MOVE_MOUNT_F_EMPTY_PATH;
+		made = fd;
 		const char *to_path = target;
 		if (stage_at(target, S_ISDIR(st.st_mode), op) != target) // onto the checked descriptor
 			to = stage_checked_fd(), to_path = "", how |= MOVE_MOUNT_T_EMPTY_PATH;
@@ -216,7 +223,8 @@ void op_bind(const struct op *op) {
 			make_mount_point(target, S_ISDIR(st.st_mode), op);
 		if (syscall(SYS_move_mount, fd, "", to, to_path, how) < 0)
 			stage_fail(op, errno, 0, 0, "move_mount");
-		close(fd);
+		if (to == AT_FDCWD) // else the mount, attached, takes its flags by fd: no name reopened
+			close(fd), made = -1;
 	} else {
 		if (lstat(src, &st) < 0)
 			failf(op, errno, "lstat", src);
@@ -250,7 +258,7 @@ void op_bind(const struct op *op) {
 			failf(op, errno, "stat", src);
 	}
 	char buf[32];
-	const char *at = bound(target, flags, &st, buf, sizeof buf, op);
+	const char *at = bound(target, flags, &st, made, buf, sizeof buf, op);
 	if (at == target)
 		remount(target, flags & ~MS_RDONLY, op);
 	push_readonly(op, target, at, flags);
