@@ -251,3 +251,77 @@ func TestHeldTopIsTheMountMadeGo(t *testing.T) {
 		t.Errorf("mountOne: %v, want the renamed-in mount refused", err)
 	}
 }
+
+// TestHeldTopDetachedIsTheMountMadeGo: the Go init's attachBind, as the C stage's
+// (TestHeldTopDetachedIsTheMountMade): the detached mount takes its flags by its own
+// descriptor, whatever the co-tenant renamed to the name.
+func TestHeldTopDetachedIsTheMountMadeGo(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	dir := t.TempDir()
+	root, src := filepath.Join(dir, "root"), filepath.Join(dir, "src")
+	data := filepath.Join(root, "data")
+	for _, d := range []string{filepath.Join(data, "a"), filepath.Join(data, "b"), src} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checked, renamed := make(chan error, 1), make(chan struct{})
+	errc := make(chan error, 1)
+	var mountinfo []byte
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread, in its own namespace, ends with it
+		defer held.reset()
+		errc <- func() error {
+			err := unix.Unshare(unix.CLONE_NEWNS)
+			if err == nil {
+				err = unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, "")
+			}
+			if err == nil {
+				err = unix.Mount(src, filepath.Join(data, "a"), "", unix.MS_BIND, "") // rw, as declared
+			}
+			if err == nil {
+				_, err = safeTarget(root, "/data/b", true)
+			}
+			checked <- err
+			if err != nil {
+				return nil
+			}
+			<-renamed
+			fd, err := unix.OpenTree(unix.AT_FDCWD, src, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+			if err != nil {
+				return err
+			}
+			ro, err := attachBind(fd, filepath.Join(data, "b"), unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV)
+			if err == nil && ro != nil {
+				defer ro.close()
+				err = remountReadonly(heldPath(ro.top, ro.target))
+			}
+			mountinfo, _ = os.ReadFile("/proc/thread-self/mountinfo")
+			return err
+		}()
+	}()
+	if err := <-checked; err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range [][2]string{{"b", "x"}, {"a", "b"}} {
+		if err := os.Rename(filepath.Join(data, r[0]), filepath.Join(data, r[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(renamed)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, line := range strings.Split(string(mountinfo), "\n") {
+		if f := strings.Fields(line); len(f) > 5 && f[4] == filepath.Join(data, "x") {
+			found = true
+			if !strings.HasPrefix(f[5], "ro,nosuid,nodev") {
+				t.Errorf("the detached bind on the checked directory is not read-only: %s", line)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no mount on the checked directory (now data/x):\n%s", mountinfo)
+	}
+}

@@ -201,14 +201,19 @@ func attachBind(fd int, target string, flags uintptr) (readonly *roBind, err err
 		unix.Close(fd)
 		return nil, err
 	}
-	if at != target { // onto the checked descriptor
-		err = unix.MoveMount(fd, "", held.fd, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH)
-		unix.Close(fd)
+	if at != target { // onto the checked descriptor; the mount, attached, takes its flags by fd
+		if err = unix.MoveMount(fd, "", held.fd, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
+			unix.Close(fd)
+		}
 	} else {
 		err = attachMount(fd, target)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("move_mount: %w", err)
+	}
+	if at != target {
+		held.reset()
+		return boundTo(os.NewFile(uintptr(fd), target), target, flags)
 	}
 	return bound(target, flags, &st)
 }
@@ -232,6 +237,11 @@ func bound(target string, flags uintptr, want *unix.Stat_t) (*roBind, error) {
 	if err != nil {
 		return nil, err
 	}
+	return boundTo(top, target, flags)
+}
+
+// boundTo is bound for the mount top (nil: target's path), known or reopened.
+func boundTo(top *os.File, target string, flags uintptr) (*roBind, error) {
 	r := &roBind{target: target, top: top}
 	if err := remount(heldPath(top, target), flags&^unix.MS_RDONLY); err != nil || flags&unix.MS_RDONLY == 0 {
 		r.close()
