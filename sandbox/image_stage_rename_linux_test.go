@@ -92,8 +92,8 @@ func holding(t *testing.T, pid int, path string) {
 // volume's co-tenant, between the check and that reopen, renames the checked directory
 // away and another of this run's mount points in the volume (here a tmpfs at data/a) to
 // the name: its mount id is not the one underneath, yet it is not the bind made. The
-// stage must refuse rather than make the tmpfs read-only and leave the bind of src
-// writable at data/x.
+// stage must refuse, or give the flags to the bind itself, rather than make the tmpfs
+// read-only and leave the bind of src writable at data/x.
 func TestHeldTopIsTheMountMade(t *testing.T) {
 	testenv.Require(t, testenv.Root)
 	dir := t.TempDir()
@@ -120,13 +120,16 @@ func TestHeldTopIsTheMountMade(t *testing.T) {
 			t.Fatal(err)
 		}
 	}, "/bin/cat", "/proc/self/mountinfo")
+	if failure != "" && !strings.Contains(failure, "not the mount just made") {
+		t.Fatalf("failure %q", failure)
+	}
 	for _, line := range strings.Split(out, "\n") {
 		if f := strings.Fields(line); len(f) > 5 && strings.HasPrefix(f[4], data) && strings.HasPrefix(f[5], "rw") && !strings.Contains(line, "tmpfs") {
 			t.Errorf("the bind of src is writable: %s", line)
 		}
 	}
-	if !strings.Contains(failure, "not the mount just made") {
-		t.Errorf("failure %q, want the renamed-in mount refused; mounts:\n%s", failure, out)
+	if failure == "" && !strings.Contains(out, filepath.Join(data, "x")+" ro,nosuid,nodev") {
+		t.Errorf("neither refused nor read-only on the checked directory (now data/x):\n%s", out)
 	}
 }
 
@@ -135,7 +138,14 @@ func TestHeldTopIsTheMountMade(t *testing.T) {
 // the name reopened: with another bind of the same source renamed to the name, the root
 // would match and the read-only remount would go to that other bind, leaving this one,
 // on the checked directory (renamed to data/x), writable.
-func TestHeldTopDetachedIsTheMountMade(t *testing.T) {
+func TestHeldTopDetachedIsTheMountMade(t *testing.T) { heldTopSameSource(t, true) }
+
+// TestHeldTopBindIsTheMountMade: as TestHeldTopDetachedIsTheMountMade for a bind the
+// stage makes itself (no detached mount from the parent): it too takes its flags by
+// its own descriptor (open_tree, move_mount onto the checked one).
+func TestHeldTopBindIsTheMountMade(t *testing.T) { heldTopSameSource(t, false) }
+
+func heldTopSameSource(t *testing.T, detached bool) {
 	testenv.Require(t, testenv.Root)
 	dir := t.TempDir()
 	root, src := filepath.Join(dir, "root"), filepath.Join(dir, "src")
@@ -158,6 +168,9 @@ func TestHeldTopDetachedIsTheMountMade(t *testing.T) {
 			if err := os.Rename(filepath.Join(data, r[0]), filepath.Join(data, r[1])); err != nil {
 				t.Fatal(err)
 			}
+		}
+		if !detached {
+			return
 		}
 		fd, err := unix.OpenTree(unix.AT_FDCWD, src, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
 		if err != nil {

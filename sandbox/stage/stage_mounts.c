@@ -22,6 +22,15 @@ enum { FD_MOUNTS = 6, MAX_DETACHED = 4096, MAX_READONLY = 4096 };
 #ifndef MOVE_MOUNT_F_EMPTY_PATH
 #define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
 #endif
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
 #ifndef MOVE_MOUNT_T_EMPTY_PATH
 #define MOVE_MOUNT_T_EMPTY_PATH 0x00000040
 #endif
@@ -250,12 +259,19 @@ void op_bind(const struct op *op) {
 			return;
 		}
 		const char *at = stage_at(target, S_ISDIR(st.st_mode), op);
-		if (at == target)
+		if (at == target) {
 			make_mount_point(target, S_ISDIR(st.st_mode), op);
-		if (mount(src, at, "", MS_BIND | MS_REC, "") < 0)
-			stage_fail(op, errno, 0, 0, NULL);
-		if (at != target && stat(src, &st) < 0) // the new mount's root, for bound
-			failf(op, errno, "stat", src);
+			if (mount(src, at, "", MS_BIND | MS_REC, "") < 0)
+				stage_fail(op, errno, 0, 0, NULL);
+		} else { // the recursive bind as a mount of its own, attached onto the checked
+			 // descriptor: its flags go to it by fd, not to what the name holds by then
+			made = (int)syscall(SYS_open_tree, AT_FDCWD, src, OPEN_TREE_CLONE | AT_RECURSIVE | O_CLOEXEC);
+			if (made < 0)
+				failf(op, errno, "open_tree", src);
+			if (syscall(SYS_move_mount, made, "", stage_checked_fd(), "",
+				    MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+				stage_fail(op, errno, 0, 0, "move_mount");
+		}
 	}
 	char buf[32];
 	const char *at = bound(target, flags, &st, made, buf, sizeof buf, op);
