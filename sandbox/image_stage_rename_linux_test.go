@@ -252,6 +252,9 @@ func TestHeldTopIsTheMountMadeGo(t *testing.T) {
 	}
 	close(renamed)
 	err := <-errc
+	if err != nil && !strings.Contains(err.Error(), "not the mount just made") {
+		t.Fatalf("mountOne: %v", err)
+	}
 	for _, line := range strings.Split(string(mountinfo), "\n") {
 		if err != nil {
 			break // refused: the init ends, and its namespace with it
@@ -260,15 +263,21 @@ func TestHeldTopIsTheMountMadeGo(t *testing.T) {
 			t.Errorf("the bind of src is writable: %s", line)
 		}
 	}
-	if err == nil || !strings.Contains(err.Error(), "not the mount just made") {
-		t.Errorf("mountOne: %v, want the renamed-in mount refused", err)
+	if err == nil && !strings.Contains(string(mountinfo), filepath.Join(data, "x")+" ro,nosuid,nodev") {
+		t.Errorf("neither refused nor read-only on the checked directory (now data/x):\n%s", mountinfo)
 	}
 }
 
 // TestHeldTopDetachedIsTheMountMadeGo: the Go init's attachBind, as the C stage's
 // (TestHeldTopDetachedIsTheMountMade): the detached mount takes its flags by its own
 // descriptor, whatever the co-tenant renamed to the name.
-func TestHeldTopDetachedIsTheMountMadeGo(t *testing.T) {
+func TestHeldTopDetachedIsTheMountMadeGo(t *testing.T) { heldTopSameSourceGo(t, true) }
+
+// TestHeldTopBindIsTheMountMadeGo: mountOne's bind, as the C stage's
+// (TestHeldTopBindIsTheMountMade).
+func TestHeldTopBindIsTheMountMadeGo(t *testing.T) { heldTopSameSourceGo(t, false) }
+
+func heldTopSameSourceGo(t *testing.T, detached bool) {
 	testenv.Require(t, testenv.Root)
 	dir := t.TempDir()
 	root, src := filepath.Join(dir, "root"), filepath.Join(dir, "src")
@@ -300,11 +309,16 @@ func TestHeldTopDetachedIsTheMountMadeGo(t *testing.T) {
 				return nil
 			}
 			<-renamed
-			fd, err := unix.OpenTree(unix.AT_FDCWD, src, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
-			if err != nil {
-				return err
+			var ro *roBind
+			if detached {
+				fd, oerr := unix.OpenTree(unix.AT_FDCWD, src, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+				if oerr != nil {
+					return oerr
+				}
+				ro, err = attachBind(fd, filepath.Join(data, "b"), unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV)
+			} else {
+				ro, err = mountOne(plan.Mount{Type: "bind", Source: src, Target: "/data/b", Options: []string{"ro", "nosuid", "nodev"}}, filepath.Join(data, "b"), -1)
 			}
-			ro, err := attachBind(fd, filepath.Join(data, "b"), unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV)
 			if err == nil && ro != nil {
 				defer ro.close()
 				err = remountReadonly(heldPath(ro.top, ro.target))

@@ -172,17 +172,14 @@ func mountOne(m plan.Mount, target string, fd int) (readonly *roBind, err error)
 	if err != nil {
 		return nil, err
 	}
+	if at != target { // the recursive bind as a mount of its own, onto the checked descriptor
+		return bindHeld(m.Source, target, flags)
+	}
 	if err := unix.Mount(m.Source, at, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return nil, err
 	}
-	var st unix.Stat_t // the new mount's root, for bound
-	if at != target {
-		if err := unix.Stat(m.Source, &st); err != nil {
-			return nil, &os.PathError{Op: "stat", Path: m.Source, Err: err}
-		}
-	}
 	// Bind mounts ignore flags until remounted; nosuid and nodev take effect now.
-	return bound(target, flags, &st)
+	return bound(target, flags, nil)
 }
 
 // attachBind puts a detached mount on target, a mount point of the same kind.
@@ -216,6 +213,22 @@ func attachBind(fd int, target string, flags uintptr) (readonly *roBind, err err
 		return boundTo(os.NewFile(uintptr(fd), target), target, flags)
 	}
 	return bound(target, flags, &st)
+}
+
+// bindHeld is the C stage's op_bind for a checked target: an open_tree clone of source
+// attached onto the held descriptor, its flags given by its own descriptor, not to what
+// the name holds by then (a volume's co-tenant may have renamed another mount there).
+func bindHeld(source, target string, flags uintptr) (*roBind, error) {
+	fd, err := unix.OpenTree(unix.AT_FDCWD, source, unix.OPEN_TREE_CLONE|unix.AT_RECURSIVE|unix.OPEN_TREE_CLOEXEC)
+	if err != nil {
+		return nil, &os.PathError{Op: "open_tree", Path: source, Err: err}
+	}
+	if err := unix.MoveMount(fd, "", held.fd, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("move_mount: %w", err)
+	}
+	held.reset()
+	return boundTo(os.NewFile(uintptr(fd), target), target, flags)
 }
 
 // roBind is a bind made read-only once everything beneath it exists: by the descriptor
