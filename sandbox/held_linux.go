@@ -71,8 +71,11 @@ func heldAt(target string, dir bool) (string, error) {
 // heldTop is, after the mount on a checked target, the mount made there (opened beneath
 // the held parent, no link followed) for its remounts by /proc/self/fd path, and forgets
 // the target; nil for a target not checked. A name beneath the parent that is not the
-// new mount fails rather than give the mount's flags elsewhere.
-func heldTop(target string) (*os.File, error) {
+// new mount fails rather than give the mount's flags elsewhere: one on the mount
+// underneath, or whose root is not want (what was mounted; nil: not known). A volume's
+// co-tenant can rename the mount made away and another of this run's mount points in
+// the volume to the name: a mount id not the one underneath is not enough.
+func heldTop(target string, want *unix.Stat_t) (*os.File, error) {
 	h := &held
 	if h.dir < 0 || target != h.path {
 		return nil, nil
@@ -85,11 +88,17 @@ func heldTop(target string) (*os.File, error) {
 	var top, under unix.Statx_t
 	if unix.Statx(fd, "", unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW, unix.STATX_MNT_ID, &top) == nil &&
 		unix.Statx(h.fd, "", unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW, unix.STATX_MNT_ID, &under) == nil &&
-		top.Mask&under.Mask&unix.STATX_MNT_ID != 0 && top.Mnt_id == under.Mnt_id {
+		top.Mask&under.Mask&unix.STATX_MNT_ID != 0 && top.Mnt_id == under.Mnt_id || !isRoot(fd, want) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("%s: not the mount just made: %w", target, unix.EBUSY)
 	}
 	return os.NewFile(uintptr(fd), target), nil
+}
+
+// isRoot is whether fd is want's object (nil: not known).
+func isRoot(fd int, want *unix.Stat_t) bool {
+	var st unix.Stat_t
+	return want == nil || unix.Fstat(fd, &st) == nil && st.Dev == want.Dev && st.Ino == want.Ino
 }
 
 // heldPath is f's /proc/self/fd path, or target when f is nil.

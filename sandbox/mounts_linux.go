@@ -172,11 +172,14 @@ func mountOne(m plan.Mount, target string, fd int) (readonly *roBind, err error)
 	if err != nil {
 		return nil, err
 	}
+	if at != target { // the recursive bind as a mount of its own, onto the checked descriptor
+		return bindHeld(m.Source, target, flags)
+	}
 	if err := unix.Mount(m.Source, at, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return nil, err
 	}
 	// Bind mounts ignore flags until remounted; nosuid and nodev take effect now.
-	return bound(target, flags)
+	return bound(target, flags, nil)
 }
 
 // attachBind puts a detached mount on target, a mount point of the same kind.
@@ -195,16 +198,37 @@ func attachBind(fd int, target string, flags uintptr) (readonly *roBind, err err
 		unix.Close(fd)
 		return nil, err
 	}
-	if at != target { // onto the checked descriptor
-		err = unix.MoveMount(fd, "", held.fd, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH)
-		unix.Close(fd)
+	if at != target { // onto the checked descriptor; the mount, attached, takes its flags by fd
+		if err = unix.MoveMount(fd, "", held.fd, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
+			unix.Close(fd)
+		}
 	} else {
 		err = attachMount(fd, target)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("move_mount: %w", err)
 	}
-	return bound(target, flags)
+	if at != target {
+		held.reset()
+		return boundTo(os.NewFile(uintptr(fd), target), target, flags)
+	}
+	return bound(target, flags, &st)
+}
+
+// bindHeld is the C stage's op_bind for a checked target: an open_tree clone of source
+// attached onto the held descriptor, its flags given by its own descriptor, not to what
+// the name holds by then (a volume's co-tenant may have renamed another mount there).
+func bindHeld(source, target string, flags uintptr) (*roBind, error) {
+	fd, err := unix.OpenTree(unix.AT_FDCWD, source, unix.OPEN_TREE_CLONE|unix.AT_RECURSIVE|unix.OPEN_TREE_CLOEXEC)
+	if err != nil {
+		return nil, &os.PathError{Op: "open_tree", Path: source, Err: err}
+	}
+	if err := unix.MoveMount(fd, "", held.fd, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("move_mount: %w", err)
+	}
+	held.reset()
+	return boundTo(os.NewFile(uintptr(fd), target), target, flags)
 }
 
 // roBind is a bind made read-only once everything beneath it exists: by the descriptor
@@ -221,11 +245,16 @@ func (r roBind) close() {
 }
 
 // bound gives a bind just made its flags but ro, and returns it when ro is to follow.
-func bound(target string, flags uintptr) (*roBind, error) {
-	top, err := heldTop(target)
+func bound(target string, flags uintptr, want *unix.Stat_t) (*roBind, error) {
+	top, err := heldTop(target, want)
 	if err != nil {
 		return nil, err
 	}
+	return boundTo(top, target, flags)
+}
+
+// boundTo is bound for the mount top (nil: target's path), known or reopened.
+func boundTo(top *os.File, target string, flags uintptr) (*roBind, error) {
 	r := &roBind{target: target, top: top}
 	if err := remount(heldPath(top, target), flags&^unix.MS_RDONLY); err != nil || flags&unix.MS_RDONLY == 0 {
 		r.close()
@@ -385,7 +414,11 @@ func mountHosts(staged *os.File, target string, inRootfs bool) error {
 	if err := unix.Mount(src, at, "", unix.MS_BIND, ""); err != nil {
 		return err
 	}
-	top, err := heldTop(target)
+	var st unix.Stat_t
+	if err := unix.Fstat(int(staged.Fd()), &st); err != nil {
+		return err
+	}
+	top, err := heldTop(target, &st)
 	if err != nil {
 		return err
 	}

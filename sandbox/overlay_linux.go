@@ -221,7 +221,13 @@ func mountUpper(cfg *initConfig, m plan.Mount) error {
 	if err := unix.Mount(at, at, "", unix.MS_BIND, ""); err != nil { // at: the checked directory's descriptor
 		return err
 	}
-	top, err := heldTop(target)
+	var want unix.Stat_t // the directory bound onto itself
+	if at != target {
+		if err := unix.Fstat(held.fd, &want); err != nil {
+			return err
+		}
+	}
+	top, err := heldTop(target, &want)
 	if err != nil {
 		return err
 	}

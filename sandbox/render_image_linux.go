@@ -46,16 +46,15 @@ func renderImageOne(cfg *initConfig, i int, m plan.Mount, prefix string, p *stag
 	return false, nil
 }
 
-// renderImageHosts is setupRootfs's check of /etc/hosts and resolv.conf in an image
-// before the stack's files are mounted over them.
-func renderImageHosts(cfg *initConfig, p *stage.Program) {
+// renderImageHosts is setupRootfs's check of /etc/hosts or resolv.conf (name) in an
+// image, right before the stack's file is mounted over it: the stage holds only the
+// target checked last, so the other file's check in between would leave this mount to
+// walk the path again.
+func renderImageHosts(cfg *initConfig, name string, p *stage.Program) {
 	if cfg.Component.Image == nil {
 		return
 	}
-	p.Add(stage.OpSafeTarget, []uint64{0}, []string{filepath.Clean(cfg.Root), "etc/hosts", ""}, imageFormat("/etc/hosts"))
-	if cfg.Resolv != "" {
-		p.Add(stage.OpSafeTarget, []uint64{0}, []string{filepath.Clean(cfg.Root), "etc/resolv.conf", ""}, imageFormat("/etc/resolv.conf"))
-	}
+	p.Add(stage.OpSafeTarget, []uint64{0}, []string{filepath.Clean(cfg.Root), relTarget(name), ""}, imageFormat(name))
 }
 
 // relTarget is target as safeTarget walks it: clean, without the leading slash.

@@ -59,7 +59,7 @@ func TestRenderImage(t *testing.T) {
 		stage.OpUpper,
 		stage.OpSafeTarget, stage.OpAttach,
 		stage.OpSymlink, stage.OpSymlink, stage.OpSymlink, stage.OpSymlink, stage.OpSymlink,
-		stage.OpSafeTarget, stage.OpSafeTarget, stage.OpMountHosts, stage.OpMountHosts,
+		stage.OpSafeTarget, stage.OpMountHosts, stage.OpSafeTarget, stage.OpMountHosts,
 		stage.OpReadonly, stage.OpPivot}
 	if got := opCodes(p); !slices.Equal(got, want) {
 		t.Errorf("ops %v, want %v", got, want)
@@ -86,6 +86,24 @@ func TestRenderImage(t *testing.T) {
 	}
 	if got := opCodes(p); slices.Contains(got, stage.OpSafeTarget) || !slices.Contains(got, stage.OpAttach) {
 		t.Errorf("a rootfs with a volume: ops %v", got)
+	}
+}
+
+// TestRenderImageCheckThenMount: every OP_SAFE_TARGET is followed by the op that mounts
+// its target, never by another check: the stage holds only the target checked last
+// (stage_image.c), so a check in between leaves the mount to walk the path again, where
+// a volume's co-tenant may have put a link since (the /etc/hosts check was lost to
+// resolv.conf's when both were checked before either was mounted).
+func TestRenderImageCheckThenMount(t *testing.T) {
+	p := &stage.Program{}
+	if err := renderMounts(imageConfig(), p); err != nil {
+		t.Fatal(err)
+	}
+	codes := opCodes(p)
+	for i, c := range codes {
+		if c == stage.OpSafeTarget && (i+1 == len(codes) || codes[i+1] == stage.OpSafeTarget) {
+			t.Errorf("op %d: a check not followed by its mount: %v", i, codes)
+		}
 	}
 }
 

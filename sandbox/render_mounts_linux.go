@@ -60,7 +60,6 @@ func renderMounts(cfg *initConfig, p *stage.Program) error {
 		p.Add(stage.OpSymlink, nil, []string{link[0], filepath.Join(cfg.Root, link[1])}, nil)
 	}
 	if cfg.Hosts != "" {
-		renderImageHosts(cfg, p)
 		renderHosts(cfg, p)
 	}
 	root := cfg.Root
@@ -91,6 +90,7 @@ func renderHosts(cfg *initConfig, p *stage.Program) {
 		if i == 1 && cfg.Resolv == "" {
 			break
 		}
+		renderImageHosts(cfg, name, p)
 		p.Add(stage.OpMountHosts, []uint64{uint64(i), inRootfs}, []string{filepath.Join(cfg.Root, name)}, func(e stage.Error) string {
 			if e.Kind == 1 {
 				return name + ": the rootfs has no /etc/hosts for the stack's names to be mounted over; create an empty one"

@@ -95,7 +95,8 @@ void stage_remount(const char *target, unsigned long flags, const struct op *op)
 // checked (its held descriptor's), made when missing; after the mount, a descriptor of
 // the mount made there (-1: not checked); forgetting the checked target.
 const char *stage_at(const char *target, int dir, const struct op *op);
-int stage_top(const char *target, const struct op *op);
+struct stat;
+int stage_top(const char *target, const struct op *op, const struct stat *want);
 void stage_checked_done(void);
 int stage_checked_fd(void);
 int stage_checked_dir(const char **name, const char *target);

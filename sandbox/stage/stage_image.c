@@ -149,8 +149,11 @@ static int mnt_id(int fd, uint64_t *id) {
 // stage_top is, after the mount on a checked target, a descriptor of the mount made
 // there (opened beneath the held parent, no link followed), for its remounts by
 // /proc/self/fd path; -1 for a target not checked. A name beneath the parent that is
-// not the new mount fails rather than take the mount's flags elsewhere.
-int stage_top(const char *target, const struct op *op) {
+// not the new mount fails rather than take the mount's flags elsewhere: one on the
+// mount underneath, or whose root is not want (what was mounted; NULL: not known). A
+// volume's co-tenant can rename the mount made away and another of this run's mount
+// points in the volume to the name: a mount id not the one underneath is not enough.
+int stage_top(const char *target, const struct op *op, const struct stat *want) {
 	if (!checked(target))
 		return -1;
 	int fd = open_beneath(chk_dir, chk_name);
@@ -159,7 +162,9 @@ int stage_top(const char *target, const struct op *op) {
 		snprintf(where, sizeof where, "open %s", target);
 		stage_fail(op, errno, 0, 0, where);
 	}
-	if (mnt_id(fd, &top) == 0 && mnt_id(chk_fd, &under) == 0 && top == under) {
+	struct stat st;
+	if ((mnt_id(fd, &top) == 0 && mnt_id(chk_fd, &under) == 0 && top == under) ||
+	    (want && (fstat(fd, &st) < 0 || st.st_dev != want->st_dev || st.st_ino != want->st_ino))) {
 		snprintf(where, sizeof where, "%s: not the mount just made", target);
 		stage_fail(op, EBUSY, 0, 0, where);
 	}
@@ -215,7 +220,10 @@ void op_upper(const struct op *op) {
 	}
 	if (mount(at, at, "", MS_BIND, "") < 0) // at: the checked directory's descriptor
 		stage_fail(op, errno, 0, 0, NULL);
-	int top = stage_top(target, op);
+	struct stat want;
+	if (at != target && fstat(chk_fd, &want) < 0)
+		stage_fail(op, errno, 0, 0, NULL);
+	int top = stage_top(target, op, &want); // the directory bound onto itself
 	if (top < 0) {
 		stage_remount(target, MS_NOSUID | MS_NODEV, op);
 		return;

@@ -22,6 +22,15 @@ enum { FD_MOUNTS = 6, MAX_DETACHED = 4096, MAX_READONLY = 4096 };
 #ifndef MOVE_MOUNT_F_EMPTY_PATH
 #define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
 #endif
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
 #ifndef MOVE_MOUNT_T_EMPTY_PATH
 #define MOVE_MOUNT_T_EMPTY_PATH 0x00000040
 #endif
@@ -183,9 +192,15 @@ static void push_readonly(const struct op *op, const char *target, const char *a
 }
 
 // bound is where a bind's flags go once made: the mount on a checked target, by a
-// descriptor held until op_readonly when it becomes read-only; else target.
-static const char *bound(const char *target, unsigned long flags, char *buf, size_t n, const struct op *op) {
-	int top = stage_top(target, op);
+// descriptor held until op_readonly when it becomes read-only; else target. made is
+// the mount itself when known (a detached one attached there), else -1: reopened.
+static const char *bound(const char *target, unsigned long flags, const struct stat *want, int made, char *buf,
+			 size_t n, const struct op *op) {
+	int top = made;
+	if (made >= 0)
+		stage_checked_done();
+	else
+		top = stage_top(target, op, want);
 	if (top < 0)
 		return target;
 	snprintf(buf, n, "/proc/self/fd/%d", top);
@@ -202,12 +217,14 @@ void op_bind(const struct op *op) {
 	unsigned long flags = op_int(op, 1);
 	const char *src = op->strs[0], *target = op->strs[1];
 	struct stat st;
+	int made = -1;
 	if (idx < MAX_DETACHED && detached[idx]) {
 		int fd = detached[idx] - 1;
 		detached[idx] = 0;
 		if (fstat(fd, &st) < 0)
 			stage_fail(op, errno, 0, 0, NULL);
 		int to = AT_FDCWD, how = MOVE_MOUNT_F_EMPTY_PATH;
+		made = fd;
 		const char *to_path = target;
 		if (stage_at(target, S_ISDIR(st.st_mode), op) != target) // onto the checked descriptor
 			to = stage_checked_fd(), to_path = "", how |= MOVE_MOUNT_T_EMPTY_PATH;
@@ -215,7 +232,8 @@ void op_bind(const struct op *op) {
 			make_mount_point(target, S_ISDIR(st.st_mode), op);
 		if (syscall(SYS_move_mount, fd, "", to, to_path, how) < 0)
 			stage_fail(op, errno, 0, 0, "move_mount");
-		close(fd);
+		if (to == AT_FDCWD) // else the mount, attached, takes its flags by fd: no name reopened
+			close(fd), made = -1;
 	} else {
 		if (lstat(src, &st) < 0)
 			failf(op, errno, "lstat", src);
@@ -241,13 +259,22 @@ void op_bind(const struct op *op) {
 			return;
 		}
 		const char *at = stage_at(target, S_ISDIR(st.st_mode), op);
-		if (at == target)
+		if (at == target) {
 			make_mount_point(target, S_ISDIR(st.st_mode), op);
-		if (mount(src, at, "", MS_BIND | MS_REC, "") < 0)
-			stage_fail(op, errno, 0, 0, NULL);
+			if (mount(src, at, "", MS_BIND | MS_REC, "") < 0)
+				stage_fail(op, errno, 0, 0, NULL);
+		} else { // the recursive bind as a mount of its own, attached onto the checked
+			 // descriptor: its flags go to it by fd, not to what the name holds by then
+			made = (int)syscall(SYS_open_tree, AT_FDCWD, src, OPEN_TREE_CLONE | AT_RECURSIVE | O_CLOEXEC);
+			if (made < 0)
+				failf(op, errno, "open_tree", src);
+			if (syscall(SYS_move_mount, made, "", stage_checked_fd(), "",
+				    MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+				stage_fail(op, errno, 0, 0, "move_mount");
+		}
 	}
 	char buf[32];
-	const char *at = bound(target, flags, buf, sizeof buf, op);
+	const char *at = bound(target, flags, &st, made, buf, sizeof buf, op);
 	if (at == target)
 		remount(target, flags & ~MS_RDONLY, op);
 	push_readonly(op, target, at, flags);
@@ -363,7 +390,9 @@ void op_mount_hosts(const struct op *op) {
 	if (mount(src, at, "", MS_BIND, "") < 0)
 		stage_fail(op, errno, 0, 0, NULL);
 	char top[32];
-	int tfd = stage_top(target, op);
+	if (fstat(fd, &st) < 0)
+		stage_fail(op, errno, 0, 0, NULL);
+	int tfd = stage_top(target, op, &st);
 	if (tfd >= 0)
 		snprintf(top, sizeof top, "/proc/self/fd/%d", tfd);
 	if (mount("", tfd >= 0 ? top : target, "", MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "") < 0)
