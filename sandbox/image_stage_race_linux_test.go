@@ -3,14 +3,11 @@
 package sandbox
 
 import (
-	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -31,37 +28,8 @@ func runStageOps(t *testing.T, add func(p *stage.Program), args ...string) (out,
 	p.Add(stage.OpMount, []uint64{unix.MS_REC | unix.MS_PRIVATE, 0}, []string{"", "/", "", ""}, nil)
 	add(p)
 	renderExec(cfg, p)
-	var files [5][2]*os.File // fds 3 to 7: program, error, go, mounts, ids
-	for i := range files {
-		r, w, err := os.Pipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer r.Close()
-		defer w.Close()
-		files[i] = [2]*os.File{r, w}
-	}
-	cmd := exec.Command("/proc/self/exe")
-	cmd.Env = []string{stage.Marker}
-	cmd.ExtraFiles = []*os.File{files[0][0], files[1][1], files[2][0], files[3][0], files[4][1]}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNS}
-	var stdout bytes.Buffer
-	cmd.Stdout = &stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	files[0][0].Close()
-	files[1][1].Close()
-	files[3][1].Close()
-	files[0][1].Write(p.Bytes())
-	files[0][1].Close()
-	rec, _ := readAll(files[1][0])
-	cmd.Wait()
-	if e, ok := stage.DecodeError(rec); ok {
-		step, msg := p.Explain(e)
-		return stdout.String(), step + ": " + msg
-	}
-	return stdout.String(), ""
+	out, _, failure = stageChild(t, p, nil)
+	return out, failure
 }
 
 // TestSafeTargetHeldAcrossTheMount: OP_SAFE_TARGET checks a target by descriptor, and

@@ -3,13 +3,10 @@
 package sandbox
 
 import (
-	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -52,44 +49,8 @@ func stageUser(t *testing.T, etc string, proc plan.Process, chown []string, betw
 		}
 	}
 	renderExec(cfg, p)
-	var files [5][2]*os.File // fds 3 to 7: program, error, go, mounts, ids
-	for i := range files {
-		r, w, err := os.Pipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer r.Close()
-		defer w.Close()
-		files[i] = [2]*os.File{r, w}
-	}
-	cmd := exec.Command("/proc/self/exe")
-	cmd.Env = []string{stage.Marker}
-	cmd.ExtraFiles = []*os.File{files[0][0], files[1][1], files[2][0], files[3][0], files[4][1]}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNS}
-	var stdout bytes.Buffer
-	cmd.Stdout = &stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	files[0][0].Close()
-	files[1][1].Close()
-	files[4][1].Close()
-	files[0][1].Write(p.Bytes())
-	files[0][1].Close()
-	rec, _ := readAll(files[1][0])
-	idData, _ := readAll(files[4][0])
-	cmd.Wait()
-	if e, ok := stage.DecodeError(rec); ok {
-		step, msg := p.Explain(e)
-		return string(idData), stdout.String(), step + ": " + msg
-	}
-	return string(idData), stdout.String(), ""
-}
-
-func readAll(f *os.File) ([]byte, error) {
-	var b bytes.Buffer
-	_, err := b.ReadFrom(f)
-	return b.Bytes(), err
+	out, ids, failure = stageChild(t, p, nil)
+	return ids, out, failure
 }
 
 // etcDir is a directory to serve as /etc: ld.so.cache for the shell, and the files given.
