@@ -2,12 +2,15 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"reflect"
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/confine-sandbox/confine/internal/trace"
 )
 
 // spawnable: the spawner can make this init stage exactly as exec.Cmd would. It makes
@@ -66,9 +69,13 @@ func (s *Sandbox) spawnInit(sp *Spawner, cmd *exec.Cmd, cgroup *os.File) (cloned
 	if s.cgroup != nil && spare == 0 {
 		during = s.cgroup.makeInline // the cgroup job, while the spawner clones
 	}
+	t := trace.Now()
 	pid, err := sp.spawn(spawnRequest{flags: attr.Cloneflags, setsid: true, last: sp.last, cgroup: cgroup, spare: spare, fresh: fresh,
 		files: append(stdio.child[:], cmd.ExtraFiles...), uid: attr.UidMappings, gid: attr.GidMappings, during: during})
 	if pid == 0 {
+		if errors.Is(err, errSpareTaken) {
+			trace.Done("parent", "spare_refused", t) // gone, or stale (the host's mounts changed): exec.Cmd's clone
+		}
 		stdio.abort()
 		return false, err
 	}
