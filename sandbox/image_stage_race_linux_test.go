@@ -22,13 +22,21 @@ import (
 // stage's failure as the parent words it ("" when it ran).
 func runStageOps(t *testing.T, add func(p *stage.Program), args ...string) (out, failure string) {
 	t.Helper()
+	return runStage(t, add, nil, args...)
+}
+
+// runStage is runStageOps with beforeMounts, given the stage's pid, run before the mounts
+// socket closes (OP_RECV_MOUNTS waits there until then): the rename tests do a volume's
+// co-tenant's swaps from this test's mount namespace there.
+func runStage(t *testing.T, add func(p *stage.Program), beforeMounts func(pid int, mounts *os.File), args ...string) (out, failure string) {
+	t.Helper()
 	cfg := &initConfig{Component: plan.Component{Process: plan.Process{Args: args, Env: []string{"PATH=/usr/bin:/bin"}}}}
 	p := &stage.Program{}
 	p.Step("mounts")
 	p.Add(stage.OpMount, []uint64{unix.MS_REC | unix.MS_PRIVATE, 0}, []string{"", "/", "", ""}, nil)
 	add(p)
 	renderExec(cfg, p)
-	out, _, failure = stageChild(t, p, nil)
+	out, _, failure = stageChild(t, p, beforeMounts)
 	return out, failure
 }
 

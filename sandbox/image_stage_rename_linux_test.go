@@ -17,21 +17,6 @@ import (
 	"github.com/confine-sandbox/confine/tests/testenv"
 )
 
-// runStagePaused is runStageOps with fd 6 a socket: OP_RECV_MOUNTS waits there until
-// pause, given the stage's pid, returns. pause runs in this test's mount namespace, as
-// a volume's co-tenant does in its own.
-func runStagePaused(t *testing.T, add func(p *stage.Program), pause func(pid int, mounts *os.File), args ...string) (out, failure string) {
-	t.Helper()
-	cfg := &initConfig{Component: plan.Component{Process: plan.Process{Args: args, Env: []string{"PATH=/usr/bin:/bin"}}}}
-	p := &stage.Program{}
-	p.Step("mounts")
-	p.Add(stage.OpMount, []uint64{unix.MS_REC | unix.MS_PRIVATE, 0}, []string{"", "/", "", ""}, nil)
-	add(p)
-	renderExec(cfg, p)
-	out, _, failure = stageChild(t, p, pause)
-	return out, failure
-}
-
 // holding waits until pid holds a descriptor of path (OP_SAFE_TARGET has checked it).
 func holding(t *testing.T, pid int, path string) {
 	t.Helper()
@@ -73,7 +58,7 @@ func TestHeldTopIsTheMountMade(t *testing.T) {
 		p.Add(stage.OpReadonly, nil, nil, nil)
 	}
 	data := filepath.Join(root, "data")
-	out, failure := runStagePaused(t, add, func(pid int, _ *os.File) {
+	out, failure := runStage(t, add, func(pid int, _ *os.File) {
 		holding(t, pid, filepath.Join(data, "b"))
 		if err := os.Rename(filepath.Join(data, "b"), filepath.Join(data, "x")); err != nil {
 			t.Fatal(err)
@@ -124,7 +109,7 @@ func heldTopSameSource(t *testing.T, detached bool) {
 		p.Add(stage.OpBind, []uint64{99, unix.MS_NOSUID | unix.MS_NODEV | unix.MS_RDONLY, 0}, []string{src, filepath.Join(data, "b")}, nil)
 		p.Add(stage.OpReadonly, nil, nil, nil)
 	}
-	out, failure := runStagePaused(t, add, func(pid int, mounts *os.File) {
+	out, failure := runStage(t, add, func(pid int, mounts *os.File) {
 		holding(t, pid, filepath.Join(data, "b"))
 		for _, r := range [][2]string{{"b", "x"}, {"a", "b"}} {
 			if err := os.Rename(filepath.Join(data, r[0]), filepath.Join(data, r[1])); err != nil {
