@@ -14,16 +14,22 @@ package trace
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"time"
 )
 
 // origin is the clock reading every line counts from; 0 means tracing is off.
 var origin int64
 
-// FromEnv turns tracing on when CONFINE_TRACE=1, counting from now.
+// FromEnv turns tracing on when CONFINE_TRACE=1, counting from now. A caller that
+// sets CONFINE_TRACE_T0 to its clock reading (Now's units) just before the exec gets a
+// "premain" line: the exec, the constructor and the runtime's start until main.
 func FromEnv() {
 	if os.Getenv("CONFINE_TRACE") == "1" {
 		origin = Now()
+		if t0, err := strconv.ParseInt(os.Getenv("CONFINE_TRACE_T0"), 10, 64); err == nil && t0 > 0 {
+			Span("parent", "premain", t0, origin)
+		}
 	}
 }
 
