@@ -43,18 +43,19 @@ deps:
 # static binary could only dlopen) out: Go's own resolver and /etc/passwd reader.
 # tests/testenv builds with the same (TestBuildFlags holds them equal).
 BUILD_FLAGS := -tags=netgo,osusergo -ldflags=-extldflags=-static
-# SLIM_FLAGS build bin/confine-run, the slim binary to which bin/confine hands `confine
-# run` before its Go runtime starts (cmd/confine/slim.go): the run path's packages only,
-# without the libraries of the other commands, whose package inits cost every run.
+# SLIM_FLAGS build bin/confine, the slim binary (cmd/confine/slim.go): the run path's
+# packages only, without the libraries of the other commands, whose package inits would
+# cost every run. Its constructor hands every other command, before its Go runtime starts,
+# to bin/confine-full, the full binary built with BUILD_FLAGS.
 SLIM_FLAGS := -tags=confine_slim,netgo,osusergo
-# PAIR pairs bin/confine-run with the bin/confine just built, which hands it runs only
-# when its GNU build ID (-B) is the first 16 bytes of the last part of confine's own Go
-# build ID, its content hash (sandbox/stage/stage_slim.c): not a confine-run of another build.
-PAIR = $$($(GO) tool buildid bin/confine | sed 's|.*/||' | head -c 16 | od -An -v -tx1 | tr -d ' \n')
+# PAIR pairs bin/confine with the bin/confine-full just built, which it hands commands to
+# only when its GNU build ID (-B) is the first 16 bytes of the last part of confine-full's
+# Go build ID, its content hash (sandbox/stage/stage_slim.c): not a confine-full of another build.
+PAIR = $$($(GO) tool buildid bin/confine-full | sed 's|.*/||' | head -c 16 | od -An -v -tx1 | tr -d ' \n')
 
 build: deps
-	$(GO) build $(BUILD_FLAGS) -o bin/confine ./cmd/confine
-	$(GO) build $(SLIM_FLAGS) -ldflags="-extldflags=-static -B 0x$(PAIR)" -o bin/confine-run ./cmd/confine
+	$(GO) build $(BUILD_FLAGS) -o bin/confine-full ./cmd/confine
+	$(GO) build $(SLIM_FLAGS) -ldflags="-extldflags=-static -B 0x$(PAIR)" -o bin/confine ./cmd/confine
 
 # test: vet (also without cgo, which proves only policy/seccomp, sandbox/stage and sandbox/nsenter need
 # it), every test package (tests/ needs root, tests/report chromium; under CI=true a

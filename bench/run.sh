@@ -17,12 +17,13 @@ need() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok ins
 for p in bubblewrap crun hyperfine jq gcc libc6-dev; do need "$p"; done
 work=$(mktemp -d /tmp/confine-bench-XXXX)
 trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
-# As `make build` builds it (the Makefile's BUILD_FLAGS: static), unless CONFINE_BUILD_FLAGS says otherwise.
-go build ${CONFINE_BUILD_FLAGS-$(sed -n 's/^BUILD_FLAGS := //p' Makefile)} -o "$work/confine" ./cmd/confine
-# and the slim binary `confine run` hands itself to, beside it and paired with it as the Makefile's
-# PAIR does (CONFINE_SLIM=off keeps runs in the full one)
-pair=$(go tool buildid "$work/confine" | sed 's|.*/||' | head -c 16 | od -An -v -tx1 | tr -d ' \n')
-go build ${CONFINE_SLIM_FLAGS-$(sed -n 's/^SLIM_FLAGS := //p' Makefile)} -ldflags="-extldflags=-static -B 0x$pair" -o "$work/confine-run" ./cmd/confine
+# As `make build` builds them: confine-full with the Makefile's BUILD_FLAGS (static), unless
+# CONFINE_BUILD_FLAGS says otherwise, and confine, the slim binary that runs `confine run` and
+# hands every other command to confine-full, paired with it as the Makefile's PAIR does
+# (CONFINE_SLIM=off sends runs to confine-full as well).
+go build ${CONFINE_BUILD_FLAGS-$(sed -n 's/^BUILD_FLAGS := //p' Makefile)} -o "$work/confine-full" ./cmd/confine
+pair=$(go tool buildid "$work/confine-full" | sed 's|.*/||' | head -c 16 | od -An -v -tx1 | tr -d ' \n')
+go build ${CONFINE_SLIM_FLAGS-$(sed -n 's/^SLIM_FLAGS := //p' Makefile)} -ldflags="-extldflags=-static -B 0x$pair" -o "$work/confine" ./cmd/confine
 go build -o "$work/floor" ./bench/floor
 mkdir -p "$work/rootfs" "$work/bundle"
 printf 'int main(void){return 0;}\n' > "$work/true.c"

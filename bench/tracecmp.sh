@@ -3,7 +3,7 @@
 # --plan PLAN` N rounds with CONFINE_TRACE=1, the builds alternating in each round (a
 # drifting load weighs on all alike), and prints a Markdown table of each trace step's
 # median duration and median end, in µs from the supervisor's main, per build.
-#	bench/tracecmp.sh N PLAN DIR...    (each DIR holds a confine and its confine-run)
+#	bench/tracecmp.sh N PLAN DIR...    (each DIR holds a confine and its confine-full, as make build writes them)
 set -uo pipefail
 n=$1 plan=$2; shift 2
 for i in $(seq "$n"); do

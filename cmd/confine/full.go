@@ -27,8 +27,8 @@ var commands = []command{
 	{"volume", newVolumeCmd}, {"export", newExport}, {"learn", newLearn},
 }
 
-// _CONFINE_FULL marks a run the slim binary handed back (slim.go), so that this
-// binary's constructor keeps it; nothing this binary starts needs it.
+// _CONFINE_FULL marks this binary's start by the slim one (slim.go, stage_slim.c), whose
+// constructor named the process after it; nothing this binary starts needs it.
 func init() { os.Unsetenv("_CONFINE_FULL") }
 
 // fullFor does nothing in the full binary: it runs every command itself (slim.go).

@@ -1,12 +1,13 @@
 //go:build confine_slim
 
-// The slim binary, bin/confine-run (`go build -tags confine_slim`): `confine run` of a
-// Plan or a policy file, without the libraries only other commands need (the image
-// store and its registry client, the stack supervisor's HTTP API, exports, reports),
-// whose package initialisation cost every run of the full binary more than a millisecond
-// (docs/BENCHMARKS.md). The full binary's C constructor hands `confine run` to it
-// before the Go runtime starts (sandbox/stage/stage_slim.c); it hands back, by exec
-// and before anything is set up, every command and every run that needs what it lacks.
+// The slim binary, bin/confine (`go build -tags confine_slim`): `confine run` of a Plan or
+// a policy file, without the libraries only other commands need (the image store and
+// its registry client, the stack supervisor's HTTP API, exports, reports), whose package
+// initialisation would cost every run more than a millisecond (docs/BENCHMARKS.md). Its
+// C constructor hands every other command, and the runs it can tell need the full
+// binary, to bin/confine-full beside it before the Go runtime starts
+// (sandbox/stage/stage_slim.c); main hands over, by exec and before anything is set up,
+// what the constructor could not (a run found to need the image store once compiled).
 // Both run the same run.go: what differs is only whether a run gets here.
 package main
 
@@ -25,13 +26,14 @@ import (
 	"github.com/confine-sandbox/confine/policy/observe"
 	"github.com/confine-sandbox/confine/policy/plan"
 	"github.com/confine-sandbox/confine/sandbox"
+	"github.com/confine-sandbox/confine/sandbox/stage"
 )
 
 var commands = []command{{"run", newRun}}
 
-// fullEnv marks a binary that the other started, and tells either binary's constructor
-// not to hand the run over again (stage_slim.c). Its value is not read: a caller may set
-// it, and the full binary this one hands back to is always confine beside it.
+// fullEnv marks the full binary's start by this one (full.go, stage_slim.c). Its value is
+// not read: a caller may set it, and the full binary this one hands over to is always
+// confine-full beside it.
 const fullEnv = "_CONFINE_FULL"
 
 func init() { os.Unsetenv(fullEnv) } // not for the component, nor for what the run starts
@@ -77,12 +79,12 @@ func handOver() {
 	os.Exit(exitEnforcement)
 }
 
-// fullExe is confine beside this binary, checked as the full binary checks this one
-// before it hands a run over (stage_slim.c): a regular file (no symlink) of this binary's
-// owner, writable by nobody else. It is executed by its path, as its caller executes it,
-// and not from the descriptor checked: that would name the process after the descriptor
-// (/proc/PID/comm), and syscall.Exec puts back the caller's RLIMIT_NOFILE. Only who may
-// write the directory can swap it after the check, and they could swap it before.
+// fullExe is confine-full beside this binary, checked as the constructor checks it
+// (stage_slim.c): a regular file (no symlink) of this binary's owner, writable by nobody
+// else, and paired with this build. It is executed by its path, not from the descriptor
+// checked: syscall.Exec puts back the caller's RLIMIT_NOFILE, which this process may have
+// raised. Only who may write the directory can swap it after the check, and they could
+// swap it before.
 func fullExe() (string, error) {
 	self, err := os.Executable()
 	if err != nil {
@@ -92,12 +94,27 @@ func fullExe() (string, error) {
 	if err := unix.Stat("/proc/self/exe", &me); err != nil {
 		return "", err
 	}
-	path := filepath.Join(filepath.Dir(self), "confine")
-	if err := unix.Lstat(path, &st); err != nil {
-		return "", &os.PathError{Op: "lstat", Path: path, Err: err}
+	path := filepath.Join(filepath.Dir(self), "confine-full")
+	// Checked by a descriptor that opens nothing, then read through it: only a regular
+	// file is opened to be read (a device or a FIFO could block or do something).
+	fd, err := unix.Open(path, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", &os.PathError{Op: "open", Path: path, Err: err}
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Uid != me.Uid || st.Mode&0o022 != 0 || st.Dev == me.Dev && st.Ino == me.Ino {
-		return "", fmt.Errorf("%s is not a regular file owned by uid %d and writable by nobody else", path, me.Uid)
+	defer unix.Close(fd)
+	if err := unix.Fstat(fd, &st); err != nil {
+		return "", &os.PathError{Op: "fstat", Path: path, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Uid != me.Uid || st.Mode&0o022 != 0 || st.Mode&0o100 == 0 || st.Dev == me.Dev && st.Ino == me.Ino {
+		return "", fmt.Errorf("%s is not a regular file owned by uid %d, executable and writable by nobody else", path, me.Uid)
+	}
+	rd, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", fd), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(rd)
+	if !stage.PairedFull(rd) {
+		return "", fmt.Errorf("%s is not of this build (not paired with %s: make build builds both)", path, self)
 	}
 	return path, nil
 }
@@ -105,7 +122,7 @@ func fullExe() (string, error) {
 // What follows is reached only for a run beforeRun kept, which needs none of it; each
 // part fails closed all the same, should a run ever get there.
 
-var errSlim = errors.New("confine-run lacks this part of a run; run the full binary")
+var errSlim = errors.New("the slim confine lacks this part of a run; run confine-full")
 
 // storeResolver is the full binary's for a policy with run.image: that run goes to it.
 type storeResolver struct {

@@ -326,16 +326,18 @@ static int run_at(int argc, char **argv) {
 
 // The constructor: "1" runs the stage (a re-executed init stage), "spawner" the
 // pre-forked spawner (stage_spawn.c), whose children enter stage_main without an exec.
-// Unmarked, `confine run` goes to the slim binary when there is one (stage_slim.c), and
-// as root forks its early spawner (stage_early.c), unless the Go init is asked for. glibc passes main's arguments to constructors.
+// Unmarked, the slim binary hands every command but a plain run to the full one
+// (stage_slim.c), and `confine run` as root forks its early spawner (stage_early.c),
+// unless the Go init is asked for. glibc passes main's arguments to constructors.
 __attribute__((constructor)) static void confine_stage(int argc, char **argv) {
 	const char *mark = getenv("_CONFINE_STAGE");
 	if (!mark) {
-		int at = run_at(argc, argv);
-		if (!at)
+		if (stage_slim_binary)
+			slim_front(argv); // returns only when the command stays in this binary
+		else
+			full_named();
+		if (!run_at(argc, argv))
 			return;
-		if (at == 1) // --store: the image store's, which the slim binary would hand back
-			slim_run(argv); // returns only when the run stays in this binary
 		const char *go = getenv("CONFINE_STAGE");
 		if (geteuid() == 0 && !(go && strcmp(go, "go") == 0))
 			early_spawner();

@@ -56,8 +56,14 @@ uint64_t op_int(const struct op *op, unsigned i);
 void stage_main(void) __attribute__((noreturn));
 // spawner_main serves the supervisor's spawn requests on fd 3 (stage_spawn.c) until EOF.
 void spawner_main(void) __attribute__((noreturn));
-// slim_run execs bin/confine-run for `confine run` when it is there (stage_slim.c).
-void slim_run(char **argv);
+// slim_front hands every command but a plain run from the slim binary (bin/confine) to
+// bin/confine-full beside it (stage_slim.c); full_named names the full binary's process
+// confine; stage_paired_full checks that the binary on fd is this slim binary's full one.
+// stage_slim_binary is 1 in the slim binary (role_slim.c), 0 in the full one (role_full.c).
+void slim_front(char **argv);
+void full_named(void);
+int stage_paired_full(int fd);
+extern const int stage_slim_binary;
 // early_spawner forks the lone run's spawner (stage_early.c); the run reads its socket
 // and pid from confine_early_sock and confine_early_pid (-1 and 0: none).
 void early_spawner(void);

@@ -1,17 +1,19 @@
 //go:build cgo && linux
 
-// The hand-over of `confine run` to the slim binary, bin/confine-run beside this one
-// (cmd/confine/slim.go): the full binary links libraries for every command, whose
-// package initialisation alone costs a run more than a millisecond; the slim one has only
-// what a run needs. The exec happens here, before the Go runtime starts, so the full
-// binary costs the run only its exec. The slim binary must be a regular file (no
-// symlink) owned by this binary's owner and writable by nobody else; it is executed from
-// the descriptor so checked. It hands back to confine beside it, checked the same way
-// (cmd/confine/slim.go), so only a binary named confine hands over. _CONFINE_FULL, set,
-// tells this constructor not to hand over again (in either binary); a caller may set it,
-// and neither binary reads its value. CONFINE_SLIM=off keeps the run here. The slim
-// binary must also be this build's (paired): one left from another build would run
-// other code than the confine that was installed.
+// The front door: bin/confine is the slim binary (cmd/confine/slim.go), built with only
+// what `confine run` needs, and bin/confine-full beside it the full one, which links the
+// libraries of every other command, whose package initialisation alone would cost a run
+// more than a millisecond. The slim binary's constructor hands every other command, and
+// every run it guesses it would hand back after its compile, to confine-full here, before
+// its Go runtime starts: such a command costs one exec more, a plain run none. The full
+// binary must be a regular file (no symlink) owned by this binary's owner, writable by
+// nobody else, and of this build (paired: bin/confine's GNU build ID is the head of
+// confine-full's Go build ID, as the Makefile links them): one left from another build
+// would run other code than the confine that was installed. It is executed from the
+// descriptor so checked. Untrusted or missing, the command goes on here, and main hands
+// it over once more or fails saying why (slim.go's handOver). _CONFINE_FULL marks the
+// full binary's start for its own init (full.go); a caller may set it, and no binary
+// reads its value. CONFINE_SLIM=off sends runs to the full binary too.
 #define _GNU_SOURCE
 #include <elf.h>
 #include <fcntl.h>
@@ -20,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -27,8 +30,8 @@
 #include "stage.h"
 
 #define FULL_ENV "_CONFINE_FULL"
-#define SLIM_NAME "confine-run"
-#define FULL_NAME "confine"
+#define FULL_NAME "confine-full"
+#define SHOWN_NAME "confine" // the full binary's process name, for ps and pgrep
 
 #define NOTE_GO_BUILDID 4 // the Go linker's note of the binary's build ID
 #define PAIR_LEN 16       // what the Makefile's PAIR takes of it (the -B limit)
@@ -75,23 +78,25 @@ static ssize_t elf_note(int fd, const char name[4], uint32_t type, char *desc, s
 	return -1;
 }
 
-// paired: the slim binary on fd carries as its GNU build ID the first PAIR_LEN bytes of
-// the last part of this binary's Go build ID (its content hash), as the Makefile links it
-// (-B), right after this one. A confine-run of another build, or of none, is not run.
-static int paired(int fd) {
-	char id[256], got[64];
+// paired: the full binary on fd carries as the head of the last part of its Go build ID
+// (its content hash) this binary's GNU build ID, which the Makefile links (-B) from it.
+// A confine-full of another build, or a binary with no such note, is not run.
+int stage_paired_full(int fd) {
+	char id[256], own[64];
 	int self = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
 	if (self < 0)
 		return 0;
-	ssize_t n = elf_note(self, "Go\0\0", NOTE_GO_BUILDID, id, sizeof id - 1);
+	ssize_t n = elf_note(self, "GNU\0", NT_GNU_BUILD_ID, own, sizeof own);
 	close(self);
+	if (n != PAIR_LEN)
+		return 0;
+	n = elf_note(fd, "Go\0\0", NOTE_GO_BUILDID, id, sizeof id - 1);
 	if (n <= 0)
 		return 0;
 	id[n] = 0;
 	const char *last = strrchr(id, '/');
 	last = last ? last + 1 : id;
-	return strlen(last) >= PAIR_LEN && elf_note(fd, "GNU\0", NT_GNU_BUILD_ID, got, sizeof got) == PAIR_LEN &&
-	       memcmp(got, last, PAIR_LEN) == 0;
+	return strlen(last) >= PAIR_LEN && memcmp(own, last, PAIR_LEN) == 0;
 }
 
 // Run's flags that take a value (pflag: "--flag value" or "--flag=value"); -p/--publish
@@ -105,7 +110,7 @@ static int takes_value(const char *f) {
 	return 0;
 }
 
-// MAX_PEEK bounds what input_needs_full reads of a policy or Plan: a larger file goes to
+// MAX_PEEK bounds what input_needs_full reads of a policy or Plan: a larger file stays in
 // the slim binary unread, which still hands back what it must.
 enum { MAX_PEEK = 256 << 10 };
 
@@ -182,12 +187,9 @@ static int needs_full(char **argv) {
 	return input_needs_full(plan ? plan : input);
 }
 
-void slim_run(char **argv) {
-	if (getenv(FULL_ENV) || needs_full(argv)) // handed over already (Go unsets it: cmd/confine's full.go, slim.go)
-		return;
-	const char *off = getenv("CONFINE_SLIM");
-	if (off && strcmp(off, "off") == 0)
-		return;
+// exec_full execs confine-full beside this binary with argv, when it is trusted and
+// paired (above); it returns when it is not, or the exec fails.
+static void exec_full(char **argv) {
 	char exe[PATH_MAX], path[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
 	if (n <= 0)
@@ -195,9 +197,9 @@ void slim_run(char **argv) {
 	exe[n] = 0;
 	char *slash = strrchr(exe, '/');
 	struct stat self, st;
-	if (!slash || strcmp(slash + 1, FULL_NAME) != 0 || strstr(exe, " (deleted)") || stat("/proc/self/exe", &self) < 0)
+	if (!slash || strstr(exe, " (deleted)") || stat("/proc/self/exe", &self) < 0)
 		return;
-	if (snprintf(path, sizeof path, "%.*s/" SLIM_NAME, (int)(slash - exe), exe) >= (int)sizeof path)
+	if (snprintf(path, sizeof path, "%.*s/" FULL_NAME, (int)(slash - exe), exe) >= (int)sizeof path)
 		return;
 	int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
@@ -209,12 +211,29 @@ void slim_run(char **argv) {
 		char fdpath[32];
 		snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", fd);
 		int rd = open(fdpath, O_RDONLY | O_CLOEXEC);
-		if (rd >= 0 && paired(rd) && setenv(FULL_ENV, "1", 1) == 0) {
+		if (rd >= 0 && stage_paired_full(rd) && setenv(FULL_ENV, "1", 1) == 0) {
 			syscall(SYS_execveat, fd, "", argv, environ, AT_EMPTY_PATH);
-			unsetenv(FULL_ENV); // the exec failed: the run goes on here
+			unsetenv(FULL_ENV); // the exec failed: main hands over or says why
 		}
 		if (rd >= 0)
 			close(rd);
 	}
 	close(fd);
+}
+
+// slim_front runs in the slim binary's constructor: it returns when this binary serves
+// the command, a plain `confine run` it would not hand back (needs_full), and hands
+// every other command to confine-full.
+void slim_front(char **argv) {
+	const char *off = getenv("CONFINE_SLIM");
+	if (argv[1] && strcmp(argv[1], "run") == 0 && !needs_full(argv) && !(off && strcmp(off, "off") == 0))
+		return;
+	exec_full(argv);
+}
+
+// full_named gives the full binary, started by the slim one as confine-full, the process
+// name confine: ps and pgrep name confine's processes as the command line does.
+void full_named(void) {
+	if (getenv(FULL_ENV))
+		prctl(PR_SET_NAME, SHOWN_NAME, 0, 0, 0);
 }

@@ -4,6 +4,7 @@ package run_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"debug/elf"
 	"fmt"
@@ -55,11 +56,12 @@ func runExeComm(t *testing.T, bin string, env []string, args ...string) (exe, co
 	return exe, strings.TrimSpace(string(name)), first + string(rest)
 }
 
-// TestSlimHandOver: `confine run` runs in the slim confine-run beside confine
-// (cmd/confine/slim.go, sandbox/stage/stage_slim.c); a run that needs what the slim
-// binary lacks (here an audit of denials), and every other command, goes back to confine
-// before anything is set up; CONFINE_SLIM=off keeps the run in confine. Neither leaves a
-// process behind, nor its marker in the component's environment.
+// TestSlimHandOver: confine is the slim binary, and `confine run` runs in it
+// (cmd/confine/slim.go, sandbox/stage/stage_slim.c); a run that needs what it lacks (here
+// an audit of denials, or an uplink), and every other command, goes to confine-full
+// beside it before anything is set up, under the name confine; CONFINE_SLIM=off sends the
+// run there too; confine-full keeps every run it is given. Neither leaves a process
+// behind, nor its marker in the component's environment.
 func TestSlimHandOver(t *testing.T) {
 	testenv.Require(t, testenv.Root)
 	dir := t.TempDir()
@@ -73,13 +75,13 @@ func TestSlimHandOver(t *testing.T) {
 	if err := os.WriteFile(planFile, []byte(testenv.Run(t, confineBin, "compile", file, "--format", "json")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// An outside destination: the lone run's uplink, which confine-run hands back after
-	// its compile (no packet is sent).
+	// An outside destination: the lone run's uplink, which confine hands over (no packet
+	// is sent).
 	uplink := filepath.Join(dir, "uplink.yaml")
 	if err := os.WriteFile(uplink, []byte(policy+"network:\n  connect:\n    - to: 203.0.113.10:80/tcp\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	slim := filepath.Join(filepath.Dir(confineBin), "confine-run")
+	full := filepath.Join(filepath.Dir(confineBin), "confine-full")
 	before := subreaper(t)
 	for _, tc := range []struct {
 		name, bin string
@@ -87,19 +89,19 @@ func TestSlimHandOver(t *testing.T) {
 		args      []string
 		want      string
 	}{
-		{"a policy", confineBin, nil, []string{"run", file}, slim},
-		{"a Plan", confineBin, nil, []string{"run", "--plan", planFile}, slim},
-		{"--show-denials", confineBin, nil, []string{"run", "--show-denials", file}, confineBin},
-		{"an uplink", confineBin, nil, []string{"run", uplink}, confineBin},
-		{"CONFINE_SLIM=off", confineBin, []string{"CONFINE_SLIM=off"}, []string{"run", file}, confineBin},
-		{"confine-run itself", slim, nil, []string{"run", file}, slim},
-		{"confine-run --show-denials", slim, nil, []string{"run", "--show-denials", file}, confineBin},
+		{"a policy", confineBin, nil, []string{"run", file}, confineBin},
+		{"a Plan", confineBin, nil, []string{"run", "--plan", planFile}, confineBin},
+		{"--show-denials", confineBin, nil, []string{"run", "--show-denials", file}, full},
+		{"an uplink", confineBin, nil, []string{"run", uplink}, full},
+		{"CONFINE_SLIM=off", confineBin, []string{"CONFINE_SLIM=off"}, []string{"run", file}, full},
+		{"confine-full itself", full, nil, []string{"run", file}, full},
+		{"confine-full --show-denials", full, nil, []string{"run", "--show-denials", file}, full},
 	} {
 		exe, comm, out := runExeComm(t, tc.bin, append(tc.env, "SLIM_TEST=yes"), tc.args...)
 		if exe != tc.want {
 			t.Errorf("%s: the run's process runs %s, want %s", tc.name, exe, tc.want)
 		}
-		if tc.want == confineBin && comm != "confine" { // ps and pgrep name it as before
+		if tc.bin == confineBin && comm != "confine" { // ps and pgrep name it as it was called
 			t.Errorf("%s: the run's process is named %q, want confine", tc.name, comm)
 		}
 		if strings.Contains(out, "_CONFINE") || !strings.Contains(out, "SLIM_TEST=yes") {
@@ -111,15 +113,15 @@ func TestSlimHandOver(t *testing.T) {
 			reapChild(pid)
 		}
 	}
-	if out := testenv.Run(t, slim, "version"); !strings.HasPrefix(out, "confine ") {
-		t.Errorf("confine-run version (handed to confine): %q", out)
+	if out := testenv.Run(t, confineBin, "version"); !strings.HasPrefix(out, "confine ") {
+		t.Errorf("confine version (handed to confine-full): %q", out)
 	}
 }
 
-// TestSlimGuess: confine keeps a run whose policy or Plan names what confine-run would
-// hand back after its compile (an uplink here; an image or a volume alike) without
-// starting confine-run at all (stage_slim.c's input_needs_full): the run starts one Go
-// runtime, so its trace has one cli step, where a hand-back has two.
+// TestSlimGuess: confine hands confine-full a run whose policy or Plan names what it would
+// hand over after its compile (an uplink here; an image or a volume alike) before its own
+// Go runtime starts (stage_slim.c's input_needs_full): the run starts one Go runtime, so
+// its trace has one cli step, where a hand-over after the compile has two.
 func TestSlimGuess(t *testing.T) {
 	testenv.Require(t, testenv.Root)
 	dir := t.TempDir()
@@ -136,7 +138,7 @@ func TestSlimGuess(t *testing.T) {
 	if err := os.WriteFile(plain, []byte(probePolicy("", "env:", "pause:50ms")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// Past what the guess reads: confine-run starts, and hands the run back.
+	// Past what the guess reads: confine's Go starts, and hands the run over.
 	big := filepath.Join(dir, "big.yaml")
 	if err := os.WriteFile(big, []byte("# "+strings.Repeat("x", 300<<10)+"\n"+policy), 0o644); err != nil {
 		t.Fatal(err)
@@ -149,7 +151,7 @@ func TestSlimGuess(t *testing.T) {
 		{[]string{"run", "--timeout", "20s", uplink}, 1},
 		{[]string{"run", "--plan", planFile}, 1},
 		{[]string{"run", "--plan=" + planFile}, 1},
-		{[]string{"run", plain}, 1}, // in confine-run
+		{[]string{"run", plain}, 1}, // in confine itself
 		{[]string{"run", big}, 2},
 	} {
 		cmd := exec.Command(confineBin, tc.args...)
@@ -164,91 +166,18 @@ func TestSlimGuess(t *testing.T) {
 	}
 }
 
-// TestSlimNotTrusted: confine hands a run only to a confine-run that is a regular file
-// owned by confine's owner and writable by nobody else; otherwise it runs it itself.
+// TestSlimNotTrusted: confine hands commands only to a confine-full beside it that is a
+// regular file owned by confine's owner, executable, writable by nobody else and of
+// confine's build (paired), never to a binary its environment names: otherwise it runs
+// none of them (saying why), and its plain runs still run in confine. A binary named
+// otherwise than confine hands nothing over either way.
 func TestSlimNotTrusted(t *testing.T) {
 	testenv.Require(t, testenv.Root)
+	built := filepath.Dir(confineBin)
 	file := filepath.Join(t.TempDir(), "slim.yaml")
 	if err := os.WriteFile(file, []byte(probePolicy("", "env:", "pause:200ms")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	copyTo := func(dir, name string) string {
-		data, err := os.ReadFile(filepath.Join(filepath.Dir(confineBin), name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := filepath.Join(dir, name)
-		if err := os.WriteFile(out, data, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
-	for _, tc := range []struct {
-		name  string
-		plant func(slim string) error
-		slim  bool
-	}{
-		{"as built", func(string) error { return nil }, true},
-		{"group-writable", func(slim string) error { return os.Chmod(slim, 0o775) }, false},
-		{"writable by others", func(slim string) error { return os.Chmod(slim, 0o757) }, false},
-		{"another owner's", func(slim string) error { return os.Chown(slim, 65534, 65534) }, false},
-		{"a symlink", func(slim string) error {
-			if err := os.Rename(slim, slim+".real"); err != nil {
-				return err
-			}
-			return os.Symlink(slim+".real", slim)
-		}, false},
-		{"not executable", func(slim string) error { return os.Chmod(slim, 0o644) }, false},
-		{"another build's", otherBuild, false},
-	} {
-		dir, err := os.MkdirTemp("", "confine-slim-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer os.RemoveAll(dir)
-		os.Chmod(dir, 0o755)
-		full := copyTo(dir, "confine")
-		slim := copyTo(dir, "confine-run")
-		if err := tc.plant(slim); err != nil {
-			t.Fatal(err)
-		}
-		want := full
-		if tc.slim {
-			want = slim
-		}
-		if exe, _ := runExe(t, full, nil, "run", file); exe != want {
-			t.Errorf("confine-run %s: the run's process runs %s, want %s", tc.name, exe, want)
-		}
-	}
-}
-
-// otherBuild makes the confine-run at slim one of another build than the confine beside
-// it, as far as its pairing tells (the Makefile's PAIR): its GNU build ID differs.
-func otherBuild(slim string) error {
-	f, err := elf.Open(slim)
-	if err != nil {
-		return err
-	}
-	note := f.Section(".note.gnu.build-id")
-	f.Close()
-	if note == nil {
-		return fmt.Errorf("%s has no GNU build ID", slim)
-	}
-	data, err := os.ReadFile(slim)
-	if err != nil {
-		return err
-	}
-	data[note.Offset+16] ^= 1 // the descriptor, after the note's header and "GNU\0"
-	return os.WriteFile(slim, data, 0o755)
-}
-
-// TestSlimHandBackNotTrusted: confine-run hands back only to confine beside it, checked as
-// confine checks confine-run (a regular file of its owner, writable by nobody else), and
-// never to a binary its environment names; and only a binary named confine hands a run
-// over (to what would hand back to another).
-func TestSlimHandBackNotTrusted(t *testing.T) {
-	testenv.Require(t, testenv.Root)
-	built := filepath.Dir(confineBin)
 	copyTo := func(dir, name, to string) string {
 		data, err := os.ReadFile(filepath.Join(built, name))
 		if err != nil {
@@ -261,7 +190,7 @@ func TestSlimHandBackNotTrusted(t *testing.T) {
 		return out
 	}
 	script := func(dir string) string { // what must never run
-		out := filepath.Join(dir, "confine")
+		out := filepath.Join(dir, "confine-full")
 		if err := os.WriteFile(out, []byte("#!/bin/sh\necho planted \"$@\"\n"), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -273,18 +202,22 @@ func TestSlimHandBackNotTrusted(t *testing.T) {
 		env   []string
 		ok    bool
 	}{
-		{"as built", func(dir string) error { copyTo(dir, "confine", "confine"); return nil }, nil, true},
-		{"named by _CONFINE_FULL", func(dir string) error { copyTo(dir, "confine", "confine"); return nil },
+		{"as built", func(dir string) error { copyTo(dir, "confine-full", "confine-full"); return nil }, nil, true},
+		{"named by _CONFINE_FULL", func(dir string) error { copyTo(dir, "confine-full", "confine-full"); return nil },
 			[]string{"_CONFINE_FULL=" + script(t.TempDir())}, true},
-		{"another owner's", func(dir string) error { return os.Chown(script(dir), 65534, 65534) }, nil, false},
-		{"group-writable", func(dir string) error { return os.Chmod(script(dir), 0o775) }, nil, false},
-		{"writable by others", func(dir string) error { return os.Chmod(copyTo(dir, "confine", "confine"), 0o757) }, nil, false},
+		{"a script", func(dir string) error { script(dir); return nil }, nil, false},
+		{"another owner's", func(dir string) error { return os.Chown(copyTo(dir, "confine-full", "confine-full"), 65534, 65534) }, nil, false},
+		{"group-writable", func(dir string) error { return os.Chmod(copyTo(dir, "confine-full", "confine-full"), 0o775) }, nil, false},
+		{"writable by others", func(dir string) error { return os.Chmod(copyTo(dir, "confine-full", "confine-full"), 0o757) }, nil, false},
+		{"not executable", func(dir string) error { return os.Chmod(copyTo(dir, "confine-full", "confine-full"), 0o644) }, nil, false},
 		{"a symlink", func(dir string) error {
-			return os.Symlink(copyTo(dir, "confine", "confine.real"), filepath.Join(dir, "confine"))
+			return os.Symlink(copyTo(dir, "confine-full", "confine-full.real"), filepath.Join(dir, "confine-full"))
 		}, nil, false},
-		{"confine-run itself", func(dir string) error {
-			return os.Link(filepath.Join(dir, "confine-run"), filepath.Join(dir, "confine"))
+		{"another build's", func(dir string) error { return otherBuild(copyTo(dir, "confine-full", "confine-full")) }, nil, false},
+		{"confine itself", func(dir string) error {
+			return os.Link(filepath.Join(dir, "confine"), filepath.Join(dir, "confine-full"))
 		}, nil, false},
+		{"a copy of confine", func(dir string) error { copyTo(dir, "confine", "confine-full"); return nil }, nil, false},
 		{"missing", func(string) error { return nil }, nil, false},
 	} {
 		dir, err := os.MkdirTemp("", "confine-slim-")
@@ -293,42 +226,66 @@ func TestSlimHandBackNotTrusted(t *testing.T) {
 		}
 		defer os.RemoveAll(dir)
 		os.Chmod(dir, 0o755)
-		slim := copyTo(dir, "confine-run", "confine-run")
+		slim := copyTo(dir, "confine", "confine")
 		if err := tc.plant(dir); err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a hand-back to itself loops
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a hand-over to itself loops
 		defer cancel()
 		cmd := exec.CommandContext(ctx, slim, "version")
 		cmd.Env = append(os.Environ(), tc.env...)
 		out, err := cmd.CombinedOutput()
 		if strings.Contains(string(out), "planted") {
-			t.Errorf("%s: confine-run ran the planted binary: %s", tc.name, out)
+			t.Errorf("%s: confine ran the planted binary: %s", tc.name, out)
 		}
 		if tc.ok && (err != nil || !strings.HasPrefix(string(out), "confine ")) {
-			t.Errorf("%s: confine-run version: %v\n%s", tc.name, err, out)
+			t.Errorf("%s: confine version: %v\n%s", tc.name, err, out)
 		}
 		if !tc.ok && (err == nil || !strings.Contains(string(out), "running the full binary")) {
-			t.Errorf("%s: confine-run version: %v, want it refused\n%s", tc.name, err, out)
+			t.Errorf("%s: confine version: %v, want it refused\n%s", tc.name, err, out)
+		}
+		if exe, _ := runExe(t, slim, tc.env, "run", file); exe != slim {
+			t.Errorf("%s: confine run: the run's process runs %s, want %s", tc.name, exe, slim)
 		}
 	}
-	// A full binary under another name keeps its runs: confine-run would hand them back
-	// to another binary.
-	file := filepath.Join(t.TempDir(), "slim.yaml")
-	if err := os.WriteFile(file, []byte(probePolicy("", "env:", "pause:200ms")), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	// The full binary under any name keeps its runs, whatever is beside it.
 	dir, err := os.MkdirTemp("", "confine-slim-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
 	os.Chmod(dir, 0o755)
-	other := copyTo(dir, "confine", "confine-other")
-	copyTo(dir, "confine-run", "confine-run")
+	other := copyTo(dir, "confine-full", "confine")
+	copyTo(dir, "confine", "confine-run")
 	if exe, _ := runExe(t, other, nil, "run", file); exe != other {
-		t.Errorf("confine-other run: the run's process runs %s, want %s", exe, other)
+		t.Errorf("a full binary named confine: the run's process runs %s, want %s", exe, other)
 	}
+}
+
+// otherBuild makes the confine-full at full one of another build than the confine beside
+// it, as far as its pairing tells (the Makefile's PAIR): the head of its Go build ID's
+// last part differs.
+func otherBuild(full string) error {
+	f, err := elf.Open(full)
+	if err != nil {
+		return err
+	}
+	note := f.Section(".note.go.buildid")
+	f.Close()
+	if note == nil {
+		return fmt.Errorf("%s has no Go build ID", full)
+	}
+	data, err := os.ReadFile(full)
+	if err != nil {
+		return err
+	}
+	desc := data[note.Offset+16 : note.Offset+note.Size] // after the note's header and "Go\0\0"
+	last := bytes.LastIndexByte(desc, '/')
+	if last < 0 || len(desc)-last < 2 {
+		return fmt.Errorf("%s: build ID %q has no content hash", full, desc)
+	}
+	desc[last+1] ^= 1
+	return os.WriteFile(full, data, 0o755)
 }
 
 // TestSlimPipedPlan: a Plan read from a pipe reaches the full binary unread when the run
@@ -340,9 +297,9 @@ func TestSlimPipedPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	planJSON := testenv.Run(t, confineBin, "compile", file, "--format", "json")
-	// confine keeps a run with --show-denials itself (stage_slim.c's needs_full):
-	// confine-run started directly hands it back.
-	for _, bin := range []string{confineBin, filepath.Join(filepath.Dir(confineBin), "confine-run")} {
+	// confine hands a run with --show-denials to confine-full before it reads anything
+	// (stage_slim.c's needs_full), and runs the other itself; confine-full runs both.
+	for _, bin := range []string{confineBin, filepath.Join(filepath.Dir(confineBin), "confine-full")} {
 		for _, args := range [][]string{
 			{"run", "--plan", "/dev/stdin"},
 			{"run", "--show-denials", "--plan", "/dev/stdin"},

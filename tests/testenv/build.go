@@ -16,8 +16,9 @@ import (
 // statically; the suites test the binary so built (TestBuildFlags holds them equal).
 var BuildFlags = []string{"-tags=netgo,osusergo", "-ldflags=-extldflags=-static"}
 
-// SlimBuildFlags are the Makefile's SLIM_FLAGS, which build bin/confine-run, the slim
-// binary confine hands `confine run` to (cmd/confine/slim.go), with SlimLinkFlag.
+// SlimBuildFlags are the Makefile's SLIM_FLAGS, which build bin/confine, the slim binary
+// that hands every command but `confine run` to confine-full (cmd/confine/slim.go), with
+// SlimLinkFlag.
 var SlimBuildFlags = []string{"-tags=confine_slim,netgo,osusergo"}
 
 // SlimLinkFlag is the -ldflags of the Makefile's slim build for the confine binary full:
@@ -45,9 +46,9 @@ func Pair(full string) (string, error) {
 	return hex.EncodeToString([]byte(id[:16])), nil
 }
 
-// Binaries builds confine, the slim confine-run beside it, and the static probe
+// Binaries builds confine-full, the slim confine paired with it, and the static probe
 // (tests/probe) into a new directory named after prefix, readable by anyone, since
-// components run as unprivileged ids: DIR/confine, DIR/confine-run and DIR/probe. It is for a TestMain of a package under tests/ (the paths are relative to
+// components run as unprivileged ids: DIR/confine-full, DIR/confine and DIR/probe. It is for a TestMain of a package under tests/ (the paths are relative to
 // it), which removes DIR when its tests are done; a failed build panics with its output.
 func Binaries(prefix string) string {
 	dir, err := os.MkdirTemp("", prefix)
@@ -59,13 +60,13 @@ func Binaries(prefix string) string {
 		out, pkg, cgo string
 		flags         []string
 	}{
-		{"confine", "../../cmd/confine", "1", BuildFlags}, // libseccomp, linked in
-		{"confine-run", "../../cmd/confine", "1", SlimBuildFlags},
+		{"confine-full", "../../cmd/confine", "1", BuildFlags}, // libseccomp, linked in
+		{"confine", "../../cmd/confine", "1", SlimBuildFlags},
 		{"probe", "../probe", "0", nil}, // static: it runs in any root
 	} {
 		flags := b.flags
-		if b.out == "confine-run" { // paired with the confine just built
-			link, err := SlimLinkFlag(filepath.Join(dir, "confine"))
+		if b.out == "confine" { // paired with the confine-full just built
+			link, err := SlimLinkFlag(filepath.Join(dir, "confine-full"))
 			if err != nil {
 				os.RemoveAll(dir)
 				panic(err)
