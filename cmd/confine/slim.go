@@ -71,52 +71,62 @@ func beforeRun(p *plan.Plan, c *plan.Component, publish []string, ra *runAudit) 
 // fails, by exiting with status 2.
 func handOver() {
 	sandbox.EarlySpawner().Close()
-	exe, err := fullExe()
+	fd, err := fullExe()
 	if err == nil {
-		err = syscall.Exec(exe, os.Args, append(os.Environ(), fullEnv+"=1"))
+		err = syscall.Exec(fmt.Sprintf("/proc/self/fd/%d", fd), os.Args, append(os.Environ(), fullEnv+"=1"))
 	}
 	fmt.Fprintf(os.Stderr, "confine: running the full binary: %v\n", err)
 	os.Exit(exitEnforcement)
 }
 
-// fullExe is confine-full beside this binary, checked as the constructor checks it
+// fullExe opens confine-full beside this binary, checked as the constructor checks it
 // (stage_slim.c): a regular file (no symlink) of this binary's owner, writable by nobody
-// else, and paired with this build. It is executed by its path, not from the descriptor
-// checked: syscall.Exec puts back the caller's RLIMIT_NOFILE, which this process may have
-// raised. Only who may write the directory can swap it after the check, and they could
-// swap it before.
-func fullExe() (string, error) {
+// else, and paired with this build. It returns the descriptor checked (O_PATH,
+// close-on-exec), which handOver executes through /proc/self/fd: by the path, a binary
+// renamed into its place after the check would run. syscall.Exec, not execveat, puts
+// back the caller's RLIMIT_NOFILE, which this process may have raised; the process name
+// the descriptor gives it, the full binary's constructor puts right (full_named).
+func fullExe() (int, error) {
 	self, err := os.Executable()
 	if err != nil {
-		return "", err
+		return -1, err
 	}
-	var me, st unix.Stat_t
+	var me unix.Stat_t
 	if err := unix.Stat("/proc/self/exe", &me); err != nil {
-		return "", err
+		return -1, err
 	}
 	path := filepath.Join(filepath.Dir(self), "confine-full")
 	// Checked by a descriptor that opens nothing, then read through it: only a regular
 	// file is opened to be read (a device or a FIFO could block or do something).
 	fd, err := unix.Open(path, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return "", &os.PathError{Op: "open", Path: path, Err: err}
+		return -1, &os.PathError{Op: "open", Path: path, Err: err}
 	}
-	defer unix.Close(fd)
+	if err := checkFull(fd, path, self, &me); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+// checkFull checks the confine-full open on fd (fullExe) against this binary's status me.
+func checkFull(fd int, path, self string, me *unix.Stat_t) error {
+	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		return "", &os.PathError{Op: "fstat", Path: path, Err: err}
+		return &os.PathError{Op: "fstat", Path: path, Err: err}
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Uid != me.Uid || st.Mode&0o022 != 0 || st.Mode&0o100 == 0 || st.Dev == me.Dev && st.Ino == me.Ino {
-		return "", fmt.Errorf("%s is not a regular file owned by uid %d, executable and writable by nobody else", path, me.Uid)
+		return fmt.Errorf("%s is not a regular file owned by uid %d, executable and writable by nobody else", path, me.Uid)
 	}
 	rd, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", fd), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return "", &os.PathError{Op: "open", Path: path, Err: err}
+		return &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer unix.Close(rd)
 	if !stage.PairedFull(rd) {
-		return "", fmt.Errorf("%s is not of this build (not paired with %s: make build builds both)", path, self)
+		return fmt.Errorf("%s is not of this build (not paired with %s: make build builds both)", path, self)
 	}
-	return path, nil
+	return nil
 }
 
 // What follows is reached only for a run beforeRun kept, which needs none of it; each

@@ -221,11 +221,20 @@ static void exec_full(char **argv) {
 	close(fd);
 }
 
+// INIT_ARG is sandbox.InitArg: the Go init stage, which a run of this binary re-executes
+// from /proc/self/exe inside the new namespaces (with no environment), and main runs
+// before anything else. It is this binary's own run: handed over, it would pay the full
+// binary's exec and start inside every run that takes the Go init (without root, or
+// CONFINE_STAGE=go, or a step only the Go init does).
+#define INIT_ARG "__confine_init"
+
 // slim_front runs in the slim binary's constructor: it returns when this binary serves
-// the command, a plain `confine run` it would not hand back (needs_full), and hands
-// every other command to confine-full.
+// the command, a plain `confine run` it would not hand back (needs_full) or its Go init
+// stage, and hands every other command to confine-full.
 void slim_front(char **argv) {
 	const char *off = getenv("CONFINE_SLIM");
+	if (argv[1] && strcmp(argv[1], INIT_ARG) == 0)
+		return;
 	if (argv[1] && strcmp(argv[1], "run") == 0 && !needs_full(argv) && !(off && strcmp(off, "off") == 0))
 		return;
 	exec_full(argv);

@@ -58,8 +58,9 @@ func runExeComm(t *testing.T, bin string, env []string, args ...string) (exe, co
 
 // TestSlimHandOver: confine is the slim binary, and `confine run` runs in it
 // (cmd/confine/slim.go, sandbox/stage/stage_slim.c); a run that needs what it lacks (here
-// an audit of denials, or an uplink), and every other command, goes to confine-full
-// beside it before anything is set up, under the name confine; CONFINE_SLIM=off sends the
+// an audit of denials, or an uplink, seen by the constructor or by main after its
+// compile), and every other command, goes to confine-full beside it before anything is
+// set up, under the name confine; CONFINE_SLIM=off sends the
 // run there too; confine-full keeps every run it is given. Neither leaves a process
 // behind, nor its marker in the component's environment.
 func TestSlimHandOver(t *testing.T) {
@@ -81,6 +82,11 @@ func TestSlimHandOver(t *testing.T) {
 	if err := os.WriteFile(uplink, []byte(policy+"network:\n  connect:\n    - to: 203.0.113.10:80/tcp\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Past what the constructor's guess reads: main hands the run over after its compile.
+	late := filepath.Join(dir, "late.yaml")
+	if err := os.WriteFile(late, []byte("# "+strings.Repeat("x", 300<<10)+"\n"+policy+"network:\n  connect:\n    - to: 203.0.113.10:80/tcp\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	full := filepath.Join(filepath.Dir(confineBin), "confine-full")
 	before := subreaper(t)
 	for _, tc := range []struct {
@@ -93,6 +99,7 @@ func TestSlimHandOver(t *testing.T) {
 		{"a Plan", confineBin, nil, []string{"run", "--plan", planFile}, confineBin},
 		{"--show-denials", confineBin, nil, []string{"run", "--show-denials", file}, full},
 		{"an uplink", confineBin, nil, []string{"run", uplink}, full},
+		{"an uplink main finds", confineBin, nil, []string{"run", late}, full},
 		{"CONFINE_SLIM=off", confineBin, []string{"CONFINE_SLIM=off"}, []string{"run", file}, full},
 		{"confine-full itself", full, nil, []string{"run", file}, full},
 		{"confine-full --show-denials", full, nil, []string{"run", "--show-denials", file}, full},
@@ -256,7 +263,7 @@ func TestSlimNotTrusted(t *testing.T) {
 	defer os.RemoveAll(dir)
 	os.Chmod(dir, 0o755)
 	other := copyTo(dir, "confine-full", "confine")
-	copyTo(dir, "confine", "confine-run")
+	copyTo(dir, "confine", "confine-full")
 	if exe, _ := runExe(t, other, nil, "run", file); exe != other {
 		t.Errorf("a full binary named confine: the run's process runs %s, want %s", exe, other)
 	}
