@@ -142,13 +142,22 @@ static int has_key(const char *buf, size_t n, const char *word) {
 // at most MAX_PEEK bytes, whether it names what the slim binary hands back for after its
 // compile (slim.go's beforeRun): an image or a volume (the image store), a connect (the
 // lone run's uplink, unless every one stays on loopback), a Plan's uplink. The full
-// binary reads the file anyway: only a regular one is opened here (stat first: opening a
-// device or a FIFO could block or do something), without following the answer further.
+// binary reads the file anyway: only a regular one is opened here (opening a device or a
+// FIFO could block or do something), without following the answer further.
 static int input_needs_full(const char *path) {
 	struct stat st;
-	if (!path || stat(path, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_PEEK)
+	// Checked by a descriptor that opens nothing, then read through it: a name swapped
+	// between a stat and an open could make root open a device or a FIFO.
+	int at = path ? open(path, O_PATH | O_CLOEXEC) : -1;
+	if (at < 0)
 		return 0;
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	int fd = -1;
+	if (fstat(at, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= MAX_PEEK) {
+		char fdpath[32];
+		snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", at);
+		fd = open(fdpath, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	}
+	close(at);
 	if (fd < 0)
 		return 0;
 	static char buf[MAX_PEEK];
