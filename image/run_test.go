@@ -16,7 +16,7 @@ func TestRunDirs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	live, err := s.newRun()
+	live, err := s.newRun(true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestRunDirs(t *testing.T) {
 	if _, err := os.Stat(live.dir); err == nil {
 		t.Error("Close left the run's dir")
 	}
-	if _, err := s.RunImage(&plan.Image{Ref: "x", Digest: "sha256:" + "00000000000000000000000000000000000000000000000000000000000000aa"}); err == nil {
+	if _, err := s.RunImage(&plan.Image{Ref: "x", Digest: "sha256:" + "00000000000000000000000000000000000000000000000000000000000000aa"}, true); err == nil {
 		t.Error("a Plan's image that is not in the store was accepted")
 	}
 }
@@ -50,7 +50,7 @@ func TestRunMounted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := s.newRun()
+	r, err := s.newRun(true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -352,7 +352,10 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 				return s, err
 			}
 		}
-		if opts.Image != nil {
+		if opts.Image != nil && opts.Image.Upper == "" && RootWrites(c, opts.Hosts != "") {
+			return s, &StepError{Step: "image", Err: "the image's root has no upper, and the run makes mount points or files in it"}
+		}
+		if opts.Image != nil && opts.Image.Upper != "" {
 			// The overlay's root directory is the upper's: the component's root owns it.
 			if err := os.Chown(opts.Image.Upper, int(s.ids.UID), int(s.ids.GID)); err != nil {
 				return s, &StepError{Step: "image", Err: err.Error()}

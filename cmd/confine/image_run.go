@@ -105,12 +105,14 @@ func imageFacts(img *image.Image) (*policy.ImageFacts, error) {
 }
 
 // prepareStorage readies, beside the caller, the store's part of a component that needs
-// it (run.image or a volume: supervisor.PrepareStorage), or is nil.
-func prepareStorage(c *plan.Component) *storage {
+// it (run.image or a volume: supervisor.PrepareStorage), or is nil. hosts is the run's
+// /etc/hosts (sandbox.Options.Hosts), which an image without one gets in its upper.
+func prepareStorage(c *plan.Component, hosts string) *storage {
 	if !needsStore(c) {
 		return nil
 	}
 	return readyStorage(func(opts *sandbox.Options) (func(), error) {
+		opts.Hosts = hosts
 		s, err := openStore()
 		if err != nil {
 			return nil, err

@@ -239,7 +239,11 @@ func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack str
 		Spawner: early}
 	// The store's part (the image's upper, the volumes) is readied beside the start,
 	// which waits for it where it makes the image's mounts.
-	st := prepareStorage(c)
+	var hosts string
+	if ln != nil {
+		hosts = ln.hosts
+	}
+	st := prepareStorage(c, hosts)
 	st.into(&opts)
 	defer st.close() // after Wait: the run's upper goes, its volumes stay
 	if c.Mode == plan.ModeAudit && !ra.enabled() {

@@ -144,7 +144,7 @@ func (*runAudit) startFailed(error)                             {}
 func (*runAudit) started(*sandbox.Sandbox)                      {}
 func (*runAudit) exited(int, bool)                              {}
 
-func prepareStorage(c *plan.Component) *storage {
+func prepareStorage(c *plan.Component, _ string) *storage {
 	if needsStore(c) {
 		return readyStorage(func(*sandbox.Options) (func(), error) { return nil, errSlim })
 	}
