@@ -19,7 +19,7 @@ type ImageRoot struct {
 	// Upper and Work are the run's own, on the store's filesystem; both "" for a run
 	// that writes nothing into its root (RootWrites): the overlay is the lowers alone.
 	Upper, Work string
-	UserXattr   bool     // the layers carry user.overlay.* xattrs
+	UserXattr   bool // the layers carry user.overlay.* xattrs
 	// Mounted, when set, is called once the overlay is made (image.Run.Mounted).
 	Mounted func()
 }
