@@ -7,11 +7,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
 
 	"github.com/confine-sandbox/confine/cmd/confine/internal/compileahead"
+	"github.com/confine-sandbox/confine/cmd/confine/internal/plancache"
 	"github.com/confine-sandbox/confine/image"
 	"github.com/confine-sandbox/confine/policy"
 	"github.com/confine-sandbox/confine/policy/plan"
@@ -59,20 +61,61 @@ func (r *storeResolver) ResolveImage(ref string) (*policy.ImageFacts, error) {
 	return imageFacts(img)
 }
 
-// The compile ahead of `run FILE` reads run.image from the store as it is: an image it
-// lacks fails that compile, and run's own, which pulls, compiles the file again.
-func init() { compileahead.SetImages(storeAhead) }
+// StoreDir is the absolute directory of the store r read (compileahead.StoreDir: a Plan
+// of its images is kept with their digests), or "".
+func (r *storeResolver) StoreDir() string {
+	if r.store == nil {
+		return ""
+	}
+	return absStore(r.store.Dir)
+}
 
-// storeAhead is a resolver on the store at dir (--store, or else CONFINE_STORE, or the
-// default) that only reads it, or nil when there is no store there.
-func storeAhead(dir string) policy.ImageResolver {
+// The compile ahead of `run FILE` reads run.image from the store as it is: an image it
+// lacks fails that compile, and run's own, which pulls, compiles the file again. A Plan
+// kept with images is taken while the store records the same digests.
+func init() {
+	compileahead.SetImages(storeAhead)
+	plancache.SetImages(func(flag string) string { return absStore(storeDirOf(flag)) }, recordedDigest)
+}
+
+// storeDirOf is the store's directory for --store dir: dir, or else CONFINE_STORE, or
+// the default.
+func storeDirOf(dir string) string {
 	if dir == "" {
 		dir = os.Getenv("CONFINE_STORE")
 	}
 	if dir == "" {
 		dir = image.DefaultDir()
 	}
+	return dir
+}
+
+func absStore(dir string) string {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return ""
+	}
+	return abs
+}
+
+// recordedDigest is the manifest digest the store at dir records for ref (the one a
+// compile resolves it to), or "".
+func recordedDigest(dir, ref string) string {
 	s, err := image.OpenExisting(dir)
+	if err != nil {
+		return ""
+	}
+	recs, err := s.Lookup(ref)
+	if err != nil || len(recs) == 0 {
+		return ""
+	}
+	return recs[0].Digest
+}
+
+// storeAhead is a resolver on the store at dir (--store, or else CONFINE_STORE, or the
+// default) that only reads it, or nil when there is no store there.
+func storeAhead(dir string) policy.ImageResolver {
+	s, err := image.OpenExisting(storeDirOf(dir))
 	if err != nil {
 		return nil
 	}

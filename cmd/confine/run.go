@@ -108,7 +108,11 @@ or confine changes.`,
 // compileRun is compilePolicyWith for run: through root's kept Plans (plancache), as
 // compileahead compiles ahead of time.
 func compileRun(file string, r policy.ImageResolver) (*plan.Plan, error) {
-	p, err := compileahead.CompileKept(plancache.Open(), file, r, compileahead.Programs())
+	c := plancache.Open()
+	if c != nil {
+		c.Store = storeFlag // for the images of a kept Plan
+	}
+	p, err := compileahead.CompileKept(c, file, r, compileahead.Programs())
 	if err != nil {
 		return nil, compileErrors(file, err)
 	}

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/confine-sandbox/confine/cmd/confine/internal/compileahead"
+	"github.com/confine-sandbox/confine/cmd/confine/internal/plancache"
 	"github.com/confine-sandbox/confine/policy"
 	"github.com/confine-sandbox/confine/policy/observe"
 	"github.com/confine-sandbox/confine/policy/plan"
@@ -38,7 +39,10 @@ func init() { os.Unsetenv(fullEnv) } // not for the component, nor for what the 
 
 // No image store here: a compile ahead of run.image fails, and the run goes to the full
 // binary (beforeRun's needsStore, once run's own compile hands it over).
-func init() { compileahead.SetImages(nil) }
+func init() {
+	compileahead.SetImages(nil)
+	plancache.SetImages(nil, nil)
+}
 
 // fullFor hands every command but run to the full binary.
 func fullFor(args []string) {

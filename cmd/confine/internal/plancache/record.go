@@ -18,6 +18,7 @@ type Recorder struct {
 	t      *tree.Tree
 	files  []*recFile
 	abs    []absName
+	images []imageDep // the images compile resolved (Image)
 	failed bool // an open or Abs failed: the Plan, if any, also depends on why
 }
 
