@@ -19,7 +19,7 @@ type Recorder struct {
 	files  []*recFile
 	abs    []absName
 	images []imageDep // the images compile resolved (Image)
-	failed bool // an open or Abs failed: the Plan, if any, also depends on why
+	failed bool       // an open or Abs failed: the Plan, if any, also depends on why
 }
 
 // absName is what Abs gave for name.
