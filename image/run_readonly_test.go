@@ -2,6 +2,7 @@ package image
 
 import (
 	"archive/tar"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,7 +22,7 @@ func pinOf(img *Image) *plan.Image {
 // TestRunReadOnly: a run that writes nothing into its root gets no upper when the image
 // has each of its mount points as a directory or lacks it in every layer: its lowers are
 // the store's (the image's layers, under the layer of mount points: two at least, as an
-// overlay without an upper needs), and Close leaves neither its dir nor its reference. A
+// overlay without an upper needs), and Close leaves nothing of it in the store. A
 // point the image whites out, has as a file, or hides under an opaque root, or a run that
 // writes, gets an upper as before.
 func TestRunReadOnly(t *testing.T) {
@@ -71,15 +72,56 @@ func TestRunReadOnly(t *testing.T) {
 				t.Errorf("%s: lower %s is outside the store", tc.name, l)
 			}
 		}
-		if _, err := os.Stat(filepath.Join(s.Dir, "refs", r.ID)); err != nil {
-			t.Errorf("%s: no reference while the run lasts: %v", tc.name, err)
-		}
 		r.Mounted() // nothing to remove without an upper
 		if err := r.Close(); err != nil {
 			t.Errorf("%s: close: %v", tc.name, err)
 		}
-		if left, _ := filepath.Glob(filepath.Join(s.Dir, "r*s", "*")); len(left) != 0 {
+		if left, _ := filepath.Glob(filepath.Join(s.Dir, "r[u]*", "*")); len(left) != 0 {
 			t.Errorf("%s: Close left %v", tc.name, left)
+		}
+	}
+}
+
+// TestHoldKeepsImage: an image a run holds survives its rm (and a prune), without a
+// file of the run's in refs/; once the run lets it go, be it by Close or by its
+// process's end (the lock closed, as a SIGKILL closes it), prune removes it and its hold.
+func TestHoldKeepsImage(t *testing.T) {
+	s := newStore(t)
+	img, err := pullTars(t, s, tarBytes(t, ent{name: "etc/motd", body: "hi"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, closeRun := range []bool{true, false} {
+		rec, err := s.Pull(context.Background(), "oci:"+writeLayout(t, imageOf(t, tarBytes(t, ent{name: "etc/motd", body: "hi"})), ""), nil)
+		if err != nil || rec.Digest != img.Digest.String() {
+			t.Fatalf("pull: %v %v", err, rec)
+		}
+		r, err := s.RunImage(pinOf(img), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if refs, _ := os.ReadDir(filepath.Join(s.Dir, "refs")); len(refs) != 0 {
+			t.Errorf("the run wrote references: %v", refs)
+		}
+		if _, rep, err := s.Remove(img.Digest.String()); err != nil || rep.Layers != 0 {
+			t.Fatalf("rm of a held image: %v %+v", err, rep)
+		}
+		if _, err := s.Image(img.Digest); err != nil {
+			t.Fatalf("the held image is gone: %v", err)
+		}
+		if closeRun {
+			r.Close()
+		} else {
+			r.hold.Close()
+		}
+		if rep, err := s.Prune(); err != nil || rep.Layers != 1 {
+			t.Fatalf("prune once the run let go (Close %v): %v %+v", closeRun, err, rep)
+		}
+		if hs, _ := os.ReadDir(filepath.Join(s.Dir, "holds")); len(hs) != 0 {
+			t.Errorf("prune left the hold of an image it removed: %v", hs)
+		}
+		if _, err := s.RunImage(pinOf(img), false); err == nil {
+			t.Error("a run of the removed image started")
 		}
 	}
 }
