@@ -74,8 +74,8 @@ func (r *storeResolver) StoreDir() string {
 // lacks fails that compile, and run's own, which pulls, compiles the file again. A Plan
 // kept with images is taken while the store records the same digests.
 func init() {
+	plancache.SetImages(func(flag string) string { return absStore(storeDirOf(flag)) }, storeIndex, recordedDigest)
 	compileahead.SetImages(storeAhead)
-	plancache.SetImages(func(flag string) string { return absStore(storeDirOf(flag)) }, recordedDigest)
 }
 
 // storeDirOf is the store's directory for --store dir: dir, or else CONFINE_STORE, or
@@ -98,14 +98,16 @@ func absStore(dir string) string {
 	return abs
 }
 
-// recordedDigest is the manifest digest the store at dir records for ref (the one a
-// compile resolves it to), or "".
-func recordedDigest(dir, ref string) string {
-	s, err := image.OpenExisting(dir)
-	if err != nil {
-		return ""
-	}
-	recs, err := s.Lookup(ref)
+// storeIndex is the bytes of the index of the store at dir, nil for none.
+func storeIndex(dir string) []byte {
+	b, _ := image.ReadIndex(dir)
+	return b
+}
+
+// recordedDigest is the manifest digest that index, the store at dir's, records for ref
+// (the one a compile resolves it to), or "".
+func recordedDigest(dir string, index []byte, ref string) string {
+	recs, err := image.LookupIn(dir, index, ref)
 	if err != nil || len(recs) == 0 {
 		return ""
 	}

@@ -40,8 +40,8 @@ func init() { os.Unsetenv(fullEnv) } // not for the component, nor for what the 
 // No image store here: a compile ahead of run.image fails, and the run goes to the full
 // binary (beforeRun's needsStore, once run's own compile hands it over).
 func init() {
+	plancache.SetImages(nil, nil, nil)
 	compileahead.SetImages(nil)
-	plancache.SetImages(nil, nil)
 }
 
 // fullFor hands every command but run to the full binary.

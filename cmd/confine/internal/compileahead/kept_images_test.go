@@ -1,6 +1,7 @@
 package compileahead
 
 import (
+	"encoding/json"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -33,14 +34,22 @@ func init() {
 			return "/stores/default"
 		}
 		return filepath.Join("/stores", flag)
-	}, func(dir, ref string) string { return records[dir][ref] })
+	}, func(dir string) []byte {
+		b, _ := json.Marshal(records[dir])
+		return b
+	}, func(dir string, index []byte, ref string) string {
+		var recs map[string]string
+		json.Unmarshal(index, &recs)
+		return recs[ref]
+	})
 }
 
 // TestKeptImages: a Plan whose compile resolved run.image through a resolver that names
 // its store is kept with the digest, and taken (no compile, no resolve) while the
-// command reads that store and it records that digest for the reference: not once the
-// reference moved to another digest or went, from another store, or when the command
-// line leaves the store unsure. The Plan taken is the one compiled.
+// command reads that store and it records that digest for the reference (whatever else
+// its index records): not once the reference moved to another digest or went, from
+// another store, or when the command line leaves the store unsure. The Plan taken is
+// the one compiled.
 func TestKeptImages(t *testing.T) {
 	c, cdir := testCache(t)
 	file := filepath.Join(t.TempDir(), "img.yaml")
@@ -78,5 +87,9 @@ func TestKeptImages(t *testing.T) {
 	records["/stores/default"]["alpine:3"] = d1
 	if taken(t, c, file) == nil {
 		t.Error("the Plan was not taken once the store recorded its digest again")
+	}
+	records["/stores/default"]["other:1"] = d2
+	if taken(t, c, file) == nil {
+		t.Error("the Plan was not taken once the store recorded another image beside it")
 	}
 }

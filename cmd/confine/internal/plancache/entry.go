@@ -31,7 +31,7 @@ func (e *entry) encode() []byte {
 		n += len(a.name) + len(a.abs) + 8
 	}
 	for _, i := range e.images {
-		n += len(i.store) + len(i.ref) + len(i.digest) + 12
+		n += len(i.store) + len(i.ref) + len(i.digest) + len(i.index) + 12
 	}
 	b := append(make([]byte, 0, n+sha256.Size), magic...)
 	b = appendBytes(b, []byte(e.key))
@@ -50,6 +50,7 @@ func (e *entry) encode() []byte {
 		for _, f := range []string{i.store, i.ref, i.digest} {
 			b = appendBytes(b, []byte(f))
 		}
+		b = append(b, i.index[:]...)
 	}
 	b = appendBytes(b, e.plan)
 	sum := sha256.Sum256(b)
@@ -87,6 +88,7 @@ func decodeEntry(data []byte, key string) (e entry, ok bool) {
 	for range d.count() {
 		var i imageDep
 		i.store, i.ref, i.digest = string(d.bytes()), string(d.bytes()), string(d.bytes())
+		copy(i.index[:], d.take(len(i.index)))
 		e.images = append(e.images, i)
 	}
 	e.plan = d.bytes()

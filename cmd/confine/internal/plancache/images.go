@@ -1,6 +1,9 @@
 package plancache
 
-import "sync"
+import (
+	"crypto/sha256"
+	"sync"
+)
 
 // An image's facts come from the host's image store, which no file of a key covers. A
 // Plan whose compile resolved run.image is kept with, for each image, the store (its
@@ -10,34 +13,52 @@ import "sync"
 // addressed), which are all compile reads of an image, and a start checks the Plan's
 // pins against the store again (image.Store.RunImage). An image moved to a new digest,
 // removed or in another store compiles again, as does every image of the slim binary.
-type imageDep struct{ store, ref, digest string }
+// index is the SHA-256 of the store's index when the Plan was kept: the same bytes
+// record the same digest, with no need to parse them.
+type imageDep struct {
+	store, ref, digest string
+	index              [sha256.Size]byte
+}
 
 var (
 	imagesOnce sync.Once
 	imagesSet  = make(chan struct{})
 	storeDir   func(flag string) string
-	recorded   func(dir, ref string) string
+	readIndex  func(dir string) []byte
+	digestIn   func(dir string, index []byte, ref string) string
 )
 
 // SetImages gives Take the image store: dir(flag) is the absolute directory of the store
-// a command reads with --store flag ("": none), digest(dir, ref) the manifest digest the
-// store at dir records for ref now ("": none). Package main calls it from an init, nil
-// and nil where it has no store (a Plan kept with images is then not taken); a Take of
-// such a Plan waits for it. Only the first call counts.
-func SetImages(dir func(flag string) string, digest func(dir, ref string) string) {
+// a command reads with --store flag ("": none), index(dir) the bytes of that store's
+// index as they are, digest(dir, index, ref) the manifest digest those bytes record for
+// ref ("": none). Package main calls it from an init, with nils where it has no store (a
+// Plan kept with images is then not taken); a Take of such a Plan waits for it. Only the
+// first call counts.
+func SetImages(dir func(flag string) string, index func(dir string) []byte, digest func(dir string, index []byte, ref string) string) {
 	imagesOnce.Do(func() {
-		storeDir, recorded = dir, digest
+		storeDir, readIndex, digestIn = dir, index, digest
 		close(imagesSet)
 	})
 }
 
+func imagesKnown() bool {
+	<-imagesSet
+	return storeDir != nil && readIndex != nil && digestIn != nil
+}
+
 // Image notes that the compile resolved ref in the store at dir (absolute) to the
-// manifest digest; a dir "" (a resolver that cannot say) keeps the Plan from being kept.
+// manifest digest, with the store's index as it is now: a dir "" (a resolver that cannot
+// say), or an index that records another digest already, keeps the Plan from being kept.
 func (r *Recorder) Image(dir, ref, digest string) {
-	if dir == "" || ref == "" || digest == "" {
+	d := imageDep{store: dir, ref: ref, digest: digest}
+	if dir == "" || ref == "" || digest == "" || !imagesKnown() {
 		r.failed = true
+	} else if b := readIndex(dir); digestIn(dir, b, ref) != digest {
+		r.failed = true
+	} else {
+		d.index = sha256.Sum256(b)
 	}
-	r.images = append(r.images, imageDep{dir, ref, digest})
+	r.images = append(r.images, d)
 }
 
 // imagesAsThen reports whether the store c's command reads records each image of deps
@@ -46,13 +67,16 @@ func (c *Cache) imagesAsThen(deps []imageDep) bool {
 	if len(deps) == 0 {
 		return true
 	}
-	<-imagesSet
-	if storeDir == nil || recorded == nil || c.StoreUnsure {
+	if c.StoreUnsure || !imagesKnown() {
 		return false
 	}
 	here := storeDir(c.Store)
 	for _, d := range deps {
-		if here == "" || d.store != here || recorded(d.store, d.ref) != d.digest {
+		if here == "" || d.store != here {
+			return false
+		}
+		b := readIndex(d.store)
+		if sha256.Sum256(b) != d.index && digestIn(d.store, b, d.ref) != d.digest {
 			return false
 		}
 	}

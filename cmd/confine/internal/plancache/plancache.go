@@ -119,11 +119,11 @@ func (c *Cache) Take(t *tree.Tree, file string) *plan.Plan {
 			return nil
 		}
 	}
-	if !c.imagesAsThen(e.images) {
-		return nil
-	}
 	p, err := planahead.Decode(e.plan)
 	if err != nil || !whole(p) {
+		return nil
+	}
+	if !c.imagesAsThen(e.images) { // after the decode: this may wait for main's init
 		return nil
 	}
 	return p
