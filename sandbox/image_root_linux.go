@@ -48,3 +48,28 @@ func beneathAny(p string, dirs []string) bool {
 	}
 	return false
 }
+
+// inFreshTmpfs reports whether the target of mount i lies inside a tmpfs the Plan mounts
+// before it, with nothing but tmpfs mounts between it and the image's root: its mount
+// point is then made in that tmpfs, which holds nothing of the image's nor of a volume's,
+// only what the init stage made there, and the path down to it passes only directories
+// of the image checked when those tmpfs mounts went onto them (safeTarget), which no one
+// can change meanwhile (the run's overlay is its own, its lowers the store's). So no link
+// can steer the mount, and it is made as a rootfs run's are, without a check of its own.
+// A volume or any other mount above it (a co-tenant may put a link in a volume) keeps the
+// check. Both init stages ask it (renderImageOne, mountImageOne).
+func inFreshTmpfs(ms []plan.Mount, i int) bool {
+	t := path.Clean("/" + ms[i].Target)
+	fresh := false
+	for _, m := range ms[:i] {
+		mt := path.Clean("/" + m.Target)
+		if mt == "/" && m.Type == "overlay" || !strings.HasPrefix(t, mt+"/") && mt != "/" {
+			continue
+		}
+		if m.Type != "tmpfs" {
+			return false
+		}
+		fresh = true
+	}
+	return fresh
+}

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/confine-sandbox/confine/policy/plan"
+	"github.com/confine-sandbox/confine/sandbox/stage"
 )
 
 // TestRootWrites: an image run goes without an upper only when every mount point it
@@ -39,5 +40,43 @@ func TestRootWrites(t *testing.T) {
 		if got := RootWrites(c, tc.hosts); got != tc.want {
 			t.Errorf("%s: RootWrites = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestInFreshTmpfs: a target inside a tmpfs mounted before it, with only tmpfs mounts
+// above it, goes unchecked; one with a volume, a bind or an upper above it, one the
+// tmpfs comes after, one at the root's top and one whose path climbs out stay checked.
+// Rendered, the minimal /dev's binds, devpts and /dev/shm take no OP_SAFE_TARGET, the
+// /dev tmpfs, /proc and what lies in a volume do.
+func TestInFreshTmpfs(t *testing.T) {
+	ms := []plan.Mount{{Type: "overlay", Target: "/"}, {Type: "proc", Target: "/proc"}, {Type: "tmpfs", Target: "/dev"},
+		{Type: "bind", Source: "/dev/null", Target: "/dev/null"}, {Type: "devpts", Target: "/dev/pts"},
+		{Type: "tmpfs", Target: "/dev/shm"}, {Type: "bind", Source: "/dev/zero", Target: "/dev/shm/x/zero"},
+		{Type: "volume", Volume: "v", Target: "/data"}, {Type: "tmpfs", Target: "/data/tmp"},
+		{Type: "bind", Source: "/dev/null", Target: "/data/tmp/null"}, {Type: "bind", Source: "/srv", Target: "/dev/srv"},
+		{Type: "bind", Source: "/dev/null", Target: "/dev/srv/null"}, {Type: "bind", Source: "/dev/null", Target: "/dev/../etc/null"},
+		{Type: "upper", Target: "/scratch"}, {Type: "tmpfs", Target: "/scratch/tmp"}, {Type: "bind", Source: "/dev/null", Target: "/scratch/tmp/null"},
+		{Type: "bind", Source: "/dev/null", Target: "/run/null"}, {Type: "tmpfs", Target: "/run"}}
+	want := map[string]bool{"/dev/null": true, "/dev/pts": true, "/dev/shm": true, "/dev/shm/x/zero": true, "/dev/srv": true}
+	for i, m := range ms {
+		if got := inFreshTmpfs(ms, i); got != want[m.Target] {
+			t.Errorf("%s: inFreshTmpfs = %v, want %v", m.Target, got, want[m.Target])
+		}
+	}
+	cfg := &initConfig{Root: "/tmp/root"}
+	cfg.Component.Image = &plan.Image{Ref: "oci:/img"}
+	cfg.Component.Mounts = ms[:10]
+	p := &stage.Program{}
+	if err := renderMounts(cfg, p); err != nil {
+		t.Fatal(err)
+	}
+	checks := 0
+	for _, c := range opCodes(p) {
+		if c == stage.OpSafeTarget {
+			checks++
+		}
+	}
+	if checks != 5 { // /proc, /dev, /data, /data/tmp, /data/tmp/null
+		t.Errorf("%d OP_SAFE_TARGETs, want 5: %v", checks, opCodes(p))
 	}
 }

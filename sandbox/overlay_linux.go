@@ -261,12 +261,13 @@ func mountUpper(cfg *initConfig, m plan.Mount) error {
 	return nil
 }
 
-// mountImageOne makes the mounts only images and volumes have; handled is false for
-// the others, which mountOne makes. In an image every target is checked first
-// (safeTarget): the image's links must not steer a mount.
-func mountImageOne(cfg *initConfig, m plan.Mount, target string, fd int) (handled bool, readonly *roBind, err error) {
+// mountImageOne makes the mounts only images and volumes have (m is the Plan's mount
+// i); handled is false for the others, which mountOne makes. In an image every target
+// is checked first (safeTarget): the image's links must not steer a mount. One inside a
+// tmpfs of the Plan's lies in no image (inFreshTmpfs).
+func mountImageOne(cfg *initConfig, i int, m plan.Mount, target string, fd int) (handled bool, readonly *roBind, err error) {
 	c := &cfg.Component
-	if c.Image != nil && m.Type != "overlay" && m.Type != "upper" {
+	if c.Image != nil && m.Type != "overlay" && m.Type != "upper" && !inFreshTmpfs(c.Mounts, i) {
 		if _, err := safeTarget(cfg.Root, m.Target, m.Type != "bind" || m.Source == "" || isDir(m.Source)); err != nil {
 			return true, nil, err
 		}
