@@ -14,18 +14,23 @@ import (
 // to sweep, and a run writes nothing to hold its image: a reference file (refs/, still
 // read) was two writes and a rename on the start's path and an unlink on its exit's.
 
-// hold takes the shared lock on the hold of the image with manifest digest d.
+// hold takes the shared lock on the hold of the image with manifest digest d, under the
+// index lock: a prune (which sweeps under it) has either seen the hold or is done, and the
+// run then reads what it left.
 func (s *Store) hold(d v1.Hash) (*os.File, error) {
 	dir := filepath.Join(s.Dir, "holds")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
+	unlock, err := s.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	f, err := os.OpenFile(filepath.Join(dir, d.Hex), os.O_RDONLY|os.O_CREATE|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	// Blocks only while a prune sweeps (it holds every free hold until it is done): the
-	// run then reads what prune left of the image.
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH); err != nil {
 		f.Close()
 		return nil, err
@@ -33,10 +38,9 @@ func (s *Store) hold(d v1.Hash) (*os.File, error) {
 	return f, nil
 }
 
-// holds are the digests of the images some run holds now, and a release for the other
-// holds, which it locks exclusively until then, so that no run takes one while prune
-// decides (a run that tries waits, then finds what prune left). release removes the
-// holds of the images gone is false for.
+// holds are the digests of the images some run holds now (prune calls it under the index
+// lock, which a run takes its hold under), and a release for the other holds, which it
+// locks exclusively until then; release removes the holds of the images kept is false for.
 func (s *Store) holds() (held []v1.Hash, release func(kept func(v1.Hash) bool)) {
 	dir := filepath.Join(s.Dir, "holds")
 	es, _ := os.ReadDir(dir)
