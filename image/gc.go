@@ -44,8 +44,8 @@ func (s *Store) Remove(ref string) ([]Record, PruneReport, error) {
 	return gone, rep, err
 }
 
-// Prune removes the blobs and layers that no image record, no run reference (refs/)
-// and no pull in progress (a flocked tmp/ dir with its manifest pin) names, and the
+// Prune removes the blobs and layers that no image record, no run reference (refs/) or
+// hold (holds/), and no pull in progress (a flocked tmp/ dir with its manifest pin) names, and the
 // leftovers of interrupted pulls. What it removes is renamed into tmp/ under the index
 // lock (milliseconds) and deleted after the lock is released.
 func (s *Store) Prune() (PruneReport, error) {
@@ -66,16 +66,19 @@ func (s *Store) Prune() (PruneReport, error) {
 }
 
 func (s *Store) sweep(trash string, rep *PruneReport) error {
+	held, release := s.holds() // the images runs hold (hold_linux.go)
+	blobs, layers := map[string]bool{}, map[string]bool{}
+	swept := false
+	defer func() { release(func(d v1.Hash) bool { return !swept || blobs[d.Hex] }) }()
 	roots, pins, err := s.roots(trash, rep)
 	if err != nil {
 		return err
 	}
-	blobs, layers := map[string]bool{}, map[string]bool{}
-	for _, d := range append(roots, pins...) {
+	for _, d := range append(append(roots, pins...), held...) {
 		blobs[d.Hex] = true
 		m, cfg, err := s.readImage(d)
-		if err != nil && slices.Contains(pins, d) {
-			continue // a pull that has not written its manifest yet has unpacked nothing
+		if err != nil && (slices.Contains(pins, d) || slices.Contains(held, d)) {
+			continue // a pull that has not written its manifest yet has unpacked nothing; a run fails on what is gone
 		}
 		if err != nil {
 			return fmt.Errorf("prune: image %s: %w (remove it with confine image rm)", d, err)
@@ -87,6 +90,7 @@ func (s *Store) sweep(trash string, rep *PruneReport) error {
 	}
 	rep.Blobs = s.discard(filepath.Join(s.Dir, "blobs", "sha256"), blobs, trash)
 	rep.Layers = s.discard(filepath.Join(s.Dir, "layers", "sha256"), layers, trash)
+	swept = true
 	return nil
 }
 

@@ -33,12 +33,37 @@ func (s *Store) indexPath() string { return filepath.Join(s.Dir, "images.json") 
 // List returns the image records, sorted by name and digest. Readers take no lock: the
 // index is replaced by rename, never written in place.
 func (s *Store) List() ([]Record, error) {
-	b, err := os.ReadFile(s.indexPath())
+	b, err := ReadIndex(s.Dir)
+	if err != nil {
+		return nil, err
+	}
+	return s.parseIndex(b)
+}
+
+// ReadIndex is the bytes of the index of the store at dir as they are (nil for none),
+// for LookupIn: a reader that keeps what it found in them (a kept Plan) knows the index
+// unchanged by its bytes.
+func ReadIndex(dir string) ([]byte, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "images.json"))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
+	return b, err
+}
+
+// LookupIn is Lookup in the index bytes b of the store at dir (ReadIndex's).
+func LookupIn(dir string, b []byte, ref string) ([]Record, error) {
+	s := &Store{Dir: dir}
+	recs, err := s.parseIndex(b)
 	if err != nil {
 		return nil, err
+	}
+	return lookupIn(recs, ref)
+}
+
+func (s *Store) parseIndex(b []byte) ([]Record, error) {
+	if b == nil {
+		return nil, nil
 	}
 	var f indexFile
 	if err := json.Unmarshal(b, &f); err != nil {
@@ -102,6 +127,10 @@ func (s *Store) Lookup(ref string) ([]Record, error) {
 	if err != nil {
 		return nil, err
 	}
+	return lookupIn(recs, ref)
+}
+
+func lookupIn(recs []Record, ref string) ([]Record, error) {
 	match, err := matcher(ref)
 	if err != nil {
 		return nil, err

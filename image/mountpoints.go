@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // A run mounts /proc and /dev (and any tmpfs the policy names) onto directories of the
@@ -24,8 +26,9 @@ import (
 // stage would have made. The Plan's pins are the image's layers; this one is confine's.
 
 // mountPoints returns the directory of the mount points names that no layer in lowers
-// has, made if need be, or "" when the image has every one.
-func (s *Store) mountPoints(lowers []string, names []string) (string, error) {
+// has, made if need be, or "" when the image has every one (the empty layer when
+// always is set).
+func (s *Store) mountPoints(lowers []string, names []string, always bool) (string, error) {
 	var absent []string
 	for _, n := range names {
 		if n == "" || n == "." || n == ".." || strings.ContainsAny(n, "/\x00") || slices.Contains(absent, n) {
@@ -35,7 +38,7 @@ func (s *Store) mountPoints(lowers []string, names []string) (string, error) {
 			absent = append(absent, n)
 		}
 	}
-	if len(absent) == 0 {
+	if len(absent) == 0 && !always {
 		return "", nil
 	}
 	slices.Sort(absent)
@@ -52,6 +55,44 @@ func (s *Store) mountPoints(lowers []string, names []string) (string, error) {
 func inAnyLayer(lowers []string, n string) bool {
 	for _, l := range lowers {
 		if _, err := os.Lstat(filepath.Join(l, n)); !errors.Is(err, fs.ErrNotExist) {
+			return true
+		}
+	}
+	return false
+}
+
+// dirsOrAbsent reports whether each of names is, at the image's root, a directory (in
+// the topmost layer that has the name) or in no layer at all (mountPoints then gives
+// it): a mount onto it then makes nothing in the run's root. A whiteout, a file, a link
+// or an error says no, and the run gets an upper as before.
+func dirsOrAbsent(lowers []string, names []string) bool {
+	for _, n := range names {
+		if n == "" || n == "." || n == ".." || strings.ContainsAny(n, "/\x00") {
+			return false
+		}
+		for _, l := range lowers {
+			fi, err := os.Lstat(filepath.Join(l, n))
+			if errors.Is(err, fs.ErrNotExist) && opaqueRoot(l) {
+				return false // what it hides of the layers below is not looked into
+			}
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			if err != nil || !fi.IsDir() {
+				return false
+			}
+			break
+		}
+	}
+	return true
+}
+
+// opaqueRoot reports whether layer's root is marked opaque (an entry ".wh..wh..opq"
+// at the tar's root), or cannot be told.
+func opaqueRoot(layer string) bool {
+	for _, ns := range []string{"trusted", "user"} {
+		_, err := unix.Lgetxattr(layer, ns+".overlay.opaque", nil)
+		if err == nil || (!errors.Is(err, unix.ENODATA) && !errors.Is(err, unix.ENOTSUP)) {
 			return true
 		}
 	}

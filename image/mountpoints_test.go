@@ -21,10 +21,10 @@ func TestMountPoints(t *testing.T) {
 	os.Symlink("/etc", filepath.Join(bottom, "dev"))    // a link: the init stage refuses it, as before
 	os.WriteFile(filepath.Join(top, "run"), nil, 0o644) // a file, or a whiteout: an entry all the same
 	lowers := []string{top, bottom}
-	if d, err := s.mountPoints(lowers, []string{"etc", "dev", "run", "a/b", "..", ""}); err != nil || d != "" {
+	if d, err := s.mountPoints(lowers, []string{"etc", "dev", "run", "a/b", "..", ""}, false); err != nil || d != "" {
 		t.Errorf("names the image has: %q, %v; want none", d, err)
 	}
-	d, err := s.mountPoints(lowers, []string{"proc", "tmp", "dev", "proc"})
+	d, err := s.mountPoints(lowers, []string{"proc", "tmp", "dev", "proc"}, false)
 	if err != nil || d == "" {
 		t.Fatalf("mount points: %q, %v", d, err)
 	}
@@ -39,7 +39,7 @@ func TestMountPoints(t *testing.T) {
 	if !slices.Equal(names, []string{"proc", "tmp"}) {
 		t.Errorf("made %q, want proc and tmp", names)
 	}
-	if again, err := s.mountPoints(lowers, []string{"tmp", "proc"}); err != nil || again != d {
+	if again, err := s.mountPoints(lowers, []string{"tmp", "proc"}, false); err != nil || again != d {
 		t.Errorf("the same names again: %q, %v; want %q", again, err, d)
 	}
 	if left, _ := filepath.Glob(filepath.Join(s.Dir, "tmp", "*")); len(left) != 0 {

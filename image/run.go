@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sys/unix"
 
 	"github.com/confine-sandbox/confine/internal/trace"
@@ -14,13 +15,15 @@ import (
 )
 
 // Run is one run's part of the store: runs/ID/{upper,work}, flocked by the run for its
-// life, and a reference that keeps its image from prune. Close removes both.
+// life (none for a run that writes nothing into its root), and a hold that keeps its
+// image from prune (hold_linux.go). Close removes the one and lets the other go.
 type Run struct {
-	ID           string
+	ID           string // runs/ID, for a run with an upper
 	Upper, Work  string
 	Image        *Image
 	dir          string
 	lock         *os.File
+	hold         *os.File // the image's (hold_linux.go)
 	store        *Store
 	userXattr    bool
 	closed       bool
@@ -34,37 +37,60 @@ type Run struct {
 // the upper to the component's host root once it knows its id range. points are the
 // directories at the root the run mounts onto: those the image lacks come from a layer of
 // empty directories over the image's (mountPoints), not from the upper.
-func (s *Store) RunImage(p *plan.Image, points ...string) (*Run, error) {
+//
+// writes false says the run makes nothing in its root but points (no write path, no
+// other mount point: sandbox.RootWrites). Such a run has no upper when the image has
+// each of points as a directory or lacks it in every layer: its overlay is the lowers
+// alone (read-only, as its root mount is anyway), Upper and Work are "", and nothing of
+// the run is on the store's disk. The upper's mkdirs, the overlay's work dir and the
+// removals after the run were ~1 ms of an image's start.
+func (s *Store) RunImage(p *plan.Image, writes bool, points ...string) (_ *Run, err error) {
 	defer trace.Done("parent", "image_run", trace.Now())
-	img, err := s.ImageByDigest(p.Digest)
+	d, err := v1.NewHash(p.Digest)
+	if err != nil {
+		return nil, fmt.Errorf("the Plan's image %s: %w", p.Ref, err)
+	}
+	hold, err := s.hold(d) // before the image is read: prune keeps what a run holds
+	if err != nil {
+		return nil, fmt.Errorf("holding the image %s: %w", p.Ref, err)
+	}
+	defer func() {
+		if err != nil {
+			hold.Close()
+		}
+	}()
+	img, err := s.Image(d)
 	if err != nil {
 		return nil, fmt.Errorf("the Plan's image %s (%s) is not in the store; confine pull %s: %w", p.Ref, short12(p.Digest), p.Ref, err)
 	}
 	if err := pinned(img, p); err != nil {
 		return nil, err
 	}
-	r, err := s.newRun()
-	if err != nil {
-		return nil, err
-	}
-	r.Image = img
+	var lowers []string
+	userXattr := false
 	for i := len(img.Layers) - 1; i >= 0; i-- {
-		r.lowersTopFst = append(r.lowersTopFst, img.LayerDirs[i])
+		lowers = append(lowers, img.LayerDirs[i])
 		if img.Layers[i].Xattr == "user" {
-			r.userXattr = true
+			userXattr = true
 		}
 	}
-	mounts, err := s.mountPoints(r.lowersTopFst, points)
+	upper := writes || !dirsOrAbsent(lowers, points)
+	r := &Run{store: s} // ID "": no runs/ID
+	if upper {
+		if r, err = s.newRun(); err != nil {
+			return nil, err
+		}
+	}
+	r.Image, r.lowersTopFst, r.userXattr, r.hold = img, lowers, userXattr, hold
+	// An overlay without an upper needs two lowers: a one-layer image gets the
+	// (empty) layer of mount points over it.
+	mounts, err := s.mountPoints(r.lowersTopFst, points, !upper && len(lowers) < 2)
 	if err != nil {
 		r.Close()
 		return nil, err
 	}
 	if mounts != "" {
 		r.lowersTopFst = append([]string{mounts}, r.lowersTopFst...)
-	}
-	if err := s.AddRef(r.ID, img.Digest); err != nil {
-		r.Close()
-		return nil, err
 	}
 	return r, nil
 }
@@ -131,7 +157,7 @@ const volatileMarks = "work/incompat"
 // (volatileMarks) are removed now, on another goroutine while the component runs, and
 // not by Close on the way out of the run. A second call does nothing.
 func (r *Run) Mounted() {
-	if r.settled != nil {
+	if r.settled != nil || r.Work == "" {
 		return
 	}
 	r.settled = make(chan struct{})
@@ -142,24 +168,26 @@ func (r *Run) Mounted() {
 }
 
 // Close removes the run's upper (what the component wrote outside its volumes goes with
-// it), drops its reference and releases its volumes. Call it once the run's processes
-// are gone. The upper and the work dir are removed side by side: each is a few
-// directories on the store's filesystem, where each removal waits for the journal.
+// it) and lets its image go (its hold). Call it once the run's processes are gone. The
+// upper and the work dir are removed side by side: each is a few directories on the
+// store's filesystem, where each removal waits for the journal.
 func (r *Run) Close() error {
 	if r.closed {
 		return nil
 	}
 	r.closed = true
 	defer trace.Done("parent", "image_close", trace.Now())
+	if r.hold != nil {
+		defer r.hold.Close()
+	}
 	if r.settled != nil {
 		<-r.settled
 	}
+	if r.dir == "" {
+		return nil // no upper: nothing of the run on disk
+	}
 	work := make(chan error, 1)
-	go func() {
-		err := removeTree(r.Work)
-		r.store.RemoveRef(r.ID)
-		work <- err
-	}()
+	go func() { work <- removeTree(r.Work) }()
 	err := removeTree(r.Upper)
 	if werr := <-work; err == nil {
 		err = werr
@@ -174,7 +202,7 @@ func (r *Run) Close() error {
 }
 
 // SweepRuns removes what runs killed with SIGKILL left: each runs/ID whose flock no
-// process holds, with its reference (DESIGN.md invariant 7).
+// process holds, with the reference a run of an older confine made (DESIGN.md invariant 7).
 func (s *Store) SweepRuns() {
 	dirs, _ := filepath.Glob(filepath.Join(s.Dir, "runs", "run-*"))
 	for _, d := range dirs {

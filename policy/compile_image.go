@@ -137,7 +137,7 @@ func withImageDefaults(c *Component, f *ImageFacts) (defaults []string, errs Err
 func compileImage(c *Component, cp *plan.Component, f *ImageFacts, defaults []string) {
 	cp.Image = &plan.Image{Ref: ImageRef(c), Digest: f.Digest, ConfigDigest: f.ConfigDigest,
 		DiffIDs: append([]string{}, f.DiffIDs...), Defaults: defaults,
-		ExposedPorts: sorted(f.ExposedPorts), Volumes: sorted(f.Volumes)}
+		ExposedPorts: sortedOrNil(f.ExposedPorts), Volumes: sortedOrNil(f.Volumes)}
 	if slices.Contains(defaults, "user") {
 		cp.Image.User = f.User
 	}
@@ -171,4 +171,13 @@ func compileVolumes(c *Component, cp *plan.Component) {
 			cp.Mounts[i] = plan.Mount{Type: "volume", Volume: name, Target: mt.Target, Options: mt.Options, Idmap: true, Why: "filesystem.write: volume " + name + " (kept after the run)"}
 		}
 	}
+}
+
+// sortedOrNil is sorted, nil when empty: the Plan's JSON omits both, and a Plan read
+// back (a kept one, run --plan's) is then the Plan compiled.
+func sortedOrNil(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return sorted(s)
 }

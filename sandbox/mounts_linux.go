@@ -53,7 +53,7 @@ func setupRootfs(cfg *initConfig) error {
 				return fmt.Errorf("bind %s (filesystem.bind): %w", m.Target, err)
 			}
 		}
-		handled, ro, err := mountImageOne(cfg, m, target, fd)
+		handled, ro, err := mountImageOne(cfg, i, m, target, fd)
 		if !handled && err == nil {
 			ro, err = mountOne(m, target, fd)
 		}

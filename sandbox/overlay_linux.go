@@ -15,9 +15,11 @@ import (
 // ImageRoot is the runtime half of a Plan's image: where the store keeps its layers and
 // the run's upper (image.Store.RunImage makes them and checks the Plan's pins).
 type ImageRoot struct {
-	Lowers      []string // unpacked layers, top first
-	Upper, Work string   // the run's own, on the store's filesystem
-	UserXattr   bool     // the layers carry user.overlay.* xattrs
+	Lowers []string // unpacked layers, top first
+	// Upper and Work are the run's own, on the store's filesystem; both "" for a run
+	// that writes nothing into its root (RootWrites): the overlay is the lowers alone.
+	Upper, Work string
+	UserXattr   bool // the layers carry user.overlay.* xattrs
 	// Mounted, when set, is called once the overlay is made (image.Run.Mounted).
 	Mounted func()
 }
@@ -110,17 +112,10 @@ func mountOverlay(root *ImageRoot, userns *os.File) (int, error) {
 			return -1, fmt.Errorf("fsconfig lowerdir+ %s: %w", l, err)
 		}
 	}
-	opts := [][2]string{{"upperdir", root.Upper}, {"workdir", root.Work}}
-	for _, o := range opts {
-		if err := unix.FsconfigSetString(fsfd, o[0], o[1]); err != nil {
-			return -1, fmt.Errorf("fsconfig %s %s: %w", o[0], o[1], err)
+	if root.Upper != "" {
+		if err := overlayUpper(fsfd, root); err != nil {
+			return -1, err
 		}
-	}
-	// volatile: the upper is the run's own and removed after it (image.Run), so the
-	// overlay's unmount, when the component's last process exits, skips the syncfs of the
-	// store's filesystem it would otherwise wait for.
-	if err := unix.FsconfigSetFlag(fsfd, "volatile"); err != nil {
-		return -1, fmt.Errorf("fsconfig volatile: %w", err)
 	}
 	if root.UserXattr {
 		if err := unix.FsconfigSetFlag(fsfd, "userxattr"); err != nil {
@@ -138,6 +133,23 @@ func mountOverlay(root *ImageRoot, userns *os.File) (int, error) {
 		return -1, fmt.Errorf("fsmount: %w", err)
 	}
 	return fd, nil
+}
+
+// overlayUpper gives the overlay being built on fsfd the run's upper and work dirs.
+func overlayUpper(fsfd int, root *ImageRoot) error {
+	opts := [][2]string{{"upperdir", root.Upper}, {"workdir", root.Work}}
+	for _, o := range opts {
+		if err := unix.FsconfigSetString(fsfd, o[0], o[1]); err != nil {
+			return fmt.Errorf("fsconfig %s %s: %w", o[0], o[1], err)
+		}
+	}
+	// volatile: the upper is the run's own and removed after it (image.Run), so the
+	// overlay's unmount, when the component's last process exits, skips the syncfs of the
+	// store's filesystem it would otherwise wait for.
+	if err := unix.FsconfigSetFlag(fsfd, "volatile"); err != nil {
+		return fmt.Errorf("fsconfig volatile: %w", err)
+	}
+	return nil
 }
 
 // safeTarget makes sure no component of target, inside the root at root, is a symlink
@@ -249,12 +261,13 @@ func mountUpper(cfg *initConfig, m plan.Mount) error {
 	return nil
 }
 
-// mountImageOne makes the mounts only images and volumes have; handled is false for
-// the others, which mountOne makes. In an image every target is checked first
-// (safeTarget): the image's links must not steer a mount.
-func mountImageOne(cfg *initConfig, m plan.Mount, target string, fd int) (handled bool, readonly *roBind, err error) {
+// mountImageOne makes the mounts only images and volumes have (m is the Plan's mount
+// i); handled is false for the others, which mountOne makes. In an image every target
+// is checked first (safeTarget): the image's links must not steer a mount. One inside a
+// tmpfs of the Plan's lies in no image (inFreshTmpfs).
+func mountImageOne(cfg *initConfig, i int, m plan.Mount, target string, fd int) (handled bool, readonly *roBind, err error) {
 	c := &cfg.Component
-	if c.Image != nil && m.Type != "overlay" && m.Type != "upper" {
+	if c.Image != nil && m.Type != "overlay" && m.Type != "upper" && !inFreshTmpfs(c.Mounts, i) {
 		if _, err := safeTarget(cfg.Root, m.Target, m.Type != "bind" || m.Source == "" || isDir(m.Source)); err != nil {
 			return true, nil, err
 		}

@@ -11,13 +11,14 @@ import (
 )
 
 // renderImageOne is mountImageOne as C stage ops (stage_image.c): in an image each target
-// but the overlay's and an upper's is checked first (safeTarget); an overlay or a volume
+// but the overlay's, an upper's and one inside a tmpfs of the Plan (inFreshTmpfs) is
+// checked first (safeTarget); an overlay or a volume
 // attaches the parent's detached mount (attachBind); an upper is mountUpper. handled is
 // false for the mounts mountOne makes, which renderMounts renders after the check.
 func renderImageOne(cfg *initConfig, i int, m plan.Mount, prefix string, p *stage.Program) (handled bool, err error) {
 	c := &cfg.Component
 	format := imageFormat(prefix)
-	if c.Image != nil && m.Type != "overlay" && m.Type != "upper" {
+	if c.Image != nil && m.Type != "overlay" && m.Type != "upper" && !inFreshTmpfs(c.Mounts, i) {
 		mkdir := uint64(1)
 		if m.Type == "bind" && m.Source != "" {
 			mkdir = 2 // isDir(m.Source), which the stage stats as the Go init does

@@ -348,17 +348,24 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 			return s, &StepError{Step: "image", Err: "run.image and volumes need root: the layers are the store's, owned by host root"}
 		}
 		if opts.Storage != nil {
+			tw := trace.Now()
 			if opts.Image, opts.Volumes, err = opts.Storage(); err != nil {
 				return s, err
 			}
+			trace.Done("parent", "storage_wait", tw)
 		}
-		if opts.Image != nil {
+		if opts.Image != nil && opts.Image.Upper == "" && RootWrites(c, opts.Hosts != "") {
+			return s, &StepError{Step: "image", Err: "the image's root has no upper, and the run makes mount points or files in it"}
+		}
+		if opts.Image != nil && opts.Image.Upper != "" {
 			// The overlay's root directory is the upper's: the component's root owns it.
 			if err := os.Chown(opts.Image.Upper, int(s.ids.UID), int(s.ids.GID)); err != nil {
 				return s, &StepError{Step: "image", Err: err.Error()}
 			}
 		}
+		to := trace.Now()
 		im, err := imageMounts(s.Pid(), c, opts.Image, opts.Volumes)
+		trace.Done("parent", "image_mounts", to)
 		if err != nil {
 			closeMounts(mounts)
 			return s, &StepError{Step: "image", Err: err.Error()}

@@ -34,7 +34,7 @@ func PrepareStorage(s *image.Store, c *plan.Component, opts *sandbox.Options) (r
 			return nil, fmt.Errorf("component %s needs the image store", c.Name)
 		}
 		if m.Type == "overlay" {
-			run, err := s.RunImage(c.Image, mountPoints(c)...)
+			run, err := s.RunImage(c.Image, sandbox.RootWrites(c, opts.Hosts != ""), mountPoints(c)...)
 			if err != nil {
 				return nil, err
 			}

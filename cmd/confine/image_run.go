@@ -7,11 +7,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
 
 	"github.com/confine-sandbox/confine/cmd/confine/internal/compileahead"
+	"github.com/confine-sandbox/confine/cmd/confine/internal/plancache"
 	"github.com/confine-sandbox/confine/image"
 	"github.com/confine-sandbox/confine/policy"
 	"github.com/confine-sandbox/confine/policy/plan"
@@ -59,20 +61,63 @@ func (r *storeResolver) ResolveImage(ref string) (*policy.ImageFacts, error) {
 	return imageFacts(img)
 }
 
-// The compile ahead of `run FILE` reads run.image from the store as it is: an image it
-// lacks fails that compile, and run's own, which pulls, compiles the file again.
-func init() { compileahead.SetImages(storeAhead) }
+// StoreDir is the absolute directory of the store r read (compileahead.StoreDir: a Plan
+// of its images is kept with their digests), or "".
+func (r *storeResolver) StoreDir() string {
+	if r.store == nil {
+		return ""
+	}
+	return absStore(r.store.Dir)
+}
 
-// storeAhead is a resolver on the store at dir (--store, or else CONFINE_STORE, or the
-// default) that only reads it, or nil when there is no store there.
-func storeAhead(dir string) policy.ImageResolver {
+// The compile ahead of `run FILE` reads run.image from the store as it is: an image it
+// lacks fails that compile, and run's own, which pulls, compiles the file again. A Plan
+// kept with images is taken while the store records the same digests.
+func init() {
+	plancache.SetImages(func(flag string) string { return absStore(storeDirOf(flag)) }, storeIndex, recordedDigest)
+	compileahead.SetImages(storeAhead)
+}
+
+// storeDirOf is the store's directory for --store dir: dir, or else CONFINE_STORE, or
+// the default.
+func storeDirOf(dir string) string {
 	if dir == "" {
 		dir = os.Getenv("CONFINE_STORE")
 	}
 	if dir == "" {
 		dir = image.DefaultDir()
 	}
-	s, err := image.OpenExisting(dir)
+	return dir
+}
+
+func absStore(dir string) string {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return ""
+	}
+	return abs
+}
+
+// storeIndex is the bytes of the index of the store at dir, nil for none.
+func storeIndex(dir string) []byte {
+	b, _ := image.ReadIndex(dir)
+	return b
+}
+
+// recordedDigest is the manifest digest that index, the store at dir's, records for ref
+// (the one a compile resolves it to), or "".
+func recordedDigest(dir string, index []byte, ref string) string {
+	recs, err := image.LookupIn(dir, index, ref)
+	if err != nil || len(recs) == 0 {
+		return ""
+	}
+	return recs[0].Digest
+}
+
+// storeAhead is a resolver on the store at dir (--store, or else CONFINE_STORE, or the
+// default) that only reads it, or nil when there is no store there.
+func storeAhead(dir string) policy.ImageResolver {
+	s, err := image.OpenExisting(storeDirOf(dir))
 	if err != nil {
 		return nil
 	}
@@ -105,12 +150,14 @@ func imageFacts(img *image.Image) (*policy.ImageFacts, error) {
 }
 
 // prepareStorage readies, beside the caller, the store's part of a component that needs
-// it (run.image or a volume: supervisor.PrepareStorage), or is nil.
-func prepareStorage(c *plan.Component) *storage {
+// it (run.image or a volume: supervisor.PrepareStorage), or is nil. hosts is the run's
+// /etc/hosts (sandbox.Options.Hosts), which an image without one gets in its upper.
+func prepareStorage(c *plan.Component, hosts string) *storage {
 	if !needsStore(c) {
 		return nil
 	}
 	return readyStorage(func(opts *sandbox.Options) (func(), error) {
+		opts.Hosts = hosts
 		s, err := openStore()
 		if err != nil {
 			return nil, err

@@ -108,7 +108,11 @@ or confine changes.`,
 // compileRun is compilePolicyWith for run: through root's kept Plans (plancache), as
 // compileahead compiles ahead of time.
 func compileRun(file string, r policy.ImageResolver) (*plan.Plan, error) {
-	p, err := compileahead.CompileKept(plancache.Open(), file, r, compileahead.Programs())
+	c := plancache.Open()
+	if c != nil {
+		c.Store = storeFlag // for the images of a kept Plan
+	}
+	p, err := compileahead.CompileKept(c, file, r, compileahead.Programs())
 	if err != nil {
 		return nil, compileErrors(file, err)
 	}
@@ -239,7 +243,11 @@ func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack str
 		Spawner: early}
 	// The store's part (the image's upper, the volumes) is readied beside the start,
 	// which waits for it where it makes the image's mounts.
-	st := prepareStorage(c)
+	var hosts string
+	if ln != nil {
+		hosts = ln.hosts
+	}
+	st := prepareStorage(c, hosts)
 	st.into(&opts)
 	defer st.close() // after Wait: the run's upper goes, its volumes stay
 	if c.Mode == plan.ModeAudit && !ra.enabled() {

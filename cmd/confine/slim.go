@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/confine-sandbox/confine/cmd/confine/internal/compileahead"
+	"github.com/confine-sandbox/confine/cmd/confine/internal/plancache"
 	"github.com/confine-sandbox/confine/policy"
 	"github.com/confine-sandbox/confine/policy/observe"
 	"github.com/confine-sandbox/confine/policy/plan"
@@ -40,7 +41,10 @@ func init() { os.Unsetenv(fullEnv) } // not for the component, nor for what the 
 
 // No image store here: a compile ahead of run.image fails, and the run goes to the full
 // binary (beforeRun's needsStore, once run's own compile hands it over).
-func init() { compileahead.SetImages(nil) }
+func init() {
+	plancache.SetImages(nil, nil, nil)
+	compileahead.SetImages(nil)
+}
 
 // fullFor hands every command but run to the full binary.
 func fullFor(args []string) {
@@ -171,7 +175,7 @@ func (*runAudit) startFailed(error)                             {}
 func (*runAudit) started(*sandbox.Sandbox)                      {}
 func (*runAudit) exited(int, bool)                              {}
 
-func prepareStorage(c *plan.Component) *storage {
+func prepareStorage(c *plan.Component, _ string) *storage {
 	if needsStore(c) {
 		return readyStorage(func(*sandbox.Options) (func(), error) { return nil, errSlim })
 	}

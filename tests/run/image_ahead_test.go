@@ -39,9 +39,11 @@ func motdImage(t *testing.T, dir, motd string) {
 // TestImageAhead: `run FILE` of an image policy, which compiles it while the binary
 // starts against the store as it is. An image the store lacks is pulled by run as
 // before (the compile ahead pulls nothing); once the name is pulled again to another
-// image, the next run runs that one, not the one the first resolved (nothing of an
-// image's compile is kept); the run's directories are gone after each run; and a Plan
-// compiled from the name before is refused once its image left the store (its pins).
+// image, the next run runs that one, not the one the first resolved (the Plan kept for
+// the first is not taken once the store records another digest), and the Plan kept
+// then is taken by the next run, with --store naming the same store; the run's
+// directories are gone after each run; and a Plan compiled from the name before is
+// refused once its image left the store (its pins).
 func TestImageAhead(t *testing.T) {
 	testenv.Require(t, testenv.Root)
 	dir := t.TempDir()
@@ -85,9 +87,14 @@ func TestImageAhead(t *testing.T) {
 		t.Fatalf("pull: %d %s", code, errOut)
 	}
 	run(false, "second\n")
+	kept, _ := filepath.Glob(filepath.Join(plans, "*"))
+	if len(kept) != 1 {
+		t.Fatalf("kept %v, want the Plan of the image", kept)
+	}
+	ino := inode(t, kept[0])
 	run(true, "second\n")
-	if kept, _ := filepath.Glob(filepath.Join(plans, "*")); len(kept) != 0 {
-		t.Errorf("the Plan of an image was kept: %v", kept)
+	if again, _ := filepath.Glob(filepath.Join(plans, "*")); len(again) != 1 || inode(t, again[0]) != ino {
+		t.Errorf("the Plan kept for the image was compiled and kept again (%v), not taken", again)
 	}
 
 	// The first image has no name left: prune drops it, and its Plan is refused.

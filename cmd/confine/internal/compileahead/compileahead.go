@@ -8,7 +8,8 @@
 // run.image is resolved against the store as it is (Images): nothing is pulled, and an
 // image not in the store fails the compile here, so that run's own pulls it. When root's
 // kept Plans hold FILE's (plancache, which looked it up earlier still), that Plan is
-// taken instead, and the one compiled here is kept, unless it asked the image store.
+// taken instead, and the one compiled here is kept, with the digest of each image it
+// asked the store for.
 package compileahead
 
 import (
@@ -51,6 +52,9 @@ func compile(file string, at storeAt) *plan.Plan {
 	}
 	defer t.Close()
 	c := plancache.Open()
+	if c != nil {
+		c.Store, c.StoreUnsure = at.dir, at.unsure
+	}
 	if at.flag && c != nil {
 		if p := c.Take(t, file); p != nil {
 			return p
@@ -78,7 +82,8 @@ func Compile(file string, r policy.ImageResolver, programs policy.ProgramStore) 
 
 // CompileKept is Compile through the kept Plans c (nil: none): it takes the Plan kept for
 // FILE when there is one, and otherwise keeps the one it compiles, unless the compile
-// asked the image store. Its Plan and its errors are Compile's.
+// asked the image store through a resolver that cannot name it (StoreDir). Its Plan and
+// its errors are Compile's.
 func CompileKept(c *plancache.Cache, file string, r policy.ImageResolver, programs policy.ProgramStore) (*plan.Plan, error) {
 	t, err := policy.OpenTree(file)
 	if err != nil {
@@ -103,7 +108,7 @@ func compileIn(c *plancache.Cache, t *policy.Tree, file string, r policy.ImageRe
 		rec = plancache.NewRecorder(t)
 		fsys = rec
 		if r != nil { // compile tells no resolver from one
-			res = &resolver{r: r}
+			res = &resolver{r: r, rec: rec}
 			r = res
 		}
 	}
@@ -115,22 +120,36 @@ func compileIn(c *plancache.Cache, t *policy.Tree, file string, r policy.ImageRe
 		return nil, fmt.Errorf("%s: nothing to compile", file)
 	}
 	p, err := policy.CompileWithPrograms(s, r, programs)
-	if err == nil && c != nil && (res == nil || !res.called) {
+	if err == nil && c != nil {
 		c.Keep(file, rec, p)
 	}
 	return p, err
 }
 
-// resolver passes run.image to the command's resolver, noting that it was asked: an
-// image's facts come from the host's image store, which no key of a kept Plan covers.
+// StoreDir is what a resolver of run.image says of the image store it reads: its
+// absolute directory, "" when it cannot say (its Plan is then not kept).
+type StoreDir interface{ StoreDir() string }
+
+// resolver passes run.image to the command's resolver, noting in rec which store gave
+// which digest for each reference (plancache.Recorder.Image): an image's facts come from
+// the host's image store, which the files of a kept Plan's key do not cover.
 type resolver struct {
-	r      policy.ImageResolver
-	called bool
+	r   policy.ImageResolver
+	rec *plancache.Recorder
 }
 
 func (r *resolver) ResolveImage(ref string) (*policy.ImageFacts, error) {
-	r.called = true
-	return r.r.ResolveImage(ref)
+	f, err := r.r.ResolveImage(ref)
+	dir := ""
+	if sd, ok := r.r.(StoreDir); ok {
+		dir = sd.StoreDir()
+	}
+	if err == nil && f != nil {
+		r.rec.Image(dir, ref, f.Digest)
+	} else {
+		r.rec.Image("", ref, "")
+	}
+	return f, err
 }
 
 // Programs is the store of the commands that start components (run, up, learn): root's

@@ -52,6 +52,14 @@ func (a *aheadImages) ResolveImage(ref string) (*policy.ImageFacts, error) {
 	return a.r.ResolveImage(ref)
 }
 
+// StoreDir is the store's directory, once an image was resolved, as its resolver says.
+func (a *aheadImages) StoreDir() string {
+	if sd, ok := a.r.(StoreDir); ok {
+		return sd.StoreDir()
+	}
+	return ""
+}
+
 // storeAt is the store a command line names for run: dir after a leading --store (flag),
 // else "" (the default); unsure when a --store follows run, where this guess cannot
 // tell which one cobra takes (an image is then left to run's own compile).

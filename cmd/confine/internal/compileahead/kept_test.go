@@ -239,8 +239,8 @@ type images struct{ facts policy.ImageFacts }
 
 func (i *images) ResolveImage(string) (*policy.ImageFacts, error) { return &i.facts, nil }
 
-// TestNotKept: a Plan whose compile asked the image store is not kept; nor is one when
-// the cache is off.
+// TestNotKept: a Plan whose compile asked the image store through a resolver that cannot
+// name the store is not kept; nor is one when the cache is off.
 func TestNotKept(t *testing.T) {
 	c, cdir := testCache(t)
 	file := filepath.Join(t.TempDir(), "img.yaml")

@@ -20,6 +20,7 @@ func start(args []string) {
 		if c == nil {
 			return nil
 		}
+		c.StoreUnsure = storeAfter(args)
 		t, err := tree.Open(file)
 		if err != nil {
 			return nil
@@ -86,4 +87,15 @@ func PolicyArg(args []string) string {
 		return ""
 	}
 	return args[2]
+}
+
+// storeAfter reports whether a --store follows `run FILE`, where only cobra can tell
+// which store the run reads.
+func storeAfter(args []string) bool {
+	for _, a := range args[min(3, len(args)):] {
+		if a == "--store" || strings.HasPrefix(a, "--store=") {
+			return true
+		}
+	}
+	return false
 }

@@ -7,15 +7,17 @@ import (
 )
 
 // magic begins every entry; a new layout takes a new one.
-const magic = "confine kept plan 1\n"
+const magic = "confine kept plan 2\n"
 
-// entry is what is kept under a key: the files the loader read and the absolute paths it
-// was given, each to be as noted for the Plan to be taken, and the Plan's JSON.
+// entry is what is kept under a key: the files the loader read, the absolute paths it
+// was given and the images compile resolved (images.go), each to be as noted for the
+// Plan to be taken, and the Plan's JSON.
 type entry struct {
-	key  string
-	deps []dep
-	abs  []absName
-	plan []byte
+	key    string
+	deps   []dep
+	abs    []absName
+	images []imageDep
+	plan   []byte
 }
 
 // encode lays e out as magic, then each field after its length, then the SHA-256 of all
@@ -28,6 +30,9 @@ func (e *entry) encode() []byte {
 	for _, a := range e.abs {
 		n += len(a.name) + len(a.abs) + 8
 	}
+	for _, i := range e.images {
+		n += len(i.store) + len(i.ref) + len(i.digest) + len(i.index) + 12
+	}
 	b := append(make([]byte, 0, n+sha256.Size), magic...)
 	b = appendBytes(b, []byte(e.key))
 	b = binary.AppendUvarint(b, uint64(len(e.deps)))
@@ -39,6 +44,13 @@ func (e *entry) encode() []byte {
 	for _, a := range e.abs {
 		b = appendBytes(b, []byte(a.name))
 		b = appendBytes(b, []byte(a.abs))
+	}
+	b = binary.AppendUvarint(b, uint64(len(e.images)))
+	for _, i := range e.images {
+		for _, f := range []string{i.store, i.ref, i.digest} {
+			b = appendBytes(b, []byte(f))
+		}
+		b = append(b, i.index[:]...)
 	}
 	b = appendBytes(b, e.plan)
 	sum := sha256.Sum256(b)
@@ -72,6 +84,12 @@ func decodeEntry(data []byte, key string) (e entry, ok bool) {
 	for range d.count() {
 		name := string(d.bytes())
 		e.abs = append(e.abs, absName{name, string(d.bytes())})
+	}
+	for range d.count() {
+		var i imageDep
+		i.store, i.ref, i.digest = string(d.bytes()), string(d.bytes()), string(d.bytes())
+		copy(i.index[:], d.take(len(i.index)))
+		e.images = append(e.images, i)
 	}
 	e.plan = d.bytes()
 	return e, !d.bad && len(d.b) == 0 && len(e.deps) > 0

@@ -4,11 +4,11 @@
 // taken only when everything it was compiled from is as it was then: this binary
 // (sandbox/progcache's identity: the profiles and compile are built into it), the
 // kernel, the name FILE was given by, the bytes of every file the loader read (the
-// policy, a stack's component files), and every absolute path the loader was given
-// (a relative bind source's, which follows the working directory). Compile consults
-// nothing else of the host: no user database (the sandbox resolves run.user), no
-// environment, no clock; a policy whose compile asked the image store (run.image) is
-// never kept, nor is one with errors.
+// policy, a stack's component files), every absolute path the loader was given (a
+// relative bind source's, which follows the working directory), and the digest the
+// image store records for each run.image (images.go). Compile consults nothing else of
+// the host: no user database (the sandbox resolves run.user), no environment, no
+// clock; a policy with errors is never kept.
 //
 // Kept Plans are root's alone, as kept seccomp programs are: a directory only root may
 // enter (/var/cache/confine/plans), entries root wrote, each checked against its key,
@@ -51,6 +51,10 @@ const maxPolicy = 16 << 20
 type Cache struct {
 	store
 	host string // the binary's identity and the kernel's
+	// Store is the command's --store ("": none), for the images of a Plan (images.go);
+	// StoreUnsure, when the command line leaves it unsure: no Plan with images is taken.
+	Store       string
+	StoreUnsure bool
 }
 
 // Open is the cache of this process: nil without root, or when EnvDir says "off", or
@@ -119,6 +123,9 @@ func (c *Cache) Take(t *tree.Tree, file string) *plan.Plan {
 	if err != nil || !whole(p) {
 		return nil
 	}
+	if !c.imagesAsThen(e.images) { // after the decode: this may wait for main's init
+		return nil
+	}
 	return p
 }
 
@@ -154,7 +161,7 @@ func sumOf(t *tree.Tree, name string) (sum [sha256.Size]byte, ok bool) {
 }
 
 // Keep keeps p, compiled from file through rec, when that was all it was compiled from:
-// the caller keeps no Plan whose compile failed or asked the image store.
+// the caller keeps no Plan whose compile failed, and notes each image it resolved.
 func (c *Cache) Keep(file string, rec *Recorder, p *plan.Plan) {
 	deps, ok := rec.deps()
 	if !ok || deps[0].name != file {
@@ -165,6 +172,6 @@ func (c *Cache) Keep(file string, rec *Recorder, p *plan.Plan) {
 		return
 	}
 	key := c.key(file, deps[0].sum)
-	e := entry{key: key, deps: deps, abs: rec.abs, plan: data}
+	e := entry{key: key, deps: deps, abs: rec.abs, images: rec.images, plan: data}
 	c.write(key, e.encode())
 }

@@ -18,7 +18,8 @@ type Recorder struct {
 	t      *tree.Tree
 	files  []*recFile
 	abs    []absName
-	failed bool // an open or Abs failed: the Plan, if any, also depends on why
+	images []imageDep // the images compile resolved (Image)
+	failed bool       // an open or Abs failed: the Plan, if any, also depends on why
 }
 
 // absName is what Abs gave for name.
