@@ -82,6 +82,8 @@ static void spare(int sock, int mounts_ahead) {
 	// CLONE_NEWUSER makes it (the host's mounts locked); its cwd stays the spawner's /.
 	if (mounts_ahead && unshare(CLONE_NEWNS) < 0)
 		_exit(127); // gone: the request finds it so and clones fresh
+	if (mounts_ahead)
+		ahead_prepare(); // the mounts no request changes (stage_ahead.c)
 	static struct request rq;
 	int files[MAX_FILES];
 	union { char buf[CMSG_SPACE(sizeof(int) * MAX_FILES)]; struct cmsghdr align; } cbuf;
