@@ -287,10 +287,7 @@ static void run(const struct op *op) {
 		if (chdir(op->strs[0]) < 0)
 			stage_fail(op, errno, 0, 0, NULL);
 		return;
-	case OP_SECCOMP:
-		stage_detach_join();
-		op_seccomp(op);
-		return;
+	case OP_SECCOMP: op_seccomp(op); return;
 	case OP_STAGE_HOSTS: op_stage_hosts(op); return;
 	case OP_MOUNT_HOSTS: op_mount_hosts(op); return;
 	case OP_CGROUP_SELF: op_cgroup_self(op); return;
@@ -302,7 +299,6 @@ static void run(const struct op *op) {
 	case OP_AHEAD: op_ahead(op); return;
 	case OP_EXEC:
 		step_done();
-		stage_detach_join();
 		op_exec(op);
 	}
 	stage_fail(op, EINVAL, 2, op->code, "unknown op");

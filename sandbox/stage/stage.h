@@ -106,10 +106,6 @@ void stage_span(const char *name, int64_t start, int64_t end);
 // For op_bind (stage_mounts.c): the spare's clone of device src when it is the bind the op
 // makes (flags), its lstat in st; else -1. And the mkdir op_mount makes, for op_ahead.
 struct stat;
-// op_pivot's detach of the old root, in a thread of its own (stage_detach.c); joined
-// before seccomp and exec.
-void stage_detach_old_root(const struct op *op);
-void stage_detach_join(void);
 int ahead_dev(const char *src, unsigned long flags, struct stat *st);
 void stage_mkdir_all(const char *path, const struct op *op);
 // For stage_image.c: whether the parent sent mount idx; stage_mounts.c's remount.

@@ -315,7 +315,8 @@ void op_pivot(const struct op *op) {
 		stage_fail(op, errno, 0, 0, NULL);
 	if (syscall(SYS_pivot_root, ".", ".") < 0)
 		stage_fail(op, errno, 0, 0, NULL);
-	stage_detach_old_root(op); // beside the next steps (stage_detach.c)
+	if (umount2(".", MNT_DETACH) < 0)
+		stage_fail(op, errno, 0, 0, "detaching the old root");
 	if (chdir("/") < 0)
 		stage_fail(op, errno, 0, 0, NULL);
 }
