@@ -59,7 +59,9 @@ func TestProcAhead(t *testing.T) {
 		"/dev mounted again after /dev/null": func(ms []plan.Mount) []plan.Mount {
 			return append(ms, plan.Mount{Type: "tmpfs", Source: "tmpfs", Target: "/dev", Options: []string{"nosuid"}})
 		},
-		"no /dev/null": func(ms []plan.Mount) []plan.Mount { return slices.Delete(ms, at(ms, "/dev/null"), at(ms, "/dev/null")+1) },
+		"no /dev/null": func(ms []plan.Mount) []plan.Mount {
+			return slices.Delete(ms, at(ms, "/dev/null"), at(ms, "/dev/null")+1)
+		},
 	} {
 		ms := change(slices.Clone(base))
 		if procAhead(ms) {
