@@ -20,7 +20,7 @@ import (
 // aheadProbes read the sandbox's mount table and try what its masks and read-only parts
 // forbid, and what its devices allow.
 var aheadProbes = []string{"cat:/proc/self/mountinfo", "read:/proc/kallsyms", "read:/proc/kcore", "read:/proc/keys",
-	"write:/proc/sys/kernel/hostname", "write:/proc/irq/x", "ls:/proc/acpi", "stat:/proc/acpi", "mode:/dev/null",
+	"write:/proc/sys/kernel/hostname", "write:/proc/irq/default_smp_affinity", "ls:/proc/acpi", "stat:/proc/acpi", "mode:/dev/null",
 	"write:/dev/null", "write:/dev/zero", "mode:/dev/urandom", "stat:/dev", "write:/dev/shm/x", "ls:/proc/sys/kernel"}
 
 // TestSpareMountsAhead: the lone run's spare makes the Plan's /proc, with its masks and
@@ -74,9 +74,14 @@ func TestSpareMountsAhead(t *testing.T) {
 	}
 	res := runs["ahead"]
 	for probe, ok := range map[string]bool{"read:/proc/kallsyms": true, "write:/proc/sys/kernel/hostname": false,
-		"write:/proc/irq/x": false, "write:/dev/null": true, "write:/dev/zero": true, "write:/dev/shm/x": true} {
+		"write:/proc/irq/default_smp_affinity": false, "write:/dev/null": true, "write:/dev/zero": true, "write:/dev/shm/x": true} {
 		if res[probe].OK != ok {
 			t.Errorf("%s: %+v, want ok %v", probe, res[probe], ok)
+		}
+	}
+	for _, probe := range []string{"write:/proc/sys/kernel/hostname", "write:/proc/irq/default_smp_affinity"} {
+		if !strings.Contains(res[probe].Err, "read-only file system") {
+			t.Errorf("%s: %+v, want it read-only", probe, res[probe])
 		}
 	}
 	if res["read:/proc/kallsyms"].Out != "0" || res["ls:/proc/acpi"].Out != "" || !strings.HasPrefix(res["mode:/dev/null"].Out, "Dc") ||
