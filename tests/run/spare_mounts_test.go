@@ -91,6 +91,44 @@ func TestSpareMountsAhead(t *testing.T) {
 	madeBefore(t, mountinfo)
 }
 
+// TestSpareMountsAheadImage: an image run takes the spare's /proc too, attached onto the
+// descriptor the stage's check of the image's /proc holds (stage_image.c), and its mount
+// tree is the Go init's (but for the run's own upper and work directories).
+func TestSpareMountsAheadImage(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	skipInGoInitPass(t)
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	store := filepath.Join(dir, "store")
+	probeImage(t, filepath.Join(dir, "img"))
+	file := filepath.Join(dir, "img.yaml")
+	src := "version: 1\nname: imgahead\nrun: {image: oci:./img, user: \"1000:1001\"}\nsyscalls: {extends: default}\n"
+	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runDir := regexp.MustCompile(`/runs/run-[0-9]+/`)
+	tables := map[string][]string{}
+	for _, mode := range []string{"c", "go"} {
+		for attempt := 0; attempt < 5; attempt++ {
+			code, out, stderr := runStaged(t, store, mode, "run", file, "--", "cat:/proc/self/mountinfo", "read:/proc/kallsyms")
+			if code != 0 {
+				t.Fatalf("%s: exit %d\n%s", mode, code, stderr)
+			}
+			r := results(out)["cat:/proc/self/mountinfo"]
+			tables[mode] = mountTree(runDir.ReplaceAllString(r.Out, "/runs/RUN/"))
+			if mode == "go" || strings.Contains(stderr, "confine-trace init   proc_ahead ") {
+				break
+			} else if attempt == 4 {
+				t.Fatalf("the image run did not take the spare's /proc:\n%s", stderr)
+			}
+		}
+	}
+	if !slices.Equal(tables["c"], tables["go"]) {
+		t.Errorf("the image's mounts made ahead differ from the Go init's:\nc:  %s\ngo: %s",
+			strings.Join(tables["c"], "\n    "), strings.Join(tables["go"], "\n    "))
+	}
+}
+
 // madeBefore: the run through the spare took its pieces. mountinfo lists mounts by when
 // they were made (Linux 6.8 on: by their unique ids), and the pieces made ahead come
 // before the root they sit in, where the stage's own mounts come after it.
