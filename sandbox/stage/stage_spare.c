@@ -25,6 +25,8 @@
 //   as it starts, and the spawner keeps its own mountinfo, opened before the clone: a
 //   change to the host's table since (POLLPRI) makes the copy stale, and the request
 //   then does not take that spare (it is cloned fresh, or refused when it named it).
+//   That spare also makes the mounts no request changes, a /proc and the /dev devices'
+//   clones, which the stage takes where its ops would build the same (stage_ahead.c).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
