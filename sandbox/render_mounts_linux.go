@@ -18,6 +18,7 @@ func renderMounts(cfg *initConfig, p *stage.Program) error {
 	if len(c.Mounts) > stage.MaxMounts {
 		return errGoInit
 	}
+	ahead := procAhead(c.Mounts)
 	p.Add(stage.OpMount, []uint64{unix.MS_REC | unix.MS_PRIVATE, 0}, []string{"", "/", "", ""}, stage.Prefixed("making mounts private"))
 	p.Add(stage.OpRecvMounts, nil, nil, nil)
 	if cfg.Hosts != "" {
@@ -53,6 +54,9 @@ func renderMounts(cfg *initConfig, p *stage.Program) error {
 			}
 			p.Add(stage.OpBind, []uint64{uint64(i), uint64(flags), same}, []string{m.Source, target}, stage.Prefixed(prefix))
 		default:
+			if ahead && m.Type == "proc" {
+				p.Add(stage.OpAhead, []uint64{stage.AheadProc, 1}, nil, nil)
+			}
 			p.Add(stage.OpMount, []uint64{uint64(flags), 1}, []string{m.Source, target, m.Type, data}, stage.Prefixed(prefix))
 		}
 	}
@@ -67,6 +71,9 @@ func renderMounts(cfg *initConfig, p *stage.Program) error {
 		return fmt.Sprintf("read-only %s: %v", strings.TrimPrefix(e.Detail, root), e.Errno)
 	})
 	p.Add(stage.OpPivot, nil, []string{root}, stage.Prefixed("pivot_root"))
+	if ahead {
+		p.Add(stage.OpAhead, []uint64{stage.AheadMasks, uint64(len(c.MaskedPaths) + len(c.ReadonlyPaths))}, nil, nil)
+	}
 	for _, path := range c.MaskedPaths {
 		p.Add(stage.OpMask, nil, []string{path}, stage.Prefixed("masking "+path))
 	}

@@ -54,6 +54,14 @@ const (
 	OpSafeTarget
 	OpUpper
 	OpAttach
+	OpAhead
+)
+
+// OpAhead's pieces (stage.h's AHEAD_PROC, AHEAD_MASKS): the lone run's spare makes the
+// Plan's default /proc, its masks and read-only binds ahead (stage_ahead.c).
+const (
+	AheadProc  = 1 // stands for the next op, the proc's mount
+	AheadMasks = 2 // stands for the next ops, the masks then the read-only binds
 )
 
 // Error is the stage's report of a failed op.

@@ -3,6 +3,7 @@ package stage
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -75,9 +76,12 @@ func TestOpCodesMatchHeader(t *testing.T) {
 		}
 	}
 	want := map[string]int{"OP_STEP": OpStep, "OP_MOUNT_HOSTS": OpMountHosts, "OP_CGROUP_SELF": OpCgroupSelf,
-		"OP_SAFE_TARGET": OpSafeTarget, "OP_UPPER": OpUpper, "OP_ATTACH": OpAttach}
-	if len(names) != OpAttach {
-		t.Errorf("stage.h has %d ops, program.go %d", len(names), OpAttach)
+		"OP_SAFE_TARGET": OpSafeTarget, "OP_UPPER": OpUpper, "OP_ATTACH": OpAttach, "OP_AHEAD": OpAhead}
+	if len(names) != OpAhead {
+		t.Errorf("stage.h has %d ops, program.go %d", len(names), OpAhead)
+	}
+	if pieces := fmt.Sprintf("AHEAD_PROC = %d, AHEAD_MASKS = %d", AheadProc, AheadMasks); !strings.Contains(string(h), pieces) {
+		t.Errorf("stage.h's OP_AHEAD pieces are not program.go's (%s)", pieces)
 	}
 	for name, code := range want {
 		if i := slices.Index(names, name); i+1 != code {

@@ -51,6 +51,9 @@ static void span(const char *name, int64_t start, int64_t end) {
 		(long long)((end - start) / 1000), (long long)((end - trace_origin) / 1000));
 }
 
+int64_t stage_now(void) { return now(); }
+void stage_span(const char *name, int64_t start, int64_t end) { span(name, start, end); }
+
 static void step_done(void) {
 	if (step_name)
 		span(step_name, step_start, now());
@@ -293,6 +296,7 @@ static void run(const struct op *op) {
 	case OP_SAFE_TARGET: op_safe_target(op); return;
 	case OP_UPPER: op_upper(op); return;
 	case OP_ATTACH: op_attach(op); return;
+	case OP_AHEAD: op_ahead(op); return;
 	case OP_EXEC:
 		step_done();
 		op_exec(op);
@@ -310,7 +314,7 @@ static const unsigned min_strs[OP_MAX] = {
 static const unsigned min_ints[OP_MAX] = {
 	[OP_MOUNT] = 2, [OP_BIND] = 3, [OP_RLIMIT] = 3, [OP_PRCTL] = 2, [OP_CAPS] = 9,
 	[OP_LANDLOCK] = 7, [OP_EXEC] = 1, [OP_MOUNT_HOSTS] = 2, [OP_GROUPS] = 1, [OP_USER] = 3,
-	[OP_SAFE_TARGET] = 1, [OP_UPPER] = 2, [OP_ATTACH] = 3,
+	[OP_SAFE_TARGET] = 1, [OP_UPPER] = 2, [OP_ATTACH] = 3, [OP_AHEAD] = 2,
 };
 
 // run_at is the index of "run" in `confine run …` or `confine --store DIR run …` (the
@@ -349,31 +353,68 @@ __attribute__((constructor)) static void confine_stage(int argc, char **argv) {
 		spawner_main();
 }
 
+// The program, read whole: the loop's position, and the ops it is to skip (stage_skip).
+static const unsigned char *prog;
+static size_t prog_len, prog_pos;
+static unsigned prog_nops, prog_index;
+static unsigned skip_n;
+static uint64_t skip_mask;
+
+// parse_checked is parse_op with the checks every op passes before it runs.
+static int parse_checked(size_t *pos, unsigned index, struct op *op) {
+	memset(op, 0, sizeof *op);
+	op->index = index;
+	if (index >= prog_nops || parse_op(prog, prog_len, pos, op) < 0 || op->code == 0 || op->code >= OP_MAX ||
+	    op->nstr < min_strs[op->code] || op->nint < min_ints[op->code]) {
+		stage_op_free(op);
+		return -1;
+	}
+	return 0;
+}
+
+void stage_op_free(struct op *op) {
+	free(op->strs);
+	free((void *)op->lens);
+	op->strs = NULL, op->lens = NULL;
+}
+
+void stage_cursor(struct cursor *c) { c->pos = prog_pos, c->index = prog_index + 1; }
+
+int stage_next(struct cursor *c, struct op *op) {
+	if (parse_checked(&c->pos, c->index, op) < 0)
+		return -1;
+	c->index++;
+	return 0;
+}
+
+void stage_skip(unsigned n, uint64_t mask) { skip_n = n > 64 ? 64 : n, skip_mask = mask; }
+
 void stage_main(void) {
 	int64_t entered = now();
 	// Non-dumpable until exec (runc CVE-2016-9962): no process of the sandbox can ptrace
 	// this one or open its /proc files while it holds the parent's descriptors.
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-	size_t len, pos = 24;
+	size_t len;
 	unsigned char *buf = read_program(&len);
 	// The header: "CST1", the op count, the trace origin, when the parent began the clone.
 	if (len < 24 || memcmp(buf, "CST1", 4) != 0)
 		stage_fail(NULL, EINVAL, 1, 0, "not a stage program");
-	uint32_t nops = get32(buf + 4);
+	prog = buf, prog_len = len, prog_pos = 24, prog_nops = get32(buf + 4);
 	int64_t started;
 	memcpy(&trace_origin, buf + 8, 8);
 	memcpy(&started, buf + 16, 8);
 	span("runtime_start", started, entered);
 	span("config", entered, now());
-	for (unsigned i = 0; i < nops; i++) {
-		struct op op = {0};
-		op.index = i;
-		if (parse_op(buf, len, &pos, &op) < 0 || op.code == 0 || op.code >= OP_MAX ||
-		    op.nstr < min_strs[op.code] || op.nint < min_ints[op.code])
-			stage_fail(NULL, EINVAL, 1, i, "malformed program");
-		run(&op);
-		free(op.strs);
-		free((void *)op.lens);
+	for (prog_index = 0; prog_index < prog_nops; prog_index++) {
+		struct op op;
+		if (parse_checked(&prog_pos, prog_index, &op) < 0)
+			stage_fail(NULL, EINVAL, 1, prog_index, "malformed program");
+		int skip = skip_n && (skip_mask & 1);
+		if (skip_n)
+			skip_n--, skip_mask >>= 1;
+		if (!skip)
+			run(&op);
+		stage_op_free(&op);
 	}
 	stage_fail(NULL, EINVAL, 1, 0, "the program ends without exec");
 }

@@ -39,8 +39,12 @@ enum {
 	OP_SAFE_TARGET,  // ints: mkdir; strs: root, rel, source (stage_image.c)
 	OP_UPPER,        // ints: uid, gid; strs: root, rel, target
 	OP_ATTACH,       // OP_BIND's fields; the parent's detached mount, which it requires
+	OP_AHEAD,        // ints: piece, count; the ops after it that a spare's prepared piece stands for (stage_ahead.c)
 	OP_MAX,
 };
+
+// OP_AHEAD's pieces (program.go's AheadProc, AheadMasks).
+enum { AHEAD_PROC = 1, AHEAD_MASKS = 2 };
 
 struct op {
 	unsigned code, step, nint, nstr;
@@ -94,6 +98,22 @@ void op_exec(const struct op *op) __attribute__((noreturn));
 void op_safe_target(const struct op *op);
 void op_upper(const struct op *op);
 void op_attach(const struct op *op);
+void op_ahead(const struct op *op);
+// For stage_ahead.c: the ops after the running one, parsed without running them (free
+// each with stage_op_free); stage_skip makes the loop skip those of the next n ops whose
+// bit is set in mask (bit 0: the next op). stage_span prints a trace line.
+struct cursor { size_t pos; unsigned index; };
+void stage_cursor(struct cursor *c);
+int stage_next(struct cursor *c, struct op *op);
+void stage_op_free(struct op *op);
+void stage_skip(unsigned n, uint64_t mask);
+int64_t stage_now(void);
+void stage_span(const char *name, int64_t start, int64_t end);
+// For op_bind (stage_mounts.c): the spare's clone of device src when it is the bind the op
+// makes (flags), its lstat in st; else -1. And the mkdir op_mount makes, for op_ahead.
+struct stat;
+int ahead_dev(const char *src, unsigned long flags, struct stat *st);
+void stage_mkdir_all(const char *path, const struct op *op);
 // For stage_image.c: whether the parent sent mount idx; stage_mounts.c's remount.
 int stage_detached(unsigned idx);
 void stage_remount(const char *target, unsigned long flags, const struct op *op);

@@ -217,12 +217,15 @@ void op_bind(const struct op *op) {
 	unsigned long flags = op_int(op, 1);
 	const char *src = op->strs[0], *target = op->strs[1];
 	struct stat st;
-	int made = -1;
+	int made = -1, fd = -1;
 	if (idx < MAX_DETACHED && detached[idx]) {
-		int fd = detached[idx] - 1;
-		detached[idx] = 0;
+		fd = detached[idx] - 1, detached[idx] = 0;
 		if (fstat(fd, &st) < 0)
 			stage_fail(op, errno, 0, 0, NULL);
+	} else if ((fd = ahead_dev(src, flags, &st)) >= 0) {
+		flags = 0; // the spare's clone has them (stage_ahead.c)
+	}
+	if (fd >= 0) {
 		int to = AT_FDCWD, how = MOVE_MOUNT_F_EMPTY_PATH;
 		made = fd;
 		const char *to_path = target;
@@ -401,6 +404,8 @@ void op_mount_hosts(const struct op *op) {
 		close(tfd);
 	close(fd);
 }
+
+void stage_mkdir_all(const char *path, const struct op *op) { mkdir_all(path, op); }
 
 int stage_detached(unsigned idx) { return idx < MAX_DETACHED && detached[idx]; }
 

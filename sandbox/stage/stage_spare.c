@@ -25,6 +25,8 @@
 //   as it starts, and the spawner keeps its own mountinfo, opened before the clone: a
 //   change to the host's table since (POLLPRI) makes the copy stale, and the request
 //   then does not take that spare (it is cloned fresh, or refused when it named it).
+//   That spare also makes the mounts no request changes, a /proc and the /dev devices'
+//   clones, which the stage takes where its ops would build the same (stage_ahead.c).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -82,6 +84,8 @@ static void spare(int sock, int mounts_ahead) {
 	// CLONE_NEWUSER makes it (the host's mounts locked); its cwd stays the spawner's /.
 	if (mounts_ahead && unshare(CLONE_NEWNS) < 0)
 		_exit(127); // gone: the request finds it so and clones fresh
+	if (mounts_ahead)
+		ahead_prepare(); // the mounts no request changes (stage_ahead.c)
 	static struct request rq;
 	int files[MAX_FILES];
 	union { char buf[CMSG_SPACE(sizeof(int) * MAX_FILES)]; struct cmsghdr align; } cbuf;

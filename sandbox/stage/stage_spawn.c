@@ -33,13 +33,18 @@
 #define SPARE_DELAY_MS 20
 #endif
 
-// close_above closes every descriptor from lo but keep; one at a time where the kernel
-// has no close_range (before 5.9: clone3 is 5.3).
+// close_above closes every descriptor from lo but keep and the spare's prepared mounts
+// (AHEAD_FD up to ahead_fd_end(), above keep); one at a time where the kernel has no
+// close_range (before 5.9: clone3 is 5.3).
 void close_above(int lo, int keep) {
+	if (keep >= AHEAD_FD)
+		ahead_forget(); // not seen so far: the ops then build everything
+	unsigned end = (unsigned)ahead_fd_end(), gap = end ? AHEAD_FD : ~0U;
 	if ((keep > lo && syscall(SYS_close_range, lo, keep - 1, 0) < 0) ||
-	    syscall(SYS_close_range, keep + 1, ~0U, 0) < 0)
+	    syscall(SYS_close_range, keep + 1, gap == ~0U ? ~0U : gap - 1, 0) < 0 ||
+	    (gap != ~0U && syscall(SYS_close_range, end, ~0U, 0) < 0))
 		for (int fd = lo; fd < 65536; fd++)
-			if (fd != keep)
+			if (fd != keep && (gap == ~0U || fd < AHEAD_FD || fd >= (int)end))
 				close(fd);
 }
 

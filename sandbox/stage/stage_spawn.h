@@ -58,6 +58,13 @@ int write_map(long pid, const char *file, const char *text, uint32_t len);
 // The spare: spare_make clones one when there is none; spare_fits says whether rq can
 // take it; spare_take hands it rq and writes its maps, as clone_one does for a fresh one.
 void spare_make(void);
+// The lone run's spare prepares mounts ahead (stage_ahead.c) and holds them from AHEAD_FD
+// up to ahead_fd_end() (0: none), which spawn_child keeps open for the stage;
+// ahead_forget leaves them to be closed.
+enum { AHEAD_FD = 128 };
+void ahead_prepare(void);
+int ahead_fd_end(void);
+void ahead_forget(void);
 extern int spare_mounts_ahead;
 int spare_fits(const struct request *rq);
 int spare_is(int32_t pid);

@@ -87,6 +87,13 @@ func run(op, val string) (string, error) {
 		var st unix.Stat_t
 		err := unix.Stat(val, &st)
 		return fmt.Sprintf("%d:%d", st.Uid, st.Gid), err
+	case "mode":
+		// mode:PATH prints its type and permissions as ls -l does ("Dcrw-rw-rw-").
+		fi, err := os.Stat(val)
+		if err != nil {
+			return "", err
+		}
+		return fi.Mode().String(), nil
 	case "chown":
 		// chown:PATH@UID:GID
 		path, ids, _ := strings.Cut(val, "@")

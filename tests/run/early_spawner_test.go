@@ -159,6 +159,27 @@ func TestEarlySpawner(t *testing.T) {
 // earlyKilled: while `confine run` waits for its Plan (a FIFO), its early spawner and
 // spare wait beside it: they hold none of the caller's descriptors, the run's own fd 3
 // (the caller's) is untouched, and a SIGKILL to the run ends both.
+// madeAhead: the spare's fd is a mount it made ahead (stage_ahead.c): held from 128 on,
+// O_PATH, on a mount of no namespace of the caller's (a detached one), where a caller's
+// descriptor would be on one of the caller's mounts.
+func madeAhead(t *testing.T, pid int, fd string) bool {
+	t.Helper()
+	var n, flags, mnt int
+	info, _ := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%s", pid, fd))
+	for _, line := range strings.Split(string(info), "\n") {
+		fmt.Sscanf(line, "flags: %o", &flags)
+		fmt.Sscanf(line, "mnt_id: %d", &mnt)
+	}
+	mine, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, line := range strings.Split(string(mine), "\n") {
+		if id, _, _ := strings.Cut(line, " "); id == fmt.Sprint(mnt) {
+			return false
+		}
+	}
+	fmt.Sscan(fd, &n)
+	return n >= 128 && flags&unix.O_PATH != 0 && mnt != 0
+}
+
 func earlyKilled(t *testing.T, dir string, before map[int]string) {
 	t.Helper()
 	fifo := filepath.Join(dir, "plan.fifo")
@@ -196,8 +217,10 @@ func earlyKilled(t *testing.T, dir string, before map[int]string) {
 		ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 		for _, e := range ents {
 			target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, e.Name()))
-			// Its own mountinfo (the spawner's, which finds its spare's copy stale).
-			own := name == "confine-spawner" && target == fmt.Sprintf("/proc/%d/mountinfo", pid)
+			// Its own mountinfo (the spawner's, which finds its spare's copy stale), and
+			// the spare's mounts made ahead (stage_ahead.c).
+			own := name == "confine-spawner" && target == fmt.Sprintf("/proc/%d/mountinfo", pid) ||
+				name == "confine-spare" && madeAhead(t, pid, e.Name())
 			if !strings.HasPrefix(target, "socket:") && target != os.DevNull && !own {
 				t.Errorf("the %s holds %s=%s: the caller's", name, e.Name(), target)
 			}

@@ -14,8 +14,9 @@ import (
 )
 
 // TestMountFlags: the flags on each mount the component sees, as its mountinfo lists
-// them, are the same from the C stage and the Go init, mount for mount and in order,
-// and they are what the Plan asks: the root, read paths and the masked /proc files
+// them, are the same from the C stage and the Go init, mount for mount in the tree's
+// order (mountinfo's own order is when each was made: the parent's idmapped mounts and
+// the spare's pieces, stage_ahead.c, come first), and they are what the Plan asks: the root, read paths and the masked /proc files
 // read-only, nothing exec or suid in /dev but where the Plan allows it, a write path
 // writable but nosuid and nodev. mount_setattr adds the flags where a remount restated
 // them (stage_mounts.c's remount), so a flag the host set, or one it locked, stays.
@@ -80,7 +81,8 @@ func TestMountFlags(t *testing.T) {
 	}
 }
 
-// mountFlags reads mountinfo into "MOUNTPOINT FSTYPE OPTIONS" lines, in its order.
+// mountFlags reads mountinfo into "MOUNTPOINT FSTYPE OPTIONS" lines, by mount point, a
+// point's stack in mountinfo's order.
 func mountFlags(mountinfo string) []string {
 	var table []string
 	for _, line := range strings.Split(strings.TrimSpace(mountinfo), "\n") {
@@ -91,5 +93,10 @@ func mountFlags(mountinfo string) []string {
 		}
 		table = append(table, f[4]+" "+f[sep+1]+" "+f[5])
 	}
+	slices.SortStableFunc(table, func(a, b string) int {
+		pa, _, _ := strings.Cut(a, " ")
+		pb, _, _ := strings.Cut(b, " ")
+		return strings.Compare(pa, pb)
+	})
 	return table
 }
