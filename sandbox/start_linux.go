@@ -121,6 +121,9 @@ type Sandbox struct {
 	spawnErr error
 	// keepRoot: release leaves the root directory in keep for the next run.
 	keepRoot bool
+	// mounts is the component's mount namespace, held from its exec until release
+	// (mounthold_linux.go).
+	mounts *os.File
 }
 
 // Start re-executes confine as the init stage in new namespaces, hands it the
@@ -581,6 +584,7 @@ func (s *Sandbox) Go() error {
 	case werr != nil:
 		return fmt.Errorf("init stage ended before the go signal: %w", werr)
 	}
+	s.holdMounts() // it has exec'd
 	return s.readIDs()
 }
 
@@ -642,6 +646,7 @@ func (s *Sandbox) Kill() {
 // release removes what outlives the sandbox's processes: the cgroup and the empty
 // directory the root was built on, or leaves both in keep.
 func (s *Sandbox) release() {
+	dropped := s.dropMounts() // the namespace's teardown, beside the cgroup's removal
 	s.closeSpawner()
 	if s.ahead != nil {
 		s.ahead.wait() // its descriptor of the namespace is closed
@@ -649,6 +654,9 @@ func (s *Sandbox) release() {
 	if s.cgroup != nil {
 		s.cgroup.end(s.keep)
 		s.cgroup = nil
+	}
+	if dropped != nil {
+		<-dropped // the root directory goes once no mount of the run is left
 	}
 	if s.root != "" && s.keepRoot {
 		s.keep.putRoot(s.root) // the next run's, or Delete's
