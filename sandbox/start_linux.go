@@ -123,7 +123,7 @@ type Sandbox struct {
 	keepRoot bool
 	// mounts is the component's mount namespace, held from its exec until release
 	// (mounthold_linux.go).
-	mounts *os.File
+	mounts *heldMounts
 }
 
 // Start re-executes confine as the init stage in new namespaces, hands it the
@@ -646,7 +646,6 @@ func (s *Sandbox) Kill() {
 // release removes what outlives the sandbox's processes: the cgroup and the empty
 // directory the root was built on, or leaves both in keep.
 func (s *Sandbox) release() {
-	dropped := s.dropMounts() // the namespace's teardown, beside the cgroup's removal
 	s.closeSpawner()
 	if s.ahead != nil {
 		s.ahead.wait() // its descriptor of the namespace is closed
@@ -655,9 +654,7 @@ func (s *Sandbox) release() {
 		s.cgroup.end(s.keep)
 		s.cgroup = nil
 	}
-	if dropped != nil {
-		<-dropped // the root directory goes once no mount of the run is left
-	}
+	s.dropMounts() // dropped at the exit, beside the above: the root goes once no mount of the run is left
 	if s.root != "" && s.keepRoot {
 		s.keep.putRoot(s.root) // the next run's, or Delete's
 	} else if s.root != "" {
