@@ -124,6 +124,8 @@ type Sandbox struct {
 	// mounts is the component's mount namespace, held from its exec until release
 	// (mounthold_linux.go).
 	mounts *heldMounts
+	// observed is closed once audit mode's notifications are served to their end.
+	observed chan struct{}
 }
 
 // Start re-executes confine as the init stage in new namespaces, hands it the
@@ -320,7 +322,8 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 	trace.Done("parent", step, started)
 	if notifyW != nil {
 		// Served before Go: the init stage's execve is already observed.
-		go serveNotifications(notifyW, opts.Observe)
+		s.observed = make(chan struct{})
+		go func() { defer close(s.observed); serveNotifications(notifyW, opts.Observe) }()
 		serving = true
 	}
 	if err := sub.write(s.Pid()); err != nil {
@@ -607,6 +610,11 @@ func (s *Sandbox) Wait() (int, error) {
 	s.waited = true
 	t := trace.Now()
 	ws, err := s.proc.Wait()
+	if s.observed != nil {
+		// Each call is handed to Observe after its answer, so the component may have
+		// exited meanwhile; the reap ends the filter, and so the serving, at once.
+		<-s.observed
+	}
 	trace.Done("parent", "wait", t)
 	s.oomKilled = s.cg.ranOOMKills() // read before release removes the cgroup
 	t = trace.Now()
