@@ -121,9 +121,6 @@ type Sandbox struct {
 	spawnErr error
 	// keepRoot: release leaves the root directory in keep for the next run.
 	keepRoot bool
-	// mounts is the component's mount namespace, held from its exec until release
-	// (mounthold_linux.go).
-	mounts *heldMounts
 	// observed is closed once audit mode's notifications are served to their end.
 	observed chan struct{}
 }
@@ -587,7 +584,6 @@ func (s *Sandbox) Go() error {
 	case werr != nil:
 		return fmt.Errorf("init stage ended before the go signal: %w", werr)
 	}
-	s.holdMounts() // it has exec'd
 	return s.readIDs()
 }
 
@@ -662,7 +658,6 @@ func (s *Sandbox) release() {
 		s.cgroup.end(s.keep)
 		s.cgroup = nil
 	}
-	s.dropMounts() // dropped at the exit, beside the above: the root goes once no mount of the run is left
 	if s.root != "" && s.keepRoot {
 		s.keep.putRoot(s.root) // the next run's, or Delete's
 	} else if s.root != "" {
