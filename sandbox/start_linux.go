@@ -121,6 +121,8 @@ type Sandbox struct {
 	spawnErr error
 	// keepRoot: release leaves the root directory in keep for the next run.
 	keepRoot bool
+	// observed is closed once audit mode's notifications are served to their end.
+	observed chan struct{}
 }
 
 // Start re-executes confine as the init stage in new namespaces, hands it the
@@ -317,7 +319,8 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 	trace.Done("parent", step, started)
 	if notifyW != nil {
 		// Served before Go: the init stage's execve is already observed.
-		go serveNotifications(notifyW, opts.Observe)
+		s.observed = make(chan struct{})
+		go func() { defer close(s.observed); serveNotifications(notifyW, opts.Observe) }()
 		serving = true
 	}
 	if err := sub.write(s.Pid()); err != nil {
@@ -610,6 +613,11 @@ func (s *Sandbox) Wait() (int, error) {
 	s.waited = true
 	t := trace.Now()
 	ws, err := s.proc.Wait()
+	if s.observed != nil {
+		// Each call is handed to Observe after its answer, so the component may have
+		// exited meanwhile; the reap ends the filter, and so the serving, at once.
+		<-s.observed
+	}
 	trace.Done("parent", "wait", t)
 	s.oomKilled = s.cg.ranOOMKills() // read before release removes the cgroup
 	t = trace.Now()
