@@ -137,3 +137,34 @@ func TestHoldKeepsImage(t *testing.T) {
 		}
 	}
 }
+
+// TestPruneDeadRef: the reference of a run of an older confine that was killed (its
+// runs/ID no longer flocked, or gone) keeps nothing: prune drops it and its run dir,
+// and frees the image once rm dropped its name, though no run with an upper came to
+// sweep runs/. A live one's reference keeps its image (TestRemoveAndPrune).
+func TestPruneDeadRef(t *testing.T) {
+	s := newStore(t)
+	img, err := pullTars(t, s, tarBytes(t, ent{name: "etc/motd", body: "hi"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(s.Dir, "runs", "run-killed", "upper"), 0o700)
+	for _, id := range []string{"run-killed", "run-gone"} {
+		if err := s.AddRef(id, img.Digest); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := s.RunImage(pinOf(img), false) // a run without an upper: no sweep of runs/
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	if _, rep, err := s.Remove(img.Digest.String()); err != nil || rep.Layers != 1 {
+		t.Errorf("rm of an image only dead runs referenced: %v %+v", err, rep)
+	}
+	for _, d := range []string{"refs", "runs"} {
+		if left, _ := os.ReadDir(filepath.Join(s.Dir, d)); len(left) != 0 {
+			t.Errorf("prune left %s/%v", d, left)
+		}
+	}
+}
