@@ -125,6 +125,10 @@ func (s *Store) roots(trash string, rep *PruneReport) (roots, pins []v1.Hash, er
 	}
 	refs, _ := os.ReadDir(filepath.Join(s.Dir, "refs"))
 	for _, e := range refs {
+		if s.deadRef(e.Name(), trash) {
+			rep.Work++
+			continue
+		}
 		b, err := os.ReadFile(filepath.Join(s.Dir, "refs", e.Name()))
 		var more []string
 		if err == nil {
@@ -161,6 +165,23 @@ func (s *Store) roots(trash string, rep *PruneReport) (roots, pins []v1.Hash, er
 		roots = append(roots, h)
 	}
 	return roots, pins, nil
+}
+
+// deadRef moves into trash the reference refs/id of a run that is gone, with its run
+// dir: a run of an older confine held runs/id's flock for its life and wrote refs/id
+// after taking it. Runs now hold their image by a flock (holds/), and one without an
+// upper never sweeps runs/ (SweepRuns), so a killed older run's reference would keep
+// its image from prune for good.
+func (s *Store) deadRef(id, trash string) bool {
+	run := filepath.Join(s.Dir, "runs", id)
+	if inUse(run) {
+		return false
+	}
+	if os.Rename(filepath.Join(s.Dir, "refs", id), filepath.Join(trash, "ref-"+id)) != nil {
+		return false
+	}
+	os.Rename(run, filepath.Join(trash, "run-"+id))
+	return true
 }
 
 // discard moves every entry of dir not in keep into trash and counts them.

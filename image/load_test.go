@@ -129,7 +129,11 @@ func TestRemoveAndPrune(t *testing.T) {
 	if n := countLayers(); n != 3 {
 		t.Fatalf("%d layers, want 3", n)
 	}
-	if err := s.AddRef("run-1", mustHash(t, rb.Digest)); err != nil {
+	run, err := s.newRun() // a run of an older confine: its dir flocked, then its reference
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddRef(run.ID, mustHash(t, rb.Digest)); err != nil {
 		t.Fatal(err)
 	}
 	if _, rep, err := s.Remove(ra.Name); err != nil || rep.Layers != 1 || countLayers() != 2 {
@@ -143,7 +147,8 @@ func TestRemoveAndPrune(t *testing.T) {
 	}
 	// An interrupted pull's leftovers: a work dir no pull holds.
 	os.MkdirAll(filepath.Join(s.Dir, "tmp", "pull-dead", "layer-x", "root"), 0o700)
-	s.RemoveRef("run-1")
+	s.RemoveRef(run.ID)
+	run.Close()
 	rep, err := s.Prune()
 	if err != nil || rep.Layers != 2 || rep.Blobs != 2 || rep.Work != 1 || countLayers() != 0 {
 		t.Fatalf("prune: %v %+v, %d layers left", err, rep, countLayers())

@@ -41,9 +41,10 @@ type Run struct {
 // writes false says the run makes nothing in its root but points (no write path, no
 // other mount point: sandbox.RootWrites). Such a run has no upper when the image has
 // each of points as a directory or lacks it in every layer: its overlay is the lowers
-// alone (read-only, as its root mount is anyway), Upper and Work are "", and nothing of
-// the run is on the store's disk. The upper's mkdirs, the overlay's work dir and the
-// removals after the run were ~1 ms of an image's start.
+// alone under the layer of mount points (read-only, as its root mount is anyway),
+// Upper and Work are "", and nothing of the run is on the store's disk. The upper's
+// mkdirs, the overlay's work dir and the removals after the run were ~1 ms of an
+// image's start.
 func (s *Store) RunImage(p *plan.Image, writes bool, points ...string) (_ *Run, err error) {
 	defer trace.Done("parent", "image_run", trace.Now())
 	d, err := v1.NewHash(p.Digest)
@@ -82,9 +83,11 @@ func (s *Store) RunImage(p *plan.Image, writes bool, points ...string) (_ *Run, 
 		}
 	}
 	r.Image, r.lowersTopFst, r.userXattr, r.hold = img, lowers, userXattr, hold
-	// An overlay without an upper needs two lowers: a one-layer image gets the
-	// (empty) layer of mount points over it.
-	mounts, err := s.mountPoints(r.lowersTopFst, points, !upper && len(lowers) < 2)
+	// Without an upper the layer of mount points is always on top (so an overlay has
+	// the two lowers it needs): overlayfs shows the topmost layer's root directory as
+	// the run's /, and that layer's is 0755 and root's, as an upper's is; an image's
+	// own "./" may be 0700, another owner's or carry an ACL.
+	mounts, err := s.mountPoints(r.lowersTopFst, points, !upper)
 	if err != nil {
 		r.Close()
 		return nil, err

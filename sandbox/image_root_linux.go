@@ -25,6 +25,7 @@ func RootWrites(c *plan.Component, hosts bool) bool {
 		t := path.Clean("/" + m.Target)
 		switch {
 		case m.Type == "overlay" && t == "/":
+			tmpfs, dev = nil, false // the image's root covers what was mounted before it
 			continue
 		case beneathAny(t, tmpfs):
 		case (m.Type == "proc" || m.Type == "tmpfs") && t != "/" && strings.Count(t, "/") == 1:
@@ -63,7 +64,11 @@ func inFreshTmpfs(ms []plan.Mount, i int) bool {
 	fresh := false
 	for _, m := range ms[:i] {
 		mt := path.Clean("/" + m.Target)
-		if mt == "/" && m.Type == "overlay" || !strings.HasPrefix(t, mt+"/") && mt != "/" {
+		if mt == "/" && m.Type == "overlay" {
+			fresh = false // the image's root covers what was mounted before it
+			continue
+		}
+		if !strings.HasPrefix(t, mt+"/") && mt != "/" {
 			continue
 		}
 		if m.Type != "tmpfs" {

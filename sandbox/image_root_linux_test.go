@@ -35,6 +35,7 @@ func TestRootWrites(t *testing.T) {
 		{"a link that climbs out of the tmpfs", with(plan.Mount{Type: "bind", Source: "/x", Target: "/dev/../x"}), img, false, true},
 		{"no tmpfs /dev for its links", base[:2], img, false, true},
 		{"no image", base, nil, false, true},
+		{"tmpfs mounts the image's root covers", append(append([]plan.Mount{}, base[1:]...), base[0]), img, false, true},
 	} {
 		c := &plan.Component{Mounts: tc.mounts, Image: tc.image}
 		if got := RootWrites(c, tc.hosts); got != tc.want {
@@ -61,6 +62,15 @@ func TestInFreshTmpfs(t *testing.T) {
 	for i, m := range ms {
 		if got := inFreshTmpfs(ms, i); got != want[m.Target] {
 			t.Errorf("%s: inFreshTmpfs = %v, want %v", m.Target, got, want[m.Target])
+		}
+	}
+	// A Plan (untrusted input) whose image root comes after a tmpfs: what follows is in
+	// the image, not in that tmpfs.
+	covered := []plan.Mount{{Type: "tmpfs", Target: "/"}, {Type: "tmpfs", Target: "/dev"}, {Type: "overlay", Target: "/"},
+		{Type: "bind", Source: "/dev/null", Target: "/etc/x"}, {Type: "bind", Source: "/dev/null", Target: "/dev/null"}}
+	for i := 3; i < len(covered); i++ {
+		if inFreshTmpfs(covered, i) {
+			t.Errorf("%s, after the overlay covered the tmpfs: inFreshTmpfs = true", covered[i].Target)
 		}
 	}
 	cfg := &initConfig{Root: "/tmp/root"}
