@@ -14,18 +14,19 @@ import (
 // The spawner's spare runs the C stage from the moment its program comes, for 2-3 ms
 // before it waits for the go signal, so everything the supervisor does before the
 // program's send delays the exec by as much. Launch renders for the skip it is given (a
-// lone run: none, the common case), runs Late once the program is sent (before the
-// cgroup is made), and starts over with Late's skip when that is another: the first
-// start is killed and reaped, and what it made removed. A Late error ends the start,
-// and Launch returns it as it is. Nothing of the component has run: that waits for
-// the go signal.
+// lone run: none, the common case), runs Late once the init stage is started and its
+// idmapped mounts are sent (the C stage has its program by then; the Go init gets its
+// config after), before the cgroup is made, and starts over with Late's skip when that
+// is another: the first start is killed and reaped, and what it made removed. A Late
+// error ends the start, and Launch returns it as it is. Nothing of the component has
+// run: that waits for the go signal.
 type Late func() (skip map[string]bool, err error)
 
 // errLate stops a start whose Late failed or asked for another skip: Launch has Late's
 // word.
 var errLate = errors.New("the start's late part stopped it")
 
-// lateRun is one Launch's Late: run once, at Start's afterSend or after Start failed.
+// lateRun is one Launch's Late: run once, from Start (checkedLate), or after Start failed.
 type lateRun struct {
 	f    Late
 	ran  bool

@@ -79,8 +79,9 @@ type Options struct {
 	// Observe receives each call an audit-mode component made that the filter handed to
 	// the supervisor (observe_linux.go), after it was let through; nil drops them.
 	Observe func(observe.Call)
-	// Late, when set, runs once the init stage has its program, before the go signal
-	// (Launch only; late_linux.go); late is Launch's run of it.
+	// Late, when set, runs once the init stage is started (the C stage with its
+	// program), before the go signal (Launch only; late_linux.go); late is Launch's run
+	// of it.
 	Late Late
 	late *lateRun
 }

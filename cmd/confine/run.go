@@ -249,20 +249,10 @@ func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack str
 	launched, over := make(chan *sandbox.Sandbox, 1), make(chan struct{})
 	defer close(over) // the run is over: after the storage's clean-up, before the network's and the audit sweep's
 	caught := make(chan struct{})
-	beside := func() {
-		// What SIGKILLed supervisors left of the kernel's audit, and of their uplinks,
-		// goes beside the launch, off its path.
-		swept = make(chan struct{})
-		go func() {
-			defer close(swept)
-			sweepKernelAudit(cmd)
-			if !uplink {
-				sweepUplinksTraced(cmd)
-			}
-		}()
-		// Its first call starts the runtime's signal-mask thread and the watcher's, and
-		// each signal is a round trip to the former: 0.15-0.2 ms of CPU, much more wall
-		// on two busy cores. A goroutine's, beside the start; Go waits for it (caught).
+	// Its first call starts the runtime's signal-mask thread and the watcher's, and each
+	// signal is a round trip to the former: 0.15-0.2 ms of CPU, much more wall on two
+	// busy cores. A goroutine's, beside the start; Go waits for it (caught).
+	catch := func() {
 		go func() {
 			t := trace.Now()
 			signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
@@ -271,13 +261,26 @@ func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack str
 			forward(signals, launched, over, stop.grace)
 		}()
 	}
+	// What SIGKILLed supervisors left of the kernel's audit, and of their uplinks, goes
+	// beside the launch (a late start's: once the component runs), off its path.
+	sweep := func() {
+		swept = make(chan struct{})
+		go func() {
+			defer close(swept)
+			sweepKernelAudit(cmd)
+			if !uplink {
+				sweepUplinksTraced(cmd)
+			}
+		}()
+	}
 	var skip map[string]bool
 	if !late {
 		var err error
 		if skip, err = preflight(); err != nil {
 			return 0, err
 		}
-		beside()
+		sweep()
+		catch()
 		<-caught
 	}
 	// The parent-death signal follows the thread that started the child: keep this one.
@@ -320,7 +323,7 @@ func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack str
 	}
 	if late {
 		opts.Late = func() (map[string]bool, error) {
-			beside()
+			catch()
 			return preflight()
 		}
 		then := opts.Attach
@@ -333,6 +336,9 @@ func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack str
 		}
 	}
 	sb, err := sandbox.Launch(context.Background(), c, opts, skip)
+	if late {
+		sweep()
+	}
 	var ce *codeError
 	if errors.As(err, &ce) {
 		return 0, ce // the preflight's (Late)
