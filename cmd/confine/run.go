@@ -210,7 +210,7 @@ func runPreflight(cmd *cobra.Command, c *plan.Component) (map[string]bool, error
 func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack string, stop stopTimes, tty bool, ra *runAudit, publish []string) (int, error) {
 	beforeRun(p, c, publish, ra) // the slim binary hands a run it cannot serve to the full one
 	// A killed supervisor's uplink may hold this one's names: its sweep comes first when
-	// the run has an uplink, and beside the start otherwise (Late, beside).
+	// the run has an uplink, and beside the start otherwise (sweep).
 	uplink := p.Single && (p.Network.Uplink != nil || len(publish) > 0)
 	if uplink {
 		sweepUplinksTraced(cmd)
@@ -230,9 +230,10 @@ func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack str
 		early.LoadFirewallAhead(c.Net.Firewall)
 	}
 	// A run that the early spawner's spare may take hands it its program first: the
-	// preflight, the audit sweep and the catching of signals follow, before the go signal
-	// (sandbox.Late). Audit mode and --tty start through exec.Cmd, and the audit log
-	// records the findings before the start: those keep the order.
+	// preflight and the catching of signals follow, before the go signal (sandbox.Late),
+	// and the sweeps once the component runs. Audit mode and --tty start through
+	// exec.Cmd, and the audit log records the findings before the start: those keep the
+	// order.
 	late := early != nil && !tty && c.Mode != plan.ModeAudit && !ra.enabled()
 	preflight := func() (map[string]bool, error) { return runPreflight(cmd, c) }
 	var swept chan struct{}
@@ -241,17 +242,16 @@ func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack str
 			<-swept
 		}
 	}()
-	// Caught from before the go signal, and forwarded once the component runs: each
-	// signal Notify enables is a round trip to the runtime's signal-mask thread, which
-	// costs a locked goroutine two thread hand-offs more than another. Never stopped:
-	// once the run is over a signal is the supervisor's own again (forward).
+	// Caught from before the go signal, and forwarded once the component runs. Never
+	// stopped: once the run is over a signal is the supervisor's own again (forward).
 	signals := make(chan os.Signal, 4)
 	launched, over := make(chan *sandbox.Sandbox, 1), make(chan struct{})
 	defer close(over) // the run is over: after the storage's clean-up, before the network's and the audit sweep's
 	caught := make(chan struct{})
-	// Its first call starts the runtime's signal-mask thread and the watcher's, and each
-	// signal is a round trip to the former: 0.15-0.2 ms of CPU, much more wall on two
-	// busy cores. A goroutine's, beside the start; Go waits for it (caught).
+	// Notify's first call starts the runtime's signal-mask thread and the watcher's, and
+	// each signal it enables is a round trip to the former (two thread hand-offs, more
+	// from a locked goroutine): 0.1-0.4 ms of CPU, more wall on two busy cores. A
+	// goroutine's, beside the start; Go waits for it (caught, opts.Attach).
 	catch := func() {
 		go func() {
 			t := trace.Now()
