@@ -251,7 +251,7 @@ func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack str
 	// Notify's first call starts the runtime's signal-mask thread and the watcher's, and
 	// each signal it enables is a round trip to the former (two thread hand-offs, more
 	// from a locked goroutine): 0.1-0.4 ms of CPU, more wall on two busy cores. A
-	// goroutine's, beside the start; Go waits for it (caught, opts.Attach).
+	// goroutine's, beside the start, which waits for it (caught) before its cgroup.
 	catch := func() {
 		go func() {
 			t := trace.Now()
@@ -324,15 +324,14 @@ func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack str
 	if late {
 		opts.Late = func() (map[string]bool, error) {
 			catch()
-			return preflight()
-		}
-		then := opts.Attach
-		opts.Attach = func(sb *sandbox.Sandbox) error {
-			<-caught // before the component's first instruction
-			if then != nil {
-				return then(sb)
+			skip, err := preflight()
+			if err == nil {
+				// Caught before the cgroup is made: a signal from here on is the
+				// component's, and cannot leave the cgroup behind (only the root
+				// directory before it, which the next start sweeps).
+				<-caught
 			}
-			return nil
+			return skip, err
 		}
 	}
 	sb, err := sandbox.Launch(context.Background(), c, opts, skip)
