@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"sync"
 	"syscall"
 	"time"
 
@@ -252,7 +253,7 @@ func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack str
 	// each signal it enables is a round trip to the former (two thread hand-offs, more
 	// from a locked goroutine): 0.1-0.4 ms of CPU, more wall on two busy cores. A
 	// goroutine's, beside the start, which waits for it (caught) before its cgroup.
-	catch := func() {
+	catch := sync.OnceFunc(func() {
 		go func() {
 			t := trace.Now()
 			signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
@@ -260,7 +261,7 @@ func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack str
 			close(caught)
 			forward(signals, launched, over, stop.grace)
 		}()
-	}
+	})
 	// What SIGKILLed supervisors left of the kernel's audit, and of their uplinks, goes
 	// beside the launch (a late start's: once the component runs), off its path.
 	sweep := func() {
@@ -322,8 +323,9 @@ func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack str
 		}
 	}
 	if late {
+		opts.Sent = catch // while the spawner answers, when the start goroutine waits
 		opts.Late = func() (map[string]bool, error) {
-			catch()
+			catch() // started at Sent, unless the start failed before
 			skip, err := preflight()
 			if err == nil {
 				// Caught before the cgroup is made: a signal from here on is the
