@@ -15,9 +15,8 @@ import (
 // named in skip are the best_effort ones Preflight found missing. On any failure
 // everything made so far is removed and the error says which step failed.
 //
-// opts.Sent and then opts.Late run once the init stage has its program: a Late skip
-// other than skip starts over with Late's, and a Late error is returned as it is
-// (late_linux.go).
+// opts.Late runs once the init stage has its program: a skip other than skip starts
+// over with Late's, and a Late error is returned as it is (late_linux.go).
 func Launch(ctx context.Context, c *plan.Component, opts Options, skip map[string]bool) (*Sandbox, error) {
 	if opts.Late == nil {
 		return launch(ctx, c, opts, skip)
@@ -34,7 +33,7 @@ func Launch(ctx context.Context, c *plan.Component, opts Options, skip map[strin
 	if l.err != nil {
 		return nil, l.err
 	}
-	opts.late, opts.Sent = nil, nil // each ran once, for the first start
+	opts.late = nil
 	return launch(ctx, c, opts, l.skip)
 }
 

@@ -68,8 +68,6 @@ func (s *Sandbox) spawnInit(sp *Spawner, cmd *exec.Cmd, cgroup *os.File) (cloned
 	var during func()
 	if s.cgroup != nil && spare == 0 {
 		during = s.cgroup.makeInline // the cgroup job, while the spawner clones
-	} else if spare != 0 {
-		during = s.duringSpawn // the caller's Sent, while the spawner hands the spare over
 	}
 	t := trace.Now()
 	pid, err := sp.spawn(spawnRequest{flags: attr.Cloneflags, setsid: true, last: sp.last, cgroup: cgroup, spare: spare, fresh: fresh,

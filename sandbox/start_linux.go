@@ -84,10 +84,6 @@ type Options struct {
 	// of it.
 	Late Late
 	late *lateRun
-	// Sent, when set, runs once the init stage has its program, before Late: as soon as
-	// the request for the named spare is out, while the start waits for the spawner's
-	// answer, or after the clone; at most once a Launch.
-	Sent func()
 }
 
 // Sandbox is one started component: its init stage is waiting for Go.
@@ -130,9 +126,6 @@ type Sandbox struct {
 	spawnErr error
 	// keepRoot: release leaves the root directory in keep for the next run.
 	keepRoot bool
-	// duringSpawn runs Options.Sent once: while the spawner answers a start that takes
-	// the named spare (spawnInit), or after the clone.
-	duringSpawn func()
 }
 
 // Start re-executes confine as the init stage in new namespaces, hands it the
@@ -334,17 +327,9 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 	if err != nil {
 		return s, fmt.Errorf("sending the plan: %w", err)
 	}
-	sent := false
-	s.duringSpawn = func() { // at the spawn request (spawnInit), or after the clone
-		if !sent && opts.Sent != nil {
-			opts.Sent()
-		}
-		sent = true
-	}
 	if err = s.startInit(ctx, cmd, opts); err != nil {
 		return s, fmt.Errorf("starting the init stage: %w", err)
 	}
-	s.duringSpawn()
 	step := "clone"
 	if s.spawned {
 		step = "spawn" // the spawner's clone (spawner_linux.go)

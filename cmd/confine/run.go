@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"sync"
 	"syscall"
 	"time"
 
@@ -252,8 +251,8 @@ func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack str
 	// Notify's first call starts the runtime's signal-mask thread and the watcher's, and
 	// each signal it enables is a round trip to the former (two thread hand-offs, more
 	// from a locked goroutine): 0.1-0.4 ms of CPU, more wall on two busy cores. A
-	// goroutine's, beside the start, which waits for it (caught) before its cgroup.
-	catch := sync.OnceFunc(func() {
+	// goroutine's, beside the start; the go signal waits for it (caught, opts.Attach).
+	catch := func() {
 		go func() {
 			t := trace.Now()
 			signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
@@ -261,7 +260,7 @@ func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack str
 			close(caught)
 			forward(signals, launched, over, stop.grace)
 		}()
-	})
+	}
 	// What SIGKILLed supervisors left of the kernel's audit, and of their uplinks, goes
 	// beside the launch (a late start's: once the component runs), off its path.
 	sweep := func() {
@@ -323,17 +322,17 @@ func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack str
 		}
 	}
 	if late {
-		opts.Sent = catch // while the spawner answers, when the start goroutine waits
 		opts.Late = func() (map[string]bool, error) {
-			catch() // started at Sent, unless the start failed before
-			skip, err := preflight()
-			if err == nil {
-				// Caught before the cgroup is made: a signal from here on is the
-				// component's, and cannot leave the cgroup behind (only the root
-				// directory before it, which the next start sweeps).
-				<-caught
+			catch()
+			return preflight()
+		}
+		then := opts.Attach
+		opts.Attach = func(sb *sandbox.Sandbox) error {
+			<-caught // before the component's first instruction
+			if then != nil {
+				return then(sb)
 			}
-			return skip, err
+			return nil
 		}
 	}
 	sb, err := sandbox.Launch(context.Background(), c, opts, skip)
