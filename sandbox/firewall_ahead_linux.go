@@ -41,10 +41,20 @@ func (sp *Spawner) LoadFirewallAhead(fw plan.Firewall) {
 	}
 	a := &firewallAhead{fw: fw, found: make(chan struct{}), done: make(chan struct{})}
 	sp.ahead = a
+	// Announced already, as a rule (the early spawner clones it before main): the start
+	// then names it without waiting for this goroutine to get a core, which on two busy
+	// cores took it up to half a millisecond after the start was ready to send.
+	known := false
+	if a.pid = sp.Spare(); a.pid > 0 {
+		known = true
+		close(a.found)
+	}
 	go func() {
 		defer close(a.done)
-		a.pid = sp.waitSpare(spareWait)
-		close(a.found)
+		if !known {
+			a.pid = sp.waitSpare(spareWait)
+			close(a.found)
+		}
 		if a.pid <= 0 {
 			return
 		}

@@ -52,7 +52,7 @@ func (st idStore) leaseFor(key string) (idRange, error) {
 		if n > 1 {
 			slot = key + "+" + strconv.Itoa(n)
 		}
-		f, err := os.OpenFile(filepath.Join(st.dir, ".run-"+slot+".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+		f, err := openLock(filepath.Join(st.dir, ".run-"+slot+".lock"))
 		if err != nil {
 			return idRange{}, fmt.Errorf("id ranges: %w", err)
 		}
@@ -73,4 +73,14 @@ func (st idStore) leaseFor(key string) (idRange, error) {
 		return r, nil
 	}
 	return idRange{}, fmt.Errorf("id ranges: %d lone runs of %s hold ranges at once", maxSlots, key)
+}
+
+// openLock opens (or makes) a lock file as os.OpenFile(O_CREATE|O_RDWR, 0600) does, without
+// its poller registration: five system calls fewer on every lone run's path.
+func openLock(path string) (*os.File, error) {
+	fd, err := unix.Open(path, unix.O_CREAT|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	return os.NewFile(uintptr(fd), path), nil
 }

@@ -126,7 +126,7 @@ func (st idStore) keyRange(key string) (idRange, error) {
 
 // recorded reads key's record and checks that it still lies inside the reservations.
 func (st idStore) recorded(key string) (idRange, error) {
-	data, err := os.ReadFile(filepath.Join(st.dir, key))
+	data, err := readKernelFile(filepath.Join(st.dir, key)) // on every start's path
 	if err != nil {
 		return idRange{}, err
 	}
@@ -349,7 +349,7 @@ func appendLine(path, line string) error {
 
 // readSubIDs parses NAME:START:COUNT lines (subuid(5)); a missing file has no entries.
 func readSubIDs(path string) (map[string][]span, error) {
-	data, err := os.ReadFile(path)
+	data, err := readKernelFile(path) // on every start's path
 	if errors.Is(err, fs.ErrNotExist) {
 		return map[string][]span{}, nil
 	}

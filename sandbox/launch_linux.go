@@ -14,7 +14,30 @@ import (
 // and lets it finish and exec only once both are in place (DESIGN.md invariant 3). Mechanisms
 // named in skip are the best_effort ones Preflight found missing. On any failure
 // everything made so far is removed and the error says which step failed.
+//
+// opts.Late runs once the init stage has its program: a skip other than skip starts
+// over with Late's, and a Late error is returned as it is (late_linux.go).
 func Launch(ctx context.Context, c *plan.Component, opts Options, skip map[string]bool) (*Sandbox, error) {
+	if opts.Late == nil {
+		return launch(ctx, c, opts, skip)
+	}
+	l := &lateRun{f: opts.Late, want: skip}
+	opts.Late, opts.late = nil, l
+	sb, err := launch(ctx, c, opts, skip)
+	if l.run() == nil { // it ran in Start (or after its failure), and agreed
+		return sb, err
+	}
+	if sb != nil {
+		sb.Kill()
+	}
+	if l.err != nil {
+		return nil, l.err
+	}
+	opts.late = nil
+	return launch(ctx, c, opts, l.skip)
+}
+
+func launch(ctx context.Context, c *plan.Component, opts Options, skip map[string]bool) (*Sandbox, error) {
 	opts.skipFirewall = skip["nftables"]
 	opts.withCgroup = !skip["cgroups"]
 	opts.rlimitFallback = skip["cgroups"]

@@ -27,7 +27,7 @@ func pipeBlocking() (r, w *os.File, err error) {
 	return os.NewFile(uintptr(p[0]), "|0"), os.NewFile(uintptr(p[1]), "|1"), nil
 }
 
-// readKernelFile reads a small cgroupfs or procfs file whole. Not os.ReadFile: its
+// readKernelFile reads a small cgroupfs, procfs or configuration file whole. Not os.ReadFile: its
 // os.File registers the file with the runtime's poller (kernfs files poll; procfs's
 // are tried) and unregisters it, and stats it, up to six system calls more than open,
 // read and close.

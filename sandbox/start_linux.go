@@ -79,6 +79,11 @@ type Options struct {
 	// Observe receives each call an audit-mode component made that the filter handed to
 	// the supervisor (observe_linux.go), after it was let through; nil drops them.
 	Observe func(observe.Call)
+	// Late, when set, runs once the init stage is started (the C stage with its
+	// program), before the go signal (Launch only; late_linux.go); late is Launch's run
+	// of it.
+	Late Late
+	late *lateRun
 }
 
 // Sandbox is one started component: its init stage is waiting for Go.
@@ -135,13 +140,28 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 	// Read before anything is made: a bad env_file stops the start with nothing to undo.
 	env, err := composeEnv(c.Process)
 	if err != nil {
+		if lerr := opts.late.run(); lerr != nil {
+			return nil, lerr // the caller's preflight came first
+		}
 		return nil, &StepError{Step: "env", Err: err.Error()}
 	}
-	if os.Geteuid() == 0 {
-		if err := checkProgramStore(c); err != nil {
-			return nil, &StepError{Step: "mounts", Err: err.Error()}
+	// The program store's check and the caller's Late wait until the init stage has its
+	// program (late_linux.go); a start that fails before has their errors first.
+	lateDone := false
+	late := func() error {
+		if lateDone {
+			return nil
 		}
+		lateDone = true
+		return s.checkedLate(c, opts)
 	}
+	defer func() {
+		if err != nil {
+			if lerr := late(); lerr != nil {
+				err = lerr
+			}
+		}
+	}()
 	s.uid, s.gid = c.Process.UID, c.Process.GID
 	if named := userSpec(c.Process); os.Geteuid() != 0 && (c.Process.User != "" || c.Process.Group != "") {
 		// The id map is written before the init stage can read the sandbox's files.
@@ -379,6 +399,9 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 		return s, &StepError{Step: "idmap", Err: err.Error()}
 	}
 	trace.Done("parent", "idmap", t)
+	if err := late(); err != nil {
+		return s, err
+	}
 	if s.cgroup != nil {
 		s.cgroup.makeInline() // not made while a spare was taken (spawnInit)
 	}

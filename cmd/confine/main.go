@@ -111,12 +111,14 @@ Landlock, cgroups and nftables, and runs it under them. Everything not declared 
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version,
-		// Any command run as root removes the uplinks of killed supervisors first.
+		// Any command run as root removes the uplinks of killed supervisors first; run
+		// where its start needs it (runComponent).
 		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
 			trace.Span("parent", "cli", trace.Origin(), trace.Now())
-			t := trace.Now()
-			sweepUplinks(cmd)
-			trace.Done("parent", "sweep_uplinks", t)
+			if cmd.Annotations[sweepsLater] != "" {
+				return
+			}
+			sweepUplinksTraced(cmd)
 		},
 	}
 	addStoreFlag(root)

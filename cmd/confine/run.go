@@ -29,8 +29,9 @@ func newRun() *cobra.Command {
 	var ra runAudit
 	var publish []string
 	cmd := &cobra.Command{
-		Use:   "run FILE [-- ARGS...] | run --plan PLAN.json [-- ARGS...]",
-		Short: "Run one component in the foreground under its policy",
+		Use:         "run FILE [-- ARGS...] | run --plan PLAN.json [-- ARGS...]",
+		Annotations: map[string]string{sweepsLater: "runComponent"},
+		Short:       "Run one component in the foreground under its policy",
 		Long: `run compiles FILE, checks that this kernel can enforce all of it (see preflight), and runs
 the component in new namespaces with its mounts, capabilities, Landlock rules, seccomp
 filter, cgroup limits and firewall in place before its first instruction. ARGS are
@@ -193,8 +194,31 @@ func raise(s os.Signal) {
 	}
 }
 
+// runPreflight checks that this host can enforce c, and warns of each best_effort
+// mechanism it lacks: those are the start's skip.
+func runPreflight(cmd *cobra.Command, c *plan.Component) (map[string]bool, error) {
+	t := trace.Now()
+	findings, err := sandbox.Preflight(&plan.Plan{Components: []plan.Component{*c}}, host.Probe())
+	trace.Done("parent", "preflight", t)
+	if err != nil {
+		return nil, &codeError{code: exitEnforcement, msg: "confine: enforcement cannot be set up:\n" + err.Error()}
+	}
+	skip := map[string]bool{}
+	for _, f := range findings {
+		fmt.Fprintf(cmd.ErrOrStderr(), "confine: warning: %s\n", f)
+		skip[f.Mechanism] = true
+	}
+	return skip, nil
+}
+
 func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack string, stop stopTimes, tty bool, ra *runAudit, publish []string) (int, error) {
 	beforeRun(p, c, publish, ra) // the slim binary hands a run it cannot serve to the full one
+	// A killed supervisor's uplink may hold this one's names: its sweep comes first when
+	// the run has an uplink, and beside the start otherwise (sweep).
+	uplink := p.Single && (p.Network.Uplink != nil || len(publish) > 0)
+	if uplink {
+		sweepUplinksTraced(cmd)
+	}
 	ln, err := openLoneNet(p, c, publish, cmd.ErrOrStderr())
 	if err != nil {
 		return 0, err
@@ -209,31 +233,60 @@ func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack str
 	if !tty && c.Mode != plan.ModeAudit {
 		early.LoadFirewallAhead(c.Net.Firewall)
 	}
-	t := trace.Now()
-	findings, err := sandbox.Preflight(&plan.Plan{Components: []plan.Component{*c}}, host.Probe())
-	trace.Done("parent", "preflight", t)
-	if err != nil {
-		return 0, &codeError{code: exitEnforcement, msg: "confine: enforcement cannot be set up:\n" + err.Error()}
-	}
-	skip := map[string]bool{}
-	for _, f := range findings {
-		fmt.Fprintf(cmd.ErrOrStderr(), "confine: warning: %s\n", f)
-		skip[f.Mechanism] = true
-	}
-	// What a SIGKILLed supervisor left of the kernel's audit goes back beside the launch,
-	// off its path.
-	swept := make(chan struct{})
-	go func() { defer close(swept); sweepKernelAudit(cmd) }()
-	defer func() { <-swept }()
-	// Caught from before the start, which forwards them once the component runs: each
-	// signal Notify enables is a round trip to the runtime's signal-mask thread, which
-	// costs a locked goroutine two thread hand-offs more than this one. Never stopped:
-	// once the run is over a signal is the supervisor's own again (forward).
+	// A run that the early spawner's spare may take hands it its program first: the
+	// preflight and the catching of signals follow, before the go signal (sandbox.Late),
+	// and the sweeps once the component runs. Audit mode and --tty start through
+	// exec.Cmd, and the audit log records the findings before the start: those keep the
+	// order.
+	late := early != nil && !tty && c.Mode != plan.ModeAudit && !ra.enabled()
+	preflight := func() (map[string]bool, error) { return runPreflight(cmd, c) }
+	var swept chan struct{}
+	defer func() {
+		if swept != nil {
+			<-swept
+		}
+	}()
+	// Caught from before the go signal, and forwarded once the component runs. Never
+	// stopped: once the run is over a signal is the supervisor's own again (forward).
 	signals := make(chan os.Signal, 4)
-	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	launched, over := make(chan *sandbox.Sandbox, 1), make(chan struct{})
 	defer close(over) // the run is over: after the storage's clean-up, before the network's and the audit sweep's
-	go forward(signals, launched, over, stop.grace)
+	caught := make(chan struct{})
+	// Notify's first call starts the runtime's signal-mask thread and the watcher's, and
+	// each signal it enables is a round trip to the former (two thread hand-offs, more
+	// from a locked goroutine): 0.1-0.4 ms of CPU, more wall on two busy cores. A
+	// goroutine's, beside the start; the go signal waits for it (caught, opts.Attach).
+	catch := func() {
+		go func() {
+			t := trace.Now()
+			signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+			trace.Done("parent", "notify", t)
+			close(caught)
+			forward(signals, launched, over, stop.grace)
+		}()
+	}
+	// What SIGKILLed supervisors left of the kernel's audit, and of their uplinks, goes
+	// beside the launch (a late start's: once the component runs), off its path.
+	sweep := func() {
+		swept = make(chan struct{})
+		go func() {
+			defer close(swept)
+			sweepKernelAudit(cmd)
+			if !uplink {
+				sweepUplinksTraced(cmd)
+			}
+		}()
+	}
+	var skip map[string]bool
+	if !late {
+		var err error
+		if skip, err = preflight(); err != nil {
+			return 0, err
+		}
+		sweep()
+		catch()
+		<-caught
+	}
 	// The parent-death signal follows the thread that started the child: keep this one.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -276,7 +329,28 @@ func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack str
 			return nil
 		}
 	}
+	if late {
+		opts.Late = func() (map[string]bool, error) {
+			catch()
+			return preflight()
+		}
+		then := opts.Attach
+		opts.Attach = func(sb *sandbox.Sandbox) error {
+			<-caught // before the component's first instruction
+			if then != nil {
+				return then(sb)
+			}
+			return nil
+		}
+	}
 	sb, err := sandbox.Launch(context.Background(), c, opts, skip)
+	if late {
+		sweep()
+	}
+	var ce *codeError
+	if errors.As(err, &ce) {
+		return 0, ce // the preflight's (Late)
+	}
 	if err != nil {
 		if serr := st.wait(); serr != nil {
 			err = serr // the store's own words, as when it was readied before the start

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/confine-sandbox/confine/internal/trace"
 	"github.com/confine-sandbox/confine/netfilter"
 	"github.com/confine-sandbox/confine/sandbox"
 )
@@ -20,6 +21,17 @@ func sweepKernelAudit(cmd *cobra.Command) {
 		fmt.Fprintf(cmd.ErrOrStderr(), "confine: warning: putting the kernel's audit settings back: %v\n", err)
 	}
 
+}
+
+// sweepsLater marks a command that sweeps the uplinks itself, later than the root's
+// PersistentPreRun does (run: after its start's program is sent, or before its own uplink).
+const sweepsLater = "confine.uplinks-swept-later"
+
+// sweepUplinksTraced is sweepUplinks, timed.
+func sweepUplinksTraced(cmd *cobra.Command) {
+	t := trace.Now()
+	sweepUplinks(cmd)
+	trace.Done("parent", "sweep_uplinks", t)
 }
 
 // sweepUplinks removes what killed supervisors' uplinks left in this host namespace

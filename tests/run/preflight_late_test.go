@@ -1,0 +1,90 @@
+//go:build linux
+
+package run_test
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/confine-sandbox/confine/policy/plan"
+	"github.com/confine-sandbox/confine/tests/testenv"
+)
+
+// TestPreflightAfterTheProgram: `confine run` hands the early spawner's spare its
+// program before the preflight (the trace's spawn line comes before its preflight line),
+// and a preflight that refuses still ends the run as before: exit 2, the same words as
+// the Go init's start (where the preflight comes first) and no process, cgroup or root
+// directory left. A best_effort finding warns once, and the run goes on.
+func TestPreflightAfterTheProgram(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	skipInGoInitPass(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "late.yaml")
+	if err := os.WriteFile(file, []byte(probePolicy("resources: {pids: 16}\n", "id:")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := subreaper(t)
+	out, trace, code := tracedRun(t, "run", file)
+	spawn, preflight := strings.Index(trace, "parent spawn "), strings.Index(trace, "parent preflight ")
+	if code != 0 || spawn < 0 || preflight < spawn {
+		t.Errorf("exit %d; want 0, with the spawn before the preflight:\n%s\n%s", code, out, trace)
+	}
+	leftNothing(t, before, "a run")
+
+	compiled, err := exec.Command(confineBin, "compile", file, "--format", "json").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	withABI := func(name string, bestEffort bool) string {
+		var p plan.Plan
+		if err := json.Unmarshal(compiled, &p); err != nil {
+			t.Fatal(err)
+		}
+		c := &p.Components[0]
+		c.Requires = append(c.Requires, plan.Requirement{Mechanism: "landlock", MinABI: 99, Why: "a test's"})
+		if bestEffort {
+			c.BestEffort = append(c.BestEffort, "landlock")
+		}
+		b, _ := json.Marshal(&p)
+		f := filepath.Join(dir, name)
+		if err := os.WriteFile(f, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	refused := withABI("refused.json", false)
+	out, trace, code = tracedRun(t, "run", "--plan", refused)
+	const words = "confine: enforcement cannot be set up:\nrootless: landlock: kernel ABI "
+	if code != 2 || !strings.Contains(trace, words) || !strings.Contains(trace, "policy needs 99 (a test's)") {
+		t.Errorf("a preflight that refuses: exit %d, want 2 and %q\n%s\n%s", code, words, out, trace)
+	}
+	leftNothing(t, before, "a refused run")
+	goInit := exec.Command(confineBin, "run", "--plan", refused)
+	goInit.Env = append(os.Environ(), "CONFINE_STAGE=go")
+	if goCode, goErr := exitOf(goInit); goCode != code || goErr != notTraced(trace) {
+		t.Errorf("the Go init's start says (exit %d)\n%s\nthe spare's (exit %d)\n%s", goCode, goErr, code, notTraced(trace))
+	}
+
+	// best_effort Landlock is the Go init's (exec.Cmd after the spawner is closed): the
+	// preflight still comes after the start, and warns once.
+	out, trace, code = tracedRun(t, "run", "--plan", withABI("finding.json", true))
+	if code != 0 || strings.Count(trace, "confine: warning: rootless: landlock: kernel ABI ") != 1 {
+		t.Errorf("a landlock finding: exit %d, want 0 and its warning once\n%s\n%s", code, out, trace)
+	}
+	leftNothing(t, before, "a run with a finding")
+}
+
+// notTraced is stderr without its trace lines.
+func notTraced(stderr string) string {
+	var keep []string
+	for _, line := range strings.SplitAfter(stderr, "\n") {
+		if !strings.HasPrefix(line, "confine-trace ") {
+			keep = append(keep, line)
+		}
+	}
+	return strings.Join(keep, "")
+}
