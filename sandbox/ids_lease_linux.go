@@ -75,6 +75,17 @@ func (st idStore) leaseFor(key string) (idRange, error) {
 	return idRange{}, fmt.Errorf("id ranges: %d lone runs of %s hold ranges at once", maxSlots, key)
 }
 
+// allocates: rangeFor would make something lasting for the component, its first start's
+// lock and record (and maybe confine's reservations). A lone run's slot 1 is key's
+// record; a run beside it may still record a slot of its own.
+func (st idStore) allocates(stack, component string) bool {
+	key, err := idKey(stack, component)
+	if err != nil {
+		return false // rangeFor says so
+	}
+	return unix.Access(filepath.Join(st.dir, key), unix.F_OK) != nil
+}
+
 // openLock opens (or makes) a lock file as os.OpenFile(O_CREATE|O_RDWR, 0600) does, without
 // its poller registration: five system calls fewer on every lone run's path.
 func openLock(path string) (*os.File, error) {

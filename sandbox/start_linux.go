@@ -191,6 +191,14 @@ func Start(ctx context.Context, c *plan.Component, opts Options) (_ *Sandbox, er
 	rootless := os.Geteuid() != 0
 	t := trace.Now()
 	if !rootless {
+		// A first start records the component's range (and may add confine's entries to
+		// /etc/subuid and /etc/subgid): lasting, so the caller's checks come first.
+		if opts.late != nil && hostIDs.allocates(opts.Stack, c.Name) {
+			if err = late(); err != nil {
+				s.release()
+				return nil, err
+			}
+		}
 		if s.ids, err = hostIDs.rangeFor(opts.Stack, c.Name); err != nil {
 			s.release()
 			return nil, &StepError{Step: "ids", Err: err.Error()}

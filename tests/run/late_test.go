@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/confine-sandbox/confine/sandbox"
 	"github.com/confine-sandbox/confine/tests/testenv"
@@ -104,5 +107,51 @@ func TestLate(t *testing.T) {
 		if calls != 1 || lateErr != nil && err != lateErr || lateErr == nil && (!errors.As(err, &se) || se.Step != "env") {
 			t.Errorf("a bad env_file, Late %v: Launch gave %v after %d calls of Late", lateErr, err, calls)
 		}
+	}
+}
+
+// TestLateBeforeFirstIDs: a component's first start records its id range (a lock and a
+// record under /var/lib/confine/ids, and confine's entries in /etc/subuid and /etc/subgid
+// when they are missing), which outlives the run: its Late runs first, so that a
+// preflight that refuses leaves none of it, as when the preflight came before the start.
+// A component whose range is recorded already keeps Late after the program's send.
+func TestLateBeforeFirstIDs(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	c := compile(t, "", "id:")
+	c.Name = "late-ids-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	const dir = "/var/lib/confine/ids"
+	made := []string{filepath.Join(dir, c.Name), filepath.Join(dir, ".run-"+c.Name+".lock")}
+	t.Cleanup(func() {
+		for _, f := range made {
+			os.Remove(f)
+		}
+	})
+	stop := errors.New("the preflight refuses")
+	sp := startSpawner(t)
+	_, err := sandbox.Launch(context.Background(), c, sandbox.Options{Spawner: sp, Late: func() (map[string]bool, error) {
+		return nil, stop
+	}}, nil)
+	if err != stop {
+		t.Fatalf("Launch gave %v; want Late's error", err)
+	}
+	for _, f := range made {
+		if _, err := os.Stat(f); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("a refused first start left %s (%v)", f, err)
+		}
+	}
+	assertNoCgroups(t)
+	sb, err := sandbox.Launch(context.Background(), c, sandbox.Options{Spawner: sp, Late: func() (map[string]bool, error) {
+		return nil, nil
+	}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, err := sb.Wait(); code != 0 || err != nil {
+		t.Errorf("exit %d, %v", code, err)
+	}
+	if _, err := os.Stat(made[0]); err != nil {
+		t.Errorf("the first start that went on recorded no range: %v", err)
 	}
 }
