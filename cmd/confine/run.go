@@ -238,7 +238,9 @@ func runComponent(cmd *cobra.Command, p *plan.Plan, c *plan.Component, stack str
 	// and the sweeps once the component runs. Audit mode and --tty start through
 	// exec.Cmd, and the audit log records the findings before the start: those keep the
 	// order.
-	late := early != nil && !tty && c.Mode != plan.ModeAudit && !ra.enabled()
+	// A run with a volume keeps it too: the store's part, readied beside the start, makes
+	// a volume that is not there yet, and it outlives a refused run.
+	late := early != nil && !tty && c.Mode != plan.ModeAudit && !ra.enabled() && !hasVolume(c)
 	preflight := func() (map[string]bool, error) { return runPreflight(cmd, c) }
 	var swept chan struct{}
 	defer func() {

@@ -26,6 +26,16 @@ func needsStore(c *plan.Component) bool {
 	return false
 }
 
+// hasVolume: c mounts a volume, which its storage makes when it is not there yet.
+func hasVolume(c *plan.Component) bool {
+	for _, m := range c.Mounts {
+		if m.Type == "volume" {
+			return true
+		}
+	}
+	return false
+}
+
 // storage is the image store's part of one run (its image's upper, its volumes), readied
 // on another goroutine beside the start (readyStorage), which waits for it only where it
 // makes the image's mounts (sandbox.Options.Storage). A nil storage is a run without one.

@@ -4,11 +4,13 @@ package run_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/confine-sandbox/confine/policy/plan"
 	"github.com/confine-sandbox/confine/tests/testenv"
@@ -87,4 +89,47 @@ func notTraced(stderr string) string {
 		}
 	}
 	return strings.Join(keep, "")
+}
+
+// TestPreflightRefusedMakesNoVolume: a run with a volume that is not there yet, refused by
+// the preflight, leaves no volume in the store (the store's part of the start, readied
+// beside it, would make one, and it outlives the run); the same run let through makes it.
+func TestPreflightRefusedMakesNoVolume(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	dir := t.TempDir()
+	store := filepath.Join(dir, "store")
+	vol := fmt.Sprintf("late-%d", time.Now().UnixNano())
+	file := filepath.Join(dir, "vol.yaml")
+	policy := "version: 1\nname: latevol\nrun: {command: [\"" + probeDir + "/probe\", \"write:/data/x\"], user: \"0\"}\n" +
+		"filesystem: {read: [" + probeDir + "], write: [{path: /data, volume: " + vol + "}]}\nsyscalls: {extends: default}\n"
+	if err := os.WriteFile(file, []byte(policy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	compiled, err := exec.Command(confineBin, "compile", file, "--format", "json").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p plan.Plan
+	if err := json.Unmarshal(compiled, &p); err != nil {
+		t.Fatal(err)
+	}
+	p.Components[0].Requires = append(p.Components[0].Requires, plan.Requirement{Mechanism: "landlock", MinABI: 99, Why: "a test's"})
+	b, _ := json.Marshal(&p)
+	refused := filepath.Join(dir, "refused.json")
+	if err := os.WriteFile(refused, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	defer confine(t, store, "volume", "rm", vol)
+	if code, _, stderr := confine(t, store, "run", "--plan", refused); code != 2 || !strings.Contains(stderr, "confine: enforcement cannot be set up:\n") {
+		t.Errorf("a preflight that refuses: exit %d, want 2\n%s", code, stderr)
+	}
+	if _, out, _ := confine(t, store, "volume", "ls"); strings.Contains(out, vol) {
+		t.Errorf("a refused run made its volume %s:\n%s", vol, out)
+	}
+	if code, out, stderr := confine(t, store, "run", file); code != 0 || !results(out)["write:/data/x"].OK {
+		t.Fatalf("the run let through: exit %d\n%s\n%s", code, out, stderr)
+	}
+	if _, out, _ := confine(t, store, "volume", "ls"); !strings.Contains(out, vol) {
+		t.Errorf("the run let through made no volume %s:\n%s", vol, out)
+	}
 }
