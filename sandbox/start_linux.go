@@ -576,10 +576,11 @@ func (s *Sandbox) Go() error {
 		s.cg = s.cgroup.cg // kept after release, which clears s.cgroup: Cgroup reads it
 	}
 	if s.firewall != nil {
-		if err := <-s.firewall; err != nil {
+		err := <-s.firewall
+		s.firewall = nil
+		if err != nil {
 			return s.firstFailure(&StepError{Step: "nftables", Err: err.Error()})
 		}
-		s.firewall = nil
 	}
 	if s.ahead != nil { // loaded into the spare's namespace, which is the init stage's
 		if err := s.ahead.wait(); err != nil {
@@ -674,6 +675,15 @@ func (s *Sandbox) Signal(sig os.Signal) error { return s.proc.Signal(sig) }
 func (s *Sandbox) Kill() {
 	if s.proc != nil && !s.waited {
 		s.proc.Signal(os.Kill)
+		// A firewall load names the init stage by its pid (its /proc entry): over before
+		// the reap frees that pid, and none outlives the start.
+		if s.firewall != nil {
+			<-s.firewall
+			s.firewall = nil
+		}
+		if s.ahead != nil {
+			s.ahead.wait()
+		}
 		s.proc.Wait()
 		s.waited = true
 	}

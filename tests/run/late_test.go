@@ -9,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -153,5 +155,31 @@ func TestLateBeforeFirstIDs(t *testing.T) {
 	}
 	if _, err := os.Stat(made[0]); err != nil {
 		t.Errorf("the first start that went on recorded no range: %v", err)
+	}
+}
+
+// TestKilledStartLeavesNoLoad: a start that ends before the go signal (here its Late
+// refuses, right after the clone) has no firewall load of its own still running once
+// Launch returns: the load names the init stage by its pid, which the reap frees, and a
+// load left over ran beside the next start's (two loads at once, which google/nftables'
+// set ids do not allow).
+func TestKilledStartLeavesNoLoad(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	c := compile(t, "", "id:")
+	stop := errors.New("the preflight refuses")
+	for i := 0; i < 5; i++ {
+		_, err := sandbox.Launch(context.Background(), c, sandbox.Options{Late: func() (map[string]bool, error) {
+			return nil, stop
+		}}, nil)
+		if err != stop {
+			t.Fatalf("Launch gave %v; want Late's error", err)
+		}
+		var b strings.Builder
+		pprof.Lookup("goroutine").WriteTo(&b, 1)
+		if strings.Contains(b.String(), "netfilter.ApplyNew") {
+			t.Fatalf("start %d: a firewall load still runs after Launch returned:\n%s", i, b.String())
+		}
 	}
 }
