@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/confine-sandbox/confine/policy/plan"
+	"github.com/confine-sandbox/confine/sandbox"
 	"github.com/confine-sandbox/confine/tests/testenv"
 )
 
@@ -131,5 +132,39 @@ func TestPreflightRefusedMakesNoVolume(t *testing.T) {
 	}
 	if _, out, _ := confine(t, store, "volume", "ls"); !strings.Contains(out, vol) {
 		t.Errorf("the run let through made no volume %s:\n%s", vol, out)
+	}
+}
+
+// TestLateRestartThroughEarlySpawner: a preflight that finds another skip than the start
+// was rendered for (here best_effort cgroups, in a mount namespace whose /sys/fs/cgroup
+// is an empty tmpfs) kills the early spawner's start and starts over through exec.Cmd
+// with that skip: the run goes on with the warning once, and leaves no spawner, spare,
+// init stage or root directory.
+func TestLateRestartThroughEarlySpawner(t *testing.T) {
+	testenv.Require(t, testenv.Root)
+	skipInGoInitPass(t)
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Fatalf("unshare (util-linux): %v", err)
+	}
+	file := filepath.Join(t.TempDir(), "be.yaml")
+	if err := os.WriteFile(file, []byte(probePolicy("resources: {pids: 16}\nbest_effort: [cgroups]\n", "id:")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := subreaper(t)
+	cmd := exec.Command(unshare, "-m", "sh", "-c", `mount -t tmpfs none /sys/fs/cgroup && exec "$0" run "$1"`, confineBin, file)
+	cmd.Env = append(os.Environ(), "CONFINE_TRACE=1")
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Run()
+	trace := stderr.String()
+	spawn, clone := strings.Index(trace, "parent spawn "), strings.Index(trace, "parent clone ")
+	if code := cmd.ProcessState.ExitCode(); code != 0 || !results(stdout.String())["id:"].OK || spawn < 0 || clone < spawn ||
+		strings.Count(trace, "confine: warning: rootless: cgroups: ") != 1 {
+		t.Errorf("exit %d; want 0, the spawn then exec.Cmd's clone, the warning once:\n%s\n%s", code, stdout.String(), trace)
+	}
+	leftNothing(t, before, "a run started over")
+	if roots, _ := filepath.Glob(filepath.Join(sandbox.RootsDir(), fmt.Sprintf("confine-root-%d-*", cmd.Process.Pid))); len(roots) > 0 {
+		t.Errorf("root directories left: %v", roots)
 	}
 }
