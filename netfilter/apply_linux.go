@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"sync/atomic"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -113,7 +114,7 @@ func applyConn(netns nftables.ConnOption, fw plan.Firewall, fresh bool) error {
 		}
 		if c.NamesSet != "" {
 			names := &nftables.Set{Table: table, Name: c.NamesSet, Interval: true, Concatenation: true, HasTimeout: true, KeyType: flowType}
-			if err := conn.AddSet(names, nil); err != nil {
+			if err := addSet(conn, names, nil); err != nil {
 				return fmt.Errorf("nftables: set %s: %w", c.NamesSet, err)
 			}
 			sets[c.NamesSet] = names
@@ -183,11 +184,25 @@ func isLoopback(iface string) []expr.Any {
 // interval elements) wraps and the kernel silently keeps only what the length covers.
 const elemChunk = 512
 
+// setIDs numbers the sets of this process's batches. google/nftables numbers a set
+// without an ID from a package counter it does not lock, and two loads at once (a lone
+// run's firewall ahead beside its uplink's host table, a stack's) race on it; a batch
+// needs its sets' IDs unique only within itself.
+var setIDs atomic.Uint32
+
+// addSet is conn.AddSet with the set numbered by setIDs.
+func addSet(conn *nftables.Conn, set *nftables.Set, elems []nftables.SetElement) error {
+	if set.ID == 0 {
+		set.ID = setIDs.Add(1)
+	}
+	return conn.AddSet(set, elems)
+}
+
 // addSetChunked adds set with its elements, in messages of at most elemChunk elements,
 // all in the caller's transaction.
 func addSetChunked(conn *nftables.Conn, set *nftables.Set, elems []nftables.SetElement) error {
 	head := elems[:min(len(elems), elemChunk)]
-	if err := conn.AddSet(set, head); err != nil {
+	if err := addSet(conn, set, head); err != nil {
 		return err
 	}
 	return addElementsChunked(conn, set, elems[len(head):])

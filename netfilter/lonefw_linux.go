@@ -46,7 +46,7 @@ func addLoneEgress(conn *nftables.Conn, t *nftables.Table, fwd *nftables.Chain, 
 		return err
 	}
 	names := &nftables.Set{Table: t, Name: LoneNamesSet, Interval: true, Concatenation: true, HasTimeout: true, KeyType: flowType}
-	if err := conn.AddSet(names, nil); err != nil {
+	if err := addSet(conn, names, nil); err != nil {
 		return err
 	}
 	iif := matchIf(expr.MetaKeyIIFNAME, link)

@@ -43,7 +43,7 @@ func addSeenSet(conn *nftables.Conn, t *nftables.Table, chain string) (*nftables
 	s := &nftables.Set{Table: t, Name: SeenPrefix + replaceHyphens(chain), Concatenation: true,
 		KeyType: nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService),
 		Dynamic: true, HasTimeout: true, Timeout: SeenTimeout, Size: SeenSize}
-	if err := conn.AddSet(s, nil); err != nil {
+	if err := addSet(conn, s, nil); err != nil {
 		return nil, fmt.Errorf("nftables: set %s: %w", s.Name, err)
 	}
 	return s, nil
