@@ -330,6 +330,7 @@ static void take_proc(void) {
 static void take_masks(const struct op *op) {
 	if (!proc_taken)
 		return;
+	proc_taken = 0; // once: only the marker take_proc checked stands for these ops
 	struct stat st;
 	struct statvfs sv;
 	if (lstat("/dev/null", &st) < 0 || !same_file(&st, &null_st) || statvfs("/dev/null", &sv) < 0 ||
