@@ -44,6 +44,9 @@ func TestProcAhead(t *testing.T) {
 		"a bind beneath /proc": func(ms []plan.Mount) []plan.Mount {
 			return append(ms, plan.Mount{Type: "bind", Source: "/tmp", Target: "/proc/x", Options: []string{"ro"}})
 		},
+		"the root mounted again after /proc": func(ms []plan.Mount) []plan.Mount {
+			return slices.Insert(ms, at(ms, "/proc")+1, plan.Mount{Type: "bind", Source: "/", Target: "/", Options: []string{"ro", "nosuid", "nodev"}})
+		},
 		"/dev/null writable by exec": func(ms []plan.Mount) []plan.Mount {
 			ms[at(ms, "/dev/null")].Options = []string{"nosuid"}
 			return ms

@@ -225,17 +225,35 @@ static int under(const char *s, const char *dir) {
 	return strncmp(s, dir, n) == 0 && (s[n] == 0 || s[n] == '/');
 }
 
-// touches: op names target or a path beneath it (an image's checked target as root/rel).
+// above: s is dir or beneath it, dir's trailing slashes aside ("/" is above every path).
+static int above(const char *dir, const char *s) {
+	size_t n = strlen(dir);
+	while (n > 0 && dir[n - 1] == '/')
+		n--;
+	return strncmp(s, dir, n) == 0 && (s[n] == 0 || s[n] == '/');
+}
+
+// touches: op names target or a path beneath it (an image's checked target as root/rel),
+// or mounts over a directory above it (the root bound again): that would hide the piece,
+// where the ops mask what the later mount holds.
 static int touches(const struct op *op, const char *target) {
 	for (unsigned i = 0; i < op->nstr; i++)
 		if (under(op->strs[i], target))
 			return 1;
-	if (op->code == OP_SAFE_TARGET) {
-		char p[PATH_MAX * 2];
+	char p[PATH_MAX * 2];
+	const char *point = NULL;
+	switch (op->code) {
+	case OP_MOUNT: case OP_BIND: case OP_ATTACH: point = op->strs[1]; break;
+	case OP_UPPER: point = op->strs[2]; break;
+	case OP_STAGE_HOSTS: case OP_MOUNT_HOSTS: point = op->strs[0]; break;
+	case OP_SAFE_TARGET:
 		snprintf(p, sizeof p, "%s/%s", op->strs[0], op->strs[1]);
-		return under(p, target);
+		if (under(p, target))
+			return 1;
+		point = p;
+		break;
 	}
-	return 0;
+	return point && point[0] && above(point, target);
 }
 
 // recipe_follows: from c on, up to the OP_AHEAD of the masks, in the same step, no op
@@ -278,8 +296,8 @@ static void take_proc(void) {
 	if (stage_next(&c, &next) < 0)
 		return;
 	int64_t t = stage_now();
-	const char *target = next.strs[1];
-	if (!is_proc(&next) || !recipe_follows(&c, target) || lstat("/dev/null", &st) < 0 || !same_file(&st, &null_st)) {
+	const char *target = is_proc(&next) ? next.strs[1] : NULL;
+	if (!target || !recipe_follows(&c, target) || lstat("/dev/null", &st) < 0 || !same_file(&st, &null_st)) {
 		drop(0);
 		stage_op_free(&next);
 		return;
@@ -312,6 +330,7 @@ static void take_proc(void) {
 static void take_masks(const struct op *op) {
 	if (!proc_taken)
 		return;
+	proc_taken = 0; // once: only the marker take_proc checked stands for these ops
 	struct stat st;
 	struct statvfs sv;
 	if (lstat("/dev/null", &st) < 0 || !same_file(&st, &null_st) || statvfs("/dev/null", &sv) < 0 ||

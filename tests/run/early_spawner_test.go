@@ -156,9 +156,6 @@ func TestEarlySpawner(t *testing.T) {
 	}
 }
 
-// earlyKilled: while `confine run` waits for its Plan (a FIFO), its early spawner and
-// spare wait beside it: they hold none of the caller's descriptors, the run's own fd 3
-// (the caller's) is untouched, and a SIGKILL to the run ends both.
 // madeAhead: the spare's fd is a mount it made ahead (stage_ahead.c): held from 128 on,
 // O_PATH, on a mount of no namespace of the caller's (a detached one), where a caller's
 // descriptor would be on one of the caller's mounts.
@@ -180,6 +177,9 @@ func madeAhead(t *testing.T, pid int, fd string) bool {
 	return n >= 128 && flags&unix.O_PATH != 0 && mnt != 0
 }
 
+// earlyKilled: while `confine run` waits for its Plan (a FIFO), its early spawner and
+// spare wait beside it: they hold none of the caller's descriptors, the run's own fd 3
+// (the caller's) is untouched, and a SIGKILL to the run ends both.
 func earlyKilled(t *testing.T, dir string, before map[int]string) {
 	t.Helper()
 	fifo := filepath.Join(dir, "plan.fifo")
