@@ -69,6 +69,15 @@ func TestBoundKeepsLarge(t *testing.T) {
 	}
 }
 
+// TestBoundFree: up to boundFree, a Plan's lists could not take more than maxListBytes
+// even were every other byte an element of the largest kind, so bounded need not count.
+// It fails when policy/plan's types grow so much that boundFree must come down.
+func TestBoundFree(t *testing.T) {
+	if n := int64(boundFree+1) / 2 * listWeights().max; n > maxListBytes {
+		t.Errorf("up to boundFree (%d bytes), lists could take %d MiB, over maxListBytes", boundFree, n>>20)
+	}
+}
+
 // TestBoundWeights: a component, the largest element, counts with what its pointers
 // hold, at the depth of components' elements.
 func TestBoundWeights(t *testing.T) {
