@@ -21,7 +21,7 @@ func setIdentityAndCaps(cfg *initConfig) error {
 	want := func(names []string) ([]capability.Cap, error) {
 		var out []capability.Cap
 		for _, n := range names {
-			cp, ok := capByName[strings.ToLower(n)]
+			cp, ok := capNamed(n)
 			if !ok {
 				return nil, fmt.Errorf("unknown capability %s", n)
 			}
@@ -92,7 +92,7 @@ func setIdentityAndCaps(cfg *initConfig) error {
 // checkAmbient reads the ambient set back: gocapability does not report a failed raise.
 func checkAmbient(names []string) error {
 	for _, n := range names {
-		cp := capByName[strings.ToLower(n)]
+		cp, _ := capNamed(n)
 		set, err := unix.PrctlRetInt(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_IS_SET, uintptr(cp), 0, 0)
 		if err != nil || set != 1 {
 			return fmt.Errorf("ambient capability %s was not raised (%v)", n, err)
@@ -101,11 +101,15 @@ func checkAmbient(names []string) error {
 	return nil
 }
 
-// capByName maps gocapability's lower-case names ("net_bind_service") to capabilities.
-var capByName = func() map[string]capability.Cap {
-	m := map[string]capability.Cap{}
+// capNamed is the capability gocapability names name in lower case ("net_bind_service"),
+// in any case. A walk of its list, not a map made at the package's init: a Plan names a
+// few, and most starts take the C stage, whose render looks up each once.
+func capNamed(name string) (capability.Cap, bool) {
+	name = strings.ToLower(name)
 	for _, c := range capability.List() {
-		m[c.String()] = c
+		if c.String() == name {
+			return c, true
+		}
 	}
-	return m
-}()
+	return 0, false
+}

@@ -2,7 +2,6 @@ package sandbox
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/syndtr/gocapability/capability"
 
@@ -16,7 +15,7 @@ func renderCaps(cfg *initConfig, p *stage.Program) error {
 	mask := func(names []string) (uint64, bool) {
 		var m uint64
 		for _, n := range names {
-			cp, ok := capByName[strings.ToLower(n)]
+			cp, ok := capNamed(n)
 			if !ok || cp > 63 {
 				return 0, false
 			}
@@ -64,7 +63,7 @@ func renderCaps(cfg *initConfig, p *stage.Program) error {
 			}
 			name := capability.Cap(e.Aux).String()
 			for _, n := range c.Capabilities.Ambient {
-				if capByName[strings.ToLower(n)] == capability.Cap(e.Aux) {
+				if cp, _ := capNamed(n); cp == capability.Cap(e.Aux) {
 					name = n
 				}
 			}

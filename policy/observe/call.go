@@ -5,7 +5,10 @@
 // sets. It is pure: the sandbox reads the process, this package only compares.
 package observe
 
-import "path"
+import (
+	"path"
+	"sync"
+)
 
 // Call is one observed syscall and what the supervisor read for it. Each read is
 // observation only: the process may change its memory or files after it (TOCTOU), so
@@ -58,20 +61,23 @@ type Creds struct {
 type PathArg struct{ Dirfd, Path int }
 
 // pathArgs are the path arguments of the observed syscalls (their man pages). symlink's
-// target is text, not a path the call touches, and is left out.
-var pathArgs = map[string][]PathArg{
-	"open": {{-1, 0}}, "creat": {{-1, 0}}, "openat": {{0, 1}}, "openat2": {{0, 1}},
-	"execve": {{-1, 0}}, "execveat": {{0, 1}}, "truncate": {{-1, 0}},
-	"mkdir": {{-1, 0}}, "mkdirat": {{0, 1}}, "mknod": {{-1, 0}}, "mknodat": {{0, 1}},
-	"unlink": {{-1, 0}}, "unlinkat": {{0, 1}}, "rmdir": {{-1, 0}},
-	"rename": {{-1, 0}, {-1, 1}}, "renameat": {{0, 1}, {2, 3}}, "renameat2": {{0, 1}, {2, 3}},
-	"link": {{-1, 0}, {-1, 1}}, "linkat": {{0, 1}, {2, 3}},
-	"symlink": {{-1, 1}}, "symlinkat": {{1, 2}},
-	"chown": {{-1, 0}}, "lchown": {{-1, 0}}, "fchownat": {{0, 1}},
-}
+// target is text, not a path the call touches, and is left out. Made at the first
+// observed call, not at the package's init: only audit mode observes.
+var pathArgs = sync.OnceValue(func() map[string][]PathArg {
+	return map[string][]PathArg{
+		"open": {{-1, 0}}, "creat": {{-1, 0}}, "openat": {{0, 1}}, "openat2": {{0, 1}},
+		"execve": {{-1, 0}}, "execveat": {{0, 1}}, "truncate": {{-1, 0}},
+		"mkdir": {{-1, 0}}, "mkdirat": {{0, 1}}, "mknod": {{-1, 0}}, "mknodat": {{0, 1}},
+		"unlink": {{-1, 0}}, "unlinkat": {{0, 1}}, "rmdir": {{-1, 0}},
+		"rename": {{-1, 0}, {-1, 1}}, "renameat": {{0, 1}, {2, 3}}, "renameat2": {{0, 1}, {2, 3}},
+		"link": {{-1, 0}, {-1, 1}}, "linkat": {{0, 1}, {2, 3}},
+		"symlink": {{-1, 1}}, "symlinkat": {{1, 2}},
+		"chown": {{-1, 0}}, "lchown": {{-1, 0}}, "fchownat": {{0, 1}},
+	}
+})
 
 // PathArgs are syscall's path arguments, nil for a call without any.
-func PathArgs(syscall string) []PathArg { return pathArgs[syscall] }
+func PathArgs(syscall string) []PathArg { return pathArgs()[syscall] }
 
 // Resolve makes p, as a process gave it, absolute: relative to dir (its working
 // directory or the dirfd's path). Lexical only: symlinks are not followed, where the

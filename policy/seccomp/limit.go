@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -17,13 +18,14 @@ import (
 // stays as the backstop, since a C thread that spins cannot be stopped: past it the
 // process ends, saying which rule it was adding, instead of hanging a start, or a
 // reviewer's `confine compile` or `audit diff`, forever. CONFINE_SECCOMP_BUILD_LIMIT (a duration) sets it; a normal build takes
-// milliseconds, the largest rule sets validate allows a few seconds.
-var BuildLimit = func() time.Duration {
+// milliseconds, the largest rule sets validate allows a few seconds. Read at the first
+// build, not at the package's init: most starts build nothing.
+var BuildLimit = sync.OnceValue(func() time.Duration {
 	if d, err := time.ParseDuration(os.Getenv("CONFINE_SECCOMP_BUILD_LIMIT")); err == nil && d > 0 {
 		return d
 	}
 	return time.Minute
-}()
+})
 
 // order is the order Build adds rules in: addOrder, which keeps libseccomp from the loop;
 // TestBuildLimit takes the Plan's order to make it loop.
@@ -35,8 +37,9 @@ var adding atomic.Value
 // watch starts the limit of one Build; stop it when the build returns.
 func watch() (stop func() bool) {
 	adding.Store("")
-	t := time.AfterFunc(BuildLimit, func() {
-		fmt.Fprintf(os.Stderr, "confine: seccomp: libseccomp did not build the filter within %s: it hangs on the conditional rules of %s (a libseccomp 2.5 fault); write those rules' conditions otherwise\n", BuildLimit, adding.Load())
+	limit := BuildLimit()
+	t := time.AfterFunc(limit, func() {
+		fmt.Fprintf(os.Stderr, "confine: seccomp: libseccomp did not build the filter within %s: it hangs on the conditional rules of %s (a libseccomp 2.5 fault); write those rules' conditions otherwise\n", limit, adding.Load())
 		os.Exit(1) // the policy's fault: as a policy error; nothing is set up yet
 	})
 	return t.Stop
