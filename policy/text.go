@@ -193,6 +193,21 @@ func boundPath(path string) string {
 // error quoting a field name), with quoted strings cut to excerpts and long words cut.
 func Bound(s string) string { return boundMessage(s) }
 
+// PlainJSON reports whether data, were it JSON, could hold no string CheckVisible refuses:
+// every byte printable ASCII or a blank between tokens (tab, newline, return), and no
+// backslash. Without an escape a string holds its bytes as they stand, and a raw control
+// character inside one is not JSON, so each string decoded from such data is printable
+// ASCII, which CheckVisible passes without a look (refusedRune's first case): a caller
+// may skip its walk. Any other byte, an escape among them, leaves the walk to decide.
+func PlainJSON(data []byte) bool {
+	for _, b := range data {
+		if (b < ' ' || b > '~' || b == '\\') && b != '\t' && b != '\n' && b != '\r' {
+			return false
+		}
+	}
+	return true
+}
+
 // CheckVisible walks every string in v (a Plan read from JSON, which no YAML decoder has
 // checked) and reports the first that holds a rune a policy may not, with its field
 // path. Tabs pass in Args and Env, as in a policy's run.command and run.env.

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -48,6 +49,37 @@ func BenchmarkCheckVisible(b *testing.B) {
 	for b.Loop() {
 		if err := CheckVisible(p); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestPlainJSON: data whose strings can only be printable ASCII is plain, and every way
+// a string could hold something else (an escape, a raw control character, a byte past
+// ASCII) is not; a plain Plan decoded passes CheckVisible, and each refused rune below
+// reaches a decoded string only through data that is not plain.
+func TestPlainJSON(t *testing.T) {
+	for in, want := range map[string]bool{
+		"{\"name\": \"p\",\n\t\"components\": [{\"name\": \"c\"}]}\r\n": true,
+		`{"name": "a/b c~!"}`:      true,
+		`{"name": "p\u202ex"}`:     false, // an escaped bidi control
+		`{"name": "p\tx"}`:         false, // an escaped tab
+		`{"name": "p\\x"}`:         false,
+		"{\"name\": \"p\u202ex\"}": false, // a raw one
+		"{\"name\": \"p\x1bx\"}":   false,
+		"{\"name\": \"p\u00a0x\"}": false,
+		"{\"name\": \"p\x7fx\"}":   false,
+		"{\"name\": \"p\xffx\"}":   false,
+		"{\"name\": \"p\tx\"}":     true, // a raw tab in a string is no JSON: decoding refuses it
+		"":                         true,
+	} {
+		if got := PlainJSON([]byte(in)); got != want {
+			t.Errorf("PlainJSON(%q) = %v, want %v", in, got, want)
+		}
+		var p plan.Plan
+		if json.Unmarshal([]byte(in), &p) == nil && PlainJSON([]byte(in)) {
+			if err := CheckVisible(&p); err != nil {
+				t.Errorf("%q is plain, but CheckVisible: %v", in, err)
+			}
 		}
 	}
 }

@@ -193,8 +193,12 @@ func readPlan(file string) (*plan.Plan, error) {
 	if err != nil {
 		return nil, policyError(fmt.Errorf("confine: --plan %s: %s", file, policy.Bound(err.Error())))
 	}
-	if err := policy.CheckVisible(p); err != nil {
-		return nil, policyError(fmt.Errorf("confine: --plan %s: %w", file, err))
+	// A Plan of printable ASCII without escapes holds no string the walk could refuse
+	// (policy.PlainJSON): the walk of every string costs 40-60 µs before the start.
+	if !policy.PlainJSON(data) {
+		if err := policy.CheckVisible(p); err != nil {
+			return nil, policyError(fmt.Errorf("confine: --plan %s: %w", file, err))
+		}
 	}
 	if p.Version != plan.Version {
 		return nil, policyError(fmt.Errorf("confine: --plan %s: plan format %d, this confine reads %d; compile the policy again", file, p.Version, plan.Version))

@@ -388,6 +388,16 @@ func testCLIPlan(t *testing.T, bin, dir, policyFile string) {
 	// still the strict decoder's.
 	unknown := filepath.Join(dir, "unknown.json")
 	os.WriteFile(unknown, bytes.Replace(planJSON, []byte(`"version": 1,`), []byte(`"version": 1, "surprise": 1,`), 1), 0o644)
+	// A string that is not printable ASCII is checked as before (readPlan skips the check
+	// only for a Plan the fast path found all printable): raw, and escaped.
+	var q plan.Plan
+	json.Unmarshal(planJSON, &q)
+	q.Components[0].Process.Hostname += "\u202e"
+	bidi, _ := json.Marshal(q)
+	rawBidi := filepath.Join(dir, "bidi.json")
+	os.WriteFile(rawBidi, bidi, 0o644)
+	escapedBidi := filepath.Join(dir, "bidi-escaped.json")
+	os.WriteFile(escapedBidi, bytes.Replace(bidi, []byte("\u202e"), []byte(`\u202e`), 1), 0o644)
 	for _, tc := range []struct {
 		name   string
 		args   []string
@@ -398,6 +408,8 @@ func testCLIPlan(t *testing.T, bin, dir, policyFile string) {
 		{"plan", []string{"--plan", good, "--", "exit:7"}, nil, 7, ""},
 		{"altered plan", []string{"--plan", bad, "--", "exit:7"}, nil, 1, "does not match its program_sha256"},
 		{"unknown field", []string{"--plan", unknown, "--", "exit:7"}, nil, 1, `unknown field "surprise"`},
+		{"bidi", []string{"--plan", rawBidi, "--", "exit:7"}, nil, 1, "Components[0].Process.Hostname: contains a bidirectional control (U+202E)"},
+		{"escaped bidi", []string{"--plan", escapedBidi, "--", "exit:7"}, nil, 1, "Components[0].Process.Hostname: contains a bidirectional control (U+202E)"},
 		{"plan and file", []string{"--plan", good, policyFile}, nil, 1, "takes no FILE"},
 		{"trace", []string{"--plan", good, "--", "exit:0"}, []string{"CONFINE_TRACE=1"}, 0, "confine-trace init   seccomp"},
 	} {

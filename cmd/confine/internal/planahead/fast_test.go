@@ -258,6 +258,9 @@ func FuzzDecode(f *testing.F) {
 		if ok && (err != nil || !reflect.DeepEqual(p, want)) {
 			t.Fatalf("the fast path decoded %q, which encoding/json decodes otherwise (%v)", data, err)
 		}
+		if err == nil && policy.PlainJSON(data) && policy.CheckVisible(want) != nil { // readPlan skips the walk
+			t.Fatalf("%q is plain JSON, but CheckVisible refuses what it decodes to: %v", data, policy.CheckVisible(want))
+		}
 		w := listWeights() // bounded's shortcut holds for the JSON encoding/json decodes
 		if n := listBytes(data, w.at); json.Valid(data) && n > int64(len(data)+1)/2*w.max {
 			t.Fatalf("%q: its lists count %d bytes, over the %d bounded's shortcut allows", data, n, int64(len(data)+1)/2*w.max)
