@@ -77,6 +77,12 @@ func TestEarlySpareSeesNewMounts(t *testing.T) {
 	for round, rd := range rounds {
 		rd.before()
 		out, trace := runEarlyFIFO(t, filepath.Join(dir, fmt.Sprintf("plan%d.fifo", round)), planJSON, rd.between)
+		// Without a mount of ours, one made elsewhere on the host (another test) meanwhile
+		// refuses the spare as well: run the round again, up to five times.
+		for try := 1; rd.name == "none" && try < 5 && strings.Contains(trace, "confine-trace parent spare_refused "); try++ {
+			t.Logf("none: the spare was refused (the host's mounts changed): again")
+			out, trace = runEarlyFIFO(t, filepath.Join(dir, fmt.Sprintf("plan%d-%d.fifo", round, try)), planJSON, rd.between)
+		}
 		r := results(out)["cat:"+later+"/f"]
 		if rd.want != "" && (!r.OK || r.Out != rd.want) {
 			t.Errorf("%s: the stage does not see the host's table of the request: %+v\n%s", rd.name, r, trace)

@@ -31,7 +31,7 @@ func TestPreflightAfterTheProgram(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := subreaper(t)
-	out, trace, code := tracedRun(t, "run", file)
+	out, trace, code := tracedSpareRun(t, "run", file)
 	spawn, preflight := strings.Index(trace, "parent spawn "), strings.Index(trace, "parent preflight ")
 	if code != 0 || spawn < 0 || preflight < spawn {
 		t.Errorf("exit %d; want 0, with the spawn before the preflight:\n%s\n%s", code, out, trace)
