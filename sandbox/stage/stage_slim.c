@@ -213,8 +213,9 @@ static void exec_full(char **argv) {
 	int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return;
+	// Never setuid or setgid (README): an exec by another user would run it as its owner.
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == self.st_uid &&
-	    !(st.st_mode & (S_IWGRP | S_IWOTH)) && (st.st_mode & S_IXUSR) &&
+	    !(st.st_mode & (S_IWGRP | S_IWOTH | S_ISUID | S_ISGID)) && (st.st_mode & S_IXUSR) &&
 	    (st.st_dev != self.st_dev || st.st_ino != self.st_ino)) {
 		// Read through the descriptor checked: only a regular file is opened to be read.
 		char fdpath[32];

@@ -185,6 +185,12 @@ func TestSlimNotTrusted(t *testing.T) {
 	if err := os.WriteFile(file, []byte(probePolicy("", "env:", "pause:200ms")), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// An uplink past what the constructor's guess reads: main's hand-over (slim.go's
+	// fullExe) checks confine-full itself.
+	late := filepath.Join(filepath.Dir(file), "late.yaml")
+	if err := os.WriteFile(late, []byte("# "+strings.Repeat("x", 300<<10)+"\n"+probePolicy("", "env:")+"network:\n  connect:\n    - to: 203.0.113.10:80/tcp\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	copyTo := func(dir, name, to string) string {
 		data, err := os.ReadFile(filepath.Join(built, name))
 		if err != nil {
@@ -217,6 +223,8 @@ func TestSlimNotTrusted(t *testing.T) {
 		{"group-writable", func(dir string) error { return os.Chmod(copyTo(dir, "confine-full", "confine-full"), 0o775) }, nil, false},
 		{"writable by others", func(dir string) error { return os.Chmod(copyTo(dir, "confine-full", "confine-full"), 0o757) }, nil, false},
 		{"not executable", func(dir string) error { return os.Chmod(copyTo(dir, "confine-full", "confine-full"), 0o644) }, nil, false},
+		{"setuid", func(dir string) error { return syscall.Chmod(copyTo(dir, "confine-full", "confine-full"), 0o4755) }, nil, false},
+		{"setgid", func(dir string) error { return syscall.Chmod(copyTo(dir, "confine-full", "confine-full"), 0o2755) }, nil, false},
 		{"a symlink", func(dir string) error {
 			return os.Symlink(copyTo(dir, "confine-full", "confine-full.real"), filepath.Join(dir, "confine-full"))
 		}, nil, false},
@@ -250,6 +258,14 @@ func TestSlimNotTrusted(t *testing.T) {
 		}
 		if !tc.ok && (err == nil || !strings.Contains(string(out), "running the full binary")) {
 			t.Errorf("%s: confine version: %v, want it refused\n%s", tc.name, err, out)
+		}
+		if !tc.ok {
+			cmd := exec.CommandContext(ctx, slim, "run", late)
+			cmd.Env = append(os.Environ(), tc.env...)
+			out, err := cmd.CombinedOutput()
+			if err == nil || strings.Contains(string(out), "planted") || !strings.Contains(string(out), "confine: running the full binary: ") {
+				t.Errorf("%s: a run main hands over: %v, want it refused\n%s", tc.name, err, out)
+			}
 		}
 		if exe, _ := runExe(t, slim, tc.env, "run", file); exe != slim {
 			t.Errorf("%s: confine run: the run's process runs %s, want %s", tc.name, exe, slim)
