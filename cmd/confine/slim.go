@@ -122,8 +122,9 @@ func checkFull(fd int, path, self string, me *unix.Stat_t) error {
 	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Uid != me.Uid || st.Mode&0o022 != 0 || st.Mode&0o100 == 0 || st.Dev == me.Dev && st.Ino == me.Ino {
 		return fmt.Errorf("%s is not a regular file owned by uid %d, executable and writable by nobody else", path, me.Uid)
 	}
-	if st.Mode&(unix.S_ISUID|unix.S_ISGID) != 0 { // an exec by another user would run it as its owner
-		return fmt.Errorf("%s is setuid or setgid; confine is never installed so", path)
+	// Neither setuid, setgid nor with file capabilities: they go with another user's exec.
+	if _, err := unix.Getxattr(fmt.Sprintf("/proc/self/fd/%d", fd), "security.capability", nil); err == nil || st.Mode&(unix.S_ISUID|unix.S_ISGID) != 0 {
+		return fmt.Errorf("%s is setuid, setgid or has file capabilities; confine is never installed so", path)
 	}
 	rd, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", fd), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {

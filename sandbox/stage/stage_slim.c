@@ -25,6 +25,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "stage.h"
@@ -220,7 +221,9 @@ static void exec_full(char **argv) {
 		// Read through the descriptor checked: only a regular file is opened to be read.
 		char fdpath[32];
 		snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", fd);
-		int rd = open(fdpath, O_RDONLY | O_CLOEXEC);
+		// Nor with file capabilities: they would go with any user's exec too.
+		int caps = getxattr(fdpath, "security.capability", NULL, 0) >= 0;
+		int rd = caps ? -1 : open(fdpath, O_RDONLY | O_CLOEXEC);
 		if (rd >= 0 && stage_paired_full(rd) && setenv(FULL_ENV, "1", 1) == 0) {
 			syscall(SYS_execveat, fd, "", argv, environ, AT_EMPTY_PATH);
 			unsetenv(FULL_ENV); // the exec failed: main hands over or says why

@@ -225,6 +225,11 @@ func TestSlimNotTrusted(t *testing.T) {
 		{"not executable", func(dir string) error { return os.Chmod(copyTo(dir, "confine-full", "confine-full"), 0o644) }, nil, false},
 		{"setuid", func(dir string) error { return syscall.Chmod(copyTo(dir, "confine-full", "confine-full"), 0o4755) }, nil, false},
 		{"setgid", func(dir string) error { return syscall.Chmod(copyTo(dir, "confine-full", "confine-full"), 0o2755) }, nil, false},
+		{"with file capabilities", func(dir string) error {
+			// vfs_cap_data, revision 2, effective: CAP_NET_BIND_SERVICE permitted.
+			caps := []byte{1, 0, 0, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+			return syscall.Setxattr(copyTo(dir, "confine-full", "confine-full"), "security.capability", caps, 0)
+		}, nil, false},
 		{"a symlink", func(dir string) error {
 			return os.Symlink(copyTo(dir, "confine-full", "confine-full.real"), filepath.Join(dir, "confine-full"))
 		}, nil, false},
